@@ -1,0 +1,118 @@
+"""The composition root: every feature, its routes and adapters, wired into one Litestar app."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from injector import Injector
+from litestar import Litestar, MediaType, get
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from litestar_htmx import HTMXPlugin, HTMXRequest
+
+from core.db import Database
+from core.di import build_injector
+from core.events import EventBus
+from core.feature import Feature
+from core.jobs import JobQueue
+from core.postgres import PostgresEventBus
+from core.settings import Settings, load_settings
+from core.uow import UnitOfWork
+from core.web import (
+    EXCEPTION_HANDLERS,
+    ROOT,
+    WebMiddleware,
+    csrf_config,
+    template_config,
+)
+from features.accounts.module import FEATURE as ACCOUNTS
+from features.accounts.service import AccountService
+
+log = logging.getLogger("hypha")
+
+FEATURES: list[Feature] = [ACCOUNTS]
+
+
+@get("/healthz", media_type=MediaType.TEXT, include_in_schema=False, sync_to_thread=False)
+def healthz() -> str:
+    return "ok"
+
+
+@get("/readyz", media_type=MediaType.TEXT, include_in_schema=False)
+async def readyz(state: State) -> str:
+    uow = state.injector.get(UnitOfWork)
+    if isinstance(uow, Database):
+        await uow.fetchval("SELECT 1")
+    return "ready"
+
+
+def create_app(
+    settings: Settings | None = None,
+    injector: Injector | None = None,
+    *,
+    features: Sequence[Feature] = FEATURES,
+) -> Litestar:
+    settings = settings or load_settings()
+    injector = injector or build_injector(settings, features)
+    secret = settings.secret_key or secrets.token_hex(32)
+    real_db = isinstance(injector.get(UnitOfWork), Database)  # type: ignore[type-abstract]
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = injector.get(Database) if real_db else None
+        owns_pool = db is not None and db.engine.pool is None
+        if db is not None:
+            await db.start()
+        for feature in features:
+            for hook in feature.on_startup:
+                await hook(injector)
+        try:
+            yield
+        finally:
+            bus = injector.get(EventBus)  # type: ignore[type-abstract]
+            if isinstance(bus, PostgresEventBus):
+                await bus.close()
+            queue = injector.get(JobQueue)  # type: ignore[type-abstract]
+            close = getattr(queue, "close", None)
+            if close is not None:
+                await close()
+            if db is not None and owns_pool:
+                await db.stop()
+
+    exempt = [path for feature in features for path in feature.csrf_exempt]
+    state = State(
+        {
+            "injector": injector,
+            "settings": settings,
+            "session_resolver": injector.get(AccountService).principal_for_session,
+            "nav": sorted((link for feature in features for link in feature.nav), key=lambda link: link.order),
+        }
+    )
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
+            *(handler for feature in features for handler in feature.route_handlers),
+        ],
+        state=state,
+        lifespan=[lifespan],
+        middleware=[DefineMiddleware(WebMiddleware)],
+        csrf_config=csrf_config(settings, secret, exempt),
+        template_config=template_config(),
+        plugins=[HTMXPlugin()],
+        request_class=HTMXRequest,
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(title="Hypha", version="0.1.0", path="/api/schema"),
+        debug=False,
+    )
+
+
+def app_from_environment() -> Litestar:
+    """Factory for `uvicorn --factory core.app:app_from_environment` (production)."""
+    return create_app()

@@ -1,0 +1,268 @@
+"""The `hypha` command.
+
+hypha up [--demo]      everything on one machine: embedded PostgreSQL, migrations, web, worker
+hypha web              the web server (production; needs DATABASE_URL)
+hypha worker           the background worker (production; needs DATABASE_URL)
+hypha migrate          apply database migrations (needs DATABASE_URL)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from core.db import DatabaseUnavailable, connect, migrate
+from core.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("hypha")
+
+DEMO_CREATOR = ("creator@demo.hypha.test", "demo-creator-pass", "Demo Creator")
+DEMO_VIEWER = ("viewer@demo.hypha.test", "demo-viewer-pass", "Demo Viewer")
+
+
+class CommandError(Exception):
+    """A failure to report in one line and exit non-zero."""
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise CommandError(f"configuration error: {error}") from error
+
+
+def _require_database(settings: Settings) -> Settings:
+    if not settings.database_url:
+        raise CommandError(
+            "DATABASE_URL is not set. Set it to your PostgreSQL server, e.g. "
+            "DATABASE_URL=postgresql://user:pass@host:5432/hypha — or run `hypha up` for a local setup."
+        )
+    return settings
+
+
+async def _check_reachable(url: str) -> None:
+    conn = await connect(url, timeout=10)
+    await conn.close()
+
+
+async def shared_secret(url: str) -> str:
+    """The secret shared by every process (CSRF signing): created once, kept in the database."""
+    conn = await connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO app_secrets (name, value) VALUES ('secret_key', $1) ON CONFLICT (name) DO NOTHING",
+            secrets.token_hex(32),
+        )
+        value: str = await conn.fetchval("SELECT value FROM app_secrets WHERE name = 'secret_key'")
+        return value
+    finally:
+        await conn.close()
+
+
+async def _prepare(settings: Settings) -> Settings:
+    """Check the database, and fill the secret from it when SECRET_KEY is unset."""
+    await _check_reachable(settings.database_url)
+    if settings.secret_key:
+        return settings
+    try:
+        secret = await shared_secret(settings.database_url)
+    except Exception as error:  # the table is missing: migrations have not run
+        raise CommandError(f"the database is not migrated yet (run `hypha migrate`): {error}") from error
+    return msgspec.structs.replace(settings, secret_key=secret)
+
+
+def cmd_migrate(_args: argparse.Namespace) -> None:
+    settings = _require_database(_settings())
+    applied = asyncio.run(migrate(settings.database_url))
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+
+
+def cmd_web(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from core.app import create_app
+
+    settings = asyncio.run(_prepare(_require_database(_settings())))
+    host = args.host or settings.host
+    port = args.port or settings.port
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=True, access_log=False
+    )
+    uvicorn.Server(config).run()
+
+
+def cmd_worker(_args: argparse.Namespace) -> None:
+    from core.app import FEATURES
+    from core.di import build_injector
+    from core.worker import build_worker
+
+    settings = asyncio.run(_prepare(_require_database(_settings())))
+    injector = build_injector(settings, FEATURES)
+    worker = build_worker(settings, injector, FEATURES)
+    print(f"hypha worker: {len(worker.functions)} job functions, concurrency {settings.worker_concurrency}", flush=True)
+
+    async def run() -> None:
+        await worker.queue.connect()
+        try:
+            await worker.start()
+        finally:
+            await worker.queue.disconnect()
+
+    asyncio.run(run())
+
+
+async def create_demo_accounts(settings: Settings) -> list[tuple[str, str, str]]:
+    from core.app import FEATURES
+    from core.db import Database
+    from core.di import build_injector
+    from features.accounts.model import EmailTaken
+    from features.accounts.service import AccountService
+
+    injector = build_injector(settings, FEATURES)
+    db = injector.get(Database)
+    await db.start()
+    try:
+        accounts = injector.get(AccountService)
+        for email, password, name in (DEMO_CREATOR, DEMO_VIEWER):
+            try:
+                user = await accounts.sign_up(email, password, name)
+            except EmailTaken:
+                user = await accounts.users.by_email(email)  # type: ignore[assignment]
+            if email == DEMO_CREATOR[0] and user is not None:
+                await accounts.become_creator(user.id)
+    finally:
+        await db.stop()
+    return [("creator", DEMO_CREATOR[0], DEMO_CREATOR[1]), ("viewer", DEMO_VIEWER[0], DEMO_VIEWER[1])]
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if `hypha up` itself is killed (Linux), so nothing is left behind."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    from core.embedded_pg import EmbeddedPostgres
+
+    settings = _settings()
+    embedded: EmbeddedPostgres | None = None
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        url = settings.database_url
+        if not url:
+            print(f"hypha: starting embedded PostgreSQL in {settings.data_path / 'pgdata'} …", flush=True)
+            embedded = EmbeddedPostgres(settings.data_path / "pgdata")
+            url = embedded.start()
+        settings = msgspec.structs.replace(settings, database_url=url)
+        applied = asyncio.run(migrate(url))
+        if applied:
+            print(f"hypha: applied {len(applied)} migration(s)", flush=True)
+        settings = asyncio.run(_prepare(settings))
+        if args.demo:
+            for role, email, password in asyncio.run(create_demo_accounts(settings)):
+                print(f"hypha: demo {role}: {email} / {password}", flush=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SECRET_KEY": settings.secret_key,
+            "DATA_DIR": str(settings.data_dir),
+        }
+        if args.port:
+            env["PORT"] = str(args.port)
+        if args.host:
+            env["HOST"] = args.host
+        base = [sys.executable, "-m", "core.cli"]
+        children.extend(
+            subprocess.Popen([*base, role], env=env, preexec_fn=_die_with_parent) for role in ("web", "worker")
+        )
+        host = args.host or settings.host
+        port = args.port or settings.port
+        print(f"hypha: serving on http://{host}:{port} — press Ctrl-C to stop", flush=True)
+        while not stopping:
+            if any(child.poll() is not None for child in children):
+                print("hypha: a process exited unexpectedly; stopping everything", file=sys.stderr, flush=True)
+                break
+            time.sleep(0.2)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _terminate(children)
+        if embedded is not None:
+            embedded.stop()
+        print("hypha: stopped", flush=True)
+
+
+def _terminate(children: Sequence[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], None]]] = {
+    "up": ("run everything locally (embedded PostgreSQL unless DATABASE_URL is set)", cmd_up),
+    "web": ("run the web server (needs DATABASE_URL)", cmd_web),
+    "worker": ("run the background worker (needs DATABASE_URL)", cmd_worker),
+    "migrate": ("apply database migrations (needs DATABASE_URL)", cmd_migrate),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hypha", description="Hypha: video on demand for professional creators.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, _) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text)
+        if name in ("up", "web"):
+            command.add_argument("--host", default="", help="interface to listen on (default 127.0.0.1)")
+            command.add_argument("--port", type=int, default=0, help="port to listen on (default 8000)")
+        if name == "up":
+            command.add_argument("--demo", action="store_true", help="also create a demo creator and viewer")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command][1](args)
+    except CommandError as error:
+        print(f"hypha: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
+    except DatabaseUnavailable as error:
+        print(f"hypha: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""PostgreSQL access: a Piccolo engine on asyncpg, the `atomic()` unit of work, and migrations.
+
+Adapters use Piccolo tables or, on hot paths, plain SQL through `Database.fetch*`; both join the
+transaction opened by `atomic()` (Piccolo keeps it in a context variable), so a service can wrap
+several repositories in one unit of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATION_LOCK = 72_817_001
+
+
+class DatabaseUnavailable(Exception):
+    """Raised when PostgreSQL cannot be reached."""
+
+
+def _connect_kwargs(url: str) -> dict[str, Any]:
+    return {"dsn": url}
+
+
+class Database:
+    """One connection pool per process, shared by Piccolo tables and plain SQL."""
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        self.engine = PostgresEngine(config=_connect_kwargs(url))
+
+    async def start(self) -> None:
+        if self.engine.pool is None:
+            try:
+                await self.engine.start_connection_pool(
+                    min_size=self.min_size, max_size=self.max_size, command_timeout=60
+                )
+            except (OSError, asyncpg.PostgresError) as error:
+                raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {error}") from error
+        bind_tables(self.engine)
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Close the pool; connections still busy after `timeout` seconds are terminated."""
+        pool = self.engine.pool
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), timeout)
+        except TimeoutError:
+            log.warning("closing the database pool timed out; terminating its connections")
+            pool.terminate()
+        self.engine.pool = None
+
+    def atomic(self) -> AbstractAsyncContextManager[Any]:
+        return self.engine.transaction()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The current transaction's connection, or one from the pool for the block."""
+        current = self.engine.current_transaction.get()
+        if current is not None:
+            yield current.connection
+            return
+        if self.engine.pool is None:
+            raise DatabaseUnavailable("the database pool is not started")
+        async with self.engine.pool.acquire() as conn:
+            yield conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.connection() as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self.connection() as conn:
+            row: asyncpg.Record | None = await conn.fetchrow(sql, *args)
+            return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self.connection() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        async with self.connection() as conn:
+            status: str = await conn.execute(sql, *args)
+            return status
+
+
+def table_classes() -> list[type[Table]]:
+    """Every Piccolo table declared in a feature's `tables` module."""
+    import features
+
+    found: list[type[Table]] = []
+    for info in pkgutil.iter_modules(features.__path__):
+        try:
+            module = importlib.import_module(f"features.{info.name}.tables")
+        except ModuleNotFoundError as error:
+            if error.name != f"features.{info.name}.tables":
+                raise
+            continue
+        for value in vars(module).values():
+            is_table = isinstance(value, type) and issubclass(value, Table) and value is not Table
+            if is_table and value.__module__ == module.__name__:
+                found.append(value)
+    return found
+
+
+def bind_tables(engine: PostgresEngine) -> None:
+    for table in table_classes():
+        table._meta.db = engine
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    return sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())
+
+
+async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations in file-name order, each in its own transaction; return their names.
+
+    An advisory lock makes concurrent `migrate` calls (several processes starting) safe.
+    """
+    conn = await connect(url)
+    applied_now: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        for path in migration_files(directory):
+            if path.name in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
+            applied_now.append(path.name)
+            log.info("applied migration %s", path.name)
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    finally:
+        await conn.close()
+    return applied_now
+
+
+async def connect(url: str, timeout: float = 10.0) -> asyncpg.Connection:
+    try:
+        conn: asyncpg.Connection = await asyncio.wait_for(asyncpg.connect(url), timeout)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {redact(url)}: {error}") from error
+    return conn
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return parts._replace(path=f"/{name}").geturl()
+
+
+async def create_database(url: str, name: str) -> None:
+    conn = await connect(url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(url: str, name: str) -> None:
+    conn = await connect(url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def rows_to_dicts(rows: Sequence[asyncpg.Record]) -> list[dict[str, Any]]:
+    return [dict(r) for r in rows]

@@ -1,0 +1,42 @@
+"""What a feature hands the composition root: routes, injector modules, jobs and startup hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from injector import Injector, Module
+from litestar.types import ControllerRouterHandler
+
+JobFunction = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class CronSpec:
+    function: JobFunction
+    cron: str
+    timeout: int = 300
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    module: type[Module]
+    memory_module: type[Module] | None = None
+    route_handlers: Sequence[ControllerRouterHandler] = ()
+    jobs: Sequence[JobFunction] = ()
+    cron_jobs: Sequence[CronSpec] = ()
+    on_startup: Sequence[Callable[[Injector], Awaitable[None]]] = field(default_factory=tuple)
+    csrf_exempt: Sequence[str] = ()
+    nav: Sequence[NavLink] = ()
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A link in the site header; `audience` is "all", "user", "creator" or "staff"."""
+
+    label: str
+    path: str
+    audience: str = "all"
+    order: int = 50

@@ -1,0 +1,181 @@
+"""PostgreSQL adapters of core's ports: the event bus, rate limits and pipeline checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from core.clock import Clock
+from core.db import Database
+from core.events import Event, Subscription
+from core.pipeline import Output
+from core.ratelimit import Allowance, _allowance
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "hypha_events"
+
+
+class PostgresEventBus:
+    """Events stored in `event_log` and announced with NOTIFY; one LISTEN connection per process."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._subscribers: set[Subscription] = set()
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._last_seen = 0
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def publish(self, topic: str, name: str, data: Mapping[str, Any]) -> None:
+        payload = json.dumps(data, separators=(",", ":"), default=str)
+        await self.db.execute(
+            "WITH e AS (INSERT INTO event_log (topic, name, data) VALUES ($1, $2, $3::jsonb)"
+            " RETURNING id, topic, name, data)"
+            " SELECT pg_notify($4, json_build_object('id', e.id, 'topic', e.topic, 'name', e.name,"
+            " 'data', CASE WHEN octet_length(e.data::text) < 7000 THEN e.data END)::text) FROM e",
+            topic,
+            name,
+            payload,
+            CHANNEL,
+        )
+
+    @asynccontextmanager
+    async def subscribe(self, topics: Sequence[str], after_id: int | None = None) -> AsyncIterator[Subscription]:
+        await self._ensure_listening()
+        sub = Subscription(topics)
+        self._subscribers.add(sub)
+        try:
+            if after_id is not None:
+                for event in await self._stored(list(sub.topics), after_id):
+                    sub.offer(event)
+            yield sub
+        finally:
+            self._subscribers.discard(sub)
+
+    async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+        self._conn = None
+
+    async def _stored(self, topics: list[str], after_id: int, limit: int = 500) -> list[Event]:
+        rows = await self.db.fetch(
+            "SELECT id, topic, name, data, created_at FROM event_log"
+            " WHERE id > $1 AND topic = ANY($2::text[]) ORDER BY id LIMIT $3",
+            after_id,
+            topics,
+            limit,
+        )
+        return [Event(r["id"], r["topic"], r["name"], json.loads(r["data"]), r["created_at"]) for r in rows]
+
+    async def _ensure_listening(self) -> None:
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return
+            self._conn = await asyncpg.connect(self.db.url)
+            await self._conn.add_listener(CHANNEL, self._on_notify)
+            if self._last_seen == 0:
+                self._last_seen = int(await self._conn.fetchval("SELECT coalesce(max(id), 0) FROM event_log"))
+            else:
+                await self._catch_up()
+            if self._watchdog is None:
+                self._watchdog = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Reconnect the LISTEN connection if PostgreSQL drops it, then replay what was missed."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self._conn is None or self._conn.is_closed():
+                try:
+                    await self._ensure_listening()
+                except (OSError, asyncpg.PostgresError) as error:
+                    log.warning("event bus reconnect failed: %s", error)
+
+    async def _catch_up(self) -> None:
+        topics = sorted({t for sub in self._subscribers for t in sub.topics})
+        if topics:
+            for event in await self._stored(topics, self._last_seen, limit=5000):
+                self._dispatch(event)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        message = json.loads(payload)
+        if message.get("data") is None:
+            asyncio.get_running_loop().create_task(self._fetch_and_dispatch(int(message["id"])))
+            return
+        self._dispatch(Event(int(message["id"]), message["topic"], message["name"], message["data"]))
+
+    async def _fetch_and_dispatch(self, event_id: int) -> None:
+        row = await self.db.fetchrow("SELECT id, topic, name, data, created_at FROM event_log WHERE id = $1", event_id)
+        if row is not None:
+            self._dispatch(Event(row["id"], row["topic"], row["name"], json.loads(row["data"]), row["created_at"]))
+
+    def _dispatch(self, event: Event) -> None:
+        self._last_seen = max(self._last_seen, event.id)
+        for sub in list(self._subscribers):
+            sub.offer(event)
+
+
+class PostgresRateLimiter:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def peek(self, key: str, limit: int, window: int) -> Allowance:
+        now = self.clock.now()
+        row = await self.db.fetchrow("SELECT window_start, hits FROM rate_limits WHERE key = $1", key)
+        if row is None or now - row["window_start"] >= timedelta(seconds=window):
+            return _allowance(1, limit, now, window, now)
+        return _allowance(row["hits"] + 1, limit, row["window_start"], window, now)
+
+    async def hit(self, key: str, limit: int, window: int) -> Allowance:
+        now = self.clock.now()
+        row = await self.db.fetchrow(
+            "INSERT INTO rate_limits AS r (key, window_start, hits) VALUES ($1, $2, 1)"
+            " ON CONFLICT (key) DO UPDATE SET"
+            "  hits = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN 1 ELSE r.hits + 1 END,"
+            "  window_start = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN $2"
+            "   ELSE r.window_start END"
+            " RETURNING window_start, hits",
+            key,
+            now,
+            float(window),
+        )
+        assert row is not None
+        return _allowance(row["hits"], limit, row["window_start"], window, now)
+
+    async def reset(self, key: str) -> None:
+        await self.db.execute("DELETE FROM rate_limits WHERE key = $1", key)
+
+
+class PostgresCheckpointStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def completed(self, run_id: str) -> dict[str, Output]:
+        rows = await self.db.fetch(
+            "SELECT unit, output FROM pipeline_checkpoints WHERE run_id = $1 ORDER BY completed_at, unit",
+            run_id,
+        )
+        return {r["unit"]: json.loads(r["output"]) for r in rows}
+
+    async def record(self, run_id: str, unit_name: str, output: Output) -> None:
+        await self.db.execute(
+            "INSERT INTO pipeline_checkpoints (run_id, unit, output) VALUES ($1, $2, $3::jsonb)"
+            " ON CONFLICT (run_id, unit) DO UPDATE SET output = EXCLUDED.output, completed_at = now()",
+            run_id,
+            unit_name,
+            json.dumps(dict(output), default=str),
+        )
+
+    async def clear(self, run_id: str) -> None:
+        await self.db.execute("DELETE FROM pipeline_checkpoints WHERE run_id = $1", run_id)

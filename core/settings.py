@@ -1,0 +1,82 @@
+"""Settings read from environment variables.
+
+Every setting has a default that works on a laptop; a bad value stops start-up with a message that
+names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class SettingsError(Exception):
+    """Raised when an environment variable holds a value the setting cannot take."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Configuration of one Hypha process; the environment variable is the upper-cased field name."""
+
+    database_url: str = ""
+    queue_url: str = ""
+    data_dir: str = ".hypha"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str = ""
+    secret_key: str = ""
+    session_max_age: int = 14 * 24 * 3600
+    login_attempts_per_ip: int = 20
+    login_attempts_per_email: int = 5
+    login_window_seconds: int = 900
+    log_level: str = "INFO"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    worker_concurrency: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise SettingsError("PORT must be between 1 and 65535")
+        if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
+            raise SettingsError("DATABASE_URL must be a postgresql:// URL")
+        if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
+            raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def public_url(self) -> str:
+        return self.base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def effective_queue_url(self) -> str:
+        return self.queue_url or self.database_url
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the environment; raise SettingsError naming the variable on a bad value."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        value = env.get(field.name.upper())
+        if value is not None and value != "":
+            raw[field.name] = value
+    raw.update(overrides)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        # msgspec says "Expected `int`, got `str` - at `$.port`": name the variable instead.
+        message = str(error)
+        if "$." in message:
+            field_name = message.rsplit("$.", 1)[1].split("[", maxsplit=1)[0].strip("` ")
+            raise SettingsError(f"{field_name.upper()}: {message.split(' - at ', maxsplit=1)[0]}") from error
+        raise SettingsError(message) from error

@@ -1,0 +1,299 @@
+"""The web edge shared by every feature: templates, CSRF, sessions on requests, flash messages,
+security headers, and the one place where errors become HTTP responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
+
+import asyncpg
+from injector import Injector
+from litestar import Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.template.config import TemplateConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.auth import Principal
+from core.db import DatabaseUnavailable
+from core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentRequired,
+    TooManyRequests,
+)
+from core.settings import Settings
+
+log = logging.getLogger("hypha.web")
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION_COOKIE = "hypha_session"
+FLASH_COOKIE = "hypha_flash"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def template_directories() -> list[Path | os.PathLike[Any] | str]:
+    dirs: list[Path | os.PathLike[Any] | str] = [ROOT / "core" / "templates"]
+    dirs.extend(sorted(p for p in (ROOT / "features").glob("*/templates") if p.is_dir()))
+    return dirs
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    def configure(engine: JinjaTemplateEngine) -> None:
+        env = engine.engine
+        env.globals["pop_flashes"] = pop_flashes
+        env.globals["current_user"] = lambda request: request.scope.get("user")
+        env.filters["points"] = lambda value: f"{int(value):,}"
+        env.filters["money"] = format_money
+        env.filters["duration"] = format_duration
+        env.filters["tojson_attr"] = lambda value: json.dumps(value, separators=(",", ":"))
+
+    return TemplateConfig(directory=template_directories(), engine=JinjaTemplateEngine, engine_callback=configure)
+
+
+def csrf_config(settings: Settings, secret: str, exempt: list[str]) -> CSRFConfig:
+    return CSRFConfig(
+        secret=secret,
+        cookie_secure=settings.secure_cookies,
+        cookie_samesite="lax",
+        exclude=exempt or None,
+    )
+
+
+def inject(cls: type[T]) -> Provide:
+    """A Litestar dependency that takes `cls` from the application's injector."""
+
+    def provider(state: State) -> T:
+        return cast(Injector, state.injector).get(cls)
+
+    return Provide(provider, sync_to_thread=False)
+
+
+def format_money(minor: int, currency: str = "USD") -> str:
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency.upper(), currency.upper() + " ")
+    return f"{symbol}{minor // 100:,}.{minor % 100:02d}"
+
+
+def format_duration(seconds: float | int | None) -> str:
+    if seconds is None:
+        return "—"
+    total = round(float(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def cookie_value(scope: Scope, name: str) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == name:
+                    return v
+    return None
+
+
+def is_https(scope: Scope, settings: Settings) -> bool:
+    return scope.get("scheme") == "https" or settings.secure_cookies
+
+
+def session_cookie_header(token: str, settings: Settings, *, https: bool, max_age: int | None = None) -> str:
+    parts = [f"{SESSION_COOKIE}={token}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    parts.append(f"Max-Age={settings.session_max_age if max_age is None else max_age}")
+    if https:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def set_session_cookie(response: Response[Any], request: Request[Any, Any, Any], token: str | None) -> None:
+    """Set (or with None, clear) the session cookie on a response; Secure when served over HTTPS."""
+    settings: Settings = request.app.state.settings
+    https = is_https(request.scope, settings)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token or "",
+        max_age=settings.session_max_age if token else 0,
+        httponly=True,
+        samesite="lax",
+        secure=https,
+        path="/",
+    )
+
+
+def flash(response: Response[Any], message: str, level: str = "success") -> Response[Any]:
+    response.set_cookie(
+        FLASH_COOKIE, quote(json.dumps([level, message])), max_age=60, httponly=True, samesite="lax", path="/"
+    )
+    return response
+
+
+def pop_flashes(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
+    raw = request.scope.get("state", {}).get("flash")
+    if not raw:
+        return []
+    request.scope["state"]["flash_shown"] = True
+    try:
+        from urllib.parse import unquote
+
+        level, message = json.loads(unquote(raw))
+        return [(str(level), str(message))]
+    except (ValueError, TypeError):
+        return []
+
+
+def redirect(path: str, request: Request[Any, Any, Any] | None = None) -> Response[Any]:
+    """A redirect that also works for htmx requests (which follow `HX-Redirect`)."""
+    if request is not None and request.headers.get("hx-request"):
+        return Response(content="", status_code=200, headers={"HX-Redirect": path})
+    return Redirect(path=path, status_code=303)
+
+
+SessionResolver = Callable[[str], Any]
+
+
+class WebMiddleware:
+    """Puts the Principal (or None) on every request, carries flash messages, adds security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        settings: Settings = state.settings
+        token = cookie_value(scope, SESSION_COOKIE)
+        principal: Principal | None = None
+        if token:
+            principal = await state.session_resolver(token)
+        scope["user"] = principal
+        scope_state = scope.setdefault("state", {})
+        scope_state["flash"] = cookie_value(scope, FLASH_COOKIE)
+        scope_state["session_token"] = token
+        scope_state["request_id"] = secrets.token_hex(8)
+        https = is_https(scope, settings)
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-request-id", scope_state["request_id"].encode()),
+                ]
+                if b"content-security-policy" not in names:
+                    extra.append((b"content-security-policy", CSP.encode()))
+                if https:
+                    extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+                if token and principal is None and scope["path"] != "/logout":
+                    # A stale or destroyed session: drop the cookie.
+                    expired = session_cookie_header("", settings, https=https, max_age=0)
+                    extra.append((b"set-cookie", expired.encode()))
+                if scope_state.get("flash_shown"):
+                    extra.append((b"set-cookie", f"{FLASH_COOKIE}=; Path=/; Max-Age=0".encode()))
+                message["headers"] = headers + [h for h in extra if h[0] not in names]
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    return (
+        bool(request.headers.get("hx-request"))
+        or "text/html" in accept
+        or (accept in ("", "*/*") and (request.method == "GET"))
+    )
+
+
+def _error_response(request: Request[Any, Any, Any], status: int, message: str, **headers: str) -> Response[Any]:
+    if request.headers.get("hx-request"):
+        return Template(
+            template_name="_error_fragment.html",
+            context={"status": status, "message": message},
+            status_code=status,
+            headers={"HX-Reswap": "innerHTML", **headers},
+        )
+    if _wants_html(request):
+        return Template(
+            template_name="error.html",
+            context={"status": status, "message": message},
+            status_code=status,
+            headers=headers,
+        )
+    return Response(content={"status_code": status, "detail": message}, status_code=status, headers=headers)
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException) and (request.method == "GET" or request.headers.get("hx-request")):
+        target = f"/login?next={quote(request.url.path)}"
+        if request.headers.get("hx-request"):
+            return Response(content="", status_code=401, headers={"HX-Redirect": target})
+        if _wants_html(request):
+            return Redirect(path=target, status_code=303)
+    message = exc.detail if status < 500 else "Something went wrong on our side."
+    if status == 404 and message in ("", "Not Found"):
+        message = "We could not find that page."
+    extra = dict(exc.headers or {})
+    return _error_response(request, status, message, **extra)
+
+
+DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (PaymentRequired, 402),
+    (TooManyRequests, 429),
+]
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    status = next((code for family, code in DOMAIN_STATUS if isinstance(exc, family)), 400)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else {}
+    return _error_response(request, status, exc.message, **headers)
+
+
+def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("database unavailable: %s", exc)
+    return _error_response(
+        request, 503, "Hypha is briefly unavailable. Please try again in a moment.", **{"Retry-After": "5"}
+    )
+
+
+def handle_server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, (DatabaseUnavailable, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)):
+        return handle_unavailable(request, exc)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error_response(request, 500, "Something went wrong on our side. It has been logged.")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: handle_http_exception,
+    DomainError: handle_domain_error,
+    DatabaseUnavailable: handle_unavailable,
+    Exception: handle_server_error,
+}

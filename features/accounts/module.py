@@ -1,0 +1,73 @@
+"""Wiring for accounts: ports to adapters, and what the composition root needs."""
+
+from __future__ import annotations
+
+from injector import Binder, InstanceProvider, Module, provider, singleton
+
+from core.clock import Clock
+from core.db import Database
+from core.feature import Feature
+from core.ratelimit import RateLimiter
+from core.settings import Settings
+from core.uow import UnitOfWork
+from features.accounts.adapters import (
+    Argon2PasswordHasher,
+    MemorySessionRepository,
+    MemoryUserRepository,
+    PiccoloUserRepository,
+    PostgresSessionRepository,
+)
+from features.accounts.controller import AccountsController
+from features.accounts.ports import PasswordHasher, SessionRepository, UserRepository
+from features.accounts.service import AccountPolicy, AccountService
+
+
+class _AccountServiceModule(Module):
+    @singleton
+    @provider
+    def account_service(
+        self,
+        users: UserRepository,
+        sessions: SessionRepository,
+        hasher: PasswordHasher,
+        limiter: RateLimiter,
+        uow: UnitOfWork,
+        clock: Clock,
+        settings: Settings,
+    ) -> AccountService:
+        policy = AccountPolicy(
+            session_max_age=settings.session_max_age,
+            attempts_per_ip=settings.login_attempts_per_ip,
+            attempts_per_email=settings.login_attempts_per_email,
+            window_seconds=settings.login_window_seconds,
+        )
+        return AccountService(users, sessions, hasher, limiter, uow, clock, policy)
+
+
+class AccountsModule(_AccountServiceModule):
+    def configure(self, binder: Binder) -> None:
+        binder.bind(UserRepository, to=InstanceProvider(PiccoloUserRepository()))  # type: ignore[type-abstract]
+        binder.bind(PasswordHasher, to=InstanceProvider(Argon2PasswordHasher()))  # type: ignore[type-abstract]
+
+    @singleton
+    @provider
+    def sessions(self, db: Database) -> SessionRepository:
+        return PostgresSessionRepository(db)
+
+
+class MemoryAccountsModule(_AccountServiceModule):
+    def configure(self, binder: Binder) -> None:
+        users = MemoryUserRepository()
+        binder.bind(MemoryUserRepository, to=InstanceProvider(users))
+        binder.bind(UserRepository, to=InstanceProvider(users))  # type: ignore[type-abstract]
+        binder.bind(SessionRepository, to=InstanceProvider(MemorySessionRepository(users)))  # type: ignore[type-abstract]
+        # Cheap parameters: the same algorithm, fast enough for unit tests.
+        binder.bind(PasswordHasher, to=InstanceProvider(Argon2PasswordHasher(time_cost=1, memory_cost=64)))  # type: ignore[type-abstract]
+
+
+FEATURE = Feature(
+    name="accounts",
+    module=AccountsModule,
+    memory_module=MemoryAccountsModule,
+    route_handlers=[AccountsController],
+)

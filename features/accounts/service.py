@@ -1,0 +1,155 @@
+"""Accounts use cases: sign up, log in (rotating the session), log out, become a creator."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from core.clock import Clock
+from core.identity import Principal
+from core.ids import uuid7
+from core.ratelimit import RateLimiter
+from core.uow import UnitOfWork
+from features.accounts.model import (
+    InvalidCredentials,
+    LoginThrottled,
+    Session,
+    User,
+    check_email,
+    check_password,
+    normalize_email,
+)
+from features.accounts.ports import PasswordHasher, SessionRepository, UserRepository
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    session_max_age: int = 14 * 24 * 3600
+    attempts_per_ip: int = 20
+    attempts_per_email: int = 5
+    window_seconds: int = 900
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccountService:
+    def __init__(
+        self,
+        users: UserRepository,
+        sessions: SessionRepository,
+        hasher: PasswordHasher,
+        limiter: RateLimiter,
+        uow: UnitOfWork,
+        clock: Clock,
+        policy: AccountPolicy,
+    ) -> None:
+        self.users = users
+        self.sessions = sessions
+        self.hasher = hasher
+        self.limiter = limiter
+        self.uow = uow
+        self.clock = clock
+        self.policy = policy
+        self._dummy_hash: str | None = None
+
+    async def sign_up(self, email: str, password: str, display_name: str = "") -> User:
+        """Create a viewer account. Raises InvalidEmail, WeakPassword or EmailTaken (nothing stored)."""
+        email = check_email(email)
+        check_password(password)
+        name = display_name.strip() or email.split("@", 1)[0]
+        user = User(
+            id=uuid7(),
+            email=email,
+            display_name=name[:80],
+            password_hash=await self.hasher.hash(password),
+            is_creator=False,
+            is_staff=False,
+            created_at=self.clock.now(),
+        )
+        async with self.uow.atomic():
+            await self.users.add(user)
+        return user
+
+    async def log_in(self, email: str, password: str, ip: str, old_token: str | None = None) -> tuple[User, str]:
+        """Check the password and open a new session, destroying the one the browser came with.
+
+        Returns the user and the new session token. Raises LoginThrottled when this IP or this
+        e-mail has made too many attempts, InvalidCredentials for a wrong e-mail or password.
+        """
+        policy = self.policy
+        email_key = f"login:email:{normalize_email(email)}"
+        by_ip = await self.limiter.hit(f"login:ip:{ip}", policy.attempts_per_ip, policy.window_seconds)
+        by_email = await self.limiter.peek(email_key, policy.attempts_per_email, policy.window_seconds)
+        if not by_ip.allowed or not by_email.allowed:
+            retry = max(
+                by_ip.retry_after if not by_ip.allowed else 0, by_email.retry_after if not by_email.allowed else 0
+            )
+            minutes = max(1, (retry + 59) // 60)
+            raise LoginThrottled(
+                f"Too many log-in attempts. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
+                retry_after=retry,
+            )
+        user = await self.users.by_email(email)
+        if user is None:
+            await self.hasher.verify(await self._dummy(), password)  # same work either way
+            await self.limiter.hit(email_key, policy.attempts_per_email, policy.window_seconds)
+            raise InvalidCredentials()
+        if not await self.hasher.verify(user.password_hash, password):
+            await self.limiter.hit(email_key, policy.attempts_per_email, policy.window_seconds)
+            raise InvalidCredentials()
+        await self.limiter.reset(email_key)
+        token = await self._open_session(user, old_token)
+        return user, token
+
+    async def open_session(self, user: User, old_token: str | None = None) -> str:
+        """A new session for a user who just proved who they are (e.g. right after sign-up)."""
+        return await self._open_session(user, old_token)
+
+    async def _open_session(self, user: User, old_token: str | None) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now()
+        async with self.uow.atomic():
+            if old_token:
+                await self.sessions.delete(hash_token(old_token))
+            await self.sessions.add(
+                Session(hash_token(token), user.id, now, now + timedelta(seconds=self.policy.session_max_age))
+            )
+        return token
+
+    async def log_out(self, token: str | None) -> None:
+        """Destroy the session; the token is worthless afterwards."""
+        if token:
+            await self.sessions.delete(hash_token(token))
+
+    async def principal_for_session(self, token: str) -> Principal | None:
+        if not token or len(token) > 128:
+            return None
+        user = await self.sessions.user_for(hash_token(token), self.clock.now())
+        return user.principal() if user else None
+
+    async def become_creator(self, user_id: UUID) -> User:
+        """Turn a viewer into a creator (idempotent)."""
+        async with self.uow.atomic():
+            user = await self.users.get(user_id)
+            if user is None:
+                raise InvalidCredentials()
+            if not user.is_creator:
+                user = user.become_creator()
+                await self.users.save(user)
+        return user
+
+    async def get_user(self, user_id: UUID) -> User | None:
+        return await self.users.get(user_id)
+
+    async def users_by_id(self, user_ids: list[UUID]) -> dict[UUID, User]:
+        return await self.users.get_many(user_ids)
+
+    async def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hasher.hash(secrets.token_hex(16))
+        return self._dummy_hash

@@ -1,0 +1,133 @@
+"""Shared fixtures: a fresh PostgreSQL database per test run, injectors with memory or real adapters,
+and a live server with a real Chromium for end-to-end tests.
+
+DATABASE_URL set → tests create their own database on that server and drop it at the end;
+unset → an embedded PostgreSQL (pgserver) is started in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from injector import Injector
+
+from core.app import FEATURES
+from core.db import Database, create_database, drop_database, migrate, with_database
+from core.di import build_injector
+from core.embedded_pg import EmbeddedPostgres
+from core.settings import Settings, load_settings
+
+KEEP_TABLES = {"schema_migrations", "app_secrets"}
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL", "")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="hypha-test-pg-") as tmp:
+        embedded = EmbeddedPostgres(Path(tmp) / "pgdata")
+        try:
+            yield embedded.start()
+        finally:
+            embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    name = f"hypha_test_{secrets.token_hex(4)}"
+    await create_database(server_url, name)
+    url = with_database(server_url, name)
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hypha-data")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, data_dir: Path) -> Settings:
+    return load_settings(
+        {},
+        database_url=database_url,
+        data_dir=str(data_dir),
+        secret_key=secrets.token_hex(32),
+        db_pool_min=1,
+        db_pool_max=10,
+    )
+
+
+@pytest.fixture(scope="session")
+async def real_injector(settings: Settings) -> AsyncIterator[Injector]:
+    injector = build_injector(settings, FEATURES)
+    db = injector.get(Database)
+    await db.start()
+    try:
+        yield injector
+    finally:
+        await db.stop()
+
+
+@pytest.fixture
+async def pg(real_injector: Injector) -> AsyncIterator[Injector]:
+    """The real-adapter injector on an emptied database (every table truncated before the test)."""
+    db = real_injector.get(Database)
+    tables = [
+        r["tablename"]
+        for r in await db.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        if r["tablename"] not in KEEP_TABLES
+    ]
+    if tables:
+        await db.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    return real_injector
+
+
+@pytest.fixture
+def memory_settings(tmp_path: Path) -> Settings:
+    return load_settings({}, data_dir=str(tmp_path), secret_key=secrets.token_hex(32))
+
+
+@pytest.fixture
+def memory(memory_settings: Settings) -> Injector:
+    """An injector wired entirely to in-memory adapters."""
+    return build_injector(memory_settings, FEATURES, memory=True)
+
+
+@pytest.fixture
+async def client(pg: Injector, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the whole app with real adapters (PostgreSQL), cookies kept like a browser.
+
+    The app runs in the test's own event loop (httpx's ASGI transport), like uvicorn would run it.
+    """
+    async with app_client(pg, settings) as test_client:
+        yield test_client
+
+
+@asynccontextmanager
+async def app_client(
+    injector: Injector, settings: Settings, base_url: str = "http://127.0.0.1:8000"
+) -> AsyncIterator[httpx.AsyncClient]:
+    from core.app import create_app
+
+    app = create_app(settings, injector)
+    # Litestar's lifespan runs in an anyio task group, which cannot span pytest fixtures; the pool is
+    # already started by `real_injector`, so only the features' startup hooks are left to run.
+    for feature in FEATURES:
+        for hook in feature.on_startup:
+            await hook(injector)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as test_client:
+        yield test_client

@@ -1,0 +1,89 @@
+"""A live Hypha (uvicorn in the test's event loop, real PostgreSQL) and a real headless Chromium.
+
+Browser lookup: PLAYWRIGHT_CHROMIUM_EXECUTABLE, else /usr/bin/chromium, else Playwright's own.
+A missing browser fails the tests; it never skips them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from injector import Injector
+from playwright.async_api import Browser, BrowserContext, async_playwright
+
+from core.app import create_app
+from core.settings import Settings
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def chromium_executable() -> str | None:
+    configured = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE")
+    if configured:
+        return configured
+    if Path("/usr/bin/chromium").exists():
+        return "/usr/bin/chromium"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+async def live_server(real_injector: Injector, settings: Settings) -> AsyncIterator[str]:
+    port = free_port()
+    app = create_app(settings, real_injector)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "the live server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def context(chromium: Browser, live_server: str, pg: Injector) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile against a live server on an emptied database."""
+    ctx = await chromium.new_context(base_url=live_server)
+    ctx.set_default_timeout(15_000)
+    try:
+        yield ctx
+    finally:
+        await ctx.close()

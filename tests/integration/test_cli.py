@@ -1,0 +1,118 @@
+"""The `hypha` command as a new user runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.settings import SettingsError, load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def processes_mentioning(text: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
+
+
+def postgres_running(pgdata: Path) -> bool:
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().splitlines()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def env_without_database(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "PORT", "DATA_DIR"}}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.slow
+def test_hypha_up_serves_the_landing_page_on_embedded_postgres_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    data_dir = tmp_path / "data"
+    env = env_without_database(DATA_DIR=str(data_dir), PORT=str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "up", "--demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        started = time.monotonic()
+        status = 0
+        while time.monotonic() - started < 30:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code
+            except httpx.HTTPError:
+                status = 0
+            if status == 200:
+                break
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.3)
+        assert status == 200, "the landing page was not served within 30 s"
+        assert postgres_running(data_dir / "pgdata"), "embedded PostgreSQL should be running"
+        login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+        assert "Log in" in login.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert f"http://127.0.0.1:{port}" in output
+    assert "demo creator: creator@demo.hypha.test" in output
+    time.sleep(0.5)
+    assert not postgres_running(data_dir / "pgdata")
+    children = [line for line in processes_mentioning("core.cli") if str(data_dir) in line or f"PORT={port}" in line]
+    assert children == []
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+
+
+@pytest.mark.parametrize("command", ["web", "worker", "migrate"])
+def test_production_commands_need_database_url_and_say_so(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", command],
+        env=env_without_database(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "DATABASE_URL is not set" in result.stderr
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    env = env_without_database(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    result = subprocess.run(
+        [sys.executable, "-m", "core.cli", "web"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "cannot connect to PostgreSQL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PORT", "eighty"), ("PORT", "70000"), ("DATABASE_URL", "mysql://x"), ("DB_POOL_MAX", "-1")],
+)
+def test_a_bad_setting_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value})
