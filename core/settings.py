@@ -37,11 +37,51 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_max: int = 10
     worker_concurrency: int = 2
 
+    # Uploads and the transcoding pipeline
+    max_upload_bytes: int = 4 * 1024**3
+    max_duration_seconds: int = 4 * 3600
+    max_video_height: int = 2160
+    max_video_width: int = 3840
+    ffmpeg_binary: str = ""
+    ipfs_api_url: str = ""
+    transcode_timeout_seconds: int = 6 * 3600
+
+    # Points, packs and payments (prices in integer minor units)
+    currency: str = "USD"
+    packs: str = "100:100,550:500,1200:1000"
+    payment_gateway: str = "sandbox"
+    sandbox_webhook_secret: str = ""
+    stripe_api_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = ""
+    reconcile_cron: str = "17 * * * *"
+
+    # Unlocks, tips, payouts
+    platform_fee_percent: int = 10
+    tip_amounts: str = "10,50,100"
+    payout_hold_days: int = 7
+    payout_minimum_points: int = 2000
+    points_per_currency_unit: int = 100
+    payout_gateway: str = "sandbox"
+
+    # E-mail
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "Hypha <no-reply@hypha.local>"
+
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise SettingsError("PORT must be between 1 and 65535")
         if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
             raise SettingsError("DATABASE_URL must be a postgresql:// URL")
+        if not 0 <= self.platform_fee_percent <= 100:
+            raise SettingsError("PLATFORM_FEE_PERCENT must be between 0 and 100")
+        if self.payment_gateway not in ("sandbox", "stripe"):
+            raise SettingsError("PAYMENT_GATEWAY must be 'sandbox' or 'stripe'")
+        if self.payment_gateway == "stripe" and not (self.stripe_api_key and self.stripe_webhook_secret):
+            raise SettingsError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
 
