@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -228,24 +229,39 @@ def _terminate(children: Sequence[subprocess.Popen[bytes]], grace: float = 10.0)
             child.wait()
 
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], None]]] = {
-    "up": ("run everything locally (embedded PostgreSQL unless DATABASE_URL is set)", cmd_up),
-    "web": ("run the web server (needs DATABASE_URL)", cmd_web),
-    "worker": ("run the background worker (needs DATABASE_URL)", cmd_worker),
-    "migrate": ("apply database migrations (needs DATABASE_URL)", cmd_migrate),
+@dataclass(frozen=True)
+class Command:
+    """A `hypha` subcommand: its help line, what it runs, and the arguments it takes."""
+
+    help: str
+    run: Callable[[argparse.Namespace], None]
+    configure: Callable[[argparse.ArgumentParser], None] = lambda _parser: None
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default 8000)")
+
+
+def _up_arguments(parser: argparse.ArgumentParser) -> None:
+    _serve_arguments(parser)
+    parser.add_argument("--demo", action="store_true", help="also create a demo creator and viewer")
+
+
+COMMANDS: dict[str, Command] = {
+    "up": Command("run everything locally (embedded PostgreSQL unless DATABASE_URL is set)", cmd_up, _up_arguments),
+    "web": Command("run the web server (needs DATABASE_URL)", cmd_web, _serve_arguments),
+    "worker": Command("run the background worker (needs DATABASE_URL)", cmd_worker),
+    "migrate": Command("apply database migrations (needs DATABASE_URL)", cmd_migrate),
+    # Features add their operator commands here, e.g. "transcode", "ledger", "reconcile".
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hypha", description="Hypha: video on demand for professional creators.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, _) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text)
-        if name in ("up", "web"):
-            command.add_argument("--host", default="", help="interface to listen on (default 127.0.0.1)")
-            command.add_argument("--port", type=int, default=0, help="port to listen on (default 8000)")
-        if name == "up":
-            command.add_argument("--demo", action="store_true", help="also create a demo creator and viewer")
+    for name, command in COMMANDS.items():
+        command.configure(sub.add_parser(name, help=command.help))
     return parser
 
 
@@ -255,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command][1](args)
+        COMMANDS[args.command].run(args)
     except CommandError as error:
         print(f"hypha: {error}", file=sys.stderr)
         raise SystemExit(2) from error
