@@ -12,6 +12,7 @@ from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar_htmx import HTMXPlugin, HTMXRequest
 
@@ -20,6 +21,7 @@ from core.di import build_injector
 from core.events import EventBus
 from core.feature import Feature
 from core.jobs import JobQueue
+from core.observability import prometheus_config
 from core.postgres import PostgresEventBus
 from core.settings import Settings, load_settings
 from core.uow import UnitOfWork
@@ -36,6 +38,11 @@ from features.accounts.service import AccountService
 log = logging.getLogger("hypha")
 
 FEATURES: list[Feature] = [ACCOUNTS]
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
 
 
 @get("/healthz", media_type=MediaType.TEXT, include_in_schema=False, sync_to_thread=False)
@@ -84,6 +91,7 @@ def create_app(
             if db is not None and owns_pool:
                 await db.stop()
 
+    prometheus = prometheus_config()
     exempt = [path for feature in features for path in feature.csrf_exempt]
     state = State(
         {
@@ -97,12 +105,13 @@ def create_app(
         route_handlers=[
             healthz,
             readyz,
+            MetricsController,
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
             *(handler for feature in features for handler in feature.route_handlers),
         ],
         state=state,
         lifespan=[lifespan],
-        middleware=[DefineMiddleware(WebMiddleware)],
+        middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware)],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),
         plugins=[HTMXPlugin()],

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -18,6 +19,7 @@ from litestar import Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
@@ -35,9 +37,11 @@ from core.errors import (
     PaymentRequired,
     TooManyRequests,
 )
+from core.observability import request_id_var
 from core.settings import Settings
 
 log = logging.getLogger("hypha.web")
+access_log = logging.getLogger("hypha.access")
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,11 +194,17 @@ class WebMiddleware:
         scope_state = scope.setdefault("state", {})
         scope_state["flash"] = cookie_value(scope, FLASH_COOKIE)
         scope_state["session_token"] = token
-        scope_state["request_id"] = secrets.token_hex(8)
+        incoming_id = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-request-id"), "")
+        request_id = incoming_id if 8 <= len(incoming_id) <= 64 and incoming_id.isalnum() else secrets.token_hex(8)
+        scope_state["request_id"] = request_id
+        id_token = request_id_var.set(request_id)
         https = is_https(scope, settings)
+        started = time.perf_counter()
+        status_holder = [0]
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 extra = [
@@ -216,7 +226,22 @@ class WebMiddleware:
                 message["headers"] = headers + [h for h in extra if h[0] not in names]
             await send(message)
 
-        await self.app(scope, receive, send_wrapper)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if scope["type"] == ScopeType.HTTP and not scope["path"].startswith("/static/"):
+                access_log.info(
+                    "%s %s %s",
+                    scope.get("method", ""),
+                    scope["path"],
+                    status_holder[0],
+                    extra={
+                        "status": status_holder[0],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "user_id": str(principal.id) if principal else None,
+                    },
+                )
+            request_id_var.reset(id_token)
 
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:

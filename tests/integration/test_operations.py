@@ -1,0 +1,54 @@
+"""Operations endpoints and request tracing."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from core.observability import JsonFormatter, request_id_var
+
+
+async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).text == "ok"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.text == "ready"
+
+
+async def test_metrics_are_exposed_in_prometheus_format(client: httpx.AsyncClient) -> None:
+    await client.get("/login")
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "hypha_requests_total" in metrics.text
+
+
+async def test_every_response_carries_a_request_id_and_a_given_one_is_kept(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/")
+    assert len(generated.headers["x-request-id"]) == 16
+    kept = await client.get("/", headers={"x-request-id": "abc123def456"})
+    assert kept.headers["x-request-id"] == "abc123def456"
+    junk = await client.get("/", headers={"x-request-id": "<script>"})
+    assert junk.headers["x-request-id"] != "<script>"
+
+
+def test_json_logs_carry_the_request_id_and_extra_fields() -> None:
+    record = logging.LogRecord("hypha.access", logging.INFO, __file__, 1, "GET %s", ("/",), None)
+    record.status = 200
+    token = request_id_var.set("feedbeef")
+    try:
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["message"] == "GET /"
+    assert line["request_id"] == "feedbeef"
+    assert line["status"] == 200
+    assert line["level"] == "INFO"
+
+
+@pytest.mark.parametrize("path", ["/nope", "/static/nope.css"])
+async def test_unknown_pages_are_a_friendly_404(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path, headers={"accept": "text/html"})
+    assert response.status_code == 404
