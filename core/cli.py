@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from core.db import DatabaseUnavailable, connect, migrate
+from core.observability import configure_logging
 from core.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("hypha")
@@ -266,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # JSON lines for log collectors; readable text when a person watches a terminal (LOG_FORMAT overrides).
+    log_format = os.environ.get("LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"), json_logs=log_format == "json")
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command].run(args)
