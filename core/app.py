@@ -34,10 +34,11 @@ from core.web import (
 )
 from features.accounts.module import FEATURE as ACCOUNTS
 from features.accounts.service import AccountService
+from features.pipeline.module import FEATURE as PIPELINE
 
 log = logging.getLogger("hypha")
 
-FEATURES: list[Feature] = [ACCOUNTS]
+FEATURES: list[Feature] = [ACCOUNTS, PIPELINE]
 
 
 class MetricsController(PrometheusController):
