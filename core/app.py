@@ -34,11 +34,12 @@ from core.web import (
 )
 from features.accounts.module import FEATURE as ACCOUNTS
 from features.accounts.service import AccountService
+from features.ledger.module import FEATURE as LEDGER
 from features.pipeline.module import FEATURE as PIPELINE
 
 log = logging.getLogger("hypha")
 
-FEATURES: list[Feature] = [ACCOUNTS, PIPELINE]
+FEATURES: list[Feature] = [ACCOUNTS, LEDGER, PIPELINE]
 
 
 class MetricsController(PrometheusController):
