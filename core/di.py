@@ -41,10 +41,24 @@ class CoreModule(Module):
         binder.bind(UnitOfWork, to=InstanceProvider(db))  # type: ignore[type-abstract]
         binder.bind(Clock, to=InstanceProvider(clock))  # type: ignore[type-abstract]
         binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(db)))  # type: ignore[type-abstract]
-        binder.bind(BlobStorage, to=InstanceProvider(LocalBlobStorage(settings.data_path / "blobs")))  # type: ignore[type-abstract]
+        binder.bind(BlobStorage, to=InstanceProvider(_blob_storage(settings)))  # type: ignore[type-abstract]
         binder.bind(RateLimiter, to=InstanceProvider(PostgresRateLimiter(db, clock)))  # type: ignore[type-abstract]
         binder.bind(CheckpointStore, to=InstanceProvider(PostgresCheckpointStore(db)))  # type: ignore[type-abstract]
         binder.bind(JobQueue, to=InstanceProvider(SaqJobQueue(settings.effective_queue_url)))  # type: ignore[type-abstract]
+
+
+def _blob_storage(settings: Settings) -> BlobStorage:
+    if not settings.s3_bucket:
+        return LocalBlobStorage(settings.data_path / "blobs")
+    from core.s3 import S3BlobStorage
+
+    return S3BlobStorage(
+        settings.s3_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        region=settings.s3_region,
+    )
 
 
 class MemoryCoreModule(Module):

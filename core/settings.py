@@ -45,6 +45,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ffmpeg_binary: str = ""
     ipfs_api_url: str = ""
     transcode_timeout_seconds: int = 6 * 3600
+    s3_bucket: str = ""  # empty: blobs on the local filesystem under DATA_DIR
+    s3_endpoint_url: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = ""
 
     # Points, packs and payments (prices in integer minor units)
     currency: str = "USD"

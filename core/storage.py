@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -68,7 +68,7 @@ class BlobStorage(Protocol):
         """Delete every blob under `prefix/`."""
         ...
 
-    def local_copy(self, key: str) -> AsyncIterator[Path]:
+    def local_copy(self, key: str) -> AbstractAsyncContextManager[Path]:
         """Async context manager yielding a local file path with the blob's bytes (for ffmpeg)."""
         ...
 
