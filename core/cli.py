@@ -4,6 +4,8 @@ hypha up [--demo]      everything on one machine: embedded PostgreSQL, migration
 hypha web              the web server (production; needs DATABASE_URL)
 hypha worker           the background worker (production; needs DATABASE_URL)
 hypha migrate          apply database migrations (needs DATABASE_URL)
+hypha transcode SRC --out DIR [--subtitles FILE:LANG]   the transcoding pipeline on a local file
+hypha ledger verify    check the ledger's invariants; exit non-zero on any violation
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import msgspec
 from core.db import DatabaseUnavailable, connect, migrate
 from core.observability import configure_logging
 from core.settings import Settings, SettingsError, load_settings
+from features.pipeline.cli import cmd_transcode, transcode_arguments
+from features.ledger import cli as ledger_cli
 
 log = logging.getLogger("hypha")
 
@@ -254,6 +258,8 @@ COMMANDS: dict[str, Command] = {
     "web": Command("run the web server (needs DATABASE_URL)", cmd_web, _serve_arguments),
     "worker": Command("run the background worker (needs DATABASE_URL)", cmd_worker),
     "migrate": Command("apply database migrations (needs DATABASE_URL)", cmd_migrate),
+    "transcode": Command("transcode a local video file into encrypted HLS (no database)", cmd_transcode, transcode_arguments),
+    "ledger": Command("check the ledger: `hypha ledger verify`", ledger_cli.run, ledger_cli.configure),
     # Features add their operator commands here, e.g. "transcode", "ledger", "reconcile".
 }
 

@@ -88,8 +88,7 @@ class MemoryLedgerRepository:
         return self.transfers[transfer_id] if transfer_id else None
 
     async def with_metadata(self, key: str, value: str) -> list[Transfer]:
-        found = [t for t in self.transfers.values() if t.metadata.get(key) == value]
-        return sorted(found, key=lambda t: t.id)
+        return [t for t in self.transfers.values() if t.metadata.get(key) == value]  # in the order posted
 
     async def balances(self, accounts: Iterable[AccountRef]) -> dict[AccountRef, int]:
         return {account: self.balances_by_account.get(account, 0) for account in accounts}
@@ -190,7 +189,7 @@ _TRANSFERS_WITH_METADATA = """
     JOIN ledger_accounts a ON a.id = e.account_id
     WHERE t.metadata @> jsonb_build_object($1::text, $2::text)
     GROUP BY t.id
-    ORDER BY t.id
+    ORDER BY min(e.id)
 """
 
 
