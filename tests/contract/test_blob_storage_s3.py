@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import msgspec
 import pytest
 from moto.server import ThreadedMotoServer
 
+from core.di import build_injector
 from core.s3 import MIB, SEGMENTS, S3BlobStorage
+from core.settings import Settings
 from core.storage import BlobNotFound, BlobStorage, InvalidKey, LocalBlobStorage, MemoryBlobStorage
 
 KIB = 1024
@@ -255,3 +258,11 @@ async def test_a_failed_write_leaves_the_old_blob_and_no_upload_behind(s3: S3Blo
     assert await s3.read("videos/v4/source") == b"the old one"
     client = _client(s3_endpoint)
     assert not client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads")
+
+
+def test_setting_an_s3_bucket_puts_blobs_in_it(settings: Settings) -> None:
+    assert isinstance(build_injector(settings, []).get(BlobStorage), LocalBlobStorage)  # type: ignore[type-abstract]
+    remote = msgspec.structs.replace(settings, s3_bucket="hypha-blobs", s3_endpoint_url="http://127.0.0.1:9")
+    storage = build_injector(remote, []).get(BlobStorage)  # type: ignore[type-abstract]
+    assert isinstance(storage, S3BlobStorage)
+    assert storage.bucket == "hypha-blobs"
