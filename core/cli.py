@@ -30,8 +30,8 @@ import msgspec
 from core.db import DatabaseUnavailable, connect, migrate
 from core.observability import configure_logging
 from core.settings import Settings, SettingsError, load_settings
-from features.pipeline.cli import cmd_transcode, transcode_arguments
 from features.ledger import cli as ledger_cli
+from features.pipeline.cli import cmd_transcode, transcode_arguments
 
 log = logging.getLogger("hypha")
 
@@ -258,7 +258,9 @@ COMMANDS: dict[str, Command] = {
     "web": Command("run the web server (needs DATABASE_URL)", cmd_web, _serve_arguments),
     "worker": Command("run the background worker (needs DATABASE_URL)", cmd_worker),
     "migrate": Command("apply database migrations (needs DATABASE_URL)", cmd_migrate),
-    "transcode": Command("transcode a local video file into encrypted HLS (no database)", cmd_transcode, transcode_arguments),
+    "transcode": Command(
+        "transcode a local video into encrypted HLS (no database)", cmd_transcode, transcode_arguments
+    ),
     "ledger": Command("check the ledger: `hypha ledger verify`", ledger_cli.run, ledger_cli.configure),
     # Features add their operator commands here, e.g. "transcode", "ledger", "reconcile".
 }

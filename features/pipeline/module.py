@@ -2,21 +2,60 @@
 
 from __future__ import annotations
 
-from injector import Module, provider, singleton
+import imageio_ffmpeg
+from injector import Binder, InstanceProvider, Module, provider, singleton
 
+from core.db import Database
 from core.feature import Feature
+from core.pipeline import CheckpointStore
+from core.settings import Settings
+from features.pipeline.adapters import MemoryKeyStore, PostgresKeyStore, SubprocessFfmpeg
+from features.pipeline.content_store import KuboContentStore, LocalContentStore, MemoryContentStore
+from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
 from features.pipeline.service import TranscodeService
 
 
-class PipelineModule(Module):
+def ffmpeg_binary(settings: Settings) -> str:
+    """`FFMPEG_BINARY` if set, else the binary imageio-ffmpeg ships (so `uv sync` brings ffmpeg)."""
+    return settings.ffmpeg_binary or imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class _TranscodeServiceModule(Module):
     @singleton
     @provider
-    def transcode_service(self) -> TranscodeService:
-        return TranscodeService()
+    def ffmpeg(self, settings: Settings) -> FfmpegRunner:
+        return SubprocessFfmpeg(ffmpeg_binary(settings))
+
+    @singleton
+    @provider
+    def transcode_service(
+        self, checkpoints: CheckpointStore, keys: KeyStore, content: ContentStore, ffmpeg: FfmpegRunner
+    ) -> TranscodeService:
+        return TranscodeService(checkpoints, keys, content, ffmpeg)
 
 
-class MemoryPipelineModule(PipelineModule):
-    pass
+class PipelineModule(_TranscodeServiceModule):
+    """Keys in PostgreSQL; published files in Kubo when IPFS_API_URL is set, else under <data_dir>/ipfs."""
+
+    @singleton
+    @provider
+    def keys(self, db: Database) -> KeyStore:
+        return PostgresKeyStore(db)
+
+    @singleton
+    @provider
+    def content(self, settings: Settings) -> ContentStore:
+        if settings.ipfs_api_url:
+            return KuboContentStore(settings.ipfs_api_url)
+        return LocalContentStore(settings.data_path / "ipfs")
+
+
+class MemoryPipelineModule(_TranscodeServiceModule):
+    """Keys and published files in memory; ffmpeg is still the real one."""
+
+    def configure(self, binder: Binder) -> None:
+        binder.bind(KeyStore, to=InstanceProvider(MemoryKeyStore()))  # type: ignore[type-abstract]
+        binder.bind(ContentStore, to=InstanceProvider(MemoryContentStore()))  # type: ignore[type-abstract]
 
 
 FEATURE = Feature(name="pipeline", module=PipelineModule, memory_module=MemoryPipelineModule)

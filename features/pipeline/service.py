@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from features.pipeline.model import SourceInfo
+from core.pipeline import CheckpointStore, Executor, Pipeline, ProgressSink
+from features.pipeline.model import SourceInfo, TranscodeRequest, TranscodeResult, VideoKey
+from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
 from features.pipeline.probe import probe_media
+from features.pipeline.units import TRANSCODE, PipelineTools, pipeline_params
 
 
 class TranscodeService:
-    """The pipeline feature's face to the rest of Hypha."""
+    """The pipeline feature's face to the rest of Hypha.
+
+    `pipeline` defaults to the full transcoding pipeline; tests may pass another composition of
+    units (same unit names share checkpoints).
+    """
+
+    def __init__(
+        self,
+        checkpoints: CheckpointStore,
+        keys: KeyStore,
+        content: ContentStore,
+        ffmpeg: FfmpegRunner,
+        pipeline: Pipeline = TRANSCODE,
+    ) -> None:
+        self.checkpoints = checkpoints
+        self.keys = keys
+        self.content = content
+        self.ffmpeg = ffmpeg
+        self.pipeline = pipeline
 
     async def probe(self, path: Path) -> SourceInfo:
         """Facts about the media file at `path` (duration, size, codecs, rotation...).
@@ -20,3 +44,47 @@ class TranscodeService:
         (size, duration, resolution) are not checked here.
         """
         return await asyncio.to_thread(probe_media, Path(path))
+
+    async def transcode(self, request: TranscodeRequest, on_progress: ProgressSink | None = None) -> TranscodeResult:
+        """Run the pipeline for `request` to the end and return what it published.
+
+        Resumable: units already completed for `request.run_id` (checkpointed) are skipped, so calling
+        this again after a crash, a kill or a failure continues at the first incomplete unit; calling
+        it after success returns the same result without doing any work. Progress of the whole run
+        goes to `on_progress`. Raises core.pipeline.UnitFailed (`.unit`, `.reason` in words a creator
+        can read) when a unit fails; completed units stay recorded. The source file is only read.
+        """
+        tools = PipelineTools(ffmpeg=self.ffmpeg, keys=self.keys, content=self.content)
+        executor = Executor(self.checkpoints, on_progress=on_progress)
+        outputs = await executor.run(self.pipeline, request.run_id, pipeline_params(request, tools))
+        return TranscodeResult.from_dict(outputs[self.pipeline.units[-1].name])
+
+    async def key_for(self, run_id: str) -> VideoKey | None:
+        """The AES-128 key and base IV of `run_id`'s segments (None before ImportKeys ran).
+
+        For the playback feature only: hand it to a viewer entitled to watch.
+        """
+        return await self.keys.get(run_id)
+
+    async def read_published(self, cid: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Bytes `[offset, offset + length)` of a published file. Raises ContentNotFound."""
+        return await self.content.read(cid, offset, length)
+
+    async def published_size(self, cid: str) -> int:
+        """Size in bytes of a published file. Raises ContentNotFound."""
+        return await self.content.size(cid)
+
+    async def forget(self, run_id: str, work_dir: Path | None = None) -> None:
+        """Start `run_id` over: drop its checkpoints and its work directory (the one recorded, and
+        `work_dir` if given). The key is kept, so a retry publishes byte-identical segments and
+        re-uses the CIDs already published. Call it only while no run of `run_id` is in progress."""
+        completed = await self.checkpoints.completed(run_id)
+        await self.checkpoints.clear(run_id)
+        for directory in {work_dir, _recorded_work_dir(completed)}:
+            if directory is not None:
+                await asyncio.to_thread(shutil.rmtree, directory, True)
+
+
+def _recorded_work_dir(completed: Mapping[str, Mapping[str, Any]]) -> Path | None:
+    work_dir = completed.get("ConvertingInitial", {}).get("work_dir")
+    return Path(work_dir) if isinstance(work_dir, str) else None

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 
+from core.pipeline import MemoryCheckpointStore
+from features.pipeline.adapters import MemoryKeyStore, SubprocessFfmpeg
+from features.pipeline.content_store import MemoryContentStore
 from features.pipeline.model import ProbeError, SourceInfo
 from features.pipeline.service import TranscodeService
 from tests.support.media import make_clip, make_still, make_tone
 
-service = TranscodeService()
+service = TranscodeService(
+    MemoryCheckpointStore(),
+    MemoryKeyStore(),
+    MemoryContentStore(),
+    SubprocessFfmpeg(imageio_ffmpeg.get_ffmpeg_exe()),
+)
 
 
 async def test_a_clip_with_a_tone_is_described(tmp_path: Path) -> None:

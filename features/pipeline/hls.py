@@ -1,0 +1,178 @@
+"""HLS files: reading media playlists, writing the master playlist, sealing segments with AES-128.
+
+Segments are encrypted here rather than by ffmpeg so that every segment gets its own explicit IV
+(base IV + a counter, written into an `#EXT-X-KEY` tag before the segment) and so that sealing is a
+pure function of the clear files, the key and the IV: re-running it gives byte-identical output,
+hence identical CIDs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+# ffmpeg's MPEG-TS muxer adds 2 x max_delay (2 x 0.7 s = 126000 ticks of 90 kHz) to every timestamp.
+# The renditions are encoded with negative-timestamp shifting disabled (see units.HLS_OUTPUT), so the
+# source's t=0 is MPEG-TS 126000 in every video and audio rendition alike — which keeps separately
+# encoded audio and video in sync and is what the WebVTT X-TIMESTAMP-MAP must say.
+MPEGTS_ORIGIN = 126_000
+
+AUDIO_GROUP = "audio"
+SUBTITLE_GROUP = "subs"
+AAC_LC = "mp4a.40.2"
+_READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Segment:
+    duration: float
+    uri: str
+
+
+def media_segments(playlist: str) -> list[Segment]:
+    """The segments of a media playlist, in order."""
+    segments: list[Segment] = []
+    duration: float | None = None
+    for raw in playlist.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXTINF:"):
+            duration = float(line[len("#EXTINF:") :].split(",", 1)[0])
+        elif line and not line.startswith("#"):
+            segments.append(Segment(duration or 0.0, line))
+            duration = None
+    return segments
+
+
+def bandwidth(playlist_path: Path, extra_bps: int = 0) -> tuple[int, int]:
+    """(peak, average) bits per second of a media playlist's segments, plus `extra_bps` each."""
+    segments = media_segments(playlist_path.read_text())
+    sizes = [(playlist_path.parent / s.uri).stat().st_size for s in segments]
+    total_time = sum(s.duration for s in segments) or 1.0
+    peak = max((size * 8 / max(s.duration, 0.5) for size, s in zip(sizes, segments, strict=True)), default=0.0)
+    average = sum(sizes) * 8 / total_time
+    return math.ceil(peak) + extra_bps, math.ceil(average) + extra_bps
+
+
+def avc1_codec(profile: str, level: str) -> str:
+    """RFC 6381 codec string of the H.264 streams x264 writes for `profile` at `level` ("4.1")."""
+    profile_idc, constraints = {"baseline": (0x42, 0xC0), "main": (0x4D, 0x40), "high": (0x64, 0x00)}[profile]
+    major, _, minor = level.partition(".")
+    return f"avc1.{profile_idc:02x}{constraints:02x}{int(major) * 10 + int(minor or 0):02x}"
+
+
+@dataclass(frozen=True)
+class MasterVariant:
+    playlist: str
+    width: int
+    height: int
+    bandwidth: int
+    average_bandwidth: int
+    frame_rate: float | None
+    codecs: str
+
+
+@dataclass(frozen=True)
+class MasterMedia:
+    kind: str  # "AUDIO" or "SUBTITLES"
+    group: str
+    name: str
+    language: str | None
+    playlist: str
+    default: bool
+    channels: int | None = None
+
+
+def _quoted(value: str) -> str:
+    if any(c in value for c in '"\r\n'):
+        raise ValueError(f"cannot quote {value!r} in a playlist attribute")
+    return f'"{value}"'
+
+
+def render_master(variants: Sequence[MasterVariant], media: Sequence[MasterMedia]) -> str:
+    """A master playlist: the audio and subtitle groups, then one variant per rendition (smallest first)."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    groups = {m.kind: m.group for m in media}
+    for item in media:
+        attributes = [f"TYPE={item.kind}", f"GROUP-ID={_quoted(item.group)}", f"NAME={_quoted(item.name)}"]
+        if item.language:
+            attributes.append(f"LANGUAGE={_quoted(item.language)}")
+        attributes += [f"DEFAULT={'YES' if item.default else 'NO'}", "AUTOSELECT=YES"]
+        if item.kind == "SUBTITLES":
+            attributes.append("FORCED=NO")
+        if item.channels:
+            attributes.append(f"CHANNELS={_quoted(str(item.channels))}")
+        attributes.append(f"URI={_quoted(item.playlist)}")
+        lines.append("#EXT-X-MEDIA:" + ",".join(attributes))
+    for variant in sorted(variants, key=lambda v: v.bandwidth):
+        attributes = [
+            f"BANDWIDTH={variant.bandwidth}",
+            f"AVERAGE-BANDWIDTH={variant.average_bandwidth}",
+            f"RESOLUTION={variant.width}x{variant.height}",
+        ]
+        if variant.frame_rate:
+            attributes.append(f"FRAME-RATE={variant.frame_rate:.3f}")
+        attributes.append(f"CODECS={_quoted(variant.codecs)}")
+        if "AUDIO" in groups:
+            attributes.append(f"AUDIO={_quoted(groups['AUDIO'])}")
+        if "SUBTITLES" in groups:
+            attributes.append(f"SUBTITLES={_quoted(groups['SUBTITLES'])}")
+        lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), variant.playlist]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# AES-128 sealing
+# --------------------------------------------------------------------------
+
+
+def iv_for(base_iv: bytes, counter: int) -> bytes:
+    """The IV of the `counter`-th sealed segment: the base IV plus the counter, modulo 2**128."""
+    return ((int.from_bytes(base_iv, "big") + counter) % (1 << 128)).to_bytes(16, "big")
+
+
+def encrypt_file(source: Path, target: Path, key: bytes, iv: bytes) -> None:
+    """AES-128-CBC with PKCS#7 padding (what HLS METHOD=AES-128 means), streamed from `source` to `target`."""
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    padder = padding.PKCS7(128).padder()
+    with source.open("rb") as clear, target.open("wb") as sealed:
+        while chunk := clear.read(_READ_CHUNK):
+            sealed.write(encryptor.update(padder.update(chunk)))
+        sealed.write(encryptor.update(padder.finalize()) + encryptor.finalize())
+
+
+def decrypt_bytes(data: bytes, key: bytes, iv: bytes) -> bytes:
+    """The inverse of `encrypt_file`, for whole segments held in memory (tests, operators)."""
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    unpadder = padding.PKCS7(128).unpadder()
+    return unpadder.update(decryptor.update(data) + decryptor.finalize()) + unpadder.finalize()
+
+
+def sealed_playlist(playlist: str, key_uri: str, ivs: Iterator[bytes]) -> tuple[str, list[tuple[str, bytes]]]:
+    """`playlist` with an `#EXT-X-KEY` (explicit IV) before each segment, and each segment's (uri, IV).
+
+    IVs are taken from `ivs` in segment order. Existing `#EXT-X-KEY` lines are dropped.
+    """
+    out: list[str] = []
+    pending: list[str] = []  # the tags that belong to the next segment (#EXTINF, #EXT-X-BYTERANGE...)
+    sealed: list[tuple[str, bytes]] = []
+    for raw in playlist.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXT-X-KEY"):
+            continue
+        if line.startswith(("#EXTINF", "#EXT-X-BYTERANGE", "#EXT-X-DISCONTINUITY")):
+            pending.append(line)
+        elif line and not line.startswith("#"):
+            iv = next(ivs)
+            out.append(f"#EXT-X-KEY:METHOD=AES-128,URI={_quoted(key_uri)},IV=0x{iv.hex()}")
+            out += [*pending, line]
+            pending = []
+            sealed.append((line, iv))
+        else:
+            out.append(line)
+    out += pending
+    return "\n".join(out) + "\n", sealed
