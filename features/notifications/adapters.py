@@ -1,0 +1,398 @@
+"""Notifications adapters: mail by SMTP, into the PostgreSQL outbox or into memory; the event log
+read with plain SQL; cursors and delivery records in PostgreSQL or in memory."""
+
+from __future__ import annotations
+
+import email.message
+import email.utils
+import json
+import ssl
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosmtplib
+
+from core.clock import Clock, SystemClock
+from core.db import Database
+from core.events import Event, MemoryEventBus
+from features.notifications.model import (
+    Delivery,
+    DeliveryStatus,
+    EmailDeliveryError,
+    EmailMessage,
+    EventSelection,
+    FeedCursor,
+    FeedPage,
+    MailPage,
+    StoredMail,
+    check_message,
+)
+
+# -- Sending mail --------------------------------------------------------------------------------
+
+
+class SmtpEmailService:
+    """Delivers through an SMTP server with aiosmtplib: implicit TLS on port 465, otherwise STARTTLS
+    whenever the server offers it, and AUTH when a username is configured."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 587,
+        *,
+        sender: str,
+        username: str = "",
+        password: str = "",
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.tls_context = tls_context
+        address = email.utils.parseaddr(sender)[1]
+        self.domain = address.rpartition("@")[2] or "localhost"
+
+    def mime(self, message: EmailMessage) -> email.message.EmailMessage:
+        mime = email.message.EmailMessage()
+        mime["From"] = self.sender
+        mime["To"] = message.to
+        mime["Subject"] = message.subject
+        mime["Date"] = email.utils.format_datetime(datetime.now(UTC))
+        mime["Message-ID"] = email.utils.make_msgid(domain=self.domain)
+        mime.set_content(message.text)
+        mime.add_alternative(message.html, subtype="html")
+        return mime
+
+    async def send(self, message: EmailMessage) -> None:
+        check_message(message)
+        implicit_tls = self.port == 465
+        try:
+            await aiosmtplib.send(
+                self.mime(message),
+                hostname=self.host,
+                port=self.port,
+                username=self.username or None,
+                password=self.password or None,
+                use_tls=implicit_tls,
+                start_tls=False if implicit_tls else None,  # None: upgrade when offered
+                tls_context=self.tls_context,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            codes = [refusal.code for refusal in error.recipients]
+            reason = "; ".join(f"{r.code} {r.message}" for r in error.recipients)
+            raise EmailDeliveryError(f"recipient refused: {reason}", permanent=all(c >= 500 for c in codes)) from error
+        except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as error:
+            raise EmailDeliveryError(f"refused: {error.code} {error.message}", permanent=error.code >= 500) from error
+        except aiosmtplib.SMTPResponseException as error:
+            # Sender, HELO and AUTH refusals are this server's configuration, not this mail: retry.
+            raise EmailDeliveryError(f"SMTP server said {error.code} {error.message}") from error
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise EmailDeliveryError(f"cannot reach the SMTP server {self.host}:{self.port}: {error}") from error
+
+
+def _stored_mail(row: Any) -> StoredMail:
+    return StoredMail(
+        id=row["id"],
+        to=row["to_address"],
+        subject=row["subject"],
+        text=row["text_body"],
+        html=row["html_body"],
+        created_at=row["created_at"],
+    )
+
+
+class PostgresOutbox:
+    """Keeps mail in the `outbox_mail` table instead of sending it (local use, the default without
+    SMTP). Inside a transaction the stored mail commits or rolls back with it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def send(self, message: EmailMessage) -> None:
+        check_message(message)
+        await self.db.execute(
+            "INSERT INTO outbox_mail (to_address, to_normalized, subject, text_body, html_body)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            message.to,
+            message.to.strip().lower(),
+            message.subject,
+            message.text,
+            message.html,
+        )
+
+    async def page(self, recipient: str | None, page: int, per_page: int) -> MailPage:
+        page = max(1, page)
+        rows = await self.db.fetch(
+            "SELECT id, to_address, subject, text_body, html_body, created_at FROM outbox_mail"
+            " WHERE $1::text IS NULL OR to_normalized = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+            recipient.strip().lower() if recipient is not None else None,
+            per_page + 1,
+            (page - 1) * per_page,
+        )
+        mails = [_stored_mail(row) for row in rows[:per_page]]
+        return MailPage(mails, page, has_next=len(rows) > per_page)
+
+
+class MemoryOutbox:
+    """Mail kept in a list (tests). `refuse` maps an address to the error sending to it raises, so
+    tests can make one address fail without mocks."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self.mails: list[StoredMail] = []
+        self.refuse: dict[str, EmailDeliveryError] = {}
+
+    @property
+    def sent(self) -> list[EmailMessage]:
+        return [EmailMessage(m.to, m.subject, m.text, m.html) for m in self.mails]
+
+    async def send(self, message: EmailMessage) -> None:
+        check_message(message)
+        refusal = self.refuse.get(message.to.strip().lower())
+        if refusal is not None:
+            raise refusal
+        number = len(self.mails) + 1
+        self.mails.append(StoredMail(number, message.to, message.subject, message.text, message.html, self.clock.now()))
+
+    async def page(self, recipient: str | None, page: int, per_page: int) -> MailPage:
+        page = max(1, page)
+        wanted = recipient.strip().lower() if recipient is not None else None
+        mails = [m for m in reversed(self.mails) if wanted is None or m.to.strip().lower() == wanted]
+        start = (page - 1) * per_page
+        return MailPage(mails[start : start + per_page], page, has_next=len(mails) > start + per_page)
+
+
+# -- Reading the event log ------------------------------------------------------------------------
+
+
+def _selection_sql(selection: EventSelection, first_param: int) -> tuple[str, list[Any]]:
+    """A SQL condition equal to `selection.wants(topic, name, data)`, with its parameters."""
+    params: list[Any] = [selection.topic_prefix]
+    n = first_param
+    alternatives: list[str] = []
+    plain = sorted(name for name in selection.names if name not in selection.states)
+    if plain:
+        alternatives.append(f"name = ANY(${n + 1}::text[])")
+        params.append(plain)
+        n += 1
+    for name in sorted(selection.names & selection.states.keys()):
+        alternatives.append(f"(name = ${n + 1} AND data->>'state' = ANY(${n + 2}::text[]))")
+        params.extend([name, sorted(selection.states[name])])
+        n += 2
+    condition = " OR ".join(alternatives) or "false"
+    return f"starts_with(topic, ${first_param}) AND ({condition})", params
+
+
+class PostgresEventFeed:
+    """Reads core's `event_log` with plain SQL; data travels only for the selected events."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def read(self, after: int, selection: EventSelection, limit: int) -> FeedPage:
+        condition, params = _selection_sql(selection, 3)
+        rows = await self.db.fetch(
+            f"SELECT id, topic, name, created_at, CASE WHEN {condition} THEN data END AS data"  # noqa: S608
+            " FROM event_log WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+            limit,
+            *params,
+        )
+        events = [
+            Event(row["id"], row["topic"], row["name"], json.loads(row["data"]), row["created_at"])
+            for row in rows
+            if row["data"] is not None
+        ]
+        return FeedPage(ids=[row["id"] for row in rows], events=events)
+
+
+class MemoryEventFeed:
+    """Reads the events a MemoryEventBus has stored."""
+
+    def __init__(self, bus: MemoryEventBus) -> None:
+        self.bus = bus
+
+    async def read(self, after: int, selection: EventSelection, limit: int) -> FeedPage:
+        stored = sorted((e for e in self.bus.events if e.id > after), key=lambda e: e.id)[:limit]
+        return FeedPage(
+            ids=[e.id for e in stored], events=[e for e in stored if selection.wants(e.topic, e.name, e.data)]
+        )
+
+
+# -- Cursors ---------------------------------------------------------------------------------------
+
+
+class PostgresCursorStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, name: str) -> FeedCursor:
+        row = await self.db.fetchrow("SELECT position, gap_seen_at FROM notification_cursors WHERE name = $1", name)
+        return FeedCursor(row["position"], row["gap_seen_at"]) if row else FeedCursor()
+
+    async def save(self, name: str, cursor: FeedCursor) -> None:
+        await self.db.execute(
+            "INSERT INTO notification_cursors AS c (name, position, gap_seen_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, gap_seen_at = EXCLUDED.gap_seen_at,"
+            " updated_at = now() WHERE c.position <= EXCLUDED.position",
+            name,
+            cursor.position,
+            cursor.gap_seen_at,
+        )
+
+
+class MemoryCursorStore:
+    def __init__(self) -> None:
+        self.cursors: dict[str, FeedCursor] = {}
+
+    async def get(self, name: str) -> FeedCursor:
+        return self.cursors.get(name, FeedCursor())
+
+    async def save(self, name: str, cursor: FeedCursor) -> None:
+        if cursor.position >= self.cursors.get(name, FeedCursor()).position:
+            self.cursors[name] = cursor
+
+
+# -- Delivery records ------------------------------------------------------------------------------
+
+_DELIVERY_COLUMNS = (
+    "event_id, user_id, kind, to_address, subject, text_body, html_body, status, attempts, last_error,"
+    " next_attempt_at, sent_at"
+)
+
+
+def _delivery(row: Any) -> Delivery:
+    message = None
+    if row["to_address"] is not None:
+        message = EmailMessage(row["to_address"], row["subject"], row["text_body"], row["html_body"])
+    return Delivery(
+        event_id=row["event_id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        message=message,
+        status=DeliveryStatus(row["status"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        next_attempt_at=row["next_attempt_at"],
+        sent_at=row["sent_at"],
+    )
+
+
+def _delivery_values(delivery: Delivery) -> tuple[Any, ...]:
+    message = delivery.message
+    return (
+        delivery.event_id,
+        delivery.user_id,
+        delivery.kind,
+        message.to if message else None,
+        message.subject if message else None,
+        message.text if message else None,
+        message.html if message else None,
+        delivery.status.value,
+        delivery.attempts,
+        delivery.last_error,
+        delivery.next_attempt_at,
+        delivery.sent_at,
+    )
+
+
+class PostgresDeliveryLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def known(self, event_ids: Sequence[int]) -> set[int]:
+        if not event_ids:
+            return set()
+        rows = await self.db.fetch(
+            "SELECT event_id FROM notification_deliveries WHERE event_id = ANY($1::bigint[])", list(event_ids)
+        )
+        return {row["event_id"] for row in rows}
+
+    async def reserve(self, delivery: Delivery) -> bool:
+        inserted = await self.db.fetchval(
+            f"INSERT INTO notification_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            *_delivery_values(delivery),
+        )
+        return inserted is not None
+
+    async def claim_due(self, event_id: int, now: datetime) -> Delivery | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_DELIVERY_COLUMNS} FROM notification_deliveries"  # noqa: S608
+            " WHERE event_id = $1 AND status = 'FAILED' AND next_attempt_at <= $2 FOR UPDATE SKIP LOCKED",
+            event_id,
+            now,
+        )
+        return _delivery(row) if row else None
+
+    async def due(self, now: datetime, limit: int) -> list[int]:
+        rows = await self.db.fetch(
+            "SELECT event_id FROM notification_deliveries WHERE status = 'FAILED' AND next_attempt_at <= $1"
+            " ORDER BY next_attempt_at, event_id LIMIT $2",
+            now,
+            limit,
+        )
+        return [row["event_id"] for row in rows]
+
+    async def save(self, delivery: Delivery) -> None:
+        await self.db.execute(
+            f"INSERT INTO notification_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            " ON CONFLICT (event_id) DO UPDATE SET user_id = EXCLUDED.user_id, kind = EXCLUDED.kind,"
+            " to_address = EXCLUDED.to_address, subject = EXCLUDED.subject, text_body = EXCLUDED.text_body,"
+            " html_body = EXCLUDED.html_body, status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
+            " last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at,"
+            " sent_at = EXCLUDED.sent_at, updated_at = now()",
+            *_delivery_values(delivery),
+        )
+
+    async def get(self, event_id: int) -> Delivery | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_DELIVERY_COLUMNS} FROM notification_deliveries WHERE event_id = $1",  # noqa: S608
+            event_id,
+        )
+        return _delivery(row) if row else None
+
+
+class MemoryDeliveryLog:
+    def __init__(self) -> None:
+        self.deliveries: dict[int, Delivery] = {}
+
+    async def known(self, event_ids: Sequence[int]) -> set[int]:
+        return {event_id for event_id in event_ids if event_id in self.deliveries}
+
+    async def reserve(self, delivery: Delivery) -> bool:
+        if delivery.event_id in self.deliveries:
+            return False
+        self.deliveries[delivery.event_id] = delivery
+        return True
+
+    async def claim_due(self, event_id: int, now: datetime) -> Delivery | None:
+        delivery = self.deliveries.get(event_id)
+        if delivery is None or delivery.status is not DeliveryStatus.FAILED:
+            return None
+        if delivery.next_attempt_at is None or delivery.next_attempt_at > now:
+            return None
+        return delivery
+
+    async def due(self, now: datetime, limit: int) -> list[int]:
+        due = [
+            d
+            for d in self.deliveries.values()
+            if d.status is DeliveryStatus.FAILED and d.next_attempt_at is not None and d.next_attempt_at <= now
+        ]
+        due.sort(key=lambda d: (d.next_attempt_at or now, d.event_id))
+        return [d.event_id for d in due[:limit]]
+
+    async def save(self, delivery: Delivery) -> None:
+        self.deliveries[delivery.event_id] = delivery
+
+    async def get(self, event_id: int) -> Delivery | None:
+        return self.deliveries.get(event_id)

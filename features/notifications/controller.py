@@ -1,0 +1,55 @@
+"""The outbox page: mail kept instead of sent (local use), newest first."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from core.auth import current_principal, login_required
+from core.settings import Settings
+from core.web import inject
+from features.notifications.mails import PRODUCT_NAME
+from features.notifications.model import StoredMail
+from features.notifications.service import NotificationService
+
+PER_PAGE = 20
+
+
+class OutboxController(Controller):
+    path = "/outbox"
+    guards = [login_required]
+    dependencies = {"notifications": inject(NotificationService)}
+
+    @get("/", name="outbox")
+    async def outbox(
+        self,
+        request: Request[Any, Any, Any],
+        notifications: NamedDependency[NotificationService],
+        page: FromQuery[int] = 1,
+    ) -> Template:
+        viewer = current_principal(request)
+        assert viewer is not None
+        mail_page = await notifications.mailbox(viewer, page, PER_PAGE)
+        settings: Settings = request.app.state.settings
+        return Template(
+            template_name="notifications/outbox.html",
+            context={
+                "viewer": viewer,
+                "everyone": viewer.is_staff,
+                "product": PRODUCT_NAME,
+                "mails": [_in_utc(mail) for mail in mail_page.mails],
+                "prev_url": f"/outbox?page={mail_page.page - 1}" if mail_page.has_previous else None,
+                "next_url": f"/outbox?page={mail_page.page + 1}" if mail_page.has_next else None,
+                "smtp_host": settings.smtp_host,
+            },
+        )
+
+
+def _in_utc(mail: StoredMail) -> StoredMail:
+    return replace(mail, created_at=mail.created_at.astimezone(UTC))

@@ -1,0 +1,133 @@
+"""Wiring for notifications: ports to adapters, and what the composition root needs.
+
+E-mail goes out by SMTP when SMTP_HOST is set; otherwise it is kept in the PostgreSQL outbox and
+read on the /outbox page (local use).
+"""
+
+from __future__ import annotations
+
+from injector import Binder, InstanceProvider, Module, provider, singleton
+
+from core.clock import Clock
+from core.db import Database
+from core.events import EventBus, MemoryEventBus
+from core.feature import CronSpec, Feature, NavLink
+from core.settings import Settings
+from core.uow import UnitOfWork
+from features.accounts.service import AccountService
+from features.notifications.adapters import (
+    MemoryCursorStore,
+    MemoryDeliveryLog,
+    MemoryEventFeed,
+    MemoryOutbox,
+    PostgresCursorStore,
+    PostgresDeliveryLog,
+    PostgresEventFeed,
+    PostgresOutbox,
+    SmtpEmailService,
+)
+from features.notifications.controller import OutboxController
+from features.notifications.jobs import send_notifications
+from features.notifications.mails import MailComposer
+from features.notifications.ports import CursorStore, DeliveryLog, EmailService, EventFeed, Outbox
+from features.notifications.service import NotificationService
+
+
+class _NotificationServiceModule(Module):
+    @singleton
+    @provider
+    def composer(self, settings: Settings) -> MailComposer:
+        return MailComposer(settings.public_url)
+
+    @singleton
+    @provider
+    def notification_service(
+        self,
+        feed: EventFeed,
+        cursors: CursorStore,
+        deliveries: DeliveryLog,
+        email: EmailService,
+        outbox: Outbox,
+        accounts: AccountService,
+        composer: MailComposer,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> NotificationService:
+        return NotificationService(feed, cursors, deliveries, email, outbox, accounts, composer, uow, clock)
+
+
+class NotificationsModule(_NotificationServiceModule):
+    @singleton
+    @provider
+    def outbox(self, db: Database) -> Outbox:
+        return PostgresOutbox(db)
+
+    @singleton
+    @provider
+    def email(self, settings: Settings, outbox: Outbox) -> EmailService:
+        if settings.smtp_host:
+            return SmtpEmailService(
+                settings.smtp_host,
+                settings.smtp_port,
+                sender=settings.smtp_from,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+            )
+        assert isinstance(outbox, PostgresOutbox)
+        return outbox
+
+    @singleton
+    @provider
+    def feed(self, db: Database) -> EventFeed:
+        return PostgresEventFeed(db)
+
+    @singleton
+    @provider
+    def cursors(self, db: Database) -> CursorStore:
+        return PostgresCursorStore(db)
+
+    @singleton
+    @provider
+    def deliveries(self, db: Database) -> DeliveryLog:
+        return PostgresDeliveryLog(db)
+
+
+class MemoryNotificationsModule(_NotificationServiceModule):
+    def configure(self, binder: Binder) -> None:
+        cursors, deliveries = MemoryCursorStore(), MemoryDeliveryLog()
+        binder.bind(MemoryCursorStore, to=InstanceProvider(cursors))
+        binder.bind(CursorStore, to=InstanceProvider(cursors))  # type: ignore[type-abstract]
+        binder.bind(MemoryDeliveryLog, to=InstanceProvider(deliveries))
+        binder.bind(DeliveryLog, to=InstanceProvider(deliveries))  # type: ignore[type-abstract]
+
+    @singleton
+    @provider
+    def memory_outbox(self, clock: Clock) -> MemoryOutbox:
+        return MemoryOutbox(clock)
+
+    @singleton
+    @provider
+    def outbox(self, outbox: MemoryOutbox) -> Outbox:
+        return outbox
+
+    @singleton
+    @provider
+    def email(self, outbox: MemoryOutbox) -> EmailService:
+        return outbox
+
+    @singleton
+    @provider
+    def feed(self, bus: EventBus) -> EventFeed:
+        if not isinstance(bus, MemoryEventBus):
+            raise TypeError("the in-memory event feed reads a MemoryEventBus")
+        return MemoryEventFeed(bus)
+
+
+FEATURE = Feature(
+    name="notifications",
+    module=NotificationsModule,
+    memory_module=MemoryNotificationsModule,
+    route_handlers=[OutboxController],
+    cron_jobs=[CronSpec(send_notifications, "* * * * *", timeout=60)],
+    nav=[NavLink("Mail", "/outbox", "user", order=80)],
+)

@@ -1,0 +1,93 @@
+"""What notifications need from the outside: a way to send mail, the outbox to read it back, the
+event log to read, and somewhere to keep the read position and what became of each mail."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from features.notifications.model import (
+    Delivery,
+    EmailMessage,
+    EventSelection,
+    FeedCursor,
+    FeedPage,
+    MailPage,
+)
+
+
+class EmailService(Protocol):
+    """Sends one message. Adapters: SMTP, the PostgreSQL outbox (local use), in memory (tests)."""
+
+    async def send(self, message: EmailMessage) -> None:
+        """Hand the message over for delivery.
+
+        Raises EmailDeliveryError: `permanent=True` for a malformed address, a header with a line
+        break or a 5xx refusal; `permanent=False` when the server is unreachable or answers 4xx.
+        """
+        ...
+
+
+class Outbox(Protocol):
+    """The mail kept by the outbox adapter, for the outbox page."""
+
+    async def page(self, recipient: str | None, page: int, per_page: int) -> MailPage:
+        """Newest first. `recipient` filters by address (case-insensitive); None means all mail.
+        `page` counts from 1; a page past the end is empty."""
+        ...
+
+
+class EventFeed(Protocol):
+    """Reads the stored event log (core's `event_log`), oldest first."""
+
+    async def read(self, after: int, selection: EventSelection, limit: int) -> FeedPage:
+        """Up to `limit` stored events with an id above `after`, in id order.
+
+        `FeedPage.ids` holds every id read, so a caller sees holes in the sequence;
+        `FeedPage.events` holds only the events `selection` wants, with their data.
+        """
+        ...
+
+
+class CursorStore(Protocol):
+    """Named read positions in the event log."""
+
+    async def get(self, name: str) -> FeedCursor:
+        """The saved cursor, or a cursor at position 0 if none was saved."""
+        ...
+
+    async def save(self, name: str, cursor: FeedCursor) -> None:
+        """Save the cursor. A cursor behind the saved one is ignored: positions never go back."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    """One record per event that called for mail: the key to sending each mail once."""
+
+    async def known(self, event_ids: Sequence[int]) -> set[int]:
+        """The ids among `event_ids` that already have a record, whatever its status."""
+        ...
+
+    async def reserve(self, delivery: Delivery) -> bool:
+        """Record a new delivery (normally PENDING) unless one exists for its event; True if recorded.
+
+        Inside a transaction a concurrent reserve of the same event waits for it and then returns
+        False, so two workers never both send.
+        """
+        ...
+
+    async def claim_due(self, event_id: int, now: datetime) -> Delivery | None:
+        """The FAILED delivery of this event if it is due for another attempt, locked for the current
+        transaction (None when it is not due, not failed, or another worker holds it)."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[int]:
+        """Event ids of FAILED deliveries due for another attempt, earliest due first."""
+        ...
+
+    async def save(self, delivery: Delivery) -> None:
+        """Store the delivery's new status, attempts, error and message."""
+        ...
+
+    async def get(self, event_id: int) -> Delivery | None: ...

@@ -1,0 +1,195 @@
+"""Notifications: turn the events other features publish into mail, each mail once.
+
+Event contract (published by other features on the EventBus, topic "user:<uuid>" of the person the
+mail is for; stored durably in core's `event_log`):
+
+- name "video", data {"video_id", "state", "title", "reason"?, "public_id"?}
+    state "READY"  → "Your video is ready: <title>" (links to /v/<public_id> when given, else /studio)
+    state "FAILED" → "Processing failed: <title>" (with the reason when given)
+    any other state (the same name carries live progress figures) → no mail
+- name "purchase", data {"points", "amount_minor", "currency", "pack", "payment_ref"} → a receipt
+- name "tip", data {"amount", "from_name", "message"?, "video_title"?} → "You received a tip of …"
+- name "payout", data {"state", "points", "amount_minor", "currency", "payout_id"}
+    state "PAID" → "Your payout was paid: …"; any other state → no mail
+
+Points and amounts are whole numbers (amounts in minor units of `currency`). Other names, other
+topics and events older than the policy's `stale_after` send nothing. An event with a name and state
+above but unusable data is recorded as given up, with the reason.
+
+Delivery: at least once per event, exactly once per mail as far as the outbox can tell. A
+delivery record keyed by event id is written in the same transaction as the send (for the outbox
+adapter, the same database transaction as the stored mail); a re-run skips recorded events. A
+temporary failure is retried on later runs after growing delays; a permanent one (bad address, 5xx)
+or too many attempts is given up, with the reason kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from core.clock import Clock
+from core.events import Event
+from core.identity import Principal
+from core.uow import UnitOfWork
+from features.accounts.service import AccountService
+from features.notifications.mails import MailComposer
+from features.notifications.model import (
+    MAIL_EVENTS,
+    Delivery,
+    DeliveryPolicy,
+    DeliveryStatus,
+    EmailDeliveryError,
+    InvalidEvent,
+    MailPage,
+    notification_for,
+    recipient_of,
+)
+from features.notifications.ports import CursorStore, DeliveryLog, EmailService, EventFeed, Outbox
+
+log = logging.getLogger(__name__)
+
+CURSOR = "notifications"
+READ_SIZE = 1000  # ids read per query; progress events are many, mail-worthy ones few
+MAX_READS = 20  # per run, so a run stays well inside its job timeout
+
+
+class NotificationService:
+    def __init__(
+        self,
+        feed: EventFeed,
+        cursors: CursorStore,
+        deliveries: DeliveryLog,
+        email: EmailService,
+        outbox: Outbox,
+        accounts: AccountService,
+        composer: MailComposer,
+        uow: UnitOfWork,
+        clock: Clock,
+        policy: DeliveryPolicy | None = None,
+    ) -> None:
+        self.feed = feed
+        self.cursors = cursors
+        self.deliveries = deliveries
+        self.email = email
+        self.outbox = outbox
+        self.accounts = accounts
+        self.composer = composer
+        self.uow = uow
+        self.clock = clock
+        self.policy = policy or DeliveryPolicy()
+
+    async def process_new_events(self, limit: int = 200) -> int:
+        """Send the mail called for by events since the last run, and retry earlier failures that are
+        due. At most `limit` new events and `limit` retries are handled per call. Returns the number
+        of mails sent.
+
+        Errors other than EmailDeliveryError (the database is down, say) propagate; nothing past the
+        last committed delivery is lost, and the next run picks up from the saved cursor.
+        """
+        sent = await self._retry_due(limit)
+        return sent + await self._send_for_new_events(limit)
+
+    async def mailbox(self, viewer: Principal, page: int = 1, per_page: int = 20) -> MailPage:
+        """Mail in the outbox, newest first: staff see all of it, anyone else the mail sent to them."""
+        recipient = None if viewer.is_staff else viewer.email
+        return await self.outbox.page(recipient, max(1, page), per_page)
+
+    async def delivery_of(self, event_id: int) -> Delivery | None:
+        """What became of the mail for an event (None if it called for none or is not read yet)."""
+        return await self.deliveries.get(event_id)
+
+    # -- new events ---------------------------------------------------------------------------------
+
+    async def _send_for_new_events(self, limit: int) -> int:
+        cursor = await self.cursors.get(CURSOR)
+        read_from = cursor.position
+        ids_done: list[int] = []
+        handled = sent = 0
+        for _ in range(MAX_READS):
+            page = await self.feed.read(read_from, MAIL_EVENTS, READ_SIZE)
+            if not page.ids:
+                break
+            known = await self.deliveries.known([event.id for event in page.events])
+            stopped_before: int | None = None
+            for event in page.events:
+                if event.id in known:
+                    continue
+                if handled >= limit:
+                    stopped_before = event.id
+                    break
+                handled += 1
+                sent += await self._handle_new(event)
+            if stopped_before is not None:
+                ids_done.extend(i for i in page.ids if i < stopped_before)
+                break
+            ids_done.extend(page.ids)
+            read_from = page.ids[-1]
+            if len(page.ids) < READ_SIZE:
+                break
+        moved = cursor.advanced_over(ids_done, self.clock.now(), self.policy.gap_timeout)
+        if moved != cursor:
+            await self.cursors.save(CURSOR, moved)
+        return sent
+
+    async def _handle_new(self, event: Event) -> int:
+        now = self.clock.now()
+        if now - event.created_at > self.policy.stale_after:
+            log.info("event %s is too old to mail about; passed over", event.id)
+            return 0
+        try:
+            notification = notification_for(event)
+        except InvalidEvent as error:
+            record = Delivery(event.id, recipient_of(event.topic), event.name, None, DeliveryStatus.PENDING)
+            async with self.uow.atomic():
+                if await self.deliveries.reserve(record):
+                    await self.deliveries.save(record.gave_up(f"unusable {event.name!r} event: {error}"))
+            return 0
+        if notification is None:
+            return 0
+        record = Delivery(event.id, notification.user_id, notification.kind.value, None, DeliveryStatus.PENDING)
+        user = await self.accounts.get_user(notification.user_id)
+        async with self.uow.atomic():
+            if not await self.deliveries.reserve(record):
+                return 0  # another run got there first
+            if user is None:
+                await self.deliveries.save(record.gave_up("the recipient has no account"))
+                return 0
+            message = self.composer.compose(notification, user.email, user.display_name)
+            return await self._attempt(replace(record, message=message), now)
+
+    # -- retries ------------------------------------------------------------------------------------
+
+    async def _retry_due(self, limit: int) -> int:
+        sent = 0
+        for event_id in await self.deliveries.due(self.clock.now(), limit):
+            now = self.clock.now()
+            async with self.uow.atomic():
+                delivery = await self.deliveries.claim_due(event_id, now)
+                if delivery is None:
+                    continue
+                if delivery.message is None:
+                    await self.deliveries.save(delivery.gave_up("no message was recorded"))
+                    continue
+                sent += await self._attempt(delivery, now)
+        return sent
+
+    async def _attempt(self, delivery: Delivery, now: datetime) -> int:
+        """One try at sending, inside the caller's transaction; the outcome is saved either way."""
+        assert delivery.message is not None
+        try:
+            await self.email.send(delivery.message)
+        except EmailDeliveryError as error:
+            outcome = delivery.failed(error, now, self.policy)
+            log.warning(
+                "mail for event %s not sent (attempt %s, %s): %s",
+                delivery.event_id,
+                outcome.attempts,
+                outcome.status.value,
+                error.reason,
+            )
+            await self.deliveries.save(outcome)
+            return 0
+        await self.deliveries.save(delivery.sent(now))
+        return 1
