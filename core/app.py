@@ -37,10 +37,11 @@ from features.accounts.service import AccountService
 from features.ledger.module import FEATURE as LEDGER
 from features.notifications.module import FEATURE as NOTIFICATIONS
 from features.pipeline.module import FEATURE as PIPELINE
+from features.studio.module import FEATURE as STUDIO
 
 log = logging.getLogger("hypha")
 
-FEATURES: list[Feature] = [ACCOUNTS, LEDGER, PIPELINE, NOTIFICATIONS]
+FEATURES: list[Feature] = [ACCOUNTS, LEDGER, PIPELINE, NOTIFICATIONS, STUDIO]
 
 
 class MetricsController(PrometheusController):

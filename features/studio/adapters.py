@@ -1,0 +1,496 @@
+"""Studio adapters: videos and uploads in PostgreSQL (Piccolo + plain SQL) and in memory; transcoders."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from core.db import Database
+from core.pipeline import Progress, ProgressSink, UnitFailed
+from features.pipeline.content_store import ContentNotFound
+from features.pipeline.model import ProbeError, TranscodeRequest
+from features.pipeline.model import SubtitleSource as PipelineSubtitle
+from features.pipeline.service import TranscodeService
+from features.studio.model import (
+    ProcessingProgress,
+    SourceMeta,
+    Subtitle,
+    Transcoded,
+    UnreadableMedia,
+    Upload,
+    Video,
+    VideoState,
+)
+from features.studio.ports import TranscodeOrder
+from features.studio.tables import UploadTable, VideoTable
+
+# -- videos -----------------------------------------------------------------------------------
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _video(row: Mapping[str, Any]) -> Video:
+    progress = _json(row["progress"])
+    return Video(
+        id=row["id"],
+        public_id=row["public_id"],
+        owner_id=row["owner_id"],
+        title=row["title"],
+        description=row["description"],
+        state=VideoState(row["state"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        src_meta=_json(row["src_meta"]),
+        source_key=row["source_key"],
+        source_size=row["source_size"],
+        playlist=row["playlist"],
+        manifest=dict(_json(row["manifest"]) or {}),
+        video_tracks=list(_json(row["video_tracks"]) or []),
+        audio_tracks=list(_json(row["audio_tracks"]) or []),
+        subtitle_tracks=list(_json(row["subtitle_tracks"]) or []),
+        subtitle_sources=[Subtitle.from_dict(s) for s in _json(row["subtitle_sources"]) or []],
+        cover_image=row["cover_image"],
+        cover_type=row["cover_type"],
+        fallback_cover_image=row["fallback_cover_image"],
+        duration=row["duration"],
+        failure_reason=row["failure_reason"],
+        progress=ProcessingProgress.from_dict(progress) if progress else None,
+        queued_at=row["queued_at"],
+    )
+
+
+def _columns(video: Video) -> dict[str, Any]:
+    """Every mutable column of a video, JSON columns encoded as text."""
+    return {
+        "title": video.title,
+        "description": video.description,
+        "state": video.state.value,
+        "src_meta": None if video.src_meta is None else json.dumps(video.src_meta),
+        "source_key": video.source_key,
+        "source_size": video.source_size,
+        "playlist": video.playlist,
+        "manifest": json.dumps(video.manifest),
+        "video_tracks": json.dumps(video.video_tracks),
+        "audio_tracks": json.dumps(video.audio_tracks),
+        "subtitle_tracks": json.dumps(video.subtitle_tracks),
+        "subtitle_sources": json.dumps([s.to_dict() for s in video.subtitle_sources]),
+        "cover_image": video.cover_image,
+        "cover_type": video.cover_type,
+        "fallback_cover_image": video.fallback_cover_image,
+        "duration": video.duration,
+        "failure_reason": video.failure_reason,
+        "progress": None if video.progress is None else json.dumps(video.progress.to_dict()),
+        "queued_at": video.queued_at,
+        "updated_at": video.updated_at,
+    }
+
+
+class PiccoloVideoRepository:
+    """Videos in PostgreSQL: Piccolo for plain reads and inserts, SQL for locks and the queue."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, video: Video) -> None:
+        await VideoTable.insert(
+            VideoTable(
+                id=video.id,
+                public_id=video.public_id,
+                owner_id=video.owner_id,
+                created_at=video.created_at,
+                **_columns(video),
+            )
+        )
+
+    async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
+        query = VideoTable.select().where(VideoTable.id == video_id)
+        if for_update:
+            query = query.lock_rows("UPDATE")
+        rows = await query.output(load_json=True)
+        return _video(rows[0]) if rows else None
+
+    async def by_public_id(self, public_id: str) -> Video | None:
+        row = await VideoTable.select().where(VideoTable.public_id == public_id).output(load_json=True).first()
+        return _video(row) if row else None
+
+    async def save(self, video: Video) -> None:
+        await self._update(video.id, _columns(video))
+
+    async def _update(self, video_id: UUID, columns: dict[str, Any]) -> None:
+        names = list(columns)
+        assignments = ", ".join(
+            f"{name} = ${index}::jsonb" if name in _JSON_COLUMNS else f"{name} = ${index}"
+            for index, name in enumerate(names, start=2)
+        )
+        await self.db.execute(f"UPDATE videos SET {assignments} WHERE id = $1", video_id, *columns.values())  # noqa: S608
+
+    async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
+        status = await self.db.execute(
+            "UPDATE videos SET progress = $2::jsonb, updated_at = $3 WHERE id = $1 AND state = 'converting'",
+            video_id,
+            json.dumps(progress.to_dict()),
+            progress.updated_at,
+        )
+        return status.endswith(" 1")
+
+    async def list_for_owner(
+        self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
+    ) -> list[Video]:
+        query = VideoTable.select().where(VideoTable.owner_id == owner_id)
+        if states is not None:
+            query = query.where(VideoTable.state.is_in([s.value for s in states]))
+        rows = (
+            await query.order_by(VideoTable.created_at, ascending=False)
+            .order_by(VideoTable.id, ascending=False)
+            .limit(limit)
+            .offset(offset)
+            .output(load_json=True)
+        )
+        return [_video(row) for row in rows]
+
+    async def waiting_ahead_of(self, video: Video) -> int:
+        if video.queued_at is None:
+            return 0
+        count = await self.db.fetchval(
+            "SELECT count(*) FROM videos WHERE state = 'uploaded' AND (queued_at, id) < ($1, $2)",
+            video.queued_at,
+            video.id,
+        )
+        return int(count)
+
+    async def waiting(self, limit: int = 100) -> list[Video]:
+        rows = await self.db.fetch(
+            "SELECT * FROM videos WHERE state = 'uploaded' ORDER BY queued_at, id LIMIT $1",
+            limit,
+        )
+        return [_video(row) for row in rows]
+
+    async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
+        rows = await self.db.fetch(
+            "SELECT * FROM videos WHERE state = ANY($1::text[]) AND updated_at < $2 ORDER BY updated_at LIMIT $3",
+            [s.value for s in states],
+            updated_before,
+            limit,
+        )
+        return [_video(row) for row in rows]
+
+
+_JSON_COLUMNS = frozenset(
+    {"src_meta", "manifest", "video_tracks", "audio_tracks", "subtitle_tracks", "subtitle_sources", "progress"}
+)
+
+
+class MemoryVideoRepository:
+    def __init__(self) -> None:
+        self.videos: dict[UUID, Video] = {}
+
+    async def add(self, video: Video) -> None:
+        if video.id in self.videos or any(v.public_id == video.public_id for v in self.videos.values()):
+            raise ValueError("duplicate video")
+        self.videos[video.id] = _copy(video)
+
+    async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
+        video = self.videos.get(video_id)
+        return _copy(video) if video else None
+
+    async def by_public_id(self, public_id: str) -> Video | None:
+        return next((_copy(v) for v in self.videos.values() if v.public_id == public_id), None)
+
+    async def save(self, video: Video) -> None:
+        if video.id in self.videos:
+            self.videos[video.id] = _copy(video)
+
+    async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
+        video = self.videos.get(video_id)
+        if video is None or video.state is not VideoState.CONVERTING:
+            return False
+        self.videos[video_id] = replace(video, progress=progress, updated_at=progress.updated_at)
+        return True
+
+    async def list_for_owner(
+        self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
+    ) -> list[Video]:
+        mine = [v for v in self.videos.values() if v.owner_id == owner_id and (states is None or v.state in states)]
+        mine.sort(key=lambda v: (v.created_at, v.id), reverse=True)
+        return [_copy(v) for v in mine[offset : offset + limit]]
+
+    async def waiting_ahead_of(self, video: Video) -> int:
+        if video.queued_at is None:
+            return 0
+        mark = (video.queued_at, video.id)
+        return sum(1 for v in self._waiting() if (v.queued_at, v.id) < mark)
+
+    async def waiting(self, limit: int = 100) -> list[Video]:
+        return [_copy(v) for v in self._waiting()[:limit]]
+
+    def _waiting(self) -> list[Video]:
+        queued = [v for v in self.videos.values() if v.state is VideoState.UPLOADED and v.queued_at is not None]
+        return sorted(queued, key=lambda v: (v.queued_at, v.id))
+
+    async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
+        found = [v for v in self.videos.values() if v.state in states and v.updated_at < updated_before]
+        found.sort(key=lambda v: v.updated_at)
+        return [_copy(v) for v in found[:limit]]
+
+
+def _copy(video: Video) -> Video:
+    """A detached copy, so callers change the stored video only through `save` (as with a database)."""
+    return replace(
+        video,
+        src_meta=None if video.src_meta is None else dict(video.src_meta),
+        manifest=dict(video.manifest),
+        video_tracks=[dict(t) for t in video.video_tracks],
+        audio_tracks=[dict(t) for t in video.audio_tracks],
+        subtitle_tracks=[dict(t) for t in video.subtitle_tracks],
+        subtitle_sources=list(video.subtitle_sources),
+    )
+
+
+# -- uploads ----------------------------------------------------------------------------------
+
+
+def _upload(row: Mapping[str, Any]) -> Upload:
+    return Upload(
+        id=row["id"],
+        video_id=row["video_id"],
+        owner_id=row["owner_id"],
+        length=row["length"],
+        offset=row["upload_offset"],
+        created_at=row["created_at"],
+        filename=row["filename"],
+    )
+
+
+class PiccoloUploadRepository:
+    """tus uploads in PostgreSQL; the lease and the offset move with compare-and-set updates."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, upload: Upload) -> None:
+        await UploadTable.insert(
+            UploadTable(
+                id=upload.id,
+                video_id=upload.video_id,
+                owner_id=upload.owner_id,
+                length=upload.length,
+                upload_offset=upload.offset,
+                filename=upload.filename,
+                lease=None,
+                lease_until=None,
+                created_at=upload.created_at,
+            )
+        )
+
+    async def get(self, upload_id: str) -> Upload | None:
+        row = await UploadTable.select().where(UploadTable.id == upload_id).first()
+        return _upload(row) if row else None
+
+    async def for_video(self, video_id: UUID) -> list[Upload]:
+        rows = await UploadTable.select().where(UploadTable.video_id == video_id).order_by(UploadTable.created_at)
+        return [_upload(row) for row in rows]
+
+    async def claim(self, upload_id: str, offset: int, token: str, now: datetime, until: datetime) -> bool:
+        status = await self.db.execute(
+            "UPDATE tus_uploads SET lease = $3, lease_until = $5"
+            " WHERE id = $1 AND upload_offset = $2 AND (lease_until IS NULL OR lease_until < $4)",
+            upload_id,
+            offset,
+            token,
+            now,
+            until,
+        )
+        return status.endswith(" 1")
+
+    async def advance(self, upload_id: str, token: str, offset: int, until: datetime) -> bool:
+        status = await self.db.execute(
+            "UPDATE tus_uploads SET upload_offset = $3, lease_until = $4 WHERE id = $1 AND lease = $2",
+            upload_id,
+            token,
+            offset,
+            until,
+        )
+        return status.endswith(" 1")
+
+    async def release(self, upload_id: str, token: str) -> None:
+        await self.db.execute(
+            "UPDATE tus_uploads SET lease = NULL, lease_until = NULL WHERE id = $1 AND lease = $2", upload_id, token
+        )
+
+    async def delete(self, upload_id: str) -> None:
+        await UploadTable.delete().where(UploadTable.id == upload_id)
+
+
+@dataclass
+class _Lease:
+    token: str
+    until: datetime
+
+
+class MemoryUploadRepository:
+    def __init__(self) -> None:
+        self.uploads: dict[str, Upload] = {}
+        self.leases: dict[str, _Lease] = {}
+
+    async def add(self, upload: Upload) -> None:
+        self.uploads[upload.id] = upload
+
+    async def get(self, upload_id: str) -> Upload | None:
+        return self.uploads.get(upload_id)
+
+    async def for_video(self, video_id: UUID) -> list[Upload]:
+        found = [u for u in self.uploads.values() if u.video_id == video_id]
+        return sorted(found, key=lambda u: u.created_at)
+
+    async def claim(self, upload_id: str, offset: int, token: str, now: datetime, until: datetime) -> bool:
+        upload = self.uploads.get(upload_id)
+        lease = self.leases.get(upload_id)
+        if upload is None or upload.offset != offset or (lease is not None and lease.until >= now):
+            return False
+        self.leases[upload_id] = _Lease(token, until)
+        return True
+
+    async def advance(self, upload_id: str, token: str, offset: int, until: datetime) -> bool:
+        upload = self.uploads.get(upload_id)
+        lease = self.leases.get(upload_id)
+        if upload is None or lease is None or lease.token != token:
+            return False
+        self.uploads[upload_id] = replace(upload, offset=offset)
+        lease.until = until
+        return True
+
+    async def release(self, upload_id: str, token: str) -> None:
+        lease = self.leases.get(upload_id)
+        if lease is not None and lease.token == token:
+            del self.leases[upload_id]
+
+    async def delete(self, upload_id: str) -> None:
+        self.uploads.pop(upload_id, None)
+        self.leases.pop(upload_id, None)
+
+
+# -- transcoders ------------------------------------------------------------------------------
+
+
+class PipelineTranscoder:
+    """The pipeline feature's TranscodeService, in the studio's words."""
+
+    def __init__(self, service: TranscodeService) -> None:
+        self.service = service
+
+    async def probe(self, path: Path) -> SourceMeta:
+        try:
+            info = await self.service.probe(path)
+        except ProbeError as error:
+            raise UnreadableMedia(error.message) from error
+        return SourceMeta(**info.to_dict())
+
+    async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
+        request = TranscodeRequest(
+            run_id=order.run_id,
+            source=order.source,
+            work_dir=order.work_dir,
+            subtitles=tuple(PipelineSubtitle(s.path, s.language, s.label) for s in order.subtitles),
+            key_uri=order.key_uri,
+        )
+        result = (await self.service.transcode(request, on_progress)).to_dict()
+        return Transcoded(
+            playlist=result["master_playlist_cid"],
+            manifest=result["manifest"],
+            video_tracks=tuple(result["renditions"]),
+            audio_tracks=tuple(result["audio_tracks"]),
+            subtitle_tracks=tuple(result["subtitle_tracks"]),
+            cover=result["cover_cid"],
+            duration=result["duration"],
+        )
+
+    async def published_file(self, cid: str) -> bytes | None:
+        try:
+            return await self.service.read_published(cid)
+        except ContentNotFound:
+            return None
+
+    async def forget(self, run_id: str) -> None:
+        await self.service.forget(run_id)
+
+
+FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"
+FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
+FAKE_STEPS = ("Converting subtitles", "Converting audio", "Converting to 480p", "Publishing")
+
+
+def fake_media(meta: SourceMeta, padding: int = 0) -> bytes:
+    """Bytes the in-memory transcoder reads as a video with `meta` (tests and demos without ffmpeg)."""
+    return FAKE_MEDIA_MAGIC + json.dumps(meta.to_dict()).encode() + b"\n" + b"\0" * padding
+
+
+@dataclass
+class MemoryTranscoder:
+    """Probes files written by `fake_media`, 'converts' in four reported steps, publishes fake CIDs.
+
+    `fail_next` holds reasons: each run pops one and fails with it (a UnitFailed), like a flaky unit.
+    """
+
+    fail_next: list[str] = field(default_factory=list)
+    runs: list[TranscodeOrder] = field(default_factory=list)
+    completed: set[str] = field(default_factory=set)
+    forgotten: list[str] = field(default_factory=list)
+
+    async def probe(self, path: Path) -> SourceMeta:
+        head = await asyncio.to_thread(_head, path)
+        if not head.startswith(FAKE_MEDIA_MAGIC):
+            raise UnreadableMedia("This file is not a video we can read.")
+        try:
+            data = json.loads(head[len(FAKE_MEDIA_MAGIC) :].split(b"\n", 1)[0])
+            return SourceMeta(**data)
+        except (ValueError, TypeError) as error:
+            raise UnreadableMedia("This video file is damaged.") from error
+
+    async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
+        self.runs.append(order)
+        if not order.source.is_file():
+            raise UnitFailed("ConvertingInitial", "the source file is missing")
+        steps = len(FAKE_STEPS)
+        for index, step in enumerate(FAKE_STEPS):
+            if on_progress is not None:
+                eta = float(steps - index)
+                await on_progress(Progress(order.run_id, step, index + 1, steps, round(100 * index / steps, 1), eta))
+            if index == 2 and self.fail_next:
+                raise UnitFailed("ConvertVideoTo480p", self.fail_next.pop(0))
+        if on_progress is not None:
+            await on_progress(Progress(order.run_id, FAKE_STEPS[-1], steps, steps, 100.0, 0.0, finished=True))
+        self.completed.add(order.run_id)
+        digest = hashlib.sha256(order.run_id.encode()).hexdigest()[:16]
+        return Transcoded(
+            playlist=f"fake-master-{digest}",
+            manifest={"master.m3u8": f"fake-master-{digest}", "480p/index.m3u8": f"fake-480p-{digest}"},
+            video_tracks=({"name": "480p", "width": 854, "height": 480, "bandwidth": 1_400_000},),
+            audio_tracks=({"name": "Stereo", "language": "und", "playlist": "audio/index.m3u8"},),
+            subtitle_tracks=tuple(
+                {"language": s.language, "label": s.label, "playlist": f"subs/{s.language}.m3u8"}
+                for s in order.subtitles
+            ),
+            cover=f"fake-cover-{digest}",
+            duration=None,
+        )
+
+    async def published_file(self, cid: str) -> bytes | None:
+        return FAKE_JPEG if cid.startswith("fake-cover-") else None
+
+    async def forget(self, run_id: str) -> None:
+        self.forgotten.append(run_id)
+        self.completed.discard(run_id)
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(size)

@@ -1,0 +1,411 @@
+"""The studio's pages, its live tiles (SSE), and the tus 1.0 endpoint that receives source files."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, MediaType, Request, Response, delete, get, head, post, route
+from litestar.connection import ASGIConnection
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.enums import HttpMethod, RequestEncodingType
+from litestar.exceptions import HTTPException, InternalServerException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Body
+from litestar.response import ServerSentEvent, Template
+
+from core.auth import creator_required, current_principal
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from core.events import Event, EventBus
+from core.forms import parse_form
+from core.identity import Principal
+from core.settings import Settings
+from core.sse import sse_response
+from core.web import flash, inject, redirect
+from features.studio.dto import NewVideoForm
+from features.studio.model import (
+    InvalidCover,
+    InvalidSubtitle,
+    InvalidVideoDetails,
+    UploadBusy,
+    UploadOffsetMismatch,
+    UploadTooLarge,
+    Video,
+)
+from features.studio.service import StudioService, VideoTile, topic_for
+
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+MultipartData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+
+TILE = "studio/_tile.html"
+PANEL = "studio/_upload_panel.html"
+EXTRAS = "studio/_extras.html"
+FORM = "studio/_new_video_form.html"
+
+
+def _me(request: Request[Any, Any, Any]) -> Principal:
+    principal = current_principal(request)
+    assert principal is not None  # the guard let the request through
+    return principal
+
+
+def _htmx(request: Request[Any, Any, Any]) -> bool:
+    return bool(request.headers.get("hx-request"))
+
+
+async def _file_bytes(value: Any) -> bytes | None:
+    """The bytes of an uploaded form file, or None when no file was chosen."""
+    if not isinstance(value, UploadFile) or not value.filename:
+        return None
+    data = await value.read()
+    return data or None
+
+
+class StudioController(Controller):
+    path = "/studio"
+    guards = [creator_required]
+    dependencies = {"studio": inject(StudioService)}
+
+    @get("/")
+    async def studio_page(self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService]) -> Template:
+        return await self._page(request, studio)
+
+    async def _page(
+        self,
+        request: Request[Any, Any, Any],
+        studio: StudioService,
+        panel_video: Video | None = None,
+        status: int = 200,
+        form: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+    ) -> Template:
+        tiles = await studio.tiles_for_owner(_me(request).id, limit=100)
+        return Template(
+            template_name="studio/index.html",
+            context={
+                "tiles": tiles,
+                "video": panel_video,
+                "form": form or {},
+                "errors": errors or {},
+                "extras_errors": {},
+            },
+            status_code=status,
+        )
+
+    @post("/videos")
+    async def create_video(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], data: FormData
+    ) -> Response[Any]:
+        form = parse_form(NewVideoForm, data)
+        try:
+            video = await studio.create_video(_me(request).id, form.title, form.description)
+        except InvalidVideoDetails as error:
+            values = {"title": form.title, "description": form.description}
+            if _htmx(request):
+                return Template(FORM, context={"form": values, "errors": error.errors}, status_code=422)
+            return await self._page(request, studio, status=422, form=values, errors=error.errors)
+        if not _htmx(request):
+            return redirect(f"/studio/videos/{video.id}/upload", request)
+        return Template(
+            "studio/_created.html",
+            context={"video": video, "tile": await studio.tile(video), "extras_errors": {}},
+            status_code=201,
+        )
+
+    @get("/videos/new")
+    async def new_video_form(self) -> Template:
+        return Template(FORM, context={"form": {}, "errors": {}})
+
+    @get("/videos/{video_id:uuid}/upload")
+    async def upload_panel(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID
+    ) -> Template:
+        video = await studio.owned_video(_me(request).id, video_id)
+        if _htmx(request):
+            return Template(PANEL, context={"video": video, "extras_errors": {}})
+        return await self._page(request, studio, panel_video=video)
+
+    @get("/videos/{video_id:uuid}/tile")
+    async def tile(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID
+    ) -> Template:
+        video = await studio.owned_video(_me(request).id, video_id)
+        return Template(TILE, context={"tile": await studio.tile(video)})
+
+    @post("/videos/{video_id:uuid}/subtitles", request_max_body_size=4 * 1024 * 1024)
+    async def add_subtitle(
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        video_id: UUID,
+        data: MultipartData,
+    ) -> Response[Any]:
+        me = _me(request).id
+        content = await _file_bytes(data.get("file"))
+        errors: dict[str, str] = {}
+        try:
+            if content is None:
+                raise InvalidSubtitle("Choose an SRT or WebVTT file.")
+            video = await studio.add_subtitle(
+                me, video_id, content, str(data.get("language", "")), str(data.get("label", ""))
+            )
+        except (InvalidSubtitle, Conflict) as error:
+            errors["subtitle"] = error.message
+            video = await studio.owned_video(me, video_id)
+        return self._extras(request, video, errors)
+
+    @post("/videos/{video_id:uuid}/subtitles/{language:str}/delete")
+    async def remove_subtitle(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID, language: str
+    ) -> Response[Any]:
+        errors: dict[str, str] = {}
+        try:
+            video = await studio.remove_subtitle(_me(request).id, video_id, language)
+        except Conflict as error:
+            errors["subtitle"] = error.message
+            video = await studio.owned_video(_me(request).id, video_id)
+        return self._extras(request, video, errors)
+
+    @post("/videos/{video_id:uuid}/cover", request_max_body_size=8 * 1024 * 1024)
+    async def set_cover(
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        video_id: UUID,
+        data: MultipartData,
+    ) -> Response[Any]:
+        me = _me(request).id
+        content = await _file_bytes(data.get("file"))
+        errors: dict[str, str] = {}
+        try:
+            if content is None:
+                raise InvalidCover("Choose a JPEG or PNG image.")
+            video = await studio.set_cover(me, video_id, content)
+        except (InvalidCover, Conflict) as error:
+            errors["cover"] = error.message
+            video = await studio.owned_video(me, video_id)
+        return self._extras(request, video, errors)
+
+    def _extras(self, request: Request[Any, Any, Any], video: Video, errors: dict[str, str]) -> Response[Any]:
+        status = 422 if errors else 200
+        if _htmx(request):
+            return Template(EXTRAS, context={"video": video, "extras_errors": errors}, status_code=status)
+        response = redirect(f"/studio/videos/{video.id}/upload", request)
+        if errors:
+            return flash(response, " ".join(errors.values()), "error")
+        return flash(response, "Saved.")
+
+    @get("/videos/{video_id:uuid}/cover", media_type="image/*")
+    async def cover(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID
+    ) -> Response[bytes]:
+        video = await studio.owned_video(_me(request).id, video_id)
+        found = await studio.cover(video)
+        if found is None:
+            raise NotFound("This video has no cover yet.")
+        content, content_type = found
+        return Response(content, media_type=content_type, headers={"Cache-Control": "private, max-age=300"})
+
+    @post("/videos/{video_id:uuid}/retry")
+    async def retry(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID
+    ) -> Response[Any]:
+        video = await studio.retry(_me(request).id, video_id)
+        if _htmx(request):
+            return Template(TILE, context={"tile": await studio.tile(video)})
+        return flash(redirect("/studio", request), "The video is back in the queue.", "info")
+
+    @get("/events", dependencies={"bus": inject(EventBus)})  # type: ignore[type-abstract]
+    async def events(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], bus: NamedDependency[EventBus]
+    ) -> ServerSentEvent:
+        """The owner's tiles, re-rendered whenever one of their videos changes (htmx swaps them by id)."""
+        me = _me(request).id
+        engine = request.app.template_engine
+        assert engine is not None
+        template = engine.get_template(TILE)
+
+        async def render(event: Event) -> str | None:
+            try:
+                video_id = UUID(str(event.data.get("video_id")))
+            except ValueError:
+                return None
+            video = await studio.get_video(video_id)
+            if video is None or video.owner_id != me:
+                return None
+            return str(template.render(tile=await studio.tile(video), oob=True, request=request))
+
+        return sse_response(bus, [topic_for(me)], render, request.headers.get("last-event-id"))
+
+
+# -- tus 1.0 -----------------------------------------------------------------------------------
+
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = "creation,termination"
+TUS = {"Tus-Resumable": TUS_VERSION}
+OFFSET_STREAM = "application/offset+octet-stream"
+
+
+def tus_resumable(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if connection.headers.get("tus-resumable") != TUS_VERSION:
+        raise HTTPException(
+            status_code=412,
+            detail=f"This server speaks tus {TUS_VERSION}; send Tus-Resumable: {TUS_VERSION}.",
+            headers={"Tus-Version": TUS_VERSION, **TUS},
+        )
+
+
+def tus_error(_: Request[Any, Any, Any], error: DomainError) -> Response[str]:
+    """Domain errors in the statuses the tus protocol names."""
+    if isinstance(error, UploadTooLarge):
+        status = 413
+    elif isinstance(error, UploadOffsetMismatch):
+        status = 409
+    elif isinstance(error, UploadBusy):
+        status = 423
+    elif isinstance(error, NotFound):
+        status = 404
+    elif isinstance(error, Forbidden):
+        status = 403
+    elif isinstance(error, Conflict):
+        status = 409
+    elif isinstance(error, InvalidInput):
+        status = 400
+    else:
+        status = 400
+    return Response(error.message, status_code=status, media_type=MediaType.TEXT, headers=TUS)
+
+
+def _tus_bad_request(message: str, status: int = 400) -> Response[str]:
+    return Response(message, status_code=status, media_type=MediaType.TEXT, headers=TUS)
+
+
+def _header_int(request: Request[Any, Any, Any], name: str) -> int | None:
+    value = request.headers.get(name)
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+def parse_metadata(header: str) -> dict[str, str]:
+    """tus Upload-Metadata: comma-separated `key base64(value)` pairs. Raises ValueError if malformed."""
+    metadata: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, encoded = pair.partition(" ")
+        if not key or " " in encoded.strip():
+            raise ValueError(pair)
+        try:
+            metadata[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8") if encoded else ""
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise ValueError(pair) from error
+    return metadata
+
+
+async def _body(request: Request[Any, Any, Any]) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client that drops the connection simply ends it."""
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                yield chunk
+    except InternalServerException:
+        return
+
+
+class TusController(Controller):
+    """tus 1.0 (core, creation, termination) for a video's source file; only its creator may write."""
+
+    path = "/uploads"
+    dependencies = {"studio": inject(StudioService), "settings": inject(Settings)}
+    exception_handlers = {DomainError: tus_error}
+
+    @route("/", http_method=[HttpMethod.OPTIONS], status_code=204, include_in_schema=False)
+    async def options(self, settings: NamedDependency[Settings]) -> Response[None]:
+        return Response(
+            None,
+            status_code=204,
+            headers={
+                **TUS,
+                "Tus-Version": TUS_VERSION,
+                "Tus-Extension": TUS_EXTENSIONS,
+                "Tus-Max-Size": str(settings.max_upload_bytes),
+            },
+        )
+
+    @post("/", guards=[tus_resumable, creator_required])
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        settings: NamedDependency[Settings],
+    ) -> Response[Any]:
+        if request.headers.get("upload-defer-length"):
+            return _tus_bad_request("Deferred upload lengths are not supported.")
+        length = _header_int(request, "upload-length")
+        if length is None:
+            return _tus_bad_request("Upload-Length must be a non-negative whole number.")
+        try:
+            metadata = parse_metadata(request.headers.get("upload-metadata", ""))
+        except ValueError:
+            return _tus_bad_request("Upload-Metadata is malformed.")
+        video = metadata.get("video", "")
+        if not video:
+            return _tus_bad_request("Upload-Metadata must name the video (key `video`).")
+        try:
+            upload = await studio.create_upload(_me(request).id, video, length, metadata.get("filename", ""))
+        except UploadTooLarge as error:
+            return Response(
+                error.message,
+                status_code=413,
+                media_type=MediaType.TEXT,
+                headers={**TUS, "Tus-Max-Size": str(settings.max_upload_bytes)},
+            )
+        return Response(None, status_code=201, headers={**TUS, "Location": f"/uploads/{upload.id}"})
+
+    @head("/{upload_id:str}", guards=[tus_resumable, creator_required])
+    async def status(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: str
+    ) -> Response[None]:
+        upload = await studio.upload_status(_me(request).id, upload_id)
+        return Response(
+            None,
+            status_code=200,
+            headers={
+                **TUS,
+                "Upload-Offset": str(upload.offset),
+                "Upload-Length": str(upload.length),
+                "Cache-Control": "no-store",
+            },
+        )
+
+    @route(
+        "/{upload_id:str}",
+        http_method=[HttpMethod.PATCH],
+        guards=[tus_resumable, creator_required],
+        request_max_body_size=None,  # bounded by the upload's declared length instead
+    )
+    async def append(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: str
+    ) -> Response[Any]:
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != OFFSET_STREAM:
+            return _tus_bad_request(f"Send the bytes as {OFFSET_STREAM}.", 415)
+        offset = _header_int(request, "upload-offset")
+        if offset is None:
+            return _tus_bad_request("Upload-Offset must be a non-negative whole number.")
+        upload = await studio.receive(
+            _me(request).id, upload_id, offset, _body(request), _header_int(request, "content-length")
+        )
+        return Response(None, status_code=204, headers={**TUS, "Upload-Offset": str(upload.offset)})
+
+    @delete("/{upload_id:str}", guards=[tus_resumable, creator_required], status_code=204)
+    async def terminate(
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: str
+    ) -> Response[None]:
+        await studio.terminate_upload(_me(request).id, upload_id)
+        return Response(None, status_code=204, headers=TUS)
+
+
+__all__ = ["StudioController", "TusController", "VideoTile"]

@@ -1,0 +1,505 @@
+"""The studio's domain: the Video aggregate, its life-cycle, and the rules for what a creator uploads.
+
+A Video moves through a finite-state machine:
+
+    DRAFT → UPLOADING → UPLOADED → CONVERTING → READY → PUBLISHED
+                  ↘ REJECTED          ↘ FAILED (retry → UPLOADED / CONVERTING)
+    (any but ARCHIVED) → ARCHIVED
+
+Every change of state goes through `Video._move`, so an illegal transition raises
+`IllegalVideoTransition` (a Conflict the web layer turns into 409) and leaves the video as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from core.errors import Conflict, InvalidInput, NotFound
+from core.fsm import FSM, IllegalTransition
+
+TITLE_MAX = 120
+DESCRIPTION_MAX = 5000
+SUBTITLE_MAX_BYTES = 2 * 1024 * 1024
+SUBTITLES_PER_VIDEO = 8
+COVER_MAX_BYTES = 5 * 1024 * 1024
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class VideoState(StrEnum):
+    DRAFT = "draft"
+    UPLOADING = "uploading"
+    UPLOADED = "uploaded"
+    CONVERTING = "converting"
+    READY = "ready"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    ARCHIVED = "archived"
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS[self]
+
+
+STATE_LABELS = {
+    VideoState.DRAFT: "Draft",
+    VideoState.UPLOADING: "Uploading",
+    VideoState.UPLOADED: "Waiting",
+    VideoState.CONVERTING: "Processing",
+    VideoState.READY: "Ready",
+    VideoState.PUBLISHED: "Published",
+    VideoState.FAILED: "Failed",
+    VideoState.REJECTED: "Rejected",
+    VideoState.ARCHIVED: "Archived",
+}
+
+S = VideoState
+TRANSITIONS: Mapping[VideoState, frozenset[VideoState]] = {
+    S.DRAFT: frozenset({S.UPLOADING, S.ARCHIVED}),
+    # A terminated upload returns to DRAFT; a new file may replace a rejected one.
+    S.UPLOADING: frozenset({S.UPLOADED, S.REJECTED, S.DRAFT, S.ARCHIVED}),
+    S.UPLOADED: frozenset({S.CONVERTING, S.FAILED, S.ARCHIVED}),
+    S.CONVERTING: frozenset({S.READY, S.FAILED, S.ARCHIVED}),
+    S.READY: frozenset({S.PUBLISHED, S.ARCHIVED}),
+    S.PUBLISHED: frozenset({S.READY, S.ARCHIVED}),
+    S.FAILED: frozenset({S.UPLOADED, S.CONVERTING, S.ARCHIVED}),
+    S.REJECTED: frozenset({S.UPLOADING, S.ARCHIVED}),
+    S.ARCHIVED: frozenset(),
+}
+
+# States in which the creator may still send (or replace) the source file and its subtitles.
+ACCEPTS_SOURCE = frozenset({S.DRAFT, S.UPLOADING, S.REJECTED})
+# States whose work is still ahead: the tile shows a progress figure.
+IN_PROGRESS = frozenset({S.UPLOADED, S.CONVERTING})
+
+
+class IllegalVideoTransition(Conflict, IllegalTransition):
+    """A change the video's current state does not allow (HTTP 409)."""
+
+    def __init__(self, current: VideoState, target: VideoState) -> None:
+        # Not cooperative: the two bases take different arguments.
+        self.message = f"This video is {current.label.lower()} and cannot become {target.label.lower()}."
+        Exception.__init__(self, self.message)
+        self.current = current
+        self.target = target
+
+
+class VideoNotFound(NotFound):
+    message = "We could not find that video."
+
+
+class UploadNotFound(NotFound):
+    message = "We could not find that upload."
+
+
+class InvalidVideoDetails(InvalidInput):
+    """Title or description out of bounds; `errors` maps field names to messages."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = dict(errors)
+
+
+class InvalidSubtitle(InvalidInput):
+    message = "Subtitles must be an SRT or WebVTT text file."
+
+
+class InvalidCover(InvalidInput):
+    message = "The cover must be a JPEG or PNG image."
+
+
+class UnreadableMedia(InvalidInput):
+    """The uploaded file is not a video we can read, or breaks a limit; the reason is for the creator."""
+
+
+class UploadTooLarge(InvalidInput):
+    """A declared or streamed upload is larger than allowed (HTTP 413 on the tus endpoint)."""
+
+
+class UploadOffsetMismatch(Conflict):
+    """A PATCH did not start where the upload stands (HTTP 409 on the tus endpoint)."""
+
+    def __init__(self, expected: int, given: int) -> None:
+        super().__init__(f"The upload is at byte {expected}, not {given}.")
+        self.expected = expected
+        self.given = given
+
+
+class UploadBusy(Conflict):
+    """Another request is writing to this upload right now (HTTP 423 on the tus endpoint)."""
+
+    message = "This upload is receiving bytes in another request."
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """What an upload may be: the platform's configurable limits."""
+
+    max_bytes: int
+    max_duration_seconds: float
+    max_width: int
+    max_height: int
+
+
+@dataclass(frozen=True)
+class SourceMeta:
+    """What probing the source file told us (the shape of the pipeline's SourceInfo)."""
+
+    duration: float
+    width: int
+    height: int
+    video_codec: str | None
+    audio_codec: str | None
+    bit_rate: int | None
+    frame_rate: float | None
+    has_audio: bool
+    rotation: int = 0
+    format_name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "duration": self.duration,
+            "width": self.width,
+            "height": self.height,
+            "video_codec": self.video_codec,
+            "audio_codec": self.audio_codec,
+            "bit_rate": self.bit_rate,
+            "frame_rate": self.frame_rate,
+            "has_audio": self.has_audio,
+            "rotation": self.rotation,
+            "format_name": self.format_name,
+        }
+
+    def problem(self, limits: VideoLimits) -> str | None:
+        """A human-readable reason why this source cannot be accepted, or None if it can."""
+        if not self.video_codec or self.width <= 0 or self.height <= 0:
+            return "This file has no video stream. Upload a video file (MP4, MOV, MKV, WebM…)."
+        if not self.duration or self.duration <= 0:
+            return "This video has no length (zero duration)."
+        if self.duration > limits.max_duration_seconds:
+            return f"This video is longer than the limit of {_hours(limits.max_duration_seconds)}."
+        # Portrait sources are as acceptable as landscape ones: compare the long and short sides.
+        long_side, short_side = max(self.width, self.height), min(self.width, self.height)
+        if long_side > max(limits.max_width, limits.max_height) or short_side > min(
+            limits.max_width, limits.max_height
+        ):
+            return (
+                f"This video is {self.width}×{self.height}; the largest we accept is "
+                f"{limits.max_width}×{limits.max_height}."
+            )
+        return None
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    if hours >= 1 and hours == int(hours):
+        return f"{int(hours)} hour{'s' if hours != 1 else ''}"
+    return f"{int(seconds // 60)} minutes"
+
+
+@dataclass(frozen=True)
+class Subtitle:
+    """A subtitle file the creator sent, kept in blob storage until the pipeline converts it."""
+
+    key: str
+    language: str
+    label: str
+    format: str  # "srt" or "vtt"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"key": self.key, "language": self.language, "label": self.label, "format": self.format}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Subtitle:
+        return cls(str(data["key"]), str(data["language"]), str(data["label"]), str(data["format"]))
+
+
+@dataclass(frozen=True)
+class ProcessingProgress:
+    """One figure for the whole processing of a video: percent, the current step, time left."""
+
+    percent: float
+    step: str
+    step_index: int
+    steps: int
+    eta_seconds: float | None
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "percent": self.percent,
+            "step": self.step,
+            "step_index": self.step_index,
+            "steps": self.steps,
+            "eta_seconds": self.eta_seconds,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessingProgress:
+        eta = data.get("eta_seconds")
+        return cls(
+            percent=float(data["percent"]),
+            step=str(data["step"]),
+            step_index=int(data["step_index"]),
+            steps=int(data["steps"]),
+            eta_seconds=None if eta is None else float(eta),
+            updated_at=datetime.fromisoformat(str(data["updated_at"])),
+        )
+
+
+@dataclass(frozen=True)
+class Transcoded:
+    """What the pipeline published for a video: CIDs of the master playlist, every file and the tracks."""
+
+    playlist: str
+    manifest: Mapping[str, str]
+    video_tracks: tuple[Mapping[str, Any], ...]
+    audio_tracks: tuple[Mapping[str, Any], ...]
+    subtitle_tracks: tuple[Mapping[str, Any], ...]
+    cover: str | None
+    duration: float | None
+
+
+@dataclass
+class Video:
+    """The aggregate a creator uploads, the pipeline converts and viewers eventually watch."""
+
+    id: UUID
+    public_id: str
+    owner_id: UUID
+    title: str
+    description: str
+    state: VideoState
+    created_at: datetime
+    updated_at: datetime
+    src_meta: dict[str, Any] | None = None
+    source_key: str | None = None
+    source_size: int | None = None
+    playlist: str | None = None
+    manifest: dict[str, str] = field(default_factory=dict)
+    video_tracks: list[dict[str, Any]] = field(default_factory=list)
+    audio_tracks: list[dict[str, Any]] = field(default_factory=list)
+    subtitle_tracks: list[dict[str, Any]] = field(default_factory=list)
+    subtitle_sources: list[Subtitle] = field(default_factory=list)
+    cover_image: str | None = None
+    cover_type: str | None = None
+    fallback_cover_image: str | None = None
+    duration: float | None = None
+    failure_reason: str | None = None
+    progress: ProcessingProgress | None = None
+    queued_at: datetime | None = None
+
+    # -- life-cycle ---------------------------------------------------------------------------
+
+    def can(self, target: VideoState) -> bool:
+        return target in TRANSITIONS[self.state]
+
+    def _move(self, target: VideoState, now: datetime) -> None:
+        machine = FSM(TRANSITIONS, self.state)
+        try:
+            machine.transition(target)
+        except IllegalTransition as error:
+            raise IllegalVideoTransition(self.state, target) from error
+        self.state = machine.state
+        self.updated_at = now
+
+    def begin_upload(self, now: datetime) -> None:
+        """A source upload starts (again): any earlier rejection is forgotten."""
+        if self.state is not VideoState.UPLOADING:
+            self._move(VideoState.UPLOADING, now)
+        self.failure_reason = None
+        self.src_meta = None
+        self.source_key = None
+        self.source_size = None
+
+    def abandon_upload(self, now: datetime) -> None:
+        """The upload was terminated: back to a draft."""
+        self._move(VideoState.DRAFT, now)
+
+    def accept_source(self, key: str, size: int, meta: SourceMeta, now: datetime) -> None:
+        """The uploaded file probed well and is within limits: it waits in the processing queue."""
+        self._move(VideoState.UPLOADED, now)
+        self.source_key = key
+        self.source_size = size
+        self.src_meta = meta.to_dict()
+        self.duration = meta.duration
+        self.queued_at = now
+        self.progress = None
+        self.failure_reason = None
+
+    def reject_source(self, reason: str, now: datetime) -> None:
+        """The uploaded file cannot be used; its bytes are deleted by the service."""
+        self._move(VideoState.REJECTED, now)
+        self.failure_reason = reason
+        self.source_key = None
+        self.source_size = None
+        self.src_meta = None
+
+    def start_converting(self, now: datetime) -> None:
+        """A worker picked the video up. Idempotent: a retried job finds it already converting."""
+        if self.state is VideoState.CONVERTING:
+            return
+        self._move(VideoState.CONVERTING, now)
+        self.failure_reason = None
+
+    def record_progress(self, progress: ProcessingProgress) -> None:
+        if self.state is not VideoState.CONVERTING:
+            raise IllegalVideoTransition(self.state, VideoState.CONVERTING)
+        self.progress = progress
+        self.updated_at = progress.updated_at
+
+    def finish_converting(self, result: Transcoded, now: datetime) -> None:
+        self._move(VideoState.READY, now)
+        self.playlist = result.playlist
+        self.manifest = dict(result.manifest)
+        self.video_tracks = [dict(t) for t in result.video_tracks]
+        self.audio_tracks = [dict(t) for t in result.audio_tracks]
+        self.subtitle_tracks = [dict(t) for t in result.subtitle_tracks]
+        self.fallback_cover_image = result.cover
+        if result.duration:
+            self.duration = result.duration
+        if self.progress is not None:
+            self.progress = replace(
+                self.progress, percent=100.0, step="Ready", step_index=self.progress.steps, eta_seconds=0.0
+            )
+        self.failure_reason = None
+
+    def fail(self, reason: str, now: datetime) -> None:
+        self._move(VideoState.FAILED, now)
+        self.failure_reason = reason
+
+    def retry(self, now: datetime) -> None:
+        """Put a failed video back in the queue (processing resumes from its last completed step)."""
+        self._move(VideoState.UPLOADED, now)
+        self.failure_reason = None
+        self.queued_at = now
+
+    def publish(self, now: datetime) -> None:
+        self._move(VideoState.PUBLISHED, now)
+
+    def unpublish(self, now: datetime) -> None:
+        self._move(VideoState.READY, now)
+
+    def archive(self, now: datetime) -> None:
+        self._move(VideoState.ARCHIVED, now)
+
+    # -- what the creator may change -----------------------------------------------------------
+
+    @property
+    def accepts_source(self) -> bool:
+        return self.state in ACCEPTS_SOURCE
+
+    def add_subtitle(self, subtitle: Subtitle, now: datetime) -> None:
+        if not self.accepts_source:
+            raise Conflict("Subtitles can only be added before the video is processed.")
+        if len(self.subtitle_sources) >= SUBTITLES_PER_VIDEO:
+            raise InvalidSubtitle(f"A video can have at most {SUBTITLES_PER_VIDEO} subtitle files.")
+        if any(s.language == subtitle.language for s in self.subtitle_sources):
+            raise InvalidSubtitle(f"There is already a subtitle file in “{subtitle.language}”.")
+        self.subtitle_sources = [*self.subtitle_sources, subtitle]
+        self.updated_at = now
+
+    def set_cover(self, key: str, content_type: str, now: datetime) -> None:
+        if self.state is VideoState.ARCHIVED:
+            raise Conflict("An archived video cannot be changed.")
+        self.cover_image = key
+        self.cover_type = content_type
+        self.updated_at = now
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def is_playable(self) -> bool:
+        return self.state in (VideoState.READY, VideoState.PUBLISHED) and self.playlist is not None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A tus upload of a video's source file: how long it will be and how much has arrived.
+
+    Its bytes live in blob storage under a key built from the upload's random id — never from
+    the name of the file on the creator's disk, which is kept only to be shown.
+    """
+
+    id: str
+    video_id: UUID
+    owner_id: UUID
+    length: int
+    offset: int
+    created_at: datetime
+    filename: str = ""
+
+    @property
+    def blob_key(self) -> str:
+        return f"uploads/{self.id}"
+
+    @property
+    def complete(self) -> bool:
+        return self.offset >= self.length
+
+
+def check_details(title: str, description: str) -> tuple[str, str]:
+    """Trimmed title and description; raise InvalidVideoDetails with a message per field."""
+    title = " ".join(title.split())
+    description = description.strip()
+    errors: dict[str, str] = {}
+    if not title:
+        errors["title"] = "Give your video a title."
+    elif len(title) > TITLE_MAX:
+        errors["title"] = f"Keep the title to {TITLE_MAX} characters or fewer."
+    if len(description) > DESCRIPTION_MAX:
+        errors["description"] = f"Keep the description to {DESCRIPTION_MAX} characters or fewer."
+    if errors:
+        raise InvalidVideoDetails(errors)
+    return title, description
+
+
+_SRT_CUE = re.compile(r"^\s*\d+\s*\r?\n\d{1,2}:\d{2}:\d{2}[,.]\d{3}\s*-->\s*\d{1,2}:\d{2}:\d{2}[,.]\d{3}", re.M)
+
+
+def subtitle_format(data: bytes) -> str:
+    """ "vtt" or "srt" for a well-formed subtitle file; raise InvalidSubtitle otherwise."""
+    if not data:
+        raise InvalidSubtitle("The subtitle file is empty.")
+    if len(data) > SUBTITLE_MAX_BYTES:
+        raise InvalidSubtitle(f"Subtitle files must be smaller than {SUBTITLE_MAX_BYTES // (1024 * 1024)} MB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidSubtitle("Subtitle files must be UTF-8 text.") from error
+    if "\x00" in text:
+        raise InvalidSubtitle()
+    if re.match(r"^WEBVTT(?:[ \t].*)?(?:\r?\n|$)", text):
+        return "vtt"
+    if _SRT_CUE.search(text):
+        return "srt"
+    raise InvalidSubtitle()
+
+
+def check_language(language: str) -> str:
+    language = language.strip()
+    if not LANGUAGE_PATTERN.match(language):
+        raise InvalidSubtitle("Use a language code such as “en”, “fr” or “pt-BR”.")
+    return language
+
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def cover_type(data: bytes) -> str:
+    """The image's content type judged by its first bytes (never by its name); raise InvalidCover."""
+    if len(data) > COVER_MAX_BYTES:
+        raise InvalidCover(f"The cover must be smaller than {COVER_MAX_BYTES // (1024 * 1024)} MB.")
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    raise InvalidCover()

@@ -1,0 +1,96 @@
+"""Wiring for the studio: ports to adapters, and what the composition root needs."""
+
+from __future__ import annotations
+
+from injector import Binder, InstanceProvider, Module, provider, singleton
+
+from core.clock import Clock
+from core.db import Database
+from core.events import EventBus
+from core.feature import CronSpec, Feature, NavLink
+from core.jobs import JobQueue
+from core.settings import Settings
+from core.storage import BlobStorage
+from core.uow import UnitOfWork
+from features.pipeline.service import TranscodeService
+from features.studio.adapters import (
+    MemoryTranscoder,
+    MemoryUploadRepository,
+    MemoryVideoRepository,
+    PiccoloUploadRepository,
+    PiccoloVideoRepository,
+    PipelineTranscoder,
+)
+from features.studio.controller import StudioController, TusController
+from features.studio.jobs import sweep_studio, transcode_video
+from features.studio.model import VideoLimits
+from features.studio.ports import Transcoder, UploadRepository, VideoRepository
+from features.studio.service import StudioPolicy, StudioService
+
+
+def policy_from(settings: Settings) -> StudioPolicy:
+    return StudioPolicy(
+        limits=VideoLimits(
+            max_bytes=settings.max_upload_bytes,
+            max_duration_seconds=settings.max_duration_seconds,
+            max_width=settings.max_video_width,
+            max_height=settings.max_video_height,
+        ),
+        work_root=settings.data_path / "work",
+        job_timeout=settings.transcode_timeout_seconds,
+    )
+
+
+class _StudioServiceModule(Module):
+    @singleton
+    @provider
+    def studio_service(
+        self,
+        videos: VideoRepository,
+        uploads: UploadRepository,
+        storage: BlobStorage,
+        transcoder: Transcoder,
+        jobs: JobQueue,
+        bus: EventBus,
+        uow: UnitOfWork,
+        clock: Clock,
+        settings: Settings,
+    ) -> StudioService:
+        return StudioService(videos, uploads, storage, transcoder, jobs, bus, uow, clock, policy_from(settings))
+
+
+class StudioModule(_StudioServiceModule):
+    @singleton
+    @provider
+    def videos(self, db: Database) -> VideoRepository:
+        return PiccoloVideoRepository(db)
+
+    @singleton
+    @provider
+    def uploads(self, db: Database) -> UploadRepository:
+        return PiccoloUploadRepository(db)
+
+    @singleton
+    @provider
+    def transcoder(self, service: TranscodeService) -> Transcoder:
+        return PipelineTranscoder(service)
+
+
+class MemoryStudioModule(_StudioServiceModule):
+    def configure(self, binder: Binder) -> None:
+        transcoder = MemoryTranscoder()
+        binder.bind(MemoryTranscoder, to=InstanceProvider(transcoder))
+        binder.bind(Transcoder, to=InstanceProvider(transcoder))  # type: ignore[type-abstract]
+        binder.bind(VideoRepository, to=InstanceProvider(MemoryVideoRepository()))  # type: ignore[type-abstract]
+        binder.bind(UploadRepository, to=InstanceProvider(MemoryUploadRepository()))  # type: ignore[type-abstract]
+
+
+FEATURE = Feature(
+    name="studio",
+    module=StudioModule,
+    memory_module=MemoryStudioModule,
+    route_handlers=[StudioController, TusController],
+    jobs=[transcode_video],
+    cron_jobs=[CronSpec(sweep_studio, "*/10 * * * *", timeout=120)],
+    nav=[NavLink("Studio", "/studio", "creator", order=20)],
+)

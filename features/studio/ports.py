@@ -1,0 +1,117 @@
+"""What the studio needs from the outside: storage for videos and uploads, and a transcoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+from uuid import UUID
+
+from core.pipeline import ProgressSink
+from features.studio.model import ProcessingProgress, SourceMeta, Transcoded, Upload, Video, VideoState
+
+
+class VideoRepository(Protocol):
+    """Stores Video aggregates."""
+
+    async def add(self, video: Video) -> None:
+        """Store a new video."""
+        ...
+
+    async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
+        """The video, or None. With `for_update`, inside a transaction, other writers wait for it."""
+        ...
+
+    async def by_public_id(self, public_id: str) -> Video | None: ...
+
+    async def save(self, video: Video) -> None:
+        """Write every field of an existing video."""
+        ...
+
+    async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
+        """Store the processing figure of a video that is converting; False if it is not (nothing stored)."""
+        ...
+
+    async def list_for_owner(
+        self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
+    ) -> list[Video]:
+        """The owner's videos, newest first, optionally only those in `states`."""
+        ...
+
+    async def waiting_ahead_of(self, video: Video) -> int:
+        """How many UPLOADED videos (of anyone) entered the queue before this one."""
+        ...
+
+    async def waiting(self, limit: int = 100) -> list[Video]:
+        """UPLOADED videos in queue order (oldest first)."""
+        ...
+
+    async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
+        """Videos in `states` not changed since `updated_before`, oldest first."""
+        ...
+
+
+class UploadRepository(Protocol):
+    """Stores tus uploads and their offsets where every web process sees them.
+
+    Writing bytes is guarded by a lease: one request at a time appends to an upload.
+    """
+
+    async def add(self, upload: Upload) -> None: ...
+
+    async def get(self, upload_id: str) -> Upload | None: ...
+
+    async def for_video(self, video_id: UUID) -> list[Upload]: ...
+
+    async def claim(self, upload_id: str, offset: int, token: str, now: datetime, until: datetime) -> bool:
+        """Take the write lease if the upload stands at `offset` and nobody holds an unexpired lease."""
+        ...
+
+    async def advance(self, upload_id: str, token: str, offset: int, until: datetime) -> bool:
+        """Move the offset (and extend the lease) if `token` still holds the lease; False otherwise."""
+        ...
+
+    async def release(self, upload_id: str, token: str) -> None:
+        """Give the lease back (no error if it was lost or the upload is gone)."""
+        ...
+
+    async def delete(self, upload_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SubtitleFile:
+    path: Path
+    language: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TranscodeOrder:
+    """What to convert, where to work, and the URI players will fetch the key from."""
+
+    run_id: str
+    source: Path
+    work_dir: Path
+    subtitles: tuple[SubtitleFile, ...]
+    key_uri: str
+
+
+class Transcoder(Protocol):
+    """Probes source files and turns them into published, encrypted HLS."""
+
+    async def probe(self, path: Path) -> SourceMeta:
+        """What the file holds. Raises UnreadableMedia with a reason for a file that is not media."""
+        ...
+
+    async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
+        """Run (or resume, for the same run id) the whole pipeline; raises core.pipeline.UnitFailed."""
+        ...
+
+    async def published_file(self, cid: str) -> bytes | None:
+        """The bytes of a small published file (the fallback cover), or None if it is not there."""
+        ...
+
+    async def forget(self, run_id: str) -> None:
+        """Start the run over next time: drop its checkpoints and work files (the key is kept)."""
+        ...

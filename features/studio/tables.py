@@ -1,0 +1,45 @@
+"""Piccolo tables of the studio (only adapters import them); they describe migrations/0100_studio.sql."""
+
+from __future__ import annotations
+
+from piccolo.columns import JSONB, UUID, BigInt, DoublePrecision, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class VideoTable(Table, tablename="videos"):
+    id = UUID(primary_key=True)
+    public_id = Varchar(length=32, unique=True)
+    owner_id = UUID()
+    title = Varchar(length=120)
+    description = Text(default="")
+    state = Varchar(length=16)
+    src_meta = JSONB(null=True)
+    source_key = Text(null=True)
+    source_size = BigInt(null=True)
+    playlist = Text(null=True)
+    manifest = JSONB(default={})
+    video_tracks = JSONB(default=[])
+    audio_tracks = JSONB(default=[])
+    subtitle_tracks = JSONB(default=[])
+    subtitle_sources = JSONB(default=[])
+    cover_image = Text(null=True)
+    cover_type = Text(null=True)
+    fallback_cover_image = Text(null=True)
+    duration = DoublePrecision(null=True)
+    failure_reason = Text(null=True)
+    progress = JSONB(null=True)
+    queued_at = Timestamptz(null=True)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class UploadTable(Table, tablename="tus_uploads"):
+    id = Varchar(length=64, primary_key=True)
+    video_id = UUID()
+    owner_id = UUID()
+    length = BigInt()
+    upload_offset = BigInt(default=0)
+    filename = Text(default="")
+    lease = Text(null=True)
+    lease_until = Timestamptz(null=True)
+    created_at = Timestamptz()

@@ -1,0 +1,213 @@
+"""The studio's repositories, each run against its in-memory and its PostgreSQL adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+from injector import Injector
+
+from core.db import Database
+from core.ids import public_id, uuid7
+from features.accounts.service import AccountService
+from features.studio.adapters import (
+    MemoryUploadRepository,
+    MemoryVideoRepository,
+    PiccoloUploadRepository,
+    PiccoloVideoRepository,
+)
+from features.studio.model import (
+    ProcessingProgress,
+    SourceMeta,
+    Subtitle,
+    Transcoded,
+    Upload,
+    Video,
+    VideoState,
+)
+from features.studio.ports import UploadRepository, VideoRepository
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+META = SourceMeta(12.5, 1920, 1080, "h264", "aac", 4_000_000, 25.0, True, 0, "mov,mp4")
+
+
+@dataclass
+class Store:
+    videos: VideoRepository
+    uploads: UploadRepository
+    new_owner: Callable[[], Awaitable[UUID]]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def store(request: pytest.FixtureRequest, pg: Injector) -> Store:
+    if request.param == "memory":
+
+        async def memory_owner() -> UUID:
+            return uuid7()
+
+        return Store(MemoryVideoRepository(), MemoryUploadRepository(), memory_owner)
+    db = pg.get(Database)
+    accounts = pg.get(AccountService)
+
+    async def real_owner() -> UUID:
+        user = await accounts.sign_up(f"{public_id()}@example.com", "long enough password")
+        return user.id
+
+    return Store(PiccoloVideoRepository(db), PiccoloUploadRepository(db), real_owner)
+
+
+def draft(owner: UUID, at: datetime = T0, title: str = "Night trains") -> Video:
+    return Video(
+        id=uuid7(),
+        public_id=public_id(),
+        owner_id=owner,
+        title=title,
+        description="A film about the last trains.",
+        state=VideoState.DRAFT,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+async def test_a_stored_video_reads_back_field_for_field(store: Store) -> None:
+    owner = await store.new_owner()
+    video = draft(owner)
+    await store.videos.add(video)
+    video.begin_upload(T0)
+    video.add_subtitle(Subtitle("subtitles/x/en.vtt", "en", "English", "vtt"), T0)
+    video.set_cover("covers/x", "image/png", T0)
+    video.accept_source("uploads/abc", 1234, META, T0 + timedelta(seconds=1))
+    video.start_converting(T0 + timedelta(seconds=2))
+    video.record_progress(ProcessingProgress(40.0, "Converting to 480p", 3, 8, 12.5, T0 + timedelta(seconds=3)))
+    video.finish_converting(
+        Transcoded(
+            playlist="bafy-master",
+            manifest={"master.m3u8": "bafy-master", "480p/index.m3u8": "bafy-480"},
+            video_tracks=({"name": "480p", "width": 854, "height": 480, "bandwidth": 1_400_000},),
+            audio_tracks=({"name": "Stereo", "language": "und", "playlist": "audio/index.m3u8"},),
+            subtitle_tracks=({"language": "en", "label": "English", "playlist": "subs/en.m3u8"},),
+            cover="bafy-cover",
+            duration=12.48,
+        ),
+        T0 + timedelta(seconds=4),
+    )
+    await store.videos.save(video)
+
+    again = await store.videos.get(video.id)
+    assert again == video
+    assert await store.videos.by_public_id(video.public_id) == video
+    assert await store.videos.get(uuid7()) is None
+    assert await store.videos.by_public_id("nope") is None
+
+
+async def test_changing_a_read_video_changes_nothing_until_it_is_saved(store: Store) -> None:
+    owner = await store.new_owner()
+    video = draft(owner)
+    await store.videos.add(video)
+    copy = await store.videos.get(video.id, for_update=True)
+    assert copy is not None
+    copy.title = "Changed"
+    assert (await store.videos.get(video.id)).title == "Night trains"  # type: ignore[union-attr]
+    await store.videos.save(copy)
+    assert (await store.videos.get(video.id)).title == "Changed"  # type: ignore[union-attr]
+
+
+async def test_progress_is_recorded_only_while_converting(store: Store) -> None:
+    owner = await store.new_owner()
+    video = draft(owner)
+    await store.videos.add(video)
+    figure = ProcessingProgress(12.0, "Converting audio", 2, 8, None, T0)
+    assert not await store.videos.record_progress(video.id, figure)
+    video.begin_upload(T0)
+    video.accept_source("uploads/a", 10, META, T0)
+    video.start_converting(T0)
+    await store.videos.save(video)
+    assert await store.videos.record_progress(video.id, figure)
+    stored = await store.videos.get(video.id)
+    assert stored is not None
+    assert stored.progress == figure
+
+
+async def test_an_owner_lists_their_videos_newest_first_and_only_theirs(store: Store) -> None:
+    ada, bob = await store.new_owner(), await store.new_owner()
+    first, second = draft(ada, T0, "First"), draft(ada, T0 + timedelta(minutes=1), "Second")
+    for video in (first, second, draft(bob, T0, "Bob's")):
+        await store.videos.add(video)
+    assert [v.title for v in await store.videos.list_for_owner(ada)] == ["Second", "First"]
+    assert [v.title for v in await store.videos.list_for_owner(ada, limit=1, offset=1)] == ["First"]
+    assert await store.videos.list_for_owner(ada, states=frozenset({VideoState.READY})) == []
+
+
+async def test_the_queue_counts_uploaded_videos_ahead_in_arrival_order(store: Store) -> None:
+    owner = await store.new_owner()
+    videos = [draft(owner, T0 + timedelta(seconds=i)) for i in range(3)]
+    for index, video in enumerate(videos):
+        await store.videos.add(video)
+        video.begin_upload(T0)
+        video.accept_source(f"uploads/{index}", 10, META, T0 + timedelta(seconds=index))
+        await store.videos.save(video)
+    assert [await store.videos.waiting_ahead_of(v) for v in videos] == [0, 1, 2]
+    assert [v.id for v in await store.videos.waiting()] == [v.id for v in videos]
+
+    videos[0].start_converting(T0 + timedelta(seconds=5))
+    await store.videos.save(videos[0])
+    assert [await store.videos.waiting_ahead_of(v) for v in videos[1:]] == [0, 1]
+
+
+async def test_stalled_finds_videos_not_touched_since_a_time(store: Store) -> None:
+    owner = await store.new_owner()
+    old, fresh = draft(owner, T0), draft(owner, T0 + timedelta(hours=1))
+    for video in (old, fresh):
+        video.begin_upload(video.created_at)
+        video.accept_source("uploads/x", 1, META, video.created_at)
+        video.start_converting(video.created_at)
+        await store.videos.add(video)
+    found = await store.videos.stalled(frozenset({VideoState.CONVERTING}), T0 + timedelta(minutes=30))
+    assert [v.id for v in found] == [old.id]
+
+
+async def uploaded_video(store: Store) -> Video:
+    owner = await store.new_owner()
+    video = draft(owner)
+    video.begin_upload(T0)
+    await store.videos.add(video)
+    return video
+
+
+async def test_an_upload_is_stored_and_found_by_id_and_by_video(store: Store) -> None:
+    video = await uploaded_video(store)
+    upload = Upload("u1", video.id, video.owner_id, 1000, 0, T0, "holiday.mp4")
+    await store.uploads.add(upload)
+    assert await store.uploads.get("u1") == upload
+    assert await store.uploads.for_video(video.id) == [upload]
+    await store.uploads.delete("u1")
+    assert await store.uploads.get("u1") is None
+    assert await store.uploads.for_video(video.id) == []
+
+
+async def test_only_one_writer_holds_an_upload_and_only_it_moves_the_offset(store: Store) -> None:
+    video = await uploaded_video(store)
+    await store.uploads.add(Upload("u2", video.id, video.owner_id, 1000, 0, T0))
+    later = T0 + timedelta(seconds=60)
+    assert not await store.uploads.claim("u2", 5, "a", T0, later)  # wrong offset
+    assert await store.uploads.claim("u2", 0, "a", T0, later)
+    assert not await store.uploads.claim("u2", 0, "b", T0, later)  # held by a
+    assert not await store.uploads.advance("u2", "b", 100, later)
+    assert await store.uploads.advance("u2", "a", 100, later)
+    assert (await store.uploads.get("u2")).offset == 100  # type: ignore[union-attr]
+    await store.uploads.release("u2", "b")  # not b's to release
+    assert not await store.uploads.claim("u2", 100, "b", T0, later)
+    await store.uploads.release("u2", "a")
+    assert await store.uploads.claim("u2", 100, "b", T0, later)
+
+
+async def test_an_expired_lease_can_be_taken_over(store: Store) -> None:
+    video = await uploaded_video(store)
+    await store.uploads.add(Upload("u3", video.id, video.owner_id, 1000, 0, T0))
+    assert await store.uploads.claim("u3", 0, "a", T0, T0 + timedelta(seconds=60))
+    assert await store.uploads.claim("u3", 0, "b", T0 + timedelta(seconds=61), T0 + timedelta(seconds=120))
+    assert not await store.uploads.advance("u3", "a", 10, T0 + timedelta(seconds=200))
+    assert not await store.uploads.claim("u9", 0, "a", T0, T0)  # unknown upload

@@ -1,0 +1,305 @@
+"""The studio's use cases on in-memory adapters: uploads, validation, processing, live figures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import pytest
+from injector import Injector
+
+from core.events import EventBus, MemoryEventBus
+from core.ids import uuid7
+from core.jobs import JobQueue, MemoryJobQueue
+from core.pipeline import UnitFailed
+from core.storage import BlobStorage, MemoryBlobStorage
+from features.studio.adapters import MemoryTranscoder, fake_media
+from features.studio.model import (
+    InvalidVideoDetails,
+    SourceMeta,
+    UploadOffsetMismatch,
+    UploadTooLarge,
+    Video,
+    VideoNotFound,
+    VideoState,
+)
+from features.studio.service import FLUSH_BYTES, StudioService
+
+HD = SourceMeta(12.0, 1280, 720, "h264", "aac", 2_000_000, 25.0, True, 0, "mov,mp4")
+
+
+@pytest.fixture
+def studio(memory: Injector) -> StudioService:
+    return memory.get(StudioService)
+
+
+@pytest.fixture
+def jobs(memory: Injector) -> MemoryJobQueue:
+    queue = memory.get(JobQueue)  # type: ignore[type-abstract]
+    assert isinstance(queue, MemoryJobQueue)
+    return queue
+
+
+@pytest.fixture
+def bus(memory: Injector) -> MemoryEventBus:
+    found = memory.get(EventBus)  # type: ignore[type-abstract]
+    assert isinstance(found, MemoryEventBus)
+    return found
+
+
+@pytest.fixture
+def blobs(memory: Injector) -> MemoryBlobStorage:
+    found = memory.get(BlobStorage)  # type: ignore[type-abstract]
+    assert isinstance(found, MemoryBlobStorage)
+    return found
+
+
+async def chunks_of(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def upload_file(studio: StudioService, owner: UUID, video: Video, data: bytes) -> Video:
+    upload = await studio.create_upload(owner, video.public_id, len(data), "clip.mp4")
+    await studio.receive(owner, upload.id, 0, chunks_of(data), len(data))
+    found = await studio.get_video(video.id)
+    assert found is not None
+    return found
+
+
+async def test_a_new_video_is_a_draft_of_its_owner(studio: StudioService) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "  Tides  ", "The sea, twice a day.")
+    assert video.state is VideoState.DRAFT
+    assert video.title == "Tides"
+    assert await studio.video_by_public_id(video.public_id) == video
+    assert await studio.list_for_owner(owner) == [video]
+    assert await studio.list_for_owner(uuid7()) == []
+    with pytest.raises(VideoNotFound):
+        await studio.owned_video(uuid7(), video.id)
+
+
+async def test_a_bad_title_stores_nothing(studio: StudioService) -> None:
+    owner = uuid7()
+    with pytest.raises(InvalidVideoDetails):
+        await studio.create_video(owner, "", "")
+    assert await studio.list_for_owner(owner) == []
+
+
+async def test_a_complete_upload_is_probed_queued_and_announced(
+    studio: StudioService, jobs: MemoryJobQueue, bus: MemoryEventBus, blobs: MemoryBlobStorage
+) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Tides")
+    data = fake_media(HD, padding=3 * FLUSH_BYTES)
+    video = await upload_file(studio, owner, video, data)
+
+    assert video.state is VideoState.UPLOADED
+    assert video.src_meta == HD.to_dict()
+    assert video.source_key is not None
+    assert video.source_key.startswith("uploads/")
+    assert bytes(blobs.blobs[video.source_key]) == data
+    [job] = jobs.jobs
+    assert (job.function, job.key, job.kwargs) == (
+        "transcode_video",
+        f"transcode:{video.id}",
+        {"video_id": str(video.id)},
+    )
+    assert job.timeout == 6 * 3600
+    assert job.heartbeat > 0
+    assert job.retries == 3
+    states = [e.data["state"] for e in bus.events if e.topic == f"user:{owner}"]
+    assert states == ["uploading", "uploaded"]
+
+
+async def test_bytes_go_to_storage_in_bounded_pieces(studio: StudioService, blobs: MemoryBlobStorage) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Big")
+    data = fake_media(HD, padding=5 * FLUSH_BYTES)
+    upload = await studio.create_upload(owner, video.public_id, len(data))
+    sizes: list[int] = []
+
+    async def watched() -> AsyncIterator[bytes]:
+        async for chunk in chunks_of(data):
+            yield chunk
+            sizes.append(len(blobs.blobs.get(upload.blob_key, b"")))
+
+    await studio.receive(owner, upload.id, 0, watched())
+    growth = [b - a for a, b in zip([0, *sizes], sizes, strict=False) if b != a]
+    assert len(growth) >= 5
+    assert max(growth) <= FLUSH_BYTES + 64 * 1024
+
+
+async def test_a_file_that_is_not_a_video_is_rejected_and_its_bytes_deleted(
+    studio: StudioService, jobs: MemoryJobQueue, blobs: MemoryBlobStorage
+) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Notes")
+    video = await upload_file(studio, owner, video, b"just some notes, not a video\n" * 100)
+    assert video.state is VideoState.REJECTED
+    assert video.failure_reason == "This file is not a video we can read."
+    assert blobs.blobs == {}
+    assert jobs.jobs == []
+
+
+async def test_a_source_over_the_limits_is_rejected_with_the_reason(
+    studio: StudioService, blobs: MemoryBlobStorage
+) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Marathon")
+    long = SourceMeta(5 * 3600.0, 1920, 1080, "h264", "aac", None, 25.0, True)
+    video = await upload_file(studio, owner, video, fake_media(long))
+    assert video.state is VideoState.REJECTED
+    assert "longer than the limit" in (video.failure_reason or "")
+    assert blobs.blobs == {}
+
+
+async def test_uploads_refuse_a_wrong_offset_a_declared_excess_and_bytes_past_the_length(
+    studio: StudioService, blobs: MemoryBlobStorage
+) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Strict")
+    with pytest.raises(UploadTooLarge):
+        await studio.create_upload(owner, video.public_id, 4 * 1024**3 + 1)
+    upload = await studio.create_upload(owner, video.public_id, 100)
+    with pytest.raises(UploadOffsetMismatch):
+        await studio.receive(owner, upload.id, 10, chunks_of(b"x" * 10))
+    with pytest.raises(UploadTooLarge):
+        await studio.receive(owner, upload.id, 0, chunks_of(b"x" * 10), content_length=101)
+    assert upload.blob_key not in blobs.blobs
+    with pytest.raises(UploadTooLarge):
+        await studio.receive(owner, upload.id, 0, chunks_of(b"x" * 150, size=40))
+    assert len(blobs.blobs.get(upload.blob_key, b"")) in (0, 100)  # cut at the declared length, then judged
+
+
+async def test_another_creator_cannot_see_or_write_an_upload(studio: StudioService) -> None:
+    owner, other = uuid7(), uuid7()
+    video = await studio.create_video(owner, "Mine")
+    with pytest.raises(VideoNotFound):
+        await studio.create_upload(other, video.public_id, 10)
+    upload = await studio.create_upload(owner, video.public_id, 10)
+    with pytest.raises(VideoNotFound.__mro__[1]):  # NotFound
+        await studio.upload_status(other, upload.id)
+
+
+async def test_leftover_bytes_from_a_crash_move_the_offset_and_ask_the_client_to_look_again(
+    studio: StudioService, blobs: MemoryBlobStorage
+) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Crash")
+    data = fake_media(HD, padding=1000)
+    upload = await studio.create_upload(owner, video.public_id, len(data))
+    await blobs.append(upload.blob_key, data[:300])  # appended, but the offset update never happened
+    with pytest.raises(UploadOffsetMismatch) as mismatch:
+        await studio.receive(owner, upload.id, 0, chunks_of(data))
+    assert mismatch.value.expected == 300
+    assert (await studio.upload_status(owner, upload.id)).offset == 300
+    await studio.receive(owner, upload.id, 300, chunks_of(data[300:]))
+    assert (await studio.get_video(video.id)).state is VideoState.UPLOADED  # type: ignore[union-attr]
+    assert bytes(blobs.blobs[upload.blob_key]) == data
+
+
+async def test_terminating_an_upload_deletes_its_bytes_and_returns_to_draft(
+    studio: StudioService, blobs: MemoryBlobStorage
+) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Oops")
+    upload = await studio.create_upload(owner, video.public_id, 1000)
+    await studio.receive(owner, upload.id, 0, chunks_of(b"y" * 400))
+    await studio.terminate_upload(owner, upload.id)
+    assert blobs.blobs == {}
+    assert (await studio.get_video(video.id)).state is VideoState.DRAFT  # type: ignore[union-attr]
+
+
+async def test_processing_publishes_figures_and_ends_ready_with_tracks(
+    studio: StudioService, memory: Injector, bus: MemoryEventBus
+) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Tides")
+    await studio.add_subtitle(owner, video.id, b"WEBVTT\n\n00:00.000 --> 00:01.000\nHi\n", "en", "English")
+    video = await upload_file(studio, owner, video, fake_media(HD))
+    figures: list[float] = []
+
+    async def job_progress(figure: object) -> None:
+        figures.append(figure.percent)  # type: ignore[attr-defined]
+
+    done = await studio.process(video.id, on_progress=job_progress)
+    assert done is not None
+    assert done.state is VideoState.READY
+    assert done.playlist is not None
+    assert done.playlist.startswith("fake-master-")
+    assert done.video_tracks[0]["name"] == "480p"
+    assert done.subtitle_tracks == [{"language": "en", "label": "English", "playlist": "subs/en.m3u8"}]
+    assert done.progress is not None
+    assert done.progress.percent == 100.0
+    assert figures[-1] == 100.0
+    events = [e.data for e in bus.events if e.topic == f"user:{owner}"]
+    assert [e["state"] for e in events][-1] == "ready"
+    steps = [e.get("step") for e in events if "step" in e]
+    assert steps[:2] == ["Converting subtitles", "Converting audio"]
+    order = memory.get(MemoryTranscoder).runs[0]
+    assert order.run_id == str(video.id)
+    assert order.key_uri == f"/v/{video.public_id}/key"
+    assert order.work_dir.name == str(video.id)
+    assert [s.language for s in order.subtitles] == ["en"]
+    # a second delivery of the same job does nothing
+    assert await studio.process(video.id) is None
+
+
+async def test_a_failing_unit_is_retried_by_the_queue_and_fails_the_video_on_the_last_attempt(
+    studio: StudioService, memory: Injector, jobs: MemoryJobQueue
+) -> None:
+    transcoder = memory.get(MemoryTranscoder)
+    transcoder.fail_next = ["ffmpeg exited with status 1", "ffmpeg exited with status 1"]
+    owner = uuid7()
+    video = await upload_file(studio, owner, await studio.create_video(owner, "Flaky"), fake_media(HD))
+    with pytest.raises(UnitFailed):
+        await studio.process(video.id, last_attempt=False)
+    assert (await studio.get_video(video.id)).state is VideoState.CONVERTING  # type: ignore[union-attr]
+    failed = await studio.process(video.id, last_attempt=True)
+    assert failed is not None
+    assert failed.state is VideoState.FAILED
+    assert failed.failure_reason == "ConvertVideoTo480p: ffmpeg exited with status 1"
+
+    jobs.jobs.clear()
+    retried = await studio.retry(owner, video.id)
+    assert retried.state is VideoState.UPLOADED
+    assert [j.key for j in jobs.jobs] == [f"transcode:{video.id}"]
+    assert (await studio.process(video.id)).state is VideoState.READY  # type: ignore[union-attr]
+
+
+async def test_waiting_videos_know_how_many_are_ahead_and_hear_when_the_queue_moves(
+    studio: StudioService, bus: MemoryEventBus
+) -> None:
+    ada, bob = uuid7(), uuid7()
+    first = await upload_file(studio, ada, await studio.create_video(ada, "One"), fake_media(HD))
+    second = await upload_file(studio, bob, await studio.create_video(bob, "Two"), fake_media(HD))
+    third = await upload_file(studio, bob, await studio.create_video(bob, "Three"), fake_media(HD))
+    positions = [(await studio.tile(v)).queue_position for v in (first, second, third)]
+    assert positions == [0, 1, 2]
+
+    async with bus.subscribe([f"user:{bob}"]) as bobs:
+        await studio.process(first.id)
+        moved = []
+        while (event := await bobs.next(timeout=0.01)) is not None:
+            if "queue_position" in event.data:
+                moved.append((event.data["video_id"], event.data["queue_position"]))
+    assert moved == [(str(second.id), 0), (str(third.id), 1)]
+    now_converting = await studio.get_video(first.id)
+    assert now_converting is not None
+    assert (await studio.tile(now_converting)).queue_position is None
+
+
+async def test_the_cover_is_the_creators_image_or_else_the_pipelines_frame(studio: StudioService) -> None:
+    owner = uuid7()
+    video = await studio.create_video(owner, "Covered")
+    assert await studio.cover(video) is None
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 20
+    video = await studio.set_cover(owner, video.id, png)
+    assert await studio.cover(video) == (png, "image/png")
+    other = await upload_file(studio, owner, await studio.create_video(owner, "Frame"), fake_media(HD))
+    done = await studio.process(other.id)
+    assert done is not None
+    found = await studio.cover(done)
+    assert found is not None
+    assert found[1] == "image/jpeg"
