@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.events import Event
@@ -80,29 +80,27 @@ class NotificationService:
         self.clock = clock
         self.policy = policy or DeliveryPolicy()
 
-    async def process_new_events(self, limit: int = 200) -> int:
+    async def process_new_events(self, limit: int = 200, time_budget: timedelta = timedelta(seconds=40)) -> int:
         """Send the mail called for by events since the last run, and retry earlier failures that are
-        due. At most `limit` new events and `limit` retries are handled per call. Returns the number
-        of mails sent.
+        due. At most `limit` new events and `limit` retries are handled per call, and no new send
+        starts once `time_budget` has passed (a slow SMTP server must not push the run past its job
+        timeout, which would cancel a send half-recorded). Returns the number of mails sent.
 
         Errors other than EmailDeliveryError (the database is down, say) propagate; nothing past the
         last committed delivery is lost, and the next run picks up from the saved cursor.
         """
-        sent = await self._retry_due(limit)
-        return sent + await self._send_for_new_events(limit)
+        deadline = self.clock.now() + time_budget
+        sent = await self._retry_due(limit, deadline)
+        return sent + await self._send_for_new_events(limit, deadline)
 
     async def mailbox(self, viewer: Principal, page: int = 1, per_page: int = 20) -> MailPage:
         """Mail in the outbox, newest first: staff see all of it, anyone else the mail sent to them."""
         recipient = None if viewer.is_staff else viewer.email
         return await self.outbox.page(recipient, max(1, page), per_page)
 
-    async def delivery_of(self, event_id: int) -> Delivery | None:
-        """What became of the mail for an event (None if it called for none or is not read yet)."""
-        return await self.deliveries.get(event_id)
-
     # -- new events ---------------------------------------------------------------------------------
 
-    async def _send_for_new_events(self, limit: int) -> int:
+    async def _send_for_new_events(self, limit: int, deadline: datetime) -> int:
         cursor = await self.cursors.get(CURSOR)
         read_from = cursor.position
         ids_done: list[int] = []
@@ -116,7 +114,7 @@ class NotificationService:
             for event in page.events:
                 if event.id in known:
                     continue
-                if handled >= limit:
+                if handled >= limit or self.clock.now() >= deadline:
                     stopped_before = event.id
                     break
                 handled += 1
@@ -161,10 +159,12 @@ class NotificationService:
 
     # -- retries ------------------------------------------------------------------------------------
 
-    async def _retry_due(self, limit: int) -> int:
+    async def _retry_due(self, limit: int, deadline: datetime) -> int:
         sent = 0
         for event_id in await self.deliveries.due(self.clock.now(), limit):
             now = self.clock.now()
+            if now >= deadline:
+                break
             async with self.uow.atomic():
                 delivery = await self.deliveries.claim_due(event_id, now)
                 if delivery is None:

@@ -37,6 +37,13 @@ from features.notifications.model import (
 from features.notifications.ports import CursorStore, DeliveryLog, EmailService, EventFeed, Outbox
 from tests.support.smtp import LocalSmtpServer
 
+
+def database(request: pytest.FixtureRequest) -> Database:
+    """The emptied test database, asked for only by PostgreSQL-backed params (the TRUNCATE costs)."""
+    pg: Injector = request.getfixturevalue("pg")
+    return pg.get(Database)
+
+
 # -- EmailService -----------------------------------------------------------------------------------
 
 
@@ -47,8 +54,14 @@ class Mailer:
 
 
 @pytest.fixture(params=["smtp", "outbox", "memory"])
-async def mailer(request: pytest.FixtureRequest, pg: Injector) -> AsyncIterator[Mailer]:
-    if request.param == "smtp":
+def mail_adapter(request: pytest.FixtureRequest) -> tuple[str, Database | None]:
+    return request.param, database(request) if request.param == "outbox" else None
+
+
+@pytest.fixture
+async def mailer(mail_adapter: tuple[str, Database | None]) -> AsyncIterator[Mailer]:
+    kind, db = mail_adapter
+    if kind == "smtp":
         server = LocalSmtpServer()
         port = await server.start()
 
@@ -61,8 +74,8 @@ async def mailer(request: pytest.FixtureRequest, pg: Injector) -> AsyncIterator[
         yield Mailer(SmtpEmailService("127.0.0.1", port, sender="Hypha <no-reply@hypha.test>"), from_server)
         await server.stop()
         return
-    if request.param == "outbox":
-        outbox: PostgresOutbox | MemoryOutbox = PostgresOutbox(pg.get(Database))
+    if db is not None:
+        outbox: PostgresOutbox | MemoryOutbox = PostgresOutbox(db)
     else:
         outbox = MemoryOutbox()
 
@@ -119,9 +132,9 @@ async def test_a_message_no_server_should_see_is_refused_permanently_and_not_del
 
 
 @pytest.fixture(params=["postgres", "memory"])
-def outbox(request: pytest.FixtureRequest, pg: Injector) -> PostgresOutbox | MemoryOutbox:
+def outbox(request: pytest.FixtureRequest) -> PostgresOutbox | MemoryOutbox:
     if request.param == "postgres":
-        return PostgresOutbox(pg.get(Database))
+        return PostgresOutbox(database(request))
     return MemoryOutbox()
 
 
@@ -155,9 +168,14 @@ async def test_the_outbox_filters_by_recipient_ignoring_case(outbox: PostgresOut
 
 
 @pytest.fixture(params=["postgres", "memory"])
-async def feed_and_bus(request: pytest.FixtureRequest, pg: Injector) -> AsyncIterator[tuple[EventFeed, EventBus]]:
-    if request.param == "postgres":
-        db = pg.get(Database)
+def feed_db(request: pytest.FixtureRequest) -> Database | None:
+    return database(request) if request.param == "postgres" else None
+
+
+@pytest.fixture
+async def feed_and_bus(feed_db: Database | None) -> AsyncIterator[tuple[EventFeed, EventBus]]:
+    if feed_db is not None:
+        db = feed_db
         bus = PostgresEventBus(db)
         yield PostgresEventFeed(db), bus
         await bus.close()
@@ -207,9 +225,9 @@ async def test_the_feed_reads_after_a_position_up_to_a_limit(feed_and_bus: tuple
 
 
 @pytest.fixture(params=["postgres", "memory"])
-def cursors(request: pytest.FixtureRequest, pg: Injector) -> CursorStore:
+def cursors(request: pytest.FixtureRequest) -> CursorStore:
     if request.param == "postgres":
-        return PostgresCursorStore(pg.get(Database))
+        return PostgresCursorStore(database(request))
     return MemoryCursorStore()
 
 
@@ -233,9 +251,9 @@ async def test_a_cursor_never_moves_back(cursors: CursorStore) -> None:
 
 
 @pytest.fixture(params=["postgres", "memory"])
-def deliveries(request: pytest.FixtureRequest, pg: Injector) -> DeliveryLog:
+def deliveries(request: pytest.FixtureRequest) -> DeliveryLog:
     if request.param == "postgres":
-        return PostgresDeliveryLog(pg.get(Database))
+        return PostgresDeliveryLog(database(request))
     return MemoryDeliveryLog()
 
 

@@ -270,6 +270,16 @@ async def test_a_run_handles_at_most_limit_events_and_the_next_run_continues(
     assert (await memory.get(MemoryCursorStore).get(CURSOR)).position == 5
 
 
+async def test_no_send_starts_once_the_time_budget_is_spent_and_the_next_run_catches_up(
+    service: NotificationService, bus: MemoryEventBus, outbox: MemoryOutbox, ada: User, memory: Injector
+) -> None:
+    await bus.publish(topic(ada), "tip", {"amount": 1, "from_name": "Grace"})
+    assert await service.process_new_events(time_budget=timedelta(0)) == 0
+    assert (await memory.get(MemoryCursorStore).get(CURSOR)).position == 0
+    assert await service.process_new_events() == 1
+    assert len(outbox.sent) == 1
+
+
 async def test_an_event_that_commits_after_a_later_one_is_still_mailed(
     service: NotificationService, bus: MemoryEventBus, outbox: MemoryOutbox, ada: User, memory: Injector
 ) -> None:
