@@ -181,7 +181,7 @@ def run_machine(
 def test_random_transfer_sequences_keep_the_invariants_in_memory() -> None:
     loop = asyncio.new_event_loop()
     try:
-        run_machine(MemoryLedgerRepository, loop.run_until_complete, max_examples=150, stateful_step_count=30)
+        run_machine(MemoryLedgerRepository, loop.run_until_complete, max_examples=100, stateful_step_count=30)
     finally:
         loop.close()
 
