@@ -32,6 +32,7 @@ from core.observability import configure_logging
 from core.settings import Settings, SettingsError, load_settings
 from features.ledger import cli as ledger_cli
 from features.pipeline.cli import cmd_transcode, transcode_arguments
+from features.wallet import cli as wallet_cli
 
 log = logging.getLogger("hypha")
 
@@ -262,6 +263,11 @@ COMMANDS: dict[str, Command] = {
         "transcode a local video into encrypted HLS (no database)", cmd_transcode, transcode_arguments
     ),
     "ledger": Command("check the ledger: `hypha ledger verify`", ledger_cli.run, ledger_cli.configure),
+    "reconcile": Command(
+        "compare the payment vendor's payments with the ledger; heal missing credits",
+        wallet_cli.run,
+        wallet_cli.configure,
+    ),
     # Features add their operator commands here, e.g. "transcode", "ledger", "reconcile".
 }
 

@@ -1,0 +1,262 @@
+"""The sandbox vendor's stores: PostgreSQL (its own tables) and in memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from core.db import Database
+from features.sandbox_pay.model import OutboxMessage, SandboxPayment, SandboxReversal, SandboxStatus
+
+
+def _payment(row: Any, reversals: Sequence[SandboxReversal]) -> SandboxPayment:
+    return SandboxPayment(
+        id=row["id"],
+        idempotency_key=row["idempotency_key"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        description=row["description"],
+        metadata=json.loads(row["metadata"]),
+        success_url=row["success_url"],
+        cancel_url=row["cancel_url"],
+        status=SandboxStatus(row["status"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        reversals=tuple(reversals),
+    )
+
+
+def _reversal(row: Any) -> SandboxReversal:
+    return SandboxReversal(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        kind=row["kind"],
+        amount_minor=row["amount_minor"],
+        idempotency_key=row["idempotency_key"],
+        created_at=row["created_at"],
+    )
+
+
+def _message(row: Any) -> OutboxMessage:
+    return OutboxMessage(
+        id=row["id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        payment_id=row["payment_id"],
+        body=row["body"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        delivered_at=row["delivered_at"],
+        last_error=row["last_error"],
+    )
+
+
+class PostgresSandboxStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, payment: SandboxPayment) -> SandboxPayment:
+        await self.db.execute(
+            "INSERT INTO sandbox_payments (id, idempotency_key, amount_minor, currency, description, metadata,"
+            " success_url, cancel_url, status, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)"
+            " ON CONFLICT (idempotency_key) DO NOTHING",
+            payment.id,
+            payment.idempotency_key,
+            payment.amount_minor,
+            payment.currency,
+            payment.description,
+            json.dumps(dict(payment.metadata)),
+            payment.success_url,
+            payment.cancel_url,
+            payment.status.value,
+            payment.created_at,
+            payment.updated_at,
+        )
+        row = await self.db.fetchrow(
+            "SELECT * FROM sandbox_payments WHERE idempotency_key = $1", payment.idempotency_key
+        )
+        assert row is not None
+        return _payment(row, await self._reversals([row["id"]]))
+
+    async def get(self, payment_id: str, *, lock: bool = False) -> SandboxPayment | None:
+        if lock:
+            row = await self.db.fetchrow("SELECT * FROM sandbox_payments WHERE id = $1 FOR UPDATE", payment_id)
+        else:
+            row = await self.db.fetchrow("SELECT * FROM sandbox_payments WHERE id = $1", payment_id)
+        return _payment(row, await self._reversals([payment_id])) if row else None
+
+    async def _reversals(self, payment_ids: list[str]) -> list[SandboxReversal]:
+        rows = await self.db.fetch(
+            "SELECT * FROM sandbox_reversals WHERE payment_id = ANY($1::text[]) ORDER BY created_at, id", payment_ids
+        )
+        return [_reversal(r) for r in rows]
+
+    async def _with_reversals(self, rows: Sequence[Any]) -> list[SandboxPayment]:
+        reversals = await self._reversals([r["id"] for r in rows])
+        return [_payment(r, [x for x in reversals if x.payment_id == r["id"]]) for r in rows]
+
+    async def set_status(self, payment_id: str, status: SandboxStatus, now: datetime) -> None:
+        await self.db.execute(
+            "UPDATE sandbox_payments SET status = $2, updated_at = $3 WHERE id = $1", payment_id, status.value, now
+        )
+
+    async def add_reversal(self, reversal: SandboxReversal) -> SandboxReversal:
+        await self.db.execute(
+            "INSERT INTO sandbox_reversals (id, payment_id, kind, amount_minor, idempotency_key, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+            reversal.id,
+            reversal.payment_id,
+            reversal.kind,
+            reversal.amount_minor,
+            reversal.idempotency_key,
+            reversal.created_at,
+        )
+        row = await self.db.fetchrow(
+            "SELECT * FROM sandbox_reversals WHERE idempotency_key = $1", reversal.idempotency_key
+        )
+        assert row is not None
+        return _reversal(row)
+
+    async def created_between(self, since: datetime, until: datetime) -> list[SandboxPayment]:
+        rows = await self.db.fetch(
+            "SELECT * FROM sandbox_payments WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id",
+            since,
+            until,
+        )
+        return await self._with_reversals(rows)
+
+    async def recent(self, limit: int = 50) -> list[SandboxPayment]:
+        rows = await self.db.fetch("SELECT * FROM sandbox_payments ORDER BY created_at DESC, id DESC LIMIT $1", limit)
+        return await self._with_reversals(rows)
+
+    async def enqueue_webhook(self, message: OutboxMessage) -> int:
+        message_id: int = await self.db.fetchval(
+            "INSERT INTO sandbox_webhook_outbox (event_id, event_type, payment_id, body, attempts, next_attempt_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            message.event_id,
+            message.event_type,
+            message.payment_id,
+            message.body,
+            message.attempts,
+            message.next_attempt_at,
+        )
+        return message_id
+
+    async def claim_webhooks(
+        self, now: datetime, lease_until: datetime, *, ids: Sequence[int] = (), limit: int = 50, max_attempts: int = 12
+    ) -> list[OutboxMessage]:
+        # SKIP LOCKED: two deliverers (a web process and the worker's sweep) never wait on each other.
+        rows = await self.db.fetch(
+            "UPDATE sandbox_webhook_outbox SET attempts = attempts + 1, next_attempt_at = $2"
+            " WHERE id IN (SELECT id FROM sandbox_webhook_outbox WHERE delivered_at IS NULL AND attempts < $5"
+            "  AND (CASE WHEN cardinality($3::bigint[]) > 0 THEN id = ANY($3::bigint[]) AND attempts = 0"
+            "            ELSE next_attempt_at <= $1 END)"
+            "  ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)"
+            " RETURNING *",
+            now,
+            lease_until,
+            list(ids),
+            limit,
+            max_attempts,
+        )
+        return sorted((_message(r) for r in rows), key=lambda m: m.id)
+
+    async def mark_delivered(self, message_id: int, now: datetime) -> None:
+        await self.db.execute(
+            "UPDATE sandbox_webhook_outbox SET delivered_at = $2, last_error = '' WHERE id = $1", message_id, now
+        )
+
+    async def mark_failed(self, message_id: int, error: str, retry_at: datetime) -> None:
+        await self.db.execute(
+            "UPDATE sandbox_webhook_outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1",
+            message_id,
+            error,
+            retry_at,
+        )
+
+    async def outbox(self, payment_id: str | None = None, limit: int = 50) -> list[OutboxMessage]:
+        rows = await self.db.fetch(
+            "SELECT * FROM sandbox_webhook_outbox WHERE ($1::text IS NULL OR payment_id = $1)"
+            " ORDER BY id DESC LIMIT $2",
+            payment_id,
+            limit,
+        )
+        return [_message(r) for r in rows]
+
+    async def shared_secret(self, name: str, candidate: str) -> str:
+        await self.db.execute(
+            "INSERT INTO app_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, candidate
+        )
+        value: str = await self.db.fetchval("SELECT value FROM app_secrets WHERE name = $1", name)
+        return value
+
+
+class MemorySandboxStore:
+    def __init__(self) -> None:
+        self.payments: dict[str, SandboxPayment] = {}
+        self.messages: dict[int, OutboxMessage] = {}
+        self.secrets: dict[str, str] = {}
+
+    async def add(self, payment: SandboxPayment) -> SandboxPayment:
+        existing = next((p for p in self.payments.values() if p.idempotency_key == payment.idempotency_key), None)
+        if existing is not None:
+            return existing
+        self.payments[payment.id] = payment
+        return payment
+
+    async def get(self, payment_id: str, *, lock: bool = False) -> SandboxPayment | None:
+        return self.payments.get(payment_id)
+
+    async def set_status(self, payment_id: str, status: SandboxStatus, now: datetime) -> None:
+        self.payments[payment_id] = replace(self.payments[payment_id], status=status, updated_at=now)
+
+    async def add_reversal(self, reversal: SandboxReversal) -> SandboxReversal:
+        for payment in self.payments.values():
+            for earlier in payment.reversals:
+                if earlier.idempotency_key == reversal.idempotency_key:
+                    return earlier
+        payment = self.payments[reversal.payment_id]
+        self.payments[payment.id] = replace(payment, reversals=(*payment.reversals, reversal))
+        return reversal
+
+    async def created_between(self, since: datetime, until: datetime) -> list[SandboxPayment]:
+        found = [p for p in self.payments.values() if since <= p.created_at < until]
+        return sorted(found, key=lambda p: (p.created_at, p.id))
+
+    async def recent(self, limit: int = 50) -> list[SandboxPayment]:
+        return sorted(self.payments.values(), key=lambda p: (p.created_at, p.id), reverse=True)[:limit]
+
+    async def enqueue_webhook(self, message: OutboxMessage) -> int:
+        message_id = len(self.messages) + 1
+        self.messages[message_id] = replace(message, id=message_id)
+        return message_id
+
+    async def claim_webhooks(
+        self, now: datetime, lease_until: datetime, *, ids: Sequence[int] = (), limit: int = 50, max_attempts: int = 12
+    ) -> list[OutboxMessage]:
+        def wanted(m: OutboxMessage) -> bool:
+            if m.delivered_at is not None or m.attempts >= max_attempts:
+                return False
+            return (m.id in ids and m.attempts == 0) if ids else m.next_attempt_at <= now
+
+        claimed = [m for m in sorted(self.messages.values(), key=lambda m: m.id) if wanted(m)][:limit]
+        for m in claimed:
+            self.messages[m.id] = replace(m, attempts=m.attempts + 1, next_attempt_at=lease_until)
+        return [self.messages[m.id] for m in claimed]
+
+    async def mark_delivered(self, message_id: int, now: datetime) -> None:
+        self.messages[message_id] = replace(self.messages[message_id], delivered_at=now, last_error="")
+
+    async def mark_failed(self, message_id: int, error: str, retry_at: datetime) -> None:
+        self.messages[message_id] = replace(self.messages[message_id], last_error=error, next_attempt_at=retry_at)
+
+    async def outbox(self, payment_id: str | None = None, limit: int = 50) -> list[OutboxMessage]:
+        found = [m for m in self.messages.values() if payment_id is None or m.payment_id == payment_id]
+        return sorted(found, key=lambda m: m.id, reverse=True)[:limit]
+
+    async def shared_secret(self, name: str, candidate: str) -> str:
+        return self.secrets.setdefault(name, candidate)

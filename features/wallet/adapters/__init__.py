@@ -1,0 +1,1 @@
+"""Wallet adapters: PostgreSQL and in-memory records, and the payment gateways (sandbox, Stripe)."""

@@ -1,0 +1,15 @@
+"""Forms of the wallet pages."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class BuyForm(msgspec.Struct, forbid_unknown_fields=False):
+    pack: str = ""
+    key: str = ""
+
+
+class ReconcileForm(msgspec.Struct, forbid_unknown_fields=False):
+    since: str = ""
+    until: str = ""

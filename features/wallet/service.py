@@ -1,0 +1,364 @@
+"""Wallet use cases: buy a pack through the payment vendor, turn the vendor's webhooks into ledger
+transfers exactly once, and reconcile the vendor's payments with the ledger.
+
+One rule drives every path (webhook, reconciliation): re-read the payment from the vendor, then make
+sure the transfers its state calls for exist (`model.ledger_plan`). The ledger's idempotency keys
+make that safe to repeat; a per-payment lock keeps two deliveries from racing each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from core.clock import Clock
+from core.errors import InvalidInput
+from core.ids import uuid7
+from core.uow import UnitOfWork
+from features.ledger.model import AccountRef, Entry, Leg, StatementPage, Transfer
+from features.ledger.service import LedgerService
+from features.wallet.model import (
+    Finding,
+    FindingKind,
+    Pack,
+    PackCatalog,
+    PaymentNotFound,
+    PaymentStatus,
+    PlannedTransfer,
+    Purchase,
+    PurchaseNotFound,
+    ReconciliationRun,
+    VendorPayment,
+    VendorRefund,
+    WebhookOutcome,
+    ledger_plan,
+    purchase_key,
+    purchase_metadata,
+)
+from features.wallet.ports import PaymentGateway, PurchaseRepository, ReconciliationRepository, WebhookInbox
+
+log = logging.getLogger(__name__)
+
+MAX_KEY = 100
+
+
+@dataclass(frozen=True)
+class PurchaseProgress:
+    """What the payer sees after the vendor sends them back: has the pack landed yet?"""
+
+    purchase: Purchase
+    credited: bool
+    balance: int
+
+
+@dataclass
+class Convergence:
+    """What applying one payment's state did."""
+
+    outcome: WebhookOutcome
+    purchase: Purchase | None = None
+    created: list[PlannedTransfer] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
+
+
+class WalletService:
+    def __init__(
+        self,
+        catalog: PackCatalog,
+        gateway: PaymentGateway,
+        vendor: str,
+        purchases: PurchaseRepository,
+        inbox: WebhookInbox,
+        runs: ReconciliationRepository,
+        ledger: LedgerService,
+        uow: UnitOfWork,
+        clock: Clock,
+    ) -> None:
+        self.catalog = catalog
+        self.gateway = gateway
+        self.vendor = vendor
+        self.purchases = purchases
+        self.inbox = inbox
+        self.runs = runs
+        self.ledger = ledger
+        self.uow = uow
+        self.clock = clock
+
+    # --- reading the wallet ---------------------------------------------------------------------
+
+    def packs(self) -> tuple[Pack, ...]:
+        return self.catalog.packs
+
+    async def balance(self, user_id: UUID) -> int:
+        """The user's points (negative only after a refund or chargeback of points already spent)."""
+        return await self.ledger.balance(AccountRef.wallet(user_id))
+
+    async def is_locked(self, user_id: UUID) -> bool:
+        """True while a refund or chargeback keeps the wallet below zero: it cannot unlock until topped up."""
+        return await self.ledger.is_negative(AccountRef.wallet(user_id))
+
+    async def statement(self, user_id: UUID, before: str | None = None, limit: int = 20) -> StatementPage:
+        """A page of the wallet's entries, newest first; raises InvalidTransfer for a bad cursor."""
+        return await self.ledger.statement(AccountRef.wallet(user_id), before=before, limit=limit)
+
+    async def all_entries(self, user_id: UUID, page_size: int = 200) -> AsyncIterator[Entry]:
+        """Every entry of the wallet, newest first, read page by page (for the CSV export)."""
+        before: str | None = None
+        while True:
+            page = await self.ledger.statement(AccountRef.wallet(user_id), before=before, limit=page_size)
+            for entry in page.entries:
+                yield entry
+            if page.next_before is None:
+                return
+            before = page.next_before
+
+    # --- buying a pack ----------------------------------------------------------------------------
+
+    async def start_purchase(self, user_id: UUID, pack_id: str, idempotency_key: str) -> Purchase:
+        """Open the vendor's checkout for a pack. The same key (a double click, a retried request)
+        returns the same checkout. Raises UnknownPack, InvalidInput or VendorUnavailable."""
+        if not idempotency_key or len(idempotency_key) > MAX_KEY:
+            raise InvalidInput("This buy button has expired. Reload the page and try again.")
+        pack = self.catalog.get(pack_id)
+        earlier = await self.purchases.by_key(user_id, idempotency_key)
+        if earlier is not None:
+            if earlier.pack_id != pack.id:
+                raise InvalidInput("This buy button was already used for another pack. Reload the page.")
+            return earlier
+        checkout = await self.gateway.create_checkout(f"checkout:{user_id}:{idempotency_key}", pack, user_id)
+        now = self.clock.now()
+        return await self.purchases.add(
+            Purchase(
+                payment_ref=checkout.payment_ref,
+                user_id=user_id,
+                pack_id=pack.id,
+                points=pack.points,
+                amount_minor=pack.price_minor,
+                currency=pack.currency,
+                idempotency_key=idempotency_key,
+                checkout_url=checkout.url,
+                status=PaymentStatus.PENDING,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    async def progress(self, user_id: UUID, payment_ref: str) -> PurchaseProgress:
+        """The payer's own purchase and whether its points have landed. Another user's payment (or an
+        unknown one) raises PurchaseNotFound."""
+        purchase = await self.purchases.get(payment_ref)
+        if purchase is None or purchase.user_id != user_id:
+            raise PurchaseNotFound()
+        credited = await self.ledger.transfer_by_key(purchase_key(payment_ref)) is not None
+        return PurchaseProgress(purchase, credited, await self.balance(user_id))
+
+    async def refund(self, payment_ref: str, idempotency_key: str, amount_minor: int | None = None) -> VendorRefund:
+        """Ask the vendor to refund (part of) a payment. The points come back out of the wallet when the
+        vendor confirms (its webhook, or the next reconciliation)."""
+        return await self.gateway.refund(idempotency_key, payment_ref, amount_minor)
+
+    # --- webhooks -----------------------------------------------------------------------------------
+
+    async def handle_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
+        """Verify a vendor webhook and apply the payment's *current* state, exactly once per event.
+
+        Recording the event in the inbox and every ledger transfer it causes commit together. A replay
+        (same event id) or a late, out-of-order event changes nothing that is not already true.
+        Raises InvalidSignature (nothing written) and VendorUnavailable (nothing written; the vendor
+        retries)."""
+        event = await self.gateway.parse_webhook(raw_body, headers)
+        if await self.inbox.seen(self.vendor, event.id):
+            return WebhookOutcome.DUPLICATE
+        payment: VendorPayment | None = None
+        if event.payment_ref:
+            try:
+                payment = await self.gateway.fetch_payment(event.payment_ref)
+            except PaymentNotFound:
+                payment = None
+        async with self.uow.atomic():
+            if payment is not None:
+                await self.purchases.lock_payment(payment.ref)
+            if not await self.inbox.record(self.vendor, event, self.clock.now()):
+                return WebhookOutcome.DUPLICATE
+            outcome = (await self._converge(payment)).outcome if payment is not None else WebhookOutcome.IGNORED
+            await self.inbox.set_outcome(self.vendor, event.id, outcome.value)
+        log.info("webhook %s (%s) for %s: %s", event.id, event.type, event.payment_ref, outcome.value)
+        return outcome
+
+    async def sync_payment(self, payment_ref: str) -> Convergence:
+        """Re-read one payment from the vendor and bring the ledger in line with it."""
+        payment = await self.gateway.fetch_payment(payment_ref)
+        async with self.uow.atomic():
+            await self.purchases.lock_payment(payment.ref)
+            return await self._converge(payment)
+
+    async def _converge(self, payment: VendorPayment) -> Convergence:
+        """Make the ledger say what the vendor says about this payment (call with the payment locked)."""
+        purchase = await self.purchases.get(payment.ref)
+        if purchase is None:
+            adopted = self._adopt(payment)
+            if adopted is None:
+                detail = "The vendor's payment names no user and pack of ours."
+                finding = Finding(FindingKind.UNKNOWN_PAYMENT, payment.ref, detail, amount_minor=payment.amount_minor)
+                return Convergence(WebhookOutcome.UNKNOWN_PAYMENT, problems=[finding])
+            purchase = await self.purchases.add(adopted)
+        result = Convergence(WebhookOutcome.APPLIED, purchase)
+        if payment.status.collected and not purchase.matches(payment):
+            detail = (
+                f"The vendor collected {payment.amount_minor} {payment.currency.upper()} but the pack costs "
+                f"{purchase.amount_minor} {purchase.currency}; no points were credited."
+            )
+            result.outcome = WebhookOutcome.AMOUNT_MISMATCH
+            result.problems.append(
+                Finding(FindingKind.AMOUNT_MISMATCH, payment.ref, detail, amount_minor=payment.amount_minor)
+            )
+        else:
+            for planned in ledger_plan(payment, purchase.points):
+                existing = await self.ledger.transfer_by_key(planned.key)
+                if existing is None:
+                    await self._post(purchase, planned)
+                    result.created.append(planned)
+                elif abs(existing.net(AccountRef.wallet(purchase.user_id))) != planned.points:
+                    detail = f"The ledger moved {abs(existing.net(AccountRef.wallet(purchase.user_id)))} points "
+                    detail += f"for {planned.key}, the payment calls for {planned.points}."
+                    result.problems.append(Finding(FindingKind.AMOUNT_MISMATCH, payment.ref, detail))
+        if purchase.status is not payment.status:
+            await self.purchases.set_status(payment.ref, payment.status, self.clock.now())
+        return result
+
+    def _adopt(self, payment: VendorPayment) -> Purchase | None:
+        """A payment the vendor knows but we have no checkout row for (it was lost, or made elsewhere):
+        take the user and pack from the metadata our checkout gave the vendor."""
+        pack = self.catalog.find(payment.pack_id or "")
+        if payment.user_id is None or pack is None:
+            return None
+        return Purchase(
+            payment_ref=payment.ref,
+            user_id=payment.user_id,
+            pack_id=pack.id,
+            points=pack.points,
+            amount_minor=pack.price_minor,
+            currency=pack.currency,
+            idempotency_key=f"vendor:{payment.ref}",
+            checkout_url="",
+            status=PaymentStatus.PENDING,
+            created_at=payment.created_at,
+            updated_at=self.clock.now(),
+        )
+
+    async def _post(self, purchase: Purchase, planned: PlannedTransfer) -> Transfer:
+        wallet = AccountRef.wallet(purchase.user_id)
+        clearing = AccountRef.vendor_clearing()
+        metadata = purchase_metadata(purchase)
+        if planned.credit:
+            return await self.ledger.transfer(
+                planned.key, "purchase", [Leg(clearing, wallet, planned.points)], metadata
+            )
+        # A refund or chargeback takes the points back even if they were spent: the wallet may go
+        # below zero here (and only here), which locks it until topped up.
+        return await self.ledger.transfer(
+            planned.key,
+            planned.kind,
+            [Leg(wallet, clearing, planned.points)],
+            {**metadata, "reversal": planned.reversal_id},
+            allow_negative=frozenset({wallet}),
+        )
+
+    # --- reconciliation -----------------------------------------------------------------------------
+
+    async def reconcile(self, since: datetime, until: datetime) -> ReconciliationRun:
+        """Compare the vendor's payments created in [since, until) with the ledger, and store the run.
+
+        Heals what can be healed without judgement — a collected payment with no credit, a refund or
+        chargeback with no correcting transfer — idempotently, and reports it. Reports amount
+        mismatches, payments it cannot attribute, and orphans (a ledger credit whose vendor payment
+        is missing or was never collected). Raises VendorUnavailable (nothing stored)."""
+        if until <= since:
+            raise InvalidInput("The end of the period must be after its start.")
+        started = self.clock.now()
+        payments = await self.gateway.list_payments(since, until)
+        listed = {p.ref: p for p in payments}
+        findings: list[Finding] = []
+        for payment in payments:
+            if payment.status.collected:
+                findings.extend(await self._reconcile_payment(payment))
+        purchases = await self.purchases.created_between(since, until)
+        for purchase in purchases:
+            seen = listed.get(purchase.payment_ref)
+            if seen is not None and seen.status.collected:
+                continue
+            findings.extend(await self._check_credit(purchase))
+        run = ReconciliationRun(
+            id=uuid7(),
+            since=since,
+            until=until,
+            started_at=started,
+            finished_at=self.clock.now(),
+            payments_checked=len(payments),
+            purchases_checked=len(purchases),
+            findings=tuple(findings),
+        )
+        await self.runs.save(run)
+        log.info(
+            "reconciliation %s..%s: %d payments, %d purchases, %d findings (%d healed)",
+            since,
+            until,
+            run.payments_checked,
+            run.purchases_checked,
+            len(run.findings),
+            run.healed,
+        )
+        return run
+
+    async def _check_credit(self, purchase: Purchase) -> list[Finding]:
+        """A purchase the vendor's list shows as not collected (or not at all): a ledger credit for it
+        is an orphan — unless the vendor, asked directly, says it was collected after all."""
+        if await self.ledger.transfer_by_key(purchase_key(purchase.payment_ref)) is None:
+            return []
+        payment: VendorPayment | None
+        try:
+            payment = await self.gateway.fetch_payment(purchase.payment_ref)
+        except PaymentNotFound:
+            payment = None
+        if payment is not None and payment.status.collected:
+            return await self._reconcile_payment(payment)
+        state = "has no such payment" if payment is None else f"says the payment is {payment.status.value}"
+        return [
+            Finding(
+                FindingKind.ORPHAN_CREDIT,
+                purchase.payment_ref,
+                f"The ledger credited {purchase.points} points but the vendor {state}.",
+                points=purchase.points,
+                amount_minor=purchase.amount_minor,
+            )
+        ]
+
+    async def _reconcile_payment(self, payment: VendorPayment) -> list[Finding]:
+        async with self.uow.atomic():
+            await self.purchases.lock_payment(payment.ref)
+            result = await self._converge(payment)
+        findings = list(result.problems)
+        for planned in result.created:
+            if planned.credit:
+                kind = FindingKind.MISSING_CREDIT
+                detail = f"Paid at the vendor but never credited: credited {planned.points} points now."
+            else:
+                kind = FindingKind.MISSING_REVERSAL
+                detail = f"A {planned.kind} at the vendor was never applied: took back {planned.points} points now."
+            findings.append(
+                Finding(
+                    kind,
+                    payment.ref,
+                    detail,
+                    healed=True,
+                    points=planned.points,
+                    amount_minor=payment.amount_minor,
+                )
+            )
+        return findings
+
+    async def reconciliation_runs(self, limit: int = 20) -> list[ReconciliationRun]:
+        return await self.runs.recent(limit)
