@@ -70,7 +70,7 @@ async def test_a_viewer_buys_a_pack_on_the_sandbox_checkout_and_sees_the_points(
     assert "550 Hypha points" in checkout.text
     waiting = await client.get(f"/wallet/payments/{ref}/status")
     assert 'data-state="processing"' in waiting.text
-    assert 'hx-trigger="every 1s"' in waiting.text
+    assert f'hx-get="/wallet/payments/{ref}/status?n=2"' in waiting.text
 
     paid = await post_form(client, f"/sandbox-pay/checkout/{ref}/pay", {"card": "4242"})
     assert (paid.status_code, paid.headers["location"]) == (303, f"/wallet/return?ref={ref}")

@@ -138,3 +138,14 @@ def test_a_reconciliation_period_includes_the_whole_last_day() -> None:
         reconciliation_period("2026-03-05", "2026-03-01", now)
     with pytest.raises(InvalidInput):
         reconciliation_period("March 1st", "", now)
+
+
+async def test_the_app_refuses_to_start_with_a_bad_pack_setting() -> None:
+    from core.app import FEATURES
+    from core.di import build_injector
+    from core.settings import load_settings
+    from features.wallet.module import check_packs
+
+    injector = build_injector(load_settings({}, packs="100:1.00"), FEATURES, memory=True)
+    with pytest.raises(SettingsError, match=r"PACKS.*100:1\.00"):
+        await check_packs(injector)

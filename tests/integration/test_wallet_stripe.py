@@ -1,0 +1,80 @@
+"""The wallet on the Stripe adapter, end to end against the local fake Stripe: checkout, the signed
+`checkout.session.completed` webhook crediting the pack once, a `charge.refunded` event traced back
+to its session, a tampered webhook refused, and reconciliation through the Checkout Sessions list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+from injector import Binder, Injector, InstanceProvider, Module
+
+from core.app import FEATURES
+from core.di import build_injector
+from core.settings import Settings
+from features.ledger.model import AccountRef
+from features.ledger.service import LedgerService
+from features.wallet.adapters.stripe_gateway import StripeGateway, make_client
+from features.wallet.model import FindingKind, InvalidSignature, WebhookOutcome
+from features.wallet.ports import PaymentGateway
+from features.wallet.service import WalletService
+from tests.fakes.fake_stripe import API_KEY, WEBHOOK_SECRET, FakeStripe, FakeStripeServer
+
+pytestmark = pytest.mark.filterwarnings("ignore:Use .content=.:DeprecationWarning")  # inside the stripe SDK
+
+
+@pytest.fixture(scope="module")
+def stripe_server() -> Iterator[FakeStripeServer]:
+    server = FakeStripeServer()
+    with server:
+        yield server
+
+
+@pytest.fixture
+def on_stripe(memory_settings: Settings, stripe_server: FakeStripeServer) -> Injector:
+    gateway = StripeGateway(make_client(API_KEY, stripe_server.url, 0), WEBHOOK_SECRET, "https://hypha.test")
+
+    class StripeOverride(Module):
+        def configure(self, binder: Binder) -> None:
+            binder.bind(PaymentGateway, to=InstanceProvider(gateway))  # type: ignore[type-abstract]
+
+    return build_injector(memory_settings, FEATURES, StripeOverride(), memory=True)
+
+
+async def test_a_stripe_purchase_is_credited_once_and_a_refund_event_takes_it_back(
+    on_stripe: Injector, stripe_server: FakeStripeServer
+) -> None:
+    fake: FakeStripe = stripe_server.state
+    wallet, ledger = on_stripe.get(WalletService), on_stripe.get(LedgerService)
+    user = uuid4()
+    purchase = await wallet.start_purchase(user, "p550", "k1")
+    assert purchase.checkout_url.startswith("https://checkout.stripe.test/")
+
+    body, headers = fake.signed_event("checkout.session.completed", fake.complete(purchase.payment_ref))
+    assert await wallet.handle_webhook(body, headers) is WebhookOutcome.APPLIED
+    assert await wallet.handle_webhook(body, headers) is WebhookOutcome.DUPLICATE
+    assert await ledger.balance(AccountRef.wallet(user)) == 550
+
+    with pytest.raises(InvalidSignature):
+        await wallet.handle_webhook(body.replace(b"paid", b"PAID"), headers)
+
+    await wallet.refund(purchase.payment_ref, "refund-1", 250)
+    body, headers = fake.signed_event("charge.refunded", fake.charge_of(purchase.payment_ref))
+    assert await wallet.handle_webhook(body, headers) is WebhookOutcome.APPLIED
+    assert await ledger.balance(AccountRef.wallet(user)) == 275
+
+
+async def test_reconciliation_on_stripe_heals_a_session_whose_webhook_was_lost(
+    on_stripe: Injector, stripe_server: FakeStripeServer
+) -> None:
+    wallet, ledger = on_stripe.get(WalletService), on_stripe.get(LedgerService)
+    user = uuid4()
+    purchase = await wallet.start_purchase(user, "p100", "k2")
+    stripe_server.state.complete(purchase.payment_ref)  # paid; the webhook never arrives
+    now = wallet.clock.now()
+    run = await wallet.reconcile(now - timedelta(minutes=5), now + timedelta(minutes=5))
+    healed = [f for f in run.findings if f.payment_ref == purchase.payment_ref]
+    assert [(f.kind, f.healed) for f in healed] == [(FindingKind.MISSING_CREDIT, True)]
+    assert await ledger.balance(AccountRef.wallet(user)) == 100
