@@ -60,7 +60,7 @@ from features.pipeline.model import (
     VideoKey,
     rendition_size,
 )
-from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
+from features.pipeline.ports import ContentStore, FfmpegFailed, FfmpegRunner, KeyStore
 from features.pipeline.probe import probe_media
 from features.pipeline.subtitles import SubtitleError, decode_text, subtitle_playlist, to_webvtt, valid_language
 
@@ -97,6 +97,18 @@ def _tools(ctx: UnitContext) -> PipelineTools:
     tools = ctx.params["tools"]
     assert isinstance(tools, PipelineTools)
     return tools
+
+
+async def _run_ffmpeg(ctx: UnitContext, args: list[str], *, duration: float | None = None) -> None:
+    """Run ffmpeg for this unit, reporting its progress; a failure's reason names no server paths."""
+    request = _request(ctx)
+    try:
+        await _tools(ctx).ffmpeg.run(args, duration=duration, on_progress=ctx.report if duration else None)
+    except FfmpegFailed as error:
+        reason = error.reason
+        for path, placeholder in ((request.work_dir.resolve(), "<work>"), (request.source.resolve(), "<source>")):
+            reason = reason.replace(str(path), placeholder)
+        raise FfmpegFailed(reason, error.returncode) from error
 
 
 def _source(ctx: UnitContext) -> SourceInfo:
@@ -295,6 +307,8 @@ class ConvertingInitial(Unit):
     async def run(self, ctx: UnitContext) -> Output:
         request = _request(ctx)
         source = await asyncio.to_thread(probe_media, request.source)
+        if not request.key_uri or any(c in request.key_uri for c in '"\r\n'):
+            raise ValueError(f"the key URI {request.key_uri!r} cannot be written into a playlist")
         for subtitle in request.subtitles:
             if not valid_language(subtitle.language):
                 raise SubtitleError(f"{subtitle.language!r} is not a language tag such as 'en' or 'pt-BR'.")
@@ -350,9 +364,7 @@ class ConvertBaseAudio(Unit):
         request = _request(ctx)
         source = _source(ctx)
         with staged_dir(out_dir(request) / "audio") as staging:
-            await _tools(ctx).ffmpeg.run(
-                audio_args(request.source, source, staging), duration=source.duration, on_progress=ctx.report
-            )
+            await _run_ffmpeg(ctx, audio_args(request.source, source, staging), duration=source.duration)
         name = "Original" if source.has_audio else "Silent"
         track = AudioTrack(name=name, language="und", playlist="audio/index.m3u8")
         return {"audio_track": asdict(track), "synthetic": not source.has_audio}
@@ -374,11 +386,7 @@ class ConvertVideo(Unit):
         size = RenditionSize(**plan)
         spec = next(s for s in LADDER if s.name == self.rung)
         with staged_dir(final) as staging:
-            await _tools(ctx).ffmpeg.run(
-                video_args(request.source, source, size, spec, staging),
-                duration=source.duration,
-                on_progress=ctx.report,
-            )
+            await _run_ffmpeg(ctx, video_args(request.source, source, size, spec, staging), duration=source.duration)
         return {
             "rendition": {
                 "name": self.rung,
@@ -420,11 +428,10 @@ class ExtractCover(Unit):
         source = _source(ctx)
         size = rendition_size(LADDER[1], source.display_width, source.display_height, base=True)
         assert size is not None
-        ffmpeg = _tools(ctx).ffmpeg
         with staged_file(out_dir(request) / COVER) as partial:
-            await ffmpeg.run(cover_args(request.source, source.duration * 0.1, size, partial))
+            await _run_ffmpeg(ctx, cover_args(request.source, source.duration * 0.1, size, partial))
             if not partial.is_file():  # a seek past the last decodable frame yields nothing
-                await ffmpeg.run(cover_args(request.source, 0.0, size, partial))
+                await _run_ffmpeg(ctx, cover_args(request.source, 0.0, size, partial))
         return {"cover": COVER}
 
 
