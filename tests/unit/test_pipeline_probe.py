@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -12,7 +13,7 @@ from features.pipeline.adapters import MemoryKeyStore, SubprocessFfmpeg
 from features.pipeline.content_store import MemoryContentStore
 from features.pipeline.model import ProbeError, SourceInfo
 from features.pipeline.service import TranscodeService
-from tests.support.media import make_clip, make_still, make_tone
+from tests.support.media import FFMPEG, make_clip, make_still, make_tone
 
 service = TranscodeService(
     MemoryCheckpointStore(),
@@ -83,3 +84,11 @@ async def test_an_empty_or_missing_file_is_refused(tmp_path: Path) -> None:
         await service.probe(empty)
     with pytest.raises(ProbeError, match="missing"):
         await service.probe(tmp_path / "nowhere.mp4")
+
+
+async def test_a_stream_without_a_known_duration_is_refused(tmp_path: Path) -> None:
+    raw = tmp_path / "camera.h264"
+    pattern = ["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25", "-frames:v", "2"]
+    subprocess.run([FFMPEG, "-v", "error", *pattern, "-c:v", "libx264", "-f", "h264", str(raw)], check=True)
+    with pytest.raises(ProbeError, match="duration is unknown"):
+        await service.probe(raw)
