@@ -37,13 +37,15 @@ from features.accounts.service import AccountService
 from features.ledger.module import FEATURE as LEDGER
 from features.notifications.module import FEATURE as NOTIFICATIONS
 from features.pipeline.module import FEATURE as PIPELINE
+from features.playback.module import FEATURE as PLAYBACK
 from features.sandbox_pay.module import FEATURE as SANDBOX_PAY
 from features.studio.module import FEATURE as STUDIO
+from features.unlocks.module import FEATURE as UNLOCKS
 from features.wallet.module import FEATURE as WALLET
 
 log = logging.getLogger("hypha")
 
-FEATURES: list[Feature] = [ACCOUNTS, LEDGER, PIPELINE, NOTIFICATIONS, STUDIO, SANDBOX_PAY, WALLET]
+FEATURES: list[Feature] = [ACCOUNTS, LEDGER, PIPELINE, NOTIFICATIONS, STUDIO, SANDBOX_PAY, WALLET, UNLOCKS, PLAYBACK]
 
 
 class MetricsController(PrometheusController):

@@ -1,0 +1,248 @@
+"""Playback: HLS playlists as a player needs them, the free preview cut out of them, and heartbeats.
+
+The published files of a video are content-addressed; the video's manifest maps each path relative
+to the master playlist ("480p/index.m3u8", "480p/seg_00000.ts", "subs/en.vtt") to its CID. A player
+only ever names such a path, and only a path found in the manifest is served.
+
+The free preview. A viewer without access may watch the first N seconds. Every media playlist is
+cut to the segments that start before N (so the preview ends on a segment boundary at or after N)
+and closed with #EXT-X-ENDLIST. Those segments — and only those — are decrypted on the server and
+served in the clear from the preview address, so the video's AES key never reaches a viewer
+without access, and a segment past the preview is refused (403) whatever its name.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from core.errors import Forbidden, InvalidInput, NotFound
+
+MASTER = "master.m3u8"
+MEDIA_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".aac": "audio/aac",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+}
+SESSION_PATTERN = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+_ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+_SEGMENT_TAGS = ("#EXTINF", "#EXT-X-BYTERANGE", "#EXT-X-DISCONTINUITY", "#EXT-X-PROGRAM-DATE-TIME")
+
+
+class MediaNotFound(NotFound):
+    message = "That part of the video does not exist."
+
+
+class NotPlayable(NotFound):
+    message = "This video is not ready to play yet."
+
+
+class PlaybackLocked(Forbidden):
+    message = "Unlock this video to watch it."
+
+
+class LoginToWatch(Forbidden):
+    message = "Log in and unlock this video to watch it."
+
+
+class BeyondPreview(Forbidden):
+    message = "The free preview ends here. Unlock the video to keep watching."
+
+
+class InvalidHeartbeat(InvalidInput):
+    message = "That heartbeat is not valid."
+
+
+def content_type(path: str) -> str:
+    return MEDIA_TYPES.get(posixpath.splitext(path)[1].lower(), "application/octet-stream")
+
+
+def is_playlist(path: str) -> bool:
+    return path.lower().endswith(".m3u8")
+
+
+def resolve(base: str, uri: str) -> str | None:
+    """The manifest path of `uri` met in the playlist at manifest path `base`; None for anything that
+    leaves the video (absolute paths, URLs, climbing above the master)."""
+    if not uri or "://" in uri or uri.startswith(("/", "\\")) or "?" in uri or "#" in uri:
+        return None
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(base), uri))
+    if joined.startswith(("../", "/")) or joined in ("..", "."):
+        return None
+    return joined
+
+
+def attributes(tag: str) -> dict[str, str]:
+    """`#EXT-X-KEY:METHOD=AES-128,URI="k",IV=0x..` → {"METHOD": "AES-128", "URI": "k", "IV": "0x.."}."""
+    _, _, rest = tag.partition(":")
+    return {name: value.strip('"') for name, value in _ATTRIBUTE.findall(rest)}
+
+
+def variant_playlists(master_text: str) -> list[str]:
+    """The URIs of every media playlist a master playlist names (variants, audio, subtitles)."""
+    uris: list[str] = []
+    expect_variant = False
+    for raw in master_text.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXT-X-MEDIA:"):
+            uri = attributes(line).get("URI")
+            if uri:
+                uris.append(uri)
+        elif line.startswith("#EXT-X-STREAM-INF"):
+            expect_variant = True
+        elif line and not line.startswith("#") and expect_variant:
+            uris.append(line)
+            expect_variant = False
+    return list(dict.fromkeys(uris))
+
+
+@dataclass(frozen=True)
+class MediaSegment:
+    uri: str
+    start: float
+    duration: float
+    iv: bytes | None  # None: the segment is in the clear (subtitles)
+
+
+def media_segments(playlist: str) -> list[MediaSegment]:
+    """The segments of a media playlist in order, each with its start time and AES-128 IV.
+
+    An AES-128 key without an IV attribute uses the segment's media sequence number (RFC 8216 §5.2).
+    """
+    segments: list[MediaSegment] = []
+    sequence = 0
+    start = 0.0
+    duration = 0.0
+    method = "NONE"
+    iv: bytes | None = None
+    for raw in playlist.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            sequence = int(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-KEY:"):
+            found = attributes(line)
+            method = found.get("METHOD", "NONE")
+            iv_text = found.get("IV")
+            iv = bytes.fromhex(iv_text[2:]) if iv_text and iv_text.lower().startswith("0x") else None
+        elif line.startswith("#EXTINF:"):
+            duration = float(line[len("#EXTINF:") :].split(",", 1)[0])
+        elif line and not line.startswith("#"):
+            segment_iv: bytes | None = None
+            if method == "AES-128":
+                segment_iv = iv if iv is not None else sequence.to_bytes(16, "big")
+            segments.append(MediaSegment(line, start, duration, segment_iv))
+            start += duration
+            sequence += 1
+            duration = 0.0
+    return segments
+
+
+def preview_count(segments: list[MediaSegment], seconds: float) -> int:
+    """How many segments the first `seconds` need: those that start before it (at least one)."""
+    return max(1, sum(1 for s in segments if s.start < seconds - 1e-6)) if seconds > 0 else 0
+
+
+def preview_playlist(playlist: str, seconds: float) -> str:
+    """The media playlist cut to the segments that start within the first `seconds`, without key tags
+    (preview segments are served decrypted) and closed with #EXT-X-ENDLIST."""
+    keep = preview_count(media_segments(playlist), seconds)
+    out: list[str] = []
+    pending: list[str] = []
+    kept = 0
+    for raw in playlist.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#EXT-X-KEY", "#EXT-X-ENDLIST")):
+            continue
+        if line.startswith(_SEGMENT_TAGS):
+            pending.append(line)
+        elif line.startswith("#"):
+            if kept == 0:
+                out.append(line)
+        else:
+            if kept >= keep:
+                break
+            out += [*pending, line]
+            pending = []
+            kept += 1
+    out.append("#EXT-X-ENDLIST")
+    return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True)
+class PreviewPlan:
+    """What the free preview may serve: cut playlists by path, and segment paths with their IVs."""
+
+    seconds: int
+    playlists: Mapping[str, str]
+    segments: Mapping[str, bytes | None]
+
+
+def preview_plan(master_path: str, master_text: str, playlists: Mapping[str, str], seconds: int) -> PreviewPlan:
+    """The preview of a video from its master playlist and the texts of its media playlists (by path)."""
+    cut: dict[str, str] = {}
+    allowed: dict[str, bytes | None] = {}
+    for uri in variant_playlists(master_text):
+        path = resolve(master_path, uri)
+        if path is None or path not in playlists:
+            continue
+        text = playlists[path]
+        cut[path] = preview_playlist(text, seconds)
+        segments = media_segments(text)
+        for segment in segments[: preview_count(segments, seconds)]:
+            segment_path = resolve(path, segment.uri)
+            if segment_path is not None:
+                allowed[segment_path] = segment.iv
+    return PreviewPlan(seconds, cut, allowed)
+
+
+def decrypt_segment(data: bytes, key: bytes, iv: bytes) -> bytes:
+    """An HLS AES-128 segment in the clear (AES-128-CBC, PKCS#7 padding)."""
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    unpadder = padding.PKCS7(128).unpadder()
+    return unpadder.update(decryptor.update(data) + decryptor.finalize()) + unpadder.finalize()
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    body: bytes
+    content_type: str
+    cache_control: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The player says: this viewer (None: a visitor) is at `position` seconds of the video."""
+
+    viewer_id: UUID | None
+    video_id: UUID
+    session_id: str
+    position: float
+    preview: bool
+    at: datetime
+
+
+def check_heartbeat(session_id: str, position: float | int | str, duration: float | None) -> tuple[str, float]:
+    """A valid playback session id and position; raises InvalidHeartbeat."""
+    if not isinstance(session_id, str) or not SESSION_PATTERN.match(session_id):
+        raise InvalidHeartbeat("The playback session id is not valid.")
+    try:
+        value = float(position)
+    except (TypeError, ValueError) as error:
+        raise InvalidHeartbeat("The position is not a number of seconds.") from error
+    limit = (duration or 24 * 3600) + 5
+    if not math.isfinite(value) or not 0 <= value <= limit:
+        raise InvalidHeartbeat("The position is outside the video.")
+    return session_id, round(value, 3)

@@ -1,0 +1,22 @@
+"""What playback needs from the outside: a store for heartbeats."""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+from features.playback.model import Heartbeat
+
+
+class HeartbeatRepository(Protocol):
+    async def add(self, heartbeat: Heartbeat) -> None:
+        """Store one heartbeat."""
+        ...
+
+    async def watched_video_ids(self, viewer_id: UUID) -> set[UUID]:
+        """Every video the viewer has sent a heartbeat for (watched, however briefly)."""
+        ...
+
+    async def for_video(self, video_id: UUID, limit: int = 100) -> list[Heartbeat]:
+        """The video's latest heartbeats, newest first."""
+        ...

@@ -1,0 +1,231 @@
+"""Playback use cases: serve a video's HLS files and AES key to whoever may watch, the free preview
+to everyone else, and record where viewers are (heartbeats).
+
+Who may watch is the unlocks feature's answer (`UnlockService.access`), asked again on every request:
+when a rental ends, the next key request is refused.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from uuid import UUID
+
+from core.clock import Clock
+from core.errors import TooManyRequests
+from core.ratelimit import RateLimiter
+from features.pipeline.content_store import ContentNotFound
+from features.pipeline.service import TranscodeService
+from features.playback.model import (
+    MASTER,
+    BeyondPreview,
+    Heartbeat,
+    LoginToWatch,
+    MediaFile,
+    MediaNotFound,
+    NotPlayable,
+    PlaybackLocked,
+    PreviewPlan,
+    check_heartbeat,
+    content_type,
+    decrypt_segment,
+    is_playlist,
+    preview_plan,
+    resolve,
+    variant_playlists,
+)
+from features.playback.ports import HeartbeatRepository
+from features.studio.model import Video
+from features.unlocks.model import Access
+from features.unlocks.service import UnlockService
+
+PLAYLIST_CACHE = "private, no-cache"
+SEGMENT_CACHE = "private, max-age=3600"
+_CACHED_TEXTS = 512
+_CACHED_PLANS = 64
+
+
+@dataclass(frozen=True)
+class PlaybackPolicy:
+    heartbeats_per_window: int = 30  # a player beats every 10 s, plus on pause and end
+    heartbeat_window_seconds: int = 60
+
+
+class PlaybackService:
+    def __init__(
+        self,
+        unlocks: UnlockService,
+        media: TranscodeService,
+        heartbeats: HeartbeatRepository,
+        limiter: RateLimiter,
+        clock: Clock,
+        policy: PlaybackPolicy | None = None,
+    ) -> None:
+        self.unlocks = unlocks
+        self.media = media
+        self.heartbeats = heartbeats
+        self.limiter = limiter
+        self.clock = clock
+        self.policy = policy or PlaybackPolicy()
+        # Published files never change (their names are their hashes), so their texts and the preview
+        # cut from them can be kept here; nothing another process needs lives only in this cache.
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, int], PreviewPlan] = OrderedDict()
+
+    # -- what may be watched ------------------------------------------------------------------------------
+
+    async def _watchable(self, viewer_id: UUID | None, public_id: str) -> tuple[Video, Access]:
+        video = await self.unlocks.visible_video(viewer_id, public_id)
+        if not video.is_playable:
+            raise NotPlayable()
+        return video, await self.unlocks.access(viewer_id, video)
+
+    async def media_file(self, viewer_id: UUID | None, public_id: str, path: str) -> MediaFile:
+        """A playlist, segment or subtitle file of the video, as published (segments encrypted), for a
+        viewer with full access (owner, free video, unexpired entitlement).
+
+        Raises VideoUnavailable / NotPlayable (404), MediaNotFound (404: not in the manifest),
+        LoginToWatch or PlaybackLocked (403).
+        """
+        video, access = await self._watchable(viewer_id, public_id)
+        if not access.full:
+            raise LoginToWatch() if viewer_id is None else PlaybackLocked()
+        cid = video.manifest.get(path)
+        if cid is None:
+            raise MediaNotFound()
+        if is_playlist(path):
+            return MediaFile((await self._text(cid)).encode(), content_type(path), PLAYLIST_CACHE)
+        return MediaFile(await self._read(cid), content_type(path), SEGMENT_CACHE)
+
+    async def preview_file(self, viewer_id: UUID | None, public_id: str, path: str) -> MediaFile:
+        """A file of the free preview: the master playlist, a media playlist cut to the preview, or a
+        segment inside the preview, decrypted. Anyone who may see the video may watch its preview.
+
+        Raises VideoUnavailable / NotPlayable / MediaNotFound (404), PlaybackLocked (403: no preview),
+        BeyondPreview (403: a segment past the preview).
+        """
+        video, access = await self._watchable(viewer_id, public_id)
+        seconds = access.pricing.preview_seconds if not access.pricing.free else 0
+        if seconds <= 0:
+            raise PlaybackLocked("This video has no free preview.")
+        cid = video.manifest.get(path)
+        if cid is None:
+            raise MediaNotFound()
+        plan = await self._plan(video, seconds)
+        if path == _master_path(video):
+            return MediaFile((await self._text(cid)).encode(), content_type(path), PLAYLIST_CACHE)
+        if path in plan.playlists:
+            return MediaFile(plan.playlists[path].encode(), content_type(path), PLAYLIST_CACHE)
+        if path not in plan.segments:
+            raise BeyondPreview()
+        body = await self._read(cid)
+        iv = plan.segments[path]
+        if iv is not None:
+            key = await self.media.key_for(str(video.id))
+            if key is None:
+                raise MediaNotFound()
+            body = decrypt_segment(body, key.key, iv)
+        return MediaFile(body, content_type(path), SEGMENT_CACHE)
+
+    async def key(self, viewer_id: UUID | None, public_id: str) -> bytes:
+        """The video's AES-128 key, for a viewer with full access right now (checked on every call).
+
+        Raises VideoUnavailable / NotPlayable (404), LoginToWatch (403: a visitor, paid video),
+        PlaybackLocked (403: no access, or the rental has ended).
+        """
+        video, access = await self._watchable(viewer_id, public_id)
+        if not access.full:
+            raise LoginToWatch() if viewer_id is None else PlaybackLocked()
+        found = await self.media.key_for(str(video.id))
+        if found is None:
+            raise MediaNotFound()
+        return found.key
+
+    async def access(self, viewer_id: UUID | None, public_id: str) -> tuple[Video, Access]:
+        """The video and what the viewer may watch of it (for pages that embed the player)."""
+        return await self._watchable(viewer_id, public_id)
+
+    # -- heartbeats ---------------------------------------------------------------------------------------
+
+    async def heartbeat(
+        self,
+        viewer_id: UUID | None,
+        public_id: str,
+        session_id: str,
+        position: float | int | str,
+        *,
+        client: str,
+    ) -> Heartbeat:
+        """Record where a player is. Anyone watching (fully or the preview) may send them, at most
+        `heartbeats_per_window` per window per viewer (visitors: per client address).
+
+        Raises InvalidHeartbeat (422), TooManyRequests (429), VideoUnavailable / NotPlayable (404),
+        PlaybackLocked (403: nothing to watch).
+        """
+        video, access = await self._watchable(viewer_id, public_id)
+        session_id, seconds = check_heartbeat(session_id, position, video.duration)
+        if not (access.full or access.pricing.has_preview):
+            raise PlaybackLocked()
+        who = f"user:{viewer_id}" if viewer_id else f"ip:{client}"
+        policy = self.policy
+        allowance = await self.limiter.hit(
+            f"heartbeat:{who}", policy.heartbeats_per_window, policy.heartbeat_window_seconds
+        )
+        if not allowance.allowed:
+            raise TooManyRequests("Heartbeats are arriving too fast.", retry_after=allowance.retry_after)
+        beat = Heartbeat(viewer_id, video.id, session_id, seconds, not access.full, self.clock.now())
+        await self.heartbeats.add(beat)
+        return beat
+
+    async def watched_video_ids(self, viewer_id: UUID) -> set[UUID]:
+        """Every video the viewer has watched (sent at least one heartbeat for)."""
+        return await self.heartbeats.watched_video_ids(viewer_id)
+
+    # -- published files --------------------------------------------------------------------------------
+
+    async def _read(self, cid: str) -> bytes:
+        try:
+            return await self.media.read_published(cid)
+        except ContentNotFound as error:
+            raise MediaNotFound() from error
+
+    async def _text(self, cid: str) -> str:
+        text = self._texts.get(cid)
+        if text is None:
+            text = (await self._read(cid)).decode("utf-8")
+            self._texts[cid] = text
+            if len(self._texts) > _CACHED_TEXTS:
+                self._texts.popitem(last=False)
+        else:
+            self._texts.move_to_end(cid)
+        return text
+
+    async def _plan(self, video: Video, seconds: int) -> PreviewPlan:
+        master = _master_path(video)
+        master_cid = video.manifest.get(master)
+        if master_cid is None:
+            raise MediaNotFound()
+        slot = (master_cid, seconds)
+        plan = self._plans.get(slot)
+        if plan is not None:
+            return plan
+        master_text = await self._text(master_cid)
+        playlists: dict[str, str] = {}
+        for uri in variant_playlists(master_text):
+            path = resolve(master, uri)
+            if path is not None and path in video.manifest:
+                playlists[path] = await self._text(video.manifest[path])
+        plan = preview_plan(master, master_text, playlists, seconds)
+        self._plans[slot] = plan
+        if len(self._plans) > _CACHED_PLANS:
+            self._plans.popitem(last=False)
+        return plan
+
+
+def _master_path(video: Video) -> str:
+    """The manifest path of the master playlist (the pipeline names it master.m3u8)."""
+    if video.playlist:
+        for path, cid in video.manifest.items():
+            if cid == video.playlist:
+                return path
+    return MASTER

@@ -1,0 +1,265 @@
+"""Unlocks adapters: PostgreSQL (plain SQL — every query here is on a viewer's click) and in memory.
+
+Both keep the same promises (tests/contract/test_unlocks_repositories.py runs each against both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from core.db import Database
+from features.unlocks.model import Entitlement, Offer, Pricing, Tip, Unlock, merged_expiry
+
+# ---------------------------------------------------------------------------------------------------
+# In memory
+
+
+class MemoryPricingRepository:
+    def __init__(self) -> None:
+        self.pricings: dict[UUID, Pricing] = {}
+
+    async def get(self, video_id: UUID) -> Pricing | None:
+        return self.pricings.get(video_id)
+
+    async def save(self, pricing: Pricing) -> None:
+        self.pricings[pricing.video_id] = pricing
+
+
+class MemoryUnlockRepository:
+    """Each call runs without awaiting, so it is atomic on the event loop, as the SQL statements are."""
+
+    def __init__(self) -> None:
+        self.unlocks: dict[tuple[UUID, str], Unlock] = {}
+        self.entitlements: dict[tuple[UUID, UUID], Entitlement] = {}
+
+    async def state(self, viewer_id: UUID, video_id: UUID, key: str) -> tuple[Unlock | None, Entitlement | None]:
+        return self.unlocks.get((viewer_id, key)), self.entitlements.get((viewer_id, video_id))
+
+    async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
+        if (unlock.viewer_id, unlock.idempotency_key) in self.unlocks:
+            return None
+        self.unlocks[(unlock.viewer_id, unlock.idempotency_key)] = unlock
+        slot = (unlock.viewer_id, unlock.video_id)
+        now = unlock.created_at
+        current = self.entitlements.get(slot)
+        if current is None:
+            entitlement = Entitlement(unlock.viewer_id, unlock.video_id, unlock.offer, fresh_expiry, now, now)
+        else:
+            expiry = merged_expiry(current.expires_at, current.active(now), fresh_expiry)
+            offer = current.offer if expiry == current.expires_at and current.active(now) else unlock.offer
+            entitlement = replace(current, offer=offer, expires_at=expiry, updated_at=now)
+        self.entitlements[slot] = entitlement
+        return entitlement
+
+    async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
+        return self.entitlements.get((viewer_id, video_id))
+
+    async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
+        return {u.creator_id for (viewer, _), u in self.unlocks.items() if viewer == viewer_id}
+
+
+class MemoryTipRepository:
+    def __init__(self) -> None:
+        self.tips: dict[tuple[UUID, str], Tip] = {}
+
+    async def add(self, tip: Tip) -> bool:
+        if (tip.viewer_id, tip.idempotency_key) in self.tips:
+            return False
+        self.tips[(tip.viewer_id, tip.idempotency_key)] = tip
+        return True
+
+    async def by_key(self, viewer_id: UUID, key: str) -> Tip | None:
+        return self.tips.get((viewer_id, key))
+
+    async def creators_tipped_by(self, viewer_id: UUID) -> set[UUID]:
+        return {t.creator_id for (viewer, _), t in self.tips.items() if viewer == viewer_id}
+
+
+# ---------------------------------------------------------------------------------------------------
+# PostgreSQL
+
+_PRICE_COLUMNS = {
+    Offer.RENT_DAY: "rent_day_points",
+    Offer.RENT_MONTH: "rent_month_points",
+    Offer.LIFETIME: "lifetime_points",
+}
+
+
+def _pricing(row: Any) -> Pricing:
+    prices = {offer: row[column] for offer, column in _PRICE_COLUMNS.items() if row[column] is not None}
+    return Pricing(row["video_id"], row["free"], prices, row["preview_seconds"], row["updated_at"])
+
+
+class PostgresPricingRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, video_id: UUID) -> Pricing | None:
+        row = await self.db.fetchrow(
+            "SELECT video_id, free, rent_day_points, rent_month_points, lifetime_points, preview_seconds, updated_at"
+            " FROM video_pricing WHERE video_id = $1",
+            video_id,
+        )
+        return _pricing(row) if row else None
+
+    async def save(self, pricing: Pricing) -> None:
+        await self.db.execute(
+            """INSERT INTO video_pricing
+                   (video_id, free, rent_day_points, rent_month_points, lifetime_points, preview_seconds, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (video_id) DO UPDATE SET
+                   free = EXCLUDED.free, rent_day_points = EXCLUDED.rent_day_points,
+                   rent_month_points = EXCLUDED.rent_month_points, lifetime_points = EXCLUDED.lifetime_points,
+                   preview_seconds = EXCLUDED.preview_seconds, updated_at = EXCLUDED.updated_at""",
+            pricing.video_id,
+            pricing.free,
+            *(pricing.prices.get(offer) for offer in _PRICE_COLUMNS),
+            pricing.preview_seconds,
+            pricing.updated_at,
+        )
+
+
+_UNLOCK_COLUMNS = "id, idempotency_key, viewer_id, video_id, creator_id, offer, points, fee, transfer_id, created_at"
+_ENTITLEMENT_COLUMNS = "viewer_id, video_id, offer, expires_at, granted_at, updated_at"
+
+
+def _unlock(row: Any, prefix: str = "") -> Unlock:
+    return Unlock(
+        id=row[f"{prefix}id"],
+        idempotency_key=row[f"{prefix}idempotency_key"],
+        viewer_id=row[f"{prefix}viewer_id"],
+        video_id=row[f"{prefix}video_id"],
+        creator_id=row[f"{prefix}creator_id"],
+        offer=Offer(row[f"{prefix}offer"]),
+        points=row[f"{prefix}points"],
+        fee=row[f"{prefix}fee"],
+        transfer_id=row[f"{prefix}transfer_id"],
+        created_at=row[f"{prefix}created_at"],
+    )
+
+
+def _entitlement(row: Any, prefix: str = "") -> Entitlement:
+    return Entitlement(
+        viewer_id=row[f"{prefix}viewer_id"],
+        video_id=row[f"{prefix}video_id"],
+        offer=Offer(row[f"{prefix}offer"]),
+        expires_at=row[f"{prefix}expires_at"],
+        granted_at=row[f"{prefix}granted_at"],
+        updated_at=row[f"{prefix}updated_at"],
+    )
+
+
+_STATE = f"""
+    SELECT {", ".join(f"u.{c} AS u_{c}" for c in _UNLOCK_COLUMNS.split(", "))},
+           {", ".join(f"e.{c} AS e_{c}" for c in _ENTITLEMENT_COLUMNS.split(", "))}
+    FROM (SELECT 1) AS one
+    LEFT JOIN unlocks u ON u.viewer_id = $1 AND u.idempotency_key = $3
+    LEFT JOIN entitlements e ON e.viewer_id = $1 AND e.video_id = $2
+"""  # noqa: S608 — column names only
+
+# The purchase and the access it grants, in one statement. The entitlement merges as
+# model.merged_expiry says: lifetime (NULL) wins, an expired one is replaced, else the later end.
+_RECORD = f"""
+    WITH bought AS (
+        INSERT INTO unlocks ({_UNLOCK_COLUMNS})
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (viewer_id, idempotency_key) DO NOTHING
+        RETURNING viewer_id, video_id, offer, created_at
+    )
+    INSERT INTO entitlements AS e ({_ENTITLEMENT_COLUMNS})
+    SELECT viewer_id, video_id, offer, $11::timestamptz, created_at, created_at FROM bought
+    ON CONFLICT (viewer_id, video_id) DO UPDATE SET
+        expires_at = CASE
+            WHEN e.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
+            WHEN e.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.expires_at
+            ELSE greatest(e.expires_at, EXCLUDED.expires_at)
+        END,
+        offer = CASE
+            WHEN e.expires_at IS NULL THEN e.offer
+            WHEN EXCLUDED.expires_at IS NULL OR e.expires_at <= EXCLUDED.updated_at
+                 OR EXCLUDED.expires_at > e.expires_at THEN EXCLUDED.offer
+            ELSE e.offer
+        END,
+        updated_at = EXCLUDED.updated_at
+    RETURNING {_ENTITLEMENT_COLUMNS}
+"""  # noqa: S608 — column names only
+
+
+class PostgresUnlockRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def state(self, viewer_id: UUID, video_id: UUID, key: str) -> tuple[Unlock | None, Entitlement | None]:
+        row = await self.db.fetchrow(_STATE, viewer_id, video_id, key)
+        assert row is not None
+        prior = _unlock(row, "u_") if row["u_id"] is not None else None
+        current = _entitlement(row, "e_") if row["e_viewer_id"] is not None else None
+        return prior, current
+
+    async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
+        row = await self.db.fetchrow(
+            _RECORD,
+            unlock.id,
+            unlock.idempotency_key,
+            unlock.viewer_id,
+            unlock.video_id,
+            unlock.creator_id,
+            unlock.offer.value,
+            unlock.points,
+            unlock.fee,
+            unlock.transfer_id,
+            unlock.created_at,
+            fresh_expiry,
+        )
+        return _entitlement(row) if row else None
+
+    async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_ENTITLEMENT_COLUMNS} FROM entitlements WHERE viewer_id = $1 AND video_id = $2",  # noqa: S608
+            viewer_id,
+            video_id,
+        )
+        return _entitlement(row) if row else None
+
+    async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
+        rows = await self.db.fetch("SELECT DISTINCT creator_id FROM unlocks WHERE viewer_id = $1", viewer_id)
+        return {row["creator_id"] for row in rows}
+
+
+class PostgresTipRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, tip: Tip) -> bool:
+        status = await self.db.execute(
+            """INSERT INTO tips (id, idempotency_key, viewer_id, creator_id, video_id, amount, message,
+                                 transfer_id, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               ON CONFLICT (viewer_id, idempotency_key) DO NOTHING""",
+            tip.id,
+            tip.idempotency_key,
+            tip.viewer_id,
+            tip.creator_id,
+            tip.video_id,
+            tip.amount,
+            tip.message,
+            tip.transfer_id,
+            tip.created_at,
+        )
+        return status.endswith(" 1")
+
+    async def by_key(self, viewer_id: UUID, key: str) -> Tip | None:
+        row = await self.db.fetchrow(
+            "SELECT id, idempotency_key, viewer_id, creator_id, video_id, amount, message, transfer_id, created_at"
+            " FROM tips WHERE viewer_id = $1 AND idempotency_key = $2",
+            viewer_id,
+            key,
+        )
+        return Tip(**dict(row)) if row else None
+
+    async def creators_tipped_by(self, viewer_id: UUID) -> set[UUID]:
+        rows = await self.db.fetch("SELECT DISTINCT creator_id FROM tips WHERE viewer_id = $1", viewer_id)
+        return {row["creator_id"] for row in rows}

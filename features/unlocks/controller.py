@@ -1,0 +1,246 @@
+"""The video page at /v/{public_id} (the link creators share), one-click unlocks and tips, and the
+creator's pricing page. htmx gets the panel or form back; a plain browser gets the page."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Template
+
+from core.auth import current_principal, login_required
+from core.errors import Conflict, InvalidInput, NotFound, PaymentRequired
+from core.forms import parse_form
+from core.identity import Principal
+from core.web import flash, inject, redirect
+from features.ledger.model import InsufficientPoints
+from features.unlocks.dto import PricingForm, TipForm, UnlockForm
+from features.unlocks.model import MAX_PRICE, MAX_TIP_MESSAGE, OFFERS, InvalidPricing, Offer
+from features.unlocks.service import Panel, PricingService, TipService, UnlockService
+
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+PAGE = "unlocks/video.html"
+PANEL = "unlocks/_panel.html"
+TIPS = "unlocks/_tips.html"
+PRICING_PAGE = "unlocks/pricing.html"
+PRICING_FORM = "unlocks/_pricing_form.html"
+WALLET_CHANGED = {"HX-Trigger": "wallet-changed"}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def new_key() -> str:
+    """An idempotency key for one button, made when the page renders: a retried or doubled click
+    sends the same key and is charged once."""
+    return secrets.token_urlsafe(18)
+
+
+def _htmx(request: Request[Any, Any, Any]) -> bool:
+    return bool(request.headers.get("hx-request"))
+
+
+def _me(request: Request[Any, Any, Any]) -> Principal:
+    principal = current_principal(request)
+    assert principal is not None  # the guard let the request through
+    return principal
+
+
+def _panel(
+    panel: Panel,
+    *,
+    status: int = 200,
+    notice: str = "",
+    shortfall: int | None = None,
+    just_unlocked: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    context = {
+        "panel": panel,
+        "notice": notice,
+        "shortfall": shortfall,
+        "just_unlocked": just_unlocked,
+        "new_key": new_key,
+    }
+    return Template(PANEL, context=context, status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
+class VideoPageController(Controller):
+    path = "/v"
+    dependencies = {"unlocks": inject(UnlockService), "tipping": inject(TipService)}
+
+    @get("/{public_id:str}")
+    async def page(
+        self, request: Request[Any, Any, Any], public_id: str, unlocks: NamedDependency[UnlockService]
+    ) -> Template:
+        principal = current_principal(request)
+        page = await unlocks.page(principal.id if principal else None, public_id)
+        context = {"page": page, "panel": page.panel, "new_key": new_key, "max_message": MAX_TIP_MESSAGE}
+        return Template(PAGE, context=context, headers=NO_STORE)
+
+    @get("/{public_id:str}/panel")
+    async def panel(
+        self, request: Request[Any, Any, Any], public_id: str, unlocks: NamedDependency[UnlockService]
+    ) -> Template:
+        principal = current_principal(request)
+        return _panel(await unlocks.panel(principal.id if principal else None, public_id))
+
+    @get("/{public_id:str}/cover", include_in_schema=False)
+    async def cover(
+        self, request: Request[Any, Any, Any], public_id: str, unlocks: NamedDependency[UnlockService]
+    ) -> Response[bytes]:
+        principal = current_principal(request)
+        found = await unlocks.cover(principal.id if principal else None, public_id)
+        if found is None:
+            raise NotFound("This video has no cover yet.")
+        data, media_type = found
+        return Response(content=data, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})
+
+    @post("/{public_id:str}/unlock", guards=[login_required])
+    async def unlock(
+        self,
+        request: Request[Any, Any, Any],
+        public_id: str,
+        unlocks: NamedDependency[UnlockService],
+        data: FormData,
+    ) -> Response[Any]:
+        """One click on an offer: charge once per key, grant access, swap the player in."""
+        me = _me(request)
+        form = parse_form(UnlockForm, data)
+        try:
+            outcome = await unlocks.unlock(me.id, public_id, form.offer, form.key)
+        except PaymentRequired as error:
+            shortfall = error.shortfall if isinstance(error, InsufficientPoints) else None
+            if not _htmx(request):
+                return flash(redirect(f"/v/{public_id}", request), error.message, "error")
+            return _panel(await unlocks.panel(me.id, public_id), status=402, notice=error.message, shortfall=shortfall)
+        except (Conflict, InvalidInput) as error:
+            if not _htmx(request):
+                return flash(redirect(f"/v/{public_id}", request), error.message, "error")
+            status = 409 if isinstance(error, Conflict) else 422
+            return _panel(await unlocks.panel(me.id, public_id), status=status, notice=error.message)
+        if not _htmx(request):
+            return flash(redirect(f"/v/{public_id}", request), "Unlocked. Enjoy the video!")
+        return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, headers=WALLET_CHANGED)
+
+    @post("/{public_id:str}/tip", guards=[login_required])
+    async def tip(
+        self,
+        request: Request[Any, Any, Any],
+        public_id: str,
+        tipping: NamedDependency[TipService],
+        data: FormData,
+    ) -> Response[Any]:
+        """One click on a tip amount, with an optional message; the creator is told live."""
+        me = _me(request)
+        form = parse_form(TipForm, data)
+        context: dict[str, Any] = {
+            "public_id": public_id,
+            "tip_amounts": tipping.policy.tip_amounts,
+            "new_key": new_key,
+            "max_message": MAX_TIP_MESSAGE,
+            "is_owner": False,
+            "logged_in": True,
+            "message": form.message,
+        }
+        try:
+            result = await tipping.tip(me, public_id, form.amount, form.message, form.key)
+        except (PaymentRequired, Conflict, InvalidInput) as error:
+            if not _htmx(request):
+                return flash(redirect(f"/v/{public_id}", request), error.message, "error")
+            status = 402 if isinstance(error, PaymentRequired) else 409 if isinstance(error, Conflict) else 422
+            context |= {"error": error.message, "insufficient": isinstance(error, PaymentRequired)}
+            return Template(TIPS, context=context, status_code=status, headers=NO_STORE)
+        if not _htmx(request):
+            return flash(redirect(f"/v/{public_id}", request), f"Thank you! You tipped {result.tip.amount} points.")
+        context |= {"thanked": result.tip, "message": ""}
+        return Template(TIPS, context=context, headers={**NO_STORE, **WALLET_CHANGED})
+
+
+class PricingController(Controller):
+    """The creator's prices and publishing, per video (owner only: anyone else gets 404)."""
+
+    path = "/v"
+    guards = [login_required]
+    dependencies = {"pricing": inject(PricingService)}
+
+    @get("/{public_id:str}/pricing")
+    async def pricing_page(
+        self, request: Request[Any, Any, Any], public_id: str, pricing: NamedDependency[PricingService]
+    ) -> Template:
+        video, current = await pricing.owned(_me(request).id, public_id)
+        form = {
+            "free": current.free,
+            "preview_seconds": str(current.preview_seconds) if current.preview_seconds else "",
+            **{offer.value: str(current.prices[offer]) for offer in current.prices},
+        }
+        context = _pricing_context(video, current, form, {})
+        name = PRICING_FORM if _htmx(request) else PRICING_PAGE
+        return Template(name, context=context, headers=NO_STORE)
+
+    @post("/{public_id:str}/pricing")
+    async def save_pricing(
+        self,
+        request: Request[Any, Any, Any],
+        public_id: str,
+        pricing: NamedDependency[PricingService],
+        data: FormData,
+    ) -> Response[Any]:
+        me = _me(request)
+        form = parse_form(PricingForm, data)
+        prices = {Offer.RENT_DAY: form.rent_day, Offer.RENT_MONTH: form.rent_month, Offer.LIFETIME: form.lifetime}
+        try:
+            saved = await pricing.set_prices(
+                me.id, public_id, free=form.is_free, prices=prices, preview=form.preview_seconds
+            )
+        except InvalidPricing as error:
+            video, current = await pricing.owned(me.id, public_id)
+            values = {"free": form.is_free, "preview_seconds": form.preview_seconds}
+            values |= {offer.value: text for offer, text in prices.items()}
+            context = _pricing_context(video, current, values, error.errors)
+            name = PRICING_FORM if _htmx(request) else PRICING_PAGE
+            return Template(name, context=context, status_code=422, headers=NO_STORE)
+        if not _htmx(request):
+            return flash(redirect(f"/v/{public_id}/pricing", request), "Prices saved.")
+        video, _ = await pricing.owned(me.id, public_id)
+        form_values = {
+            "free": saved.free,
+            "preview_seconds": str(saved.preview_seconds) if saved.preview_seconds else "",
+            **{offer.value: str(saved.prices[offer]) for offer in saved.prices},
+        }
+        context = _pricing_context(video, saved, form_values, {}) | {"saved": True}
+        return Template(PRICING_FORM, context=context, headers=NO_STORE)
+
+    @post("/{public_id:str}/publish")
+    async def publish(
+        self, request: Request[Any, Any, Any], public_id: str, pricing: NamedDependency[PricingService]
+    ) -> Response[Any]:
+        try:
+            await pricing.publish(_me(request).id, public_id)
+        except Conflict as error:
+            return flash(redirect(f"/v/{public_id}/pricing", request), error.message, "error")
+        return flash(redirect(f"/v/{public_id}/pricing", request), "Published: anyone with the link can watch.")
+
+    @post("/{public_id:str}/unpublish")
+    async def unpublish(
+        self, request: Request[Any, Any, Any], public_id: str, pricing: NamedDependency[PricingService]
+    ) -> Response[Any]:
+        try:
+            await pricing.unpublish(_me(request).id, public_id)
+        except Conflict as error:
+            return flash(redirect(f"/v/{public_id}/pricing", request), error.message, "error")
+        return flash(redirect(f"/v/{public_id}/pricing", request), "Unpublished: only you can see it now.", "info")
+
+
+def _pricing_context(video: Any, pricing: Any, form: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    return {
+        "video": video,
+        "pricing": pricing,
+        "form": form,
+        "errors": errors,
+        "offers": OFFERS,
+        "max_price": MAX_PRICE,
+    }

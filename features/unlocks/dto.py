@@ -1,0 +1,28 @@
+"""Forms of the video page and the pricing page."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class UnlockForm(msgspec.Struct, forbid_unknown_fields=False):
+    offer: str = ""
+    key: str = ""
+
+
+class TipForm(msgspec.Struct, forbid_unknown_fields=False):
+    amount: str = ""
+    message: str = ""
+    key: str = ""
+
+
+class PricingForm(msgspec.Struct, forbid_unknown_fields=False):
+    free: str = ""
+    rent_day: str = ""
+    rent_month: str = ""
+    lifetime: str = ""
+    preview_seconds: str = ""
+
+    @property
+    def is_free(self) -> bool:
+        return self.free.lower() in ("on", "true", "1", "yes")

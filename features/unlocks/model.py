@@ -1,0 +1,421 @@
+"""Unlocks: what a video costs, who may watch it, and the rules of buying and tipping.
+
+A creator prices each video: free, or any of three offers — a rental for 24 hours, a rental for
+30 days, or lifetime access — each a whole number of points, plus an optional free preview.
+
+Buying an offer grants an Entitlement. Buying while a rental is still running is charged in full
+and extends access to the later of the current end and `now + the new offer's duration`; lifetime
+access wins over any rental. An offer that would not extend access at all is not for sale to that
+viewer (they already have longer access), so nobody pays for nothing.
+
+The platform keeps a fee of every sale: `fee = floor(price × percent / 100)` — rounding always goes
+the creator's way, so a 5-point sale at 10 % leaves no fee. Tips carry no fee: creators receive
+every point of a tip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from core.errors import Conflict, InvalidInput, NotFound
+
+MAX_PRICE = 100_000  # points; at 100 points per currency unit, 1,000.00 for one video
+MAX_TIP_MESSAGE = 280
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class Offer(StrEnum):
+    RENT_DAY = "rent_day"
+    RENT_MONTH = "rent_month"
+    LIFETIME = "lifetime"
+
+    @property
+    def label(self) -> str:
+        """The words on the button."""
+        return _LABELS[self]
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long the access lasts; None for lifetime."""
+        return _DURATIONS[self]
+
+    @property
+    def access_words(self) -> str:
+        return _ACCESS_WORDS[self]
+
+
+OFFERS: tuple[Offer, ...] = (Offer.RENT_DAY, Offer.RENT_MONTH, Offer.LIFETIME)
+_LABELS = {Offer.RENT_DAY: "Rent 24 h", Offer.RENT_MONTH: "Rent 30 days", Offer.LIFETIME: "Buy for life"}
+_DURATIONS: dict[Offer, timedelta | None] = {
+    Offer.RENT_DAY: timedelta(hours=24),
+    Offer.RENT_MONTH: timedelta(days=30),
+    Offer.LIFETIME: None,
+}
+_ACCESS_WORDS = {Offer.RENT_DAY: "24 hours", Offer.RENT_MONTH: "30 days", Offer.LIFETIME: "lifetime access"}
+
+
+# -- errors -----------------------------------------------------------------------------------------
+
+
+class VideoUnavailable(NotFound):
+    message = "We could not find that video."
+
+
+class InvalidPricing(InvalidInput):
+    """The pricing form did not validate; `errors` maps field names to messages."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = dict(errors)
+
+
+class NotForSale(Conflict):
+    message = "Set a price or make the video free before publishing it."
+
+
+class OfferNotAvailable(Conflict):
+    message = "That offer is not available for this video."
+
+
+class NothingToExtend(Conflict):
+    message = "You already have access for longer than this offer would give."
+
+
+class OwnVideo(Conflict):
+    message = "This is your own video: it is always unlocked for you."
+
+
+class KeyReused(Conflict):
+    message = "This button was already used for another purchase. Reload the page and try again."
+
+
+class InvalidKey(InvalidInput):
+    message = "This button has expired. Reload the page and try again."
+
+
+class TipYourself(Conflict):
+    message = "You cannot tip yourself."
+
+
+class InvalidTip(InvalidInput):
+    message = "Choose one of the tip amounts."
+
+
+# -- prices -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What a video costs. `prices` holds only the offers the creator sells."""
+
+    video_id: UUID
+    free: bool = False
+    prices: Mapping[Offer, int] = field(default_factory=dict)
+    preview_seconds: int = 0
+    updated_at: datetime | None = None
+
+    @property
+    def offers(self) -> list[tuple[Offer, int]]:
+        """The offers on sale with their prices, shortest access first."""
+        return [(offer, self.prices[offer]) for offer in OFFERS if offer in self.prices]
+
+    @property
+    def sellable(self) -> bool:
+        """Free, or at least one offer: a published video must be watchable by someone."""
+        return self.free or bool(self.prices)
+
+    @property
+    def has_preview(self) -> bool:
+        return not self.free and self.preview_seconds > 0
+
+    def price_of(self, offer: Offer) -> int:
+        """The offer's price; raises OfferNotAvailable when the video is free or the offer is not sold."""
+        if self.free or offer not in self.prices:
+            raise OfferNotAvailable()
+        return self.prices[offer]
+
+
+def _whole_number(text: str) -> int | None:
+    text = text.strip().replace(",", "").replace("_", "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
+def check_pricing(
+    video_id: UUID,
+    *,
+    free: bool,
+    prices: Mapping[Offer, str],
+    preview: str,
+    duration: float | None,
+    now: datetime,
+) -> Pricing:
+    """The Pricing a creator's form describes; raises InvalidPricing with a message per field.
+
+    A blank price means the offer is not sold. A free video sells nothing and needs no preview, so
+    its prices and preview are ignored. The preview lasts from 0 up to the video's length.
+    """
+    errors: dict[str, str] = {}
+    parsed: dict[Offer, int] = {}
+    if not free:
+        for offer in OFFERS:
+            raw = prices.get(offer, "").strip()
+            if not raw:
+                continue
+            value = _whole_number(raw)
+            if value is None or not 1 <= value <= MAX_PRICE:
+                errors[offer.value] = f"Enter a whole number of points from 1 to {MAX_PRICE:,}, or leave it blank."
+            else:
+                parsed[offer] = value
+        if not parsed and not errors:
+            errors["form"] = "Choose at least one offer, or make the video free."
+    preview_seconds = 0
+    raw_preview = preview.strip()
+    if raw_preview and not free:
+        value = _whole_number(raw_preview)
+        limit = int(duration) if duration else None
+        if value is None:
+            errors["preview_seconds"] = "Enter the preview length as a whole number of seconds."
+        elif limit is not None and value > limit:
+            errors["preview_seconds"] = f"The preview cannot be longer than the video ({limit} seconds)."
+        elif limit is None and value > 0:
+            errors["preview_seconds"] = "A preview can be set once the video has been processed."
+        else:
+            preview_seconds = value
+    if errors:
+        raise InvalidPricing(errors)
+    return Pricing(video_id, free, parsed, preview_seconds, now)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where the points of one sale go."""
+
+    price: int
+    fee: int
+
+    @property
+    def net(self) -> int:
+        """What the creator keeps."""
+        return self.price - self.fee
+
+
+def split(price: int, fee_percent: int) -> Split:
+    """The platform's fee of a sale: `floor(price × fee_percent / 100)` — rounding favours the creator."""
+    if price <= 0 or not 0 <= fee_percent <= 100:
+        raise ValueError("a sale has a positive price and a fee between 0 and 100 percent")
+    return Split(price, price * fee_percent // 100)
+
+
+# -- access ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """A viewer's right to watch a video fully: until `expires_at`, or for life when it is None."""
+
+    viewer_id: UUID
+    video_id: UUID
+    offer: Offer
+    expires_at: datetime | None
+    granted_at: datetime
+    updated_at: datetime
+
+    @property
+    def lifetime(self) -> bool:
+        return self.expires_at is None
+
+    def active(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+def fresh_expiry(offer: Offer, now: datetime) -> datetime | None:
+    """When access bought now ends, on its own (None: never)."""
+    duration = offer.duration
+    return None if duration is None else now + duration
+
+
+def merged_expiry(current: datetime | None, current_active: bool, fresh: datetime | None) -> datetime | None:
+    """The end of access after a purchase: lifetime wins, otherwise the later of the two ends.
+
+    The repositories apply this same rule atomically when they record a purchase.
+    """
+    if fresh is None or (current_active and current is None):
+        return None
+    if not current_active or current is None:
+        return fresh
+    return max(current, fresh)
+
+
+def expiry_after(current: Entitlement | None, offer: Offer, now: datetime) -> datetime | None:
+    """When access would end if `offer` were bought now on top of `current`."""
+    active = current is not None and current.active(now)
+    return merged_expiry(current.expires_at if current else None, active, fresh_expiry(offer, now))
+
+
+def extends(current: Entitlement | None, offer: Offer, now: datetime) -> bool:
+    """Whether buying `offer` now gives the viewer more than they already have."""
+    if current is None or not current.active(now):
+        return True
+    if current.expires_at is None:
+        return False
+    after = expiry_after(current, offer, now)
+    return after is None or after > current.expires_at
+
+
+class AccessLevel(StrEnum):
+    OWNER = "owner"  # the creator, always
+    FREE = "free"  # a free video, everyone
+    ENTITLED = "entitled"  # an unexpired entitlement
+    PREVIEW = "preview"  # the first seconds only
+    LOCKED = "locked"  # nothing until an offer is bought
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one viewer may watch of one video, right now."""
+
+    level: AccessLevel
+    pricing: Pricing
+    entitlement: Entitlement | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.level in (AccessLevel.OWNER, AccessLevel.FREE, AccessLevel.ENTITLED)
+
+    @property
+    def preview(self) -> bool:
+        return self.level is AccessLevel.PREVIEW
+
+    @property
+    def preview_seconds(self) -> int:
+        return self.pricing.preview_seconds if self.preview else 0
+
+
+def decide_access(
+    viewer_id: UUID | None,
+    owner_id: UUID,
+    pricing: Pricing,
+    entitlement: Entitlement | None,
+    now: datetime,
+) -> Access:
+    """The owner always watches; everyone watches a free video; an unexpired entitlement watches;
+    others get the free preview if there is one, else nothing."""
+    if viewer_id is not None and viewer_id == owner_id:
+        return Access(AccessLevel.OWNER, pricing, entitlement)
+    if pricing.free:
+        return Access(AccessLevel.FREE, pricing, entitlement)
+    if entitlement is not None and entitlement.active(now):
+        return Access(AccessLevel.ENTITLED, pricing, entitlement)
+    if pricing.has_preview:
+        return Access(AccessLevel.PREVIEW, pricing, entitlement)
+    return Access(AccessLevel.LOCKED, pricing, entitlement)
+
+
+@dataclass(frozen=True)
+class OfferChoice:
+    """One offer as a viewer sees it: its price, and whether and until when it would give access."""
+
+    offer: Offer
+    price: int
+    available: bool
+    access_until: datetime | None  # None: for life
+
+    @property
+    def label(self) -> str:
+        return self.offer.label
+
+
+def offer_choices(pricing: Pricing, current: Entitlement | None, now: datetime) -> list[OfferChoice]:
+    return [
+        OfferChoice(offer, price, extends(current, offer, now), expiry_after(current, offer, now))
+        for offer, price in pricing.offers
+    ]
+
+
+# -- purchases and tips ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unlock:
+    """One purchase of an offer, recorded once per (viewer, idempotency key)."""
+
+    id: UUID
+    idempotency_key: str
+    viewer_id: UUID
+    video_id: UUID
+    creator_id: UUID
+    offer: Offer
+    points: int
+    fee: int
+    transfer_id: UUID
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UnlockResult:
+    unlock: Unlock
+    entitlement: Entitlement
+    replayed: bool  # True when the key had been used already: nothing was charged this time
+
+
+@dataclass(frozen=True)
+class Tip:
+    id: UUID
+    idempotency_key: str
+    viewer_id: UUID
+    creator_id: UUID
+    video_id: UUID
+    amount: int
+    message: str
+    transfer_id: UUID
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TipResult:
+    tip: Tip
+    replayed: bool
+
+
+def check_key(key: str) -> str:
+    """An idempotency key as the page renders it; raises InvalidKey otherwise."""
+    if not KEY_PATTERN.match(key or ""):
+        raise InvalidKey()
+    return key
+
+
+def parse_offer(value: str) -> Offer:
+    try:
+        return Offer(value)
+    except ValueError as error:
+        raise OfferNotAvailable() from error
+
+
+def parse_tip_amounts(text: str) -> tuple[int, ...]:
+    """ "10,50,100" → (10, 50, 100); raises ValueError for anything else."""
+    amounts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    if not amounts or any(a <= 0 or a > MAX_PRICE for a in amounts):
+        raise ValueError("tip amounts are positive whole numbers of points, e.g. 10,50,100")
+    return amounts
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def check_tip(amount: str | int, allowed: tuple[int, ...], message: str) -> tuple[int, str]:
+    """The amount (one of `allowed`) and the cleaned message; raises InvalidTip."""
+    try:
+        value = int(amount)
+    except (TypeError, ValueError) as error:
+        raise InvalidTip() from error
+    if value not in allowed:
+        raise InvalidTip()
+    cleaned = _CONTROL.sub("", message).strip()
+    if len(cleaned) > MAX_TIP_MESSAGE:
+        raise InvalidTip(f"Keep the message to {MAX_TIP_MESSAGE} characters or fewer.")
+    return value, cleaned

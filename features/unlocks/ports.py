@@ -1,0 +1,58 @@
+"""What unlocks need from the outside: storage for prices, purchases with the access they grant, and tips."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from features.unlocks.model import Entitlement, Pricing, Tip, Unlock
+
+
+class PricingRepository(Protocol):
+    async def get(self, video_id: UUID) -> Pricing | None:
+        """The video's pricing, or None when the creator has not priced it yet."""
+        ...
+
+    async def save(self, pricing: Pricing) -> None:
+        """Store the pricing, replacing any earlier one of the same video."""
+        ...
+
+
+class UnlockRepository(Protocol):
+    """Purchases (one per viewer and idempotency key) and the entitlements they add up to."""
+
+    async def state(self, viewer_id: UUID, video_id: UUID, key: str) -> tuple[Unlock | None, Entitlement | None]:
+        """In one read: the purchase this viewer already made with `key` (any video), and the viewer's
+        entitlement to `video_id`."""
+        ...
+
+    async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
+        """Store the purchase and extend the entitlement it grants, atomically; return the entitlement.
+
+        `fresh_expiry` is when the bought access would end on its own (None: lifetime); it merges with
+        the current entitlement by `model.merged_expiry` (lifetime wins, else the later end). If the
+        viewer already recorded a purchase with this idempotency key, nothing changes and None is
+        returned.
+        """
+        ...
+
+    async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
+        """The viewer's entitlement to the video, expired or not, or None."""
+        ...
+
+    async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
+        """Every creator the viewer bought an offer from."""
+        ...
+
+
+class TipRepository(Protocol):
+    async def add(self, tip: Tip) -> bool:
+        """Store the tip; False (nothing stored) if the viewer already tipped with this idempotency key."""
+        ...
+
+    async def by_key(self, viewer_id: UUID, key: str) -> Tip | None: ...
+
+    async def creators_tipped_by(self, viewer_id: UUID) -> set[UUID]:
+        """Every creator the viewer tipped."""
+        ...

@@ -1,0 +1,357 @@
+"""Unlock use cases: price a video, publish it, unlock it with one click, tip its creator.
+
+One click on an offer, in one transaction:
+  ledger transfer   viewer wallet → creator earnings (the price), creator earnings → platform revenue (the fee)
+  purchase record   under the viewer's idempotency key (a retry or a double click finds it and pays nothing)
+  entitlement       extended by the offer (lifetime wins, else the later end)
+  "sale" event      to the creator's topic, delivered only if all of it commits
+
+Other features read from here: `UnlockService.access` (playback decides what to serve),
+`UnlockService.entitlement` and `UnlockService.creators_paid_by` (preferences and picks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from uuid import UUID
+
+from core.clock import Clock
+from core.events import EventBus
+from core.identity import Principal
+from core.ids import uuid7
+from core.uow import UnitOfWork
+from features.accounts.service import AccountService
+from features.ledger.model import AccountRef, Leg
+from features.ledger.service import LedgerService
+from features.studio.model import Video, VideoState
+from features.studio.service import StudioService
+from features.unlocks.model import (
+    Access,
+    Entitlement,
+    KeyReused,
+    NotForSale,
+    NothingToExtend,
+    Offer,
+    OfferChoice,
+    OwnVideo,
+    Pricing,
+    Tip,
+    TipResult,
+    TipYourself,
+    Unlock,
+    UnlockResult,
+    VideoUnavailable,
+    check_key,
+    check_pricing,
+    check_tip,
+    decide_access,
+    extends,
+    fresh_expiry,
+    offer_choices,
+    parse_offer,
+    split,
+)
+from features.unlocks.ports import PricingRepository, TipRepository, UnlockRepository
+
+SALE_EVENT = "sale"
+TIP_EVENT = "tip"
+
+
+@dataclass(frozen=True)
+class UnlockPolicy:
+    fee_percent: int = 10
+    tip_amounts: tuple[int, ...] = (10, 50, 100)
+
+
+def topic_for(user_id: UUID) -> str:
+    return f"user:{user_id}"
+
+
+def visible_to(video: Video, viewer_id: UUID | None) -> bool:
+    """Published videos are for everyone; any other state only for the owner."""
+    return video.state is VideoState.PUBLISHED or (viewer_id is not None and viewer_id == video.owner_id)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The player-or-offers panel of a video page, for one viewer."""
+
+    video: Video
+    access: Access
+    choices: list[OfferChoice]
+    viewer_id: UUID | None
+    fee_percent: int
+
+    @property
+    def is_owner(self) -> bool:
+        return self.viewer_id is not None and self.viewer_id == self.video.owner_id
+
+    @property
+    def playable(self) -> bool:
+        return self.video.is_playable
+
+
+@dataclass(frozen=True)
+class VideoPage:
+    """Everything the video page shows."""
+
+    panel: Panel
+    creator_name: str
+    tip_amounts: tuple[int, ...]
+    balance: int | None  # the viewer's wallet, None for visitors
+
+    @property
+    def video(self) -> Video:
+        return self.panel.video
+
+
+@dataclass(frozen=True)
+class UnlockOutcome:
+    result: UnlockResult
+    panel: Panel
+
+
+class PricingService:
+    """What creators do with prices and publishing."""
+
+    def __init__(self, pricing: PricingRepository, studio: StudioService, clock: Clock) -> None:
+        self.pricing = pricing
+        self.studio = studio
+        self.clock = clock
+
+    async def pricing_for(self, video_id: UUID) -> Pricing:
+        """The video's pricing; an unpriced video sells nothing (and cannot be published)."""
+        return await self.pricing.get(video_id) or Pricing(video_id)
+
+    async def owned(self, owner_id: UUID, public_id: str) -> tuple[Video, Pricing]:
+        """The owner's video and its pricing; raises VideoUnavailable for anyone else's."""
+        video = await self.studio.video_by_public_id(public_id)
+        if video is None or video.owner_id != owner_id:
+            raise VideoUnavailable()
+        return video, await self.pricing_for(video.id)
+
+    async def set_prices(
+        self, owner_id: UUID, public_id: str, *, free: bool, prices: Mapping[Offer, str], preview: str
+    ) -> Pricing:
+        """Store the prices from the creator's form. Raises VideoUnavailable, or InvalidPricing (with a
+        message per field; nothing stored)."""
+        video, _ = await self.owned(owner_id, public_id)
+        pricing = check_pricing(
+            video.id, free=free, prices=prices, preview=preview, duration=video.duration, now=self.clock.now()
+        )
+        await self.pricing.save(pricing)
+        return pricing
+
+    async def publish(self, owner_id: UUID, public_id: str) -> Video:
+        """READY → PUBLISHED. Raises VideoUnavailable, NotForSale (not priced yet) or
+        IllegalVideoTransition (only a READY video publishes)."""
+        video, pricing = await self.owned(owner_id, public_id)
+        if not pricing.sellable:
+            raise NotForSale()
+        return await self.studio.mark_published(video.id)
+
+    async def unpublish(self, owner_id: UUID, public_id: str) -> Video:
+        """PUBLISHED → READY: the link stops working for everyone but the owner; entitlements stay."""
+        video, _ = await self.owned(owner_id, public_id)
+        return await self.studio.mark_unpublished(video.id)
+
+
+class UnlockService:
+    """What viewers do: look at a video, unlock it with one click, and what they may watch."""
+
+    def __init__(
+        self,
+        unlocks: UnlockRepository,
+        tips: TipRepository,
+        pricing: PricingService,
+        studio: StudioService,
+        accounts: AccountService,
+        ledger: LedgerService,
+        bus: EventBus,
+        uow: UnitOfWork,
+        clock: Clock,
+        policy: UnlockPolicy,
+    ) -> None:
+        self.unlocks = unlocks
+        self.tips = tips
+        self.pricing = pricing
+        self.studio = studio
+        self.accounts = accounts
+        self.ledger = ledger
+        self.bus = bus
+        self.uow = uow
+        self.clock = clock
+        self.policy = policy
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    async def visible_video(self, viewer_id: UUID | None, public_id: str) -> Video:
+        """The video behind a shared link; raises VideoUnavailable when it does not exist or is not
+        published (its owner sees it in every state)."""
+        video = await self.studio.video_by_public_id(public_id)
+        if video is None or not visible_to(video, viewer_id):
+            raise VideoUnavailable()
+        return video
+
+    async def cover(self, viewer_id: UUID | None, public_id: str) -> tuple[bytes, str] | None:
+        """The cover image (the creator's, else the frame the pipeline took) and its content type."""
+        return await self.studio.cover(await self.visible_video(viewer_id, public_id))
+
+    async def access(self, viewer_id: UUID | None, video: Video) -> Access:
+        """What `viewer_id` (None: a visitor) may watch of `video` right now."""
+        pricing = await self.pricing.pricing_for(video.id)
+        entitlement = await self.unlocks.entitlement(viewer_id, video.id) if viewer_id else None
+        return decide_access(viewer_id, video.owner_id, pricing, entitlement, self.clock.now())
+
+    async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
+        """The viewer's entitlement to the video (it may have expired: check `.active(now)`), or None."""
+        return await self.unlocks.entitlement(viewer_id, video_id)
+
+    async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
+        """Every creator the viewer has paid: bought an offer from, or tipped."""
+        return await self.unlocks.creators_paid_by(viewer_id) | await self.tips.creators_tipped_by(viewer_id)
+
+    async def panel(self, viewer_id: UUID | None, public_id: str) -> Panel:
+        video = await self.visible_video(viewer_id, public_id)
+        return self._panel(video, await self.access(viewer_id, video), viewer_id)
+
+    async def page(self, viewer_id: UUID | None, public_id: str) -> VideoPage:
+        """The video page for this viewer. Raises VideoUnavailable."""
+        panel = await self.panel(viewer_id, public_id)
+        creator = await self.accounts.get_user(panel.video.owner_id)
+        balance = await self.ledger.balance(AccountRef.wallet(viewer_id)) if viewer_id else None
+        return VideoPage(panel, creator.display_name if creator else "A creator", self.policy.tip_amounts, balance)
+
+    def _panel(self, video: Video, access: Access, viewer_id: UUID | None) -> Panel:
+        choices = offer_choices(access.pricing, access.entitlement, self.clock.now())
+        return Panel(video, access, choices, viewer_id, self.policy.fee_percent)
+
+    # -- buying ----------------------------------------------------------------------------------------
+
+    async def unlock(self, viewer_id: UUID, public_id: str, offer_name: str, key: str) -> UnlockOutcome:
+        """Buy `offer_name` of the video for the viewer, exactly once per idempotency `key`.
+
+        A retry with the same key (even concurrent) charges nothing and returns the first purchase
+        (`replayed`). Raises InvalidKey, VideoUnavailable, OwnVideo, OfferNotAvailable, NothingToExtend
+        (the viewer already has longer access), KeyReused (the key bought something else) and
+        InsufficientPoints (PaymentRequired: nothing debited).
+        """
+        key = check_key(key)
+        offer = parse_offer(offer_name)
+        video = await self.visible_video(viewer_id, public_id)
+        if video.owner_id == viewer_id:
+            raise OwnVideo()
+        pricing = await self.pricing.pricing_for(video.id)
+        prior, current = await self.unlocks.state(viewer_id, video.id, key)
+        if prior is not None:
+            return await self._replay(prior, current, video, offer, viewer_id, pricing)
+        now = self.clock.now()
+        price = pricing.price_of(offer)
+        if not extends(current, offer, now):
+            raise NothingToExtend()
+        sale = split(price, self.policy.fee_percent)
+        legs = [Leg(AccountRef.wallet(viewer_id), AccountRef.earnings(video.owner_id), price)]
+        if sale.fee:
+            legs.append(Leg(AccountRef.earnings(video.owner_id), AccountRef.platform_revenue(), sale.fee))
+        metadata = {"video_id": str(video.id), "offer": offer.value, "memo": video.title}
+        async with self.uow.atomic():
+            transfer = await self.ledger.transfer(f"unlock:{viewer_id}:{key}", "unlock", legs, metadata)
+            unlock = Unlock(uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now)
+            entitlement = await self.unlocks.record(unlock, fresh_expiry(offer, now))
+            if entitlement is None:  # the same click, retried concurrently, committed first
+                prior, current = await self.unlocks.state(viewer_id, video.id, key)
+                assert prior is not None
+                return await self._replay(prior, current, video, offer, viewer_id, pricing)
+            await self.bus.publish(
+                topic_for(video.owner_id),
+                SALE_EVENT,
+                {
+                    "video_id": str(video.id),
+                    "title": video.title,
+                    "offer": offer.value,
+                    "points": price,
+                    "net": sale.net,
+                },
+            )
+        access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
+        return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
+
+    async def _replay(
+        self,
+        prior: Unlock,
+        current: Entitlement | None,
+        video: Video,
+        offer: Offer,
+        viewer_id: UUID,
+        pricing: Pricing,
+    ) -> UnlockOutcome:
+        if prior.video_id != video.id or prior.offer is not offer or current is None:
+            raise KeyReused()
+        access = decide_access(viewer_id, video.owner_id, pricing, current, self.clock.now())
+        return UnlockOutcome(UnlockResult(prior, current, True), self._panel(video, access, viewer_id))
+
+
+class TipService:
+    """Tips: a few points to a creator, with a short message, told to the creator live. No fee."""
+
+    def __init__(
+        self,
+        tips: TipRepository,
+        unlocks: UnlockService,
+        ledger: LedgerService,
+        bus: EventBus,
+        uow: UnitOfWork,
+        clock: Clock,
+        policy: UnlockPolicy,
+    ) -> None:
+        self.tips = tips
+        self.unlocks = unlocks
+        self.ledger = ledger
+        self.bus = bus
+        self.uow = uow
+        self.clock = clock
+        self.policy = policy
+
+    async def tip(self, viewer: Principal, public_id: str, amount: str | int, message: str, key: str) -> TipResult:
+        """Give `amount` points (one of the configured amounts) to the video's creator, once per `key`.
+
+        Raises InvalidKey, InvalidTip, VideoUnavailable, TipYourself, KeyReused and InsufficientPoints
+        (nothing debited).
+        """
+        key = check_key(key)
+        points, text = check_tip(amount, self.policy.tip_amounts, message)
+        video = await self.unlocks.visible_video(viewer.id, public_id)
+        if video.owner_id == viewer.id:
+            raise TipYourself()
+        prior = await self.tips.by_key(viewer.id, key)
+        if prior is not None:
+            return self._replay(prior, video, points)
+        legs = [Leg(AccountRef.wallet(viewer.id), AccountRef.earnings(video.owner_id), points)]
+        metadata = {"video_id": str(video.id), "memo": video.title}
+        now = self.clock.now()
+        async with self.uow.atomic():
+            transfer = await self.ledger.transfer(f"tip:{viewer.id}:{key}", "tip", legs, metadata)
+            tip = Tip(uuid7(), key, viewer.id, video.owner_id, video.id, points, text, transfer.id, now)
+            if not await self.tips.add(tip):
+                prior = await self.tips.by_key(viewer.id, key)
+                assert prior is not None
+                return self._replay(prior, video, points)
+            await self.bus.publish(
+                topic_for(video.owner_id),
+                TIP_EVENT,
+                {
+                    "amount": points,
+                    "from_name": viewer.display_name,
+                    "message": text,
+                    "video_title": video.title,
+                    "video_id": str(video.id),
+                },
+            )
+        return TipResult(tip, False)
+
+    @staticmethod
+    def _replay(prior: Tip, video: Video, points: int) -> TipResult:
+        if prior.video_id != video.id or prior.amount != points:
+            raise KeyReused("This button was already used for another tip. Reload the page and try again.")
+        return TipResult(prior, True)

@@ -1,0 +1,134 @@
+/* Hypha's video player: hls.js on every <video class="hls-player" data-src="…">, on page load and on
+ * panels htmx swaps in (e.g. right after an unlock). Decrypts AES-128 HLS with the key URL the
+ * playlists name (the server checks access on every key request). Sends a heartbeat every 10 s while
+ * playing, and on pause and end. Stops the free preview at its last second. No inline scripts (CSP). */
+(function () {
+  "use strict";
+
+  var BEAT_MS = 10000;
+
+  function newSessionId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return (Date.now().toString(36) + Math.random().toString(36).slice(2) + "0000000000").slice(0, 24);
+  }
+
+  function beat(video, state) {
+    var url = video.dataset.heartbeat;
+    if (!url || !state) return;
+    var body = JSON.stringify({ position: Math.max(0, video.currentTime || 0), session: state.session });
+    // htmx adds the CSRF header to its own requests only; fetch sends it here.
+    fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      keepalive: true,
+      headers: { "content-type": "application/json", "x-csrftoken": video.dataset.csrf || "" },
+      body: body,
+    }).catch(function () {});
+  }
+
+  function showError(video, message) {
+    var holder = video.parentElement;
+    if (!holder || holder.querySelector(".player-error")) return;
+    var overlay = document.createElement("div");
+    overlay.className = "player-overlay player-error";
+    overlay.setAttribute("role", "alert");
+    var text = document.createElement("p");
+    text.textContent = message;
+    overlay.appendChild(text);
+    holder.appendChild(overlay);
+  }
+
+  function setup(video) {
+    if (video.dataset.ready) return;
+    video.dataset.ready = "1";
+    var src = video.dataset.src;
+    var state = { session: newSessionId(), timer: null, hls: null };
+    video._hypha = state;
+
+    if (window.Hls && window.Hls.isSupported()) {
+      var hls = new window.Hls({ maxBufferLength: 30, backBufferLength: 60 });
+      hls.on(window.Hls.Events.ERROR, function (_event, data) {
+        if (!data.fatal) return;
+        var status = data.response && data.response.code;
+        if (status === 401 || status === 403) {
+          showError(video, "Your access to this video has ended. Reload the page to unlock it again.");
+          hls.destroy();
+        } else if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) {
+          hls.startLoad();
+        } else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
+          hls.recoverMediaError();
+        } else {
+          showError(video, "This video cannot be played right now.");
+          hls.destroy();
+        }
+      });
+      hls.loadSource(src);
+      hls.attachMedia(video);
+      state.hls = hls;
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = src; // Safari plays HLS (and AES-128) natively
+    } else {
+      showError(video, "Your browser cannot play this video.");
+      return;
+    }
+
+    var preview = parseFloat(video.dataset.previewSeconds || "0");
+    if (preview > 0) {
+      var overlay = video.parentElement.querySelector("[data-preview-end]");
+      var stop = function () {
+        video.pause();
+        if (overlay) overlay.hidden = false;
+      };
+      video.addEventListener("timeupdate", function () {
+        if (video.currentTime >= preview) stop();
+      });
+      video.addEventListener("ended", stop);
+    }
+
+    video.addEventListener("play", function () {
+      if (!state.timer) state.timer = setInterval(function () { beat(video, state); }, BEAT_MS);
+    });
+    var stopBeating = function () {
+      if (state.timer) clearInterval(state.timer);
+      state.timer = null;
+      beat(video, state);
+    };
+    video.addEventListener("pause", stopBeating);
+    video.addEventListener("ended", stopBeating);
+    window.addEventListener("pagehide", function () {
+      if (state.timer) stopBeating();
+    });
+
+    if (video.dataset.autoplay) {
+      var attempt = video.play();
+      if (attempt && attempt.catch) {
+        attempt.catch(function () {
+          video.muted = true; // browsers allow muted autoplay
+          video.play().catch(function () {});
+        });
+      }
+    }
+  }
+
+  function teardown(video) {
+    var state = video._hypha;
+    if (!state) return;
+    if (state.timer) clearInterval(state.timer);
+    state.timer = null;
+    if (state.hls) state.hls.destroy();
+    state.hls = null;
+  }
+
+  function init(root) {
+    var scope = root && root.querySelectorAll ? root : document;
+    if (scope.matches && scope.matches("video.hls-player[data-src]")) setup(scope);
+    scope.querySelectorAll("video.hls-player[data-src]").forEach(setup);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) { init(event.target); });
+  document.addEventListener("htmx:beforeCleanupElement", function (event) {
+    var target = event.target;
+    if (target && target.matches && target.matches("video.hls-player")) teardown(target);
+  });
+})();
