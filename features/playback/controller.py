@@ -12,12 +12,16 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 
 from core.auth import current_principal
-from core.errors import InvalidInput
-from core.web import inject
+from core.errors import DomainError, InvalidInput
+from core.web import DOMAIN_STATUS, inject
 from features.playback.model import MediaFile
 from features.playback.service import PlaybackService
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _viewer(request: Request[Any, Any, Any]) -> Any:
@@ -36,30 +40,42 @@ class PlaybackController(Controller):
 
     @get("/{public_id:str}/hls/{path:path}")
     async def hls(
-        self, request: Request[Any, Any, Any], public_id: str, path: str, playback: NamedDependency[PlaybackService]
+        self,
+        request: Request[Any, Any, Any],
+        public_id: FromPath[str],
+        path: FromPath[str],
+        playback: NamedDependency[PlaybackService],
     ) -> Response[bytes]:
         return _file(await playback.media_file(_viewer(request), public_id, path.lstrip("/")))
 
     @get("/{public_id:str}/preview/{path:path}")
     async def preview(
-        self, request: Request[Any, Any, Any], public_id: str, path: str, playback: NamedDependency[PlaybackService]
+        self,
+        request: Request[Any, Any, Any],
+        public_id: FromPath[str],
+        path: FromPath[str],
+        playback: NamedDependency[PlaybackService],
     ) -> Response[bytes]:
         return _file(await playback.preview_file(_viewer(request), public_id, path.lstrip("/")))
 
     @get("/{public_id:str}/key")
     async def key(
-        self, request: Request[Any, Any, Any], public_id: str, playback: NamedDependency[PlaybackService]
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], playback: NamedDependency[PlaybackService]
     ) -> Response[bytes]:
-        key = await playback.key(_viewer(request), public_id)
+        try:
+            key = await playback.key(_viewer(request), public_id)
+        except DomainError as error:  # a refusal must not be cached either: the next request may succeed
+            status = next((code for family, code in DOMAIN_STATUS if isinstance(error, family)), 400)
+            raise HTTPException(status_code=status, detail=error.message, headers=dict(NO_STORE)) from error
         return Response(
             content=key,
             media_type="application/octet-stream",
-            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+            headers=NO_STORE,
         )
 
     @post("/{public_id:str}/heartbeat", status_code=204)
     async def heartbeat(
-        self, request: Request[Any, Any, Any], public_id: str, playback: NamedDependency[PlaybackService]
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], playback: NamedDependency[PlaybackService]
     ) -> None:
         try:
             body = await request.json()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from core.auth import current_principal, login_required
@@ -74,7 +74,7 @@ class VideoPageController(Controller):
 
     @get("/{public_id:str}")
     async def page(
-        self, request: Request[Any, Any, Any], public_id: str, unlocks: NamedDependency[UnlockService]
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], unlocks: NamedDependency[UnlockService]
     ) -> Template:
         principal = current_principal(request)
         page = await unlocks.page(principal.id if principal else None, public_id)
@@ -83,14 +83,14 @@ class VideoPageController(Controller):
 
     @get("/{public_id:str}/panel")
     async def panel(
-        self, request: Request[Any, Any, Any], public_id: str, unlocks: NamedDependency[UnlockService]
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], unlocks: NamedDependency[UnlockService]
     ) -> Template:
         principal = current_principal(request)
         return _panel(await unlocks.panel(principal.id if principal else None, public_id))
 
     @get("/{public_id:str}/cover", include_in_schema=False)
     async def cover(
-        self, request: Request[Any, Any, Any], public_id: str, unlocks: NamedDependency[UnlockService]
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], unlocks: NamedDependency[UnlockService]
     ) -> Response[bytes]:
         principal = current_principal(request)
         found = await unlocks.cover(principal.id if principal else None, public_id)
@@ -103,7 +103,7 @@ class VideoPageController(Controller):
     async def unlock(
         self,
         request: Request[Any, Any, Any],
-        public_id: str,
+        public_id: FromPath[str],
         unlocks: NamedDependency[UnlockService],
         data: FormData,
     ) -> Response[Any]:
@@ -130,7 +130,7 @@ class VideoPageController(Controller):
     async def tip(
         self,
         request: Request[Any, Any, Any],
-        public_id: str,
+        public_id: FromPath[str],
         tipping: NamedDependency[TipService],
         data: FormData,
     ) -> Response[Any]:
@@ -169,7 +169,7 @@ class PricingController(Controller):
 
     @get("/{public_id:str}/pricing")
     async def pricing_page(
-        self, request: Request[Any, Any, Any], public_id: str, pricing: NamedDependency[PricingService]
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], pricing: NamedDependency[PricingService]
     ) -> Template:
         video, current = await pricing.owned(_me(request).id, public_id)
         form = {
@@ -185,7 +185,7 @@ class PricingController(Controller):
     async def save_pricing(
         self,
         request: Request[Any, Any, Any],
-        public_id: str,
+        public_id: FromPath[str],
         pricing: NamedDependency[PricingService],
         data: FormData,
     ) -> Response[Any]:
@@ -216,7 +216,7 @@ class PricingController(Controller):
 
     @post("/{public_id:str}/publish")
     async def publish(
-        self, request: Request[Any, Any, Any], public_id: str, pricing: NamedDependency[PricingService]
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], pricing: NamedDependency[PricingService]
     ) -> Response[Any]:
         try:
             await pricing.publish(_me(request).id, public_id)
@@ -226,7 +226,7 @@ class PricingController(Controller):
 
     @post("/{public_id:str}/unpublish")
     async def unpublish(
-        self, request: Request[Any, Any, Any], public_id: str, pricing: NamedDependency[PricingService]
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], pricing: NamedDependency[PricingService]
     ) -> Response[Any]:
         try:
             await pricing.unpublish(_me(request).id, public_id)

@@ -200,3 +200,11 @@ async def transcode_video(
     assert done is not None, "the uploaded clip was not accepted"
     assert done.state is VideoState.READY, done.failure_reason
     return done
+
+
+async def session_token(injector: Injector, who: Principal) -> str:
+    """A logged-in session for `who`, as the log-in page would open it (set it as the hypha_session cookie)."""
+    accounts = injector.get(AccountService)
+    user = await accounts.get_user(who.id)
+    assert user is not None
+    return await accounts.open_session(user)

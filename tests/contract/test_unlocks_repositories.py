@@ -1,0 +1,153 @@
+"""The promises of the unlocks and playback repositories, kept alike in PostgreSQL and in memory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from core.db import Database
+from features.playback.adapters import MemoryHeartbeatRepository, PostgresHeartbeatRepository
+from features.playback.model import Heartbeat
+from features.playback.ports import HeartbeatRepository
+from features.unlocks.adapters import (
+    MemoryPricingRepository,
+    MemoryTipRepository,
+    MemoryUnlockRepository,
+    PostgresPricingRepository,
+    PostgresTipRepository,
+    PostgresUnlockRepository,
+)
+from features.unlocks.model import Offer, Pricing, Tip, Unlock, fresh_expiry
+from features.unlocks.ports import PricingRepository, TipRepository, UnlockRepository
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _db(request: pytest.FixtureRequest) -> Database:
+    # Only the PostgreSQL parameters pay for a database.
+    return request.getfixturevalue("pg").get(Database)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def prices(request: pytest.FixtureRequest) -> PricingRepository:
+    return MemoryPricingRepository() if request.param == "memory" else PostgresPricingRepository(_db(request))
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def unlocks(request: pytest.FixtureRequest) -> UnlockRepository:
+    return MemoryUnlockRepository() if request.param == "memory" else PostgresUnlockRepository(_db(request))
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def tips(request: pytest.FixtureRequest) -> TipRepository:
+    return MemoryTipRepository() if request.param == "memory" else PostgresTipRepository(_db(request))
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def heartbeats(request: pytest.FixtureRequest) -> HeartbeatRepository:
+    return MemoryHeartbeatRepository() if request.param == "memory" else PostgresHeartbeatRepository(_db(request))
+
+
+async def test_pricing_is_stored_and_replaced(prices: PricingRepository) -> None:
+    video = uuid4()
+    assert await prices.get(video) is None
+    first = Pricing(video, False, {Offer.RENT_DAY: 50, Offer.LIFETIME: 500}, 12, NOW)
+    await prices.save(first)
+    assert await prices.get(video) == first
+    second = Pricing(video, True, {}, 0, NOW + timedelta(minutes=1))
+    await prices.save(second)
+    assert await prices.get(video) == second
+
+
+def purchase(viewer: UUID, video: UUID, offer: Offer, key: str, at: datetime, creator: UUID | None = None) -> Unlock:
+    return Unlock(uuid4(), key, viewer, video, creator or uuid4(), offer, 50, 5, uuid4(), at)
+
+
+async def test_a_purchase_grants_access_once_per_key(unlocks: UnlockRepository) -> None:
+    viewer, video = uuid4(), uuid4()
+    assert await unlocks.state(viewer, video, "key-1") == (None, None)
+    bought = purchase(viewer, video, Offer.RENT_DAY, "key-1", NOW)
+    granted = await unlocks.record(bought, fresh_expiry(Offer.RENT_DAY, NOW))
+    assert granted is not None
+    assert (granted.offer, granted.expires_at, granted.granted_at) == (Offer.RENT_DAY, NOW + timedelta(hours=24), NOW)
+    again = purchase(viewer, video, Offer.RENT_DAY, "key-1", NOW + timedelta(minutes=1))
+    assert await unlocks.record(again, fresh_expiry(Offer.RENT_DAY, NOW + timedelta(minutes=1))) is None
+    prior, current = await unlocks.state(viewer, video, "key-1")
+    assert prior == bought
+    assert current == granted
+    assert await unlocks.entitlement(viewer, video) == granted
+
+
+async def test_purchases_merge_lifetime_wins_else_the_later_end(unlocks: UnlockRepository) -> None:
+    viewer, video = uuid4(), uuid4()
+    await unlocks.record(purchase(viewer, video, Offer.RENT_MONTH, "a", NOW), fresh_expiry(Offer.RENT_MONTH, NOW))
+    later = NOW + timedelta(days=1)
+    shorter = await unlocks.record(
+        purchase(viewer, video, Offer.RENT_DAY, "b", later), fresh_expiry(Offer.RENT_DAY, later)
+    )
+    assert shorter is not None
+    assert (shorter.offer, shorter.expires_at) == (Offer.RENT_MONTH, NOW + timedelta(days=30))
+    life = await unlocks.record(purchase(viewer, video, Offer.LIFETIME, "c", later), None)
+    assert life is not None
+    assert (life.offer, life.expires_at, life.granted_at) == (Offer.LIFETIME, None, NOW)
+    after = await unlocks.record(
+        purchase(viewer, video, Offer.RENT_DAY, "d", later), fresh_expiry(Offer.RENT_DAY, later)
+    )
+    assert after is not None
+    assert (after.offer, after.expires_at) == (Offer.LIFETIME, None)
+
+
+async def test_an_expired_entitlement_is_replaced(unlocks: UnlockRepository) -> None:
+    viewer, video = uuid4(), uuid4()
+    await unlocks.record(purchase(viewer, video, Offer.RENT_MONTH, "a", NOW), fresh_expiry(Offer.RENT_MONTH, NOW))
+    much_later = NOW + timedelta(days=45)
+    renewed = await unlocks.record(
+        purchase(viewer, video, Offer.RENT_DAY, "b", much_later), fresh_expiry(Offer.RENT_DAY, much_later)
+    )
+    assert renewed is not None
+    assert (renewed.offer, renewed.expires_at) == (Offer.RENT_DAY, much_later + timedelta(hours=24))
+
+
+async def test_keys_belong_to_one_viewer(unlocks: UnlockRepository) -> None:
+    video = uuid4()
+    first, second = uuid4(), uuid4()
+    assert await unlocks.record(purchase(first, video, Offer.RENT_DAY, "same", NOW), NOW) is not None
+    assert await unlocks.record(purchase(second, video, Offer.RENT_DAY, "same", NOW), NOW) is not None
+    assert (await unlocks.state(second, video, "same"))[0] is not None
+
+
+async def test_creators_paid_are_listed_per_viewer(unlocks: UnlockRepository) -> None:
+    viewer, creator_a, creator_b = uuid4(), uuid4(), uuid4()
+    await unlocks.record(purchase(viewer, uuid4(), Offer.RENT_DAY, "1", NOW, creator_a), NOW)
+    await unlocks.record(purchase(viewer, uuid4(), Offer.RENT_DAY, "2", NOW, creator_a), NOW)
+    await unlocks.record(purchase(viewer, uuid4(), Offer.RENT_DAY, "3", NOW, creator_b), NOW)
+    await unlocks.record(purchase(uuid4(), uuid4(), Offer.RENT_DAY, "4", NOW), NOW)
+    assert await unlocks.creators_paid_by(viewer) == {creator_a, creator_b}
+    assert await unlocks.creators_paid_by(uuid4()) == set()
+
+
+async def test_a_tip_is_stored_once_per_key(tips: TipRepository) -> None:
+    viewer, creator = uuid4(), uuid4()
+    tip = Tip(uuid4(), "tip-key", viewer, creator, uuid4(), 50, "Thanks!", uuid4(), NOW)
+    assert await tips.add(tip)
+    assert not await tips.add(Tip(uuid4(), "tip-key", viewer, creator, uuid4(), 10, "", uuid4(), NOW))
+    assert await tips.by_key(viewer, "tip-key") == tip
+    assert await tips.by_key(uuid4(), "tip-key") is None
+    assert await tips.creators_tipped_by(viewer) == {creator}
+
+
+async def test_heartbeats_tell_what_a_viewer_watched(heartbeats: HeartbeatRepository) -> None:
+    viewer, video_a, video_b = uuid4(), uuid4(), uuid4()
+    for second in range(3):
+        await heartbeats.add(
+            Heartbeat(viewer, video_a, "s-0001", float(second * 10), False, NOW + timedelta(seconds=second))
+        )
+    await heartbeats.add(Heartbeat(viewer, video_b, "s-0002", 1.5, True, NOW))
+    await heartbeats.add(Heartbeat(None, video_b, "s-0003", 2.0, True, NOW))
+    assert await heartbeats.watched_video_ids(viewer) == {video_a, video_b}
+    assert await heartbeats.watched_video_ids(uuid4()) == set()
+    latest = await heartbeats.for_video(video_a, limit=2)
+    assert [h.position for h in latest] == [20.0, 10.0]
+    assert latest[0] == Heartbeat(viewer, video_a, "s-0001", 20.0, False, NOW + timedelta(seconds=2))
