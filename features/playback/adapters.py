@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from core.db import Database
@@ -13,13 +14,16 @@ class MemoryHeartbeatRepository:
         self.heartbeats: list[Heartbeat] = []
 
     async def add(self, heartbeat: Heartbeat) -> None:
-        self.heartbeats.append(heartbeat)
+        self.heartbeats.append(replace(heartbeat, id=len(self.heartbeats) + 1))
 
     async def watched_video_ids(self, viewer_id: UUID) -> set[UUID]:
         return {h.video_id for h in self.heartbeats if h.viewer_id == viewer_id}
 
     async def for_video(self, video_id: UUID, limit: int = 100) -> list[Heartbeat]:
         return [h for h in reversed(self.heartbeats) if h.video_id == video_id][:limit]
+
+    async def after(self, after_id: int, limit: int) -> list[Heartbeat]:
+        return [h for h in self.heartbeats if h.id > after_id][:limit]
 
 
 class PostgresHeartbeatRepository:
@@ -51,5 +55,19 @@ class PostgresHeartbeatRepository:
         )
         return [
             Heartbeat(r["viewer_id"], r["video_id"], r["session_id"], r["position_seconds"], r["preview"], r["at"])
+            for r in rows
+        ]
+
+    async def after(self, after_id: int, limit: int) -> list[Heartbeat]:
+        rows = await self.db.fetch(
+            "SELECT id, viewer_id, video_id, session_id, position_seconds, preview, at FROM playback_heartbeats"
+            " WHERE id > $1 ORDER BY id LIMIT $2",
+            after_id,
+            limit,
+        )
+        return [
+            Heartbeat(
+                r["viewer_id"], r["video_id"], r["session_id"], r["position_seconds"], r["preview"], r["at"], id=r["id"]
+            )
             for r in rows
         ]

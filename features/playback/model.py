@@ -17,7 +17,7 @@ import math
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -232,6 +232,7 @@ class Heartbeat:
     position: float
     preview: bool
     at: datetime
+    id: int = field(default=0, compare=False)  # the store's sequence number; 0 until stored
 
 
 def check_heartbeat(session_id: str, position: float | int | str, duration: float | None) -> tuple[str, float]:

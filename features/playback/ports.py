@@ -20,3 +20,11 @@ class HeartbeatRepository(Protocol):
     async def for_video(self, video_id: UUID, limit: int = 100) -> list[Heartbeat]:
         """The video's latest heartbeats, newest first."""
         ...
+
+    async def after(self, after_id: int, limit: int) -> list[Heartbeat]:
+        """Up to `limit` stored heartbeats with an id above `after_id`, in id order, each with its `id`.
+
+        Ids grow with every heartbeat stored (a rolled-back insert may leave a hole); readers such as
+        analytics fold new heartbeats in with a cursor on them.
+        """
+        ...

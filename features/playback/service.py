@@ -181,6 +181,11 @@ class PlaybackService:
         """Every video the viewer has watched (sent at least one heartbeat for)."""
         return await self.heartbeats.watched_video_ids(viewer_id)
 
+    async def heartbeats_after(self, after_id: int, limit: int = 10_000) -> list[Heartbeat]:
+        """Stored heartbeats with an id above `after_id`, oldest first, each with its `id` (analytics and
+        the live dashboard read new heartbeats this way, with a cursor on the id)."""
+        return await self.heartbeats.after(after_id, limit)
+
     # -- published files --------------------------------------------------------------------------------
 
     async def _read(self, cid: str) -> bytes:
