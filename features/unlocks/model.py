@@ -5,8 +5,8 @@ A creator prices each video: free, or any of three offers — a rental for 24 ho
 
 Buying an offer grants an Entitlement. Buying while a rental is still running is charged in full
 and extends access to the later of the current end and `now + the new offer's duration`; lifetime
-access wins over any rental. An offer that would not extend access at all is not for sale to that
-viewer (they already have longer access), so nobody pays for nothing.
+access wins over any rental. An offer that would add less than an hour (MIN_EXTENSION) of access is
+not for sale to that viewer, so nobody pays a full price for minutes or nothing.
 
 The platform keeps a fee of every sale: `fee = floor(price × percent / 100)` — rounding always goes
 the creator's way, so a 5-point sale at 10 % leaves no fee. Tips carry no fee: creators receive
@@ -26,6 +26,8 @@ from core.errors import Conflict, InvalidInput, NotFound
 
 MAX_PRICE = 100_000  # points; at 100 points per currency unit, 1,000.00 for one video
 MAX_TIP_MESSAGE = 280
+# Buying again must add at least this much access; less would charge a full price for minutes.
+MIN_EXTENSION = timedelta(hours=1)
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -258,13 +260,13 @@ def expiry_after(current: Entitlement | None, offer: Offer, now: datetime) -> da
 
 
 def extends(current: Entitlement | None, offer: Offer, now: datetime) -> bool:
-    """Whether buying `offer` now gives the viewer more than they already have."""
+    """Whether buying `offer` now gives the viewer at least MIN_EXTENSION more than they already have."""
     if current is None or not current.active(now):
         return True
     if current.expires_at is None:
         return False
     after = expiry_after(current, offer, now)
-    return after is None or after > current.expires_at
+    return after is None or after >= current.expires_at + MIN_EXTENSION
 
 
 class AccessLevel(StrEnum):

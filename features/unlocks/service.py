@@ -99,7 +99,6 @@ class VideoPage:
     panel: Panel
     creator_name: str
     tip_amounts: tuple[int, ...]
-    balance: int | None  # the viewer's wallet, None for visitors
 
     @property
     def video(self) -> Video:
@@ -220,8 +219,7 @@ class UnlockService:
         """The video page for this viewer. Raises VideoUnavailable."""
         panel = await self.panel(viewer_id, public_id)
         creator = await self.accounts.get_user(panel.video.owner_id)
-        balance = await self.ledger.balance(AccountRef.wallet(viewer_id)) if viewer_id else None
-        return VideoPage(panel, creator.display_name if creator else "A creator", self.policy.tip_amounts, balance)
+        return VideoPage(panel, creator.display_name if creator else "A creator", self.policy.tip_amounts)
 
     def _panel(self, video: Video, access: Access, viewer_id: UUID | None) -> Panel:
         choices = offer_choices(access.pricing, access.entitlement, self.clock.now())

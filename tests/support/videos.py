@@ -38,7 +38,8 @@ PASSWORD = "correct horse battery"
 
 async def person(injector: Injector, name: str, *, creator: bool = False) -> Principal:
     accounts = injector.get(AccountService)
-    user = await accounts.sign_up(f"{name.lower()}-{secrets.token_hex(3)}@example.com", PASSWORD, name)
+    handle = "".join(ch for ch in name.lower() if ch.isalnum()) or "someone"
+    user = await accounts.sign_up(f"{handle}-{secrets.token_hex(3)}@example.com", PASSWORD, name)
     if creator:
         user = await accounts.become_creator(user.id)
     return user.principal()

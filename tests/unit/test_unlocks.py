@@ -130,6 +130,8 @@ def test_buying_a_longer_offer_during_a_rental_extends_to_the_later_end() -> Non
     assert extends(day, Offer.RENT_MONTH, NOW)
     assert expiry_after(day, Offer.RENT_MONTH, NOW) == NOW + timedelta(days=30)
     assert expiry_after(day, Offer.RENT_DAY, NOW) == NOW + timedelta(hours=24)
+    just_bought = held(Offer.RENT_DAY, NOW + timedelta(hours=23, minutes=30))
+    assert not extends(just_bought, Offer.RENT_DAY, NOW)  # half an hour more is not worth a full price
     month = held(Offer.RENT_MONTH, NOW + timedelta(days=20))
     assert not extends(month, Offer.RENT_DAY, NOW)
     assert expiry_after(month, Offer.RENT_DAY, NOW) == NOW + timedelta(days=20)
