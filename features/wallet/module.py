@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from injector import Binder, Injector, InstanceProvider, Module, provider, singleton
@@ -28,6 +29,8 @@ from features.wallet.jobs import reconcile_payments
 from features.wallet.model import InvalidPacks, PackCatalog, parse_packs
 from features.wallet.ports import PaymentGateway, PurchaseRepository, ReconciliationRepository, WebhookInbox
 from features.wallet.service import WalletService
+
+log = logging.getLogger(__name__)
 
 
 def pack_catalog(settings: Settings) -> PackCatalog:
@@ -94,8 +97,12 @@ class MemoryWalletModule(_WalletServiceModule):
 
 
 async def check_packs(injector: Injector) -> None:
-    """Fail at start-up, not at the first purchase, when PACKS cannot be read."""
+    """Fail at start-up, not at the first purchase, when PACKS cannot be read; say it loudly when a
+    public (https) site hands out points through the sandbox vendor."""
     injector.get(PackCatalog)
+    settings = injector.get(Settings)
+    if settings.payment_gateway == "sandbox" and settings.secure_cookies:
+        log.warning("PAYMENT_GATEWAY=sandbox on %s: anyone can 'pay' on the sandbox page", settings.public_url)
 
 
 # CronSpec takes a fixed string when the feature list is built, before Settings exist; read the same

@@ -317,3 +317,18 @@ async def test_a_bad_reconciliation_period_rerenders_the_form(client: httpx.Asyn
     assert 'id="reconcile-form"' in response.text
     assert "YYYY-MM-DD" in response.text
     assert int(await pg.get(Database).fetchval("SELECT count(*) FROM wallet_reconciliation_runs")) == 0
+
+
+async def test_two_clicks_on_the_same_buy_button_at_once_open_one_checkout(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    await sign_up(client, "clicker@example.com")
+    page = await client.get("/wallet")
+    key = re.search(r'name="key" value="([^"]+-p100)"', page.text)
+    assert key
+    clicks = await asyncio.gather(
+        *(post_form(client, "/wallet/checkout", {"pack": "p100", "key": key.group(1)}) for _ in range(5))
+    )
+    assert len({c.headers["location"] for c in clicks}) == 1
+    assert (await counts(pg))["wallet_purchases"] == 1
+    assert int(await pg.get(Database).fetchval("SELECT count(*) FROM sandbox_payments")) == 1
