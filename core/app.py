@@ -36,6 +36,7 @@ from features.accounts.module import FEATURE as ACCOUNTS
 from features.accounts.service import AccountService
 from features.ledger.module import FEATURE as LEDGER
 from features.notifications.module import FEATURE as NOTIFICATIONS
+from features.payouts.module import FEATURE as PAYOUTS
 from features.pipeline.module import FEATURE as PIPELINE
 from features.playback.module import FEATURE as PLAYBACK
 from features.sandbox_pay.module import FEATURE as SANDBOX_PAY
@@ -45,7 +46,18 @@ from features.wallet.module import FEATURE as WALLET
 
 log = logging.getLogger("hypha")
 
-FEATURES: list[Feature] = [ACCOUNTS, LEDGER, PIPELINE, NOTIFICATIONS, STUDIO, SANDBOX_PAY, WALLET, UNLOCKS, PLAYBACK]
+FEATURES: list[Feature] = [
+    ACCOUNTS,
+    LEDGER,
+    PIPELINE,
+    NOTIFICATIONS,
+    STUDIO,
+    SANDBOX_PAY,
+    WALLET,
+    UNLOCKS,
+    PLAYBACK,
+    PAYOUTS,
+]
 
 
 class MetricsController(PrometheusController):
@@ -107,6 +119,7 @@ def create_app(
             "settings": settings,
             "session_resolver": injector.get(AccountService).principal_for_session,
             "nav": sorted((link for feature in features for link in feature.nav), key=lambda link: link.order),
+            "me_panels": [panel for feature in features for panel in feature.me_panels],
         }
     )
     return Litestar(
