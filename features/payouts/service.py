@@ -1,0 +1,388 @@
+"""Payout use cases: what a creator can be paid, requesting a payout (by hand or monthly), following it
+at the vendor until it is paid or failed, and the statement.
+
+Every state change is one transaction holding the payout row's lock: the ledger transfer of that step
+(with an idempotency key derived from the payout id), the new state, and the "payout" event on the
+creator's topic — {"state", "points", "amount_minor", "currency", "payout_id"} — which reaches
+listeners only if the transaction commits. Vendor calls happen outside those transactions, with an
+idempotency key per payout, so a retry never sends money twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from core.clock import Clock
+from core.errors import DomainError
+from core.events import EventBus
+from core.ids import uuid7
+from core.uow import UnitOfWork
+from features.ledger.model import AccountRef, Leg, Transfer
+from features.ledger.service import LedgerService
+from features.payouts.model import (
+    LEDGER_KIND,
+    Availability,
+    BelowMinimum,
+    EarningsEntry,
+    Payee,
+    PayeeNotReady,
+    Payout,
+    PayoutNotFound,
+    PayoutPolicy,
+    PayoutRejected,
+    PayoutState,
+    Trigger,
+    VendorPayout,
+    VendorStatus,
+    VendorUnavailable,
+    availability,
+    check_connected_account,
+    check_key,
+)
+from features.payouts.ports import PayeeRepository, PayoutGateway, PayoutRepository
+
+log = logging.getLogger(__name__)
+
+EVENT = "payout"
+STATEMENT_PAGE = 200
+# Ledger entries are ordered by id, stamped by the clock of the process that posted them; read a
+# little past the hold so a transfer that committed out of order is still seen.
+SCAN_SLACK = timedelta(hours=1)
+RESUBMIT_AFTER = timedelta(minutes=1)  # a REQUESTED payout the vendor never heard of
+RECHECK_AFTER = timedelta(minutes=10)  # a PROCESSING payout whose webhook may have been lost
+STEPS = ("request", "paid", "failed")
+
+
+def topic_for(creator_id: UUID) -> str:
+    return f"user:{creator_id}"
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    payout: Payout
+    replayed: bool  # the same request again: nothing new was moved
+
+
+@dataclass(frozen=True)
+class PayoutsOverview:
+    availability: Availability
+    payee: Payee
+    payouts: list[Payout]
+    policy: PayoutPolicy
+    gateway: str
+
+
+@dataclass(frozen=True)
+class PayoutTrail:
+    """A payout with the ledger transfers of its steps, in order."""
+
+    payout: Payout
+    transfers: list[tuple[str, Transfer]]
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    submitted: int
+    rechecked: int
+    changed: int
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    requested: int
+    skipped: int
+    failed: int
+
+
+class PayoutService:
+    def __init__(
+        self,
+        payouts: PayoutRepository,
+        payees: PayeeRepository,
+        gateway: PayoutGateway,
+        ledger: LedgerService,
+        bus: EventBus,
+        uow: UnitOfWork,
+        clock: Clock,
+        policy: PayoutPolicy,
+        gateway_name: str = "sandbox",
+    ) -> None:
+        self.payouts = payouts
+        self.payees = payees
+        self.gateway = gateway
+        self.ledger = ledger
+        self.bus = bus
+        self.uow = uow
+        self.clock = clock
+        self.policy = policy
+        self.gateway_name = gateway_name
+
+    # -- what can be paid ------------------------------------------------------------------------------
+
+    async def availability(self, creator_id: UUID, payee: Payee | None = None) -> Availability:
+        """The earnings balance split into available and on hold (with release dates), and whether a
+        payout can be requested now (with the reason when not)."""
+        payee = payee or await self.payees.get(creator_id)
+        ready = not self.policy.needs_connected_account or bool(payee and payee.stripe_account_id)
+        now = self.clock.now()
+        balance, recent = await self._recent_earnings(creator_id, now - self.policy.hold - SCAN_SLACK)
+        return availability(balance, recent, now, self.policy, ready=ready)
+
+    async def _recent_earnings(self, creator_id: UUID, since: datetime) -> tuple[int, list[EarningsEntry]]:
+        """The balance and the entries since `since`, read newest first. The balance is the newest
+        entry's balance_after, so both come from the same read."""
+        account = AccountRef.earnings(creator_id)
+        before: str | None = None
+        balance: int | None = None
+        found: list[EarningsEntry] = []
+        while True:
+            page = await self.ledger.statement(account, before=before, limit=STATEMENT_PAGE)
+            if balance is None:
+                balance = page.entries[0].balance_after if page.entries else 0
+            for entry in page.entries:
+                if entry.created_at <= since:
+                    return balance, found
+                found.append(EarningsEntry(entry.amount, entry.created_at, entry.kind))
+            if page.next_before is None:
+                return balance, found
+            before = page.next_before
+
+    async def overview(self, creator_id: UUID) -> PayoutsOverview:
+        """Everything the payouts page shows. Enrolls the creator for the monthly run."""
+        payee = await self._enroll(creator_id)
+        return PayoutsOverview(
+            availability=await self.availability(creator_id, payee),
+            payee=payee,
+            payouts=await self.payouts.for_creator(creator_id),
+            policy=self.policy,
+            gateway=self.gateway_name,
+        )
+
+    async def statement(self, creator_id: UUID) -> list[Payout]:
+        """All the creator's payouts, newest first."""
+        return await self.payouts.for_creator(creator_id)
+
+    async def payout_for(self, creator_id: UUID, payout_id: UUID) -> PayoutTrail:
+        """One of the creator's payouts with its ledger transfers. Raises PayoutNotFound, also for
+        another creator's payout."""
+        payout = await self.payouts.get(payout_id)
+        if payout is None or payout.creator_id != creator_id:
+            raise PayoutNotFound()
+        transfers = []
+        for step in STEPS:
+            transfer = await self.ledger.transfer_by_key(payout.ledger_key(step))
+            if transfer is not None:
+                transfers.append((step, transfer))
+        return PayoutTrail(payout, transfers)
+
+    async def set_stripe_account(self, creator_id: UUID, account_id: str) -> Payee:
+        """Where Stripe Connect payouts go. Raises InvalidConnectedAccount for a malformed id."""
+        account_id = check_connected_account(account_id)
+        payee = await self._enroll(creator_id)
+        payee = replace(payee, stripe_account_id=account_id)
+        await self.payees.save(payee)
+        return payee
+
+    async def _enroll(self, creator_id: UUID) -> Payee:
+        payee = await self.payees.get(creator_id)
+        if payee is None:
+            payee = Payee(creator_id, "", self.clock.now())
+            await self.payees.save(payee)
+        return payee
+
+    # -- requesting ------------------------------------------------------------------------------------
+
+    async def request_payout(
+        self, creator_id: UUID, key: str, points: int | None = None, trigger: Trigger = Trigger.REQUEST
+    ) -> RequestOutcome:
+        """Pay out `points` (None: everything available, in whole conversion steps) once per `key`.
+
+        Moves the points from earnings to payouts in transit (REQUESTED), then asks the vendor
+        (PROCESSING; or FAILED with the points returned when the vendor refuses). If the vendor cannot
+        be reached the payout stays REQUESTED and the sweep asks again. Requests of one creator run one
+        at a time, so two at once never pay the same points twice. A retry with the same key returns
+        the first payout (`replayed`). Raises InvalidPayoutKey, InvalidPoints, BelowMinimum and
+        PayeeNotReady; nothing is moved then.
+        """
+        key = check_key(key)
+        prior = await self.payouts.by_key(creator_id, key)
+        if prior is not None:
+            return RequestOutcome(prior, True)
+        async with self.uow.atomic():
+            await self.payouts.lock_creator(creator_id)
+            prior = await self.payouts.by_key(creator_id, key)
+            if prior is not None:
+                return RequestOutcome(prior, True)
+            payee = await self._enroll(creator_id)
+            available = await self.availability(creator_id, payee)
+            conversion = self.policy.check_amount(
+                available.available if points is None else points, available.available
+            )
+            if self.policy.needs_connected_account and not payee.stripe_account_id:
+                raise PayeeNotReady()
+            now = self.clock.now()
+            payout = Payout(
+                id=uuid7(),
+                creator_id=creator_id,
+                idempotency_key=key,
+                points=conversion.points,
+                amount_minor=conversion.amount_minor,
+                currency=self.policy.currency.upper(),
+                state=PayoutState.REQUESTED,
+                trigger=trigger,
+                gateway=self.gateway_name,
+                requested_at=now,
+                updated_at=now,
+            )
+            stored = await self.payouts.add(payout)
+            if stored.id != payout.id:
+                return RequestOutcome(stored, True)
+            await self._move(payout, "request", AccountRef.earnings(creator_id), AccountRef.payouts_in_transit())
+            await self.bus.publish(topic_for(creator_id), EVENT, payout.event())
+        return RequestOutcome(await self.submit(payout.id), False)
+
+    async def submit(self, payout_id: UUID) -> Payout:
+        """Hand a REQUESTED payout to the vendor (again: the vendor key is the payout's, so this is
+        safe to repeat). Other states are returned unchanged."""
+        payout = await self._get(payout_id)
+        if payout.state is not PayoutState.REQUESTED:
+            return payout
+        try:
+            vendor = await self.gateway.create_payout(
+                f"payout:{payout.id}", payout.creator_id, payout.amount_minor, payout.currency
+            )
+        except VendorUnavailable:
+            log.warning("payout vendor unavailable; payout %s stays REQUESTED", payout.id)
+            return payout
+        except PayoutRejected as error:
+            return await self._fail(payout.id, error.message)
+        return await self.apply(payout.id, vendor)
+
+    # -- following the vendor --------------------------------------------------------------------------
+
+    async def apply(self, payout_id: UUID, vendor: VendorPayout) -> Payout:
+        """Bring the payout to what the vendor reports: PROCESSING once it has a ref, then PAID (the
+        points leave for vendor clearing) or FAILED (the money comes back to the platform, then the
+        points to the creator). Repeating it changes nothing. Raises VendorUnavailable when a failed
+        payout's money cannot be reclaimed yet (the payout stays PROCESSING)."""
+        async with self.uow.atomic():
+            payout = await self._get(payout_id, lock=True)
+            if payout.state is PayoutState.REQUESTED:
+                payout = payout.moved_to(PayoutState.PROCESSING, self.clock.now(), vendor_ref=vendor.ref)
+                await self.payouts.save(payout)
+                await self.bus.publish(topic_for(payout.creator_id), EVENT, payout.event())
+            if payout.state is not PayoutState.PROCESSING or payout.vendor_ref != vendor.ref:
+                return payout
+            if vendor.status is VendorStatus.PAID:
+                await self._move(payout, "paid", AccountRef.payouts_in_transit(), AccountRef.vendor_clearing())
+                payout = payout.moved_to(PayoutState.PAID, self.clock.now())
+                await self.payouts.save(payout)
+                await self.bus.publish(topic_for(payout.creator_id), EVENT, payout.event())
+                return payout
+        if vendor.status is VendorStatus.FAILED:
+            await self.gateway.return_funds(f"payout:{payout.id}:return", vendor.ref)
+            return await self._fail(payout.id, vendor.failure_reason or "The payout service could not pay it.")
+        return payout
+
+    async def _fail(self, payout_id: UUID, reason: str) -> Payout:
+        async with self.uow.atomic():
+            payout = await self._get(payout_id, lock=True)
+            if payout.state.final:
+                return payout
+            await self._move(payout, "failed", AccountRef.payouts_in_transit(), AccountRef.earnings(payout.creator_id))
+            payout = payout.moved_to(PayoutState.FAILED, self.clock.now(), failure_reason=reason[:500])
+            await self.payouts.save(payout)
+            await self.bus.publish(topic_for(payout.creator_id), EVENT, payout.event())
+            return payout
+
+    async def refresh(self, payout_id: UUID) -> Payout:
+        """Ask the vendor about a payout now (REQUESTED ones are submitted) and apply the answer."""
+        payout = await self._get(payout_id)
+        if payout.state is PayoutState.REQUESTED:
+            return await self.submit(payout_id)
+        if payout.state is not PayoutState.PROCESSING or payout.vendor_ref is None:
+            return payout
+        vendor = await self.gateway.fetch_payout(payout.vendor_ref)
+        changed = await self.apply(payout_id, vendor)
+        if changed.state is PayoutState.PROCESSING:  # still on its way: check again in RECHECK_AFTER
+            async with self.uow.atomic():
+                current = await self._get(payout_id, lock=True)
+                if current.state is PayoutState.PROCESSING:
+                    changed = replace(current, updated_at=self.clock.now())
+                    await self.payouts.save(changed)
+        return changed
+
+    async def refresh_by_ref(self, ref: str) -> Payout | None:
+        """The vendor says something happened to `ref`: apply it (None if no payout has that ref)."""
+        payout = await self.payouts.by_vendor_ref(ref)
+        return None if payout is None else await self.refresh(payout.id)
+
+    async def handle_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> str:
+        """A vendor webhook: verify it, then read the payout from the vendor and apply it. Returns what
+        happened ("ignored", "unknown" or the payout's state). Raises InvalidSignature and
+        VendorUnavailable (the vendor retries the webhook)."""
+        notice = await self.gateway.parse_webhook(raw_body, headers)
+        if notice.ref is None:
+            return "ignored"
+        payout = await self.refresh_by_ref(notice.ref)
+        return "unknown" if payout is None else payout.state.value
+
+    async def sweep(self) -> SweepReport:
+        """Catch up with the vendor: submit payouts stuck in REQUESTED, re-check PROCESSING ones whose
+        news may have been lost. Each payout's trouble is logged and left for the next sweep."""
+        now = self.clock.now()
+        submitted = rechecked = changed = 0
+        for payout in await self.payouts.stale(PayoutState.REQUESTED, now - RESUBMIT_AFTER):
+            submitted += 1
+            changed += (await self.submit(payout.id)).state is not PayoutState.REQUESTED
+        for payout in await self.payouts.stale(PayoutState.PROCESSING, now - RECHECK_AFTER):
+            rechecked += 1
+            try:
+                changed += (await self.refresh(payout.id)).state is not PayoutState.PROCESSING
+            except DomainError as error:
+                log.warning("could not re-check payout %s: %s", payout.id, error.message)
+        return SweepReport(submitted, rechecked, changed)
+
+    async def run_monthly(self, batch: int = 200) -> MonthlyReport:
+        """Pay every enrolled creator whose available points reach the minimum, once per month (the key
+        names the month, so a re-run in the same month pays no one twice)."""
+        key = f"monthly:{self.clock.now():%Y-%m}"
+        requested = skipped = failed = 0
+        after: UUID | None = None
+        while True:
+            payees = await self.payees.page(after, batch)
+            for payee in payees:
+                try:
+                    outcome = await self.request_payout(payee.creator_id, key, trigger=Trigger.MONTHLY)
+                except (BelowMinimum, PayeeNotReady):
+                    skipped += 1
+                except DomainError as error:
+                    failed += 1
+                    log.warning("monthly payout of %s failed: %s", payee.creator_id, error.message)
+                else:
+                    requested += not outcome.replayed
+                    skipped += outcome.replayed
+            if len(payees) < batch:
+                return MonthlyReport(requested, skipped, failed)
+            after = payees[-1].creator_id
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _get(self, payout_id: UUID, *, lock: bool = False) -> Payout:
+        payout = await self.payouts.get(payout_id, lock=lock)
+        if payout is None:
+            raise PayoutNotFound()
+        return payout
+
+    async def _move(self, payout: Payout, step: str, source: AccountRef, destination: AccountRef) -> None:
+        memo = {"request": "Payout requested", "paid": "Payout paid", "failed": "Payout failed, points returned"}
+        await self.ledger.transfer(
+            payout.ledger_key(step),
+            LEDGER_KIND,
+            [Leg(source, destination, payout.points)],
+            {"payout_id": str(payout.id), "creator_id": str(payout.creator_id), "step": step, "memo": memo[step]},
+        )
