@@ -38,13 +38,12 @@ def fill(path: str) -> str:
 
 
 def unsafe_routes(app: Litestar) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute):
-            continue
-        for method in sorted(set(route.methods) & UNSAFE):
-            found.append((method, route.path))
-    return found
+    return [
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for method in sorted(set(route.methods) & UNSAFE)
+    ]
 
 
 def exempt_paths() -> list[str]:
