@@ -117,6 +117,7 @@ FEATURE = Feature(
     cron_jobs=[CronSpec(reconcile_payments, RECONCILE_CRON, timeout=600)],
     on_startup=[check_packs],
     csrf_exempt=["/webhooks/payments"],
+    me_panels=["wallet/_me_panel.html"],
     nav=[
         NavLink("Wallet", "/wallet", "user", order=40),
         NavLink("Reconciliation", "/staff/reconciliation", "staff", order=95),

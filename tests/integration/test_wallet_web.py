@@ -50,6 +50,8 @@ async def start_checkout(client: httpx.AsyncClient, pack: str = "p550") -> str:
 async def test_the_wallet_needs_a_login(client: httpx.AsyncClient) -> None:
     response = await client.get("/wallet", follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (303, "/login?next=/wallet")
+    pill = await client.get("/wallet/pill")  # lazily loaded on pages anyone may see: empty for visitors
+    assert (pill.status_code, pill.text) == (200, "")
 
 
 async def test_a_viewer_buys_a_pack_on_the_sandbox_checkout_and_sees_the_points(
@@ -84,6 +86,11 @@ async def test_a_viewer_buys_a_pack_on_the_sandbox_checkout_and_sees_the_points(
     assert 'data-testid="wallet-balance">550<' in wallet.text
     assert "Bought 550 Hypha points" in wallet.text
     outbox = await pg.get(Database).fetchrow("SELECT attempts, delivered_at FROM sandbox_webhook_outbox")
+    me = await client.get("/me")
+    assert 'data-testid="wallet-panel"' in me.text
+    assert 'hx-get="/wallet/pill"' in me.text
+    pill = await client.get("/wallet/pill")
+    assert ">550</a>" in pill.text
     assert outbox is not None
     assert outbox["attempts"] == 1
     assert outbox["delivered_at"] is not None
