@@ -118,6 +118,7 @@ def create_app(
             "injector": injector,
             "settings": settings,
             "session_resolver": injector.get(AccountService).principal_for_session,
+            "header_partials": [name for feature in features for name in feature.header_partials],
             "nav": sorted((link for feature in features for link in feature.nav), key=lambda link: link.order),
             "me_panels": [panel for feature in features for panel in feature.me_panels],
         }

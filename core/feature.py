@@ -30,6 +30,8 @@ class Feature:
     on_startup: Sequence[Callable[[Injector], Awaitable[None]]] = field(default_factory=tuple)
     csrf_exempt: Sequence[str] = ()
     nav: Sequence[NavLink] = ()
+    header_partials: Sequence[str] = ()
+    """Templates shown in the site header for logged-in users (e.g. the wallet balance pill)."""
     # Templates the account page (/me) includes, in feature order; each is a self-contained partial
     # (it may load its own data with htmx) rendered with the page's context (`user`, `request`).
     me_panels: Sequence[str] = ()

@@ -118,6 +118,7 @@ FEATURE = Feature(
     on_startup=[check_packs],
     csrf_exempt=["/webhooks/payments"],
     me_panels=["wallet/_me_panel.html"],
+    header_partials=["wallet/_balance_pill_loader.html"],
     nav=[
         NavLink("Wallet", "/wallet", "user", order=40),
         NavLink("Reconciliation", "/staff/reconciliation", "staff", order=95),
