@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from features.studio.model import (
     Upload,
     Video,
     VideoState,
+    VideoSummary,
 )
 from features.studio.ports import TranscodeOrder
 from features.studio.tables import UploadTable, VideoTable
@@ -157,6 +158,47 @@ class PiccoloVideoRepository:
         )
         return [_video(row) for row in rows]
 
+    async def published(
+        self,
+        limit: int,
+        *,
+        before: tuple[datetime, UUID] | None = None,
+        owner_ids: Collection[UUID] | None = None,
+        query: str | None = None,
+        exclude_ids: Collection[UUID] = (),
+    ) -> list[VideoSummary]:
+        conditions = ["state = 'published'"]
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if before is not None:
+            conditions.append(f"(created_at, id) < ({arg(before[0])}, {arg(before[1])})")
+        if owner_ids is not None:
+            conditions.append(f"owner_id = ANY({arg(list(owner_ids))}::uuid[])")
+        if query:
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(f"title ILIKE {arg('%' + escaped + '%')}")
+        if exclude_ids:
+            conditions.append(f"NOT (id = ANY({arg(list(exclude_ids))}::uuid[]))")
+        rows = await self.db.fetch(
+            f"SELECT {_SUMMARY_COLUMNS} FROM videos WHERE {' AND '.join(conditions)}"  # noqa: S608
+            f" ORDER BY created_at DESC, id DESC LIMIT {arg(limit)}",
+            *args,
+        )
+        return [_summary(row) for row in rows]
+
+    async def summaries(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
+        if not video_ids:
+            return {}
+        rows = await self.db.fetch(
+            f"SELECT {_SUMMARY_COLUMNS} FROM videos WHERE id = ANY($1::uuid[])",  # noqa: S608
+            list(set(video_ids)),
+        )
+        return {row["id"]: _summary(row) for row in rows}
+
     async def waiting_ahead_of(self, video: Video) -> int:
         if video.queued_at is None:
             return 0
@@ -182,6 +224,26 @@ class PiccoloVideoRepository:
             limit,
         )
         return [_video(row) for row in rows]
+
+
+_SUMMARY_COLUMNS = (
+    "id, public_id, owner_id, title, state, duration, created_at, updated_at, cover_image, fallback_cover_image"
+)
+
+
+def _summary(row: Mapping[str, Any]) -> VideoSummary:
+    return VideoSummary(
+        id=row["id"],
+        public_id=row["public_id"],
+        owner_id=row["owner_id"],
+        title=row["title"],
+        state=VideoState(row["state"]),
+        duration=row["duration"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        cover_image=row["cover_image"],
+        fallback_cover_image=row["fallback_cover_image"],
+    )
 
 
 _JSON_COLUMNS = frozenset(
@@ -222,6 +284,33 @@ class MemoryVideoRepository:
         mine = [v for v in self.videos.values() if v.owner_id == owner_id and (states is None or v.state in states)]
         mine.sort(key=lambda v: (v.created_at, v.id), reverse=True)
         return [_copy(v) for v in mine[offset : offset + limit]]
+
+    async def published(
+        self,
+        limit: int,
+        *,
+        before: tuple[datetime, UUID] | None = None,
+        owner_ids: Collection[UUID] | None = None,
+        query: str | None = None,
+        exclude_ids: Collection[UUID] = (),
+    ) -> list[VideoSummary]:
+        owners = None if owner_ids is None else set(owner_ids)
+        excluded = set(exclude_ids)
+        needle = query.casefold() if query else None
+        found = [
+            v
+            for v in self.videos.values()
+            if v.state is VideoState.PUBLISHED
+            and (before is None or (v.created_at, v.id) < before)
+            and (owners is None or v.owner_id in owners)
+            and (needle is None or needle in v.title.casefold())
+            and v.id not in excluded
+        ]
+        found.sort(key=lambda v: (v.created_at, v.id), reverse=True)
+        return [VideoSummary.of(v) for v in found[:limit]]
+
+    async def summaries(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
+        return {i: VideoSummary.of(self.videos[i]) for i in video_ids if i in self.videos}
 
     async def waiting_ahead_of(self, video: Video) -> int:
         if video.queued_at is None:

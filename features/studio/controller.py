@@ -221,10 +221,14 @@ class StudioController(Controller):
 
     @get("/events", dependencies={"bus": inject(EventBus)})  # type: ignore[type-abstract]
     async def events(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], bus: NamedDependency[EventBus]
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        bus: NamedDependency[Any],  # an EventBus; Litestar cannot check a Protocol at run time
     ) -> ServerSentEvent:
         """The owner's tiles, re-rendered whenever one of their videos changes (htmx swaps them by id)."""
         me = _me(request).id
+        events: EventBus = bus
         engine = request.app.template_engine
         assert engine is not None
         template = engine.get_template(TILE)
@@ -239,7 +243,7 @@ class StudioController(Controller):
                 return None
             return str(template.render(tile=await studio.tile(video), oob=True, request=request))
 
-        return sse_response(bus, [topic_for(me)], render, request.headers.get("last-event-id"))
+        return sse_response(events, [topic_for(me)], render, request.headers.get("last-event-id"))
 
 
 # -- tus 1.0 -----------------------------------------------------------------------------------
@@ -322,8 +326,10 @@ class TusController(Controller):
     dependencies = {"studio": inject(StudioService), "settings": inject(Settings)}
     exception_handlers = {DomainError: tus_error}
 
+    # Litestar registers a controller's handlers in name order and adds its own OPTIONS handler to a
+    # path that has none yet: this one's name must sort before `create` to be the path's OPTIONS.
     @route("/", http_method=[HttpMethod.OPTIONS], status_code=204, include_in_schema=False)
-    async def options(self, settings: NamedDependency[Settings]) -> Response[None]:
+    async def advertise_protocol(self, settings: NamedDependency[Settings]) -> Response[None]:
         return Response(
             None,
             status_code=204,

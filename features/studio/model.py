@@ -445,6 +445,46 @@ class Upload:
         return self.offset >= self.length
 
 
+@dataclass(frozen=True)
+class VideoSummary:
+    """A video as lists show it — enough for a card, without media, tracks or source details."""
+
+    id: UUID
+    public_id: str
+    owner_id: UUID
+    title: str
+    state: VideoState
+    duration: float | None
+    created_at: datetime
+    updated_at: datetime
+    cover_image: str | None = None
+    fallback_cover_image: str | None = None
+
+    @classmethod
+    def of(cls, video: Video) -> VideoSummary:
+        return cls(
+            id=video.id,
+            public_id=video.public_id,
+            owner_id=video.owner_id,
+            title=video.title,
+            state=video.state,
+            duration=video.duration,
+            created_at=video.created_at,
+            updated_at=video.updated_at,
+            cover_image=video.cover_image,
+            fallback_cover_image=video.fallback_cover_image,
+        )
+
+    @property
+    def has_cover(self) -> bool:
+        return self.cover_image is not None or self.fallback_cover_image is not None
+
+    @property
+    def cover_version(self) -> str:
+        """Changes when the cover may have changed (for cache-busting image URLs)."""
+        return str(int(self.updated_at.timestamp()))
+
+
 def check_details(title: str, description: str) -> tuple[str, str]:
     """Trimmed title and description; raise InvalidVideoDetails with a message per field."""
     title = " ".join(title.split())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +10,15 @@ from typing import Protocol
 from uuid import UUID
 
 from core.pipeline import ProgressSink
-from features.studio.model import ProcessingProgress, SourceMeta, Transcoded, Upload, Video, VideoState
+from features.studio.model import (
+    ProcessingProgress,
+    SourceMeta,
+    Transcoded,
+    Upload,
+    Video,
+    VideoState,
+    VideoSummary,
+)
 
 
 class VideoRepository(Protocol):
@@ -37,6 +46,23 @@ class VideoRepository(Protocol):
         self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
     ) -> list[Video]:
         """The owner's videos, newest first, optionally only those in `states`."""
+        ...
+
+    async def published(
+        self,
+        limit: int,
+        *,
+        before: tuple[datetime, UUID] | None = None,
+        owner_ids: Collection[UUID] | None = None,
+        query: str | None = None,
+        exclude_ids: Collection[UUID] = (),
+    ) -> list[VideoSummary]:
+        """Up to `limit` PUBLISHED videos, newest first by (created_at, id), strictly before `before`;
+        only of `owner_ids` if given, only with `query` in the title (any case) if given."""
+        ...
+
+    async def summaries(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
+        """The videos among `video_ids` that exist, in any state."""
         ...
 
     async def waiting_ahead_of(self, video: Video) -> int:

@@ -9,13 +9,15 @@ The story of one video:
   retry                  → UPLOADED again; the pipeline resumes from its last completed unit
 
 Every change of a video is published on the EventBus topic `user:<owner id>` as a `video` event
-with a small payload (ids and figures); web processes render the tile from the stored video.
+with a small payload — {video_id, public_id, state (upper case, e.g. "CONVERTING", "READY"), and
+percent/step/eta, queue_position, title, reason when they apply}; web processes render the tile
+from the stored video, and the notifications feature mails about READY and FAILED.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,6 +30,7 @@ from core.errors import Conflict, InvalidInput
 from core.events import EventBus
 from core.ids import public_id, uuid7
 from core.jobs import JobQueue
+from core.paging import Cursor, Page
 from core.pipeline import Progress, UnitFailed
 from core.storage import BlobNotFound, BlobStorage
 from core.uow import UnitOfWork
@@ -47,6 +50,7 @@ from features.studio.model import (
     VideoLimits,
     VideoNotFound,
     VideoState,
+    VideoSummary,
     check_details,
     check_language,
     cover_type,
@@ -65,6 +69,9 @@ EVENT = "video"
 FLUSH_BYTES = 1024 * 1024  # bytes buffered per append: memory per upload request stays near this
 LEASE = timedelta(seconds=60)
 REASON_MAX = 300
+
+# Events worth a mail or a notice carry the title (the notifications feature reads them).
+FINAL_NEWS = frozenset({VideoState.READY, VideoState.FAILED, VideoState.REJECTED})
 
 JobProgress = Callable[[ProcessingProgress], Awaitable[None]]
 
@@ -137,6 +144,31 @@ class StudioService:
     ) -> list[Video]:
         """The owner's videos, newest first."""
         return await self.videos.list_for_owner(owner_id, limit=limit, offset=offset, states=states)
+
+    async def published_page(
+        self,
+        after: Cursor | None,
+        limit: int,
+        *,
+        owner_ids: Collection[UUID] | None = None,
+        query: str | None = None,
+        exclude_ids: Collection[UUID] = (),
+    ) -> Page[VideoSummary]:
+        """A page of PUBLISHED videos, newest first (created_at, then id), after the cursor `after`;
+        only of `owner_ids` if given; only those whose title contains `query` (any case) if given;
+        never those in `exclude_ids`. One query: LIMIT `limit` + 1 tells whether a next page exists."""
+        rows = await self.videos.published(
+            limit + 1,
+            before=None if after is None else (after.at, after.id),
+            owner_ids=owner_ids,
+            query=query,
+            exclude_ids=exclude_ids,
+        )
+        return Page.cut(rows, limit, lambda v: Cursor(v.created_at, v.id), first=after is None)
+
+    async def summaries_by_id(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
+        """Card-sized views of the videos among `video_ids` that exist (any state, any owner)."""
+        return await self.videos.summaries(video_ids)
 
     async def owned_video(self, owner_id: UUID, video_id: UUID) -> Video:
         """The video if `owner_id` owns it; raises VideoNotFound otherwise (another's video is not found)."""
@@ -490,7 +522,7 @@ class StudioService:
             EVENT,
             {
                 "video_id": str(video.id),
-                "state": VideoState.CONVERTING.value,
+                "state": VideoState.CONVERTING.name,
                 "percent": figure.percent,
                 "step": figure.step,
                 "eta": figure.eta_seconds,
@@ -555,7 +587,11 @@ class StudioService:
 
     async def _announce(self, video: Video) -> None:
         """Tell the owner's open pages that this video changed (delivered only if the change commits)."""
-        data: dict[str, Any] = {"video_id": str(video.id), "state": video.state.value}
+        data: dict[str, Any] = {"video_id": str(video.id), "public_id": video.public_id, "state": video.state.name}
+        if video.state in FINAL_NEWS:
+            data["title"] = video.title
+        if video.failure_reason:
+            data["reason"] = video.failure_reason
         if video.progress is not None and video.state in IN_PROGRESS:
             data["percent"] = video.progress.percent
         await self.bus.publish(topic_for(video.owner_id), EVENT, data)
@@ -566,7 +602,7 @@ class StudioService:
             await self.bus.publish(
                 topic_for(video.owner_id),
                 EVENT,
-                {"video_id": str(video.id), "state": video.state.value, "queue_position": position},
+                {"video_id": str(video.id), "state": video.state.name, "queue_position": position},
             )
 
 

@@ -211,3 +211,42 @@ async def test_an_expired_lease_can_be_taken_over(store: Store) -> None:
     assert await store.uploads.claim("u3", 0, "b", T0 + timedelta(seconds=61), T0 + timedelta(seconds=120))
     assert not await store.uploads.advance("u3", "a", 10, T0 + timedelta(seconds=200))
     assert not await store.uploads.claim("u9", 0, "a", T0, T0)  # unknown upload
+
+
+async def published_video(store: Store, owner: UUID, title: str, at: datetime) -> Video:
+    video = draft(owner, at, title)
+    video.state = VideoState.PUBLISHED
+    await store.videos.add(video)
+    return video
+
+
+async def test_published_lists_only_published_videos_newest_first_in_keyset_pages(store: Store) -> None:
+    ada, bob = await store.new_owner(), await store.new_owner()
+    old = await published_video(store, ada, "Old tides", T0)
+    new = await published_video(store, ada, "New 100% tides", T0 + timedelta(minutes=1))
+    bobs = await published_video(store, bob, "Bob_s film", T0 + timedelta(minutes=2))
+    await store.videos.add(draft(ada, T0 + timedelta(minutes=3), "A draft"))
+
+    assert [v.title for v in await store.videos.published(10)] == ["Bob_s film", "New 100% tides", "Old tides"]
+    assert [v.id for v in await store.videos.published(10, before=(new.created_at, new.id))] == [old.id]
+    assert [v.id for v in await store.videos.published(10, owner_ids=[ada])] == [new.id, old.id]
+    assert [v.id for v in await store.videos.published(10, query="TIDES")] == [new.id, old.id]
+    assert [v.id for v in await store.videos.published(10, query="100%")] == [new.id]
+    assert [v.id for v in await store.videos.published(10, query="b_s")] == [bobs.id]
+    assert [v.id for v in await store.videos.published(10, query="_")] == [bobs.id]
+    assert [v.id for v in await store.videos.published(10, exclude_ids=[bobs.id, old.id])] == [new.id]
+    assert [v.id for v in await store.videos.published(1)] == [bobs.id]
+    summary = (await store.videos.published(1))[0]
+    assert (summary.public_id, summary.owner_id, summary.state) == (bobs.public_id, bob, VideoState.PUBLISHED)
+
+
+async def test_summaries_find_videos_by_id_in_any_state(store: Store) -> None:
+    owner = await store.new_owner()
+    shown = await published_video(store, owner, "Shown", T0)
+    hidden = draft(owner, T0, "Hidden")
+    await store.videos.add(hidden)
+    found = await store.videos.summaries([shown.id, hidden.id, uuid7()])
+    assert set(found) == {shown.id, hidden.id}
+    assert found[hidden.id].state is VideoState.DRAFT
+    assert found[shown.id].title == "Shown"
+    assert await store.videos.summaries([]) == {}

@@ -109,7 +109,7 @@ async def test_a_complete_upload_is_probed_queued_and_announced(
     assert job.heartbeat > 0
     assert job.retries == 3
     states = [e.data["state"] for e in bus.events if e.topic == f"user:{owner}"]
-    assert states == ["uploading", "uploaded"]
+    assert states == ["UPLOADING", "UPLOADED"]
 
 
 async def test_bytes_go_to_storage_in_bounded_pieces(studio: StudioService, blobs: MemoryBlobStorage) -> None:
@@ -234,7 +234,12 @@ async def test_processing_publishes_figures_and_ends_ready_with_tracks(
     assert done.progress.percent == 100.0
     assert figures[-1] == 100.0
     events = [e.data for e in bus.events if e.topic == f"user:{owner}"]
-    assert [e["state"] for e in events][-1] == "ready"
+    assert events[-1] == {
+        "video_id": str(video.id),
+        "public_id": video.public_id,
+        "state": "READY",
+        "title": "Tides",
+    }
     steps = [e.get("step") for e in events if "step" in e]
     assert steps[:2] == ["Converting subtitles", "Converting audio"]
     order = memory.get(MemoryTranscoder).runs[0]
@@ -303,3 +308,24 @@ async def test_the_cover_is_the_creators_image_or_else_the_pipelines_frame(studi
     found = await studio.cover(done)
     assert found is not None
     assert found[1] == "image/jpeg"
+
+
+async def test_published_pages_follow_each_other_for_the_catalog(studio: StudioService) -> None:
+    owner = uuid7()
+    videos = [await studio.create_video(owner, f"Film {i}") for i in range(3)]
+    for video in videos:
+        stored = await upload_file(studio, owner, video, fake_media(HD))
+        await studio.process(stored.id)
+        await studio.mark_published(stored.id)
+    first = await studio.published_page(None, 2)
+    assert [v.title for v in first.items] == ["Film 2", "Film 1"]
+    assert first.next is not None
+    second = await studio.published_page(first.next, 2)
+    assert [v.title for v in second.items] == ["Film 0"]
+    assert second.next is None
+    assert not second.first
+    await studio.mark_unpublished(videos[0].id)
+    assert [v.title for v in (await studio.published_page(None, 5)).items] == ["Film 2", "Film 1"]
+    summaries = await studio.summaries_by_id([videos[0].id])
+    assert summaries[videos[0].id].state is VideoState.READY
+    assert summaries[videos[0].id].has_cover
