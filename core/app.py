@@ -34,11 +34,13 @@ from core.web import (
 )
 from features.accounts.module import FEATURE as ACCOUNTS
 from features.accounts.service import AccountService
+from features.catalog.module import FEATURE as CATALOG
 from features.ledger.module import FEATURE as LEDGER
 from features.notifications.module import FEATURE as NOTIFICATIONS
 from features.payouts.module import FEATURE as PAYOUTS
 from features.pipeline.module import FEATURE as PIPELINE
 from features.playback.module import FEATURE as PLAYBACK
+from features.preferences.module import FEATURE as PREFERENCES
 from features.sandbox_pay.module import FEATURE as SANDBOX_PAY
 from features.studio.module import FEATURE as STUDIO
 from features.unlocks.module import FEATURE as UNLOCKS
@@ -57,6 +59,8 @@ FEATURES: list[Feature] = [
     UNLOCKS,
     PLAYBACK,
     PAYOUTS,
+    CATALOG,
+    PREFERENCES,
 ]
 
 

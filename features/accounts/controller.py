@@ -32,9 +32,7 @@ def _form_page(
 class AccountsController(Controller):
     dependencies = {"accounts": inject(AccountService)}
 
-    @get("/", name="home")
-    async def landing(self, request: Request[Any, Any, Any]) -> Template:
-        return Template(template_name="accounts/landing.html", context={"user": current_principal(request)})
+    # The home page "/" belongs to the catalog: it shows accounts/landing.html to visitors above the feed.
 
     @get("/signup")
     async def signup_page(self, request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Response[Any]:

@@ -1,0 +1,122 @@
+"""The favourite toggle on video pages, and the favourites and picks lists of the account page.
+
+The toggle posts the state it asks for (not "flip"), so a doubled click or a retry lands in the same
+state. Its button is loaded by the page with htmx (`_favourite_loader.html`), so the video page
+pays nothing for it; /me loads both lists the same way (`_favourites_panel.html`, `_picks_panel.html`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Template
+
+from core.auth import current_principal, login_required
+from core.forms import parse_form
+from core.identity import Principal
+from core.paging import Cursor, Page
+from core.web import flash, inject, redirect
+from features.preferences.dto import FavouriteForm
+from features.preferences.model import PAGE_SIZE
+from features.preferences.service import VideoPreferenceService
+
+FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+TOGGLE = "preferences/_favourite.html"
+PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+def _htmx(request: Request[Any, Any, Any]) -> bool:
+    headers = request.headers
+    return bool(headers.get("hx-request")) and not headers.get("hx-history-restore-request")
+
+
+def _me(request: Request[Any, Any, Any]) -> Principal:
+    principal = current_principal(request)
+    assert principal is not None  # the guard let the request through
+    return principal
+
+
+def _toggle(public_id: str, favourite: bool, *, logged_in: bool = True) -> Template:
+    context = {"public_id": public_id, "favourite": favourite, "logged_in": logged_in}
+    return Template(TOGGLE, context=context, headers=PRIVATE)
+
+
+def _next_url(path: str, page: Page[Any], limit: int | None) -> str | None:
+    if page.next_token is None:
+        return None
+    params = {"after": page.next_token} | ({"limit": str(limit)} if limit and limit != PAGE_SIZE else {})
+    return f"{path}?{urlencode(params)}"
+
+
+class FavouriteController(Controller):
+    path = "/v"
+    dependencies = {"preferences": inject(VideoPreferenceService)}
+
+    @get("/{public_id:str}/favourite")
+    async def toggle(
+        self,
+        request: Request[Any, Any, Any],
+        public_id: FromPath[str],
+        preferences: NamedDependency[VideoPreferenceService],
+    ) -> Template:
+        """The toggle as it stands for this viewer; visitors get a prompt to log in."""
+        viewer = current_principal(request)
+        if viewer is None:
+            return _toggle(public_id, False, logged_in=False)
+        return _toggle(public_id, await preferences.is_favourite(viewer.id, public_id))
+
+    @post("/{public_id:str}/favourite", guards=[login_required])
+    async def set_favourite(
+        self,
+        request: Request[Any, Any, Any],
+        public_id: FromPath[str],
+        preferences: NamedDependency[VideoPreferenceService],
+        data: FormData,
+    ) -> Response[Any]:
+        """One click: keep the video as a favourite, or let it go. htmx gets the new button back."""
+        form = parse_form(FavouriteForm, data)
+        state = await preferences.set_favourite(_me(request).id, public_id, form.wanted)
+        if not _htmx(request):
+            message = "Added to your favourites." if state else "Removed from your favourites."
+            return flash(redirect(f"/v/{public_id}", request), message)
+        return _toggle(public_id, state)
+
+
+class PreferencesController(Controller):
+    path = "/me"
+    guards = [login_required]
+    dependencies = {"preferences": inject(VideoPreferenceService)}
+
+    @get("/favourites")
+    async def favourites(
+        self,
+        request: Request[Any, Any, Any],
+        preferences: NamedDependency[VideoPreferenceService],
+        after: FromQuery[str | None] = None,
+        limit: FromQuery[int | None] = None,
+    ) -> Template:
+        """The viewer's favourites, most recently added first."""
+        page = await preferences.get_favourites(_me(request).id, Cursor.parse(after), limit)
+        context = {"page": page, "next_url": _next_url("/me/favourites", page, limit)}
+        name = "preferences/_favourites.html" if _htmx(request) else "preferences/favourites.html"
+        return Template(name, context=context, headers=PRIVATE)
+
+    @get("/picks")
+    async def picks(
+        self,
+        request: Request[Any, Any, Any],
+        preferences: NamedDependency[VideoPreferenceService],
+        after: FromQuery[str | None] = None,
+        limit: FromQuery[int | None] = None,
+    ) -> Template:
+        """Videos picked for the viewer (see VideoPreferenceService.get_picks)."""
+        page = await preferences.get_picks(_me(request).id, Cursor.parse(after), limit)
+        context = {"page": page, "next_url": _next_url("/me/picks", page, limit)}
+        name = "preferences/_picks.html" if _htmx(request) else "preferences/picks.html"
+        return Template(name, context=context, headers=PRIVATE)
