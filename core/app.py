@@ -34,6 +34,7 @@ from core.web import (
 )
 from features.accounts.module import FEATURE as ACCOUNTS
 from features.accounts.service import AccountService
+from features.analytics.module import FEATURE as ANALYTICS
 from features.catalog.module import FEATURE as CATALOG
 from features.ledger.module import FEATURE as LEDGER
 from features.notifications.module import FEATURE as NOTIFICATIONS
@@ -59,6 +60,7 @@ FEATURES: list[Feature] = [
     UNLOCKS,
     PLAYBACK,
     PAYOUTS,
+    ANALYTICS,
     CATALOG,
     PREFERENCES,
 ]

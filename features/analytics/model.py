@@ -1,0 +1,534 @@
+"""Analytics: what viewers watched and what it earned, per video per day, folded in incrementally.
+
+Watching — from playback heartbeats (a player reports its position every 10 s while playing, and on
+pause and end). A *view* is one playback session (one page load of the player); its day is the UTC
+day of its first heartbeat, and everything the session does counts on that day. Per session:
+
+  watch time   the first heartbeat stands for min(position, 10 s) of watching (the player beats 10 s
+               after it starts); each later heartbeat adds max(0, min(Δposition, Δwall clock)) — a
+               pause adds nothing, a seek forward adds at most the time that passed, a seek back adds 0
+  reach        the furthest position reported; the session counts toward every 5 % point of the
+               duration up to there (the last second counts as the end, 100 %)
+
+A video's *retention* at k × 5 % is the share of its views that reached that point (so 0 % is always
+100 % of views). *Unique viewers* are distinct logged-in viewers (a visitor counts once per session).
+Heartbeats of the video's own creator and of free-preview sessions do not count as views; preview
+sessions are counted apart (`preview_views`). Times are kept in whole milliseconds, so folding the same
+heartbeats in one batch or in many gives exactly the same numbers.
+
+Revenue — from the "sale" and "tip" events the unlocks feature publishes in the same transaction as
+their ledger transfers (an event is stored if and only if its transfer committed). A sale brings the
+creator `net` points (the price less the platform fee), a tip its whole `amount`; revenue = both. Days
+are UTC days of the event.
+
+Incremental: each source is read with a cursor on its ids. The cursor only moves over an unbroken run
+of ids (a hole may be a transaction still committing); a hole still open after a grace period is taken
+for a rolled-back insert and stepped over.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from core.errors import InvalidInput
+from core.events import Event
+from features.playback.model import Heartbeat
+
+STEPS = 20  # retention every 5 %
+POINTS = STEPS + 1  # 0 %, 5 %, … 100 %
+BEAT_MS = 10_000  # the player's heartbeat interval: what a session's first heartbeat may stand for
+END_SLACK_MS = 1_000  # within this of the end counts as watched to the end
+
+HEARTBEATS = "heartbeats"  # cursor names
+REVENUE = "revenue"
+SALE = "sale"
+TIP = "tip"
+REVENUE_EVENTS = frozenset({SALE, TIP})
+TOPIC = re.compile(r"^user:([0-9a-fA-F-]{36})$")
+
+MAX_RANGE_DAYS = 366
+PRESETS: dict[str, int] = {"7d": 7, "28d": 28, "90d": 90, "365d": 365}
+DEFAULT_PRESET = "28d"
+
+
+class InvalidRange(InvalidInput):
+    message = "Choose a start and an end date, at most a year apart."
+
+
+def to_ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def day_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+# -- cursors ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A read position in an id sequence (heartbeats, the event log).
+
+    Ids are handed out when rows are inserted, not when they commit: with 5 and 7 visible, 6 may still
+    be on its way. So the cursor only moves over an unbroken run of ids; at a hole it waits, and
+    `gap_seen_at` says since when. A hole still open after the grace period is a rolled-back insert
+    (or a sequence skip) and is stepped over.
+    """
+
+    position: int = 0
+    gap_seen_at: datetime | None = None
+
+    def advanced_over(self, ids: Sequence[int], now: datetime, grace: timedelta) -> Cursor:
+        """The cursor after seeing these stored ids (ascending)."""
+        position, gap_seen_at = self.position, self.gap_seen_at
+        for found in ids:
+            if found <= position:
+                continue
+            if found == position + 1:
+                position, gap_seen_at = found, None
+                continue
+            if gap_seen_at is None:
+                gap_seen_at = now
+                break
+            if now - gap_seen_at < grace:
+                break
+            position, gap_seen_at = found, None
+        return Cursor(position, gap_seen_at)
+
+
+# -- watching ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What the fold needs to know about a video: whose it is and how long it runs."""
+
+    video_id: UUID
+    owner_id: UUID
+    duration_ms: int | None
+
+
+SessionKey = tuple[UUID, str]  # (video id, playback session id)
+
+
+@dataclass(frozen=True)
+class Session:
+    """One playback session as folded so far."""
+
+    video_id: UUID
+    session_id: str
+    owner_id: UUID
+    day: date
+    viewer_key: str
+    preview: bool
+    last_at: datetime
+    last_position_ms: int
+    max_position_ms: int
+    watched_ms: int
+
+    @property
+    def key(self) -> SessionKey:
+        return (self.video_id, self.session_id)
+
+
+def reach_point(max_position_ms: int, duration_ms: int | None) -> int:
+    """The furthest 5 % point (0 … 20) a session reached."""
+    if not duration_ms or duration_ms <= 0:
+        return 0
+    if max_position_ms >= duration_ms - END_SLACK_MS:
+        return STEPS
+    return max(0, min(STEPS - 1, max_position_ms * STEPS // duration_ms))
+
+
+def no_reach() -> tuple[int, ...]:
+    return (0,) * POINTS
+
+
+@dataclass(frozen=True)
+class WatchDay:
+    """A video's watching on one day — or, in a fold, the change to add to it.
+
+    `reach[k]` counts the views whose furthest point was k × 5 % (see `retention`)."""
+
+    video_id: UUID
+    owner_id: UUID
+    day: date
+    views: int = 0
+    preview_views: int = 0
+    watch_ms: int = 0
+    reach: tuple[int, ...] = field(default_factory=no_reach)
+
+    def plus(self, other: WatchDay) -> WatchDay:
+        return replace(
+            self,
+            views=self.views + other.views,
+            preview_views=self.preview_views + other.preview_views,
+            watch_ms=self.watch_ms + other.watch_ms,
+            reach=tuple(a + b for a, b in zip(self.reach, other.reach, strict=True)),
+        )
+
+
+@dataclass(frozen=True)
+class ViewerDay:
+    video_id: UUID
+    day: date
+    owner_id: UUID
+    viewer_key: str
+
+
+@dataclass
+class WatchFold:
+    """What folding a batch of heartbeats changes: sessions to store, day totals to add, viewers seen."""
+
+    sessions: dict[SessionKey, Session] = field(default_factory=dict)
+    days: dict[tuple[UUID, date], WatchDay] = field(default_factory=dict)
+    viewers: set[ViewerDay] = field(default_factory=set)
+
+    def _add(self, video: VideoFacts, day: date, **change: Any) -> None:
+        slot = (video.video_id, day)
+        current = self.days.get(slot) or WatchDay(video.video_id, video.owner_id, day)
+        self.days[slot] = current.plus(WatchDay(video.video_id, video.owner_id, day, **change))
+
+    def _move_reach(self, video: VideoFacts, day: date, old: int | None, new: int) -> None:
+        if old == new:
+            return
+        reach = [0] * POINTS
+        reach[new] += 1
+        if old is not None:
+            reach[old] -= 1
+        self._add(video, day, reach=tuple(reach))
+
+
+def viewer_key(beat: Heartbeat) -> str:
+    return str(beat.viewer_id) if beat.viewer_id else f"session:{beat.session_id}"
+
+
+def fold_heartbeats(
+    beats: Iterable[Heartbeat],
+    known: Mapping[SessionKey, Session],
+    videos: Mapping[UUID, VideoFacts],
+) -> WatchFold:
+    """Fold heartbeats (in id order) into the sessions they belong to and the per-day totals.
+
+    `known` holds the stored state of the sessions these heartbeats continue; heartbeats of videos
+    missing from `videos` (deleted) and of the video's own creator are skipped.
+    """
+    fold = WatchFold()
+    for beat in beats:
+        video = videos.get(beat.video_id)
+        if video is None or beat.viewer_id == video.owner_id:
+            continue
+        key = (beat.video_id, beat.session_id)
+        position = max(0, to_ms(beat.position))
+        session = fold.sessions.get(key) or known.get(key)
+        if session is None:
+            session = Session(
+                video_id=beat.video_id,
+                session_id=beat.session_id,
+                owner_id=video.owner_id,
+                day=day_of(beat.at),
+                viewer_key=viewer_key(beat),
+                preview=beat.preview,
+                last_at=beat.at,
+                last_position_ms=position,
+                max_position_ms=position,
+                watched_ms=min(position, BEAT_MS),
+            )
+            if session.preview:
+                fold._add(video, session.day, preview_views=1)
+            else:
+                fold._add(video, session.day, views=1, watch_ms=session.watched_ms)
+                fold._move_reach(video, session.day, None, reach_point(position, video.duration_ms))
+                fold.viewers.add(ViewerDay(video.video_id, session.day, video.owner_id, session.viewer_key))
+            fold.sessions[key] = session
+            continue
+        wall_ms = max(0, round((beat.at - session.last_at).total_seconds() * 1000))
+        watched = max(0, min(position - session.last_position_ms, wall_ms))
+        furthest = max(session.max_position_ms, position)
+        if not session.preview:
+            if watched:
+                fold._add(video, session.day, watch_ms=watched)
+            fold._move_reach(
+                video,
+                session.day,
+                reach_point(session.max_position_ms, video.duration_ms),
+                reach_point(furthest, video.duration_ms),
+            )
+        fold.sessions[key] = replace(
+            session,
+            last_at=max(session.last_at, beat.at),
+            last_position_ms=position,
+            max_position_ms=furthest,
+            watched_ms=session.watched_ms + watched,
+        )
+    return fold
+
+
+def retention(reach: Sequence[int]) -> list[int]:
+    """Views that reached each 5 % point: `out[k]` = views whose furthest point is ≥ k × 5 %."""
+    out = [0] * POINTS
+    running = 0
+    for k in range(POINTS - 1, -1, -1):
+        running += reach[k] if k < len(reach) else 0
+        out[k] = running
+    return out
+
+
+# -- revenue ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevenueDay:
+    """A video's sales and tips on one day (or, in a fold, the change to add). Points are integers."""
+
+    video_id: UUID
+    owner_id: UUID
+    day: date
+    sales: int = 0
+    gross_points: int = 0  # what viewers paid for unlocks
+    net_points: int = 0  # what of it the creator keeps (after the platform fee)
+    tips: int = 0
+    tip_points: int = 0
+
+    @property
+    def revenue_points(self) -> int:
+        """What the creator earned: sales after the fee, plus tips."""
+        return self.net_points + self.tip_points
+
+    def plus(self, other: RevenueDay) -> RevenueDay:
+        return replace(
+            self,
+            sales=self.sales + other.sales,
+            gross_points=self.gross_points + other.gross_points,
+            net_points=self.net_points + other.net_points,
+            tips=self.tips + other.tips,
+            tip_points=self.tip_points + other.tip_points,
+        )
+
+
+def _whole(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def owner_of_topic(topic: str) -> UUID | None:
+    match = TOPIC.match(topic)
+    return UUID(match.group(1)) if match else None
+
+
+def revenue_of(event: Event) -> RevenueDay | None:
+    """One sale or tip event as revenue; None for any other or malformed event."""
+    owner = owner_of_topic(event.topic)
+    try:
+        video_id = UUID(str(event.data.get("video_id")))
+    except ValueError:
+        return None
+    if owner is None:
+        return None
+    day = day_of(event.created_at)
+    if event.name == SALE:
+        points, net = _whole(event.data.get("points")), _whole(event.data.get("net"))
+        if points is None or net is None:
+            return None
+        return RevenueDay(video_id, owner, day, sales=1, gross_points=points, net_points=net)
+    if event.name == TIP:
+        amount = _whole(event.data.get("amount"))
+        if amount is None:
+            return None
+        return RevenueDay(video_id, owner, day, tips=1, tip_points=amount)
+    return None
+
+
+def fold_revenue(events: Iterable[Event]) -> dict[tuple[UUID, date], RevenueDay]:
+    """Sale and tip events added up per video per day."""
+    days: dict[tuple[UUID, date], RevenueDay] = {}
+    for event in events:
+        found = revenue_of(event)
+        if found is None:
+            continue
+        slot = (found.video_id, found.day)
+        days[slot] = days[slot].plus(found) if slot in days else found
+    return days
+
+
+@dataclass(frozen=True)
+class DaySales:
+    """A creator's sales and tips of one day, for the live dashboard."""
+
+    day: date
+    sales: int = 0
+    gross_points: int = 0
+    net_points: int = 0
+    tips: int = 0
+    tip_points: int = 0
+
+    @property
+    def revenue_points(self) -> int:
+        return self.net_points + self.tip_points
+
+    def plus(self, row: RevenueDay) -> DaySales:
+        return replace(
+            self,
+            sales=self.sales + row.sales,
+            gross_points=self.gross_points + row.gross_points,
+            net_points=self.net_points + row.net_points,
+            tips=self.tips + row.tips,
+            tip_points=self.tip_points + row.tip_points,
+        )
+
+
+@dataclass(frozen=True)
+class TipNote:
+    """A tip as the creator's dashboard shows it."""
+
+    event_id: int
+    amount: int
+    from_name: str
+    message: str
+    video_title: str
+    at: datetime
+
+
+def tip_note(event: Event) -> TipNote | None:
+    amount = _whole(event.data.get("amount"))
+    if event.name != TIP or amount is None:
+        return None
+    return TipNote(
+        event.id,
+        amount,
+        str(event.data.get("from_name") or "Someone"),
+        str(event.data.get("message") or ""),
+        str(event.data.get("video_title") or ""),
+        event.created_at,
+    )
+
+
+# -- reports ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole UTC days from `start` to `end`, both included."""
+
+    start: date
+    end: date
+    preset: str = ""
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    @property
+    def length(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def _parse_day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def parse_range(preset: str, start: str, end: str, today: date) -> DateRange:
+    """A preset ("7d", "28d", "90d", "365d": that many days up to today) or two ISO dates.
+
+    Raises InvalidRange for an unknown preset, unreadable dates, an end before the start, a range
+    longer than a year, or days in the future."""
+    if start or end:
+        first, last = _parse_day(start), _parse_day(end)
+        if first is None or last is None:
+            raise InvalidRange("Enter dates as YYYY-MM-DD.")
+        if last < first:
+            raise InvalidRange("The end date is before the start date.")
+        if last > today:
+            raise InvalidRange("The end date is in the future.")
+        if (last - first).days + 1 > MAX_RANGE_DAYS:
+            raise InvalidRange(f"Choose at most {MAX_RANGE_DAYS} days.")
+        return DateRange(first, last)
+    preset = preset or DEFAULT_PRESET
+    if preset not in PRESETS:
+        raise InvalidRange("Choose one of the ranges offered.")
+    return DateRange(today - timedelta(days=PRESETS[preset] - 1), today, preset)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Watching and revenue added up over some days (and videos)."""
+
+    views: int = 0
+    preview_views: int = 0
+    watch_ms: int = 0
+    unique_viewers: int = 0
+    sales: int = 0
+    gross_points: int = 0
+    net_points: int = 0
+    tips: int = 0
+    tip_points: int = 0
+
+    @property
+    def revenue_points(self) -> int:
+        return self.net_points + self.tip_points
+
+    @property
+    def average_view_ms(self) -> int:
+        return self.watch_ms // self.views if self.views else 0
+
+    def with_watch(self, row: WatchDay) -> Totals:
+        return replace(
+            self,
+            views=self.views + row.views,
+            preview_views=self.preview_views + row.preview_views,
+            watch_ms=self.watch_ms + row.watch_ms,
+        )
+
+    def with_revenue(self, row: RevenueDay) -> Totals:
+        return replace(
+            self,
+            sales=self.sales + row.sales,
+            gross_points=self.gross_points + row.gross_points,
+            net_points=self.net_points + row.net_points,
+            tips=self.tips + row.tips,
+            tip_points=self.tip_points + row.tip_points,
+        )
+
+
+@dataclass(frozen=True)
+class ViewerCounts:
+    """Distinct viewers over a range: in all, per video, and per video per day."""
+
+    total: int = 0
+    by_video: Mapping[UUID, int] = field(default_factory=dict)
+    by_video_day: Mapping[tuple[UUID, date], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetentionPoint:
+    percent: int  # 0, 5, … 100
+    views: int  # views that reached it
+    share: float  # of all views, 0.0 … 1.0 (a display figure, not money)
+
+
+def retention_curve(reach: Sequence[int]) -> list[RetentionPoint]:
+    reached = retention(reach)
+    total = reached[0]
+    return [RetentionPoint(k * 100 // STEPS, reached[k], reached[k] / total if total else 0.0) for k in range(POINTS)]
+
+
+def add_reach(rows: Iterable[WatchDay]) -> tuple[int, ...]:
+    total = [0] * POINTS
+    for row in rows:
+        for k, count in enumerate(row.reach):
+            total[k] += count
+    return tuple(total)
