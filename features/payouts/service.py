@@ -260,7 +260,11 @@ class PayoutService:
             return payout
         except PayoutRejected as error:
             return await self._fail(payout.id, error.message)
-        return await self.apply(payout.id, vendor)
+        try:
+            return await self.apply(payout.id, vendor)
+        except VendorUnavailable:  # failed at once, and its money cannot be reclaimed yet: the sweep retries
+            log.warning("payout %s failed at the vendor; reclaiming its money is left to the sweep", payout.id)
+            return await self._get(payout.id)
 
     # -- following the vendor --------------------------------------------------------------------------
 

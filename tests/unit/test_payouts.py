@@ -29,6 +29,7 @@ from features.payouts.model import (
     PayoutPolicy,
     PayoutState,
     Trigger,
+    VendorUnavailable,
     availability,
     check_connected_account,
     parse_points,
@@ -326,6 +327,24 @@ async def test_an_unreachable_vendor_leaves_the_payout_requested_until_the_sweep
     assert (report.submitted, report.changed) == (1, 1)
     assert (await h.service.statement(creator))[0].state is PayoutState.PROCESSING
     assert len(h.gateway.sent) == 1
+
+
+async def test_no_points_come_back_before_the_money_does(h: Harness) -> None:
+    creator = uuid4()
+    await h.earn(creator, 2000)
+    h.clock.advance(7 * DAY)
+    payout = (await h.service.request_payout(creator, "k-1")).payout
+    h.gateway.settle(payout.vendor_ref or "", paid=False)
+    h.gateway.returns_unavailable = True
+    with pytest.raises(VendorUnavailable):
+        await h.service.refresh(payout.id)
+    assert (await h.service.statement(creator))[0].state is PayoutState.PROCESSING
+    assert await h.balances(creator) == (0, 2000, -2000)
+    h.gateway.returns_unavailable = False
+    h.clock.advance(timedelta(minutes=11))
+    assert (await h.service.sweep()).changed == 1
+    assert (await h.service.statement(creator))[0].state is PayoutState.FAILED
+    assert await h.balances(creator) == (2000, 0, -2000)
 
 
 async def test_the_sweep_rechecks_a_payout_whose_news_was_lost(h: Harness) -> None:

@@ -33,6 +33,7 @@ class MemoryPayoutGateway:
     returned: list[str] = field(default_factory=list)  # refs whose money came back (return_funds)
     reject_next: str = ""  # a reason: the next new payout is refused with it
     unavailable: bool = False
+    returns_unavailable: bool = False  # only return_funds cannot reach the vendor
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def create_payout(
@@ -70,7 +71,7 @@ class MemoryPayoutGateway:
             raise InvalidSignature("That webhook is not a payout event.") from error
 
     async def return_funds(self, idempotency_key: str, ref: str) -> None:
-        if self.unavailable:
+        if self.unavailable or self.returns_unavailable:
             raise VendorUnavailable()
         if ref not in self.payouts:
             raise PayoutNotFound()
