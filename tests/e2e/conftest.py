@@ -87,3 +87,25 @@ async def context(chromium: Browser, live_server: str, pg: Injector) -> AsyncIte
         yield ctx
     finally:
         await ctx.close()
+
+
+@pytest.fixture(scope="session")
+async def live_worker(real_injector: Injector, settings: Settings, live_server: str) -> AsyncIterator[None]:
+    """The saq worker with every feature's jobs, in the test's event loop beside the live server.
+
+    Session-scoped: its shutdown closes the shared database pool, so it ends with the session
+    (after the live server, which it is set up after).
+    """
+    from core.app import FEATURES
+    from core.worker import build_worker
+
+    worker = build_worker(settings, real_injector, FEATURES)
+    worker.SIGNALS = []  # the test process keeps its own signal handlers
+    await worker.queue.connect()
+    task = asyncio.create_task(worker.start())
+    try:
+        yield
+    finally:
+        await worker.stop()
+        await task
+        await worker.queue.disconnect()
