@@ -36,7 +36,8 @@ from features.studio.model import (
     UploadTooLarge,
     Video,
 )
-from features.studio.service import StudioService, VideoTile, topic_for
+from features.studio.ports import LivePart
+from features.studio.service import EVENT, StudioService, VideoTile, topic_for
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MultipartData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -226,14 +227,23 @@ class StudioController(Controller):
         studio: NamedDependency[StudioService],
         bus: NamedDependency[Any],  # an EventBus; Litestar cannot check a Protocol at run time
     ) -> ServerSentEvent:
-        """The owner's tiles, re-rendered whenever one of their videos changes (htmx swaps them by id)."""
+        """The owner's tiles, re-rendered whenever one of their videos changes (htmx swaps them by id),
+        and other features' live parts of the page (LivePart) — all on this one connection."""
         me = _me(request).id
         events: EventBus = bus
         engine = request.app.template_engine
         assert engine is not None
         template = engine.get_template(TILE)
+        parts = request.app.state.injector.get(list[LivePart])
 
         async def render(event: Event) -> str | None:
+            if event.name != EVENT:
+                html = [
+                    engine.get_template(fragment.template).render(**fragment.context, oob=True, request=request)
+                    for part in parts
+                    for fragment in await part.fragments(me, event)
+                ]
+                return "".join(html) or None
             try:
                 video_id = UUID(str(event.data.get("video_id")))
             except ValueError:

@@ -24,7 +24,7 @@ from features.studio.adapters import (
 from features.studio.controller import StudioController, TusController
 from features.studio.jobs import sweep_studio, transcode_video
 from features.studio.model import VideoLimits
-from features.studio.ports import Transcoder, UploadRepository, VideoRepository
+from features.studio.ports import LivePart, Transcoder, UploadRepository, VideoRepository
 from features.studio.service import StudioPolicy, StudioService
 
 
@@ -42,6 +42,10 @@ def policy_from(settings: Settings) -> StudioPolicy:
 
 
 class _StudioServiceModule(Module):
+    def configure(self, binder: Binder) -> None:
+        # Other features' parts of the live studio page (the dashboard's tiles); none by default.
+        binder.multibind(list[LivePart], to=[])  # type: ignore[type-abstract]
+
     @singleton
     @provider
     def studio_service(
@@ -78,6 +82,7 @@ class StudioModule(_StudioServiceModule):
 
 class MemoryStudioModule(_StudioServiceModule):
     def configure(self, binder: Binder) -> None:
+        super().configure(binder)
         transcoder = MemoryTranscoder()
         binder.bind(MemoryTranscoder, to=InstanceProvider(transcoder))
         binder.bind(Transcoder, to=InstanceProvider(transcoder))  # type: ignore[type-abstract]
