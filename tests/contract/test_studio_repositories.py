@@ -250,3 +250,14 @@ async def test_summaries_find_videos_by_id_in_any_state(store: Store) -> None:
     assert found[hidden.id].state is VideoState.DRAFT
     assert found[shown.id].title == "Shown"
     assert await store.videos.summaries([]) == {}
+
+
+async def test_published_pages_break_ties_by_id_without_gaps_or_repeats(store: Store) -> None:
+    owner = await store.new_owner()
+    videos = [await published_video(store, owner, f"V{i}", T0 + timedelta(minutes=i // 2)) for i in range(5)]
+    newest_first = sorted(videos, key=lambda v: (v.created_at, v.id), reverse=True)
+    first = await store.videos.published(3)
+    rest = await store.videos.published(3, before=(first[-1].created_at, first[-1].id))
+    assert [v.id for v in first + rest] == [v.id for v in newest_first]
+    assert await store.videos.published(3, before=(rest[-1].created_at, rest[-1].id)) == []
+    assert await store.videos.published(3, owner_ids=[]) == []
