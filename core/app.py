@@ -36,6 +36,7 @@ from features.accounts.module import FEATURE as ACCOUNTS
 from features.accounts.service import AccountService
 from features.analytics.module import FEATURE as ANALYTICS
 from features.catalog.module import FEATURE as CATALOG
+from features.dashboard.module import FEATURE as DASHBOARD
 from features.ledger.module import FEATURE as LEDGER
 from features.notifications.module import FEATURE as NOTIFICATIONS
 from features.payouts.module import FEATURE as PAYOUTS
@@ -61,6 +62,7 @@ FEATURES: list[Feature] = [
     PLAYBACK,
     PAYOUTS,
     ANALYTICS,
+    DASHBOARD,
     CATALOG,
     PREFERENCES,
 ]

@@ -1,0 +1,160 @@
+"""Dashboard use cases: the creator's live tiles, and the viewer counts that keep "watching now" live.
+
+How each tile stays live, on the studio page's one SSE connection (`/studio/events`, topic
+`user:<creator>`; the dashboard is a `LivePart` of the studio page):
+
+  today, tips  "sale" and "tip" events (published by unlocks in the transaction of the ledger transfer)
+               re-render them from `AnalyticsService.today` / `recent_tips` — the folded aggregates plus
+               the events not folded yet, so the figures are exact the moment the event arrives
+  balance      "sale", "tip" and "payout" events re-render it from the ledger (the earnings account)
+  viewers      "viewers" events, which `refresh_viewers` publishes — a saq cron job every 10 s that
+               reads new heartbeats (a cursor on their ids), keeps each viewer's latest sighting per
+               creator, forgets sightings older than 30 s, and publishes a creator's count only when
+               it changed (so a quiet creator costs nothing, and a viewer who leaves drops out).
+
+Every fragment is rendered from the current state, not from the event, so a reconnecting browser
+that replays missed events (Last-Event-ID) simply ends up with the current figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from core.clock import Clock
+from core.events import Event, EventBus
+from core.uow import UnitOfWork
+from features.analytics.model import viewer_key
+from features.analytics.service import AnalyticsService
+from features.dashboard.model import (
+    PRESENCE_WINDOW,
+    TILES_FOR,
+    TIPS_SHOWN,
+    VIEWERS_EVENT,
+    Dashboard,
+    Sighting,
+    changed_counts,
+    latest_sightings,
+)
+from features.dashboard.ports import PresenceStore
+from features.ledger.model import AccountRef
+from features.ledger.service import LedgerService
+from features.playback.service import PlaybackService
+from features.studio.ports import LiveFragment
+from features.studio.service import StudioService, topic_for
+
+TILE_TEMPLATES = {
+    "today": "dashboard/_today.html",
+    "tips": "dashboard/_tips.html",
+    "balance": "dashboard/_balance.html",
+    "viewers": "dashboard/_viewers.html",
+}
+_OWNERS_CACHED = 50_000
+
+
+@dataclass(frozen=True)
+class PresencePolicy:
+    batch: int = 10_000
+
+
+class DashboardService:
+    def __init__(
+        self,
+        analytics: AnalyticsService,
+        ledger: LedgerService,
+        playback: PlaybackService,
+        studio: StudioService,
+        presence: PresenceStore,
+        bus: EventBus,
+        uow: UnitOfWork,
+        clock: Clock,
+        policy: PresencePolicy | None = None,
+    ) -> None:
+        self.analytics = analytics
+        self.ledger = ledger
+        self.playback = playback
+        self.studio = studio
+        self.presence = presence
+        self.bus = bus
+        self.uow = uow
+        self.clock = clock
+        self.policy = policy or PresencePolicy()
+        self._owners: dict[UUID, UUID | None] = {}  # video → creator; never changes
+
+    # -- the tiles ---------------------------------------------------------------------------------------
+
+    async def snapshot(self, owner_id: UUID) -> Dashboard:
+        """Every tile of the creator's dashboard, as of now."""
+        return Dashboard(
+            today=await self.analytics.today(owner_id),
+            tips=await self.analytics.recent_tips(owner_id, TIPS_SHOWN),
+            balance=await self.balance(owner_id),
+            viewers=await self.viewers(owner_id),
+        )
+
+    async def balance(self, owner_id: UUID) -> int:
+        """The creator's earnings balance in points."""
+        return await self.ledger.balance(AccountRef.earnings(owner_id))
+
+    async def viewers(self, owner_id: UUID) -> int:
+        """Distinct viewers watching the creator's videos in the last 30 seconds (as last sighted)."""
+        return await self.presence.viewers(owner_id, self.clock.now() - PRESENCE_WINDOW)
+
+    async def fragments(self, owner_id: UUID, event: Event) -> Sequence[LiveFragment]:
+        """The tiles an event of the creator's topic changes, re-rendered from the current state (the
+        studio page's stream calls this: the dashboard is a LivePart)."""
+        return [
+            LiveFragment(TILE_TEMPLATES[tile], await self._tile_context(tile, owner_id))
+            for tile in TILES_FOR.get(event.name, ())
+        ]
+
+    async def _tile_context(self, tile: str, owner_id: UUID) -> dict[str, Any]:
+        if tile == "today":
+            return {"today": await self.analytics.today(owner_id)}
+        if tile == "tips":
+            return {"tips": await self.analytics.recent_tips(owner_id, TIPS_SHOWN)}
+        if tile == "balance":
+            return {"balance": await self.balance(owner_id)}
+        return {"viewers": await self.viewers(owner_id)}
+
+    # -- who is watching now -----------------------------------------------------------------------------
+
+    async def refresh_viewers(self) -> dict[UUID, int]:
+        """Take in new heartbeats, forget stale sightings, and publish a "viewers" event to each creator
+        whose count changed (in the same transaction, so counts and events agree). Returns those counts.
+        Runs one at a time: the heartbeat cursor is locked while it works."""
+        now = self.clock.now()
+        cutoff = now - PRESENCE_WINDOW
+        async with self.uow.atomic():
+            position = await self.presence.locked_cursor()
+            while True:
+                beats = await self.playback.heartbeats_after(position, self.policy.batch)
+                if not beats:
+                    break
+                recent = [b for b in beats if b.at >= cutoff]
+                sightings = []
+                for beat in recent:
+                    owner = await self._owner_of(beat.video_id)
+                    if owner is not None and owner != beat.viewer_id:
+                        sightings.append(Sighting(owner, beat.video_id, viewer_key(beat), beat.at))
+                await self.presence.seen(latest_sightings(sightings))
+                position = beats[-1].id
+                if len(beats) < self.policy.batch:
+                    break
+            await self.presence.save_cursor(position)
+            await self.presence.forget_before(cutoff)
+            changed = changed_counts(await self.presence.counts(cutoff), await self.presence.published())
+            await self.presence.set_published(changed)
+            for owner, count in sorted(changed.items()):
+                await self.bus.publish(topic_for(owner), VIEWERS_EVENT, {"viewers": count})
+        return changed
+
+    async def _owner_of(self, video_id: UUID) -> UUID | None:
+        if video_id not in self._owners:
+            if len(self._owners) > _OWNERS_CACHED:
+                self._owners.clear()
+            video = await self.studio.get_video(video_id)
+            self._owners[video_id] = video.owner_id if video else None
+        return self._owners[video_id]
