@@ -526,10 +526,12 @@ def fake_media(meta: SourceMeta, padding: int = 0) -> bytes:
 class MemoryTranscoder:
     """Probes files written by `fake_media`, 'converts' in four reported steps, publishes fake CIDs.
 
-    `fail_next` holds reasons: each run pops one and fails with it (a UnitFailed), like a flaky unit.
+    `fail_next` holds reasons: each run pops one and fails with it (a UnitFailed), like a flaky unit;
+    `step_seconds` makes each step take that long (for tests of what happens meanwhile).
     """
 
     fail_next: list[str] = field(default_factory=list)
+    step_seconds: float = 0.0
     runs: list[TranscodeOrder] = field(default_factory=list)
     completed: set[str] = field(default_factory=set)
     forgotten: list[str] = field(default_factory=list)
@@ -550,6 +552,8 @@ class MemoryTranscoder:
             raise UnitFailed("ConvertingInitial", "the source file is missing")
         steps = len(FAKE_STEPS)
         for index, step in enumerate(FAKE_STEPS):
+            if self.step_seconds:
+                await asyncio.sleep(self.step_seconds)
             if on_progress is not None:
                 eta = float(steps - index)
                 await on_progress(Progress(order.run_id, step, index + 1, steps, round(100 * index / steps, 1), eta))
