@@ -329,3 +329,31 @@ async def test_published_pages_follow_each_other_for_the_catalog(studio: StudioS
     summaries = await studio.summaries_by_id([videos[0].id])
     assert summaries[videos[0].id].state is VideoState.READY
     assert summaries[videos[0].id].has_cover
+
+
+async def test_the_sweep_requeues_forgotten_waiting_videos_and_fails_silent_conversions(
+    studio: StudioService, memory: Injector, jobs: MemoryJobQueue
+) -> None:
+    from datetime import timedelta
+
+    from core.clock import Clock, FrozenClock
+
+    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    assert isinstance(clock, FrozenClock)
+    owner = uuid7()
+    waiting = await upload_file(studio, owner, await studio.create_video(owner, "Waiting"), fake_media(HD))
+    stuck = await upload_file(studio, owner, await studio.create_video(owner, "Stuck"), fake_media(HD))
+    async with studio.uow.atomic():
+        video = await studio.videos.get(stuck.id, for_update=True)
+        assert video is not None
+        video.start_converting(clock.now())
+        await studio.videos.save(video)
+    jobs.jobs.clear()  # as if the queue lost them
+    assert await studio.sweep() == 0
+    clock.advance(timedelta(hours=1))
+    assert await studio.sweep() == 2
+    assert [j.key for j in jobs.jobs] == [f"transcode:{waiting.id}"]
+    failed = await studio.get_video(stuck.id)
+    assert failed is not None
+    assert failed.state is VideoState.FAILED
+    assert "stopped responding" in (failed.failure_reason or "")

@@ -1,0 +1,78 @@
+"""The studio on real PostgreSQL where concurrency matters: one writer per upload, retry over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from injector import Injector
+
+from core.db import Database
+from features.accounts.service import AccountService
+from features.studio.model import SourceMeta, UploadBusy, UploadOffsetMismatch, VideoState
+from features.studio.ports import VideoRepository
+from features.studio.service import StudioService
+from tests.support.studio import create_video, sign_up_creator
+from tests.support.web import post_form
+
+HD = SourceMeta(12.0, 1280, 720, "h264", "aac", 2_000_000, 25.0, True)
+
+
+async def test_a_second_request_cannot_write_while_the_first_is_still_streaming(pg: Injector) -> None:
+    studio = pg.get(StudioService)
+    owner = (await pg.get(AccountService).sign_up("two@example.com", "long enough password")).id
+    video = await studio.create_video(owner, "Contended")
+    upload = await studio.create_upload(owner, video.public_id, 4000)
+    first_started, let_first_finish = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"a" * 1000
+        first_started.set()
+        await let_first_finish.wait()
+        yield b"a" * 1000
+
+    async def fast() -> AsyncIterator[bytes]:
+        yield b"b" * 1000
+
+    first = asyncio.create_task(studio.receive(owner, upload.id, 0, slow()))
+    await first_started.wait()
+    with pytest.raises(UploadBusy):
+        await studio.receive(owner, upload.id, 0, fast())
+    let_first_finish.set()
+    assert (await first).offset == 2000
+    with pytest.raises(UploadOffsetMismatch):
+        await studio.receive(owner, upload.id, 0, fast())
+    assert (await studio.upload_status(owner, upload.id)).offset == 2000
+
+
+async def test_retry_from_the_tile_puts_a_failed_video_back_in_the_queue(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    await sign_up_creator(client, "retry@example.com")
+    created = await create_video(client, "Try again")
+    studio = pg.get(StudioService)
+    video = await studio.get_video(created.id)
+    assert video is not None
+    video.begin_upload(video.created_at)
+    video.accept_source("uploads/x", 10, HD, video.created_at)
+    video.start_converting(video.created_at)
+    video.fail("ConvertVideoTo480p: ffmpeg exited with status 1", video.created_at)
+    await pg.get(VideoRepository).save(video)  # type: ignore[type-abstract]
+
+    tile = await client.get(f"/studio/videos/{video.id}/tile")
+    assert "Failed" in tile.text
+    assert "ffmpeg exited with status 1" in tile.text
+    assert "Retry" in tile.text
+    response = await post_form(client, f"/studio/videos/{video.id}/retry", {}, htmx=True)
+    assert response.status_code == 200
+    assert 'data-state="uploaded"' in response.text
+    assert "Next in the queue" in response.text
+    again = await studio.get_video(video.id)
+    assert again is not None
+    assert again.state is VideoState.UPLOADED
+    keys = [r["key"] for r in await pg.get(Database).fetch("SELECT key FROM saq_jobs")]
+    assert keys == [f"transcode:{video.id}"]
+    twice = await post_form(client, f"/studio/videos/{video.id}/retry", {}, htmx=True)
+    assert twice.status_code == 409  # only a failed video can be retried
