@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,9 +12,10 @@ from injector import Injector
 
 from core.db import Database
 from features.accounts.service import AccountService
-from features.studio.model import SourceMeta, UploadBusy, UploadOffsetMismatch, VideoState
+from features.studio.model import ProcessingProgress, SourceMeta, UploadBusy, UploadOffsetMismatch, VideoState
 from features.studio.ports import VideoRepository
 from features.studio.service import StudioService
+from tests.support.media import make_clip
 from tests.support.studio import create_video, sign_up_creator
 from tests.support.web import post_form
 
@@ -76,3 +78,41 @@ async def test_retry_from_the_tile_puts_a_failed_video_back_in_the_queue(
     assert keys == [f"transcode:{video.id}"]
     twice = await post_form(client, f"/studio/videos/{video.id}/retry", {}, htmx=True)
     assert twice.status_code == 409  # only a failed video can be retried
+
+
+async def test_a_conversion_killed_midway_resumes_from_its_last_completed_step(pg: Injector, tmp_path: Path) -> None:
+    studio = pg.get(StudioService)
+    owner = (await pg.get(AccountService).sign_up("resume@example.com", "long enough password")).id
+    video = await studio.create_video(owner, "Interrupted")
+    data = make_clip(tmp_path / "clip.mp4", seconds=2.0).read_bytes()
+    upload = await studio.create_upload(owner, video.public_id, len(data))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield data
+
+    await studio.receive(owner, upload.id, 0, body())
+    first_steps: list[int] = []
+    second_steps: list[int] = []
+
+    async def record(into: list[int]) -> Callable[[ProcessingProgress], Awaitable[None]]:
+        async def report(figure: ProcessingProgress) -> None:
+            into.append(figure.step_index)
+
+        return report
+
+    worker = asyncio.create_task(studio.process(video.id, last_attempt=False, on_progress=await record(first_steps)))
+    for _ in range(600):
+        if first_steps and max(first_steps) >= 5:
+            break
+        await asyncio.sleep(0.02)
+    worker.cancel()  # the worker dies mid-job
+    with pytest.raises(asyncio.CancelledError):
+        await worker
+    assert (await studio.get_video(video.id)).state is VideoState.CONVERTING  # type: ignore[union-attr]
+
+    done = await studio.process(video.id, on_progress=await record(second_steps))  # saq delivers it again
+    assert done is not None
+    assert done.state is VideoState.READY
+    assert done.playlist is not None
+    assert min(second_steps) >= 5  # the steps finished before the kill were not run again
+    assert done.video_tracks[0]["name"] == "480p"
