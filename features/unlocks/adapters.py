@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from core.db import Database
-from features.unlocks.model import Entitlement, Offer, Pricing, Tip, Unlock, merged_expiry
+from features.unlocks.model import Checkout, Entitlement, Offer, Pricing, Tip, Unlock, merged_expiry
 
 # ---------------------------------------------------------------------------------------------------
 # In memory
@@ -29,14 +29,22 @@ class MemoryPricingRepository:
 
 
 class MemoryUnlockRepository:
-    """Each call runs without awaiting, so it is atomic on the event loop, as the SQL statements are."""
+    """Each call runs without awaiting, so it is atomic on the event loop, as the SQL statements are.
+    It reads prices from the memory pricing repository it is given (as the SQL joins the tables)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pricing: MemoryPricingRepository | None = None) -> None:
+        self.pricing = pricing or MemoryPricingRepository()
         self.unlocks: dict[tuple[UUID, str], Unlock] = {}
         self.entitlements: dict[tuple[UUID, UUID], Entitlement] = {}
 
-    async def state(self, viewer_id: UUID, video_id: UUID, key: str) -> tuple[Unlock | None, Entitlement | None]:
-        return self.unlocks.get((viewer_id, key)), self.entitlements.get((viewer_id, video_id))
+    async def checkout(self, video_id: UUID, viewer_id: UUID | None, key: str = "") -> Checkout:
+        if viewer_id is None:
+            return Checkout(self.pricing.pricings.get(video_id), None, None)
+        return Checkout(
+            self.pricing.pricings.get(video_id),
+            self.unlocks.get((viewer_id, key)) if key else None,
+            self.entitlements.get((viewer_id, video_id)),
+        )
 
     async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
         if (unlock.viewer_id, unlock.idempotency_key) in self.unlocks:
@@ -88,9 +96,17 @@ _PRICE_COLUMNS = {
 }
 
 
-def _pricing(row: Any) -> Pricing:
-    prices = {offer: row[column] for offer, column in _PRICE_COLUMNS.items() if row[column] is not None}
-    return Pricing(row["video_id"], row["free"], prices, row["preview_seconds"], row["updated_at"])
+def _pricing(row: Any, prefix: str = "") -> Pricing:
+    prices = {
+        offer: row[prefix + column] for offer, column in _PRICE_COLUMNS.items() if row[prefix + column] is not None
+    }
+    return Pricing(
+        row[prefix + "video_id"],
+        row[prefix + "free"],
+        prices,
+        row[prefix + "preview_seconds"],
+        row[prefix + "updated_at"],
+    )
 
 
 class PostgresPricingRepository:
@@ -152,12 +168,16 @@ def _entitlement(row: Any, prefix: str = "") -> Entitlement:
     )
 
 
-_STATE = f"""
-    SELECT {", ".join(f"u.{c} AS u_{c}" for c in _UNLOCK_COLUMNS.split(", "))},
+_CHECKOUT = f"""
+    SELECT p.video_id AS p_video_id, p.free AS p_free, p.rent_day_points AS p_rent_day_points,
+           p.rent_month_points AS p_rent_month_points, p.lifetime_points AS p_lifetime_points,
+           p.preview_seconds AS p_preview_seconds, p.updated_at AS p_updated_at,
+           {", ".join(f"u.{c} AS u_{c}" for c in _UNLOCK_COLUMNS.split(", "))},
            {", ".join(f"e.{c} AS e_{c}" for c in _ENTITLEMENT_COLUMNS.split(", "))}
     FROM (SELECT 1) AS one
-    LEFT JOIN unlocks u ON u.viewer_id = $1 AND u.idempotency_key = $3
-    LEFT JOIN entitlements e ON e.viewer_id = $1 AND e.video_id = $2
+    LEFT JOIN video_pricing p ON p.video_id = $1
+    LEFT JOIN unlocks u ON u.viewer_id = $2 AND u.idempotency_key = $3
+    LEFT JOIN entitlements e ON e.viewer_id = $2 AND e.video_id = $1
 """  # noqa: S608 — column names only
 
 # The purchase and the access it grants, in one statement. The entitlement merges as
@@ -192,12 +212,14 @@ class PostgresUnlockRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def state(self, viewer_id: UUID, video_id: UUID, key: str) -> tuple[Unlock | None, Entitlement | None]:
-        row = await self.db.fetchrow(_STATE, viewer_id, video_id, key)
+    async def checkout(self, video_id: UUID, viewer_id: UUID | None, key: str = "") -> Checkout:
+        row = await self.db.fetchrow(_CHECKOUT, video_id, viewer_id, key or None)
         assert row is not None
-        prior = _unlock(row, "u_") if row["u_id"] is not None else None
-        current = _entitlement(row, "e_") if row["e_viewer_id"] is not None else None
-        return prior, current
+        return Checkout(
+            _pricing(row, "p_") if row["p_video_id"] is not None else None,
+            _unlock(row, "u_") if row["u_id"] is not None else None,
+            _entitlement(row, "e_") if row["e_viewer_id"] is not None else None,
+        )
 
     async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
         row = await self.db.fetchrow(

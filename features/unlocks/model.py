@@ -359,6 +359,17 @@ class Unlock:
 
 
 @dataclass(frozen=True)
+class Checkout:
+    """What deciding about one viewer and one video needs, read together: the video's pricing (None:
+    never priced), the purchase the viewer already made with the click's idempotency key, and the
+    viewer's entitlement."""
+
+    pricing: Pricing | None
+    prior: Unlock | None
+    entitlement: Entitlement | None
+
+
+@dataclass(frozen=True)
 class UnlockResult:
     unlock: Unlock
     entitlement: Entitlement

@@ -93,8 +93,9 @@ class UnlocksModule(_UnlockServicesModule):
 
 class MemoryUnlocksModule(_UnlockServicesModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(PricingRepository, to=InstanceProvider(MemoryPricingRepository()))  # type: ignore[type-abstract]
-        binder.bind(UnlockRepository, to=InstanceProvider(MemoryUnlockRepository()))  # type: ignore[type-abstract]
+        pricing = MemoryPricingRepository()
+        binder.bind(PricingRepository, to=InstanceProvider(pricing))  # type: ignore[type-abstract]
+        binder.bind(UnlockRepository, to=InstanceProvider(MemoryUnlockRepository(pricing)))  # type: ignore[type-abstract]
         binder.bind(TipRepository, to=InstanceProvider(MemoryTipRepository()))  # type: ignore[type-abstract]
 
 

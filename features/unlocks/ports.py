@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from features.unlocks.model import Entitlement, Pricing, Tip, Unlock
+from features.unlocks.model import Checkout, Entitlement, Pricing, Tip, Unlock
 
 
 class PricingRepository(Protocol):
@@ -22,9 +22,9 @@ class PricingRepository(Protocol):
 class UnlockRepository(Protocol):
     """Purchases (one per viewer and idempotency key) and the entitlements they add up to."""
 
-    async def state(self, viewer_id: UUID, video_id: UUID, key: str) -> tuple[Unlock | None, Entitlement | None]:
-        """In one read: the purchase this viewer already made with `key` (any video), and the viewer's
-        entitlement to `video_id`."""
+    async def checkout(self, video_id: UUID, viewer_id: UUID | None, key: str = "") -> Checkout:
+        """In one read: the video's pricing, the purchase `viewer_id` already made with `key` (for any
+        video; None without a key), and the viewer's entitlement to the video (None for visitors)."""
         ...
 
     async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:

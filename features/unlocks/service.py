@@ -199,9 +199,9 @@ class UnlockService:
 
     async def access(self, viewer_id: UUID | None, video: Video) -> Access:
         """What `viewer_id` (None: a visitor) may watch of `video` right now."""
-        pricing = await self.pricing.pricing_for(video.id)
-        entitlement = await self.unlocks.entitlement(viewer_id, video.id) if viewer_id else None
-        return decide_access(viewer_id, video.owner_id, pricing, entitlement, self.clock.now())
+        found = await self.unlocks.checkout(video.id, viewer_id)
+        pricing = found.pricing or Pricing(video.id)
+        return decide_access(viewer_id, video.owner_id, pricing, found.entitlement, self.clock.now())
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         """The viewer's entitlement to the video (it may have expired: check `.active(now)`), or None."""
@@ -237,30 +237,31 @@ class UnlockService:
         """
         key = check_key(key)
         offer = parse_offer(offer_name)
-        video = await self.visible_video(viewer_id, public_id)
-        if video.owner_id == viewer_id:
-            raise OwnVideo()
-        pricing = await self.pricing.pricing_for(video.id)
-        prior, current = await self.unlocks.state(viewer_id, video.id, key)
-        if prior is not None:
-            return await self._replay(prior, current, video, offer, viewer_id, pricing)
-        now = self.clock.now()
-        price = pricing.price_of(offer)
-        if not extends(current, offer, now):
-            raise NothingToExtend()
-        sale = split(price, self.policy.fee_percent)
-        legs = [Leg(AccountRef.wallet(viewer_id), AccountRef.earnings(video.owner_id), price)]
-        if sale.fee:
-            legs.append(Leg(AccountRef.earnings(video.owner_id), AccountRef.platform_revenue(), sale.fee))
-        metadata = {"video_id": str(video.id), "offer": offer.value, "memo": video.title}
+        # Reads and writes share one transaction: one pooled connection for the whole click.
         async with self.uow.atomic():
+            video = await self.visible_video(viewer_id, public_id)
+            if video.owner_id == viewer_id:
+                raise OwnVideo()
+            found = await self.unlocks.checkout(video.id, viewer_id, key)
+            pricing, prior, current = found.pricing or Pricing(video.id), found.prior, found.entitlement
+            if prior is not None:
+                return self._replay(prior, current, video, offer, viewer_id, pricing)
+            now = self.clock.now()
+            price = pricing.price_of(offer)
+            if not extends(current, offer, now):
+                raise NothingToExtend()
+            sale = split(price, self.policy.fee_percent)
+            legs = [Leg(AccountRef.wallet(viewer_id), AccountRef.earnings(video.owner_id), price)]
+            if sale.fee:
+                legs.append(Leg(AccountRef.earnings(video.owner_id), AccountRef.platform_revenue(), sale.fee))
+            metadata = {"video_id": str(video.id), "offer": offer.value, "memo": video.title}
             transfer = await self.ledger.transfer(f"unlock:{viewer_id}:{key}", "unlock", legs, metadata)
             unlock = Unlock(uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now)
             entitlement = await self.unlocks.record(unlock, fresh_expiry(offer, now))
             if entitlement is None:  # the same click, retried concurrently, committed first
-                prior, current = await self.unlocks.state(viewer_id, video.id, key)
-                assert prior is not None
-                return await self._replay(prior, current, video, offer, viewer_id, pricing)
+                found = await self.unlocks.checkout(video.id, viewer_id, key)
+                assert found.prior is not None
+                return self._replay(found.prior, found.entitlement, video, offer, viewer_id, pricing)
             await self.bus.publish(
                 topic_for(video.owner_id),
                 SALE_EVENT,
@@ -275,7 +276,7 @@ class UnlockService:
         access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
         return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
 
-    async def _replay(
+    def _replay(
         self,
         prior: Unlock,
         current: Entitlement | None,
@@ -319,19 +320,19 @@ class TipService:
         """
         key = check_key(key)
         points, text = check_tip(amount, self.policy.tip_amounts, message)
-        video = await self.unlocks.visible_video(viewer.id, public_id)
-        if video.owner_id == viewer.id:
-            raise TipYourself()
-        prior = await self.tips.by_key(viewer.id, key)
-        if prior is not None:
-            return self._replay(prior, video, points)
-        legs = [Leg(AccountRef.wallet(viewer.id), AccountRef.earnings(video.owner_id), points)]
-        metadata = {"video_id": str(video.id), "memo": video.title}
-        now = self.clock.now()
-        async with self.uow.atomic():
+        async with self.uow.atomic():  # reads and writes on one pooled connection
+            video = await self.unlocks.visible_video(viewer.id, public_id)
+            if video.owner_id == viewer.id:
+                raise TipYourself()
+            prior = await self.tips.by_key(viewer.id, key)
+            if prior is not None:
+                return self._replay(prior, video, points)
+            legs = [Leg(AccountRef.wallet(viewer.id), AccountRef.earnings(video.owner_id), points)]
+            metadata = {"video_id": str(video.id), "memo": video.title}
+            now = self.clock.now()
             transfer = await self.ledger.transfer(f"tip:{viewer.id}:{key}", "tip", legs, metadata)
             tip = Tip(uuid7(), key, viewer.id, video.owner_id, video.id, points, text, transfer.id, now)
-            if not await self.tips.add(tip):
+            if not await self.tips.add(tip):  # the same click, retried concurrently, committed first
                 prior = await self.tips.by_key(viewer.id, key)
                 assert prior is not None
                 return self._replay(prior, video, points)

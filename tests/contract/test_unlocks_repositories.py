@@ -19,7 +19,7 @@ from features.unlocks.adapters import (
     PostgresTipRepository,
     PostgresUnlockRepository,
 )
-from features.unlocks.model import Offer, Pricing, Tip, Unlock, fresh_expiry
+from features.unlocks.model import Checkout, Offer, Pricing, Tip, Unlock, fresh_expiry
 from features.unlocks.ports import PricingRepository, TipRepository, UnlockRepository
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -61,22 +61,48 @@ async def test_pricing_is_stored_and_replaced(prices: PricingRepository) -> None
     assert await prices.get(video) == second
 
 
+@pytest.fixture(params=["memory", "postgres"])
+def both(request: pytest.FixtureRequest) -> tuple[PricingRepository, UnlockRepository]:
+    if request.param == "memory":
+        memory = MemoryPricingRepository()
+        return memory, MemoryUnlockRepository(memory)
+    db = _db(request)
+    return PostgresPricingRepository(db), PostgresUnlockRepository(db)
+
+
+async def test_checkout_reads_the_pricing_with_the_purchase_state(
+    both: tuple[PricingRepository, UnlockRepository],
+) -> None:
+    prices, unlocks = both
+    video, viewer = uuid4(), uuid4()
+    pricing = Pricing(video, False, {Offer.RENT_MONTH: 200}, 0, NOW)
+    await prices.save(pricing)
+    await unlocks.record(purchase(viewer, video, Offer.RENT_MONTH, "k", NOW), NOW + timedelta(days=30))
+    found = await unlocks.checkout(video, viewer, "k")
+    assert found.pricing == pricing
+    assert found.prior is not None
+    assert found.entitlement is not None
+    assert (await unlocks.checkout(video, None)).pricing == pricing
+
+
 def purchase(viewer: UUID, video: UUID, offer: Offer, key: str, at: datetime, creator: UUID | None = None) -> Unlock:
     return Unlock(uuid4(), key, viewer, video, creator or uuid4(), offer, 50, 5, uuid4(), at)
 
 
 async def test_a_purchase_grants_access_once_per_key(unlocks: UnlockRepository) -> None:
     viewer, video = uuid4(), uuid4()
-    assert await unlocks.state(viewer, video, "key-1") == (None, None)
+    assert await unlocks.checkout(video, viewer, "key-1") == Checkout(None, None, None)
     bought = purchase(viewer, video, Offer.RENT_DAY, "key-1", NOW)
     granted = await unlocks.record(bought, fresh_expiry(Offer.RENT_DAY, NOW))
     assert granted is not None
     assert (granted.offer, granted.expires_at, granted.granted_at) == (Offer.RENT_DAY, NOW + timedelta(hours=24), NOW)
     again = purchase(viewer, video, Offer.RENT_DAY, "key-1", NOW + timedelta(minutes=1))
     assert await unlocks.record(again, fresh_expiry(Offer.RENT_DAY, NOW + timedelta(minutes=1))) is None
-    prior, current = await unlocks.state(viewer, video, "key-1")
-    assert prior == bought
-    assert current == granted
+    found = await unlocks.checkout(video, viewer, "key-1")
+    assert found.prior == bought
+    assert found.entitlement == granted
+    assert (await unlocks.checkout(video, viewer)).prior is None  # no key, no purchase
+    assert await unlocks.checkout(video, None, "key-1") == Checkout(None, None, None)
     assert await unlocks.entitlement(viewer, video) == granted
 
 
@@ -115,7 +141,7 @@ async def test_keys_belong_to_one_viewer(unlocks: UnlockRepository) -> None:
     first, second = uuid4(), uuid4()
     assert await unlocks.record(purchase(first, video, Offer.RENT_DAY, "same", NOW), NOW) is not None
     assert await unlocks.record(purchase(second, video, Offer.RENT_DAY, "same", NOW), NOW) is not None
-    assert (await unlocks.state(second, video, "same"))[0] is not None
+    assert (await unlocks.checkout(video, second, "same")).prior is not None
 
 
 async def test_creators_paid_are_listed_per_viewer(unlocks: UnlockRepository) -> None:
