@@ -44,7 +44,7 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("pgserver", "httpx", "piccolo.engine.base"):
+    for noisy in ("pgserver", "httpx", "piccolo.engine.base", "saq"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
