@@ -180,11 +180,12 @@ def _points(n: int) -> str:
 
 @dataclass(frozen=True)
 class EarningsEntry:
-    """What availability needs of one ledger entry of the earnings account."""
+    """What availability needs of one ledger entry of the earnings account (or of a day of them)."""
 
     amount: int
     created_at: datetime
     kind: str
+    entry_id: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ from core.uow import UnitOfWork
 from features.ledger.service import LedgerService
 from features.payouts.adapters.memory_gateway import MemoryPayoutGateway
 from features.payouts.adapters.records import (
+    MemoryEarningsWindowStore,
     MemoryPayeeRepository,
     MemoryPayoutRepository,
     MemorySandboxPayoutStore,
+    PostgresEarningsWindowStore,
     PostgresPayeeRepository,
     PostgresPayoutRepository,
     PostgresSandboxPayoutStore,
@@ -31,7 +33,13 @@ from features.payouts.controller import (
 )
 from features.payouts.jobs import monthly_payouts, settle_sandbox_payouts, sweep_payouts
 from features.payouts.model import PayoutPolicy
-from features.payouts.ports import PayeeRepository, PayoutGateway, PayoutRepository, SandboxPayoutStore
+from features.payouts.ports import (
+    EarningsWindowStore,
+    PayeeRepository,
+    PayoutGateway,
+    PayoutRepository,
+    SandboxPayoutStore,
+)
 from features.payouts.sandbox import SandboxPayoutVendor
 from features.payouts.service import PayoutService
 
@@ -77,6 +85,7 @@ class _PayoutServiceModule(Module):
         self,
         payouts: PayoutRepository,
         payees: PayeeRepository,
+        window: EarningsWindowStore,
         gateway: PayoutGateway,
         ledger: LedgerService,
         bus: EventBus,
@@ -85,7 +94,7 @@ class _PayoutServiceModule(Module):
         policy: PayoutPolicy,
         settings: Settings,
     ) -> PayoutService:
-        return PayoutService(payouts, payees, gateway, ledger, bus, uow, clock, policy, settings.payout_gateway)
+        return PayoutService(payouts, payees, window, gateway, ledger, bus, uow, clock, policy, settings.payout_gateway)
 
 
 class PayoutsModule(_PayoutServiceModule):
@@ -98,6 +107,11 @@ class PayoutsModule(_PayoutServiceModule):
     @provider
     def payees(self, db: Database) -> PayeeRepository:
         return PostgresPayeeRepository(db)
+
+    @singleton
+    @provider
+    def window(self, db: Database) -> EarningsWindowStore:
+        return PostgresEarningsWindowStore(db)
 
     @singleton
     @provider
@@ -123,6 +137,9 @@ class MemoryPayoutsModule(_PayoutServiceModule):
         binder.bind(PayoutRepository, to=InstanceProvider(MemoryPayoutRepository()))  # type: ignore[type-abstract]
         binder.bind(PayeeRepository, to=InstanceProvider(MemoryPayeeRepository()))  # type: ignore[type-abstract]
         binder.bind(SandboxPayoutStore, to=InstanceProvider(MemorySandboxPayoutStore()))  # type: ignore[type-abstract]
+        window = MemoryEarningsWindowStore()
+        binder.bind(MemoryEarningsWindowStore, to=InstanceProvider(window))
+        binder.bind(EarningsWindowStore, to=InstanceProvider(window))  # type: ignore[type-abstract]
 
 
 async def check_payout_settings(injector: Injector) -> None:

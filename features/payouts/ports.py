@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from features.payouts.model import Payee, Payout, PayoutNotice, PayoutState, VendorPayout
+from features.payouts.model import EarningsEntry, Payee, Payout, PayoutNotice, PayoutState, VendorPayout
 from features.payouts.sandbox_model import SandboxPayout
 
 
@@ -88,6 +88,29 @@ class PayeeRepository(Protocol):
 
     async def page(self, after: UUID | None, limit: int) -> list[Payee]:
         """Payees ordered by creator id, those after `after` (for the monthly run)."""
+        ...
+
+
+class EarningsWindowStore(Protocol):
+    """A copy of the recent entries of creators' earnings accounts — only what the hold needs — taken
+    from the ledger's statement, so that availability reads a few rows instead of scanning a busy
+    creator's week of sales on every page view."""
+
+    async def newest(self, creator_id: UUID) -> int | None:
+        """The id of the newest ledger entry copied for the creator, or None if none was."""
+        ...
+
+    async def add(self, creator_id: UUID, entries: list[EarningsEntry]) -> None:
+        """Copy entries (known entry ids are skipped), all or nothing."""
+        ...
+
+    async def held(self, creator_id: UUID, after: datetime) -> list[EarningsEntry]:
+        """The copied entries created after `after` that are not of payouts, summed per UTC day: each
+        with the day's sum and the time of its latest entry, oldest day first."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget entries created before `before`; returns how many."""
         ...
 
 

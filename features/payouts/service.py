@@ -43,15 +43,17 @@ from features.payouts.model import (
     check_connected_account,
     check_key,
 )
-from features.payouts.ports import PayeeRepository, PayoutGateway, PayoutRepository
+from features.payouts.ports import EarningsWindowStore, PayeeRepository, PayoutGateway, PayoutRepository
 
 log = logging.getLogger(__name__)
 
 EVENT = "payout"
 STATEMENT_PAGE = 200
-# Ledger entries are ordered by id, stamped by the clock of the process that posted them; read a
-# little past the hold so a transfer that committed out of order is still seen.
+FIRST_PAGE = 10
+# Ledger entries are ordered by id, stamped by the clock of the process that posted them; copy a
+# little more than the hold so clocks a little apart cannot hide an entry.
 SCAN_SLACK = timedelta(hours=1)
+WINDOW_KEEP = timedelta(days=1)  # the sweep forgets copied entries this much older than the hold
 RESUBMIT_AFTER = timedelta(minutes=1)  # a REQUESTED payout the vendor never heard of
 RECHECK_AFTER = timedelta(minutes=10)  # a PROCESSING payout whose webhook may have been lost
 STEPS = ("request", "paid", "failed")
@@ -103,6 +105,7 @@ class PayoutService:
         self,
         payouts: PayoutRepository,
         payees: PayeeRepository,
+        window: EarningsWindowStore,
         gateway: PayoutGateway,
         ledger: LedgerService,
         bus: EventBus,
@@ -113,6 +116,7 @@ class PayoutService:
     ) -> None:
         self.payouts = payouts
         self.payees = payees
+        self.window = window
         self.gateway = gateway
         self.ledger = ledger
         self.bus = bus
@@ -129,27 +133,38 @@ class PayoutService:
         payee = payee or await self.payees.get(creator_id)
         ready = not self.policy.needs_connected_account or bool(payee and payee.stripe_account_id)
         now = self.clock.now()
-        balance, recent = await self._recent_earnings(creator_id, now - self.policy.hold - SCAN_SLACK)
-        return availability(balance, recent, now, self.policy, ready=ready)
+        balance = await self._sync_window(creator_id, now - self.policy.hold - SCAN_SLACK)
+        held = await self.window.held(creator_id, now - self.policy.hold)
+        return availability(balance, held, now, self.policy, ready=ready)
 
-    async def _recent_earnings(self, creator_id: UUID, since: datetime) -> tuple[int, list[EarningsEntry]]:
-        """The balance and the entries since `since`, read newest first. The balance is the newest
-        entry's balance_after, so both come from the same read."""
+    async def _sync_window(self, creator_id: UUID, since: datetime) -> int:
+        """Copy the earnings entries newer than those already copied (and than `since`) from the
+        ledger's statement, newest first; return the balance as of the newest entry, so the balance
+        and the copy come from the same reads."""
         account = AccountRef.earnings(creator_id)
+        newest = await self.window.newest(creator_id) or 0
         before: str | None = None
         balance: int | None = None
-        found: list[EarningsEntry] = []
+        fresh: list[EarningsEntry] = []
+        limit = FIRST_PAGE  # usually only a few entries are new since the last look
         while True:
-            page = await self.ledger.statement(account, before=before, limit=STATEMENT_PAGE)
+            page = await self.ledger.statement(account, before=before, limit=limit)
+            limit = STATEMENT_PAGE
             if balance is None:
                 balance = page.entries[0].balance_after if page.entries else 0
-            for entry in page.entries:
-                if entry.created_at <= since:
-                    return balance, found
-                found.append(EarningsEntry(entry.amount, entry.created_at, entry.kind))
-            if page.next_before is None:
-                return balance, found
+            older = [e for e in page.entries if e.id <= newest or e.created_at <= since]
+            fresh.extend(
+                EarningsEntry(e.amount, e.created_at, e.kind, e.id)
+                for e in page.entries
+                if e.id > newest and e.created_at > since
+            )
+            if older or page.next_before is None:
+                break
             before = page.next_before
+        if fresh:
+            async with self.uow.atomic():  # all or nothing: a copy never has a gap
+                await self.window.add(creator_id, fresh)
+        return balance
 
     async def overview(self, creator_id: UUID) -> PayoutsOverview:
         """Everything the payouts page shows. Enrolls the creator for the monthly run."""
@@ -349,6 +364,7 @@ class PayoutService:
                 changed += (await self.refresh(payout.id)).state is not PayoutState.PROCESSING
             except DomainError as error:
                 log.warning("could not re-check payout %s: %s", payout.id, error.message)
+        await self.window.prune(now - self.policy.hold - WINDOW_KEEP)
         return SweepReport(submitted, rechecked, changed)
 
     async def run_monthly(self, batch: int = 200) -> MonthlyReport:

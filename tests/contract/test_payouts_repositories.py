@@ -1,4 +1,5 @@
-"""The payouts' repositories (payouts, payees), each run against its in-memory and PostgreSQL adapter."""
+"""The payouts' repositories (payouts, payees, the earnings window), each run against its in-memory
+and its PostgreSQL adapter."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from core.db import Database
 from core.ids import public_id, uuid7
 from features.accounts.service import AccountService
 from features.payouts.adapters.records import (
+    MemoryEarningsWindowStore,
     MemoryPayeeRepository,
     MemoryPayoutRepository,
+    PostgresEarningsWindowStore,
     PostgresPayeeRepository,
     PostgresPayoutRepository,
 )
-from features.payouts.model import Payee, Payout, PayoutState, Trigger
-from features.payouts.ports import PayeeRepository, PayoutRepository
+from features.payouts.model import EarningsEntry, Payee, Payout, PayoutState, Trigger
+from features.payouts.ports import EarningsWindowStore, PayeeRepository, PayoutRepository
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -130,3 +133,35 @@ async def test_lock_creator_runs_inside_a_transaction(store: Store) -> None:
         await store.payouts.lock_creator(creator)
         await store.payouts.add(replace(payout(creator), idempotency_key="locked"))
     assert await store.payouts.by_key(creator, "locked") is not None
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def window(request: pytest.FixtureRequest) -> EarningsWindowStore:
+    if request.param == "memory":
+        return MemoryEarningsWindowStore()
+    return PostgresEarningsWindowStore(request.getfixturevalue("pg").get(Database))
+
+
+async def test_the_earnings_window_sums_non_payout_entries_per_day_after_a_time(window: EarningsWindowStore) -> None:
+    creator, other = uuid7(), uuid7()
+    assert await window.newest(creator) is None
+    entries = [
+        EarningsEntry(100, T0, "unlock", 1),
+        EarningsEntry(-10, T0 + timedelta(minutes=1), "unlock", 2),  # the fee leg of the same sale
+        EarningsEntry(50, T0 + timedelta(hours=3), "tip", 5),
+        EarningsEntry(-2000, T0 + timedelta(hours=4), "payout", 6),  # a payout request: not new money
+        EarningsEntry(70, T0 + timedelta(days=1, hours=2), "tip", 9),
+    ]
+    await window.add(creator, entries[:3])
+    await window.add(creator, entries)  # known ids are skipped
+    await window.add(other, [EarningsEntry(999, T0, "tip", 3)])
+    assert await window.newest(creator) == 9
+    held = await window.held(creator, T0 - timedelta(seconds=1))
+    assert [(e.amount, e.created_at) for e in held] == [
+        (140, T0 + timedelta(hours=3)),
+        (70, T0 + timedelta(days=1, hours=2)),
+    ]
+    assert [e.amount for e in await window.held(creator, T0)] == [40, 70]  # strictly after
+    assert await window.prune(T0 + timedelta(hours=3)) == 3  # both creators' older entries
+    assert [e.amount for e in await window.held(creator, T0 - timedelta(days=1))] == [50, 70]
+    assert await window.newest(other) is None

@@ -31,7 +31,13 @@ from features.payouts.adapters.sandbox_gateway import SandboxPayoutGateway
 from features.payouts.adapters.stripe_connect import StripeConnectGateway, make_client
 from features.payouts.jobs import settle_sandbox_payouts, sweep_payouts
 from features.payouts.model import BelowMinimum, PayoutPolicy, PayoutState, Trigger
-from features.payouts.ports import PayeeRepository, PayoutGateway, PayoutRepository, SandboxPayoutStore
+from features.payouts.ports import (
+    EarningsWindowStore,
+    PayeeRepository,
+    PayoutGateway,
+    PayoutRepository,
+    SandboxPayoutStore,
+)
 from features.payouts.sandbox import DEFAULT_DELAY, SandboxPayoutVendor
 from features.payouts.service import PayoutService
 from tests.fakes.fake_stripe_connect import ACCOUNT, API_KEY, WEBHOOK_SECRET, FakeStripeConnectServer
@@ -85,6 +91,7 @@ def make_world(pg: Injector, gateway: PayoutGateway | None = None, policy: Payou
     service = PayoutService(
         pg.get(PayoutRepository),  # type: ignore[type-abstract]
         pg.get(PayeeRepository),  # type: ignore[type-abstract]
+        pg.get(EarningsWindowStore),  # type: ignore[type-abstract]
         gateway or SandboxPayoutGateway(vendor),
         pg.get(LedgerService),
         pg.get(EventBus),  # type: ignore[type-abstract]

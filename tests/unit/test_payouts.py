@@ -16,6 +16,7 @@ from core.uow import UnitOfWork
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
 from features.payouts.adapters.memory_gateway import MemoryPayoutGateway
+from features.payouts.adapters.records import MemoryEarningsWindowStore
 from features.payouts.model import (
     BelowMinimum,
     EarningsEntry,
@@ -35,7 +36,7 @@ from features.payouts.model import (
     parse_points,
     release_schedule,
 )
-from features.payouts.ports import PayeeRepository, PayoutGateway, PayoutRepository
+from features.payouts.ports import EarningsWindowStore, PayeeRepository, PayoutGateway, PayoutRepository
 from features.payouts.service import PayoutService
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -56,6 +57,7 @@ class Harness:
         self.service = PayoutService(
             memory.get(PayoutRepository),  # type: ignore[type-abstract]
             memory.get(PayeeRepository),  # type: ignore[type-abstract]
+            memory.get(EarningsWindowStore),  # type: ignore[type-abstract]
             memory.get(PayoutGateway),  # type: ignore[type-abstract]
             self.ledger,
             self.bus,
@@ -132,6 +134,23 @@ async def test_the_platform_fee_taken_in_the_same_transfer_is_never_counted_as_h
     await h.earn(creator, 1000, fee=100)
     seen = await h.service.availability(creator)
     assert (seen.balance, seen.on_hold, seen.available) == (900, 900, 0)
+
+
+async def test_availability_copies_each_recent_entry_once_and_forgets_old_ones(memory: Injector) -> None:
+    h = Harness(memory)
+    window = memory.get(MemoryEarningsWindowStore)
+    creator = uuid4()
+    await h.earn(creator, 1000, fee=100)
+    await h.service.availability(creator)
+    assert len(window.entries[creator]) == 2  # the sale and its fee
+    await h.earn(creator, 500)
+    seen = await h.service.availability(creator)
+    assert len(window.entries[creator]) == 3
+    assert (seen.balance, seen.on_hold) == (1400, 1400)
+    h.clock.advance(9 * DAY)
+    await h.service.sweep()
+    assert window.entries[creator] == {}
+    assert (await h.service.availability(creator)).available == 1400
 
 
 def test_a_debit_inside_the_hold_window_trims_the_latest_releases_first() -> None:

@@ -6,12 +6,12 @@ Both kinds keep the same promises (tests/contract/test_payouts_repositories.py r
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from core.db import Database
-from features.payouts.model import Payee, Payout, PayoutState, Trigger
+from features.payouts.model import LEDGER_KIND, EarningsEntry, Payee, Payout, PayoutState, Trigger
 from features.payouts.sandbox_model import PENDING, SandboxPayout
 
 _CREATOR_LOCK_CLASS = 7501  # advisory-lock namespace of the per-creator payout request lock
@@ -151,6 +151,48 @@ class PostgresPayeeRepository:
             limit,
         )
         return [_payee(r) for r in rows]
+
+
+class PostgresEarningsWindowStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def newest(self, creator_id: UUID) -> int | None:
+        newest: int | None = await self.db.fetchval(
+            "SELECT max(entry_id) FROM payout_earnings_window WHERE creator_id = $1", creator_id
+        )
+        return newest
+
+    async def add(self, creator_id: UUID, entries: list[EarningsEntry]) -> None:
+        if not entries:
+            return
+        await self.db.execute(
+            "INSERT INTO payout_earnings_window (creator_id, entry_id, amount, created_at, kind)"
+            " SELECT $1, e.entry_id, e.amount, e.created_at, e.kind"
+            " FROM unnest($2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[])"
+            " AS e(entry_id, amount, created_at, kind)"
+            " ON CONFLICT (creator_id, entry_id) DO NOTHING",
+            creator_id,
+            [e.entry_id for e in entries],
+            [e.amount for e in entries],
+            [e.created_at for e in entries],
+            [e.kind for e in entries],
+        )
+
+    async def held(self, creator_id: UUID, after: datetime) -> list[EarningsEntry]:
+        rows = await self.db.fetch(
+            "SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AS day, sum(amount)::bigint AS amount,"
+            " max(created_at) AS latest FROM payout_earnings_window"
+            " WHERE creator_id = $1 AND created_at > $2 AND kind <> $3 GROUP BY 1 ORDER BY 1",
+            creator_id,
+            after,
+            LEDGER_KIND,
+        )
+        return [EarningsEntry(r["amount"], r["latest"], "earnings") for r in rows]
+
+    async def prune(self, before: datetime) -> int:
+        status = await self.db.execute("DELETE FROM payout_earnings_window WHERE created_at < $1", before)
+        return int(status.split()[-1])
 
 
 def _sandbox(row: Any) -> SandboxPayout:
@@ -300,6 +342,37 @@ class MemoryPayeeRepository:
     async def page(self, after: UUID | None, limit: int) -> list[Payee]:
         ordered = sorted(self.payees.values(), key=lambda p: p.creator_id)
         return [p for p in ordered if after is None or p.creator_id > after][:limit]
+
+
+class MemoryEarningsWindowStore:
+    def __init__(self) -> None:
+        self.entries: dict[UUID, dict[int, EarningsEntry]] = {}
+
+    async def newest(self, creator_id: UUID) -> int | None:
+        return max(self.entries.get(creator_id, {}), default=None)
+
+    async def add(self, creator_id: UUID, entries: list[EarningsEntry]) -> None:
+        mine = self.entries.setdefault(creator_id, {})
+        for entry in entries:
+            mine.setdefault(entry.entry_id, entry)
+
+    async def held(self, creator_id: UUID, after: datetime) -> list[EarningsEntry]:
+        days: dict[object, EarningsEntry] = {}
+        for entry in sorted(self.entries.get(creator_id, {}).values(), key=lambda e: e.created_at):
+            if entry.created_at > after and entry.kind != LEDGER_KIND:
+                day = entry.created_at.astimezone(UTC).date()
+                prior = days.get(day)
+                days[day] = EarningsEntry((prior.amount if prior else 0) + entry.amount, entry.created_at, "earnings")
+        return list(days.values())
+
+    async def prune(self, before: datetime) -> int:
+        pruned = 0
+        for mine in self.entries.values():
+            old = [entry_id for entry_id, e in mine.items() if e.created_at < before]
+            for entry_id in old:
+                del mine[entry_id]
+            pruned += len(old)
+        return pruned
 
 
 class MemorySandboxPayoutStore:
