@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-WIDTH = 720
-HEIGHT = 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 30
+# Sizes in SVG user units, close to the pixels a chart gets on the page so its text reads at 11–12 px.
+WIDTH = 480  # a chart in a two-column grid
+HEIGHT = 220
+WIDE = 1000  # a chart across the page
+LEFT, RIGHT, TOP, BOTTOM = 44, 10, 12, 28
 
 
 def nice_step(value: float) -> int:
