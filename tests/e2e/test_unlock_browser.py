@@ -4,6 +4,8 @@ decrypts the stream, and the video plays. Then a tip, and a stranger who gets no
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from injector import Injector
 from playwright.async_api import Browser, BrowserContext, expect
@@ -54,10 +56,18 @@ async def test_a_viewer_rents_a_video_with_one_click_and_watches_it(
     assert state["error"] is None
 
     assert await balances(pg, viewer.id, creator.id) == (150, 45, 5)
-    heartbeats = int(await pg.get(Database).fetchval("SELECT count(*) FROM playback_heartbeats"))
+    db = pg.get(Database)
+    heartbeats = int(await db.fetchval("SELECT count(*) FROM playback_heartbeats"))
     await player.evaluate("video => video.pause()")  # pausing sends a heartbeat
-    await page.wait_for_timeout(300)
-    assert int(await pg.get(Database).fetchval("SELECT count(*) FROM playback_heartbeats")) > heartbeats
+    for _ in range(50):
+        if int(await db.fetchval("SELECT count(*) FROM playback_heartbeats")) > heartbeats:
+            break
+        await asyncio.sleep(0.1)
+    assert int(await db.fetchval("SELECT count(*) FROM playback_heartbeats")) > heartbeats
+    beat = await db.fetchrow("SELECT viewer_id, position_seconds FROM playback_heartbeats ORDER BY id DESC LIMIT 1")
+    assert beat is not None
+    assert beat["viewer_id"] == viewer.id
+    assert beat["position_seconds"] > 1
 
     # A tip, with a message, in one click.
     await page.get_by_test_id("tip-message").fill("The harbour at night!")
