@@ -310,9 +310,18 @@ async def test_the_cover_is_the_creators_image_or_else_the_pipelines_frame(studi
     assert found[1] == "image/jpeg"
 
 
-async def test_published_pages_follow_each_other_for_the_catalog(studio: StudioService) -> None:
+async def test_published_pages_follow_each_other_for_the_catalog(studio: StudioService, memory: Injector) -> None:
+    from datetime import timedelta
+
+    from core.clock import Clock, FrozenClock
+
+    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    assert isinstance(clock, FrozenClock)
     owner = uuid7()
-    videos = [await studio.create_video(owner, f"Film {i}") for i in range(3)]
+    videos = []
+    for i in range(3):
+        videos.append(await studio.create_video(owner, f"Film {i}"))
+        clock.advance(timedelta(seconds=1))
     for video in videos:
         stored = await upload_file(studio, owner, video, fake_media(HD))
         await studio.process(stored.id)
