@@ -32,7 +32,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from core.errors import InvalidInput
@@ -190,23 +189,54 @@ class WatchFold:
     days: dict[tuple[UUID, date], WatchDay] = field(default_factory=dict)
     viewers: set[ViewerDay] = field(default_factory=set)
 
-    def _add(self, video: VideoFacts, day: date, **change: Any) -> None:
-        slot = (video.video_id, day)
-        current = self.days.get(slot) or WatchDay(video.video_id, video.owner_id, day)
-        self.days[slot] = current.plus(WatchDay(video.video_id, video.owner_id, day, **change))
-
-    def _move_reach(self, video: VideoFacts, day: date, old: int | None, new: int) -> None:
-        if old == new:
-            return
-        reach = [0] * POINTS
-        reach[new] += 1
-        if old is not None:
-            reach[old] -= 1
-        self._add(video, day, reach=tuple(reach))
-
 
 def viewer_key(beat: Heartbeat) -> str:
     return str(beat.viewer_id) if beat.viewer_id else f"session:{beat.session_id}"
+
+
+class _Change:
+    """A day's change, added up in place while folding (a fold touches it once per heartbeat)."""
+
+    __slots__ = ("day", "preview_views", "reach", "video", "views", "watch_ms")
+
+    def __init__(self, video: VideoFacts, day: date) -> None:
+        self.video, self.day = video, day
+        self.views = self.preview_views = self.watch_ms = 0
+        self.reach = [0] * POINTS
+
+    def frozen(self) -> WatchDay:
+        v = self.video
+        return WatchDay(
+            v.video_id, v.owner_id, self.day, self.views, self.preview_views, self.watch_ms, tuple(self.reach)
+        )
+
+
+class _Running:
+    """A session while folding: mutable, with its day's change at hand."""
+
+    __slots__ = ("change", "last_at", "last_position_ms", "max_position_ms", "reach", "session", "watched_ms")
+
+    def __init__(self, session: Session, change: _Change, duration_ms: int | None) -> None:
+        self.session, self.change = session, change
+        self.last_at = session.last_at
+        self.last_position_ms = session.last_position_ms
+        self.max_position_ms = session.max_position_ms
+        self.watched_ms = session.watched_ms
+        self.reach = reach_point(session.max_position_ms, duration_ms)
+
+    def frozen(self) -> Session:
+        return Session(
+            self.session.video_id,
+            self.session.session_id,
+            self.session.owner_id,
+            self.session.day,
+            self.session.viewer_key,
+            self.session.preview,
+            self.last_at,
+            self.last_position_ms,
+            self.max_position_ms,
+            self.watched_ms,
+        )
 
 
 def fold_heartbeats(
@@ -219,55 +249,74 @@ def fold_heartbeats(
     `known` holds the stored state of the sessions these heartbeats continue; heartbeats of videos
     missing from `videos` (deleted) and of the video's own creator are skipped.
     """
-    fold = WatchFold()
+    changes: dict[tuple[UUID, date], _Change] = {}
+    running: dict[SessionKey, _Running] = {}
+    viewers: set[ViewerDay] = set()
+
+    def change_for(video: VideoFacts, day: date) -> _Change:
+        found = changes.get((video.video_id, day))
+        if found is None:
+            found = changes[(video.video_id, day)] = _Change(video, day)
+        return found
+
     for beat in beats:
         video = videos.get(beat.video_id)
         if video is None or beat.viewer_id == video.owner_id:
             continue
         key = (beat.video_id, beat.session_id)
-        position = max(0, to_ms(beat.position))
-        session = fold.sessions.get(key) or known.get(key)
-        if session is None:
+        position = max(0, round(beat.position * 1000))
+        state = running.get(key)
+        if state is None:
+            stored = known.get(key)
+            if stored is not None:
+                state = running[key] = _Running(stored, change_for(video, stored.day), video.duration_ms)
+        if state is None:
+            day = day_of(beat.at)
             session = Session(
-                video_id=beat.video_id,
-                session_id=beat.session_id,
-                owner_id=video.owner_id,
-                day=day_of(beat.at),
-                viewer_key=viewer_key(beat),
-                preview=beat.preview,
-                last_at=beat.at,
-                last_position_ms=position,
-                max_position_ms=position,
-                watched_ms=min(position, BEAT_MS),
+                beat.video_id,
+                beat.session_id,
+                video.owner_id,
+                day,
+                viewer_key(beat),
+                beat.preview,
+                beat.at,
+                position,
+                position,
+                min(position, BEAT_MS),
             )
+            state = running[key] = _Running(session, change_for(video, day), video.duration_ms)
+            change = state.change
             if session.preview:
-                fold._add(video, session.day, preview_views=1)
+                change.preview_views += 1
             else:
-                fold._add(video, session.day, views=1, watch_ms=session.watched_ms)
-                fold._move_reach(video, session.day, None, reach_point(position, video.duration_ms))
-                fold.viewers.add(ViewerDay(video.video_id, session.day, video.owner_id, session.viewer_key))
-            fold.sessions[key] = session
+                change.views += 1
+                change.watch_ms += session.watched_ms
+                change.reach[state.reach] += 1
+                viewers.add(ViewerDay(video.video_id, day, video.owner_id, session.viewer_key))
             continue
-        wall_ms = max(0, round((beat.at - session.last_at).total_seconds() * 1000))
-        watched = max(0, min(position - session.last_position_ms, wall_ms))
-        furthest = max(session.max_position_ms, position)
-        if not session.preview:
-            if watched:
-                fold._add(video, session.day, watch_ms=watched)
-            fold._move_reach(
-                video,
-                session.day,
-                reach_point(session.max_position_ms, video.duration_ms),
-                reach_point(furthest, video.duration_ms),
-            )
-        fold.sessions[key] = replace(
-            session,
-            last_at=max(session.last_at, beat.at),
-            last_position_ms=position,
-            max_position_ms=furthest,
-            watched_ms=session.watched_ms + watched,
-        )
-    return fold
+        wall_ms = max(0, round((beat.at - state.last_at).total_seconds() * 1000))
+        watched = max(0, min(position - state.last_position_ms, wall_ms))
+        state.max_position_ms = max(state.max_position_ms, position)
+        if not state.session.preview:
+            state.change.watch_ms += watched
+            reach = reach_point(state.max_position_ms, video.duration_ms)
+            if reach != state.reach:
+                state.change.reach[state.reach] -= 1
+                state.change.reach[reach] += 1
+                state.reach = reach
+        state.last_at = max(state.last_at, beat.at)
+        state.last_position_ms = position
+        state.watched_ms += watched
+
+    return WatchFold(
+        sessions={key: state.frozen() for key, state in running.items()},
+        days={slot: change.frozen() for slot, change in changes.items() if _changed(change)},
+        viewers=viewers,
+    )
+
+
+def _changed(change: _Change) -> bool:
+    return bool(change.views or change.preview_views or change.watch_ms or any(change.reach))
 
 
 def retention(reach: Sequence[int]) -> list[int]:
