@@ -136,10 +136,10 @@ async def test_sales_tips_and_viewers_stream_to_their_creator_only(pg: Injector,
         assert 'data-testid="sales-count">1<' in sale.data
         assert 'data-testid="balance">45<' in sale.data
 
-        await pg.get(TipService).tip(viewer, video.public_id, 50, "Bravo!", "dash-key-000000000012")
+        await pg.get(TipService).tip(viewer, video.public_id, 50, "Bravo! <b>x</b>", "dash-key-000000000012")
         await listener.wait_for(2)
         assert seen[1].event == "tip"
-        assert "Bravo!" in seen[1].data
+        assert "Bravo! &lt;b&gt;x&lt;/b&gt;" in seen[1].data  # a viewer's words are text, never markup
         assert 'data-testid="balance">95<' in seen[1].data
 
         await pg.get(PlaybackService).heartbeat(viewer.id, video.public_id, "session-dash-1", 4, client="127.0.0.1")
