@@ -121,8 +121,8 @@ class AccountRef:
 
     @property
     def sort_key(self) -> tuple[str, str]:
-        """The order in which every transfer locks its accounts, so two transfers never wait on each other
-        in a circle. Must match the ORDER BY of ledger_post_transfer() in the database."""
+        """(kind, owner): the one order in which every transfer locks its accounts, so two transfers never
+        wait on each other in a circle (ledger_post_transfer() in the database locks in this order)."""
         return (self.kind.value, str(self.stored_owner))
 
     @property
