@@ -12,7 +12,7 @@ from core.pipeline import CheckpointStore, Executor, Pipeline, ProgressSink
 from features.pipeline.model import SourceInfo, TranscodeRequest, TranscodeResult, VideoKey
 from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
 from features.pipeline.probe import probe_media
-from features.pipeline.units import TRANSCODE, PipelineTools, pipeline_params
+from features.pipeline.units import TRANSCODE, PipelineTools, pipeline_params, run_lock, work_dir_matches
 
 
 class TranscodeService:
@@ -50,13 +50,19 @@ class TranscodeService:
 
         Resumable: units already completed for `request.run_id` (checkpointed) are skipped, so calling
         this again after a crash, a kill or a failure continues at the first incomplete unit; calling
-        it after success returns the same result without doing any work. Progress of the whole run
+        it after success returns the same result without doing any work. If the work dir no longer
+        holds what the recorded units made (another machine, wiped), the run starts over. Concurrent
+        calls for one run on one machine take turns (the later one then finds the work done). Progress of the whole run
         goes to `on_progress`. Raises core.pipeline.UnitFailed (`.unit`, `.reason` in words a creator
         can read) when a unit fails; completed units stay recorded. The source file is only read.
         """
         tools = PipelineTools(ffmpeg=self.ffmpeg, keys=self.keys, content=self.content)
         executor = Executor(self.checkpoints, on_progress=on_progress)
-        outputs = await executor.run(self.pipeline, request.run_id, pipeline_params(request, tools))
+        async with run_lock(request):
+            if not work_dir_matches(await self.checkpoints.completed(request.run_id), request):
+                # Recorded on another machine, or the files are gone: start over (same key, same CIDs).
+                await self.checkpoints.clear(request.run_id)
+            outputs = await executor.run(self.pipeline, request.run_id, pipeline_params(request, tools))
         return TranscodeResult.from_dict(outputs[self.pipeline.units[-1].name])
 
     async def key_for(self, run_id: str) -> VideoKey | None:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -72,6 +73,8 @@ MAX_FRAME_RATE = 60.0
 MAX_SUBTITLE_BYTES = 10 * 1024 * 1024
 MASTER = "master.m3u8"
 COVER = "cover.jpg"
+RUN_MARKER = ".run"  # in the work dir: which ConvertingInitial made it (see `work_dir_matches`)
+LOCK_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,57 @@ def staged_file(final: Path) -> Iterator[Path]:
     if not partial.is_file():
         raise RuntimeError(f"{final.name} was not produced")
     os.replace(partial, final)
+
+
+def work_dir_matches(outputs: Mapping[str, Output], request: TranscodeRequest) -> bool:
+    """Whether the work dir still holds what the recorded units left there.
+
+    Checkpoints live in the database, the work dir on one machine's disk: a retry that lands on
+    another machine, or after the dir was wiped, finds the checkpoints but not the files. The run
+    can resume only if the dir carries the token of the recorded ConvertingInitial — or if nothing
+    in the dir is needed any more (everything is published).
+    """
+    initial = outputs.get("ConvertingInitial")
+    if initial is None or "PublishToIPFS" in outputs:
+        return True
+    try:
+        return (request.work_dir / RUN_MARKER).read_text() == initial.get("work_token")
+    except OSError:
+        return False
+
+
+@contextlib.asynccontextmanager
+async def run_lock(request: TranscodeRequest) -> AsyncIterator[None]:
+    """Hold the run's lock (an flock'ed file beside its work dir) for the block; wait while another
+    task or process on this machine holds it, so two deliveries of one job never share a work dir.
+
+    The lock file is removed on release; a waiter that wins the lock on a file removed meanwhile
+    notices (the path no longer names its inode) and tries again.
+    """
+    work_dir = request.work_dir.resolve()
+    path = work_dir.with_name(work_dir.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(LOCK_POLL_SECONDS)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                try:
+                    yield
+                finally:
+                    path.unlink(missing_ok=True)
+                return
+        finally:
+            os.close(fd)  # releases the lock
 
 
 # --------------------------------------------------------------------------
@@ -318,12 +372,19 @@ class ConvertingInitial(Unit):
         await asyncio.to_thread(shutil.rmtree, out_dir(request), True)
         await asyncio.to_thread(shutil.rmtree, sealed_dir(request), True)
         out_dir(request).mkdir(parents=True)
+        token = secrets.token_hex(8)
+        (request.work_dir / RUN_MARKER).write_text(token)
         ladder = [
             asdict(size)
             for index, spec in enumerate(LADDER)
             if (size := rendition_size(spec, source.display_width, source.display_height, base=index == 0))
         ]
-        return {"source": source.to_dict(), "ladder": ladder, "work_dir": str(request.work_dir.resolve())}
+        return {
+            "source": source.to_dict(),
+            "ladder": ladder,
+            "work_dir": str(request.work_dir.resolve()),
+            "work_token": token,
+        }
 
 
 class ConvertSubtitles(Unit):

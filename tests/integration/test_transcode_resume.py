@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -188,3 +189,35 @@ async def test_a_cancelled_transcode_stops_ffmpeg_and_removes_the_partial_rendit
         await task
     assert not ffmpeg_processes(tmp_path)
     assert sorted(p.name for p in (tmp_path / "work" / "out").iterdir()) == []
+
+
+async def test_two_deliveries_of_one_job_at_once_take_turns_and_agree(tmp_path: Path) -> None:
+    ffmpeg = RecordingFfmpeg(SubprocessFfmpeg(imageio_ffmpeg.get_ffmpeg_exe()))
+    store = LocalContentStore(tmp_path / "ipfs")
+    service = TranscodeService(MemoryCheckpointStore(), MemoryKeyStore(), store, ffmpeg)
+    request = TranscodeRequest("video-twice", make_clip(tmp_path / "c.mp4", seconds=2), tmp_path / "work")
+
+    first, second = await asyncio.gather(service.transcode(request), service.transcode(request))
+
+    assert first == second
+    assert len(ffmpeg.calls) == 3  # audio, 480p, cover: once
+    assert {p.name for p in files_under(store.root)} == set(first.manifest.values())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "ipfs"]  # no work dir, no lock file
+
+
+async def test_a_retry_on_a_machine_without_the_work_files_starts_over(tmp_path: Path) -> None:
+    checkpoints = MemoryCheckpointStore()
+    keys = MemoryKeyStore()
+    store = LocalContentStore(tmp_path / "ipfs")
+    ffmpeg = RecordingFfmpeg(SubprocessFfmpeg(imageio_ffmpeg.get_ffmpeg_exe()))
+    request = TranscodeRequest("video-moved", make_clip(tmp_path / "c.mp4", seconds=2), tmp_path / "work")
+    crashing = TranscodeService(checkpoints, keys, store, ffmpeg, with_unit(TRANSCODE, PublishToIPFS()))
+    with pytest.raises(UnitFailed):
+        await crashing.transcode(request)
+    first_run = len(ffmpeg.calls)
+    shutil.rmtree(request.work_dir)  # the retry runs where these files never were
+
+    result = await TranscodeService(checkpoints, keys, store, ffmpeg).transcode(request)
+
+    assert len(ffmpeg.calls) == 2 * first_run
+    assert {p.name for p in files_under(store.root)} == set(result.manifest.values())
