@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,7 +59,7 @@ class TranscodeService:
         """
         tools = PipelineTools(ffmpeg=self.ffmpeg, keys=self.keys, content=self.content)
         executor = Executor(self.checkpoints, on_progress=on_progress)
-        async with run_lock(request):
+        async with run_lock(request.work_dir):
             if not work_dir_matches(await self.checkpoints.completed(request.run_id), request):
                 # Recorded on another machine, or the files are gone: start over (same key, same CIDs).
                 await self.checkpoints.clear(request.run_id)
@@ -82,12 +83,15 @@ class TranscodeService:
 
     async def forget(self, run_id: str, work_dir: Path | None = None) -> None:
         """Start `run_id` over: drop its checkpoints and its work directory (the one recorded, and
-        `work_dir` if given). The key is kept, so a retry publishes byte-identical segments and
-        re-uses the CIDs already published. Call it only while no run of `run_id` is in progress."""
-        completed = await self.checkpoints.completed(run_id)
-        await self.checkpoints.clear(run_id)
-        for directory in {work_dir, _recorded_work_dir(completed)}:
-            if directory is not None:
+        `work_dir` if given). Waits for a run in progress on this machine to end first. The key is
+        kept, so a retry publishes byte-identical segments and re-uses the CIDs already published."""
+        recorded = _recorded_work_dir(await self.checkpoints.completed(run_id))
+        directories = {d.resolve() for d in (work_dir, recorded) if d is not None}
+        async with contextlib.AsyncExitStack() as locks:
+            for directory in sorted(directories):
+                await locks.enter_async_context(run_lock(directory))
+            await self.checkpoints.clear(run_id)
+            for directory in directories:
                 await asyncio.to_thread(shutil.rmtree, directory, True)
 
 

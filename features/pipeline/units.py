@@ -178,14 +178,14 @@ def work_dir_matches(outputs: Mapping[str, Output], request: TranscodeRequest) -
 
 
 @contextlib.asynccontextmanager
-async def run_lock(request: TranscodeRequest) -> AsyncIterator[None]:
+async def run_lock(work_dir: Path) -> AsyncIterator[None]:
     """Hold the run's lock (an flock'ed file beside its work dir) for the block; wait while another
     task or process on this machine holds it, so two deliveries of one job never share a work dir.
 
     The lock file is removed on release; a waiter that wins the lock on a file removed meanwhile
     notices (the path no longer names its inode) and tries again.
     """
-    work_dir = request.work_dir.resolve()
+    work_dir = work_dir.resolve()
     path = work_dir.with_name(work_dir.name + ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
