@@ -3,14 +3,17 @@ and which tiles each event of the creator's topic re-renders."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from croniter import croniter
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
 from core.events import Event, EventBus, MemoryEventBus
 from core.ids import uuid7
+from features.analytics.module import FEATURE as ANALYTICS
 from features.dashboard.model import Sighting, changed_counts, latest_sightings
+from features.dashboard.module import FEATURE as DASHBOARD
 from features.dashboard.service import DashboardService
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
@@ -126,3 +129,13 @@ async def test_each_event_re_renders_the_tiles_it_changes(memory: Injector) -> N
 
     snapshot = await dashboard.snapshot(creator)
     assert (snapshot.today.sales, snapshot.balance, snapshot.viewers, len(snapshot.tips)) == (1, 50, 0, 1)
+
+
+def test_the_worker_counts_viewers_every_ten_seconds_and_folds_analytics_every_minute() -> None:
+    start = datetime(2026, 3, 1, 12, 0, 3, tzinfo=UTC)
+    for feature, seconds in [(DASHBOARD, 10), (ANALYTICS, 60)]:
+        [spec] = feature.cron_jobs
+        assert croniter.is_valid(spec.cron)
+        runs = croniter(spec.cron, start)
+        first, second = runs.get_next(datetime), runs.get_next(datetime)
+        assert (second - first).total_seconds() == seconds
