@@ -306,6 +306,14 @@ def markdown(r: dict[str, object], where: str) -> str:
         "",
         f"Check: the aggregates equal that direct recomputation — views {views:,}, unique viewers {viewers:,}, watch "
         f"time {watch // 3_600_000:,} h: **{'match' if r['check'] else 'MISMATCH ' + str(r['report'])}**.",
+        "",
+        "How: the `fold_analytics` cron job reads heartbeats after its cursor (`PlaybackService.heartbeats_after`, "
+        "20,000 per transaction) and folds them in Python into per-session state (`analytics_sessions`: last "
+        "position and time, furthest position, watched ms) and per-video per-day rows (`analytics_watch_days`: "
+        "views, preview plays, watch ms, views by furthest 5 % point; `analytics_viewer_days`: who watched), and "
+        "sale/tip events after a second cursor into `analytics_revenue_days` — each batch in one transaction with "
+        "its cursor, so a batch counts once. Pages add up a few rows per video per day; unique viewers over a range "
+        "are one `count(DISTINCT)` with GROUPING SETS over the viewer-day rows.",
         END,
     ]
     return "\n".join(lines)
