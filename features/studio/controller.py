@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.enums import HttpMethod, RequestEncodingType
 from litestar.exceptions import HTTPException, InternalServerException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import ServerSentEvent, Template
 
 from core.auth import creator_required, current_principal
@@ -123,7 +123,7 @@ class StudioController(Controller):
 
     @get("/videos/{video_id:uuid}/upload")
     async def upload_panel(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: FromPath[UUID]
     ) -> Template:
         video = await studio.owned_video(_me(request).id, video_id)
         if _htmx(request):
@@ -132,7 +132,7 @@ class StudioController(Controller):
 
     @get("/videos/{video_id:uuid}/tile")
     async def tile(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: FromPath[UUID]
     ) -> Template:
         video = await studio.owned_video(_me(request).id, video_id)
         return Template(TILE, context={"tile": await studio.tile(video)})
@@ -142,7 +142,7 @@ class StudioController(Controller):
         self,
         request: Request[Any, Any, Any],
         studio: NamedDependency[StudioService],
-        video_id: UUID,
+        video_id: FromPath[UUID],
         data: MultipartData,
     ) -> Response[Any]:
         me = _me(request).id
@@ -161,7 +161,11 @@ class StudioController(Controller):
 
     @post("/videos/{video_id:uuid}/subtitles/{language:str}/delete")
     async def remove_subtitle(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID, language: str
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        video_id: FromPath[UUID],
+        language: FromPath[str],
     ) -> Response[Any]:
         errors: dict[str, str] = {}
         try:
@@ -176,7 +180,7 @@ class StudioController(Controller):
         self,
         request: Request[Any, Any, Any],
         studio: NamedDependency[StudioService],
-        video_id: UUID,
+        video_id: FromPath[UUID],
         data: MultipartData,
     ) -> Response[Any]:
         me = _me(request).id
@@ -202,7 +206,7 @@ class StudioController(Controller):
 
     @get("/videos/{video_id:uuid}/cover", media_type="image/*")
     async def cover(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: FromPath[UUID]
     ) -> Response[bytes]:
         video = await studio.owned_video(_me(request).id, video_id)
         found = await studio.cover(video)
@@ -213,7 +217,7 @@ class StudioController(Controller):
 
     @post("/videos/{video_id:uuid}/retry")
     async def retry(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: UUID
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], video_id: FromPath[UUID]
     ) -> Response[Any]:
         video = await studio.retry(_me(request).id, video_id)
         if _htmx(request):
@@ -383,7 +387,7 @@ class TusController(Controller):
 
     @head("/{upload_id:str}", guards=[tus_resumable, creator_required])
     async def status(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: str
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: FromPath[str]
     ) -> Response[None]:
         upload = await studio.upload_status(_me(request).id, upload_id)
         return Response(
@@ -404,7 +408,7 @@ class TusController(Controller):
         request_max_body_size=None,  # bounded by the upload's declared length instead
     )
     async def append(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: str
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: FromPath[str]
     ) -> Response[Any]:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != OFFSET_STREAM:
             return _tus_bad_request(f"Send the bytes as {OFFSET_STREAM}.", 415)
@@ -418,7 +422,7 @@ class TusController(Controller):
 
     @delete("/{upload_id:str}", guards=[tus_resumable, creator_required], status_code=204)
     async def terminate(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: str
+        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], upload_id: FromPath[str]
     ) -> Response[None]:
         await studio.terminate_upload(_me(request).id, upload_id)
         return Response(None, status_code=204, headers=TUS)
