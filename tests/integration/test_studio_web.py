@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,10 @@ from tests.conftest import app_client
 from tests.support.media import make_clip, make_tone
 from tests.support.studio import TUS, create_upload, create_video, sign_up_creator, tus_headers
 from tests.support.web import post_form, sign_up
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 async def upload_bytes(client: httpx.AsyncClient, location: str, data: bytes, offset: int = 0) -> httpx.Response:
@@ -148,13 +153,14 @@ async def test_a_wrong_tus_version_is_a_412(client: httpx.AsyncClient) -> None:
     assert response.headers["tus-version"] == "1.0.0"
     missing = {k: v for k, v in tus_headers(client, **{"Upload-Length": "10"}).items() if k != "Tus-Resumable"}
     assert (await client.post("/uploads/", headers=missing)).status_code == 412
-    assert video.public_id
+    good = tus_headers(client, **{"Upload-Length": "10", "Upload-Metadata": f"video {b64(video.public_id)}"})
+    assert (await client.post("/uploads/", headers=good)).status_code == 201
 
 
 async def test_uploads_need_the_csrf_header(client: httpx.AsyncClient) -> None:
     await sign_up_creator(client, "csrf@example.com")
     video = await create_video(client)
-    headers = {**TUS, "Upload-Length": "10", "Upload-Metadata": f"video {video.public_id}"}
+    headers = {**TUS, "Upload-Length": "10", "Upload-Metadata": f"video {b64(video.public_id)}"}
     assert (await client.post("/uploads/", headers=headers)).status_code == 403
 
 
@@ -182,7 +188,7 @@ async def test_strangers_cannot_touch_an_upload(client: httpx.AsyncClient, pg: I
 
 async def create_upload_as_anonymous(client: httpx.AsyncClient, public_id: str) -> httpx.Response:
     await client.get("/login")
-    headers = tus_headers(client, **{"Upload-Length": "10", "Upload-Metadata": f"video {public_id}"})
+    headers = tus_headers(client, **{"Upload-Length": "10", "Upload-Metadata": f"video {b64(public_id)}"})
     return await client.post("/uploads/", headers=headers)
 
 
