@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -157,6 +157,9 @@ class PostgresAnalyticsStore:
                 [v.viewer_key for v in viewers],
             )
 
+    async def forget_sessions(self, before: datetime) -> None:
+        await self.db.execute("DELETE FROM analytics_sessions WHERE last_at < $1", before)
+
     async def apply_revenue(self, days: Mapping[tuple[UUID, date], RevenueDay]) -> None:
         if not days:
             return
@@ -251,6 +254,9 @@ class MemoryAnalyticsStore:
             current = self.days.get(slot)
             self.days[slot] = current.plus(change) if current else change
         self.viewers |= fold.viewers
+
+    async def forget_sessions(self, before: datetime) -> None:
+        self.stored_sessions = {k: v for k, v in self.stored_sessions.items() if v.last_at >= before}
 
     async def apply_revenue(self, days: Mapping[tuple[UUID, date], RevenueDay]) -> None:
         for slot, change in days.items():

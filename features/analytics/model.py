@@ -10,6 +10,8 @@ day of its first heartbeat, and everything the session does counts on that day. 
   reach        the furthest position reported; the session counts toward every 5 % point of the
                duration up to there (the last second counts as the end, 100 %)
 
+A session silent for two days does not go on: its next heartbeat starts a new view.
+
 A video's *retention* at k × 5 % is the share of its views that reached that point (so 0 % is always
 100 % of views). *Unique viewers* are distinct logged-in viewers (a visitor counts once per session).
 Heartbeats of the video's own creator and of free-preview sessions do not count as views; preview
@@ -42,6 +44,7 @@ STEPS = 20  # retention every 5 %
 POINTS = STEPS + 1  # 0 %, 5 %, … 100 %
 BEAT_MS = 10_000  # the player's heartbeat interval: what a session's first heartbeat may stand for
 END_SLACK_MS = 1_000  # within this of the end counts as watched to the end
+SESSION_GAP = timedelta(days=2)  # a session silent this long does not go on: its next heartbeat starts a view
 
 HEARTBEATS = "heartbeats"  # cursor names
 REVENUE = "revenue"
@@ -270,7 +273,7 @@ def fold_heartbeats(
             stored = known.get(key)
             if stored is not None:
                 state = running[key] = _Running(stored, change_for(video, stored.day), video.duration_ms)
-        if state is None:
+        if state is None or beat.at - state.last_at > SESSION_GAP:
             day = day_of(beat.at)
             session = Session(
                 beat.video_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -41,6 +41,10 @@ class AnalyticsStore(Protocol):
 
     async def apply_watch(self, fold: WatchFold) -> None:
         """Store the fold's sessions, add its day changes to the day totals, record its viewers."""
+        ...
+
+    async def forget_sessions(self, before: datetime) -> None:
+        """Drop the state of sessions last seen before `before` (their figures stay in the day totals)."""
         ...
 
     async def apply_revenue(self, days: Mapping[tuple[UUID, date], RevenueDay]) -> None:

@@ -26,6 +26,7 @@ from features.analytics.model import (
     HEARTBEATS,
     REVENUE,
     REVENUE_EVENTS,
+    SESSION_GAP,
     TIP,
     DateRange,
     DaySales,
@@ -165,6 +166,8 @@ class AnalyticsService:
                     videos = await self._facts_for({b.video_id for b in ready})
                     known = await self.store.sessions({(b.video_id, b.session_id) for b in ready})
                     await self.store.apply_watch(fold_heartbeats(ready, known, videos))
+                    # A session silent for SESSION_GAP will not go on: keep the state table small.
+                    await self.store.forget_sessions(max(b.at for b in ready) - SESSION_GAP)
                 if moved != cursor:
                     await self.store.save_cursor(HEARTBEATS, moved)
             folded += len(ready)

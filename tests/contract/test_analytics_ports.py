@@ -86,6 +86,15 @@ async def test_sessions_are_stored_and_replaced(store: AnalyticsStore) -> None:
     assert await store.sessions([]) == {}
 
 
+async def test_quiet_sessions_are_forgotten(store: AnalyticsStore) -> None:
+    video, owner = uuid7(), uuid7()
+    old = Session(video, "s-old", owner, D1, "ann", False, NOW - timedelta(days=3), 1, 1, 1)
+    fresh = Session(video, "s-new", owner, D1, "ben", False, NOW, 1, 1, 1)
+    await store.apply_watch(WatchFold(sessions={old.key: old, fresh.key: fresh}))
+    await store.forget_sessions(NOW - timedelta(days=2))
+    assert await store.sessions([old.key, fresh.key]) == {fresh.key: fresh}
+
+
 async def test_day_changes_add_up_including_moves_between_reach_points(store: AnalyticsStore) -> None:
     video, other, owner = uuid7(), uuid7(), uuid7()
     await store.apply_watch(

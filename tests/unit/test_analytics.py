@@ -231,3 +231,16 @@ def test_charts_have_round_axes_and_a_tooltip_per_mark() -> None:
     assert "100% still watching at 0%" in line.points[0].title
     assert watch_time(106_500) == "1 min 46 s"
     assert watch_time(3 * 3600 * 1000 + 5 * 60_000) == "3 h 05 min"
+
+
+async def test_a_session_quiet_for_two_days_starts_a_new_view(memory: Injector) -> None:
+    who, video, _ = await load(memory)
+    analytics = service(memory)
+    await analytics.fold()
+    beats = fixture_beats(who, video.id)
+    later = beats[-1].at + timedelta(days=3)
+    await store_beats(memory, [replace(beats[0], at=later, position=20.0)])  # Ann's session a1, days later
+    await analytics.fold()
+    channel = await analytics.report(who.creator, DateRange(DAY1, later.date()))
+    assert channel.totals.views == 5
+    assert channel.totals.watch_ms == 106_500 + 10_000
