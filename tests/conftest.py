@@ -81,9 +81,22 @@ async def real_injector(settings: Settings) -> AsyncIterator[Injector]:
         await db.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: their live server and saq worker (with its cron jobs) live until the
+    end of the session and must not run beside tests that count rows or mail."""
+    for item in items:
+        if "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: "/e2e/" in str(item.path))
+
+
 @pytest.fixture
-async def pg(real_injector: Injector) -> AsyncIterator[Injector]:
-    """The real-adapter injector on an emptied database (every table truncated before the test)."""
+async def pg(real_injector: Injector, request: pytest.FixtureRequest) -> AsyncIterator[Injector]:
+    """The real-adapter injector on an emptied database (every table truncated before the test).
+
+    After the test the ledger's invariants are checked (`hypha ledger verify`'s checks): no test may
+    leave money unbalanced, unless it is marked `ledger_tampered` because it corrupts rows on purpose.
+    """
     db = real_injector.get(Database)
     tables = [
         r["tablename"]

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,9 +47,10 @@ def env_without_database(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_hypha_up_serves_the_landing_page_on_embedded_postgres_and_stops_cleanly(tmp_path: Path) -> None:
+def test_hypha_up_serves_the_landing_page_on_embedded_postgres_and_stops_cleanly() -> None:
+    # Not under pytest's tmp_path: its 0700 parent would hide the data dir from the `pgserver` user.
     port = free_port()
-    data_dir = tmp_path / "data"
+    data_dir = Path(tempfile.mkdtemp(prefix="hypha-up-")) / "data"
     env = env_without_database(DATA_DIR=str(data_dir), PORT=str(port))
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.cli", "up", "--demo"],

@@ -94,6 +94,7 @@ def hypha_ledger_verify(database_url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.ledger_tampered
 async def test_verify_finds_a_corrupted_balance_and_the_command_fails_on_it(pg: Injector, settings: Settings) -> None:
     ledger, db = pg.get(LedgerService), pg.get(Database)
     viewer, creator = AccountRef.wallet(uuid4()), AccountRef.earnings(uuid4())
@@ -118,6 +119,7 @@ async def test_verify_finds_a_corrupted_balance_and_the_command_fails_on_it(pg: 
     assert await ledger.verify() == []
 
 
+@pytest.mark.ledger_tampered
 async def test_verify_finds_entries_whose_balance_after_breaks_the_running_sum(pg: Injector) -> None:
     ledger, db = pg.get(LedgerService), pg.get(Database)
     viewer = AccountRef.wallet(uuid4())
