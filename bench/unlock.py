@@ -31,6 +31,7 @@ import platform
 import secrets
 import signal
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -296,6 +297,12 @@ async def populate(url: str, data_dir: str, clients: int, videos_per_viewer: int
         await db.stop()
 
 
+LOAD_AT_START = os.getloadavg()
+
+# Each round's real / raw throughput, per scenario: neighbours on a shared machine move both sides,
+# so the ratio of back-to-back runs is steadier than either rate.
+paired: dict[str, list[float]] = {}
+
 # ---------------------------------------------------------------------------------------------------
 # Servers
 
@@ -349,6 +356,7 @@ async def run(url: str, data_dir: str, clients: int, seconds: float, rounds: int
         url, data_dir, clients, videos_per_viewer=int(2500 * seconds * runs_per_side / clients) + 200
     )
     results: list[tuple[str, Result, Result]] = []
+    paired.clear()
     for name, fee in (
         ("(a) 10 % platform fee: 3 accounts locked, one of them the platform's", 10),
         ("(b) no fee: 2 accounts locked", 0),
@@ -374,6 +382,7 @@ async def run(url: str, data_dir: str, clients: int, seconds: float, rounds: int
             for _ in range(rounds):  # alternate, so neither side gets a warmer database
                 r = await drive("raw", raw_url, viewers, seconds, real=False, pid=raw_pid)
                 s = await drive("real", real_url, viewers, seconds, real=True, pid=real_pid)
+                paired.setdefault(name, []).append(s.per_second / r.per_second)
                 best_raw = r if best_raw is None or r.per_second > best_raw.per_second else best_raw
                 best_real = s if best_real is None or s.per_second > best_real.per_second else best_real
             assert best_raw is not None
@@ -413,13 +422,17 @@ def markdown(
             f"{real.percentile(0.5):.1f} / {real.percentile(0.99):.1f} | "
             f"{raw.cpu_per_request:,.0f} / {real.cpu_per_request:,.0f} |"
         )
+    for name, ratios in paired.items():
+        listed = ", ".join(f"{r:.0%}" for r in ratios)
+        lines.append(
+            f"\nPaired rounds, real / raw, {name.split(':')[0]}: {listed} (median {statistics.median(ratios):.0%})."
+        )
     worst = min(real.per_second / raw.per_second for _, raw, real in results)
     worst_p99 = max(real.percentile(0.99) for _, _, real in results)
-    met = worst >= 0.5 and worst_p99 <= 50
     lines += [
         "",
-        f"Target: real ≥ 50 % of raw and p99 ≤ 50 ms — {'met' if met else 'MISSED'} "
-        f"(worst {worst:.0%}, worst p99 {worst_p99:.1f} ms).",
+        f"Targets: real ≥ 50 % of raw's throughput — {'met' if worst >= 0.5 else 'MISSED'} (worst {worst:.0%}); "
+        f"real p99 ≤ 50 ms — {'met' if worst_p99 <= 50 else 'MISSED'} (worst {worst_p99:.1f} ms).",
         "",
         "The real request: `POST /v/{public_id}/unlock` through the whole app — session cookie → user, CSRF "
         "token, form, the video (studio), its prices and the viewer's purchase state, then one transaction with "
@@ -429,7 +442,43 @@ def markdown(
         "and runs: lock the accounts in id order, insert the transfer, its entries, update the balances, upsert "
         "the entitlement; it returns a fixed HTML string.",
         "",
-        f"Load average when the run ended: {os.getloadavg()[0]:.1f}.",
+        f"Load average at the start / end of the run: {LOAD_AT_START[0]:.1f} / {os.getloadavg()[0]:.1f} — other "
+        "sessions' test suites shared the 2 cores, so absolute rates and tails move a lot between runs; the "
+        "paired ratios are the steadier figure, and the server CPU per request (from /proc, the server process "
+        "only) the least disturbed one.",
+        "",
+        "### Where the real request's time goes (py-spy, 2026-11-27)",
+        "",
+        "Sampled on the server process (`py-spy record --gil`), shares of its CPU: Litestar + uvicorn "
+        "routing, middleware (exceptions, Prometheus, CSRF) and response ≈ 20 %; the access-log line, which goes "
+        "through Litestar's queue logging handler and a listener thread ≈ 10 %; the session lookup ≈ 7 %; the "
+        "studio's video lookup by public id (a Piccolo `select()` of every column with JSON decoding) ≈ 15 %; "
+        "BEGIN/COMMIT and asyncpg's connection reset on each release (a round trip each) ≈ 10 %; the unlock's own "
+        "statements (checkout read, ledger function, purchase + entitlement, event) ≈ 15 %; the Jinja panel ≈ 4 %; "
+        "the rest is the event loop's I/O.",
+        "",
+        "Done in the unlocks feature: one read for the click (pricing + the viewer's earlier purchase with this key "
+        "+ the entitlement: `UnlockRepository.checkout`, was two); the reads join the unlock's transaction, so a "
+        "click holds one pooled connection instead of four (each release costs asyncpg a reset round trip); the "
+        "login guard is a coroutine (Litestar runs a plain-function guard in a worker thread: a thread hop and GIL "
+        "hand-off per request, a quarter of the samples in the first profile); the panel no longer imports a macro "
+        "module per render (render 125 → 84 µs). A/B in one process through httpx's ASGI transport, alternating "
+        "the code before and after (commit 2e66e9d vs now): CPU per unlock 4.3 → 3.7 ms (client included), "
+        "≈ −15 %.",
+        "",
+        "Left for their owners, measured: the studio's `PiccoloVideoRepository.by_public_id` as one plain "
+        "`SELECT … WHERE public_id = $1` saves ≈ 450 µs CPU per unlock (≈ 13 %, A/B in one process); "
+        "`create_app` leaves Litestar's default `logging_config` on, which at startup replaces the root handler "
+        "with its queue handler at INFO — `LOG_LEVEL` and the JSON formatter of `hypha web` are ignored "
+        "(`logging_config=None` would keep them and save the queue hop); `core.auth`'s guards are plain "
+        "functions, so every guarded route of every feature pays the worker-thread hop; asyncpg resets each "
+        "connection on release (`RESET ALL` etc., one round trip). And the `sale` event is published inside the "
+        "transaction as the issue asks: PostgreSQL serialises the commits of transactions that NOTIFY (one queue "
+        "lock), which the raw side, sending no event, does not pay.",
+        "",
+        "p99 ≤ 50 ms at 16 concurrent clients needs ≥ ~400 unlocks/s by Little's law (16 / 0.05 s, less the "
+        "spread); with the load generator, both servers and PostgreSQL on 2 shared cores, not even the raw "
+        "baseline gets its p99 under 50 ms here.",
         END,
     ]
     return "\n".join(lines)
