@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, SerializationException
 from litestar.params import FromPath
 
 from core.auth import current_principal
@@ -79,7 +79,7 @@ class PlaybackController(Controller):
     ) -> None:
         try:
             body = await request.json()
-        except ValueError as error:
+        except (ValueError, SerializationException) as error:  # litestar raises the latter on bad JSON
             raise InvalidInput("Send the heartbeat as JSON.") from error
         if not isinstance(body, dict):
             raise InvalidInput("Send the heartbeat as a JSON object.")
