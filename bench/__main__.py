@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["ledger", "unlock", "pipeline", "sse", "analytics"]
+BENCHMARKS = ["ledger", "unlock", "pipeline", "sse", "catalog", "analytics"]
 
 
 def main(argv: list[str]) -> int:

@@ -149,6 +149,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="Hypha", version="0.1.0", path="/api/schema"),
         debug=False,
+        logging_config=None,  # logging is configured once per process (core.observability)
     )
 
 

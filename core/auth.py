@@ -18,12 +18,12 @@ def current_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Princip
     return user if isinstance(user, Principal) else None
 
 
-def login_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def login_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if current_principal(connection) is None:
         raise NotAuthorizedException("Please log in to continue.")
 
 
-def creator_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def creator_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     principal = current_principal(connection)
     if principal is None:
         raise NotAuthorizedException("Please log in to continue.")
@@ -31,7 +31,7 @@ def creator_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         raise PermissionDeniedException("Only creators can do this. Become a creator from your account page.")
 
 
-def staff_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def staff_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     principal = current_principal(connection)
     if principal is None:
         raise NotAuthorizedException("Please log in to continue.")

@@ -7,10 +7,8 @@ import secrets
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath
 from litestar.response import Template
 
@@ -39,12 +37,6 @@ def new_key() -> str:
     """An idempotency key for one button, made when the page renders: a retried or doubled click
     sends the same key and is charged once."""
     return secrets.token_urlsafe(18)
-
-
-async def viewer_required(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """core.auth.login_required as a coroutine: Litestar runs a plain-function guard in a worker
-    thread, a thread hop per request that the one-click path should not pay."""
-    login_required(connection, handler)
 
 
 def _htmx(request: Request[Any, Any, Any]) -> bool:
@@ -107,7 +99,7 @@ class VideoPageController(Controller):
         data, media_type = found
         return Response(content=data, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})
 
-    @post("/{public_id:str}/unlock", guards=[viewer_required])
+    @post("/{public_id:str}/unlock", guards=[login_required])
     async def unlock(
         self,
         request: Request[Any, Any, Any],
@@ -134,7 +126,7 @@ class VideoPageController(Controller):
             return flash(redirect(f"/v/{public_id}", request), "Unlocked. Enjoy the video!")
         return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, headers=WALLET_CHANGED)
 
-    @post("/{public_id:str}/tip", guards=[viewer_required])
+    @post("/{public_id:str}/tip", guards=[login_required])
     async def tip(
         self,
         request: Request[Any, Any, Any],
@@ -172,7 +164,7 @@ class PricingController(Controller):
     """The creator's prices and publishing, per video (owner only: anyone else gets 404)."""
 
     path = "/v"
-    guards = [viewer_required]
+    guards = [login_required]
     dependencies = {"pricing": inject(PricingService)}
 
     @get("/{public_id:str}/pricing")
