@@ -309,8 +309,21 @@ def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Respo
     )
 
 
+# PostgreSQL refusing or dropping connections: shutting down, restarting, or a backend terminated.
+DATABASE_GONE: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InternalClientError,  # a pooled connection caught mid-way by the server's shutdown message
+)
+
+
 def handle_server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, (DatabaseUnavailable, OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)):
+    if isinstance(exc, DATABASE_GONE):
         return handle_unavailable(request, exc)
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_response(request, 500, "Something went wrong on our side. It has been logged.")
