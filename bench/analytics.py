@@ -29,6 +29,7 @@ from uuid import UUID
 
 import httpx
 
+from bench.common import write_section
 from core.app import FEATURES, create_app
 from core.db import Database, create_database, drop_database, migrate, with_database
 from core.di import build_injector
@@ -319,17 +320,6 @@ def markdown(r: dict[str, object], where: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
-
-
 async def main_async(args: argparse.Namespace) -> None:
     server = os.environ.get("DATABASE_URL", "")
     embedded = None
@@ -356,7 +346,7 @@ async def main_async(args: argparse.Namespace) -> None:
     section = markdown(results, where)
     print(section)
     if args.write:
-        write_section(section)
+        write_section("analytics", section)
         print(f"written to {DOC}")
 
 

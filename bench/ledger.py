@@ -29,6 +29,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.common import write_section
 from core.clock import SystemClock
 from core.db import Database, create_database, drop_database, migrate, with_database
 from core.ids import uuid7
@@ -232,22 +233,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    text = (
-        DOC.read_text()
-        if DOC.exists()
-        else "# Benchmarks\n\nMeasured on this project's machines; each section is rewritten by its benchmark.\n"
-    )
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
-
-
 async def main_async(args: argparse.Namespace) -> None:
     server = os.environ.get("DATABASE_URL", "")
     embedded = None
@@ -279,7 +264,7 @@ async def main_async(args: argparse.Namespace) -> None:
     section = markdown(results, args.clients, args.seconds, args.rounds, where, version)
     print(section)
     if args.write:
-        write_section(section)
+        write_section("ledger", section)
         print(f"written to {DOC}")
 
 

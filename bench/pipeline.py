@@ -29,6 +29,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from bench.common import write_section
 from core.pipeline import MemoryCheckpointStore, Progress
 from features.pipeline.adapters import MemoryKeyStore, RecordingFfmpeg, SubprocessFfmpeg
 from features.pipeline.content_store import LocalContentStore
@@ -220,21 +221,6 @@ def render(
     )
 
 
-def write_section(section: str) -> None:
-    text = (
-        DOC.read_text()
-        if DOC.exists()
-        else "# Benchmarks\n\nMeasured on this project's machines; each section is rewritten by its benchmark.\n"
-    )
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
-
-
 async def main_async(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="hypha-bench-pipeline-") as tmp:
         scratch = Path(tmp)
@@ -263,7 +249,7 @@ def main() -> None:
     section = asyncio.run(main_async(args))
     print(section)
     if not args.no_write:
-        write_section(section)
+        write_section("pipeline", section)
         print(f"written to {DOC}")
 
 

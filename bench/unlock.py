@@ -45,6 +45,8 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from bench.common import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:unlock -->", "<!-- /bench:unlock -->"
@@ -484,17 +486,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
-
-
 async def main_async(args: argparse.Namespace) -> None:
     from core.db import create_database, drop_database, migrate, with_database
 
@@ -526,7 +517,7 @@ async def main_async(args: argparse.Namespace) -> None:
     section = markdown(results, args.clients, args.seconds, args.rounds, where, version)
     print(section)
     if args.write:
-        write_section(section)
+        write_section("unlock", section)
         print(f"written to {DOC}")
 
 
