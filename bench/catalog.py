@@ -96,9 +96,9 @@ async def measure(url: str, videos: int, requests: int) -> dict[str, float]:
             await timed(client, "/", 20)  # warm up
             first = await timed(client, "/", requests)
             page = await client.get("/?limit=50")
-            marker = 'after='
+            marker = "after="
             text = page.text
-            cursor = text[text.index(marker) + len(marker):].split('"')[0].split("&")[0] if marker in text else ""
+            cursor = text[text.index(marker) + len(marker) :].split('"')[0].split("&")[0] if marker in text else ""
             deep = await timed(client, f"/?after={cursor}&limit=50", requests // 3) if cursor else []
             counts = {}
             for limit in (10, 50):
