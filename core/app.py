@@ -30,6 +30,7 @@ from core.web import (
     ROOT,
     WebMiddleware,
     csrf_config,
+    security_headers_on_every_response,
     template_config,
 )
 from features.accounts.module import FEATURE as ACCOUNTS
@@ -142,6 +143,7 @@ def create_app(
         state=state,
         lifespan=[lifespan],
         middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware)],
+        before_send=[security_headers_on_every_response],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),
         plugins=[HTMXPlugin()],

@@ -120,6 +120,26 @@ def is_https(scope: Scope, settings: Settings) -> bool:
     return scope.get("scheme") == "https" or settings.secure_cookies
 
 
+async def security_headers_on_every_response(message: Message, scope: Scope) -> None:
+    """A before-send hook: responses that never reach WebMiddleware (the router's 404/405, the CSRF
+    middleware's 403) get the same security headers as routed ones."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", []))
+    names = {k.lower() for k, _ in headers}
+    wanted = [
+        (b"content-security-policy", CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+    ]
+    if is_https(scope, scope["app"].state.settings):
+        wanted.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+    missing = [(name, value) for name, value in wanted if name not in names]
+    if missing:
+        message["headers"] = headers + missing
+
+
 def session_cookie_header(token: str, settings: Settings, *, https: bool, max_age: int | None = None) -> str:
     parts = [f"{SESSION_COOKIE}={token}", "Path=/", "HttpOnly", "SameSite=Lax"]
     parts.append(f"Max-Age={settings.session_max_age if max_age is None else max_age}")

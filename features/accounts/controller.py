@@ -82,7 +82,7 @@ class AccountsController(Controller):
     ) -> Response[Any]:
         form = parse_form(LoginForm, data)
         ip = request.client.host if request.client else "unknown"
-        status = 422
+        status, retry_after = 422, 0
         try:
             if not form.email or not form.password:
                 raise InvalidCredentials("Enter your e-mail and password.")
@@ -90,7 +90,7 @@ class AccountsController(Controller):
                 form.email, form.password, ip, request.scope["state"].get("session_token")
             )
         except LoginThrottled as error:
-            status, message = 429, error.message
+            status, message, retry_after = 429, error.message, error.retry_after
         except InvalidCredentials as error:
             message = error.message
         else:
@@ -98,7 +98,10 @@ class AccountsController(Controller):
             set_session_cookie(response, request, token)
             return flash(response, f"Welcome back, {user.display_name}.")
         context = {"form": {"email": form.email, "next": form.next}, "errors": {"form": message}}
-        return _form_page(request, "accounts/login.html", "accounts/_login_form.html", context, status)
+        page = _form_page(request, "accounts/login.html", "accounts/_login_form.html", context, status)
+        if status == 429:
+            page.headers["Retry-After"] = str(max(1, retry_after))
+        return page
 
     @post("/logout")
     async def logout(self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]) -> Response[Any]:
