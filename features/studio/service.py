@@ -275,7 +275,9 @@ class StudioService:
         if video is None or video.owner_id != owner_id:
             raise VideoNotFound()
         now = self.clock.now()
-        upload = Upload(secrets.token_hex(16), video.id, owner_id, length, 0, now, " ".join(filename.split())[:200])
+        # the name is only shown, never a path; control characters (NUL cannot even be stored) are dropped
+        shown = " ".join("".join(ch if ch.isprintable() else " " for ch in filename).split())[:200]
+        upload = Upload(secrets.token_hex(16), video.id, owner_id, length, 0, now, shown)
         async with self.uow.atomic():
             video = await self._owned_for_update(owner_id, video.id)
             if not video.accepts_source:
