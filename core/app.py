@@ -22,6 +22,7 @@ from core.events import EventBus
 from core.feature import Feature
 from core.jobs import JobQueue
 from core.observability import prometheus_config
+from core.ops import queue_monitor
 from core.postgres import PostgresEventBus
 from core.settings import Settings, load_settings
 from core.uow import UnitOfWork
@@ -136,6 +137,7 @@ def create_app(
         route_handlers=[
             healthz,
             readyz,
+            queue_monitor,
             MetricsController,
             create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
             *(handler for feature in features for handler in feature.route_handlers),

@@ -7,8 +7,11 @@ import logging
 
 import httpx
 import pytest
+from injector import Injector
 
+from core.db import Database
 from core.observability import JsonFormatter, request_id_var
+from tests.support.web import sign_up
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
@@ -52,3 +55,17 @@ def test_json_logs_carry_the_request_id_and_extra_fields() -> None:
 async def test_unknown_pages_are_a_friendly_404(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path, headers={"accept": "text/html"})
     assert response.status_code == 404
+
+
+async def test_the_job_queue_monitor_is_for_staff_only(client: httpx.AsyncClient, pg: Injector) -> None:
+    anonymous = await client.get("/ops/queue/", follow_redirects=False)
+    assert anonymous.status_code in (303, 401)
+    await sign_up(client, "viewer@example.com")
+    assert (await client.get("/ops/queue/")).status_code == 403
+    await pg.get(Database).execute("UPDATE users SET is_staff = true WHERE email = 'viewer@example.com'")
+    page = await client.get("/ops/queue/")
+    assert page.status_code == 200, (page.status_code, page.headers.get("location"))
+    assert "static/app.js" in page.text
+    queues = await client.get("/ops/queue/api/queues")
+    assert queues.status_code == 200
+    assert "queues" in queues.json()

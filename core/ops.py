@@ -1,0 +1,41 @@
+"""Staff-only operations pages mounted under /ops: saq's job-queue monitor.
+
+saq's web UI is a Starlette app; it is mounted here behind the staff guard, sharing the web
+process's queue connection. Its retry/abort buttons post without Hypha's CSRF header and are
+therefore refused: the monitor is read-only by design (retries go through each feature's own
+controls, e.g. the studio tile's Retry button).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import asgi
+from litestar.types import Receive, Scope, Send
+
+from core.auth import staff_required
+from core.jobs import JobQueue
+from core.worker import SaqJobQueue
+
+MOUNT = "/ops/queue"
+
+
+@asgi(MOUNT, is_mount=True, guards=[staff_required], include_in_schema=False)
+async def queue_monitor(scope: Scope, receive: Receive, send: Send) -> None:
+    state: Any = scope["app"].state
+    monitor = state.get("queue_monitor")
+    if monitor is None:
+        from saq.web.starlette import saq_web
+
+        jobs = state.injector.get(JobQueue)
+        queues = [await jobs.queue()] if isinstance(jobs, SaqJobQueue) else []
+        monitor = saq_web(MOUNT, queues=queues)
+        state.queue_monitor = monitor
+    # A copy: Starlette rewrites scope["app"], which Hypha's own middleware still reads afterwards.
+    # Starlette routes on the full path minus root_path; Litestar's mount hands over a stripped path
+    # with a trailing slash added, so give Starlette the path as the browser sent it.
+    inner: Any = dict(scope)
+    raw = scope.get("raw_path") or b""
+    inner["path"] = raw.decode("latin-1") if raw.startswith(MOUNT.encode()) else MOUNT + scope["path"]
+    inner["root_path"] = MOUNT
+    await monitor(inner, receive, send)
