@@ -29,9 +29,9 @@ from uuid import UUID
 
 import httpx
 
-from bench.common import write_section
+from bench.common import bench_database, write_section
 from core.app import FEATURES, create_app
-from core.db import Database, create_database, drop_database, migrate, with_database
+from core.db import Database
 from core.di import build_injector
 from core.ids import public_id, uuid7
 from core.settings import load_settings
@@ -321,28 +321,10 @@ def markdown(r: dict[str, object], where: str) -> str:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    server = os.environ.get("DATABASE_URL", "")
-    embedded = None
-    tmp = tempfile.TemporaryDirectory(prefix="hypha-bench-analytics-")
-    if server:
-        where = "DATABASE_URL server"
-    else:
-        from core.embedded_pg import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(Path(tmp.name) / "pgdata")
-        server = embedded.start()
-        where = "embedded pgserver"
-    name = f"hypha_bench_{secrets.token_hex(4)}"
-    await create_database(server, name)
-    try:
-        url = with_database(server, name)
-        await migrate(url)
-        results = await run(url, str(Path(tmp.name) / "data"), args.heartbeats, args.requests)
-    finally:
-        await drop_database(server, name)
-        if embedded is not None:
-            embedded.stop()
-        tmp.cleanup()
+    with tempfile.TemporaryDirectory(prefix="hypha-bench-analytics-") as tmp:
+        async with bench_database() as database:
+            results = await run(database.url, str(Path(tmp) / "data"), args.heartbeats, args.requests)
+    where = database.where
     section = markdown(results, where)
     print(section)
     if args.write:

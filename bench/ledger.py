@@ -19,7 +19,6 @@ import os
 import platform
 import random
 import secrets
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,9 +28,9 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import write_section
+from bench.common import bench_database, write_section
 from core.clock import SystemClock
-from core.db import Database, create_database, drop_database, migrate, with_database
+from core.db import Database
 from core.ids import uuid7
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
@@ -234,33 +233,9 @@ def markdown(
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    server = os.environ.get("DATABASE_URL", "")
-    embedded = None
-    tmp = None
-    if server:
-        where = "DATABASE_URL server"
-    else:
-        from core.embedded_pg import EmbeddedPostgres
-
-        tmp = tempfile.TemporaryDirectory(prefix="hypha-bench-pg-")
-        embedded = EmbeddedPostgres(Path(tmp.name) / "pgdata")
-        server = embedded.start()
-        where = "embedded pgserver"
-    name = f"hypha_bench_{secrets.token_hex(4)}"
-    await create_database(server, name)
-    try:
-        url = with_database(server, name)
-        await migrate(url)
-        conn = await asyncpg.connect(url)
-        version = (await conn.fetchval("SHOW server_version")).split()[0]
-        await conn.close()
-        results = await run(url, args.clients, args.seconds, args.rounds)
-    finally:
-        await drop_database(server, name)
-        if embedded is not None:
-            embedded.stop()
-        if tmp is not None:
-            tmp.cleanup()
+    async with bench_database() as database:
+        results = await run(database.url, args.clients, args.seconds, args.rounds)
+    where, version = database.where, database.version
     section = markdown(results, args.clients, args.seconds, args.rounds, where, version)
     print(section)
     if args.write:

@@ -45,7 +45,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from bench.common import write_section
+from bench.common import bench_database, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -487,33 +487,10 @@ def markdown(
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    from core.db import create_database, drop_database, migrate, with_database
-
-    server_url = os.environ.get("DATABASE_URL", "")
-    embedded = None
-    tmp = tempfile.TemporaryDirectory(prefix="hypha-bench-unlock-")
-    if server_url:
-        where = "DATABASE_URL server"
-    else:
-        from core.embedded_pg import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(Path(tmp.name) / "pgdata")
-        server_url = embedded.start()
-        where = "embedded pgserver"
-    name = f"hypha_bench_{secrets.token_hex(4)}"
-    await create_database(server_url, name)
-    try:
-        url = with_database(server_url, name)
-        await migrate(url)
-        conn = await asyncpg.connect(url)
-        version = (await conn.fetchval("SHOW server_version")).split()[0]
-        await conn.close()
-        results = await run(url, str(Path(tmp.name) / "data"), args.clients, args.seconds, args.rounds)
-    finally:
-        await drop_database(server_url, name)
-        if embedded is not None:
-            embedded.stop()
-        tmp.cleanup()
+    with tempfile.TemporaryDirectory(prefix="hypha-bench-unlock-") as tmp:
+        async with bench_database() as database:
+            results = await run(database.url, str(Path(tmp) / "data"), args.clients, args.seconds, args.rounds)
+    where, version = database.where, database.version
     section = markdown(results, args.clients, args.seconds, args.rounds, where, version)
     print(section)
     if args.write:
