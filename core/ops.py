@@ -20,7 +20,7 @@ from core.worker import SaqJobQueue
 MOUNT = "/ops/queue"
 
 
-@asgi(MOUNT, is_mount=True, guards=[staff_required], include_in_schema=False)
+@asgi(MOUNT, is_mount=True, copy_scope=True, guards=[staff_required], include_in_schema=False)
 async def queue_monitor(scope: Scope, receive: Receive, send: Send) -> None:
     state: Any = scope["app"].state
     monitor = state.get("queue_monitor")
