@@ -25,7 +25,8 @@ def parse_form(struct_type: type[T], data: Mapping[str, Any], messages: Mapping[
     struct's own `validate()` (if any) adds rule checks.
     """
     messages = messages or {}
-    cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+    # NUL characters cannot be stored in PostgreSQL text and no honest form sends them: dropped
+    cleaned = {k: (v.replace("\x00", "").strip() if isinstance(v, str) else v) for k, v in data.items()}
     try:
         form = msgspec.convert(cleaned, struct_type, strict=False)
     except msgspec.ValidationError as error:

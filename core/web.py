@@ -349,8 +349,14 @@ def handle_server_error(request: Request[Any, Any, Any], exc: Exception) -> Resp
     return _error_response(request, 500, "Something went wrong on our side. It has been logged.")
 
 
+def handle_unstorable_text(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Input PostgreSQL cannot hold (a NUL character in any text) is the client's mistake, not ours."""
+    return _error_response(request, 400, "The request holds characters that cannot be stored (such as NUL).")
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http_exception,
+    asyncpg.CharacterNotInRepertoireError: handle_unstorable_text,
     DomainError: handle_domain_error,
     DatabaseUnavailable: handle_unavailable,
     Exception: handle_server_error,
