@@ -220,4 +220,7 @@ async def test_a_retry_on_a_machine_without_the_work_files_starts_over(tmp_path:
     result = await TranscodeService(checkpoints, keys, store, ffmpeg).transcode(request)
 
     assert len(ffmpeg.calls) == 2 * first_run
-    assert {p.name for p in files_under(store.root)} == set(result.manifest.values())
+    # Every published address is stored. The crashed run's files stay in the content store: a
+    # re-encode elsewhere is usually byte-identical (same CIDs) but x264/JPEG output is not
+    # guaranteed to be under load, and a content-addressed store cannot tell whose file is whose.
+    assert set(result.manifest.values()) <= {p.name for p in files_under(store.root)}
