@@ -227,23 +227,16 @@ class WebMiddleware:
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                extra = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"x-request-id", scope_state["request_id"].encode()),
-                ]
-                if b"content-security-policy" not in names:
-                    extra.append((b"content-security-policy", CSP.encode()))
-                if https:
-                    extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+                # Security headers come from `security_headers_on_every_response` (all responses).
+                extra = [(b"x-request-id", scope_state["request_id"].encode())]
+                cookies = []
                 if token and principal is None and scope["path"] != "/logout":
                     # A stale or destroyed session: drop the cookie.
                     expired = session_cookie_header("", settings, https=https, max_age=0)
-                    extra.append((b"set-cookie", expired.encode()))
+                    cookies.append((b"set-cookie", expired.encode()))
                 if scope_state.get("flash_shown"):
-                    extra.append((b"set-cookie", f"{FLASH_COOKIE}=; Path=/; Max-Age=0".encode()))
-                message["headers"] = headers + [h for h in extra if h[0] not in names]
+                    cookies.append((b"set-cookie", f"{FLASH_COOKIE}=; Path=/; Max-Age=0".encode()))
+                message["headers"] = headers + [h for h in extra if h[0] not in names] + cookies
             await send(message)
 
         try:
