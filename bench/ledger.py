@@ -28,7 +28,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import bench_database, write_section
+from bench.common import bench_database, load_parser, write_section
 from core.clock import SystemClock
 from core.db import Database
 from core.ids import uuid7
@@ -244,11 +244,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--no-write", dest="write", action="store_false", help="print only; leave docs alone")
+    parser = load_parser(__doc__)
     asyncio.run(main_async(parser.parse_args()))
 
 

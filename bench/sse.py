@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, get
 from litestar.response import ServerSentEvent
 
-from bench.common import bench_database, percentile, write_section
+from bench.common import bench_database, free_port, percentile, write_section
 from core.db import Database
 from core.events import Event
 from core.postgres import PostgresEventBus
@@ -58,12 +57,6 @@ def create_bench_app() -> Litestar:
         await db.stop()
 
     return Litestar([events, ready], lifespan=[lifespan])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:

@@ -30,7 +30,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from bench.common import bench_database, write_section
+from bench.common import bench_database, free_port, load_parser, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -309,13 +308,6 @@ paired: dict[str, list[float]] = {}
 # Servers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.asynccontextmanager
 async def server(factory: str, env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
@@ -499,11 +491,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--no-write", dest="write", action="store_false", help="print only; leave docs alone")
+    parser = load_parser(__doc__)
     asyncio.run(main_async(parser.parse_args()))
 
 

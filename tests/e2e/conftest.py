@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from injector import Injector
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
-from core.app import create_app
 from core.settings import Settings
+from tests.support.live import live_app
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,29 +39,10 @@ def chromium_executable() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 async def live_server(real_injector: Injector, settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    app = create_app(settings, real_injector)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "the live server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with live_app(settings, real_injector) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -5,49 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from httpx_sse import ServerSentEvent, aconnect_sse
 from injector import Injector
 
-from core.app import create_app
 from core.db import Database
 from core.settings import Settings
 from features.dashboard.service import DashboardService
 from features.playback.service import PlaybackService
 from features.unlocks.service import TipService, UnlockService
+from tests.support.live import live_app
 from tests.support.videos import add_synthetic_video, fund, person, price_and_publish, session_token
 
 WAIT = 10.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 async def server(real_injector: Injector, settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    app = create_app(settings, real_injector)
-    live = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(live.serve())
-    for _ in range(200):
-        if live.started:
-            break
-        await asyncio.sleep(0.05)
-    assert live.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        live.should_exit = True
-        await task
+    async with live_app(settings, real_injector) as url:
+        yield url
 
 
 async def logged_in(pg: Injector, server: str, who: object) -> httpx.AsyncClient:

@@ -4,50 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from httpx_sse import aconnect_sse
 from injector import Injector
 from tusclient import client as tus
 
-from core.app import create_app
 from core.settings import Settings
 from core.storage import BlobStorage
 from features.studio.model import VideoState
 from features.studio.service import StudioService
+from tests.support.live import live_app
 from tests.support.media import make_clip
 from tests.support.studio import CreatedVideo, create_video, sign_up_creator
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 async def server(real_injector: Injector, settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    app = create_app(settings, real_injector)
-    live = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(live.serve())
-    for _ in range(200):
-        if live.started:
-            break
-        await asyncio.sleep(0.05)
-    assert live.started
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        live.should_exit = True
-        await task
+    async with live_app(settings, real_injector) as url:
+        yield url
 
 
 @pytest.fixture
