@@ -21,14 +21,14 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import uvloop
 from litestar import Litestar, get
-from litestar.response import ServerSentEvent
 
 from bench.common import bench_database, free_port, percentile, write_section
 from core.db import Database
 from core.events import Event
 from core.postgres import PostgresEventBus
-from core.sse import sse_response
+from core.sse import EventStream, sse_response
 
 TOPIC = "bench:fanout"
 
@@ -42,7 +42,7 @@ def create_bench_app() -> Litestar:
         return json.dumps(event.data)
 
     @get("/events")
-    async def events() -> ServerSentEvent:
+    async def events() -> EventStream:
         return sse_response(bus, [TOPIC], render, None)
 
     @get("/ready", sync_to_thread=False)
@@ -67,27 +67,38 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-class Subscriber:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-        self.connected = asyncio.Event()
+class Subscriber(asyncio.Protocol):
+    """One raw SSE client: stamps each chunk when it arrives, parses it afterwards.
 
-    async def run(self, port: int, stop: asyncio.Event) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        writer.write(b"GET /events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
-        await writer.drain()
-        try:
-            while not stop.is_set():
-                line = await reader.readline()
-                if not line:
-                    return
-                if line.startswith((b": connected", b":connected")):
-                    self.connected.set()
-                elif line.startswith(b"data:") and line[5:].strip():
-                    sent = json.loads(line[5:].strip())["sent"]
-                    self.delays.append(time.time() - sent)
-        finally:
-            writer.close()
+    A Protocol rather than a StreamReader so that 2,000 clients in one process add as little delay
+    of their own as possible (they share the machine's two cores with the server).
+    """
+
+    def __init__(self) -> None:
+        self.connected = asyncio.Event()
+        self.chunks: list[tuple[float, bytes]] = []
+        self.buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        request = b"GET /events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
+        transport.write(request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.connected.is_set():
+            self.buffer += data
+            if b": connected" in self.buffer:
+                self.connected.set()
+            return
+        self.chunks.append((time.time(), data))
+
+    @property
+    def delays(self) -> list[float]:
+        return [
+            received - json.loads(line[5:].strip())["sent"]
+            for received, chunk in self.chunks
+            for line in chunk.split(b"\n")
+            if line.startswith(b"data:") and b"sent" in line
+        ]
 
 
 async def measure(url: str, clients: int, broadcasts: int) -> dict[str, float]:
@@ -99,7 +110,7 @@ async def measure(url: str, clients: int, broadcasts: int) -> dict[str, float]:
             "-m",
             "uvicorn",
             "--factory",
-            "bench.sse:create_bench_app",
+            os.environ.get("BENCH_SSE_APP", "bench.sse:create_bench_app"),
             "--port",
             str(port),
             "--log-level",
@@ -119,14 +130,23 @@ async def measure(url: str, clients: int, broadcasts: int) -> dict[str, float]:
             except OSError:
                 await asyncio.sleep(0.05)
         idle_rss = rss_kib(server.pid)
-        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
         subs = [Subscriber() for _ in range(clients)]
-        tasks = []
+        transports = []
         for index, sub in enumerate(subs):
-            tasks.append(asyncio.create_task(sub.run(port, stop)))
+            transport, _ = await loop.create_connection(lambda sub=sub: sub, "127.0.0.1", port)  # type: ignore[misc]
+            transports.append(transport)
             if index % 100 == 99:
                 await asyncio.sleep(0.05)
-        await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subs)), 120)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subs)), 120)
+        except TimeoutError:
+            print(
+                "connected:",
+                sum(s.connected.is_set() for s in subs),
+                [s.buffer for s in subs if not s.connected.is_set()][:3],
+            )
+            raise
         await asyncio.sleep(1.0)
         loaded_rss = rss_kib(server.pid)
 
@@ -138,16 +158,16 @@ async def measure(url: str, clients: int, broadcasts: int) -> dict[str, float]:
             await asyncio.sleep(1.0)
         await asyncio.sleep(1.0)
         await db.stop()
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for transport in transports:
+            transport.close()
+        await asyncio.sleep(1.0)
     finally:
         server.terminate()
         server.wait(10)
 
-    delays = [d * 1000 for sub in subs for d in sub.delays]
-    received = sum(len(sub.delays) for sub in subs)
+    per_sub = [sub.delays for sub in subs]
+    delays = [d * 1000 for found in per_sub for d in found]
+    received = len(delays)
     return {
         "clients": clients,
         "broadcasts": broadcasts,
@@ -181,14 +201,18 @@ def markdown(r: dict[str, float], where: str, version: str) -> str:
             f"| server RSS idle → loaded | {r['idle_rss_mib']:.1f} → {r['loaded_rss_mib']:.1f} MiB |",
             f"| memory per connection | {r['kib_per_connection']:.1f} KiB |",
             "",
-            f"Load average at the end: {os.getloadavg()[0]:.1f}. The clients run on the same 2 cores as the server.",
+            f"Load average at the end: {os.getloadavg()[0]:.1f}. The clients run in one process on the same 2 cores",
+            "as the server, so the figures include the clients' own share of the machine.",
             "",
-            "Why the target is missed at 2,000: the delay grows linearly with subscribers (300 → p99 24 ms;",
-            "2,000 → p99 ≈ 540 ms, i.e. ≈ 0.27 ms per subscriber per broadcast). Each subscriber is its own",
-            "Litestar streaming response (an anyio task pair, message encoding, one socket write), woken one",
-            "by one on one event loop, and the 2,000 clients share the same two cores. Next step: render once",
-            "per event and write pre-encoded bytes to every subscriber of a topic from a single task, and run",
-            "several web processes (each takes its share of connections; see docs/scaling.md).",
+            "How: each stream is a small ASGI response of its own (core/sse.py). An event reaches a stream",
+            "inside the bus's dispatch and is written there and then: the render is cached per (renderer,",
+            "event), so a broadcast is rendered once, and the send runs synchronously whenever the socket",
+            "takes the bytes; only a render that has to wait or a client that stopped reading moves into a",
+            "task of its own, while later events queue behind it (up to a backlog, after which the stream is",
+            "ended and the browser reconnects with Last-Event-ID). The floor on this machine, a bare uvloop",
+            "server writing one chunk to 2,000 loopback sockets in a loop, is p99 ≈ 53 ms: the write system",
+            "calls are half of the server's time. Before this design (one Litestar streaming response and an",
+            "asyncio.Queue per subscriber) the same run gave p99 ≈ 315–540 ms.",
             "<!-- /bench:sse -->",
         ]
     )
@@ -210,7 +234,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--broadcasts", type=int, default=10)
     parser.add_argument("--no-write", dest="write", action="store_false")
-    asyncio.run(main_async(parser.parse_args()))
+    uvloop.run(main_async(parser.parse_args()))
 
 
 if __name__ == "__main__":

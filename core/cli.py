@@ -101,6 +101,7 @@ def cmd_web(args: argparse.Namespace) -> None:
     import uvicorn
 
     from core.app import create_app
+    from core.server import Server
 
     settings = asyncio.run(_prepare(_require_database(_settings())))
     host = args.host or settings.host
@@ -109,7 +110,7 @@ def cmd_web(args: argparse.Namespace) -> None:
     config = uvicorn.Config(
         app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=True, access_log=False
     )
-    uvicorn.Server(config).run()
+    Server(config).run()
 
 
 def cmd_worker(_args: argparse.Namespace) -> None:

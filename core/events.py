@@ -8,14 +8,15 @@ Payloads stay small — ids and figures; web processes render HTML from them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 QUEUE_SIZE = 1000
+REPLAY_LIMIT = 500  # a subscriber back after a longer absence reloads the page instead
 
 
 @dataclass(frozen=True)
@@ -27,40 +28,100 @@ class Event:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+RECENT_IDS = 1024  # more than a replay returns (core/postgres.py), so a replayed event seen live is caught
+
+
 class Subscription:
-    """Events for a set of topics, in id order, without duplicates."""
+    """Events for a set of topics, each once (a replayed event that also arrives live is dropped).
+
+    Either pulled (`wait`/`take`/`next`) or pushed: after `listen(callback)` every new event is
+    handed to the callback synchronously, inside the bus's dispatch — no queue and no task switch
+    per subscriber, which is what lets one process fan a broadcast out to thousands of streams
+    (core/sse.py, bench/sse.py). `offer` runs for every subscriber on every event: keep it cheap.
+    """
+
+    __slots__ = ("_listener", "_order", "_recent", "_waiter", "closed", "last_id", "overflowed", "pending", "topics")
 
     def __init__(self, topics: Sequence[str]) -> None:
         self.topics = frozenset(topics)
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
+        self.pending: deque[Event] = deque()
         self.last_id = 0
         self.overflowed = False
+        self.closed = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._recent: set[int] = set()
+        self._order: deque[int] = deque()
+        self._listener: Callable[[Event], None] | None = None
 
     def offer(self, event: Event) -> None:
-        if event.topic not in self.topics:
+        if event.topic not in self.topics or self.closed or event.id in self._recent:
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        self._recent.add(event.id)
+        self._order.append(event.id)
+        if len(self._order) > RECENT_IDS:
+            self._recent.discard(self._order.popleft())
+        self.last_id = max(self.last_id, event.id)
+        if self._listener is not None:
+            self._listener(event)
+            return
+        if len(self.pending) >= QUEUE_SIZE:
             # A subscriber that cannot keep up is closed; it reconnects and catches up by id.
             self.overflowed = True
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
-            self.queue.put_nowait(None)
+            self.close()
+            return
+        self.pending.append(event)
+        self._wake()
+
+    def listen(self, callback: Callable[[Event], None]) -> None:
+        """From now on hand each event to `callback`, starting with those already pending (in id order)."""
+        waiting = sorted(self.pending, key=lambda e: e.id)
+        self.pending.clear()
+        self._listener = callback
+        for event in waiting:
+            callback(event)
+
+    def close(self) -> None:
+        """End the subscription: a waiting `wait`/`next` raises ConnectionResetError."""
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def take(self, limit: int | None = None) -> list[Event]:
+        """Events already delivered (at most `limit`), without waiting."""
+        events: list[Event] = []
+        while self.pending and (limit is None or len(events) < limit):
+            events.append(self.pending.popleft())
+        return events
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until an event is pending or the subscription closes; False on timeout.
+
+        Raises ConnectionResetError once closed and drained."""
+        while not self.pending:
+            if self.closed:
+                raise ConnectionResetError("subscriber fell behind" if self.overflowed else "subscription closed")
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not self.pending and not self.closed:
+                return False
+        return True
 
     async def next(self, timeout: float | None = None) -> Event | None:
-        """The next new event; None on timeout. Raises ConnectionResetError when overflowed."""
-        while True:
-            try:
-                event = await asyncio.wait_for(self.queue.get(), timeout)
-            except TimeoutError:
-                return None
-            if event is None:
-                raise ConnectionResetError("subscriber fell behind")
-            if event.id <= self.last_id:
-                continue
-            self.last_id = event.id
-            return event
+        """The next new event; None on timeout. Raises ConnectionResetError when closed or overflowed."""
+        if not await self.wait(timeout):
+            return None
+        return self.pending.popleft()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iterate()
@@ -70,6 +131,11 @@ class Subscription:
             event = await self.next()
             if event is not None:
                 yield event
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class EventBus(Protocol):
@@ -101,9 +167,8 @@ class MemoryEventBus:
         self._subscribers.add(sub)
         try:
             if after_id is not None:
-                for event in self.events:
-                    if event.id > after_id:
-                        sub.offer(event)
+                for event in [e for e in self.events if e.id > after_id and e.topic in sub.topics][:REPLAY_LIMIT]:
+                    sub.offer(event)
             yield sub
         finally:
             self._subscribers.discard(sub)

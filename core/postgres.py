@@ -14,7 +14,7 @@ import asyncpg
 
 from core.clock import Clock
 from core.db import Database
-from core.events import Event, Subscription
+from core.events import REPLAY_LIMIT, Event, Subscription
 from core.pipeline import Output
 from core.ratelimit import Allowance, _allowance
 
@@ -68,7 +68,7 @@ class PostgresEventBus:
             await self._conn.close()
         self._conn = None
 
-    async def _stored(self, topics: list[str], after_id: int, limit: int = 500) -> list[Event]:
+    async def _stored(self, topics: list[str], after_id: int, limit: int = REPLAY_LIMIT) -> list[Event]:
         rows = await self.db.fetch(
             "SELECT id, topic, name, data, created_at FROM event_log"
             " WHERE id > $1 AND topic = ANY($2::text[]) ORDER BY id LIMIT $3",

@@ -3,18 +3,42 @@
 The topics come from the server (for example `user:<id>` of the logged-in user), never from the
 client, so a subscriber only ever receives its own events. A reconnecting browser sends
 `Last-Event-ID`; the stream replays what it missed before going live.
+
+The stream is its own small ASGI response rather than Litestar's generic `ServerSentEvent`: one
+process may hold thousands of these connections and every broadcast touches all of them, so each
+delivery is one wake-up of the connection's task, the renders of the events that arrived, and one
+socket write of pre-encoded bytes (events that arrive together go out in one write). A second,
+idle task per connection waits for the client to go away. `bench/sse.py` measures it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from typing import Any
 
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar import Request
+from litestar.background_tasks import BackgroundTask, BackgroundTasks
+from litestar.datastructures import Cookie
+from litestar.response import Response
+from litestar.response.base import ASGIResponse
+from litestar.types import Receive, Scope, Send
 
-from core.events import Event, EventBus
+from core.events import REPLAY_LIMIT, Event, EventBus, Subscription
 
 Renderer = Callable[[Event], Awaitable[str | None]]
 KEEPALIVE_SECONDS = 15.0
+log = logging.getLogger(__name__)
+MAX_EVENTS_PER_WRITE = 64
+# Events queued behind a client that stopped reading before its stream is ended; below the bus's
+# replay limit, so the reconnect (with Last-Event-ID) can replay what was dropped.
+STREAM_BACKLOG = REPLAY_LIMIT // 2
+
+CONNECTED = b": connected\n\n"
+KEEPALIVE = b": keepalive\n\n"
 
 
 def parse_last_event_id(value: str | None) -> int | None:
@@ -23,27 +47,256 @@ def parse_last_event_id(value: str | None) -> int | None:
     return None
 
 
-async def stream_events(
-    bus: EventBus,
-    topics: Sequence[str],
-    render: Renderer,
-    last_event_id: int | None = None,
-    keepalive: float = KEEPALIVE_SECONDS,
-) -> AsyncIterator[ServerSentEventMessage]:
-    """Yield one SSE message per event the renderer accepts (it returns None to skip one)."""
-    async with bus.subscribe(topics, after_id=last_event_id) as subscription:
-        yield ServerSentEventMessage(comment="connected")
+def encode_event(name: str, event_id: int, data: str) -> bytes:
+    """One SSE message; every line of `data` gets its own `data:` field (the spec joins them with \\n)."""
+    lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    name = name.replace("\r", " ").replace("\n", " ")
+    body = "".join(f"data: {line}\n" for line in lines)
+    return f"event: {name}\nid: {event_id}\n{body}\n".encode()
+
+
+class RenderCache:
+    """Encoded messages by (renderer, event id): streams that share a renderer render an event once.
+
+    A renderer made per request (a closure over the viewer) never hits; one made per route (the same
+    output for every subscriber of the topic) renders a broadcast once however many subscribe.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[Renderer, int], bytes] = OrderedDict()
+
+    async def encoded(self, event: Event, render: Renderer) -> bytes:
+        key = (render, event.id)
+        found = self._entries.get(key)
+        if found is None:
+            html = await render(event)
+            found = b"" if html is None else encode_event(event.name, event.id, html)
+            self._entries[key] = found
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return found
+
+
+_cache = RenderCache()
+
+
+def start_now(coro: Coroutine[Any, Any, None]) -> None:
+    """Run `coro` right here up to its first real suspension; if it suspends, a task finishes it.
+
+    For fan-out: sending to a client whose socket takes the bytes at once never suspends, so a
+    broadcast reaches thousands of streams without a task switch per stream."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return
+    asyncio.get_running_loop().create_task(_finish(_Resumed(coro, yielded)))
+
+
+async def _finish(resumed: _Resumed) -> None:
+    await resumed
+
+
+class _Resumed:
+    """Awaitable continuation of a coroutine already stepped once (as `yield from` would go on)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, yielded = self.coro, self.yielded
         while True:
             try:
-                event = await subscription.next(timeout=keepalive)
-            except ConnectionResetError:
-                return
-            if event is None:
-                yield ServerSentEventMessage(comment="keepalive")
-                continue
-            html = await render(event)
-            if html is not None:
-                yield ServerSentEventMessage(data=html, event=event.name, id=str(event.id))
+                sent = yield yielded
+            except BaseException as error:  # cancellation (and close) reach the inner coroutine
+                try:
+                    yielded = coro.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+class _Pump:
+    """Writes one stream's events in order, each batch as one body message.
+
+    `push` is called inside the bus's dispatch. The work runs synchronously as far as it can (a
+    render already cached, a socket that takes the bytes); whatever must wait (a render that queries
+    the database, a slow client) finishes in a task while later events queue behind it."""
+
+    __slots__ = ("busy", "limit", "queue", "renderer", "send", "subscription")
+
+    def __init__(self, send: Send, renderer: Renderer, subscription: Subscription) -> None:
+        self.send = send
+        self.renderer = renderer
+        self.subscription = subscription
+        self.queue: deque[Event | bytes] = deque()
+        self.busy = False
+        # The replay (already pending) may queue in full; live events may add STREAM_BACKLOG more.
+        self.limit = STREAM_BACKLOG + len(subscription.pending) + 1
+
+    def push(self, item: Event | bytes) -> None:
+        if self.subscription.closed:
+            return
+        if len(self.queue) >= self.limit:
+            # The client stopped reading: end the stream; the browser reconnects with Last-Event-ID.
+            self.subscription.overflowed = True
+            self.subscription.close()
+            return
+        self.queue.append(item)
+        if not self.busy:
+            self.busy = True
+            start_now(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue and not self.subscription.closed:
+                chunks = []
+                for _ in range(min(len(self.queue), MAX_EVENTS_PER_WRITE)):
+                    item = self.queue.popleft()
+                    chunks.append(item if isinstance(item, bytes) else await _cache.encoded(item, self.renderer))
+                body = b"".join(chunks)
+                if body:
+                    await self.send({"type": "http.response.body", "body": body, "more_body": True})
+        except Exception:
+            log.exception("event stream failed; closing it")
+            self.subscription.close()
+        finally:
+            self.busy = False
+
+
+_open_streams: set[Subscription] = set()
+
+
+def end_open_streams() -> int:
+    """End every event stream of this process (at shutdown: the server would otherwise wait for
+    them forever). Browsers reconnect with Last-Event-ID, to this process's successor."""
+    streams = list(_open_streams)
+    for subscription in streams:
+        subscription.close()
+    return len(streams)
+
+
+async def _until_disconnect(receive: Receive, subscription: Subscription) -> None:
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    finally:
+        subscription.close()
+
+
+class ASGIEventStream(ASGIResponse):
+    """The body of an event stream: subscribe, replay, then write each batch of events as it comes."""
+
+    _should_set_content_length = False
+
+    def __init__(
+        self,
+        *,
+        bus: EventBus,
+        topics: Sequence[str],
+        render: Renderer,
+        after_id: int | None,
+        keepalive: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bus = bus
+        self.topics = topics
+        self.renderer = render
+        self.after_id = after_id
+        self.keepalive = keepalive
+        self.subscription = Subscription(())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Subscribe (and replay from the database) before the status line goes out, so that a
+        # database that is down is a clean 503 rather than a stream cut after its headers.
+        async with self.bus.subscribe(self.topics, after_id=self.after_id) as subscription:
+            self.subscription = subscription
+            _open_streams.add(subscription)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                _open_streams.discard(subscription)
+
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        subscription = self.subscription
+        listener = asyncio.get_running_loop().create_task(_until_disconnect(receive, subscription))
+        pump = _Pump(send, self.renderer, subscription)
+        try:
+            pump.push(CONNECTED)
+            subscription.listen(pump.push)
+            while not subscription.closed:
+                # Events arrive through the pump; this task only keeps the connection alive.
+                with contextlib.suppress(ConnectionResetError):
+                    await subscription.wait(self.keepalive)
+                if not subscription.closed:
+                    pump.push(KEEPALIVE)
+            for _ in range(int(self.keepalive * 100)):  # let a write in flight finish (bounded)
+                if not pump.busy or listener.done():
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            listener.cancel()
+        # Ends the response when the subscriber fell behind: the browser reconnects with Last-Event-ID.
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class EventStream(Response[bytes]):
+    """A `text/event-stream` response of the events on `topics`, rendered by `render`."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        topics: Sequence[str],
+        render: Renderer,
+        last_event_id: str | None = None,
+        keepalive: float = KEEPALIVE_SECONDS,
+    ) -> None:
+        super().__init__(
+            b"",
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+        self.bus = bus
+        self.topics = list(topics)
+        self.renderer = render
+        self.after_id = parse_last_event_id(last_event_id)
+        self.keepalive = keepalive
+
+    def to_asgi_response(  # type: ignore[override]
+        self,
+        app: Any,
+        request: Request[Any, Any, Any],
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: str | None = None,
+        status_code: int | None = None,
+        type_encoders: Any = None,
+    ) -> ASGIResponse:
+        return ASGIEventStream(
+            bus=self.bus,
+            topics=self.topics,
+            render=self.renderer,
+            after_id=self.after_id,
+            keepalive=self.keepalive,
+            background=self.background or background,
+            content_length=0,
+            cookies=[*self.cookies, *(cookies or ())],
+            encoded_headers=encoded_headers,
+            headers={**(headers or {}), **self.headers},
+            is_head_response=is_head_response,
+            media_type="text/event-stream",
+            status_code=self.status_code or status_code,
+        )
 
 
 def sse_response(
@@ -51,8 +304,5 @@ def sse_response(
     topics: Sequence[str],
     render: Renderer,
     last_event_id: str | None,
-) -> ServerSentEvent:
-    return ServerSentEvent(
-        stream_events(bus, topics, render, parse_last_event_id(last_event_id)),
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+) -> EventStream:
+    return EventStream(bus, topics, render, last_event_id)

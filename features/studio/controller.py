@@ -16,7 +16,7 @@ from litestar.enums import HttpMethod, RequestEncodingType
 from litestar.exceptions import HTTPException, InternalServerException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath
-from litestar.response import ServerSentEvent, Template
+from litestar.response import Template
 
 from core.auth import creator_required, current_principal
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
@@ -24,7 +24,7 @@ from core.events import Event, EventBus
 from core.forms import parse_form
 from core.identity import Principal
 from core.settings import Settings
-from core.sse import sse_response
+from core.sse import EventStream, sse_response
 from core.web import flash, inject, redirect
 from features.studio.dto import NewVideoForm
 from features.studio.model import (
@@ -230,7 +230,7 @@ class StudioController(Controller):
         request: Request[Any, Any, Any],
         studio: NamedDependency[StudioService],
         bus: NamedDependency[Any],  # an EventBus; Litestar cannot check a Protocol at run time
-    ) -> ServerSentEvent:
+    ) -> EventStream:
         """The owner's tiles, re-rendered whenever one of their videos changes (htmx swaps them by id),
         and other features' live parts of the page (LivePart) — all on this one connection."""
         me = _me(request).id

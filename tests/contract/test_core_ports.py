@@ -67,6 +67,42 @@ async def test_large_payloads_are_delivered_whole(bus: EventBus) -> None:
         assert (await next_event(sub)).data == big  # type: ignore[attr-defined]
 
 
+async def test_events_committed_out_of_id_order_still_reach_live_subscribers(pg: Injector) -> None:
+    db = pg.get(Database)
+    bus = PostgresEventBus(db)
+    inserted, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_transaction() -> None:
+        async with db.atomic():
+            await bus.publish("user:o", "step", {"n": 1})  # the lower id, committed last
+            inserted.set()
+            await release.wait()
+
+    try:
+        async with bus.subscribe(["user:o"]) as sub:
+            task = asyncio.create_task(slow_transaction())
+            await inserted.wait()
+            await bus.publish("user:o", "step", {"n": 2})
+            second = await next_event(sub)
+            release.set()
+            await task
+            first = await next_event(sub)
+            assert (second.data["n"], first.data["n"]) == (2, 1)  # type: ignore[attr-defined]
+            assert first.id < second.id  # type: ignore[attr-defined]
+    finally:
+        await bus.close()
+
+
+async def test_a_replay_overlapping_live_events_delivers_each_once(bus: EventBus) -> None:
+    for n in range(1, 4):
+        await bus.publish("user:r", "step", {"n": n})
+    async with bus.subscribe(["user:r"], after_id=0) as sub:
+        await bus.publish("user:r", "step", {"n": 4})
+        got = [await next_event(sub) for _ in range(4)]
+        assert sorted(e.data["n"] for e in got) == [1, 2, 3, 4]  # type: ignore[attr-defined]
+        assert await sub.next(timeout=0.2) is None  # type: ignore[attr-defined]
+
+
 @pytest.fixture(params=["memory", "postgres"])
 def limiter(request: pytest.FixtureRequest, pg: Injector) -> tuple[RateLimiter, FrozenClock]:
     clock = FrozenClock()

@@ -11,6 +11,7 @@ import uvicorn
 from injector import Injector
 
 from core.app import create_app
+from core.server import Server
 from core.settings import Settings
 
 
@@ -26,7 +27,7 @@ async def live_app(settings: Settings, injector: Injector) -> AsyncIterator[str]
     """Serve the whole app on a free port; yields its base URL and stops it afterwards."""
     port = free_port()
     app = create_app(settings, injector)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     for _ in range(200):
         if server.started:

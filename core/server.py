@@ -1,0 +1,20 @@
+"""uvicorn, taught to end the open event streams when it shuts down.
+
+uvicorn's graceful shutdown waits for every response in flight to finish; an SSE stream never does,
+so a web process with a studio tab open would hang on SIGTERM until killed. Ending the streams first
+lets each finish its response; browsers reconnect (with Last-Event-ID) to the next process.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+
+from core.sse import end_open_streams
+
+
+class Server(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        end_open_streams()
+        await super().shutdown(sockets)
