@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
@@ -85,12 +86,15 @@ def start_now(coro: Coroutine[Any, Any, None]) -> None:
     """Run `coro` right here up to its first real suspension; if it suspends, a task finishes it.
 
     For fan-out: sending to a client whose socket takes the bytes at once never suspends, so a
-    broadcast reaches thousands of streams without a task switch per stream."""
+    broadcast reaches thousands of streams without a task switch per stream. It runs in a context
+    of its own: the publisher's context variables (its request id, its open transaction with the
+    in-memory bus) must not leak into a subscriber's render."""
+    context = contextvars.Context()
     try:
-        yielded = coro.send(None)
+        yielded = context.run(coro.send, None)
     except StopIteration:
         return
-    asyncio.get_running_loop().create_task(_finish(_Resumed(coro, yielded)))
+    asyncio.get_running_loop().create_task(_finish(_Resumed(coro, yielded)), context=context)
 
 
 async def _finish(resumed: _Resumed) -> None:
@@ -121,7 +125,7 @@ class _Resumed:
                     return
 
 
-class _Pump:
+class StreamPump:
     """Writes one stream's events in order, each batch as one body message.
 
     `push` is called inside the bus's dispatch. The work runs synchronously as far as it can (a
@@ -226,7 +230,7 @@ class ASGIEventStream(ASGIResponse):
     async def send_body(self, send: Send, receive: Receive) -> None:
         subscription = self.subscription
         listener = asyncio.get_running_loop().create_task(_until_disconnect(receive, subscription))
-        pump = _Pump(send, self.renderer, subscription)
+        pump = StreamPump(send, self.renderer, subscription)
         try:
             pump.push(CONNECTED)
             subscription.listen(pump.push)

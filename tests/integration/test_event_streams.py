@@ -4,10 +4,12 @@ clients, renders that wait, replay, and shutdown."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 import uvicorn
@@ -15,7 +17,7 @@ from litestar import Litestar, Request, get
 
 from core.events import Event, MemoryEventBus
 from core.server import Server
-from core.sse import STREAM_BACKLOG, EventStream
+from core.sse import STREAM_BACKLOG, EventStream, StreamPump
 from tests.support.live import free_port
 
 TOPIC = "room:1"
@@ -205,3 +207,25 @@ async def test_shutdown_ends_open_streams_instead_of_waiting_for_them(live: Live
     live.server.should_exit = True
     await client.read_until("\r\n0\r\n\r\n", timeout=5)
     assert await client.reader.read() == b"", "and closes the connection"
+
+
+async def test_a_subscriber_render_does_not_run_in_the_publishers_context(live: Live) -> None:
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="none")
+    seen: list[str] = []
+
+    async def render(event: Event) -> str:
+        seen.append(marker.get())
+        return "x"
+
+    async with live.bus.subscribe([TOPIC]) as subscription:
+        sent: list[bytes] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message.get("body", b""))
+
+        pump = StreamPump(send, render, subscription)
+        subscription.listen(pump.push)
+        marker.set("publisher")
+        await live.bus.publish(TOPIC, "tick", {"n": 1})
+        assert seen == ["none"]
+        assert sent == [b"event: tick\nid: 1\ndata: x\n\n"]
