@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 QUEUE_SIZE = 1000
@@ -136,6 +136,37 @@ class Subscription:
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+@dataclass(frozen=True)
+class LogCursor:
+    """A read position in an id sequence that rows commit into out of order (the event log, heartbeats).
+
+    Ids are handed out when rows are inserted, not when they commit: with 5 and 7 visible, 6 may still
+    be on its way. So the cursor only moves over an unbroken run of ids; at a hole it waits, and
+    `gap_seen_at` says since when. A hole still open after the grace period is a rolled-back insert
+    (or a sequence skip) and is stepped over. Every id up to `position` has been dealt with.
+    """
+
+    position: int = 0
+    gap_seen_at: datetime | None = None
+
+    def advanced_over(self, ids: Sequence[int], now: datetime, grace: timedelta) -> LogCursor:
+        """The cursor after seeing these stored ids (ascending)."""
+        position, gap_seen_at = self.position, self.gap_seen_at
+        for found in ids:
+            if found <= position:
+                continue
+            if found == position + 1:
+                position, gap_seen_at = found, None
+                continue
+            if gap_seen_at is None:
+                gap_seen_at = now
+                break
+            if now - gap_seen_at < grace:
+                break
+            position, gap_seen_at = found, None
+        return LogCursor(position, gap_seen_at)
 
 
 class EventBus(Protocol):

@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from core.errors import InvalidInput
-from core.events import Event
+from core.events import Event, LogCursor
 from features.playback.model import Heartbeat
 
 STEPS = 20  # retention every 5 %
@@ -73,35 +73,7 @@ def day_of(moment: datetime) -> date:
 # -- cursors ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Cursor:
-    """A read position in an id sequence (heartbeats, the event log).
-
-    Ids are handed out when rows are inserted, not when they commit: with 5 and 7 visible, 6 may still
-    be on its way. So the cursor only moves over an unbroken run of ids; at a hole it waits, and
-    `gap_seen_at` says since when. A hole still open after the grace period is a rolled-back insert
-    (or a sequence skip) and is stepped over.
-    """
-
-    position: int = 0
-    gap_seen_at: datetime | None = None
-
-    def advanced_over(self, ids: Sequence[int], now: datetime, grace: timedelta) -> Cursor:
-        """The cursor after seeing these stored ids (ascending)."""
-        position, gap_seen_at = self.position, self.gap_seen_at
-        for found in ids:
-            if found <= position:
-                continue
-            if found == position + 1:
-                position, gap_seen_at = found, None
-                continue
-            if gap_seen_at is None:
-                gap_seen_at = now
-                break
-            if now - gap_seen_at < grace:
-                break
-            position, gap_seen_at = found, None
-        return Cursor(position, gap_seen_at)
+Cursor = LogCursor  # read positions in the heartbeats and the event log
 
 
 # -- watching ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from core.events import Event
+from core.events import Event, LogCursor
 
 USER_TOPIC_PREFIX = "user:"
 # One address, as SMTP carries it; no display names, no comments, no line breaks.
@@ -310,36 +310,7 @@ class Delivery:
 # -- The read position in the event log -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FeedCursor:
-    """Every event with an id up to `position` has been dealt with.
-
-    Event ids come from a sequence, but transactions commit out of order: id 7 can be visible while
-    id 6 is still being written. So the cursor only moves over an unbroken run of ids. At a hole it
-    waits; `gap_seen_at` is when the hole right after `position` was first seen. A hole still open
-    after the policy's gap timeout is a rolled-back insert (or a sequence skip) and is stepped over.
-    Events past a hole are mailed at once anyway — the delivery record keeps that to once.
-    """
-
-    position: int = 0
-    gap_seen_at: datetime | None = None
-
-    def advanced_over(self, ids: Sequence[int], now: datetime, gap_timeout: timedelta) -> FeedCursor:
-        """The cursor after seeing these stored ids (ascending, all above `position`)."""
-        position, gap_seen_at = self.position, self.gap_seen_at
-        for event_id in ids:
-            if event_id <= position:
-                continue
-            if event_id == position + 1:
-                position, gap_seen_at = event_id, None
-                continue
-            if gap_seen_at is None:
-                gap_seen_at = now
-                break
-            if now - gap_seen_at < gap_timeout:
-                break
-            position, gap_seen_at = event_id, None
-        return FeedCursor(position, gap_seen_at)
+FeedCursor = LogCursor  # events past a hole are mailed at once anyway; the delivery record keeps that to once
 
 
 @dataclass(frozen=True)
