@@ -10,34 +10,21 @@ idempotency key, as Stripe does. Tests play the payer and the bank with `complet
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.stripe_http import FakeHttpServer, Recorded, parse_request, sign, stripe_error
 
 API_KEY = "sk_test_fake_hypha"
 WEBHOOK_SECRET = "whsec_fake_hypha_secret"
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-
-
 def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    """The `Stripe-Signature` header as Stripe documents it: t=<unix>,v1=HMAC-SHA256(secret, "<t>.<payload>")."""
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+    return sign(payload, secret, timestamp)
 
 
 @dataclass
@@ -141,20 +128,20 @@ class FakeStripe:
         return session
 
     def handle(self, method: str, target: str, body: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        url = urlsplit(target)
-        params = dict(parse_qsl(url.query if method == "GET" else body, keep_blank_values=True))
+        recorded = parse_request(method, target, body, headers)
+        params = recorded.params
         with self.lock:
-            self.requests.append(Recorded(method, url.path, params, headers))
+            self.requests.append(recorded)
         if headers.get("authorization") != f"Bearer {self.api_key}":
-            return 401, _error("invalid_request_error", "Invalid API Key provided.")
+            return 401, stripe_error("invalid_request_error", "Invalid API Key provided.")
         key = headers.get("idempotency-key")
         if method == "POST":
             if not key:
-                return 400, _error("invalid_request_error", "The fake wants an Idempotency-Key on every create.")
+                return 400, stripe_error("invalid_request_error", "The fake wants an Idempotency-Key on every create.")
             with self.lock:
                 if key in self.idempotent:
                     return self.idempotent[key]
-        answer = self._route(method, url.path, params)
+        answer = self._route(method, recorded.path, params)
         if method == "POST" and key and answer[0] == 200:
             with self.lock:
                 self.idempotent[key] = answer
@@ -169,7 +156,7 @@ class FakeStripe:
                 return 200, self._list_sessions(params)
             if method == "GET" and len(parts) == 4 and parts[:3] == ["v1", "checkout", "sessions"]:
                 if parts[3] not in self.sessions:
-                    return 404, _error("invalid_request_error", f"No such checkout.session: '{parts[3]}'")
+                    return 404, stripe_error("invalid_request_error", f"No such checkout.session: '{parts[3]}'")
                 expand = params.get("expand[0]") == "payment_intent.latest_charge"
                 return 200, self._session(parts[3], expand=expand)
             if method == "POST" and path == "/v1/refunds":
@@ -180,7 +167,7 @@ class FakeStripe:
             if method == "GET" and path == "/v1/disputes":
                 found = [d for d in self.disputes.values() if d["payment_intent"] == params.get("payment_intent")]
                 return 200, _list(path, found)
-        return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+        return 404, stripe_error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
     def _create_session(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         required = [
@@ -194,7 +181,7 @@ class FakeStripe:
         ]
         missing = [name for name in required if not params.get(name)]
         if missing or params["mode"] != "payment":
-            return 400, _error("invalid_request_error", f"Missing or wrong parameters: {missing or ['mode']}")
+            return 400, stripe_error("invalid_request_error", f"Missing or wrong parameters: {missing or ['mode']}")
         session_id = self.new_id("cs")
         metadata = {k[len("metadata[") : -1]: v for k, v in params.items() if k.startswith("metadata[")}
         self.sessions[session_id] = {
@@ -236,12 +223,12 @@ class FakeStripe:
     def _create_refund(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intent = self.intents.get(params.get("payment_intent", ""))
         if intent is None:
-            return 404, _error("invalid_request_error", "No such payment_intent.")
+            return 404, stripe_error("invalid_request_error", "No such payment_intent.")
         charge = self.charges[intent["latest_charge"]]
         left = charge["amount"] - charge["amount_refunded"]
         amount = int(params.get("amount", left))
         if not 0 < amount <= left:
-            return 400, _error("invalid_request_error", "Refund amount is greater than unrefunded amount.")
+            return 400, stripe_error("invalid_request_error", "Refund amount is greater than unrefunded amount.")
         refund_id = self.new_id("re")
         self.refunds[refund_id] = {
             "id": refund_id,
@@ -263,52 +250,8 @@ def _list(url: str, data: list[dict[str, Any]], *, has_more: bool = False) -> di
     return {"object": "list", "url": url, "has_more": has_more, "data": data}
 
 
-def _error(kind: str, message: str) -> dict[str, Any]:
-    return {"error": {"type": kind, "message": message}}
-
-
-class FakeStripeServer:
+class FakeStripeServer(FakeHttpServer[FakeStripe]):
     """`with FakeStripeServer() as fake:` serves a FakeStripe on http://127.0.0.1:<free port>."""
 
     def __init__(self, state: FakeStripe | None = None) -> None:
-        self.state = state or FakeStripe()
-        state_ref = self.state
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, payload = state_ref.handle(self.command, self.path, body, headers)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.send_header("request-id", "req_fake")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = _answer  # noqa: N815 — the name http.server calls
-            do_POST = _answer  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> FakeStripe:
-        self.thread.start()
-        return self.state
-
-    def __exit__(self, *_exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        super().__init__(state or FakeStripe(), "req_fake")

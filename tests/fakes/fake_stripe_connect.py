@@ -11,39 +11,22 @@ webhooks signed the way Stripe signs them from `signed_event`.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.stripe_http import FakeHttpServer, Recorded, parse_request, sign, stripe_error
 
 API_KEY = "sk_test_fake_connect"
 WEBHOOK_SECRET = "whsec_fake_connect_secret"
 ACCOUNT = "acct_1FakeConnected01"
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-
-
 def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    """`Stripe-Signature`: t=<unix>,v1=hex(HMAC-SHA256(secret, "<t>.<payload>"))."""
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
-def _error(kind: str, message: str, code: str = "") -> dict[str, Any]:
-    return {"error": {"type": kind, "message": message, "code": code or None}}
+    return sign(payload, secret, timestamp)
 
 
 def _metadata(params: dict[str, str]) -> dict[str, str]:
@@ -111,24 +94,24 @@ class FakeStripeConnect:
     # --- the API (server side) ------------------------------------------------------------------------
 
     def handle(self, method: str, target: str, body: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        url = urlsplit(target)
-        params = dict(parse_qsl(url.query if method == "GET" else body, keep_blank_values=True))
+        recorded = parse_request(method, target, body, headers)
+        params = recorded.params
         with self.lock:
-            self.requests.append(Recorded(method, url.path, params, headers))
+            self.requests.append(recorded)
         if headers.get("authorization") != f"Bearer {self.api_key}":
-            return 401, _error("invalid_request_error", "Invalid API Key provided.")
+            return 401, stripe_error("invalid_request_error", "Invalid API Key provided.")
         account = headers.get("stripe-account", "")
         if account and account not in self.accounts:
-            return 403, _error("invalid_request_error", "The provided key does not have access to that account.")
+            return 403, stripe_error("invalid_request_error", "The provided key does not have access to that account.")
         key = headers.get("idempotency-key")
         if method == "POST":
             if not key:
-                return 400, _error("invalid_request_error", "The fake wants an Idempotency-Key on every create.")
+                return 400, stripe_error("invalid_request_error", "The fake wants an Idempotency-Key on every create.")
             with self.lock:
                 if (account, key) in self.idempotent:
                     return self.idempotent[(account, key)]
         with self.lock:
-            answer = self._route(method, url.path, params, account)
+            answer = self._route(method, recorded.path, params, account)
             if method == "POST" and key and answer[0] < 500:
                 self.idempotent[(account, key)] = answer  # Stripe replays errors of a key too
         return answer
@@ -141,21 +124,27 @@ class FakeStripeConnect:
             return self._create_payout(params, account)
         if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "payouts"] and account:
             if self.payout_account.get(parts[2]) != account:
-                return 404, _error("invalid_request_error", f"No such payout: '{parts[2]}'", "resource_missing")
+                return 404, stripe_error("invalid_request_error", f"No such payout: '{parts[2]}'", "resource_missing")
             return 200, dict(self.payouts[parts[2]])
         if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "transfers"] and parts[3] == "reversals":
             return self._reverse(parts[2], params)
-        return 404, _error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+        return 404, stripe_error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
     def _create_transfer(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         missing = [name for name in ("amount", "currency", "destination") if not params.get(name)]
         if missing:
-            return 400, _error("invalid_request_error", f"Missing required param: {missing[0]}.", "parameter_missing")
+            return 400, stripe_error(
+                "invalid_request_error", f"Missing required param: {missing[0]}.", "parameter_missing"
+            )
         destination, amount = params["destination"], int(params["amount"])
         if destination not in self.accounts:
-            return 400, _error("invalid_request_error", f"No such destination: '{destination}'", "resource_missing")
+            return 400, stripe_error(
+                "invalid_request_error", f"No such destination: '{destination}'", "resource_missing"
+            )
         if not 0 < amount <= self.platform_balance:
-            return 400, _error("invalid_request_error", "Insufficient funds in Stripe balance.", "balance_insufficient")
+            return 400, stripe_error(
+                "invalid_request_error", "Insufficient funds in Stripe balance.", "balance_insufficient"
+            )
         transfer_id = self.new_id("tr")
         self.transfers[transfer_id] = {
             "id": transfer_id,
@@ -175,10 +164,12 @@ class FakeStripeConnect:
 
     def _create_payout(self, params: dict[str, str], account: str) -> tuple[int, dict[str, Any]]:
         if not params.get("amount") or not params.get("currency"):
-            return 400, _error("invalid_request_error", "Missing required param: amount.", "parameter_missing")
+            return 400, stripe_error("invalid_request_error", "Missing required param: amount.", "parameter_missing")
         amount = int(params["amount"])
         if not 0 < amount <= self.accounts[account]:
-            return 400, _error("invalid_request_error", "Insufficient funds in Stripe balance.", "balance_insufficient")
+            return 400, stripe_error(
+                "invalid_request_error", "Insufficient funds in Stripe balance.", "balance_insufficient"
+            )
         payout_id = self.new_id("po")
         self.payouts[payout_id] = {
             "id": payout_id,
@@ -199,12 +190,12 @@ class FakeStripeConnect:
     def _reverse(self, transfer_id: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         transfer = self.transfers.get(transfer_id)
         if transfer is None:
-            return 404, _error("invalid_request_error", f"No such transfer: '{transfer_id}'", "resource_missing")
+            return 404, stripe_error("invalid_request_error", f"No such transfer: '{transfer_id}'", "resource_missing")
         left = transfer["amount"] - transfer["amount_reversed"]
         amount = int(params.get("amount", left))
         destination = transfer["destination"]
         if not 0 < amount <= min(left, self.accounts[destination]):
-            return 400, _error("invalid_request_error", "The transfer cannot be reversed by that amount.")
+            return 400, stripe_error("invalid_request_error", "The transfer cannot be reversed by that amount.")
         reversal_id = self.new_id("trr")
         self.reversals[reversal_id] = {
             "id": reversal_id,
@@ -220,48 +211,8 @@ class FakeStripeConnect:
         return 200, dict(self.reversals[reversal_id])
 
 
-class FakeStripeConnectServer:
+class FakeStripeConnectServer(FakeHttpServer[FakeStripeConnect]):
     """`with FakeStripeConnectServer() as fake:` serves a FakeStripeConnect on http://127.0.0.1:<free port>."""
 
     def __init__(self, state: FakeStripeConnect | None = None) -> None:
-        self.state = state or FakeStripeConnect()
-        state_ref = self.state
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, payload = state_ref.handle(self.command, self.path, body, headers)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.send_header("request-id", "req_fake_connect")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = _answer  # noqa: N815 — the name http.server calls
-            do_POST = _answer  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> FakeStripeConnect:
-        self.thread.start()
-        return self.state
-
-    def __exit__(self, *_exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        super().__init__(state or FakeStripeConnect(), "req_fake_connect")
