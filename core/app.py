@@ -41,6 +41,7 @@ from features.catalog.module import FEATURE as CATALOG
 from features.dashboard.module import FEATURE as DASHBOARD
 from features.ledger.module import FEATURE as LEDGER
 from features.notifications.module import FEATURE as NOTIFICATIONS
+from features.ops_admin.module import FEATURE as OPS_ADMIN
 from features.payouts.module import FEATURE as PAYOUTS
 from features.pipeline.module import FEATURE as PIPELINE
 from features.playback.module import FEATURE as PLAYBACK
@@ -67,6 +68,7 @@ FEATURES: list[Feature] = [
     DASHBOARD,
     CATALOG,
     PREFERENCES,
+    OPS_ADMIN,
 ]
 
 

@@ -1,4 +1,5 @@
-"""Staff-only operations pages mounted under /ops: saq's job-queue monitor.
+"""Staff-only operations pages mounted under /ops: saq's job-queue monitor (here) and the data admin
+(features/ops_admin), both declared with `staff_mount`.
 
 saq's web UI is a Starlette app; it is mounted here behind the staff guard, sharing the web
 process's queue connection. Its retry/abort buttons post without Hypha's CSRF header and are
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import asgi
+from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
 from core.auth import staff_required
@@ -18,9 +19,27 @@ from core.jobs import JobQueue
 from core.worker import SaqJobQueue
 
 MOUNT = "/ops/queue"
+FORM_BODY_LIMIT = 1024 * 1024
 
 
-@asgi(MOUNT, is_mount=True, copy_scope=True, guards=[staff_required], include_in_schema=False)
+class _StaffMount(ASGIRouteHandler):
+    """`litestar.asgi` plus the body limit Litestar's CSRF middleware asks the route handler for when it
+    reads a form-encoded request without the CSRF header: ASGIRouteHandler lacks it (Litestar 2.25),
+    which turned such a request to a mounted app into a 500 instead of a 403."""
+
+    __slots__ = ()
+
+    def resolve_request_max_body_size(self) -> int:
+        return FORM_BODY_LIMIT
+
+
+def staff_mount(path: str) -> _StaffMount:
+    """Decorate an ASGI app function to serve everything under `path`, for logged-in staff only
+    (anonymous visitors are sent to log in, others get a 403), behind Hypha's CSRF check."""
+    return _StaffMount(path, is_mount=True, copy_scope=True, guards=[staff_required], include_in_schema=False)
+
+
+@staff_mount(MOUNT)
 async def queue_monitor(scope: Scope, receive: Receive, send: Send) -> None:
     state: Any = scope["app"].state
     monitor = state.get("queue_monitor")

@@ -1,4 +1,5 @@
-"""CSRF is enforced on every unsafe route, enumerated from the application's own route table.
+"""CSRF is enforced on every unsafe route, enumerated from the application's own route table (the
+mounted ASGI apps under /ops included: they take any method on any path below their mount).
 
 Only routes a feature declares CSRF-exempt (vendor webhooks, which are signature-checked instead)
 are allowed to skip it, and each of those must refuse an unsigned request.
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from injector import Injector
 from litestar import Litestar
-from litestar.routes import HTTPRoute
+from litestar.routes import ASGIRoute, HTTPRoute
 
 from core.app import FEATURES, create_app
 from core.settings import Settings
@@ -38,12 +39,14 @@ def fill(path: str) -> str:
 
 
 def unsafe_routes(app: Litestar) -> list[tuple[str, str]]:
-    return [
+    routes = [
         (method, route.path)
         for route in app.routes
         if isinstance(route, HTTPRoute)
         for method in sorted(set(route.methods) & UNSAFE)
     ]
+    mounts = [route.path.rstrip("/") + "/x/" for route in app.routes if isinstance(route, ASGIRoute)]
+    return routes + [(method, path) for path in mounts for method in sorted(UNSAFE)]
 
 
 def exempt_paths() -> list[str]:

@@ -1,0 +1,34 @@
+"""Wiring for the staff data admin (piccolo-admin under /ops/admin)."""
+
+from __future__ import annotations
+
+from injector import Binder, InstanceProvider, Module, provider, singleton
+
+from core.db import Database
+from core.feature import Feature, NavLink
+from core.settings import Settings
+from features.accounts.service import AccountService
+from features.ops_admin.adapters import PiccoloDataAdmin, UnavailableDataAdmin
+from features.ops_admin.controller import MOUNT, data_admin
+from features.ops_admin.ports import DataAdmin
+
+
+class OpsAdminModule(Module):
+    @singleton
+    @provider
+    def data_admin(self, db: Database, settings: Settings, accounts: AccountService) -> DataAdmin:
+        return PiccoloDataAdmin(db, settings, accounts, MOUNT)
+
+
+class MemoryOpsAdminModule(Module):
+    def configure(self, binder: Binder) -> None:
+        binder.bind(DataAdmin, to=InstanceProvider(UnavailableDataAdmin()))  # type: ignore[type-abstract]
+
+
+FEATURE = Feature(
+    name="ops_admin",
+    module=OpsAdminModule,
+    memory_module=MemoryOpsAdminModule,
+    route_handlers=[data_admin],
+    nav=[NavLink("Data admin", MOUNT + "/", "staff", order=96)],
+)
