@@ -112,15 +112,15 @@ class PiccoloVideoRepository:
             )
         )
 
+    # The two hot reads (every unlock, every live tile) are plain SQL: a Piccolo select() costs
+    # ≈ 450 µs of CPU more per call here (bench/unlock.py, docs/benchmarks.md).
     async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
-        query = VideoTable.select().where(VideoTable.id == video_id)
-        if for_update:
-            query = query.lock_rows("UPDATE")
-        rows = await query.output(load_json=True)
-        return _video(rows[0]) if rows else None
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self.db.fetchrow(f"SELECT * FROM videos WHERE id = $1{lock}", video_id)  # noqa: S608
+        return _video(row) if row else None
 
     async def by_public_id(self, public_id: str) -> Video | None:
-        row = await VideoTable.select().where(VideoTable.public_id == public_id).output(load_json=True).first()
+        row = await self.db.fetchrow("SELECT * FROM videos WHERE public_id = $1", public_id)
         return _video(row) if row else None
 
     async def save(self, video: Video) -> None:
