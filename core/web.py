@@ -287,7 +287,10 @@ def _error_response(request: Request[Any, Any, Any], status: int, message: str, 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, NotAuthorizedException) and (request.method == "GET" or request.headers.get("hx-request")):
-        target = f"/login?next={quote(request.url.path)}"
+        # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
+        raw = request.scope.get("raw_path") or b""
+        path = raw.decode("latin-1") if raw else request.url.path
+        target = f"/login?next={quote(path)}"
         if request.headers.get("hx-request"):
             return Response(content="", status_code=401, headers={"HX-Redirect": target})
         if _wants_html(request):

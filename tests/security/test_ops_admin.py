@@ -45,7 +45,8 @@ async def piccolo_sessions(pg: Injector) -> int:
 async def test_anonymous_visitors_are_sent_to_log_in_as_at_the_queue_monitor(client: httpx.AsyncClient) -> None:
     page = await client.get(f"{ADMIN}/")
     assert page.status_code == (await client.get("/ops/queue/")).status_code == 303
-    assert page.headers["location"].startswith("/login")
+    assert page.headers["location"] == "/login?next=/ops/admin/"  # back to the admin after logging in
+    assert (await client.get("/ops/queue/")).headers["location"] == "/login?next=/ops/queue/"
     api = await client.get(f"{ADMIN}/api/tables/users/", headers=JSON)
     assert api.status_code == (await client.get("/ops/queue/api/queues", headers=JSON)).status_code == 401
     assert "rows" not in api.text
