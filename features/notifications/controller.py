@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 from litestar.response import Template
 
 from core.auth import current_principal, login_required
@@ -19,6 +19,7 @@ from features.notifications.model import StoredMail
 from features.notifications.service import NotificationService
 
 PER_PAGE = 20
+LAST_PAGE = 1_000_000  # far past any real outbox; a larger page's offset would not fit PostgreSQL's bigint
 
 
 class OutboxController(Controller):
@@ -31,7 +32,7 @@ class OutboxController(Controller):
         self,
         request: Request[Any, Any, Any],
         notifications: NamedDependency[NotificationService],
-        page: FromQuery[int] = 1,
+        page: Annotated[int, QueryParameter(le=LAST_PAGE)] = 1,
     ) -> Template:
         viewer = current_principal(request)
         assert viewer is not None
