@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 8000
     base_url: str = ""
     secret_key: str = ""
+    key_encryption_key: str = ""  # seals video keys at rest; empty: derived from SECRET_KEY
     session_max_age: int = 14 * 24 * 3600
     login_attempts_per_ip: int = 20
     login_attempts_per_email: int = 5

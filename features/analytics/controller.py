@@ -176,7 +176,7 @@ class AnalyticsController(Controller):
         filename = f"hypha-analytics-{span.start}-to-{span.end}.csv"
         return Response(
             out.getvalue(),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{filename}"', **NO_STORE},
         )
 

@@ -194,7 +194,7 @@ async def payouts_csv(request: Request[Any, Any, Any], payouts: NamedDependency[
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     return Stream(
         lines(),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="hypha-payouts-{today}.csv"', **NO_STORE},
     )
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from core.db import Database
+from core.settings import Settings
 from features.pipeline.model import VideoKey
 from features.pipeline.ports import FfmpegFailed, FfmpegRunner, KeyStore, ProgressCallback
 
@@ -109,26 +117,77 @@ class RecordingFfmpeg:
 # --------------------------------------------------------------------------
 
 
-class PostgresKeyStore:
-    """Keys in the `video_keys` table (migrations/0200_pipeline.sql), one row per run."""
+class KeySealer:
+    """Seals video keys with AES-256-GCM under a key-encryption key derived (HKDF-SHA256) from a secret
+    that is not in the database — KEY_ENCRYPTION_KEY, else SECRET_KEY — so a copy of the database
+    alone does not open the videos. The run id is the associated data: a sealed key moved to another
+    run does not open."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, secret: str) -> None:
+        if not secret:
+            raise ValueError("sealing video keys needs a secret (KEY_ENCRYPTION_KEY or SECRET_KEY)")
+        kek = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"hypha video keys v1").derive(secret.encode())
+        self._aead = AESGCM(kek)
+        self.kek_id = hashlib.sha256(b"kek-id:" + kek).hexdigest()[:16]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeySealer:
+        return cls(settings.key_encryption_key or settings.secret_key)
+
+    def seal(self, run_id: str, key: VideoKey) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, key.key + key.iv, run_id.encode())
+
+    def open(self, run_id: str, sealed: bytes) -> VideoKey:
+        try:
+            plain = self._aead.decrypt(sealed[:12], sealed[12:], run_id.encode())
+        except InvalidTag as error:
+            raise KeySealError(f"the key of {run_id} does not open: it was altered or moved") from error
+        return VideoKey(plain[:16], plain[16:])
+
+
+class KeySealError(Exception):
+    """A stored video key cannot be opened with this process's key-encryption key."""
+
+
+class PostgresKeyStore:
+    """Keys in the `video_keys` table (migrations/0200, 0910), one row per run, sealed by a KeySealer."""
+
+    def __init__(self, db: Database, sealer: KeySealer) -> None:
         self.db = db
+        self.sealer = sealer
 
     async def ensure(self, run_id: str, candidate: VideoKey) -> VideoKey:
         await self.db.execute(
-            "INSERT INTO video_keys (run_id, key, iv) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING",
+            "INSERT INTO video_keys (run_id, sealed, kek_id) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING",
             run_id,
-            candidate.key,
-            candidate.iv,
+            self.sealer.seal(run_id, candidate),
+            self.sealer.kek_id,
         )
         stored = await self.get(run_id)
         assert stored is not None
         return stored
 
     async def get(self, run_id: str) -> VideoKey | None:
-        row = await self.db.fetchrow("SELECT key, iv FROM video_keys WHERE run_id = $1", run_id)
-        return VideoKey(bytes(row["key"]), bytes(row["iv"])) if row else None
+        row = await self.db.fetchrow("SELECT key, iv, sealed, kek_id FROM video_keys WHERE run_id = $1", run_id)
+        if row is None:
+            return None
+        if row["sealed"] is None:  # written before keys were sealed: seal it now
+            key = VideoKey(bytes(row["key"]), bytes(row["iv"]))
+            await self.db.execute(
+                "UPDATE video_keys SET sealed = $2, kek_id = $3, key = NULL, iv = NULL"
+                " WHERE run_id = $1 AND sealed IS NULL",
+                run_id,
+                self.sealer.seal(run_id, key),
+                self.sealer.kek_id,
+            )
+            return key
+        if row["kek_id"] != self.sealer.kek_id:
+            raise KeySealError(
+                f"the key of {run_id} was sealed under another key-encryption key ({row['kek_id']});"
+                " start every process with the same KEY_ENCRYPTION_KEY / SECRET_KEY"
+            )
+        return self.sealer.open(run_id, bytes(row["sealed"]))
 
     async def delete(self, run_id: str) -> None:
         await self.db.execute("DELETE FROM video_keys WHERE run_id = $1", run_id)
@@ -150,4 +209,4 @@ class MemoryKeyStore:
 
 def _implementations(db: Database, runner: SubprocessFfmpeg) -> tuple[list[KeyStore], list[FfmpegRunner]]:
     """Checked by mypy: every adapter satisfies its port."""
-    return [PostgresKeyStore(db), MemoryKeyStore()], [runner, RecordingFfmpeg(runner)]
+    return [PostgresKeyStore(db, KeySealer("x")), MemoryKeyStore()], [runner, RecordingFfmpeg(runner)]

@@ -9,7 +9,7 @@ from core.db import Database
 from core.feature import Feature
 from core.pipeline import CheckpointStore
 from core.settings import Settings
-from features.pipeline.adapters import MemoryKeyStore, PostgresKeyStore, SubprocessFfmpeg
+from features.pipeline.adapters import KeySealer, MemoryKeyStore, PostgresKeyStore, SubprocessFfmpeg
 from features.pipeline.content_store import KuboContentStore, LocalContentStore, MemoryContentStore
 from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
 from features.pipeline.service import TranscodeService
@@ -39,8 +39,8 @@ class PipelineModule(_TranscodeServiceModule):
 
     @singleton
     @provider
-    def keys(self, db: Database) -> KeyStore:
-        return PostgresKeyStore(db)
+    def keys(self, db: Database, settings: Settings) -> KeyStore:
+        return PostgresKeyStore(db, KeySealer.from_settings(settings))
 
     @singleton
     @provider

@@ -115,8 +115,10 @@ class PiccoloVideoRepository:
     # The two hot reads (every unlock, every live tile) are plain SQL: a Piccolo select() costs
     # ≈ 450 µs of CPU more per call here (bench/unlock.py, docs/benchmarks.md).
     async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
-        lock = " FOR UPDATE" if for_update else ""
-        row = await self.db.fetchrow(f"SELECT * FROM videos WHERE id = $1{lock}", video_id)  # noqa: S608
+        if for_update:
+            rows = await VideoTable.select().where(VideoTable.id == video_id).lock_rows("UPDATE").output(load_json=True)
+            return _video(rows[0]) if rows else None
+        row = await self.db.fetchrow("SELECT * FROM videos WHERE id = $1", video_id)
         return _video(row) if row else None
 
     async def by_public_id(self, public_id: str) -> Video | None:

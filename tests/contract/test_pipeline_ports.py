@@ -12,7 +12,14 @@ import pytest
 from injector import Injector
 
 from core.db import Database
-from features.pipeline.adapters import MemoryKeyStore, PostgresKeyStore, RecordingFfmpeg, SubprocessFfmpeg
+from features.pipeline.adapters import (
+    KeySealer,
+    KeySealError,
+    MemoryKeyStore,
+    PostgresKeyStore,
+    RecordingFfmpeg,
+    SubprocessFfmpeg,
+)
 from features.pipeline.model import VideoKey
 from features.pipeline.ports import FfmpegFailed, FfmpegRunner, KeyStore
 
@@ -24,7 +31,7 @@ def keys(request: pytest.FixtureRequest) -> KeyStore:
     if request.param == "memory":
         return MemoryKeyStore()
     pg: Injector = request.getfixturevalue("pg")  # only the PostgreSQL param pays for emptying the database
-    return PostgresKeyStore(pg.get(Database))
+    return PostgresKeyStore(pg.get(Database), KeySealer("contract secret"))
 
 
 def key(seed: int) -> VideoKey:
@@ -51,6 +58,49 @@ async def test_a_deleted_key_is_gone_and_deleting_twice_is_fine(keys: KeyStore) 
     await keys.delete("run-d")
     assert await keys.get("run-d") is None
     assert await keys.ensure("run-d", key(9)) == key(9)
+
+
+async def test_stored_keys_are_sealed_and_open_only_with_the_same_secret(pg: Injector) -> None:
+    db = pg.get(Database)
+    store = PostgresKeyStore(db, KeySealer("the secret"))
+    await store.ensure("run-s", key(5))
+    row = await db.fetchrow("SELECT key, iv, sealed FROM video_keys WHERE run_id = 'run-s'")
+    assert row is not None
+    assert row["key"] is None
+    assert row["iv"] is None
+    assert key(5).key not in bytes(row["sealed"])
+    assert await PostgresKeyStore(db, KeySealer("the secret")).get("run-s") == key(5)  # another process
+    with pytest.raises(KeySealError, match="another key-encryption key"):
+        await PostgresKeyStore(db, KeySealer("another secret")).get("run-s")
+
+
+async def test_a_sealed_key_moved_to_another_run_does_not_open(pg: Injector) -> None:
+    db = pg.get(Database)
+    store = PostgresKeyStore(db, KeySealer("the secret"))
+    await store.ensure("run-a", key(1))
+    await store.ensure("run-b", key(2))
+    await db.execute(
+        "UPDATE video_keys SET sealed = (SELECT sealed FROM video_keys WHERE run_id = 'run-a') WHERE run_id = 'run-b'"
+    )
+    with pytest.raises(KeySealError, match="altered or moved"):
+        await store.get("run-b")
+
+
+async def test_a_key_stored_before_sealing_still_opens_and_is_sealed_on_first_read(pg: Injector) -> None:
+    db = pg.get(Database)
+    await db.execute("INSERT INTO video_keys (run_id, key, iv) VALUES ('run-old', $1, $2)", key(4).key, key(4).iv)
+    store = PostgresKeyStore(db, KeySealer("the secret"))
+    assert await store.get("run-old") == key(4)
+    row = await db.fetchrow("SELECT key, sealed FROM video_keys WHERE run_id = 'run-old'")
+    assert row is not None
+    assert row["key"] is None
+    assert row["sealed"] is not None
+    assert await store.get("run-old") == key(4)
+
+
+def test_sealing_needs_a_secret() -> None:
+    with pytest.raises(ValueError, match="KEY_ENCRYPTION_KEY"):
+        KeySealer("")
 
 
 def test_a_key_and_an_iv_are_sixteen_bytes() -> None:

@@ -144,7 +144,7 @@ async def test_the_csv_export_has_one_row_per_video_per_day(pg: Injector, client
 
     response = await client.get(f"/studio/analytics/export.csv?{RANGE}")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [(r["date"], r["video_id"], r["title"]) for r in rows] == [

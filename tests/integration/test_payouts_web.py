@@ -134,7 +134,7 @@ async def test_a_creator_requests_a_payout_and_sees_it_paid_with_its_ledger_trai
 
     exported = await client.get("/studio/payouts.csv")
     assert exported.status_code == 200
-    assert exported.headers["content-type"].startswith("text/csv")
+    assert exported.headers["content-type"] == "text/csv; charset=utf-8"
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [(r["payout_id"], r["state"], r["points"], r["amount_minor"], r["currency"]) for r in rows] == [
         (payout_id.group(1), "PAID", "2500", "2500", "USD")

@@ -21,7 +21,7 @@ from core.db import Database
 from core.pipeline import CheckpointStore, MemoryCheckpointStore, Output, Pipeline, UnitContext, UnitFailed
 from core.postgres import PostgresCheckpointStore
 from features.pipeline import units
-from features.pipeline.adapters import MemoryKeyStore, PostgresKeyStore, RecordingFfmpeg, SubprocessFfmpeg
+from features.pipeline.adapters import KeySealer, MemoryKeyStore, PostgresKeyStore, RecordingFfmpeg, SubprocessFfmpeg
 from features.pipeline.content_store import LocalContentStore, MemoryContentStore
 from features.pipeline.ipfs import cid_of_file
 from features.pipeline.model import SubtitleSource, TranscodeRequest
@@ -79,7 +79,7 @@ async def test_a_killed_transcode_resumes_at_the_unit_it_was_in_and_leaves_no_or
 ) -> None:
     db = pg.get(Database)
     checkpoints: CheckpointStore = PostgresCheckpointStore(db)
-    keys = PostgresKeyStore(db)
+    keys = PostgresKeyStore(db, KeySealer("test secret"))
     store = LocalContentStore(tmp_path / "ipfs")
     source = make_clip(tmp_path / "clip.mp4", width=320, height=240, seconds=3)
     srt = tmp_path / "clip.srt"
@@ -139,7 +139,7 @@ async def test_a_killed_transcode_resumes_at_the_unit_it_was_in_and_leaves_no_or
 async def test_forget_starts_a_run_over_but_keeps_its_key(pg: Injector, tmp_path: Path) -> None:
     db = pg.get(Database)
     checkpoints = PostgresCheckpointStore(db)
-    keys = PostgresKeyStore(db)
+    keys = PostgresKeyStore(db, KeySealer("test secret"))
     ffmpeg = RecordingFfmpeg(SubprocessFfmpeg(imageio_ffmpeg.get_ffmpeg_exe()))
     store = LocalContentStore(tmp_path / "ipfs")
     service = TranscodeService(checkpoints, keys, store, ffmpeg, with_unit(TRANSCODE, PublishToIPFS()))
