@@ -37,6 +37,7 @@ def _reversal(row: Any) -> SandboxReversal:
         amount_minor=row["amount_minor"],
         idempotency_key=row["idempotency_key"],
         created_at=row["created_at"],
+        won_at=row["won_at"],
     )
 
 
@@ -120,6 +121,13 @@ class PostgresSandboxStore:
         )
         assert row is not None
         return _reversal(row)
+
+    async def set_dispute_won(self, reversal_id: str, won_at: datetime) -> None:
+        await self.db.execute(
+            "UPDATE sandbox_reversals SET won_at = $2 WHERE id = $1 AND kind = 'dispute' AND won_at IS NULL",
+            reversal_id,
+            won_at,
+        )
 
     async def created_between(self, since: datetime, until: datetime) -> list[SandboxPayment]:
         rows = await self.db.fetch(
@@ -222,6 +230,15 @@ class MemorySandboxStore:
         payment = self.payments[reversal.payment_id]
         self.payments[payment.id] = replace(payment, reversals=(*payment.reversals, reversal))
         return reversal
+
+    async def set_dispute_won(self, reversal_id: str, won_at: datetime) -> None:
+        for payment in self.payments.values():
+            if any(r.id == reversal_id for r in payment.reversals):
+                reversals = tuple(
+                    replace(r, won_at=won_at) if r.id == reversal_id and r.open_dispute else r
+                    for r in payment.reversals
+                )
+                self.payments[payment.id] = replace(payment, reversals=reversals)
 
     async def created_between(self, since: datetime, until: datetime) -> list[SandboxPayment]:
         found = [p for p in self.payments.values() if since <= p.created_at < until]

@@ -1,6 +1,6 @@
 """The sandbox vendor's pages: its hosted checkout (pay / decline / cancel) and a staff console
-for refunds and disputes. Every action queues its webhook in the same transaction and delivers it
-right after the response."""
+for refunds and disputes (opening one, and winning it for the merchant). Every action queues its
+webhook in the same transaction and delivers it right after the response."""
 
 from __future__ import annotations
 
@@ -99,6 +99,14 @@ class SandboxConsoleController(Controller):
         dispute, ids = await vendor.open_dispute(payment_id, f"console:{key}")
         response = _after(request, vendor, "/sandbox-pay/admin", ids)
         return flash(response, f"Dispute {dispute.id} opened on {payment_id}.", "info")
+
+    @post("/{payment_id:str}/dispute/win")
+    async def win_dispute(
+        self, request: Request[Any, Any, Any], payment_id: FromPath[str], vendor: NamedDependency[SandboxVendor]
+    ) -> Response[Any]:
+        dispute, ids = await vendor.win_dispute(payment_id)
+        response = _after(request, vendor, "/sandbox-pay/admin", ids)
+        return flash(response, f"Dispute {dispute.id} on {payment_id} won: the money is back.", "info")
 
     @post("/deliver")
     async def deliver(self, request: Request[Any, Any, Any], vendor: NamedDependency[SandboxVendor]) -> Response[Any]:

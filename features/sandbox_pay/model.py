@@ -1,8 +1,8 @@
 """The sandbox vendor: a pretend card processor built into Hypha so the purchase flow runs on a laptop.
 
 It behaves like a hosted-checkout vendor: a checkout session with its own page (pay / decline /
-cancel), refunds and disputes, and webhooks signed the way Stripe signs them
-(`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, 300 s tolerance).
+cancel), refunds and disputes (which the merchant may win), and webhooks signed the way Stripe signs
+them (`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, 300 s tolerance).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class EventType(StrEnum):
     CHECKOUT_CANCELED = "checkout.canceled"
     CHARGE_REFUNDED = "charge.refunded"
     DISPUTE_CREATED = "charge.dispute.created"
+    DISPUTE_FUNDS_REINSTATED = "charge.dispute.funds_reinstated"  # the merchant won: the money is back
 
 
 EVENT_OF_STATUS: Mapping[SandboxStatus, EventType] = {
@@ -61,6 +62,10 @@ class NotRefundable(InvalidInput):
     message = "This payment cannot be refunded by that amount."
 
 
+class NoOpenDispute(Conflict):
+    message = "This payment has no open dispute to win."
+
+
 class IdempotencyKeyReused(Conflict):
     message = "This idempotency key was used for a different request."
 
@@ -71,7 +76,8 @@ class BadSignature(DomainError):
 
 @dataclass(frozen=True)
 class SandboxReversal:
-    """Money going back to the payer: a refund the merchant made, or a dispute the payer opened."""
+    """Money going back to the payer: a refund the merchant made, or a dispute the payer opened. A
+    dispute the merchant wins (`won_at`) gives the money back to the merchant."""
 
     id: str
     payment_id: str
@@ -79,6 +85,11 @@ class SandboxReversal:
     amount_minor: int
     idempotency_key: str
     created_at: datetime
+    won_at: datetime | None = None
+
+    @property
+    def open_dispute(self) -> bool:
+        return self.kind == "dispute" and self.won_at is None
 
 
 @dataclass(frozen=True)
@@ -102,7 +113,8 @@ class SandboxPayment:
 
     @property
     def amount_disputed(self) -> int:
-        return sum(r.amount_minor for r in self.reversals if r.kind == "dispute")
+        """What open disputes hold back (a won dispute's money is the merchant's again)."""
+        return sum(r.amount_minor for r in self.reversals if r.open_dispute)
 
     @property
     def refundable(self) -> int:
@@ -114,6 +126,10 @@ class SandboxPayment:
     @property
     def disputed(self) -> bool:
         return self.amount_disputed > 0
+
+    @property
+    def open_disputes(self) -> tuple[SandboxReversal, ...]:
+        return tuple(r for r in self.reversals if r.open_dispute)
 
     def same_request(self, amount_minor: int, currency: str, metadata: Mapping[str, str]) -> bool:
         return (self.amount_minor, self.currency, dict(self.metadata)) == (amount_minor, currency, dict(metadata))

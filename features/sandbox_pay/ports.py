@@ -26,6 +26,10 @@ class SandboxStore(Protocol):
         """Store a refund or dispute; with a known idempotency key, return the stored one instead."""
         ...
 
+    async def set_dispute_won(self, reversal_id: str, won_at: datetime) -> None:
+        """Mark an open dispute won (a dispute already won keeps its first `won_at`)."""
+        ...
+
     async def created_between(self, since: datetime, until: datetime) -> list[SandboxPayment]:
         """Payments created in [since, until), oldest first."""
         ...

@@ -1,4 +1,5 @@
-"""The sandbox vendor's use cases: checkouts, the payer's choice, refunds, disputes, webhook delivery."""
+"""The sandbox vendor's use cases: checkouts, the payer's choice, refunds, disputes (and winning them),
+webhook delivery."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from features.sandbox_pay.model import (
     DeliveryReport,
     EventType,
     IdempotencyKeyReused,
+    NoOpenDispute,
     NotRefundable,
     OutboxMessage,
     SandboxPayment,
@@ -131,6 +133,27 @@ class SandboxVendor:
     async def open_dispute(self, payment_id: str, idempotency_key: str) -> tuple[SandboxReversal, list[int]]:
         """The payer disputes the charge with their bank: what is left is taken back at once."""
         return await self._reverse(payment_id, "dispute", idempotency_key, None)
+
+    async def win_dispute(self, payment_id: str) -> tuple[SandboxReversal, list[int]]:
+        """The merchant wins the payment's open dispute: the bank gives the money back. Winning again
+        (a double click) returns the dispute already won and sends nothing. Raises NoOpenDispute when
+        the payment was never disputed."""
+        async with self.uow.atomic():
+            payment = await self.store.get(payment_id, lock=True)
+            if payment is None:
+                raise SandboxPaymentNotFound()
+            disputes = [r for r in payment.reversals if r.kind == "dispute"]
+            if not disputes:
+                raise NoOpenDispute()
+            if not payment.open_disputes:
+                return disputes[-1], []
+            dispute = payment.open_disputes[0]
+            now = self.clock.now()
+            await self.store.set_dispute_won(dispute.id, now)
+            won = replace(dispute, won_at=now)
+            payment = replace(payment, reversals=tuple(won if r.id == dispute.id else r for r in payment.reversals))
+            message_id = await self._queue_webhook(EventType.DISPUTE_FUNDS_REINSTATED, payment)
+        return won, [message_id]
 
     async def _reverse(
         self, payment_id: str, kind: str, idempotency_key: str, amount_minor: int | None

@@ -2,8 +2,9 @@
 and the rules that turn that view into ledger transfers (a credit, and its refunds and chargebacks).
 
 The rules are pure: given what the vendor says about a payment *now*, they say which transfers must
-exist. Applying them is idempotent (every transfer has a key derived from the vendor's ids), so
-duplicate, late or out-of-order webhooks — and reconciliation — all converge on the same ledger.
+exist (a chargeback the merchant later won calls for its points back, if they were ever taken).
+Applying them is idempotent (every transfer has a key derived from the vendor's ids), so duplicate,
+late or out-of-order webhooks — and reconciliation — all converge on the same ledger.
 """
 
 from __future__ import annotations
@@ -131,14 +132,30 @@ class ReversalKind(StrEnum):
     CHARGEBACK = "chargeback"  # the payer's bank took it back (a dispute)
 
 
+DISPUTE_WON = "dispute_won"  # the ledger transfer giving back a chargeback's points
+
+
 @dataclass(frozen=True)
 class Reversal:
-    """Money that went back to the payer, as the vendor records it."""
+    """Money that went back to the payer, as the vendor records it.
+
+    A chargeback the merchant won keeps its place in the payment's history (its money did leave for a
+    while) and says when the bank gave the money back: `reinstated_at`."""
 
     id: str
     kind: ReversalKind
     amount_minor: int
     created_at: datetime
+    reinstated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.reinstated_at is not None and self.kind is not ReversalKind.CHARGEBACK:
+            raise ValueError("only a chargeback (a dispute) can be won and its money reinstated")
+
+    @property
+    def reinstated(self) -> bool:
+        """The dispute was won: the money came back to the merchant."""
+        return self.reinstated_at is not None
 
 
 @dataclass(frozen=True)
@@ -207,13 +224,17 @@ class Purchase:
 
 @dataclass(frozen=True)
 class PlannedTransfer:
-    """A ledger transfer a payment's state calls for: `points` into the wallet (credit) or out of it."""
+    """A ledger transfer a payment's state calls for: `points` into the wallet (credit) or out of it.
+
+    `restores` names the transfer this one undoes (a won dispute's chargeback): it is made only if that
+    transfer exists, and then for exactly the points that transfer took."""
 
     key: str
     kind: str
     points: int
     credit: bool
     reversal_id: str = ""
+    restores: str = ""
 
 
 def purchase_key(payment_ref: str) -> str:
@@ -225,40 +246,66 @@ def reversal_key(payment_ref: str, reversal: Reversal) -> str:
     return f"{prefix}:{payment_ref}:{reversal.id}"
 
 
+def dispute_won_key(payment_ref: str, reversal: Reversal) -> str:
+    return f"dispute-won:{payment_ref}:{reversal.id}"
+
+
 def reversal_points(points: int, amount_minor: int, reversals: Sequence[Reversal]) -> list[tuple[Reversal, int]]:
     """How many points each reversal takes back, in the order they happened (`reversals` oldest first).
 
     Proportional to the money, rounded up in the platform's favour and computed on running totals,
     so partial refunds never take back more than the pack in total and a full refund takes back
-    exactly the pack."""
+    exactly the pack. A won chargeback gives its money and its points back at `reinstated_at`: from
+    then on it no longer counts, so a later refund takes back its own share again. Each reversal's
+    share depends only on what happened before it, so it does not change as the payment's history
+    grows (unless a win and a reversal carry the same timestamp and only one of them was known)."""
     result: list[tuple[Reversal, int]] = []
-    money = taken = 0
+    took: dict[str, int] = {}
+    gone = taken = 0
+    # Won chargebacks, oldest win first. A win counts before a reversal of the same instant (vendors
+    # stamp whole seconds): money can only be refunded again once it is back, never the other way round.
+    wins = sorted((r for r in reversals if r.reinstated_at is not None), key=lambda r: r.reinstated_at or r.created_at)
     # A stable sort: reversals of the same instant keep the vendor's (chronological) order.
     for reversal in sorted(reversals, key=lambda r: r.created_at):
-        money = min(amount_minor, money + reversal.amount_minor)
+        for won in [w for w in wins if w.id in took and (w.reinstated_at or w.created_at) <= reversal.created_at]:
+            gone -= won.amount_minor
+            taken -= took[won.id]
+            wins.remove(won)
+        gone += reversal.amount_minor
+        money = min(amount_minor, gone)
         due = min(points, -(-points * money // amount_minor)) if amount_minor > 0 else points
-        result.append((reversal, due - taken))
-        taken = due
+        share = max(0, due - taken)
+        result.append((reversal, share))
+        took[reversal.id] = share
+        taken += share
     return result
 
 
 def ledger_plan(payment: VendorPayment, points: int) -> list[PlannedTransfer]:
     """The transfers that must exist for this payment: the pack's credit once the money was collected,
-    then one correcting transfer per refund or chargeback. Nothing for pending, failed or canceled."""
+    then one correcting transfer per refund or chargeback. A chargeback the merchant won is no longer
+    taken; instead its points come back — if they were ever taken (`restores`). Nothing for pending,
+    failed or canceled."""
     if not payment.status.collected:
         return []
     plan = [PlannedTransfer(purchase_key(payment.ref), "purchase", points, credit=True)]
     for reversal, taken in reversal_points(points, payment.amount_minor, payment.reversals):
-        if taken > 0:
+        if taken <= 0:
+            continue
+        key = reversal_key(payment.ref, reversal)
+        if reversal.reinstated:
             plan.append(
                 PlannedTransfer(
-                    reversal_key(payment.ref, reversal),
-                    reversal.kind.value,
+                    dispute_won_key(payment.ref, reversal),
+                    DISPUTE_WON,
                     taken,
-                    credit=False,
+                    credit=True,
                     reversal_id=reversal.id,
+                    restores=key,
                 )
             )
+        else:
+            plan.append(PlannedTransfer(key, reversal.kind.value, taken, credit=False, reversal_id=reversal.id))
     return plan
 
 
@@ -282,6 +329,7 @@ class WebhookOutcome(StrEnum):
 class FindingKind(StrEnum):
     MISSING_CREDIT = "missing_credit"  # paid at the vendor, no credit in the ledger (healed)
     MISSING_REVERSAL = "missing_reversal"  # refunded/disputed at the vendor, not reversed (healed)
+    MISSING_REINSTATEMENT = "missing_reinstatement"  # a dispute won at the vendor, points not restored (healed)
     AMOUNT_MISMATCH = "amount_mismatch"  # the vendor collected another amount than the purchase's price
     ORPHAN_CREDIT = "orphan_credit"  # a ledger credit with no collected vendor payment behind it
     UNKNOWN_PAYMENT = "unknown_payment"  # a vendor payment we cannot attribute to a user and pack
@@ -326,6 +374,8 @@ def statement_description(kind: str, metadata: Mapping[str, str], packs: PackCat
         return "Refund of a pack purchase"
     if kind == "chargeback":
         return "Chargeback (card payment disputed)"
+    if kind == DISPUTE_WON:
+        return "Dispute won — points restored"
     memo = metadata.get("memo") or metadata.get("title") or ""
     label = kind.replace("_", " ").capitalize()
     return f"{label}: {memo}" if memo else label

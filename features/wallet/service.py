@@ -4,13 +4,17 @@ transfers exactly once, and reconcile the vendor's payments with the ledger.
 One rule drives every path (webhook, reconciliation): re-read the payment from the vendor, then make
 sure the transfers its state calls for exist (`model.ledger_plan`). The ledger's idempotency keys
 make that safe to repeat; a per-payment lock keeps two deliveries from racing each other.
+
+A dispute is the one state that goes back: the bank takes the money (a chargeback), then the merchant
+may win and get it back. A won dispute gives the viewer back what its chargeback took — only if it was
+taken, exactly once.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -31,8 +35,10 @@ from features.wallet.model import (
     Purchase,
     PurchaseNotFound,
     ReconciliationRun,
+    ReversalKind,
     VendorPayment,
     VendorRefund,
+    VendorUnavailable,
     WebhookOutcome,
     ledger_plan,
     purchase_key,
@@ -166,9 +172,10 @@ class WalletService:
         """Verify a vendor webhook and apply the payment's *current* state, exactly once per event.
 
         Recording the event in the inbox and every ledger transfer it causes commit together. A replay
-        (same event id) or a late, out-of-order event changes nothing that is not already true.
-        Raises InvalidSignature (nothing written) and VendorUnavailable (nothing written; the vendor
-        retries)."""
+        (same event id) or a late, out-of-order event changes nothing that is not already true. When it
+        applied a chargeback, the payment is read once more after the commit, so a win that overtook
+        this delivery gives the points back at once. Raises InvalidSignature (nothing written) and
+        VendorUnavailable (nothing written; the vendor retries)."""
         event = await self.gateway.parse_webhook(raw_body, headers)
         if await self.inbox.seen(self.vendor, event.id):
             return WebhookOutcome.DUPLICATE
@@ -178,15 +185,33 @@ class WalletService:
                 payment = await self.gateway.fetch_payment(event.payment_ref)
             except PaymentNotFound:
                 payment = None
+        result: Convergence | None = None
         async with self.uow.atomic():
             if payment is not None:
                 await self.purchases.lock_payment(payment.ref)
             if not await self.inbox.record(self.vendor, event, self.clock.now()):
                 return WebhookOutcome.DUPLICATE
-            outcome = (await self._converge(payment)).outcome if payment is not None else WebhookOutcome.IGNORED
+            result = await self._converge(payment) if payment is not None else None
+            outcome = result.outcome if result is not None else WebhookOutcome.IGNORED
             await self.inbox.set_outcome(self.vendor, event.id, outcome.value)
         log.info("webhook %s (%s) for %s: %s", event.id, event.type, event.payment_ref, outcome.value)
+        if result is not None:
+            await self._recheck_dispute(result)
         return outcome
+
+    async def _recheck_dispute(self, result: Convergence) -> Convergence | None:
+        """After a chargeback was applied from a read made before the lock: if the dispute was won
+        meanwhile (and that webhook already came and went, finding no chargeback to undo), the points
+        must come back now, not at the next reconciliation. Re-reading after the commit closes that gap.
+        Returns what the re-read changed (None when no chargeback was applied or the vendor is away)."""
+        if result.purchase is None or not any(p.kind == ReversalKind.CHARGEBACK for p in result.created):
+            return None
+        try:
+            return await self.sync_payment(result.purchase.payment_ref)
+        except (VendorUnavailable, PaymentNotFound):
+            ref = result.purchase.payment_ref
+            log.warning("could not re-read %s after a chargeback; reconciliation will catch up", ref)
+            return None
 
     async def sync_payment(self, payment_ref: str) -> Convergence:
         """Re-read one payment from the vendor and bring the ledger in line with it."""
@@ -216,13 +241,21 @@ class WalletService:
                 Finding(FindingKind.AMOUNT_MISMATCH, payment.ref, detail, amount_minor=payment.amount_minor)
             )
         else:
+            wallet = AccountRef.wallet(purchase.user_id)
             for planned in ledger_plan(payment, purchase.points):
+                if planned.restores:
+                    # A won dispute: nothing to give back unless its chargeback was applied — and then
+                    # exactly what it took.
+                    undone = await self.ledger.transfer_by_key(planned.restores)
+                    if undone is None:
+                        continue
+                    planned = replace(planned, points=abs(undone.net(wallet)))
                 existing = await self.ledger.transfer_by_key(planned.key)
                 if existing is None:
                     await self._post(purchase, planned)
                     result.created.append(planned)
-                elif abs(existing.net(AccountRef.wallet(purchase.user_id))) != planned.points:
-                    detail = f"The ledger moved {abs(existing.net(AccountRef.wallet(purchase.user_id)))} points "
+                elif abs(existing.net(wallet)) != planned.points:
+                    detail = f"The ledger moved {abs(existing.net(wallet))} points "
                     detail += f"for {planned.key}, the payment calls for {planned.points}."
                     result.problems.append(Finding(FindingKind.AMOUNT_MISMATCH, payment.ref, detail))
         if purchase.status is not payment.status:
@@ -254,8 +287,10 @@ class WalletService:
         clearing = AccountRef.vendor_clearing()
         metadata = purchase_metadata(purchase)
         if planned.credit:
+            if planned.reversal_id:  # a won dispute gives back what its chargeback took
+                metadata = {**metadata, "reversal": planned.reversal_id, "restores": planned.restores}
             return await self.ledger.transfer(
-                planned.key, "purchase", [Leg(clearing, wallet, planned.points)], metadata
+                planned.key, planned.kind, [Leg(clearing, wallet, planned.points)], metadata
             )
         # A refund or chargeback takes the points back even if they were spent: the wallet may go
         # below zero here (and only here), which locks it until topped up.
@@ -273,9 +308,10 @@ class WalletService:
         """Compare the vendor's payments created in [since, until) with the ledger, and store the run.
 
         Heals what can be healed without judgement — a collected payment with no credit, a refund or
-        chargeback with no correcting transfer — idempotently, and reports it. Reports amount
-        mismatches, payments it cannot attribute, and orphans (a ledger credit whose vendor payment
-        is missing or was never collected). Raises VendorUnavailable (nothing stored)."""
+        chargeback with no correcting transfer, a won dispute whose chargeback was applied but never
+        given back — idempotently, and reports it. Reports amount mismatches, payments it cannot
+        attribute, and orphans (a ledger credit whose vendor payment is missing or was never
+        collected). Raises VendorUnavailable (nothing stored)."""
         if until <= since:
             raise InvalidInput("The end of the period must be after its start.")
         started = self.clock.now()
@@ -340,9 +376,13 @@ class WalletService:
         async with self.uow.atomic():
             await self.purchases.lock_payment(payment.ref)
             result = await self._converge(payment)
+        recheck = await self._recheck_dispute(result)  # the listing may be older than a win
         findings = list(result.problems)
-        for planned in result.created:
-            if planned.credit:
+        for planned in result.created + (recheck.created if recheck else []):
+            if planned.restores:
+                kind = FindingKind.MISSING_REINSTATEMENT
+                detail = f"A dispute won at the vendor was never applied: gave back {planned.points} points now."
+            elif planned.credit:
                 kind = FindingKind.MISSING_CREDIT
                 detail = f"Paid at the vendor but never credited: credited {planned.points} points now."
             else:

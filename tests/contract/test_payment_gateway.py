@@ -59,6 +59,7 @@ class Driver:
     complete: Callable[[str], Awaitable[bytes]]  # the payer pays; returns the vendor's webhook body
     dispute: Callable[[str], Awaitable[bytes]]  # the bank disputes; returns the webhook body
     refund_event: Callable[[str], Awaitable[bytes]]  # the webhook body the vendor sends after a refund
+    win: Callable[[str], Awaitable[bytes]]  # the merchant wins the dispute; returns the webhook body
 
     def signed(self, body: bytes, age: int = 0) -> dict[str, str]:
         return {self.header: signature(self.secret, body, int(time.time()) - age), "content-type": "application/json"}
@@ -78,8 +79,18 @@ def sandbox_driver(store: SandboxStore, uow: object) -> Driver:
         await vendor.open_dispute(ref, uuid4().hex)
         return await last_body(ref)
 
+    async def win(ref: str) -> bytes:
+        await vendor.win_dispute(ref)
+        return await last_body(ref)
+
     return Driver(
-        SandboxGateway(vendor, SystemClock()), SANDBOX_SECRET, "hypha-sandbox-signature", complete, dispute, last_body
+        SandboxGateway(vendor, SystemClock()),
+        SANDBOX_SECRET,
+        "hypha-sandbox-signature",
+        complete,
+        dispute,
+        last_body,
+        win,
     )
 
 
@@ -93,13 +104,20 @@ def stripe_driver(fake: FakeStripe, url: str) -> Driver:
     async def complete(ref: str) -> bytes:
         return event("checkout.session.completed", fake.complete(ref))
 
+    disputes: dict[str, str] = {}
+
     async def dispute(ref: str) -> bytes:
-        return event("charge.dispute.created", fake.dispute(ref))
+        opened = fake.dispute(ref)
+        disputes[ref] = opened["id"]
+        return event("charge.dispute.created", opened)
 
     async def refund_event(ref: str) -> bytes:
         return event("charge.refunded", fake.charge_of(ref))
 
-    return Driver(gateway, WEBHOOK_SECRET, "stripe-signature", complete, dispute, refund_event)
+    async def win(ref: str) -> bytes:
+        return event("charge.dispute.funds_reinstated", fake.win_dispute(disputes[ref]))
+
+    return Driver(gateway, WEBHOOK_SECRET, "stripe-signature", complete, dispute, refund_event, win)
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +210,27 @@ async def test_a_dispute_reads_as_a_chargeback_and_its_webhook_names_the_payment
     assert [(r.kind, r.amount_minor) for r in payment.reversals] == [(ReversalKind.CHARGEBACK, 500)]
 
 
+async def test_a_won_dispute_reads_as_a_chargeback_reinstated_and_its_webhook_names_the_payment(
+    vendor: Driver,
+) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=2)
+    ref = await open_checkout(vendor)
+    await vendor.complete(ref)
+    await vendor.dispute(ref)
+    body = await vendor.win(ref)
+    assert (await vendor.gateway.parse_webhook(body, vendor.signed(body))).payment_ref == ref
+    payment = await vendor.gateway.fetch_payment(ref)
+    assert payment.status is PaymentStatus.PAID  # the money stayed with the merchant
+    [chargeback] = payment.reversals
+    assert (chargeback.kind, chargeback.amount_minor, chargeback.reinstated) == (ReversalKind.CHARGEBACK, 500, True)
+    assert chargeback.reinstated_at is not None
+    assert chargeback.reinstated_at >= chargeback.created_at
+    [listed] = [
+        p for p in await vendor.gateway.list_payments(before, datetime.now(UTC) + timedelta(seconds=2)) if p.ref == ref
+    ]
+    assert listed.reversals == payment.reversals
+
+
 async def test_payments_are_listed_by_when_they_were_created(vendor: Driver) -> None:
     before = datetime.now(UTC) - timedelta(seconds=2)
     paid, pending = await open_checkout(vendor), await open_checkout(vendor)
@@ -237,6 +276,21 @@ async def test_the_stripe_adapter_sends_what_stripe_documents(stripe_server: Fak
     assert (refund.method, refund.path, refund.headers["idempotency-key"]) == ("POST", "/v1/refunds", "refund:xyz")
     assert refund.params["amount"] == "100"
     assert refund.params["payment_intent"].startswith("pi_")
+
+
+async def test_a_stripe_dispute_that_never_withdrew_funds_is_no_chargeback_won_or_not(
+    stripe_server: FakeStripeServer,
+) -> None:
+    fake = stripe_server.state
+    driver = stripe_driver(fake, stripe_server.url)
+    ref = await open_checkout(driver)
+    fake.complete(ref)
+    inquiry = fake.dispute(ref, withdraw=False)  # an inquiry: the bank asks, takes nothing
+    assert (await driver.gateway.fetch_payment(ref)).reversals == ()
+    won = fake.win_dispute(inquiry["id"])
+    assert (won["status"], won["balance_transactions"]) == ("won", [])
+    payment = await driver.gateway.fetch_payment(ref)
+    assert (payment.status, payment.reversals) == (PaymentStatus.PAID, ())
 
 
 async def test_a_wrong_stripe_key_is_not_mistaken_for_a_missing_payment(stripe_server: FakeStripeServer) -> None:

@@ -4,8 +4,8 @@ It runs `http.server` in a thread on a free local port and answers the handful o
 gateway uses (Checkout Sessions, Refunds, Disputes) with Stripe-shaped JSON. It checks what the
 official SDK sends — method, path, form-encoded parameters, `Authorization: Bearer <key>`,
 `Idempotency-Key` on creates — records every request, and replays the first response for a reused
-idempotency key, as Stripe does. Tests play the payer and the bank with `complete`, `dispute` and
-`expire`, and get webhooks signed the way Stripe signs them from `signed_event`.
+idempotency key, as Stripe does. Tests play the payer and the bank with `complete`, `dispute`,
+`win_dispute` and `expire`, and get webhooks signed the way Stripe signs them from `signed_event`.
 """
 
 from __future__ import annotations
@@ -79,23 +79,52 @@ class FakeStripe:
             self.sessions[session_id].update(status="expired")
             return self._session(session_id, expand=False)
 
-    def dispute(self, session_id: str) -> dict[str, Any]:
-        """The payer's bank disputes the charge and withdraws what was not refunded."""
+    def dispute(self, session_id: str, *, withdraw: bool = True) -> dict[str, Any]:
+        """The payer's bank disputes the charge and withdraws what was not refunded (a balance transaction
+        of minus that amount). `withdraw=False` is an inquiry: nothing is taken yet."""
         with self.lock:
             intent = self.intents[self.sessions[session_id]["payment_intent"]]
             charge = self.charges[intent["latest_charge"]]
-            dispute_id = self.new_id("dp")
+            dispute_id, now = self.new_id("dp"), int(time.time())
+            amount = charge["amount"] - charge["amount_refunded"]
             self.disputes[dispute_id] = {
                 "id": dispute_id,
                 "object": "dispute",
-                "amount": charge["amount"] - charge["amount_refunded"],
+                "amount": amount,
+                "currency": charge["currency"],
                 "charge": charge["id"],
                 "payment_intent": intent["id"],
-                "status": "needs_response",
-                "created": int(time.time()),
+                "status": "needs_response" if withdraw else "warning_needs_response",
+                "balance_transactions": [self._balance_transaction(-amount, "dispute", now)] if withdraw else [],
+                "created": now,
             }
             charge["disputed"] = True
-            return dict(self.disputes[dispute_id])
+            return _copy(self.disputes[dispute_id])
+
+    def win_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """The merchant wins: the dispute is `won` and, if money was withdrawn, a second balance
+        transaction reinstates it. Send `charge.dispute.funds_reinstated` / `charge.dispute.closed`
+        with `signed_event(..., returned dispute)`."""
+        with self.lock:
+            dispute = self.disputes[dispute_id]
+            if dispute["status"] != "won":
+                withdrawn = -sum(bt["amount"] for bt in dispute["balance_transactions"])
+                dispute["status"] = "won"
+                if withdrawn > 0:
+                    bt = self._balance_transaction(withdrawn, "dispute_reversal", int(time.time()))
+                    dispute["balance_transactions"].append(bt)
+            return _copy(dispute)
+
+    def _balance_transaction(self, amount: int, category: str, created: int) -> dict[str, Any]:
+        return {
+            "id": self.new_id("txn"),
+            "object": "balance_transaction",
+            "amount": amount,
+            "currency": "usd",
+            "reporting_category": category,
+            "type": "adjustment",
+            "created": created,
+        }
 
     def signed_event(
         self, event_type: str, obj: dict[str, Any], *, timestamp: int | None = None
@@ -165,7 +194,9 @@ class FakeStripe:
                 found = [r for r in self.refunds.values() if r["payment_intent"] == params.get("payment_intent")]
                 return 200, _list(path, found)
             if method == "GET" and path == "/v1/disputes":
-                found = [d for d in self.disputes.values() if d["payment_intent"] == params.get("payment_intent")]
+                found = [
+                    _copy(d) for d in self.disputes.values() if d["payment_intent"] == params.get("payment_intent")
+                ]
                 return 200, _list(path, found)
         return 404, stripe_error("invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
@@ -242,6 +273,12 @@ class FakeStripe:
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
         return 200, dict(self.refunds[refund_id])
+
+
+def _copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy (through JSON, as it goes on the wire), so callers never hold the fake's own state."""
+    copied: dict[str, Any] = json.loads(json.dumps(obj))
+    return copied
 
 
 def _list(url: str, data: list[dict[str, Any]], *, has_more: bool = False) -> dict[str, Any]:

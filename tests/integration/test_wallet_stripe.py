@@ -1,6 +1,7 @@
 """The wallet on the Stripe adapter, end to end against the local fake Stripe: checkout, the signed
 `checkout.session.completed` webhook crediting the pack once, a `charge.refunded` event traced back
-to its session, a tampered webhook refused, and reconciliation through the Checkout Sessions list."""
+to its session, a tampered webhook refused, a dispute taken and won back, and reconciliation through
+the Checkout Sessions list."""
 
 from __future__ import annotations
 
@@ -78,3 +79,50 @@ async def test_reconciliation_on_stripe_heals_a_session_whose_webhook_was_lost(
     healed = [f for f in run.findings if f.payment_ref == purchase.payment_ref]
     assert [(f.kind, f.healed) for f in healed] == [(FindingKind.MISSING_CREDIT, True)]
     assert await ledger.balance(AccountRef.wallet(user)) == 100
+
+
+async def test_a_won_stripe_dispute_gives_the_points_back_once_for_both_of_its_events(
+    on_stripe: Injector, stripe_server: FakeStripeServer
+) -> None:
+    fake: FakeStripe = stripe_server.state
+    wallet, ledger = on_stripe.get(WalletService), on_stripe.get(LedgerService)
+    user = uuid4()
+    purchase = await wallet.start_purchase(user, "p550", "k3")
+    await wallet.handle_webhook(*fake.signed_event("checkout.session.completed", fake.complete(purchase.payment_ref)))
+    dispute = fake.dispute(purchase.payment_ref)
+    assert await wallet.handle_webhook(*fake.signed_event("charge.dispute.created", dispute)) is WebhookOutcome.APPLIED
+    assert await ledger.balance(AccountRef.wallet(user)) == 0
+
+    won = fake.win_dispute(dispute["id"])
+    reinstated = fake.signed_event("charge.dispute.funds_reinstated", won)
+    assert await wallet.handle_webhook(*reinstated) is WebhookOutcome.APPLIED
+    assert await wallet.handle_webhook(*fake.signed_event("charge.dispute.closed", won)) is WebhookOutcome.APPLIED
+    for _ in range(3):
+        assert await wallet.handle_webhook(*reinstated) is WebhookOutcome.DUPLICATE
+    assert await ledger.balance(AccountRef.wallet(user)) == 550
+    statement = await wallet.statement(user)
+    assert [e.kind for e in statement.entries] == ["dispute_won", "chargeback", "purchase"]
+    assert statement.entries[0].metadata["reversal"] == dispute["id"]
+    assert await ledger.verify() == []
+
+
+async def test_reconciliation_on_stripe_gives_back_a_won_dispute_whose_webhooks_were_lost(
+    on_stripe: Injector, stripe_server: FakeStripeServer
+) -> None:
+    fake: FakeStripe = stripe_server.state
+    wallet, ledger = on_stripe.get(WalletService), on_stripe.get(LedgerService)
+    user = uuid4()
+    purchase = await wallet.start_purchase(user, "p100", "k4")
+    await wallet.handle_webhook(*fake.signed_event("checkout.session.completed", fake.complete(purchase.payment_ref)))
+    dispute = fake.dispute(purchase.payment_ref)
+    await wallet.handle_webhook(*fake.signed_event("charge.dispute.created", dispute))
+    fake.win_dispute(dispute["id"])  # won; neither funds_reinstated nor closed arrives
+    assert await ledger.balance(AccountRef.wallet(user)) == 0
+    now = wallet.clock.now()
+    run = await wallet.reconcile(now - timedelta(minutes=5), now + timedelta(minutes=5))
+    healed = [f for f in run.findings if f.payment_ref == purchase.payment_ref]
+    assert [(f.kind, f.healed, f.points) for f in healed] == [(FindingKind.MISSING_REINSTATEMENT, True, 100)]
+    assert await ledger.balance(AccountRef.wallet(user)) == 100
+    again = await wallet.reconcile(now - timedelta(minutes=5), now + timedelta(minutes=5))
+    assert [f for f in again.findings if f.payment_ref == purchase.payment_ref] == []
+    assert await ledger.verify() == []

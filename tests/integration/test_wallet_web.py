@@ -174,6 +174,36 @@ async def test_two_different_events_for_one_payment_at_once_converge(client: htt
     assert (await counts(pg))["ledger_transfers"] == 2
 
 
+async def test_a_won_dispute_webhook_replayed_twenty_times_some_at_once_restores_once(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    await sign_up(client, "won@example.com")
+    user = await user_id(pg, "won@example.com")
+    shop = WalletHarness(pg)
+    ref = await start_checkout(client, "p550")
+    paid = await held_webhook(shop, ref)
+    _, ids = await shop.vendor.open_dispute(ref, "dispute-1")
+    await shop.deliver(ids, hold=True)
+    disputed = shop.held.sent[-1]
+    for body, headers in (paid, disputed):
+        assert (await client.post("/webhooks/payments", content=body, headers=headers)).json()["outcome"] == "applied"
+    assert await shop.balance(user) == 0
+    _, ids = await shop.vendor.win_dispute(ref)
+    await shop.deliver(ids, hold=True)
+    won_body, won_headers = shop.held.sent[-1]
+
+    sequential = [await client.post("/webhooks/payments", content=won_body, headers=won_headers) for _ in range(10)]
+    concurrent = await asyncio.gather(
+        *(client.post("/webhooks/payments", content=b, headers=h) for b, h in [(won_body, won_headers), disputed] * 5)
+    )
+    outcomes = [r.json()["outcome"] for r in [*sequential, *concurrent]]
+    assert (outcomes.count("applied"), outcomes.count("duplicate")) == (1, 19)
+    assert await shop.balance(user) == 550
+    kinds = await pg.get(Database).fetch("SELECT kind FROM ledger_transfers ORDER BY created_at, kind")
+    assert sorted(r["kind"] for r in kinds) == ["chargeback", "dispute_won", "purchase"]
+    assert await shop.ledger.verify() == []
+
+
 async def test_forged_tampered_and_stale_webhooks_get_400_and_write_nothing(
     client: httpx.AsyncClient, pg: Injector
 ) -> None:
@@ -249,6 +279,45 @@ async def test_a_refund_from_the_vendor_console_takes_spent_points_back_and_lock
     assert 'data-testid="wallet-locked"' in wallet.text
     assert "Top up to unlock again" in wallet.text
     assert "Refund of a pack purchase" in wallet.text
+
+
+async def test_a_dispute_won_from_the_vendor_console_restores_the_points_on_the_statement(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    await sign_up(client, "disputed@example.com")
+    user = await user_id(pg, "disputed@example.com")
+    shop = WalletHarness(pg)
+    ref = await start_checkout(client, "p550")
+    await post_form(client, f"/sandbox-pay/checkout/{ref}/pay", {})
+    await shop.ledger.transfer(
+        "test-unlock-2", "unlock", [Leg(AccountRef.wallet(user), AccountRef.earnings(UUID(int=7)), 500)]
+    )
+    await make_staff(pg, "disputed@example.com")
+    opened = await post_form(client, f"/sandbox-pay/admin/{ref}/dispute", {"idempotency_key": "d"})
+    assert opened.status_code == 303
+    assert await shop.balance(user) == -500
+    console = await client.get("/sandbox-pay/admin")
+    assert f'action="/sandbox-pay/admin/{ref}/dispute/win"' in console.text
+
+    won = await post_form(client, f"/sandbox-pay/admin/{ref}/dispute/win", {})
+    assert won.status_code == 303
+    again = await post_form(client, f"/sandbox-pay/admin/{ref}/dispute/win", {})  # a double click
+    assert again.status_code == 303
+    assert await shop.balance(user) == 50
+    assert f'action="/sandbox-pay/admin/{ref}/dispute/win"' not in (await client.get("/sandbox-pay/admin")).text
+    wallet = await client.get("/wallet")
+    assert 'data-testid="wallet-balance">50<' in wallet.text
+    assert 'data-testid="wallet-locked"' not in wallet.text
+    assert "Dispute won — points restored" in wallet.text
+    assert "Chargeback (card payment disputed)" in wallet.text
+    rows = list(csv.DictReader(io.StringIO((await client.get("/wallet/statement.csv")).text)))
+    assert [(r["type"], r["description"], r["points"]) for r in rows[:2]] == [
+        ("dispute_won", "Dispute won — points restored", "550"),
+        ("chargeback", "Chargeback (card payment disputed)", "-550"),
+    ]
+    restored = await pg.get(Database).fetchval("SELECT count(*) FROM ledger_transfers WHERE kind = 'dispute_won'")
+    assert restored == 1
+    assert await shop.ledger.verify() == []
 
 
 async def test_the_statement_pages_by_twenty_and_exports_everything_as_csv(

@@ -119,11 +119,58 @@ def test_reversals_always_sum_to_the_pack_when_everything_is_refunded(total: int
     assert sum(points for _, points in reversal_points(total, 500, reversals)) == total
 
 
+def chargeback(
+    reversal_id: str,
+    money: int,
+    minute: int,
+    won_minute: int | None = None,
+    kind: ReversalKind = ReversalKind.CHARGEBACK,
+) -> Reversal:
+    won = None if won_minute is None else T0 + timedelta(minutes=won_minute)
+    return Reversal(reversal_id, kind, money, T0 + timedelta(minutes=minute), won)
+
+
+def test_a_won_chargeback_is_no_longer_taken_and_gives_back_its_points_if_they_were_taken() -> None:
+    won = VendorPayment("pay_1", PaymentStatus.PAID, 500, "USD", T0, reversals=(chargeback("dp_1", 500, 1, 2),))
+    plan = ledger_plan(won, 550)
+    assert [(p.key, p.kind, p.points, p.credit, p.restores) for p in plan] == [
+        ("purchase:pay_1", "purchase", 550, True, ""),
+        ("dispute-won:pay_1:dp_1", "dispute_won", 550, True, "chargeback:pay_1:dp_1"),
+    ]
+
+
+def test_a_refund_after_a_won_dispute_takes_back_its_own_share_again() -> None:
+    history = (
+        chargeback("re_1", 250, 0, kind=ReversalKind.REFUND),
+        chargeback("dp_1", 250, 1, 2),  # the rest disputed, then won
+        chargeback("re_2", 250, 3, kind=ReversalKind.REFUND),  # the money was ours again, and refunded
+    )
+    plan = ledger_plan(VendorPayment("pay_1", PaymentStatus.REFUNDED, 500, "USD", T0, reversals=history), 550)
+    assert [(p.kind, p.points, p.credit) for p in plan] == [
+        ("purchase", 550, True),
+        ("refund", 275, False),
+        ("dispute_won", 275, True),
+        ("refund", 275, False),
+    ]
+    # the shares do not change as the history grows: the same payment before the win and the refund
+    earlier = ledger_plan(VendorPayment("pay_1", PaymentStatus.DISPUTED, 500, "USD", T0, reversals=history[:1]), 550)
+    still_open = (history[0], chargeback("dp_1", 250, 1))
+    open_plan = ledger_plan(VendorPayment("pay_1", PaymentStatus.DISPUTED, 500, "USD", T0, reversals=still_open), 550)
+    assert [p.points for p in earlier] == [550, 275]
+    assert [(p.kind, p.points) for p in open_plan] == [("purchase", 550), ("refund", 275), ("chargeback", 275)]
+
+
+def test_only_a_chargeback_can_be_won() -> None:
+    with pytest.raises(ValueError, match="chargeback"):
+        chargeback("re_1", 100, 0, 1, kind=ReversalKind.REFUND)
+
+
 def test_statement_lines_speak_the_business_language() -> None:
     catalog = parse_packs("550:500", "USD")
     assert statement_description("purchase", {"pack": "p550"}, catalog) == "Bought 550 Hypha points"
     assert statement_description("refund", {}, catalog) == "Refund of a pack purchase"
     assert statement_description("chargeback", {}, catalog).startswith("Chargeback")
+    assert statement_description("dispute_won", {}, catalog) == "Dispute won — points restored"
     assert statement_description("unlock", {"memo": "Sunset"}, catalog) == "Unlock: Sunset"
 
 

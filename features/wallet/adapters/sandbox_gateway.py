@@ -75,6 +75,7 @@ def vendor_payment(payment: SandboxPayment) -> VendorPayment:
                 ReversalKind.REFUND if r.kind == "refund" else ReversalKind.CHARGEBACK,
                 r.amount_minor,
                 r.created_at,
+                reinstated_at=r.won_at,  # a dispute the merchant won: the money came back
             )
             for r in payment.reversals
         ),

@@ -32,6 +32,7 @@ TOLERANCE_SECONDS = 300
 RETURN_PATH = "/wallet/return?ref={CHECKOUT_SESSION_ID}"
 # Disputes whose money the bank has taken (inquiries, "warning_*", take nothing; a won dispute gives it back).
 DISPUTES_WITH_FUNDS_WITHDRAWN = frozenset({"needs_response", "under_review", "lost"})
+DISPUTE_WON = "won"
 T = TypeVar("T")
 
 
@@ -61,6 +62,22 @@ def _id(value: Any) -> str | None:
     if isinstance(value, dict):
         return str(value.get("id")) if value.get("id") else None
     return str(value) if value else None
+
+
+def _balance_transactions(dispute: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The dispute's zero, one or two balance transactions: the withdrawal (negative), the reinstatement
+    (positive). Stripe always includes them whole on the dispute."""
+    return [bt for bt in dispute.get("balance_transactions") or [] if isinstance(bt, Mapping)]
+
+
+def _funds_withdrawn(dispute: Mapping[str, Any]) -> bool:
+    """Did the bank ever take the money? (An inquiry, or a dispute on a method that withdraws nothing, did not.)"""
+    return any(int(bt.get("amount") or 0) < 0 for bt in _balance_transactions(dispute))
+
+
+def _reinstated_at(dispute: Mapping[str, Any]) -> datetime | None:
+    back = [int(bt.get("created") or 0) for bt in _balance_transactions(dispute) if int(bt.get("amount") or 0) > 0]
+    return _timestamp(max(back)) if back else None
 
 
 class StripeGateway:
@@ -154,7 +171,7 @@ class StripeGateway:
                 reversals += await self._refunds(intent_id)
             if intent_id and charge and charge.get("disputed"):
                 reversals += await self._disputes(intent_id)
-            if any(r.kind is ReversalKind.CHARGEBACK for r in reversals):
+            if any(r.kind is ReversalKind.CHARGEBACK and not r.reinstated for r in reversals):
                 status = PaymentStatus.DISPUTED
             elif amount_refunded >= int(session.get("amount_total") or 0) > 0:
                 status = PaymentStatus.REFUNDED
@@ -193,14 +210,19 @@ class StripeGateway:
         ]
 
     async def _disputes(self, payment_intent: str) -> list[Reversal]:
+        """Chargebacks: disputes whose funds were withdrawn — still out, or won and reinstated."""
         page = await self._call(
             lambda: self.client.v1.disputes.list_async({"payment_intent": payment_intent, "limit": 100})
         )
-        return [
-            Reversal(str(d["id"]), ReversalKind.CHARGEBACK, int(d["amount"]), _timestamp(d.get("created")))
-            for d in reversed(page.to_dict().get("data", []))
-            if d.get("status") in DISPUTES_WITH_FUNDS_WITHDRAWN
-        ]
+        reversals: list[Reversal] = []
+        for d in reversed(page.to_dict().get("data", [])):
+            status, created = d.get("status"), _timestamp(d.get("created"))
+            if status in DISPUTES_WITH_FUNDS_WITHDRAWN:
+                reversals.append(Reversal(str(d["id"]), ReversalKind.CHARGEBACK, int(d["amount"]), created))
+            elif status == DISPUTE_WON and _funds_withdrawn(d):
+                reinstated = _reinstated_at(d) or created
+                reversals.append(Reversal(str(d["id"]), ReversalKind.CHARGEBACK, int(d["amount"]), created, reinstated))
+        return reversals
 
     async def refund(self, idempotency_key: str, ref: str, amount_minor: int | None = None) -> VendorRefund:
         session = await self._call(lambda: self.client.v1.checkout.sessions.retrieve_async(ref))
