@@ -23,6 +23,7 @@ from core.db import Database, create_database, drop_database, migrate, with_data
 from core.di import build_injector
 from core.embedded_pg import EmbeddedPostgres
 from core.settings import Settings, load_settings
+from features.ledger.service import LedgerService
 
 KEEP_TABLES = {"schema_migrations", "app_secrets"}
 
@@ -105,7 +106,10 @@ async def pg(real_injector: Injector, request: pytest.FixtureRequest) -> AsyncIt
     ]
     if tables:
         await db.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
-    return real_injector
+    yield real_injector
+    if request.node.get_closest_marker("ledger_tampered") is None:
+        broken = await real_injector.get(LedgerService).verify()
+        assert not broken, "the test left the ledger broken:\n" + "\n".join(broken)
 
 
 @pytest.fixture

@@ -161,7 +161,7 @@ class Leg:
 MAX_AMOUNT = 10**15  # far below bigint's limit, so sums of many legs cannot overflow
 MAX_LEGS = 16
 MAX_KEY_LENGTH = 200
-TRANSFER_KINDS = frozenset({"purchase", "unlock", "tip", "refund", "chargeback", "payout", "reconcile"})
+TRANSFER_KINDS = frozenset({"purchase", "unlock", "tip", "refund", "chargeback", "dispute_won", "payout", "reconcile"})
 
 
 @dataclass(frozen=True)

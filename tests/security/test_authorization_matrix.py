@@ -117,6 +117,9 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("POST", "/sandbox-pay/admin/{payment_id:str}/dispute"): [
         ("/sandbox-pay/admin/{payment}/dispute", NOBODY_BUT_STAFF)
     ],
+    ("POST", "/sandbox-pay/admin/{payment_id:str}/dispute/win"): [
+        ("/sandbox-pay/admin/{payment}/dispute/win", NOBODY_BUT_STAFF)
+    ],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
 }
