@@ -136,7 +136,7 @@ class WalletController(Controller):
         today = datetime.now(UTC).strftime("%Y-%m-%d")
         return Stream(
             lines(),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",
             headers={
                 "Content-Disposition": f'attachment; filename="hypha-wallet-{today}.csv"',
                 "Cache-Control": "no-store",

@@ -342,7 +342,7 @@ async def test_the_statement_pages_by_twenty_and_exports_everything_as_csv(
 
     export = await client.get("/wallet/statement.csv")
     assert export.status_code == 200
-    assert export.headers["content-type"].startswith("text/csv")
+    assert export.headers["content-type"] == "text/csv; charset=utf-8"
     assert re.fullmatch(
         r'attachment; filename="hypha-wallet-\d{4}-\d{2}-\d{2}\.csv"', export.headers["content-disposition"]
     )
