@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.enums import HttpMethod, RequestEncodingType
 from litestar.exceptions import HTTPException, InternalServerException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Template
 
 from core.auth import creator_required, current_principal
@@ -66,14 +66,23 @@ async def _file_bytes(value: Any) -> bytes | None:
     return data or None
 
 
+PAGE_SIZE = 24  # video tiles per studio page, newest first
+LAST_PAGE = 100_000
+
+
 class StudioController(Controller):
     path = "/studio"
     guards = [creator_required]
     dependencies = {"studio": inject(StudioService)}
 
     @get("/")
-    async def studio_page(self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService]) -> Template:
-        return await self._page(request, studio)
+    async def studio_page(
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        page: Annotated[int, QueryParameter(ge=1, le=LAST_PAGE)] = 1,
+    ) -> Template:
+        return await self._page(request, studio, page=page)
 
     async def _page(
         self,
@@ -83,12 +92,16 @@ class StudioController(Controller):
         status: int = 200,
         form: dict[str, Any] | None = None,
         errors: dict[str, str] | None = None,
+        page: int = 1,
     ) -> Template:
-        tiles = await studio.tiles_for_owner(_me(request).id, limit=100)
+        tiles = await studio.tiles_for_owner(_me(request).id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
         return Template(
             template_name="studio/index.html",
             context={
-                "tiles": tiles,
+                "tiles": tiles[:PAGE_SIZE],
+                "page": page,
+                "older_page": page + 1 if len(tiles) > PAGE_SIZE else None,
+                "newer_page": page - 1 if page > 1 else None,
                 "video": panel_video,
                 "form": form or {},
                 "errors": errors or {},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import httpx
@@ -276,3 +277,30 @@ async def test_subtitles_and_a_cover_are_checked_and_attached(client: httpx.Asyn
     assert cover.status_code == 200
     assert cover.headers["content-type"] == "image/png"
     assert cover.content == png
+
+
+async def test_the_studio_pages_through_many_videos_newest_first(client: httpx.AsyncClient, pg: Injector) -> None:
+    await sign_up_creator(client, "prolific@example.com")
+    studio = pg.get(StudioService)
+    first = await create_video(client, "Video 00")
+    owner_id = (await studio.get_video(first.id)).owner_id  # type: ignore[union-attr]
+    for n in range(1, 30):
+        await studio.create_video(owner_id, f"Video {n:02d}")
+
+    newest = await client.get("/studio")
+    titles = re.findall(r"Video \d\d", newest.text)
+    assert titles[:2] == ["Video 29", "Video 28"]
+    assert len(set(titles)) == 24
+    assert 'data-testid="older"' in newest.text
+    assert 'data-testid="newer"' not in newest.text
+
+    older = await client.get("/studio?page=2")
+    assert sorted(set(re.findall(r"Video \d\d", older.text))) == [f"Video {n:02d}" for n in range(6)]
+    assert 'data-testid="newer"' in older.text
+    assert 'data-testid="older"' not in older.text
+
+    beyond = await client.get("/studio?page=9")
+    assert beyond.status_code == 200
+    assert "No videos on this page" in beyond.text
+    assert (await client.get("/studio?page=0")).status_code == 400
+    assert (await client.get("/studio?page=abc")).status_code == 400
