@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from typing import Any
@@ -57,26 +58,36 @@ def encode_event(name: str, event_id: int, data: str) -> bytes:
 
 
 class RenderCache:
-    """Encoded messages by (renderer, event id): streams that share a renderer render an event once.
+    """Encoded messages per renderer and event: streams that share a renderer render an event once.
 
-    A renderer made per request (a closure over the viewer) never hits; one made per route (the same
-    output for every subscriber of the topic) renders a broadcast once however many subscribe.
+    A renderer made per route (the same output for every subscriber of the topic) renders a
+    broadcast once however many subscribe. One made per request (a closure over the viewer) never
+    hits, and its entries go with it: renderers are held weakly, so a closed stream's request is not
+    kept alive here. A renderer that cannot be weakly referenced is simply not cached.
     """
 
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._entries: OrderedDict[tuple[Renderer, int], bytes] = OrderedDict()
+    def __init__(self, per_renderer: int = 64) -> None:
+        self.per_renderer = per_renderer
+        self._entries: weakref.WeakKeyDictionary[Renderer, OrderedDict[int, bytes]] = weakref.WeakKeyDictionary()
 
     async def encoded(self, event: Event, render: Renderer) -> bytes:
-        key = (render, event.id)
-        found = self._entries.get(key)
+        try:
+            entries = self._entries.get(render)
+            if entries is None:
+                entries = self._entries[render] = OrderedDict()
+        except TypeError:  # not weakly referenceable
+            return await _encode(event, render)
+        found = entries.get(event.id)
         if found is None:
-            html = await render(event)
-            found = b"" if html is None else encode_event(event.name, event.id, html)
-            self._entries[key] = found
-            if len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            found = entries[event.id] = await _encode(event, render)
+            if len(entries) > self.per_renderer:
+                entries.popitem(last=False)
         return found
+
+
+async def _encode(event: Event, render: Renderer) -> bytes:
+    html = await render(event)
+    return b"" if html is None else encode_event(event.name, event.id, html)
 
 
 _cache = RenderCache()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import json
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +19,7 @@ from litestar import Litestar, Request, get
 
 from core.events import Event, MemoryEventBus
 from core.server import Server
-from core.sse import STREAM_BACKLOG, EventStream, StreamPump
+from core.sse import STREAM_BACKLOG, EventStream, RenderCache, StreamPump
 from tests.support.live import free_port
 
 TOPIC = "room:1"
@@ -229,3 +231,27 @@ async def test_a_subscriber_render_does_not_run_in_the_publishers_context(live: 
         await live.bus.publish(TOPIC, "tick", {"n": 1})
         assert seen == ["none"]
         assert sent == [b"event: tick\nid: 1\ndata: x\n\n"]
+
+
+async def test_the_render_cache_does_not_keep_a_closed_streams_renderer_alive() -> None:
+    cache = RenderCache()
+    calls: list[int] = []
+
+    async def shared(event: Event) -> str:
+        calls.append(event.id)
+        return "x"
+
+    event = Event(1, TOPIC, "tick", {})
+    assert await cache.encoded(event, shared) == await cache.encoded(event, shared)
+    assert calls == [1]  # rendered once for both
+
+    async def render_once() -> weakref.ref[Any]:
+        async def render(event: Event) -> str:
+            return "mine"
+
+        await cache.encoded(event, render)
+        return weakref.ref(render)
+
+    gone = await render_once()
+    gc.collect()
+    assert gone() is None
