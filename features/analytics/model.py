@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, Self, cast
 from uuid import UUID
 
 from core.errors import InvalidInput
@@ -307,8 +308,30 @@ def retention(reach: Sequence[int]) -> list[int]:
 # -- revenue ----------------------------------------------------------------------------------------
 
 
+TAKINGS = ("sales", "gross_points", "net_points", "tips", "tip_points")
+
+
+class Takings:
+    """Sales and tips counted in points; the dataclasses below carry the fields, this their sums."""
+
+    sales: int
+    gross_points: int
+    net_points: int
+    tips: int
+    tip_points: int
+
+    @property
+    def revenue_points(self) -> int:
+        """What the creator earned: sales after the fee, plus tips."""
+        return self.net_points + self.tip_points
+
+    def plus(self, other: Takings) -> Self:
+        sums = {name: getattr(self, name) + getattr(other, name) for name in TAKINGS}
+        return cast(Self, replace(cast(Any, self), **sums))
+
+
 @dataclass(frozen=True)
-class RevenueDay:
+class RevenueDay(Takings):
     """A video's sales and tips on one day (or, in a fold, the change to add). Points are integers."""
 
     video_id: UUID
@@ -319,21 +342,6 @@ class RevenueDay:
     net_points: int = 0  # what of it the creator keeps (after the platform fee)
     tips: int = 0
     tip_points: int = 0
-
-    @property
-    def revenue_points(self) -> int:
-        """What the creator earned: sales after the fee, plus tips."""
-        return self.net_points + self.tip_points
-
-    def plus(self, other: RevenueDay) -> RevenueDay:
-        return replace(
-            self,
-            sales=self.sales + other.sales,
-            gross_points=self.gross_points + other.gross_points,
-            net_points=self.net_points + other.net_points,
-            tips=self.tips + other.tips,
-            tip_points=self.tip_points + other.tip_points,
-        )
 
 
 def _whole(value: object) -> int | None:
@@ -387,7 +395,7 @@ def fold_revenue(events: Iterable[Event]) -> dict[tuple[UUID, date], RevenueDay]
 
 
 @dataclass(frozen=True)
-class DaySales:
+class DaySales(Takings):
     """A creator's sales and tips of one day, for the live dashboard."""
 
     day: date
@@ -396,20 +404,6 @@ class DaySales:
     net_points: int = 0
     tips: int = 0
     tip_points: int = 0
-
-    @property
-    def revenue_points(self) -> int:
-        return self.net_points + self.tip_points
-
-    def plus(self, row: RevenueDay) -> DaySales:
-        return replace(
-            self,
-            sales=self.sales + row.sales,
-            gross_points=self.gross_points + row.gross_points,
-            net_points=self.net_points + row.net_points,
-            tips=self.tips + row.tips,
-            tip_points=self.tip_points + row.tip_points,
-        )
 
 
 @dataclass(frozen=True)
