@@ -131,8 +131,11 @@ class StudioController(Controller):
         )
 
     @get("/videos/new")
-    async def new_video_form(self) -> Template:
-        return Template(FORM, context={"form": {}, "errors": {}})
+    async def new_video_form(self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService]) -> Template:
+        """The new-video form: a fragment for htmx, the whole studio page (which holds it) otherwise."""
+        if _htmx(request):
+            return Template(FORM, context={"form": {}, "errors": {}})
+        return await self._page(request, studio)
 
     @get("/videos/{video_id:uuid}/upload")
     async def upload_panel(

@@ -41,12 +41,26 @@
     box.hidden = false;
   }
 
+  // The bar is a progressbar: assistive technology reads its value when asked, and the page's live
+  // region announces only the end (not every tick).
+  function setMeter(form, percent, text) {
+    var meter = part(form, "meter");
+    meter.setAttribute("aria-valuenow", String(percent));
+    meter.setAttribute("aria-valuetext", text);
+  }
+
   function setProgress(form, sent, total) {
     var percent = total ? Math.floor((sent / total) * 100) : 0;
+    var status = "Uploading… " + formatBytes(sent) + " of " + formatBytes(total);
     part(form, "progress").hidden = false;
     part(form, "bar").style.width = percent + "%";
     part(form, "percent").textContent = percent + "%";
-    part(form, "status").textContent = "Uploading… " + formatBytes(sent) + " of " + formatBytes(total);
+    part(form, "status").textContent = status;
+    setMeter(form, percent, percent + "%, " + formatBytes(sent) + " of " + formatBytes(total) + " uploaded");
+  }
+
+  function say(text) {
+    if (window.hyphaAnnounce) window.hyphaAnnounce(text);
   }
 
   function serverStatus(error) {
@@ -101,6 +115,8 @@
         part(form, "bar").classList.add("is-done");
         part(form, "percent").textContent = "100%";
         part(form, "status").textContent = "Uploaded. The tile below shows what happens next.";
+        setMeter(form, 100, "100%, uploaded");
+        say("Upload complete. The video's tile shows what happens next.");
         pauseButton.hidden = true;
         startButton.hidden = true;
         input.disabled = true;
@@ -135,6 +151,7 @@
         active = null;
         pauseButton.textContent = "Resume";
         part(form, "status").textContent = "Paused.";
+        setMeter(form, Number(part(form, "meter").getAttribute("aria-valuenow")), "Paused");
       } else {
         active = upload;
         pauseButton.textContent = "Pause";

@@ -1,0 +1,267 @@
+"""WCAG 2.2 AA on every page of the product, checked in a real Chromium with axe-core.
+
+The pages are enumerated from the application's own route table: every GET route without a path
+parameter is visited as it is; a route with parameters (or one that needs a query) names the concrete
+pages that stand for it in PAGES; a route that is no page (an image, a stream, a fragment, a CSV) says
+why in NOT_PAGES. A route added without an entry fails `test_every_page_route_is_checked_or_said_not_to_be_a_page`,
+so a new page cannot be forgotten. Each page is checked signed out, as a viewer, as a creator and as
+staff, at a desktop width and at 390 px, with axe-core (vendored in tests/e2e/vendor: no network at test
+time) limited to the WCAG 2.0/2.1/2.2 A and AA rules; serious and critical findings fail.
+
+What axe cannot see is tested beside it: live regions on the tiles that change by themselves, progress
+bars that say how far they are, focus that shows, targets of at least 24 × 24 px.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from injector import Injector
+from litestar.routes import HTTPRoute
+from playwright.async_api import Browser, BrowserContext, Page
+
+from core.app import create_app
+from core.db import Database
+from core.settings import Settings
+from core.web import SESSION_COOKIE
+from features.payouts.service import PayoutService
+from features.studio.model import VideoState
+from features.studio.service import StudioService
+from features.unlocks.service import TipService, UnlockService
+from features.wallet.service import WalletService
+from tests.security.test_authorization_matrix import earn
+from tests.support.videos import add_synthetic_video, fund, person, price_and_publish, session_token
+
+pytestmark = pytest.mark.e2e
+
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
+FAILING_IMPACTS = {"serious", "critical"}
+WIDTHS = {"desktop": {"width": 1280, "height": 800}, "390px": {"width": 390, "height": 844}}
+ROLES = ("anon", "viewer", "creator", "staff")
+EVERYONE = ROLES
+
+# Routes that need values: the concrete pages standing for them, and who looks at each. Values in
+# braces are the stage's (see `stage`): {locked} {unlocked} {preview} {own} {own.id} {creator} {payout}
+# {payment}.
+PAGES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "/v/{public_id:str}": [
+        ("/v/{locked}", ("anon", "viewer")),  # locked, with offers
+        ("/v/{unlocked}", ("viewer",)),  # unlocked: the player
+        ("/v/{preview}", ("anon", "viewer")),  # locked with a free preview
+        ("/v/{own}", ("creator",)),  # the creator's own video
+    ],
+    "/v/{public_id:str}/pricing": [("/v/{own}/pricing", ("creator",)), ("/v/{ready}/pricing", ("creator",))],
+    "/c/{creator_id:uuid}": [("/c/{creator}", EVERYONE)],
+    "/studio/videos/{video_id:uuid}/upload": [("/studio/videos/{draft.id}/upload", ("creator",))],
+    "/studio/analytics/videos/{video_id:uuid}": [("/studio/analytics/videos/{own.id}", ("creator",))],
+    "/studio/payouts/{payout_id:uuid}": [("/studio/payouts/{payout}", ("creator",))],
+    "/sandbox-pay/checkout/{payment_id:str}": [("/sandbox-pay/checkout/{payment}", ("viewer",))],
+    "/wallet/return": [("/wallet/return?ref={payment}", ("viewer",))],
+    "/search": [("/search", EVERYONE), ("/search?q=tides", EVERYONE)],
+}
+# Error pages, which no route names.
+ERROR_PAGES: list[tuple[str, tuple[str, ...]]] = [
+    ("/no/such/page", EVERYONE),  # 404
+    ("/v/nosuchvideo", ("anon",)),  # 404 of an object
+    ("/staff/payouts", ("creator",)),  # 403
+]
+NOT_PAGES: dict[str, str] = {
+    "/healthz": "plain text",
+    "/readyz": "plain text",
+    "/metrics": "Prometheus text",
+    "/static/{file_path:path}": "static files",
+    "/studio/events": "an SSE stream",
+    "/studio/videos/{video_id:uuid}/cover": "an image",
+    "/v/{public_id:str}/cover": "an image",
+    "/studio/videos/{video_id:uuid}/tile": "an htmx fragment of /studio",
+    "/wallet/pill": "an htmx fragment of the header",
+    "/wallet/payments/{ref:str}/status": "an htmx fragment of /wallet/return",
+    "/wallet/statement.csv": "CSV",
+    "/studio/payouts.csv": "CSV",
+    "/studio/analytics/export.csv": "CSV",
+    "/studio/payouts/statement": "an htmx fragment of /studio/payouts",
+    "/v/{public_id:str}/panel": "an htmx fragment of /v/{public_id}",
+    "/v/{public_id:str}/favourite": "an htmx fragment of /v/{public_id}",
+    "/v/{public_id:str}/hls/{path:path}": "HLS playlists and segments",
+    "/v/{public_id:str}/preview/{path:path}": "HLS playlists and segments",
+    "/v/{public_id:str}/key": "an AES key",
+}
+# The OpenAPI viewers (Swagger, ReDoc, RapiDoc, Elements) are third-party pages for developers.
+THIRD_PARTY = re.compile(r"^/api/schema")
+
+
+def get_routes(settings: Settings, injector: Injector) -> list[str]:
+    app = create_app(settings, injector)
+    return sorted(
+        {
+            route.path
+            for route in app.routes
+            if isinstance(route, HTTPRoute) and "GET" in route.methods and not THIRD_PARTY.match(route.path)
+        }
+    )
+
+
+def test_every_page_route_is_checked_or_said_not_to_be_a_page(settings: Settings, real_injector: Injector) -> None:
+    routes = get_routes(settings, real_injector)
+    unchecked = [path for path in routes if "{" in path and path not in PAGES and path not in NOT_PAGES]
+    assert unchecked == [], "add these routes to PAGES (with the pages that stand for them) or NOT_PAGES"
+    assert sorted((PAGES.keys() | NOT_PAGES.keys()) - set(routes)) == []  # nothing names a route that is gone
+    assert "/login" in routes
+    assert "/studio" in routes
+
+
+@dataclass
+class Stage:
+    values: dict[str, str]
+    tokens: dict[str, str]  # role → session token (no entry: signed out)
+
+    def url(self, template: str) -> str:
+        return re.sub(r"\{([a-z.]+)\}", lambda m: self.values[m.group(1)], template)
+
+
+async def seed(pg: Injector) -> Stage:
+    """A creator with videos in every state, payouts and earnings; a viewer who owns one video and has
+    a purchase at the vendor; a staff member; a signed-out visitor."""
+    creator = await person(pg, "Mira Okafor", creator=True)
+    viewer = await person(pg, "Sam Lee")
+    staff = await person(pg, "Root Admin")
+    await pg.get(Database).execute("UPDATE users SET is_staff = true WHERE id = $1", staff.id)
+    studio = pg.get(StudioService)
+    draft = await studio.create_video(creator.id, "A draft with no file yet", "")
+    await add_synthetic_video(pg, creator.id, title="Converting now", state=VideoState.CONVERTING)
+    await add_synthetic_video(pg, creator.id, title="Waiting in the queue", state=VideoState.UPLOADED)
+    ready = await add_synthetic_video(pg, creator.id, title="Ready to price")
+    unlocked = await add_synthetic_video(pg, creator.id, title="Tides at dawn")
+    await price_and_publish(pg, creator.id, unlocked.video)
+    locked = await add_synthetic_video(pg, creator.id, title="Harbour lights")
+    await price_and_publish(pg, creator.id, locked.video)
+    preview = await add_synthetic_video(pg, creator.id, title="Night ferry")
+    await price_and_publish(pg, creator.id, preview.video, preview=4)
+    await fund(pg, viewer.id, 300)
+    await pg.get(UnlockService).unlock(viewer.id, unlocked.video.public_id, "rent_day", "a11y-unlock-key-0001")
+    await pg.get(TipService).tip(viewer, unlocked.video.public_id, 10, "Lovely light", "a11y-tip-key-00001")
+    await earn(pg, creator.id, 2500, days_ago=8)
+    payout = (await pg.get(PayoutService).request_payout(creator.id, "a11y-payout-key-0001")).payout
+    purchase = await pg.get(WalletService).start_purchase(viewer.id, "p100", uuid4().hex)
+    values = {
+        "draft.id": str(draft.id),
+        "locked": locked.video.public_id,
+        "unlocked": unlocked.video.public_id,
+        "preview": preview.video.public_id,
+        "own": unlocked.video.public_id,
+        "own.id": str(unlocked.video.id),
+        "ready": ready.video.public_id,
+        "creator": str(creator.id),
+        "payout": str(payout.id),
+        "payment": purchase.payment_ref,
+    }
+    tokens = {
+        "viewer": await session_token(pg, viewer),
+        "creator": await session_token(pg, creator),
+        "staff": await session_token(pg, staff),
+    }
+    return Stage(values, tokens)
+
+
+def pages_for(role: str, routes: list[str], stage: Stage) -> list[str]:
+    urls: list[str] = []
+    for path in routes:
+        if path in NOT_PAGES:
+            continue
+        if path in PAGES:
+            urls += [stage.url(template) for template, roles in PAGES[path] if role in roles]
+        elif "{" not in path:
+            urls.append(path)
+    urls += [stage.url(template) for template, roles in ERROR_PAGES if role in roles]
+    return urls
+
+
+async def role_context(chromium: Browser, live_server: str, stage: Stage, role: str) -> BrowserContext:
+    context = await chromium.new_context(base_url=live_server, viewport=WIDTHS["desktop"])
+    context.set_default_timeout(15_000)
+    # Through the DevTools protocol, so the pages' own Content-Security-Policy stays in force.
+    await context.add_init_script(path=AXE)
+    if role in stage.tokens:
+        await context.add_cookies(
+            [{"name": SESSION_COOKIE, "value": stage.tokens[role], "url": live_server, "httpOnly": True}]
+        )
+    return context
+
+
+async def settled(page: Page) -> None:
+    """The page has loaded and htmx has no request, swap or settle under way."""
+    await page.wait_for_load_state("load")
+    await page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+        " && (window.htmx !== undefined || !document.querySelector('script[src*=htmx]'))"
+    )
+    await page.wait_for_timeout(50)
+
+
+async def axe_findings(page: Page) -> list[dict[str, Any]]:
+    result: dict[str, Any] = await page.evaluate(
+        """async (tags) => {
+            const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+            return {violations: result.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary}))
+            }))};
+        }""",
+        TAGS,
+    )
+    return [v for v in result["violations"] if v["impact"] in FAILING_IMPACTS]
+
+
+@pytest.fixture
+async def stage(pg: Injector) -> Stage:
+    return await seed(pg)
+
+
+async def test_no_page_has_a_serious_or_critical_axe_violation_for_anyone_at_any_width(
+    chromium: Browser, live_server: str, stage: Stage, settings: Settings, real_injector: Injector
+) -> None:
+    routes = get_routes(settings, real_injector)
+    problems: list[str] = []
+    checked: list[str] = []
+    started = time.monotonic()
+    for role in ROLES:
+        context = await role_context(chromium, live_server, stage, role)
+        try:
+            page = await context.new_page()
+            seen: set[str] = set()
+            for url in pages_for(role, routes, stage):
+                await page.set_viewport_size(WIDTHS["desktop"])
+                response = await page.goto(url)
+                assert response is not None
+                landed = page.url.removeprefix(live_server)
+                if landed in seen:  # a redirect to a page already checked (e.g. /login)
+                    continue
+                seen.add(landed)
+                content_type = response.headers.get("content-type", "")
+                assert content_type.startswith("text/html"), f"{role} {url}: {content_type} (add it to NOT_PAGES?)"
+                try:
+                    await settled(page)
+                except Exception as error:
+                    raise AssertionError(f"{role} {url} did not settle") from error
+                for width, viewport in WIDTHS.items():
+                    await page.set_viewport_size(viewport)
+                    checked.append(f"{role} {landed} {width}")
+                    for finding in await axe_findings(page):
+                        nodes = "; ".join(f"{n['target']}: {n['summary']}" for n in finding["nodes"][:3])
+                        problems.append(
+                            f"{role} {url} ({response.status}) at {width}: "
+                            f"{finding['impact']} {finding['id']} — {finding['help']} — {nodes}"
+                        )
+        finally:
+            await context.close()
+    elapsed = time.monotonic() - started
+    print(f"axe: {len(checked)} checks in {elapsed:.1f} s")
+    assert len(checked) >= 60, checked
+    assert problems == [], f"{len(problems)} findings:\n" + "\n".join(problems)
