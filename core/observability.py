@@ -7,9 +7,10 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from litestar.plugins.prometheus import PrometheusConfig
+if TYPE_CHECKING:  # Litestar is imported by the web process, not by every `hypha` command
+    from litestar.plugins.prometheus import PrometheusConfig
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -49,4 +50,6 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
 
 
 def prometheus_config() -> PrometheusConfig:
+    from litestar.plugins.prometheus import PrometheusConfig
+
     return PrometheusConfig(app_name="hypha", prefix="hypha", group_path=True, exclude=["/metrics", "/static"])

@@ -54,13 +54,11 @@ import secrets
 import types
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from piccolo.columns.base import Column
 from piccolo.table import Table
-from piccolo_admin.endpoints import TableConfig, create_admin
-from piccolo_api.crud.endpoints import OrderBy
 
 from core.db import Database, table_classes
 from core.identity import Principal
@@ -68,6 +66,11 @@ from core.settings import Settings
 from core.web import is_https, session_cookie_header
 from features.accounts.service import AccountService
 from features.ops_admin.tables import OpsAdminSessionTable, OpsAdminUserTable
+
+if TYPE_CHECKING:
+    # piccolo-admin brings FastAPI and pydantic (≈ 1.4 s of imports): loaded on the first admin request,
+    # not when the web process starts.
+    from piccolo_admin.endpoints import TableConfig
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -158,6 +161,9 @@ def _with_columns_secret(table: type[Table], secret: list[Column]) -> type[Table
 
 def admin_tables() -> list[TableConfig]:
     """What the admin shows: every feature's tables, credentials left out (see the module docstring)."""
+    from piccolo_admin.endpoints import TableConfig
+    from piccolo_api.crud.endpoints import OrderBy
+
     shown: list[TableConfig] = []
     for table in table_classes():
         if issubclass(table, (OpsAdminUserTable, OpsAdminSessionTable)):
@@ -206,6 +212,8 @@ class PiccoloDataAdmin:
 
     def app(self) -> ASGIApp:
         if self._app is None:
+            from piccolo_admin.endpoints import create_admin
+
             self._app = create_admin(
                 tables=admin_tables(),
                 auth_table=OpsAdminUserTable,
