@@ -203,8 +203,12 @@ def cmd_up(args: argparse.Namespace) -> None:
         if args.host:
             env["HOST"] = args.host
         base = [sys.executable, "-m", "core.cli"]
+        # Each child in a session of its own: a Ctrl-C in the terminal reaches `hypha up` alone, which
+        # then stops the web server and the worker in order (SIGTERM) — they never see the SIGINT, so
+        # none of them dies in the middle of its start-up with a KeyboardInterrupt traceback.
         children.extend(
-            subprocess.Popen([*base, role], env=env, preexec_fn=_die_with_parent) for role in ("web", "worker")
+            subprocess.Popen([*base, role], env=env, preexec_fn=_die_with_parent, start_new_session=True)
+            for role in ("web", "worker")
         )
         host = args.host or settings.host
         port = args.port or settings.port
@@ -288,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command].run(args)
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handlers are in place: no traceback
+        print("hypha: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
     except CommandError as error:
         print(f"hypha: {error}", file=sys.stderr)
         raise SystemExit(2) from error

@@ -13,6 +13,7 @@ from typing import Any
 
 from injector import Injector
 from saq import CronJob, Job, Queue, Worker
+from saq.utils import cancel_tasks
 
 from core.db import Database
 from core.events import EventBus
@@ -65,6 +66,27 @@ class SaqJobQueue:
             self._queue = None
 
 
+class HyphaWorker(Worker[Any]):
+    """saq's worker, which stops at once when no job is running.
+
+    saq's `stop()` gives every task it started the shutdown grace period: its upkeep loops (which
+    sleep up to a minute between rounds) and the process tasks waiting in a dequeue as much as a
+    running job. So every stop waited the whole grace period and warned "Some tasks did not finish
+    within the shutdown grace period" with nothing running. Here the tasks that run no job are
+    cancelled first: with no job running, the worker stops at once and says nothing; jobs in
+    progress still get the grace period (then saq cancels them and queues them again).
+    """
+
+    async def stop(self) -> None:
+        self.event.set()
+        running = bool(self.job_task_contexts)
+        idle = [task for task in self.tasks if not task.done() and (not running or task.get_name() != "process")]
+        if idle:
+            await cancel_tasks(idle, None)
+            self.tasks.difference_update(idle)
+        await super().stop()
+
+
 def build_worker(settings: Settings, injector: Injector, features: Sequence[Feature]) -> Worker[Any]:
     functions = [job for feature in features for job in feature.jobs]
     cron_jobs = [
@@ -84,7 +106,7 @@ def build_worker(settings: Settings, injector: Injector, features: Sequence[Feat
             await bus.close()
         await injector.get(Database).stop()
 
-    return Worker(
+    return HyphaWorker(
         queue,
         functions=functions,
         cron_jobs=cron_jobs,

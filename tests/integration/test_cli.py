@@ -83,6 +83,58 @@ def test_hypha_up_serves_the_landing_page_on_embedded_postgres_and_stops_cleanly
         httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
 
 
+def wait_for_200(proc: subprocess.Popen[str], url: str, within: float = 60) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer 200 within {within} s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["while serving", "while starting"])
+def test_ctrl_c_in_a_terminal_stops_hypha_up_quietly(when: str) -> None:
+    """A terminal sends Ctrl-C's SIGINT to the whole foreground process group, children included."""
+    port = free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="hypha-up-")) / "data"
+    env = env_without_database(DATA_DIR=str(data_dir), PORT=str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+    try:
+        if when == "while serving":
+            wait_for_200(proc, f"http://127.0.0.1:{port}/healthz")
+            time.sleep(1.0)  # the worker's upkeep loops are asleep, nothing runs
+        else:
+            assert proc.stdout is not None
+            for line in proc.stdout:  # the web server and the worker are importing the app
+                if "serving on" in line:
+                    break
+        stopping = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - stopping
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, output
+    assert "hypha: stopped" in output
+    assert "Traceback" not in output, output
+    assert "KeyboardInterrupt" not in output, output
+    assert "did not finish" not in output, output
+    assert took < 10, f"stopping took {took:.1f} s"
+
+
 @pytest.mark.parametrize("command", ["web", "worker", "migrate"])
 def test_production_commands_need_database_url_and_say_so(command: str) -> None:
     result = subprocess.run(
