@@ -1,13 +1,13 @@
 """A live Hypha (uvicorn in the test's event loop, real PostgreSQL) and a real headless Chromium.
 
-Browser lookup: PLAYWRIGHT_CHROMIUM_EXECUTABLE, else /usr/bin/chromium, else Playwright's own.
-A missing browser fails the tests; it never skips them.
+Browser lookup: PLAYWRIGHT_CHROMIUM_EXECUTABLE, else /usr/bin/chromium, else Playwright's own —
+downloaded on the first run when it is missing. A browser that cannot be found or fetched fails the
+tests with the command to run; it never skips them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from injector import Injector
 from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from core.settings import Settings
+from tests.support.first_run import Unavailable, install_playwright_chromium, system_chromium
 from tests.support.live import live_app
 
 CHROMIUM_ARGS = [
@@ -31,12 +32,7 @@ CHROMIUM_ARGS = [
 
 
 def chromium_executable() -> str | None:
-    configured = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE")
-    if configured:
-        return configured
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return None
+    return system_chromium()
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +44,13 @@ async def live_server(real_injector: Injector, settings: Settings) -> AsyncItera
 @pytest.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium_executable(), args=CHROMIUM_ARGS, headless=True
-        )
+        executable = chromium_executable()
+        if executable is None and not Path(playwright.chromium.executable_path).exists():
+            try:
+                await asyncio.to_thread(install_playwright_chromium)
+            except Unavailable as error:
+                pytest.fail(str(error), pytrace=False)
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         try:
             yield browser
         finally:

@@ -1,9 +1,9 @@
 """Live cross-check of our CIDs against the js reference importer.
 
-Needs ``node`` and ``npm ci`` run in ``tests/reference/ipfs-only-hash`` (which
-pins ipfs-only-hash 4.0.0 / ipfs-unixfs-importer 7.0.3).  Without them the
-tests are skipped locally and fail under CI (``CI`` set), where that setup is
-part of the pipeline.
+Needs ``node`` and the package pinned in ``tests/reference/ipfs-only-hash``
+(ipfs-only-hash 4.0.0 / ipfs-unixfs-importer 7.0.3): the first run installs it
+with ``npm ci``; where it cannot (no npm, offline) the tests fail with the
+command to run — they are never skipped.
 
 Files are random; the seed is in every failure message, and ``HYPHA_IPFS_SEED``
 replays it.
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from features.pipeline.ipfs import CHUNK_SIZE, MAX_LINKS, cid_of_file
+from tests.support.first_run import Unavailable, ensure_npm_reference
 
 K = CHUNK_SIZE
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference" / "ipfs-only-hash"
@@ -28,18 +28,10 @@ SEED = int(os.environ.get("HYPHA_IPFS_SEED", random.SystemRandom().randrange(2**
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node is not installed"
-    elif not (REFERENCE_DIR / "node_modules" / "ipfs-only-hash").is_dir():
-        problem = f"run `npm ci` in {REFERENCE_DIR}"
-    if problem is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"IPFS reference check cannot run in CI: {problem}")
-        pytest.skip(f"IPFS reference check skipped: {problem}")
-    assert node is not None
-    return node
+    try:
+        return ensure_npm_reference(REFERENCE_DIR)
+    except Unavailable as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 def _reference_cid(node: str, path: Path, *extra: int) -> str:
