@@ -288,7 +288,7 @@ async def test_the_studio_pages_through_many_videos_newest_first(client: httpx.A
         await studio.create_video(owner_id, f"Video {n:02d}")
 
     newest = await client.get("/studio")
-    titles = re.findall(r"Video \d\d", newest.text)
+    titles = list(dict.fromkeys(re.findall(r"Video \d\d", newest.text)))  # a tile names its video more than once
     assert titles[:2] == ["Video 29", "Video 28"]
     assert len(set(titles)) == 24
     assert 'data-testid="older"' in newest.text
