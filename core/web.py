@@ -37,6 +37,7 @@ from core.errors import (
     PaymentRequired,
     TooManyRequests,
 )
+from core.forms import FormErrors
 from core.observability import request_id_var
 from core.settings import Settings
 
@@ -318,6 +319,12 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
     return _error_response(request, status, exc.message, **headers)
 
 
+def handle_form_errors(request: Request[Any, Any, Any], exc: FormErrors) -> Response[Any]:
+    """A form no page of ours sends (a field repeated, a value of the wrong shape) that its handler did
+    not re-render itself: a 422 naming the fields, never a 500."""
+    return _error_response(request, 422, "; ".join(f"{field}: {text}" for field, text in exc.errors.items()))
+
+
 def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("database unavailable: %s", exc)
     return _error_response(
@@ -354,6 +361,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http_exception,
     asyncpg.CharacterNotInRepertoireError: handle_unstorable_text,
     DomainError: handle_domain_error,
+    FormErrors: handle_form_errors,
     DatabaseUnavailable: handle_unavailable,
     Exception: handle_server_error,
 }

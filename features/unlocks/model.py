@@ -85,7 +85,24 @@ class OfferNotAvailable(Conflict):
 
 
 class NothingToExtend(Conflict):
-    message = "You already have access for longer than this offer would give."
+    """The viewer's current access already lasts at least as long as the offer would give (e.g. a second
+    tab clicked the offer the first one just bought). Nothing is charged."""
+
+    message = "You already have access for longer than this offer would give. Nothing was charged."
+
+
+class PriceChanged(Conflict):
+    """The click's price is not exactly the offer's current price: the creator changed it after the page
+    loaded, the page is stale, or the number was forged. Nothing is charged; the viewer sees the current
+    offer and may click again."""
+
+    def __init__(self, offer: Offer, price: int) -> None:
+        super().__init__(
+            f"{offer.label} is now {price:,} points, not the price on the button you clicked. "
+            "Nothing was charged: check the offer below and click again if you still want it."
+        )
+        self.offer = offer
+        self.price = price
 
 
 class OwnVideo(Conflict):
@@ -400,6 +417,17 @@ def check_key(key: str) -> str:
     if not KEY_PATTERN.match(key or ""):
         raise InvalidKey()
     return key
+
+
+def shows_price(shown: str | int, price: int) -> bool:
+    """Whether a click's price is the offer's price exactly as the page renders it: the same ASCII
+    decimal digits and nothing else — no sign, fraction, exponent, leading zero or other digit script.
+    Anything else is not what the viewer was shown, and is never charged."""
+    if isinstance(shown, bool):
+        return False
+    if isinstance(shown, int):
+        return shown == price
+    return shown == str(price)
 
 
 def parse_offer(value: str) -> Offer:

@@ -177,7 +177,7 @@ async def world(pg: Injector) -> World:
     made = await add_synthetic_video(pg, owner.id)
     await price_and_publish(pg, owner.id, made.video)
     await fund(pg, viewer.id, 100)
-    await pg.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "matrix-unlock-key-0001")
+    await pg.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "matrix-unlock-key-0001", "50")
     await earn(pg, owner.id, 2000, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(owner.id, "matrix-payout-key-0001")).payout
     purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex)
