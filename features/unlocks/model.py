@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+from core.amounts import matches_shown
 from core.errors import Conflict, InvalidInput, NotFound
 
 MAX_PRICE = 100_000  # points; at 100 points per currency unit, 1,000.00 for one video
@@ -420,14 +421,8 @@ def check_key(key: str) -> str:
 
 
 def shows_price(shown: str | int, price: int) -> bool:
-    """Whether a click's price is the offer's price exactly as the page renders it: the same ASCII
-    decimal digits and nothing else — no sign, fraction, exponent, leading zero or other digit script.
-    Anything else is not what the viewer was shown, and is never charged."""
-    if isinstance(shown, bool):
-        return False
-    if isinstance(shown, int):
-        return shown == price
-    return shown == str(price)
+    """Whether a click's price is the offer's price exactly as the page renders it (core.amounts)."""
+    return matches_shown(shown, price)
 
 
 def parse_offer(value: str) -> Offer:

@@ -180,7 +180,7 @@ async def world(pg: Injector) -> World:
     await pg.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "matrix-unlock-key-0001", "50")
     await earn(pg, owner.id, 2000, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(owner.id, "matrix-payout-key-0001")).payout
-    purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex)
+    purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex, "100", "USD")
     values = {
         "draft.id": str(draft.id),
         "draft.pid": draft.public_id,

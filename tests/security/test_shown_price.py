@@ -13,12 +13,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import msgspec
 import pytest
-from injector import Injector
+from injector import Binder, Injector, InstanceProvider, Module
 
+from core.app import FEATURES
 from core.db import Database
+from core.di import build_injector
+from core.events import EventBus
 from core.identity import Principal
+from core.postgres import PostgresEventBus
 from core.settings import Settings
+from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
 from features.studio.model import Video
 from features.unlocks.model import Offer
@@ -191,3 +197,69 @@ async def test_an_offer_withdrawn_after_the_page_loaded_is_refused(pg: Injector,
         assert 'data-testid="offer-rent_month"' not in refused.text
         assert 'data-testid="offer-rent_day"' in refused.text
     assert await balances(pg, viewer.id, creator.id) == (5000, 0, 0)
+
+
+# -- packs of points: the vendor's checkout asks exactly the price the buy button showed ---------------
+
+
+class SharedDatabase(Module):
+    """Another process of the same site (e.g. after a deploy that changed PACKS): its own settings, the
+    same database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def configure(self, binder: Binder) -> None:
+        binder.bind(Database, to=InstanceProvider(self.db))
+        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
+        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(self.db)))  # type: ignore[type-abstract]
+
+
+async def checkouts(pg: Injector) -> tuple[int, int]:
+    db = pg.get(Database)
+    return int(await db.fetchval("SELECT count(*) FROM wallet_purchases")), int(
+        await db.fetchval("SELECT count(*) FROM sandbox_payments")
+    )
+
+
+async def test_a_pack_repriced_after_the_page_loaded_opens_no_checkout_and_shows_the_new_price(
+    pg: Injector, settings: Settings
+) -> None:
+    viewer = await person(pg, "Viewer")
+    repriced = msgspec.structs.replace(settings, packs="100:100,550:650,1200:1000")
+    redeployed = build_injector(repriced, FEATURES, SharedDatabase(pg.get(Database)))
+    async with browser_of(pg, settings, viewer) as before, browser_of(redeployed, repriced, viewer) as after:
+        stale = form_with((await before.get("/wallet")).text, "/wallet/checkout", pack="p550")
+        refused = await post_form(after, "/wallet/checkout", stale, htmx=True)
+        assert refused.status_code == 409, refused.text
+        assert (stale["price"], stale["currency"]) == ("500", "USD")
+        assert "now costs 6.50 USD" in refused.text
+        assert "Nothing was charged" in refused.text
+        assert await checkouts(pg) == (0, 0)
+        fresh = form_with(refused.text, "/wallet/checkout", pack="p550")
+        assert fresh["price"] == "650"
+        opened = await post_form(after, "/wallet/checkout", fresh)
+        assert opened.status_code == 303, opened.text
+    asked = await pg.get(Database).fetchval("SELECT amount_minor FROM wallet_purchases")
+    assert asked == 650
+
+
+async def test_a_forged_pack_price_or_currency_opens_no_checkout(pg: Injector, settings: Settings) -> None:
+    viewer = await person(pg, "Viewer")
+    async with browser_of(pg, settings, viewer) as client:
+        page = (await client.get("/wallet")).text
+        click = form_with(page, "/wallet/checkout", pack="p550")
+        for forged in [{"price": p} for p in FORGED if p != "500"] + [{"currency": c} for c in ("EUR", "usd", "")]:
+            response = await post_form(client, "/wallet/checkout", click | forged, htmx=True)
+            assert response.status_code == 409, (forged, response.text)
+            assert "now costs 5.00 USD" in response.text
+        without = {name: value for name, value in click.items() if name not in ("price", "currency")}
+        assert (await post_form(client, "/wallet/checkout", without, htmx=True)).status_code == 409
+        assert await checkouts(pg) == (0, 0)
+        bought = await post_form(client, "/wallet/checkout", click)  # the button as shown still works
+        assert bought.status_code == 303
+        # The same button again (a retried request) returns that checkout; with another price it is refused.
+        assert (await post_form(client, "/wallet/checkout", click)).headers["location"] == bought.headers["location"]
+        reused = await post_form(client, "/wallet/checkout", click | {"price": "100"}, htmx=True)
+        assert reused.status_code == 422
+    assert await checkouts(pg) == (1, 1)
