@@ -15,3 +15,12 @@ def matches_shown(shown: str | int, amount: int) -> bool:
     if isinstance(shown, int):
         return shown == amount
     return shown == str(amount)
+
+
+def parse_shown(shown: str) -> int | None:
+    """The whole number a page rendered as `shown` (ASCII digits, no sign or leading zero, at most 15
+    digits), or None for anything a page of ours does not render."""
+    if not (shown.isascii() and shown.isdigit()) or len(shown) > 15:
+        return None
+    value = int(shown)
+    return value if str(value) == shown else None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import httpx
 import msgspec
@@ -18,6 +20,7 @@ import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
 from core.app import FEATURES
+from core.clock import FrozenClock
 from core.db import Database
 from core.di import build_injector
 from core.events import EventBus
@@ -26,6 +29,9 @@ from core.postgres import PostgresEventBus
 from core.settings import Settings
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
+from features.ledger.adapters import PostgresLedgerRepository
+from features.ledger.model import AccountRef, Leg
+from features.ledger.service import LedgerService
 from features.studio.model import Video
 from features.unlocks.model import Offer
 from features.unlocks.service import PricingService
@@ -263,3 +269,56 @@ async def test_a_forged_pack_price_or_currency_opens_no_checkout(pg: Injector, s
         reused = await post_form(client, "/wallet/checkout", click | {"price": "100"}, htmx=True)
         assert reused.status_code == 422
     assert await checkouts(pg) == (1, 1)
+
+
+# -- payouts: "everything available" pays out what the page showed as everything ------------------------
+
+
+async def earned(pg: Injector, creator: Principal, points: int, days_ago: float = 8) -> None:
+    """A sale `days_ago` days back (past the payout hold: available)."""
+    clock = FrozenClock(datetime.now(UTC) - timedelta(days=days_ago))
+    ledger = LedgerService(PostgresLedgerRepository(pg.get(Database)), clock)
+    buyer, key = uuid4(), uuid4().hex
+    await ledger.transfer(
+        f"buy-{key}", "purchase", [Leg(AccountRef.vendor_clearing(), AccountRef.wallet(buyer), points)]
+    )
+    await ledger.transfer(
+        f"sale-{key}", "unlock", [Leg(AccountRef.wallet(buyer), AccountRef.earnings(creator.id), points)]
+    )
+
+
+async def payouts_moved(pg: Injector) -> list[tuple[int, int]]:
+    rows = await pg.get(Database).fetch("SELECT points, amount_minor FROM payouts ORDER BY requested_at")
+    return [(row["points"], row["amount_minor"]) for row in rows]
+
+
+async def test_paying_out_everything_pays_what_the_page_showed_even_if_more_arrived(
+    pg: Injector, settings: Settings
+) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    await earned(pg, creator, 2000)
+    async with browser_of(pg, settings, creator) as client:
+        shown = form_with((await client.get("/studio/payouts")).text, "/studio/payouts/request")
+        await earned(pg, creator, 3000)  # more became available after the page loaded
+        response = await post_form(client, "/studio/payouts/request", shown | {"points": ""})
+        assert response.status_code == 303, response.text
+    assert await payouts_moved(pg) == [(2000, 2000)]  # 2,000 points, 20.00 USD: what "all" said
+
+
+async def test_paying_out_everything_after_less_became_available_is_refused(pg: Injector, settings: Settings) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    await earned(pg, creator, 5000)
+    async with browser_of(pg, settings, creator) as client:
+        stale = form_with((await client.get("/studio/payouts")).text, "/studio/payouts/request")
+        other_tab = form_with((await client.get("/studio/payouts")).text, "/studio/payouts/request")
+        paid = await post_form(client, "/studio/payouts/request", other_tab | {"points": "2000"})
+        assert paid.status_code == 303
+        refused = await post_form(client, "/studio/payouts/request", stale | {"points": ""}, htmx=True)
+        assert refused.status_code == 409, refused.text
+        assert "3,000 points now" in refused.text
+        assert "Nothing was paid out" in refused.text
+        for forged in ({"all_points": "4000"}, {"all_amount": "9999"}, {"all_points": "03000"}, {"all_points": ""}):
+            fresh = form_with((await client.get("/studio/payouts")).text, "/studio/payouts/request")
+            response = await post_form(client, "/studio/payouts/request", fresh | forged, htmx=True)
+            assert response.status_code == 409, (forged, response.text)
+    assert await payouts_moved(pg) == [(2000, 2000)]
