@@ -444,12 +444,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def check_tip(amount: str | int, allowed: tuple[int, ...], message: str) -> tuple[int, str]:
-    """The amount (one of `allowed`) and the cleaned message; raises InvalidTip."""
-    try:
-        value = int(amount)
-    except (TypeError, ValueError) as error:
-        raise InvalidTip() from error
-    if value not in allowed:
+    """The amount — exactly one of `allowed` as its button renders it (core.amounts.matches_shown: no
+    "٥٠", "5_0" or "+50" that `int()` would read) — and the cleaned message; raises InvalidTip."""
+    value = next((a for a in allowed if matches_shown(amount, a)), None)
+    if value is None:
         raise InvalidTip()
     cleaned = _CONTROL.sub("", message).strip()
     if len(cleaned) > MAX_TIP_MESSAGE:

@@ -110,6 +110,9 @@ def test_tip_amounts_come_from_the_settings_and_messages_are_short() -> None:
     assert check_tip("50", (10, 50), "  thanks!\x07 ") == (50, "thanks!")
     with pytest.raises(InvalidTip):
         check_tip("51", (10, 50), "")
+    for lenient in ("5_0", "+50", "050", "٥٠", "５０", "50.0", "²"):  # int() reads most of these as 50
+        with pytest.raises(InvalidTip):
+            check_tip(lenient, (10, 50), "")
     with pytest.raises(InvalidTip):
         check_tip(10, (10, 50), "x" * 281)
 
