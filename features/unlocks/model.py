@@ -8,6 +8,11 @@ and extends access to the later of the current end and `now + the new offer's du
 access wins over any rental. An offer that would add less than an hour (MIN_EXTENSION) of access is
 not for sale to that viewer, so nobody pays a full price for minutes or nothing.
 
+A click is charged the price its button showed, or nothing: the button carries the price, and a click
+whose price is not exactly the offer's current one (changed since the page loaded, or forged) is
+refused with the current offer. Of several clicks at once for one viewer and video (several tabs),
+the first buys and the others find the access it granted; see UnlockService.unlock.
+
 The platform keeps a fee of every sale: `fee = floor(price × percent / 100)` — rounding always goes
 the creator's way, so a 5-point sale at 10 % leaves no fee. Tips carry no fee: creators receive
 every point of a tip.

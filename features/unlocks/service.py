@@ -278,7 +278,7 @@ class UnlockService:
             transfer = await self.ledger.transfer(f"unlock:{viewer_id}:{key}", "unlock", legs, metadata)
             unlock = Unlock(uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now)
             entitlement = await self.unlocks.record(unlock, fresh_expiry(offer, now))
-            if entitlement is None:  # the same click, retried concurrently, committed first
+            if entitlement is None:  # this key, sent at once for another video (another lock), committed first
                 found = await self.unlocks.checkout(video.id, viewer_id, key)
                 assert found.prior is not None
                 return self._replay(found.prior, found.entitlement, video, offer, shown_price, viewer_id, pricing)
