@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -74,12 +75,22 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(directory=template_directories(), engine=JinjaTemplateEngine, engine_callback=configure)
 
 
+def exact_path_patterns(paths: list[str]) -> list[str]:
+    """Litestar's `exclude` takes regular expressions searched anywhere in the path; these match each
+    path exactly (`\\Z`, unlike `$`, does not also match before a trailing newline)."""
+    for path in paths:
+        if not path.startswith("/") or any(c in path for c in "*?#"):
+            raise ValueError(f"a CSRF exemption must be one exact path, not {path!r}")
+    return [f"^{re.escape(path)}\\Z" for path in paths]
+
+
 def csrf_config(settings: Settings, secret: str, exempt: list[str]) -> CSRFConfig:
+    """CSRF on every unsafe request, except on the exact paths in `exempt` (signature-checked webhooks)."""
     return CSRFConfig(
         secret=secret,
         cookie_secure=settings.secure_cookies,
         cookie_samesite="lax",
-        exclude=exempt or None,
+        exclude=exact_path_patterns(exempt) or None,
     )
 
 
