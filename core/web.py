@@ -39,6 +39,7 @@ from core.errors import (
     TooManyRequests,
 )
 from core.observability import request_id_var
+from core.redirects import UnsafeRedirectTarget, local_path
 from core.settings import Settings
 
 log = logging.getLogger("hypha.web")
@@ -202,6 +203,15 @@ def redirect(path: str, request: Request[Any, Any, Any] | None = None) -> Respon
     return Redirect(path=path, status_code=303)
 
 
+def login_url(path: str) -> str:
+    """The log-in page, with `path` as where to come back to when it is a same-origin path."""
+    try:
+        back = local_path(path)
+    except UnsafeRedirectTarget:
+        back = ""
+    return f"/login?next={quote(back, safe='/')}" if back else "/login"
+
+
 SessionResolver = Callable[[str], Any]
 
 
@@ -301,7 +311,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
         raw = request.scope.get("raw_path") or b""
         path = raw.decode("latin-1") if raw else request.url.path
-        target = f"/login?next={quote(path)}"
+        target = login_url(path)
         if request.headers.get("hx-request"):
             return Response(content="", status_code=401, headers={"HX-Redirect": target})
         if _wants_html(request):
