@@ -114,3 +114,15 @@ async def test_the_queue_monitor_still_shows_a_real_job(client: httpx.AsyncClien
         assert response.json()["job"]["key"] == job.key
     finally:
         await job.abort("test over")
+
+
+# -- a statement page link out of range (found by the fuzzer) -------------------------------------------
+
+
+@pytest.mark.parametrize("before", ["9" * 40, "²", "١٢", "-1", "1e3", "9223372036854775808"])
+async def test_a_wallet_statement_link_out_of_range_is_a_4xx_not_a_500(
+    client: httpx.AsyncClient, pg: Injector, before: str
+) -> None:
+    await log_in_as(client, pg, await staff_member(pg, "Wally Wallet"))
+    response = await client.get("/wallet", params={"before": before})
+    assert 400 <= response.status_code < 500, (before, response.status_code)
