@@ -122,9 +122,14 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
+    # the OpenAPI document (and its viewers) lists every route, the staff ones too: staff only
+    ("GET", "/api/schema/{path:str}"): [
+        ("/api/schema/openapi.yaml", NOBODY_BUT_STAFF),
+        ("/api/schema/swagger", NOBODY_BUT_STAFF),
+    ],
 }
-# Not object routes: static files and the schema viewer's own assets.
-NOT_OBJECT_ROUTES = {"/static/{file_path:path}", "/api/schema/{path:str}"}
+# Not object routes: static files.
+NOT_OBJECT_ROUTES = {"/static/{file_path:path}"}
 
 
 def object_routes(settings: Settings, injector: Injector) -> set[tuple[str, str]]:
