@@ -163,7 +163,7 @@ async def seed(pg: Injector) -> Stage:
     preview = await add_synthetic_video(pg, creator.id, title="Night ferry")
     await price_and_publish(pg, creator.id, preview.video, preview=4)
     await fund(pg, viewer.id, 300)
-    await pg.get(UnlockService).unlock(viewer.id, unlocked.video.public_id, "rent_day", "a11y-unlock-key-0001")
+    await pg.get(UnlockService).unlock(viewer.id, unlocked.video.public_id, "rent_day", "a11y-unlock-key-0001", "50")
     await pg.get(TipService).tip(viewer, unlocked.video.public_id, 10, "Lovely light", "a11y-tip-key-00001")
     await earn(pg, creator.id, 2500, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(creator.id, "a11y-payout-key-0001")).payout

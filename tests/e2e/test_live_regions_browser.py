@@ -76,7 +76,7 @@ async def test_the_studio_announces_a_new_state_a_sale_and_a_tip_once_each_and_n
     assert await heard(page) == ["“Harbour lights”: published"]
 
     # A sale and a tip, as a viewer makes them.
-    await pg.get(UnlockService).unlock(viewer.id, ready.public_id, "rent_day", "live-region-unlock-01")
+    await pg.get(UnlockService).unlock(viewer.id, ready.public_id, "rent_day", "live-region-unlock-01", "50")
     await page.wait_for_function("() => window.__heard.length >= 2")
     await pg.get(TipService).tip(viewer, ready.public_id, 10, "Lovely light", "live-region-tip-0001")
     await page.wait_for_function("() => window.__heard.length >= 3")
@@ -158,7 +158,7 @@ async def watch_pages(pg: Injector) -> dict[str, Any]:
     locked = (await add_synthetic_video(pg, creator.id, title="Harbour lights")).video
     await price_and_publish(pg, creator.id, locked)
     await add_synthetic_video(pg, creator.id, title="Night ferry", state=VideoState.CONVERTING)
-    await pg.get(UnlockService).unlock(viewer.id, owned.public_id, "rent_day", "target-size-unlock-01")
+    await pg.get(UnlockService).unlock(viewer.id, owned.public_id, "rent_day", "target-size-unlock-01", "50")
     return {
         "viewer": (
             await session_token(pg, viewer),
