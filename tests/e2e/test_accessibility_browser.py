@@ -167,7 +167,7 @@ async def seed(pg: Injector) -> Stage:
     await pg.get(TipService).tip(viewer, unlocked.video.public_id, 10, "Lovely light", "a11y-tip-key-00001")
     await earn(pg, creator.id, 2500, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(creator.id, "a11y-payout-key-0001")).payout
-    purchase = await pg.get(WalletService).start_purchase(viewer.id, "p100", uuid4().hex)
+    purchase = await pg.get(WalletService).start_purchase(viewer.id, "p100", uuid4().hex, "100", "USD")
     values = {
         "draft.id": str(draft.id),
         "locked": locked.video.public_id,
