@@ -100,16 +100,16 @@ THIRD_PARTY = re.compile(r"^/api/schema")
 
 # Who may see a route, from its guards: anyone, a signed-in user, a creator, staff.
 AUDIENCE_OF_GUARD = {"login_required": "user", "creator_required": "creator", "staff_required": "staff"}
-# Who looks at pages of each audience. Staff look at staff pages, and at the two pages that show staff
-# more than anyone else (the header's staff links, everyone's outbox): their other pages are the
-# viewer's, already checked.
+# Who looks at pages of each audience. A creator looks at the creator's pages, staff at staff pages;
+# each also at the pages that show them more than a viewer sees (the header's links, /me's panels,
+# everyone's outbox). Their other pages are the viewer's, already checked: the test stays fast.
 LOOKS_AT = {
     "anon": {"anyone"},
     "viewer": {"anyone", "user"},
-    "creator": {"anyone", "user", "creator"},
+    "creator": {"creator"},
     "staff": {"staff"},
 }
-STAFF_ALSO = {"/", "/outbox"}
+ALSO = {"creator": {"/", "/me"}, "staff": {"/", "/outbox"}}
 
 
 def get_routes(settings: Settings, injector: Injector) -> dict[str, str]:
@@ -195,7 +195,7 @@ def pages_for(role: str, routes: dict[str, str], stage: Stage) -> list[str]:
             continue
         if path in PAGES:
             urls += [stage.url(template) for template, roles in PAGES[path] if role in roles]
-        elif "{" not in path and (audience in LOOKS_AT[role] or (role == "staff" and path in STAFF_ALSO)):
+        elif "{" not in path and (audience in LOOKS_AT[role] or path in ALSO.get(role, set())):
             urls.append(path)
     urls += [stage.url(template) for template, roles in ERROR_PAGES if role in roles]
     return urls
