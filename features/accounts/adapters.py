@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,7 +13,7 @@ from argon2 import PasswordHasher as Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from core.db import Database
-from features.accounts.model import EmailTaken, Session, User, normalize_email
+from features.accounts.model import UNUSABLE_PASSWORD, EmailTaken, Session, User, normalize_email
 from features.accounts.tables import SessionTable, UserTable
 
 
@@ -70,6 +71,18 @@ class PiccoloUserRepository:
         rows = await UserTable.select().where(UserTable.id.is_in(list(set(user_ids))))
         return {row["id"]: _user(row) for row in rows}
 
+    async def pseudonymise(self, user_id: UUID, placeholder_email: str, placeholder_name: str) -> None:
+        await UserTable.update(
+            {
+                UserTable.email: placeholder_email,
+                UserTable.email_normalized: normalize_email(placeholder_email),
+                UserTable.display_name: placeholder_name,
+                UserTable.password_hash: UNUSABLE_PASSWORD,
+                UserTable.is_creator: False,
+                UserTable.is_staff: False,
+            }
+        ).where(UserTable.id == user_id)
+
 
 class PostgresSessionRepository:
     """Sessions in PostgreSQL; the lookup on every request is one indexed join."""
@@ -101,6 +114,13 @@ class PostgresSessionRepository:
     async def delete_for_user(self, user_id: UUID) -> None:
         await SessionTable.delete().where(SessionTable.user_id == user_id)
 
+    async def for_user(self, user_id: UUID) -> list[Session]:
+        rows = await self.db.fetch(
+            "SELECT id_hash, user_id, created_at, expires_at FROM sessions WHERE user_id = $1 ORDER BY created_at",
+            user_id,
+        )
+        return [Session(r["id_hash"], r["user_id"], r["created_at"], r["expires_at"]) for r in rows]
+
 
 class MemoryUserRepository:
     def __init__(self) -> None:
@@ -125,6 +145,18 @@ class MemoryUserRepository:
     async def get_many(self, user_ids: list[UUID]) -> dict[UUID, User]:
         return {uid: self.users[uid] for uid in user_ids if uid in self.users}
 
+    async def pseudonymise(self, user_id: UUID, placeholder_email: str, placeholder_name: str) -> None:
+        user = self.users.get(user_id)
+        if user is not None:
+            self.users[user_id] = replace(
+                user,
+                email=placeholder_email,
+                display_name=placeholder_name,
+                password_hash=UNUSABLE_PASSWORD,
+                is_creator=False,
+                is_staff=False,
+            )
+
 
 class MemorySessionRepository:
     def __init__(self, users: MemoryUserRepository) -> None:
@@ -146,6 +178,9 @@ class MemorySessionRepository:
     async def delete_for_user(self, user_id: UUID) -> None:
         for key in [k for k, s in self.sessions.items() if s.user_id == user_id]:
             del self.sessions[key]
+
+    async def for_user(self, user_id: UUID) -> list[Session]:
+        return sorted((s for s in self.sessions.values() if s.user_id == user_id), key=lambda s: s.created_at)
 
 
 class Argon2PasswordHasher:

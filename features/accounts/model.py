@@ -15,6 +15,8 @@ EMAIL_PATTERN = re.compile(
 )
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
+# Stored in place of a hash when an account is erased: argon2 cannot parse it, so no password matches.
+UNUSABLE_PASSWORD = "!erased"  # noqa: S105 — a marker, not a password
 
 
 class EmailTaken(Conflict):
@@ -70,6 +72,11 @@ class User:
     @property
     def email_normalized(self) -> str:
         return normalize_email(self.email)
+
+    @property
+    def erased(self) -> bool:
+        """True once the person deleted the account (only a pseudonymous row is left)."""
+        return self.password_hash == UNUSABLE_PASSWORD
 
     def become_creator(self) -> User:
         return replace(self, is_creator=True)

@@ -25,6 +25,12 @@ class UserRepository(Protocol):
 
     async def get_many(self, user_ids: list[UUID]) -> dict[UUID, User]: ...
 
+    async def pseudonymise(self, user_id: UUID, placeholder_email: str, placeholder_name: str) -> None:
+        """Overwrite the user's e-mail and display name with the placeholders, make the password
+        unusable and drop the roles; the row (and its id, a pseudonym now) stays for the records that
+        point to it."""
+        ...
+
 
 class SessionRepository(Protocol):
     async def add(self, session: Session) -> None: ...
@@ -36,6 +42,10 @@ class SessionRepository(Protocol):
     async def delete(self, token_hash: str) -> None: ...
 
     async def delete_for_user(self, user_id: UUID) -> None: ...
+
+    async def for_user(self, user_id: UUID) -> list[Session]:
+        """The user's sessions (expired ones too, while they are stored), oldest first."""
+        ...
 
 
 class PasswordHasher(Protocol):

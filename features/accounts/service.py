@@ -14,6 +14,7 @@ from core.ids import uuid7
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.model import (
+    MAX_PASSWORD,
     InvalidCredentials,
     LoginThrottled,
     Session,
@@ -31,6 +32,14 @@ class AccountPolicy:
     attempts_per_ip: int = 20
     attempts_per_email: int = 5
     window_seconds: int = 900
+
+
+ERASED_NAME = "Deleted account"
+
+
+def erased_email(user_id: UUID) -> str:
+    """The placeholder address of an erased account (the .invalid TLD can never receive mail)."""
+    return f"erased-{user_id.hex}@erased.invalid"
 
 
 def hash_token(token: str) -> str:
@@ -148,6 +157,38 @@ class AccountService:
 
     async def users_by_id(self, user_ids: list[UUID]) -> dict[UUID, User]:
         return await self.users.get_many(user_ids)
+
+    # -- for the privacy feature (export and erasure) -------------------------------------------------
+
+    async def verify_password(self, user_id: UUID, password: str) -> bool:
+        """True if `password` is the user's current password; False for a wrong one, an unknown or an
+        erased account. Costs one argon2 verification either way."""
+        user = await self.users.get(user_id)
+        if user is None or not password or len(password) > MAX_PASSWORD:
+            await self.hasher.verify(await self._dummy(), password[:MAX_PASSWORD])
+            return False
+        return await self.hasher.verify(user.password_hash, password)
+
+    async def sessions_of(self, user_id: UUID) -> list[Session]:
+        """The user's stored sessions, oldest first (the token hashes, never the tokens)."""
+        return await self.sessions.for_user(user_id)
+
+    async def end_all_sessions(self, user_id: UUID) -> None:
+        """Log the user out everywhere, at once: every session token of theirs stops working."""
+        await self.sessions.delete_for_user(user_id)
+
+    async def erase_account(self, user_id: UUID) -> None:
+        """Erase the person behind the account: every session ends, the e-mail and display name are
+        replaced by placeholders (`erased_email`, ERASED_NAME), the password can no longer match and
+        the roles are dropped. The user id stays as a pseudonym for the financial records that point
+        to it. Idempotent; runs inside the caller's unit of work if one is open."""
+        async with self.uow.atomic():
+            user = await self.users.get(user_id)
+            if user is None:
+                return
+            await self.sessions.delete_for_user(user_id)
+            await self.users.pseudonymise(user_id, erased_email(user_id), ERASED_NAME)
+            await self.limiter.reset(f"login:email:{normalize_email(user.email)}")
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:

@@ -28,7 +28,9 @@ LINKS: dict[MailKind, str] = {
     MailKind.PURCHASE_RECEIPT: "/wallet",
     MailKind.TIP_RECEIVED: "/studio",
     MailKind.PAYOUT_PAID: "/studio/payouts",
+    MailKind.EXPORT_READY: "/me/export",
 }
+EXPORT_PATH = "/me/export/{export_id}/download"
 WATCH_PATH = "/v/{public_id}"
 
 
@@ -53,6 +55,9 @@ class MailComposer:
         public_id = notification.facts.get("public_id")
         if notification.kind is MailKind.VIDEO_READY and public_id:
             return self.public_url + WATCH_PATH.format(public_id=quote(str(public_id), safe=""))
+        export_id = notification.facts.get("export_id")
+        if notification.kind is MailKind.EXPORT_READY and export_id:
+            return self.public_url + EXPORT_PATH.format(export_id=quote(str(export_id), safe=""))
         return self.public_url + LINKS[notification.kind]
 
     def compose(self, notification: Notification, to: str, recipient_name: str) -> EmailMessage:

@@ -72,6 +72,13 @@ class PayoutNotFound(NotFound):
     message = "We could not find that payout."
 
 
+class PayoutPending(Conflict):
+    message = (
+        "A payout is on its way to you. You can delete your account once it has been paid (or has failed): "
+        "nothing was changed."
+    )
+
+
 class KeyReused(Conflict):
     message = "That request was already used for another payout. Reload the page and try again."
 

@@ -25,6 +25,9 @@ class MemoryHeartbeatRepository:
     async def after(self, after_id: int, limit: int) -> list[Heartbeat]:
         return [h for h in self.heartbeats if h.id > after_id][:limit]
 
+    async def of_viewer(self, viewer_id: UUID, after_id: int, limit: int) -> list[Heartbeat]:
+        return [h for h in self.heartbeats if h.viewer_id == viewer_id and h.id > after_id][:limit]
+
 
 class PostgresHeartbeatRepository:
     def __init__(self, db: Database) -> None:
@@ -62,6 +65,21 @@ class PostgresHeartbeatRepository:
         rows = await self.db.fetch(
             "SELECT id, viewer_id, video_id, session_id, position_seconds, preview, at FROM playback_heartbeats"
             " WHERE id > $1 ORDER BY id LIMIT $2",
+            after_id,
+            limit,
+        )
+        return [
+            Heartbeat(
+                r["viewer_id"], r["video_id"], r["session_id"], r["position_seconds"], r["preview"], r["at"], id=r["id"]
+            )
+            for r in rows
+        ]
+
+    async def of_viewer(self, viewer_id: UUID, after_id: int, limit: int) -> list[Heartbeat]:
+        rows = await self.db.fetch(
+            "SELECT id, viewer_id, video_id, session_id, position_seconds, preview, at FROM playback_heartbeats"
+            " WHERE viewer_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            viewer_id,
             after_id,
             limit,
         )

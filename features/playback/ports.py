@@ -28,3 +28,7 @@ class HeartbeatRepository(Protocol):
         analytics fold new heartbeats in with a cursor on them.
         """
         ...
+
+    async def of_viewer(self, viewer_id: UUID, after_id: int, limit: int) -> list[Heartbeat]:
+        """The viewer's heartbeats with an id above `after_id`, oldest first, each with its `id`."""
+        ...

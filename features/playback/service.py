@@ -186,6 +186,11 @@ class PlaybackService:
         the live dashboard read new heartbeats this way, with a cursor on the id)."""
         return await self.heartbeats.after(after_id, limit)
 
+    async def heartbeats_of(self, viewer_id: UUID, after_id: int = 0, limit: int = 1000) -> list[Heartbeat]:
+        """A page of the viewer's own heartbeats, oldest first (for their data export): pass the last
+        one's `id` as `after_id` for the next page."""
+        return await self.heartbeats.of_viewer(viewer_id, after_id, max(1, min(limit, 10_000)))
+
     # -- published files --------------------------------------------------------------------------------
 
     async def _read(self, cid: str) -> bytes:

@@ -513,6 +513,9 @@ class PipelineTranscoder:
     async def forget(self, run_id: str) -> None:
         await self.service.forget(run_id)
 
+    async def discard(self, run_id: str) -> None:
+        await self.service.discard(run_id)
+
 
 FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"
 FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
@@ -537,6 +540,7 @@ class MemoryTranscoder:
     runs: list[TranscodeOrder] = field(default_factory=list)
     completed: set[str] = field(default_factory=set)
     forgotten: list[str] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)
 
     async def probe(self, path: Path) -> SourceMeta:
         head = await asyncio.to_thread(_head, path)
@@ -584,6 +588,10 @@ class MemoryTranscoder:
     async def forget(self, run_id: str) -> None:
         self.forgotten.append(run_id)
         self.completed.discard(run_id)
+
+    async def discard(self, run_id: str) -> None:
+        await self.forget(run_id)
+        self.discarded.append(run_id)
 
 
 def _head(path: Path, size: int = 4096) -> bytes:

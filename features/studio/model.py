@@ -31,6 +31,9 @@ COVER_MAX_BYTES = 5 * 1024 * 1024
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
+REMOVED_TITLE = "Removed video"
+
+
 class VideoState(StrEnum):
     DRAFT = "draft"
     UPLOADING = "uploading"
@@ -389,6 +392,34 @@ class Video:
 
     def archive(self, now: datetime) -> None:
         self._move(VideoState.ARCHIVED, now)
+
+    def strip(self, now: datetime) -> None:
+        """Archive the video and forget its content and everything its creator wrote about it (the row
+        stays, so purchases and statements that name its id still resolve to "Removed video")."""
+        if self.state is not VideoState.ARCHIVED:
+            self._move(VideoState.ARCHIVED, now)
+        self.title = REMOVED_TITLE
+        self.description = ""
+        self.src_meta = None
+        self.source_key = None
+        self.source_size = None
+        self.playlist = None
+        self.manifest = {}
+        self.video_tracks = []
+        self.audio_tracks = []
+        self.subtitle_tracks = []
+        self.subtitle_sources = []
+        self.cover_image = None
+        self.cover_type = None
+        self.fallback_cover_image = None
+        self.failure_reason = None
+        self.progress = None
+        self.queued_at = None
+        self.updated_at = now
+
+    @property
+    def stripped(self) -> bool:
+        return self.state is VideoState.ARCHIVED and self.title == REMOVED_TITLE and self.source_key is None
 
     # -- what the creator may change -----------------------------------------------------------
 

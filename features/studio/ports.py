@@ -143,6 +143,11 @@ class Transcoder(Protocol):
         """Start the run over next time: drop its checkpoints and work files (the key is kept)."""
         ...
 
+    async def discard(self, run_id: str) -> None:
+        """Destroy the run: its checkpoints, work files and key (what it published cannot be decrypted
+        any more)."""
+        ...
+
 
 # -- the live studio page ---------------------------------------------------------------------------
 

@@ -569,6 +569,55 @@ class StudioService:
         """PUBLISHED → READY. Raises VideoNotFound or IllegalVideoTransition."""
         return await self._change(video_id, lambda v, now: v.unpublish(now))
 
+    # -- the owner deletes their account (the privacy feature calls these) ----------------------------
+
+    async def unpublish_all_of(self, owner_id: UUID) -> int:
+        """Take every published video of the owner off the catalog (PUBLISHED → READY), in the caller's
+        unit of work; return how many. Nobody but the owner can reach them afterwards."""
+        count = 0
+        async with self.uow.atomic():
+            for video in await self._all_of(owner_id, frozenset({VideoState.PUBLISHED})):
+                locked = await self.videos.get(video.id, for_update=True)
+                if locked is not None and locked.state is VideoState.PUBLISHED:
+                    locked.unpublish(self.clock.now())
+                    await self.videos.save(locked)
+                    count += 1
+        return count
+
+    async def remove_content_of(self, owner_id: UUID) -> int:
+        """Remove every video of the owner from storage for good: source files, covers, subtitles and
+        unfinished uploads are deleted, each video's key is destroyed (its published segments can
+        never be decrypted again) and the video is archived with its title and description erased.
+        Idempotent (a video already stripped is skipped); returns how many videos were stripped."""
+        count = 0
+        for video in await self._all_of(owner_id, None):
+            if video.stripped:
+                continue
+            blobs = [key for key in (video.source_key, video.cover_image) if key]
+            blobs += [subtitle.key for subtitle in video.subtitle_sources]
+            for upload in await self.uploads.for_video(video.id):
+                blobs.append(upload.blob_key)
+                await self.uploads.delete(upload.id)
+            for key in blobs:
+                await self.storage.delete(key)
+            await self.transcoder.discard(str(video.id))
+            async with self.uow.atomic():
+                locked = await self.videos.get(video.id, for_update=True)
+                if locked is None:
+                    continue
+                locked.strip(self.clock.now())
+                await self.videos.save(locked)
+            count += 1
+        return count
+
+    async def _all_of(self, owner_id: UUID, states: frozenset[VideoState] | None) -> list[Video]:
+        found: list[Video] = []
+        while True:
+            page = await self.videos.list_for_owner(owner_id, limit=200, offset=len(found), states=states)
+            found.extend(page)
+            if len(page) < 200:
+                return found
+
     # -- inside --------------------------------------------------------------------------------------
 
     async def _change(self, video_id: UUID, change: Callable[[Video, datetime], None]) -> Video:

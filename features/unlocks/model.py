@@ -241,6 +241,15 @@ def fresh_expiry(offer: Offer, now: datetime) -> datetime | None:
     return None if duration is None else now + duration
 
 
+def rental_running(unlock: Unlock, now: datetime) -> bool:
+    """True for a rental whose own period (from its purchase) has not ended at `now`."""
+    duration = unlock.offer.duration
+    return duration is not None and unlock.created_at + duration > now
+
+
+LONGEST_RENTAL = max(d for d in _DURATIONS.values() if d is not None)
+
+
 def merged_expiry(current: datetime | None, current_active: bool, fresh: datetime | None) -> datetime | None:
     """The end of access after a purchase: lifetime wins, otherwise the later of the two ends.
 
