@@ -46,6 +46,7 @@ from features.payouts.module import FEATURE as PAYOUTS
 from features.pipeline.module import FEATURE as PIPELINE
 from features.playback.module import FEATURE as PLAYBACK
 from features.preferences.module import FEATURE as PREFERENCES
+from features.privacy.module import FEATURE as PRIVACY
 from features.sandbox_pay.module import FEATURE as SANDBOX_PAY
 from features.studio.module import FEATURE as STUDIO
 from features.unlocks.module import FEATURE as UNLOCKS
@@ -68,6 +69,7 @@ FEATURES: list[Feature] = [
     DASHBOARD,
     CATALOG,
     PREFERENCES,
+    PRIVACY,
     OPS_ADMIN,
 ]
 

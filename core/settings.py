@@ -70,6 +70,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     points_per_currency_unit: int = 100
     payout_gateway: str = "sandbox"
 
+    # Privacy: data exports and account deletion (features/privacy, docs/privacy.md)
+    privacy_export_ttl_hours: int = 72  # a data export's download link works this long, then the file is deleted
+    privacy_content_grace_days: int = 30  # a deleted creator's videos leave storage after this many days
+
     # E-mail
     smtp_host: str = ""
     smtp_port: int = 587
@@ -88,6 +92,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("PAYMENT_GATEWAY must be 'sandbox' or 'stripe'")
         if self.payment_gateway == "stripe" and not (self.stripe_api_key and self.stripe_webhook_secret):
             raise SettingsError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+        if not 1 <= self.privacy_export_ttl_hours <= 24 * 90:
+            raise SettingsError("PRIVACY_EXPORT_TTL_HOURS must be between 1 and 2160 (90 days)")
+        if not 0 <= self.privacy_content_grace_days <= 365:
+            raise SettingsError("PRIVACY_CONTENT_GRACE_DAYS must be between 0 and 365")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
 

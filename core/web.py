@@ -32,6 +32,7 @@ from core.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    Gone,
     InvalidInput,
     NotFound,
     PaymentRequired,
@@ -304,6 +305,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
+    (Gone, 410),
     (Forbidden, 403),
     (Conflict, 409),
     (InvalidInput, 422),

@@ -392,6 +392,7 @@ class TipService:
                 {
                     "amount": points,
                     "from_name": viewer.display_name,
+                    "from_id": str(viewer.id),  # lets an erasure find the tipper's name here (features/privacy)
                     "message": text,
                     "video_title": video.title,
                     "video_id": str(video.id),
