@@ -8,7 +8,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Stream, Template
 
 from core.auth import current_principal, login_required
@@ -57,7 +57,7 @@ class PrivacyController(Controller):
 
     @get("/me/export/{export_id:uuid}/download")
     async def download(
-        self, request: Request[Any, Any, Any], exports: NamedDependency[ExportService], export_id: UUID
+        self, request: Request[Any, Any, Any], exports: NamedDependency[ExportService], export_id: FromPath[UUID]
     ) -> Stream:
         found = await exports.download(_me(request).id, export_id)
         return Stream(
