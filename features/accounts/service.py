@@ -42,6 +42,12 @@ def erased_email(user_id: UUID) -> str:
     return f"erased-{user_id.hex}@erased.invalid"
 
 
+def login_email_key(email: str) -> str:
+    """The rate-limit key of log-ins to one address: a hash, so no e-mail is ever stored in rate_limits
+    (not even one typed after its account was deleted)."""
+    return "login:email:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -91,7 +97,7 @@ class AccountService:
         e-mail has made too many attempts, InvalidCredentials for a wrong e-mail or password.
         """
         policy = self.policy
-        email_key = f"login:email:{normalize_email(email)}"
+        email_key = login_email_key(email)
         by_ip = await self.limiter.hit(f"login:ip:{ip}", policy.attempts_per_ip, policy.window_seconds)
         by_email = await self.limiter.peek(email_key, policy.attempts_per_email, policy.window_seconds)
         if not by_ip.allowed or not by_email.allowed:
@@ -188,7 +194,7 @@ class AccountService:
                 return
             await self.sessions.delete_for_user(user_id)
             await self.users.pseudonymise(user_id, erased_email(user_id), ERASED_NAME)
-            await self.limiter.reset(f"login:email:{normalize_email(user.email)}")
+            await self.limiter.reset(login_email_key(user.email))
 
     async def _dummy(self) -> str:
         if self._dummy_hash is None:

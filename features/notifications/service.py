@@ -28,7 +28,7 @@ or too many attempts is given up, with the reason kept.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -104,21 +104,23 @@ class NotificationService:
         recipient = None if viewer.is_staff else viewer.email
         return await self.outbox.page(recipient, max(1, page), per_page)
 
-    async def forget_person(self, user_id: UUID, email: str, display_name: str, mentioned_to: Collection[UUID]) -> None:
+    async def forget_person(
+        self, user_id: UUID, email: str, replacements: Mapping[str, str], mentioned_to: Collection[UUID]
+    ) -> None:
         """Erase a person from the mail records: the mail kept for their address is deleted, their
-        delivery records lose address and content (mail not yet sent is given up), and their display
-        name is replaced by FORMER_MEMBER in the tip mails sent to `mentioned_to` (the creators they
-        tipped). Runs inside the caller's unit of work; idempotent."""
+        delivery records lose address and content (mail not yet sent is given up), and in the tip mails
+        sent to `mentioned_to` (the creators they tipped) each text of `replacements` (their name, their
+        messages) is replaced, longest first. Runs inside the caller's unit of work; idempotent."""
         async with self.uow.atomic():
             await self.outbox.forget_recipient(email)
             await self.deliveries.forget_user(user_id, "the recipient deleted their account")
-            if mentioned_to and display_name:
-                creators = await self.accounts.users_by_id(list(mentioned_to))
-                addresses = [user.email for user in creators.values()]
-                await self.outbox.redact(addresses, display_name, FORMER_MEMBER)
-                await self.deliveries.redact(
-                    list(mentioned_to), MailKind.TIP_RECEIVED.value, display_name, FORMER_MEMBER
-                )
+            if not mentioned_to:
+                return
+            creators = await self.accounts.users_by_id(list(mentioned_to))
+            addresses = [user.email for user in creators.values()]
+            for text in sorted((t for t in replacements if t), key=len, reverse=True):
+                await self.outbox.redact(addresses, text, replacements[text])
+                await self.deliveries.redact(list(mentioned_to), MailKind.TIP_RECEIVED.value, text, replacements[text])
 
     # -- new events ---------------------------------------------------------------------------------
 

@@ -55,6 +55,8 @@ EXPORT_JOB = "build_export"
 EXPORT_EVENT = "export"
 STATEMENT_COLUMNS = ("entry_id", "created_at", "kind", "amount", "balance_after", "counterparty", "memo", "transfer_id")
 PAGE = 500
+REMOVED_MESSAGE = "(message removed)"
+MIN_REDACTED = 3  # shorter tip messages ("hi") are not looked for in mail: they would match inside words
 
 
 def topic_for(user_id: UUID) -> str:
@@ -559,7 +561,9 @@ class ErasureService:
             sent = await self.tips.sent_by(user_id)
             tipped = {tip.creator_id for tip in sent}
             await self.tips.erase_messages_of(user_id)
-            await self.notifications.forget_person(user_id, user.email, user.display_name, tipped)
+            said = {tip.message: REMOVED_MESSAGE for tip in sent if len(tip.message) >= MIN_REDACTED}
+            said[user.display_name] = FORMER_MEMBER
+            await self.notifications.forget_person(user_id, user.email, said, tipped)
             await self.scrubber.scrub_tipper(user_id, user.display_name, tipped, FORMER_MEMBER)
             old_exports = await self.exports.delete_for_user(user_id)
             has_content = user.is_creator or unpublished > 0 or bool(await self.studio.list_for_owner(user_id, limit=1))

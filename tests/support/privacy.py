@@ -68,3 +68,21 @@ def open_zip(data: bytes) -> zipfile.ZipFile:
 
 def read_json(archive: zipfile.ZipFile, name: str) -> Any:
     return json.loads(archive.read(name))
+
+
+async def tables_holding(db: Database, needle: str) -> dict[str, int]:
+    """Every table of the migrated schema with rows whose text (all columns, JSON and arrays included,
+    compared case-insensitively) contains `needle`, and how many rows: future tables are walked too."""
+    tables = await db.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+    )
+    found: dict[str, int] = {}
+    for row in tables:
+        name = row["table_name"].replace('"', '""')
+        count = await db.fetchval(
+            f'SELECT count(*) FROM "{name}" AS r WHERE strpos(lower(r::text), lower($1)) > 0',
+            needle,
+        )
+        if count:
+            found[row["table_name"]] = count
+    return found
