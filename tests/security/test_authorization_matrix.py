@@ -32,6 +32,7 @@ from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
 from features.payouts.service import PayoutService
+from features.privacy.service import ExportService
 from features.studio.service import StudioService
 from features.unlocks.service import UnlockService
 from features.wallet.service import WalletService
@@ -122,6 +123,8 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
+    # a data export: its random id is not enough, the session must be its owner's
+    ("GET", "/me/export/{export_id:uuid}/download"): [("/me/export/{export}/download", OWNER_ONLY)],
 }
 # Not object routes: static files and the schema viewer's own assets.
 NOT_OBJECT_ROUTES = {"/static/{file_path:path}", "/api/schema/{path:str}"}
@@ -181,6 +184,8 @@ async def world(pg: Injector) -> World:
     await earn(pg, owner.id, 2000, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(owner.id, "matrix-payout-key-0001")).payout
     purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex)
+    export = await pg.get(ExportService).request(owner.id)
+    assert (await pg.get(ExportService).build(export.id)) is not None
     values = {
         "draft.id": str(draft.id),
         "draft.pid": draft.public_id,
@@ -191,6 +196,7 @@ async def world(pg: Injector) -> World:
         "purchase": purchase.payment_ref,
         "payment": purchase.payment_ref,
         "creator": str(owner.id),
+        "export": str(export.id),
     }
     segment = made.published["480p/seg_00000.ts"]
     return World(
@@ -198,7 +204,14 @@ async def world(pg: Injector) -> World:
         other,
         viewer,
         values,
-        [SECRET_TITLE.encode(), SECRET_DESCRIPTION.encode(), made.key.key, segment[:64], str(payout.id).encode()],
+        [
+            SECRET_TITLE.encode(),
+            SECRET_DESCRIPTION.encode(),
+            made.key.key,
+            segment[:64],
+            str(payout.id).encode(),
+            b"PK\x03\x04",  # the start of a ZIP: a refused export download must not be one
+        ],
     )
 
 
