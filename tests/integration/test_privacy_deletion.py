@@ -5,22 +5,18 @@ forfeited) through the ledger exactly once, the pending-payout refusal, and the 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from datetime import timedelta
 
 import httpx
 import pytest
 from injector import Injector
 
-from core.clock import FrozenClock
 from core.db import Database
-from core.ids import public_id
 from core.settings import Settings
 from core.storage import BlobStorage
 from core.web import SESSION_COOKIE
 from features.accounts.service import AccountService
-from features.ledger.adapters import PostgresLedgerRepository
-from features.ledger.model import AccountRef, Leg
+from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.notifications.service import FORMER_MEMBER, NotificationService
 from features.payouts.model import PayoutPending, PayoutState
@@ -32,7 +28,7 @@ from features.studio.model import REMOVED_TITLE, VideoState
 from features.studio.service import StudioService
 from features.unlocks.service import UnlockService
 from tests.conftest import app_client
-from tests.support.privacy import give_history, tables_holding, web_viewer
+from tests.support.privacy import earn, give_history, tables_holding, web_viewer
 from tests.support.videos import PASSWORD, add_synthetic_video, fund, person, price_and_publish, session_token
 from tests.support.web import csrf_token, post_form
 
@@ -180,18 +176,6 @@ async def test_deleting_a_creator_refunds_running_rentals_once_settles_earnings_
     )
     assert await pg.get(KeyStore).get(str(made.video.id)) is None  # type: ignore[type-abstract]
     assert await pg.get(LedgerService).verify() == []
-
-
-async def earn(pg: Injector, creator: UUID, points: int, days_ago: float) -> None:
-    clock = FrozenClock(datetime.now(UTC) - timedelta(days=days_ago))
-    ledger = LedgerService(PostgresLedgerRepository(pg.get(Database)), clock)
-    viewer, key = uuid4(), public_id()
-    await ledger.transfer(
-        f"buy-{key}", "purchase", [Leg(AccountRef.vendor_clearing(), AccountRef.wallet(viewer), points)]
-    )
-    await ledger.transfer(
-        f"unlock-{key}", "unlock", [Leg(AccountRef.wallet(viewer), AccountRef.earnings(creator), points)]
-    )
 
 
 async def test_deleting_with_a_payout_on_its_way_is_refused_with_a_clear_message_and_changes_nothing(

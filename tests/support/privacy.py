@@ -6,14 +6,20 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 from injector import Injector
 
+from core.clock import FrozenClock
 from core.db import Database
 from core.identity import Principal
+from core.ids import public_id
+from features.ledger.adapters import PostgresLedgerRepository
+from features.ledger.model import AccountRef, Leg
+from features.ledger.service import LedgerService
 from features.playback.service import PlaybackService
 from features.preferences.service import VideoPreferenceService
 from features.unlocks.service import TipService, UnlockService
@@ -86,3 +92,16 @@ async def tables_holding(db: Database, needle: str) -> dict[str, int]:
         if count:
             found[row["table_name"]] = count
     return found
+
+
+async def earn(pg: Injector, creator: UUID, points: int, days_ago: float) -> None:
+    """Points a viewer spent on the creator `days_ago` (the ledger stamps transfers with its clock)."""
+    clock = FrozenClock(datetime.now(UTC) - timedelta(days=days_ago))
+    ledger = LedgerService(PostgresLedgerRepository(pg.get(Database)), clock)
+    viewer, key = uuid4(), public_id()
+    await ledger.transfer(
+        f"buy-{key}", "purchase", [Leg(AccountRef.vendor_clearing(), AccountRef.wallet(viewer), points)]
+    )
+    await ledger.transfer(
+        f"unlock-{key}", "unlock", [Leg(AccountRef.wallet(viewer), AccountRef.earnings(creator), points)]
+    )
