@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import aiosmtplib
+import markupsafe
 
 from core.clock import Clock, SystemClock
 from core.db import Database
@@ -148,19 +149,25 @@ class PostgresOutbox:
     async def redact(self, recipients: Sequence[str], text: str, replacement: str) -> int:
         if not text or not recipients:
             return 0
-        escaped = html.escape(text)
-        status = await self.db.execute(
-            "UPDATE outbox_mail SET subject = replace(replace(subject, $2, $4), $3, $4),"
-            " text_body = replace(replace(text_body, $2, $4), $3, $4),"
-            " html_body = replace(replace(html_body, $2, $4), $3, $4)"
-            " WHERE to_normalized = ANY($1::text[])"
-            " AND (strpos(subject || text_body || html_body, $2) > 0 OR strpos(html_body, $3) > 0)",
-            [r.strip().lower() for r in recipients],
-            text,
-            escaped,
-            replacement,
-        )
-        return int(status.rsplit(" ", 1)[1])
+        changed = 0
+        for form in written_forms(text):
+            status = await self.db.execute(
+                "UPDATE outbox_mail SET subject = replace(subject, $2, $3), text_body = replace(text_body, $2, $3),"
+                " html_body = replace(html_body, $2, $3)"
+                " WHERE to_normalized = ANY($1::text[]) AND strpos(subject || text_body || html_body, $2) > 0",
+                [r.strip().lower() for r in recipients],
+                form,
+                replacement,
+            )
+            changed += int(status.rsplit(" ", 1)[1])
+        return changed
+
+
+def written_forms(text: str) -> list[str]:
+    """`text` as mail may hold it: as is, and HTML-escaped the ways our templates (Jinja2/markupsafe)
+    and the standard library escape it; the escaped forms first (they contain no raw `&`)."""
+    forms = [str(markupsafe.escape(text)), html.escape(text), text]
+    return sorted(set(forms), key=lambda form: (form == text, forms.index(form)))
 
 
 class MemoryOutbox:
@@ -216,7 +223,9 @@ class MemoryOutbox:
 
 
 def _redacted(value: str, text: str, replacement: str) -> str:
-    return value.replace(text, replacement).replace(html.escape(text), replacement)
+    for form in written_forms(text):
+        value = value.replace(form, replacement)
+    return value
 
 
 # -- Reading the event log ------------------------------------------------------------------------
@@ -436,19 +445,20 @@ async def _postgres_forget_user(db: Database, user_id: UUID, reason: str) -> int
 async def _postgres_redact(db: Database, user_ids: Collection[UUID], kind: str, text: str, replacement: str) -> int:
     if not text or not user_ids:
         return 0
-    status = await db.execute(
-        "UPDATE notification_deliveries SET subject = replace(replace(subject, $3, $5), $4, $5),"
-        " text_body = replace(replace(text_body, $3, $5), $4, $5),"
-        " html_body = replace(replace(html_body, $3, $5), $4, $5), updated_at = now()"
-        " WHERE user_id = ANY($1::uuid[]) AND kind = $2 AND to_address IS NOT NULL"
-        " AND (strpos(subject || text_body || html_body, $3) > 0 OR strpos(html_body, $4) > 0)",
-        list(user_ids),
-        kind,
-        text,
-        html.escape(text),
-        replacement,
-    )
-    return int(status.rsplit(" ", 1)[1])
+    changed = 0
+    for form in written_forms(text):
+        status = await db.execute(
+            "UPDATE notification_deliveries SET subject = replace(subject, $3, $4),"
+            " text_body = replace(text_body, $3, $4), html_body = replace(html_body, $3, $4), updated_at = now()"
+            " WHERE user_id = ANY($1::uuid[]) AND kind = $2 AND to_address IS NOT NULL"
+            " AND strpos(subject || text_body || html_body, $3) > 0",
+            list(user_ids),
+            kind,
+            form,
+            replacement,
+        )
+        changed += int(status.rsplit(" ", 1)[1])
+    return changed
 
 
 class MemoryDeliveryLog:
