@@ -15,12 +15,14 @@ from injector import Injector
 
 from core.clock import Clock, FrozenClock
 from core.jobs import JobQueue, MemoryJobQueue
+from core.settings import SettingsError, load_settings
 from core.storage import BlobStorage
 from features.accounts.service import AccountService
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.privacy.archive import ArchiveWriter, csv_cell
 from features.privacy.model import ExportExpired, ExportNotFound, ExportNotReady, ExportStatus
+from features.privacy.module import privacy_policy
 from features.privacy.service import EXPORT_JOB, ErasureService, ExportService
 from features.unlocks.service import UnlockService
 from tests.support.privacy import open_zip
@@ -139,3 +141,27 @@ async def test_the_archive_writes_rows_as_they_come(tmp_path: Path) -> None:
     parsed = list(csv.reader(io.StringIO(archive.read("a.csv").decode())))
     assert parsed == [["n", "note"], ["0", "'=row 0"], ["1", "'=row 1"], ["2", "'=row 2"]]
     assert archive.read("a.json") == b"[]\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PRIVACY_EXPORT_TTL_HOURS", "0"),
+        ("PRIVACY_EXPORT_TTL_HOURS", "soon"),
+        ("PRIVACY_EXPORT_TTL_HOURS", "100000"),
+        ("PRIVACY_CONTENT_GRACE_DAYS", "-1"),
+        ("PRIVACY_CONTENT_GRACE_DAYS", "1.5"),
+        ("PRIVACY_CONTENT_GRACE_DAYS", "366"),
+    ],
+)
+def test_a_bad_privacy_setting_stops_start_up_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value})
+
+
+def test_the_privacy_settings_reach_the_policy(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"PRIVACY_EXPORT_TTL_HOURS": "6", "PRIVACY_CONTENT_GRACE_DAYS": "0", "DATA_DIR": str(tmp_path)}
+    )
+    policy = privacy_policy(settings)
+    assert (policy.export_ttl, policy.content_grace) == (timedelta(hours=6), timedelta(0))
