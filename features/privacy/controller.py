@@ -17,7 +17,7 @@ from core.identity import Principal
 from core.web import flash, inject, redirect, set_session_cookie
 from features.payouts.model import PayoutPending
 from features.privacy.dto import DeleteForm
-from features.privacy.model import ExportStatus, NotConfirmed, StaffAccount, WrongPassword
+from features.privacy.model import ExportStatus, NotConfirmed, StaffAccount, TooManyAttempts, WrongPassword
 from features.privacy.service import ErasureService, ExportService
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -92,6 +92,10 @@ class PrivacyController(Controller):
             errors = {"confirm": error.message}
         except (PayoutPending, StaffAccount) as error:
             return await _delete_page(request, erasures, me, {"form": error.message}, 409)
+        except TooManyAttempts as error:
+            page = await _delete_page(request, erasures, me, {"form": error.message}, 429)
+            page.headers["Retry-After"] = str(max(1, error.retry_after))
+            return page
         if errors:
             return await _delete_page(request, erasures, me, errors, 422)
         response = redirect("/", request)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, TooManyRequests
 from features.payouts.model import PayoutPending
 
 
@@ -48,6 +48,10 @@ class ExportNotReady(Conflict):
 
 class WrongPassword(InvalidInput):
     message = "That is not your current password. Nothing was deleted."
+
+
+class TooManyAttempts(TooManyRequests):
+    message = "Too many wrong passwords. Please wait a few minutes and try again. Nothing was deleted."
 
 
 class NotConfirmed(InvalidInput):

@@ -11,6 +11,7 @@ from core.db import Database
 from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature
 from core.jobs import JobQueue
+from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.storage import BlobStorage
 from core.uow import UnitOfWork
@@ -110,6 +111,7 @@ class _PrivacyServiceModule(Module):
         ledger: LedgerService,
         notifications: NotificationService,
         storage: BlobStorage,
+        limiter: RateLimiter,
         uow: UnitOfWork,
         clock: Clock,
         policy: PrivacyPolicy,
@@ -126,6 +128,7 @@ class _PrivacyServiceModule(Module):
             ledger,
             notifications,
             storage,
+            limiter,
             uow,
             clock,
             policy,

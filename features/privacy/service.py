@@ -21,6 +21,7 @@ from core.events import EventBus
 from core.ids import uuid7
 from core.jobs import JobQueue
 from core.paging import Cursor
+from core.ratelimit import RateLimiter
 from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from features.accounts.model import User
@@ -42,6 +43,7 @@ from features.privacy.model import (
     ExportStatus,
     NotConfirmed,
     StaffAccount,
+    TooManyAttempts,
     WrongPassword,
 )
 from features.privacy.ports import ErasureRepository, EventScrubber, ExportRepository
@@ -70,6 +72,9 @@ class PrivacyPolicy:
     # A new export may be asked for once the last one is this old (or failed, or expired).
     export_interval: timedelta = timedelta(minutes=10)
     work_dir: Path | None = None  # where the ZIP is written before it goes to blob storage
+    # Password tries on the deletion form, per account and window (a stolen session cannot guess on).
+    password_attempts: int = 5
+    password_window_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,8 @@ class ExportService:
             raise ExportExpired()
         if not export.downloadable(now) or export.blob_key is None:
             raise ExportNotReady()
+        if not await self.storage.exists(export.blob_key):  # the expiry cron got there first
+            raise ExportExpired()
         name = f"hypha-data-{export.requested_at:%Y-%m-%d}-{str(export.id)[:8]}.zip"
         return Download(export, self.storage.stream(export.blob_key), name)
 
@@ -499,10 +506,12 @@ class ErasureService:
         ledger: LedgerService,
         notifications: NotificationService,
         storage: BlobStorage,
+        limiter: RateLimiter,
         uow: UnitOfWork,
         clock: Clock,
         policy: PrivacyPolicy,
     ) -> None:
+        self.limiter = limiter
         self.erasures = erasures
         self.exports = exports
         self.scrubber = scrubber
@@ -540,8 +549,14 @@ class ErasureService:
 
     async def delete_account(self, user_id: UUID, password: str, confirmed: bool) -> Erasure:
         """Delete the account after checking the password, all in one transaction (see the rules in
-        `features.privacy.model`). Raises WrongPassword, NotConfirmed, StaffAccount or PayoutPending,
-        and then nothing changes. Returns what the erasure did."""
+        `features.privacy.model`). Raises TooManyAttempts (more than `password_attempts` tries in the
+        window), WrongPassword, NotConfirmed, StaffAccount or PayoutPending, and then nothing changes.
+        Returns what the erasure did."""
+        attempts = await self.limiter.hit(
+            f"privacy:delete:{user_id}", self.policy.password_attempts, self.policy.password_window_seconds
+        )
+        if not attempts.allowed:
+            raise TooManyAttempts(retry_after=attempts.retry_after)
         if not await self.accounts.verify_password(user_id, password):
             raise WrongPassword()
         if not confirmed:

@@ -268,3 +268,18 @@ async def test_names_that_html_escapes_and_emails_in_any_case_are_erased_everywh
 
     left = {form: await tables_holding(db, form) for form in forms}
     assert {form: found for form, found in left.items() if found} == {}
+
+
+async def test_guessing_the_password_on_the_deletion_form_is_rate_limited(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    viewer = await web_viewer(client, pg, "guessed@example.org", "Guessed")
+    for n in range(5):
+        assert (await delete_form(client, password=f"guess number {n}")).status_code == 422
+    limited = await delete_form(client)  # even the right password, once the window is used up
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) > 0
+    assert "Too many wrong passwords" in limited.text
+    assert (await client.get("/me")).status_code == 200
+    assert await pg.get(Database).fetchval("SELECT count(*) FROM privacy_erasures") == 0
+    assert (await pg.get(AccountService).get_user(viewer)).display_name == "Guessed"  # type: ignore[union-attr]
