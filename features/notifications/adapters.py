@@ -430,7 +430,7 @@ class PostgresDeliveryLog:
 _FORGET_USER = """
     UPDATE notification_deliveries SET to_address = NULL, subject = NULL, text_body = NULL, html_body = NULL,
         status = CASE WHEN status = 'SENT' THEN status ELSE 'GAVE_UP' END,
-        last_error = CASE WHEN status = 'SENT' THEN last_error ELSE $2 END,
+        last_error = CASE WHEN status = 'SENT' THEN '' ELSE $2 END,
         next_attempt_at = CASE WHEN status = 'SENT' THEN next_attempt_at ELSE NULL END,
         updated_at = now()
     WHERE user_id = $1
@@ -502,7 +502,7 @@ class MemoryDeliveryLog:
         for event_id, delivery in list(self.deliveries.items()):
             if delivery.user_id != user_id:
                 continue
-            forgotten = replace(delivery, message=None)
+            forgotten = replace(delivery, message=None, last_error="")
             if delivery.status is not DeliveryStatus.SENT:
                 forgotten = replace(forgotten, status=DeliveryStatus.GAVE_UP, last_error=reason, next_attempt_at=None)
             self.deliveries[event_id] = forgotten

@@ -103,8 +103,9 @@ class DeliveryLog(Protocol):
     async def get(self, event_id: int) -> Delivery | None: ...
 
     async def forget_user(self, user_id: UUID, reason: str) -> int:
-        """Drop the address, subject and bodies of every delivery to the user; one not yet sent is
-        given up with `reason` (never retried). Returns how many records changed."""
+        """Drop the address, subject, bodies and error text (which may quote the address) of every
+        delivery to the user; one not yet sent is given up with `reason` as its error (never retried).
+        Returns how many records changed."""
         ...
 
     async def redact(self, user_ids: Collection[UUID], kind: str, text: str, replacement: str) -> int:
