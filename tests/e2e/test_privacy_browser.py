@@ -46,7 +46,7 @@ async def test_export_downloads_a_zip_with_the_statement_then_deletion_refuses_t
     made = await add_synthetic_video(pg, creator.id, title="Low tide")
     await price_and_publish(pg, creator.id, made.video)
     await fund(pg, iris, 300)
-    await pg.get(UnlockService).unlock(iris, made.video.public_id, "rent_day", "browser-unlock-000001")
+    await pg.get(UnlockService).unlock(iris, made.video.public_id, "rent_day", "browser-unlock-000001", 50)
 
     await page.get_by_role("link", name="Download your data").click()
     await expect(page).to_have_url("/me/export")

@@ -125,9 +125,9 @@ async def test_deleting_a_creator_refunds_running_rentals_once_settles_earnings_
     pid = made.video.public_id
     running, lifetime, lapsed = [await person(pg, n) for n in ("Running Rental", "Lifetime Buyer", "Lapsed Rental")]
     unlocks = pg.get(UnlockService)
-    for viewer, offer in ((running, "rent_month"), (lifetime, "lifetime"), (lapsed, "rent_day")):
+    for viewer, offer, price in ((running, "rent_month", 200), (lifetime, "lifetime", 500), (lapsed, "rent_day", 50)):
         await fund(pg, viewer.id, 1000)
-        await unlocks.unlock(viewer.id, pid, offer, f"key-{offer}-0001")
+        await unlocks.unlock(viewer.id, pid, offer, f"key-{offer}-0001", price)
     # the day-long rental was bought two days ago: it is over, nothing to refund
     await db.execute("UPDATE unlocks SET created_at = now() - interval '2 days' WHERE viewer_id = $1", lapsed.id)
     earnings, platform = AccountRef.earnings(creator), AccountRef.platform_revenue()

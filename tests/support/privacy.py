@@ -55,9 +55,9 @@ async def give_history(pg: Injector, viewer: UUID, *, tip_message: str = "Lovely
     made = await add_synthetic_video(pg, creator.id, title="Tides at dawn")
     await price_and_publish(pg, creator.id, made.video)
     await fund(pg, viewer, 1000)
-    await pg.get(WalletService).start_purchase(viewer, "p100", uuid4().hex)
+    await pg.get(WalletService).start_purchase(viewer, "p100", uuid4().hex, "100", "USD")
     pid = made.video.public_id
-    await pg.get(UnlockService).unlock(viewer, pid, "rent_day", "privacy-unlock-0001")
+    await pg.get(UnlockService).unlock(viewer, pid, "rent_day", "privacy-unlock-0001", "50")
     viewer_principal = Principal(viewer, "", "Viewer", False, False)
     user = await pg.get(UnlockService).accounts.get_user(viewer)
     if user is not None:

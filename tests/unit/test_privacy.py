@@ -44,11 +44,11 @@ async def test_only_rentals_whose_own_period_is_still_running_are_refunded(memor
     unlocks = memory.get(UnlockService)
     for viewer in (ended, running, month, forever):
         await fund(memory, viewer.id, 1000)
-    await unlocks.unlock(ended.id, made.video.public_id, "rent_day", "key-ended-000001")
-    await unlocks.unlock(month.id, made.video.public_id, "rent_month", "key-month-000001")
+    await unlocks.unlock(ended.id, made.video.public_id, "rent_day", "key-ended-000001", 50)
+    await unlocks.unlock(month.id, made.video.public_id, "rent_month", "key-month-000001", 200)
     clock.advance(timedelta(hours=24, seconds=1))  # the first day-long rental is over
-    await unlocks.unlock(running.id, made.video.public_id, "rent_day", "key-running-0001")
-    await unlocks.unlock(forever.id, made.video.public_id, "lifetime", "key-forever-0001")
+    await unlocks.unlock(running.id, made.video.public_id, "rent_day", "key-running-0001", 50)
+    await unlocks.unlock(forever.id, made.video.public_id, "lifetime", "key-forever-0001", 500)
     clock.advance(timedelta(hours=23))
 
     plan = await memory.get(ErasureService).plan(creator.id)
@@ -67,7 +67,7 @@ async def test_the_deletion_page_promises_what_happens_to_the_money(memory: Inje
     await price_and_publish(memory, creator.id, made.video, rent_day=100)
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 300)
-    await memory.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "key-plan-0000001")
+    await memory.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "key-plan-0000001", 100)
     plan = await memory.get(ErasureService).plan(creator.id)
     # 100 paid: 90 to the creator, 10 fee; a refund takes the 90 back from earnings, nothing is left
     assert (plan.earnings_points, plan.refund_points, plan.refund_share, plan.earnings_forfeited) == (90, 100, 90, 0)
