@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.message
 import email.utils
 import json
+import logging
 import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ import aiosmtplib
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.events import Event, MemoryEventBus
+from features.accounts.model import AccountMail
+from features.notifications.mails import MailComposer
 from features.notifications.model import (
     Delivery,
     DeliveryStatus,
@@ -28,8 +31,29 @@ from features.notifications.model import (
     StoredMail,
     check_message,
 )
+from features.notifications.ports import EmailService
+
+log = logging.getLogger(__name__)
 
 # -- Sending mail --------------------------------------------------------------------------------
+
+
+class AccountMailSender:
+    """The accounts feature's AccountMailer: composes the mail from this feature's templates and
+    sends it at once through the EmailService (SMTP, or the outbox). A refusal is logged without
+    the mail's body (its link is a secret) and reported as False."""
+
+    def __init__(self, email: EmailService, composer: MailComposer) -> None:
+        self.email = email
+        self.composer = composer
+
+    async def send(self, mail: AccountMail) -> bool:
+        try:
+            await self.email.send(self.composer.compose_account(mail))
+        except EmailDeliveryError as error:
+            log.warning("account mail %s not sent: %s", mail.kind.value, error.reason)
+            return False
+        return True
 
 
 class SmtpEmailService:
