@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from uuid import UUID
 
-from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooManyRequests
+from core.errors import Conflict, DomainError, InvalidInput, NotFound, TooManyRequests
 from core.identity import Principal
 
 EMAIL_PATTERN = re.compile(
@@ -51,10 +51,6 @@ class InvalidLink(DomainError):
     """A verification or reset link that is unknown, used, expired or for another address."""
 
     message = "This link is not valid: it may have expired or been used already. Ask for a new one."
-
-
-class EmailNotVerified(Forbidden):
-    message = "Confirm your e-mail address first: we sent you a link. Buying, unlocking and tipping open up then."
 
 
 class ResendThrottled(TooManyRequests):
