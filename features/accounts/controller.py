@@ -323,11 +323,11 @@ class AccountsController(Controller):
             context = {"form": {"email": form.email}, "errors": {"email": error.message}, "sent": ""}
             return _form_page(request, "accounts/forgot_password.html", "accounts/_forgot_form.html", context, 422)
         ip = request.client.host if request.client else "unknown"
-        mail = await accounts.request_password_reset(form.email, ip)  # TooManyRequests → 429 page
+        address = await accounts.request_password_reset(form.email, ip)  # TooManyRequests → 429 page
         answer = FORGOT_ANSWER.format(minutes=accounts.policy.reset_link_minutes)
         context = {"form": {}, "errors": {}, "sent": answer}
         page = _form_page(request, "accounts/forgot_password.html", "accounts/_forgot_form.html", context, 200)
-        page.background = BackgroundTask(accounts.deliver, mail)
+        page.background = BackgroundTask(accounts.send_reset_link, address)
         return page
 
     @get("/reset-password")

@@ -324,13 +324,13 @@ class AccountService:
         )
         return ended
 
-    async def request_password_reset(self, email: str, ip: str) -> AccountMail | None:
-        """Prepare a single-use reset link (valid `reset_link_minutes`) for the account with this
-        address. Returns the mail to send (see `deliver`, which the caller runs after answering), or
-        None when no account has the address or the address had its share of links; the work done
-        is the same either way so the answer's timing tells nothing. Raises ResendThrottled only for
-        an IP asking too often (whatever the addresses). Uses none of the log-in limits, so a reset
-        stays possible while log-in is throttled."""
+    async def request_password_reset(self, email: str, ip: str) -> str | None:
+        """Count a "forgot password" request and return the address to mail a reset link to (see
+        `send_reset_link`, which the caller runs after answering), or None when the address had its
+        share of links this window. Nothing here looks the address up, so the answer cannot depend
+        on whether an account has it. Raises ResendThrottled only for a network asking too often
+        (whatever the addresses). Uses none of the log-in limits: a reset stays possible while
+        log-in is throttled for the address."""
         policy = self.policy
         by_ip = await self.limiter.hit(f"reset:ip:{ip}", policy.reset_requests_per_ip, policy.window_seconds)
         if not by_ip.allowed:
@@ -338,28 +338,27 @@ class AccountService:
                 "Too many reset requests from your network. Please wait a few minutes and try again.",
                 retry_after=by_ip.retry_after,
             )
-        by_email = await self.limiter.hit(
-            f"reset:email:{normalize_email(email)[:254]}", policy.reset_mails_per_email, policy.window_seconds
-        )
+        address = normalize_email(email)[:254]
+        by_email = await self.limiter.hit(f"reset:email:{address}", policy.reset_mails_per_email, policy.window_seconds)
+        return address if by_email.allowed else None
+
+    async def send_reset_link(self, email: str | None) -> bool:
+        """Mail a single-use reset link (valid `reset_link_minutes`) to the account with this address;
+        False when no account has it (nothing stored, nothing sent) or the mail could not go out."""
+        if not email:
+            return False
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
-        minutes = policy.reset_link_minutes
+        minutes = self.policy.reset_link_minutes
         stored = AccountToken(
             hash_token(token), UUID(int=0), TokenPurpose.RESET_PASSWORD, "", now, now + timedelta(minutes=minutes)
         )
-        # Over the address's share the token goes nowhere: the same statement runs for an address
-        # no account has (it stores nothing), so the timing stays the same.
-        target = email if by_email.allowed else ""
-        user = await self.tokens.add_for_email(target, stored)
+        user = await self.tokens.add_for_email(email, stored)
         if user is None:
-            return None
+            return False
         link = self._link(f"/reset-password?token={token}")
-        return AccountMail(MailKind.RESET_PASSWORD, user.email, user.display_name, link, valid_minutes=minutes)
-
-    async def deliver(self, mail: AccountMail | None) -> None:
-        """Send a mail a use case prepared (nothing for None)."""
-        if mail is not None:
-            await self.mailer.send(mail)
+        mail = AccountMail(MailKind.RESET_PASSWORD, user.email, user.display_name, link, valid_minutes=minutes)
+        return await self.mailer.send(mail)
 
     async def reset_password(self, token: str, new_password: str) -> User:
         """Use a reset link: set the new password and end every session of the account (this one too).
