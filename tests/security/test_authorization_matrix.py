@@ -28,6 +28,7 @@ from core.identity import Principal
 from core.ids import public_id
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.accounts.service import AccountService
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
@@ -50,7 +51,7 @@ NOT_FOUND = "404"
 
 # (method, path template) → expectation per principal: owner, other, viewer (entitled to `paid`), anon.
 # Templates name the objects of `World`: {draft.id} {draft.pid} {paid.pid} {upload} {payout} {purchase}
-# {payment} {creator}.
+# {payment} {creator} {session}.
 Expect = dict[str, str]
 PUBLIC: Expect = {"owner": OK, "other": OK, "viewer": OK, "anon": OK}
 OWNER_ONLY: Expect = {"owner": OK, "other": DENIED, "viewer": DENIED, "anon": DENIED}
@@ -122,6 +123,8 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
+    # the sessions page: a person ends their own sessions only (another's is a 404, as if it were gone)
+    ("POST", "/me/sessions/{session_id:uuid}/end"): [("/me/sessions/{session}/end", OWNER_MAY_ACT)],
 }
 # Not object routes: static files and the schema viewer's own assets.
 NOT_OBJECT_ROUTES = {"/static/{file_path:path}", "/api/schema/{path:str}"}
@@ -181,6 +184,8 @@ async def world(pg: Injector) -> World:
     await earn(pg, owner.id, 2000, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(owner.id, "matrix-payout-key-0001")).payout
     purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex)
+    laptop = await session_token(pg, owner)  # another session of the owner's, for the sessions page
+    [owner_session] = [s for s in await pg.get(AccountService).list_sessions(owner.id, laptop) if s.current]
     values = {
         "draft.id": str(draft.id),
         "draft.pid": draft.public_id,
@@ -191,6 +196,7 @@ async def world(pg: Injector) -> World:
         "purchase": purchase.payment_ref,
         "payment": purchase.payment_ref,
         "creator": str(owner.id),
+        "session": str(owner_session.id),
     }
     segment = made.published["480p/seg_00000.ts"]
     return World(
