@@ -26,4 +26,5 @@ ALTER TABLE sessions ADD COLUMN browser varchar(80) NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN ip_prefix varchar(64) NOT NULL DEFAULT '';
 UPDATE sessions SET last_seen_at = created_at;
 ALTER TABLE sessions ALTER COLUMN last_seen_at SET NOT NULL;
+ALTER TABLE sessions ALTER COLUMN id DROP DEFAULT;  -- existing rows got one; new sessions bring theirs
 CREATE UNIQUE INDEX sessions_id ON sessions (id);

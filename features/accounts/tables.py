@@ -21,7 +21,7 @@ class UserTable(Table, tablename="users"):
 class SessionTable(Table, tablename="sessions"):
     id_hash = Varchar(length=64, primary_key=True)
     id = UUID(unique=True)
-    user_id = ForeignKey(references=UserTable)
+    user_id = ForeignKey(references=UserTable, null=False)
     created_at = Timestamptz()
     expires_at = Timestamptz()
     last_seen_at = Timestamptz()
@@ -33,7 +33,7 @@ class AccountTokenTable(Table, tablename="account_tokens"):
     """Single-use links (e-mail verification, password reset); only the token's SHA-256 is kept."""
 
     token_hash = Varchar(length=64, primary_key=True)
-    user_id = ForeignKey(references=UserTable)
+    user_id = ForeignKey(references=UserTable, null=False)
     purpose = Varchar(length=20)
     email = Varchar(length=254)
     created_at = Timestamptz()
