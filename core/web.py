@@ -37,6 +37,7 @@ from core.errors import (
     PaymentRequired,
     TooManyRequests,
 )
+from core.forms import FormErrors
 from core.observability import request_id_var
 from core.settings import Settings
 
@@ -350,8 +351,19 @@ def handle_unstorable_text(request: Request[Any, Any, Any], exc: Exception) -> R
     return _error_response(request, 400, "The request holds characters that cannot be stored (such as NUL).")
 
 
+def handle_form_errors(request: Request[Any, Any, Any], exc: FormErrors) -> Response[Any]:
+    """A form a route parsed but could not read (a field sent twice, a word where a number goes) is
+    the client's mistake: a 422 that names the field, never a 500. Routes that re-render their form
+    with inline errors catch FormErrors themselves; this is the net under the others."""
+    fields = ", ".join(name for name in exc.errors if name != "form")
+    detail = next(iter(exc.errors.values()), "This form could not be read.")
+    message = f"This form could not be read ({fields}): {detail}" if fields else detail
+    return _error_response(request, 422, message)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http_exception,
+    FormErrors: handle_form_errors,
     asyncpg.CharacterNotInRepertoireError: handle_unstorable_text,
     DomainError: handle_domain_error,
     DatabaseUnavailable: handle_unavailable,

@@ -452,3 +452,29 @@ async def test_every_page_shows_a_test_mode_banner_when_sandbox_payments_are_all
             assert 'data-testid="test-mode-banner"' in page.text, path
     async with app_client(pg, settings) as local:
         assert 'data-testid="test-mode-banner"' not in (await local.get("/")).text
+
+
+# -- hostile input ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/verify-email", "/reset-password", "/forgot-password", "/login", "/signup"])
+async def test_a_form_field_sent_twice_is_bad_input_not_a_server_error(
+    client: httpx.AsyncClient, pg: Injector, path: str
+) -> None:
+    """Found while testing these forms: a repeated field arrives as a list and escaped as a 500."""
+    await csrf_token(client, "/forgot-password")
+    body = (
+        b"token=a&token=b&email=x%40example.com&email=y%40example.com"
+        b"&password=p&password=q&new_password=1&new_password=2"
+    )
+    response = await client.post(
+        path,
+        content=body,
+        headers={
+            "x-csrftoken": client.cookies.get("csrftoken") or "",
+            "content-type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert 400 <= response.status_code < 500, response.status_code
+    assert await count(pg, "SELECT count(*) FROM users") == 0
+    assert await count(pg, "SELECT count(*) FROM account_tokens") == 0
