@@ -4,6 +4,7 @@ password reset pages and the sessions page."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -36,6 +37,7 @@ from features.accounts.model import (
     InvalidCredentials,
     InvalidLink,
     LoginThrottled,
+    PasswordChecksThrottled,
     TokenPurpose,
     check_email,
     check_password,
@@ -199,7 +201,7 @@ class AccountsController(Controller):
     ) -> Response[Any]:
         """Send the link again (rate-limited per account), then go back to the page it was asked on."""
         me = _me(request)
-        back = safe_next(parse_form(ResendForm, data).next, "/me")
+        back = safe_next(parse_form(ResendForm, data).next or _same_site_referer(request), "/me")
         if me.email_verified:
             return flash(redirect("/me", request), "Your e-mail address is already confirmed.", "info")
         try:
@@ -253,7 +255,8 @@ class AccountsController(Controller):
             try:
                 user = await accounts.change_email(_me(request).id, form.password, form.new_email)
             except TooManyRequests as error:
-                errors["email_password"], status = error.message, 429
+                key = "email_password" if isinstance(error, PasswordChecksThrottled) else "new_email"
+                errors[key], status = error.message, 429
             except EmailTaken:
                 errors["new_email"] = "Another account uses this address."
             except InvalidInput as error:
@@ -387,6 +390,14 @@ class AccountsController(Controller):
     ) -> Response[Any]:
         ended = await accounts.end_other_sessions(_me(request).id, request.scope["state"].get("session_token"))
         return flash(redirect("/me/sessions", request), f"Logged out {ended} other session{'s' if ended != 1 else ''}.")
+
+
+def _same_site_referer(request: Request[Any, Any, Any]) -> str:
+    """The path of the page a form was sent from, when that page is on this site ("" otherwise)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc == request.headers.get("host", ""):
+        return referer.path
+    return ""
 
 
 def _link_invalid(request: Request[Any, Any, Any], message: str, purpose: str) -> Template:

@@ -212,9 +212,13 @@ class AccountService:
         user = await self.users.get(user_id)
         if user is None or user.email_verified:
             return False
+        await self._count_verification_mail(user.id)
+        return await self._mail_verification(user)
+
+    async def _count_verification_mail(self, user_id: UUID) -> None:
         policy = self.policy
         allowance = await self.limiter.hit(
-            f"verify:user:{user.id}", policy.verify_mails_per_window, policy.window_seconds
+            f"verify:user:{user_id}", policy.verify_mails_per_window, policy.window_seconds
         )
         if not allowance.allowed:
             minutes = max(1, (allowance.retry_after + 59) // 60)
@@ -223,7 +227,6 @@ class AccountService:
                 f"{'s' if minutes > 1 else ''}.",
                 retry_after=allowance.retry_after,
             )
-        return await self._mail_verification(user)
 
     async def _mail_verification(self, user: User) -> bool:
         token = secrets.token_urlsafe(32)
@@ -281,12 +284,14 @@ class AccountService:
     async def change_email(self, user_id: UUID, current_password: str, new_email: str) -> User:
         """Move the account to a new address: it needs the current password, the new address must be
         free, and it is unverified until its link is used (mailed to it); the old address is told.
-        Raises InvalidEmail, WrongPassword, EmailTaken, InvalidInput (same address) or
-        ResendThrottled (too many wrong passwords); nothing changes then."""
+        Raises InvalidEmail, WrongPassword, EmailTaken, InvalidInput (same address),
+        PasswordChecksThrottled (too many wrong passwords) or ResendThrottled (too many links mailed
+        this window); nothing changes then."""
         new_email = check_email(new_email)
         user = await self._with_password(user_id, current_password)
         if normalize_email(new_email) == user.email_normalized:
             raise InvalidInput("That is already your e-mail address.")
+        await self._count_verification_mail(user.id)  # each change mails a link: same limit as resending
         old = user
         changed = replace(user, email=new_email, email_verified_at=None)
         now = self.clock.now()
@@ -307,7 +312,7 @@ class AccountService:
     ) -> int:
         """Set a new password (the current one is needed) and end every other session of the account;
         the session `current_token` names stays. Returns how many sessions ended. Raises WrongPassword,
-        WeakPassword or ResendThrottled (too many wrong current passwords); nothing changes then."""
+        WeakPassword or PasswordChecksThrottled (too many wrong current passwords); nothing changes then."""
         user = await self._with_password(user_id, current_password)
         check_password(new_password, user.email)
         new_hash = await self.hasher.hash(new_password)

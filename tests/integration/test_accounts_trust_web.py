@@ -478,3 +478,22 @@ async def test_a_form_field_sent_twice_is_bad_input_not_a_server_error(
     assert 400 <= response.status_code < 500, response.status_code
     assert await count(pg, "SELECT count(*) FROM users") == 0
     assert await count(pg, "SELECT count(*) FROM account_tokens") == 0
+
+
+async def test_send_the_link_again_from_a_fragment_goes_back_to_the_page_it_was_on(client: httpx.AsyncClient) -> None:
+    await sign_up(client, "fragment@example.com", verified=False)
+    token = client.cookies.get("csrftoken") or ""
+    response = await client.post(
+        "/me/verify/resend",
+        data={"next": ""},
+        headers={"x-csrftoken": token, "referer": "http://127.0.0.1:8000/v/abcdefghijkl"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/v/abcdefghijkl"
+    elsewhere = await client.post(
+        "/me/verify/resend",
+        data={"next": ""},
+        headers={"x-csrftoken": token, "referer": "https://evil.example/v/abcdefghijkl"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/me"

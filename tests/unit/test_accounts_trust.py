@@ -476,3 +476,17 @@ def test_the_browser_is_named_from_the_user_agent(agent: str, expected: str) -> 
 )
 def test_only_the_network_of_an_address_is_kept(ip: str, expected: str) -> None:
     assert approximate_ip(ip) == expected
+
+
+async def test_changing_the_email_again_and_again_is_limited_like_resending(
+    accounts: AccountService, outbox: MemoryOutbox
+) -> None:
+    user = await ada(accounts)
+    for n in range(accounts.policy.verify_mails_per_window):
+        await accounts.change_email(user.id, PASSWORD, f"spam-target-{n}@example.com")
+    with pytest.raises(ResendThrottled):
+        await accounts.change_email(user.id, PASSWORD, "one-more@example.com")
+    current = await accounts.users.get(user.id)
+    assert current is not None
+    assert current.email == f"spam-target-{accounts.policy.verify_mails_per_window - 1}@example.com"
+    assert not [mail for mail in outbox.sent if mail.to == "one-more@example.com"]
