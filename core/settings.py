@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     email_verification_hours: int = 48  # how long a "confirm your e-mail" link works
     password_reset_minutes: int = 30  # how long a password-reset link works
     log_level: str = "INFO"
+    sse_streams_per_session: int = 6  # live event streams one session may hold per web process
+    metrics_token: str = ""  # empty: /metrics is off (404); set: a scraper sends `Authorization: Bearer <token>`
     db_pool_min: int = 2
     db_pool_max: int = 10
     worker_concurrency: int = 2
@@ -126,6 +128,10 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("PAYMENT_GATEWAY must be 'sandbox' or 'stripe'")
     if s.payment_gateway == "stripe" and not (s.stripe_api_key and s.stripe_webhook_secret):
         problems.append("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+    if not 1 <= s.sse_streams_per_session <= 1000:
+        problems.append("SSE_STREAMS_PER_SESSION must be between 1 and 1000")
+    if s.metrics_token and (len(s.metrics_token) < 16 or not _visible_ascii(s.metrics_token)):
+        problems.append("METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces)")
     if s.db_pool_min < 1 or s.db_pool_max < s.db_pool_min:
         problems.append("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
     if s.payout_gateway not in ("sandbox", "stripe"):
@@ -183,6 +189,10 @@ def production_problems(settings: Settings) -> list[str]:
     if s.log_level.upper() == "DEBUG":
         problems.append("LOG_LEVEL=DEBUG: debug logs are verbose and may hold personal data")
     return problems
+
+
+def _visible_ascii(value: str) -> bool:
+    return all("!" <= char <= "~" for char in value)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, *, lenient: bool = False, **overrides: Any) -> Settings:

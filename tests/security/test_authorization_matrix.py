@@ -125,9 +125,14 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
     # the sessions page: a person ends their own sessions only (another's is a 404, as if it were gone)
     ("POST", "/me/sessions/{session_id:uuid}/end"): [("/me/sessions/{session}/end", OWNER_MAY_ACT)],
+    # the OpenAPI document (and its viewers) lists every route, the staff ones too: staff only
+    ("GET", "/api/schema/{path:str}"): [
+        ("/api/schema/openapi.yaml", NOBODY_BUT_STAFF),
+        ("/api/schema/swagger", NOBODY_BUT_STAFF),
+    ],
 }
-# Not object routes: static files and the schema viewer's own assets.
-NOT_OBJECT_ROUTES = {"/static/{file_path:path}", "/api/schema/{path:str}"}
+# Not object routes: static files.
+NOT_OBJECT_ROUTES = {"/static/{file_path:path}"}
 
 
 def object_routes(settings: Settings, injector: Injector) -> set[tuple[str, str]]:
@@ -180,10 +185,10 @@ async def world(pg: Injector) -> World:
     made = await add_synthetic_video(pg, owner.id)
     await price_and_publish(pg, owner.id, made.video)
     await fund(pg, viewer.id, 100)
-    await pg.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "matrix-unlock-key-0001")
+    await pg.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "matrix-unlock-key-0001", "50")
     await earn(pg, owner.id, 2000, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(owner.id, "matrix-payout-key-0001")).payout
-    purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex)
+    purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex, "100", "USD")
     laptop = await session_token(pg, owner)  # another session of the owner's, for the sessions page
     [owner_session] = [s for s in await pg.get(AccountService).list_sessions(owner.id, laptop) if s.current]
     values = {
