@@ -108,7 +108,9 @@ async def test_after_the_link_is_used_the_account_may_buy_and_become_a_creator(
     assert confirmed.headers["location"] == "/me"
     assert (await user_row(pg, "patient@example.com"))["email_verified_at"] is not None
     assert 'data-testid="verify-notice"' not in (await client.get("/me")).text
-    buy = await post_form(client, "/wallet/checkout", {"pack": "p100", "key": uuid4().hex})
+    buy = await post_form(
+        client, "/wallet/checkout", {"pack": "p100", "key": uuid4().hex, "price": "100", "currency": "USD"}
+    )
     assert buy.status_code == 303
     assert "/sandbox-pay/checkout/" in buy.headers["location"]
     assert (await post_form(client, "/me/creator", {})).status_code == 303
@@ -497,3 +499,14 @@ async def test_send_the_link_again_from_a_fragment_goes_back_to_the_page_it_was_
         follow_redirects=False,
     )
     assert elsewhere.headers["location"] == "/me"
+
+
+async def test_logging_out_this_browser_from_the_sessions_page_logs_it_out(client: httpx.AsyncClient) -> None:
+    await sign_up(client, "self@example.com")
+    page = await client.get("/me/sessions")
+    mine = re.search(r"/me/sessions/([0-9a-f-]{36})/end", page.text)
+    assert mine is not None
+    response = await post_form(client, f"/me/sessions/{mine.group(1)}/end", {})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    assert (await client.get("/me", follow_redirects=False)).status_code == 303
