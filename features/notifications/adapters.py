@@ -7,6 +7,7 @@ import email.message
 import email.utils
 import html
 import json
+import logging
 import ssl
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -20,6 +21,8 @@ import markupsafe
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.events import Event, MemoryEventBus
+from features.accounts.model import AccountMail
+from features.notifications.mails import MailComposer
 from features.notifications.model import (
     Delivery,
     DeliveryStatus,
@@ -32,8 +35,29 @@ from features.notifications.model import (
     StoredMail,
     check_message,
 )
+from features.notifications.ports import EmailService
+
+log = logging.getLogger(__name__)
 
 # -- Sending mail --------------------------------------------------------------------------------
+
+
+class AccountMailSender:
+    """The accounts feature's AccountMailer: composes the mail from this feature's templates and
+    sends it at once through the EmailService (SMTP, or the outbox). A refusal is logged without
+    the mail's body (its link is a secret) and reported as False."""
+
+    def __init__(self, email: EmailService, composer: MailComposer) -> None:
+        self.email = email
+        self.composer = composer
+
+    async def send(self, mail: AccountMail) -> bool:
+        try:
+            await self.email.send(self.composer.compose_account(mail))
+        except EmailDeliveryError as error:
+            log.warning("account mail %s not sent: %s", mail.kind.value, error.reason)
+            return False
+        return True
 
 
 class SmtpEmailService:

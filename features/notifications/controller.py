@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from features.notifications.model import StoredMail
 from features.notifications.service import NotificationService
 
 PER_PAGE = 20
+LINK = re.compile(r"https?://[^\s<>\"']+")
 LAST_PAGE = 1_000_000  # far past any real outbox; a larger page's offset would not fit PostgreSQL's bigint
 
 
@@ -45,6 +47,7 @@ class OutboxController(Controller):
                 "everyone": viewer.is_staff,
                 "product": PRODUCT_NAME,
                 "mails": [_in_utc(mail) for mail in mail_page.mails],
+                "links": {mail.id: _own_links(mail.text, settings.public_url) for mail in mail_page.mails},
                 "prev_url": f"/outbox?page={mail_page.page - 1}" if mail_page.has_previous else None,
                 "next_url": f"/outbox?page={mail_page.page + 1}" if mail_page.has_next else None,
                 "smtp_host": settings.smtp_host,
@@ -54,3 +57,9 @@ class OutboxController(Controller):
 
 def _in_utc(mail: StoredMail) -> StoredMail:
     return replace(mail, created_at=mail.created_at.astimezone(UTC))
+
+
+def _own_links(text: str, public_url: str) -> list[str]:
+    """The links into this site a mail holds, to show as links (the text itself is shown as sent)."""
+    base = public_url.rstrip("/") + "/"
+    return [link for link in dict.fromkeys(LINK.findall(text)) if link.startswith(base)]

@@ -15,7 +15,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Stream, Template
 
-from core.auth import current_principal, login_required, staff_required
+from core.auth import current_principal, login_required, staff_required, verified_required
 from core.errors import Conflict, InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
@@ -86,7 +86,7 @@ class WalletController(Controller):
             return Template(template_name="wallet/_statement.html", context=context, headers=NO_STORE)
         return Template(template_name="wallet/wallet.html", context=context, headers=NO_STORE)
 
-    @post("/wallet/checkout", guards=[login_required])
+    @post("/wallet/checkout", guards=[verified_required])
     async def checkout(
         self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: FormData
     ) -> Response[Any]:

@@ -28,6 +28,7 @@ from core.identity import Principal
 from core.ids import public_id
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.accounts.service import AccountService
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
@@ -51,7 +52,7 @@ NOT_FOUND = "404"
 
 # (method, path template) → expectation per principal: owner, other, viewer (entitled to `paid`), anon.
 # Templates name the objects of `World`: {draft.id} {draft.pid} {paid.pid} {upload} {payout} {purchase}
-# {payment} {creator}.
+# {payment} {creator} {session}.
 Expect = dict[str, str]
 PUBLIC: Expect = {"owner": OK, "other": OK, "viewer": OK, "anon": OK}
 OWNER_ONLY: Expect = {"owner": OK, "other": DENIED, "viewer": DENIED, "anon": DENIED}
@@ -125,6 +126,8 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
     # a data export: its random id is not enough, the session must be its owner's
     ("GET", "/me/export/{export_id:uuid}/download"): [("/me/export/{export}/download", OWNER_ONLY)],
+    # the sessions page: a person ends their own sessions only (another's is a 404, as if it were gone)
+    ("POST", "/me/sessions/{session_id:uuid}/end"): [("/me/sessions/{session}/end", OWNER_MAY_ACT)],
     # the OpenAPI document (and its viewers) lists every route, the staff ones too: staff only
     ("GET", "/api/schema/{path:str}"): [
         ("/api/schema/openapi.yaml", NOBODY_BUT_STAFF),
@@ -191,6 +194,8 @@ async def world(pg: Injector) -> World:
     purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex, "100", "USD")
     export = await pg.get(ExportService).request(owner.id)
     assert (await pg.get(ExportService).build(export.id)) is not None
+    laptop = await session_token(pg, owner)  # another session of the owner's, for the sessions page
+    [owner_session] = [s for s in await pg.get(AccountService).list_sessions(owner.id, laptop) if s.current]
     values = {
         "draft.id": str(draft.id),
         "draft.pid": draft.public_id,
@@ -202,6 +207,7 @@ async def world(pg: Injector) -> World:
         "payment": purchase.payment_ref,
         "creator": str(owner.id),
         "export": str(export.id),
+        "session": str(owner_session.id),
     }
     segment = made.published["480p/seg_00000.ts"]
     return World(

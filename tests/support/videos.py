@@ -38,10 +38,13 @@ from tests.support.media import make_clip
 PASSWORD = "correct horse battery"
 
 
-async def person(injector: Injector, name: str, *, creator: bool = False) -> Principal:
+async def person(injector: Injector, name: str, *, creator: bool = False, verified: bool = True) -> Principal:
+    """A signed-up person; `verified` (the default, for tests not about verification) confirms the address."""
     accounts = injector.get(AccountService)
     handle = "".join(ch for ch in name.lower() if ch.isalnum()) or "someone"
     user = await accounts.sign_up(f"{handle}-{secrets.token_hex(3)}@example.com", PASSWORD, name)
+    if verified:
+        user = await accounts.mark_email_verified(user.id)
     if creator:
         user = await accounts.become_creator(user.id)
     return user.principal()
