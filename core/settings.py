@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ffmpeg_binary: str = ""
     ipfs_api_url: str = ""
     transcode_timeout_seconds: int = 6 * 3600
+    upload_expiry: int = 24 * 3600  # seconds without a byte after which an unfinished tus upload is deleted
     s3_bucket: str = ""  # empty: blobs on the local filesystem under DATA_DIR
     s3_endpoint_url: str = ""
     s3_access_key: str = ""
@@ -88,6 +89,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("PAYMENT_GATEWAY must be 'sandbox' or 'stripe'")
         if self.payment_gateway == "stripe" and not (self.stripe_api_key and self.stripe_webhook_secret):
             raise SettingsError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+        if not 60 <= self.upload_expiry <= 30 * 24 * 3600:
+            raise SettingsError("UPLOAD_EXPIRY must be a number of seconds between 60 and 2592000 (30 days)")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
 
