@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import logging
 import pkgutil
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -126,7 +127,7 @@ def bind_tables(engine: PostgresEngine) -> None:
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
-    return sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())
+    return sorted(p for p in directory.glob("*.sql") if re.fullmatch(r"[0-9]{4}", p.name[:4]))
 
 
 async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:

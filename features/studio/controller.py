@@ -15,7 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import HttpMethod, RequestEncodingType
-from litestar.exceptions import HTTPException, InternalServerException
+from litestar.exceptions import HTTPException, InternalServerException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Template
@@ -85,9 +85,15 @@ class StudioController(Controller):
         self,
         request: Request[Any, Any, Any],
         studio: NamedDependency[StudioService],
-        page: Annotated[int, QueryParameter(ge=1, le=LAST_PAGE)] = 1,
+        page: Annotated[
+            str | None, QueryParameter(description=f"1 to {LAST_PAGE:,} in the digits 0-9; 1 when absent")
+        ] = None,
     ) -> Template:
-        return await self._page(request, studio, page=page)
+        try:
+            number = parse_optional_whole(page, name="The page number", minimum=1, maximum=LAST_PAGE)
+        except InvalidNumber as error:
+            raise ValidationException(detail=error.message) from error
+        return await self._page(request, studio, page=number or 1)
 
     async def _page(
         self,

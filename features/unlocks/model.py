@@ -23,6 +23,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from core.errors import Conflict, InvalidInput, NotFound
+from core.numbers import InvalidNumber, parse_whole, whole_or_none
 
 MAX_PRICE = 100_000  # points; at 100 points per currency unit, 1,000.00 for one video
 MAX_TIP_MESSAGE = 280
@@ -143,8 +144,11 @@ class Pricing:
 
 
 def _whole_number(text: str) -> int | None:
-    text = text.strip().replace(",", "").replace("_", "")
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+    """A whole number as a creator types it ("1200" or "1,200"); None for anything else."""
+    try:
+        return parse_whole(text.strip(), maximum=999_999_999, grouping=True)
+    except InvalidNumber:
+        return None
 
 
 def check_pricing(
@@ -411,7 +415,10 @@ def parse_offer(value: str) -> Offer:
 
 def parse_tip_amounts(text: str) -> tuple[int, ...]:
     """ "10,50,100" → (10, 50, 100); raises ValueError for anything else."""
-    amounts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    try:
+        amounts = tuple(sorted({parse_whole(part, name="A tip amount") for part in text.split(",") if part.strip()}))
+    except InvalidNumber as error:
+        raise ValueError(f"tip amounts: {error.message}") from error
     if not amounts or any(a <= 0 or a > MAX_PRICE for a in amounts):
         raise ValueError("tip amounts are positive whole numbers of points, e.g. 10,50,100")
     return amounts
@@ -422,10 +429,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def check_tip(amount: str | int, allowed: tuple[int, ...], message: str) -> tuple[int, str]:
     """The amount (one of `allowed`) and the cleaned message; raises InvalidTip."""
-    try:
-        value = int(amount)
-    except (TypeError, ValueError) as error:
-        raise InvalidTip() from error
+    if isinstance(amount, bool):
+        raise InvalidTip()
+    value = amount if isinstance(amount, int) else whole_or_none(amount if isinstance(amount, str) else None)
+    if value is None:
+        raise InvalidTip()
     if value not in allowed:
         raise InvalidTip()
     cleaned = _CONTROL.sub("", message).strip()
