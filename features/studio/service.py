@@ -366,7 +366,8 @@ class StudioService:
             await self.uploads.release(upload_id, token)
         if overflow:
             raise UploadTooLarge("The upload sent more bytes than it declared; the extra bytes were refused.")
-        return upload
+        # as stored: the expiry moved with the bytes (and again when the upload finished)
+        return await self.uploads.get(upload_id) or upload
 
     async def _append_stream(
         self, upload: Upload, token: str, offset: int, chunks: AsyncIterable[bytes]
