@@ -15,7 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import HttpMethod, RequestEncodingType
-from litestar.exceptions import HTTPException, InternalServerException, ValidationException
+from litestar.exceptions import HTTPException, InternalServerException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Template
@@ -28,7 +28,7 @@ from core.identity import Principal
 from core.numbers import InvalidNumber, NumberTooLarge, parse_optional_whole, parse_whole
 from core.settings import Settings
 from core.sse import EventStream, sse_response
-from core.web import flash, inject, redirect
+from core.web import flash, inject, query_number, redirect
 from features.studio.dto import NewVideoForm
 from features.studio.model import (
     InvalidCover,
@@ -89,11 +89,8 @@ class StudioController(Controller):
             str | None, QueryParameter(description=f"1 to {LAST_PAGE:,} in the digits 0-9; 1 when absent")
         ] = None,
     ) -> Template:
-        try:
-            number = parse_optional_whole(page, name="The page number", minimum=1, maximum=LAST_PAGE)
-        except InvalidNumber as error:
-            raise ValidationException(detail=error.message) from error
-        return await self._page(request, studio, page=number or 1)
+        number = query_number(page, name="page", minimum=1, maximum=LAST_PAGE) or 1
+        return await self._page(request, studio, page=number)
 
     async def _page(
         self,
