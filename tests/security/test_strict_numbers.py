@@ -25,7 +25,7 @@ from core.web import SESSION_COOKIE
 from tests.conftest import app_client
 from tests.support.studio import create_upload, create_video, sign_up_creator, tus_headers
 from tests.support.videos import add_synthetic_video, fund, person, price_and_publish, session_token
-from tests.support.web import csrf_token, post_form
+from tests.support.web import csrf_token, post_form, sign_up
 
 # Texts that are not a plain non-negative whole number, though some fool isdigit() or int().
 NOT_NUMBERS = [
@@ -240,3 +240,15 @@ async def test_numeric_query_values_are_a_400_naming_the_parameter(pg: Injector,
         for lie in ["²", "٣", "1_0", "-1", str(2**63), str(10**30)]:
             statement = await client.get("/wallet", params={"before": lie})
             assert 400 <= statement.status_code < 500, (lie, statement.status_code)
+
+
+async def test_staff_console_numbers_refuse_lying_digits(client: httpx.AsyncClient, pg: Injector) -> None:
+    await sign_up(client, "root-digits@example.com")
+    await pg.get(Database).execute("UPDATE users SET is_staff = true WHERE email = 'root-digits@example.com'")
+    for lie in ["²", "٣", "１", "1_0", "+1", "1e1", str(10**30)]:
+        armed = await post_form(client, "/staff/payouts/fail-next", {"count": lie})
+        assert armed.status_code == 422, (lie, armed.status_code)
+        refund = await post_form(client, "/sandbox-pay/admin/pay_nothing/refund", {"amount_minor": lie})
+        assert 400 <= refund.status_code < 500, (lie, refund.status_code)
+    armed_now = "SELECT coalesce(max(fail_next), 0) FROM payout_sandbox_controls"
+    assert await pg.get(Database).fetchval(armed_now) == 0  # nothing was armed
