@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from injector import Injector
 
 from core.db import Database
@@ -103,6 +105,28 @@ def test_ranges_signs_and_grouping_are_the_callers_choice() -> None:
             parse_whole(loose, grouping=True)
     with pytest.raises(InvalidNumber):
         parse_whole("1,500")  # grouping only where people type amounts
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_a_number_only_if_it_is_ascii_digits(text: str) -> None:
+    """Whatever arrives, the parser answers a number or InvalidNumber — never another exception —
+    and a number only for ASCII digits (with optional spaces or tabs around them)."""
+    try:
+        number = parse_whole(text)
+    except InvalidNumber:
+        core = text.strip(" \t")
+        assert not (core.isascii() and core.isdigit() and int(core) <= BIGINT_MAX)
+    else:
+        core = text.strip(" \t")
+        assert core.isascii()
+        assert core.isdigit()
+        assert number == int(core)
+
+
+@given(st.integers(min_value=0, max_value=BIGINT_MAX), st.integers(min_value=0, max_value=5))
+def test_every_bigint_round_trips_with_or_without_leading_zeros(value: int, zeros: int) -> None:
+    assert parse_whole("0" * zeros + str(value)) == value
+    assert parse_whole(f"{value:,}", grouping=True) == value
 
 
 def test_a_malformed_last_event_id_is_ignored_not_a_crash() -> None:
