@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ffmpeg_binary: str = ""
     ipfs_api_url: str = ""
     transcode_timeout_seconds: int = 6 * 3600
+    upload_expiry: int = 24 * 3600  # seconds without a byte after which an unfinished tus upload is deleted
     s3_bucket: str = ""  # empty: blobs on the local filesystem under DATA_DIR
     s3_endpoint_url: str = ""
     s3_access_key: str = ""
@@ -159,6 +160,8 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("PRIVACY_EXPORT_TTL_HOURS must be between 1 and 2160 (90 days)")
     if not 0 <= s.privacy_content_grace_days <= 365:
         problems.append("PRIVACY_CONTENT_GRACE_DAYS must be between 0 and 365")
+    if not 60 <= s.upload_expiry <= 30 * 24 * 3600:
+        problems.append("UPLOAD_EXPIRY must be a number of seconds between 60 and 2592000 (30 days)")
     return problems
 
 

@@ -21,7 +21,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
@@ -40,6 +40,7 @@ from core.errors import (
     TooManyRequests,
 )
 from core.forms import FormErrors
+from core.numbers import BIGINT_MAX, InvalidNumber, parse_optional_whole
 from core.observability import request_id_var
 from core.redirects import UnsafeRedirectTarget, local_path
 from core.settings import Settings
@@ -388,3 +389,13 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     DatabaseUnavailable: handle_unavailable,
     Exception: handle_server_error,
 }
+
+
+def query_number(value: str | None, *, name: str, minimum: int = 0, maximum: int = BIGINT_MAX) -> int | None:
+    """A numeric query value read strictly (ASCII digits, within range: see core.numbers); None when
+    absent or blank. Anything else is a 400 whose message names the parameter — never a 500, and
+    never the lenient reading of a framework int ("1e3", "-0", 10**30)."""
+    try:
+        return parse_optional_whole(value, name=f"The {name} parameter", minimum=minimum, maximum=maximum)
+    except InvalidNumber as error:
+        raise ValidationException(detail=error.message) from error

@@ -14,7 +14,7 @@ from litestar.response import Template
 
 from core.auth import current_principal, login_required
 from core.settings import Settings
-from core.web import inject
+from core.web import inject, query_number
 from features.notifications.mails import PRODUCT_NAME
 from features.notifications.model import StoredMail
 from features.notifications.service import NotificationService
@@ -34,11 +34,12 @@ class OutboxController(Controller):
         self,
         request: Request[Any, Any, Any],
         notifications: NamedDependency[NotificationService],
-        page: Annotated[int, QueryParameter(le=LAST_PAGE)] = 1,
+        page: Annotated[str | None, QueryParameter(description=f"1 to {LAST_PAGE:,}; 1 when absent")] = None,
     ) -> Template:
+        number = query_number(page, name="page", minimum=1, maximum=LAST_PAGE) or 1
         viewer = current_principal(request)
         assert viewer is not None
-        mail_page = await notifications.mailbox(viewer, page, PER_PAGE)
+        mail_page = await notifications.mailbox(viewer, number, PER_PAGE)
         settings: Settings = request.app.state.settings
         return Template(
             template_name="notifications/outbox.html",

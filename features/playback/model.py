@@ -62,6 +62,9 @@ class BeyondPreview(Forbidden):
     message = "The free preview ends here. Unlock the video to keep watching."
 
 
+_SECONDS = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?", re.ASCII)
+
+
 class InvalidHeartbeat(InvalidInput):
     message = "That heartbeat is not valid."
 
@@ -239,9 +242,15 @@ def check_heartbeat(session_id: str, position: float | int | str, duration: floa
     """A valid playback session id and position; raises InvalidHeartbeat."""
     if not isinstance(session_id, str) or not SESSION_PATTERN.match(session_id):
         raise InvalidHeartbeat("The playback session id is not valid.")
+    # JSON numbers as they are; a text only in ASCII digits ("12.5") — float() would also take "١٢",
+    # "1_2", " 12 " or "nan"; a boolean is not a position
+    if isinstance(position, bool) or not isinstance(position, int | float | str):
+        raise InvalidHeartbeat("The position is not a number of seconds.")
+    if isinstance(position, str) and not _SECONDS.fullmatch(position):
+        raise InvalidHeartbeat("The position is not a number of seconds.")
     try:
         value = float(position)
-    except (TypeError, ValueError) as error:
+    except (OverflowError, ValueError) as error:
         raise InvalidHeartbeat("The position is not a number of seconds.") from error
     limit = (duration or 24 * 3600) + 5
     if not math.isfinite(value) or not 0 <= value <= limit:

@@ -121,6 +121,15 @@ class UnreadableMedia(InvalidInput):
     """The uploaded file is not a video we can read, or breaks a limit; the reason is for the creator."""
 
 
+class UploadExpired(NotFound):
+    """The upload was not finished in time (or its record outlived its window): HTTP 410 on the tus endpoint."""
+
+    message = "This upload has expired. Start the upload again."
+
+
+UPLOAD_EXPIRED_REASON = "The upload did not finish in time and its bytes were deleted. Upload the file again."
+
+
 class UploadTooLarge(InvalidInput):
     """A declared or streamed upload is larger than allowed (HTTP 413 on the tus endpoint)."""
 
@@ -326,6 +335,11 @@ class Video:
         """The upload was terminated: back to a draft."""
         self._move(VideoState.DRAFT, now)
 
+    def expire_upload(self, now: datetime) -> None:
+        """The upload was abandoned and expired: back to a draft that says so (a new upload clears it)."""
+        self._move(VideoState.DRAFT, now)
+        self.failure_reason = UPLOAD_EXPIRED_REASON
+
     def accept_source(self, key: str, size: int, meta: SourceMeta, now: datetime) -> None:
         """The uploaded file probed well and is within limits: it waits in the processing queue."""
         self._move(VideoState.UPLOADED, now)
@@ -466,6 +480,11 @@ class Upload:
     offset: int
     created_at: datetime
     filename: str = ""
+    # When the upload is forgotten: an unfinished one with its bytes (it was abandoned), a finished
+    # one only its record (its bytes became the video's source). None: never (records made before
+    # expiry existed are given one by the migration).
+    expires_at: datetime | None = None
+    finished_at: datetime | None = None  # the last byte arrived and the file was checked
 
     @property
     def blob_key(self) -> str:
@@ -474,6 +493,13 @@ class Upload:
     @property
     def complete(self) -> bool:
         return self.offset >= self.length
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from core.errors import Conflict, InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
-from core.web import flash, inject, redirect
+from core.web import flash, inject, query_number, redirect
 from features.ledger.model import Entry, StatementPage
 from features.wallet.dto import BuyForm, ReconcileForm
 from features.wallet.model import (
@@ -114,13 +114,14 @@ class WalletController(Controller):
         request: Request[Any, Any, Any],
         wallet: NamedDependency[WalletService],
         ref: FromPath[str],
-        n: FromQuery[int] = 1,
+        n: FromQuery[str | None] = None,
     ) -> Template:
+        poll = query_number(n, name="n", maximum=1_000_000) or 1
         progress: PurchaseProgress = await wallet.progress(_me(request).id, ref)
         headers = dict(NO_STORE)
         if progress.credited:
             headers["HX-Trigger"] = "wallet-changed"  # e.g. a balance pill listening on the body
-        context = {"progress": progress, "poll": n + 1, "poll_limit": POLL_LIMIT}
+        context = {"progress": progress, "poll": poll + 1, "poll_limit": POLL_LIMIT}
         return Template(template_name="wallet/_purchase_status.html", context=context, headers=headers)
 
     @get("/wallet/statement.csv", guards=[login_required])
