@@ -30,7 +30,9 @@ from features.playback.model import (
     content_type,
     decrypt_segment,
     is_playlist,
+    is_text_track,
     preview_plan,
+    preview_webvtt,
     resolve,
     variant_playlists,
 )
@@ -102,7 +104,8 @@ class PlaybackService:
         segment inside the preview, decrypted. Anyone who may see the video may watch its preview.
 
         Raises VideoUnavailable / NotPlayable / MediaNotFound (404), PlaybackLocked (403: no preview),
-        BeyondPreview (403: a segment past the preview).
+        BeyondPreview (403: a segment past the preview). A WebVTT file is served as a copy holding only
+        the cues that start inside the window, cut at its end (`preview_webvtt`).
         """
         video, access = await self._watchable(viewer_id, public_id)
         seconds = access.pricing.preview_seconds if not access.pricing.free else 0
@@ -125,6 +128,9 @@ class PlaybackService:
             if key is None:
                 raise MediaNotFound()
             body = decrypt_segment(body, key.key, iv)
+        if is_text_track(path):  # one WebVTT file may span the whole video: serve a copy cut at the window
+            cut = preview_webvtt(body.decode("utf-8", errors="replace"), plan.seconds)
+            return MediaFile(cut.encode(), content_type(path), PLAYLIST_CACHE)
         return MediaFile(body, content_type(path), SEGMENT_CACHE)
 
     async def key(self, viewer_id: UUID | None, public_id: str) -> bytes:
