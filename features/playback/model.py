@@ -33,7 +33,7 @@ MASTER = "master.m3u8"
 MEDIA_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
-    ".vtt": "text/vtt; charset=utf-8",
+    ".vtt": "text/vtt",  # the app names every text-like body's charset once (core.web.one_charset)
     ".aac": "audio/aac",
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
