@@ -70,6 +70,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     points_per_currency_unit: int = 100
     payout_gateway: str = "sandbox"
 
+    # Playback: views, heartbeats, key fetches
+    view_window_seconds: int = 6 * 3600  # one view per viewer (or visitor's device) per video per window
+    heartbeats_per_minute: int = 30  # per viewer (signed-in user; visitors: per address)
+    key_fetches_alert_per_day: int = 50  # a viewer fetching one video's key more often in a day is listed for staff
+
     # E-mail
     smtp_host: str = ""
     smtp_port: int = 587
@@ -88,6 +93,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("PAYMENT_GATEWAY must be 'sandbox' or 'stripe'")
         if self.payment_gateway == "stripe" and not (self.stripe_api_key and self.stripe_webhook_secret):
             raise SettingsError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+        if not 60 <= self.view_window_seconds <= 366 * 24 * 3600:
+            raise SettingsError("VIEW_WINDOW_SECONDS must be between 60 and 31622400 (366 days)")
+        if not 1 <= self.heartbeats_per_minute <= 600:
+            raise SettingsError("HEARTBEATS_PER_MINUTE must be between 1 and 600")
+        if self.key_fetches_alert_per_day < 1:
+            raise SettingsError("KEY_FETCHES_ALERT_PER_DAY must be at least 1")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
 

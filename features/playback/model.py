@@ -16,9 +16,12 @@ that start before N, each cut to end by N — for every subtitle track.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import posixpath
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -348,3 +351,42 @@ def check_heartbeat(session_id: str, position: float | int | str, duration: floa
     if not math.isfinite(value) or not 0 <= value <= limit:
         raise InvalidHeartbeat("The position is outside the video.")
     return session_id, round(value, 3)
+
+
+# -- who is watching: views are the server's to count ------------------------------------------------------
+
+DEVICE_COOKIE = "hypha_device"
+_DEVICE = re.compile(r"^([A-Za-z0-9_-]{22})\.([0-9a-f]{32})$")
+
+
+class DeviceIds:
+    """Anonymous device ids for visitors: a random id and its HMAC under the app's secret, so a device
+    id can only come from this server (a script cannot mint a new one per heartbeat without asking)."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"hypha-device-id\x00" + secret.encode()).digest()
+
+    def _mac(self, device: str) -> str:
+        return hmac.new(self._key, device.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self) -> str:
+        """A new signed device id, to be sent as the `DEVICE_COOKIE` value."""
+        device = secrets.token_urlsafe(16)
+        return f"{device}.{self._mac(device)}"
+
+    def verify(self, value: str | None) -> str | None:
+        """The device id of a cookie value this server signed; None for anything else."""
+        found = _DEVICE.match(value or "")
+        if found is None or not hmac.compare_digest(found.group(2), self._mac(found.group(1))):
+            return None
+        return found.group(1)
+
+
+def viewer_key(viewer_id: UUID | None, device: str | None, client: str) -> str:
+    """Who a heartbeat comes from, for counting views: the signed-in user, else the visitor's signed
+    device, else its address."""
+    if viewer_id is not None:
+        return f"user:{viewer_id}"
+    if device:
+        return f"device:{device}"
+    return f"ip:{client}"

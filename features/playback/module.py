@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
+
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
 from core.feature import Feature
 from core.ratelimit import RateLimiter
+from core.settings import Settings
 from features.pipeline.service import TranscodeService
 from features.playback.adapters import MemoryHeartbeatRepository, PostgresHeartbeatRepository
 from features.playback.controller import PlaybackController
+from features.playback.model import DeviceIds
 from features.playback.ports import HeartbeatRepository
-from features.playback.service import PlaybackService
+from features.playback.service import PlaybackPolicy, PlaybackService
 from features.unlocks.service import UnlockService
 
 
@@ -26,8 +30,15 @@ class _PlaybackServiceModule(Module):
         heartbeats: HeartbeatRepository,
         limiter: RateLimiter,
         clock: Clock,
+        settings: Settings,
     ) -> PlaybackService:
-        return PlaybackService(unlocks, media, heartbeats, limiter, clock)
+        policy = PlaybackPolicy(
+            heartbeats_per_window=settings.heartbeats_per_minute,
+            heartbeat_window_seconds=60,
+            view_window_seconds=settings.view_window_seconds,
+        )
+        devices = DeviceIds(settings.secret_key or secrets.token_hex(32))
+        return PlaybackService(unlocks, media, heartbeats, limiter, clock, policy, devices)
 
 
 class PlaybackModule(_PlaybackServiceModule):

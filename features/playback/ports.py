@@ -13,6 +13,18 @@ class HeartbeatRepository(Protocol):
         """Store one heartbeat."""
         ...
 
+    async def add_to_view(self, heartbeat: Heartbeat, viewer_key: str, window_seconds: int) -> Heartbeat:
+        """Store `heartbeat` as part of the viewer's current view of its video and return it as stored
+        (its `session_id` is the view's id, which analytics counts as one view).
+
+        The viewer (`viewer_key`: a user, a visitor's device or address) has one current view per video
+        and per kind (preview or full). The heartbeat joins it, unless it comes from another player
+        session than the view's latest heartbeat and the view began `window_seconds` ago or more: then
+        it starts the viewer's next view. So a viewer counts at most one view per video per window,
+        whatever session ids its player sends; concurrent heartbeats agree on the view.
+        """
+        ...
+
     async def watched_video_ids(self, viewer_id: UUID) -> set[UUID]:
         """Every video the viewer has sent a heartbeat for (watched, however briefly)."""
         ...

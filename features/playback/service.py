@@ -7,6 +7,7 @@ when a rental ends, the next key request is refused.
 
 from __future__ import annotations
 
+import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from uuid import UUID
@@ -19,6 +20,7 @@ from features.pipeline.service import TranscodeService
 from features.playback.model import (
     MASTER,
     BeyondPreview,
+    DeviceIds,
     Heartbeat,
     LoginToWatch,
     MediaFile,
@@ -35,6 +37,7 @@ from features.playback.model import (
     preview_webvtt,
     resolve,
     variant_playlists,
+    viewer_key,
 )
 from features.playback.ports import HeartbeatRepository
 from features.studio.model import Video
@@ -51,6 +54,8 @@ _CACHED_PLANS = 64
 class PlaybackPolicy:
     heartbeats_per_window: int = 30  # a player beats every 10 s, plus on pause and end
     heartbeat_window_seconds: int = 60
+    view_window_seconds: int = 6 * 3600  # one view per viewer per video per window
+    devices_per_address_per_hour: int = 20  # new visitor device ids handed to one address
 
 
 class PlaybackService:
@@ -62,6 +67,7 @@ class PlaybackService:
         limiter: RateLimiter,
         clock: Clock,
         policy: PlaybackPolicy | None = None,
+        devices: DeviceIds | None = None,
     ) -> None:
         self.unlocks = unlocks
         self.media = media
@@ -69,6 +75,7 @@ class PlaybackService:
         self.limiter = limiter
         self.clock = clock
         self.policy = policy or PlaybackPolicy()
+        self.devices = devices or DeviceIds(secrets.token_hex(32))
         # Published files never change (their names are their hashes), so their texts and the preview
         # cut from them can be kept here; nothing another process needs lives only in this cache.
         self._texts: OrderedDict[str, str] = OrderedDict()
@@ -161,9 +168,15 @@ class PlaybackService:
         position: float | int | str,
         *,
         client: str,
+        device: str | None = None,
     ) -> Heartbeat:
         """Record where a player is. Anyone watching (fully or the preview) may send them, at most
         `heartbeats_per_window` per window per viewer (visitors: per client address).
+
+        The player's session id does not make a view: the heartbeat joins the viewer's current view of
+        the video (the viewer: the signed-in user, else the visitor's signed `device` cookie value, else
+        its address), and a new view starts only from another player session once the current one began
+        `view_window_seconds` ago. The returned heartbeat carries the view's id as its session id.
 
         Raises InvalidHeartbeat (422), TooManyRequests (429), VideoUnavailable / NotPlayable (404),
         PlaybackLocked (403: nothing to watch).
@@ -180,8 +193,17 @@ class PlaybackService:
         if not allowance.allowed:
             raise TooManyRequests("Heartbeats are arriving too fast.", retry_after=allowance.retry_after)
         beat = Heartbeat(viewer_id, video.id, session_id, seconds, not access.full, self.clock.now())
-        await self.heartbeats.add(beat)
-        return beat
+        key = viewer_key(viewer_id, self.devices.verify(device), client)
+        return await self.heartbeats.add_to_view(beat, key, policy.view_window_seconds)
+
+    async def new_device(self, viewer_id: UUID | None, device: str | None, client: str) -> str | None:
+        """A signed device id for a visitor whose `device` cookie value is missing or not ours (None for
+        signed-in viewers, valid devices, and once the address has been handed
+        `devices_per_address_per_hour` new ones this hour: it is then counted by its address)."""
+        if viewer_id is not None or self.devices.verify(device) is not None:
+            return None
+        allowance = await self.limiter.hit(f"device:ip:{client}", self.policy.devices_per_address_per_hour, 3600)
+        return self.devices.issue() if allowance.allowed else None
 
     async def watched_video_ids(self, viewer_id: UUID) -> set[UUID]:
         """Every video the viewer has watched (sent at least one heartbeat for)."""

@@ -11,6 +11,7 @@ from core.clock import Clock, FrozenClock
 from core.errors import TooManyRequests
 from features.playback.model import (
     BeyondPreview,
+    DeviceIds,
     InvalidHeartbeat,
     LoginToWatch,
     MediaNotFound,
@@ -288,3 +289,30 @@ def test_the_preview_webvtt_keeps_only_cues_starting_inside_the_window() -> None
         "00:01.000 --> 00:00:02.000\nearly\n\n"
         "00:00:02.500 --> 00:00:05.000 align:start\nkaraoke <00:00:03.000>on late-word\n"
     )
+
+
+async def test_one_viewer_counts_one_view_per_window_whatever_session_ids_it_sends(
+    memory: Injector, playback: PlaybackService, clock: FrozenClock
+) -> None:
+    _, made = await paid_video(memory, free=True)
+    viewer = await person(memory, "Viewer")
+    pid = made.video.public_id
+    views = {(await playback.heartbeat(viewer.id, pid, f"forged-{n:04d}", 1, client="a")).session_id for n in range(10)}
+    assert len(views) == 1
+    visitors = {
+        (await playback.heartbeat(None, pid, f"forged-{n:04d}", 1, client="9.9.9.9")).session_id for n in range(10)
+    }
+    assert len(visitors) == 1
+    assert visitors != views
+    clock.advance(timedelta(seconds=playback.policy.view_window_seconds))
+    later = await playback.heartbeat(viewer.id, pid, "a-new-page-load", 1, client="a")
+    assert later.session_id not in views
+
+
+def test_device_ids_are_signed_by_the_server() -> None:
+    devices = DeviceIds("secret")
+    issued = devices.issue()
+    assert devices.verify(issued) is not None
+    assert DeviceIds("another secret").verify(issued) is None
+    for forged in ("", "x", issued[:-1] + ("0" if issued[-1] != "0" else "1"), issued + "0", "a" * 22 + "." + "0" * 32):
+        assert devices.verify(forged) is None
