@@ -1,14 +1,15 @@
-"""Playback adapters: heartbeats in PostgreSQL and in memory."""
+"""Playback adapters: heartbeats, views and the key-fetch log, in PostgreSQL and in memory."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from core.db import Database
 from core.ids import uuid7
-from features.playback.model import Heartbeat
+from features.playback.model import Heartbeat, KeyFetchDay
 
 
 @dataclass
@@ -126,3 +127,75 @@ class PostgresHeartbeatRepository:
             )
             for r in rows
         ]
+
+
+def _utc_day(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
+class MemoryKeyFetchLog:
+    def __init__(self) -> None:
+        self.days: dict[tuple[UUID, UUID, date], KeyFetchDay] = {}
+
+    async def record(self, viewer_id: UUID, video_id: UUID, at: datetime) -> None:
+        slot = (viewer_id, video_id, _utc_day(at))
+        found = self.days.get(slot)
+        if found is None:
+            self.days[slot] = KeyFetchDay(viewer_id, video_id, slot[2], 1, at, at)
+        else:
+            self.days[slot] = replace(
+                found, fetches=found.fetches + 1, first_at=min(found.first_at, at), last_at=max(found.last_at, at)
+            )
+
+    async def busiest(self, since: date, until: date, at_least: int, limit: int) -> list[KeyFetchDay]:
+        found = [d for d in self.days.values() if since <= d.day <= until and d.fetches >= at_least]
+        return sorted(found, key=lambda d: (-d.fetches, -d.day.toordinal(), str(d.viewer_id)))[:limit]
+
+    async def of_viewer(self, viewer_id: UUID, since: date, limit: int) -> list[KeyFetchDay]:
+        found = [d for d in self.days.values() if d.viewer_id == viewer_id and d.day >= since]
+        return sorted(found, key=lambda d: (-d.day.toordinal(), -d.fetches, str(d.video_id)))[:limit]
+
+
+_KEY_FETCH_COLUMNS = "viewer_id, video_id, day, fetches, first_at, last_at"
+
+
+def _key_fetch_day(row: Any) -> KeyFetchDay:
+    return KeyFetchDay(row["viewer_id"], row["video_id"], row["day"], row["fetches"], row["first_at"], row["last_at"])
+
+
+class PostgresKeyFetchLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, viewer_id: UUID, video_id: UUID, at: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO key_fetches AS k (viewer_id, video_id, day, fetches, first_at, last_at)"
+            " VALUES ($1, $2, $3, 1, $4, $4)"
+            " ON CONFLICT (viewer_id, video_id, day) DO UPDATE SET fetches = k.fetches + 1,"
+            " first_at = LEAST(k.first_at, EXCLUDED.first_at), last_at = GREATEST(k.last_at, EXCLUDED.last_at)",
+            viewer_id,
+            video_id,
+            _utc_day(at),
+            at,
+        )
+
+    async def busiest(self, since: date, until: date, at_least: int, limit: int) -> list[KeyFetchDay]:
+        rows = await self.db.fetch(
+            f"SELECT {_KEY_FETCH_COLUMNS} FROM key_fetches"  # noqa: S608
+            " WHERE day BETWEEN $1 AND $2 AND fetches >= $3 ORDER BY fetches DESC, day DESC, viewer_id LIMIT $4",
+            since,
+            until,
+            at_least,
+            limit,
+        )
+        return [_key_fetch_day(r) for r in rows]
+
+    async def of_viewer(self, viewer_id: UUID, since: date, limit: int) -> list[KeyFetchDay]:
+        rows = await self.db.fetch(
+            f"SELECT {_KEY_FETCH_COLUMNS} FROM key_fetches"  # noqa: S608
+            " WHERE viewer_id = $1 AND day >= $2 ORDER BY day DESC, fetches DESC, video_id LIMIT $3",
+            viewer_id,
+            since,
+            limit,
+        )
+        return [_key_fetch_day(r) for r in rows]

@@ -2,7 +2,9 @@
 
 GET  /v/{public_id}/hls/{path}      published files, to viewers with full access
 GET  /v/{public_id}/preview/{path}  the free preview (cut playlists, decrypted preview segments)
-GET  /v/{public_id}/key             the AES-128 key, checked on every request, never cached
+GET  /v/{public_id}/key             the AES-128 key, checked on every request, never cached, counted
+GET  /staff/key-fetches             staff: viewers who fetched one video's key unusually often in a day
+GET  /staff/key-fetches/{viewer}    staff: one viewer's key fetches per video per day
 POST /v/{public_id}/heartbeat       {"position": seconds, "session": id} every 10 s while playing
 
 A visitor's first playlist also sets `hypha_device`, a device id the server signs: a visitor's views are
@@ -12,17 +14,19 @@ counted per device (or, without a valid one, per address), never per client-chos
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, SerializationException
 from litestar.params import FromPath
+from litestar.response import Template
 
-from core.auth import current_principal
+from core.auth import current_principal, staff_required
 from core.errors import DomainError, InvalidInput
 from core.web import DOMAIN_STATUS, inject, is_https
 from features.playback.model import DEVICE_COOKIE, MediaFile, is_playlist
-from features.playback.service import PlaybackService
+from features.playback.service import KeyAuditService, PlaybackService
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 DEVICE_MAX_AGE = 365 * 24 * 3600
@@ -120,3 +124,23 @@ class PlaybackController(Controller):
             client=_client(request),
             device=request.cookies.get(DEVICE_COOKIE),
         )
+
+
+class KeyFetchesController(Controller):
+    """The key-fetch audit, for staff: who fetched which video's key how often (see KeyAuditService)."""
+
+    path = "/staff/key-fetches"
+    guards = [staff_required]
+    include_in_schema = False
+    dependencies = {"audit": inject(KeyAuditService)}
+
+    @get("/")
+    async def unusual(self, audit: NamedDependency[KeyAuditService]) -> Template:
+        context = {"lines": await audit.unusual(days=7), "threshold": audit.alert_per_day, "days": 7, "viewer": None}
+        return Template(template_name="playback/key_fetches.html", context=context, headers=NO_STORE)
+
+    @get("/{viewer_id:uuid}")
+    async def of_viewer(self, viewer_id: FromPath[UUID], audit: NamedDependency[KeyAuditService]) -> Template:
+        lines = await audit.of_viewer(viewer_id, days=30)
+        context = {"lines": lines, "threshold": audit.alert_per_day, "days": 30, "viewer": viewer_id}
+        return Template(template_name="playback/key_fetches.html", context=context, headers=NO_STORE)

@@ -24,7 +24,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from cryptography.hazmat.primitives import padding
@@ -390,3 +390,18 @@ def viewer_key(viewer_id: UUID | None, device: str | None, client: str) -> str:
     if device:
         return f"device:{device}"
     return f"ip:{client}"
+
+
+# -- the key-fetch audit -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFetchDay:
+    """How often one viewer fetched one video's AES key on one UTC day."""
+
+    viewer_id: UUID
+    video_id: UUID
+    day: date
+    fetches: int
+    first_at: datetime
+    last_at: datetime

@@ -1,4 +1,4 @@
-"""Wiring for playback: the heartbeat store to its adapter, the service, and the routes."""
+"""Wiring for playback: the heartbeat store and key-fetch log to their adapters, the services, the routes."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from core.db import Database
 from core.feature import Feature
 from core.ratelimit import RateLimiter
 from core.settings import Settings
+from features.accounts.service import AccountService
 from features.pipeline.service import TranscodeService
-from features.playback.adapters import MemoryHeartbeatRepository, PostgresHeartbeatRepository
-from features.playback.controller import PlaybackController
+from features.playback.adapters import (
+    MemoryHeartbeatRepository,
+    MemoryKeyFetchLog,
+    PostgresHeartbeatRepository,
+    PostgresKeyFetchLog,
+)
+from features.playback.controller import KeyFetchesController, PlaybackController
 from features.playback.model import DeviceIds
-from features.playback.ports import HeartbeatRepository
-from features.playback.service import PlaybackPolicy, PlaybackService
+from features.playback.ports import HeartbeatRepository, KeyFetchLog
+from features.playback.service import KeyAuditService, PlaybackPolicy, PlaybackService
+from features.studio.service import StudioService
 from features.unlocks.service import UnlockService
 
 
@@ -31,6 +38,7 @@ class _PlaybackServiceModule(Module):
         limiter: RateLimiter,
         clock: Clock,
         settings: Settings,
+        key_fetches: KeyFetchLog,
     ) -> PlaybackService:
         policy = PlaybackPolicy(
             heartbeats_per_window=settings.heartbeats_per_minute,
@@ -38,7 +46,19 @@ class _PlaybackServiceModule(Module):
             view_window_seconds=settings.view_window_seconds,
         )
         devices = DeviceIds(settings.secret_key or secrets.token_hex(32))
-        return PlaybackService(unlocks, media, heartbeats, limiter, clock, policy, devices)
+        return PlaybackService(unlocks, media, heartbeats, limiter, clock, policy, devices, key_fetches)
+
+    @singleton
+    @provider
+    def key_audit(
+        self,
+        key_fetches: KeyFetchLog,
+        accounts: AccountService,
+        studio: StudioService,
+        clock: Clock,
+        settings: Settings,
+    ) -> KeyAuditService:
+        return KeyAuditService(key_fetches, accounts, studio, clock, settings.key_fetches_alert_per_day)
 
 
 class PlaybackModule(_PlaybackServiceModule):
@@ -47,15 +67,21 @@ class PlaybackModule(_PlaybackServiceModule):
     def heartbeats(self, db: Database) -> HeartbeatRepository:
         return PostgresHeartbeatRepository(db)
 
+    @singleton
+    @provider
+    def key_fetches(self, db: Database) -> KeyFetchLog:
+        return PostgresKeyFetchLog(db)
+
 
 class MemoryPlaybackModule(_PlaybackServiceModule):
     def configure(self, binder: Binder) -> None:
         binder.bind(HeartbeatRepository, to=InstanceProvider(MemoryHeartbeatRepository()))  # type: ignore[type-abstract]
+        binder.bind(KeyFetchLog, to=InstanceProvider(MemoryKeyFetchLog()))  # type: ignore[type-abstract]
 
 
 FEATURE = Feature(
     name="playback",
     module=PlaybackModule,
     memory_module=MemoryPlaybackModule,
-    route_handlers=[PlaybackController],
+    route_handlers=[PlaybackController, KeyFetchesController],
 )

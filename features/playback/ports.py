@@ -1,11 +1,12 @@
-"""What playback needs from the outside: a store for heartbeats."""
+"""What playback needs from the outside: a store for heartbeats and views, and the key-fetch log."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
-from features.playback.model import Heartbeat
+from features.playback.model import Heartbeat, KeyFetchDay
 
 
 class HeartbeatRepository(Protocol):
@@ -39,4 +40,19 @@ class HeartbeatRepository(Protocol):
         Ids grow with every heartbeat stored (a rolled-back insert may leave a hole); readers such as
         analytics fold new heartbeats in with a cursor on them.
         """
+        ...
+
+
+class KeyFetchLog(Protocol):
+    async def record(self, viewer_id: UUID, video_id: UUID, at: datetime) -> None:
+        """Count one key fetch of the viewer for the video on the UTC day of `at` (one cheap write)."""
+        ...
+
+    async def busiest(self, since: date, until: date, at_least: int, limit: int) -> list[KeyFetchDay]:
+        """The viewer-video-days from `since` to `until` (both included) with at least `at_least` fetches,
+        most fetches first (then the latest day), at most `limit` of them."""
+        ...
+
+    async def of_viewer(self, viewer_id: UUID, since: date, limit: int) -> list[KeyFetchDay]:
+        """The viewer's key fetches per video per day since `since`, latest day first, then most fetches."""
         ...

@@ -10,11 +10,13 @@ from __future__ import annotations
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from core.clock import Clock
 from core.errors import TooManyRequests
 from core.ratelimit import RateLimiter
+from features.accounts.service import AccountService
 from features.pipeline.content_store import ContentNotFound
 from features.pipeline.service import TranscodeService
 from features.playback.model import (
@@ -22,6 +24,7 @@ from features.playback.model import (
     BeyondPreview,
     DeviceIds,
     Heartbeat,
+    KeyFetchDay,
     LoginToWatch,
     MediaFile,
     MediaNotFound,
@@ -39,8 +42,9 @@ from features.playback.model import (
     variant_playlists,
     viewer_key,
 )
-from features.playback.ports import HeartbeatRepository
+from features.playback.ports import HeartbeatRepository, KeyFetchLog
 from features.studio.model import Video
+from features.studio.service import StudioService
 from features.unlocks.model import Access
 from features.unlocks.service import UnlockService
 
@@ -68,6 +72,7 @@ class PlaybackService:
         clock: Clock,
         policy: PlaybackPolicy | None = None,
         devices: DeviceIds | None = None,
+        key_fetches: KeyFetchLog | None = None,
     ) -> None:
         self.unlocks = unlocks
         self.media = media
@@ -76,6 +81,7 @@ class PlaybackService:
         self.clock = clock
         self.policy = policy or PlaybackPolicy()
         self.devices = devices or DeviceIds(secrets.token_hex(32))
+        self.key_fetches = key_fetches
         # Published files never change (their names are their hashes), so their texts and the preview
         # cut from them can be kept here; nothing another process needs lives only in this cache.
         self._texts: OrderedDict[str, str] = OrderedDict()
@@ -144,7 +150,8 @@ class PlaybackService:
         """The video's AES-128 key, for a viewer with full access right now (checked on every call).
 
         Raises VideoUnavailable / NotPlayable (404), LoginToWatch (403: a visitor, paid video),
-        PlaybackLocked (403: no access, or the rental has ended).
+        PlaybackLocked (403: no access, or the rental has ended). Every key handed to a signed-in viewer
+        is counted in the key-fetch log (per viewer, video and day) for staff to see.
         """
         video, access = await self._watchable(viewer_id, public_id)
         if not access.full:
@@ -152,6 +159,8 @@ class PlaybackService:
         found = await self.media.key_for(str(video.id))
         if found is None:
             raise MediaNotFound()
+        if viewer_id is not None and self.key_fetches is not None:
+            await self.key_fetches.record(viewer_id, video.id, self.clock.now())
         return found.key
 
     async def access(self, viewer_id: UUID | None, public_id: str) -> tuple[Video, Access]:
@@ -262,3 +271,85 @@ def _master_path(video: Video) -> str:
             if cid == video.playlist:
                 return path
     return MASTER
+
+
+# -- the key-fetch audit, for staff ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFetchLine:
+    """A viewer-video-day of key fetches, with the names staff need to act on it."""
+
+    fetches: KeyFetchDay
+    viewer_email: str
+    viewer_name: str
+    video_title: str
+    video_public_id: str | None
+
+    @property
+    def day(self) -> date:
+        return self.fetches.day
+
+    @property
+    def count(self) -> int:
+        return self.fetches.fetches
+
+    @property
+    def first_at(self) -> datetime:
+        return self.fetches.first_at
+
+    @property
+    def last_at(self) -> datetime:
+        return self.fetches.last_at
+
+
+class KeyAuditService:
+    """What staff see of key fetches: viewers who fetched one video's key unusually often in a day.
+
+    A player needs the key once per playback (hls.js keeps it for the session; a reload or a quality
+    switch may fetch it again), so a handful a day is normal; `alert_per_day` (KEY_FETCHES_ALERT_PER_DAY)
+    is where staff start looking. The audit says who to look at; it does not block anyone.
+    """
+
+    MAX_LINES = 200
+
+    def __init__(
+        self,
+        fetches: KeyFetchLog,
+        accounts: AccountService,
+        studio: StudioService,
+        clock: Clock,
+        alert_per_day: int,
+    ) -> None:
+        self.fetches = fetches
+        self.accounts = accounts
+        self.studio = studio
+        self.clock = clock
+        self.alert_per_day = alert_per_day
+
+    def _today(self) -> date:
+        return self.clock.now().date()
+
+    async def unusual(self, days: int = 7) -> list[KeyFetchLine]:
+        """The viewer-video-days of the last `days` UTC days (today included) with at least
+        `alert_per_day` key fetches, most fetches first."""
+        today = self._today()
+        found = await self.fetches.busiest(today - timedelta(days=days - 1), today, self.alert_per_day, self.MAX_LINES)
+        return await self._named(found)
+
+    async def of_viewer(self, viewer_id: UUID, days: int = 30) -> list[KeyFetchLine]:
+        """Every key fetch of the viewer per video per day over the last `days` days, latest first."""
+        since = self._today() - timedelta(days=days - 1)
+        return await self._named(await self.fetches.of_viewer(viewer_id, since, self.MAX_LINES))
+
+    async def _named(self, found: list[KeyFetchDay]) -> list[KeyFetchLine]:
+        users: dict[UUID, tuple[str, str]] = {}
+        videos: dict[UUID, tuple[str, str | None]] = {}
+        for item in found:
+            if item.viewer_id not in users:
+                user = await self.accounts.get_user(item.viewer_id)
+                users[item.viewer_id] = (user.email, user.display_name) if user else ("(deleted account)", "")
+            if item.video_id not in videos:
+                video = await self.studio.get_video(item.video_id)
+                videos[item.video_id] = (video.title, video.public_id) if video else ("(deleted video)", None)
+        return [KeyFetchLine(item, *users[item.viewer_id], *videos[item.video_id]) for item in found]

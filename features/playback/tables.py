@@ -3,7 +3,7 @@ and migrations/1401_key_fetches.sql. Heartbeats (0510_playback.sql) are written 
 
 from __future__ import annotations
 
-from piccolo.columns import UUID, BigSerial, Boolean, Text, Timestamptz, Varchar
+from piccolo.columns import UUID, BigSerial, Boolean, Date, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -15,4 +15,14 @@ class PlaybackViewTable(Table, tablename="playback_views"):
     view_id = Varchar(length=64)
     session_id = Varchar(length=64)
     started_at = Timestamptz()
+    last_at = Timestamptz()
+
+
+class KeyFetchTable(Table, tablename="key_fetches"):
+    id = BigSerial(primary_key=True)
+    viewer_id = UUID()
+    video_id = UUID()
+    day = Date()
+    fetches = Integer()
+    first_at = Timestamptz()
     last_at = Timestamptz()
