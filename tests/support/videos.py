@@ -207,11 +207,19 @@ async def _chunks(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
 
 
 async def transcode_video(
-    injector: Injector, owner_id: UUID, *, title: str = "A tone and bars", seconds: float = 4.0
+    injector: Injector,
+    owner_id: UUID,
+    *,
+    title: str = "A tone and bars",
+    seconds: float = 4.0,
+    subtitles: Mapping[str, str] | None = None,
 ) -> Video:
-    """A READY video made by the real studio and pipeline from a lavfi clip with a tone."""
+    """A READY video made by the real studio and pipeline from a lavfi clip with a tone (and `subtitles`:
+    language → SRT or WebVTT text, attached before the upload as a creator would)."""
     studio = injector.get(StudioService)
     video = await studio.create_video(owner_id, title, "Test bars and a 440 Hz tone.")
+    for language, text in (subtitles or {}).items():
+        await studio.add_subtitle(owner_id, video.id, text.encode(), language, language.upper())
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "clip.mp4", width=320, height=240, seconds=seconds, tone=True)
         data = clip.read_bytes()
