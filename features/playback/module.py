@@ -8,7 +8,7 @@ from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
-from core.feature import Feature
+from core.feature import Feature, NavLink
 from core.ratelimit import RateLimiter
 from core.settings import Settings
 from features.accounts.service import AccountService
@@ -84,4 +84,5 @@ FEATURE = Feature(
     module=PlaybackModule,
     memory_module=MemoryPlaybackModule,
     route_handlers=[PlaybackController, KeyFetchesController],
+    nav=[NavLink("Key fetches", "/staff/key-fetches", "staff", order=93)],
 )
