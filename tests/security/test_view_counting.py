@@ -173,3 +173,23 @@ async def test_heartbeats_past_the_limit_are_refused_and_not_stored(pg: Injector
     assert stored == settings.heartbeats_per_minute
     async with player(pg, settings, None) as visitor:  # the limit is the viewer's: others still get through
         assert (await beat(visitor, pid, fresh_session(), 1.0)).status_code == 204
+
+
+async def test_one_address_gets_a_bounded_number_of_new_device_ids(pg: Injector, settings: Settings) -> None:
+    """A script that drops its cookies before every playlist cannot mint devices (views) without end."""
+    _, made = await free_video(pg)
+    pid = made.video.public_id
+    issued: list[str] = []
+    async with player(pg, settings, None) as client:
+        for _ in range(25):
+            client.cookies.delete("hypha_device")
+            response = await client.get(f"/v/{pid}/hls/master.m3u8")
+            assert response.status_code == 200
+            if "hypha_device" in response.cookies:
+                issued.append(response.cookies["hypha_device"])
+        assert len(set(issued)) == len(issued) == 20  # then the address counts as one visitor
+        for _ in range(5):  # heartbeats without a device: the address's one view
+            client.cookies.delete("hypha_device")
+            assert (await beat(client, pid, fresh_session(), 2.0)).status_code == 204
+    keys = await pg.get(Database).fetch("SELECT viewer_key FROM playback_views WHERE video_id = $1", made.video.id)
+    assert [row["viewer_key"] for row in keys] == ["ip:127.0.0.1"]
