@@ -86,6 +86,7 @@ class PlaybackService:
         # cut from them can be kept here; nothing another process needs lives only in this cache.
         self._texts: OrderedDict[str, str] = OrderedDict()
         self._plans: OrderedDict[tuple[str, int], PreviewPlan] = OrderedDict()
+        self._cuts: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
     # -- what may be watched ------------------------------------------------------------------------------
 
@@ -134,16 +135,21 @@ class PlaybackService:
             return MediaFile(plan.playlists[path].encode(), content_type(path), PLAYLIST_CACHE)
         if path not in plan.segments:
             raise BeyondPreview()
-        body = await self._read(cid)
         iv = plan.segments[path]
+        if iv is None and is_text_track(path):  # one WebVTT file may span the whole video: a copy cut at the window
+            return MediaFile(await self._preview_text(cid, plan.seconds), content_type(path), PLAYLIST_CACHE)
+        body = await self._read(cid)
         if iv is not None:
             key = await self.media.key_for(str(video.id))
             if key is None:
                 raise MediaNotFound()
             body = decrypt_segment(body, key.key, iv)
-        if is_text_track(path):  # one WebVTT file may span the whole video: serve a copy cut at the window
-            cut = preview_webvtt(body.decode("utf-8", errors="replace"), plan.seconds)
-            return MediaFile(cut.encode(), content_type(path), PLAYLIST_CACHE)
+        if is_text_track(path):
+            return MediaFile(
+                preview_webvtt(body.decode("utf-8", "replace"), plan.seconds).encode(),
+                content_type(path),
+                PLAYLIST_CACHE,
+            )
         return MediaFile(body, content_type(path), SEGMENT_CACHE)
 
     async def key(self, viewer_id: UUID | None, public_id: str) -> bytes:
@@ -241,6 +247,19 @@ class PlaybackService:
         else:
             self._texts.move_to_end(cid)
         return text
+
+    async def _preview_text(self, cid: str, seconds: int) -> bytes:
+        """A published WebVTT file cut to the first `seconds` (kept: files never change, nor their cuts)."""
+        slot = (cid, seconds)
+        cut = self._cuts.get(slot)
+        if cut is None:
+            cut = preview_webvtt((await self._read(cid)).decode("utf-8", "replace"), seconds).encode()
+            self._cuts[slot] = cut
+            if len(self._cuts) > _CACHED_PLANS:
+                self._cuts.popitem(last=False)
+        else:
+            self._cuts.move_to_end(slot)
+        return cut
 
     async def _plan(self, video: Video, seconds: int) -> PreviewPlan:
         master = _master_path(video)
