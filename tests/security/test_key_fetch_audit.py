@@ -53,7 +53,7 @@ async def test_every_key_handed_out_is_counted_per_viewer_and_unusual_counts_rea
     )
     for index, who in enumerate((casual, hoarder)):
         await fund(pg, who.id, 100)
-        await pg.get(UnlockService).unlock(who.id, pid, "rent_day", f"audit-unlock-key-{index:04d}")
+        await pg.get(UnlockService).unlock(who.id, pid, "rent_day", f"audit-unlock-key-{index:04d}", "50")
     threshold = settings.key_fetches_alert_per_day
     async with browser(pg, settings, casual) as client:
         for _ in range(3):
