@@ -37,6 +37,7 @@ from core.web import (
     ROOT,
     WebMiddleware,
     csrf_config,
+    one_charset_on_every_response,
     security_headers_on_every_response,
     template_config,
 )
@@ -176,7 +177,7 @@ def create_app(
         state=state,
         lifespan=[lifespan],
         middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware)],
-        before_send=[security_headers_on_every_response],
+        before_send=[security_headers_on_every_response, one_charset_on_every_response],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),
         plugins=[HTMXPlugin()],

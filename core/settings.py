@@ -54,6 +54,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ipfs_api_url: str = ""
     transcode_timeout_seconds: int = 6 * 3600
     upload_expiry: int = 24 * 3600  # seconds without a byte after which an unfinished tus upload is deleted
+    view_window_seconds: int = 6 * 3600  # one view per viewer (or visitor's device) per video per window
+    heartbeats_per_minute: int = 30  # per viewer (signed-in user; visitors: per address)
+    key_fetches_alert_per_day: int = 50  # a viewer fetching one video's key more often in a day is listed for staff
     s3_bucket: str = ""  # empty: blobs on the local filesystem under DATA_DIR
     s3_endpoint_url: str = ""
     s3_access_key: str = ""
@@ -162,6 +165,12 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("PRIVACY_CONTENT_GRACE_DAYS must be between 0 and 365")
     if not 60 <= s.upload_expiry <= 30 * 24 * 3600:
         problems.append("UPLOAD_EXPIRY must be a number of seconds between 60 and 2592000 (30 days)")
+    if not 60 <= s.view_window_seconds <= 366 * 24 * 3600:
+        problems.append("VIEW_WINDOW_SECONDS must be between 60 and 31622400 (366 days)")
+    if not 1 <= s.heartbeats_per_minute <= 600:
+        problems.append("HEARTBEATS_PER_MINUTE must be between 1 and 600")
+    if s.key_fetches_alert_per_day < 1:
+        problems.append("KEY_FETCHES_ALERT_PER_DAY must be at least 1")
     return problems
 
 

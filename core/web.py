@@ -155,6 +155,46 @@ async def security_headers_on_every_response(message: Message, scope: Scope) -> 
         message["headers"] = headers + missing
 
 
+_TEXT_LIKE = re.compile(
+    r"^(?:text/.+|application/(?:json|.+\+json|vnd\.apple\.mpegurl|x-mpegurl|javascript|xml|.+\+xml))$"
+)
+
+
+def one_charset(content_type: str) -> str:
+    """`content_type` naming its charset exactly once: a text-like type (text/*, JSON, HLS playlists,
+    XML) gets `charset=utf-8` if it has none, a repeated charset parameter is dropped (Litestar appends
+    one to a text/* type that already had it), other types are left alone. Every body here is UTF-8."""
+    main, *params = (part.strip() for part in content_type.split(";"))
+    kept: list[str] = []
+    has_charset = False
+    for param in params:
+        if not param:
+            continue
+        if param.lower().replace(" ", "").startswith("charset="):
+            if has_charset:
+                continue
+            has_charset = True
+        kept.append(param)
+    if not has_charset and _TEXT_LIKE.match(main.lower()):
+        kept.append("charset=utf-8")
+    return "; ".join([main, *kept])
+
+
+async def one_charset_on_every_response(message: Message, scope: Scope) -> None:
+    """A before-send hook: every response's Content-Type names its charset once (see `one_charset`)."""
+    if message["type"] != "http.response.start":
+        return
+    headers = message.get("headers", [])
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"content-type":
+            fixed = one_charset(value.decode("latin-1")).encode("latin-1")
+            if fixed != value:
+                headers = list(headers)
+                headers[index] = (name, fixed)
+                message["headers"] = headers
+            return
+
+
 def session_cookie_header(token: str, settings: Settings, *, https: bool, max_age: int | None = None) -> str:
     parts = [f"{SESSION_COOKIE}={token}", "Path=/", "HttpOnly", "SameSite=Lax"]
     parts.append(f"Max-Age={settings.session_max_age if max_age is None else max_age}")

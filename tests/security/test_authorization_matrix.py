@@ -122,6 +122,8 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("POST", "/sandbox-pay/admin/{payment_id:str}/dispute/win"): [
         ("/sandbox-pay/admin/{payment}/dispute/win", NOBODY_BUT_STAFF)
     ],
+    # the key-fetch audit: one viewer's key fetches, for staff only
+    ("GET", "/staff/key-fetches/{viewer_id:uuid}"): [("/staff/key-fetches/{creator}", NOBODY_BUT_STAFF)],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
     # a data export: its random id is not enough, the session must be its owner's
