@@ -49,8 +49,8 @@ ROLES = ("anon", "viewer", "creator", "staff")
 EVERYONE = ROLES
 
 # Routes that need values: the concrete pages standing for them, and who looks at each. Values in
-# braces are the stage's (see `stage`): {locked} {unlocked} {preview} {own} {own.id} {creator} {payout}
-# {payment}.
+# braces are the stage's (see `seed`): {locked} {unlocked} {preview} {own} {own.id} {ready} {draft.id}
+# {creator} {viewer.id} {payout} {payment}.
 PAGES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "/v/{public_id:str}": [
         ("/v/{locked}", ("anon", "viewer")),  # locked, with offers
@@ -65,6 +65,7 @@ PAGES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "/studio/payouts/{payout_id:uuid}": [("/studio/payouts/{payout}", ("creator",))],
     "/sandbox-pay/checkout/{payment_id:str}": [("/sandbox-pay/checkout/{payment}", ("viewer",))],
     "/wallet/return": [("/wallet/return?ref={payment}", ("viewer",))],
+    "/staff/key-fetches/{viewer_id:uuid}": [("/staff/key-fetches/{viewer.id}", ("staff",))],
     "/search": [("/search", EVERYONE), ("/search?q=tides", EVERYONE)],
 }
 # Error pages, which no route names.
@@ -93,6 +94,7 @@ NOT_PAGES: dict[str, str] = {
     "/v/{public_id:str}/hls/{path:path}": "HLS playlists and segments",
     "/v/{public_id:str}/preview/{path:path}": "HLS playlists and segments",
     "/v/{public_id:str}/key": "an AES key",
+    "/me/export/{export_id:uuid}/download": "a ZIP file",
 }
 # The OpenAPI viewers (Swagger, ReDoc, RapiDoc, Elements) are third-party pages for developers.
 THIRD_PARTY = re.compile(r"^/api/schema")
@@ -177,6 +179,7 @@ async def seed(pg: Injector) -> Stage:
         "own.id": str(unlocked.video.id),
         "ready": ready.video.public_id,
         "creator": str(creator.id),
+        "viewer.id": str(viewer.id),
         "payout": str(payout.id),
         "payment": purchase.payment_ref,
     }
