@@ -37,8 +37,9 @@ class AccountsController(Controller):
     @get("/signup")
     async def signup_page(self, request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Response[Any]:
         if current_principal(request):
-            return redirect("/me")
-        return Template(template_name="accounts/signup.html", context={"form": {"next": next}, "errors": {}})
+            return redirect(safe_next(next))
+        context = {"form": {"next": safe_next(next, "")}, "errors": {}}
+        return Template(template_name="accounts/signup.html", context=context)
 
     @post("/signup")
     async def signup(
@@ -61,7 +62,7 @@ class AccountsController(Controller):
                 errors["email"] = error.message
         if errors:
             context = {
-                "form": {"email": form.email, "display_name": form.display_name, "next": form.next},
+                "form": {"email": form.email, "display_name": form.display_name, "next": safe_next(form.next, "")},
                 "errors": errors,
             }
             return _form_page(request, "accounts/signup.html", "accounts/_signup_form.html", context, 422)
@@ -74,7 +75,8 @@ class AccountsController(Controller):
     async def login_page(self, request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Response[Any]:
         if current_principal(request):
             return redirect(safe_next(next))
-        return Template(template_name="accounts/login.html", context={"form": {"next": next}, "errors": {}})
+        context = {"form": {"next": safe_next(next, "")}, "errors": {}}
+        return Template(template_name="accounts/login.html", context=context)
 
     @post("/login")
     async def login(
@@ -97,7 +99,7 @@ class AccountsController(Controller):
             response = redirect(safe_next(form.next), request)
             set_session_cookie(response, request, token)
             return flash(response, f"Welcome back, {user.display_name}.")
-        context = {"form": {"email": form.email, "next": form.next}, "errors": {"form": message}}
+        context = {"form": {"email": form.email, "next": safe_next(form.next, "")}, "errors": {"form": message}}
         page = _form_page(request, "accounts/login.html", "accounts/_login_form.html", context, status)
         if status == 429:
             page.headers["Retry-After"] = str(max(1, retry_after))

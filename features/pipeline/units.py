@@ -436,6 +436,11 @@ class ConvertVideo(Unit):
 
     rung: ClassVar[str] = ""
 
+    def applies(self, outputs: Mapping[str, Output]) -> bool:
+        """Only the renditions of the plan are steps: a 720p source shows no 1080p step."""
+        plan = outputs.get("ConvertingInitial")
+        return plan is None or any(size["name"] == self.rung for size in plan["ladder"])
+
     async def run(self, ctx: UnitContext) -> Output:
         request = _request(ctx)
         source = _source(ctx)

@@ -8,6 +8,7 @@ import msgspec
 class BuyForm(msgspec.Struct, forbid_unknown_fields=False):
     pack: str = ""
     key: str = ""
+    next: str = ""  # where to go back to after paying (checked with accounts' safe_next)
 
 
 class ReconcileForm(msgspec.Struct, forbid_unknown_fields=False):

@@ -123,9 +123,13 @@ class WalletService:
 
     # --- buying a pack ----------------------------------------------------------------------------
 
-    async def start_purchase(self, user_id: UUID, pack_id: str, idempotency_key: str) -> Purchase:
+    async def start_purchase(
+        self, user_id: UUID, pack_id: str, idempotency_key: str, return_path: str = ""
+    ) -> Purchase:
         """Open the vendor's checkout for a pack. The same key (a double click, a retried request)
-        returns the same checkout. Raises UnknownPack, InvalidInput or VendorUnavailable."""
+        returns the same checkout. `return_path` (a same-site path the caller has checked, e.g. the
+        video the payer wants to unlock) is where the return page leads once the points landed.
+        Raises UnknownPack, InvalidInput or VendorUnavailable."""
         if not idempotency_key or len(idempotency_key) > MAX_KEY:
             raise InvalidInput("This buy button has expired. Reload the page and try again.")
         pack = self.catalog.get(pack_id)
@@ -149,6 +153,7 @@ class WalletService:
                 status=PaymentStatus.PENDING,
                 created_at=now,
                 updated_at=now,
+                return_path=return_path,
             )
         )
 
