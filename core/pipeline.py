@@ -61,10 +61,10 @@ class Unit(metaclass=UnitMeta):
     async def run(self, ctx: UnitContext) -> Output:
         raise NotImplementedError
 
-    def applies(self, outputs: Mapping[str, Output]) -> bool:
-        """Whether this unit does real work in this run, judged from the outputs of the units before
-        it (True while that cannot be told yet). A unit that does not apply still runs (to tidy up)
-        but is not shown as a step and weighs nothing in the percent."""
+    def applies(self, outputs: Mapping[str, Output], params: Mapping[str, Any]) -> bool:
+        """Whether this unit does real work in this run, judged from the run's params and the outputs
+        of the units before it. A unit that does not apply still runs (to tidy up) but is not shown
+        as a step and weighs nothing in the percent."""
         return True
 
     def __rshift__(self, other: UnitMeta | Unit | Pipeline) -> Pipeline:
@@ -175,7 +175,7 @@ class Executor:
             if unit.name in outputs:
                 continue
             # The steps shown are the units that apply, as far as the outputs so far can tell.
-            active = [u for u in pipeline.units if u.applies(outputs)]
+            active = [u for u in pipeline.units if u.applies(outputs, params)]
             weights = {u.name: u.weight for u in active}
             total = sum(weights.values()) or 1.0
             shown = unit in active
@@ -216,7 +216,7 @@ class Executor:
 
         if self.on_progress is not None and pipeline.units:
             last = pipeline.units[-1]
-            steps = sum(1 for u in pipeline.units if u.applies(outputs))
+            steps = sum(1 for u in pipeline.units if u.applies(outputs, params))
             await self.on_progress(Progress(run_id, last.title, steps, steps, 100.0, 0.0, True))
         return outputs
 
