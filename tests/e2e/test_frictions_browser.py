@@ -16,7 +16,14 @@ from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from core.web import SESSION_COOKIE
 from features.unlocks.service import TipService, UnlockService
-from tests.support.videos import add_synthetic_video, fund, person, price_and_publish, session_token
+from tests.support.videos import (
+    add_synthetic_video,
+    fund,
+    person,
+    price_and_publish,
+    session_token,
+    transcode_video,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -276,3 +283,42 @@ async def test_the_subtitle_and_cover_fields_start_at_the_left_of_the_upload_pan
         box = await panel.get_by_label(label).bounding_box()
         assert box is not None
         assert abs(box["x"] - left) < 24, (label, box["x"], left)
+
+
+async def test_a_language_added_after_the_upload_is_published_and_offered_in_the_player(
+    context: BrowserContext, live_server: str, pg: Injector, tmp_path: Path
+) -> None:
+    creator = await person(pg, "Mira", creator=True)
+    video = await transcode_video(pg, creator.id, title="Harbour lights", seconds=4.0)
+    await log_in(context, live_server, await session_token(pg, creator))
+    page = await context.new_page()
+    await page.goto("/studio")
+    tile = page.get_by_test_id("video-tile").filter(has_text="Harbour lights")
+    await tile.get_by_role("button", name="Subtitles & cover").click()
+    panel = page.locator("#upload-panel")
+
+    # A file that is not subtitles: the form stays, with an inline error and what was typed.
+    bad = tmp_path / "notes.srt"
+    bad.write_bytes(b"just some notes, no cues")
+    await panel.get_by_label("Subtitle file (SRT or WebVTT)").set_input_files(bad)
+    await panel.get_by_label("Language code").fill("fr")
+    await panel.get_by_label("Label").fill("Français")
+    await panel.get_by_role("button", name="Publish subtitles").click()
+    await expect(panel.get_by_test_id("subtitle-error")).to_be_visible()
+    await expect(panel.get_by_label("Label")).to_have_value("Français")
+
+    good = tmp_path / "harbour.fr.srt"
+    good.write_text("1\n00:00:00,300 --> 00:00:03,500\nLe port la nuit\n")
+    await panel.get_by_label("Subtitle file (SRT or WebVTT)").set_input_files(good)
+    await panel.get_by_role("button", name="Publish subtitles").click()
+    await expect(panel.get_by_test_id("subtitle-status")).to_contain_text("Français subtitles published")
+    await expect(panel.get_by_test_id("subtitles")).to_contain_text("Français")
+    await expect(panel.get_by_test_id("subtitle-error")).to_have_count(0)
+
+    await page.goto(f"/v/{video.public_id}")
+    player = page.locator("video.hls-player")
+    await player.evaluate("video => { video.muted = true; return video.play().catch(() => null); }")
+    await page.wait_for_function(
+        "() => [...document.querySelector('video.hls-player').textTracks].some((t) => t.language === 'fr')",
+        timeout=15_000,
+    )
