@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from core.db import DatabaseUnavailable, connect, migrate
+from core.db import DatabaseUnavailable, MigrationEdited, connect, migrate
 from core.observability import configure_logging
 from core.settings import Settings, SettingsError, load_settings
 from features.ledger import cli as ledger_cli
@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except CommandError as error:
         print(f"hypha: {error}", file=sys.stderr)
         raise SystemExit(2) from error
-    except DatabaseUnavailable as error:
+    except (DatabaseUnavailable, MigrationEdited) as error:
         print(f"hypha: {error}", file=sys.stderr)
         raise SystemExit(2) from error
 

@@ -8,6 +8,7 @@ several repositories in one unit of work.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import logging
 import pkgutil
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_LOCK = 72_817_001
+
+
+class MigrationEdited(Exception):
+    """An applied migration's file no longer matches what was applied: the database and the code disagree."""
 
 
 class DatabaseUnavailable(Exception):
@@ -129,10 +134,19 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())
 
 
+def migration_checksum(path: Path) -> str:
+    """SHA-256 of a migration's text, line endings normalised (a checkout's CRLF is not an edit)."""
+    text = path.read_bytes().replace(b"\r\n", b"\n")
+    return hashlib.sha256(text).hexdigest()
+
+
 async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations in file-name order, each in its own transaction; return their names.
 
-    An advisory lock makes concurrent `migrate` calls (several processes starting) safe.
+    An advisory lock makes concurrent `migrate` calls (several processes starting) safe. Each applied
+    file's checksum is recorded; a file edited after it was applied raises `MigrationEdited` before
+    anything runs (a change to the schema is a new migration, never an edit of an applied one).
+    Rows applied before checksums were kept adopt the file's current checksum.
     """
     conn = await connect(url)
     applied_now: list[str] = []
@@ -142,18 +156,32 @@ async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-        for path in migration_files(directory):
+        await conn.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text")
+        done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
+        files = migration_files(directory)
+        edited = [p.name for p in files if done.get(p.name) not in (None, migration_checksum(p))]
+        if edited:
+            raise MigrationEdited(
+                f"applied migration(s) {', '.join(edited)} changed since they were applied; "
+                "restore the file(s) and put the change in a new migration"
+            )
+        for path in files:
             if path.name in done:
+                if done[path.name] is None:
+                    adopt = "UPDATE schema_migrations SET checksum = $2 WHERE name = $1"
+                    await conn.execute(adopt, path.name, migration_checksum(path))
                 continue
             async with conn.transaction():
                 await conn.execute(path.read_text())
-                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", path.name)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
+                    path.name,
+                    migration_checksum(path),
+                )
             applied_now.append(path.name)
             log.info("applied migration %s", path.name)
-        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     finally:
-        await conn.close()
+        await conn.close()  # ends the session, which releases its advisory lock
     return applied_now
 
 

@@ -19,6 +19,6 @@ class UserTable(Table, tablename="users"):
 
 class SessionTable(Table, tablename="sessions"):
     id_hash = Varchar(length=64, primary_key=True)
-    user_id = ForeignKey(references=UserTable)
+    user_id = ForeignKey(references=UserTable, null=False)
     created_at = Timestamptz()
     expires_at = Timestamptz()

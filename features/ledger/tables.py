@@ -26,9 +26,9 @@ class LedgerTransferTable(Table, tablename="ledger_transfers"):
 
 class LedgerEntryTable(Table, tablename="ledger_entries"):
     id = BigSerial(primary_key=True)
-    transfer_id = ForeignKey(references=LedgerTransferTable)
+    transfer_id = ForeignKey(references=LedgerTransferTable, null=False)
     leg = SmallInt()
-    account_id = ForeignKey(references=LedgerAccountTable)
+    account_id = ForeignKey(references=LedgerAccountTable, null=False)
     account_kind = Text()
     amount = BigInt()
     balance_after = BigInt()
