@@ -84,7 +84,7 @@ async def test_the_happy_path_logs_no_console_error(
     await expect(page.get_by_test_id("dash-balance")).to_be_visible()
     await page.evaluate(WATCH_STEPS)
 
-    await page.get_by_label("Title").fill("Harbour lights")
+    await page.get_by_label("Title", exact=True).fill("Harbour lights")
     await page.get_by_role("button", name="Create video").click()
     panel = page.locator("#upload-panel")
     await panel.get_by_text("Subtitles and cover").click()
@@ -106,7 +106,8 @@ async def test_the_happy_path_logs_no_console_error(
 
     # A second video: its tile goes in, with no htmx target error.
     await page.get_by_role("link", name="New video instead").click()
-    await page.get_by_label("Title").fill("Second take")
+    await expect(page.locator("#new-video-form")).to_be_visible()
+    await page.get_by_label("Title", exact=True).fill("Second take")
     await page.get_by_role("button", name="Create video").click()
     await expect(page.get_by_test_id("video-tile").filter(has_text="Second take")).to_be_visible()
     clean()

@@ -197,7 +197,7 @@ async def test_a_long_title_is_stopped_at_its_limit_by_the_browser(
     await log_in(context, live_server, await session_token(pg, creator))
     page = await context.new_page()
     await page.goto("/studio")
-    title = page.get_by_label("Title")
+    title = page.get_by_label("Title", exact=True)
     await expect(title).to_have_attribute("maxlength", "120")
     await title.press_sequentially("x" * 130)
     assert len(await title.input_value()) == 120
@@ -274,7 +274,7 @@ async def test_the_subtitle_and_cover_fields_start_at_the_left_of_the_upload_pan
     page = await context.new_page()
     await page.set_viewport_size({"width": 1280, "height": 900})
     await page.goto("/studio")
-    await page.get_by_label("Title").fill("Night trains")
+    await page.get_by_label("Title", exact=True).fill("Night trains")
     await page.get_by_role("button", name="Create video").click()
     panel = page.locator("#upload-panel")
     await panel.get_by_text("Subtitles and cover").click()
