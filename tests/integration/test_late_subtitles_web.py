@@ -4,6 +4,7 @@ without its video or audio being converted again. A bad file answers 422 with th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,8 +18,10 @@ from core.identity import Principal
 from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.pipeline.hls import add_subtitle_rendition
+from features.pipeline.service import TranscodeService
 from features.studio.model import VideoState
 from features.studio.ports import VideoRepository
+from features.studio.service import StudioService
 from tests.conftest import app_client
 from tests.support.videos import add_synthetic_video, person, price_and_publish, session_token
 from tests.support.web import csrf_token
@@ -153,3 +156,33 @@ def test_a_master_without_subtitles_gets_the_group_on_every_variant() -> None:
         ("480p/index.m3u8", "subs", "audio"),
         ("720p/index.m3u8", "subs", "audio"),
     ]
+
+
+async def test_two_languages_added_at_once_both_reach_the_master_playlist(pg: Injector) -> None:
+    creator = await person(pg, "Mira", creator=True)
+    video = (await add_synthetic_video(pg, creator.id, title="Tides at dawn")).video
+    studio = pg.get(StudioService)
+    await asyncio.gather(
+        studio.add_subtitle(creator.id, video.id, SRT, "fr", "Français"),
+        studio.add_subtitle(creator.id, video.id, SRT, "de", "Deutsch"),
+    )
+    after = await pg.get(VideoRepository).get(video.id)  # type: ignore[type-abstract]
+    assert after is not None
+    assert sorted(t["language"] for t in after.subtitle_tracks) == ["de", "en", "fr"]
+    master = m3u8.loads((await pg.get(TranscodeService).read_published(after.playlist or "")).decode())
+    assert sorted(m.language for m in master.media if m.type == "SUBTITLES") == ["de", "en", "fr"]
+    assert {p for p in after.manifest if p.startswith("subs/")} == {
+        "subs/en.vtt",
+        "subs/en.m3u8",
+        "subs/1-fr.vtt",
+        "subs/1-fr.m3u8",
+        "subs/2-de.vtt",
+        "subs/2-de.m3u8",
+    } or {p for p in after.manifest if p.startswith("subs/")} == {
+        "subs/en.vtt",
+        "subs/en.m3u8",
+        "subs/1-de.vtt",
+        "subs/1-de.m3u8",
+        "subs/2-fr.vtt",
+        "subs/2-fr.m3u8",
+    }
