@@ -15,7 +15,9 @@ from injector import Injector
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from core.web import SESSION_COOKIE
+from features.studio.service import StudioService
 from features.unlocks.service import TipService, UnlockService
+from tests.support.media import make_still
 from tests.support.videos import (
     add_synthetic_video,
     fund,
@@ -322,3 +324,26 @@ async def test_a_language_added_after_the_upload_is_published_and_offered_in_the
         "() => [...document.querySelector('video.hls-player').textTracks].some((t) => t.language === 'fr')",
         timeout=15_000,
     )
+
+
+async def test_news_of_a_video_this_studio_page_does_not_show_logs_no_error(
+    context: BrowserContext, live_server: str, pg: Injector, tmp_path: Path
+) -> None:
+    creator = await person(pg, "Mira", creator=True)
+    studio = pg.get(StudioService)
+    shown = await studio.create_video(creator.id, "Shown here")
+    await log_in(context, live_server, await session_token(pg, creator))
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    await page.goto("/studio")
+    tile = page.get_by_test_id("video-tile").filter(has_text="Shown here")
+    await expect(tile).to_be_visible()
+    await expect(page.get_by_test_id("dash-balance")).to_be_visible()  # the page's live stream is up
+
+    cover = make_still(tmp_path / "cover.png").read_bytes()
+    elsewhere = await studio.create_video(creator.id, "Made in another tab")  # not on this page
+    await studio.set_cover(creator.id, elsewhere.id, cover)  # its news reaches this page first
+    await studio.set_cover(creator.id, shown.id, cover)  # then news of a tile that is here
+    await expect(tile.locator("img")).to_be_visible()  # the later news was swapped in
+    assert errors == []
