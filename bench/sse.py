@@ -2,8 +2,9 @@
 
     uv run python -m bench.sse [--clients 2000] [--broadcasts 10] [--rounds 3]
 
-The server is a uvicorn process serving `core.sse.sse_response` on the PostgreSQL event bus (the
-same path the studio's live tiles use); the clients are raw asyncio connections in this process;
+The server is a uvicorn process serving `core.sse.EventStream` on the PostgreSQL event bus (the
+same path the studio's live tiles use, without `sse_response`'s per-session cap of live streams:
+the bench's N anonymous clients share one address); the clients are raw asyncio connections in this process;
 broadcasts are published through PostgresEventBus (INSERT + NOTIFY) from here, so the measured delay
 includes PostgreSQL's NOTIFY, the web process's fan-out and rendering, and the socket write.
 """
@@ -28,7 +29,7 @@ from bench.common import bench_database, free_port, percentile, write_section
 from core.db import Database
 from core.events import Event
 from core.postgres import PostgresEventBus
-from core.sse import EventStream, sse_response
+from core.sse import EventStream
 
 TOPIC = "bench:fanout"
 
@@ -43,7 +44,7 @@ def create_bench_app() -> Litestar:
 
     @get("/events")
     async def events() -> EventStream:
-        return sse_response(bus, [TOPIC], render, None)
+        return EventStream(bus, [TOPIC], render, None)
 
     @get("/ready", sync_to_thread=False)
     def ready() -> str:

@@ -203,7 +203,7 @@ async def drive(
             await ready.wait()
             while time.perf_counter() < window["stop"]:
                 public_id = next(viewer.videos)
-                data = {"offer": "rent_day", "key": secrets.token_urlsafe(18)}
+                data = {"offer": "rent_day", "key": secrets.token_urlsafe(18), "price": str(PRICE)}
                 started = time.perf_counter()
                 response = await http.post(f"/v/{public_id}/unlock", data=data, headers=headers)
                 latencies.append(time.perf_counter() - started)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from injector import Injector
-from litestar import Litestar, MediaType, get
+from litestar import Litestar, MediaType, Router, get
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar_htmx import HTMXPlugin, HTMXRequest
 
+from core.auth import staff_required
 from core.db import Database
 from core.di import build_injector
 from core.events import EventBus
@@ -72,9 +78,30 @@ FEATURES: list[Feature] = [
 ]
 
 
+async def metrics_token_required(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """/metrics is for the scraper holding METRICS_TOKEN (as `Authorization: Bearer …`); without the
+    setting it does not exist (404). Business volumes (unlocks, payments) are not for the public."""
+    settings: Settings = connection.app.state.settings
+    if not settings.metrics_token:
+        raise NotFoundException()
+    scheme, _, given = connection.headers.get("authorization", "").partition(" ")
+    expected = settings.metrics_token.encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("latin-1"), expected):
+        raise HTTPException(
+            status_code=401,
+            detail="The metrics need the scraper's bearer token.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+
+
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+    guards = [metrics_token_required]
+
+
+# The OpenAPI document and its viewers list every route, the staff ones included: staff only.
+API_SCHEMA = "/api/schema"
 
 
 @get("/healthz", media_type=MediaType.TEXT, include_in_schema=False, sync_to_thread=False)
@@ -153,7 +180,11 @@ def create_app(
         plugins=[HTMXPlugin()],
         request_class=HTMXRequest,
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="Hypha", version="0.1.0", path="/api/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Hypha",
+            version="0.1.0",
+            openapi_router=Router(API_SCHEMA, route_handlers=[], guards=[staff_required], include_in_schema=False),
+        ),
         debug=False,
         logging_config=None,  # logging is configured once per process (core.observability)
     )

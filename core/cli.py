@@ -107,8 +107,19 @@ def cmd_web(args: argparse.Namespace) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings)
+    # uvicorn's own limits, stated rather than left to its defaults: idle keep-alive connections close
+    # after 5 s, and one request head (line + headers) may not exceed 16 KiB (h11 answers 400/431). It
+    # has no timeout for a head that arrives slowly: the reverse proxy must cut those (docs/scaling.md,
+    # deploy/nginx.conf).
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=True, access_log=False
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        access_log=False,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
     )
     Server(config).run()
 

@@ -9,10 +9,12 @@ controls, e.g. the studio tile's Retry button).
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from litestar.handlers import ASGIRouteHandler
-from litestar.types import Receive, Scope, Send
+from litestar.types import HTTPResponseStartEvent, Receive, Scope, Send
 
 from core.auth import staff_required
 from core.jobs import JobQueue
@@ -20,6 +22,8 @@ from core.worker import SaqJobQueue
 
 MOUNT = "/ops/queue"
 FORM_BODY_LIMIT = 1024 * 1024
+# The monitor's API routes naming a queue, and optionally one of its jobs (saq.web.starlette).
+_QUEUE_ROUTE = re.compile(r"/api/queues/(?P<queue>[^/]+)(?:/jobs/(?P<job>[^/]+)(?:/retry|/abort)?)?/?")
 
 
 class _StaffMount(ASGIRouteHandler):
@@ -57,4 +61,36 @@ async def queue_monitor(scope: Scope, receive: Receive, send: Send) -> None:
     raw = scope.get("raw_path") or b""
     inner["path"] = raw.decode("latin-1") if raw.startswith(MOUNT.encode()) else MOUNT + scope["path"]
     inner["root_path"] = MOUNT
+    missing = await _missing(inner["path"].removeprefix(MOUNT), state)
+    if missing:
+        await _not_found(send, missing)
+        return
     await monitor(inner, receive, send)
+
+
+async def _missing(path: str, state: Any) -> str | None:
+    """What an API path names that does not exist ("queue" or "job"), or None.
+
+    saq's handlers look the queue up with `QUEUES[name]` and raise ValueError for an unknown job: a
+    500 for a typo or a job that expired. Checked here first, so both are a 404."""
+    match = _QUEUE_ROUTE.fullmatch(path)
+    if match is None:
+        return None
+    from urllib.parse import unquote
+
+    jobs = state.injector.get(JobQueue)
+    queue = await jobs.queue() if isinstance(jobs, SaqJobQueue) else None
+    if queue is None or unquote(match["queue"]) != queue.name:
+        return "queue"
+    if match["job"] is not None and await queue.job(unquote(match["job"])) is None:
+        return "job"
+    return None
+
+
+async def _not_found(send: Send, what: str) -> None:
+    body = json.dumps({"status_code": 404, "detail": f"No such {what}: it was not found (or has expired)."}).encode()
+    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+    headers.append((b"content-length", str(len(body)).encode()))
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": 404, "headers": headers}
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -112,7 +112,14 @@ class PostgresEventBus:
         if message.get("data") is None:
             asyncio.get_running_loop().create_task(self._fetch_and_dispatch(int(message["id"])))
             return
-        self._dispatch(Event(int(message["id"]), message["topic"], message["name"], message["data"]))
+        # In a task, not right here: asyncpg calls listeners outside any task, and a subscriber's render
+        # that opens a pool connection (asyncio.timeout inside) fails there ("Timeout should be used
+        # inside a task"), ending the stream. One task per notification, however many subscribers.
+        event = Event(int(message["id"]), message["topic"], message["name"], message["data"])
+        asyncio.get_running_loop().create_task(self._dispatch_in_task(event))
+
+    async def _dispatch_in_task(self, event: Event) -> None:
+        self._dispatch(event)
 
     async def _fetch_and_dispatch(self, event_id: int) -> None:
         row = await self.db.fetchrow("SELECT id, topic, name, data, created_at FROM event_log WHERE id = $1", event_id)

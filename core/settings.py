@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_attempts_per_email: int = 5
     login_window_seconds: int = 900
     log_level: str = "INFO"
+    sse_streams_per_session: int = 6  # live event streams one session may hold per web process
+    metrics_token: str = ""  # empty: /metrics is off (404); set: a scraper sends `Authorization: Bearer <token>`
     db_pool_min: int = 2
     db_pool_max: int = 10
     worker_concurrency: int = 2
@@ -88,6 +90,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("PAYMENT_GATEWAY must be 'sandbox' or 'stripe'")
         if self.payment_gateway == "stripe" and not (self.stripe_api_key and self.stripe_webhook_secret):
             raise SettingsError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+        if not 1 <= self.sse_streams_per_session <= 1000:
+            raise SettingsError("SSE_STREAMS_PER_SESSION must be between 1 and 1000")
+        if self.metrics_token and (len(self.metrics_token) < 16 or not _visible_ascii(self.metrics_token)):
+            raise SettingsError("METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces)")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
 
@@ -106,6 +112,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def effective_queue_url(self) -> str:
         return self.queue_url or self.database_url
+
+
+def _visible_ascii(value: str) -> bool:
+    return all("!" <= char <= "~" for char in value)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import logging
 import weakref
 from collections import OrderedDict, deque
@@ -29,6 +30,7 @@ from litestar.response import Response
 from litestar.response.base import ASGIResponse
 from litestar.types import Receive, Scope, Send
 
+from core.errors import TooManyRequests
 from core.events import REPLAY_LIMIT, Event, EventBus, Subscription
 
 Renderer = Callable[[Event], Awaitable[str | None]]
@@ -38,6 +40,11 @@ MAX_EVENTS_PER_WRITE = 64
 # Events queued behind a client that stopped reading before its stream is ended; below the bus's
 # replay limit, so the reconnect (with Last-Event-ID) can replay what was dropped.
 STREAM_BACKLOG = REPLAY_LIMIT // 2
+
+# Live streams one session may hold in one web process (SSE_STREAMS_PER_SESSION). A browser holds at
+# most 6 connections per host over HTTP/1.1, so an honest session never needs more than that.
+STREAMS_PER_SESSION = 6
+RETRY_AFTER_SECONDS = 30
 
 CONNECTED = b": connected\n\n"
 KEEPALIVE = b": keepalive\n\n"
@@ -187,6 +194,75 @@ class StreamPump:
 _open_streams: set[Subscription] = set()
 
 
+class TooManyStreams(TooManyRequests):
+    """A session asked for one more live stream than it may hold (answered with a 429)."""
+
+    message = (
+        "Too many live connections from this session: close another Hypha tab, or reload this page in a little while."
+    )
+
+
+class StreamSlot:
+    """One live stream a client holds; `release` (idempotent) gives it back.
+
+    A slot not released explicitly (a response that never ran) is given back when collected."""
+
+    __slots__ = ("__weakref__", "_finalizer")
+
+    def __init__(self, registry: StreamSlots, key: str) -> None:
+        self._finalizer = weakref.finalize(self, registry._give_back, key)
+
+    def release(self) -> None:
+        self._finalizer()
+
+
+class StreamSlots:
+    """Live event streams per client (a session, else an address) in this process, capped.
+
+    The check and the reservation happen together, without awaiting in between, so parallel
+    requests of one session cannot all pass the check. The newest request past the cap is refused
+    (a 429) rather than the oldest stream ended: the page already open keeps its stream, and a
+    script opening streams in a loop gets refusals, not an eviction of the owner's live page.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, int] = {}
+
+    def take(self, key: str, limit: int) -> StreamSlot:
+        """A slot for `key`; raises TooManyStreams when `key` already holds `limit` streams."""
+        held = self._held.get(key, 0)
+        if held >= limit:
+            raise TooManyStreams(retry_after=RETRY_AFTER_SECONDS)
+        self._held[key] = held + 1
+        return StreamSlot(self, key)
+
+    def held(self, key: str) -> int:
+        return self._held.get(key, 0)
+
+    def total(self) -> int:
+        """Live streams held in this process, all clients together."""
+        return sum(self._held.values())
+
+    def _give_back(self, key: str) -> None:
+        left = self._held.get(key, 0) - 1
+        if left > 0:
+            self._held[key] = left
+        else:
+            self._held.pop(key, None)
+
+
+stream_slots = StreamSlots()
+
+
+def client_key(request: Request[Any, Any, Any]) -> str:
+    """Whose streams these are: the session (its token hashed: no secret kept in memory), else the
+    client's address (as uvicorn reports it: the proxy's X-Forwarded-For when the proxy is trusted)."""
+    token = request.scope.get("state", {}).get("session_token")
+    if token:
+        return "session:" + hashlib.sha256(str(token).encode()).hexdigest()[:32]
+    return "address:" + (request.client.host if request.client else "unknown")
+
+
 def end_open_streams() -> int:
     """End every event stream of this process (at shutdown: the server would otherwise wait for
     them forever). Browsers reconnect with Last-Event-ID, to this process's successor."""
@@ -217,6 +293,7 @@ class ASGIEventStream(ASGIResponse):
         render: Renderer,
         after_id: int | None,
         keepalive: float,
+        slot: StreamSlot | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -225,18 +302,23 @@ class ASGIEventStream(ASGIResponse):
         self.renderer = render
         self.after_id = after_id
         self.keepalive = keepalive
+        self.slot = slot
         self.subscription = Subscription(())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Subscribe (and replay from the database) before the status line goes out, so that a
-        # database that is down is a clean 503 rather than a stream cut after its headers.
-        async with self.bus.subscribe(self.topics, after_id=self.after_id) as subscription:
-            self.subscription = subscription
-            _open_streams.add(subscription)
-            try:
-                await super().__call__(scope, receive, send)
-            finally:
-                _open_streams.discard(subscription)
+        try:
+            # Subscribe (and replay from the database) before the status line goes out, so that a
+            # database that is down is a clean 503 rather than a stream cut after its headers.
+            async with self.bus.subscribe(self.topics, after_id=self.after_id) as subscription:
+                self.subscription = subscription
+                _open_streams.add(subscription)
+                try:
+                    await super().__call__(scope, receive, send)
+                finally:
+                    _open_streams.discard(subscription)
+        finally:
+            if self.slot is not None:
+                self.slot.release()
 
     async def send_body(self, send: Send, receive: Receive) -> None:
         subscription = self.subscription
@@ -271,6 +353,7 @@ class EventStream(Response[bytes]):
         render: Renderer,
         last_event_id: str | None = None,
         keepalive: float = KEEPALIVE_SECONDS,
+        slot: StreamSlot | None = None,
     ) -> None:
         super().__init__(
             b"",
@@ -282,6 +365,7 @@ class EventStream(Response[bytes]):
         self.renderer = render
         self.after_id = parse_last_event_id(last_event_id)
         self.keepalive = keepalive
+        self.slot = slot
 
     def to_asgi_response(  # type: ignore[override]
         self,
@@ -303,6 +387,7 @@ class EventStream(Response[bytes]):
             render=self.renderer,
             after_id=self.after_id,
             keepalive=self.keepalive,
+            slot=self.slot,
             background=self.background or background,
             content_length=0,
             cookies=[*self.cookies, *(cookies or ())],
@@ -315,9 +400,15 @@ class EventStream(Response[bytes]):
 
 
 def sse_response(
+    request: Request[Any, Any, Any],
     bus: EventBus,
     topics: Sequence[str],
     render: Renderer,
-    last_event_id: str | None,
 ) -> EventStream:
-    return EventStream(bus, topics, render, last_event_id)
+    """The event stream a feature answers with: resumed from the request's Last-Event-ID, and counted
+    against the session's cap of live streams (SSE_STREAMS_PER_SESSION, per process). Past the cap
+    this raises TooManyStreams (a 429 with Retry-After) before anything is subscribed."""
+    settings = request.app.state.get("settings")
+    limit = getattr(settings, "sse_streams_per_session", STREAMS_PER_SESSION)
+    slot = stream_slots.take(client_key(request), limit)
+    return EventStream(bus, topics, render, request.headers.get("last-event-id"), slot=slot)

@@ -39,7 +39,9 @@ from core.errors import (
     PaymentRequired,
     TooManyRequests,
 )
+from core.forms import FormErrors
 from core.observability import request_id_var
+from core.redirects import UnsafeRedirectTarget, local_path
 from core.settings import Settings
 
 log = logging.getLogger("hypha.web")
@@ -78,12 +80,22 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(directory=template_directories(), engine=JinjaTemplateEngine, engine_callback=configure)
 
 
+def exact_path_patterns(paths: list[str]) -> list[str]:
+    """Litestar's `exclude` takes regular expressions searched anywhere in the path; these match each
+    path exactly (`\\Z`, unlike `$`, does not also match before a trailing newline)."""
+    for path in paths:
+        if not path.startswith("/") or any(c in path for c in "*?#"):
+            raise ValueError(f"a CSRF exemption must be one exact path, not {path!r}")
+    return [f"^{re.escape(path)}\\Z" for path in paths]
+
+
 def csrf_config(settings: Settings, secret: str, exempt: list[str]) -> CSRFConfig:
+    """CSRF on every unsafe request, except on the exact paths in `exempt` (signature-checked webhooks)."""
     return CSRFConfig(
         secret=secret,
         cookie_secure=settings.secure_cookies,
         cookie_samesite="lax",
-        exclude=exempt or None,
+        exclude=exact_path_patterns(exempt) or None,
     )
 
 
@@ -221,6 +233,15 @@ def redirect(path: str, request: Request[Any, Any, Any] | None = None) -> Respon
     return Redirect(path=path, status_code=303)
 
 
+def login_url(path: str) -> str:
+    """The log-in page, with `path` as where to come back to when it is a same-origin path."""
+    try:
+        back = local_path(path)
+    except UnsafeRedirectTarget:
+        back = ""
+    return f"/login?next={quote(back, safe='/')}" if back else "/login"
+
+
 SessionResolver = Callable[[str], Any]
 
 
@@ -320,7 +341,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
         raw = request.scope.get("raw_path") or b""
         path = raw.decode("latin-1") if raw else request.url.path
-        target = f"/login?next={quote(path)}"
+        target = login_url(path)
         if request.headers.get("hx-request"):
             return Response(content="", status_code=401, headers={"HX-Redirect": target})
         if _wants_html(request):
@@ -346,6 +367,12 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
     status = next((code for family, code in DOMAIN_STATUS if isinstance(exc, family)), 400)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else {}
     return _error_response(request, status, exc.message, **headers)
+
+
+def handle_form_errors(request: Request[Any, Any, Any], exc: FormErrors) -> Response[Any]:
+    """A form no page of ours sends (a field repeated, a value of the wrong shape) that its handler did
+    not re-render itself: a 422 naming the fields, never a 500."""
+    return _error_response(request, 422, "; ".join(f"{field}: {text}" for field, text in exc.errors.items()))
 
 
 def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -384,6 +411,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http_exception,
     asyncpg.CharacterNotInRepertoireError: handle_unstorable_text,
     DomainError: handle_domain_error,
+    FormErrors: handle_form_errors,
     DatabaseUnavailable: handle_unavailable,
     Exception: handle_server_error,
 }

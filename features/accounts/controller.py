@@ -14,7 +14,7 @@ from core.auth import current_principal, login_required
 from core.errors import InvalidInput
 from core.forms import parse_form
 from core.web import flash, inject, redirect, set_session_cookie
-from features.accounts.dto import LoginForm, SignupForm, safe_next
+from features.accounts.dto import LoginForm, SignupForm, form_next, safe_next
 from features.accounts.model import EmailTaken, InvalidCredentials, LoginThrottled, check_email, check_password
 from features.accounts.service import AccountService
 
@@ -36,16 +36,17 @@ class AccountsController(Controller):
 
     @get("/signup")
     async def signup_page(self, request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Response[Any]:
+        next = form_next(next)  # a 400 for control characters, "" for anything off-site
         if current_principal(request):
-            return redirect(safe_next(next))
-        context = {"form": {"next": safe_next(next, "")}, "errors": {}}
-        return Template(template_name="accounts/signup.html", context=context)
+            return redirect(next or "/me")
+        return Template(template_name="accounts/signup.html", context={"form": {"next": next}, "errors": {}})
 
     @post("/signup")
     async def signup(
         self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
     ) -> Response[Any]:
         form = parse_form(SignupForm, data)
+        target = safe_next(form.next)  # checked first: a 400 for control characters, nothing created
         errors: dict[str, str] = {}
         try:
             check_email(form.email)
@@ -62,27 +63,28 @@ class AccountsController(Controller):
                 errors["email"] = error.message
         if errors:
             context = {
-                "form": {"email": form.email, "display_name": form.display_name, "next": safe_next(form.next, "")},
+                "form": {"email": form.email, "display_name": form.display_name, "next": form_next(form.next)},
                 "errors": errors,
             }
             return _form_page(request, "accounts/signup.html", "accounts/_signup_form.html", context, 422)
         token = await accounts.open_session(user, request.scope["state"].get("session_token"))
-        response = redirect(safe_next(form.next), request)
+        response = redirect(target, request)
         set_session_cookie(response, request, token)
         return flash(response, f"Welcome to Hypha, {user.display_name}!")
 
     @get("/login")
     async def login_page(self, request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Response[Any]:
+        next = form_next(next)  # a 400 for control characters, "" for anything off-site
         if current_principal(request):
-            return redirect(safe_next(next))
-        context = {"form": {"next": safe_next(next, "")}, "errors": {}}
-        return Template(template_name="accounts/login.html", context=context)
+            return redirect(next or "/me")
+        return Template(template_name="accounts/login.html", context={"form": {"next": next}, "errors": {}})
 
     @post("/login")
     async def login(
         self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
     ) -> Response[Any]:
         form = parse_form(LoginForm, data)
+        target = safe_next(form.next)  # checked first: a 400 for control characters, no attempt counted
         ip = request.client.host if request.client else "unknown"
         status, retry_after = 422, 0
         try:
@@ -96,10 +98,10 @@ class AccountsController(Controller):
         except InvalidCredentials as error:
             message = error.message
         else:
-            response = redirect(safe_next(form.next), request)
+            response = redirect(target, request)
             set_session_cookie(response, request, token)
             return flash(response, f"Welcome back, {user.display_name}.")
-        context = {"form": {"email": form.email, "next": safe_next(form.next, "")}, "errors": {"form": message}}
+        context = {"form": {"email": form.email, "next": form_next(form.next)}, "errors": {"form": message}}
         page = _form_page(request, "accounts/login.html", "accounts/_login_form.html", context, status)
         if status == 429:
             page.headers["Retry-After"] = str(max(1, retry_after))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from core.redirects import local_path, safe_redirect
+
 
 class SignupForm(msgspec.Struct, forbid_unknown_fields=False):
     email: str = ""
@@ -19,7 +21,12 @@ class LoginForm(msgspec.Struct, forbid_unknown_fields=False):
 
 
 def safe_next(value: str, default: str = "/me") -> str:
-    """Only same-site relative paths; anything else would be an open redirect."""
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
+    """Where to send the browser after logging in or signing up: `value` if it is a same-origin path
+    however a browser reads it (percent-encoded), else `default`. Raises UnsafeRedirectTarget (a 400)
+    for control or non-Latin-1 characters. See core.redirects."""
+    return safe_redirect(value, default)
+
+
+def form_next(value: str) -> str:
+    """The `next` a log-in or sign-up form carries on: a safe same-origin path, or "" (the default)."""
+    return local_path(value)

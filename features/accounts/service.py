@@ -37,6 +37,14 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _throttled(retry_after: int) -> LoginThrottled:
+    minutes = max(1, (retry_after + 59) // 60)
+    return LoginThrottled(
+        f"Too many log-in attempts. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
+        retry_after=retry_after,
+    )
+
+
 class AccountService:
     def __init__(
         self,
@@ -80,27 +88,27 @@ class AccountService:
 
         Returns the user and the new session token. Raises LoginThrottled when this IP or this
         e-mail has made too many attempts, InvalidCredentials for a wrong e-mail or password.
+
+        Each attempt is counted (atomically, in the shared limiter) *before* the slow password hash,
+        so parallel guesses cannot all pass a check made before any of them was counted: at most
+        `attempts_per_email` guesses per e-mail and `attempts_per_ip` per address are ever evaluated
+        per window. A success forgets the e-mail's count. The window is fixed from its first attempt
+        (refused attempts do not extend it), so an owner locked out by a stranger's guesses gets back
+        in when it ends; password reset is not behind this limit.
         """
         policy = self.policy
         email_key = f"login:email:{normalize_email(email)}"
         by_ip = await self.limiter.hit(f"login:ip:{ip}", policy.attempts_per_ip, policy.window_seconds)
-        by_email = await self.limiter.peek(email_key, policy.attempts_per_email, policy.window_seconds)
-        if not by_ip.allowed or not by_email.allowed:
-            retry = max(
-                by_ip.retry_after if not by_ip.allowed else 0, by_email.retry_after if not by_email.allowed else 0
-            )
-            minutes = max(1, (retry + 59) // 60)
-            raise LoginThrottled(
-                f"Too many log-in attempts. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
-                retry_after=retry,
-            )
+        if not by_ip.allowed:
+            raise _throttled(by_ip.retry_after)
+        by_email = await self.limiter.hit(email_key, policy.attempts_per_email, policy.window_seconds)
+        if not by_email.allowed:
+            raise _throttled(by_email.retry_after)
         user = await self.users.by_email(email)
         if user is None:
             await self.hasher.verify(await self._dummy(), password)  # same work either way
-            await self.limiter.hit(email_key, policy.attempts_per_email, policy.window_seconds)
             raise InvalidCredentials()
         if not await self.hasher.verify(user.password_hash, password):
-            await self.limiter.hit(email_key, policy.attempts_per_email, policy.window_seconds)
             raise InvalidCredentials()
         await self.limiter.reset(email_key)
         token = await self._open_session(user, old_token)

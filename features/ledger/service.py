@@ -81,7 +81,8 @@ class LedgerService:
         limit = max(1, min(limit, MAX_PAGE))
         cursor: int | None = None
         if before:
-            if not before.isdigit():
+            # ASCII digits within bigint (entry ids): "²" passes isdigit() and 10**30 overflows asyncpg (a 500).
+            if not (before.isascii() and before.isdigit()) or len(before) > 18:
                 raise InvalidTransfer("That statement page does not exist.")
             cursor = int(before)
         entries = await self.repository.entries(account, cursor, limit + 1)

@@ -18,7 +18,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Stream, Template
 
 from core.auth import creator_required, current_principal, staff_required
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
@@ -102,11 +102,14 @@ class PayoutsController(Controller):
     ) -> Response[Any]:
         form = parse_form(RequestForm, data)
         try:
-            outcome = await payouts.request_payout(_me(request).id, form.key, parse_points(form.points))
-        except InvalidInput as error:
+            points = parse_points(form.points)
+            shown_all = (form.all_points, form.all_amount) if points is None else None
+            outcome = await payouts.request_payout(_me(request).id, form.key, points, shown_all=shown_all)
+        except (InvalidInput, Conflict) as error:
             context = await _context(request, payouts, form={"points": form.points}, errors={"points": error.message})
             context["form"]["stripe_account_id"] = context["overview"].payee.stripe_account_id
-            return _page_or(request, "payouts/_summary.html", context, 422)
+            status = 409 if isinstance(error, Conflict) else 422
+            return _page_or(request, "payouts/_summary.html", context, status)
         message, level = _outcome_message(outcome.payout, outcome.replayed)
         return flash(redirect("/studio/payouts", request), message, level)
 

@@ -60,6 +60,19 @@ class InvalidPoints(InvalidInput):
     message = "Enter a whole number of points, or leave it empty to pay out everything available."
 
 
+class AvailableChanged(Conflict):
+    """A payout of "everything available" whose figures (points, and the money they convert to) are not
+    the ones the page showed — a refund or another tab changed what is available, or the numbers were
+    forged. Nothing is moved; the page shows the current figures."""
+
+    def __init__(self, available: int) -> None:
+        super().__init__(
+            f"What you can pay out changed since the page loaded: {available:,} points now. "
+            "Nothing was paid out: check the amount below and request again."
+        )
+        self.available = available
+
+
 class InvalidConnectedAccount(InvalidInput):
     message = "A Stripe account id looks like acct_1A2b3C4d5E6f7G8h."
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from core.amounts import matches_shown, parse_shown
 from core.clock import Clock
 from core.errors import DomainError
 from core.events import EventBus
@@ -26,6 +27,7 @@ from features.ledger.service import LedgerService
 from features.payouts.model import (
     LEDGER_KIND,
     Availability,
+    AvailableChanged,
     BelowMinimum,
     EarningsEntry,
     Payee,
@@ -212,9 +214,21 @@ class PayoutService:
     # -- requesting ------------------------------------------------------------------------------------
 
     async def request_payout(
-        self, creator_id: UUID, key: str, points: int | None = None, trigger: Trigger = Trigger.REQUEST
+        self,
+        creator_id: UUID,
+        key: str,
+        points: int | None = None,
+        trigger: Trigger = Trigger.REQUEST,
+        *,
+        shown_all: tuple[str, str] | None = None,
     ) -> RequestOutcome:
         """Pay out `points` (None: everything available, in whole conversion steps) once per `key`.
+
+        `shown_all` is "everything available" as the creator's page showed it — (points, the money
+        they convert to, in minor units), as rendered: the payout is then exactly those points for
+        exactly that money, or AvailableChanged (less is available now, the conversion changed, or
+        the figures were not ours) and nothing moves. More available than shown still pays what was
+        shown.
 
         Moves the points from earnings to payouts in transit (REQUESTED), then asks the vendor
         (PROCESSING; or FAILED with the points returned when the vendor refuses). If the vendor cannot
@@ -234,6 +248,8 @@ class PayoutService:
                 return RequestOutcome(prior, True)
             payee = await self._enroll(creator_id)
             available = await self.availability(creator_id, payee)
+            if shown_all is not None:
+                points = self._as_shown(shown_all, available.available)
             conversion = self.policy.check_amount(
                 available.available if points is None else points, available.available
             )
@@ -259,6 +275,18 @@ class PayoutService:
             await self._move(payout, "request", AccountRef.earnings(creator_id), AccountRef.payouts_in_transit())
             await self.bus.publish(topic_for(creator_id), EVENT, payout.event())
         return RequestOutcome(await self.submit(payout.id), False)
+
+    def _as_shown(self, shown_all: tuple[str, str], available: int) -> int:
+        """The points of a payout of "everything available" as shown; raises AvailableChanged unless
+        they are still available and still convert to the money shown."""
+        shown_points, shown_amount = shown_all
+        points = parse_shown(shown_points)
+        if points is None or points > available:
+            raise AvailableChanged(self.policy.convert(available).points)
+        conversion = self.policy.convert(points)
+        if conversion.points != points or not matches_shown(shown_amount, conversion.amount_minor):
+            raise AvailableChanged(self.policy.convert(available).points)
+        return points
 
     async def submit(self, payout_id: UUID) -> Payout:
         """Hand a REQUESTED payout to the vendor (again: the vendor key is the payout's, so this is

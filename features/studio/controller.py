@@ -287,7 +287,7 @@ class StudioController(Controller):
                 return None
             return str(template.render(tile=await studio.tile(video), oob=True, request=request))
 
-        return sse_response(events, [topic_for(me)], render, request.headers.get("last-event-id"))
+        return sse_response(request, events, [topic_for(me)], render)
 
 
 # -- tus 1.0 -----------------------------------------------------------------------------------

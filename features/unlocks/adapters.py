@@ -46,6 +46,11 @@ class MemoryUnlockRepository:
             self.entitlements.get((viewer_id, video_id)),
         )
 
+    async def begin_purchase(self, video_id: UUID, viewer_id: UUID, key: str) -> Checkout:
+        # No lock object is needed: nothing here or in the other memory adapters a purchase calls
+        # suspends, so one purchase runs from this read to its record without another in between.
+        return await self.checkout(video_id, viewer_id, key)
+
     async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
         if (unlock.viewer_id, unlock.idempotency_key) in self.unlocks:
             return None
@@ -180,6 +185,8 @@ _CHECKOUT = f"""
     LEFT JOIN entitlements e ON e.viewer_id = $2 AND e.video_id = $1
 """  # noqa: S608 — column names only
 
+_BEGIN_PURCHASE = "SELECT * FROM unlock_begin_purchase($1, $2, $3)"
+
 # The purchase and the access it grants, in one statement. The entitlement merges as
 # model.merged_expiry says: lifetime (NULL) wins, an expired one is replaced, else the later end.
 _RECORD = f"""
@@ -213,7 +220,15 @@ class PostgresUnlockRepository:
         self.db = db
 
     async def checkout(self, video_id: UUID, viewer_id: UUID | None, key: str = "") -> Checkout:
-        row = await self.db.fetchrow(_CHECKOUT, video_id, viewer_id, key or None)
+        return self._checkout(await self.db.fetchrow(_CHECKOUT, video_id, viewer_id, key or None))
+
+    async def begin_purchase(self, video_id: UUID, viewer_id: UUID, key: str) -> Checkout:
+        # One round trip: the function (migrations/1100_unlock_purchase_lock.sql) takes the lock, then
+        # reads with a snapshot taken after it was granted.
+        return self._checkout(await self.db.fetchrow(_BEGIN_PURCHASE, video_id, viewer_id, key))
+
+    @staticmethod
+    def _checkout(row: Any) -> Checkout:
         assert row is not None
         return Checkout(
             _pricing(row, "p_") if row["p_video_id"] is not None else None,

@@ -13,13 +13,21 @@ from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from core.auth import current_principal, login_required
-from core.errors import Conflict, InvalidInput, NotFound, PaymentRequired
-from core.forms import parse_form
+from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired
+from core.forms import FormErrors, parse_form
 from core.identity import Principal
 from core.web import flash, inject, plural, redirect
 from features.ledger.model import InsufficientPoints
 from features.unlocks.dto import PricingForm, TipForm, UnlockForm
-from features.unlocks.model import MAX_PRICE, MAX_TIP_MESSAGE, OFFERS, InvalidPricing, Offer
+from features.unlocks.model import (
+    MAX_PRICE,
+    MAX_TIP_MESSAGE,
+    OFFERS,
+    InvalidKey,
+    InvalidPricing,
+    NothingToExtend,
+    Offer,
+)
 from features.unlocks.service import Panel, PricingService, TipService, UnlockService
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -54,6 +62,7 @@ def _panel(
     *,
     status: int = 200,
     notice: str = "",
+    notice_level: str = "error",
     shortfall: int | None = None,
     just_unlocked: bool = False,
     headers: dict[str, str] | None = None,
@@ -61,11 +70,43 @@ def _panel(
     context = {
         "panel": panel,
         "notice": notice,
+        "notice_level": notice_level,
         "shortfall": shortfall,
         "just_unlocked": just_unlocked,
         "new_key": new_key,
     }
     return Template(PANEL, context=context, status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
+async def _refused(
+    request: Request[Any, Any, Any], unlocks: UnlockService, public_id: str, error: DomainError
+) -> Template:
+    """A click that bought nothing: the panel (htmx) or the whole page, as it is now — current prices,
+    fresh keys, the player if the viewer has access — with what went wrong. Nothing was charged."""
+    if isinstance(error, PaymentRequired):
+        status = 402
+    elif isinstance(error, Conflict):
+        status = 409
+    else:
+        status = 422
+    shortfall = error.shortfall if isinstance(error, InsufficientPoints) else None
+    # A click beaten by another tab's purchase: the viewer has access, which is good news.
+    level = "info" if isinstance(error, NothingToExtend) else "error"
+    me = _me(request)
+    if _htmx(request):
+        panel = await unlocks.panel(me.id, public_id)
+        return _panel(panel, status=status, notice=error.message, notice_level=level, shortfall=shortfall)
+    page = await unlocks.page(me.id, public_id)
+    context = {
+        "page": page,
+        "panel": page.panel,
+        "new_key": new_key,
+        "max_message": MAX_TIP_MESSAGE,
+        "notice": error.message,
+        "notice_level": level,
+        "shortfall": shortfall,
+    }
+    return Template(PAGE, context=context, status_code=status, headers=NO_STORE)
 
 
 class VideoPageController(Controller):
@@ -107,21 +148,19 @@ class VideoPageController(Controller):
         unlocks: NamedDependency[UnlockService],
         data: FormData,
     ) -> Response[Any]:
-        """One click on an offer: charge once per key, grant access, swap the player in."""
+        """One click on an offer at the price its button showed: charge that price once per key and only
+        if it is still the price, grant access, swap the player in. Refused clicks charge nothing and
+        answer the current panel: 409 (the price changed, access already bought, ...), 402 (too few
+        points) or 422 (an expired button)."""
         me = _me(request)
-        form = parse_form(UnlockForm, data)
         try:
-            outcome = await unlocks.unlock(me.id, public_id, form.offer, form.key)
-        except PaymentRequired as error:
-            shortfall = error.shortfall if isinstance(error, InsufficientPoints) else None
-            if not _htmx(request):
-                return flash(redirect(f"/v/{public_id}", request), error.message, "error")
-            return _panel(await unlocks.panel(me.id, public_id), status=402, notice=error.message, shortfall=shortfall)
-        except (Conflict, InvalidInput) as error:
-            if not _htmx(request):
-                return flash(redirect(f"/v/{public_id}", request), error.message, "error")
-            status = 409 if isinstance(error, Conflict) else 422
-            return _panel(await unlocks.panel(me.id, public_id), status=status, notice=error.message)
+            form = parse_form(UnlockForm, data)
+        except FormErrors:  # e.g. a field sent twice: no button of ours does that
+            return await _refused(request, unlocks, public_id, InvalidKey())
+        try:
+            outcome = await unlocks.unlock(me.id, public_id, form.offer, form.key, form.price)
+        except (PaymentRequired, Conflict, InvalidInput) as error:
+            return await _refused(request, unlocks, public_id, error)
         if not _htmx(request):
             return flash(redirect(f"/v/{public_id}", request), "Unlocked. Enjoy the video!")
         return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, headers=WALLET_CHANGED)

@@ -8,6 +8,7 @@ import msgspec
 class UnlockForm(msgspec.Struct, forbid_unknown_fields=False):
     offer: str = ""
     key: str = ""
+    price: str = ""  # the price the button showed; only that exact price is ever charged
 
 
 class TipForm(msgspec.Struct, forbid_unknown_fields=False):

@@ -8,6 +8,11 @@ and extends access to the later of the current end and `now + the new offer's du
 access wins over any rental. An offer that would add less than an hour (MIN_EXTENSION) of access is
 not for sale to that viewer, so nobody pays a full price for minutes or nothing.
 
+A click is charged the price its button showed, or nothing: the button carries the price, and a click
+whose price is not exactly the offer's current one (changed since the page loaded, or forged) is
+refused with the current offer. Of several clicks at once for one viewer and video (several tabs),
+the first buys and the others find the access it granted; see UnlockService.unlock.
+
 The platform keeps a fee of every sale: `fee = floor(price × percent / 100)` — rounding always goes
 the creator's way, so a 5-point sale at 10 % leaves no fee. Tips carry no fee: creators receive
 every point of a tip.
@@ -22,6 +27,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+from core.amounts import matches_shown
 from core.errors import Conflict, InvalidInput, NotFound
 
 MAX_PRICE = 100_000  # points; at 100 points per currency unit, 1,000.00 for one video
@@ -85,7 +91,24 @@ class OfferNotAvailable(Conflict):
 
 
 class NothingToExtend(Conflict):
-    message = "You already have access for longer than this offer would give."
+    """The viewer's current access already lasts at least as long as the offer would give (e.g. a second
+    tab clicked the offer the first one just bought). Nothing is charged."""
+
+    message = "You already have access for longer than this offer would give. Nothing was charged."
+
+
+class PriceChanged(Conflict):
+    """The click's price is not exactly the offer's current price: the creator changed it after the page
+    loaded, the page is stale, or the number was forged. Nothing is charged; the viewer sees the current
+    offer and may click again."""
+
+    def __init__(self, offer: Offer, price: int) -> None:
+        super().__init__(
+            f"{offer.label} is now {price:,} points, not the price on the button you clicked. "
+            "Nothing was charged: check the offer below and click again if you still want it."
+        )
+        self.offer = offer
+        self.price = price
 
 
 class OwnVideo(Conflict):
@@ -402,6 +425,11 @@ def check_key(key: str) -> str:
     return key
 
 
+def shows_price(shown: str | int, price: int) -> bool:
+    """Whether a click's price is the offer's price exactly as the page renders it (core.amounts)."""
+    return matches_shown(shown, price)
+
+
 def parse_offer(value: str) -> Offer:
     try:
         return Offer(value)
@@ -421,12 +449,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def check_tip(amount: str | int, allowed: tuple[int, ...], message: str) -> tuple[int, str]:
-    """The amount (one of `allowed`) and the cleaned message; raises InvalidTip."""
-    try:
-        value = int(amount)
-    except (TypeError, ValueError) as error:
-        raise InvalidTip() from error
-    if value not in allowed:
+    """The amount — exactly one of `allowed` as its button renders it (core.amounts.matches_shown: no
+    "٥٠", "5_0" or "+50" that `int()` would read) — and the cleaned message; raises InvalidTip."""
+    value = next((a for a in allowed if matches_shown(amount, a)), None)
+    if value is None:
         raise InvalidTip()
     cleaned = _CONTROL.sub("", message).strip()
     if len(cleaned) > MAX_TIP_MESSAGE:

@@ -27,6 +27,14 @@ class UnlockRepository(Protocol):
         video; None without a key), and the viewer's entitlement to the video (None for visitors)."""
         ...
 
+    async def begin_purchase(self, video_id: UUID, viewer_id: UUID, key: str) -> Checkout:
+        """Call inside the purchase's transaction: wait for, and hold until the transaction ends, the lock
+        on this viewer's purchases of this video, then read the checkout as `checkout` does.
+
+        Two purchases of one (viewer, video) are thus decided one after the other, the second seeing
+        what the first committed (its purchase and the access it granted), whatever their keys."""
+        ...
+
     async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
         """Store the purchase and extend the entitlement it grants, atomically; return the entitlement.
 

@@ -1,6 +1,10 @@
 """Unlock use cases: price a video, publish it, unlock it with one click, tip its creator.
 
 One click on an offer, in one transaction:
+  purchase lock     on (viewer, video), taken before anything is read: parallel clicks from several tabs
+                    (distinct keys) are decided one after another, so one rental is charged once
+  price check       the click carries the price its button showed; any other current price refuses it
+                    (PriceChanged), so nobody is charged more — or anything but — what they saw
   ledger transfer   viewer wallet → creator earnings (the price), creator earnings → platform revenue (the fee)
   purchase record   under the viewer's idempotency key (a retry or a double click finds it and pays nothing)
   entitlement       extended by the offer (lifetime wins, else the later end)
@@ -35,6 +39,7 @@ from features.unlocks.model import (
     Offer,
     OfferChoice,
     OwnVideo,
+    PriceChanged,
     Pricing,
     Tip,
     TipResult,
@@ -50,6 +55,7 @@ from features.unlocks.model import (
     fresh_expiry,
     offer_choices,
     parse_offer,
+    shows_price,
     split,
 )
 from features.unlocks.ports import PricingRepository, TipRepository, UnlockRepository
@@ -242,13 +248,23 @@ class UnlockService:
 
     # -- buying ----------------------------------------------------------------------------------------
 
-    async def unlock(self, viewer_id: UUID, public_id: str, offer_name: str, key: str) -> UnlockOutcome:
-        """Buy `offer_name` of the video for the viewer, exactly once per idempotency `key`.
+    async def unlock(
+        self, viewer_id: UUID, public_id: str, offer_name: str, key: str, shown_price: str | int
+    ) -> UnlockOutcome:
+        """Buy `offer_name` of the video for the viewer at `shown_price` — the price its button showed —
+        exactly once per idempotency `key`, and only if it gives the viewer more access.
 
+        The purchases of one viewer and video are decided one at a time, each seeing what the ones
+        before it committed: of several clicks at once (several tabs, distinct keys) only the first
+        buys; the others find the access it granted and raise NothingToExtend, charging nothing.
+        The price charged is the offer's current price, and only when `shown_price` is exactly that
+        (`model.shows_price`); otherwise PriceChanged (naming the current price) and nothing is charged.
         A retry with the same key (even concurrent) charges nothing and returns the first purchase
-        (`replayed`). Raises InvalidKey, VideoUnavailable, OwnVideo, OfferNotAvailable, NothingToExtend
-        (the viewer already has longer access), KeyReused (the key bought something else) and
-        InsufficientPoints (PaymentRequired: nothing debited).
+        (`replayed`), even if the price changed since.
+
+        Raises InvalidKey, VideoUnavailable, OwnVideo, OfferNotAvailable, PriceChanged, NothingToExtend
+        (the viewer already has this much access or more), KeyReused (the key bought something else)
+        and InsufficientPoints (PaymentRequired: nothing debited).
         """
         key = check_key(key)
         offer = parse_offer(offer_name)
@@ -257,12 +273,16 @@ class UnlockService:
             video = await self.visible_video(viewer_id, public_id)
             if video.owner_id == viewer_id:
                 raise OwnVideo()
-            found = await self.unlocks.checkout(video.id, viewer_id, key)
+            # Waits for any other purchase of this (viewer, video) to commit, then reads: everything
+            # decided below stays true until this transaction ends.
+            found = await self.unlocks.begin_purchase(video.id, viewer_id, key)
             pricing, prior, current = found.pricing or Pricing(video.id), found.prior, found.entitlement
             if prior is not None:
-                return self._replay(prior, current, video, offer, viewer_id, pricing)
+                return self._replay(prior, current, video, offer, shown_price, viewer_id, pricing)
             now = self.clock.now()
             price = pricing.price_of(offer)
+            if not shows_price(shown_price, price):
+                raise PriceChanged(offer, price)
             if not extends(current, offer, now):
                 raise NothingToExtend()
             sale = split(price, self.policy.fee_percent)
@@ -273,10 +293,10 @@ class UnlockService:
             transfer = await self.ledger.transfer(f"unlock:{viewer_id}:{key}", "unlock", legs, metadata)
             unlock = Unlock(uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now)
             entitlement = await self.unlocks.record(unlock, fresh_expiry(offer, now))
-            if entitlement is None:  # the same click, retried concurrently, committed first
+            if entitlement is None:  # this key, sent at once for another video (another lock), committed first
                 found = await self.unlocks.checkout(video.id, viewer_id, key)
                 assert found.prior is not None
-                return self._replay(found.prior, found.entitlement, video, offer, viewer_id, pricing)
+                return self._replay(found.prior, found.entitlement, video, offer, shown_price, viewer_id, pricing)
             await self.bus.publish(
                 topic_for(video.owner_id),
                 SALE_EVENT,
@@ -297,10 +317,14 @@ class UnlockService:
         current: Entitlement | None,
         video: Video,
         offer: Offer,
+        shown_price: str | int,
         viewer_id: UUID,
         pricing: Pricing,
     ) -> UnlockOutcome:
-        if prior.video_id != video.id or prior.offer is not offer or current is None:
+        """The first purchase made with this key, if this is the same click again (same video, offer
+        and price); KeyReused otherwise."""
+        same_click = prior.video_id == video.id and prior.offer is offer and shows_price(shown_price, prior.points)
+        if not same_click or current is None:
             raise KeyReused()
         access = decide_access(viewer_id, video.owner_id, pricing, current, self.clock.now())
         return UnlockOutcome(UnlockResult(prior, current, True), self._panel(video, access, viewer_id))

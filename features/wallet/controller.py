@@ -16,7 +16,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Stream, Template
 
 from core.auth import current_principal, login_required, staff_required
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
@@ -102,9 +102,11 @@ class WalletController(Controller):
         form = parse_form(BuyForm, data)
         return_to = safe_next(form.next, "")
         try:
-            purchase = await wallet.start_purchase(_me(request).id, form.pack, form.key, return_to)
-        except (InvalidInput, VendorUnavailable) as error:
-            status = 503 if isinstance(error, VendorUnavailable) else 422
+            purchase = await wallet.start_purchase(
+                _me(request).id, form.pack, form.key, form.price, form.currency, return_to
+            )
+        except (InvalidInput, Conflict, VendorUnavailable) as error:
+            status = 503 if isinstance(error, VendorUnavailable) else 409 if isinstance(error, Conflict) else 422
             context = await _wallet_context(request, wallet, None, buy_error=error.message, return_to=return_to)
             name = "wallet/_packs.html" if request.headers.get("hx-request") else "wallet/wallet.html"
             return Template(template_name=name, context=context, status_code=status)

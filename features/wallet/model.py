@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from core.errors import DomainError, InvalidInput, NotFound
+from core.amounts import matches_shown
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
 
 MAX_PACK_POINTS = 10**9
 MAX_PACK_PRICE = 10**9
@@ -27,6 +28,19 @@ class InvalidPacks(ValueError):
 
 class UnknownPack(InvalidInput):
     message = "That pack is not on sale."
+
+
+class PackChanged(Conflict):
+    """A buy button's price is not the pack's price now (the packs were changed after the page loaded,
+    or the number was forged): no checkout is opened, nothing is charged."""
+
+    def __init__(self, pack: Pack) -> None:
+        price = f"{pack.price_minor // 100:,}.{pack.price_minor % 100:02d} {pack.currency}"
+        super().__init__(
+            f"The {pack.points:,}-point pack now costs {price}, not the price on the button you clicked. "
+            "Nothing was charged: check the packs below and click again if you still want it."
+        )
+        self.pack = pack
 
 
 class PurchaseNotFound(NotFound):
@@ -78,6 +92,12 @@ class PackCatalog:
 
     def find(self, pack_id: str) -> Pack | None:
         return next((p for p in self.packs if p.id == pack_id), None)
+
+
+def shows_pack_price(pack: Pack, shown_price: str | int, shown_currency: str) -> bool:
+    """Whether a buy button showed `pack`'s price now: its minor units exactly as the page renders them,
+    in its currency."""
+    return matches_shown(shown_price, pack.price_minor) and shown_currency == pack.currency
 
 
 def parse_packs(text: str, currency: str) -> PackCatalog:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
+from core.amounts import matches_shown
 from core.clock import Clock
 from core.errors import InvalidInput
 from core.ids import uuid7
@@ -29,6 +30,7 @@ from features.wallet.model import (
     FindingKind,
     Pack,
     PackCatalog,
+    PackChanged,
     PaymentNotFound,
     PaymentStatus,
     PlannedTransfer,
@@ -43,6 +45,7 @@ from features.wallet.model import (
     ledger_plan,
     purchase_key,
     purchase_metadata,
+    shows_pack_price,
 )
 from features.wallet.ports import PaymentGateway, PurchaseRepository, ReconciliationRepository, WebhookInbox
 
@@ -124,20 +127,33 @@ class WalletService:
     # --- buying a pack ----------------------------------------------------------------------------
 
     async def start_purchase(
-        self, user_id: UUID, pack_id: str, idempotency_key: str, return_path: str = ""
+        self,
+        user_id: UUID,
+        pack_id: str,
+        idempotency_key: str,
+        shown_price: str | int,
+        shown_currency: str,
+        return_path: str = "",
     ) -> Purchase:
-        """Open the vendor's checkout for a pack. The same key (a double click, a retried request)
-        returns the same checkout. `return_path` (a same-site path the caller has checked, e.g. the
-        video the payer wants to unlock) is where the return page leads once the points landed.
-        Raises UnknownPack, InvalidInput or VendorUnavailable."""
+        """Open the vendor's checkout for a pack at the price its buy button showed (`shown_price` minor
+        units of `shown_currency`): the checkout asks the payer for exactly that, or is not opened.
+
+        The same key (a double click, a retried request) returns the same checkout, even if the packs
+        changed since. `return_path` (a same-site path the caller has checked, e.g. the video the payer
+        wants to unlock) is where the return page leads once the points landed. Raises UnknownPack,
+        PackChanged (the pack's price is not what was shown: nothing opened), InvalidInput or
+        VendorUnavailable."""
         if not idempotency_key or len(idempotency_key) > MAX_KEY:
             raise InvalidInput("This buy button has expired. Reload the page and try again.")
-        pack = self.catalog.get(pack_id)
         earlier = await self.purchases.by_key(user_id, idempotency_key)
         if earlier is not None:
-            if earlier.pack_id != pack.id:
+            same_click = earlier.pack_id == pack_id and matches_shown(shown_price, earlier.amount_minor)
+            if not same_click or shown_currency != earlier.currency:
                 raise InvalidInput("This buy button was already used for another pack. Reload the page.")
             return earlier
+        pack = self.catalog.get(pack_id)
+        if not shows_pack_price(pack, shown_price, shown_currency):
+            raise PackChanged(pack)
         checkout = await self.gateway.create_checkout(f"checkout:{user_id}:{idempotency_key}", pack, user_id)
         now = self.clock.now()
         return await self.purchases.add(

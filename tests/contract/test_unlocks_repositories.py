@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
+from injector import Injector
 
 from core.db import Database
 from features.playback.adapters import MemoryHeartbeatRepository, PostgresHeartbeatRepository
@@ -87,6 +89,51 @@ async def test_checkout_reads_the_pricing_with_the_purchase_state(
 
 def purchase(viewer: UUID, video: UUID, offer: Offer, key: str, at: datetime, creator: UUID | None = None) -> Unlock:
     return Unlock(uuid4(), key, viewer, video, creator or uuid4(), offer, 50, 5, uuid4(), at)
+
+
+async def test_beginning_a_purchase_reads_what_checkout_reads(both: tuple[PricingRepository, UnlockRepository]) -> None:
+    prices, unlocks = both
+    video, viewer = uuid4(), uuid4()
+    assert await unlocks.begin_purchase(video, viewer, "k") == Checkout(None, None, None)
+    await prices.save(Pricing(video, False, {Offer.RENT_DAY: 50}, 0, NOW))
+    await unlocks.record(purchase(viewer, video, Offer.RENT_DAY, "k", NOW), NOW + timedelta(days=1))
+    assert await unlocks.begin_purchase(video, viewer, "k") == await unlocks.checkout(video, viewer, "k")
+    assert (await unlocks.begin_purchase(video, viewer, "other")).prior is None
+
+
+async def test_a_second_purchase_of_one_viewer_and_video_waits_and_sees_what_the_first_committed(
+    pg: Injector,
+) -> None:
+    """PostgreSQL only (memory purchases never interleave): the lock of begin_purchase holds until the
+    transaction ends, and the waiting read sees what the first one committed; other pairs do not wait."""
+    db = pg.get(Database)
+    unlocks = PostgresUnlockRepository(db)
+    video, viewer = uuid4(), uuid4()
+    first_read, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with db.atomic():
+            assert (await unlocks.begin_purchase(video, viewer, "first")).entitlement is None
+            await unlocks.record(purchase(viewer, video, Offer.RENT_DAY, "first", NOW), NOW + timedelta(days=1))
+            first_read.set()
+            await release.wait()
+
+    async def second(for_video: UUID) -> Checkout:
+        async with db.atomic():
+            return await unlocks.begin_purchase(for_video, viewer, "second")
+
+    holder = asyncio.create_task(first())
+    await first_read.wait()
+    waiting = asyncio.create_task(second(video))
+    other_video = await asyncio.wait_for(second(uuid4()), 5)  # another pair: no wait
+    assert other_video.entitlement is None
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    release.set()
+    await holder
+    seen = await asyncio.wait_for(waiting, 5)
+    assert seen.entitlement is not None
+    assert seen.entitlement.offer is Offer.RENT_DAY
 
 
 async def test_a_purchase_grants_access_once_per_key(unlocks: UnlockRepository) -> None:

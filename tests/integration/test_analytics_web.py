@@ -180,8 +180,8 @@ async def test_revenue_folded_from_sales_and_tips_matches_the_ledger(pg: Injecto
     video = await price_and_publish(pg, creator.id, synthetic.video, rent_day=50, lifetime=505)
     await fund(pg, viewer.id, 1000)
     unlocks = pg.get(UnlockService)
-    await unlocks.unlock(viewer.id, video.public_id, "rent_day", "key-analytics-000000001")
-    await unlocks.unlock(viewer.id, video.public_id, "lifetime", "key-analytics-000000002")
+    await unlocks.unlock(viewer.id, video.public_id, "rent_day", "key-analytics-000000001", "50")
+    await unlocks.unlock(viewer.id, video.public_id, "lifetime", "key-analytics-000000002", "505")
     await pg.get(TipService).tip(viewer, video.public_id, 50, "Thanks!", "key-analytics-000000003")
 
     analytics = pg.get(AnalyticsService)

@@ -72,7 +72,7 @@ async def test_the_strip_shows_the_creators_figures(pg: Injector, server: str) -
     viewer = await person(pg, "Sam")
     video = await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video)
     await fund(pg, viewer.id, 500)
-    await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "dash-key-000000000001")
+    await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "dash-key-000000000001", "50")
     await pg.get(TipService).tip(viewer, video.public_id, 10, "Lovely light", "dash-key-000000000002")
 
     async with await logged_in(pg, server, creator) as http:
@@ -105,7 +105,7 @@ async def test_sales_tips_and_viewers_stream_to_their_creator_only(pg: Injector,
         await listener.ready()
         await rival_listener.ready()
 
-        await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "dash-key-000000000011")
+        await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "dash-key-000000000011", "50")
         seen = await listener.wait_for(1)
         sale = seen[0]
         assert sale.event == "sale"

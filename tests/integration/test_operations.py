@@ -6,11 +6,14 @@ import json
 import logging
 
 import httpx
+import msgspec
 import pytest
 from injector import Injector
 
 from core.db import Database
 from core.observability import JsonFormatter, request_id_var
+from core.settings import Settings
+from tests.conftest import app_client
 from tests.support.web import sign_up
 
 
@@ -21,9 +24,11 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert ready.text == "ready"
 
 
-async def test_metrics_are_exposed_in_prometheus_format(client: httpx.AsyncClient) -> None:
-    await client.get("/login")
-    metrics = await client.get("/metrics")
+async def test_metrics_are_exposed_in_prometheus_format_to_the_scraper(pg: Injector, settings: Settings) -> None:
+    token = "scraper-token-0123456789"
+    async with app_client(pg, msgspec.structs.replace(settings, metrics_token=token)) as client:
+        await client.get("/login")
+        metrics = await client.get("/metrics", headers={"authorization": f"Bearer {token}"})
     assert metrics.status_code == 200
     assert "hypha_requests_total" in metrics.text
 

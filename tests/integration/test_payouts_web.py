@@ -24,6 +24,7 @@ from features.payouts.jobs import settle_and_apply
 from features.payouts.sandbox import SandboxPayoutVendor
 from features.payouts.service import PayoutService
 from tests.conftest import app_client
+from tests.support.forms import form_with
 from tests.support.web import log_in, post_form, sign_up
 
 KEY = re.compile(r'name="key" value="([^"]+)"')
@@ -56,9 +57,8 @@ async def creator(client: httpx.AsyncClient, pg: Injector, email: str) -> UUID:
 
 async def request_payout(client: httpx.AsyncClient, points: str = "", *, htmx: bool = False) -> httpx.Response:
     page = await client.get("/studio/payouts")
-    key = KEY.search(page.text)
-    assert key, page.text
-    return await post_form(client, "/studio/payouts/request", {"key": key.group(1), "points": points}, htmx=htmx)
+    form = form_with(page.text, "/studio/payouts/request")
+    return await post_form(client, "/studio/payouts/request", form | {"points": points}, htmx=htmx)
 
 
 async def settle_due(pg: Injector) -> int:

@@ -85,7 +85,7 @@ async def test_the_key_goes_to_the_entitled_viewer_only_and_is_never_cached(pg: 
     pid = made.video.public_id
     viewer, other = await person(pg, "Viewer"), await person(pg, "Other")
     await fund(pg, viewer.id, 100)
-    await pg.get(UnlockService).unlock(viewer.id, pid, "rent_day", KEY)
+    await pg.get(UnlockService).unlock(viewer.id, pid, "rent_day", KEY, "50")
     async with browser_of(pg, settings, viewer) as entitled:
         response = await entitled.get(f"/v/{pid}/key")
         assert response.status_code == 200
@@ -106,7 +106,7 @@ async def test_keys_stop_when_the_rental_expires(frozen: tuple[Injector, FrozenC
     pid = made.video.public_id
     viewer = await person(injector, "Viewer")
     await fund(injector, viewer.id, 100)
-    await injector.get(UnlockService).unlock(viewer.id, pid, "rent_day", KEY)
+    await injector.get(UnlockService).unlock(viewer.id, pid, "rent_day", KEY, "50")
     async with browser_of(injector, settings, viewer) as client:
         clock.advance(timedelta(hours=23, minutes=59))
         assert (await client.get(f"/v/{pid}/key")).status_code == 200
@@ -124,7 +124,7 @@ async def test_playlists_and_segments_go_to_whoever_may_watch(pg: Injector, sett
     pid = made.video.public_id
     viewer, other = await person(pg, "Viewer"), await person(pg, "Other")
     await fund(pg, viewer.id, 100)
-    await pg.get(UnlockService).unlock(viewer.id, pid, "rent_day", KEY)
+    await pg.get(UnlockService).unlock(viewer.id, pid, "rent_day", KEY, "50")
     async with browser_of(pg, settings, viewer) as entitled:
         master = await entitled.get(f"/v/{pid}/hls/master.m3u8")
         assert master.status_code == 200

@@ -91,7 +91,11 @@ async def test_the_way_back_to_a_video_takes_only_same_site_paths(
         wallet = await client.get("/wallet", params={"next": hostile})
         assert 'name="next"' not in wallet.text
         assert "evil.example" not in wallet.text
-        bought = await post_form(client, "/wallet/checkout", {"pack": "p100", "key": "k" * 20, "next": hostile})
+        bought = await post_form(
+            client,
+            "/wallet/checkout",
+            {"pack": "p100", "key": "k" * 20, "price": "100", "currency": "USD", "next": hostile},
+        )
         assert bought.status_code in (302, 303)
     stored = await pg.get(Database).fetchval("SELECT return_path FROM wallet_purchases WHERE user_id = $1", viewer.id)
     assert stored == ""
@@ -102,7 +106,11 @@ async def test_a_pack_bought_from_a_video_leads_back_to_it(pg: Injector, setting
     async with browser_of(pg, settings, viewer) as client:
         wallet = await client.get("/wallet", params={"next": "/v/abc123"})
         assert '<input type="hidden" name="next" value="/v/abc123">' in wallet.text
-        bought = await post_form(client, "/wallet/checkout", {"pack": "p100", "key": "k" * 20, "next": "/v/abc123"})
+        bought = await post_form(
+            client,
+            "/wallet/checkout",
+            {"pack": "p100", "key": "k" * 20, "price": "100", "currency": "USD", "next": "/v/abc123"},
+        )
         assert bought.status_code in (302, 303)
         ref = await pg.get(Database).fetchval("SELECT payment_ref FROM wallet_purchases WHERE user_id = $1", viewer.id)
         page = await client.get("/wallet/return", params={"ref": ref})

@@ -94,14 +94,18 @@ async def test_one_click_charges_once_grants_a_day_and_swaps_the_player_in(pg: I
     async with browser_of(pg, settings, viewer) as client:
         page = await client.get(f"/v/{video.public_id}")
         key = KEY_INPUT.findall(page.text)[0]
-        response = await post_form(client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": key}, htmx=True)
+        response = await post_form(
+            client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": key, "price": "50"}, htmx=True
+        )
         assert response.status_code == 200, response.text
         assert response.headers["hx-trigger"] == "wallet-changed"
         assert response.headers["cache-control"] == "no-store"
         assert 'data-testid="player"' in response.text
         assert f'data-src="/v/{video.public_id}/hls/master.m3u8"' in response.text
         assert "You can watch until" in response.text
-        again = await post_form(client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": key}, htmx=True)
+        again = await post_form(
+            client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": key, "price": "50"}, htmx=True
+        )
         assert again.status_code == 200
         assert 'data-testid="player"' in again.text
         reload = await client.get(f"/v/{video.public_id}")
@@ -121,7 +125,9 @@ async def test_fifty_concurrent_clicks_with_one_key_debit_once(pg: Injector, set
     async with browser_of(pg, settings, viewer) as client:
         responses = await asyncio.gather(
             *(
-                post_form(client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": key}, htmx=True)
+                post_form(
+                    client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": key, "price": "50"}, htmx=True
+                )
                 for _ in range(50)
             )
         )
@@ -141,7 +147,7 @@ async def test_too_few_points_prompt_to_buy_a_pack_and_debit_nothing(pg: Injecto
     await fund(pg, viewer.id, 20)
     async with browser_of(pg, settings, viewer) as client:
         response = await post_form(
-            client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": "k" * 20}, htmx=True
+            client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": "k" * 20, "price": "50"}, htmx=True
         )
     assert response.status_code == 402
     assert "30 more points needed" in response.text
@@ -156,10 +162,14 @@ async def test_unlocking_needs_a_session_and_the_csrf_token(pg: Injector, settin
     viewer = await person(pg, "Viewer")
     await fund(pg, viewer.id, 100)
     async with browser_of(pg, settings, None) as visitor:
-        response = await post_form(visitor, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": "k" * 20})
+        response = await post_form(
+            visitor, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": "k" * 20, "price": "50"}
+        )
         assert response.status_code in (401, 303)
     async with browser_of(pg, settings, viewer) as client:
-        forged = await client.post(f"/v/{video.public_id}/unlock", data={"offer": "rent_day", "key": "k" * 20})
+        forged = await client.post(
+            f"/v/{video.public_id}/unlock", data={"offer": "rent_day", "key": "k" * 20, "price": "50"}
+        )
         assert forged.status_code == 403
     assert await count(pg, "SELECT count(*) FROM unlocks") == 0
 

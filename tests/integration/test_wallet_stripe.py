@@ -50,7 +50,7 @@ async def test_a_stripe_purchase_is_credited_once_and_a_refund_event_takes_it_ba
     fake: FakeStripe = stripe_server.state
     wallet, ledger = on_stripe.get(WalletService), on_stripe.get(LedgerService)
     user = uuid4()
-    purchase = await wallet.start_purchase(user, "p550", "k1")
+    purchase = await wallet.start_purchase(user, "p550", "k1", "500", "USD")
     assert purchase.checkout_url.startswith("https://checkout.stripe.test/")
 
     body, headers = fake.signed_event("checkout.session.completed", fake.complete(purchase.payment_ref))
@@ -72,7 +72,7 @@ async def test_reconciliation_on_stripe_heals_a_session_whose_webhook_was_lost(
 ) -> None:
     wallet, ledger = on_stripe.get(WalletService), on_stripe.get(LedgerService)
     user = uuid4()
-    purchase = await wallet.start_purchase(user, "p100", "k2")
+    purchase = await wallet.start_purchase(user, "p100", "k2", "100", "USD")
     stripe_server.state.complete(purchase.payment_ref)  # paid; the webhook never arrives
     now = wallet.clock.now()
     run = await wallet.reconcile(now - timedelta(minutes=5), now + timedelta(minutes=5))
@@ -87,7 +87,7 @@ async def test_a_won_stripe_dispute_gives_the_points_back_once_for_both_of_its_e
     fake: FakeStripe = stripe_server.state
     wallet, ledger = on_stripe.get(WalletService), on_stripe.get(LedgerService)
     user = uuid4()
-    purchase = await wallet.start_purchase(user, "p550", "k3")
+    purchase = await wallet.start_purchase(user, "p550", "k3", "500", "USD")
     await wallet.handle_webhook(*fake.signed_event("checkout.session.completed", fake.complete(purchase.payment_ref)))
     dispute = fake.dispute(purchase.payment_ref)
     assert await wallet.handle_webhook(*fake.signed_event("charge.dispute.created", dispute)) is WebhookOutcome.APPLIED
@@ -112,7 +112,7 @@ async def test_reconciliation_on_stripe_gives_back_a_won_dispute_whose_webhooks_
     fake: FakeStripe = stripe_server.state
     wallet, ledger = on_stripe.get(WalletService), on_stripe.get(LedgerService)
     user = uuid4()
-    purchase = await wallet.start_purchase(user, "p100", "k4")
+    purchase = await wallet.start_purchase(user, "p100", "k4", "100", "USD")
     await wallet.handle_webhook(*fake.signed_event("checkout.session.completed", fake.complete(purchase.payment_ref)))
     dispute = fake.dispute(purchase.payment_ref)
     await wallet.handle_webhook(*fake.signed_event("charge.dispute.created", dispute))

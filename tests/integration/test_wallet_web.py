@@ -19,6 +19,7 @@ from core.db import Database
 from features.ledger.model import AccountRef, Leg
 from features.sandbox_pay.model import SIGNATURE_HEADER
 from features.wallet.model import PaymentStatus
+from tests.support.forms import form_with
 from tests.support.wallet import WalletHarness
 from tests.support.web import post_form, sign_up
 
@@ -38,9 +39,7 @@ async def user_id(pg: Injector, email: str) -> UUID:
 
 async def start_checkout(client: httpx.AsyncClient, pack: str = "p550") -> str:
     page = await client.get("/wallet")
-    key = re.search(rf'name="key" value="([^"]+-{pack})"', page.text)
-    assert key, page.text
-    response = await post_form(client, "/wallet/checkout", {"pack": pack, "key": key.group(1)})
+    response = await post_form(client, "/wallet/checkout", form_with(page.text, "/wallet/checkout", pack=pack))
     assert response.status_code == 303, response.text
     found = CHECKOUT.fullmatch(response.headers["location"])
     assert found, response.headers["location"]
@@ -400,11 +399,8 @@ async def test_two_clicks_on_the_same_buy_button_at_once_open_one_checkout(
 ) -> None:
     await sign_up(client, "clicker@example.com")
     page = await client.get("/wallet")
-    key = re.search(r'name="key" value="([^"]+-p100)"', page.text)
-    assert key
-    clicks = await asyncio.gather(
-        *(post_form(client, "/wallet/checkout", {"pack": "p100", "key": key.group(1)}) for _ in range(5))
-    )
+    click = form_with(page.text, "/wallet/checkout", pack="p100")
+    clicks = await asyncio.gather(*(post_form(client, "/wallet/checkout", click) for _ in range(5)))
     assert len({c.headers["location"] for c in clicks}) == 1
     assert (await counts(pg))["wallet_purchases"] == 1
     assert int(await pg.get(Database).fetchval("SELECT count(*) FROM sandbox_payments")) == 1

@@ -122,9 +122,14 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
+    # the OpenAPI document (and its viewers) lists every route, the staff ones too: staff only
+    ("GET", "/api/schema/{path:str}"): [
+        ("/api/schema/openapi.yaml", NOBODY_BUT_STAFF),
+        ("/api/schema/swagger", NOBODY_BUT_STAFF),
+    ],
 }
-# Not object routes: static files and the schema viewer's own assets.
-NOT_OBJECT_ROUTES = {"/static/{file_path:path}", "/api/schema/{path:str}"}
+# Not object routes: static files.
+NOT_OBJECT_ROUTES = {"/static/{file_path:path}"}
 
 
 def object_routes(settings: Settings, injector: Injector) -> set[tuple[str, str]]:
@@ -177,10 +182,10 @@ async def world(pg: Injector) -> World:
     made = await add_synthetic_video(pg, owner.id)
     await price_and_publish(pg, owner.id, made.video)
     await fund(pg, viewer.id, 100)
-    await pg.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "matrix-unlock-key-0001")
+    await pg.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "matrix-unlock-key-0001", "50")
     await earn(pg, owner.id, 2000, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(owner.id, "matrix-payout-key-0001")).payout
-    purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex)
+    purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex, "100", "USD")
     values = {
         "draft.id": str(draft.id),
         "draft.pid": draft.public_id,

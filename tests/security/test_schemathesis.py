@@ -45,8 +45,9 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_headers_conformance, response_schema_conformance
 
+from core.settings import Settings
 from core.web import SESSION_COOKIE
-from tests.support.videos import session_token
+from tests.support.videos import openapi_document, session_token
 from tests.support.web import csrf_token
 
 if TYPE_CHECKING:
@@ -101,10 +102,8 @@ class SignedInCreator:
 
 
 @pytest.fixture
-async def api(client: httpx.AsyncClient) -> BaseSchema:
-    response = await client.get("/api/schema/openapi.json")
-    assert response.status_code == 200, response.text
-    return schemathesis.openapi.from_dict(response.json())
+async def api(pg: Injector, settings: Settings) -> BaseSchema:
+    return schemathesis.openapi.from_dict(await openapi_document(pg, settings))  # read as staff: staff-only
 
 
 @pytest.fixture

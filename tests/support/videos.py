@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives import padding
@@ -21,6 +22,7 @@ from injector import Injector
 from core.clock import Clock
 from core.identity import Principal
 from core.ids import public_id, uuid7
+from core.settings import Settings
 from features.accounts.service import AccountService
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
@@ -209,3 +211,26 @@ async def session_token(injector: Injector, who: Principal) -> str:
     user = await accounts.get_user(who.id)
     assert user is not None
     return await accounts.open_session(user)
+
+
+async def staff_person(injector: Injector, name: str = "Stella Staff") -> Principal:
+    """A user with the staff flag (set in the database: no page grants it)."""
+    from core.db import Database
+
+    who = await person(injector, name)
+    await injector.get(Database).execute("UPDATE users SET is_staff = true WHERE id = $1", who.id)
+    return who
+
+
+async def openapi_document(injector: Injector, settings: Settings) -> dict[str, Any]:
+    """The app's OpenAPI document, fetched as staff (the document and its viewers are for staff only)."""
+    from core.web import SESSION_COOKIE
+    from tests.conftest import app_client
+
+    token = await session_token(injector, await staff_person(injector, "Schema Reader"))
+    async with app_client(injector, settings) as staff:
+        staff.cookies.set(SESSION_COOKIE, token)
+        response = await staff.get("/api/schema/openapi.json")
+    assert response.status_code == 200, response.text[:300]
+    document: dict[str, Any] = response.json()
+    return document

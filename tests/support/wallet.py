@@ -38,7 +38,9 @@ class WalletHarness:
         return 200
 
     async def buy(self, user_id: UUID | None = None, pack_id: str = "p100", key: str | None = None) -> Purchase:
-        return await self.wallet.start_purchase(user_id or uuid4(), pack_id, key or uuid4().hex)
+        pack = self.wallet.catalog.find(pack_id)  # the price its buy button would show
+        shown = (pack.price_minor, pack.currency) if pack else (0, "USD")
+        return await self.wallet.start_purchase(user_id or uuid4(), pack_id, key or uuid4().hex, *shown)
 
     async def deliver(self, ids: list[int], *, hold: bool = False) -> DeliveryReport:
         return await self.vendor.deliver(self.held if hold else self.sender, ids)

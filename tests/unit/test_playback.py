@@ -107,7 +107,7 @@ async def test_an_entitled_viewer_gets_the_key_and_every_file(memory: Injector, 
     pid = made.video.public_id
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 100)
-    await memory.get(UnlockService).unlock(viewer.id, pid, "rent_day", KEY)
+    await memory.get(UnlockService).unlock(viewer.id, pid, "rent_day", KEY, "50")
     assert await playback.key(viewer.id, pid) == made.key.key
     master = await playback.media_file(viewer.id, pid, "master.m3u8")
     assert master.content_type == "application/vnd.apple.mpegurl"
@@ -140,7 +140,7 @@ async def test_keys_stop_when_the_rental_ends(memory: Injector, playback: Playba
     _, made = await paid_video(memory)
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 100)
-    await memory.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", KEY)
+    await memory.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", KEY, "50")
     clock.advance(timedelta(hours=23, minutes=59))
     assert await playback.key(viewer.id, made.video.public_id) == made.key.key
     clock.advance(timedelta(minutes=2))

@@ -27,6 +27,7 @@ from features.unlocks.model import (
     Offer,
     OfferNotAvailable,
     OwnVideo,
+    PriceChanged,
     Pricing,
     TipYourself,
     VideoUnavailable,
@@ -38,6 +39,7 @@ from features.unlocks.model import (
     merged_expiry,
     offer_choices,
     parse_tip_amounts,
+    shows_price,
     split,
 )
 from features.unlocks.service import PricingService, TipService, UnlockService
@@ -108,6 +110,9 @@ def test_tip_amounts_come_from_the_settings_and_messages_are_short() -> None:
     assert check_tip("50", (10, 50), "  thanks!\x07 ") == (50, "thanks!")
     with pytest.raises(InvalidTip):
         check_tip("51", (10, 50), "")
+    for lenient in ("5_0", "+50", "050", "٥٠", "５０", "50.0", "²"):  # int() reads most of these as 50
+        with pytest.raises(InvalidTip):
+            check_tip(lenient, (10, 50), "")
     with pytest.raises(InvalidTip):
         check_tip(10, (10, 50), "x" * 281)
 
@@ -211,7 +216,7 @@ async def test_one_click_moves_the_price_less_the_fee_and_grants_a_day(
     creator, video = await published(memory, rent_day=50)
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 120)
-    outcome = await unlocks.unlock(viewer.id, video.public_id, "rent_day", KEY)
+    outcome = await unlocks.unlock(viewer.id, video.public_id, "rent_day", KEY, "50")
     assert not outcome.result.replayed
     assert outcome.result.entitlement.expires_at == clock.now() + timedelta(hours=24)
     assert outcome.panel.access.level is AccessLevel.ENTITLED
@@ -233,7 +238,7 @@ async def test_a_second_click_does_not_charge_twice(memory: Injector, unlocks: U
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 200)
     pid = video.public_id
-    first, *others = await asyncio.gather(*(unlocks.unlock(viewer.id, pid, "rent_day", KEY) for _ in range(5)))
+    first, *others = await asyncio.gather(*(unlocks.unlock(viewer.id, pid, "rent_day", KEY, "50") for _ in range(5)))
     assert [o.result.unlock.id for o in others] == [first.result.unlock.id] * 4
     assert sum(not o.result.replayed for o in [first, *others]) == 1
     assert await balances(memory, viewer.id, creator.id) == (150, 45, 5)
@@ -244,7 +249,7 @@ async def test_too_few_points_debits_nothing_and_grants_nothing(memory: Injector
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 49)
     with pytest.raises(PaymentRequired):
-        await unlocks.unlock(viewer.id, video.public_id, "rent_day", KEY)
+        await unlocks.unlock(viewer.id, video.public_id, "rent_day", KEY, "50")
     assert await balances(memory, viewer.id, creator.id) == (49, 0, 0)
     assert await unlocks.entitlement(viewer.id, video.id) is None
 
@@ -264,7 +269,7 @@ async def test_a_wallet_below_zero_cannot_unlock(memory: Injector, unlocks: Unlo
         allow_negative=frozenset({wallet}),
     )
     with pytest.raises(PaymentRequired):
-        await unlocks.unlock(viewer.id, video.public_id, "rent_day", KEY)
+        await unlocks.unlock(viewer.id, video.public_id, "rent_day", KEY, "5")
     assert await ledger.balance(wallet) == -10
 
 
@@ -275,13 +280,13 @@ async def test_a_longer_rental_extends_access_and_a_shorter_one_is_refused(
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 1000)
     pid = video.public_id
-    await unlocks.unlock(viewer.id, pid, "rent_day", key(1))
+    await unlocks.unlock(viewer.id, pid, "rent_day", key(1), "50")
     clock.advance(timedelta(hours=2))
-    month = await unlocks.unlock(viewer.id, pid, "rent_month", key(2))
+    month = await unlocks.unlock(viewer.id, pid, "rent_month", key(2), "200")
     assert month.result.entitlement.expires_at == clock.now() + timedelta(days=30)
     assert month.result.entitlement.offer is Offer.RENT_MONTH
     with pytest.raises(NothingToExtend):
-        await unlocks.unlock(viewer.id, pid, "rent_day", key(3))
+        await unlocks.unlock(viewer.id, pid, "rent_day", key(3), "50")
     assert await balances(memory, viewer.id, creator.id) == (750, 225, 25)
 
 
@@ -292,10 +297,10 @@ async def test_a_rental_ends_and_can_be_bought_again(
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 100)
     pid = video.public_id
-    await unlocks.unlock(viewer.id, pid, "rent_day", key(1))
+    await unlocks.unlock(viewer.id, pid, "rent_day", key(1), "50")
     clock.advance(timedelta(hours=24, seconds=1))
     assert (await unlocks.panel(viewer.id, pid)).access.level is AccessLevel.LOCKED
-    again = await unlocks.unlock(viewer.id, pid, "rent_day", key(2))
+    again = await unlocks.unlock(viewer.id, pid, "rent_day", key(2), "50")
     assert again.result.entitlement.expires_at == clock.now() + timedelta(hours=24)
 
 
@@ -303,9 +308,9 @@ async def test_a_key_used_for_one_offer_cannot_buy_another(memory: Injector, unl
     _, video = await published(memory, rent_day=50, lifetime=500)
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 1000)
-    await unlocks.unlock(viewer.id, video.public_id, "rent_day", KEY)
+    await unlocks.unlock(viewer.id, video.public_id, "rent_day", KEY, "50")
     with pytest.raises(KeyReused):
-        await unlocks.unlock(viewer.id, video.public_id, "lifetime", KEY)
+        await unlocks.unlock(viewer.id, video.public_id, "lifetime", KEY, "500")
 
 
 async def test_bad_offers_and_keys_are_refused(memory: Injector, unlocks: UnlockService) -> None:
@@ -314,11 +319,11 @@ async def test_bad_offers_and_keys_are_refused(memory: Injector, unlocks: Unlock
     await fund(memory, viewer.id, 1000)
     pid = video.public_id
     with pytest.raises(OfferNotAvailable):
-        await unlocks.unlock(viewer.id, pid, "lifetime", KEY)
+        await unlocks.unlock(viewer.id, pid, "lifetime", KEY, "500")
     with pytest.raises(OfferNotAvailable):
-        await unlocks.unlock(viewer.id, pid, "forever", KEY)
+        await unlocks.unlock(viewer.id, pid, "forever", KEY, "50")
     with pytest.raises(InvalidKey):
-        await unlocks.unlock(viewer.id, pid, "rent_day", "short")
+        await unlocks.unlock(viewer.id, pid, "rent_day", "short", "50")
 
 
 async def test_the_owner_always_watches_and_never_buys(memory: Injector, unlocks: UnlockService) -> None:
@@ -327,7 +332,7 @@ async def test_the_owner_always_watches_and_never_buys(memory: Injector, unlocks
     assert panel.access.level is AccessLevel.OWNER
     assert panel.is_owner
     with pytest.raises(OwnVideo):
-        await unlocks.unlock(creator.id, video.public_id, "rent_day", KEY)
+        await unlocks.unlock(creator.id, video.public_id, "rent_day", KEY, "50")
 
 
 async def test_unpublished_videos_are_for_their_owner_only(memory: Injector, unlocks: UnlockService) -> None:
@@ -399,6 +404,46 @@ async def test_creators_paid_by_a_viewer_include_those_tipped(memory: Injector, 
     tipped, other = await published(memory, rent_day=50)
     viewer = await person(memory, "Viewer")
     await fund(memory, viewer.id, 500)
-    await unlocks.unlock(viewer.id, video.public_id, "rent_day", key(1))
+    await unlocks.unlock(viewer.id, video.public_id, "rent_day", key(1), "50")
     await tips.tip(viewer, other.public_id, 10, "", key(2))
     assert await unlocks.creators_paid_by(viewer.id) == {sold.id, tipped.id}
+
+
+@pytest.mark.parametrize(
+    ("shown", "expected"),
+    [
+        ("50", True),
+        (50, True),
+        ("49", False),
+        ("0050", False),
+        ("+50", False),
+        ("50.0", False),
+        ("５０", False),
+        ("", False),
+        (True, False),
+        (51, False),
+    ],
+)
+def test_only_the_price_exactly_as_the_page_renders_it_counts_as_shown(shown: str | int, expected: bool) -> None:
+    assert shows_price(shown, 50) is expected
+
+
+async def test_a_click_is_charged_only_the_price_its_button_showed(memory: Injector, unlocks: UnlockService) -> None:
+    creator, video = await published(memory, rent_day=50)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 2000)
+    pid = video.public_id
+    for forged in ("1", "49", "1000", "", "5e1"):
+        with pytest.raises(PriceChanged) as refused:
+            await unlocks.unlock(viewer.id, pid, "rent_day", key(1), forged)
+        assert refused.value.price == 50
+        assert "now 50 points" in refused.value.message
+    prices = {Offer.RENT_DAY: "1000", Offer.RENT_MONTH: "", Offer.LIFETIME: ""}
+    await memory.get(PricingService).set_prices(creator.id, pid, free=False, prices=prices, preview="")
+    with pytest.raises(PriceChanged) as raised:
+        await unlocks.unlock(viewer.id, pid, "rent_day", key(2), "50")  # the page still said 50
+    assert raised.value.price == 1000
+    assert await balances(memory, viewer.id, creator.id) == (2000, 0, 0)
+    bought = await unlocks.unlock(viewer.id, pid, "rent_day", key(3), "1000")
+    assert bought.result.unlock.points == 1000
+    assert await balances(memory, viewer.id, creator.id) == (1000, 900, 100)
