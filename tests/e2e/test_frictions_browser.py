@@ -216,7 +216,7 @@ async def test_the_studio_and_the_payouts_page_tell_earnings_in_the_same_words(
     await price_and_publish(pg, creator.id, video, rent_day=50, rent_month=None, lifetime=None)
     viewer = await person(pg, "Sam")
     await fund(pg, viewer.id, 100)
-    await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "k" * 20)
+    await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "k" * 20, 50)
     await pg.get(TipService).tip(viewer, video.public_id, 10, "", "t" * 20)  # earnings 45 + 10 = 55, on hold
 
     await log_in(context, live_server, await session_token(pg, creator))
