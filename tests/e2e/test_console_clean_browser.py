@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Error, Page, expect
 
+from tests.support.browser import verify_from_outbox
 from tests.support.media import make_clip
 
 pytestmark = pytest.mark.e2e
@@ -79,6 +80,7 @@ async def test_the_happy_path_logs_no_console_error(
     await page.get_by_label("Password").fill("analytical engine")
     await page.get_by_role("button", name="Create account").click()
     await expect(page).to_have_url("/me")
+    await verify_from_outbox(page)  # a confirmed address (issue 12)
     await page.get_by_role("button", name="Become a creator").click()
     await page.get_by_role("link", name="Studio", exact=True).click()
     await expect(page.get_by_test_id("dash-balance")).to_be_visible()
@@ -132,6 +134,8 @@ async def test_the_happy_path_logs_no_console_error(
         await viewer.get_by_label("Password").fill("harbour at night")
         await viewer.get_by_role("button", name="Create account").click()
         await expect(viewer).to_have_url(link)
+        await verify_from_outbox(viewer)
+        await viewer.goto(link)
         await viewer.get_by_test_id("buy-to-unlock").click()
         await viewer.get_by_test_id("buy-p100").click()
         await expect(viewer).to_have_url(re.compile(r"/sandbox-pay/checkout/sbp_"))

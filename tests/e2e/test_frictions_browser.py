@@ -17,6 +17,7 @@ from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 from core.web import SESSION_COOKIE
 from features.studio.service import StudioService
 from features.unlocks.service import TipService, UnlockService
+from tests.support.browser import verify_from_outbox
 from tests.support.media import make_still
 from tests.support.videos import (
     add_synthetic_video,
@@ -172,6 +173,8 @@ async def test_a_viewer_from_a_shared_link_signs_up_pays_and_comes_back_ready_to
     await page.get_by_label("Password").fill("harbour at night")
     await page.get_by_role("button", name="Create account").click()
     await expect(page).to_have_url(f"{live_server}{watch}")
+    await verify_from_outbox(page)  # buying needs a confirmed address (issue 12)
+    await page.goto(watch)
 
     await page.get_by_test_id("offer-rent_day").click()  # no points yet
     await expect(page.get_by_test_id("unlock-notice")).to_contain_text("more points needed")
