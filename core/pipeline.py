@@ -61,6 +61,12 @@ class Unit(metaclass=UnitMeta):
     async def run(self, ctx: UnitContext) -> Output:
         raise NotImplementedError
 
+    def applies(self, outputs: Mapping[str, Output], params: Mapping[str, Any]) -> bool:
+        """Whether this unit does real work in this run, judged from the run's params and the outputs
+        of the units before it. A unit that does not apply still runs (to tidy up) but is not shown
+        as a step and weighs nothing in the percent."""
+        return True
+
     def __rshift__(self, other: UnitMeta | Unit | Pipeline) -> Pipeline:
         return Pipeline((self,)) >> other
 
@@ -162,24 +168,42 @@ class Executor:
         Raises UnitFailed when a unit raises (its completed predecessors stay recorded).
         """
         outputs = await self.checkpoints.completed(run_id)
-        weights = [unit.weight for unit in pipeline.units]
-        total = sum(weights) or 1.0
         started = time.monotonic()
-        start_fraction = sum(w for u, w in zip(pipeline.units, weights, strict=True) if u.name in outputs) / total
+        start_fraction: float | None = None
 
-        for index, unit in enumerate(pipeline.units):
+        for unit in pipeline.units:
             if unit.name in outputs:
                 continue
-            done_before = sum(weights[:index]) / total
+            # The steps shown are the units that apply, as far as the outputs so far can tell.
+            active = [u for u in pipeline.units if u.applies(outputs, params)]
+            weights = {u.name: u.weight for u in active}
+            total = sum(weights.values()) or 1.0
+            shown = unit in active
+            step = active.index(unit) if shown else 0
+            done_before = sum(weights[u.name] for u in active[:step]) / total if shown else 0.0
+            if start_fraction is None:
+                start_fraction = sum(w for name, w in weights.items() if name in outputs) / total
+            first = start_fraction
 
             async def report(
-                fraction: float, *, _unit: Unit = unit, _index: int = index, _base: float = done_before
+                fraction: float,
+                *,
+                _unit: Unit = unit,
+                _step: int = step,
+                _steps: int = len(active),
+                _base: float = done_before,
+                _share: float = weights.get(unit.name, 0.0) / total,
+                _shown: bool = shown,
+                _first: float = first,
             ) -> None:
+                if not _shown:
+                    return
                 fraction = min(max(fraction, 0.0), 1.0)
-                overall = _base + fraction * weights[_index] / total
-                await self._emit(run_id, _unit, _index, len(pipeline), overall, started, start_fraction, force=False)
+                overall = _base + fraction * _share
+                await self._emit(run_id, _unit, _step, _steps, overall, started, _first, force=False)
 
-            await self._emit(run_id, unit, index, len(pipeline), done_before, started, start_fraction, force=True)
+            if shown:
+                await self._emit(run_id, unit, step, len(active), done_before, started, first, force=True)
             ctx = UnitContext(run_id=run_id, params=params, outputs=dict(outputs), report=report)
             try:
                 output = await unit.run(ctx)
@@ -192,7 +216,8 @@ class Executor:
 
         if self.on_progress is not None and pipeline.units:
             last = pipeline.units[-1]
-            await self.on_progress(Progress(run_id, last.title, len(pipeline), len(pipeline), 100.0, 0.0, True))
+            steps = sum(1 for u in pipeline.units if u.applies(outputs, params))
+            await self.on_progress(Progress(run_id, last.title, steps, steps, 100.0, 0.0, True))
         return outputs
 
     async def _emit(

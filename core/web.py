@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -26,6 +26,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from markupsafe import Markup
 
 from core.auth import Principal
 from core.db import DatabaseUnavailable
@@ -55,7 +56,7 @@ FLASH_COOKIE = "hypha_flash"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "media-src 'self' blob: data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 
@@ -74,6 +75,8 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         env.filters["points"] = lambda value: f"{int(value):,}"
         env.filters["money"] = format_money
         env.filters["duration"] = format_duration
+        env.filters["attrs"] = html_attrs
+        env.filters["plural"] = plural
         env.filters["tojson_attr"] = lambda value: json.dumps(value, separators=(",", ":"))
 
     return TemplateConfig(directory=template_directories(), engine=JinjaTemplateEngine, engine_callback=configure)
@@ -110,6 +113,32 @@ def inject(cls: type[T]) -> Provide:
 def format_money(minor: int, currency: str = "USD") -> str:
     symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency.upper(), currency.upper() + " ")
     return f"{symbol}{minor // 100:,}.{minor % 100:02d}"
+
+
+_ATTR_NAME = re.compile(r"[a-zA-Z_:][-a-zA-Z0-9_:.]*")
+
+
+def html_attrs(values: Mapping[str, Any]) -> Markup:
+    """The `attrs` template filter: ` name="value"` for each item, every value escaped once.
+
+    True gives a bare boolean attribute, False and None leave the attribute out. Only a mapping is
+    accepted: a string of ready-made markup would be escaped as text (`maxlength=&#34;120&#34;`)."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"attrs takes a mapping of attribute names to values, not {type(values).__name__}")
+    parts: list[Markup] = []
+    for name, value in values.items():
+        if not _ATTR_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an attribute name")
+        if value is None or value is False:
+            continue
+        parts.append(Markup(" {}").format(name) if value is True else Markup(' {}="{}"').format(name, str(value)))
+    return Markup("").join(parts)
+
+
+def plural(count: int, singular: str, plural_form: str = "") -> str:
+    """The `plural` template filter: `1|plural("sale")` → "1 sale", `1200|plural("sale")` → "1,200 sales"."""
+    word = singular if abs(int(count)) == 1 else (plural_form or singular + "s")
+    return f"{int(count):,} {word}"
 
 
 def format_duration(seconds: float | int | None) -> str:

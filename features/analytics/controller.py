@@ -15,7 +15,7 @@ from litestar.response import Template
 
 from core.auth import creator_required, current_principal
 from core.identity import Principal
-from core.web import inject
+from core.web import inject, plural
 from features.analytics.charts import compact, day_bars, retention_chart, watch_time
 from features.analytics.model import PRESETS, DateRange, InvalidRange
 from features.analytics.service import AnalyticsService, DayLine
@@ -72,9 +72,9 @@ def _charts(days: list[DayLine]) -> dict[str, Any]:
         dates,
         [[line.totals.net_points for line in days], [line.totals.tip_points for line in days]],
         [
-            f"{line.day:%a %-d %b}: {line.totals.revenue_points:,} points"
-            f" ({line.totals.sales} sales, {line.totals.net_points:,} after fees; "
-            f"{line.totals.tips} tips, {line.totals.tip_points:,})"
+            f"{line.day:%a %-d %b}: {plural(line.totals.revenue_points, 'point')}"
+            f" ({plural(line.totals.sales, 'sale')}, {line.totals.net_points:,} after fees; "
+            f"{plural(line.totals.tips, 'tip')}, {line.totals.tip_points:,})"
             for line in days
         ],
         ["bar-sales", "bar-tips"],

@@ -32,7 +32,7 @@ class DashboardController(Controller):
         context = {
             "today": snapshot.today,
             "tips": snapshot.tips,
-            "balance": snapshot.balance,
+            "earnings": snapshot.earnings,
             "viewers": snapshot.viewers,
         }
         name = STRIP if request.headers.get("hx-request") else PAGE

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from features.analytics.model import DaySales, TipNote
+from features.payouts.model import Availability
 
 PRESENCE_WINDOW = timedelta(seconds=30)
 VIEWERS_EVENT = "viewers"
@@ -61,5 +62,5 @@ def changed_counts(current: Mapping[UUID, int], published: Mapping[UUID, int]) -
 class Dashboard:
     today: DaySales
     tips: list[TipNote]
-    balance: int
+    earnings: Availability  # the payouts' one account of the earnings: available, on hold, minimum
     viewers: int

@@ -17,6 +17,7 @@ from features.dashboard.jobs import refresh_viewers
 from features.dashboard.ports import PresenceStore
 from features.dashboard.service import DashboardService
 from features.ledger.service import LedgerService
+from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
 from features.studio.ports import LivePart
 from features.studio.service import StudioService
@@ -35,8 +36,9 @@ class _DashboardServiceModule(Module):
         bus: EventBus,
         uow: UnitOfWork,
         clock: Clock,
+        payouts: PayoutService,
     ) -> DashboardService:
-        return DashboardService(analytics, ledger, playback, studio, presence, bus, uow, clock)
+        return DashboardService(analytics, ledger, playback, studio, presence, bus, uow, clock, payouts)
 
     @multiprovider
     def live_parts(self, dashboard: DashboardService) -> list[LivePart]:

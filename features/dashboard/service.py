@@ -6,7 +6,8 @@ How each tile stays live, on the studio page's one SSE connection (`/studio/even
   today, tips  "sale" and "tip" events (published by unlocks in the transaction of the ledger transfer)
                re-render them from `AnalyticsService.today` / `recent_tips` — the folded aggregates plus
                the events not folded yet, so the figures are exact the moment the event arrives
-  balance      "sale", "tip" and "payout" events re-render it from the ledger (the earnings account)
+  earnings     "sale", "tip" and "payout" events re-render it from `PayoutService.availability` (the
+               same figures and words as the payouts page: available, on hold until, minimum)
   viewers      "viewers" events, which `refresh_viewers` publishes — a saq cron job every 10 s that
                reads new heartbeats (a cursor on their ids), keeps each viewer's latest sighting per
                creator, forgets sightings older than 30 s, and publishes a creator's count only when
@@ -39,8 +40,9 @@ from features.dashboard.model import (
     latest_sightings,
 )
 from features.dashboard.ports import PresenceStore
-from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
+from features.payouts.model import Availability
+from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
 from features.studio.ports import LiveFragment
 from features.studio.service import StudioService, topic_for
@@ -70,6 +72,7 @@ class DashboardService:
         bus: EventBus,
         uow: UnitOfWork,
         clock: Clock,
+        payouts: PayoutService,
         policy: PresencePolicy | None = None,
     ) -> None:
         self.analytics = analytics
@@ -80,6 +83,7 @@ class DashboardService:
         self.bus = bus
         self.uow = uow
         self.clock = clock
+        self.payouts = payouts
         self.policy = policy or PresencePolicy()
         self._owners: dict[UUID, UUID | None] = {}  # video → creator; never changes
 
@@ -90,13 +94,14 @@ class DashboardService:
         return Dashboard(
             today=await self.analytics.today(owner_id),
             tips=await self.analytics.recent_tips(owner_id, TIPS_SHOWN),
-            balance=await self.balance(owner_id),
+            earnings=await self.earnings(owner_id),
             viewers=await self.viewers(owner_id),
         )
 
-    async def balance(self, owner_id: UUID) -> int:
-        """The creator's earnings balance in points."""
-        return await self.ledger.balance(AccountRef.earnings(owner_id))
+    async def earnings(self, owner_id: UUID) -> Availability:
+        """The creator's earnings as the payouts page tells them: available, on hold (until when), the
+        minimum payout — computed by the payouts feature, so both pages always agree."""
+        return await self.payouts.availability(owner_id)
 
     async def viewers(self, owner_id: UUID) -> int:
         """Distinct viewers watching the creator's videos in the last 30 seconds (as last sighted)."""
@@ -116,7 +121,7 @@ class DashboardService:
         if tile == "tips":
             return {"tips": await self.analytics.recent_tips(owner_id, TIPS_SHOWN)}
         if tile == "balance":
-            return {"balance": await self.balance(owner_id)}
+            return {"earnings": await self.earnings(owner_id)}
         return {"viewers": await self.viewers(owner_id)}
 
     # -- who is watching now -----------------------------------------------------------------------------

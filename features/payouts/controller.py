@@ -23,7 +23,7 @@ from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
 from core.numbers import whole_or_none
-from core.web import flash, inject, redirect
+from core.web import flash, inject, plural, redirect
 from features.payouts.dto import AccountForm, FailNextForm, RequestForm
 from features.payouts.jobs import settle_and_apply
 from features.payouts.model import InvalidSignature, Payout, PayoutState, VendorUnavailable, parse_points
@@ -75,7 +75,7 @@ def _outcome_message(payout: Payout, replayed: bool) -> tuple[str, str]:
         return f"Payout {payout.reference} requested. {VendorUnavailable.message}", "info"
     if payout.state is PayoutState.PAID:
         return f"Payout {payout.reference} of {amount} was paid.", "success"
-    return f"Payout {payout.reference} of {payout.points:,} points ({amount}) is on its way.", "success"
+    return f"Payout {payout.reference} of {plural(payout.points, 'point')} ({amount}) is on its way.", "success"
 
 
 class PayoutsController(Controller):
@@ -247,7 +247,7 @@ class SandboxPayoutsController(Controller):
             }
             return Template(template_name="payouts/sandbox.html", context=context, status_code=422)
         armed = await vendor.arm_failures(count)
-        message = f"The next {armed} payout(s) will fail." if armed else "Sandbox payouts will succeed again."
+        message = f"The next {plural(armed, 'payout')} will fail." if armed else "Sandbox payouts will succeed again."
         return flash(redirect("/staff/payouts", request), message, "info")
 
     @post("/settle")
@@ -258,4 +258,4 @@ class SandboxPayoutsController(Controller):
         payouts: NamedDependency[PayoutService],
     ) -> Response[Any]:
         settled = await settle_and_apply(vendor, payouts)
-        return flash(redirect("/staff/payouts", request), f"Settled {settled} due payout(s).", "info")
+        return flash(redirect("/staff/payouts", request), f"Settled {plural(settled, 'due payout')}.", "info")

@@ -141,6 +141,40 @@ def render_master(variants: Sequence[MasterVariant], media: Sequence[MasterMedia
     return "\n".join(lines) + "\n"
 
 
+def add_subtitle_rendition(master: str, name: str, language: str, playlist: str) -> str:
+    """`master` with one more subtitles rendition (in the subtitles group, after the other media), and
+    every variant naming that group. Nothing else changes: the video and audio stay as published."""
+    media_line = "#EXT-X-MEDIA:" + ",".join(
+        [
+            "TYPE=SUBTITLES",
+            f"GROUP-ID={_quoted(SUBTITLE_GROUP)}",
+            f"NAME={_quoted(name)}",
+            f"LANGUAGE={_quoted(language)}",
+            "DEFAULT=NO",
+            "AUTOSELECT=YES",
+            "FORCED=NO",
+            f"URI={_quoted(playlist)}",
+        ]
+    )
+    lines = master.splitlines()
+    if not lines or lines[0].strip() != "#EXTM3U":
+        raise ValueError("not a master playlist")
+    variants = [i for i, line in enumerate(lines) if line.startswith("#EXT-X-STREAM-INF:")]
+    if not variants:
+        raise ValueError("the master playlist has no variant")
+    media = [i for i, line in enumerate(lines) if line.startswith("#EXT-X-MEDIA:")]
+    at = (media[-1] + 1) if media else variants[0]
+    group = f"SUBTITLES={_quoted(SUBTITLE_GROUP)}"
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        if index == at:
+            out.append(media_line)
+        if line.startswith("#EXT-X-STREAM-INF:") and "SUBTITLES=" not in line:
+            line = f"{line},{group}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 # --------------------------------------------------------------------------
 # AES-128 sealing
 # --------------------------------------------------------------------------

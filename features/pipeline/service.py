@@ -5,15 +5,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.pipeline import CheckpointStore, Executor, Pipeline, ProgressSink
+from features.pipeline.hls import MPEGTS_ORIGIN, add_subtitle_rendition
 from features.pipeline.model import SourceInfo, TranscodeRequest, TranscodeResult, VideoKey
 from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
 from features.pipeline.probe import probe_media
-from features.pipeline.units import TRANSCODE, PipelineTools, pipeline_params, run_lock, work_dir_matches
+from features.pipeline.subtitles import SubtitleError, decode_text, subtitle_playlist, to_webvtt, valid_language
+from features.pipeline.units import (
+    MASTER,
+    MAX_SUBTITLE_BYTES,
+    TRANSCODE,
+    PipelineTools,
+    pipeline_params,
+    run_lock,
+    work_dir_matches,
+)
+
+
+@dataclass(frozen=True)
+class PublishedSubtitle:
+    """A subtitles rendition added to a published video: the video's new manifest (every file's CID),
+    its new master playlist's CID, and the track as the pipeline describes its own."""
+
+    manifest: dict[str, str]
+    master_playlist_cid: str
+    track: dict[str, str]
 
 
 class TranscodeService:
@@ -65,6 +87,43 @@ class TranscodeService:
                 await self.checkpoints.clear(request.run_id)
             outputs = await executor.run(self.pipeline, request.run_id, pipeline_params(request, tools))
         return TranscodeResult.from_dict(outputs[self.pipeline.units[-1].name])
+
+    async def add_subtitle_track(
+        self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
+    ) -> PublishedSubtitle:
+        """Publish one more subtitles rendition of an already published video, without touching its
+        video or audio: the file as WebVTT (on the segments' MPEG-TS timeline, like the pipeline's own
+        tracks) and its media playlist go into the content store, then a new master playlist that
+        names them. Nothing already published changes; the caller swaps in the returned manifest.
+
+        Raises SubtitleError (not SRT/WebVTT, no cue, too large, a bad language tag or one the video
+        already has) and ContentNotFound when the published master playlist is gone."""
+        if not valid_language(language):
+            raise SubtitleError(f"{language!r} is not a language tag such as 'en' or 'pt-BR'.")
+        if len(data) > MAX_SUBTITLE_BYTES:
+            raise SubtitleError(f"The {language} subtitle file is too large.")
+        master = await self.content.read(manifest[MASTER])
+        existing = sorted(path for path in manifest if path.startswith("subs/") and path.endswith(".m3u8"))
+        if any(Path(path).stem.split("-", 1)[-1] == language for path in existing):
+            raise SubtitleError(f"There is already a subtitle file in “{language}”.")
+        vtt = to_webvtt(decode_text(data), mpegts_origin=MPEGTS_ORIGIN)
+        name = f"{len(existing)}-{language}"
+        label = " ".join(label.replace('"', "'").split()) or language
+        playlist = f"subs/{name}.m3u8"
+        new_master = add_subtitle_rendition(master.decode("utf-8"), label, language, playlist)
+        published = dict(manifest)
+        with tempfile.TemporaryDirectory(prefix="hypha-subs-") as tmp:
+            files = {
+                f"subs/{name}.vtt": vtt,
+                playlist: subtitle_playlist(f"{name}.vtt", duration),
+                MASTER: new_master,
+            }
+            for path, text in files.items():
+                local = Path(tmp) / path.replace("/", "_")
+                local.write_text(text, encoding="utf-8")
+                published[path] = await self.content.put_file(local)
+        track = {"language": language, "label": label, "playlist": playlist}
+        return PublishedSubtitle(published, published[MASTER], track)
 
     async def key_for(self, run_id: str) -> VideoKey | None:
         """The AES-128 key and base IV of `run_id`'s segments (None before ImportKeys ran).

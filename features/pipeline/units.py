@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import secrets
 import shutil
@@ -352,6 +353,34 @@ def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) ->
 # --------------------------------------------------------------------------
 
 
+def plan_ladder(source: SourceInfo) -> list[RenditionSize]:
+    """The renditions a source is converted to: the base rung always, the others only when the
+    source is at least that big (never upscale)."""
+    return [
+        size
+        for index, spec in enumerate(LADDER)
+        if (size := rendition_size(spec, source.display_width, source.display_height, base=index == 0))
+    ]
+
+
+def planned_rungs(path: Path) -> frozenset[str] | None:
+    """The names of the rungs `plan_ladder` will make for the file at `path` (None: it cannot be probed
+    now; the run's first step reports why). Probed once per file version."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _planned_rungs(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _planned_rungs(path: str, _mtime_ns: int, _size: int) -> frozenset[str] | None:
+    try:
+        return frozenset(size.name for size in plan_ladder(probe_media(Path(path))))
+    except Exception:  # a bad source fails the run's first step, with its reason, not here
+        return None
+
+
 class ConvertingInitial(Unit):
     """Probe the source, check the subtitle requests, plan the renditions, start a clean work dir."""
 
@@ -374,11 +403,7 @@ class ConvertingInitial(Unit):
         out_dir(request).mkdir(parents=True)
         token = secrets.token_hex(8)
         (request.work_dir / RUN_MARKER).write_text(token)
-        ladder = [
-            asdict(size)
-            for index, spec in enumerate(LADDER)
-            if (size := rendition_size(spec, source.display_width, source.display_height, base=index == 0))
-        ]
+        ladder = [asdict(size) for size in plan_ladder(source)]
         return {
             "source": source.to_dict(),
             "ladder": ladder,
@@ -435,6 +460,18 @@ class ConvertVideo(Unit):
     """One video rendition of the ladder; a no-op when the source is too small for it (never upscale)."""
 
     rung: ClassVar[str] = ""
+
+    def applies(self, outputs: Mapping[str, Output], params: Mapping[str, Any]) -> bool:
+        """Only the renditions of the plan are steps: a 720p source shows no 1080p step, from the
+        first step on (before the plan is made, the source is probed for it)."""
+        plan = outputs.get("ConvertingInitial")
+        if plan is not None:
+            return any(size["name"] == self.rung for size in plan["ladder"])
+        request = params.get("request")
+        if not isinstance(request, TranscodeRequest):
+            return True
+        planned = planned_rungs(request.source)
+        return planned is None or self.rung in planned
 
     async def run(self, ctx: UnitContext) -> Output:
         request = _request(ctx)

@@ -17,7 +17,7 @@ from core.auth import staff_required
 from core.errors import InvalidInput
 from core.ids import public_id
 from core.numbers import InvalidNumber, parse_optional_whole
-from core.web import flash, inject
+from core.web import flash, inject, plural
 from features.sandbox_pay.delivery import deliver_in_process
 from features.sandbox_pay.service import SandboxVendor
 
@@ -124,4 +124,4 @@ class SandboxConsoleController(Controller):
             if sender.client is not None:
                 await sender.client.aclose()
         response = Redirect(path="/sandbox-pay/admin", status_code=303)
-        return flash(response, f"Delivered {report.delivered} webhook(s); {report.failed} failed.", "info")
+        return flash(response, f"Delivered {plural(report.delivered, 'webhook')}; {report.failed} failed.", "info")

@@ -13,12 +13,15 @@ from typing import Any
 from uuid import UUID
 
 from core.db import Database
+from core.errors import Conflict
 from core.pipeline import Progress, ProgressSink, UnitFailed
 from features.pipeline.content_store import ContentNotFound
 from features.pipeline.model import ProbeError, TranscodeRequest
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
 from features.pipeline.service import TranscodeService
+from features.pipeline.subtitles import SubtitleError
 from features.studio.model import (
+    InvalidSubtitle,
     ProcessingProgress,
     SourceMeta,
     Subtitle,
@@ -29,7 +32,7 @@ from features.studio.model import (
     VideoState,
     VideoSummary,
 )
-from features.studio.ports import TranscodeOrder
+from features.studio.ports import AddedSubtitle, TranscodeOrder
 from features.studio.tables import UploadTable, VideoTable
 
 # -- videos -----------------------------------------------------------------------------------
@@ -566,6 +569,17 @@ class PipelineTranscoder:
     async def discard(self, run_id: str) -> None:
         await self.service.discard(run_id)
 
+    async def add_subtitle_track(
+        self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
+    ) -> AddedSubtitle:
+        try:
+            added = await self.service.add_subtitle_track(manifest, duration, data, language, label)
+        except SubtitleError as error:
+            raise InvalidSubtitle(error.message) from error
+        except (ContentNotFound, KeyError, ValueError) as error:
+            raise Conflict("This video's published files are incomplete: convert it again first.") from error
+        return AddedSubtitle(added.manifest, added.master_playlist_cid, added.track)
+
 
 FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"
 FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
@@ -642,6 +656,16 @@ class MemoryTranscoder:
     async def discard(self, run_id: str) -> None:
         await self.forget(run_id)
         self.discarded.append(run_id)
+
+    async def add_subtitle_track(
+        self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
+    ) -> AddedSubtitle:
+        """A fake rendition: a new fake master CID naming the track (the real conversion is the pipeline's)."""
+        playlist = f"subs/late-{language}.m3u8"
+        digest = hashlib.sha256(json.dumps([sorted(manifest.items()), playlist]).encode()).hexdigest()[:16]
+        published = {**manifest, playlist: f"fake-subs-{digest}", "master.m3u8": f"fake-master-{digest}"}
+        track = {"language": language, "label": label or language, "playlist": playlist}
+        return AddedSubtitle(published, published["master.m3u8"], track)
 
 
 def _head(path: Path, size: int = 4096) -> bytes:

@@ -171,17 +171,24 @@ class StudioController(Controller):
     ) -> Response[Any]:
         me = _me(request).id
         content = await _file_bytes(data.get("file"))
+        language, label = str(data.get("language", "")), str(data.get("label", ""))
         errors: dict[str, str] = {}
+        notice = ""
         try:
             if content is None:
                 raise InvalidSubtitle("Choose an SRT or WebVTT file.")
-            video = await studio.add_subtitle(
-                me, video_id, content, str(data.get("language", "")), str(data.get("label", ""))
-            )
+            video = await studio.add_subtitle(me, video_id, content, language, label)
         except (InvalidSubtitle, Conflict) as error:
             errors["subtitle"] = error.message
             video = await studio.owned_video(me, video_id)
-        return self._extras(request, video, errors)
+            form = {"language": language, "label": label}
+            return self._extras(request, video, errors, form=form)
+        added = video.subtitle_sources[-1]
+        if video.is_playable:
+            notice = f"{added.label} subtitles published: viewers can choose them in the player now."
+        else:
+            notice = f"{added.label} subtitles added: they are converted with the video."
+        return self._extras(request, video, errors, notice=notice)
 
     @post("/videos/{video_id:uuid}/subtitles/{language:str}/delete")
     async def remove_subtitle(
@@ -219,14 +226,24 @@ class StudioController(Controller):
             video = await studio.owned_video(me, video_id)
         return self._extras(request, video, errors)
 
-    def _extras(self, request: Request[Any, Any, Any], video: Video, errors: dict[str, str]) -> Response[Any]:
+    def _extras(
+        self,
+        request: Request[Any, Any, Any],
+        video: Video,
+        errors: dict[str, str],
+        *,
+        notice: str = "",
+        form: dict[str, str] | None = None,
+    ) -> Response[Any]:
+        """The extras panel again: with the inline error and what was typed (422), or a confirmation."""
         status = 422 if errors else 200
         if _htmx(request):
-            return Template(EXTRAS, context={"video": video, "extras_errors": errors}, status_code=status)
+            context = {"video": video, "extras_errors": errors, "extras_notice": notice, "extras_form": form or {}}
+            return Template(EXTRAS, context=context, status_code=status)
         response = redirect(f"/studio/videos/{video.id}/upload", request)
         if errors:
             return flash(response, " ".join(errors.values()), "error")
-        return flash(response, "Saved.")
+        return flash(response, notice or "Saved.")
 
     @get("/videos/{video_id:uuid}/cover", media_type="image/*")
     async def cover(

@@ -441,14 +441,42 @@ class Video:
     def accepts_source(self) -> bool:
         return self.state in ACCEPTS_SOURCE
 
-    def add_subtitle(self, subtitle: Subtitle, now: datetime) -> None:
-        if not self.accepts_source:
-            raise Conflict("Subtitles can only be added before the video is processed.")
+    @property
+    def accepts_subtitles(self) -> bool:
+        """Before processing (they go through the pipeline), or once ready (published at once, as one
+        more subtitles rendition); not while the pipeline works on the video."""
+        return self.accepts_source or self.is_playable
+
+    def check_new_subtitle(self, language: str) -> None:
+        """Raises Conflict (not now) or InvalidSubtitle (too many, or the language is taken)."""
+        if not self.accepts_subtitles:
+            raise Conflict("Subtitles can be added before the video is processed or once it is ready, not meanwhile.")
         if len(self.subtitle_sources) >= SUBTITLES_PER_VIDEO:
             raise InvalidSubtitle(f"A video can have at most {SUBTITLES_PER_VIDEO} subtitle files.")
-        if any(s.language == subtitle.language for s in self.subtitle_sources):
-            raise InvalidSubtitle(f"There is already a subtitle file in “{subtitle.language}”.")
+        languages = {s.language for s in self.subtitle_sources} | {t.get("language") for t in self.subtitle_tracks}
+        if language in languages:
+            raise InvalidSubtitle(f"There is already a subtitle file in “{language}”.")
+
+    def add_subtitle(self, subtitle: Subtitle, now: datetime) -> None:
+        """A subtitle file for the pipeline to convert with the video."""
+        if not self.accepts_source:
+            raise Conflict("Subtitles can only be added before the video is processed.")
+        self.check_new_subtitle(subtitle.language)
         self.subtitle_sources = [*self.subtitle_sources, subtitle]
+        self.updated_at = now
+
+    def add_published_subtitle(
+        self, subtitle: Subtitle, manifest: Mapping[str, str], playlist: str, track: Mapping[str, Any], now: datetime
+    ) -> None:
+        """A subtitle file added to a ready video, already published as a new rendition: the video now
+        plays from the new master playlist (same video and audio files)."""
+        if not self.is_playable:
+            raise Conflict("Subtitles can be added before the video is processed or once it is ready, not meanwhile.")
+        self.check_new_subtitle(subtitle.language)
+        self.subtitle_sources = [*self.subtitle_sources, subtitle]
+        self.subtitle_tracks = [*self.subtitle_tracks, dict(track)]
+        self.manifest = dict(manifest)
+        self.playlist = playlist
         self.updated_at = now
 
     def set_cover(self, key: str, content_type: str, now: datetime) -> None:

@@ -140,6 +140,15 @@ class TranscodeOrder:
     key_uri: str
 
 
+@dataclass(frozen=True)
+class AddedSubtitle:
+    """A subtitles rendition published for a ready video: its new manifest, master CID, and the track."""
+
+    manifest: Mapping[str, str]
+    playlist: str
+    track: Mapping[str, Any]
+
+
 class Transcoder(Protocol):
     """Probes source files and turns them into published, encrypted HLS."""
 
@@ -153,6 +162,14 @@ class Transcoder(Protocol):
 
     async def published_file(self, cid: str) -> bytes | None:
         """The bytes of a small published file (the fallback cover), or None if it is not there."""
+        ...
+
+    async def add_subtitle_track(
+        self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
+    ) -> AddedSubtitle:
+        """Publish one more subtitles rendition of a published video without re-encoding it. Raises
+        InvalidSubtitle (a file or language that cannot be used) and Conflict (the published files
+        are missing)."""
         ...
 
     async def forget(self, run_id: str) -> None:

@@ -208,19 +208,35 @@ class StudioService:
         return video
 
     async def add_subtitle(self, owner_id: UUID, video_id: UUID, data: bytes, language: str, label: str = "") -> Video:
-        """Attach an SRT or WebVTT file (judged by content) in `language`, before the video is processed.
+        """Attach an SRT or WebVTT file (judged by content) in `language`.
 
-        Raises InvalidSubtitle, VideoNotFound, or Conflict once the video has its source.
+        Before the video is processed, the pipeline converts it with the video. Once the video is
+        ready (or published), it is converted and published at once as one more subtitles rendition,
+        without re-encoding the video: viewers get it on their next load of the player. Two creators'
+        tabs adding languages at once take turns (the video row is locked), so neither is lost.
+
+        Raises InvalidSubtitle, VideoNotFound, or Conflict while the pipeline works on the video.
         """
         language = check_language(language)
         fmt = subtitle_format(data)
         label = " ".join(label.split())[:60] or language
         key = f"subtitles/{video_id}/{language}.{fmt}"
+        subtitle = Subtitle(key, language, label, fmt)
         async with self.uow.atomic():
             video = await self._owned_for_update(owner_id, video_id)
-            video.add_subtitle(Subtitle(key, language, label, fmt), self.clock.now())
+            if video.accepts_source:
+                video.add_subtitle(subtitle, self.clock.now())
+                await self.storage.write(key, _once(data))
+                await self.videos.save(video)
+                return video
+            video.check_new_subtitle(language)
+            added = await self.transcoder.add_subtitle_track(
+                video.manifest, video.duration or 0.0, data, language, label
+            )
             await self.storage.write(key, _once(data))
+            video.add_published_subtitle(subtitle, added.manifest, added.playlist, added.track, self.clock.now())
             await self.videos.save(video)
+            await self._announce(video)
         return video
 
     async def remove_subtitle(self, owner_id: UUID, video_id: UUID, language: str) -> Video:

@@ -16,7 +16,7 @@ from core.auth import current_principal, login_required, verified_required
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired
 from core.forms import FormErrors, parse_form
 from core.identity import Principal
-from core.web import flash, inject, redirect
+from core.web import flash, inject, plural, redirect
 from features.ledger.model import InsufficientPoints
 from features.unlocks.dto import PricingForm, TipForm, UnlockForm
 from features.unlocks.model import (
@@ -194,7 +194,8 @@ class VideoPageController(Controller):
             context |= {"error": error.message, "insufficient": isinstance(error, PaymentRequired)}
             return Template(TIPS, context=context, status_code=status, headers=NO_STORE)
         if not _htmx(request):
-            return flash(redirect(f"/v/{public_id}", request), f"Thank you! You tipped {result.tip.amount} points.")
+            thanks = f"Thank you! You tipped {plural(result.tip.amount, 'point')}."
+            return flash(redirect(f"/v/{public_id}", request), thanks)
         context |= {"thanked": result.tip, "message": ""}
         return Template(TIPS, context=context, headers={**NO_STORE, **WALLET_CHANGED})
 

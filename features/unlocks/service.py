@@ -17,7 +17,7 @@ Other features read from here: `UnlockService.access` (playback decides what to 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 from core.clock import Clock
@@ -90,6 +90,7 @@ class Panel:
     choices: list[OfferChoice]
     viewer_id: UUID | None
     fee_percent: int
+    balance: int | None = None  # the viewer's points when the panel was read (None: not looked up)
 
     @property
     def is_owner(self) -> bool:
@@ -98,6 +99,15 @@ class Panel:
     @property
     def playable(self) -> bool:
         return self.video.is_playable
+
+    @property
+    def shortfall(self) -> int | None:
+        """Points the viewer lacks for the cheapest offer they could buy (None: enough, or unknown)."""
+        prices = [c.price for c in self.choices if c.available]
+        if self.balance is None or not prices or self.is_owner:
+            return None
+        missing = min(prices) - self.balance
+        return missing if missing > 0 else None
 
 
 @dataclass(frozen=True)
@@ -268,8 +278,13 @@ class UnlockService:
         return refunds
 
     async def panel(self, viewer_id: UUID | None, public_id: str) -> Panel:
+        """The panel as the viewer reads it, with their balance (so it can offer points before a click
+        that could not be paid)."""
         video = await self.visible_video(viewer_id, public_id)
-        return self._panel(video, await self.access(viewer_id, video), viewer_id)
+        panel = self._panel(video, await self.access(viewer_id, video), viewer_id)
+        if viewer_id is None or panel.is_owner or not panel.choices:
+            return panel
+        return replace(panel, balance=await self.ledger.balance(AccountRef.wallet(viewer_id)))
 
     async def page(self, viewer_id: UUID | None, public_id: str) -> VideoPage:
         """The video page for this viewer. Raises VideoUnavailable."""

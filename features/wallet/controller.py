@@ -21,6 +21,7 @@ from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
 from core.web import flash, inject, query_number, redirect
+from features.accounts.dto import safe_next
 from features.ledger.model import Entry, StatementPage
 from features.wallet.dto import BuyForm, ReconcileForm
 from features.wallet.model import (
@@ -55,7 +56,11 @@ def _rows(page: StatementPage, catalog: PackCatalog) -> list[dict[str, Any]]:
 
 
 async def _wallet_context(
-    request: Request[Any, Any, Any], wallet: WalletService, before: str | None, buy_error: str = ""
+    request: Request[Any, Any, Any],
+    wallet: WalletService,
+    before: str | None,
+    buy_error: str = "",
+    return_to: str = "",
 ) -> dict[str, Any]:
     me = _me(request)
     page = await wallet.statement(me.id, before=before, limit=STATEMENT_PAGE)
@@ -68,6 +73,7 @@ async def _wallet_context(
         "rows": _rows(page, wallet.catalog),
         "next_before": page.next_before,
         "before": before,
+        "return_to": return_to,  # a checked same-site path the packs carry through the checkout
     }
 
 
@@ -80,8 +86,11 @@ class WalletController(Controller):
         request: Request[Any, Any, Any],
         wallet: NamedDependency[WalletService],
         before: FromQuery[str | None] = None,
+        next: FromQuery[str] = "",
     ) -> Template:
-        context = await _wallet_context(request, wallet, before)
+        """The wallet; `next` (a same-site path, e.g. the video a viewer wants to unlock) is where the
+        pack's return page leads back to."""
+        context = await _wallet_context(request, wallet, before, return_to=safe_next(next, ""))
         if request.headers.get("hx-request") and request.headers.get("hx-target") == "statement":
             return Template(template_name="wallet/_statement.html", context=context, headers=NO_STORE)
         return Template(template_name="wallet/wallet.html", context=context, headers=NO_STORE)
@@ -91,11 +100,14 @@ class WalletController(Controller):
         self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: FormData
     ) -> Response[Any]:
         form = parse_form(BuyForm, data)
+        return_to = safe_next(form.next, "")
         try:
-            purchase = await wallet.start_purchase(_me(request).id, form.pack, form.key, form.price, form.currency)
+            purchase = await wallet.start_purchase(
+                _me(request).id, form.pack, form.key, form.price, form.currency, return_to
+            )
         except (InvalidInput, Conflict, VendorUnavailable) as error:
             status = 503 if isinstance(error, VendorUnavailable) else 409 if isinstance(error, Conflict) else 422
-            context = await _wallet_context(request, wallet, None, buy_error=error.message)
+            context = await _wallet_context(request, wallet, None, buy_error=error.message, return_to=return_to)
             name = "wallet/_packs.html" if request.headers.get("hx-request") else "wallet/wallet.html"
             return Template(template_name=name, context=context, status_code=status)
         return redirect(purchase.checkout_url, request)

@@ -10,6 +10,7 @@ class BuyForm(msgspec.Struct, forbid_unknown_fields=False):
     key: str = ""
     price: str = ""  # the pack's price the button showed, in minor units: the checkout asks exactly that
     currency: str = ""
+    next: str = ""  # where to go back to after paying (checked with accounts' safe_next)
 
 
 class ReconcileForm(msgspec.Struct, forbid_unknown_fields=False):

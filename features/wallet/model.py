@@ -237,6 +237,7 @@ class Purchase:
     status: PaymentStatus
     created_at: datetime
     updated_at: datetime
+    return_path: str = ""  # a same-site path to go back to once the points landed ("" = the wallet)
 
     def matches(self, payment: VendorPayment) -> bool:
         """The vendor collected exactly the price we asked for."""

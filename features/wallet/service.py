@@ -131,14 +131,22 @@ class WalletService:
     # --- buying a pack ----------------------------------------------------------------------------
 
     async def start_purchase(
-        self, user_id: UUID, pack_id: str, idempotency_key: str, shown_price: str | int, shown_currency: str
+        self,
+        user_id: UUID,
+        pack_id: str,
+        idempotency_key: str,
+        shown_price: str | int,
+        shown_currency: str,
+        return_path: str = "",
     ) -> Purchase:
         """Open the vendor's checkout for a pack at the price its buy button showed (`shown_price` minor
         units of `shown_currency`): the checkout asks the payer for exactly that, or is not opened.
 
         The same key (a double click, a retried request) returns the same checkout, even if the packs
-        changed since. Raises UnknownPack, PackChanged (the pack's price is not what was shown: nothing
-        opened), InvalidInput or VendorUnavailable."""
+        changed since. `return_path` (a same-site path the caller has checked, e.g. the video the payer
+        wants to unlock) is where the return page leads once the points landed. Raises UnknownPack,
+        PackChanged (the pack's price is not what was shown: nothing opened), InvalidInput or
+        VendorUnavailable."""
         if not idempotency_key or len(idempotency_key) > MAX_KEY:
             raise InvalidInput("This buy button has expired. Reload the page and try again.")
         earlier = await self.purchases.by_key(user_id, idempotency_key)
@@ -165,6 +173,7 @@ class WalletService:
                 status=PaymentStatus.PENDING,
                 created_at=now,
                 updated_at=now,
+                return_path=return_path,
             )
         )
 

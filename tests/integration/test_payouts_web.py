@@ -217,7 +217,7 @@ async def test_staff_make_the_next_sandbox_payout_fail_and_the_points_come_back(
         assert bad.status_code == 422
         armed = await post_form(staff, "/staff/payouts/fail-next", {"count": "1"})
         assert armed.status_code == 303
-        assert "The next <strong>1</strong> payout(s) will fail." in (await staff.get("/staff/payouts")).text
+        assert "The next <strong>1</strong> payout will fail." in (await staff.get("/staff/payouts")).text
 
         assert (await request_payout(client)).status_code == 303
         await pg.get(Database).execute("UPDATE payout_sandbox_payouts SET settle_at = now() - interval '1 second'")

@@ -59,7 +59,8 @@ async def test_a_visitor_sees_the_offers_and_is_asked_to_log_in(pg: Injector, cl
     assert "Rent 24 h" in page.text
     assert "Rent 30 days" in page.text
     assert "Buy for life" not in page.text
-    assert page.text.count("Log in to unlock") == 2
+    assert page.text.count("Sign up to unlock") == 2
+    assert f'href="/signup?next=/v/{video.public_id}"' in page.text
     assert f'href="/login?next=/v/{video.public_id}"' in page.text
     assert 'data-testid="player"' not in page.text
     assert "/static/js/player.js" in page.text
@@ -150,7 +151,7 @@ async def test_too_few_points_prompt_to_buy_a_pack_and_debit_nothing(pg: Injecto
         )
     assert response.status_code == 402
     assert "30 more points needed" in response.text
-    assert 'href="/wallet"' in response.text
+    assert f'href="/wallet?next=/v/{video.public_id}"' in response.text
     assert 'data-testid="offer-rent_day"' in response.text  # the offers stay, with fresh keys
     assert await balances(pg, viewer.id, creator.id) == (20, 0, 0)
     assert await count(pg, "SELECT count(*) FROM entitlements") == 0

@@ -117,7 +117,8 @@ async def test_each_event_re_renders_the_tiles_it_changes(memory: Injector) -> N
     assert [f.template for f in sale] == ["dashboard/_today.html", "dashboard/_balance.html"]
     today = sale[0].context["today"]
     assert (today.sales, today.gross_points, today.net_points, today.tips, today.tip_points) == (1, 50, 45, 1, 10)
-    assert sale[1].context == {"balance": 50}
+    earnings = sale[1].context["earnings"]
+    assert (earnings.balance, earnings.available, earnings.on_hold, earnings.minimum) == (50, 0, 50, 2000)
 
     tip = await dashboard.fragments(creator, event("tip"))
     assert [f.template for f in tip] == ["dashboard/_today.html", "dashboard/_tips.html", "dashboard/_balance.html"]
@@ -128,7 +129,7 @@ async def test_each_event_re_renders_the_tiles_it_changes(memory: Injector) -> N
     assert await dashboard.fragments(creator, event("video")) == []
 
     snapshot = await dashboard.snapshot(creator)
-    assert (snapshot.today.sales, snapshot.balance, snapshot.viewers, len(snapshot.tips)) == (1, 50, 0, 1)
+    assert (snapshot.today.sales, snapshot.earnings.balance, snapshot.viewers, len(snapshot.tips)) == (1, 50, 0, 1)
 
 
 def test_the_worker_counts_viewers_every_ten_seconds_and_folds_analytics_every_minute() -> None:

@@ -104,3 +104,36 @@ async def test_completed_units_are_not_run_again_when_everything_finished() -> N
     calls.clear()
     await Executor(store).run(Probe >> Publish, "run-4", params)
     assert calls == []
+
+
+class Upscale(Unit):
+    """Does real work only when the params ask for it (like a rendition bigger than the source)."""
+
+    weight = 5.0
+
+    def applies(self, outputs: Mapping[str, Output], params: Mapping[str, Any]) -> bool:
+        return bool(params.get("upscale"))
+
+    async def run(self, ctx: UnitContext) -> Output:
+        calls.append("Upscale")
+        return {"skipped": not ctx.params.get("upscale")}
+
+
+async def test_a_unit_that_does_not_apply_runs_unseen_and_weighs_nothing() -> None:
+    seen: list[Progress] = []
+
+    async def record(progress: Progress) -> None:
+        seen.append(progress)
+
+    await Executor(MemoryCheckpointStore(), on_progress=record, min_report_interval=0).run(
+        Probe >> Upscale >> Encode >> Publish, "run-skip", {"duration": 1, "upscale": False}
+    )
+    assert calls == ["Probe", "Upscale", "Encode", "Publish"]  # it still ran (to tidy up)
+    assert "Upscale" not in {p.unit for p in seen}
+    assert {(p.unit, p.step, p.steps) for p in seen if not p.finished and p.percent in (0.0, 20.0, 80.0)} == {
+        ("Probe", 1, 3),
+        ("Encode", 2, 3),
+        ("Publish", 3, 3),
+    }
+    assert seen[-1].finished
+    assert (seen[-1].step, seen[-1].steps) == (3, 3)

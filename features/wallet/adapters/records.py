@@ -33,6 +33,7 @@ def _purchase(row: Any) -> Purchase:
         status=PaymentStatus(row["status"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        return_path=row["return_path"],
     )
 
 
@@ -43,8 +44,8 @@ class PostgresPurchaseRepository:
     async def add(self, purchase: Purchase) -> Purchase:
         await self.db.execute(
             "INSERT INTO wallet_purchases (payment_ref, user_id, pack_id, points, amount_minor, currency,"
-            " idempotency_key, checkout_url, status, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+            " idempotency_key, checkout_url, status, created_at, updated_at, return_path)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
             purchase.payment_ref,
             purchase.user_id,
             purchase.pack_id,
@@ -56,6 +57,7 @@ class PostgresPurchaseRepository:
             purchase.status.value,
             purchase.created_at,
             purchase.updated_at,
+            purchase.return_path,
         )
         row = await self.db.fetchrow(
             "SELECT * FROM wallet_purchases WHERE (user_id = $1 AND idempotency_key = $2) OR payment_ref = $3"
