@@ -447,7 +447,7 @@ class AccountService:
             await self.users.save(user)
             await self.sessions.delete_for_user(user.id)
             await self.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
-        await self.limiter.reset(f"login:email:{user.email_normalized}")
+        await self.limiter.reset(login_email_key(user.email))
         await self.mailer.send(
             AccountMail(MailKind.PASSWORD_CHANGED, user.email, user.display_name, self._link("/forgot-password"))
         )

@@ -18,6 +18,7 @@ from features.ledger.service import LedgerService
 from features.notifications.service import NotificationService
 from features.payouts.service import PayoutService
 from features.unlocks.service import UnlockService
+from tests.support.browser import verify_from_outbox
 from tests.support.privacy import earn
 from tests.support.videos import add_synthetic_video, fund, person, price_and_publish
 
@@ -33,6 +34,7 @@ async def sign_up(page: Page, email: str, name: str) -> None:
     await page.get_by_label("Display name").fill(name)
     await page.get_by_role("button", name="Create account").click()
     await expect(page).to_have_url("/me")
+    await verify_from_outbox(page)
 
 
 async def test_export_downloads_a_zip_with_the_statement_then_deletion_refuses_the_next_log_in(

@@ -16,6 +16,7 @@ from injector import Injector
 from playwright.async_api import BrowserContext, Route, expect
 
 from core.db import Database
+from tests.support.browser import verify_from_outbox
 from tests.support.media import make_clip
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +32,7 @@ async def test_the_studio_upload_succeeds_when_the_last_patch_answer_is_lost(
     await page.get_by_label("Password").fill("analytical engine")
     await page.get_by_role("button", name="Create account").click()
     await expect(page).to_have_url("/me")
+    await verify_from_outbox(page)
     await page.get_by_role("button", name="Become a creator").click()
     await page.get_by_role("link", name="Studio", exact=True).click()
     await expect(page).to_have_url("/studio")

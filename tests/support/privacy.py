@@ -25,7 +25,7 @@ from features.preferences.service import VideoPreferenceService
 from features.unlocks.service import TipService, UnlockService
 from features.wallet.service import WalletService
 from tests.support.videos import SyntheticVideo, add_synthetic_video, fund, person, price_and_publish
-from tests.support.web import post_form
+from tests.support.web import post_form, verify_from_outbox
 
 
 @dataclass
@@ -45,6 +45,7 @@ async def web_viewer(client: httpx.AsyncClient, pg: Injector, email: str, name: 
         client, "/signup", {"email": email, "password": "correct horse battery", "display_name": name}
     )
     assert response.status_code == 303, response.text
+    await verify_from_outbox(client)  # a verified address, as a person who opened the mailed link
     return await user_id(pg, email)
 
 
