@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ffmpeg_binary: str = ""
     ipfs_api_url: str = ""
     transcode_timeout_seconds: int = 6 * 3600
+    transcode_cpu_multiple: float = 20.0  # CPU seconds per second of video one ffmpeg step may use
+    quota_storage_bytes: int = 50 * 1024**3  # per creator: sources + published files
+    quota_daily_upload_bytes: int = 10 * 1024**3  # per creator, per rolling 24 hours
     s3_bucket: str = ""  # empty: blobs on the local filesystem under DATA_DIR
     s3_endpoint_url: str = ""
     s3_access_key: str = ""
@@ -94,6 +97,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("SSE_STREAMS_PER_SESSION must be between 1 and 1000")
         if self.metrics_token and (len(self.metrics_token) < 16 or not _visible_ascii(self.metrics_token)):
             raise SettingsError("METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces)")
+        if not 0 < self.transcode_cpu_multiple <= 1000:
+            raise SettingsError("TRANSCODE_CPU_MULTIPLE must be above 0 and at most 1000")
+        if self.quota_storage_bytes < 0:
+            raise SettingsError("QUOTA_STORAGE_BYTES must be 0 or more")
+        if self.quota_daily_upload_bytes < 0:
+            raise SettingsError("QUOTA_DAILY_UPLOAD_BYTES must be 0 or more")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
 

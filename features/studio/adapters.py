@@ -66,6 +66,9 @@ def _video(row: Mapping[str, Any]) -> Video:
         failure_reason=row["failure_reason"],
         progress=ProcessingProgress.from_dict(progress) if progress else None,
         queued_at=row["queued_at"],
+        published_bytes=row["published_bytes"],
+        fair_tag=row["fair_tag"],
+        transcode_job=row["transcode_job"],
     )
 
 
@@ -92,6 +95,9 @@ def _columns(video: Video) -> dict[str, Any]:
         "progress": None if video.progress is None else json.dumps(video.progress.to_dict()),
         "queued_at": video.queued_at,
         "updated_at": video.updated_at,
+        "published_bytes": video.published_bytes,
+        "fair_tag": video.fair_tag,
+        "transcode_job": video.transcode_job,
     }
 
 
@@ -205,7 +211,8 @@ class PiccoloVideoRepository:
         if video.queued_at is None:
             return 0
         count = await self.db.fetchval(
-            "SELECT count(*) FROM videos WHERE state = 'uploaded' AND (queued_at, id) < ($1, $2)",
+            "SELECT count(*) FROM videos WHERE state = 'uploaded' AND (fair_tag, queued_at, id) < ($1, $2, $3)",
+            video.fair_tag,
             video.queued_at,
             video.id,
         )
@@ -213,10 +220,40 @@ class PiccoloVideoRepository:
 
     async def waiting(self, limit: int = 100) -> list[Video]:
         rows = await self.db.fetch(
-            "SELECT * FROM videos WHERE state = 'uploaded' ORDER BY queued_at, id LIMIT $1",
+            "SELECT * FROM videos WHERE state = 'uploaded' ORDER BY fair_tag, queued_at, id LIMIT $1",
             limit,
         )
         return [_video(row) for row in rows]
+
+    async def next_fair_tag(self, owner_id: UUID) -> int:
+        # One enqueue at a time computes a tag (a transaction-scoped lock: released at commit).
+        await self.db.execute("SELECT pg_advisory_xact_lock(hashtext('studio:fair-queue'))")
+        tag = await self.db.fetchval(
+            """SELECT GREATEST(
+                   COALESCE((SELECT max(fair_tag) FROM videos WHERE state <> 'uploaded'), 0),
+                   COALESCE((SELECT max(fair_tag) + 1 FROM videos
+                             WHERE owner_id = $1 AND state IN ('uploaded', 'converting')), 0))""",
+            owner_id,
+        )
+        return int(tag)
+
+    async def claim_next(self, job_key: str) -> Video | None:
+        row = await self.db.fetchrow(
+            "SELECT * FROM videos WHERE state = 'converting' AND transcode_job = $1 LIMIT 1 FOR UPDATE", job_key
+        )
+        if row is None:
+            row = await self.db.fetchrow(
+                "SELECT * FROM videos WHERE state = 'uploaded' AND source_key IS NOT NULL"
+                " ORDER BY fair_tag, queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+        if row is None:
+            return None
+        video = _video(row)
+        video.transcode_job = job_key
+        return video
+
+    async def converting_count(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM videos WHERE state = 'converting'"))
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         rows = await self.db.fetch(
@@ -317,20 +354,46 @@ class MemoryVideoRepository:
     async def waiting_ahead_of(self, video: Video) -> int:
         if video.queued_at is None:
             return 0
-        mark = (video.queued_at, video.id)
-        return sum(1 for v in self._waiting() if (v.queued_at, v.id) < mark)
+        mark = _fair_order(video)
+        return sum(1 for v in self._waiting() if _fair_order(v) < mark)
 
     async def waiting(self, limit: int = 100) -> list[Video]:
         return [_copy(v) for v in self._waiting()[:limit]]
 
     def _waiting(self) -> list[Video]:
         queued = [v for v in self.videos.values() if v.state is VideoState.UPLOADED and v.queued_at is not None]
-        return sorted(queued, key=lambda v: (v.queued_at, v.id))
+        return sorted(queued, key=_fair_order)
+
+    async def next_fair_tag(self, owner_id: UUID) -> int:
+        started = [v.fair_tag for v in self.videos.values() if v.state is not VideoState.UPLOADED]
+        mine = [
+            v.fair_tag + 1
+            for v in self.videos.values()
+            if v.owner_id == owner_id and v.state in (VideoState.UPLOADED, VideoState.CONVERTING)
+        ]
+        return max([0, *started, *mine])
+
+    async def claim_next(self, job_key: str) -> Video | None:
+        for video in self.videos.values():
+            if video.state is VideoState.CONVERTING and video.transcode_job == job_key:
+                return _copy(video)
+        waiting = [v for v in self._waiting() if v.source_key is not None]
+        if not waiting:
+            return None
+        return replace(_copy(waiting[0]), transcode_job=job_key)
+
+    async def converting_count(self) -> int:
+        return sum(1 for v in self.videos.values() if v.state is VideoState.CONVERTING)
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         found = [v for v in self.videos.values() if v.state in states and v.updated_at < updated_before]
         found.sort(key=lambda v: v.updated_at)
         return [_copy(v) for v in found[:limit]]
+
+
+def _fair_order(video: Video) -> tuple[int, datetime, UUID]:
+    assert video.queued_at is not None
+    return (video.fair_tag, video.queued_at, video.id)
 
 
 def _copy(video: Video) -> Video:
@@ -589,3 +652,103 @@ class MemoryTranscoder:
 def _head(path: Path, size: int = 4096) -> bytes:
     with path.open("rb") as fh:
         return fh.read(size)
+
+
+# -- quotas -----------------------------------------------------------------------------------
+
+
+class PostgresQuotaRepository:
+    """Quota usage computed from what is stored (videos, unfinished uploads) and the allowance log."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def lock(self, owner_id: UUID) -> None:
+        await self.db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"quota:{owner_id}")
+
+    async def usage(self, owner_id: UUID, since: datetime) -> tuple[int, int]:
+        row = await self.db.fetchrow(
+            """SELECT
+                 COALESCE((SELECT sum(COALESCE(source_size, 0) + published_bytes) FROM videos
+                           WHERE owner_id = $1), 0)
+               + COALESCE((SELECT sum(length) FROM tus_uploads WHERE owner_id = $1), 0) AS stored,
+                 COALESCE((SELECT sum(bytes) FROM upload_allowance
+                           WHERE owner_id = $1 AND created_at >= $2), 0) AS uploaded""",
+            owner_id,
+            since,
+        )
+        assert row is not None
+        return int(row["stored"]), int(row["uploaded"])
+
+    async def override(self, owner_id: UUID) -> tuple[int | None, int | None]:
+        row = await self.db.fetchrow(
+            "SELECT storage_bytes, daily_upload_bytes FROM creator_quotas WHERE owner_id = $1", owner_id
+        )
+        return (None, None) if row is None else (row["storage_bytes"], row["daily_upload_bytes"])
+
+    async def set_override(
+        self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
+    ) -> None:
+        if storage_bytes is None and daily_upload_bytes is None:
+            await self.db.execute("DELETE FROM creator_quotas WHERE owner_id = $1", owner_id)
+            return
+        await self.db.execute(
+            """INSERT INTO creator_quotas (owner_id, storage_bytes, daily_upload_bytes, updated_at)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (owner_id) DO UPDATE SET storage_bytes = EXCLUDED.storage_bytes,
+                   daily_upload_bytes = EXCLUDED.daily_upload_bytes, updated_at = EXCLUDED.updated_at""",
+            owner_id,
+            storage_bytes,
+            daily_upload_bytes,
+            now,
+        )
+
+    async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO upload_allowance (upload_id, owner_id, bytes, created_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (upload_id) DO NOTHING",
+            upload_id,
+            owner_id,
+            length,
+            now,
+        )
+
+    async def forget_upload(self, upload_id: str) -> None:
+        await self.db.execute("DELETE FROM upload_allowance WHERE upload_id = $1", upload_id)
+
+
+@dataclass
+class MemoryQuotaRepository:
+    """The same rules over the memory repositories (one event loop: no lock is needed)."""
+
+    videos: MemoryVideoRepository
+    uploads: MemoryUploadRepository
+    overrides: dict[UUID, tuple[int | None, int | None]] = field(default_factory=dict)
+    allowance: dict[str, tuple[UUID, int, datetime]] = field(default_factory=dict)
+
+    async def lock(self, owner_id: UUID) -> None:
+        return None
+
+    async def usage(self, owner_id: UUID, since: datetime) -> tuple[int, int]:
+        mine = [v for v in self.videos.videos.values() if v.owner_id == owner_id]
+        stored = sum((v.source_size or 0) + v.published_bytes for v in mine)
+        stored += sum(u.length for u in self.uploads.uploads.values() if u.owner_id == owner_id)
+        uploaded = sum(n for owner, n, at in self.allowance.values() if owner == owner_id and at >= since)
+        return stored, uploaded
+
+    async def override(self, owner_id: UUID) -> tuple[int | None, int | None]:
+        return self.overrides.get(owner_id, (None, None))
+
+    async def set_override(
+        self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
+    ) -> None:
+        if storage_bytes is None and daily_upload_bytes is None:
+            self.overrides.pop(owner_id, None)
+        else:
+            self.overrides[owner_id] = (storage_bytes, daily_upload_bytes)
+
+    async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:
+        self.allowance.setdefault(upload_id, (owner_id, length, now))
+
+    async def forget_upload(self, upload_id: str) -> None:
+        self.allowance.pop(upload_id, None)

@@ -31,6 +31,9 @@ class VideoTable(Table, tablename="videos"):
     queued_at = Timestamptz(null=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    published_bytes = BigInt(default=0)
+    fair_tag = BigInt(default=0)
+    transcode_job = Text(null=True)
 
 
 class UploadTable(Table, tablename="tus_uploads"):
@@ -42,4 +45,18 @@ class UploadTable(Table, tablename="tus_uploads"):
     filename = Text(default="")
     lease = Text(null=True)
     lease_until = Timestamptz(null=True)
+    created_at = Timestamptz()
+
+
+class CreatorQuotaTable(Table, tablename="creator_quotas"):
+    owner_id = UUID(primary_key=True)
+    storage_bytes = BigInt(null=True)
+    daily_upload_bytes = BigInt(null=True)
+    updated_at = Timestamptz()
+
+
+class UploadAllowanceTable(Table, tablename="upload_allowance"):
+    upload_id = Varchar(length=64, primary_key=True)
+    owner_id = UUID()
+    bytes = BigInt()
     created_at = Timestamptz()
