@@ -688,10 +688,12 @@ class PostgresQuotaRepository:
 
     async def set_override(
         self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
-    ) -> None:
+    ) -> bool:
+        if not await self.db.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", owner_id):
+            return False
         if storage_bytes is None and daily_upload_bytes is None:
             await self.db.execute("DELETE FROM creator_quotas WHERE owner_id = $1", owner_id)
-            return
+            return True
         await self.db.execute(
             """INSERT INTO creator_quotas (owner_id, storage_bytes, daily_upload_bytes, updated_at)
                VALUES ($1, $2, $3, $4)
@@ -702,6 +704,7 @@ class PostgresQuotaRepository:
             daily_upload_bytes,
             now,
         )
+        return True
 
     async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:
         await self.db.execute(
@@ -741,11 +744,12 @@ class MemoryQuotaRepository:
 
     async def set_override(
         self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
-    ) -> None:
+    ) -> bool:
         if storage_bytes is None and daily_upload_bytes is None:
             self.overrides.pop(owner_id, None)
         else:
             self.overrides[owner_id] = (storage_bytes, daily_upload_bytes)
+        return True
 
     async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:
         self.allowance.setdefault(upload_id, (owner_id, length, now))

@@ -23,7 +23,7 @@ from features.studio.adapters import (
     PipelineTranscoder,
     PostgresQuotaRepository,
 )
-from features.studio.controller import StudioController, TusController
+from features.studio.controller import StaffQuotaController, StudioController, TusController
 from features.studio.jobs import sweep_studio, transcode_video
 from features.studio.model import Quota, VideoLimits
 from features.studio.ports import LivePart, QuotaRepository, Transcoder, UploadRepository, VideoRepository
@@ -105,7 +105,7 @@ FEATURE = Feature(
     name="studio",
     module=StudioModule,
     memory_module=MemoryStudioModule,
-    route_handlers=[StudioController, TusController],
+    route_handlers=[StudioController, TusController, StaffQuotaController],
     jobs=[transcode_video],
     cron_jobs=[CronSpec(sweep_studio, "*/10 * * * *", timeout=120)],
     nav=[NavLink("Studio", "/studio", "creator", order=20)],

@@ -114,8 +114,8 @@ class QuotaRepository(Protocol):
 
     async def set_override(
         self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
-    ) -> None:
-        """Store (or, with both None, remove) the owner's override."""
+    ) -> bool:
+        """Store (or, with both None, remove) the owner's override; False if there is no such user."""
         ...
 
     async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:

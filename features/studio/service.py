@@ -26,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from core.clock import Clock
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from core.events import EventBus
 from core.ids import public_id, uuid7
 from core.jobs import JobQueue
@@ -334,12 +334,13 @@ class StudioService:
 
     async def set_quota(self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None) -> QuotaUsage:
         """Staff: override the owner's quotas (None: back to the default). Raises InvalidInput for a
-        negative figure. Uploads already stored are kept; only new creates are judged by it."""
+        negative figure, NotFound for an unknown user. Stored uploads are kept; new creates are judged by it."""
         for value in (storage_bytes, daily_upload_bytes):
             if value is not None and value < 0:
                 raise InvalidInput("A quota cannot be negative.")
         async with self.uow.atomic():
-            await self.quotas.set_override(owner_id, storage_bytes, daily_upload_bytes, self.clock.now())
+            if not await self.quotas.set_override(owner_id, storage_bytes, daily_upload_bytes, self.clock.now()):
+                raise NotFound("There is no such user.")
         return await self.quota_usage(owner_id)
 
     async def upload_status(self, owner_id: UUID, upload_id: str) -> Upload:

@@ -120,6 +120,9 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("POST", "/sandbox-pay/admin/{payment_id:str}/dispute/win"): [
         ("/sandbox-pay/admin/{payment}/dispute/win", NOBODY_BUT_STAFF)
     ],
+    # staff override a creator's quotas
+    ("GET", "/staff/quotas/{creator_id:uuid}"): [("/staff/quotas/{creator}", NOBODY_BUT_STAFF)],
+    ("POST", "/staff/quotas/{creator_id:uuid}"): [("/staff/quotas/{creator}", NOBODY_BUT_STAFF)],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
     # the OpenAPI document (and its viewers) lists every route, the staff ones too: staff only
