@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Collection, Mapping
@@ -557,6 +558,13 @@ class PipelineTranscoder:
             key_uri=order.key_uri,
         )
         result = (await self.service.transcode(request, on_progress)).to_dict()
+        cids = set(result["manifest"].values()) | {result["master_playlist_cid"]}
+        if result["cover_cid"]:
+            cids.add(result["cover_cid"])
+        published = 0
+        for cid in cids:  # the real bytes in the content store, for the creator's storage quota
+            with contextlib.suppress(ContentNotFound):
+                published += await self.service.published_size(cid)
         return Transcoded(
             playlist=result["master_playlist_cid"],
             manifest=result["manifest"],
@@ -565,6 +573,7 @@ class PipelineTranscoder:
             subtitle_tracks=tuple(result["subtitle_tracks"]),
             cover=result["cover_cid"],
             duration=result["duration"],
+            published_bytes=published,
         )
 
     async def published_file(self, cid: str) -> bytes | None:
@@ -592,11 +601,13 @@ class MemoryTranscoder:
     """Probes files written by `fake_media`, 'converts' in four reported steps, publishes fake CIDs.
 
     `fail_next` holds reasons: each run pops one and fails with it (a UnitFailed), like a flaky unit;
-    `step_seconds` makes each step take that long (for tests of what happens meanwhile).
+    `step_seconds` makes each step take that long (for tests of what happens meanwhile);
+    `fail_permanently` fails every run with that reason as a permanent UnitFailed (a spent CPU budget).
     """
 
     fail_next: list[str] = field(default_factory=list)
     step_seconds: float = 0.0
+    fail_permanently: str | None = None
     runs: list[TranscodeOrder] = field(default_factory=list)
     completed: set[str] = field(default_factory=set)
     forgotten: list[str] = field(default_factory=list)
@@ -622,6 +633,8 @@ class MemoryTranscoder:
             if on_progress is not None:
                 eta = float(steps - index)
                 await on_progress(Progress(order.run_id, step, index + 1, steps, round(100 * index / steps, 1), eta))
+            if index == 2 and self.fail_permanently:
+                raise UnitFailed("ConvertVideoTo480p", self.fail_permanently, permanent=True)
             if index == 2 and self.fail_next:
                 raise UnitFailed("ConvertVideoTo480p", self.fail_next.pop(0))
         if on_progress is not None:

@@ -544,7 +544,7 @@ class StudioService:
         try:
             result = await self._transcode(video, on_progress)
         except UnitFailed as error:
-            if not last_attempt:
+            if not last_attempt and not error.permanent:
                 raise
             return await self._fail(video_id, f"{error.unit}: {error.reason}")
         except Exception as error:

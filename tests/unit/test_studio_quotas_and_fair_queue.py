@@ -223,3 +223,21 @@ async def test_staff_override_raises_one_creators_quota_and_clearing_it_restores
     cleared = await studio.set_quota(ada, storage_bytes=None, daily_upload_bytes=None)
     assert not cleared.overridden
     assert cleared.quota == default
+
+
+# -- the CPU-time budget --------------------------------------------------------------------------
+
+
+async def test_a_spent_cpu_budget_fails_the_video_at_once_with_its_reason_instead_of_retrying(
+    studio: StudioService, clock: FrozenClock, memory: Injector
+) -> None:
+    reason = "Processing needed more than its CPU-time budget of 240 s (20 × the video's 12.0 s) and was stopped."
+    memory.get(MemoryTranscoder).fail_permanently = reason
+    ada = uuid7()
+    video = await uploaded(studio, clock, ada, "Heavy")
+
+    failed = await studio.process_next(job_key_for(video.id), last_attempt=False)  # not the last attempt
+
+    assert failed is not None
+    assert failed.state is VideoState.FAILED
+    assert failed.failure_reason == f"ConvertVideoTo480p: {reason}"
