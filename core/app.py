@@ -37,6 +37,7 @@ from core.web import (
     ROOT,
     WebMiddleware,
     csrf_config,
+    one_charset_on_every_response,
     security_headers_on_every_response,
     template_config,
 )
@@ -52,6 +53,7 @@ from features.payouts.module import FEATURE as PAYOUTS
 from features.pipeline.module import FEATURE as PIPELINE
 from features.playback.module import FEATURE as PLAYBACK
 from features.preferences.module import FEATURE as PREFERENCES
+from features.privacy.module import FEATURE as PRIVACY
 from features.sandbox_pay.module import FEATURE as SANDBOX_PAY
 from features.studio.module import FEATURE as STUDIO
 from features.unlocks.module import FEATURE as UNLOCKS
@@ -74,6 +76,7 @@ FEATURES: list[Feature] = [
     DASHBOARD,
     CATALOG,
     PREFERENCES,
+    PRIVACY,
     OPS_ADMIN,
 ]
 
@@ -174,7 +177,7 @@ def create_app(
         state=state,
         lifespan=[lifespan],
         middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware)],
-        before_send=[security_headers_on_every_response],
+        before_send=[security_headers_on_every_response, one_charset_on_every_response],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),
         plugins=[HTMXPlugin()],

@@ -20,6 +20,12 @@ class NotFound(DomainError):
     message = "Not found."
 
 
+class Gone(DomainError):
+    """The thing existed but is no more, for good (e.g. an expired download)."""
+
+    message = "That is no longer available."
+
+
 class Forbidden(DomainError):
     message = "You are not allowed to do that."
 

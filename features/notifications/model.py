@@ -90,6 +90,7 @@ class MailKind(StrEnum):
     PURCHASE_RECEIPT = "purchase_receipt"
     TIP_RECEIVED = "tip_received"
     PAYOUT_PAID = "payout_paid"
+    EXPORT_READY = "export_ready"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class EventSelection:
 
 
 MAIL_EVENTS = EventSelection(
-    names=frozenset({"video", "purchase", "tip", "payout"}),
+    names=frozenset({"video", "purchase", "tip", "payout", "export"}),
     states={"video": frozenset({"READY", "FAILED"}), "payout": frozenset({"PAID"})},
 )
 
@@ -191,6 +192,9 @@ def notification_for(event: Event) -> Notification | None:
             "video_title": _text(data, "video_title", ""),
         }
         return Notification(event.id, MailKind.TIP_RECEIVED, user_id, facts)
+    if event.name == "export":
+        facts = {"export_id": _text(data, "export_id"), "expires": _text(data, "expires", "")}
+        return Notification(event.id, MailKind.EXPORT_READY, user_id, facts)
     facts = {
         "points": _count(data, "points"),
         "amount_minor": _count(data, "amount_minor"),
@@ -229,6 +233,8 @@ def _subject(notification: Notification) -> str:
             return f"You received a tip of {format_points(facts['amount'])}"
         case MailKind.PAYOUT_PAID:
             return f"Your payout was paid: {format_money(facts['amount_minor'], facts['currency'])}"
+        case MailKind.EXPORT_READY:
+            return "Your data export is ready"
 
 
 # -- The delivery record: one per event, so a re-run never sends twice ---------------------------

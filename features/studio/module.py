@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
@@ -24,10 +26,12 @@ from features.studio.adapters import (
     PostgresQuotaRepository,
 )
 from features.studio.controller import StaffQuotaController, StudioController, TusController
-from features.studio.jobs import sweep_studio, transcode_video
+from features.studio.jobs import expire_uploads, sweep_studio, transcode_video
 from features.studio.model import Quota, VideoLimits
 from features.studio.ports import LivePart, QuotaRepository, Transcoder, UploadRepository, VideoRepository
 from features.studio.service import StudioPolicy, StudioService
+
+EXPIRE_UPLOADS_CRON = "*/15 * * * *"  # abandoned tus uploads are deleted within 15 minutes of expiring
 
 
 def policy_from(settings: Settings) -> StudioPolicy:
@@ -41,6 +45,7 @@ def policy_from(settings: Settings) -> StudioPolicy:
         work_root=settings.data_path / "work",
         job_timeout=settings.transcode_timeout_seconds,
         quota=Quota(storage_bytes=settings.quota_storage_bytes, daily_upload_bytes=settings.quota_daily_upload_bytes),
+        upload_expiry=timedelta(seconds=settings.upload_expiry),
     )
 
 
@@ -107,6 +112,9 @@ FEATURE = Feature(
     memory_module=MemoryStudioModule,
     route_handlers=[StudioController, TusController, StaffQuotaController],
     jobs=[transcode_video],
-    cron_jobs=[CronSpec(sweep_studio, "*/10 * * * *", timeout=120)],
+    cron_jobs=[
+        CronSpec(sweep_studio, "*/10 * * * *", timeout=120),
+        CronSpec(expire_uploads, EXPIRE_UPLOADS_CRON, timeout=300),
+    ],
     nav=[NavLink("Studio", "/studio", "creator", order=20)],
 )

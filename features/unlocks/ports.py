@@ -53,6 +53,18 @@ class UnlockRepository(Protocol):
         """Every creator the viewer bought an offer from."""
         ...
 
+    async def purchases_of(self, viewer_id: UUID) -> list[Unlock]:
+        """Every purchase the viewer made, oldest first."""
+        ...
+
+    async def entitlements_of(self, viewer_id: UUID) -> list[Entitlement]:
+        """Every entitlement of the viewer, expired or not, oldest grant first."""
+        ...
+
+    async def creator_sales_since(self, creator_id: UUID, since: datetime) -> list[Unlock]:
+        """Purchases of the creator's videos made at or after `since`, oldest first."""
+        ...
+
 
 class TipRepository(Protocol):
     async def add(self, tip: Tip) -> bool:
@@ -63,4 +75,16 @@ class TipRepository(Protocol):
 
     async def creators_tipped_by(self, viewer_id: UUID) -> set[UUID]:
         """Every creator the viewer tipped."""
+        ...
+
+    async def sent_by(self, viewer_id: UUID) -> list[Tip]:
+        """The tips the viewer gave, oldest first."""
+        ...
+
+    async def received_by(self, creator_id: UUID) -> list[Tip]:
+        """The tips the creator received, oldest first."""
+        ...
+
+    async def erase_messages_of(self, viewer_id: UUID) -> int:
+        """Blank the messages of every tip the viewer gave (amounts stay); return how many changed."""
         ...
