@@ -489,6 +489,7 @@ class StudioService:
             await self.storage.delete(key)
         elif video is not None:
             await self._enqueue(video)
+            await self._announce_queue(behind=video)
 
     async def terminate_upload(self, owner_id: UUID, upload_id: str) -> None:
         """Stop an upload and delete its bytes; the video goes back to DRAFT. A finished upload's
@@ -675,6 +676,7 @@ class StudioService:
             await self.videos.save(video)
             await self._announce(video)
         await self._enqueue(video)
+        await self._announce_queue(behind=video)
         return video
 
     async def sweep(self) -> int:
@@ -782,9 +784,18 @@ class StudioService:
             data["percent"] = video.progress.percent
         await self.bus.publish(topic_for(video.owner_id), EVENT, data)
 
-    async def _announce_queue(self) -> None:
-        """The queue moved: every waiting video's position dropped by one; tell their owners."""
-        for position, video in enumerate(await self.videos.waiting()):
+    async def _announce_queue(self, behind: Video | None = None) -> None:
+        """The queue moved: tell the owners of waiting videos their new positions. A conversion that
+        started moves every one up; a video that entered (`behind`) moves back those it went ahead
+        of — fair order lets another creator's first upload pass a busy creator's waiting videos."""
+        waiting = await self.videos.waiting()
+        start = 0
+        if behind is not None:
+            ids = [v.id for v in waiting]
+            if behind.id not in ids:
+                return
+            start = ids.index(behind.id) + 1
+        for position, video in enumerate(waiting[start:], start=start):
             await self.bus.publish(
                 topic_for(video.owner_id),
                 EVENT,

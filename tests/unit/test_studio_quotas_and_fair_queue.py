@@ -10,6 +10,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.events import EventBus, MemoryEventBus
 from core.ids import uuid7
 from core.pipeline import UnitFailed
 from core.storage import BlobStorage, MemoryBlobStorage
@@ -241,3 +242,20 @@ async def test_a_spent_cpu_budget_fails_the_video_at_once_with_its_reason_instea
     assert failed is not None
     assert failed.state is VideoState.FAILED
     assert failed.failure_reason == f"ConvertVideoTo480p: {reason}"
+
+
+async def test_tiles_pushed_back_by_another_creators_first_upload_hear_their_new_position(
+    studio: StudioService, clock: FrozenClock, memory: Injector
+) -> None:
+    ada, bob = uuid7(), uuid7()
+    adas = [await uploaded(studio, clock, ada, f"Ada {n}") for n in range(3)]
+    bus = memory.get(EventBus)  # type: ignore[type-abstract]
+    assert isinstance(bus, MemoryEventBus)
+    async with bus.subscribe([f"user:{ada}"]) as adas_pages:
+        await uploaded(studio, clock, bob, "Bob's first")
+        moved = []
+        while (event := await adas_pages.next(timeout=0.01)) is not None:
+            if "queue_position" in event.data:
+                moved.append((event.data["video_id"], event.data["queue_position"]))
+    assert moved == [(str(adas[1].id), 2), (str(adas[2].id), 3)]
+    assert [(await studio.tile(v)).queue_position for v in adas] == [0, 2, 3]
