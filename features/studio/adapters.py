@@ -791,6 +791,10 @@ class PostgresQuotaRepository:
     async def forget_upload(self, upload_id: str) -> None:
         await self.db.execute("DELETE FROM upload_allowance WHERE upload_id = $1", upload_id)
 
+    async def prune_allowance(self, before: datetime) -> int:
+        status = await self.db.execute("DELETE FROM upload_allowance WHERE created_at < $1", before)
+        return int(status.rsplit(" ", 1)[-1])
+
 
 @dataclass
 class MemoryQuotaRepository:
@@ -830,3 +834,9 @@ class MemoryQuotaRepository:
 
     async def forget_upload(self, upload_id: str) -> None:
         self.allowance.pop(upload_id, None)
+
+    async def prune_allowance(self, before: datetime) -> int:
+        old = [key for key, (_, _, at) in self.allowance.items() if at < before]
+        for key in old:
+            del self.allowance[key]
+        return len(old)

@@ -127,6 +127,10 @@ class QuotaRepository(Protocol):
         """Give a terminated upload's allowance back (no error if unknown)."""
         ...
 
+    async def prune_allowance(self, before: datetime) -> int:
+        """Drop allowance records older than `before` (they no longer count); returns how many."""
+        ...
+
 
 class UploadRepository(Protocol):
     """Stores tus uploads and their offsets where every web process sees them.

@@ -684,8 +684,10 @@ class StudioService:
 
         UPLOADED videos waiting longer than `stall_after` are queued again (the job key keeps this
         from doubling a queued job); CONVERTING videos without progress for that long are FAILED so
-        their creator can retry.
+        their creator can retry. Upload-allowance records older than 24 hours (which no longer count)
+        are dropped.
         """
+        await self.quotas.prune_allowance(self.clock.now() - timedelta(hours=24))
         cutoff = self.clock.now() - self.policy.stall_after
         touched = 0
         for video in await self.videos.stalled(frozenset({VideoState.UPLOADED}), cutoff):

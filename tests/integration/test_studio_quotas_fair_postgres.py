@@ -10,6 +10,7 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
+import pytest
 from injector import Injector
 
 from core.db import Database
@@ -176,3 +177,21 @@ async def test_staff_override_a_creators_quota_with_a_form_that_rejects_bad_figu
 
         nobody = await post_form(staff, f"/staff/quotas/{uuid7()}", {"storage_mb": "1"})
         assert nobody.status_code == 404
+
+
+async def test_the_daily_allowance_rolls_over_24_hours_and_the_sweep_prunes_what_no_longer_counts(
+    pg: Injector,
+) -> None:
+    studio = pg.get(StudioService)
+    ada = await creator(pg, "ada@example.com")
+    await studio.set_quota(ada, storage_bytes=None, daily_upload_bytes=4 * MB)
+    one, two = await studio.create_video(ada, "One"), await studio.create_video(ada, "Two")
+    first = await studio.create_upload(ada, one.public_id, 3 * MB)
+    with pytest.raises(QuotaExceeded):
+        await studio.create_upload(ada, two.public_id, 2 * MB)
+    db = pg.get(Database)
+    await db.execute("UPDATE upload_allowance SET created_at = created_at - interval '24 hours 1 second'")
+    await studio.sweep()
+    assert await db.fetchval("SELECT count(*) FROM upload_allowance") == 0
+    await studio.terminate_upload(ada, first.id)  # frees the storage reservation too
+    await studio.create_upload(ada, two.public_id, 4 * MB)

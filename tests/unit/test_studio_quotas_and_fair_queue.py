@@ -14,9 +14,9 @@ from core.events import EventBus, MemoryEventBus
 from core.ids import uuid7
 from core.pipeline import UnitFailed
 from core.storage import BlobStorage, MemoryBlobStorage
-from features.studio.adapters import MemoryTranscoder, fake_media
+from features.studio.adapters import MemoryQuotaRepository, MemoryTranscoder, fake_media
 from features.studio.model import QuotaExceeded, SourceMeta, Video, VideoState, size_text
-from features.studio.ports import UploadRepository
+from features.studio.ports import QuotaRepository, UploadRepository
 from features.studio.service import StudioService, job_key_for
 
 HD = SourceMeta(12.0, 1280, 720, "h264", "aac", 2_000_000, 25.0, True, 0, "mov,mp4")
@@ -259,3 +259,19 @@ async def test_tiles_pushed_back_by_another_creators_first_upload_hear_their_new
                 moved.append((event.data["video_id"], event.data["queue_position"]))
     assert moved == [(str(adas[1].id), 2), (str(adas[2].id), 3)]
     assert [(await studio.tile(v)).queue_position for v in adas] == [0, 2, 3]
+
+
+async def test_the_sweep_drops_allowance_records_once_they_no_longer_count(
+    studio: StudioService, clock: FrozenClock, memory: Injector
+) -> None:
+    ada = uuid7()
+    video = await studio.create_video(ada, "One")
+    await studio.create_upload(ada, video.public_id, 3 * MB)
+    quotas = memory.get(QuotaRepository)  # type: ignore[type-abstract]
+    assert isinstance(quotas, MemoryQuotaRepository)
+    await studio.sweep()
+    assert len(quotas.allowance) == 1
+    clock.advance(timedelta(hours=24, seconds=1))
+    await studio.sweep()
+    assert quotas.allowance == {}
+    assert (await studio.quota_usage(ada)).uploaded_bytes == 0
