@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["ledger", "unlock", "pipeline", "sse", "catalog", "analytics"]
+BENCHMARKS = ["ledger", "unlock", "pipeline", "sse", "catalog", "analytics", "fairness"]
 
 
 def main(argv: list[str]) -> int:

@@ -142,12 +142,14 @@ class Progress:
 
 
 class UnitFailed(Exception):
-    """A unit raised; carries the unit name and a human-readable reason."""
+    """A unit raised; carries the unit name and a human-readable reason. `permanent`: trying again
+    cannot help (e.g. a resource limit the input will always exceed), so callers need not retry."""
 
-    def __init__(self, unit: str, reason: str) -> None:
+    def __init__(self, unit: str, reason: str, *, permanent: bool = False) -> None:
         super().__init__(f"{unit}: {reason}")
         self.unit = unit
         self.reason = reason
+        self.permanent = permanent
 
 
 ProgressSink = Callable[[Progress], Awaitable[None]]
@@ -210,7 +212,8 @@ class Executor:
             except UnitFailed:
                 raise
             except Exception as error:
-                raise UnitFailed(unit.name, str(error) or type(error).__name__) from error
+                permanent = bool(getattr(error, "permanent", False))
+                raise UnitFailed(unit.name, str(error) or type(error).__name__, permanent=permanent) from error
             await self.checkpoints.record(run_id, unit.name, output)
             outputs[unit.name] = output
 

@@ -53,6 +53,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ffmpeg_binary: str = ""
     ipfs_api_url: str = ""
     transcode_timeout_seconds: int = 6 * 3600
+    transcode_cpu_multiple: float = 20.0  # CPU seconds per second of video one ffmpeg step may use
+    quota_storage_bytes: int = 50 * 1024**3  # per creator: sources + published files
+    quota_daily_upload_bytes: int = 10 * 1024**3  # per creator, per rolling 24 hours
     upload_expiry: int = 24 * 3600  # seconds without a byte after which an unfinished tus upload is deleted
     view_window_seconds: int = 6 * 3600  # one view per viewer (or visitor's device) per video per window
     heartbeats_per_minute: int = 30  # per viewer (signed-in user; visitors: per address)
@@ -163,6 +166,12 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("PRIVACY_EXPORT_TTL_HOURS must be between 1 and 2160 (90 days)")
     if not 0 <= s.privacy_content_grace_days <= 365:
         problems.append("PRIVACY_CONTENT_GRACE_DAYS must be between 0 and 365")
+    if not 0 < s.transcode_cpu_multiple <= 1000:
+        problems.append("TRANSCODE_CPU_MULTIPLE must be above 0 and at most 1000")
+    if s.quota_storage_bytes < 0:
+        problems.append("QUOTA_STORAGE_BYTES must be 0 or more")
+    if s.quota_daily_upload_bytes < 0:
+        problems.append("QUOTA_DAILY_UPLOAD_BYTES must be 0 or more")
     if not 60 <= s.upload_expiry <= 30 * 24 * 3600:
         problems.append("UPLOAD_EXPIRY must be a number of seconds between 60 and 2592000 (30 days)")
     if not 60 <= s.view_window_seconds <= 366 * 24 * 3600:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
+import math
 import os
+import resource
+import signal
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,21 +34,53 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------
 
 
+MIN_CPU_SECONDS = 5  # ffmpeg's start-up alone; tiny clips still get this much
+
+
+def _limit_cpu(seconds: int) -> None:
+    """In the forked child, before exec: the kernel kills it after `seconds` of CPU time.
+
+    Soft = hard limit on purpose: the kernel then sends SIGKILL at once. (ffmpeg catches SIGXCPU, the
+    soft limit's signal, and exits 255 like any other error — the budget would not be recognisable.)"""
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+
+
 class SubprocessFfmpeg:
     """Runs the ffmpeg binary with `asyncio.create_subprocess_exec` (no shell).
 
     Progress comes from `-progress pipe:1` (key=value lines on stdout, `out_time_us` measured
     against the expected duration); stderr is drained concurrently and its last lines become the
     failure reason. Cancellation sends SIGTERM, waits `grace` seconds, then SIGKILL.
+
+    CPU time: a run that knows its media's `duration` gets RLIMIT_CPU = duration × `cpu_multiple`
+    seconds (at least MIN_CPU_SECONDS), set in the child before ffmpeg starts. The kernel counts the
+    child's own user + system time across all its threads and kills it (SIGKILL) at the limit; such a
+    run fails permanently with a reason naming the budget.
     """
 
-    def __init__(self, binary: str, *, grace: float = 3.0) -> None:
+    def __init__(
+        self,
+        binary: str,
+        *,
+        grace: float = 3.0,
+        cpu_multiple: float | None = None,
+        min_cpu_seconds: int = MIN_CPU_SECONDS,
+    ) -> None:
         self.binary = binary
         self.grace = grace
+        self.cpu_multiple = cpu_multiple
+        self.min_cpu_seconds = min_cpu_seconds
+
+    def cpu_budget(self, duration: float | None) -> int | None:
+        """CPU seconds one ffmpeg run over media of `duration` seconds may use, or None (no limit)."""
+        if not self.cpu_multiple or not duration or duration <= 0:
+            return None
+        return max(self.min_cpu_seconds, math.ceil(duration * self.cpu_multiple))
 
     async def run(
         self, args: Sequence[str], *, duration: float | None = None, on_progress: ProgressCallback | None = None
     ) -> None:
+        budget = self.cpu_budget(duration)
         process = await asyncio.create_subprocess_exec(
             self.binary,
             "-hide_banner",
@@ -58,6 +94,7 @@ class SubprocessFfmpeg:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=None if budget is None else functools.partial(_limit_cpu, budget),
         )
         assert process.stdout is not None
         assert process.stderr is not None
@@ -77,6 +114,13 @@ class SubprocessFfmpeg:
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
             raise
+        if budget is not None and returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            raise FfmpegFailed(
+                f"Processing needed more than its CPU-time budget of {budget} s "
+                f"({self.cpu_multiple:g} × the video's {duration:.1f} s) and was stopped.",
+                returncode,
+                permanent=True,
+            )
         if returncode != 0:
             detail = " / ".join(line for line in stderr_tail if line) or "no error message"
             raise FfmpegFailed(f"ffmpeg exited with code {returncode}: {detail}", returncode)

@@ -24,7 +24,7 @@ class _TranscodeServiceModule(Module):
     @singleton
     @provider
     def ffmpeg(self, settings: Settings) -> FfmpegRunner:
-        return SubprocessFfmpeg(ffmpeg_binary(settings))
+        return SubprocessFfmpeg(ffmpeg_binary(settings), cpu_multiple=settings.transcode_cpu_multiple)
 
     @singleton
     @provider

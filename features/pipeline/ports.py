@@ -19,10 +19,11 @@ ProgressCallback = Callable[[float], Awaitable[None]]
 class FfmpegFailed(Exception):
     """ffmpeg exited with an error; `reason` holds the last lines it wrote on stderr."""
 
-    def __init__(self, reason: str, returncode: int | None = None) -> None:
+    def __init__(self, reason: str, returncode: int | None = None, *, permanent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.returncode = returncode
+        self.permanent = permanent  # running it again cannot succeed (its CPU-time budget ran out)
 
 
 class FfmpegRunner(Protocol):
@@ -34,7 +35,8 @@ class FfmpegRunner(Protocol):
         """Run ffmpeg with `args` (everything after the global options; no shell is involved).
 
         Reports the fraction done (0..1, from ffmpeg's `-progress` output measured against
-        `duration` seconds) to `on_progress`. Raises FfmpegFailed when ffmpeg exits non-zero. If the
+        `duration` seconds) to `on_progress`. Raises FfmpegFailed when ffmpeg exits non-zero — a
+        permanent one when it used more CPU time than `duration` × the runner's allowed multiple. If the
         caller is cancelled, or `on_progress` raises, the process is terminated (then killed) before
         the exception propagates; the caller removes partial outputs.
         """

@@ -112,7 +112,7 @@ async def _run_ffmpeg(ctx: UnitContext, args: list[str], *, duration: float | No
         reason = error.reason
         for path, placeholder in ((request.work_dir.resolve(), "<work>"), (request.source.resolve(), "<source>")):
             reason = reason.replace(str(path), placeholder)
-        raise FfmpegFailed(reason, error.returncode) from error
+        raise FfmpegFailed(reason, error.returncode, permanent=error.permanent) from error
 
 
 def _source(ctx: UnitContext) -> SourceInfo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Collection, Mapping
@@ -69,6 +70,9 @@ def _video(row: Mapping[str, Any]) -> Video:
         failure_reason=row["failure_reason"],
         progress=ProcessingProgress.from_dict(progress) if progress else None,
         queued_at=row["queued_at"],
+        published_bytes=row["published_bytes"],
+        fair_tag=row["fair_tag"],
+        transcode_job=row["transcode_job"],
     )
 
 
@@ -95,6 +99,9 @@ def _columns(video: Video) -> dict[str, Any]:
         "progress": None if video.progress is None else json.dumps(video.progress.to_dict()),
         "queued_at": video.queued_at,
         "updated_at": video.updated_at,
+        "published_bytes": video.published_bytes,
+        "fair_tag": video.fair_tag,
+        "transcode_job": video.transcode_job,
     }
 
 
@@ -208,7 +215,8 @@ class PiccoloVideoRepository:
         if video.queued_at is None:
             return 0
         count = await self.db.fetchval(
-            "SELECT count(*) FROM videos WHERE state = 'uploaded' AND (queued_at, id) < ($1, $2)",
+            "SELECT count(*) FROM videos WHERE state = 'uploaded' AND (fair_tag, queued_at, id) < ($1, $2, $3)",
+            video.fair_tag,
             video.queued_at,
             video.id,
         )
@@ -216,10 +224,40 @@ class PiccoloVideoRepository:
 
     async def waiting(self, limit: int = 100) -> list[Video]:
         rows = await self.db.fetch(
-            "SELECT * FROM videos WHERE state = 'uploaded' ORDER BY queued_at, id LIMIT $1",
+            "SELECT * FROM videos WHERE state = 'uploaded' ORDER BY fair_tag, queued_at, id LIMIT $1",
             limit,
         )
         return [_video(row) for row in rows]
+
+    async def next_fair_tag(self, owner_id: UUID) -> int:
+        # One enqueue at a time computes a tag (a transaction-scoped lock: released at commit).
+        await self.db.execute("SELECT pg_advisory_xact_lock(hashtext('studio:fair-queue'))")
+        tag = await self.db.fetchval(
+            """SELECT GREATEST(
+                   COALESCE((SELECT max(fair_tag) FROM videos WHERE state <> 'uploaded'), 0),
+                   COALESCE((SELECT max(fair_tag) + 1 FROM videos
+                             WHERE owner_id = $1 AND state IN ('uploaded', 'converting')), 0))""",
+            owner_id,
+        )
+        return int(tag)
+
+    async def claim_next(self, job_key: str) -> Video | None:
+        row = await self.db.fetchrow(
+            "SELECT * FROM videos WHERE state = 'converting' AND transcode_job = $1 LIMIT 1 FOR UPDATE", job_key
+        )
+        if row is None:
+            row = await self.db.fetchrow(
+                "SELECT * FROM videos WHERE state = 'uploaded' AND source_key IS NOT NULL"
+                " ORDER BY fair_tag, queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+        if row is None:
+            return None
+        video = _video(row)
+        video.transcode_job = job_key
+        return video
+
+    async def converting_count(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM videos WHERE state = 'converting'"))
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         rows = await self.db.fetch(
@@ -320,20 +358,46 @@ class MemoryVideoRepository:
     async def waiting_ahead_of(self, video: Video) -> int:
         if video.queued_at is None:
             return 0
-        mark = (video.queued_at, video.id)
-        return sum(1 for v in self._waiting() if (v.queued_at, v.id) < mark)
+        mark = _fair_order(video)
+        return sum(1 for v in self._waiting() if _fair_order(v) < mark)
 
     async def waiting(self, limit: int = 100) -> list[Video]:
         return [_copy(v) for v in self._waiting()[:limit]]
 
     def _waiting(self) -> list[Video]:
         queued = [v for v in self.videos.values() if v.state is VideoState.UPLOADED and v.queued_at is not None]
-        return sorted(queued, key=lambda v: (v.queued_at, v.id))
+        return sorted(queued, key=_fair_order)
+
+    async def next_fair_tag(self, owner_id: UUID) -> int:
+        started = [v.fair_tag for v in self.videos.values() if v.state is not VideoState.UPLOADED]
+        mine = [
+            v.fair_tag + 1
+            for v in self.videos.values()
+            if v.owner_id == owner_id and v.state in (VideoState.UPLOADED, VideoState.CONVERTING)
+        ]
+        return max([0, *started, *mine])
+
+    async def claim_next(self, job_key: str) -> Video | None:
+        for video in self.videos.values():
+            if video.state is VideoState.CONVERTING and video.transcode_job == job_key:
+                return _copy(video)
+        waiting = [v for v in self._waiting() if v.source_key is not None]
+        if not waiting:
+            return None
+        return replace(_copy(waiting[0]), transcode_job=job_key)
+
+    async def converting_count(self) -> int:
+        return sum(1 for v in self.videos.values() if v.state is VideoState.CONVERTING)
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         found = [v for v in self.videos.values() if v.state in states and v.updated_at < updated_before]
         found.sort(key=lambda v: v.updated_at)
         return [_copy(v) for v in found[:limit]]
+
+
+def _fair_order(video: Video) -> tuple[int, datetime, UUID]:
+    assert video.queued_at is not None
+    return (video.fair_tag, video.queued_at, video.id)
 
 
 def _copy(video: Video) -> Video:
@@ -547,6 +611,13 @@ class PipelineTranscoder:
             key_uri=order.key_uri,
         )
         result = (await self.service.transcode(request, on_progress)).to_dict()
+        cids = set(result["manifest"].values()) | {result["master_playlist_cid"]}
+        if result["cover_cid"]:
+            cids.add(result["cover_cid"])
+        published = 0
+        for cid in cids:  # the real bytes in the content store, for the creator's storage quota
+            with contextlib.suppress(ContentNotFound):
+                published += await self.service.published_size(cid)
         return Transcoded(
             playlist=result["master_playlist_cid"],
             manifest=result["manifest"],
@@ -555,6 +626,7 @@ class PipelineTranscoder:
             subtitle_tracks=tuple(result["subtitle_tracks"]),
             cover=result["cover_cid"],
             duration=result["duration"],
+            published_bytes=published,
         )
 
     async def published_file(self, cid: str) -> bytes | None:
@@ -596,11 +668,13 @@ class MemoryTranscoder:
     """Probes files written by `fake_media`, 'converts' in four reported steps, publishes fake CIDs.
 
     `fail_next` holds reasons: each run pops one and fails with it (a UnitFailed), like a flaky unit;
-    `step_seconds` makes each step take that long (for tests of what happens meanwhile).
+    `step_seconds` makes each step take that long (for tests of what happens meanwhile);
+    `fail_permanently` fails every run with that reason as a permanent UnitFailed (a spent CPU budget).
     """
 
     fail_next: list[str] = field(default_factory=list)
     step_seconds: float = 0.0
+    fail_permanently: str | None = None
     runs: list[TranscodeOrder] = field(default_factory=list)
     completed: set[str] = field(default_factory=set)
     forgotten: list[str] = field(default_factory=list)
@@ -627,6 +701,8 @@ class MemoryTranscoder:
             if on_progress is not None:
                 eta = float(steps - index)
                 await on_progress(Progress(order.run_id, step, index + 1, steps, round(100 * index / steps, 1), eta))
+            if index == 2 and self.fail_permanently:
+                raise UnitFailed("ConvertVideoTo480p", self.fail_permanently, permanent=True)
             if index == 2 and self.fail_next:
                 raise UnitFailed("ConvertVideoTo480p", self.fail_next.pop(0))
         if on_progress is not None:
@@ -671,3 +747,120 @@ class MemoryTranscoder:
 def _head(path: Path, size: int = 4096) -> bytes:
     with path.open("rb") as fh:
         return fh.read(size)
+
+
+# -- quotas -----------------------------------------------------------------------------------
+
+
+class PostgresQuotaRepository:
+    """Quota usage computed from what is stored (videos, unfinished uploads) and the allowance log."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def lock(self, owner_id: UUID) -> None:
+        await self.db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"quota:{owner_id}")
+
+    async def usage(self, owner_id: UUID, since: datetime) -> tuple[int, int]:
+        row = await self.db.fetchrow(
+            """SELECT
+                 COALESCE((SELECT sum(COALESCE(source_size, 0) + published_bytes) FROM videos
+                           WHERE owner_id = $1), 0)
+               + COALESCE((SELECT sum(length) FROM tus_uploads
+                           WHERE owner_id = $1 AND finished_at IS NULL), 0) AS stored,
+                 COALESCE((SELECT sum(bytes) FROM upload_allowance
+                           WHERE owner_id = $1 AND created_at >= $2), 0) AS uploaded""",
+            owner_id,
+            since,
+        )
+        assert row is not None
+        return int(row["stored"]), int(row["uploaded"])
+
+    async def override(self, owner_id: UUID) -> tuple[int | None, int | None]:
+        row = await self.db.fetchrow(
+            "SELECT storage_bytes, daily_upload_bytes FROM creator_quotas WHERE owner_id = $1", owner_id
+        )
+        return (None, None) if row is None else (row["storage_bytes"], row["daily_upload_bytes"])
+
+    async def set_override(
+        self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
+    ) -> bool:
+        if not await self.db.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", owner_id):
+            return False
+        if storage_bytes is None and daily_upload_bytes is None:
+            await self.db.execute("DELETE FROM creator_quotas WHERE owner_id = $1", owner_id)
+            return True
+        await self.db.execute(
+            """INSERT INTO creator_quotas (owner_id, storage_bytes, daily_upload_bytes, updated_at)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (owner_id) DO UPDATE SET storage_bytes = EXCLUDED.storage_bytes,
+                   daily_upload_bytes = EXCLUDED.daily_upload_bytes, updated_at = EXCLUDED.updated_at""",
+            owner_id,
+            storage_bytes,
+            daily_upload_bytes,
+            now,
+        )
+        return True
+
+    async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO upload_allowance (upload_id, owner_id, bytes, created_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (upload_id) DO NOTHING",
+            upload_id,
+            owner_id,
+            length,
+            now,
+        )
+
+    async def forget_upload(self, upload_id: str) -> None:
+        await self.db.execute("DELETE FROM upload_allowance WHERE upload_id = $1", upload_id)
+
+    async def prune_allowance(self, before: datetime) -> int:
+        status = await self.db.execute("DELETE FROM upload_allowance WHERE created_at < $1", before)
+        return int(status.rsplit(" ", 1)[-1])
+
+
+@dataclass
+class MemoryQuotaRepository:
+    """The same rules over the memory repositories (one event loop: no lock is needed)."""
+
+    videos: MemoryVideoRepository
+    uploads: MemoryUploadRepository
+    overrides: dict[UUID, tuple[int | None, int | None]] = field(default_factory=dict)
+    allowance: dict[str, tuple[UUID, int, datetime]] = field(default_factory=dict)
+
+    async def lock(self, owner_id: UUID) -> None:
+        return None
+
+    async def usage(self, owner_id: UUID, since: datetime) -> tuple[int, int]:
+        mine = [v for v in self.videos.videos.values() if v.owner_id == owner_id]
+        stored = sum((v.source_size or 0) + v.published_bytes for v in mine)
+        # a finished upload's bytes are the video's source now (its row only answers HEAD until it expires)
+        unfinished = [u for u in self.uploads.uploads.values() if u.owner_id == owner_id and u.finished_at is None]
+        stored += sum(u.length for u in unfinished)
+        uploaded = sum(n for owner, n, at in self.allowance.values() if owner == owner_id and at >= since)
+        return stored, uploaded
+
+    async def override(self, owner_id: UUID) -> tuple[int | None, int | None]:
+        return self.overrides.get(owner_id, (None, None))
+
+    async def set_override(
+        self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
+    ) -> bool:
+        if storage_bytes is None and daily_upload_bytes is None:
+            self.overrides.pop(owner_id, None)
+        else:
+            self.overrides[owner_id] = (storage_bytes, daily_upload_bytes)
+        return True
+
+    async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:
+        self.allowance.setdefault(upload_id, (owner_id, length, now))
+
+    async def forget_upload(self, upload_id: str) -> None:
+        self.allowance.pop(upload_id, None)
+
+    async def prune_allowance(self, before: datetime) -> int:
+        old = [key for key, (_, _, at) in self.allowance.items() if at < before]
+        for key in old:
+            del self.allowance[key]
+        return len(old)

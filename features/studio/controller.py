@@ -20,7 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Body, FromPath, QueryParameter
 from litestar.response import Template
 
-from core.auth import creator_required, current_principal
+from core.auth import creator_required, current_principal, staff_required
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from core.events import Event, EventBus
 from core.forms import parse_form
@@ -29,7 +29,7 @@ from core.numbers import InvalidNumber, NumberTooLarge, parse_optional_whole, pa
 from core.settings import Settings
 from core.sse import EventStream, sse_response
 from core.web import flash, inject, query_number, redirect
-from features.studio.dto import NewVideoForm
+from features.studio.dto import NewVideoForm, QuotaForm
 from features.studio.model import (
     InvalidCover,
     InvalidSubtitle,
@@ -40,6 +40,7 @@ from features.studio.model import (
     UploadOffsetMismatch,
     UploadTooLarge,
     Video,
+    size_text,
 )
 from features.studio.ports import LivePart
 from features.studio.service import EVENT, StudioService, VideoTile, topic_for
@@ -106,6 +107,8 @@ class StudioController(Controller):
         return Template(
             template_name="studio/index.html",
             context={
+                "quota": await studio.quota_usage(_me(request).id),
+                "size_text": size_text,
                 "tiles": tiles[:PAGE_SIZE],
                 "page": page,
                 "older_page": page + 1 if len(tiles) > PAGE_SIZE else None,
@@ -489,3 +492,75 @@ class TusController(Controller):
 
 
 __all__ = ["StudioController", "TusController", "VideoTile"]
+
+
+MB = 1024 * 1024
+MAX_QUOTA_MB = 1024 * 1024 * 1024  # 1 EiB: far above any disk, well inside bigint
+
+
+def _quota_field(value: str, label: str, errors: dict[str, str], name: str) -> int | None:
+    """Whole megabytes as bytes; blank is None (the default). Adds an inline error for anything else."""
+    if value == "":
+        return None
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_QUOTA_MB:
+        errors[name] = f"{label} must be a whole number of megabytes (0 to {MAX_QUOTA_MB}), or blank for the default."
+        return None
+    return int(value) * MB
+
+
+class StaffQuotaController(Controller):
+    """Staff: see and override one creator's storage quota and daily upload allowance."""
+
+    path = "/staff/quotas"
+    guards = [staff_required]
+    dependencies = {"studio": inject(StudioService)}
+
+    @get("/{creator_id:uuid}")
+    async def quota_page(self, studio: NamedDependency[StudioService], creator_id: FromPath[UUID]) -> Template:
+        return await self._page(studio, creator_id, {}, {})
+
+    @post("/{creator_id:uuid}")
+    async def set_quota(
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        creator_id: FromPath[UUID],
+        data: FormData,
+    ) -> Response[Any]:
+        form = parse_form(QuotaForm, data)
+        errors: dict[str, str] = {}
+        storage = _quota_field(form.storage_mb, "Storage", errors, "storage_mb")
+        daily = _quota_field(form.daily_upload_mb, "Daily uploads", errors, "daily_upload_mb")
+        values = {"storage_mb": form.storage_mb, "daily_upload_mb": form.daily_upload_mb}
+        if errors:
+            return await self._page(studio, creator_id, values, errors, status=422)
+        await studio.set_quota(creator_id, storage, daily)
+        return flash(redirect(f"/staff/quotas/{creator_id}", request), "The quota was saved.")
+
+    async def _page(
+        self,
+        studio: StudioService,
+        creator_id: UUID,
+        form: dict[str, str],
+        errors: dict[str, str],
+        status: int = 200,
+    ) -> Template:
+        usage = await studio.quota_usage(creator_id)
+        storage, daily = await studio.quotas.override(creator_id)
+        shown = {
+            "storage_mb": "" if storage is None else str(storage // MB),
+            "daily_upload_mb": "" if daily is None else str(daily // MB),
+            **form,
+        }
+        return Template(
+            template_name="studio/staff_quota.html",
+            context={
+                "creator_id": creator_id,
+                "quota": usage,
+                "defaults": studio.policy.quota,
+                "form": shown,
+                "errors": errors,
+                "size_text": size_text,
+            },
+            status_code=status,
+        )

@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import UUID
 
 from core.worker import injector_from
 from features.studio.model import ProcessingProgress
-from features.studio.service import StudioService
+from features.studio.service import StudioService, job_key_for
 
 
 async def transcode_video(ctx: dict[str, Any], *, video_id: str) -> None:
-    """Convert one uploaded video. saq retries it on failure; the last attempt leaves it FAILED."""
+    """Convert the next video in fair order (one job per waiting video; `video_id` is the one whose
+    arrival queued this job, not necessarily the one converted). saq retries it on failure — the
+    retry resumes the video this job claimed; the last attempt leaves it FAILED."""
     service = injector_from(ctx).get(StudioService)
     job = ctx.get("job")
     last_attempt = job is None or job.attempts >= job.retries
@@ -24,7 +25,7 @@ async def transcode_video(ctx: dict[str, Any], *, video_id: str) -> None:
             await job.update(progress=figure.percent / 100)
 
     async with _heartbeat(job):
-        await service.process(UUID(video_id), last_attempt=last_attempt, on_progress=report)
+        await service.process_next(job_key_for(video_id), last_attempt=last_attempt, on_progress=report)
 
 
 async def sweep_studio(ctx: dict[str, Any]) -> int:

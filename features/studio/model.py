@@ -134,6 +134,71 @@ class UploadTooLarge(InvalidInput):
     """A declared or streamed upload is larger than allowed (HTTP 413 on the tus endpoint)."""
 
 
+class QuotaExceeded(UploadTooLarge):
+    """A tus create would take the creator past a quota; the message names the quota and the usage."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What one creator may keep and upload: total storage, and bytes per rolling 24 hours."""
+
+    storage_bytes: int
+    daily_upload_bytes: int
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """A creator's usage against their quota.
+
+    `stored_bytes` counts real bytes recorded when stored — sources, published files (renditions,
+    playlists, cover) — plus the declared length of uploads still in progress (reserved).
+    `uploaded_bytes` counts the declared lengths of uploads started in the last 24 hours (rolling).
+    """
+
+    quota: Quota
+    stored_bytes: int
+    uploaded_bytes: int
+    overridden: bool = False
+
+    def refusal(self, length: int) -> str | None:
+        """Why an upload of `length` more bytes is refused, or None if both quotas allow it."""
+        if self.stored_bytes + length > self.quota.storage_bytes:
+            return (
+                f"This upload ({size_text(length)}) would exceed your storage quota: you use "
+                f"{size_text(self.stored_bytes)} of {size_text(self.quota.storage_bytes)}."
+            )
+        if self.uploaded_bytes + length > self.quota.daily_upload_bytes:
+            return (
+                f"This upload ({size_text(length)}) would exceed your daily upload allowance: you uploaded "
+                f"{size_text(self.uploaded_bytes)} of {size_text(self.quota.daily_upload_bytes)} in the last 24 hours."
+            )
+        return None
+
+    @staticmethod
+    def percent(used: int, limit: int) -> int:
+        """Whole percent of `limit` used, 0–100 (a zero limit counts as full)."""
+        if limit <= 0:
+            return 100
+        return min(100, used * 100 // limit)
+
+    @property
+    def storage_percent(self) -> int:
+        return self.percent(self.stored_bytes, self.quota.storage_bytes)
+
+    @property
+    def upload_percent(self) -> int:
+        return self.percent(self.uploaded_bytes, self.quota.daily_upload_bytes)
+
+
+def size_text(n: int) -> str:
+    """Bytes as people read them: 1.5 GB, 20 MB, 512 bytes."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= factor:
+            value = n / factor
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
 class UploadOffsetMismatch(Conflict):
     """A PATCH did not start where the upload stands (HTTP 409 on the tus endpoint)."""
 
@@ -277,6 +342,7 @@ class Transcoded:
     subtitle_tracks: tuple[Mapping[str, Any], ...]
     cover: str | None
     duration: float | None
+    published_bytes: int = 0  # the bytes of every published file, measured in the content store
 
 
 @dataclass
@@ -307,6 +373,9 @@ class Video:
     failure_reason: str | None = None
     progress: ProcessingProgress | None = None
     queued_at: datetime | None = None
+    published_bytes: int = 0
+    fair_tag: int = 0  # its place in the fair transcoding queue (see StudioService)
+    transcode_job: str | None = None  # the key of the job that claimed it for conversion
 
     # -- life-cycle ---------------------------------------------------------------------------
 
@@ -380,6 +449,7 @@ class Video:
         self.audio_tracks = [dict(t) for t in result.audio_tracks]
         self.subtitle_tracks = [dict(t) for t in result.subtitle_tracks]
         self.fallback_cover_image = result.cover
+        self.published_bytes = result.published_bytes
         if result.duration:
             self.duration = result.duration
         if self.progress is not None:

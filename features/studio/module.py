@@ -16,17 +16,19 @@ from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from features.pipeline.service import TranscodeService
 from features.studio.adapters import (
+    MemoryQuotaRepository,
     MemoryTranscoder,
     MemoryUploadRepository,
     MemoryVideoRepository,
     PiccoloUploadRepository,
     PiccoloVideoRepository,
     PipelineTranscoder,
+    PostgresQuotaRepository,
 )
-from features.studio.controller import StudioController, TusController
+from features.studio.controller import StaffQuotaController, StudioController, TusController
 from features.studio.jobs import expire_uploads, sweep_studio, transcode_video
-from features.studio.model import VideoLimits
-from features.studio.ports import LivePart, Transcoder, UploadRepository, VideoRepository
+from features.studio.model import Quota, VideoLimits
+from features.studio.ports import LivePart, QuotaRepository, Transcoder, UploadRepository, VideoRepository
 from features.studio.service import StudioPolicy, StudioService
 
 EXPIRE_UPLOADS_CRON = "*/15 * * * *"  # abandoned tus uploads are deleted within 15 minutes of expiring
@@ -42,6 +44,7 @@ def policy_from(settings: Settings) -> StudioPolicy:
         ),
         work_root=settings.data_path / "work",
         job_timeout=settings.transcode_timeout_seconds,
+        quota=Quota(storage_bytes=settings.quota_storage_bytes, daily_upload_bytes=settings.quota_daily_upload_bytes),
         upload_expiry=timedelta(seconds=settings.upload_expiry),
     )
 
@@ -64,8 +67,9 @@ class _StudioServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
+        quotas: QuotaRepository,
     ) -> StudioService:
-        return StudioService(videos, uploads, storage, transcoder, jobs, bus, uow, clock, policy_from(settings))
+        return StudioService(videos, uploads, storage, transcoder, jobs, bus, uow, clock, policy_from(settings), quotas)
 
 
 class StudioModule(_StudioServiceModule):
@@ -81,6 +85,11 @@ class StudioModule(_StudioServiceModule):
 
     @singleton
     @provider
+    def quotas(self, db: Database) -> QuotaRepository:
+        return PostgresQuotaRepository(db)
+
+    @singleton
+    @provider
     def transcoder(self, service: TranscodeService) -> Transcoder:
         return PipelineTranscoder(service)
 
@@ -91,15 +100,17 @@ class MemoryStudioModule(_StudioServiceModule):
         transcoder = MemoryTranscoder()
         binder.bind(MemoryTranscoder, to=InstanceProvider(transcoder))
         binder.bind(Transcoder, to=InstanceProvider(transcoder))  # type: ignore[type-abstract]
-        binder.bind(VideoRepository, to=InstanceProvider(MemoryVideoRepository()))  # type: ignore[type-abstract]
-        binder.bind(UploadRepository, to=InstanceProvider(MemoryUploadRepository()))  # type: ignore[type-abstract]
+        videos, uploads = MemoryVideoRepository(), MemoryUploadRepository()
+        binder.bind(VideoRepository, to=InstanceProvider(videos))  # type: ignore[type-abstract]
+        binder.bind(UploadRepository, to=InstanceProvider(uploads))  # type: ignore[type-abstract]
+        binder.bind(QuotaRepository, to=InstanceProvider(MemoryQuotaRepository(videos, uploads)))  # type: ignore[type-abstract]
 
 
 FEATURE = Feature(
     name="studio",
     module=StudioModule,
     memory_module=MemoryStudioModule,
-    route_handlers=[StudioController, TusController],
+    route_handlers=[StudioController, TusController, StaffQuotaController],
     jobs=[transcode_video],
     cron_jobs=[
         CronSpec(sweep_studio, "*/10 * * * *", timeout=120),

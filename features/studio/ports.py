@@ -67,15 +67,68 @@ class VideoRepository(Protocol):
         ...
 
     async def waiting_ahead_of(self, video: Video) -> int:
-        """How many UPLOADED videos (of anyone) entered the queue before this one."""
+        """How many UPLOADED videos (of anyone) come before this one in the fair queue order
+        (fair_tag, queued_at, id) — the order `claim_next` picks them in."""
         ...
 
     async def waiting(self, limit: int = 100) -> list[Video]:
-        """UPLOADED videos in queue order (oldest first)."""
+        """UPLOADED videos in the fair queue order (the next to be picked first)."""
+        ...
+
+    async def next_fair_tag(self, owner_id: UUID) -> int:
+        """The fair tag for a video of `owner_id` entering the queue now (inside a transaction; it
+        serialises with other enqueues): max(virtual time, the owner's last queued or converting tag + 1),
+        where the virtual time is the highest tag any conversion has started with."""
+        ...
+
+    async def claim_next(self, job_key: str) -> Video | None:
+        """Inside a transaction: the CONVERTING video this job already claimed (a retried or
+        re-delivered job resumes it), else the first UPLOADED video in fair order, locked (others skip
+        it) and marked as this job's; None when nothing waits. The caller moves it to CONVERTING."""
+        ...
+
+    async def converting_count(self) -> int:
+        """How many videos are converting now (for the ETA of waiting videos)."""
         ...
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         """Videos in `states` not changed since `updated_before`, oldest first."""
+        ...
+
+
+class QuotaRepository(Protocol):
+    """Usage and staff overrides of creators' quotas."""
+
+    async def lock(self, owner_id: UUID) -> None:
+        """Inside a transaction: hold the owner's quota lock until it ends (concurrent creates queue)."""
+        ...
+
+    async def usage(self, owner_id: UUID, since: datetime) -> tuple[int, int]:
+        """(stored bytes: sources + published files + declared length of unfinished uploads (finished ones
+        are counted as their video's source),
+        bytes of uploads started at or after `since`)."""
+        ...
+
+    async def override(self, owner_id: UUID) -> tuple[int | None, int | None]:
+        """The staff's (storage, daily upload) override for this owner; None where there is none."""
+        ...
+
+    async def set_override(
+        self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
+    ) -> bool:
+        """Store (or, with both None, remove) the owner's override; False if there is no such user."""
+        ...
+
+    async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:
+        """Count an accepted tus create against the daily allowance."""
+        ...
+
+    async def forget_upload(self, upload_id: str) -> None:
+        """Give a terminated upload's allowance back (no error if unknown)."""
+        ...
+
+    async def prune_allowance(self, before: datetime) -> int:
+        """Drop allowance records older than `before` (they no longer count); returns how many."""
         ...
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from core.clock import Clock
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from core.events import EventBus
 from core.ids import public_id, uuid7
 from core.jobs import JobQueue
@@ -37,6 +37,9 @@ from core.uow import UnitOfWork
 from features.studio.model import (
     IN_PROGRESS,
     ProcessingProgress,
+    Quota,
+    QuotaExceeded,
+    QuotaUsage,
     SourceMeta,
     Subtitle,
     Transcoded,
@@ -58,6 +61,7 @@ from features.studio.model import (
     subtitle_format,
 )
 from features.studio.ports import (
+    QuotaRepository,
     SubtitleFile,
     TranscodeOrder,
     Transcoder,
@@ -77,6 +81,9 @@ FINAL_NEWS = frozenset({VideoState.READY, VideoState.FAILED, VideoState.REJECTED
 JobProgress = Callable[[ProcessingProgress], Awaitable[None]]
 
 
+DEFAULT_QUOTA = Quota(storage_bytes=50 * 1024**3, daily_upload_bytes=10 * 1024**3)
+
+
 @dataclass(frozen=True)
 class StudioPolicy:
     limits: VideoLimits
@@ -86,6 +93,7 @@ class StudioPolicy:
     job_retries: int = 3
     progress_interval: float = 1.0
     stall_after: timedelta = timedelta(minutes=30)
+    quota: Quota = DEFAULT_QUOTA
     upload_expiry: timedelta = timedelta(hours=24)
 
 
@@ -94,7 +102,12 @@ class VideoTile:
     """A video as its creator sees it in the studio: the video and its place in the queue."""
 
     video: Video
-    queue_position: int | None  # videos waiting ahead of it (only while UPLOADED)
+    queue_position: int | None  # videos picked before it in the fair order (only while UPLOADED)
+
+
+def job_key_for(video_id: UUID | str) -> str:
+    """The key of the transcode job queued when this video entered the queue."""
+    return f"transcode:{video_id}"
 
 
 def topic_for(owner_id: UUID) -> str:
@@ -120,6 +133,7 @@ class StudioService:
         uow: UnitOfWork,
         clock: Clock,
         policy: StudioPolicy,
+        quotas: QuotaRepository,
     ) -> None:
         self.videos = videos
         self.uploads = uploads
@@ -130,6 +144,7 @@ class StudioService:
         self.uow = uow
         self.clock = clock
         self.policy = policy
+        self.quotas = quotas
 
     # -- reading (other features use these) ------------------------------------------------------
 
@@ -298,6 +313,7 @@ class StudioService:
         video = await self.videos.by_public_id(video_public_id)
         if video is None or video.owner_id != owner_id:
             raise VideoNotFound()
+        await self.quota_usage(owner_id, length=length)  # refuses early, before any lock (checked again below)
         now = self.clock.now()
         # the name is only shown, never a path; control characters (NUL cannot even be stored) are dropped
         shown = " ".join("".join(ch if ch.isprintable() else " " for ch in filename).split())[:200]
@@ -313,13 +329,47 @@ class StudioService:
                 raise Conflict("This video already has its file.")
             for old in earlier:
                 await self.uploads.delete(old.id)
+                await self.quotas.forget_upload(old.id)
+            # Decided under the owner's quota lock, with this upload reserved before the lock ends:
+            # concurrent creates queue here and each sees the others' reservations.
+            await self.quotas.lock(owner_id)
+            await self.quota_usage(owner_id, length=length)
             video.begin_upload(now)
             await self.uploads.add(upload)
+            await self.quotas.record_upload(upload.id, owner_id, length, now)
             await self.videos.save(video)
             await self._announce(video)
         for old in earlier:
             await self.storage.delete(old.blob_key)
         return upload
+
+    async def quota_usage(self, owner_id: UUID, *, length: int = 0) -> QuotaUsage:
+        """The owner's storage and 24-hour upload usage against their quota (the staff's override,
+        else the defaults). With `length` > 0, raises QuotaExceeded — naming the quota and the usage —
+        if an upload of that many more bytes would pass either quota."""
+        storage, daily = await self.quotas.override(owner_id)
+        quota = Quota(
+            storage_bytes=self.policy.quota.storage_bytes if storage is None else storage,
+            daily_upload_bytes=self.policy.quota.daily_upload_bytes if daily is None else daily,
+        )
+        stored, uploaded = await self.quotas.usage(owner_id, self.clock.now() - timedelta(hours=24))
+        usage = QuotaUsage(quota, stored, uploaded, overridden=storage is not None or daily is not None)
+        if length > 0:
+            refusal = usage.refusal(length)
+            if refusal is not None:
+                raise QuotaExceeded(refusal)
+        return usage
+
+    async def set_quota(self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None) -> QuotaUsage:
+        """Staff: override the owner's quotas (None: back to the default). Raises InvalidInput for a
+        negative figure, NotFound for an unknown user. Stored uploads are kept; new creates are judged by it."""
+        for value in (storage_bytes, daily_upload_bytes):
+            if value is not None and value < 0:
+                raise InvalidInput("A quota cannot be negative.")
+        async with self.uow.atomic():
+            if not await self.quotas.set_override(owner_id, storage_bytes, daily_upload_bytes, self.clock.now()):
+                raise NotFound("There is no such user.")
+        return await self.quota_usage(owner_id)
 
     async def upload_status(self, owner_id: UUID, upload_id: str) -> Upload:
         """The upload's length, offset and expiry — a finished one too (offset = length) until it
@@ -447,6 +497,7 @@ class StudioService:
                 video.reject_source(_short(reason or "This file is not a video we can read."), now)
             else:
                 video.accept_source(key, upload.length, meta, now)
+                video.fair_tag = await self.videos.next_fair_tag(video.owner_id)
             if video is not None:
                 await self.videos.save(video)
                 await self._announce(video)
@@ -454,6 +505,7 @@ class StudioService:
             await self.storage.delete(key)
         elif video is not None:
             await self._enqueue(video)
+            await self._announce_queue(behind=video)
 
     async def terminate_upload(self, owner_id: UUID, upload_id: str) -> None:
         """Stop an upload and delete its bytes; the video goes back to DRAFT. A finished upload's
@@ -465,6 +517,7 @@ class StudioService:
         async with self.uow.atomic():
             video = await self.videos.get(upload.video_id, for_update=True)
             await self.uploads.delete(upload.id)
+            await self.quotas.forget_upload(upload.id)
             if video is not None and video.state is VideoState.UPLOADING:
                 video.abandon_upload(self.clock.now())
                 await self.videos.save(video)
@@ -500,7 +553,7 @@ class StudioService:
     async def _enqueue(self, video: Video) -> None:
         await self.jobs.enqueue(
             TRANSCODE_JOB,
-            key=f"transcode:{video.id}",
+            key=job_key_for(video.id),
             timeout=self.policy.job_timeout,
             heartbeat=self.policy.job_heartbeat,
             retries=self.policy.job_retries,
@@ -527,12 +580,41 @@ class StudioService:
             video.start_converting(now)
             await self.videos.save(video)
             await self._announce(video)
+        return await self._convert(video, was_waiting, last_attempt, on_progress)
+
+    async def process_next(
+        self, job_key: str, *, last_attempt: bool = True, on_progress: JobProgress | None = None
+    ) -> Video | None:
+        """Convert the next video in fair order — what every transcode job does.
+
+        The queue is start-time fair: each video entering it gets a tag, max(virtual time, its owner's
+        last waiting-or-converting tag + 1), and jobs take the lowest tag (then the oldest). A creator
+        with many waiting videos thus takes turns with everyone else: another creator's first upload
+        is picked after at most one more of theirs. A job is not bound to the video it was queued for:
+        there is one job per waiting video, and each converts one. The claimed video remembers the
+        job's key, so a retried or re-delivered job (a killed worker) resumes that same video.
+        Returns the video, or None when nothing was waiting.
+        """
+        async with self.uow.atomic():
+            video = await self.videos.claim_next(job_key)
+            if video is None or video.source_key is None:
+                return None
+            was_waiting = video.state is VideoState.UPLOADED
+            video.start_converting(self.clock.now())
+            await self.videos.save(video)
+            await self._announce(video)
+        return await self._convert(video, was_waiting, last_attempt, on_progress)
+
+    async def _convert(
+        self, video: Video, was_waiting: bool, last_attempt: bool, on_progress: JobProgress | None
+    ) -> Video | None:
+        video_id = video.id
         if was_waiting:
             await self._announce_queue()
         try:
             result = await self._transcode(video, on_progress)
         except UnitFailed as error:
-            if not last_attempt:
+            if not last_attempt and not error.permanent:
                 raise
             return await self._fail(video_id, f"{error.unit}: {error.reason}")
         except Exception as error:
@@ -540,13 +622,13 @@ class StudioService:
                 await self._fail(video_id, f"Processing stopped unexpectedly ({type(error).__name__}).")
             raise
         async with self.uow.atomic():
-            video = await self.videos.get(video_id, for_update=True)
-            if video is None or video.state is not VideoState.CONVERTING:
-                return video
-            video.finish_converting(result, self.clock.now())
-            await self.videos.save(video)
-            await self._announce(video)
-        return video
+            done = await self.videos.get(video_id, for_update=True)
+            if done is None or done.state is not VideoState.CONVERTING:
+                return done
+            done.finish_converting(result, self.clock.now())
+            await self.videos.save(done)
+            await self._announce(done)
+        return done
 
     async def _transcode(self, video: Video, on_progress: JobProgress | None) -> Transcoded:
         assert video.source_key is not None
@@ -606,9 +688,11 @@ class StudioService:
         async with self.uow.atomic():
             video = await self._owned_for_update(owner_id, video_id)
             video.retry(self.clock.now())
+            video.fair_tag = await self.videos.next_fair_tag(video.owner_id)
             await self.videos.save(video)
             await self._announce(video)
         await self._enqueue(video)
+        await self._announce_queue(behind=video)
         return video
 
     async def sweep(self) -> int:
@@ -616,8 +700,10 @@ class StudioService:
 
         UPLOADED videos waiting longer than `stall_after` are queued again (the job key keeps this
         from doubling a queued job); CONVERTING videos without progress for that long are FAILED so
-        their creator can retry.
+        their creator can retry. Upload-allowance records older than 24 hours (which no longer count)
+        are dropped.
         """
+        await self.quotas.prune_allowance(self.clock.now() - timedelta(hours=24))
         cutoff = self.clock.now() - self.policy.stall_after
         touched = 0
         for video in await self.videos.stalled(frozenset({VideoState.UPLOADED}), cutoff):
@@ -716,9 +802,18 @@ class StudioService:
             data["percent"] = video.progress.percent
         await self.bus.publish(topic_for(video.owner_id), EVENT, data)
 
-    async def _announce_queue(self) -> None:
-        """The queue moved: every waiting video's position dropped by one; tell their owners."""
-        for position, video in enumerate(await self.videos.waiting()):
+    async def _announce_queue(self, behind: Video | None = None) -> None:
+        """The queue moved: tell the owners of waiting videos their new positions. A conversion that
+        started moves every one up; a video that entered (`behind`) moves back those it went ahead
+        of — fair order lets another creator's first upload pass a busy creator's waiting videos."""
+        waiting = await self.videos.waiting()
+        start = 0
+        if behind is not None:
+            ids = [v.id for v in waiting]
+            if behind.id not in ids:
+                return
+            start = ids.index(behind.id) + 1
+        for position, video in enumerate(waiting[start:], start=start):
             await self.bus.publish(
                 topic_for(video.owner_id),
                 EVENT,

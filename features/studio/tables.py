@@ -31,6 +31,9 @@ class VideoTable(Table, tablename="videos"):
     queued_at = Timestamptz(null=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    published_bytes = BigInt(default=0)
+    fair_tag = BigInt(default=0)
+    transcode_job = Text(null=True)
 
 
 class UploadTable(Table, tablename="tus_uploads"):
@@ -45,3 +48,17 @@ class UploadTable(Table, tablename="tus_uploads"):
     created_at = Timestamptz()
     expires_at = Timestamptz(null=True)  # migrations/1300_tus_upload_expiry.sql
     finished_at = Timestamptz(null=True)
+
+
+class CreatorQuotaTable(Table, tablename="creator_quotas"):
+    owner_id = UUID(primary_key=True)
+    storage_bytes = BigInt(null=True)
+    daily_upload_bytes = BigInt(null=True)
+    updated_at = Timestamptz()
+
+
+class UploadAllowanceTable(Table, tablename="upload_allowance"):
+    upload_id = Varchar(length=64, primary_key=True)
+    owner_id = UUID()
+    bytes = BigInt()
+    created_at = Timestamptz()

@@ -122,6 +122,9 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("POST", "/sandbox-pay/admin/{payment_id:str}/dispute/win"): [
         ("/sandbox-pay/admin/{payment}/dispute/win", NOBODY_BUT_STAFF)
     ],
+    # staff override a creator's quotas
+    ("GET", "/staff/quotas/{creator_id:uuid}"): [("/staff/quotas/{creator}", NOBODY_BUT_STAFF)],
+    ("POST", "/staff/quotas/{creator_id:uuid}"): [("/staff/quotas/{creator}", NOBODY_BUT_STAFF)],
     # the key-fetch audit: one viewer's key fetches, for staff only
     ("GET", "/staff/key-fetches/{viewer_id:uuid}"): [("/staff/key-fetches/{creator}", NOBODY_BUT_STAFF)],
     # a creator's public channel
