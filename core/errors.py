@@ -32,6 +32,10 @@ class InvalidInput(DomainError):
     message = "That input is not valid."
 
 
+class Gone(DomainError):
+    message = "This is no longer available."
+
+
 class PaymentRequired(DomainError):
     message = "Not enough points."
 

@@ -33,6 +33,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_attempts_per_ip: int = 20
     login_attempts_per_email: int = 5
     login_window_seconds: int = 900
+    # Abuse limits (issue 13): each refusal is a 429 with Retry-After, counted in the shared limiter
+    signups_per_ip_per_hour: int = 20
+    videos_per_creator_per_hour: int = 30
+    unlocks_per_viewer_per_minute: int = 30  # unlock and tip requests together
+    reports_per_user_per_day: int = 20
+    # Moderation: viewers who bought a video this many days before its take-down get their points back
+    takedown_refund_days: int = 30
     log_level: str = "INFO"
     sse_streams_per_session: int = 6  # live event streams one session may hold per web process
     metrics_token: str = ""  # empty: /metrics is off (404); set: a scraper sends `Authorization: Bearer <token>`
@@ -94,6 +101,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("SSE_STREAMS_PER_SESSION must be between 1 and 1000")
         if self.metrics_token and (len(self.metrics_token) < 16 or not _visible_ascii(self.metrics_token)):
             raise SettingsError("METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces)")
+        for name in (
+            "signups_per_ip_per_hour",
+            "videos_per_creator_per_hour",
+            "unlocks_per_viewer_per_minute",
+            "reports_per_user_per_day",
+        ):
+            if not 1 <= getattr(self, name) <= 1_000_000:
+                raise SettingsError(f"{name.upper()} must be between 1 and 1000000")
+        if not 0 <= self.takedown_refund_days <= 3650:
+            raise SettingsError("TAKEDOWN_REFUND_DAYS must be between 0 and 3650")
         if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
             raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
 

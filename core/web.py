@@ -33,6 +33,7 @@ from core.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    Gone,
     InvalidInput,
     NotFound,
     PaymentRequired,
@@ -330,6 +331,7 @@ DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (Conflict, 409),
     (InvalidInput, 422),
     (PaymentRequired, 402),
+    (Gone, 410),
     (TooManyRequests, 429),
 ]
 

@@ -25,6 +25,8 @@ def _user(row: Any) -> User:
         is_creator=row["is_creator"],
         is_staff=row["is_staff"],
         created_at=row["created_at"],
+        suspended_at=row["suspended_at"],
+        suspension_reason=row["suspension_reason"],
     )
 
 
@@ -61,6 +63,8 @@ class PiccoloUserRepository:
                 UserTable.password_hash: user.password_hash,
                 UserTable.is_creator: user.is_creator,
                 UserTable.is_staff: user.is_staff,
+                UserTable.suspended_at: user.suspended_at,
+                UserTable.suspension_reason: user.suspension_reason,
             }
         ).where(UserTable.id == user.id)
 

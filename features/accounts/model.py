@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
-from core.errors import Conflict, DomainError, InvalidInput, TooManyRequests
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooManyRequests
 from core.identity import Principal
 
 EMAIL_PATTERN = re.compile(
@@ -27,6 +27,18 @@ class InvalidCredentials(DomainError):
 
 class LoginThrottled(TooManyRequests):
     message = "Too many log-in attempts. Please wait a few minutes and try again."
+
+
+class SignupThrottled(TooManyRequests):
+    message = "Too many accounts were created from your network. Please try again later."
+
+
+class AccountSuspended(Forbidden):
+    message = "This account is suspended. Contact support if you think this is a mistake."
+
+
+class UnknownAccount(NotFound):
+    message = "There is no account with that e-mail."
 
 
 class InvalidEmail(InvalidInput):
@@ -66,6 +78,12 @@ class User:
     is_creator: bool
     is_staff: bool
     created_at: datetime
+    suspended_at: datetime | None = None
+    suspension_reason: str = ""
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspended_at is not None
 
     @property
     def email_normalized(self) -> str:

@@ -40,6 +40,7 @@ class _AccountServiceModule(Module):
             attempts_per_ip=settings.login_attempts_per_ip,
             attempts_per_email=settings.login_attempts_per_email,
             window_seconds=settings.login_window_seconds,
+            signups_per_ip_per_hour=settings.signups_per_ip_per_hour,
         )
         return AccountService(users, sessions, hasher, limiter, uow, clock, policy)
 

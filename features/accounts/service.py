@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID
 
@@ -14,9 +14,12 @@ from core.ids import uuid7
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.model import (
+    AccountSuspended,
     InvalidCredentials,
     LoginThrottled,
     Session,
+    SignupThrottled,
+    UnknownAccount,
     User,
     check_email,
     check_password,
@@ -31,6 +34,7 @@ class AccountPolicy:
     attempts_per_ip: int = 20
     attempts_per_email: int = 5
     window_seconds: int = 900
+    signups_per_ip_per_hour: int = 20
 
 
 def hash_token(token: str) -> str:
@@ -65,10 +69,24 @@ class AccountService:
         self.policy = policy
         self._dummy_hash: str | None = None
 
-    async def sign_up(self, email: str, password: str, display_name: str = "") -> User:
-        """Create a viewer account. Raises InvalidEmail, WeakPassword or EmailTaken (nothing stored)."""
+    async def sign_up(self, email: str, password: str, display_name: str = "", ip: str | None = None) -> User:
+        """Create a viewer account. Raises InvalidEmail, WeakPassword or EmailTaken (nothing stored).
+
+        With `ip` (a sign-up from the web), at most `signups_per_ip_per_hour` well-formed sign-ups per
+        address are accepted per fixed hour window, counted in the shared limiter before anything is
+        stored (so parallel requests cannot all slip past one check); past it SignupThrottled (429).
+        """
         email = check_email(email)
         check_password(password)
+        if ip is not None:
+            allowance = await self.limiter.hit(f"signup:ip:{ip}", self.policy.signups_per_ip_per_hour, 3600)
+            if not allowance.allowed:
+                minutes = max(1, (allowance.retry_after + 59) // 60)
+                raise SignupThrottled(
+                    "Too many accounts were created from your network in the last hour. "
+                    f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                    retry_after=allowance.retry_after,
+                )
         name = display_name.strip() or email.split("@", 1)[0]
         user = User(
             id=uuid7(),
@@ -110,6 +128,8 @@ class AccountService:
             raise InvalidCredentials()
         if not await self.hasher.verify(user.password_hash, password):
             raise InvalidCredentials()
+        if user.suspended:
+            raise AccountSuspended()
         await self.limiter.reset(email_key)
         token = await self._open_session(user, old_token)
         return user, token
@@ -138,7 +158,7 @@ class AccountService:
         if not token or len(token) > 128:
             return None
         user = await self.sessions.user_for(hash_token(token), self.clock.now())
-        return user.principal() if user else None
+        return user.principal() if user and not user.suspended else None
 
     async def become_creator(self, user_id: UUID) -> User:
         """Turn a viewer into a creator (idempotent)."""
@@ -149,6 +169,44 @@ class AccountService:
             if not user.is_creator:
                 user = user.become_creator()
                 await self.users.save(user)
+        return user
+
+    async def suspend(self, user_id: UUID, reason: str) -> User:
+        """Suspend the account: every session ends now and log-in is refused (AccountSuspended) until
+        `unsuspend`. Idempotent (a second call keeps the first time and reason). Raises UnknownAccount."""
+        async with self.uow.atomic():
+            user = await self.users.get(user_id)
+            if user is None:
+                raise UnknownAccount()
+            if not user.suspended:
+                user = replace(user, suspended_at=self.clock.now(), suspension_reason=reason[:2000])
+                await self.users.save(user)
+            await self.sessions.delete_for_user(user_id)
+        return user
+
+    async def unsuspend(self, user_id: UUID) -> User:
+        """Lift a suspension: the person may log in again. Idempotent. Raises UnknownAccount."""
+        async with self.uow.atomic():
+            user = await self.users.get(user_id)
+            if user is None:
+                raise UnknownAccount()
+            if user.suspended:
+                user = replace(user, suspended_at=None, suspension_reason="")
+                await self.users.save(user)
+        return user
+
+    async def set_staff(self, email: str, is_staff: bool) -> User:
+        """Grant or take away the staff role of the account with this e-mail (idempotent); taking it
+        away ends the person's sessions so no open page keeps staff powers. Raises UnknownAccount."""
+        async with self.uow.atomic():
+            user = await self.users.by_email(email)
+            if user is None:
+                raise UnknownAccount()
+            if user.is_staff != is_staff:
+                user = replace(user, is_staff=is_staff)
+                await self.users.save(user)
+                if not is_staff:
+                    await self.sessions.delete_for_user(user.id)
         return user
 
     async def get_user(self, user_id: UUID) -> User | None:

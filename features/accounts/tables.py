@@ -15,6 +15,8 @@ class UserTable(Table, tablename="users"):
     is_creator = Boolean(default=False)
     is_staff = Boolean(default=False)
     created_at = Timestamptz()
+    suspended_at = Timestamptz(null=True, default=None)
+    suspension_reason = Text(default="")
 
 
 class SessionTable(Table, tablename="sessions"):

@@ -9,6 +9,7 @@ from core.db import Database
 from core.events import EventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.jobs import JobQueue
+from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.storage import BlobStorage
 from core.uow import UnitOfWork
@@ -38,6 +39,7 @@ def policy_from(settings: Settings) -> StudioPolicy:
         ),
         work_root=settings.data_path / "work",
         job_timeout=settings.transcode_timeout_seconds,
+        videos_per_hour=settings.videos_per_creator_per_hour,
     )
 
 
@@ -59,8 +61,11 @@ class _StudioServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
+        limiter: RateLimiter,
     ) -> StudioService:
-        return StudioService(videos, uploads, storage, transcoder, jobs, bus, uow, clock, policy_from(settings))
+        return StudioService(
+            videos, uploads, storage, transcoder, jobs, bus, uow, clock, policy_from(settings), limiter=limiter
+        )
 
 
 class StudioModule(_StudioServiceModule):

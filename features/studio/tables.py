@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSONB, UUID, BigInt, DoublePrecision, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, BigInt, Boolean, DoublePrecision, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -31,6 +31,8 @@ class VideoTable(Table, tablename="videos"):
     queued_at = Timestamptz(null=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    taken_down_reason = Text(null=True)  # migrations/1800_moderation.sql
+    owner_suspended = Boolean(default=False)
 
 
 class UploadTable(Table, tablename="tus_uploads"):
