@@ -28,6 +28,8 @@ LINKS: dict[MailKind, str] = {
     MailKind.PURCHASE_RECEIPT: "/wallet",
     MailKind.TIP_RECEIVED: "/studio",
     MailKind.PAYOUT_PAID: "/studio/payouts",
+    MailKind.VIDEO_TAKEN_DOWN: "/studio",
+    MailKind.ACCOUNT_SUSPENDED: "/",
 }
 WATCH_PATH = "/v/{public_id}"
 

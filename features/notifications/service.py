@@ -11,6 +11,9 @@ mail is for; stored durably in core's `event_log`):
 - name "tip", data {"amount", "from_name", "message"?, "video_title"?} → "You received a tip of …"
 - name "payout", data {"state", "points", "amount_minor", "currency", "payout_id"}
     state "PAID" → "Your payout was paid: …"; any other state → no mail
+- name "moderation", data {"state", "reason", "title"?}
+    state "TAKEN_DOWN" → "Your video was taken down: <title>" with the moderators' reason
+    state "SUSPENDED"  → "Your Hypha account is suspended" with the reason
 
 Points and amounts are whole numbers (amounts in minor units of `currency`). Other names, other
 topics and events older than the policy's `stale_after` send nothing. An event with a name and state

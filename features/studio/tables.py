@@ -31,7 +31,7 @@ class VideoTable(Table, tablename="videos"):
     queued_at = Timestamptz(null=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()
-    taken_down_reason = Text(null=True)  # migrations/1800_moderation.sql
+    taken_down_reason = Text(null=True, default=None)  # migrations/1800_moderation.sql
     owner_suspended = Boolean(default=False)
 
 
