@@ -9,16 +9,50 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from injector import Injector
 
+from core.app import FEATURES
 from core.db import Database
+from core.di import build_injector
 from core.identity import Principal
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from core.web import SESSION_COOKIE
 from tests.conftest import app_client
 from tests.support.studio import sign_up_creator
 from tests.support.videos import add_synthetic_video, balances, fund, person, price_and_publish, session_token
 from tests.support.web import csrf_token, post_form
+
+LIMITS = {
+    "signups_per_ip_per_hour": 4,
+    "videos_per_creator_per_hour": 5,
+    "unlocks_per_viewer_per_minute": 6,
+    "reports_per_user_per_day": 3,
+}
+
+
+@pytest.fixture
+async def limited(pg: Injector, settings: Settings) -> AsyncIterator[tuple[Injector, Settings]]:
+    """The whole app with low limits (set as their environment variables would), on the test's
+    emptied database, with its own connection pool."""
+    low = load_settings({k.upper(): str(v) for k, v in LIMITS.items()}, **_same_database(settings))
+    injector = build_injector(low, FEATURES)
+    db = injector.get(Database)
+    await db.start()
+    try:
+        yield injector, low
+    finally:
+        await db.stop()
+
+
+def _same_database(settings: Settings) -> dict[str, object]:
+    return {
+        "database_url": settings.database_url,
+        "data_dir": settings.data_dir,
+        "secret_key": settings.secret_key,
+        "db_pool_min": 1,
+        "db_pool_max": 4,
+    }
 
 
 @asynccontextmanager
@@ -40,9 +74,16 @@ def assert_retry_after(response: httpx.Response, most: int) -> None:
 
 
 async def test_sign_ups_past_the_hourly_limit_per_address_get_a_429_and_the_form_says_why(
-    pg: Injector, client: httpx.AsyncClient, settings: Settings
+    limited: tuple[Injector, Settings],
 ) -> None:
+    pg, settings = limited
     limit = settings.signups_per_ip_per_hour
+    async with app_client(pg, settings) as client:
+        await csrf_token(client, "/signup")
+        await _sign_ups(pg, client, limit)
+
+
+async def _sign_ups(pg: Injector, client: httpx.AsyncClient, limit: int) -> None:
     for n in range(limit):
         response = await post_form(client, "/signup", {"email": f"user{n}@example.com", "password": "long enough pw"})
         assert response.status_code == 303, response.text
@@ -65,8 +106,9 @@ async def test_sign_ups_past_the_hourly_limit_per_address_get_a_429_and_the_form
 
 
 async def test_video_creations_past_the_hourly_limit_per_creator_get_a_429_other_creators_are_unaffected(
-    pg: Injector, settings: Settings
+    limited: tuple[Injector, Settings],
 ) -> None:
+    pg, settings = limited
     limit = settings.videos_per_creator_per_hour
     async with app_client(pg, settings) as eager, app_client(pg, settings) as other:
         await csrf_token(eager, "/signup")
@@ -77,7 +119,7 @@ async def test_video_creations_past_the_hourly_limit_per_creator_get_a_429_other
             assert created.status_code == 201, created.text
         refused = await post_form(eager, "/studio/videos", {"title": "One more", "description": ""}, htmx=True)
         assert_retry_after(refused, 3600)
-        assert "You have created 30 videos in the last hour" in refused.text
+        assert f"You have created {limit} videos in the last hour" in refused.text
         assert 'value="One more"' in refused.text
         page = await post_form(eager, "/studio/videos", {"title": "Plain form", "description": ""})
         assert_retry_after(page, 3600)
@@ -91,8 +133,9 @@ async def test_video_creations_past_the_hourly_limit_per_creator_get_a_429_other
 
 
 async def test_unlock_and_tip_requests_past_the_per_minute_limit_get_a_429_and_charge_nothing(
-    pg: Injector, settings: Settings
+    limited: tuple[Injector, Settings],
 ) -> None:
+    pg, settings = limited
     limit = settings.unlocks_per_viewer_per_minute
     creator = await person(pg, "Creator", creator=True)
     made = (await add_synthetic_video(pg, creator.id, title="Tides")).video
@@ -126,8 +169,9 @@ async def test_unlock_and_tip_requests_past_the_per_minute_limit_get_a_429_and_c
 
 
 async def test_reports_past_the_daily_limit_per_person_get_a_429_with_the_message_in_the_form(
-    pg: Injector, settings: Settings
+    limited: tuple[Injector, Settings],
 ) -> None:
+    pg, settings = limited
     limit = settings.reports_per_user_per_day
     creator = await person(pg, "Creator", creator=True)
     made = (await add_synthetic_video(pg, creator.id, title="Tides")).video
