@@ -252,14 +252,13 @@ class UnlockService:
             key = f"takedown-refund:{unlock.id}"
             if await self.ledger.transfer_by_key(key) is not None:
                 continue
+            # The creator's share goes back through platform revenue, which then pays the whole price
+            # into the wallet: the buyer's statement shows one line for the whole refund.
             creator_share = unlock.points - unlock.fee
             legs = []
             if creator_share:
-                legs.append(
-                    Leg(AccountRef.earnings(unlock.creator_id), AccountRef.wallet(unlock.viewer_id), creator_share)
-                )
-            if unlock.fee:
-                legs.append(Leg(AccountRef.platform_revenue(), AccountRef.wallet(unlock.viewer_id), unlock.fee))
+                legs.append(Leg(AccountRef.earnings(unlock.creator_id), AccountRef.platform_revenue(), creator_share))
+            legs.append(Leg(AccountRef.platform_revenue(), AccountRef.wallet(unlock.viewer_id), unlock.points))
             metadata = {"video_id": str(video.id), "unlock_id": str(unlock.id), "memo": video.title, "reason": reason}
             async with self.uow.atomic():
                 await self.ledger.transfer(

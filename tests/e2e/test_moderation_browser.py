@@ -96,7 +96,7 @@ async def test_a_report_leads_to_a_take_down_a_refund_a_mail_and_a_suspension(
         await creator_page.get_by_label("Password").fill(PASSWORD)
         await creator_page.get_by_role("button", name="Log in").click()
         await expect(creator_page.get_by_role("alert")).to_contain_text("This account is suspended")
-        await expect(creator_page).to_have_url("/login")
+        await expect(creator_page.get_by_role("navigation").get_by_role("link", name="Log in")).to_be_visible()
 
         await staff_page.goto("/staff/audit")
         await expect(staff_page.get_by_text("Took the video down")).to_be_visible()
