@@ -279,6 +279,7 @@ async def populate(url: str, data_dir: str, clients: int, videos_per_viewer: int
         viewers: list[Viewer] = []
         for n in range(clients):
             user = await accounts.sign_up(f"viewer{n}@bench.example", PASSWORD, f"Viewer {n}")
+            user = await accounts.mark_email_verified(user.id)  # unlocking needs a confirmed address
             await ledger.transfer(
                 f"fund-{user.id}", "purchase", [Leg(AccountRef.vendor_clearing(), AccountRef.wallet(user.id), FUNDS)]
             )

@@ -37,6 +37,7 @@ from core.web import (
     ROOT,
     WebMiddleware,
     csrf_config,
+    one_charset_on_every_response,
     security_headers_on_every_response,
     template_config,
 )
@@ -53,6 +54,7 @@ from features.payouts.module import FEATURE as PAYOUTS
 from features.pipeline.module import FEATURE as PIPELINE
 from features.playback.module import FEATURE as PLAYBACK
 from features.preferences.module import FEATURE as PREFERENCES
+from features.privacy.module import FEATURE as PRIVACY
 from features.sandbox_pay.module import FEATURE as SANDBOX_PAY
 from features.studio.module import FEATURE as STUDIO
 from features.unlocks.module import FEATURE as UNLOCKS
@@ -76,6 +78,7 @@ FEATURES: list[Feature] = [
     CATALOG,
     PREFERENCES,
     MODERATION,
+    PRIVACY,
     OPS_ADMIN,
 ]
 
@@ -176,7 +179,7 @@ def create_app(
         state=state,
         lifespan=[lifespan],
         middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware)],
-        before_send=[security_headers_on_every_response],
+        before_send=[security_headers_on_every_response, one_charset_on_every_response],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),
         plugins=[HTMXPlugin()],

@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import logging
 import pkgutil
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -131,7 +132,7 @@ def bind_tables(engine: PostgresEngine) -> None:
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
-    return sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())
+    return sorted(p for p in directory.glob("*.sql") if re.fullmatch(r"[0-9]{4}", p.name[:4]))
 
 
 def migration_checksum(path: Path) -> str:

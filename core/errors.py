@@ -20,6 +20,12 @@ class NotFound(DomainError):
     message = "Not found."
 
 
+class Gone(DomainError):
+    """The thing existed but is no more, for good (e.g. an expired download)."""
+
+    message = "That is no longer available."
+
+
 class Forbidden(DomainError):
     message = "You are not allowed to do that."
 
@@ -30,10 +36,6 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     message = "That input is not valid."
-
-
-class Gone(DomainError):
-    message = "This is no longer available."
 
 
 class PaymentRequired(DomainError):

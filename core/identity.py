@@ -15,3 +15,6 @@ class Principal:
     display_name: str
     is_creator: bool
     is_staff: bool
+    # False until the person opened the link mailed to their address: they may browse and watch
+    # free videos, but not buy, unlock, tip or become a creator (core.auth.verified_required).
+    email_verified: bool = False

@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from uuid import UUID
 
 from core.errors import InvalidInput
+from core.numbers import BIGINT_MAX, InvalidNumber, parse_whole
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,10 +42,11 @@ class Cursor:
         """The cursor `encode` wrote; raises InvalidCursor for anything else."""
         micros, _, hex_id = text.partition(".")
         try:
-            if len(text) > 64 or not micros.lstrip("-").isdigit():
+            if len(text) > 64:
                 raise ValueError(text)
-            return cls(_EPOCH + timedelta(microseconds=int(micros)), UUID(hex=hex_id))
-        except (ValueError, OverflowError) as error:
+            number = parse_whole(micros, signed=True, minimum=-BIGINT_MAX)
+            return cls(_EPOCH + timedelta(microseconds=number), UUID(hex=hex_id))
+        except (InvalidNumber, ValueError, OverflowError) as error:
             raise InvalidCursor() from error
 
     @classmethod

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import msgspec
+
+_LENIENT: ContextVar[bool] = ContextVar("settings_lenient", default=False)
 
 
 class SettingsError(Exception):
@@ -33,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_attempts_per_ip: int = 20
     login_attempts_per_email: int = 5
     login_window_seconds: int = 900
+    email_verification_hours: int = 48  # how long a "confirm your e-mail" link works
+    password_reset_minutes: int = 30  # how long a password-reset link works
     # Abuse limits (issue 13): each refusal is a 429 with Retry-After, counted in the shared limiter
     signups_per_ip_per_hour: int = 20
     videos_per_creator_per_hour: int = 30
@@ -55,6 +60,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ffmpeg_binary: str = ""
     ipfs_api_url: str = ""
     transcode_timeout_seconds: int = 6 * 3600
+    upload_expiry: int = 24 * 3600  # seconds without a byte after which an unfinished tus upload is deleted
+    view_window_seconds: int = 6 * 3600  # one view per viewer (or visitor's device) per video per window
+    heartbeats_per_minute: int = 30  # per viewer (signed-in user; visitors: per address)
+    key_fetches_alert_per_day: int = 50  # a viewer fetching one video's key more often in a day is listed for staff
     s3_bucket: str = ""  # empty: blobs on the local filesystem under DATA_DIR
     s3_endpoint_url: str = ""
     s3_access_key: str = ""
@@ -65,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     currency: str = "USD"
     packs: str = "100:100,550:500,1200:1000"
     payment_gateway: str = "sandbox"
+    allow_sandbox_payments: bool = False  # the sandbox vendor on an https BASE_URL (a public test site)
     sandbox_webhook_secret: str = ""
     stripe_api_key: str = ""
     stripe_webhook_secret: str = ""
@@ -79,6 +89,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     points_per_currency_unit: int = 100
     payout_gateway: str = "sandbox"
 
+    # Privacy: data exports and account deletion (features/privacy, docs/privacy.md)
+    privacy_export_ttl_hours: int = 72  # a data export's download link works this long, then the file is deleted
+    privacy_content_grace_days: int = 30  # a deleted creator's videos leave storage after this many days
+
     # E-mail
     smtp_host: str = ""
     smtp_port: int = 587
@@ -87,32 +101,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_from: str = "Hypha <no-reply@hypha.local>"
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise SettingsError("PORT must be between 1 and 65535")
-        if self.database_url and not self.database_url.startswith(("postgres://", "postgresql://")):
-            raise SettingsError("DATABASE_URL must be a postgresql:// URL")
-        if not 0 <= self.platform_fee_percent <= 100:
-            raise SettingsError("PLATFORM_FEE_PERCENT must be between 0 and 100")
-        if self.payment_gateway not in ("sandbox", "stripe"):
-            raise SettingsError("PAYMENT_GATEWAY must be 'sandbox' or 'stripe'")
-        if self.payment_gateway == "stripe" and not (self.stripe_api_key and self.stripe_webhook_secret):
-            raise SettingsError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
-        if not 1 <= self.sse_streams_per_session <= 1000:
-            raise SettingsError("SSE_STREAMS_PER_SESSION must be between 1 and 1000")
-        if self.metrics_token and (len(self.metrics_token) < 16 or not _visible_ascii(self.metrics_token)):
-            raise SettingsError("METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces)")
-        for name in (
-            "signups_per_ip_per_hour",
-            "videos_per_creator_per_hour",
-            "unlocks_per_viewer_per_minute",
-            "reports_per_user_per_day",
-        ):
-            if not 1 <= getattr(self, name) <= 1_000_000:
-                raise SettingsError(f"{name.upper()} must be between 1 and 1000000")
-        if not 0 <= self.takedown_refund_days <= 3650:
-            raise SettingsError("TAKEDOWN_REFUND_DAYS must be between 0 and 3650")
-        if self.db_pool_min < 1 or self.db_pool_max < self.db_pool_min:
-            raise SettingsError("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
+        if _LENIENT.get():
+            return
+        problems = startup_problems(self)
+        if problems:
+            raise SettingsError(problems[0])
 
     @property
     def data_path(self) -> Path:
@@ -127,16 +120,121 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.public_url.startswith("https://")
 
     @property
+    def test_mode(self) -> bool:
+        """Payments are pretend (the sandbox vendor): pages say so when the site is public (https)."""
+        return self.payment_gateway == "sandbox" and self.secure_cookies
+
+    @property
     def effective_queue_url(self) -> str:
         return self.queue_url or self.database_url
+
+
+def startup_problems(settings: Settings) -> list[str]:
+    """Settings a process must refuse to start with, each message naming the variable."""
+    s = settings
+    problems: list[str] = []
+    if not 0 < s.port < 65536:
+        problems.append("PORT must be between 1 and 65535")
+    if s.database_url and not s.database_url.startswith(("postgres://", "postgresql://")):
+        problems.append("DATABASE_URL must be a postgresql:// URL")
+    if not 0 <= s.platform_fee_percent <= 100:
+        problems.append("PLATFORM_FEE_PERCENT must be between 0 and 100")
+    if s.payment_gateway not in ("sandbox", "stripe"):
+        problems.append("PAYMENT_GATEWAY must be 'sandbox' or 'stripe'")
+    if s.payment_gateway == "stripe" and not (s.stripe_api_key and s.stripe_webhook_secret):
+        problems.append("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET")
+    if not 1 <= s.sse_streams_per_session <= 1000:
+        problems.append("SSE_STREAMS_PER_SESSION must be between 1 and 1000")
+    if s.metrics_token and (len(s.metrics_token) < 16 or not _visible_ascii(s.metrics_token)):
+        problems.append("METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces)")
+    if s.db_pool_min < 1 or s.db_pool_max < s.db_pool_min:
+        problems.append("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
+    if s.payout_gateway not in ("sandbox", "stripe"):
+        problems.append("PAYOUT_GATEWAY must be 'sandbox' or 'stripe'")
+    elif s.payment_gateway == "sandbox" and s.payout_gateway != "sandbox":
+        problems.append(
+            f"PAYOUT_GATEWAY={s.payout_gateway} pays real money out, but PAYMENT_GATEWAY=sandbox takes none in: "
+            "free sandbox points would become real payouts. Use PAYMENT_GATEWAY=stripe, or PAYOUT_GATEWAY=sandbox"
+        )
+    if s.payment_gateway == "sandbox" and s.secure_cookies and not s.allow_sandbox_payments:
+        problems.append(
+            "PAYMENT_GATEWAY=sandbox with an https BASE_URL looks like production, where anyone could buy points "
+            "for free. Set PAYMENT_GATEWAY=stripe, or ALLOW_SANDBOX_PAYMENTS=true for a public test site (every "
+            "page then shows a test-mode banner)"
+        )
+    if not 1 <= s.email_verification_hours <= 24 * 30:
+        problems.append("EMAIL_VERIFICATION_HOURS must be between 1 and 720")
+    if not 5 <= s.password_reset_minutes <= 24 * 60:
+        problems.append("PASSWORD_RESET_MINUTES must be between 5 and 1440")
+    if not 1 <= s.privacy_export_ttl_hours <= 24 * 90:
+        problems.append("PRIVACY_EXPORT_TTL_HOURS must be between 1 and 2160 (90 days)")
+    if not 0 <= s.privacy_content_grace_days <= 365:
+        problems.append("PRIVACY_CONTENT_GRACE_DAYS must be between 0 and 365")
+    if not 60 <= s.upload_expiry <= 30 * 24 * 3600:
+        problems.append("UPLOAD_EXPIRY must be a number of seconds between 60 and 2592000 (30 days)")
+    if not 60 <= s.view_window_seconds <= 366 * 24 * 3600:
+        problems.append("VIEW_WINDOW_SECONDS must be between 60 and 31622400 (366 days)")
+    if not 1 <= s.heartbeats_per_minute <= 600:
+        problems.append("HEARTBEATS_PER_MINUTE must be between 1 and 600")
+    if s.key_fetches_alert_per_day < 1:
+        problems.append("KEY_FETCHES_ALERT_PER_DAY must be at least 1")
+    limits = ("signups_per_ip_per_hour", "videos_per_creator_per_hour", "unlocks_per_viewer_per_minute")
+    problems.extend(
+        f"{name.upper()} must be between 1 and 1000000"
+        for name in (*limits, "reports_per_user_per_day")
+        if not 1 <= getattr(s, name) <= 1_000_000
+    )
+    if not 0 <= s.takedown_refund_days <= 3650:
+        problems.append("TAKEDOWN_REFUND_DAYS must be between 0 and 3650")
+    return problems
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Everything unsafe or inconsistent for a public production site (`hypha check`): the start-up
+    refusals, then settings a process accepts but production should not run with."""
+    s = settings
+    problems = startup_problems(s)
+    if not s.base_url:
+        problems.append("BASE_URL is unset: links in mail point at http://HOST:PORT and cookies are not Secure")
+    elif not s.base_url.startswith("https://"):
+        problems.append("BASE_URL is not https://: sessions and CSRF cookies travel in clear text")
+    if not s.database_url:
+        problems.append("DATABASE_URL is unset: the embedded PostgreSQL is for one machine, not production")
+    if s.payment_gateway == "sandbox":
+        problems.append("PAYMENT_GATEWAY=sandbox: payments are pretend, points are free (test mode)")
+    if s.allow_sandbox_payments:
+        problems.append("ALLOW_SANDBOX_PAYMENTS=true: the site runs in test mode")
+    if s.payout_gateway == "sandbox":
+        problems.append("PAYOUT_GATEWAY=sandbox: creators are never really paid")
+    if s.stripe_api_key.startswith(("sk_test_", "rk_test_")):
+        problems.append("STRIPE_API_KEY is a Stripe test-mode key: no real payment or payout happens")
+    if not s.secret_key:
+        problems.append("SECRET_KEY is unset: the secret is generated and kept in the database beside the data")
+    elif len(s.secret_key) < 32:
+        problems.append("SECRET_KEY is shorter than 32 characters: it can be guessed")
+    if not s.key_encryption_key:
+        problems.append(
+            "KEY_ENCRYPTION_KEY is unset: the videos' keys are sealed with a key derived from SECRET_KEY; keep a "
+            "separate one in a secret store"
+        )
+    if not s.smtp_host:
+        problems.append("SMTP_HOST is unset: mail (e-mail verification, password resets) stays in the /outbox page")
+    if s.session_max_age > 30 * 24 * 3600:
+        problems.append("SESSION_MAX_AGE is over 30 days: a stolen session stays usable for long")
+    if s.log_level.upper() == "DEBUG":
+        problems.append("LOG_LEVEL=DEBUG: debug logs are verbose and may hold personal data")
+    return problems
 
 
 def _visible_ascii(value: str) -> bool:
     return all("!" <= char <= "~" for char in value)
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Build Settings from the environment; raise SettingsError naming the variable on a bad value."""
+def load_settings(environ: Mapping[str, str] | None = None, *, lenient: bool = False, **overrides: Any) -> Settings:
+    """Build Settings from the environment; raise SettingsError naming the variable on a bad value.
+
+    `lenient=True` (for `hypha check`) skips the start-up refusals, so that every problem can be
+    listed by `production_problems`; a value of the wrong type still raises."""
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     for field in msgspec.structs.fields(Settings):
@@ -144,6 +242,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if value is not None and value != "":
             raw[field.name] = value
     raw.update(overrides)
+    marker = _LENIENT.set(lenient)
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as error:
@@ -153,3 +252,5 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             field_name = message.rsplit("$.", 1)[1].split("[", maxsplit=1)[0].strip("` ")
             raise SettingsError(f"{field_name.upper()}: {message.split(' - at ', maxsplit=1)[0]}") from error
         raise SettingsError(message) from error
+    finally:
+        _LENIENT.reset(marker)

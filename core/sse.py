@@ -32,6 +32,7 @@ from litestar.types import Receive, Scope, Send
 
 from core.errors import TooManyRequests
 from core.events import REPLAY_LIMIT, Event, EventBus, Subscription
+from core.numbers import whole_or_none
 
 Renderer = Callable[[Event], Awaitable[str | None]]
 KEEPALIVE_SECONDS = 15.0
@@ -51,9 +52,8 @@ KEEPALIVE = b": keepalive\n\n"
 
 
 def parse_last_event_id(value: str | None) -> int | None:
-    if value and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    """The event id a reconnecting browser sends back; None for anything but ASCII digits in range."""
+    return whole_or_none(value)
 
 
 def encode_event(name: str, event_id: int, data: str) -> bytes:

@@ -21,7 +21,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
@@ -40,6 +40,7 @@ from core.errors import (
     TooManyRequests,
 )
 from core.forms import FormErrors
+from core.numbers import BIGINT_MAX, InvalidNumber, parse_optional_whole
 from core.observability import request_id_var
 from core.redirects import UnsafeRedirectTarget, local_path
 from core.settings import Settings
@@ -152,6 +153,46 @@ async def security_headers_on_every_response(message: Message, scope: Scope) -> 
     missing = [(name, value) for name, value in wanted if name not in names]
     if missing:
         message["headers"] = headers + missing
+
+
+_TEXT_LIKE = re.compile(
+    r"^(?:text/.+|application/(?:json|.+\+json|vnd\.apple\.mpegurl|x-mpegurl|javascript|xml|.+\+xml))$"
+)
+
+
+def one_charset(content_type: str) -> str:
+    """`content_type` naming its charset exactly once: a text-like type (text/*, JSON, HLS playlists,
+    XML) gets `charset=utf-8` if it has none, a repeated charset parameter is dropped (Litestar appends
+    one to a text/* type that already had it), other types are left alone. Every body here is UTF-8."""
+    main, *params = (part.strip() for part in content_type.split(";"))
+    kept: list[str] = []
+    has_charset = False
+    for param in params:
+        if not param:
+            continue
+        if param.lower().replace(" ", "").startswith("charset="):
+            if has_charset:
+                continue
+            has_charset = True
+        kept.append(param)
+    if not has_charset and _TEXT_LIKE.match(main.lower()):
+        kept.append("charset=utf-8")
+    return "; ".join([main, *kept])
+
+
+async def one_charset_on_every_response(message: Message, scope: Scope) -> None:
+    """A before-send hook: every response's Content-Type names its charset once (see `one_charset`)."""
+    if message["type"] != "http.response.start":
+        return
+    headers = message.get("headers", [])
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"content-type":
+            fixed = one_charset(value.decode("latin-1")).encode("latin-1")
+            if fixed != value:
+                headers = list(headers)
+                headers[index] = (name, fixed)
+                message["headers"] = headers
+            return
 
 
 def session_cookie_header(token: str, settings: Settings, *, https: bool, max_age: int | None = None) -> str:
@@ -327,11 +368,11 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
+    (Gone, 410),
     (Forbidden, 403),
     (Conflict, 409),
     (InvalidInput, 422),
     (PaymentRequired, 402),
-    (Gone, 410),
     (TooManyRequests, 429),
 ]
 
@@ -388,3 +429,13 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     DatabaseUnavailable: handle_unavailable,
     Exception: handle_server_error,
 }
+
+
+def query_number(value: str | None, *, name: str, minimum: int = 0, maximum: int = BIGINT_MAX) -> int | None:
+    """A numeric query value read strictly (ASCII digits, within range: see core.numbers); None when
+    absent or blank. Anything else is a 400 whose message names the parameter — never a 500, and
+    never the lenient reading of a framework int ("1e3", "-0", 10**30)."""
+    try:
+        return parse_optional_whole(value, name=f"The {name} parameter", minimum=minimum, maximum=maximum)
+    except InvalidNumber as error:
+        raise ValidationException(detail=error.message) from error

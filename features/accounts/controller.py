@@ -1,32 +1,92 @@
-"""Pages for signing up, logging in and out, and the account page."""
+"""Pages for signing up, logging in and out, the account page (e-mail, password, verification), the
+password reset pages and the sessions page."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlsplit
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Template
 
-from core.auth import current_principal, login_required
-from core.errors import InvalidInput
+from core.auth import current_principal, login_required, verified_required
+from core.errors import InvalidInput, TooManyRequests
 from core.forms import parse_form
+from core.identity import Principal
 from core.web import flash, inject, redirect, set_session_cookie
-from features.accounts.dto import LoginForm, SignupForm, form_next, safe_next
+from features.accounts.dto import (
+    EmailChangeForm,
+    ForgotPasswordForm,
+    LoginForm,
+    PasswordChangeForm,
+    ResendForm,
+    ResetPasswordForm,
+    SignupForm,
+    TokenForm,
+    form_next,
+    safe_next,
+)
 from features.accounts.model import (
+    MIN_PASSWORD,
     AccountSuspended,
+    ClientInfo,
     EmailTaken,
     InvalidCredentials,
+    InvalidLink,
     LoginThrottled,
+    PasswordChecksThrottled,
     SignupThrottled,
+    TokenPurpose,
     check_email,
     check_password,
 )
 from features.accounts.service import AccountService
 
 FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+ASK_CURRENT = "Enter your current password."
+FORGOT_ANSWER = (
+    "If an account uses that address, we have mailed it a link to choose a new password. "
+    "The link works once, for {minutes} minutes."
+)
+
+
+def _client(request: Request[Any, Any, Any]) -> ClientInfo:
+    ip = request.client.host if request.client else ""
+    return ClientInfo.from_request(request.headers.get("user-agent", ""), ip)
+
+
+def _me(request: Request[Any, Any, Any]) -> Principal:
+    principal = current_principal(request)
+    assert principal is not None  # the route's guard made sure
+    return principal
+
+
+def _me_page(
+    request: Request[Any, Any, Any],
+    *,
+    fragment: str = "",
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
+) -> Template:
+    """The account page, or (htmx) just the form that was sent, with its errors inline."""
+    context = {
+        "user": _me(request),
+        "panels": request.app.state.get("me_panels", []),
+        "errors": errors or {},
+        "form": form or {},
+        "min_password": MIN_PASSWORD,
+    }
+    name = fragment if fragment and request.headers.get("hx-request") else "accounts/me.html"
+    return Template(template_name=name, context=context, status_code=status, headers=NO_STORE)
 
 
 def _form_page(
@@ -87,10 +147,15 @@ class AccountsController(Controller):
                 "errors": errors,
             }
             return _form_page(request, "accounts/signup.html", "accounts/_signup_form.html", context, 422)
-        token = await accounts.open_session(user, request.scope["state"].get("session_token"))
+        token = await accounts.open_session(user, request.scope["state"].get("session_token"), _client(request))
+        await accounts.send_verification(user.id)
         response = redirect(target, request)
         set_session_cookie(response, request, token)
-        return flash(response, f"Welcome to Hypha, {user.display_name}!")
+        return flash(
+            response,
+            f"Welcome to Hypha, {user.display_name}! We mailed a link to {user.email}: "
+            "open it to confirm your address.",
+        )
 
     @get("/login")
     async def login_page(self, request: Request[Any, Any, Any], next: FromQuery[str] = "") -> Response[Any]:
@@ -111,7 +176,7 @@ class AccountsController(Controller):
             if not form.email or not form.password:
                 raise InvalidCredentials("Enter your e-mail and password.")
             user, token = await accounts.log_in(
-                form.email, form.password, ip, request.scope["state"].get("session_token")
+                form.email, form.password, ip, request.scope["state"].get("session_token"), _client(request)
             )
         except LoginThrottled as error:
             status, message, retry_after = 429, error.message, error.retry_after
@@ -138,14 +203,9 @@ class AccountsController(Controller):
 
     @get("/me", guards=[login_required])
     async def me(self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]) -> Template:
-        principal = current_principal(request)
-        assert principal is not None
-        return Template(
-            template_name="accounts/me.html",
-            context={"user": principal, "panels": request.app.state.get("me_panels", [])},
-        )
+        return _me_page(request)
 
-    @post("/me/creator", guards=[login_required])
+    @post("/me/creator", guards=[verified_required])
     async def become_creator(
         self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]
     ) -> Response[Any]:
@@ -153,3 +213,215 @@ class AccountsController(Controller):
         assert principal is not None
         await accounts.become_creator(principal.id)
         return flash(redirect("/me", request), "You are now a creator. Your studio is ready.")
+
+    # -- e-mail verification and change -----------------------------------------------------------
+
+    @post("/me/verify/resend", guards=[login_required])
+    async def resend_verification(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+    ) -> Response[Any]:
+        """Send the link again (rate-limited per account), then go back to the page it was asked on."""
+        me = _me(request)
+        back = safe_next(parse_form(ResendForm, data).next or _same_site_referer(request), "/me")
+        if me.email_verified:
+            return flash(redirect("/me", request), "Your e-mail address is already confirmed.", "info")
+        try:
+            sent = await accounts.send_verification(me.id)
+        except TooManyRequests as error:
+            return flash(redirect(back, request), error.message, "error")
+        if not sent:
+            return flash(redirect(back, request), "We could not send the mail just now. Please try again.", "error")
+        return flash(redirect(back, request), f"We mailed a new link to {me.email}. It works once.")
+
+    @get("/verify-email")
+    async def verify_email_page(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], token: FromQuery[str] = ""
+    ) -> Template:
+        """The link in the mail: a page with one button (a GET never changes anything, so a mail
+        scanner that opens links cannot use one up)."""
+        try:
+            found = await accounts.check_link(token, TokenPurpose.VERIFY_EMAIL)
+        except InvalidLink as error:
+            return _link_invalid(request, error.message, "verify")
+        context = {"token": token, "email": found.email}
+        return Template(template_name="accounts/verify_email.html", context=context, headers=NO_STORE)
+
+    @post("/verify-email")
+    async def verify_email(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+    ) -> Response[Any]:
+        form = parse_form(TokenForm, data)
+        try:
+            user = await accounts.verify_email(form.token)
+        except InvalidLink as error:
+            return _link_invalid(request, error.message, "verify")
+        me = current_principal(request)
+        target = "/me" if me is not None and me.id == user.id else "/login"
+        return flash(redirect(target, request), f"Thank you: {user.email} is confirmed.")
+
+    @post("/me/email", guards=[login_required])
+    async def change_email(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+    ) -> Response[Any]:
+        form = parse_form(EmailChangeForm, data)
+        errors: dict[str, str] = {}
+        try:
+            check_email(form.new_email)
+        except InvalidInput as error:
+            errors["new_email"] = error.message
+        if not form.password:
+            errors["email_password"] = ASK_CURRENT
+        status = 422
+        if not errors:
+            try:
+                user = await accounts.change_email(_me(request).id, form.password, form.new_email)
+            except TooManyRequests as error:
+                key = "email_password" if isinstance(error, PasswordChecksThrottled) else "new_email"
+                errors[key], status = error.message, 429
+            except EmailTaken:
+                errors["new_email"] = "Another account uses this address."
+            except InvalidInput as error:
+                key = "email_password" if "password" in error.message else "new_email"
+                errors[key] = error.message
+            else:
+                return flash(
+                    redirect("/me", request),
+                    f"Your address is now {user.email}. Open the link we mailed there to confirm it; "
+                    "we told your old address too.",
+                )
+        return _me_page(
+            request,
+            fragment="accounts/_email_form.html",
+            errors=errors,
+            status=status,
+            form={"new_email": form.new_email},
+        )
+
+    # -- passwords ---------------------------------------------------------------------------------
+
+    @post("/me/password", guards=[login_required])
+    async def change_password(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+    ) -> Response[Any]:
+        form = parse_form(PasswordChangeForm, data)
+        errors: dict[str, str] = {}
+        status = 422
+        if not form.current_password:
+            errors["current_password"] = ASK_CURRENT
+        try:
+            check_password(form.new_password, _me(request).email)
+        except InvalidInput as error:
+            errors["new_password"] = error.message
+        if not errors:
+            try:
+                ended = await accounts.change_password(
+                    _me(request).id,
+                    form.current_password,
+                    form.new_password,
+                    request.scope["state"].get("session_token"),
+                )
+            except TooManyRequests as error:
+                errors["current_password"], status = error.message, 429
+            except InvalidInput as error:
+                key = "current_password" if "current" in error.message else "new_password"
+                errors[key] = error.message
+            else:
+                others = f"{ended} other session{'s' if ended != 1 else ''}"
+                return flash(redirect("/me", request), f"Your password is changed. We logged out {others}.")
+        return _me_page(request, fragment="accounts/_password_form.html", errors=errors, status=status)
+
+    @get("/forgot-password")
+    async def forgot_password_page(self, request: Request[Any, Any, Any]) -> Template:
+        return Template(template_name="accounts/forgot_password.html", context={"form": {}, "errors": {}, "sent": ""})
+
+    @post("/forgot-password")
+    async def forgot_password(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+    ) -> Response[Any]:
+        """The same answer, in the same time, whether an account has the address or not; the mail
+        itself goes out after the answer."""
+        form = parse_form(ForgotPasswordForm, data)
+        try:
+            check_email(form.email)
+        except InvalidInput as error:
+            context = {"form": {"email": form.email}, "errors": {"email": error.message}, "sent": ""}
+            return _form_page(request, "accounts/forgot_password.html", "accounts/_forgot_form.html", context, 422)
+        ip = request.client.host if request.client else "unknown"
+        address = await accounts.request_password_reset(form.email, ip)  # TooManyRequests → 429 page
+        answer = FORGOT_ANSWER.format(minutes=accounts.policy.reset_link_minutes)
+        context = {"form": {}, "errors": {}, "sent": answer}
+        page = _form_page(request, "accounts/forgot_password.html", "accounts/_forgot_form.html", context, 200)
+        page.background = BackgroundTask(accounts.send_reset_link, address)
+        return page
+
+    @get("/reset-password")
+    async def reset_password_page(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], token: FromQuery[str] = ""
+    ) -> Template:
+        try:
+            await accounts.check_link(token, TokenPurpose.RESET_PASSWORD)
+        except InvalidLink as error:
+            return _link_invalid(request, error.message, "reset")
+        context = {"token": token, "errors": {}, "min_password": MIN_PASSWORD}
+        return Template(template_name="accounts/reset_password.html", context=context, headers=NO_STORE)
+
+    @post("/reset-password")
+    async def reset_password(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+    ) -> Response[Any]:
+        form = parse_form(ResetPasswordForm, data)
+        try:
+            await accounts.reset_password(form.token, form.new_password)
+        except InvalidLink as error:
+            return _link_invalid(request, error.message, "reset")
+        except InvalidInput as error:
+            context = {"token": form.token, "errors": {"new_password": error.message}, "min_password": MIN_PASSWORD}
+            return _form_page(request, "accounts/reset_password.html", "accounts/_reset_form.html", context, 422)
+        response = redirect("/login", request)
+        set_session_cookie(response, request, None)  # every session ended, this browser's too
+        return flash(response, "Your password is changed and every session was logged out. Log in with the new one.")
+
+    # -- sessions ----------------------------------------------------------------------------------
+
+    @get("/me/sessions", guards=[login_required])
+    async def sessions_page(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]
+    ) -> Template:
+        sessions = await accounts.list_sessions(_me(request).id, request.scope["state"].get("session_token"))
+        return Template(template_name="accounts/sessions.html", context={"sessions": sessions}, headers=NO_STORE)
+
+    @post("/me/sessions/{session_id:uuid}/end", guards=[login_required])
+    async def end_session(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], session_id: FromPath[UUID]
+    ) -> Response[Any]:
+        """Log out one session (404 for a session that is not the person's, or is already gone)."""
+        me = _me(request)
+        token = request.scope["state"].get("session_token")
+        current = next((s for s in await accounts.list_sessions(me.id, token) if s.current), None)
+        await accounts.end_session(me.id, session_id)
+        if current is not None and current.id == session_id:
+            response = redirect("/", request)
+            set_session_cookie(response, request, None)
+            return flash(response, "You have logged out.", "info")
+        return flash(redirect("/me/sessions", request), "That session is logged out.")
+
+    @post("/me/sessions/end-others", guards=[login_required])
+    async def end_other_sessions(
+        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]
+    ) -> Response[Any]:
+        ended = await accounts.end_other_sessions(_me(request).id, request.scope["state"].get("session_token"))
+        return flash(redirect("/me/sessions", request), f"Logged out {ended} other session{'s' if ended != 1 else ''}.")
+
+
+def _same_site_referer(request: Request[Any, Any, Any]) -> str:
+    """The path of the page a form was sent from, when that page is on this site ("" otherwise)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc and referer.netloc == request.headers.get("host", ""):
+        return referer.path
+    return ""
+
+
+def _link_invalid(request: Request[Any, Any, Any], message: str, purpose: str) -> Template:
+    """A link that cannot be used: say so and offer the way to a new one (nothing changed)."""
+    context = {"message": message, "purpose": purpose}
+    return Template(template_name="accounts/link_invalid.html", context=context, status_code=400, headers=NO_STORE)

@@ -20,6 +20,38 @@ class LoginForm(msgspec.Struct, forbid_unknown_fields=False):
     next: str = ""
 
 
+class EmailChangeForm(msgspec.Struct, forbid_unknown_fields=False):
+    new_email: str = ""
+    email_password: str = ""  # the page's name (its password form has a current_password too)
+    current_password: str = ""
+
+    @property
+    def password(self) -> str:
+        return self.email_password or self.current_password
+
+
+class ResendForm(msgspec.Struct, forbid_unknown_fields=False):
+    next: str = ""
+
+
+class PasswordChangeForm(msgspec.Struct, forbid_unknown_fields=False):
+    current_password: str = ""
+    new_password: str = ""
+
+
+class ForgotPasswordForm(msgspec.Struct, forbid_unknown_fields=False):
+    email: str = ""
+
+
+class ResetPasswordForm(msgspec.Struct, forbid_unknown_fields=False):
+    token: str = ""
+    new_password: str = ""
+
+
+class TokenForm(msgspec.Struct, forbid_unknown_fields=False):
+    token: str = ""
+
+
 def safe_next(value: str, default: str = "/me") -> str:
     """Where to send the browser after logging in or signing up: `value` if it is a same-origin path
     however a browser reads it (percent-encoded), else `default`. Raises UnsafeRedirectTarget (a 400)

@@ -1,10 +1,15 @@
-"""Accounts: users, their e-mail and password rules, and the errors sign-up and log-in can raise."""
+"""Accounts: users, their e-mail and password rules, sessions and single-use links, and the errors
+sign-up, log-in and account changes can raise."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
 from uuid import UUID
 
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooManyRequests
@@ -15,6 +20,9 @@ EMAIL_PATTERN = re.compile(
 )
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
+# Stored in place of a hash when an account is erased: argon2 cannot parse it, so no password matches.
+UNUSABLE_PASSWORD = "!erased"  # noqa: S105 — a marker, not a password
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "common_passwords.txt"
 
 
 class EmailTaken(Conflict):
@@ -49,6 +57,28 @@ class WeakPassword(InvalidInput):
     message = f"Use at least {MIN_PASSWORD} characters."
 
 
+class WrongPassword(InvalidInput):
+    message = "That is not your current password."
+
+
+class InvalidLink(DomainError):
+    """A verification or reset link that is unknown, used, expired or for another address."""
+
+    message = "This link is not valid: it may have expired or been used already. Ask for a new one."
+
+
+class ResendThrottled(TooManyRequests):
+    message = "We sent several links already. Please wait a few minutes before asking again."
+
+
+class PasswordChecksThrottled(TooManyRequests):
+    message = "Too many wrong passwords. Please wait a few minutes and try again."
+
+
+class SessionNotFound(NotFound):
+    message = "That session has already ended."
+
+
 def normalize_email(email: str) -> str:
     """The form used for uniqueness: trimmed and lower-cased."""
     return email.strip().lower()
@@ -61,11 +91,25 @@ def check_email(email: str) -> str:
     return email
 
 
-def check_password(password: str) -> str:
+@cache
+def common_passwords() -> frozenset[str]:
+    """The common-password list shipped with the product (no network), lower-cased."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def check_password(password: str, email: str = "") -> str:
+    """A password people cannot guess from a list: long enough, not too long, not one of the
+    common passwords, not the e-mail address (or its name part). Raises WeakPassword."""
     if len(password) < MIN_PASSWORD:
         raise WeakPassword()
     if len(password) > MAX_PASSWORD:
         raise WeakPassword(f"Use at most {MAX_PASSWORD} characters.")
+    folded = password.strip().lower()
+    if folded in common_passwords():
+        raise WeakPassword("This password is on the list of the most common passwords. Choose another.")
+    if email and folded in (normalize_email(email), normalize_email(email).split("@", 1)[0]):
+        raise WeakPassword("Your password cannot be your e-mail address.")
     return password
 
 
@@ -78,6 +122,7 @@ class User:
     is_creator: bool
     is_staff: bool
     created_at: datetime
+    email_verified_at: datetime | None = None
     suspended_at: datetime | None = None
     suspension_reason: str = ""
 
@@ -89,11 +134,34 @@ class User:
     def email_normalized(self) -> str:
         return normalize_email(self.email)
 
+    @property
+    def erased(self) -> bool:
+        """True once the person deleted the account (only a pseudonymous row is left)."""
+        return self.password_hash == UNUSABLE_PASSWORD
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
     def become_creator(self) -> User:
         return replace(self, is_creator=True)
 
     def principal(self) -> Principal:
-        return Principal(self.id, self.email, self.display_name, self.is_creator, self.is_staff)
+        return Principal(
+            self.id, self.email, self.display_name, self.is_creator, self.is_staff, email_verified=self.email_verified
+        )
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the sessions page shows about the device that opened a session (nothing more is kept)."""
+
+    browser: str = ""
+    ip_prefix: str = ""
+
+    @classmethod
+    def from_request(cls, user_agent: str, ip: str) -> ClientInfo:
+        return cls(browser=browser_from_user_agent(user_agent), ip_prefix=approximate_ip(ip))
 
 
 @dataclass(frozen=True)
@@ -104,3 +172,108 @@ class Session:
     user_id: UUID
     created_at: datetime
     expires_at: datetime
+    id: UUID | None = None  # names the session on the sessions page; the store assigns one if None
+    last_seen_at: datetime | None = None
+    browser: str = ""
+    ip_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One line of the sessions page."""
+
+    id: UUID
+    created_at: datetime
+    last_seen_at: datetime
+    browser: str
+    ip_prefix: str
+    current: bool
+
+
+class TokenPurpose(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 (a kind of link, not a password)
+
+
+@dataclass(frozen=True)
+class AccountToken:
+    """A single-use link: stored by the SHA-256 of the token the mail carried."""
+
+    token_hash: str
+    user_id: UUID
+    purpose: TokenPurpose
+    email: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        return self.used_at is None and now < self.expires_at
+
+
+class MailKind(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    EMAIL_CHANGED = "email_changed"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 (a kind of link, not a password)
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a kind of mail, not a password)
+
+
+@dataclass(frozen=True)
+class AccountMail:
+    """A mail about the account itself, sent at once (never through the event log: links are secrets)."""
+
+    kind: MailKind
+    to: str
+    name: str
+    link: str = ""  # the single-use link, or a page of the product
+    new_email: str = ""  # EMAIL_CHANGED: where the account's mail goes from now on
+    valid_minutes: int = 0  # how long the link works
+
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+    ("python-httpx/", "a script (httpx)"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def browser_from_user_agent(user_agent: str) -> str:
+    """A short, human name for a User-Agent, like "Firefox on Windows"; "Unknown browser" otherwise."""
+    agent = user_agent[:512]
+    if "HeadlessChrome/" in agent:
+        name = "Chrome (headless)"
+    else:
+        name = next((label for marker, label in _BROWSERS if marker in agent), "")
+    system = next((label for marker, label in _SYSTEMS if marker in agent), "")
+    if not name:
+        return f"Unknown browser on {system}" if system else "Unknown browser"
+    return f"{name} on {system}" if system else name
+
+
+def approximate_ip(ip: str) -> str:
+    """The network, not the address: IPv4 to its /24, IPv6 to its /48 ("" when it is not an address)."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))

@@ -13,12 +13,14 @@ from core.uow import UnitOfWork
 from features.accounts.adapters import (
     Argon2PasswordHasher,
     MemorySessionRepository,
+    MemoryTokenRepository,
     MemoryUserRepository,
     PiccoloUserRepository,
     PostgresSessionRepository,
+    PostgresTokenRepository,
 )
 from features.accounts.controller import AccountsController
-from features.accounts.ports import PasswordHasher, SessionRepository, UserRepository
+from features.accounts.ports import AccountMailer, PasswordHasher, SessionRepository, TokenRepository, UserRepository
 from features.accounts.service import AccountPolicy, AccountService
 
 
@@ -34,15 +36,20 @@ class _AccountServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
+        tokens: TokenRepository,
+        mailer: AccountMailer,
     ) -> AccountService:
         policy = AccountPolicy(
             session_max_age=settings.session_max_age,
             attempts_per_ip=settings.login_attempts_per_ip,
             attempts_per_email=settings.login_attempts_per_email,
             window_seconds=settings.login_window_seconds,
+            base_url=settings.public_url,
+            verify_link_hours=settings.email_verification_hours,
+            reset_link_minutes=settings.password_reset_minutes,
             signups_per_ip_per_hour=settings.signups_per_ip_per_hour,
         )
-        return AccountService(users, sessions, hasher, limiter, uow, clock, policy)
+        return AccountService(users, sessions, hasher, limiter, uow, clock, policy, tokens, mailer)
 
 
 class AccountsModule(_AccountServiceModule):
@@ -55,6 +62,11 @@ class AccountsModule(_AccountServiceModule):
     def sessions(self, db: Database) -> SessionRepository:
         return PostgresSessionRepository(db)
 
+    @singleton
+    @provider
+    def tokens(self, db: Database) -> TokenRepository:
+        return PostgresTokenRepository(db)
+
 
 class MemoryAccountsModule(_AccountServiceModule):
     def configure(self, binder: Binder) -> None:
@@ -62,6 +74,9 @@ class MemoryAccountsModule(_AccountServiceModule):
         binder.bind(MemoryUserRepository, to=InstanceProvider(users))
         binder.bind(UserRepository, to=InstanceProvider(users))  # type: ignore[type-abstract]
         binder.bind(SessionRepository, to=InstanceProvider(MemorySessionRepository(users)))  # type: ignore[type-abstract]
+        tokens = MemoryTokenRepository(users)
+        binder.bind(MemoryTokenRepository, to=InstanceProvider(tokens))
+        binder.bind(TokenRepository, to=InstanceProvider(tokens))  # type: ignore[type-abstract]
         # Cheap parameters: the same algorithm, fast enough for unit tests.
         binder.bind(PasswordHasher, to=InstanceProvider(Argon2PasswordHasher(time_cost=1, memory_cost=64)))  # type: ignore[type-abstract]
 

@@ -1,4 +1,5 @@
-"""Accounts use cases: sign up, log in (rotating the session), log out, become a creator."""
+"""Accounts use cases: sign up, log in (rotating the session), log out, become a creator; verify the
+e-mail address, change it, change or reset the password, and see or end sessions."""
 
 from __future__ import annotations
 
@@ -9,23 +10,42 @@ from datetime import timedelta
 from uuid import UUID
 
 from core.clock import Clock
+from core.errors import InvalidInput
 from core.identity import Principal
 from core.ids import uuid7
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.model import (
+    MAX_PASSWORD,
+    AccountMail,
     AccountSuspended,
+    AccountToken,
+    ClientInfo,
     InvalidCredentials,
+    InvalidLink,
     LoginThrottled,
+    MailKind,
+    PasswordChecksThrottled,
+    ResendThrottled,
     Session,
+    SessionNotFound,
+    SessionView,
     SignupThrottled,
+    TokenPurpose,
     UnknownAccount,
     User,
+    WrongPassword,
     check_email,
     check_password,
     normalize_email,
 )
-from features.accounts.ports import PasswordHasher, SessionRepository, UserRepository
+from features.accounts.ports import (
+    AccountMailer,
+    PasswordHasher,
+    SessionRepository,
+    TokenRepository,
+    UserRepository,
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +54,28 @@ class AccountPolicy:
     attempts_per_ip: int = 20
     attempts_per_email: int = 5
     window_seconds: int = 900
+    base_url: str = "http://127.0.0.1:8000"  # links in mail point here
+    verify_link_hours: int = 48
+    reset_link_minutes: int = 30
+    verify_mails_per_window: int = 3  # "send the link again", per account
+    reset_mails_per_email: int = 3  # reset links mailed to one address per window (more are dropped quietly)
+    reset_requests_per_ip: int = 20
+    password_checks_per_window: int = 5  # wrong current passwords on change forms, per account
     signups_per_ip_per_hour: int = 20
+
+
+ERASED_NAME = "Deleted account"
+
+
+def erased_email(user_id: UUID) -> str:
+    """The placeholder address of an erased account (the .invalid TLD can never receive mail)."""
+    return f"erased-{user_id.hex}@erased.invalid"
+
+
+def login_email_key(email: str) -> str:
+    """The rate-limit key of log-ins to one address: a hash, so no e-mail is ever stored in rate_limits
+    (not even one typed after its account was deleted)."""
+    return "login:email:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
 def hash_token(token: str) -> str:
@@ -59,6 +100,8 @@ class AccountService:
         uow: UnitOfWork,
         clock: Clock,
         policy: AccountPolicy,
+        tokens: TokenRepository,
+        mailer: AccountMailer,
     ) -> None:
         self.users = users
         self.sessions = sessions
@@ -67,17 +110,20 @@ class AccountService:
         self.uow = uow
         self.clock = clock
         self.policy = policy
+        self.tokens = tokens
+        self.mailer = mailer
         self._dummy_hash: str | None = None
 
     async def sign_up(self, email: str, password: str, display_name: str = "", ip: str | None = None) -> User:
-        """Create a viewer account. Raises InvalidEmail, WeakPassword or EmailTaken (nothing stored).
+        """Create a viewer account, its e-mail not verified yet (see `send_verification`). Raises
+        InvalidEmail, WeakPassword or EmailTaken (nothing stored).
 
         With `ip` (a sign-up from the web), at most `signups_per_ip_per_hour` well-formed sign-ups per
         address are accepted per fixed hour window, counted in the shared limiter before anything is
         stored (so parallel requests cannot all slip past one check); past it SignupThrottled (429).
         """
         email = check_email(email)
-        check_password(password)
+        check_password(password, email)
         if ip is not None:
             allowance = await self.limiter.hit(f"signup:ip:{ip}", self.policy.signups_per_ip_per_hour, 3600)
             if not allowance.allowed:
@@ -101,11 +147,14 @@ class AccountService:
             await self.users.add(user)
         return user
 
-    async def log_in(self, email: str, password: str, ip: str, old_token: str | None = None) -> tuple[User, str]:
+    async def log_in(
+        self, email: str, password: str, ip: str, old_token: str | None = None, client: ClientInfo | None = None
+    ) -> tuple[User, str]:
         """Check the password and open a new session, destroying the one the browser came with.
 
         Returns the user and the new session token. Raises LoginThrottled when this IP or this
-        e-mail has made too many attempts, InvalidCredentials for a wrong e-mail or password.
+        e-mail has made too many attempts, InvalidCredentials for a wrong e-mail or password. A
+        password hashed with older argon2 parameters is hashed again with the current ones.
 
         Each attempt is counted (atomically, in the shared limiter) *before* the slow password hash,
         so parallel guesses cannot all pass a check made before any of them was counted: at most
@@ -115,7 +164,7 @@ class AccountService:
         in when it ends; password reset is not behind this limit.
         """
         policy = self.policy
-        email_key = f"login:email:{normalize_email(email)}"
+        email_key = login_email_key(email)
         by_ip = await self.limiter.hit(f"login:ip:{ip}", policy.attempts_per_ip, policy.window_seconds)
         if not by_ip.allowed:
             raise _throttled(by_ip.retry_after)
@@ -131,23 +180,43 @@ class AccountService:
         if user.suspended:
             raise AccountSuspended()
         await self.limiter.reset(email_key)
-        token = await self._open_session(user, old_token)
+        user = await self._rehash_if_needed(user, password)
+        token = await self._open_session(user, old_token, client)
         return user, token
 
-    async def open_session(self, user: User, old_token: str | None = None) -> str:
+    async def open_session(self, user: User, old_token: str | None = None, client: ClientInfo | None = None) -> str:
         """A new session for a user who just proved who they are (e.g. right after sign-up)."""
-        return await self._open_session(user, old_token)
+        return await self._open_session(user, old_token, client)
 
-    async def _open_session(self, user: User, old_token: str | None) -> str:
+    async def _open_session(self, user: User, old_token: str | None, client: ClientInfo | None = None) -> str:
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
+        client = client or ClientInfo()
+        session = Session(
+            hash_token(token),
+            user.id,
+            now,
+            now + timedelta(seconds=self.policy.session_max_age),
+            last_seen_at=now,
+            browser=client.browser,
+            ip_prefix=client.ip_prefix,
+        )
         async with self.uow.atomic():
             if old_token:
                 await self.sessions.delete(hash_token(old_token))
-            await self.sessions.add(
-                Session(hash_token(token), user.id, now, now + timedelta(seconds=self.policy.session_max_age))
-            )
+            await self.sessions.add(session)
         return token
+
+    async def _rehash_if_needed(self, user: User, password: str) -> User:
+        if not self.hasher.needs_rehash(user.password_hash):
+            return user
+        user = replace(user, password_hash=await self.hasher.hash(password))
+        async with self.uow.atomic():
+            current = await self.users.get(user.id)
+            if current is not None:
+                user = replace(current, password_hash=user.password_hash)
+                await self.users.save(user)
+        return user
 
     async def log_out(self, token: str | None) -> None:
         """Destroy the session; the token is worthless afterwards."""
@@ -215,7 +284,300 @@ class AccountService:
     async def users_by_id(self, user_ids: list[UUID]) -> dict[UUID, User]:
         return await self.users.get_many(user_ids)
 
+    # -- for the privacy feature (export and erasure) -------------------------------------------------
+
+    async def verify_password(self, user_id: UUID, password: str) -> bool:
+        """True if `password` is the user's current password; False for a wrong one, an unknown or an
+        erased account. Costs one argon2 verification either way."""
+        user = await self.users.get(user_id)
+        if user is None or not password or len(password) > MAX_PASSWORD:
+            await self.hasher.verify(await self._dummy(), password[:MAX_PASSWORD])
+            return False
+        return await self.hasher.verify(user.password_hash, password)
+
+    async def sessions_of(self, user_id: UUID) -> list[Session]:
+        """The user's live sessions, most recently seen first (the token hashes, never the tokens)."""
+        return await self.sessions.list_for_user(user_id, self.clock.now())
+
+    async def end_all_sessions(self, user_id: UUID) -> None:
+        """Log the user out everywhere, at once: every session token of theirs stops working."""
+        await self.sessions.delete_for_user(user_id)
+
+    async def erase_account(self, user_id: UUID) -> None:
+        """Erase the person behind the account: every session ends, the e-mail and display name are
+        replaced by placeholders (`erased_email`, ERASED_NAME), the password can no longer match and
+        the roles are dropped. The user id stays as a pseudonym for the financial records that point
+        to it. Idempotent; runs inside the caller's unit of work if one is open."""
+        async with self.uow.atomic():
+            user = await self.users.get(user_id)
+            if user is None:
+                return
+            await self.sessions.delete_for_user(user_id)
+            await self.tokens.forget_user(user_id)
+            await self.users.pseudonymise(user_id, erased_email(user_id), ERASED_NAME)
+            await self.limiter.reset(login_email_key(user.email))
+
+    # -- e-mail verification ---------------------------------------------------------------------
+
+    async def send_verification(self, user_id: UUID) -> bool:
+        """Mail a single-use link that confirms the account's current address (valid for
+        `verify_link_hours`). Returns False when the address is already verified (nothing sent) or
+        the mail could not be handed over. Raises ResendThrottled past `verify_mails_per_window`."""
+        user = await self.users.get(user_id)
+        if user is None or user.email_verified:
+            return False
+        await self._count_verification_mail(user.id)
+        return await self._mail_verification(user)
+
+    async def _count_verification_mail(self, user_id: UUID) -> None:
+        policy = self.policy
+        allowance = await self.limiter.hit(
+            f"verify:user:{user_id}", policy.verify_mails_per_window, policy.window_seconds
+        )
+        if not allowance.allowed:
+            minutes = max(1, (allowance.retry_after + 59) // 60)
+            raise ResendThrottled(
+                f"We sent several links already. Please check your mail, or ask again in {minutes} minute"
+                f"{'s' if minutes > 1 else ''}.",
+                retry_after=allowance.retry_after,
+            )
+
+    async def _mail_verification(self, user: User) -> bool:
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now()
+        hours = self.policy.verify_link_hours
+        await self.tokens.add(
+            AccountToken(
+                hash_token(token), user.id, TokenPurpose.VERIFY_EMAIL, user.email, now, now + timedelta(hours=hours)
+            )
+        )
+        link = f"{self.policy.base_url.rstrip('/')}/verify-email?token={token}"
+        return await self.mailer.send(
+            AccountMail(MailKind.VERIFY_EMAIL, user.email, user.display_name, link, valid_minutes=hours * 60)
+        )
+
+    async def check_link(self, token: str, purpose: TokenPurpose) -> AccountToken:
+        """The stored link for `token` if it can still be used; raises InvalidLink otherwise (nothing changes)."""
+        found = await self._usable(token, purpose)
+        if found is None:
+            raise InvalidLink()
+        return found
+
+    async def verify_email(self, token: str) -> User:
+        """Use a verification link: the address it was mailed to is confirmed, once. Raises InvalidLink
+        for an unknown, used or expired link, or one mailed to an address the account no longer has."""
+        now = self.clock.now()
+        async with self.uow.atomic():
+            used = (
+                await self.tokens.use(hash_token(token), TokenPurpose.VERIFY_EMAIL, now) if _plausible(token) else None
+            )
+            if used is None:
+                raise InvalidLink()
+            user = await self.users.get(used.user_id)
+            if user is None:
+                raise InvalidLink()
+            if normalize_email(used.email) != user.email_normalized:
+                raise InvalidLink("This link was sent to an address that is no longer on your account.")
+            if not user.email_verified:
+                user = replace(user, email_verified_at=now)
+                await self.users.save(user)
+        return user
+
+    async def mark_email_verified(self, user_id: UUID) -> User:
+        """Take the account's current address as verified without a link: for accounts an operator
+        vouches for (`hypha up --demo`), never reachable from the web."""
+        async with self.uow.atomic():
+            user = await self.users.get(user_id)
+            if user is None:
+                raise InvalidCredentials()
+            if not user.email_verified:
+                user = replace(user, email_verified_at=self.clock.now())
+                await self.users.save(user)
+        return user
+
+    async def change_email(self, user_id: UUID, current_password: str, new_email: str) -> User:
+        """Move the account to a new address: it needs the current password, the new address must be
+        free, and it is unverified until its link is used (mailed to it); the old address is told.
+        Raises InvalidEmail, WrongPassword, EmailTaken, InvalidInput (same address),
+        PasswordChecksThrottled (too many wrong passwords) or ResendThrottled (too many links mailed
+        this window); nothing changes then."""
+        new_email = check_email(new_email)
+        user = await self._with_password(user_id, current_password)
+        if normalize_email(new_email) == user.email_normalized:
+            raise InvalidInput("That is already your e-mail address.")
+        await self._count_verification_mail(user.id)  # each change mails a link: same limit as resending
+        old = user
+        changed = replace(user, email=new_email, email_verified_at=None)
+        now = self.clock.now()
+        async with self.uow.atomic():
+            await self.users.save(changed)  # EmailTaken when another account has it
+            await self.tokens.revoke(user.id, TokenPurpose.VERIFY_EMAIL, now)
+            await self.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
+        await self._mail_verification(changed)
+        await self.mailer.send(
+            AccountMail(MailKind.EMAIL_CHANGED, old.email, old.display_name, self._link("/login"), new_email=new_email)
+        )
+        return changed
+
+    # -- passwords ---------------------------------------------------------------------------------
+
+    async def change_password(
+        self, user_id: UUID, current_password: str, new_password: str, current_token: str | None
+    ) -> int:
+        """Set a new password (the current one is needed) and end every other session of the account;
+        the session `current_token` names stays. Returns how many sessions ended. Raises WrongPassword,
+        WeakPassword or PasswordChecksThrottled (too many wrong current passwords); nothing changes then."""
+        user = await self._with_password(user_id, current_password)
+        check_password(new_password, user.email)
+        new_hash = await self.hasher.hash(new_password)
+        now = self.clock.now()
+        async with self.uow.atomic():
+            fresh = await self.users.get(user.id)
+            if fresh is None:
+                raise InvalidCredentials()
+            await self.users.save(replace(fresh, password_hash=new_hash))
+            ended = await self.sessions.delete_for_user(user.id, hash_token(current_token) if current_token else None)
+            await self.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
+        await self.mailer.send(
+            AccountMail(MailKind.PASSWORD_CHANGED, user.email, user.display_name, self._link("/forgot-password"))
+        )
+        return ended
+
+    async def request_password_reset(self, email: str, ip: str) -> str | None:
+        """Count a "forgot password" request and return the address to mail a reset link to (see
+        `send_reset_link`, which the caller runs after answering), or None when the address had its
+        share of links this window. Nothing here looks the address up, so the answer cannot depend
+        on whether an account has it. Raises ResendThrottled only for a network asking too often
+        (whatever the addresses). Uses none of the log-in limits: a reset stays possible while
+        log-in is throttled for the address."""
+        policy = self.policy
+        by_ip = await self.limiter.hit(f"reset:ip:{ip}", policy.reset_requests_per_ip, policy.window_seconds)
+        if not by_ip.allowed:
+            raise ResendThrottled(
+                "Too many reset requests from your network. Please wait a few minutes and try again.",
+                retry_after=by_ip.retry_after,
+            )
+        address = normalize_email(email)[:254]
+        by_email = await self.limiter.hit(f"reset:email:{address}", policy.reset_mails_per_email, policy.window_seconds)
+        return address if by_email.allowed else None
+
+    async def send_reset_link(self, email: str | None) -> bool:
+        """Mail a single-use reset link (valid `reset_link_minutes`) to the account with this address;
+        False when no account has it (nothing stored, nothing sent) or the mail could not go out."""
+        if not email:
+            return False
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now()
+        minutes = self.policy.reset_link_minutes
+        stored = AccountToken(
+            hash_token(token), UUID(int=0), TokenPurpose.RESET_PASSWORD, "", now, now + timedelta(minutes=minutes)
+        )
+        user = await self.tokens.add_for_email(email, stored)
+        if user is None:
+            return False
+        link = self._link(f"/reset-password?token={token}")
+        mail = AccountMail(MailKind.RESET_PASSWORD, user.email, user.display_name, link, valid_minutes=minutes)
+        return await self.mailer.send(mail)
+
+    async def reset_password(self, token: str, new_password: str) -> User:
+        """Use a reset link: set the new password and end every session of the account (this one too).
+        Proves the mailbox, so an unverified address becomes verified. Log-in attempts counted against
+        the address are forgiven. Raises InvalidLink (unknown, used, expired) or WeakPassword; a weak
+        password does not use up the link."""
+        found = await self.check_link(token, TokenPurpose.RESET_PASSWORD)
+        user = await self.users.get(found.user_id)
+        if user is None:
+            raise InvalidLink()
+        check_password(new_password, user.email)
+        new_hash = await self.hasher.hash(new_password)
+        now = self.clock.now()
+        async with self.uow.atomic():
+            used = await self.tokens.use(hash_token(token), TokenPurpose.RESET_PASSWORD, now)
+            fresh = await self.users.get(found.user_id)
+            if used is None or fresh is None:
+                raise InvalidLink()
+            mailbox_proved = normalize_email(used.email) == fresh.email_normalized
+            user = replace(
+                fresh,
+                password_hash=new_hash,
+                email_verified_at=fresh.email_verified_at or (now if mailbox_proved else None),
+            )
+            await self.users.save(user)
+            await self.sessions.delete_for_user(user.id)
+            await self.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
+        await self.limiter.reset(f"login:email:{user.email_normalized}")
+        await self.mailer.send(
+            AccountMail(MailKind.PASSWORD_CHANGED, user.email, user.display_name, self._link("/forgot-password"))
+        )
+        return user
+
+    async def _with_password(self, user_id: UUID, password: str) -> User:
+        """The user, if `password` is theirs; WrongPassword otherwise. Wrong tries are counted per
+        account: past `password_checks_per_window` every try is refused with PasswordChecksThrottled
+        until the window ends (a stolen session cannot guess the password)."""
+        policy = self.policy
+        key = f"password:user:{user_id}"
+        allowance = await self.limiter.peek(key, policy.password_checks_per_window, policy.window_seconds)
+        if not allowance.allowed:
+            minutes = max(1, (allowance.retry_after + 59) // 60)
+            raise PasswordChecksThrottled(
+                f"Too many wrong passwords. Please wait {minutes} minute{'s' if minutes > 1 else ''} and try again.",
+                retry_after=allowance.retry_after,
+            )
+        user = await self.users.get(user_id)
+        if user is None:
+            raise InvalidCredentials()
+        if not password or not await self.hasher.verify(user.password_hash, password):
+            await self.limiter.hit(key, policy.password_checks_per_window, policy.window_seconds)
+            raise WrongPassword()
+        await self.limiter.reset(key)
+        return user
+
+    # -- sessions ----------------------------------------------------------------------------------
+
+    async def list_sessions(self, user_id: UUID, current_token: str | None) -> list[SessionView]:
+        """The account's active sessions, most recently seen first; `current` marks this browser's."""
+        current_hash = hash_token(current_token) if current_token else None
+        return [
+            SessionView(
+                id=session.id,
+                created_at=session.created_at,
+                last_seen_at=session.last_seen_at or session.created_at,
+                browser=session.browser or "Unknown browser",
+                ip_prefix=session.ip_prefix,
+                current=session.token_hash == current_hash,
+            )
+            for session in await self.sessions.list_for_user(user_id, self.clock.now())
+            if session.id is not None
+        ]
+
+    async def end_session(self, user_id: UUID, session_id: UUID) -> None:
+        """End one of the account's sessions; SessionNotFound when it has no such session (another
+        account's session is not theirs to see: the same answer)."""
+        if not await self.sessions.delete_one(user_id, session_id):
+            raise SessionNotFound()
+
+    async def end_other_sessions(self, user_id: UUID, current_token: str | None) -> int:
+        """End every session of the account but this browser's; returns how many ended."""
+        return await self.sessions.delete_for_user(user_id, hash_token(current_token) if current_token else None)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _link(self, path: str) -> str:
+        return self.policy.base_url.rstrip("/") + path
+
+    async def _usable(self, token: str, purpose: TokenPurpose) -> AccountToken | None:
+        if not _plausible(token):
+            return None
+        found = await self.tokens.find(hash_token(token), purpose)
+        return found if found is not None and found.usable(self.clock.now()) else None
+
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
             self._dummy_hash = await self.hasher.hash(secrets.token_hex(16))
         return self._dummy_hash
+
+
+def _plausible(token: str) -> bool:
+    """A token we could have made (43 URL-safe characters); anything else is not looked up."""
+    return 20 <= len(token) <= 128 and all(ch.isalnum() or ch in "-_" for ch in token)

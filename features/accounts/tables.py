@@ -15,12 +15,29 @@ class UserTable(Table, tablename="users"):
     is_creator = Boolean(default=False)
     is_staff = Boolean(default=False)
     created_at = Timestamptz()
+    email_verified_at = Timestamptz(null=True, default=None)
     suspended_at = Timestamptz(null=True, default=None)
     suspension_reason = Text(default="")
 
 
 class SessionTable(Table, tablename="sessions"):
     id_hash = Varchar(length=64, primary_key=True)
+    id = UUID(unique=True)
     user_id = ForeignKey(references=UserTable, null=False)
     created_at = Timestamptz()
     expires_at = Timestamptz()
+    last_seen_at = Timestamptz()
+    browser = Varchar(length=80, default="")
+    ip_prefix = Varchar(length=64, default="")
+
+
+class AccountTokenTable(Table, tablename="account_tokens"):
+    """Single-use links (e-mail verification, password reset); only the token's SHA-256 is kept."""
+
+    token_hash = Varchar(length=64, primary_key=True)
+    user_id = ForeignKey(references=UserTable, null=False)
+    purpose = Varchar(length=20)
+    email = Varchar(length=254)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)

@@ -39,6 +39,7 @@ from uuid import UUID
 
 from core.errors import InvalidInput
 from core.events import Event, LogCursor
+from core.numbers import whole_or_none
 from features.playback.model import Heartbeat
 
 STEPS = 20  # retention every 5 %
@@ -349,8 +350,8 @@ def _whole(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if isinstance(value, str):
+        return whole_or_none(value)
     return None
 
 

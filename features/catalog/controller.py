@@ -17,7 +17,7 @@ from litestar.response import Template
 
 from core.auth import current_principal
 from core.paging import Cursor, Page
-from core.web import inject
+from core.web import inject, query_number
 from features.catalog.model import PAGE_SIZE, Card, search_query
 from features.catalog.service import CatalogService
 
@@ -59,16 +59,17 @@ class CatalogController(Controller):
         request: Request[Any, Any, Any],
         catalog: NamedDependency[CatalogService],
         after: FromQuery[str | None] = None,
-        limit: FromQuery[int | None] = None,
+        limit: FromQuery[str | None] = None,
     ) -> Template:
         """The landing hero for visitors, and the newest published videos for everyone."""
-        page = await catalog.feed(Cursor.parse(after), limit)
+        size = query_number(limit, name="limit")
+        page = await catalog.feed(Cursor.parse(after), size)
         context = {
             "user": current_principal(request),
             "page": page,
             "feed_title": "Newest videos",
             "empty": "home",
-            **_links("/", page, limit),
+            **_links("/", page, size),
         }
         return _render(request, "catalog/home.html", context)
 
@@ -79,17 +80,18 @@ class CatalogController(Controller):
         catalog: NamedDependency[CatalogService],
         q: FromQuery[str] = "",
         after: FromQuery[str | None] = None,
-        limit: FromQuery[int | None] = None,
+        limit: FromQuery[str | None] = None,
     ) -> Template:
         """Published videos whose title contains `q`, in any case, newest first."""
+        size = query_number(limit, name="limit")
         query = search_query(q)
-        page = await catalog.search(query, Cursor.parse(after), limit)
+        page = await catalog.search(query, Cursor.parse(after), size)
         context = {
             "query": query,
             "page": page,
             "feed_title": f"Videos matching “{query.text}”" if query.usable else "",
             "empty": "search" if query.usable else "none",
-            **_links("/search", page, limit, q=query.text),
+            **_links("/search", page, size, q=query.text),
         }
         return _render(request, "catalog/search.html", context)
 
@@ -100,10 +102,11 @@ class CatalogController(Controller):
         catalog: NamedDependency[CatalogService],
         creator_id: FromPath[UUID],
         after: FromQuery[str | None] = None,
-        limit: FromQuery[int | None] = None,
+        limit: FromQuery[str | None] = None,
     ) -> Template:
         """A creator's published videos, newest first."""
-        found = await catalog.creator_page(creator_id, Cursor.parse(after), limit)
+        size = query_number(limit, name="limit")
+        found = await catalog.creator_page(creator_id, Cursor.parse(after), size)
         viewer = current_principal(request)
         context = {
             "creator": found.creator,
@@ -111,6 +114,6 @@ class CatalogController(Controller):
             "page": found.cards,
             "feed_title": "Videos",
             "empty": "creator",
-            **_links(f"/c/{creator_id}", found.cards, limit),
+            **_links(f"/c/{creator_id}", found.cards, size),
         }
         return _render(request, "catalog/creator.html", context)

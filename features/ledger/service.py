@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from core.clock import Clock
 from core.ids import uuid7
+from core.numbers import whole_or_none
 from features.ledger.model import (
     AccountRef,
     IdempotencyConflict,
@@ -81,10 +82,9 @@ class LedgerService:
         limit = max(1, min(limit, MAX_PAGE))
         cursor: int | None = None
         if before:
-            # ASCII digits within bigint (entry ids): "²" passes isdigit() and 10**30 overflows asyncpg (a 500).
-            if not (before.isascii() and before.isdigit()) or len(before) > 18:
+            cursor = whole_or_none(before)
+            if cursor is None:
                 raise InvalidTransfer("That statement page does not exist.")
-            cursor = int(before)
         entries = await self.repository.entries(account, cursor, limit + 1)
         more = len(entries) > limit
         entries = entries[:limit]

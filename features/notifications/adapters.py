@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import email.message
 import email.utils
+import html
 import json
+import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import aiosmtplib
+import markupsafe
 
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.events import Event, MemoryEventBus
+from features.accounts.model import AccountMail
+from features.notifications.mails import MailComposer
 from features.notifications.model import (
     Delivery,
     DeliveryStatus,
@@ -28,8 +35,29 @@ from features.notifications.model import (
     StoredMail,
     check_message,
 )
+from features.notifications.ports import EmailService
+
+log = logging.getLogger(__name__)
 
 # -- Sending mail --------------------------------------------------------------------------------
+
+
+class AccountMailSender:
+    """The accounts feature's AccountMailer: composes the mail from this feature's templates and
+    sends it at once through the EmailService (SMTP, or the outbox). A refusal is logged without
+    the mail's body (its link is a secret) and reported as False."""
+
+    def __init__(self, email: EmailService, composer: MailComposer) -> None:
+        self.email = email
+        self.composer = composer
+
+    async def send(self, mail: AccountMail) -> bool:
+        try:
+            await self.email.send(self.composer.compose_account(mail))
+        except EmailDeliveryError as error:
+            log.warning("account mail %s not sent: %s", mail.kind.value, error.reason)
+            return False
+        return True
 
 
 class SmtpEmailService:
@@ -138,6 +166,33 @@ class PostgresOutbox:
         mails = [_stored_mail(row) for row in rows[:per_page]]
         return MailPage(mails, page, has_next=len(rows) > per_page)
 
+    async def forget_recipient(self, address: str) -> int:
+        status = await self.db.execute("DELETE FROM outbox_mail WHERE to_normalized = $1", address.strip().lower())
+        return int(status.rsplit(" ", 1)[1])
+
+    async def redact(self, recipients: Sequence[str], text: str, replacement: str) -> int:
+        if not text or not recipients:
+            return 0
+        changed = 0
+        for form in written_forms(text):
+            status = await self.db.execute(
+                "UPDATE outbox_mail SET subject = replace(subject, $2, $3), text_body = replace(text_body, $2, $3),"
+                " html_body = replace(html_body, $2, $3)"
+                " WHERE to_normalized = ANY($1::text[]) AND strpos(subject || text_body || html_body, $2) > 0",
+                [r.strip().lower() for r in recipients],
+                form,
+                replacement,
+            )
+            changed += int(status.rsplit(" ", 1)[1])
+        return changed
+
+
+def written_forms(text: str) -> list[str]:
+    """`text` as mail may hold it: as is, and HTML-escaped the ways our templates (Jinja2/markupsafe)
+    and the standard library escape it; the escaped forms first (they contain no raw `&`)."""
+    forms = [str(markupsafe.escape(text)), html.escape(text), text]
+    return sorted(set(forms), key=lambda form: (form == text, forms.index(form)))
+
 
 class MemoryOutbox:
     """Mail kept in a list (tests). `refuse` maps an address to the error sending to it raises, so
@@ -166,6 +221,35 @@ class MemoryOutbox:
         mails = [m for m in reversed(self.mails) if wanted is None or m.to.strip().lower() == wanted]
         start = (page - 1) * per_page
         return MailPage(mails[start : start + per_page], page, has_next=len(mails) > start + per_page)
+
+    async def forget_recipient(self, address: str) -> int:
+        wanted = address.strip().lower()
+        kept = [m for m in self.mails if m.to.strip().lower() != wanted]
+        forgotten = len(self.mails) - len(kept)
+        self.mails = kept
+        return forgotten
+
+    async def redact(self, recipients: Sequence[str], text: str, replacement: str) -> int:
+        wanted = {r.strip().lower() for r in recipients}
+        changed = 0
+        for index, mail in enumerate(self.mails):
+            if mail.to.strip().lower() in wanted and text:
+                redacted = replace(
+                    mail,
+                    subject=_redacted(mail.subject, text, replacement),
+                    text=_redacted(mail.text, text, replacement),
+                    html=_redacted(mail.html, text, replacement),
+                )
+                if redacted != mail:
+                    self.mails[index] = redacted
+                    changed += 1
+        return changed
+
+
+def _redacted(value: str, text: str, replacement: str) -> str:
+    for form in written_forms(text):
+        value = value.replace(form, replacement)
+    return value
 
 
 # -- Reading the event log ------------------------------------------------------------------------
@@ -360,6 +444,46 @@ class PostgresDeliveryLog:
         )
         return _delivery(row) if row else None
 
+    async def forget_user(self, user_id: UUID, reason: str) -> int:
+        return await _postgres_forget_user(self.db, user_id, reason)
+
+    async def redact(self, user_ids: Collection[UUID], kind: str, text: str, replacement: str) -> int:
+        return await _postgres_redact(self.db, user_ids, kind, text, replacement)
+
+
+_FORGET_USER = """
+    UPDATE notification_deliveries SET to_address = NULL, subject = NULL, text_body = NULL, html_body = NULL,
+        status = CASE WHEN status = 'SENT' THEN status ELSE 'GAVE_UP' END,
+        last_error = CASE WHEN status = 'SENT' THEN '' ELSE $2 END,
+        next_attempt_at = CASE WHEN status = 'SENT' THEN next_attempt_at ELSE NULL END,
+        updated_at = now()
+    WHERE user_id = $1
+"""
+
+
+async def _postgres_forget_user(db: Database, user_id: UUID, reason: str) -> int:
+    status = await db.execute(_FORGET_USER, user_id, reason)
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def _postgres_redact(db: Database, user_ids: Collection[UUID], kind: str, text: str, replacement: str) -> int:
+    if not text or not user_ids:
+        return 0
+    changed = 0
+    for form in written_forms(text):
+        status = await db.execute(
+            "UPDATE notification_deliveries SET subject = replace(subject, $3, $4),"
+            " text_body = replace(text_body, $3, $4), html_body = replace(html_body, $3, $4), updated_at = now()"
+            " WHERE user_id = ANY($1::uuid[]) AND kind = $2 AND to_address IS NOT NULL"
+            " AND strpos(subject || text_body || html_body, $3) > 0",
+            list(user_ids),
+            kind,
+            form,
+            replacement,
+        )
+        changed += int(status.rsplit(" ", 1)[1])
+    return changed
+
 
 class MemoryDeliveryLog:
     def __init__(self) -> None:
@@ -396,3 +520,32 @@ class MemoryDeliveryLog:
 
     async def get(self, event_id: int) -> Delivery | None:
         return self.deliveries.get(event_id)
+
+    async def forget_user(self, user_id: UUID, reason: str) -> int:
+        changed = 0
+        for event_id, delivery in list(self.deliveries.items()):
+            if delivery.user_id != user_id:
+                continue
+            forgotten = replace(delivery, message=None, last_error="")
+            if delivery.status is not DeliveryStatus.SENT:
+                forgotten = replace(forgotten, status=DeliveryStatus.GAVE_UP, last_error=reason, next_attempt_at=None)
+            self.deliveries[event_id] = forgotten
+            changed += 1
+        return changed
+
+    async def redact(self, user_ids: Collection[UUID], kind: str, text: str, replacement: str) -> int:
+        changed = 0
+        for event_id, delivery in list(self.deliveries.items()):
+            message = delivery.message
+            if message is None or delivery.user_id not in user_ids or delivery.kind != kind or not text:
+                continue
+            redacted = EmailMessage(
+                message.to,
+                _redacted(message.subject, text, replacement),
+                _redacted(message.text, text, replacement),
+                _redacted(message.html, text, replacement),
+            )
+            if redacted != message:
+                self.deliveries[event_id] = replace(delivery, message=redacted)
+                changed += 1
+        return changed

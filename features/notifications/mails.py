@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from features.accounts.model import AccountMail
+from features.accounts.model import MailKind as AccountMailKind
 from features.notifications.model import (
     EmailMessage,
     MailKind,
@@ -30,8 +32,16 @@ LINKS: dict[MailKind, str] = {
     MailKind.PAYOUT_PAID: "/studio/payouts",
     MailKind.VIDEO_TAKEN_DOWN: "/studio",
     MailKind.ACCOUNT_SUSPENDED: "/",
+    MailKind.EXPORT_READY: "/me/export",
 }
+EXPORT_PATH = "/me/export/{export_id}/download"
 WATCH_PATH = "/v/{public_id}"
+ACCOUNT_SUBJECTS: dict[AccountMailKind, str] = {
+    AccountMailKind.VERIFY_EMAIL: "Confirm your e-mail address for {product}",
+    AccountMailKind.EMAIL_CHANGED: "The e-mail address of your {product} account was changed",
+    AccountMailKind.RESET_PASSWORD: "Reset your {product} password",
+    AccountMailKind.PASSWORD_CHANGED: "Your {product} password was changed",
+}
 
 
 class MailComposer:
@@ -55,6 +65,9 @@ class MailComposer:
         public_id = notification.facts.get("public_id")
         if notification.kind is MailKind.VIDEO_READY and public_id:
             return self.public_url + WATCH_PATH.format(public_id=quote(str(public_id), safe=""))
+        export_id = notification.facts.get("export_id")
+        if notification.kind is MailKind.EXPORT_READY and export_id:
+            return self.public_url + EXPORT_PATH.format(export_id=quote(str(export_id), safe=""))
         return self.public_url + LINKS[notification.kind]
 
     def compose(self, notification: Notification, to: str, recipient_name: str) -> EmailMessage:
@@ -71,3 +84,22 @@ class MailComposer:
         text = self.env.get_template(f"{base}.txt").render(context)
         html = self.env.get_template(f"{base}.html").render(context)
         return EmailMessage(to=to, subject=subject, text=text, html=html)
+
+    def compose_account(self, mail: AccountMail) -> EmailMessage:
+        """A mail about the account itself (its link is a secret: it only ever goes into this mail)."""
+        subject = ACCOUNT_SUBJECTS[mail.kind].format(product=self.product_name)
+        context: dict[str, Any] = {
+            "product": self.product_name,
+            "name": mail.name,
+            "to": mail.to,
+            "link": mail.link or self.public_url + "/",
+            "home": self.public_url + "/",
+            "subject": subject,
+            "new_email": mail.new_email,
+            "valid_minutes": mail.valid_minutes,
+            "valid_hours": mail.valid_minutes // 60,
+        }
+        base = f"notifications/mail/{mail.kind.value}"
+        text = self.env.get_template(f"{base}.txt").render(context)
+        html = self.env.get_template(f"{base}.html").render(context)
+        return EmailMessage(to=mail.to, subject=subject, text=text, html=html)

@@ -92,6 +92,7 @@ class MailKind(StrEnum):
     PAYOUT_PAID = "payout_paid"
     VIDEO_TAKEN_DOWN = "video_taken_down"
     ACCOUNT_SUSPENDED = "account_suspended"
+    EXPORT_READY = "export_ready"
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class EventSelection:
 
 
 MAIL_EVENTS = EventSelection(
-    names=frozenset({"video", "purchase", "tip", "payout", "moderation"}),
+    names=frozenset({"video", "purchase", "tip", "payout", "export", "moderation"}),
     states={
         "video": frozenset({"READY", "FAILED"}),
         "payout": frozenset({"PAID"}),
@@ -203,6 +204,9 @@ def notification_for(event: Event) -> Notification | None:
             facts["title"] = _text(data, "title", "") or "Untitled video"
             return Notification(event.id, MailKind.VIDEO_TAKEN_DOWN, user_id, facts)
         return Notification(event.id, MailKind.ACCOUNT_SUSPENDED, user_id, facts)
+    if event.name == "export":
+        facts = {"export_id": _text(data, "export_id"), "expires": _text(data, "expires", "")}
+        return Notification(event.id, MailKind.EXPORT_READY, user_id, facts)
     facts = {
         "points": _count(data, "points"),
         "amount_minor": _count(data, "amount_minor"),
@@ -245,6 +249,8 @@ def _subject(notification: Notification) -> str:
             return f"Your video was taken down: {facts['title']}"
         case MailKind.ACCOUNT_SUSPENDED:
             return "Your Hypha account is suspended"
+        case MailKind.EXPORT_READY:
+            return "Your data export is ready"
 
 
 # -- The delivery record: one per event, so a re-run never sends twice ---------------------------

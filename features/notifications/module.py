@@ -14,8 +14,10 @@ from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.settings import Settings
 from core.uow import UnitOfWork
+from features.accounts.ports import AccountMailer
 from features.accounts.service import AccountService
 from features.notifications.adapters import (
+    AccountMailSender,
     MemoryCursorStore,
     MemoryDeliveryLog,
     MemoryEventFeed,
@@ -38,6 +40,11 @@ class _NotificationServiceModule(Module):
     @provider
     def composer(self, settings: Settings) -> MailComposer:
         return MailComposer(settings.public_url)
+
+    @singleton
+    @provider
+    def account_mailer(self, email: EmailService, composer: MailComposer) -> AccountMailer:
+        return AccountMailSender(email, composer)
 
     @singleton
     @provider

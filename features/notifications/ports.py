@@ -3,9 +3,10 @@ event log to read, and somewhere to keep the read position and what became of ea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
 from features.notifications.model import (
     Delivery,
@@ -35,6 +36,15 @@ class Outbox(Protocol):
     async def page(self, recipient: str | None, page: int, per_page: int) -> MailPage:
         """Newest first. `recipient` filters by address (case-insensitive); None means all mail.
         `page` counts from 1; a page past the end is empty."""
+        ...
+
+    async def forget_recipient(self, address: str) -> int:
+        """Delete the kept mail to `address` (case-insensitive); return how many were deleted."""
+        ...
+
+    async def redact(self, recipients: Sequence[str], text: str, replacement: str) -> int:
+        """In the kept mail to `recipients`, replace `text` (and its HTML-escaped form) with
+        `replacement` in subjects and bodies; return how many mails changed."""
         ...
 
 
@@ -91,3 +101,14 @@ class DeliveryLog(Protocol):
         ...
 
     async def get(self, event_id: int) -> Delivery | None: ...
+
+    async def forget_user(self, user_id: UUID, reason: str) -> int:
+        """Drop the address, subject, bodies and error text (which may quote the address) of every
+        delivery to the user; one not yet sent is given up with `reason` as its error (never retried).
+        Returns how many records changed."""
+        ...
+
+    async def redact(self, user_ids: Collection[UUID], kind: str, text: str, replacement: str) -> int:
+        """In the recorded mail of `kind` to `user_ids`, replace `text` (and its HTML-escaped form)
+        with `replacement`; return how many records changed."""
+        ...

@@ -11,6 +11,8 @@ mail is for; stored durably in core's `event_log`):
 - name "tip", data {"amount", "from_name", "message"?, "video_title"?} → "You received a tip of …"
 - name "payout", data {"state", "points", "amount_minor", "currency", "payout_id"}
     state "PAID" → "Your payout was paid: …"; any other state → no mail
+- name "export", data {"export_id", "expires"?} → "Your data export is ready" (links to the download,
+    which only the account's own session may use; "expires" is shown as given)
 - name "moderation", data {"state", "reason", "title"?}
     state "TAKEN_DOWN" → "Your video was taken down: <title>" with the moderators' reason
     state "SUSPENDED"  → "Your Hypha account is suspended" with the reason
@@ -29,8 +31,10 @@ or too many attempts is given up, with the reason kept.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from core.clock import Clock
 from core.events import Event
@@ -45,6 +49,7 @@ from features.notifications.model import (
     DeliveryStatus,
     EmailDeliveryError,
     InvalidEvent,
+    MailKind,
     MailPage,
     notification_for,
     recipient_of,
@@ -54,6 +59,7 @@ from features.notifications.ports import CursorStore, DeliveryLog, EmailService,
 log = logging.getLogger(__name__)
 
 CURSOR = "notifications"
+FORMER_MEMBER = "A former member"
 READ_SIZE = 1000  # ids read per query; progress events are many, mail-worthy ones few
 MAX_READS = 20  # per run, so a run stays well inside its job timeout
 
@@ -100,6 +106,24 @@ class NotificationService:
         """Mail in the outbox, newest first: staff see all of it, anyone else the mail sent to them."""
         recipient = None if viewer.is_staff else viewer.email
         return await self.outbox.page(recipient, max(1, page), per_page)
+
+    async def forget_person(
+        self, user_id: UUID, email: str, replacements: Mapping[str, str], mentioned_to: Collection[UUID]
+    ) -> None:
+        """Erase a person from the mail records: the mail kept for their address is deleted, their
+        delivery records lose address and content (mail not yet sent is given up), and in the tip mails
+        sent to `mentioned_to` (the creators they tipped) each text of `replacements` (their name, their
+        messages) is replaced, longest first. Runs inside the caller's unit of work; idempotent."""
+        async with self.uow.atomic():
+            await self.outbox.forget_recipient(email)
+            await self.deliveries.forget_user(user_id, "the recipient deleted their account")
+            if not mentioned_to:
+                return
+            creators = await self.accounts.users_by_id(list(mentioned_to))
+            addresses = [user.email for user in creators.values()]
+            for text in sorted((t for t in replacements if t), key=len, reverse=True):
+                await self.outbox.redact(addresses, text, replacements[text])
+                await self.deliveries.redact(list(mentioned_to), MailKind.TIP_RECEIVED.value, text, replacements[text])
 
     # -- new events ---------------------------------------------------------------------------------
 
@@ -154,7 +178,7 @@ class NotificationService:
         async with self.uow.atomic():
             if not await self.deliveries.reserve(record):
                 return 0  # another run got there first
-            if user is None:
+            if user is None or user.erased:
                 await self.deliveries.save(record.gave_up("the recipient has no account"))
                 return 0
             message = self.composer.compose(notification, user.email, user.display_name)

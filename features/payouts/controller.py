@@ -22,6 +22,7 @@ from core.errors import Conflict, InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
+from core.numbers import whole_or_none
 from core.web import flash, inject, redirect
 from features.payouts.dto import AccountForm, FailNextForm, RequestForm
 from features.payouts.jobs import settle_and_apply
@@ -237,14 +238,15 @@ class SandboxPayoutsController(Controller):
         self, request: Request[Any, Any, Any], vendor: NamedDependency[SandboxPayoutVendor], data: FormData
     ) -> Response[Any]:
         form = parse_form(FailNextForm, data)
-        if not form.count.isdigit() or not 0 <= int(form.count) <= 100:
+        count = whole_or_none(form.count, maximum=100)
+        if count is None:
             context = {
                 "sandbox": await vendor.recent(50),
                 "armed": await vendor.armed_failures(),
                 "errors": {"count": "Enter how many of the next payouts should fail (0 to 100)."},
             }
             return Template(template_name="payouts/sandbox.html", context=context, status_code=422)
-        armed = await vendor.arm_failures(int(form.count))
+        armed = await vendor.arm_failures(count)
         message = f"The next {armed} payout(s) will fail." if armed else "Sandbox payouts will succeed again."
         return flash(redirect("/staff/payouts", request), message, "info")
 

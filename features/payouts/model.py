@@ -38,6 +38,7 @@ from uuid import UUID
 
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from core.fsm import FSM
+from core.numbers import InvalidNumber, parse_optional_whole
 
 LEDGER_KIND = "payout"
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF", "PYG", "RWF"})
@@ -58,6 +59,9 @@ class BelowMinimum(InvalidInput):
 
 class InvalidPayoutKey(InvalidInput):
     message = "That request was not valid. Reload the page and try again."
+
+
+MAX_POINTS_FIELD = 10**15 - 1  # what the payout form takes (15 digits); the balance bounds it further
 
 
 class InvalidPoints(InvalidInput):
@@ -87,6 +91,13 @@ class PayeeNotReady(InvalidInput):
 
 class PayoutNotFound(NotFound):
     message = "We could not find that payout."
+
+
+class PayoutPending(Conflict):
+    message = (
+        "A payout is on its way to you. You can delete your account once it has been paid (or has failed): "
+        "nothing was changed."
+    )
 
 
 class KeyReused(Conflict):
@@ -285,15 +296,10 @@ def check_key(key: str) -> str:
 
 def parse_points(raw: str) -> int | None:
     """The optional amount from the form: empty means everything available."""
-    raw = raw.strip().replace(",", "").replace("_", "")
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 15:
-        raise InvalidPoints()
-    value = int(raw)
-    if value <= 0:
-        raise InvalidPoints()
-    return value
+    try:
+        return parse_optional_whole(raw.strip(), minimum=1, maximum=MAX_POINTS_FIELD, grouping=True)
+    except InvalidNumber as error:
+        raise InvalidPoints() from error
 
 
 def check_connected_account(value: str) -> str:

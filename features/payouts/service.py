@@ -35,6 +35,7 @@ from features.payouts.model import (
     PayeeNotReady,
     Payout,
     PayoutNotFound,
+    PayoutPending,
     PayoutPolicy,
     PayoutRejected,
     PayoutsHeld,
@@ -186,6 +187,23 @@ class PayoutService:
     async def statement(self, creator_id: UUID) -> list[Payout]:
         """All the creator's payouts, newest first."""
         return await self.payouts.for_creator(creator_id)
+
+    async def pending(self, creator_id: UUID) -> list[Payout]:
+        """The creator's payouts still on their way (REQUESTED or PROCESSING), newest first."""
+        return [p for p in await self.payouts.for_creator(creator_id) if not p.state.final]
+
+    async def close_for_erasure(self, creator_id: UUID) -> None:
+        """Prepare a creator's payouts for the deletion of their account, inside the caller's unit of
+        work: take the creator's payout lock (held until that work commits, so no payout request can
+        start meanwhile), raise PayoutPending while a payout is on its way (nothing changes), and
+        forget the connected payout account."""
+        async with self.uow.atomic():
+            await self.payouts.lock_creator(creator_id)
+            if await self.pending(creator_id):
+                raise PayoutPending()
+            payee = await self.payees.get(creator_id)
+            if payee is not None and payee.stripe_account_id:
+                await self.payees.save(replace(payee, stripe_account_id=""))
 
     async def payout_for(self, creator_id: UUID, payout_id: UUID) -> PayoutTrail:
         """One of the creator's payouts with its ledger transfers. Raises PayoutNotFound, also for

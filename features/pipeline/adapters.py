@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core.db import Database
+from core.numbers import whole_or_none
 from core.settings import Settings
 from features.pipeline.model import VideoKey
 from features.pipeline.ports import FfmpegFailed, FfmpegRunner, KeyStore, ProgressCallback
@@ -65,8 +66,9 @@ class SubprocessFfmpeg:
         try:
             async for raw in process.stdout:
                 key, _, value = raw.decode(errors="replace").strip().partition("=")
-                if key == "out_time_us" and on_progress is not None and duration and value.lstrip("-").isdigit():
-                    await on_progress(min(1.0, max(0.0, int(value) / 1_000_000 / duration)))
+                micros = whole_or_none(value, signed=True) if key == "out_time_us" else None
+                if micros is not None and on_progress is not None and duration:
+                    await on_progress(min(1.0, max(0.0, micros / 1_000_000 / duration)))
             returncode = await process.wait()
             await drain
         except BaseException:

@@ -48,14 +48,30 @@ def media_segments(playlist: str) -> list[Segment]:
     return segments
 
 
-def bandwidth(playlist_path: Path, extra_bps: int = 0) -> tuple[int, int]:
-    """(peak, average) bits per second of a media playlist's segments, plus `extra_bps` each."""
+def sealed_size(clear_size: int) -> int:
+    """The size of a file of `clear_size` bytes once sealed by `encrypt_file`: AES-128-CBC with PKCS#7
+    padding always adds 1 to 16 bytes, up to the next multiple of 16."""
+    return clear_size + 16 - clear_size % 16
+
+
+def bandwidth(playlist_path: Path, *, sealed: bool = True) -> tuple[int, int]:
+    """(peak, average) bits per second of a media playlist's segments as served (RFC 8216 §4.3.4.2).
+
+    Sizes are those of the segments once sealed (`sealed_size`; `sealed=False`: the files as they are).
+    The peak is the largest size*8/duration of any one segment, with the duration the playlist's EXTINF
+    (a short last segment included); the average is all bits over all seconds. The average is a
+    duration-weighted mean of the segment rates, so it never exceeds the peak; both are rounded up.
+    """
     segments = media_segments(playlist_path.read_text())
     sizes = [(playlist_path.parent / s.uri).stat().st_size for s in segments]
-    total_time = sum(s.duration for s in segments) or 1.0
-    peak = max((size * 8 / max(s.duration, 0.5) for size, s in zip(sizes, segments, strict=True)), default=0.0)
-    average = sum(sizes) * 8 / total_time
-    return math.ceil(peak) + extra_bps, math.ceil(average) + extra_bps
+    if sealed:
+        sizes = [sealed_size(size) for size in sizes]
+    durations = [max(s.duration, 0.001) for s in segments]
+    if not segments:
+        return 0, 0
+    peak = math.ceil(max(size * 8 / duration for size, duration in zip(sizes, durations, strict=True)))
+    average = math.ceil(sum(sizes) * 8 / sum(durations))
+    return peak, min(average, peak)
 
 
 def avc1_codec(profile: str, level: str) -> str:

@@ -81,6 +81,13 @@ class TranscodeService:
         """Size in bytes of a published file. Raises ContentNotFound."""
         return await self.content.size(cid)
 
+    async def discard(self, run_id: str) -> None:
+        """Destroy a run for good: its checkpoints and work files go (as with `forget`) and so does its
+        AES key, so the encrypted segments it published can never be decrypted again (the
+        content-addressed store may share bytes between runs, so the segments themselves stay)."""
+        await self.forget(run_id)
+        await self.keys.delete(run_id)
+
     async def forget(self, run_id: str, work_dir: Path | None = None) -> None:
         """Start `run_id` over: drop its checkpoints and its work directory (the one recorded, and
         `work_dir` if given). Waits for a run in progress on this machine to end first. The key is

@@ -30,7 +30,7 @@ class Cue:
 
 
 _TIMESTAMP = r"(?:\d+:)?\d{1,2}:\d{2}[,.]\d{1,3}"
-_TIMING = re.compile(rf"^\s*({_TIMESTAMP})\s*-->\s*({_TIMESTAMP})(?:\s+(.*))?$")
+_TIMING = re.compile(rf"^\s*({_TIMESTAMP})\s*-->\s*({_TIMESTAMP})(?:\s+(.*))?$", re.ASCII)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 # Tags WebVTT cue text may carry; anything else in angle brackets (SRT's <font>) is dropped.
 _ALLOWED_TAG = re.compile(r"</?(?:b|i|u|c|v|lang|ruby|rt)(?:[.\s][^<>]*)?>", re.IGNORECASE)
@@ -62,7 +62,7 @@ def sniff(text: str) -> str:
         if line.strip():
             if _TIMING.match(line) and "," in line.split("-->")[0]:
                 return "srt"
-            if not line.strip().isdigit():
+            if not re.fullmatch(r"[0-9]+", line.strip()):
                 break
     raise SubtitleError("This subtitle file is not SRT or WebVTT.")
 

@@ -2,26 +2,34 @@
 
 GET  /v/{public_id}/hls/{path}      published files, to viewers with full access
 GET  /v/{public_id}/preview/{path}  the free preview (cut playlists, decrypted preview segments)
-GET  /v/{public_id}/key             the AES-128 key, checked on every request, never cached
+GET  /v/{public_id}/key             the AES-128 key, checked on every request, never cached, counted
+GET  /staff/key-fetches             staff: viewers who fetched one video's key unusually often in a day
+GET  /staff/key-fetches/{viewer}    staff: one viewer's key fetches per video per day
 POST /v/{public_id}/heartbeat       {"position": seconds, "session": id} every 10 s while playing
+
+A visitor's first playlist also sets `hypha_device`, a device id the server signs: a visitor's views are
+counted per device (or, without a valid one, per address), never per client-chosen session id.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, SerializationException
 from litestar.params import FromPath
+from litestar.response import Template
 
-from core.auth import current_principal
+from core.auth import current_principal, staff_required
 from core.errors import DomainError, InvalidInput
-from core.web import DOMAIN_STATUS, inject
-from features.playback.model import MediaFile
-from features.playback.service import PlaybackService
+from core.web import DOMAIN_STATUS, inject, is_https
+from features.playback.model import DEVICE_COOKIE, MediaFile, is_playlist
+from features.playback.service import KeyAuditService, PlaybackService
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+DEVICE_MAX_AGE = 365 * 24 * 3600
 
 
 def _viewer(request: Request[Any, Any, Any]) -> Any:
@@ -29,8 +37,31 @@ def _viewer(request: Request[Any, Any, Any]) -> Any:
     return principal.id if principal else None
 
 
-def _file(found: MediaFile) -> Response[bytes]:
-    return Response(content=found.body, media_type=found.content_type, headers={"Cache-Control": found.cache_control})
+def _client(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _file(
+    request: Request[Any, Any, Any], playback: PlaybackService, path: str, found: MediaFile
+) -> Response[bytes]:
+    """The file; a playlist also hands a visitor without one a signed device cookie, so its heartbeats
+    count as one device's views rather than its address's."""
+    response = Response(
+        content=found.body, media_type=found.content_type, headers={"Cache-Control": found.cache_control}
+    )
+    if is_playlist(path):
+        device = await playback.new_device(_viewer(request), request.cookies.get(DEVICE_COOKIE), _client(request))
+        if device is not None:
+            response.set_cookie(
+                DEVICE_COOKIE,
+                device,
+                max_age=DEVICE_MAX_AGE,
+                path="/",
+                httponly=True,
+                samesite="lax",
+                secure=is_https(request.scope, request.app.state.settings),
+            )
+    return response
 
 
 class PlaybackController(Controller):
@@ -46,7 +77,8 @@ class PlaybackController(Controller):
         path: FromPath[str],
         playback: NamedDependency[PlaybackService],
     ) -> Response[bytes]:
-        return _file(await playback.media_file(_viewer(request), public_id, path.lstrip("/")))
+        path = path.lstrip("/")
+        return await _file(request, playback, path, await playback.media_file(_viewer(request), public_id, path))
 
     @get("/{public_id:str}/preview/{path:path}")
     async def preview(
@@ -56,7 +88,8 @@ class PlaybackController(Controller):
         path: FromPath[str],
         playback: NamedDependency[PlaybackService],
     ) -> Response[bytes]:
-        return _file(await playback.preview_file(_viewer(request), public_id, path.lstrip("/")))
+        path = path.lstrip("/")
+        return await _file(request, playback, path, await playback.preview_file(_viewer(request), public_id, path))
 
     @get("/{public_id:str}/key")
     async def key(
@@ -83,7 +116,31 @@ class PlaybackController(Controller):
             raise InvalidInput("Send the heartbeat as JSON.") from error
         if not isinstance(body, dict):
             raise InvalidInput("Send the heartbeat as a JSON object.")
-        client = request.client.host if request.client else "unknown"
         await playback.heartbeat(
-            _viewer(request), public_id, body.get("session", ""), body.get("position", -1), client=client
+            _viewer(request),
+            public_id,
+            body.get("session", ""),
+            body.get("position", -1),
+            client=_client(request),
+            device=request.cookies.get(DEVICE_COOKIE),
         )
+
+
+class KeyFetchesController(Controller):
+    """The key-fetch audit, for staff: who fetched which video's key how often (see KeyAuditService)."""
+
+    path = "/staff/key-fetches"
+    guards = [staff_required]
+    include_in_schema = False
+    dependencies = {"audit": inject(KeyAuditService)}
+
+    @get("/")
+    async def unusual(self, audit: NamedDependency[KeyAuditService]) -> Template:
+        context = {"lines": await audit.unusual(days=7), "threshold": audit.alert_per_day, "days": 7, "viewer": None}
+        return Template(template_name="playback/key_fetches.html", context=context, headers=NO_STORE)
+
+    @get("/{viewer_id:uuid}")
+    async def of_viewer(self, viewer_id: FromPath[UUID], audit: NamedDependency[KeyAuditService]) -> Template:
+        lines = await audit.of_viewer(viewer_id, days=30)
+        context = {"lines": lines, "threshold": audit.alert_per_day, "days": 30, "viewer": viewer_id}
+        return Template(template_name="playback/key_fetches.html", context=context, headers=NO_STORE)

@@ -8,17 +8,23 @@ The free preview. A viewer without access may watch the first N seconds. Every m
 cut to the segments that start before N (so the preview ends on a segment boundary at or after N)
 and closed with #EXT-X-ENDLIST. Those segments — and only those — are decrypted on the server and
 served in the clear from the preview address, so the video's AES key never reaches a viewer
-without access, and a segment past the preview is refused (403) whatever its name.
+without access, and a segment past the preview is refused (403) whatever its name. An audio or video
+segment that would reach far past N (one long segment, byte ranges of one file) is not served at all.
+Subtitles are one WebVTT file for the whole video: the preview serves a copy holding only the cues
+that start before N, each cut to end by N — for every subtitle track.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import posixpath
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from cryptography.hazmat.primitives import padding
@@ -30,7 +36,7 @@ MASTER = "master.m3u8"
 MEDIA_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
-    ".vtt": "text/vtt; charset=utf-8",
+    ".vtt": "text/vtt",  # the app names every text-like body's charset once (core.web.one_charset)
     ".aac": "audio/aac",
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
@@ -60,6 +66,9 @@ class LoginToWatch(Forbidden):
 
 class BeyondPreview(Forbidden):
     message = "The free preview ends here. Unlock the video to keep watching."
+
+
+_SECONDS = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?", re.ASCII)
 
 
 class InvalidHeartbeat(InvalidInput):
@@ -150,15 +159,50 @@ def media_segments(playlist: str) -> list[MediaSegment]:
     return segments
 
 
+PREVIEW_OVERSHOOT_SECONDS = 6.0  # how far past the window an audio/video segment may end (pipeline: 4 s segments)
+
+
+def is_text_track(uri: str) -> bool:
+    """A WebVTT segment: the preview serves a copy cut at the window instead of the file."""
+    return uri.lower().endswith(".vtt")
+
+
+def _segment_path(base: str, uri: str) -> str:
+    return resolve(base, uri) or uri
+
+
+def preview_segments(segments: list[MediaSegment], seconds: float, *, base: str = "") -> list[MediaSegment]:
+    """The segments of a media playlist the free preview of `seconds` may serve: the leading run of
+    segments that start before the window ends. A WebVTT segment is served cut to the window (see
+    `preview_webvtt`); any other segment must end within `PREVIEW_OVERSHOOT_SECONDS` of the window and
+    must not be a file the playlist also uses past it (byte ranges of one file), or the run stops there.
+    """
+    if seconds <= 0:
+        return []
+    inside = [s for s in segments if s.start < seconds - 1e-6]
+    beyond = {_segment_path(base, s.uri) for s in segments[len(inside) :]}
+    kept: list[MediaSegment] = []
+    for segment in inside:
+        if not is_text_track(segment.uri) and (
+            segment.start + segment.duration > seconds + PREVIEW_OVERSHOOT_SECONDS
+            or _segment_path(base, segment.uri) in beyond
+        ):
+            break
+        kept.append(segment)
+    return kept
+
+
 def preview_count(segments: list[MediaSegment], seconds: float) -> int:
-    """How many segments the first `seconds` need: those that start before it (at least one)."""
-    return max(1, sum(1 for s in segments if s.start < seconds - 1e-6)) if seconds > 0 else 0
+    """How many leading segments the first `seconds` may serve (see `preview_segments`)."""
+    return len(preview_segments(segments, seconds))
 
 
-def preview_playlist(playlist: str, seconds: float) -> str:
-    """The media playlist cut to the segments that start within the first `seconds`, without key tags
-    (preview segments are served decrypted) and closed with #EXT-X-ENDLIST."""
-    keep = preview_count(media_segments(playlist), seconds)
+def preview_playlist(playlist: str, seconds: float, *, base: str = "") -> str:
+    """The media playlist cut to the segments the preview serves (`preview_segments`), without key tags
+    (preview segments are served decrypted) and closed with #EXT-X-ENDLIST. A WebVTT segment's
+    duration is cut at the window like its cues."""
+    kept_segments = preview_segments(media_segments(playlist), seconds, base=base)
+    keep = len(kept_segments)
     out: list[str] = []
     pending: list[str] = []
     kept = 0
@@ -174,6 +218,10 @@ def preview_playlist(playlist: str, seconds: float) -> str:
         else:
             if kept >= keep:
                 break
+            segment = kept_segments[kept]
+            if is_text_track(line) and segment.start + segment.duration > seconds:
+                cut = max(0.0, seconds - segment.start)
+                pending = [f"#EXTINF:{cut:.3f}," if tag.startswith("#EXTINF:") else tag for tag in pending]
             out += [*pending, line]
             pending = []
             kept += 1
@@ -181,9 +229,69 @@ def preview_playlist(playlist: str, seconds: float) -> str:
     return "\n".join(out) + "\n"
 
 
+_CUE_TIMING = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)(.*)$")
+_WEBVTT_TIME = re.compile(r"^(?:(\d+):)?([0-5]\d):([0-5]\d)\.(\d{3})$")
+_INNER_TIME = re.compile(r"<((?:\d+:)?[0-5]\d:[0-5]\d\.\d{3})>")
+
+
+def webvtt_seconds(stamp: str) -> float | None:
+    """A WebVTT timestamp ("01:02:03.456" or "02:03.456") in seconds; None if it is not one."""
+    found = _WEBVTT_TIME.match(stamp)
+    if found is None:
+        return None
+    hours, minutes, secs, millis = found.groups()
+    return int(hours or 0) * 3600 + int(minutes) * 60 + int(secs) + int(millis) / 1000
+
+
+def webvtt_timestamp(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+def preview_webvtt(text: str, seconds: float) -> str:
+    """A copy of a WebVTT document holding only what the first `seconds` show: the header (with its
+    X-TIMESTAMP-MAP), STYLE and REGION blocks, and the cues that start before `seconds`, each ending at
+    the latest at `seconds` (timestamps inside a cue past it are dropped). Comments (NOTE) and any block
+    that cannot be read as a cue are left out: nothing whose time is unknown leaves the server."""
+    blocks: list[list[str]] = [[]]
+    for line in text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if line.strip():
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    header, *rest = [block for block in blocks if block] or [["WEBVTT"]]
+    if not header[0].startswith("WEBVTT"):
+        header = ["WEBVTT"]
+    out = ["\n".join(header)]
+    for block in rest:
+        if block[0].startswith(("STYLE", "REGION")) and "-->" not in "".join(block):
+            out.append("\n".join(block))
+            continue
+        at = next((i for i, line in enumerate(block[:2]) if "-->" in line), None)
+        timing = _CUE_TIMING.match(block[at]) if at is not None else None
+        if at is None or timing is None:
+            continue
+        start, end = webvtt_seconds(timing.group(1)), webvtt_seconds(timing.group(2))
+        if start is None or end is None or start >= seconds - 1e-6:
+            continue
+        line = f"{timing.group(1)} --> {webvtt_timestamp(min(end, seconds))}{timing.group(3)}"
+
+        def inside(tag: re.Match[str]) -> str:
+            at_time = webvtt_seconds(tag.group(1))
+            return tag.group(0) if at_time is not None and at_time < seconds else ""
+
+        body = [_INNER_TIME.sub(inside, cue_line) for cue_line in block[at + 1 :]]
+        out.append("\n".join([*block[:at], line, *body]))
+    return "\n\n".join(out) + "\n"
+
+
 @dataclass(frozen=True)
 class PreviewPlan:
-    """What the free preview may serve: cut playlists by path, and segment paths with their IVs."""
+    """What the free preview may serve: cut playlists by path, and segment paths with their IVs
+    (WebVTT segments are served as `preview_webvtt` copies cut at `seconds`)."""
 
     seconds: int
     playlists: Mapping[str, str]
@@ -199,9 +307,8 @@ def preview_plan(master_path: str, master_text: str, playlists: Mapping[str, str
         if path is None or path not in playlists:
             continue
         text = playlists[path]
-        cut[path] = preview_playlist(text, seconds)
-        segments = media_segments(text)
-        for segment in segments[: preview_count(segments, seconds)]:
+        cut[path] = preview_playlist(text, seconds, base=path)
+        for segment in preview_segments(media_segments(text), seconds, base=path):
             segment_path = resolve(path, segment.uri)
             if segment_path is not None:
                 allowed[segment_path] = segment.iv
@@ -239,11 +346,71 @@ def check_heartbeat(session_id: str, position: float | int | str, duration: floa
     """A valid playback session id and position; raises InvalidHeartbeat."""
     if not isinstance(session_id, str) or not SESSION_PATTERN.match(session_id):
         raise InvalidHeartbeat("The playback session id is not valid.")
+    # JSON numbers as they are; a text only in ASCII digits ("12.5") — float() would also take "١٢",
+    # "1_2", " 12 " or "nan"; a boolean is not a position
+    if isinstance(position, bool) or not isinstance(position, int | float | str):
+        raise InvalidHeartbeat("The position is not a number of seconds.")
+    if isinstance(position, str) and not _SECONDS.fullmatch(position):
+        raise InvalidHeartbeat("The position is not a number of seconds.")
     try:
         value = float(position)
-    except (TypeError, ValueError) as error:
+    except (OverflowError, ValueError) as error:
         raise InvalidHeartbeat("The position is not a number of seconds.") from error
     limit = (duration or 24 * 3600) + 5
     if not math.isfinite(value) or not 0 <= value <= limit:
         raise InvalidHeartbeat("The position is outside the video.")
     return session_id, round(value, 3)
+
+
+# -- who is watching: views are the server's to count ------------------------------------------------------
+
+DEVICE_COOKIE = "hypha_device"
+_DEVICE = re.compile(r"^([A-Za-z0-9_-]{22})\.([0-9a-f]{32})$")
+
+
+class DeviceIds:
+    """Anonymous device ids for visitors: a random id and its HMAC under the app's secret, so a device
+    id can only come from this server (a script cannot mint a new one per heartbeat without asking)."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"hypha-device-id\x00" + secret.encode()).digest()
+
+    def _mac(self, device: str) -> str:
+        return hmac.new(self._key, device.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self) -> str:
+        """A new signed device id, to be sent as the `DEVICE_COOKIE` value."""
+        device = secrets.token_urlsafe(16)
+        return f"{device}.{self._mac(device)}"
+
+    def verify(self, value: str | None) -> str | None:
+        """The device id of a cookie value this server signed; None for anything else."""
+        found = _DEVICE.match(value or "")
+        if found is None or not hmac.compare_digest(found.group(2), self._mac(found.group(1))):
+            return None
+        return found.group(1)
+
+
+def viewer_key(viewer_id: UUID | None, device: str | None, client: str) -> str:
+    """Who a heartbeat comes from, for counting views: the signed-in user, else the visitor's signed
+    device, else its address."""
+    if viewer_id is not None:
+        return f"user:{viewer_id}"
+    if device:
+        return f"device:{device}"
+    return f"ip:{client}"
+
+
+# -- the key-fetch audit -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFetchDay:
+    """How often one viewer fetched one video's AES key on one UTC day."""
+
+    viewer_id: UUID
+    video_id: UUID
+    day: date
+    fetches: int
+    first_at: datetime
+    last_at: datetime

@@ -7,19 +7,24 @@ when a rental ends, the next key request is refused.
 
 from __future__ import annotations
 
+import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from core.clock import Clock
 from core.errors import TooManyRequests
 from core.ratelimit import RateLimiter
+from features.accounts.service import AccountService
 from features.pipeline.content_store import ContentNotFound
 from features.pipeline.service import TranscodeService
 from features.playback.model import (
     MASTER,
     BeyondPreview,
+    DeviceIds,
     Heartbeat,
+    KeyFetchDay,
     LoginToWatch,
     MediaFile,
     MediaNotFound,
@@ -30,12 +35,16 @@ from features.playback.model import (
     content_type,
     decrypt_segment,
     is_playlist,
+    is_text_track,
     preview_plan,
+    preview_webvtt,
     resolve,
     variant_playlists,
+    viewer_key,
 )
-from features.playback.ports import HeartbeatRepository
+from features.playback.ports import HeartbeatRepository, KeyFetchLog
 from features.studio.model import Video
+from features.studio.service import StudioService
 from features.unlocks.model import Access
 from features.unlocks.service import UnlockService
 
@@ -49,6 +58,8 @@ _CACHED_PLANS = 64
 class PlaybackPolicy:
     heartbeats_per_window: int = 30  # a player beats every 10 s, plus on pause and end
     heartbeat_window_seconds: int = 60
+    view_window_seconds: int = 6 * 3600  # one view per viewer per video per window
+    devices_per_address_per_hour: int = 20  # new visitor device ids handed to one address
 
 
 class PlaybackService:
@@ -60,6 +71,8 @@ class PlaybackService:
         limiter: RateLimiter,
         clock: Clock,
         policy: PlaybackPolicy | None = None,
+        devices: DeviceIds | None = None,
+        key_fetches: KeyFetchLog | None = None,
     ) -> None:
         self.unlocks = unlocks
         self.media = media
@@ -67,10 +80,13 @@ class PlaybackService:
         self.limiter = limiter
         self.clock = clock
         self.policy = policy or PlaybackPolicy()
+        self.devices = devices or DeviceIds(secrets.token_hex(32))
+        self.key_fetches = key_fetches
         # Published files never change (their names are their hashes), so their texts and the preview
         # cut from them can be kept here; nothing another process needs lives only in this cache.
         self._texts: OrderedDict[str, str] = OrderedDict()
         self._plans: OrderedDict[tuple[str, int], PreviewPlan] = OrderedDict()
+        self._cuts: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
     # -- what may be watched ------------------------------------------------------------------------------
 
@@ -102,7 +118,8 @@ class PlaybackService:
         segment inside the preview, decrypted. Anyone who may see the video may watch its preview.
 
         Raises VideoUnavailable / NotPlayable / MediaNotFound (404), PlaybackLocked (403: no preview),
-        BeyondPreview (403: a segment past the preview).
+        BeyondPreview (403: a segment past the preview). A WebVTT file is served as a copy holding only
+        the cues that start inside the window, cut at its end (`preview_webvtt`).
         """
         video, access = await self._watchable(viewer_id, public_id)
         seconds = access.pricing.preview_seconds if not access.pricing.free else 0
@@ -118,20 +135,29 @@ class PlaybackService:
             return MediaFile(plan.playlists[path].encode(), content_type(path), PLAYLIST_CACHE)
         if path not in plan.segments:
             raise BeyondPreview()
-        body = await self._read(cid)
         iv = plan.segments[path]
+        if iv is None and is_text_track(path):  # one WebVTT file may span the whole video: a copy cut at the window
+            return MediaFile(await self._preview_text(cid, plan.seconds), content_type(path), PLAYLIST_CACHE)
+        body = await self._read(cid)
         if iv is not None:
             key = await self.media.key_for(str(video.id))
             if key is None:
                 raise MediaNotFound()
             body = decrypt_segment(body, key.key, iv)
+        if is_text_track(path):
+            return MediaFile(
+                preview_webvtt(body.decode("utf-8", "replace"), plan.seconds).encode(),
+                content_type(path),
+                PLAYLIST_CACHE,
+            )
         return MediaFile(body, content_type(path), SEGMENT_CACHE)
 
     async def key(self, viewer_id: UUID | None, public_id: str) -> bytes:
         """The video's AES-128 key, for a viewer with full access right now (checked on every call).
 
         Raises VideoUnavailable / NotPlayable (404), LoginToWatch (403: a visitor, paid video),
-        PlaybackLocked (403: no access, or the rental has ended).
+        PlaybackLocked (403: no access, or the rental has ended). Every key handed to a signed-in viewer
+        is counted in the key-fetch log (per viewer, video and day) for staff to see.
         """
         video, access = await self._watchable(viewer_id, public_id)
         if not access.full:
@@ -139,6 +165,8 @@ class PlaybackService:
         found = await self.media.key_for(str(video.id))
         if found is None:
             raise MediaNotFound()
+        if viewer_id is not None and self.key_fetches is not None:
+            await self.key_fetches.record(viewer_id, video.id, self.clock.now())
         return found.key
 
     async def access(self, viewer_id: UUID | None, public_id: str) -> tuple[Video, Access]:
@@ -155,9 +183,15 @@ class PlaybackService:
         position: float | int | str,
         *,
         client: str,
+        device: str | None = None,
     ) -> Heartbeat:
         """Record where a player is. Anyone watching (fully or the preview) may send them, at most
         `heartbeats_per_window` per window per viewer (visitors: per client address).
+
+        The player's session id does not make a view: the heartbeat joins the viewer's current view of
+        the video (the viewer: the signed-in user, else the visitor's signed `device` cookie value, else
+        its address), and a new view starts only from another player session once the current one began
+        `view_window_seconds` ago. The returned heartbeat carries the view's id as its session id.
 
         Raises InvalidHeartbeat (422), TooManyRequests (429), VideoUnavailable / NotPlayable (404),
         PlaybackLocked (403: nothing to watch).
@@ -174,8 +208,17 @@ class PlaybackService:
         if not allowance.allowed:
             raise TooManyRequests("Heartbeats are arriving too fast.", retry_after=allowance.retry_after)
         beat = Heartbeat(viewer_id, video.id, session_id, seconds, not access.full, self.clock.now())
-        await self.heartbeats.add(beat)
-        return beat
+        key = viewer_key(viewer_id, self.devices.verify(device), client)
+        return await self.heartbeats.add_to_view(beat, key, policy.view_window_seconds)
+
+    async def new_device(self, viewer_id: UUID | None, device: str | None, client: str) -> str | None:
+        """A signed device id for a visitor whose `device` cookie value is missing or not ours (None for
+        signed-in viewers, valid devices, and once the address has been handed
+        `devices_per_address_per_hour` new ones this hour: it is then counted by its address)."""
+        if viewer_id is not None or self.devices.verify(device) is not None:
+            return None
+        allowance = await self.limiter.hit(f"device:ip:{client}", self.policy.devices_per_address_per_hour, 3600)
+        return self.devices.issue() if allowance.allowed else None
 
     async def watched_video_ids(self, viewer_id: UUID) -> set[UUID]:
         """Every video the viewer has watched (sent at least one heartbeat for)."""
@@ -185,6 +228,11 @@ class PlaybackService:
         """Stored heartbeats with an id above `after_id`, oldest first, each with its `id` (analytics and
         the live dashboard read new heartbeats this way, with a cursor on the id)."""
         return await self.heartbeats.after(after_id, limit)
+
+    async def heartbeats_of(self, viewer_id: UUID, after_id: int = 0, limit: int = 1000) -> list[Heartbeat]:
+        """A page of the viewer's own heartbeats, oldest first (for their data export): pass the last
+        one's `id` as `after_id` for the next page."""
+        return await self.heartbeats.of_viewer(viewer_id, after_id, max(1, min(limit, 10_000)))
 
     # -- published files --------------------------------------------------------------------------------
 
@@ -204,6 +252,19 @@ class PlaybackService:
         else:
             self._texts.move_to_end(cid)
         return text
+
+    async def _preview_text(self, cid: str, seconds: int) -> bytes:
+        """A published WebVTT file cut to the first `seconds` (kept: files never change, nor their cuts)."""
+        slot = (cid, seconds)
+        cut = self._cuts.get(slot)
+        if cut is None:
+            cut = preview_webvtt((await self._read(cid)).decode("utf-8", "replace"), seconds).encode()
+            self._cuts[slot] = cut
+            if len(self._cuts) > _CACHED_PLANS:
+                self._cuts.popitem(last=False)
+        else:
+            self._cuts.move_to_end(slot)
+        return cut
 
     async def _plan(self, video: Video, seconds: int) -> PreviewPlan:
         master = _master_path(video)
@@ -234,3 +295,85 @@ def _master_path(video: Video) -> str:
             if cid == video.playlist:
                 return path
     return MASTER
+
+
+# -- the key-fetch audit, for staff ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyFetchLine:
+    """A viewer-video-day of key fetches, with the names staff need to act on it."""
+
+    fetches: KeyFetchDay
+    viewer_email: str
+    viewer_name: str
+    video_title: str
+    video_public_id: str | None
+
+    @property
+    def day(self) -> date:
+        return self.fetches.day
+
+    @property
+    def count(self) -> int:
+        return self.fetches.fetches
+
+    @property
+    def first_at(self) -> datetime:
+        return self.fetches.first_at
+
+    @property
+    def last_at(self) -> datetime:
+        return self.fetches.last_at
+
+
+class KeyAuditService:
+    """What staff see of key fetches: viewers who fetched one video's key unusually often in a day.
+
+    A player needs the key once per playback (hls.js keeps it for the session; a reload or a quality
+    switch may fetch it again), so a handful a day is normal; `alert_per_day` (KEY_FETCHES_ALERT_PER_DAY)
+    is where staff start looking. The audit says who to look at; it does not block anyone.
+    """
+
+    MAX_LINES = 200
+
+    def __init__(
+        self,
+        fetches: KeyFetchLog,
+        accounts: AccountService,
+        studio: StudioService,
+        clock: Clock,
+        alert_per_day: int,
+    ) -> None:
+        self.fetches = fetches
+        self.accounts = accounts
+        self.studio = studio
+        self.clock = clock
+        self.alert_per_day = alert_per_day
+
+    def _today(self) -> date:
+        return self.clock.now().date()
+
+    async def unusual(self, days: int = 7) -> list[KeyFetchLine]:
+        """The viewer-video-days of the last `days` UTC days (today included) with at least
+        `alert_per_day` key fetches, most fetches first."""
+        today = self._today()
+        found = await self.fetches.busiest(today - timedelta(days=days - 1), today, self.alert_per_day, self.MAX_LINES)
+        return await self._named(found)
+
+    async def of_viewer(self, viewer_id: UUID, days: int = 30) -> list[KeyFetchLine]:
+        """Every key fetch of the viewer per video per day over the last `days` days, latest first."""
+        since = self._today() - timedelta(days=days - 1)
+        return await self._named(await self.fetches.of_viewer(viewer_id, since, self.MAX_LINES))
+
+    async def _named(self, found: list[KeyFetchDay]) -> list[KeyFetchLine]:
+        users: dict[UUID, tuple[str, str]] = {}
+        videos: dict[UUID, tuple[str, str | None]] = {}
+        for item in found:
+            if item.viewer_id not in users:
+                user = await self.accounts.get_user(item.viewer_id)
+                users[item.viewer_id] = (user.email, user.display_name) if user else ("(deleted account)", "")
+            if item.video_id not in videos:
+                video = await self.studio.get_video(item.video_id)
+                videos[item.video_id] = (video.title, video.public_id) if video else ("(deleted video)", None)
+        return [KeyFetchLine(item, *users[item.viewer_id], *videos[item.video_id]) for item in found]

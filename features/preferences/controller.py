@@ -20,7 +20,7 @@ from core.auth import current_principal, login_required
 from core.forms import parse_form
 from core.identity import Principal
 from core.paging import Cursor, Page
-from core.web import flash, inject, redirect
+from core.web import flash, inject, query_number, redirect
 from features.preferences.dto import FavouriteForm
 from features.preferences.model import PAGE_SIZE
 from features.preferences.service import VideoPreferenceService
@@ -99,11 +99,12 @@ class PreferencesController(Controller):
         request: Request[Any, Any, Any],
         preferences: NamedDependency[VideoPreferenceService],
         after: FromQuery[str | None] = None,
-        limit: FromQuery[int | None] = None,
+        limit: FromQuery[str | None] = None,
     ) -> Template:
         """The viewer's favourites, most recently added first."""
-        page = await preferences.get_favourites(_me(request).id, Cursor.parse(after), limit)
-        context = {"page": page, "next_url": _next_url("/me/favourites", page, limit)}
+        size = query_number(limit, name="limit")
+        page = await preferences.get_favourites(_me(request).id, Cursor.parse(after), size)
+        context = {"page": page, "next_url": _next_url("/me/favourites", page, size)}
         name = "preferences/_favourites.html" if _htmx(request) else "preferences/favourites.html"
         return Template(name, context=context, headers=PRIVATE)
 
@@ -113,10 +114,11 @@ class PreferencesController(Controller):
         request: Request[Any, Any, Any],
         preferences: NamedDependency[VideoPreferenceService],
         after: FromQuery[str | None] = None,
-        limit: FromQuery[int | None] = None,
+        limit: FromQuery[str | None] = None,
     ) -> Template:
         """Videos picked for the viewer (see VideoPreferenceService.get_picks)."""
-        page = await preferences.get_picks(_me(request).id, Cursor.parse(after), limit)
-        context = {"page": page, "next_url": _next_url("/me/picks", page, limit)}
+        size = query_number(limit, name="limit")
+        page = await preferences.get_picks(_me(request).id, Cursor.parse(after), size)
+        context = {"page": page, "next_url": _next_url("/me/picks", page, size)}
         name = "preferences/_picks.html" if _htmx(request) else "preferences/picks.html"
         return Template(name, context=context, headers=PRIVATE)

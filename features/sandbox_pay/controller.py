@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from core.auth import staff_required
 from core.errors import InvalidInput
 from core.ids import public_id
+from core.numbers import InvalidNumber, parse_optional_whole
 from core.web import flash, inject
 from features.sandbox_pay.delivery import deliver_in_process
 from features.sandbox_pay.service import SandboxVendor
@@ -80,10 +81,14 @@ class SandboxConsoleController(Controller):
         data: FormData,
     ) -> Response[Any]:
         raw = str(data.get("amount_minor", "")).strip()
-        if raw and not raw.isdigit():
-            raise InvalidInput("Enter the amount in minor units (cents), or leave it empty for a full refund.")
+        try:
+            amount = parse_optional_whole(raw, name="The amount", minimum=1)
+        except InvalidNumber as error:
+            raise InvalidInput(
+                f"{error.message} Enter the amount in minor units (cents), or leave it empty for a full refund."
+            ) from error
         key = str(data.get("idempotency_key") or public_id(16))
-        refund, ids = await vendor.refund(payment_id, f"console:{key}", int(raw) if raw else None)
+        refund, ids = await vendor.refund(payment_id, f"console:{key}", amount)
         response = _after(request, vendor, "/sandbox-pay/admin", ids)
         return flash(response, f"Refunded {refund.amount_minor} (minor units) of {payment_id}.")
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.numbers import whole_or_none
 
 SIGNATURE_HEADER = "hypha-sandbox-signature"
 TOLERANCE_SECONDS = 300
@@ -209,10 +210,9 @@ def verify(secret: str, header: str | None, body: bytes, now: int, tolerance: in
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
         parts.setdefault(key, []).append(value)
-    try:
-        timestamp = int(parts.get("t", [""])[0])
-    except ValueError as error:
-        raise BadSignature() from error
+    timestamp = whole_or_none(parts.get("t", [""])[0])
+    if timestamp is None:
+        raise BadSignature()
     expected = sign(secret, timestamp, body).split("v1=", 1)[1]
     if not any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
         raise BadSignature()

@@ -393,6 +393,8 @@ def _upload(row: Mapping[str, Any]) -> Upload:
         offset=row["upload_offset"],
         created_at=row["created_at"],
         filename=row["filename"],
+        expires_at=row["expires_at"],
+        finished_at=row["finished_at"],
     )
 
 
@@ -414,6 +416,8 @@ class PiccoloUploadRepository:
                 lease=None,
                 lease_until=None,
                 created_at=upload.created_at,
+                expires_at=upload.expires_at,
+                finished_at=upload.finished_at,
             )
         )
 
@@ -437,15 +441,42 @@ class PiccoloUploadRepository:
         )
         return status.endswith(" 1")
 
-    async def advance(self, upload_id: str, token: str, offset: int, until: datetime) -> bool:
+    async def advance(
+        self, upload_id: str, token: str, offset: int, until: datetime, expires_at: datetime | None = None
+    ) -> bool:
         status = await self.db.execute(
-            "UPDATE tus_uploads SET upload_offset = $3, lease_until = $4 WHERE id = $1 AND lease = $2",
+            "UPDATE tus_uploads SET upload_offset = $3, lease_until = $4, expires_at = coalesce($5, expires_at)"
+            " WHERE id = $1 AND lease = $2",
             upload_id,
             token,
             offset,
             until,
+            expires_at,
         )
         return status.endswith(" 1")
+
+    async def finish(self, upload_id: str, now: datetime, expires_at: datetime) -> None:
+        await self.db.execute(
+            "UPDATE tus_uploads SET upload_offset = length, finished_at = $2, expires_at = $3 WHERE id = $1",
+            upload_id,
+            now,
+            expires_at,
+        )
+
+    async def expired(self, now: datetime, limit: int = 100) -> list[Upload]:
+        rows = await self.db.fetch(
+            "SELECT * FROM tus_uploads WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2", now, limit
+        )
+        return [_upload(row) for row in rows]
+
+    async def remove_expired(self, upload_id: str, now: datetime) -> Upload | None:
+        row = await self.db.fetchrow(
+            "DELETE FROM tus_uploads WHERE id = $1 AND expires_at <= $2"
+            " AND (lease_until IS NULL OR lease_until < $2) RETURNING *",
+            upload_id,
+            now,
+        )
+        return _upload(row) if row else None
 
     async def release(self, upload_id: str, token: str) -> None:
         await self.db.execute(
@@ -485,14 +516,33 @@ class MemoryUploadRepository:
         self.leases[upload_id] = _Lease(token, until)
         return True
 
-    async def advance(self, upload_id: str, token: str, offset: int, until: datetime) -> bool:
+    async def advance(
+        self, upload_id: str, token: str, offset: int, until: datetime, expires_at: datetime | None = None
+    ) -> bool:
         upload = self.uploads.get(upload_id)
         lease = self.leases.get(upload_id)
         if upload is None or lease is None or lease.token != token:
             return False
-        self.uploads[upload_id] = replace(upload, offset=offset)
+        self.uploads[upload_id] = replace(upload, offset=offset, expires_at=expires_at or upload.expires_at)
         lease.until = until
         return True
+
+    async def finish(self, upload_id: str, now: datetime, expires_at: datetime) -> None:
+        upload = self.uploads.get(upload_id)
+        if upload is not None:
+            self.uploads[upload_id] = replace(upload, offset=upload.length, finished_at=now, expires_at=expires_at)
+
+    async def expired(self, now: datetime, limit: int = 100) -> list[Upload]:
+        found = [u for u in self.uploads.values() if u.expired(now)]
+        return sorted(found, key=lambda u: (u.expires_at or now, u.id))[:limit]
+
+    async def remove_expired(self, upload_id: str, now: datetime) -> Upload | None:
+        upload = self.uploads.get(upload_id)
+        lease = self.leases.get(upload_id)
+        if upload is None or not upload.expired(now) or (lease is not None and lease.until >= now):
+            return None
+        await self.delete(upload_id)
+        return upload
 
     async def release(self, upload_id: str, token: str) -> None:
         lease = self.leases.get(upload_id)
@@ -548,6 +598,9 @@ class PipelineTranscoder:
     async def forget(self, run_id: str) -> None:
         await self.service.forget(run_id)
 
+    async def discard(self, run_id: str) -> None:
+        await self.service.discard(run_id)
+
 
 FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"
 FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
@@ -572,6 +625,7 @@ class MemoryTranscoder:
     runs: list[TranscodeOrder] = field(default_factory=list)
     completed: set[str] = field(default_factory=set)
     forgotten: list[str] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)
 
     async def probe(self, path: Path) -> SourceMeta:
         head = await asyncio.to_thread(_head, path)
@@ -619,6 +673,10 @@ class MemoryTranscoder:
     async def forget(self, run_id: str) -> None:
         self.forgotten.append(run_id)
         self.completed.discard(run_id)
+
+    async def discard(self, run_id: str) -> None:
+        await self.forget(run_id)
+        self.discarded.append(run_id)
 
 
 def _head(path: Path, size: int = 4096) -> bytes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,16 +25,19 @@ from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from core.events import Event, EventBus
 from core.forms import parse_form
 from core.identity import Principal
+from core.numbers import InvalidNumber, NumberTooLarge, parse_optional_whole, parse_whole
 from core.settings import Settings
 from core.sse import EventStream, sse_response
-from core.web import flash, inject, redirect
+from core.web import flash, inject, query_number, redirect
 from features.studio.dto import NewVideoForm
 from features.studio.model import (
     InvalidCover,
     InvalidSubtitle,
     InvalidVideoDetails,
     TooManyVideos,
+    Upload,
     UploadBusy,
+    UploadExpired,
     UploadOffsetMismatch,
     UploadTooLarge,
     Video,
@@ -81,9 +86,12 @@ class StudioController(Controller):
         self,
         request: Request[Any, Any, Any],
         studio: NamedDependency[StudioService],
-        page: Annotated[int, QueryParameter(ge=1, le=LAST_PAGE)] = 1,
+        page: Annotated[
+            str | None, QueryParameter(description=f"1 to {LAST_PAGE:,} in the digits 0-9; 1 when absent")
+        ] = None,
     ) -> Template:
-        return await self._page(request, studio, page=page)
+        number = query_number(page, name="page", minimum=1, maximum=LAST_PAGE) or 1
+        return await self._page(request, studio, page=number)
 
     async def _page(
         self,
@@ -286,7 +294,7 @@ class StudioController(Controller):
 # -- tus 1.0 -----------------------------------------------------------------------------------
 
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = "creation,termination"
+TUS_EXTENSIONS = "creation,termination,expiration"
 TUS = {"Tus-Resumable": TUS_VERSION}
 OFFSET_STREAM = "application/offset+octet-stream"
 
@@ -308,6 +316,8 @@ def tus_error(_: Request[Any, Any, Any], error: DomainError) -> Response[str]:
         status = 409
     elif isinstance(error, UploadBusy):
         status = 423
+    elif isinstance(error, UploadExpired):
+        status = 410
     elif isinstance(error, NotFound):
         status = 404
     elif isinstance(error, Forbidden):
@@ -326,10 +336,18 @@ def _tus_bad_request(message: str, status: int = 400) -> Response[str]:
 
 
 def _header_int(request: Request[Any, Any, Any], name: str) -> int | None:
-    value = request.headers.get(name)
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip())
+    """A numeric header (strict ASCII digits, within bigint), None when absent; raises InvalidNumber
+    (a 400 with its message, NumberTooLarge for a value past any limit)."""
+    return parse_optional_whole(request.headers.get(name), name=name.title())
+
+
+def _expires(upload: Upload) -> dict[str, str]:
+    """tus `expiration`: when the upload will be forgotten, as an HTTP date (RFC 7231)."""
+    return {"Upload-Expires": _http_date(upload.expires_at)} if upload.expires_at is not None else {}
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
 def parse_metadata(header: str) -> dict[str, str]:
@@ -387,9 +405,17 @@ class TusController(Controller):
     ) -> Response[Any]:
         if request.headers.get("upload-defer-length"):
             return _tus_bad_request("Deferred upload lengths are not supported.")
-        length = _header_int(request, "upload-length")
-        if length is None:
-            return _tus_bad_request("Upload-Length must be a non-negative whole number.")
+        try:
+            length = parse_whole(request.headers.get("upload-length", ""), name="Upload-Length")
+        except NumberTooLarge:
+            return Response(
+                f"This file is larger than the limit of {settings.max_upload_bytes:,} bytes.",
+                status_code=413,
+                media_type=MediaType.TEXT,
+                headers={**TUS, "Tus-Max-Size": str(settings.max_upload_bytes)},
+            )
+        except InvalidNumber as error:
+            return _tus_bad_request(f"{error.message} (Upload-Length: the file's size in bytes)")
         try:
             metadata = parse_metadata(request.headers.get("upload-metadata", ""))
         except ValueError:
@@ -406,7 +432,7 @@ class TusController(Controller):
                 media_type=MediaType.TEXT,
                 headers={**TUS, "Tus-Max-Size": str(settings.max_upload_bytes)},
             )
-        return Response(None, status_code=201, headers={**TUS, "Location": f"/uploads/{upload.id}"})
+        return Response(None, status_code=201, headers={**TUS, "Location": f"/uploads/{upload.id}", **_expires(upload)})
 
     @head("/{upload_id:str}", guards=[tus_resumable, creator_required])
     async def status(
@@ -421,6 +447,7 @@ class TusController(Controller):
                 "Upload-Offset": str(upload.offset),
                 "Upload-Length": str(upload.length),
                 "Cache-Control": "no-store",
+                **_expires(upload),
             },
         )
 
@@ -435,13 +462,13 @@ class TusController(Controller):
     ) -> Response[Any]:
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != OFFSET_STREAM:
             return _tus_bad_request(f"Send the bytes as {OFFSET_STREAM}.", 415)
-        offset = _header_int(request, "upload-offset")
-        if offset is None:
-            return _tus_bad_request("Upload-Offset must be a non-negative whole number.")
-        upload = await studio.receive(
-            _me(request).id, upload_id, offset, _body(request), _header_int(request, "content-length")
-        )
-        return Response(None, status_code=204, headers={**TUS, "Upload-Offset": str(upload.offset)})
+        try:
+            offset = parse_whole(request.headers.get("upload-offset", ""), name="Upload-Offset")
+            content_length = _header_int(request, "content-length")
+        except InvalidNumber as error:
+            return _tus_bad_request(error.message)
+        upload = await studio.receive(_me(request).id, upload_id, offset, _body(request), content_length)
+        return Response(None, status_code=204, headers={**TUS, "Upload-Offset": str(upload.offset), **_expires(upload)})
 
     @delete("/{upload_id:str}", guards=[tus_resumable, creator_required], status_code=204)
     async def terminate(

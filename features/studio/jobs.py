@@ -32,6 +32,11 @@ async def sweep_studio(ctx: dict[str, Any]) -> int:
     return await injector_from(ctx).get(StudioService).sweep()
 
 
+async def expire_uploads(ctx: dict[str, Any]) -> int:
+    """Delete abandoned tus uploads with their bytes, and forget finished ones, once they expire."""
+    return await injector_from(ctx).get(StudioService).expire_uploads()
+
+
 @contextlib.asynccontextmanager
 async def _heartbeat(job: Any) -> AsyncIterator[None]:
     """Touch the job while it runs: saq sweeps a job whose heartbeat lapses, even mid-unit."""

@@ -31,6 +31,9 @@ COVER_MAX_BYTES = 5 * 1024 * 1024
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
+REMOVED_TITLE = "Removed video"
+
+
 class VideoState(StrEnum):
     DRAFT = "draft"
     UPLOADING = "uploading"
@@ -120,6 +123,15 @@ class InvalidCover(InvalidInput):
 
 class UnreadableMedia(InvalidInput):
     """The uploaded file is not a video we can read, or breaks a limit; the reason is for the creator."""
+
+
+class UploadExpired(NotFound):
+    """The upload was not finished in time (or its record outlived its window): HTTP 410 on the tus endpoint."""
+
+    message = "This upload has expired. Start the upload again."
+
+
+UPLOAD_EXPIRED_REASON = "The upload did not finish in time and its bytes were deleted. Upload the file again."
 
 
 class UploadTooLarge(InvalidInput):
@@ -335,6 +347,11 @@ class Video:
         """The upload was terminated: back to a draft."""
         self._move(VideoState.DRAFT, now)
 
+    def expire_upload(self, now: datetime) -> None:
+        """The upload was abandoned and expired: back to a draft that says so (a new upload clears it)."""
+        self._move(VideoState.DRAFT, now)
+        self.failure_reason = UPLOAD_EXPIRED_REASON
+
     def accept_source(self, key: str, size: int, meta: SourceMeta, now: datetime) -> None:
         """The uploaded file probed well and is within limits: it waits in the processing queue."""
         self._move(VideoState.UPLOADED, now)
@@ -402,6 +419,34 @@ class Video:
     def archive(self, now: datetime) -> None:
         self._move(VideoState.ARCHIVED, now)
 
+    def strip(self, now: datetime) -> None:
+        """Archive the video and forget its content and everything its creator wrote about it (the row
+        stays, so purchases and statements that name its id still resolve to "Removed video")."""
+        if self.state is not VideoState.ARCHIVED:
+            self._move(VideoState.ARCHIVED, now)
+        self.title = REMOVED_TITLE
+        self.description = ""
+        self.src_meta = None
+        self.source_key = None
+        self.source_size = None
+        self.playlist = None
+        self.manifest = {}
+        self.video_tracks = []
+        self.audio_tracks = []
+        self.subtitle_tracks = []
+        self.subtitle_sources = []
+        self.cover_image = None
+        self.cover_type = None
+        self.fallback_cover_image = None
+        self.failure_reason = None
+        self.progress = None
+        self.queued_at = None
+        self.updated_at = now
+
+    @property
+    def stripped(self) -> bool:
+        return self.state is VideoState.ARCHIVED and self.title == REMOVED_TITLE and self.source_key is None
+
     # -- what the creator may change -----------------------------------------------------------
 
     @property
@@ -447,6 +492,11 @@ class Upload:
     offset: int
     created_at: datetime
     filename: str = ""
+    # When the upload is forgotten: an unfinished one with its bytes (it was abandoned), a finished
+    # one only its record (its bytes became the video's source). None: never (records made before
+    # expiry existed are given one by the migration).
+    expires_at: datetime | None = None
+    finished_at: datetime | None = None  # the last byte arrived and the file was checked
 
     @property
     def blob_key(self) -> str:
@@ -455,6 +505,13 @@ class Upload:
     @property
     def complete(self) -> bool:
         return self.offset >= self.length
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True)

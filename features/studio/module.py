@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
@@ -23,10 +25,12 @@ from features.studio.adapters import (
     PipelineTranscoder,
 )
 from features.studio.controller import StudioController, TusController
-from features.studio.jobs import sweep_studio, transcode_video
+from features.studio.jobs import expire_uploads, sweep_studio, transcode_video
 from features.studio.model import VideoLimits
 from features.studio.ports import LivePart, Transcoder, UploadRepository, VideoRepository
 from features.studio.service import StudioPolicy, StudioService
+
+EXPIRE_UPLOADS_CRON = "*/15 * * * *"  # abandoned tus uploads are deleted within 15 minutes of expiring
 
 
 def policy_from(settings: Settings) -> StudioPolicy:
@@ -40,6 +44,7 @@ def policy_from(settings: Settings) -> StudioPolicy:
         work_root=settings.data_path / "work",
         job_timeout=settings.transcode_timeout_seconds,
         videos_per_hour=settings.videos_per_creator_per_hour,
+        upload_expiry=timedelta(seconds=settings.upload_expiry),
     )
 
 
@@ -101,6 +106,9 @@ FEATURE = Feature(
     memory_module=MemoryStudioModule,
     route_handlers=[StudioController, TusController],
     jobs=[transcode_video],
-    cron_jobs=[CronSpec(sweep_studio, "*/10 * * * *", timeout=120)],
+    cron_jobs=[
+        CronSpec(sweep_studio, "*/10 * * * *", timeout=120),
+        CronSpec(expire_uploads, EXPIRE_UPLOADS_CRON, timeout=300),
+    ],
     nav=[NavLink("Studio", "/studio", "creator", order=20)],
 )

@@ -104,12 +104,28 @@ class UploadRepository(Protocol):
         """Take the write lease if the upload stands at `offset` and nobody holds an unexpired lease."""
         ...
 
-    async def advance(self, upload_id: str, token: str, offset: int, until: datetime) -> bool:
-        """Move the offset (and extend the lease) if `token` still holds the lease; False otherwise."""
+    async def advance(
+        self, upload_id: str, token: str, offset: int, until: datetime, expires_at: datetime | None = None
+    ) -> bool:
+        """Move the offset (and extend the lease, and the expiry when given) if `token` still holds the
+        lease; False otherwise."""
         ...
 
     async def release(self, upload_id: str, token: str) -> None:
         """Give the lease back (no error if it was lost or the upload is gone)."""
+        ...
+
+    async def finish(self, upload_id: str, now: datetime, expires_at: datetime) -> None:
+        """Mark the upload finished (offset = length) and keep its record until `expires_at`."""
+        ...
+
+    async def expired(self, now: datetime, limit: int = 100) -> list[Upload]:
+        """Uploads whose expiry is at or before `now`, oldest expiry first."""
+        ...
+
+    async def remove_expired(self, upload_id: str, now: datetime) -> Upload | None:
+        """Delete the upload if it has expired by `now` and nobody holds an unexpired write lease;
+        the deleted upload, or None (not expired, being written, or already gone)."""
         ...
 
     async def delete(self, upload_id: str) -> None: ...
@@ -150,6 +166,11 @@ class Transcoder(Protocol):
 
     async def forget(self, run_id: str) -> None:
         """Start the run over next time: drop its checkpoints and work files (the key is kept)."""
+        ...
+
+    async def discard(self, run_id: str) -> None:
+        """Destroy the run: its checkpoints, work files and key (what it published cannot be decrypted
+        any more)."""
         ...
 
 

@@ -45,6 +45,7 @@ from features.studio.model import (
     UnreadableMedia,
     Upload,
     UploadBusy,
+    UploadExpired,
     UploadNotFound,
     UploadOffsetMismatch,
     UploadTooLarge,
@@ -88,6 +89,7 @@ class StudioPolicy:
     progress_interval: float = 1.0
     stall_after: timedelta = timedelta(minutes=30)
     videos_per_hour: int = 30  # videos one creator may create per hour (abuse limit)
+    upload_expiry: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -281,8 +283,14 @@ class StudioService:
     async def create_upload(self, owner_id: UUID, video_public_id: str, length: int, filename: str = "") -> Upload:
         """Start receiving the video's source file of `length` bytes; any earlier upload is dropped.
 
+        The upload expires (with its bytes) when no byte arrives for the policy's `upload_expiry`.
+        A repeated create for a video whose file already arrived — the same length and file name as
+        its finished upload, which is still on record — is that finished upload, returned as it is
+        (offset = length): a client that lost the last answer of its upload and starts again learns
+        that it is done instead of meeting an error.
+
         Raises UploadTooLarge over the size limit, InvalidInput for an empty file, VideoNotFound for a
-        video that is not the owner's, and Conflict once the video has its source.
+        video that is not the owner's, and Conflict once the video has its source (from another file).
         """
         if length > self.policy.limits.max_bytes:
             raise UploadTooLarge(f"This file is larger than the limit of {_size(self.policy.limits.max_bytes)}.")
@@ -294,12 +302,16 @@ class StudioService:
         now = self.clock.now()
         # the name is only shown, never a path; control characters (NUL cannot even be stored) are dropped
         shown = " ".join("".join(ch if ch.isprintable() else " " for ch in filename).split())[:200]
-        upload = Upload(secrets.token_hex(16), video.id, owner_id, length, 0, now, shown)
+        expires = now + self.policy.upload_expiry
+        upload = Upload(secrets.token_hex(16), video.id, owner_id, length, 0, now, shown, expires_at=expires)
         async with self.uow.atomic():
             video = await self._owned_for_update(owner_id, video.id)
-            if not video.accepts_source:
-                raise Conflict("This video already has its file.")
             earlier = await self.uploads.for_video(video.id)
+            if not video.accepts_source:
+                for done in reversed(earlier):
+                    if done.finished and not done.expired(now) and (done.length, done.filename) == (length, shown):
+                        return done
+                raise Conflict("This video already has its file.")
             for old in earlier:
                 await self.uploads.delete(old.id)
             video.begin_upload(now)
@@ -311,10 +323,13 @@ class StudioService:
         return upload
 
     async def upload_status(self, owner_id: UUID, upload_id: str) -> Upload:
-        """The upload's length and offset; raises UploadNotFound unless it is the owner's."""
+        """The upload's length, offset and expiry — a finished one too (offset = length) until it
+        expires. Raises UploadNotFound unless it is the owner's, UploadExpired once it has expired."""
         upload = await self.uploads.get(upload_id)
         if upload is None or upload.owner_id != owner_id:
             raise UploadNotFound()
+        if upload.expired(self.clock.now()):
+            raise UploadExpired()
         return upload
 
     async def receive(
@@ -337,6 +352,12 @@ class StudioService:
             raise UploadOffsetMismatch(upload.offset, offset)
         if content_length is not None and offset + content_length > upload.length:
             raise UploadTooLarge("This request sends more bytes than the upload declared.")
+        if upload.finished:
+            # A repeated last PATCH (its answer was lost): the upload is done, nothing more to take.
+            async for chunk in chunks:
+                if chunk:
+                    raise UploadTooLarge("This upload is complete; the extra bytes were refused.")
+            return upload
         token = secrets.token_hex(8)
         now = self.clock.now()
         if not await self.uploads.claim(upload_id, offset, token, now, now + LEASE):
@@ -362,7 +383,8 @@ class StudioService:
             await self.uploads.release(upload_id, token)
         if overflow:
             raise UploadTooLarge("The upload sent more bytes than it declared; the extra bytes were refused.")
-        return upload
+        # as stored: the expiry moved with the bytes (and again when the upload finished)
+        return await self.uploads.get(upload_id) or upload
 
     async def _append_stream(
         self, upload: Upload, token: str, offset: int, chunks: AsyncIterable[bytes]
@@ -389,7 +411,9 @@ class StudioService:
     async def _flush(self, upload: Upload, token: str, position: int, buffer: bytearray) -> int:
         size = await self.storage.append(upload.blob_key, bytes(buffer))
         buffer.clear()
-        if not await self.uploads.advance(upload.id, token, size, self.clock.now() + LEASE):
+        now = self.clock.now()
+        # bytes arrived: the upload is not abandoned, its expiry moves on
+        if not await self.uploads.advance(upload.id, token, size, now + LEASE, now + self.policy.upload_expiry):
             if await self.uploads.get(upload.id) is None:
                 await self.storage.delete(upload.blob_key)  # terminated meanwhile: leave nothing
                 raise UploadNotFound()
@@ -415,7 +439,8 @@ class StudioService:
         now = self.clock.now()
         async with self.uow.atomic():
             video = await self.videos.get(upload.video_id, for_update=True)
-            await self.uploads.delete(upload.id)
+            # Kept (offset = length) until it expires, so HEAD tells a client that lost this answer.
+            await self.uploads.finish(upload.id, now, now + self.policy.upload_expiry)
             if video is None or video.state is not VideoState.UPLOADING:
                 reason = reason or "gone"
                 video = None
@@ -432,8 +457,12 @@ class StudioService:
             await self._enqueue(video)
 
     async def terminate_upload(self, owner_id: UUID, upload_id: str) -> None:
-        """Stop an upload and delete its bytes; the video goes back to DRAFT."""
+        """Stop an upload and delete its bytes; the video goes back to DRAFT. A finished upload's
+        record is only forgotten: its bytes are the video's source (or were already deleted)."""
         upload = await self.upload_status(owner_id, upload_id)
+        if upload.finished:
+            await self.uploads.delete(upload.id)
+            return
         async with self.uow.atomic():
             video = await self.videos.get(upload.video_id, for_update=True)
             await self.uploads.delete(upload.id)
@@ -442,6 +471,30 @@ class StudioService:
                 await self.videos.save(video)
                 await self._announce(video)
         await self.storage.delete(upload.blob_key)
+
+    async def expire_uploads(self, limit: int = 500) -> int:
+        """Forget the uploads whose expiry has passed; returns how many.
+
+        An unfinished one was abandoned: its bytes are deleted and its video (if still uploading)
+        goes back to DRAFT with a reason the studio tile shows. A finished one only loses its record:
+        its bytes are the video's source. An upload receiving bytes right now is left alone.
+        """
+        now = self.clock.now()
+        removed = 0
+        for candidate in await self.uploads.expired(now, limit):
+            async with self.uow.atomic():
+                video = None if candidate.finished else await self.videos.get(candidate.video_id, for_update=True)
+                upload = await self.uploads.remove_expired(candidate.id, now)
+                if upload is None:
+                    continue
+                if video is not None and video.state is VideoState.UPLOADING:
+                    video.expire_upload(now)
+                    await self.videos.save(video)
+                    await self._announce(video)
+            removed += 1
+            if not upload.finished:
+                await self.storage.delete(upload.blob_key)
+        return removed
 
     # -- processing (the worker) -----------------------------------------------------------------
 
@@ -617,6 +670,55 @@ class StudioService:
         A video also taken down stays hidden until it is restored."""
         async with self.uow.atomic():
             return len(await self.videos.set_owner_suspended(owner_id, hidden, self.clock.now()))
+
+    # -- the owner deletes their account (the privacy feature calls these) ----------------------------
+
+    async def unpublish_all_of(self, owner_id: UUID) -> int:
+        """Take every published video of the owner off the catalog (PUBLISHED → READY), in the caller's
+        unit of work; return how many. Nobody but the owner can reach them afterwards."""
+        count = 0
+        async with self.uow.atomic():
+            for video in await self._all_of(owner_id, frozenset({VideoState.PUBLISHED})):
+                locked = await self.videos.get(video.id, for_update=True)
+                if locked is not None and locked.state is VideoState.PUBLISHED:
+                    locked.unpublish(self.clock.now())
+                    await self.videos.save(locked)
+                    count += 1
+        return count
+
+    async def remove_content_of(self, owner_id: UUID) -> int:
+        """Remove every video of the owner from storage for good: source files, covers, subtitles and
+        unfinished uploads are deleted, each video's key is destroyed (its published segments can
+        never be decrypted again) and the video is archived with its title and description erased.
+        Idempotent (a video already stripped is skipped); returns how many videos were stripped."""
+        count = 0
+        for video in await self._all_of(owner_id, None):
+            if video.stripped:
+                continue
+            blobs = [key for key in (video.source_key, video.cover_image) if key]
+            blobs += [subtitle.key for subtitle in video.subtitle_sources]
+            for upload in await self.uploads.for_video(video.id):
+                blobs.append(upload.blob_key)
+                await self.uploads.delete(upload.id)
+            for key in blobs:
+                await self.storage.delete(key)
+            await self.transcoder.discard(str(video.id))
+            async with self.uow.atomic():
+                locked = await self.videos.get(video.id, for_update=True)
+                if locked is None:
+                    continue
+                locked.strip(self.clock.now())
+                await self.videos.save(locked)
+            count += 1
+        return count
+
+    async def _all_of(self, owner_id: UUID, states: frozenset[VideoState] | None) -> list[Video]:
+        found: list[Video] = []
+        while True:
+            page = await self.videos.list_for_owner(owner_id, limit=200, offset=len(found), states=states)
+            found.extend(page)
+            if len(page) < 200:
+                return found
 
     # -- inside --------------------------------------------------------------------------------------
 

@@ -45,3 +45,5 @@ class UploadTable(Table, tablename="tus_uploads"):
     lease = Text(null=True)
     lease_until = Timestamptz(null=True)
     created_at = Timestamptz()
+    expires_at = Timestamptz(null=True)  # migrations/1300_tus_upload_expiry.sql
+    finished_at = Timestamptz(null=True)

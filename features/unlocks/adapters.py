@@ -70,12 +70,24 @@ class MemoryUnlockRepository:
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         return self.entitlements.get((viewer_id, video_id))
 
-    async def purchases_of(self, video_id: UUID, since: datetime) -> list[Unlock]:
+    async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
         found = [u for u in self.unlocks.values() if u.video_id == video_id and u.created_at >= since]
         return sorted(found, key=lambda u: (u.created_at, u.id))
 
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
         return {u.creator_id for (viewer, _), u in self.unlocks.items() if viewer == viewer_id}
+
+    async def purchases_of(self, viewer_id: UUID) -> list[Unlock]:
+        found = [u for (viewer, _), u in self.unlocks.items() if viewer == viewer_id]
+        return sorted(found, key=lambda u: (u.created_at, u.id))
+
+    async def entitlements_of(self, viewer_id: UUID) -> list[Entitlement]:
+        found = [e for (viewer, _), e in self.entitlements.items() if viewer == viewer_id]
+        return sorted(found, key=lambda e: (e.granted_at, e.video_id))
+
+    async def creator_sales_since(self, creator_id: UUID, since: datetime) -> list[Unlock]:
+        found = [u for u in self.unlocks.values() if u.creator_id == creator_id and u.created_at >= since]
+        return sorted(found, key=lambda u: (u.created_at, u.id))
 
 
 class MemoryTipRepository:
@@ -93,6 +105,21 @@ class MemoryTipRepository:
 
     async def creators_tipped_by(self, viewer_id: UUID) -> set[UUID]:
         return {t.creator_id for (viewer, _), t in self.tips.items() if viewer == viewer_id}
+
+    async def sent_by(self, viewer_id: UUID) -> list[Tip]:
+        return sorted((t for t in self.tips.values() if t.viewer_id == viewer_id), key=lambda t: (t.created_at, t.id))
+
+    async def received_by(self, creator_id: UUID) -> list[Tip]:
+        found = (t for t in self.tips.values() if t.creator_id == creator_id)
+        return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    async def erase_messages_of(self, viewer_id: UUID) -> int:
+        changed = 0
+        for slot, tip in list(self.tips.items()):
+            if tip.viewer_id == viewer_id and tip.message:
+                self.tips[slot] = replace(tip, message="")
+                changed += 1
+        return changed
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -265,7 +292,7 @@ class PostgresUnlockRepository:
         )
         return _entitlement(row) if row else None
 
-    async def purchases_of(self, video_id: UUID, since: datetime) -> list[Unlock]:
+    async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
         rows = await self.db.fetch(
             "SELECT * FROM unlocks WHERE video_id = $1 AND created_at >= $2 ORDER BY created_at, id", video_id, since
         )
@@ -274,6 +301,30 @@ class PostgresUnlockRepository:
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
         rows = await self.db.fetch("SELECT DISTINCT creator_id FROM unlocks WHERE viewer_id = $1", viewer_id)
         return {row["creator_id"] for row in rows}
+
+    async def purchases_of(self, viewer_id: UUID) -> list[Unlock]:
+        rows = await self.db.fetch(
+            f"SELECT {_UNLOCK_COLUMNS} FROM unlocks WHERE viewer_id = $1 ORDER BY created_at, id",  # noqa: S608
+            viewer_id,
+        )
+        return [_unlock(row) for row in rows]
+
+    async def entitlements_of(self, viewer_id: UUID) -> list[Entitlement]:
+        rows = await self.db.fetch(
+            f"SELECT {_ENTITLEMENT_COLUMNS} FROM entitlements WHERE viewer_id = $1"  # noqa: S608
+            " ORDER BY granted_at, video_id",
+            viewer_id,
+        )
+        return [_entitlement(row) for row in rows]
+
+    async def creator_sales_since(self, creator_id: UUID, since: datetime) -> list[Unlock]:
+        rows = await self.db.fetch(
+            f"SELECT {_UNLOCK_COLUMNS} FROM unlocks WHERE creator_id = $1 AND created_at >= $2"  # noqa: S608
+            " ORDER BY created_at, id",
+            creator_id,
+            since,
+        )
+        return [_unlock(row) for row in rows]
 
 
 class PostgresTipRepository:
@@ -310,3 +361,20 @@ class PostgresTipRepository:
     async def creators_tipped_by(self, viewer_id: UUID) -> set[UUID]:
         rows = await self.db.fetch("SELECT DISTINCT creator_id FROM tips WHERE viewer_id = $1", viewer_id)
         return {row["creator_id"] for row in rows}
+
+    async def sent_by(self, viewer_id: UUID) -> list[Tip]:
+        rows = await self.db.fetch(f"{_TIP_SELECT} WHERE viewer_id = $1 ORDER BY created_at, id", viewer_id)
+        return [Tip(**dict(row)) for row in rows]
+
+    async def received_by(self, creator_id: UUID) -> list[Tip]:
+        rows = await self.db.fetch(f"{_TIP_SELECT} WHERE creator_id = $1 ORDER BY created_at, id", creator_id)
+        return [Tip(**dict(row)) for row in rows]
+
+    async def erase_messages_of(self, viewer_id: UUID) -> int:
+        status = await self.db.execute("UPDATE tips SET message = '' WHERE viewer_id = $1 AND message <> ''", viewer_id)
+        return int(status.rsplit(" ", 1)[1])
+
+
+_TIP_SELECT = (
+    "SELECT id, idempotency_key, viewer_id, creator_id, video_id, amount, message, transfer_id, created_at FROM tips"
+)

@@ -12,7 +12,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Template
 
-from core.auth import current_principal, login_required
+from core.auth import current_principal, login_required, verified_required
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired, TooManyRequests
 from core.forms import FormErrors, parse_form
 from core.identity import Principal
@@ -142,7 +142,7 @@ class VideoPageController(Controller):
         data, media_type = found
         return Response(content=data, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})
 
-    @post("/{public_id:str}/unlock", guards=[login_required])
+    @post("/{public_id:str}/unlock", guards=[verified_required])
     async def unlock(
         self,
         request: Request[Any, Any, Any],
@@ -170,7 +170,7 @@ class VideoPageController(Controller):
             return flash(redirect(f"/v/{public_id}", request), "Unlocked. Enjoy the video!")
         return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, headers=WALLET_CHANGED)
 
-    @post("/{public_id:str}/tip", guards=[login_required])
+    @post("/{public_id:str}/tip", guards=[verified_required])
     async def tip(
         self,
         request: Request[Any, Any, Any],

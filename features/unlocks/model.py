@@ -29,6 +29,7 @@ from uuid import UUID
 
 from core.amounts import matches_shown
 from core.errors import Conflict, Gone, InvalidInput, NotFound, TooManyRequests
+from core.numbers import InvalidNumber, parse_whole
 
 MAX_PRICE = 100_000  # points; at 100 points per currency unit, 1,000.00 for one video
 MAX_TIP_MESSAGE = 280
@@ -176,8 +177,11 @@ class Pricing:
 
 
 def _whole_number(text: str) -> int | None:
-    text = text.strip().replace(",", "").replace("_", "")
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+    """A whole number as a creator types it ("1200" or "1,200"); None for anything else."""
+    try:
+        return parse_whole(text.strip(), maximum=999_999_999, grouping=True)
+    except InvalidNumber:
+        return None
 
 
 def check_pricing(
@@ -272,6 +276,15 @@ def fresh_expiry(offer: Offer, now: datetime) -> datetime | None:
     """When access bought now ends, on its own (None: never)."""
     duration = offer.duration
     return None if duration is None else now + duration
+
+
+def rental_running(unlock: Unlock, now: datetime) -> bool:
+    """True for a rental whose own period (from its purchase) has not ended at `now`."""
+    duration = unlock.offer.duration
+    return duration is not None and unlock.created_at + duration > now
+
+
+LONGEST_RENTAL = max(d for d in _DURATIONS.values() if d is not None)
 
 
 def merged_expiry(current: datetime | None, current_active: bool, fresh: datetime | None) -> datetime | None:
@@ -449,7 +462,10 @@ def parse_offer(value: str) -> Offer:
 
 def parse_tip_amounts(text: str) -> tuple[int, ...]:
     """ "10,50,100" → (10, 50, 100); raises ValueError for anything else."""
-    amounts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    try:
+        amounts = tuple(sorted({parse_whole(part, name="A tip amount") for part in text.split(",") if part.strip()}))
+    except InvalidNumber as error:
+        raise ValueError(f"tip amounts: {error.message}") from error
     if not amounts or any(a <= 0 or a > MAX_PRICE for a in amounts):
         raise ValueError("tip amounts are positive whole numbers of points, e.g. 10,50,100")
     return amounts

@@ -49,12 +49,24 @@ class UnlockRepository(Protocol):
         """The viewer's entitlement to the video, expired or not, or None."""
         ...
 
-    async def purchases_of(self, video_id: UUID, since: datetime) -> list[Unlock]:
+    async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
         """Every purchase of the video made at or after `since`, oldest first."""
         ...
 
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
         """Every creator the viewer bought an offer from."""
+        ...
+
+    async def purchases_of(self, viewer_id: UUID) -> list[Unlock]:
+        """Every purchase the viewer made, oldest first."""
+        ...
+
+    async def entitlements_of(self, viewer_id: UUID) -> list[Entitlement]:
+        """Every entitlement of the viewer, expired or not, oldest grant first."""
+        ...
+
+    async def creator_sales_since(self, creator_id: UUID, since: datetime) -> list[Unlock]:
+        """Purchases of the creator's videos made at or after `since`, oldest first."""
         ...
 
 
@@ -67,4 +79,16 @@ class TipRepository(Protocol):
 
     async def creators_tipped_by(self, viewer_id: UUID) -> set[UUID]:
         """Every creator the viewer tipped."""
+        ...
+
+    async def sent_by(self, viewer_id: UUID) -> list[Tip]:
+        """The tips the viewer gave, oldest first."""
+        ...
+
+    async def received_by(self, creator_id: UUID) -> list[Tip]:
+        """The tips the creator received, oldest first."""
+        ...
+
+    async def erase_messages_of(self, viewer_id: UUID) -> int:
+        """Blank the messages of every tip the viewer gave (amounts stay); return how many changed."""
         ...

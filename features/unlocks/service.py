@@ -28,11 +28,12 @@ from core.ids import uuid7
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
-from features.ledger.model import AccountRef, Leg
+from features.ledger.model import AccountRef, Leg, Transfer
 from features.ledger.service import LedgerService
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
 from features.unlocks.model import (
+    LONGEST_RENTAL,
     Access,
     Entitlement,
     KeyReused,
@@ -59,6 +60,7 @@ from features.unlocks.model import (
     fresh_expiry,
     offer_choices,
     parse_offer,
+    rental_running,
     shows_price,
     split,
 )
@@ -248,7 +250,7 @@ class UnlockService:
         (the ledger key names it), so a repeated or retried take-down refunds nothing twice. Access
         already granted is kept (the video is hidden anyway; a restore does not claw refunds back)."""
         refunded = points = 0
-        for unlock in await self.unlocks.purchases_of(video.id, since):
+        for unlock in await self.unlocks.purchases_of_video(video.id, since):
             key = f"takedown-refund:{unlock.id}"
             if await self.ledger.transfer_by_key(key) is not None:
                 continue
@@ -285,6 +287,54 @@ class UnlockService:
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
         """Every creator the viewer has paid: bought an offer from, or tipped."""
         return await self.unlocks.creators_paid_by(viewer_id) | await self.tips.creators_tipped_by(viewer_id)
+
+    async def purchases_of(self, viewer_id: UUID) -> list[Unlock]:
+        """Every purchase the viewer made, oldest first (their data export)."""
+        return await self.unlocks.purchases_of(viewer_id)
+
+    async def entitlements_of(self, viewer_id: UUID) -> list[Entitlement]:
+        """Every entitlement of the viewer, expired or not (their data export)."""
+        return await self.unlocks.entitlements_of(viewer_id)
+
+    async def running_rentals_of_creator(self, creator_id: UUID) -> list[Unlock]:
+        """Rentals of the creator's videos whose rental period has not ended yet, oldest first."""
+        now = self.clock.now()
+        recent = await self.unlocks.creator_sales_since(creator_id, now - LONGEST_RENTAL)
+        return [unlock for unlock in recent if rental_running(unlock, now)]
+
+    async def refund_running_rentals(self, creator_id: UUID) -> list[Transfer]:
+        """Give every viewer whose rental of the creator's videos is still running the full price back,
+        in points, to their wallet — the creator is closing their account and the videos go away.
+
+        Each refund reverses its purchase (the creator's share from their earnings, the fee from the
+        platform's revenue) and is posted once per purchase (idempotency key `creator-closed:<unlock>`),
+        so a retry refunds nothing twice. The creator's earnings may go below zero here; the caller
+        settles them in the same unit of work (see the privacy feature). Returns the refund transfers.
+        """
+        refunds: list[Transfer] = []
+        async with self.uow.atomic():
+            for unlock in await self.running_rentals_of_creator(creator_id):
+                viewer_wallet = AccountRef.wallet(unlock.viewer_id)
+                legs = []
+                if unlock.points > unlock.fee:
+                    legs.append(Leg(AccountRef.earnings(creator_id), viewer_wallet, unlock.points - unlock.fee))
+                if unlock.fee:
+                    legs.append(Leg(AccountRef.platform_revenue(), viewer_wallet, unlock.fee))
+                metadata = {
+                    "video_id": str(unlock.video_id),
+                    "unlock_id": str(unlock.id),
+                    "memo": "Refund: the creator closed their account",
+                }
+                refunds.append(
+                    await self.ledger.transfer(
+                        f"creator-closed:{unlock.id}",
+                        "rental_refund",
+                        legs,
+                        metadata,
+                        allow_negative=frozenset({AccountRef.earnings(creator_id)}),
+                    )
+                )
+        return refunds
 
     async def panel(self, viewer_id: UUID | None, public_id: str) -> Panel:
         video = await self.visible_video(viewer_id, public_id)
@@ -437,12 +487,25 @@ class TipService:
                 {
                     "amount": points,
                     "from_name": viewer.display_name,
+                    "from_id": str(viewer.id),  # lets an erasure find the tipper's name here (features/privacy)
                     "message": text,
                     "video_title": video.title,
                     "video_id": str(video.id),
                 },
             )
         return TipResult(tip, False)
+
+    async def sent_by(self, viewer_id: UUID) -> list[Tip]:
+        """The tips the viewer gave, oldest first (their data export)."""
+        return await self.tips.sent_by(viewer_id)
+
+    async def received_by(self, creator_id: UUID) -> list[Tip]:
+        """The tips the creator received, oldest first (their data export)."""
+        return await self.tips.received_by(creator_id)
+
+    async def erase_messages_of(self, viewer_id: UUID) -> int:
+        """Blank the messages the viewer wrote with their tips (the amounts stay: they are records)."""
+        return await self.tips.erase_messages_of(viewer_id)
 
     @staticmethod
     def _replay(prior: Tip, video: Video, points: int) -> TipResult:

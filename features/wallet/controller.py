@@ -15,12 +15,12 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Stream, Template
 
-from core.auth import current_principal, login_required, staff_required
+from core.auth import current_principal, login_required, staff_required, verified_required
 from core.errors import Conflict, InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
-from core.web import flash, inject, redirect
+from core.web import flash, inject, query_number, redirect
 from features.ledger.model import Entry, StatementPage
 from features.wallet.dto import BuyForm, ReconcileForm
 from features.wallet.model import (
@@ -86,7 +86,7 @@ class WalletController(Controller):
             return Template(template_name="wallet/_statement.html", context=context, headers=NO_STORE)
         return Template(template_name="wallet/wallet.html", context=context, headers=NO_STORE)
 
-    @post("/wallet/checkout", guards=[login_required])
+    @post("/wallet/checkout", guards=[verified_required])
     async def checkout(
         self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: FormData
     ) -> Response[Any]:
@@ -114,13 +114,14 @@ class WalletController(Controller):
         request: Request[Any, Any, Any],
         wallet: NamedDependency[WalletService],
         ref: FromPath[str],
-        n: FromQuery[int] = 1,
+        n: FromQuery[str | None] = None,
     ) -> Template:
+        poll = query_number(n, name="n", maximum=1_000_000) or 1
         progress: PurchaseProgress = await wallet.progress(_me(request).id, ref)
         headers = dict(NO_STORE)
         if progress.credited:
             headers["HX-Trigger"] = "wallet-changed"  # e.g. a balance pill listening on the body
-        context = {"progress": progress, "poll": n + 1, "poll_limit": POLL_LIMIT}
+        context = {"progress": progress, "poll": poll + 1, "poll_limit": POLL_LIMIT}
         return Template(template_name="wallet/_purchase_status.html", context=context, headers=headers)
 
     @get("/wallet/statement.csv", guards=[login_required])

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from core.amounts import matches_shown
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.numbers import whole_or_none
 
 MAX_PACK_POINTS = 10**9
 MAX_PACK_PRICE = 10**9
@@ -112,9 +113,9 @@ def parse_packs(text: str, currency: str) -> PackCatalog:
         if not item:
             continue
         points_text, sep, price_text = item.partition(":")
-        if not sep or not points_text.strip().isdigit() or not price_text.strip().isdigit():
+        points, price = whole_or_none(points_text.strip()), whole_or_none(price_text.strip())
+        if not sep or points is None or price is None:
             raise InvalidPacks(f"{item!r} is not points:price_minor with two whole numbers (e.g. 550:500)")
-        points, price = int(points_text), int(price_text)
         if not 0 < points <= MAX_PACK_POINTS or not 0 < price <= MAX_PACK_PRICE:
             raise InvalidPacks(f"{item!r}: points and price must be positive (and not absurdly large)")
         if any(p.points == points for p in packs):

@@ -67,6 +67,10 @@ class PurchaseRepository(Protocol):
         """Purchases created in [since, until), oldest first."""
         ...
 
+    async def of_user(self, user_id: UUID) -> list[Purchase]:
+        """Every purchase the user started, oldest first."""
+        ...
+
     async def lock_payment(self, payment_ref: str) -> None:
         """Serialize work on one payment until the current transaction ends (two webhooks about the
         same payment never apply at the same time)."""

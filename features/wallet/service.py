@@ -124,6 +124,10 @@ class WalletService:
                 return
             before = page.next_before
 
+    async def purchases_of(self, user_id: UUID) -> list[Purchase]:
+        """Every pack purchase the user started (paid or not), oldest first (their data export)."""
+        return await self.purchases.of_user(user_id)
+
     # --- buying a pack ----------------------------------------------------------------------------
 
     async def start_purchase(

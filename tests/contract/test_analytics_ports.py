@@ -3,10 +3,12 @@ kept alike in PostgreSQL and in memory."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 import pytest
+from injector import Injector
 
 from core.db import Database
 from core.events import EventBus, MemoryEventBus
@@ -211,3 +213,40 @@ async def test_heartbeats_are_read_after_an_id_in_id_order(heartbeats: Heartbeat
     assert [b.id for b in rest] == sorted(b.id for b in rest)
     assert rest[0].at == NOW + timedelta(seconds=2)
     assert await heartbeats.after(rest[-1].id, 10) == []
+
+
+async def test_heartbeats_join_the_viewers_view_whatever_session_id_they_carry(
+    heartbeats: HeartbeatRepository,
+) -> None:
+    video, window = uuid7(), 3600
+
+    async def beat(key: str, session_id: str, seconds: float, *, preview: bool = False) -> str:
+        stored = await heartbeats.add_to_view(
+            Heartbeat(None, video, session_id, 1.0, preview, NOW + timedelta(seconds=seconds)), key, window
+        )
+        assert stored.id > 0
+        return stored.session_id
+
+    first = {await beat("user:a", f"forged-{n:03d}", n) for n in range(10)}
+    assert len(first) == 1
+    assert await beat("user:b", "forged-000", 11) not in first  # another viewer: another view
+    assert await beat("user:a", "forged-000", 12, preview=True) not in first  # a preview is counted apart
+    assert await beat("user:a", "forged-009", window + 5) in first  # the same player goes on past the window
+    later = await beat("user:a", "a-new-page", window + 6)  # a new player session once the window has passed
+    assert later not in first
+    assert await beat("user:a", "forged-again", window + 7) == later
+    stored = await heartbeats.after(0, 100)
+    assert len(stored) == 15
+    assert stored[-1].session_id == later
+
+
+async def test_concurrent_first_heartbeats_of_one_viewer_agree_on_one_view(pg: Injector) -> None:
+    heartbeats = PostgresHeartbeatRepository(pg.get(Database))
+    video = uuid7()
+    stored = await asyncio.gather(
+        *(
+            heartbeats.add_to_view(Heartbeat(None, video, f"session-{n:04d}", 1.0, False, NOW), "ip:10.0.0.1", 3600)
+            for n in range(20)
+        )
+    )
+    assert len({beat.session_id for beat in stored}) == 1

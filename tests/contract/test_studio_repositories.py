@@ -213,6 +213,47 @@ async def test_an_expired_lease_can_be_taken_over(store: Store) -> None:
     assert not await store.uploads.claim("u9", 0, "a", T0, T0)  # unknown upload
 
 
+async def test_uploads_expire_finished_ones_keep_answering_and_a_writer_holds_off_removal(store: Store) -> None:
+    video = await uploaded_video(store)
+    day = timedelta(hours=24)
+    await store.uploads.add(Upload("e1", video.id, video.owner_id, 1000, 0, T0, expires_at=T0 + day))
+    await store.uploads.add(Upload("e2", video.id, video.owner_id, 500, 0, T0, expires_at=T0 + 2 * day))
+    assert (await store.uploads.get("e1")).expires_at == T0 + day  # type: ignore[union-attr]
+    assert await store.uploads.expired(T0 + day - timedelta(seconds=1)) == []
+
+    # bytes arrive: the holder of the lease moves the expiry with the offset
+    lease_until = T0 + timedelta(hours=1, seconds=60)
+    assert await store.uploads.claim("e1", 0, "a", T0 + timedelta(hours=1), lease_until)
+    assert await store.uploads.advance("e1", "a", 100, lease_until, T0 + timedelta(hours=1) + day)
+    moved = await store.uploads.get("e1")
+    assert moved is not None
+    assert (moved.offset, moved.expires_at) == (100, T0 + timedelta(hours=1) + day)
+    assert await store.uploads.advance("e1", "a", 200, lease_until)  # no expiry given: kept
+    assert (await store.uploads.get("e1")).expires_at == T0 + timedelta(hours=1) + day  # type: ignore[union-attr]
+
+    # finished: offset = length, kept until its own expiry
+    await store.uploads.finish("e2", T0 + timedelta(hours=2), T0 + timedelta(hours=2) + day)
+    done = await store.uploads.get("e2")
+    assert done is not None
+    assert (done.offset, done.finished, done.finished_at) == (500, True, T0 + timedelta(hours=2))
+
+    later = T0 + 3 * day
+    assert [u.id for u in await store.uploads.expired(later)] == ["e1", "e2"]
+    assert await store.uploads.remove_expired("e1", T0 + timedelta(hours=1)) is None  # not expired yet
+    assert await store.uploads.claim("e1", 200, "b", later, later + timedelta(seconds=60))
+    assert await store.uploads.remove_expired("e1", later) is None  # someone is writing right now
+    await store.uploads.release("e1", "b")
+    removed = await store.uploads.remove_expired("e1", later)
+    assert removed is not None
+    assert (removed.id, removed.offset, removed.finished) == ("e1", 200, False)
+    assert await store.uploads.get("e1") is None
+    assert await store.uploads.remove_expired("e1", later) is None  # once only
+    finished = await store.uploads.remove_expired("e2", later)
+    assert finished is not None
+    assert finished.finished
+    assert await store.uploads.expired(later) == []
+
+
 async def published_video(store: Store, owner: UUID, title: str, at: datetime) -> Video:
     video = draft(owner, at, title)
     video.state = VideoState.PUBLISHED

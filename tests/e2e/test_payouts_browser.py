@@ -21,17 +21,14 @@ from features.ledger.service import LedgerService
 from features.payouts.jobs import settle_and_apply
 from features.payouts.sandbox import SandboxPayoutVendor
 from features.payouts.service import PayoutService
+from tests.support.browser import sign_up_in_browser
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_a_creator_requests_a_payout_and_sees_it_paid_live(context: BrowserContext, pg: Injector) -> None:
     page = await context.new_page()
-    await page.goto("/signup")
-    await page.get_by_label("E-mail").fill("maker@example.com")
-    await page.get_by_label("Password").fill("paid at last")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page).to_have_url("/me")
+    await sign_up_in_browser(page, "maker@example.com", "paid at last")
     await page.get_by_role("button", name="Become a creator").click()
     await expect(page.get_by_role("link", name="Payouts")).to_be_visible()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, expect
 
+from tests.support.browser import sign_up_in_browser
 from tests.support.media import make_clip
 
 pytestmark = pytest.mark.e2e
@@ -29,11 +30,7 @@ async def test_a_creator_uploads_a_clip_and_sees_its_tile_reach_ready_without_re
 ) -> None:
     clip = make_clip(tmp_path / "first-film.mp4", seconds=2.0)
     page = await context.new_page()
-    await page.goto("/signup")
-    await page.get_by_label("E-mail").fill("maker@example.com")
-    await page.get_by_label("Password").fill("analytical engine")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page).to_have_url("/me")
+    await sign_up_in_browser(page, "maker@example.com", "analytical engine")
     await page.get_by_role("button", name="Become a creator").click()
     await page.get_by_role("link", name="Studio", exact=True).click()
     await expect(page).to_have_url("/studio")

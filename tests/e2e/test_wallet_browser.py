@@ -11,16 +11,14 @@ import re
 import pytest
 from playwright.async_api import BrowserContext, expect
 
+from tests.support.browser import sign_up_in_browser
+
 pytestmark = pytest.mark.e2e
 
 
 async def test_a_viewer_buys_a_pack_and_sees_the_balance_change(context: BrowserContext) -> None:
     page = await context.new_page()
-    await page.goto("/signup")
-    await page.get_by_label("E-mail").fill("shopper@example.com")
-    await page.get_by_label("Password").fill("pack of points")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page).to_have_url("/me")
+    await sign_up_in_browser(page, "shopper@example.com", "pack of points")
 
     await page.get_by_role("link", name="Wallet").click()
     await expect(page).to_have_url("/wallet")
@@ -44,11 +42,7 @@ async def test_a_viewer_buys_a_pack_and_sees_the_balance_change(context: Browser
 
 async def test_a_canceled_checkout_takes_the_viewer_back_with_nothing_charged(context: BrowserContext) -> None:
     page = await context.new_page()
-    await page.goto("/signup")
-    await page.get_by_label("E-mail").fill("browser@example.com")
-    await page.get_by_label("Password").fill("just looking")
-    await page.get_by_role("button", name="Create account").click()
-    await expect(page).to_have_url("/me")
+    await sign_up_in_browser(page, "browser@example.com", "just looking")
     await page.goto("/wallet")
     await page.get_by_test_id("buy-p100").click()
     await page.get_by_role("button", name="Cancel").click()

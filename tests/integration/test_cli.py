@@ -107,7 +107,17 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("PORT", "eighty"), ("PORT", "70000"), ("DATABASE_URL", "mysql://x"), ("DB_POOL_MAX", "-1")],
+    [
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("DATABASE_URL", "mysql://x"),
+        ("DB_POOL_MAX", "-1"),
+        ("VIEW_WINDOW_SECONDS", "0"),
+        ("VIEW_WINDOW_SECONDS", "an hour"),
+        ("HEARTBEATS_PER_MINUTE", "0"),
+        ("HEARTBEATS_PER_MINUTE", "lots"),
+        ("KEY_FETCHES_ALERT_PER_DAY", "-5"),
+    ],
 )
 def test_a_bad_setting_names_its_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError, match=variable):

@@ -166,9 +166,16 @@ async def test_heartbeats_are_stored_with_the_csrf_header(pg: Injector, settings
         bad = await client.post(path, json={"position": "x", "session": "abcd-1234-efgh"}, headers=csrf)
         assert bad.status_code == 422
     assert await pg.get(PlaybackService).watched_video_ids(viewer.id) == {made.video.id}
-    row = await pg.get(Database).fetchrow("SELECT viewer_id, position_seconds, session_id FROM playback_heartbeats")
+    db = pg.get(Database)
+    row = await db.fetchrow("SELECT viewer_id, position_seconds, session_id FROM playback_heartbeats")
     assert row is not None
-    assert (row["viewer_id"], row["position_seconds"], row["session_id"]) == (viewer.id, 12.5, "abcd-1234-efgh")
+    assert (row["viewer_id"], row["position_seconds"]) == (viewer.id, 12.5)
+    # stored under the viewer's view, which the server names: the client's session id counts no view
+    view = await db.fetchrow(
+        "SELECT view_id, session_id FROM playback_views WHERE viewer_key = $1", f"user:{viewer.id}"
+    )
+    assert view is not None
+    assert (row["session_id"], view["session_id"]) == (view["view_id"], "abcd-1234-efgh")
 
 
 async def test_the_preview_of_a_real_video_plays_its_first_segment_in_the_clear_and_nothing_more(

@@ -74,7 +74,7 @@ async def test_tus_options_announce_the_protocol_and_the_size_limit(client: http
     assert response.status_code == 204
     assert response.headers["tus-version"] == "1.0.0"
     assert response.headers["tus-resumable"] == "1.0.0"
-    assert set(response.headers["tus-extension"].split(",")) == {"creation", "termination"}
+    assert set(response.headers["tus-extension"].split(",")) == {"creation", "termination", "expiration"}
     assert int(response.headers["tus-max-size"]) == 4 * 1024**3
 
 
@@ -110,7 +110,9 @@ async def test_a_full_upload_over_http_is_queued_and_head_reports_the_offset(
     assert await pg.get(BlobStorage).size(stored.source_key) == len(clip)  # type: ignore[type-abstract]
     jobs = await pg.get(Database).fetch("SELECT key, job FROM saq_jobs")
     assert [r["key"] for r in jobs] == [f"transcode:{video.id}"]
-    assert (await client.head(location, headers=TUS)).status_code == 404  # finished uploads are gone
+    done = await client.head(location, headers=TUS)  # a finished upload still answers, until it expires
+    assert done.status_code == 200
+    assert done.headers["upload-offset"] == done.headers["upload-length"] == str(len(clip))
 
 
 async def test_a_wrong_offset_is_a_409_and_changes_nothing(client: httpx.AsyncClient) -> None:

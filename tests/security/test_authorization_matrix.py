@@ -28,10 +28,12 @@ from core.identity import Principal
 from core.ids import public_id
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.accounts.service import AccountService
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
 from features.payouts.service import PayoutService
+from features.privacy.service import ExportService
 from features.studio.service import StudioService
 from features.unlocks.service import UnlockService
 from features.wallet.service import WalletService
@@ -50,7 +52,7 @@ NOT_FOUND = "404"
 
 # (method, path template) → expectation per principal: owner, other, viewer (entitled to `paid`), anon.
 # Templates name the objects of `World`: {draft.id} {draft.pid} {paid.pid} {upload} {payout} {purchase}
-# {payment} {creator}.
+# {payment} {creator} {session}.
 Expect = dict[str, str]
 PUBLIC: Expect = {"owner": OK, "other": OK, "viewer": OK, "anon": OK}
 OWNER_ONLY: Expect = {"owner": OK, "other": DENIED, "viewer": DENIED, "anon": DENIED}
@@ -120,6 +122,8 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("POST", "/sandbox-pay/admin/{payment_id:str}/dispute/win"): [
         ("/sandbox-pay/admin/{payment}/dispute/win", NOBODY_BUT_STAFF)
     ],
+    # the key-fetch audit: one viewer's key fetches, for staff only
+    ("GET", "/staff/key-fetches/{viewer_id:uuid}"): [("/staff/key-fetches/{creator}", NOBODY_BUT_STAFF)],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
     # reports: anyone signed in may report what they can see (a draft is nothing to report: 404)
@@ -141,6 +145,10 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("POST", "/staff/videos/{video_id:uuid}/restore"): [("/staff/videos/{paid.id}/restore", NOBODY_BUT_STAFF)],
     ("POST", "/staff/accounts/{user_id:uuid}/suspend"): [("/staff/accounts/{creator}/suspend", NOBODY_BUT_STAFF)],
     ("POST", "/staff/accounts/{user_id:uuid}/unsuspend"): [("/staff/accounts/{creator}/unsuspend", NOBODY_BUT_STAFF)],
+    # a data export: its random id is not enough, the session must be its owner's
+    ("GET", "/me/export/{export_id:uuid}/download"): [("/me/export/{export}/download", OWNER_ONLY)],
+    # the sessions page: a person ends their own sessions only (another's is a 404, as if it were gone)
+    ("POST", "/me/sessions/{session_id:uuid}/end"): [("/me/sessions/{session}/end", OWNER_MAY_ACT)],
     # the OpenAPI document (and its viewers) lists every route, the staff ones too: staff only
     ("GET", "/api/schema/{path:str}"): [
         ("/api/schema/openapi.yaml", NOBODY_BUT_STAFF),
@@ -205,6 +213,10 @@ async def world(pg: Injector) -> World:
     await earn(pg, owner.id, 2000, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(owner.id, "matrix-payout-key-0001")).payout
     purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex, "100", "USD")
+    export = await pg.get(ExportService).request(owner.id)
+    assert (await pg.get(ExportService).build(export.id)) is not None
+    laptop = await session_token(pg, owner)  # another session of the owner's, for the sessions page
+    [owner_session] = [s for s in await pg.get(AccountService).list_sessions(owner.id, laptop) if s.current]
     values = {
         "draft.id": str(draft.id),
         "draft.pid": draft.public_id,
@@ -215,6 +227,8 @@ async def world(pg: Injector) -> World:
         "purchase": purchase.payment_ref,
         "payment": purchase.payment_ref,
         "creator": str(owner.id),
+        "export": str(export.id),
+        "session": str(owner_session.id),
     }
     segment = made.published["480p/seg_00000.ts"]
     return World(
@@ -222,7 +236,14 @@ async def world(pg: Injector) -> World:
         other,
         viewer,
         values,
-        [SECRET_TITLE.encode(), SECRET_DESCRIPTION.encode(), made.key.key, segment[:64], str(payout.id).encode()],
+        [
+            SECRET_TITLE.encode(),
+            SECRET_DESCRIPTION.encode(),
+            made.key.key,
+            segment[:64],
+            str(payout.id).encode(),
+            b"PK\x03\x04",  # the start of a ZIP: a refused export download must not be one
+        ],
     )
 
 

@@ -56,6 +56,7 @@ def exempt_paths() -> list[str]:
 def test_the_route_table_has_unsafe_routes_to_check(settings: Settings, real_injector: Injector) -> None:
     routes = unsafe_routes(create_app(settings, real_injector))
     assert ("POST", "/login") in routes
+    assert {("POST", "/me/export"), ("POST", "/me/delete")} <= set(routes)
     assert len(routes) >= 5
 
 

@@ -37,7 +37,8 @@ async def browser(
 
 
 def https(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, base_url="https://hypha.example")
+    # A public test site: sandbox payments on https must be allowed explicitly (see Settings).
+    return msgspec.structs.replace(settings, base_url="https://hypha.example", allow_sandbox_payments=True)
 
 
 def cookie(response: httpx.Response, name: str) -> str:

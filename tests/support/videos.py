@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,13 @@ from tests.support.media import make_clip
 PASSWORD = "correct horse battery"
 
 
-async def person(injector: Injector, name: str, *, creator: bool = False) -> Principal:
+async def person(injector: Injector, name: str, *, creator: bool = False, verified: bool = True) -> Principal:
+    """A signed-up person; `verified` (the default, for tests not about verification) confirms the address."""
     accounts = injector.get(AccountService)
     handle = "".join(ch for ch in name.lower() if ch.isalnum()) or "someone"
     user = await accounts.sign_up(f"{handle}-{secrets.token_hex(3)}@example.com", PASSWORD, name)
+    if verified:
+        user = await accounts.mark_email_verified(user.id)
     if creator:
         user = await accounts.become_creator(user.id)
     return user.principal()
@@ -85,8 +88,12 @@ async def add_synthetic_video(
     segments: int = 3,
     segment_seconds: float = 4.0,
     state: VideoState = VideoState.READY,
+    subtitles: Mapping[str, str] | None = None,
 ) -> SyntheticVideo:
-    """A READY (or `state`) video whose published HLS holds `segments` encrypted segments per track."""
+    """A READY (or `state`) video whose published HLS holds `segments` encrypted segments per track.
+
+    `subtitles` maps a language to a WebVTT document (default: English, one cue), each published as one
+    WebVTT file spanning the whole video (`subs/<language>.vtt`), as the pipeline publishes them."""
     video_id, pid = uuid7(), public_id()
     key = await injector.get(KeyStore).ensure(  # type: ignore[type-abstract]
         str(video_id), VideoKey(secrets.token_bytes(16), secrets.token_bytes(16))
@@ -117,19 +124,28 @@ async def add_synthetic_video(
         lines.append("#EXT-X-ENDLIST")
         files[f"{track}/index.m3u8"] = ("\n".join(lines) + "\n").encode()
     duration = segments * segment_seconds
-    files["subs/en.vtt"] = b"WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHello\n"
-    files["subs/en.m3u8"] = (
-        f"#EXTM3U\n#EXT-X-TARGETDURATION:{int(duration)}\n#EXT-X-PLAYLIST-TYPE:VOD\n"
-        f"#EXTINF:{duration:.3f},\nen.vtt\n#EXT-X-ENDLIST\n"
-    ).encode()
-    files["master.m3u8"] = (
-        b"#EXTM3U\n#EXT-X-VERSION:4\n"
-        b'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Original",DEFAULT=YES,AUTOSELECT=YES,URI="audio/index.m3u8"\n'
-        b'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en",DEFAULT=YES,AUTOSELECT=YES,'
-        b'URI="subs/en.m3u8"\n'
-        b'#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=854x480,CODECS="avc1.4d401f,mp4a.40.2",AUDIO="audio",'
-        b'SUBTITLES="subs"\n480p/index.m3u8\n'
+    tracks = subtitles if subtitles is not None else {"en": "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHello\n"}
+    master = ["#EXTM3U", "#EXT-X-VERSION:4"]
+    master.append(
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Original",DEFAULT=YES,AUTOSELECT=YES,URI="audio/index.m3u8"'
     )
+    for index, (language, vtt) in enumerate(tracks.items()):
+        files[f"subs/{language}.vtt"] = vtt.encode()
+        files[f"subs/{language}.m3u8"] = (
+            f"#EXTM3U\n#EXT-X-TARGETDURATION:{int(duration)}\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+            f"#EXTINF:{duration:.3f},\n{language}.vtt\n#EXT-X-ENDLIST\n"
+        ).encode()
+        name = "English" if language == "en" else language
+        master.append(
+            f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{name}",LANGUAGE="{language}",'
+            f'DEFAULT={"YES" if index == 0 else "NO"},AUTOSELECT=YES,URI="subs/{language}.m3u8"'
+        )
+    master += [
+        '#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=854x480,CODECS="avc1.4d401f,mp4a.40.2",AUDIO="audio",'
+        'SUBTITLES="subs"',
+        "480p/index.m3u8",
+    ]
+    files["master.m3u8"] = ("\n".join(master) + "\n").encode()
     files["cover.jpg"] = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
     content = injector.get(ContentStore)  # type: ignore[type-abstract]
     manifest: dict[str, str] = {}
@@ -154,7 +170,14 @@ async def add_synthetic_video(
             {"name": "480p", "width": 854, "height": 480, "bandwidth": 500_000, "playlist": "480p/index.m3u8"}
         ],
         audio_tracks=[{"name": "Original", "language": "und", "playlist": "audio/index.m3u8"}],
-        subtitle_tracks=[{"language": "en", "label": "English", "playlist": "subs/en.m3u8"}],
+        subtitle_tracks=[
+            {
+                "language": language,
+                "label": "English" if language == "en" else language,
+                "playlist": f"subs/{language}.m3u8",
+            }
+            for language in tracks
+        ],
         fallback_cover_image=manifest["cover.jpg"],
         duration=duration,
     )
@@ -189,11 +212,19 @@ async def _chunks(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
 
 
 async def transcode_video(
-    injector: Injector, owner_id: UUID, *, title: str = "A tone and bars", seconds: float = 4.0
+    injector: Injector,
+    owner_id: UUID,
+    *,
+    title: str = "A tone and bars",
+    seconds: float = 4.0,
+    subtitles: Mapping[str, str] | None = None,
 ) -> Video:
-    """A READY video made by the real studio and pipeline from a lavfi clip with a tone."""
+    """A READY video made by the real studio and pipeline from a lavfi clip with a tone (and `subtitles`:
+    language → SRT or WebVTT text, attached before the upload as a creator would)."""
     studio = injector.get(StudioService)
     video = await studio.create_video(owner_id, title, "Test bars and a 440 Hz tone.")
+    for language, text in (subtitles or {}).items():
+        await studio.add_subtitle(owner_id, video.id, text.encode(), language, language.upper())
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "clip.mp4", width=320, height=240, seconds=seconds, tone=True)
         data = clip.read_bytes()

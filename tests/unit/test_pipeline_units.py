@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import m3u8
@@ -13,11 +14,13 @@ from features.pipeline.hls import (
     MasterMedia,
     MasterVariant,
     avc1_codec,
+    bandwidth,
     decrypt_bytes,
     encrypt_file,
     iv_for,
     render_master,
     sealed_playlist,
+    sealed_size,
 )
 from features.pipeline.model import LADDER, SourceInfo, TranscodeResult, rendition_ladder
 from features.pipeline.subtitles import SubtitleError, parse_cues, sniff, subtitle_playlist, to_webvtt
@@ -234,6 +237,23 @@ def test_a_sealed_segment_decrypts_back_to_the_clear_bytes(tmp_path: Path) -> No
     assert sealed[0] != 0x47
     assert len(sealed) % 16 == 0
     assert decrypt_bytes(sealed, key, iv) == clear
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 188 * 1000, 188 * 1001])
+def test_the_bandwidth_counts_segments_as_sealed(tmp_path: Path, size: int) -> None:
+    (tmp_path / "clear.ts").write_bytes(b"\x47" * size)
+    encrypt_file(tmp_path / "clear.ts", tmp_path / "sealed.ts", b"k" * 16, b"i" * 16)
+    assert (tmp_path / "sealed.ts").stat().st_size == sealed_size(size)
+
+
+def test_the_peak_counts_a_short_last_segment_and_the_average_never_exceeds_it(tmp_path: Path) -> None:
+    (tmp_path / "a.ts").write_bytes(b"x" * 100_000)
+    (tmp_path / "b.ts").write_bytes(b"x" * 3_000)  # 0.04 s: 600 kb/s, above the first segment's 200 kb/s
+    (tmp_path / "index.m3u8").write_text("#EXTM3U\n#EXTINF:4.000,\na.ts\n#EXTINF:0.040,\nb.ts\n#EXT-X-ENDLIST\n")
+    peak, average = bandwidth(tmp_path / "index.m3u8")
+    assert peak == math.ceil(sealed_size(3_000) * 8 / 0.04)
+    assert average == math.ceil((sealed_size(100_000) + sealed_size(3_000)) * 8 / 4.04)
+    assert average <= peak
 
 
 def test_a_transcode_result_round_trips_through_json_shapes() -> None:

@@ -11,6 +11,7 @@ from core.clock import Clock, FrozenClock
 from core.errors import TooManyRequests
 from features.playback.model import (
     BeyondPreview,
+    DeviceIds,
     InvalidHeartbeat,
     LoginToWatch,
     MediaNotFound,
@@ -18,6 +19,8 @@ from features.playback.model import (
     decrypt_segment,
     media_segments,
     preview_playlist,
+    preview_segments,
+    preview_webvtt,
     resolve,
     variant_playlists,
 )
@@ -224,3 +227,92 @@ async def test_a_locked_video_takes_no_heartbeats(memory: Injector, playback: Pl
 def test_decrypting_with_the_wrong_key_fails() -> None:
     with pytest.raises(ValueError, match="padding"):
         decrypt_segment(b"\x00" * 32, b"\x01" * 16, b"\x02" * 16)
+
+
+# -- the preview window, for every kind of track -------------------------------------------------------------
+
+WHOLE_FILE_AUDIO = """#EXTM3U
+#EXT-X-TARGETDURATION:60
+#EXTINF:60.000,
+all.aac
+#EXT-X-ENDLIST
+"""
+
+BYTE_RANGES = """#EXTM3U
+#EXT-X-TARGETDURATION:4
+#EXTINF:4.000,
+#EXT-X-BYTERANGE:1000@0
+all.ts
+#EXTINF:4.000,
+#EXT-X-BYTERANGE:1000@1000
+all.ts
+#EXT-X-ENDLIST
+"""
+
+ONE_VTT = """#EXTM3U
+#EXT-X-TARGETDURATION:60
+#EXTINF:60.000,
+en.vtt
+#EXT-X-ENDLIST
+"""
+
+
+def test_a_segment_reaching_far_past_the_preview_is_not_served() -> None:
+    assert preview_segments(media_segments(WHOLE_FILE_AUDIO), 5) == []
+    assert media_segments(preview_playlist(WHOLE_FILE_AUDIO, 5)) == []
+
+
+def test_a_file_the_playlist_also_uses_past_the_preview_is_not_served() -> None:
+    assert preview_segments(media_segments(BYTE_RANGES), 3, base="480p/index.m3u8") == []
+
+
+def test_a_whole_video_webvtt_segment_is_kept_and_its_duration_cut_to_the_window() -> None:
+    cut = preview_playlist(ONE_VTT, 5)
+    assert [(s.uri, s.duration) for s in media_segments(cut)] == [("en.vtt", 5.0)]
+
+
+def test_the_preview_webvtt_keeps_only_cues_starting_inside_the_window() -> None:
+    text = (
+        "\ufeffWEBVTT\r\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\r\n\r\n"
+        "STYLE\r\n::cue { color: yellow }\r\n\r\n"
+        "00:01.000 --> 00:02.000\r\nearly\r\n\r\n"
+        "00:00:02.500 --> 00:00:09.000 align:start\r\nkaraoke <00:00:03.000>on <00:00:07.000>late-word\r\n\r\n"
+        "00:00:05.000 --> 00:00:06.000\r\nexactly-at-the-end\r\n\r\n"
+        "00:00:xx --> 00:00:01.000\r\nunreadable\r\n\r\n"
+        "NOTE 00:00:01.000 --> 00:00:02.000 comment\r\n\r\n"
+        "1:00:00.000 --> 1:00:01.000\r\nan-hour-in\r\n"
+    )
+    cut = preview_webvtt(text, 5)
+    assert cut == (
+        "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:126000,LOCAL:00:00:00.000\n\n"
+        "STYLE\n::cue { color: yellow }\n\n"
+        "00:01.000 --> 00:00:02.000\nearly\n\n"
+        "00:00:02.500 --> 00:00:05.000 align:start\nkaraoke <00:00:03.000>on late-word\n"
+    )
+
+
+async def test_one_viewer_counts_one_view_per_window_whatever_session_ids_it_sends(
+    memory: Injector, playback: PlaybackService, clock: FrozenClock
+) -> None:
+    _, made = await paid_video(memory, free=True)
+    viewer = await person(memory, "Viewer")
+    pid = made.video.public_id
+    views = {(await playback.heartbeat(viewer.id, pid, f"forged-{n:04d}", 1, client="a")).session_id for n in range(10)}
+    assert len(views) == 1
+    visitors = {
+        (await playback.heartbeat(None, pid, f"forged-{n:04d}", 1, client="9.9.9.9")).session_id for n in range(10)
+    }
+    assert len(visitors) == 1
+    assert visitors != views
+    clock.advance(timedelta(seconds=playback.policy.view_window_seconds))
+    later = await playback.heartbeat(viewer.id, pid, "a-new-page-load", 1, client="a")
+    assert later.session_id not in views
+
+
+def test_device_ids_are_signed_by_the_server() -> None:
+    devices = DeviceIds("secret")
+    issued = devices.issue()
+    assert devices.verify(issued) is not None
+    assert DeviceIds("another secret").verify(issued) is None
+    for forged in ("", "x", issued[:-1] + ("0" if issued[-1] != "0" else "1"), issued + "0", "a" * 22 + "." + "0" * 32):
+        assert devices.verify(forged) is None

@@ -380,6 +380,7 @@ async def test_a_tip_reaches_the_creator_in_full_and_is_told_live(memory: Inject
     assert event.data == {
         "amount": 50,
         "from_name": "Viewer",
+        "from_id": str(viewer.id),  # lets an account deletion find the tipper's name here
         "message": "Lovely light",
         "video_title": video.title,
         "video_id": str(video.id),

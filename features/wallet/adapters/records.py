@@ -93,6 +93,12 @@ class PostgresPurchaseRepository:
         )
         return [_purchase(r) for r in rows]
 
+    async def of_user(self, user_id: UUID) -> list[Purchase]:
+        rows = await self.db.fetch(
+            "SELECT * FROM wallet_purchases WHERE user_id = $1 ORDER BY created_at, payment_ref", user_id
+        )
+        return [_purchase(r) for r in rows]
+
     async def lock_payment(self, payment_ref: str) -> None:
         await self.db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _PAYMENT_LOCK_CLASS, payment_ref)
 
@@ -235,6 +241,10 @@ class MemoryPurchaseRepository:
 
     async def created_between(self, since: datetime, until: datetime) -> list[Purchase]:
         return sorted((p for p in self.purchases.values() if since <= p.created_at < until), key=lambda p: p.created_at)
+
+    async def of_user(self, user_id: UUID) -> list[Purchase]:
+        found = (p for p in self.purchases.values() if p.user_id == user_id)
+        return sorted(found, key=lambda p: (p.created_at, p.payment_ref))
 
     async def lock_payment(self, payment_ref: str) -> None:
         return None  # one process, and memory adapters never await mid-change: nothing to serialize

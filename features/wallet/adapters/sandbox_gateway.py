@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from core.clock import Clock
+from core.numbers import whole_or_none
 from features.sandbox_pay.model import (
     SIGNATURE_HEADER,
     BadSignature,
@@ -68,7 +69,7 @@ def vendor_payment(payment: SandboxPayment) -> VendorPayment:
         amount_refunded=payment.amount_refunded,
         user_id=_user_id(payment.metadata.get("user_id")),
         pack_id=payment.metadata.get("pack"),
-        points=int(points) if points.isdigit() else None,
+        points=whole_or_none(points),
         reversals=tuple(
             Reversal(
                 r.id,

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import stripe
 
+from core.numbers import whole_or_none
 from features.wallet.model import (
     CheckoutSession,
     InvalidSignature,
@@ -195,7 +196,7 @@ class StripeGateway:
             amount_refunded=amount_refunded,
             user_id=_user_id(metadata.get("user_id") or session.get("client_reference_id")),
             pack_id=metadata.get("pack"),
-            points=int(points) if points.isdigit() else None,
+            points=whole_or_none(points),
             reversals=tuple(reversals),
         )
 

@@ -1,0 +1,34 @@
+"""Helpers for driving Hypha in a real browser (Playwright pages)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from playwright.async_api import Page, expect
+
+
+async def sign_up_in_browser(page: Page, email: str, password: str, *, verified: bool = True) -> None:
+    """Create an account on the sign-up page (logged in at /me afterwards). With `verified` (the
+    default, for tests not about verification) the address is then confirmed from the mail."""
+    await page.goto("/signup")
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page).to_have_url("/me")
+    if verified:
+        await verify_from_outbox(page)
+
+
+async def verify_from_outbox(page: Page) -> None:
+    """Open the newest "confirm your e-mail" mail on the Mail page, follow its link and confirm."""
+    await page.goto("/outbox")
+    mail = page.get_by_test_id("mail").filter(has_text="Confirm your e-mail address").first
+    await mail.locator("summary").click()
+    link = mail.get_by_test_id("mail-link").first
+    await expect(link).to_contain_text("/verify-email?token=")
+    href = await link.get_attribute("href") or ""
+    # The mail links to BASE_URL; the test server listens on a port of its own: same path, this server.
+    await page.goto(urlsplit(href).path + "?" + urlsplit(href).query)
+    await page.get_by_role("button", name="Confirm my e-mail address").click()
+    await expect(page).to_have_url("/me")
+    await expect(page.get_by_test_id("verify-notice")).to_have_count(0)

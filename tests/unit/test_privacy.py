@@ -1,0 +1,167 @@
+"""Privacy rules on in-memory adapters with a clock that moves when told: which rentals are refunded,
+when an export expires, what the deletion page promises, and the archive's CSV safety."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from injector import Injector
+
+from core.clock import Clock, FrozenClock
+from core.jobs import JobQueue, MemoryJobQueue
+from core.settings import SettingsError, load_settings
+from core.storage import BlobStorage
+from features.accounts.service import AccountService
+from features.ledger.model import AccountRef
+from features.ledger.service import LedgerService
+from features.privacy.archive import ArchiveWriter, csv_cell
+from features.privacy.model import ExportExpired, ExportNotFound, ExportNotReady, ExportStatus
+from features.privacy.module import privacy_policy
+from features.privacy.service import EXPORT_JOB, ErasureService, ExportService
+from features.unlocks.service import UnlockService
+from tests.support.privacy import open_zip
+from tests.support.videos import PASSWORD, add_synthetic_video, fund, person, price_and_publish
+
+
+def clock_of(memory: Injector) -> FrozenClock:
+    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    assert isinstance(clock, FrozenClock)
+    return clock
+
+
+async def test_only_rentals_whose_own_period_is_still_running_are_refunded(memory: Injector) -> None:
+    clock = clock_of(memory)
+    creator = await person(memory, "Creator", creator=True)
+    made = await add_synthetic_video(memory, creator.id)
+    await price_and_publish(memory, creator.id, made.video, rent_day=50, rent_month=200, lifetime=500)
+    ended, running, month, forever = [await person(memory, n) for n in ("Ended", "Running", "Month", "Forever")]
+    unlocks = memory.get(UnlockService)
+    for viewer in (ended, running, month, forever):
+        await fund(memory, viewer.id, 1000)
+    await unlocks.unlock(ended.id, made.video.public_id, "rent_day", "key-ended-000001", 50)
+    await unlocks.unlock(month.id, made.video.public_id, "rent_month", "key-month-000001", 200)
+    clock.advance(timedelta(hours=24, seconds=1))  # the first day-long rental is over
+    await unlocks.unlock(running.id, made.video.public_id, "rent_day", "key-running-0001", 50)
+    await unlocks.unlock(forever.id, made.video.public_id, "lifetime", "key-forever-0001", 500)
+    clock.advance(timedelta(hours=23))
+
+    plan = await memory.get(ErasureService).plan(creator.id)
+    assert (plan.running_rentals, plan.refund_points) == (2, 250)
+    await memory.get(ErasureService).delete_account(creator.id, PASSWORD, True)
+
+    ledger = memory.get(LedgerService)
+    found = await ledger.balances(AccountRef.wallet(v.id) for v in (ended, running, month, forever))
+    assert list(found.values()) == [950, 1000, 1000, 500]
+    assert await ledger.balance(AccountRef.earnings(creator.id)) == 0
+
+
+async def test_the_deletion_page_promises_what_happens_to_the_money(memory: Injector) -> None:
+    creator = await person(memory, "Creator", creator=True)
+    made = await add_synthetic_video(memory, creator.id)
+    await price_and_publish(memory, creator.id, made.video, rent_day=100)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 300)
+    await memory.get(UnlockService).unlock(viewer.id, made.video.public_id, "rent_day", "key-plan-0000001", 100)
+    plan = await memory.get(ErasureService).plan(creator.id)
+    # 100 paid: 90 to the creator, 10 fee; a refund takes the 90 back from earnings, nothing is left
+    assert (plan.earnings_points, plan.refund_points, plan.refund_share, plan.earnings_forfeited) == (90, 100, 90, 0)
+    assert plan.blocked_reason == ""
+    viewer_plan = await memory.get(ErasureService).plan(viewer.id)
+    assert (viewer_plan.wallet_points, viewer_plan.is_creator, viewer_plan.running_rentals) == (200, False, 0)
+
+
+async def test_an_export_is_built_by_its_job_and_expires_after_the_ttl(memory: Injector) -> None:
+    clock = clock_of(memory)
+    exports = memory.get(ExportService)
+    queue = memory.get(JobQueue)  # type: ignore[type-abstract]
+    assert isinstance(queue, MemoryJobQueue)
+
+    async def build(export_id: str) -> Any:
+        return await exports.build(UUID(export_id))
+
+    queue.handlers[EXPORT_JOB] = build
+    owner = await person(memory, "Owner")
+    stranger = await person(memory, "Stranger")
+    export = await exports.request(owner.id)
+    with pytest.raises(ExportNotReady):
+        await exports.download(owner.id, export.id)
+    assert await queue.run_all() == 1
+    with pytest.raises(ExportNotFound):
+        await exports.download(stranger.id, export.id)
+    download = await exports.download(owner.id, export.id)
+    data = b"".join([chunk async for chunk in download.chunks])
+    assert b"Owner" in open_zip(data).read("profile.json")
+
+    clock.advance(exports.policy.export_ttl - timedelta(seconds=1))
+    assert (await exports.download(owner.id, export.id)).export.id == export.id
+    clock.advance(timedelta(seconds=1))
+    with pytest.raises(ExportExpired):
+        await exports.download(owner.id, export.id)
+    [listed] = await exports.exports_of(owner.id)
+    assert listed.status is ExportStatus.EXPIRED
+    assert await exports.expire_due() == 1
+    assert not await memory.get(BlobStorage).exists(f"privacy/exports/{export.id}.zip")  # type: ignore[type-abstract]
+
+
+async def test_a_deleted_account_gets_no_more_exports_and_its_old_ones_are_gone(memory: Injector) -> None:
+    exports = memory.get(ExportService)
+    owner = await person(memory, "Leaving")
+    done = await exports.request(owner.id)
+    await exports.build(done.id)
+    await memory.get(ErasureService).delete_account(owner.id, PASSWORD, True)
+    assert await exports.exports_of(owner.id) == []
+    assert not await memory.get(BlobStorage).exists(f"privacy/exports/{done.id}.zip")  # type: ignore[type-abstract]
+    user = await memory.get(AccountService).get_user(owner.id)
+    assert user is not None
+    assert user.erased
+    assert (user.email, user.display_name) == (f"erased-{owner.id.hex}@erased.invalid", "Deleted account")
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-2", "@cmd", "\t=x"])
+def test_csv_cells_never_start_a_formula(text: str) -> None:
+    assert csv_cell(text).startswith("'")
+
+
+async def test_the_archive_writes_rows_as_they_come(tmp_path: Path) -> None:
+    async def rows() -> Any:
+        for n in range(3):
+            yield {"n": n, "note": f"=row {n}"}
+
+    writer = ArchiveWriter(tmp_path / "a.zip")
+    assert await writer.csv_rows("a.csv", ("n", "note"), rows()) == 3
+    assert await writer.json_rows("a.json", []) == 0
+    writer.close()
+    archive = open_zip((tmp_path / "a.zip").read_bytes())
+    parsed = list(csv.reader(io.StringIO(archive.read("a.csv").decode())))
+    assert parsed == [["n", "note"], ["0", "'=row 0"], ["1", "'=row 1"], ["2", "'=row 2"]]
+    assert archive.read("a.json") == b"[]\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PRIVACY_EXPORT_TTL_HOURS", "0"),
+        ("PRIVACY_EXPORT_TTL_HOURS", "soon"),
+        ("PRIVACY_EXPORT_TTL_HOURS", "100000"),
+        ("PRIVACY_CONTENT_GRACE_DAYS", "-1"),
+        ("PRIVACY_CONTENT_GRACE_DAYS", "1.5"),
+        ("PRIVACY_CONTENT_GRACE_DAYS", "366"),
+    ],
+)
+def test_a_bad_privacy_setting_stops_start_up_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value})
+
+
+def test_the_privacy_settings_reach_the_policy(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"PRIVACY_EXPORT_TTL_HOURS": "6", "PRIVACY_CONTENT_GRACE_DAYS": "0", "DATA_DIR": str(tmp_path)}
+    )
+    policy = privacy_policy(settings)
+    assert (policy.export_ttl, policy.content_grace) == (timedelta(hours=6), timedelta(0))
