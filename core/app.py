@@ -47,6 +47,7 @@ from features.analytics.module import FEATURE as ANALYTICS
 from features.catalog.module import FEATURE as CATALOG
 from features.dashboard.module import FEATURE as DASHBOARD
 from features.ledger.module import FEATURE as LEDGER
+from features.moderation.module import FEATURE as MODERATION
 from features.notifications.module import FEATURE as NOTIFICATIONS
 from features.ops_admin.module import FEATURE as OPS_ADMIN
 from features.payouts.module import FEATURE as PAYOUTS
@@ -76,6 +77,7 @@ FEATURES: list[Feature] = [
     DASHBOARD,
     CATALOG,
     PREFERENCES,
+    MODERATION,
     PRIVACY,
     OPS_ADMIN,
 ]

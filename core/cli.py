@@ -7,6 +7,7 @@ hypha migrate          apply database migrations (needs DATABASE_URL)
 hypha transcode SRC --out DIR [--subtitles FILE:LANG]   the transcoding pipeline on a local file
 hypha ledger verify    check the ledger's invariants; exit non-zero on any violation
 hypha check            list every setting that is unsafe or inconsistent for production; exit non-zero if any
+hypha staff add|remove EMAIL   grant or take away the staff role (written to the audit log)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from core.db import DatabaseUnavailable, MigrationEdited, connect, migrate
 from core.observability import configure_logging
 from core.settings import Settings, SettingsError, load_settings, production_problems
 from features.ledger import cli as ledger_cli
+from features.moderation import cli as staff_cli
 from features.pipeline.cli import cmd_transcode, transcode_arguments
 from features.wallet import cli as wallet_cli
 
@@ -306,6 +308,9 @@ COMMANDS: dict[str, Command] = {
         "compare the payment vendor's payments with the ledger; heal missing credits",
         wallet_cli.run,
         wallet_cli.configure,
+    ),
+    "staff": Command(
+        "grant or take away the staff role: `hypha staff add|remove EMAIL`", staff_cli.run, staff_cli.configure
     ),
     # Features add their operator commands here, e.g. "transcode", "ledger", "reconcile".
 }

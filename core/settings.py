@@ -38,6 +38,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_window_seconds: int = 900
     email_verification_hours: int = 48  # how long a "confirm your e-mail" link works
     password_reset_minutes: int = 30  # how long a password-reset link works
+    # Abuse limits (issue 13): each refusal is a 429 with Retry-After, counted in the shared limiter
+    signups_per_ip_per_hour: int = 20
+    videos_per_creator_per_hour: int = 30
+    unlocks_per_viewer_per_minute: int = 30  # unlock and tip requests together
+    reports_per_user_per_day: int = 20
+    # Moderation: viewers who bought a video this many days before its take-down get their points back
+    takedown_refund_days: int = 30
     log_level: str = "INFO"
     sse_streams_per_session: int = 6  # live event streams one session may hold per web process
     metrics_token: str = ""  # empty: /metrics is off (404); set: a scraper sends `Authorization: Bearer <token>`
@@ -180,6 +187,14 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("HEARTBEATS_PER_MINUTE must be between 1 and 600")
     if s.key_fetches_alert_per_day < 1:
         problems.append("KEY_FETCHES_ALERT_PER_DAY must be at least 1")
+    limits = ("signups_per_ip_per_hour", "videos_per_creator_per_hour", "unlocks_per_viewer_per_minute")
+    problems.extend(
+        f"{name.upper()} must be between 1 and 1000000"
+        for name in (*limits, "reports_per_user_per_day")
+        if not 1 <= getattr(s, name) <= 1_000_000
+    )
+    if not 0 <= s.takedown_refund_days <= 3650:
+        problems.append("TAKEDOWN_REFUND_DAYS must be between 0 and 3650")
     return problems
 
 

@@ -59,6 +59,14 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("hypha-data")
 
 
+GENEROUS_LIMITS = {
+    "signups_per_ip_per_hour": 100_000,
+    "videos_per_creator_per_hour": 100_000,
+    "unlocks_per_viewer_per_minute": 100_000,
+    "reports_per_user_per_day": 100_000,
+}
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, data_dir: Path) -> Settings:
     return load_settings(
@@ -68,6 +76,9 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         secret_key=secrets.token_hex(32),
         db_pool_min=1,
         db_pool_max=10,
+        # Generous abuse limits: tests that hammer a route (fuzzing, races) are not about them;
+        # tests/integration/test_abuse_limits.py runs its own app with the limits low.
+        **GENEROUS_LIMITS,
     )
 
 

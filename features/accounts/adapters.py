@@ -37,6 +37,8 @@ def _user(row: Any) -> User:
         is_staff=row["is_staff"],
         created_at=row["created_at"],
         email_verified_at=row["email_verified_at"],
+        suspended_at=row["suspended_at"],
+        suspension_reason=row["suspension_reason"],
     )
 
 
@@ -103,6 +105,8 @@ class PiccoloUserRepository:
                     UserTable.password_hash: user.password_hash,
                     UserTable.is_creator: user.is_creator,
                     UserTable.is_staff: user.is_staff,
+                    UserTable.suspended_at: user.suspended_at,
+                    UserTable.suspension_reason: user.suspension_reason,
                 }
             ).where(UserTable.id == user.id)
         except asyncpg.UniqueViolationError as error:

@@ -33,12 +33,14 @@ from features.accounts.dto import (
 )
 from features.accounts.model import (
     MIN_PASSWORD,
+    AccountSuspended,
     ClientInfo,
     EmailTaken,
     InvalidCredentials,
     InvalidLink,
     LoginThrottled,
     PasswordChecksThrottled,
+    SignupThrottled,
     TokenPurpose,
     check_email,
     check_password,
@@ -95,6 +97,10 @@ def _form_page(
     return Template(template_name=name, context=context, status_code=status)
 
 
+def _client_ip(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 class AccountsController(Controller):
     dependencies = {"accounts": inject(AccountService)}
 
@@ -124,9 +130,17 @@ class AccountsController(Controller):
             errors["password"] = error.message
         if not errors:
             try:
-                user = await accounts.sign_up(form.email, form.password, form.display_name)
+                user = await accounts.sign_up(form.email, form.password, form.display_name, ip=_client_ip(request))
             except EmailTaken as error:
                 errors["email"] = error.message
+            except SignupThrottled as error:
+                context = {
+                    "form": {"email": form.email, "display_name": form.display_name, "next": form_next(form.next)},
+                    "errors": {"form": error.message},
+                }
+                page = _form_page(request, "accounts/signup.html", "accounts/_signup_form.html", context, 429)
+                page.headers["Retry-After"] = str(max(1, error.retry_after))
+                return page
         if errors:
             context = {
                 "form": {"email": form.email, "display_name": form.display_name, "next": form_next(form.next)},
@@ -156,7 +170,7 @@ class AccountsController(Controller):
     ) -> Response[Any]:
         form = parse_form(LoginForm, data)
         target = safe_next(form.next)  # checked first: a 400 for control characters, no attempt counted
-        ip = request.client.host if request.client else "unknown"
+        ip = _client_ip(request)
         status, retry_after = 422, 0
         try:
             if not form.email or not form.password:
@@ -168,6 +182,8 @@ class AccountsController(Controller):
             status, message, retry_after = 429, error.message, error.retry_after
         except InvalidCredentials as error:
             message = error.message
+        except AccountSuspended as error:
+            status, message = 403, error.message
         else:
             response = redirect(target, request)
             set_session_cookie(response, request, token)

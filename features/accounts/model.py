@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from uuid import UUID
 
-from core.errors import Conflict, DomainError, InvalidInput, NotFound, TooManyRequests
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooManyRequests
 from core.identity import Principal
 
 EMAIL_PATTERN = re.compile(
@@ -35,6 +35,18 @@ class InvalidCredentials(DomainError):
 
 class LoginThrottled(TooManyRequests):
     message = "Too many log-in attempts. Please wait a few minutes and try again."
+
+
+class SignupThrottled(TooManyRequests):
+    message = "Too many accounts were created from your network. Please try again later."
+
+
+class AccountSuspended(Forbidden):
+    message = "This account is suspended. Contact support if you think this is a mistake."
+
+
+class UnknownAccount(NotFound):
+    message = "There is no account with that e-mail."
 
 
 class InvalidEmail(InvalidInput):
@@ -111,6 +123,12 @@ class User:
     is_staff: bool
     created_at: datetime
     email_verified_at: datetime | None = None
+    suspended_at: datetime | None = None
+    suspension_reason: str = ""
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspended_at is not None
 
     @property
     def email_normalized(self) -> str:

@@ -47,6 +47,7 @@ class _AccountServiceModule(Module):
             base_url=settings.public_url,
             verify_link_hours=settings.email_verification_hours,
             reset_link_minutes=settings.password_reset_minutes,
+            signups_per_ip_per_hour=settings.signups_per_ip_per_hour,
         )
         return AccountService(users, sessions, hasher, limiter, uow, clock, policy, tokens, mailer)
 

@@ -18,6 +18,7 @@ from core.uow import UnitOfWork
 from features.accounts.model import (
     MAX_PASSWORD,
     AccountMail,
+    AccountSuspended,
     AccountToken,
     ClientInfo,
     InvalidCredentials,
@@ -29,7 +30,9 @@ from features.accounts.model import (
     Session,
     SessionNotFound,
     SessionView,
+    SignupThrottled,
     TokenPurpose,
+    UnknownAccount,
     User,
     WrongPassword,
     check_email,
@@ -58,6 +61,7 @@ class AccountPolicy:
     reset_mails_per_email: int = 3  # reset links mailed to one address per window (more are dropped quietly)
     reset_requests_per_ip: int = 20
     password_checks_per_window: int = 5  # wrong current passwords on change forms, per account
+    signups_per_ip_per_hour: int = 20
 
 
 ERASED_NAME = "Deleted account"
@@ -110,11 +114,25 @@ class AccountService:
         self.mailer = mailer
         self._dummy_hash: str | None = None
 
-    async def sign_up(self, email: str, password: str, display_name: str = "") -> User:
+    async def sign_up(self, email: str, password: str, display_name: str = "", ip: str | None = None) -> User:
         """Create a viewer account, its e-mail not verified yet (see `send_verification`). Raises
-        InvalidEmail, WeakPassword or EmailTaken (nothing stored)."""
+        InvalidEmail, WeakPassword or EmailTaken (nothing stored).
+
+        With `ip` (a sign-up from the web), at most `signups_per_ip_per_hour` well-formed sign-ups per
+        address are accepted per fixed hour window, counted in the shared limiter before anything is
+        stored (so parallel requests cannot all slip past one check); past it SignupThrottled (429).
+        """
         email = check_email(email)
         check_password(password, email)
+        if ip is not None:
+            allowance = await self.limiter.hit(f"signup:ip:{ip}", self.policy.signups_per_ip_per_hour, 3600)
+            if not allowance.allowed:
+                minutes = max(1, (allowance.retry_after + 59) // 60)
+                raise SignupThrottled(
+                    "Too many accounts were created from your network in the last hour. "
+                    f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                    retry_after=allowance.retry_after,
+                )
         name = display_name.strip() or email.split("@", 1)[0]
         user = User(
             id=uuid7(),
@@ -159,6 +177,8 @@ class AccountService:
             raise InvalidCredentials()
         if not await self.hasher.verify(user.password_hash, password):
             raise InvalidCredentials()
+        if user.suspended:
+            raise AccountSuspended()
         await self.limiter.reset(email_key)
         user = await self._rehash_if_needed(user, password)
         token = await self._open_session(user, old_token, client)
@@ -207,7 +227,7 @@ class AccountService:
         if not token or len(token) > 128:
             return None
         user = await self.sessions.user_for(hash_token(token), self.clock.now())
-        return user.principal() if user else None
+        return user.principal() if user and not user.suspended else None
 
     async def become_creator(self, user_id: UUID) -> User:
         """Turn a viewer into a creator (idempotent)."""
@@ -218,6 +238,44 @@ class AccountService:
             if not user.is_creator:
                 user = user.become_creator()
                 await self.users.save(user)
+        return user
+
+    async def suspend(self, user_id: UUID, reason: str) -> User:
+        """Suspend the account: every session ends now and log-in is refused (AccountSuspended) until
+        `unsuspend`. Idempotent (a second call keeps the first time and reason). Raises UnknownAccount."""
+        async with self.uow.atomic():
+            user = await self.users.get(user_id)
+            if user is None:
+                raise UnknownAccount()
+            if not user.suspended:
+                user = replace(user, suspended_at=self.clock.now(), suspension_reason=reason[:2000])
+                await self.users.save(user)
+            await self.sessions.delete_for_user(user_id)
+        return user
+
+    async def unsuspend(self, user_id: UUID) -> User:
+        """Lift a suspension: the person may log in again. Idempotent. Raises UnknownAccount."""
+        async with self.uow.atomic():
+            user = await self.users.get(user_id)
+            if user is None:
+                raise UnknownAccount()
+            if user.suspended:
+                user = replace(user, suspended_at=None, suspension_reason="")
+                await self.users.save(user)
+        return user
+
+    async def set_staff(self, email: str, is_staff: bool) -> User:
+        """Grant or take away the staff role of the account with this e-mail (idempotent); taking it
+        away ends the person's sessions so no open page keeps staff powers. Raises UnknownAccount."""
+        async with self.uow.atomic():
+            user = await self.users.by_email(email)
+            if user is None:
+                raise UnknownAccount()
+            if user.is_staff != is_staff:
+                user = replace(user, is_staff=is_staff)
+                await self.users.save(user)
+                if not is_staff:
+                    await self.sessions.delete_for_user(user.id)
         return user
 
     async def get_user(self, user_id: UUID) -> User | None:

@@ -16,6 +16,8 @@ class UserTable(Table, tablename="users"):
     is_staff = Boolean(default=False)
     created_at = Timestamptz()
     email_verified_at = Timestamptz(null=True, default=None)
+    suspended_at = Timestamptz(null=True, default=None)
+    suspension_reason = Text(default="")
 
 
 class SessionTable(Table, tablename="sessions"):

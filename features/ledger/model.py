@@ -161,7 +161,9 @@ class Leg:
 MAX_AMOUNT = 10**15  # far below bigint's limit, so sums of many legs cannot overflow
 MAX_LEGS = 16
 MAX_KEY_LENGTH = 200
-TRANSFER_KINDS = frozenset({"purchase", "unlock", "tip", "refund", "chargeback", "dispute_won", "payout", "reconcile"})
+TRANSFER_KINDS = frozenset(
+    {"purchase", "unlock", "tip", "refund", "chargeback", "dispute_won", "payout", "reconcile", "moderation_refund"}
+)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ LINKS: dict[MailKind, str] = {
     MailKind.PURCHASE_RECEIPT: "/wallet",
     MailKind.TIP_RECEIVED: "/studio",
     MailKind.PAYOUT_PAID: "/studio/payouts",
+    MailKind.VIDEO_TAKEN_DOWN: "/studio",
+    MailKind.ACCOUNT_SUSPENDED: "/",
     MailKind.EXPORT_READY: "/me/export",
 }
 EXPORT_PATH = "/me/export/{export_id}/download"

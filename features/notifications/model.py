@@ -90,6 +90,8 @@ class MailKind(StrEnum):
     PURCHASE_RECEIPT = "purchase_receipt"
     TIP_RECEIVED = "tip_received"
     PAYOUT_PAID = "payout_paid"
+    VIDEO_TAKEN_DOWN = "video_taken_down"
+    ACCOUNT_SUSPENDED = "account_suspended"
     EXPORT_READY = "export_ready"
 
 
@@ -110,8 +112,12 @@ class EventSelection:
 
 
 MAIL_EVENTS = EventSelection(
-    names=frozenset({"video", "purchase", "tip", "payout", "export"}),
-    states={"video": frozenset({"READY", "FAILED"}), "payout": frozenset({"PAID"})},
+    names=frozenset({"video", "purchase", "tip", "payout", "export", "moderation"}),
+    states={
+        "video": frozenset({"READY", "FAILED"}),
+        "payout": frozenset({"PAID"}),
+        "moderation": frozenset({"TAKEN_DOWN", "SUSPENDED"}),
+    },
 )
 
 
@@ -192,6 +198,12 @@ def notification_for(event: Event) -> Notification | None:
             "video_title": _text(data, "video_title", ""),
         }
         return Notification(event.id, MailKind.TIP_RECEIVED, user_id, facts)
+    if event.name == "moderation":
+        facts = {"reason": _text(data, "reason", "") or "It breaks Hypha's rules."}
+        if data.get("state") == "TAKEN_DOWN":
+            facts["title"] = _text(data, "title", "") or "Untitled video"
+            return Notification(event.id, MailKind.VIDEO_TAKEN_DOWN, user_id, facts)
+        return Notification(event.id, MailKind.ACCOUNT_SUSPENDED, user_id, facts)
     if event.name == "export":
         facts = {"export_id": _text(data, "export_id"), "expires": _text(data, "expires", "")}
         return Notification(event.id, MailKind.EXPORT_READY, user_id, facts)
@@ -233,6 +245,10 @@ def _subject(notification: Notification) -> str:
             return f"You received a tip of {format_points(facts['amount'])}"
         case MailKind.PAYOUT_PAID:
             return f"Your payout was paid: {format_money(facts['amount_minor'], facts['currency'])}"
+        case MailKind.VIDEO_TAKEN_DOWN:
+            return f"Your video was taken down: {facts['title']}"
+        case MailKind.ACCOUNT_SUSPENDED:
+            return "Your Hypha account is suspended"
         case MailKind.EXPORT_READY:
             return "Your data export is ready"
 

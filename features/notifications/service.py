@@ -13,6 +13,9 @@ mail is for; stored durably in core's `event_log`):
     state "PAID" → "Your payout was paid: …"; any other state → no mail
 - name "export", data {"export_id", "expires"?} → "Your data export is ready" (links to the download,
     which only the account's own session may use; "expires" is shown as given)
+- name "moderation", data {"state", "reason", "title"?}
+    state "TAKEN_DOWN" → "Your video was taken down: <title>" with the moderators' reason
+    state "SUSPENDED"  → "Your Hypha account is suspended" with the reason
 
 Points and amounts are whole numbers (amounts in minor units of `currency`). Other names, other
 topics and events older than the policy's `stale_after` send nothing. An event with a name and state

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from core.fsm import FSM
 from core.numbers import InvalidNumber, parse_optional_whole
 
@@ -47,6 +47,10 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9_:.\-]{1,100}$")
 
 
 # --- Errors ---------------------------------------------------------------------------------------
+
+
+class PayoutsHeld(Forbidden):
+    message = "Payouts are held while this account is suspended."
 
 
 class BelowMinimum(InvalidInput):

@@ -11,6 +11,7 @@ from core.feature import CronSpec, Feature, NavLink
 from core.jobs import JobQueue
 from core.settings import Settings, SettingsError
 from core.uow import UnitOfWork
+from features.accounts.service import AccountService
 from features.ledger.service import LedgerService
 from features.payouts.adapters.memory_gateway import MemoryPayoutGateway
 from features.payouts.adapters.records import (
@@ -92,8 +93,21 @@ class _PayoutServiceModule(Module):
         clock: Clock,
         policy: PayoutPolicy,
         settings: Settings,
+        accounts: AccountService,
     ) -> PayoutService:
-        return PayoutService(payouts, payees, window, gateway, ledger, bus, uow, clock, policy, settings.payout_gateway)
+        return PayoutService(
+            payouts,
+            payees,
+            window,
+            gateway,
+            ledger,
+            bus,
+            uow,
+            clock,
+            policy,
+            settings.payout_gateway,
+            accounts=accounts,
+        )
 
 
 class PayoutsModule(_PayoutServiceModule):

@@ -22,6 +22,7 @@ from core.errors import DomainError
 from core.events import EventBus
 from core.ids import uuid7
 from core.uow import UnitOfWork
+from features.accounts.service import AccountService
 from features.ledger.model import AccountRef, Leg, Transfer
 from features.ledger.service import LedgerService
 from features.payouts.model import (
@@ -37,6 +38,7 @@ from features.payouts.model import (
     PayoutPending,
     PayoutPolicy,
     PayoutRejected,
+    PayoutsHeld,
     PayoutState,
     Trigger,
     VendorPayout,
@@ -116,6 +118,7 @@ class PayoutService:
         clock: Clock,
         policy: PayoutPolicy,
         gateway_name: str = "sandbox",
+        accounts: AccountService | None = None,
     ) -> None:
         self.payouts = payouts
         self.payees = payees
@@ -127,6 +130,7 @@ class PayoutService:
         self.clock = clock
         self.policy = policy
         self.gateway_name = gateway_name
+        self.accounts = accounts
 
     # -- what can be paid ------------------------------------------------------------------------------
 
@@ -259,6 +263,7 @@ class PayoutService:
         prior = await self.payouts.by_key(creator_id, key)
         if prior is not None:
             return RequestOutcome(prior, True)
+        await self._check_not_held(creator_id)
         async with self.uow.atomic():
             await self.payouts.lock_creator(creator_id)
             prior = await self.payouts.by_key(creator_id, key)
@@ -424,7 +429,7 @@ class PayoutService:
             for payee in payees:
                 try:
                     outcome = await self.request_payout(payee.creator_id, key, trigger=Trigger.MONTHLY)
-                except (BelowMinimum, PayeeNotReady):
+                except (BelowMinimum, PayeeNotReady, PayoutsHeld):
                     skipped += 1
                 except DomainError as error:
                     failed += 1
@@ -437,6 +442,14 @@ class PayoutService:
             after = payees[-1].creator_id
 
     # -- helpers ---------------------------------------------------------------------------------------
+
+    async def _check_not_held(self, creator_id: UUID) -> None:
+        """Raises PayoutsHeld while the creator's account is suspended (moderation)."""
+        if self.accounts is None:
+            return
+        user = await self.accounts.get_user(creator_id)
+        if user is not None and user.suspended:
+            raise PayoutsHeld()
 
     async def _get(self, payout_id: UUID, *, lock: bool = False) -> Payout:
         payout = await self.payouts.get(payout_id, lock=lock)

@@ -73,6 +73,8 @@ def _video(row: Mapping[str, Any]) -> Video:
         published_bytes=row["published_bytes"],
         fair_tag=row["fair_tag"],
         transcode_job=row["transcode_job"],
+        taken_down_reason=row["taken_down_reason"],
+        owner_suspended=row["owner_suspended"],
     )
 
 
@@ -179,7 +181,7 @@ class PiccoloVideoRepository:
         query: str | None = None,
         exclude_ids: Collection[UUID] = (),
     ) -> list[VideoSummary]:
-        conditions = ["state = 'published'"]
+        conditions = ["state = 'published'", "taken_down_reason IS NULL", "NOT owner_suspended"]
         args: list[Any] = []
 
         def arg(value: Any) -> str:
@@ -201,6 +203,22 @@ class PiccoloVideoRepository:
             *args,
         )
         return [_summary(row) for row in rows]
+
+    async def set_taken_down(self, video_id: UUID, reason: str | None, now: datetime) -> bool:
+        status = await self.db.execute(
+            "UPDATE videos SET taken_down_reason = $2, updated_at = $3 WHERE id = $1", video_id, reason, now
+        )
+        return status != "UPDATE 0"
+
+    async def set_owner_suspended(self, owner_id: UUID, suspended: bool, now: datetime) -> list[UUID]:
+        rows = await self.db.fetch(
+            "UPDATE videos SET owner_suspended = $2, updated_at = $3"
+            " WHERE owner_id = $1 AND owner_suspended <> $2 RETURNING id",
+            owner_id,
+            suspended,
+            now,
+        )
+        return [row["id"] for row in rows]
 
     async def summaries(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
         if not video_ids:
@@ -311,8 +329,24 @@ class MemoryVideoRepository:
         return next((_copy(v) for v in self.videos.values() if v.public_id == public_id), None)
 
     async def save(self, video: Video) -> None:
-        if video.id in self.videos:
-            self.videos[video.id] = _copy(video)
+        stored = self.videos.get(video.id)
+        if stored is not None:  # the moderation fields are not saved (as in SQL): set_taken_down etc.
+            self.videos[video.id] = replace(
+                _copy(video), taken_down_reason=stored.taken_down_reason, owner_suspended=stored.owner_suspended
+            )
+
+    async def set_taken_down(self, video_id: UUID, reason: str | None, now: datetime) -> bool:
+        stored = self.videos.get(video_id)
+        if stored is None:
+            return False
+        self.videos[video_id] = replace(stored, taken_down_reason=reason, updated_at=now)
+        return True
+
+    async def set_owner_suspended(self, owner_id: UUID, suspended: bool, now: datetime) -> list[UUID]:
+        changed = [v.id for v in self.videos.values() if v.owner_id == owner_id and v.owner_suspended != suspended]
+        for video_id in changed:
+            self.videos[video_id] = replace(self.videos[video_id], owner_suspended=suspended, updated_at=now)
+        return changed
 
     async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
         video = self.videos.get(video_id)
@@ -344,6 +378,7 @@ class MemoryVideoRepository:
             v
             for v in self.videos.values()
             if v.state is VideoState.PUBLISHED
+            and not v.hidden
             and (before is None or (v.created_at, v.id) < before)
             and (owners is None or v.owner_id in owners)
             and (needle is None or needle in v.title.casefold())

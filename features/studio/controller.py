@@ -34,6 +34,7 @@ from features.studio.model import (
     InvalidCover,
     InvalidSubtitle,
     InvalidVideoDetails,
+    TooManyVideos,
     Upload,
     UploadBusy,
     UploadExpired,
@@ -133,6 +134,15 @@ class StudioController(Controller):
             if _htmx(request):
                 return Template(FORM, context={"form": values, "errors": error.errors}, status_code=422)
             return await self._page(request, studio, status=422, form=values, errors=error.errors)
+        except TooManyVideos as error:  # the form again, with the limit's message and Retry-After
+            values = {"title": form.title, "description": form.description}
+            page: Response[Any]
+            if _htmx(request):
+                page = Template(FORM, context={"form": values, "errors": {"form": error.message}}, status_code=429)
+            else:
+                page = await self._page(request, studio, status=429, form=values, errors={"form": error.message})
+            page.headers["Retry-After"] = str(max(1, error.retry_after))
+            return page
         if not _htmx(request):
             return redirect(f"/studio/videos/{video.id}/upload", request)
         return Template(

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from core.fsm import FSM, IllegalTransition
 
 TITLE_MAX = 120
@@ -95,6 +95,10 @@ class IllegalVideoTransition(Conflict, IllegalTransition):
 
 class VideoNotFound(NotFound):
     message = "We could not find that video."
+
+
+class TooManyVideos(TooManyRequests):
+    message = "You have created many videos in the last hour. Please wait a while before creating more."
 
 
 class UploadNotFound(NotFound):
@@ -376,6 +380,14 @@ class Video:
     published_bytes: int = 0
     fair_tag: int = 0  # its place in the fair transcoding queue (see StudioService)
     transcode_job: str | None = None  # the key of the job that claimed it for conversion
+    # Moderation: set only through StudioService.take_down / restore / hide_owner (never by save()).
+    taken_down_reason: str | None = None
+    owner_suspended: bool = False
+
+    @property
+    def hidden(self) -> bool:
+        """Hidden from everyone but its owner (and staff): taken down, or its owner is suspended."""
+        return self.taken_down_reason is not None or self.owner_suspended
 
     # -- life-cycle ---------------------------------------------------------------------------
 

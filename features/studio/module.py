@@ -11,6 +11,7 @@ from core.db import Database
 from core.events import EventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.jobs import JobQueue
+from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.storage import BlobStorage
 from core.uow import UnitOfWork
@@ -45,6 +46,7 @@ def policy_from(settings: Settings) -> StudioPolicy:
         work_root=settings.data_path / "work",
         job_timeout=settings.transcode_timeout_seconds,
         quota=Quota(storage_bytes=settings.quota_storage_bytes, daily_upload_bytes=settings.quota_daily_upload_bytes),
+        videos_per_hour=settings.videos_per_creator_per_hour,
         upload_expiry=timedelta(seconds=settings.upload_expiry),
     )
 
@@ -68,8 +70,11 @@ class _StudioServiceModule(Module):
         clock: Clock,
         settings: Settings,
         quotas: QuotaRepository,
+        limiter: RateLimiter,
     ) -> StudioService:
-        return StudioService(videos, uploads, storage, transcoder, jobs, bus, uow, clock, policy_from(settings), quotas)
+        return StudioService(
+            videos, uploads, storage, transcoder, jobs, bus, uow, clock, policy_from(settings), quotas, limiter=limiter
+        )
 
 
 class StudioModule(_StudioServiceModule):

@@ -62,6 +62,15 @@ class VideoRepository(Protocol):
         only of `owner_ids` if given, only with `query` in the title (any case) if given."""
         ...
 
+    async def set_taken_down(self, video_id: UUID, reason: str | None, now: datetime) -> bool:
+        """Take the video down with `reason`, or put it back (None). Touches no other column, so a
+        concurrent save() of the video never undoes it. False when there is no such video."""
+        ...
+
+    async def set_owner_suspended(self, owner_id: UUID, suspended: bool, now: datetime) -> list[UUID]:
+        """Hide (or show again) every video of the owner; the ids of the videos that changed."""
+        ...
+
     async def summaries(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
         """The videos among `video_ids` that exist, in any state."""
         ...

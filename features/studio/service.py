@@ -32,6 +32,7 @@ from core.ids import public_id, uuid7
 from core.jobs import JobQueue
 from core.paging import Cursor, Page
 from core.pipeline import Progress, UnitFailed
+from core.ratelimit import RateLimiter
 from core.storage import BlobNotFound, BlobStorage
 from core.uow import UnitOfWork
 from features.studio.model import (
@@ -42,6 +43,7 @@ from features.studio.model import (
     QuotaUsage,
     SourceMeta,
     Subtitle,
+    TooManyVideos,
     Transcoded,
     UnreadableMedia,
     Upload,
@@ -94,6 +96,7 @@ class StudioPolicy:
     progress_interval: float = 1.0
     stall_after: timedelta = timedelta(minutes=30)
     quota: Quota = DEFAULT_QUOTA
+    videos_per_hour: int = 30  # videos one creator may create per hour (abuse limit)
     upload_expiry: timedelta = timedelta(hours=24)
 
 
@@ -134,7 +137,10 @@ class StudioService:
         clock: Clock,
         policy: StudioPolicy,
         quotas: QuotaRepository,
+        *,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self.limiter = limiter
         self.videos = videos
         self.uploads = uploads
         self.storage = storage
@@ -205,8 +211,19 @@ class StudioService:
     # -- creating and describing -------------------------------------------------------------------
 
     async def create_video(self, owner_id: UUID, title: str, description: str = "") -> Video:
-        """A new DRAFT video. Raises InvalidVideoDetails (nothing stored) for a bad title or description."""
+        """A new DRAFT video. Raises InvalidVideoDetails (nothing stored) for a bad title or description,
+        and TooManyVideos (429, nothing stored) past `videos_per_hour` creations by this owner in the
+        current fixed hour window (counted in the shared limiter, so every web process agrees)."""
         title, description = check_details(title, description)
+        if self.limiter is not None:
+            allowance = await self.limiter.hit(f"videos:owner:{owner_id}", self.policy.videos_per_hour, 3600)
+            if not allowance.allowed:
+                minutes = max(1, (allowance.retry_after + 59) // 60)
+                raise TooManyVideos(
+                    f"You have created {self.policy.videos_per_hour} videos in the last hour, the most allowed. "
+                    f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                    retry_after=allowance.retry_after,
+                )
         now = self.clock.now()
         video = Video(
             id=uuid7(),
@@ -723,6 +740,38 @@ class StudioService:
     async def mark_unpublished(self, video_id: UUID) -> Video:
         """PUBLISHED → READY. Raises VideoNotFound or IllegalVideoTransition."""
         return await self._change(video_id, lambda v, now: v.unpublish(now))
+
+    # -- moderation (features/moderation calls these) ------------------------------------------------
+
+    async def take_down(self, video_id: UUID, reason: str) -> Video:
+        """Hide the video from everyone but its owner and staff (catalog, search, creator page, watch
+        page, HLS, keys, preview) with `reason`, whatever its state. Idempotent: a second call only
+        replaces the reason. Raises VideoNotFound."""
+        async with self.uow.atomic():
+            if not await self.videos.set_taken_down(
+                video_id, reason.strip() or "Removed by moderators", self.clock.now()
+            ):
+                raise VideoNotFound()
+            video = await self.videos.get(video_id)
+            assert video is not None
+            await self._announce(video)
+        return video
+
+    async def restore(self, video_id: UUID) -> Video:
+        """Undo a take-down: the video is shown again as its state allows. Raises VideoNotFound."""
+        async with self.uow.atomic():
+            if not await self.videos.set_taken_down(video_id, None, self.clock.now()):
+                raise VideoNotFound()
+            video = await self.videos.get(video_id)
+            assert video is not None
+            await self._announce(video)
+        return video
+
+    async def hide_owner(self, owner_id: UUID, hidden: bool) -> int:
+        """Hide (suspension) or show again (unsuspension) every video of the owner; how many changed.
+        A video also taken down stays hidden until it is restored."""
+        async with self.uow.atomic():
+            return len(await self.videos.set_owner_suspended(owner_id, hidden, self.clock.now()))
 
     # -- the owner deletes their account (the privacy feature calls these) ----------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSONB, UUID, BigInt, DoublePrecision, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, BigInt, Boolean, DoublePrecision, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -34,6 +34,8 @@ class VideoTable(Table, tablename="videos"):
     published_bytes = BigInt(default=0)
     fair_tag = BigInt(default=0)
     transcode_job = Text(null=True)
+    taken_down_reason = Text(null=True, default=None)  # migrations/1800_moderation.sql
+    owner_suspended = Boolean(default=False)
 
 
 class UploadTable(Table, tablename="tus_uploads"):

@@ -70,6 +70,10 @@ class MemoryUnlockRepository:
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         return self.entitlements.get((viewer_id, video_id))
 
+    async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
+        found = [u for u in self.unlocks.values() if u.video_id == video_id and u.created_at >= since]
+        return sorted(found, key=lambda u: (u.created_at, u.id))
+
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
         return {u.creator_id for (viewer, _), u in self.unlocks.items() if viewer == viewer_id}
 
@@ -287,6 +291,12 @@ class PostgresUnlockRepository:
             video_id,
         )
         return _entitlement(row) if row else None
+
+    async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
+        rows = await self.db.fetch(
+            "SELECT * FROM unlocks WHERE video_id = $1 AND created_at >= $2 ORDER BY created_at, id", video_id, since
+        )
+        return [_unlock(row) for row in rows]
 
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
         rows = await self.db.fetch("SELECT DISTINCT creator_id FROM unlocks WHERE viewer_id = $1", viewer_id)

@@ -13,7 +13,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from core.auth import current_principal, login_required, verified_required
-from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired
+from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired, TooManyRequests
 from core.forms import FormErrors, parse_form
 from core.identity import Principal
 from core.web import flash, inject, plural, redirect
@@ -85,6 +85,8 @@ async def _refused(
     fresh keys, the player if the viewer has access — with what went wrong. Nothing was charged."""
     if isinstance(error, PaymentRequired):
         status = 402
+    elif isinstance(error, TooManyRequests):
+        status = 429
     elif isinstance(error, Conflict):
         status = 409
     else:
@@ -159,8 +161,11 @@ class VideoPageController(Controller):
             return await _refused(request, unlocks, public_id, InvalidKey())
         try:
             outcome = await unlocks.unlock(me.id, public_id, form.offer, form.key, form.price)
-        except (PaymentRequired, Conflict, InvalidInput) as error:
-            return await _refused(request, unlocks, public_id, error)
+        except (PaymentRequired, Conflict, InvalidInput, TooManyRequests) as error:
+            refused = await _refused(request, unlocks, public_id, error)
+            if isinstance(error, TooManyRequests):
+                refused.headers["Retry-After"] = str(max(1, error.retry_after))
+            return refused
         if not _htmx(request):
             return flash(redirect(f"/v/{public_id}", request), "Unlocked. Enjoy the video!")
         return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, headers=WALLET_CHANGED)
@@ -187,12 +192,23 @@ class VideoPageController(Controller):
         }
         try:
             result = await tipping.tip(me, public_id, form.amount, form.message, form.key)
-        except (PaymentRequired, Conflict, InvalidInput) as error:
+        except (PaymentRequired, Conflict, InvalidInput, TooManyRequests) as error:
+            retry = {"Retry-After": str(max(1, error.retry_after))} if isinstance(error, TooManyRequests) else {}
             if not _htmx(request):
+                if retry:  # a plain form: the error page says why, with the 429 and Retry-After
+                    raise
                 return flash(redirect(f"/v/{public_id}", request), error.message, "error")
-            status = 402 if isinstance(error, PaymentRequired) else 409 if isinstance(error, Conflict) else 422
+            status = (
+                402
+                if isinstance(error, PaymentRequired)
+                else 409
+                if isinstance(error, Conflict)
+                else 429
+                if retry
+                else 422
+            )
             context |= {"error": error.message, "insufficient": isinstance(error, PaymentRequired)}
-            return Template(TIPS, context=context, status_code=status, headers=NO_STORE)
+            return Template(TIPS, context=context, status_code=status, headers={**NO_STORE, **retry})
         if not _htmx(request):
             thanks = f"Thank you! You tipped {plural(result.tip.amount, 'point')}."
             return flash(redirect(f"/v/{public_id}", request), thanks)

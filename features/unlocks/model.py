@@ -28,7 +28,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from core.amounts import matches_shown
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, Gone, InvalidInput, NotFound, TooManyRequests
 from core.numbers import InvalidNumber, parse_whole
 
 MAX_PRICE = 100_000  # points; at 100 points per currency unit, 1,000.00 for one video
@@ -73,6 +73,16 @@ _ACCESS_WORDS = {Offer.RENT_DAY: "24 hours", Offer.RENT_MONTH: "30 days", Offer.
 
 class VideoUnavailable(NotFound):
     message = "We could not find that video."
+
+
+class VideoRemoved(Gone):
+    """The video was taken down by moderators, or its creator's account is suspended (410)."""
+
+    message = "This video was removed by Hypha's moderators."
+
+
+class PurchasesThrottled(TooManyRequests):
+    message = "Too many unlock and tip requests. Please wait a moment and try again."
 
 
 class InvalidPricing(InvalidInput):

@@ -8,6 +8,7 @@ from core.clock import Clock
 from core.db import Database
 from core.events import EventBus
 from core.feature import Feature
+from core.ratelimit import RateLimiter
 from core.settings import Settings, SettingsError
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
@@ -33,7 +34,11 @@ def policy_from(settings: Settings) -> UnlockPolicy:
         amounts = parse_tip_amounts(settings.tip_amounts)
     except ValueError as error:
         raise SettingsError(f"TIP_AMOUNTS: {error}") from error
-    return UnlockPolicy(fee_percent=settings.platform_fee_percent, tip_amounts=amounts)
+    return UnlockPolicy(
+        fee_percent=settings.platform_fee_percent,
+        tip_amounts=amounts,
+        purchases_per_minute=settings.unlocks_per_viewer_per_minute,
+    )
 
 
 class _UnlockServicesModule(Module):
@@ -56,8 +61,12 @@ class _UnlockServicesModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
+        limiter: RateLimiter,
     ) -> UnlockService:
-        return UnlockService(unlocks, tips, pricing, studio, accounts, ledger, bus, uow, clock, policy_from(settings))
+        return UnlockService(
+            *(unlocks, tips, pricing, studio, accounts, ledger, bus, uow, clock, policy_from(settings)),
+            limiter=limiter,
+        )
 
     @singleton
     @provider

@@ -49,6 +49,10 @@ class UnlockRepository(Protocol):
         """The viewer's entitlement to the video, expired or not, or None."""
         ...
 
+    async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
+        """Every purchase of the video made at or after `since`, oldest first."""
+        ...
+
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
         """Every creator the viewer bought an offer from."""
         ...

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from uuid import UUID
 
 from core.clock import Clock
 from core.events import EventBus
 from core.identity import Principal
 from core.ids import uuid7
+from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.model import AccountRef, Leg, Transfer
@@ -42,11 +44,13 @@ from features.unlocks.model import (
     OwnVideo,
     PriceChanged,
     Pricing,
+    PurchasesThrottled,
     Tip,
     TipResult,
     TipYourself,
     Unlock,
     UnlockResult,
+    VideoRemoved,
     VideoUnavailable,
     check_key,
     check_pricing,
@@ -70,6 +74,18 @@ TIP_EVENT = "tip"
 class UnlockPolicy:
     fee_percent: int = 10
     tip_amounts: tuple[int, ...] = (10, 50, 100)
+    purchases_per_minute: int = 30  # unlock and tip requests of one viewer per minute (abuse limit)
+
+
+REFUND_KIND = "moderation_refund"
+
+
+@dataclass(frozen=True)
+class RefundSummary:
+    """What a take-down gave back: purchases refunded now, and points returned by them."""
+
+    refunded: int
+    points: int
 
 
 def topic_for(user_id: UUID) -> str:
@@ -189,7 +205,10 @@ class UnlockService:
         uow: UnitOfWork,
         clock: Clock,
         policy: UnlockPolicy,
+        *,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self.limiter = limiter
         self.unlocks = unlocks
         self.tips = tips
         self.pricing = pricing
@@ -205,11 +224,61 @@ class UnlockService:
 
     async def visible_video(self, viewer_id: UUID | None, public_id: str) -> Video:
         """The video behind a shared link; raises VideoUnavailable when it does not exist or is not
-        published (its owner sees it in every state)."""
+        published (its owner sees it in every state), and VideoRemoved (410) when moderators took it
+        down or suspended its creator — for everyone but its owner and staff."""
         video = await self.studio.video_by_public_id(public_id)
         if video is None or not visible_to(video, viewer_id):
             raise VideoUnavailable()
+        if video.hidden and viewer_id != video.owner_id and not await self._is_staff(viewer_id):
+            if video.taken_down_reason is None:
+                raise VideoRemoved("This video is not available: its creator's account is suspended.")
+            raise VideoRemoved()
         return video
+
+    async def _is_staff(self, viewer_id: UUID | None) -> bool:
+        if viewer_id is None:
+            return False
+        user = await self.accounts.get_user(viewer_id)
+        return user is not None and user.is_staff
+
+    async def check_request_rate(self, viewer_id: UUID) -> None:
+        """Count one unlock or tip request of the viewer; PurchasesThrottled (429, nothing charged) past
+        `purchases_per_minute` in the current minute window, shared by every web process."""
+        if self.limiter is None:
+            return
+        allowance = await self.limiter.hit(f"purchases:viewer:{viewer_id}", self.policy.purchases_per_minute, 60)
+        if not allowance.allowed:
+            raise PurchasesThrottled(
+                f"Too many unlock and tip requests. Please wait {allowance.retry_after} seconds and try again.",
+                retry_after=allowance.retry_after,
+            )
+
+    async def refund_purchases(self, video: Video, since: datetime, reason: str) -> RefundSummary:
+        """Give back, in points, every purchase of `video` made at or after `since` (a take-down's
+        refund window): the creator's share from their earnings (which may go below zero if already
+        paid out) and the fee from platform revenue, to the buyer's wallet. Exactly once per purchase
+        (the ledger key names it), so a repeated or retried take-down refunds nothing twice. Access
+        already granted is kept (the video is hidden anyway; a restore does not claw refunds back)."""
+        refunded = points = 0
+        for unlock in await self.unlocks.purchases_of_video(video.id, since):
+            key = f"takedown-refund:{unlock.id}"
+            if await self.ledger.transfer_by_key(key) is not None:
+                continue
+            # The creator's share goes back through platform revenue, which then pays the whole price
+            # into the wallet: the buyer's statement shows one line for the whole refund.
+            creator_share = unlock.points - unlock.fee
+            legs = []
+            if creator_share:
+                legs.append(Leg(AccountRef.earnings(unlock.creator_id), AccountRef.platform_revenue(), creator_share))
+            legs.append(Leg(AccountRef.platform_revenue(), AccountRef.wallet(unlock.viewer_id), unlock.points))
+            metadata = {"video_id": str(video.id), "unlock_id": str(unlock.id), "memo": video.title, "reason": reason}
+            async with self.uow.atomic():
+                await self.ledger.transfer(
+                    key, REFUND_KIND, legs, metadata, allow_negative=frozenset({AccountRef.earnings(unlock.creator_id)})
+                )
+            refunded += 1
+            points += unlock.points
+        return RefundSummary(refunded, points)
 
     async def cover(self, viewer_id: UUID | None, public_id: str) -> tuple[bytes, str] | None:
         """The cover image (the creator's, else the frame the pipeline took) and its content type."""
@@ -318,6 +387,7 @@ class UnlockService:
         """
         key = check_key(key)
         offer = parse_offer(offer_name)
+        await self.check_request_rate(viewer_id)
         # Reads and writes share one transaction: one pooled connection for the whole click.
         async with self.uow.atomic():
             video = await self.visible_video(viewer_id, public_id)
@@ -409,6 +479,7 @@ class TipService:
         """
         key = check_key(key)
         points, text = check_tip(amount, self.policy.tip_amounts, message)
+        await self.unlocks.check_request_rate(viewer.id)
         async with self.uow.atomic():  # reads and writes on one pooled connection
             video = await self.unlocks.visible_video(viewer.id, public_id)
             if video.owner_id == viewer.id:

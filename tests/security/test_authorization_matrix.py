@@ -129,6 +129,25 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("GET", "/staff/key-fetches/{viewer_id:uuid}"): [("/staff/key-fetches/{creator}", NOBODY_BUT_STAFF)],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
+    # reports: anyone signed in may report what they can see (a draft is nothing to report: 404)
+    ("GET", "/report/{kind:str}/{target:str}"): [
+        ("/report/video/{paid.pid}", {"owner": ANY, "other": OK, "viewer": OK, "anon": DENIED}),
+        ("/report/creator/{creator}", {"owner": ANY, "other": OK, "viewer": OK, "anon": DENIED}),
+        ("/report/video/{draft.pid}", NOBODY_BUT_STAFF),
+    ],
+    ("POST", "/report/{kind:str}/{target:str}"): [("/report/video/{draft.pid}", NOBODY_BUT_STAFF)],
+    # the moderation desk: staff only, for every object and action
+    ("GET", "/staff/reports/{kind:str}/{subject_id:uuid}"): [
+        ("/staff/reports/video/{paid.id}", NOBODY_BUT_STAFF),
+        ("/staff/reports/creator/{creator}", NOBODY_BUT_STAFF),
+    ],
+    ("POST", "/staff/reports/{kind:str}/{subject_id:uuid}/dismiss"): [
+        ("/staff/reports/video/{paid.id}/dismiss", NOBODY_BUT_STAFF)
+    ],
+    ("POST", "/staff/videos/{video_id:uuid}/take-down"): [("/staff/videos/{paid.id}/take-down", NOBODY_BUT_STAFF)],
+    ("POST", "/staff/videos/{video_id:uuid}/restore"): [("/staff/videos/{paid.id}/restore", NOBODY_BUT_STAFF)],
+    ("POST", "/staff/accounts/{user_id:uuid}/suspend"): [("/staff/accounts/{creator}/suspend", NOBODY_BUT_STAFF)],
+    ("POST", "/staff/accounts/{user_id:uuid}/unsuspend"): [("/staff/accounts/{creator}/unsuspend", NOBODY_BUT_STAFF)],
     # a data export: its random id is not enough, the session must be its owner's
     ("GET", "/me/export/{export_id:uuid}/download"): [("/me/export/{export}/download", OWNER_ONLY)],
     # the sessions page: a person ends their own sessions only (another's is a 404, as if it were gone)

@@ -1,0 +1,80 @@
+"""Wiring for moderation: reports and the audit log to their adapters, the service, pages and nav."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from injector import Binder, InstanceProvider, Module, provider, singleton
+
+from core.clock import Clock
+from core.db import Database
+from core.events import EventBus
+from core.feature import Feature, NavLink
+from core.ratelimit import RateLimiter
+from core.settings import Settings
+from core.uow import UnitOfWork
+from features.accounts.service import AccountService
+from features.moderation.adapters import (
+    MemoryAuditLog,
+    MemoryReportRepository,
+    PostgresAuditLog,
+    PostgresReportRepository,
+)
+from features.moderation.controller import ReportController, StaffModerationController
+from features.moderation.ports import AuditLog, ReportRepository
+from features.moderation.service import ModerationPolicy, ModerationService
+from features.studio.service import StudioService
+from features.unlocks.service import UnlockService
+
+
+class _ModerationServiceModule(Module):
+    @singleton
+    @provider
+    def moderation_service(
+        self,
+        reports: ReportRepository,
+        audit: AuditLog,
+        accounts: AccountService,
+        studio: StudioService,
+        unlocks: UnlockService,
+        bus: EventBus,
+        limiter: RateLimiter,
+        uow: UnitOfWork,
+        clock: Clock,
+        settings: Settings,
+    ) -> ModerationService:
+        policy = ModerationPolicy(
+            reports_per_day=settings.reports_per_user_per_day,
+            refund_window=timedelta(days=settings.takedown_refund_days),
+        )
+        return ModerationService(reports, audit, accounts, studio, unlocks, bus, limiter, uow, clock, policy)
+
+
+class ModerationModule(_ModerationServiceModule):
+    @singleton
+    @provider
+    def reports(self, db: Database) -> ReportRepository:
+        return PostgresReportRepository(db)
+
+    @singleton
+    @provider
+    def audit(self, db: Database) -> AuditLog:
+        return PostgresAuditLog(db)
+
+
+class MemoryModerationModule(_ModerationServiceModule):
+    def configure(self, binder: Binder) -> None:
+        binder.bind(ReportRepository, to=InstanceProvider(MemoryReportRepository()))  # type: ignore[type-abstract]
+        binder.bind(AuditLog, to=InstanceProvider(MemoryAuditLog()))  # type: ignore[type-abstract]
+
+
+FEATURE = Feature(
+    name="moderation",
+    module=ModerationModule,
+    memory_module=MemoryModerationModule,
+    route_handlers=[ReportController, StaffModerationController],
+    nav=[
+        NavLink("Reports", "/staff/reports", "staff", order=92),
+        NavLink("Audit log", "/staff/audit", "staff", order=93),
+    ],
+)

@@ -1,0 +1,111 @@
+"""Moderation on in-memory adapters: the same rules as on PostgreSQL (tests/integration/test_moderation_web.py),
+with the frozen clock moving through the refund window and the report limit's day."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from injector import Injector
+
+from core.clock import Clock, FrozenClock
+from core.events import EventBus, MemoryEventBus
+from core.identity import Principal
+from features.accounts.model import AccountSuspended
+from features.accounts.service import AccountService
+from features.moderation.model import Action, InvalidReport, NothingToReport, ReportsThrottled
+from features.moderation.service import ModerationService
+from features.studio.model import Video
+from features.studio.service import StudioService
+from features.unlocks.model import VideoRemoved
+from features.unlocks.service import UnlockService
+from tests.support.videos import PASSWORD, add_synthetic_video, balances, fund, person, price_and_publish
+
+KEY = "a-click-key-000000001"
+
+
+@pytest.fixture
+def clock(memory: Injector) -> FrozenClock:
+    found = memory.get(Clock)
+    assert isinstance(found, FrozenClock)
+    return found
+
+
+async def published(memory: Injector) -> tuple[Principal, Video]:
+    creator = await person(memory, "Creator", creator=True)
+    video = (await add_synthetic_video(memory, creator.id, title="Night ferry")).video
+    return creator, await price_and_publish(memory, creator.id, video, rent_day=50)
+
+
+async def staff(memory: Injector) -> Principal:
+    who = await person(memory, "Stella")
+    return (await memory.get(AccountService).set_staff(who.email, True)).principal()
+
+
+async def test_a_take_down_refunds_purchases_inside_the_window_once_and_mails_the_creator_once(
+    memory: Injector, clock: FrozenClock
+) -> None:
+    creator, video = await published(memory)
+    early, recent = await person(memory, "Early"), await person(memory, "Recent")
+    await fund(memory, early.id, 50)
+    await fund(memory, recent.id, 50)
+    unlocks = memory.get(UnlockService)
+    await unlocks.unlock(early.id, video.public_id, "rent_day", KEY, "50")
+    clock.advance(timedelta(days=31))  # past the 30-day window by the time of the take-down
+    await unlocks.unlock(recent.id, video.public_id, "rent_day", KEY, "50")
+    desk = memory.get(ModerationService)
+    moderator = await staff(memory)
+    first = await desk.take_down(moderator, video.id, "Scam")
+    second = await desk.take_down(moderator, video.id, "Scam")
+    assert (first.refunded, first.refunded_points) == (1, 50)
+    assert (second.refunded, second.refunded_points) == (0, 0)
+    assert await balances(memory, recent.id, creator.id) == (50, 45, 5)
+    assert await balances(memory, early.id, creator.id) == (0, 45, 5)
+    bus = memory.get(EventBus)
+    assert isinstance(bus, MemoryEventBus)
+    mails = [e for e in bus.events if e.name == "moderation"]
+    assert [(e.topic, e.data["state"]) for e in mails] == [(f"user:{creator.id}", "TAKEN_DOWN")]
+    with pytest.raises(VideoRemoved):
+        await unlocks.visible_video(recent.id, video.public_id)
+    assert (await unlocks.visible_video(creator.id, video.public_id)).id == video.id
+    assert (await unlocks.visible_video(moderator.id, video.public_id)).id == video.id
+    page = await memory.get(StudioService).published_page(None, 10)
+    assert video.id not in [card.id for card in page.items]
+    assert [e.action for e in await desk.audit_page()] == [Action.TAKE_DOWN, Action.TAKE_DOWN]
+
+
+async def test_suspension_refuses_log_in_and_hides_every_video_until_lifted(memory: Injector) -> None:
+    creator, video = await published(memory)
+    desk, moderator = memory.get(ModerationService), await staff(memory)
+    accounts = memory.get(AccountService)
+    await desk.suspend(moderator, creator.id, "Spam")
+    with pytest.raises(AccountSuspended):
+        await accounts.log_in(creator.email, PASSWORD, "10.0.0.1")
+    with pytest.raises(VideoRemoved, match="suspended"):
+        await memory.get(UnlockService).visible_video(None, video.public_id)
+    await desk.unsuspend(moderator, creator.id)
+    user, _ = await accounts.log_in(creator.email, PASSWORD, "10.0.0.1")
+    assert user.id == creator.id
+    assert (await memory.get(UnlockService).visible_video(None, video.public_id)).id == video.id
+
+
+async def test_reports_are_validated_and_limited_per_day(memory: Injector, clock: FrozenClock) -> None:
+    creator, video = await published(memory)
+    reporter = await person(memory, "Reporter")
+    desk = memory.get(ModerationService)
+    with pytest.raises(InvalidReport):
+        await desk.report(reporter, "video", video.public_id, "nonsense", "")
+    with pytest.raises(NothingToReport):
+        await desk.report(reporter, "video", "no-such-video", "spam", "")
+    for _ in range(desk.policy.reports_per_day):
+        await desk.report(reporter, "creator", str(creator.id), "spam", "")
+    with pytest.raises(ReportsThrottled) as refused:
+        await desk.report(reporter, "video", video.public_id, "spam", "")
+    assert 1 <= refused.value.retry_after <= 86400
+    clock.advance(timedelta(days=1, seconds=1))
+    await desk.report(reporter, "video", video.public_id, "spam", "")
+    queue = await desk.queue()
+    assert [(item.row.subject_kind.value, item.row.open_reports) for item in queue] == [
+        ("creator", desk.policy.reports_per_day),
+        ("video", 1),
+    ]
