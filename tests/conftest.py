@@ -7,6 +7,7 @@ unset → an embedded PostgreSQL (pgserver) is started in a temporary directory.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import tempfile
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from injector import Injector
@@ -116,7 +118,17 @@ async def pg(real_injector: Injector, request: pytest.FixtureRequest) -> AsyncIt
         if r["tablename"] not in KEEP_TABLES
     ]
     if tables:
-        await db.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        truncate = "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+        # A browser test's live worker (its cron jobs) may hold a table the TRUNCATE has not locked yet;
+        # PostgreSQL then ends one side as a deadlock. The TRUNCATE did nothing: do it again.
+        for attempt in range(5):
+            try:
+                await db.execute(truncate)
+                break
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
     yield real_injector
     if request.node.get_closest_marker("ledger_tampered") is None:
         broken = await real_injector.get(LedgerService).verify()

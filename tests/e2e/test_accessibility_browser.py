@@ -66,6 +66,15 @@ PAGES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "/sandbox-pay/checkout/{payment_id:str}": [("/sandbox-pay/checkout/{payment}", ("viewer",))],
     "/wallet/return": [("/wallet/return?ref={payment}", ("viewer",))],
     "/staff/key-fetches/{viewer_id:uuid}": [("/staff/key-fetches/{viewer.id}", ("staff",))],
+    "/staff/quotas/{creator_id:uuid}": [("/staff/quotas/{creator}", ("staff",))],
+    "/report/{kind:str}/{target:str}": [
+        ("/report/video/{locked}", ("viewer",)),
+        ("/report/creator/{creator}", ("viewer",)),
+    ],
+    "/staff/reports/{kind:str}/{subject_id:uuid}": [
+        ("/staff/reports/video/{own.id}", ("staff",)),
+        ("/staff/reports/creator/{creator}", ("staff",)),
+    ],
     "/search": [("/search", EVERYONE), ("/search?q=tides", EVERYONE)],
 }
 # Error pages, which no route names.
