@@ -18,7 +18,7 @@ from core.auth import current_principal, login_required, verified_required
 from core.errors import InvalidInput, TooManyRequests
 from core.forms import parse_form
 from core.identity import Principal
-from core.web import flash, inject, redirect, set_session_cookie
+from core.web import flash, inject, plural, redirect, set_session_cookie
 from features.accounts.dto import (
     EmailChangeForm,
     ForgotPasswordForm,
@@ -326,7 +326,7 @@ class AccountsController(Controller):
                 key = "current_password" if "current" in error.message else "new_password"
                 errors[key] = error.message
             else:
-                others = f"{ended} other session{'s' if ended != 1 else ''}"
+                others = plural(ended, "other session")
                 return flash(redirect("/me", request), f"Your password is changed. We logged out {others}.")
         return _me_page(request, fragment="accounts/_password_form.html", errors=errors, status=status)
 
@@ -410,7 +410,7 @@ class AccountsController(Controller):
         self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService]
     ) -> Response[Any]:
         ended = await accounts.end_other_sessions(_me(request).id, request.scope["state"].get("session_token"))
-        return flash(redirect("/me/sessions", request), f"Logged out {ended} other session{'s' if ended != 1 else ''}.")
+        return flash(redirect("/me/sessions", request), f"Logged out {plural(ended, 'other session')}.")
 
 
 def _same_site_referer(request: Request[Any, Any, Any]) -> str:

@@ -3,6 +3,7 @@ audit log under /staff (staff only: the staff guard on every route)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from core.auth import current_principal, login_required, staff_required
 from core.errors import InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
-from core.web import flash, inject, redirect
+from core.web import flash, inject, plural, redirect
 from features.moderation.dto import DecisionForm, ReportForm
 from features.moderation.model import REASONS, InvalidReport, ReportsThrottled, SubjectKind
 from features.moderation.service import ModerationService
@@ -116,12 +117,11 @@ class StaffModerationController(Controller):
         moderation: NamedDependency[ModerationService],
         data: FormData,
     ) -> Response[Any]:
-        form = parse_form(DecisionForm, data)
-        try:
-            closed = await moderation.dismiss(_me(request), kind, subject_id, form.reason)
-        except InvalidInput as error:
-            return await _case_page(moderation, kind, subject_id, {"dismiss": error.message}, form.reason)
-        return flash(redirect("/staff/reports", request), f"Dismissed {closed} report{'s' if closed != 1 else ''}.")
+        async def decide(me: Principal, reason: str) -> str:
+            closed = await moderation.dismiss(me, kind, subject_id, reason)
+            return f"Dismissed {plural(closed, 'report')}."
+
+        return await _decision(request, moderation, data, kind, subject_id, "dismiss", decide, "/staff/reports")
 
     @post("/videos/{video_id:uuid}/take-down")
     async def take_down(
@@ -131,16 +131,14 @@ class StaffModerationController(Controller):
         moderation: NamedDependency[ModerationService],
         data: FormData,
     ) -> Response[Any]:
-        form = parse_form(DecisionForm, data)
-        try:
-            outcome = await moderation.take_down(_me(request), video_id, form.reason)
-        except InvalidInput as error:
-            return await _case_page(moderation, "video", video_id, {"take_down": error.message}, form.reason)
-        message = (
-            f"Took down “{outcome.video.title}”; refunded {outcome.refunded} purchase"
-            f"{'s' if outcome.refunded != 1 else ''} ({outcome.refunded_points:,} points). The creator is mailed."
-        )
-        return flash(redirect(f"/staff/reports/video/{video_id}", request), message)
+        async def decide(me: Principal, reason: str) -> str:
+            outcome = await moderation.take_down(me, video_id, reason)
+            return (
+                f"Took down “{outcome.video.title}”; refunded {plural(outcome.refunded, 'purchase')}"
+                f" ({outcome.refunded_points:,} points). The creator is mailed."
+            )
+
+        return await _decision(request, moderation, data, "video", video_id, "take_down", decide)
 
     @post("/videos/{video_id:uuid}/restore")
     async def restore(
@@ -150,13 +148,11 @@ class StaffModerationController(Controller):
         moderation: NamedDependency[ModerationService],
         data: FormData,
     ) -> Response[Any]:
-        form = parse_form(DecisionForm, data)
-        try:
-            video = await moderation.restore(_me(request), video_id, form.reason)
-        except InvalidInput as error:
-            return await _case_page(moderation, "video", video_id, {"restore": error.message}, form.reason)
-        message = f"Restored “{video.title}”. Refunds already given are not taken back."
-        return flash(redirect(f"/staff/reports/video/{video_id}", request), message)
+        async def decide(me: Principal, reason: str) -> str:
+            video = await moderation.restore(me, video_id, reason)
+            return f"Restored “{video.title}”. Refunds already given are not taken back."
+
+        return await _decision(request, moderation, data, "video", video_id, "restore", decide)
 
     @post("/accounts/{user_id:uuid}/suspend")
     async def suspend(
@@ -166,13 +162,11 @@ class StaffModerationController(Controller):
         moderation: NamedDependency[ModerationService],
         data: FormData,
     ) -> Response[Any]:
-        form = parse_form(DecisionForm, data)
-        try:
-            user = await moderation.suspend(_me(request), user_id, form.reason)
-        except InvalidInput as error:
-            return await _case_page(moderation, "creator", user_id, {"suspend": error.message}, form.reason)
-        message = f"Suspended {user.display_name}: signed out everywhere, videos hidden, payouts held."
-        return flash(redirect(f"/staff/reports/creator/{user_id}", request), message)
+        async def decide(me: Principal, reason: str) -> str:
+            user = await moderation.suspend(me, user_id, reason)
+            return f"Suspended {user.display_name}: signed out everywhere, videos hidden, payouts held."
+
+        return await _decision(request, moderation, data, "creator", user_id, "suspend", decide)
 
     @post("/accounts/{user_id:uuid}/unsuspend")
     async def unsuspend(
@@ -182,13 +176,11 @@ class StaffModerationController(Controller):
         moderation: NamedDependency[ModerationService],
         data: FormData,
     ) -> Response[Any]:
-        form = parse_form(DecisionForm, data)
-        try:
-            user = await moderation.unsuspend(_me(request), user_id, form.reason)
-        except InvalidInput as error:
-            return await _case_page(moderation, "creator", user_id, {"unsuspend": error.message}, form.reason)
-        message = f"Lifted the suspension of {user.display_name}."
-        return flash(redirect(f"/staff/reports/creator/{user_id}", request), message)
+        async def decide(me: Principal, reason: str) -> str:
+            user = await moderation.unsuspend(me, user_id, reason)
+            return f"Lifted the suspension of {user.display_name}."
+
+        return await _decision(request, moderation, data, "creator", user_id, "unsuspend", decide)
 
     @get("/audit")
     async def audit(
@@ -199,6 +191,27 @@ class StaffModerationController(Controller):
         entries = await moderation.audit_page(before, 50)
         older = entries[-1].id if len(entries) == 50 else None
         return Template(template_name="moderation/audit.html", context={"entries": entries, "older": older})
+
+
+async def _decision(
+    request: Request[Any, Any, Any],
+    moderation: ModerationService,
+    data: dict[str, Any],
+    kind: str,
+    subject_id: UUID,
+    action: str,
+    decide: Callable[[Principal, str], Awaitable[str]],
+    then: str | None = None,
+) -> Response[Any]:
+    """One staff decision on a case: `decide` takes the staff member and the form's reason and returns
+    the confirmation to flash; refused input re-renders the case page with the error beside `action`'s
+    form (422). Afterwards the browser goes to `then`, by default back to the case."""
+    form = parse_form(DecisionForm, data)
+    try:
+        message = await decide(_me(request), form.reason)
+    except InvalidInput as error:
+        return await _case_page(moderation, kind, subject_id, {action: error.message}, form.reason)
+    return flash(redirect(then or f"/staff/reports/{kind}/{subject_id}", request), message)
 
 
 async def _case_page(
