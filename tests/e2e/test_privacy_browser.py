@@ -105,6 +105,7 @@ async def test_a_creator_with_a_payout_on_its_way_is_told_to_wait_and_nothing_ch
     page = await context.new_page()
     await sign_up(page, "wait.payout@example.com", "Waiting Creator")
     await page.get_by_role("button", name="Become a creator").click()
+    await expect(page.get_by_text("You are now a creator")).to_be_visible()  # its redirect has landed
     db = pg.get(Database)
     me: UUID = await db.fetchval("SELECT id FROM users WHERE email = 'wait.payout@example.com'")
     await earn(pg, me, 2500, days_ago=8)
