@@ -23,7 +23,7 @@ from injector import Binder, InstanceProvider, Module
 from bench.common import bench_database, percentile, write_section
 from core.app import FEATURES, create_app
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.settings import load_settings
 from core.uow import UnitOfWork
 
@@ -50,7 +50,7 @@ class CountingModule(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
 
 
 async def seed(db: Database, videos: int, creators: int = 50) -> None:

@@ -45,6 +45,7 @@ import asyncpg
 import httpx
 
 from bench.common import bench_database, free_port, load_parser, write_section
+from core.di import get_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -245,7 +246,7 @@ async def populate(url: str, data_dir: str, clients: int, videos_per_viewer: int
     try:
         accounts = injector.get(AccountService)
         ledger = injector.get(LedgerService)
-        videos = injector.get(VideoRepository)  # type: ignore[type-abstract]
+        videos = get_port(injector, VideoRepository)
         pricing = injector.get(PricingService)
         creators = [
             await accounts.sign_up(f"creator{n}@bench.example", PASSWORD, f"Creator {n}") for n in range(CREATORS)

@@ -23,7 +23,7 @@ from litestar_htmx import HTMXPlugin, HTMXRequest
 
 from core.auth import staff_required
 from core.db import Database
-from core.di import build_injector
+from core.di import build_injector, get_port
 from core.events import EventBus
 from core.feature import Feature
 from core.jobs import JobQueue
@@ -131,7 +131,7 @@ def create_app(
     settings = settings or load_settings()
     injector = injector or build_injector(settings, features)
     secret = settings.secret_key or secrets.token_hex(32)
-    real_db = isinstance(injector.get(UnitOfWork), Database)  # type: ignore[type-abstract]
+    real_db = isinstance(get_port(injector, UnitOfWork), Database)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -145,10 +145,10 @@ def create_app(
         try:
             yield
         finally:
-            bus = injector.get(EventBus)  # type: ignore[type-abstract]
+            bus = get_port(injector, EventBus)
             if isinstance(bus, PostgresEventBus):
                 await bus.close()
-            queue = injector.get(JobQueue)  # type: ignore[type-abstract]
+            queue = get_port(injector, JobQueue)
             close = getattr(queue, "close", None)
             if close is not None:
                 await close()

@@ -6,6 +6,7 @@ from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.feature import Feature
 from core.ratelimit import RateLimiter
 from core.settings import Settings
@@ -54,8 +55,8 @@ class _AccountServiceModule(Module):
 
 class AccountsModule(_AccountServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(UserRepository, to=InstanceProvider(PiccoloUserRepository()))  # type: ignore[type-abstract]
-        binder.bind(PasswordHasher, to=InstanceProvider(Argon2PasswordHasher()))  # type: ignore[type-abstract]
+        bind_port(binder, UserRepository, PiccoloUserRepository())
+        bind_port(binder, PasswordHasher, Argon2PasswordHasher())
 
     @singleton
     @provider
@@ -72,13 +73,13 @@ class MemoryAccountsModule(_AccountServiceModule):
     def configure(self, binder: Binder) -> None:
         users = MemoryUserRepository()
         binder.bind(MemoryUserRepository, to=InstanceProvider(users))
-        binder.bind(UserRepository, to=InstanceProvider(users))  # type: ignore[type-abstract]
-        binder.bind(SessionRepository, to=InstanceProvider(MemorySessionRepository(users)))  # type: ignore[type-abstract]
+        bind_port(binder, UserRepository, users)
+        bind_port(binder, SessionRepository, MemorySessionRepository(users))
         tokens = MemoryTokenRepository(users)
         binder.bind(MemoryTokenRepository, to=InstanceProvider(tokens))
-        binder.bind(TokenRepository, to=InstanceProvider(tokens))  # type: ignore[type-abstract]
+        bind_port(binder, TokenRepository, tokens)
         # Cheap parameters: the same algorithm, fast enough for unit tests.
-        binder.bind(PasswordHasher, to=InstanceProvider(Argon2PasswordHasher(time_cost=1, memory_cost=64)))  # type: ignore[type-abstract]
+        bind_port(binder, PasswordHasher, Argon2PasswordHasher(time_cost=1, memory_cost=64))
 
 
 FEATURE = Feature(

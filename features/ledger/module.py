@@ -6,6 +6,7 @@ from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.feature import Feature
 from features.ledger.adapters import MemoryLedgerRepository, PostgresLedgerRepository
 from features.ledger.ports import LedgerRepository
@@ -30,7 +31,7 @@ class MemoryLedgerModule(_LedgerServiceModule):
     def configure(self, binder: Binder) -> None:
         repository = MemoryLedgerRepository()
         binder.bind(MemoryLedgerRepository, to=InstanceProvider(repository))
-        binder.bind(LedgerRepository, to=InstanceProvider(repository))  # type: ignore[type-abstract]
+        bind_port(binder, LedgerRepository, repository)
 
 
 FEATURE = Feature(name="ledger", module=LedgerModule, memory_module=MemoryLedgerModule)

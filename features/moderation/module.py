@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import Feature, NavLink
 from core.ratelimit import RateLimiter
@@ -64,8 +65,8 @@ class ModerationModule(_ModerationServiceModule):
 
 class MemoryModerationModule(_ModerationServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(ReportRepository, to=InstanceProvider(MemoryReportRepository()))  # type: ignore[type-abstract]
-        binder.bind(AuditLog, to=InstanceProvider(MemoryAuditLog()))  # type: ignore[type-abstract]
+        bind_port(binder, ReportRepository, MemoryReportRepository())
+        bind_port(binder, AuditLog, MemoryAuditLog())
 
 
 FEATURE = Feature(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.db import Database
+from core.di import bind_port
 from core.feature import Feature, NavLink
 from core.settings import Settings
 from features.accounts.service import AccountService
@@ -22,7 +23,7 @@ class OpsAdminModule(Module):
 
 class MemoryOpsAdminModule(Module):
     def configure(self, binder: Binder) -> None:
-        binder.bind(DataAdmin, to=InstanceProvider(UnavailableDataAdmin()))  # type: ignore[type-abstract]
+        bind_port(binder, DataAdmin, UnavailableDataAdmin())
 
 
 FEATURE = Feature(

@@ -6,6 +6,7 @@ from injector import Binder, Injector, InstanceProvider, Module, provider, singl
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.jobs import JobQueue
@@ -149,13 +150,13 @@ class MemoryPayoutsModule(_PayoutServiceModule):
     def configure(self, binder: Binder) -> None:
         gateway = MemoryPayoutGateway()
         binder.bind(MemoryPayoutGateway, to=InstanceProvider(gateway))
-        binder.bind(PayoutGateway, to=InstanceProvider(gateway))  # type: ignore[type-abstract]
-        binder.bind(PayoutRepository, to=InstanceProvider(MemoryPayoutRepository()))  # type: ignore[type-abstract]
-        binder.bind(PayeeRepository, to=InstanceProvider(MemoryPayeeRepository()))  # type: ignore[type-abstract]
-        binder.bind(SandboxPayoutStore, to=InstanceProvider(MemorySandboxPayoutStore()))  # type: ignore[type-abstract]
+        bind_port(binder, PayoutGateway, gateway)
+        bind_port(binder, PayoutRepository, MemoryPayoutRepository())
+        bind_port(binder, PayeeRepository, MemoryPayeeRepository())
+        bind_port(binder, SandboxPayoutStore, MemorySandboxPayoutStore())
         window = MemoryEarningsWindowStore()
         binder.bind(MemoryEarningsWindowStore, to=InstanceProvider(window))
-        binder.bind(EarningsWindowStore, to=InstanceProvider(window))  # type: ignore[type-abstract]
+        bind_port(binder, EarningsWindowStore, window)
 
 
 async def check_payout_settings(injector: Injector) -> None:

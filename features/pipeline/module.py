@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import imageio_ffmpeg
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.db import Database
+from core.di import bind_port
 from core.feature import Feature
 from core.pipeline import CheckpointStore
 from core.settings import Settings
@@ -54,8 +55,8 @@ class MemoryPipelineModule(_TranscodeServiceModule):
     """Keys and published files in memory; ffmpeg is still the real one."""
 
     def configure(self, binder: Binder) -> None:
-        binder.bind(KeyStore, to=InstanceProvider(MemoryKeyStore()))  # type: ignore[type-abstract]
-        binder.bind(ContentStore, to=InstanceProvider(MemoryContentStore()))  # type: ignore[type-abstract]
+        bind_port(binder, KeyStore, MemoryKeyStore())
+        bind_port(binder, ContentStore, MemoryContentStore())
 
 
 FEATURE = Feature(name="pipeline", module=PipelineModule, memory_module=MemoryPipelineModule)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.feature import Feature, NavLink
 from core.ratelimit import RateLimiter
 from core.settings import Settings
@@ -75,8 +76,8 @@ class PlaybackModule(_PlaybackServiceModule):
 
 class MemoryPlaybackModule(_PlaybackServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(HeartbeatRepository, to=InstanceProvider(MemoryHeartbeatRepository()))  # type: ignore[type-abstract]
-        binder.bind(KeyFetchLog, to=InstanceProvider(MemoryKeyFetchLog()))  # type: ignore[type-abstract]
+        bind_port(binder, HeartbeatRepository, MemoryHeartbeatRepository())
+        bind_port(binder, KeyFetchLog, MemoryKeyFetchLog())
 
 
 FEATURE = Feature(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature
 from core.jobs import JobQueue
@@ -137,7 +138,7 @@ class _PrivacyServiceModule(Module):
 
 class PrivacyModule(_PrivacyServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(ExportRepository, to=InstanceProvider(PiccoloExportRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, ExportRepository, PiccoloExportRepository())
 
     @singleton
     @provider
@@ -152,8 +153,8 @@ class PrivacyModule(_PrivacyServiceModule):
 
 class MemoryPrivacyModule(_PrivacyServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(ExportRepository, to=InstanceProvider(MemoryExportRepository()))  # type: ignore[type-abstract]
-        binder.bind(ErasureRepository, to=InstanceProvider(MemoryErasureRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, ExportRepository, MemoryExportRepository())
+        bind_port(binder, ErasureRepository, MemoryErasureRepository())
 
     @singleton
     @provider

@@ -6,6 +6,7 @@ from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.feature import CronSpec, Feature, NavLink
 from core.settings import Settings
 from core.uow import UnitOfWork
@@ -34,7 +35,7 @@ class MemorySandboxPayModule(_VendorModule):
     def configure(self, binder: Binder) -> None:
         store = MemorySandboxStore()
         binder.bind(MemorySandboxStore, to=InstanceProvider(store))
-        binder.bind(SandboxStore, to=InstanceProvider(store))  # type: ignore[type-abstract]
+        bind_port(binder, SandboxStore, store)
 
 
 FEATURE = Feature(

@@ -8,6 +8,7 @@ from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.jobs import JobQueue
@@ -54,7 +55,7 @@ def policy_from(settings: Settings) -> StudioPolicy:
 class _StudioServiceModule(Module):
     def configure(self, binder: Binder) -> None:
         # Other features' parts of the live studio page (the dashboard's tiles); none by default.
-        binder.multibind(list[LivePart], to=[])  # type: ignore[type-abstract]
+        binder.multibind(list[LivePart], to=[])
 
     @singleton
     @provider
@@ -104,11 +105,11 @@ class MemoryStudioModule(_StudioServiceModule):
         super().configure(binder)
         transcoder = MemoryTranscoder()
         binder.bind(MemoryTranscoder, to=InstanceProvider(transcoder))
-        binder.bind(Transcoder, to=InstanceProvider(transcoder))  # type: ignore[type-abstract]
+        bind_port(binder, Transcoder, transcoder)
         videos, uploads = MemoryVideoRepository(), MemoryUploadRepository()
-        binder.bind(VideoRepository, to=InstanceProvider(videos))  # type: ignore[type-abstract]
-        binder.bind(UploadRepository, to=InstanceProvider(uploads))  # type: ignore[type-abstract]
-        binder.bind(QuotaRepository, to=InstanceProvider(MemoryQuotaRepository(videos, uploads)))  # type: ignore[type-abstract]
+        bind_port(binder, VideoRepository, videos)
+        bind_port(binder, UploadRepository, uploads)
+        bind_port(binder, QuotaRepository, MemoryQuotaRepository(videos, uploads))
 
 
 FEATURE = Feature(

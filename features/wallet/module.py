@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 
-from injector import Binder, Injector, InstanceProvider, Module, provider, singleton
+from injector import Binder, Injector, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.feature import CronSpec, Feature, NavLink
 from core.settings import Settings, SettingsError
 from core.uow import UnitOfWork
@@ -93,9 +94,9 @@ class WalletModule(_WalletServiceModule):
 
 class MemoryWalletModule(_WalletServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(PurchaseRepository, to=InstanceProvider(MemoryPurchaseRepository()))  # type: ignore[type-abstract]
-        binder.bind(WebhookInbox, to=InstanceProvider(MemoryWebhookInbox()))  # type: ignore[type-abstract]
-        binder.bind(ReconciliationRepository, to=InstanceProvider(MemoryReconciliationRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, PurchaseRepository, MemoryPurchaseRepository())
+        bind_port(binder, WebhookInbox, MemoryWebhookInbox())
+        bind_port(binder, ReconciliationRepository, MemoryReconciliationRepository())
 
 
 async def check_packs(injector: Injector) -> None:

@@ -16,7 +16,7 @@ from injector import Binder, Injector, InstanceProvider, Module
 
 from core.app import FEATURES
 from core.db import Database, bind_tables
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.identity import Principal
 from core.settings import Settings
 from core.uow import UnitOfWork
@@ -222,7 +222,7 @@ class CountingModule(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
 
 
 async def test_a_feed_page_costs_the_same_few_queries_for_10_or_50_videos(pg: Injector, settings: Settings) -> None:

@@ -16,7 +16,7 @@ from injector import Binder, Injector, InstanceProvider, Module
 from core.app import FEATURES
 from core.clock import Clock, FrozenClock
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.events import EventBus
 from core.identity import Principal
 from core.pipeline import CheckpointStore
@@ -60,11 +60,11 @@ class FrozenTime(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
-        binder.bind(Clock, to=InstanceProvider(self.clock))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(self.db)))  # type: ignore[type-abstract]
-        binder.bind(RateLimiter, to=InstanceProvider(PostgresRateLimiter(self.db, self.clock)))  # type: ignore[type-abstract]
-        binder.bind(CheckpointStore, to=InstanceProvider(PostgresCheckpointStore(self.db)))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
+        bind_port(binder, Clock, self.clock)
+        bind_port(binder, EventBus, PostgresEventBus(self.db))
+        bind_port(binder, RateLimiter, PostgresRateLimiter(self.db, self.clock))
+        bind_port(binder, CheckpointStore, PostgresCheckpointStore(self.db))
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ from uuid import UUID
 
 import msgspec
 import pytest
-from injector import Binder, Injector, InstanceProvider, Module
+from injector import Binder, Injector, Module
 
 from core.app import FEATURES
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector, get_port
 from core.settings import Settings
 from features.accounts.service import AccountService
 from features.pipeline.content_store import ContentStore, LocalContentStore
@@ -110,7 +110,7 @@ async def full_disk(pg: Injector, settings: Settings, root: Path) -> AsyncIterat
 
     class FullDisk(Module):
         def configure(self, binder: Binder) -> None:
-            binder.bind(ContentStore, to=InstanceProvider(store))  # type: ignore[type-abstract]
+            bind_port(binder, ContentStore, store)
 
     async for faulty in faulty_app(root, settings, FullDisk()):
         yield faulty
@@ -194,6 +194,6 @@ async def test_a_full_disk_while_publishing_fails_the_video_and_records_no_cids(
     orphans = {p.name for p in full_disk.published_files()}
     assert len(orphans) <= 2
 
-    full_disk.injector.get(ContentStore).room = 1_000  # type: ignore[type-abstract,attr-defined]
+    get_port(full_disk.injector, ContentStore).room = 1_000  # type: ignore[attr-defined]
     done = await retry_to_ready(full_disk, owner, video_id)
     assert orphans <= set(done.manifest.values())

@@ -22,7 +22,7 @@ from injector import Binder, Injector, InstanceProvider, Module
 from core.app import FEATURES
 from core.clock import FrozenClock
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.events import EventBus
 from core.identity import Principal
 from core.postgres import PostgresEventBus
@@ -217,8 +217,8 @@ class SharedDatabase(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(self.db)))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
+        bind_port(binder, EventBus, PostgresEventBus(self.db))
 
 
 async def checkouts(pg: Injector) -> tuple[int, int]:
