@@ -20,6 +20,7 @@ from core.storage import BlobStorage, LocalBlobStorage, MemoryBlobStorage
 from core.uow import MemoryUnitOfWork, UnitOfWork
 
 if TYPE_CHECKING:
+    from piccolo.table import Table
     from typing_extensions import TypeForm
 
 T = TypeVar("T")
@@ -42,8 +43,9 @@ def get_port(injector: Injector, port: TypeForm[T]) -> T:
 class CoreModule(Module):
     """Real adapters: PostgreSQL, the filesystem, saq."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tables: Sequence[type[Table]] = ()) -> None:
         self.settings = settings
+        self.tables = tables
 
     def configure(self, binder: Binder) -> None:
         from core.postgres import (
@@ -54,7 +56,9 @@ class CoreModule(Module):
         from core.worker import SaqJobQueue
 
         settings = self.settings
-        db = Database(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        db = Database(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, tables=self.tables
+        )
         clock = SystemClock()
         binder.bind(Settings, to=InstanceProvider(settings))
         binder.bind(Database, to=InstanceProvider(db))
@@ -107,7 +111,8 @@ def build_injector(
 ) -> Injector:
     """The one injector of a process. `memory=True` wires every port to its in-memory adapter;
     `overrides` come last and win (tests swap single adapters this way)."""
-    modules: list[Module] = [MemoryCoreModule(settings) if memory else CoreModule(settings)]
+    tables = [table for feature in features for table in feature.tables]
+    modules: list[Module] = [MemoryCoreModule(settings) if memory else CoreModule(settings, tables)]
     modules.extend(_feature_modules(features, memory))
     modules.extend(overrides)
     return Injector(modules)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.feature import Feature
+from core.identity import SessionLookup
 from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.uow import UnitOfWork
+from features.accounts import tables as accounts_tables
 from features.accounts.adapters import (
     Argon2PasswordHasher,
     MemorySessionRepository,
@@ -21,11 +23,17 @@ from features.accounts.adapters import (
     PostgresTokenRepository,
 )
 from features.accounts.controller import AccountsController
+from features.accounts.demo import create_demo_accounts
 from features.accounts.ports import AccountMailer, PasswordHasher, SessionRepository, TokenRepository, UserRepository
 from features.accounts.service import AccountPolicy, AccountService
 
 
 class _AccountServiceModule(Module):
+    @singleton
+    @provider
+    def session_lookup(self, accounts: AccountService) -> SessionLookup:
+        return accounts
+
     @singleton
     @provider
     def account_service(
@@ -87,4 +95,6 @@ FEATURE = Feature(
     module=AccountsModule,
     memory_module=MemoryAccountsModule,
     route_handlers=[AccountsController],
+    tables=tables_in(accounts_tables),
+    demo_data=[create_demo_accounts],
 )

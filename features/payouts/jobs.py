@@ -47,7 +47,8 @@ async def sweep_payouts(ctx: dict[str, Any]) -> dict[str, int]:
     """Every minute: settle due sandbox payouts, resubmit stuck ones, re-check those still on their way."""
     injector = injector_from(ctx)
     payouts = injector.get(PayoutService)
-    settled = await settle_and_apply(injector.get(SandboxPayoutVendor), payouts)
+    sandbox = payouts.gateway_name == "sandbox"  # the sandbox vendor is part of the app only then
+    settled = await settle_and_apply(injector.get(SandboxPayoutVendor), payouts) if sandbox else 0
     report = await payouts.sweep()
     return {"settled": settled, "submitted": report.submitted, "rechecked": report.rechecked, "changed": report.changed}
 

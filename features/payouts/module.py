@@ -75,13 +75,6 @@ class _PayoutServiceModule(Module):
 
     @singleton
     @provider
-    def sandbox_vendor(
-        self, store: SandboxPayoutStore, uow: UnitOfWork, clock: Clock, jobs: JobQueue
-    ) -> SandboxPayoutVendor:
-        return SandboxPayoutVendor(store, uow, clock, jobs)
-
-    @singleton
-    @provider
     def payout_service(
         self,
         payouts: PayoutRepository,
@@ -129,11 +122,6 @@ class PayoutsModule(_PayoutServiceModule):
 
     @singleton
     @provider
-    def sandbox_store(self, db: Database) -> SandboxPayoutStore:
-        return PostgresSandboxPayoutStore(db)
-
-    @singleton
-    @provider
     def gateway(self, settings: Settings, injector: Injector, payees: PayeeRepository) -> PayoutGateway:
         if settings.payout_gateway == "stripe":
             # stripe's SDK takes ≈ 0.5 s to import: only when it is the configured gateway
@@ -153,10 +141,34 @@ class MemoryPayoutsModule(_PayoutServiceModule):
         bind_port(binder, PayoutGateway, gateway)
         bind_port(binder, PayoutRepository, MemoryPayoutRepository())
         bind_port(binder, PayeeRepository, MemoryPayeeRepository())
-        bind_port(binder, SandboxPayoutStore, MemorySandboxPayoutStore())
         window = MemoryEarningsWindowStore()
         binder.bind(MemoryEarningsWindowStore, to=InstanceProvider(window))
         bind_port(binder, EarningsWindowStore, window)
+
+
+class _SandboxVendorModule(Module):
+    @singleton
+    @provider
+    def sandbox_vendor(
+        self, store: SandboxPayoutStore, uow: UnitOfWork, clock: Clock, jobs: JobQueue
+    ) -> SandboxPayoutVendor:
+        return SandboxPayoutVendor(store, uow, clock, jobs)
+
+
+class SandboxPayoutsModule(_SandboxVendorModule):
+    @singleton
+    @provider
+    def sandbox_store(self, db: Database) -> SandboxPayoutStore:
+        return PostgresSandboxPayoutStore(db)
+
+
+class MemorySandboxPayoutsModule(_SandboxVendorModule):
+    def configure(self, binder: Binder) -> None:
+        bind_port(binder, SandboxPayoutStore, MemorySandboxPayoutStore())
+
+
+def sandbox_payouts_selected(settings: Settings) -> bool:
+    return settings.payout_gateway == "sandbox"
 
 
 async def check_payout_settings(injector: Injector) -> None:
@@ -168,16 +180,24 @@ FEATURE = Feature(
     name="payouts",
     module=PayoutsModule,
     memory_module=MemoryPayoutsModule,
-    route_handlers=[PayoutsController, payouts_csv, PayoutWebhookController, SandboxPayoutsController],
-    jobs=[settle_sandbox_payouts],
+    route_handlers=[PayoutsController, payouts_csv, PayoutWebhookController],
     cron_jobs=[
         CronSpec(sweep_payouts, "* * * * *", timeout=120),
         CronSpec(monthly_payouts, "0 3 1 * *", timeout=1800),
     ],
     on_startup=[check_payout_settings],
     csrf_exempt=["/webhooks/payouts"],
-    nav=[
-        NavLink("Payouts", "/studio/payouts", "creator", order=25),
-        NavLink("Sandbox payouts", "/staff/payouts", "staff", order=91),
-    ],
+    nav=[NavLink("Payouts", "/studio/payouts", "creator", order=25)],
+)
+
+# The built-in payout vendor (features/payouts/sandbox.py) and its staff console: part of the app only
+# when PAYOUT_GATEWAY=sandbox.
+SANDBOX_FEATURE = Feature(
+    name="payouts_sandbox",
+    module=SandboxPayoutsModule,
+    memory_module=MemorySandboxPayoutsModule,
+    route_handlers=[SandboxPayoutsController],
+    jobs=[settle_sandbox_payouts],
+    nav=[NavLink("Sandbox payouts", "/staff/payouts", "staff", order=91)],
+    enabled=sandbox_payouts_selected,
 )

@@ -7,10 +7,11 @@ from injector import Binder, Module, provider, singleton
 
 from core.db import Database
 from core.di import bind_port
-from core.feature import Feature
+from core.feature import Command, Feature
 from core.pipeline import CheckpointStore
 from core.settings import Settings
 from features.pipeline.adapters import KeySealer, MemoryKeyStore, PostgresKeyStore, SubprocessFfmpeg
+from features.pipeline.cli import cmd_transcode, transcode_arguments
 from features.pipeline.content_store import KuboContentStore, LocalContentStore, MemoryContentStore
 from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
 from features.pipeline.service import TranscodeService
@@ -59,4 +60,16 @@ class MemoryPipelineModule(_TranscodeServiceModule):
         bind_port(binder, ContentStore, MemoryContentStore())
 
 
-FEATURE = Feature(name="pipeline", module=PipelineModule, memory_module=MemoryPipelineModule)
+FEATURE = Feature(
+    name="pipeline",
+    module=PipelineModule,
+    memory_module=MemoryPipelineModule,
+    commands=[
+        Command(
+            "transcode",
+            "transcode a local video into encrypted HLS (no database)",
+            cmd_transcode,
+            transcode_arguments,
+        ),
+    ],
+)

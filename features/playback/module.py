@@ -7,13 +7,14 @@ import secrets
 from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.feature import Feature, NavLink
 from core.ratelimit import RateLimiter
 from core.settings import Settings
 from features.accounts.service import AccountService
 from features.pipeline.service import TranscodeService
+from features.playback import tables as playback_tables
 from features.playback.adapters import (
     MemoryHeartbeatRepository,
     MemoryKeyFetchLog,
@@ -86,4 +87,5 @@ FEATURE = Feature(
     memory_module=MemoryPlaybackModule,
     route_handlers=[PlaybackController, KeyFetchesController],
     nav=[NavLink("Key fetches", "/staff/key-fetches", "staff", order=93)],
+    tables=tables_in(playback_tables),
 )

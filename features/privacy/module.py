@@ -7,7 +7,7 @@ from datetime import timedelta
 from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature
@@ -22,6 +22,7 @@ from features.notifications.service import NotificationService
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
 from features.preferences.service import VideoPreferenceService
+from features.privacy import tables as privacy_tables
 from features.privacy.adapters import (
     MemoryErasureRepository,
     MemoryEventScrubber,
@@ -174,4 +175,5 @@ FEATURE = Feature(
         CronSpec(purge_erased_content, "7 * * * *", timeout=1800),
     ],
     me_panels=["privacy/_me_panel.html"],
+    tables=tables_in(privacy_tables),
 )

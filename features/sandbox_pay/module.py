@@ -38,6 +38,10 @@ class MemorySandboxPayModule(_VendorModule):
         bind_port(binder, SandboxStore, store)
 
 
+def sandbox_payments_selected(settings: Settings) -> bool:
+    return settings.payment_gateway == "sandbox"
+
+
 FEATURE = Feature(
     name="sandbox_pay",
     module=SandboxPayModule,
@@ -45,4 +49,5 @@ FEATURE = Feature(
     route_handlers=[SandboxCheckoutController, SandboxConsoleController],
     cron_jobs=[CronSpec(deliver_sandbox_webhooks, "* * * * *", timeout=120)],
     nav=[NavLink("Sandbox Pay", "/sandbox-pay/admin", "staff", order=90)],
+    enabled=sandbox_payments_selected,
 )

@@ -7,7 +7,7 @@ from datetime import timedelta
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.events import EventBus
 from core.feature import CronSpec, Feature, NavLink
@@ -17,6 +17,7 @@ from core.settings import Settings
 from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from features.pipeline.service import TranscodeService
+from features.studio import tables as studio_tables
 from features.studio.adapters import (
     MemoryQuotaRepository,
     MemoryTranscoder,
@@ -123,4 +124,5 @@ FEATURE = Feature(
         CronSpec(expire_uploads, EXPIRE_UPLOADS_CRON, timeout=300),
     ],
     nav=[NavLink("Studio", "/studio", "creator", order=20)],
+    tables=tables_in(studio_tables),
 )

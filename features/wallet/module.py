@@ -10,11 +10,12 @@ from injector import Binder, Injector, Module, provider, singleton
 from core.clock import Clock
 from core.db import Database
 from core.di import bind_port
-from core.feature import CronSpec, Feature, NavLink
+from core.feature import Command, CronSpec, Feature, NavLink
 from core.settings import Settings, SettingsError
 from core.uow import UnitOfWork
 from features.ledger.service import LedgerService
 from features.sandbox_pay.service import SandboxVendor
+from features.wallet import cli as wallet_cli
 from features.wallet.adapters.records import (
     MemoryPurchaseRepository,
     MemoryReconciliationRepository,
@@ -125,5 +126,13 @@ FEATURE = Feature(
     nav=[
         NavLink("Wallet", "/wallet", "user", order=40),
         NavLink("Reconciliation", "/staff/reconciliation", "staff", order=95),
+    ],
+    commands=[
+        Command(
+            "reconcile",
+            "compare the payment vendor's payments with the ledger; heal missing credits",
+            wallet_cli.run,
+            wallet_cli.configure,
+        ),
     ],
 )

@@ -13,7 +13,6 @@ import m3u8
 import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.clock import Clock, FrozenClock
 from core.db import Database
 from core.di import bind_port, build_injector
@@ -25,6 +24,7 @@ from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
+from features.bootstrap import features_for
 from features.playback.service import PlaybackService
 from features.unlocks.service import UnlockService
 from tests.conftest import app_client
@@ -70,7 +70,7 @@ class FrozenTime(Module):
 @pytest.fixture
 def frozen(pg: Injector, settings: Settings) -> tuple[Injector, FrozenClock]:
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    return build_injector(settings, FEATURES, FrozenTime(pg.get(Database), clock)), clock
+    return build_injector(settings, features_for(settings), FrozenTime(pg.get(Database), clock)), clock
 
 
 async def paid(injector: Injector, **pricing: int | bool) -> tuple[Principal, SyntheticVideo]:

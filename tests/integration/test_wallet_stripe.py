@@ -12,9 +12,9 @@ from uuid import uuid4
 import pytest
 from injector import Binder, Injector, Module
 
-from core.app import FEATURES
 from core.di import bind_port, build_injector
 from core.settings import Settings
+from features.bootstrap import features_for
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.wallet.adapters.stripe_gateway import StripeGateway, make_client
@@ -41,7 +41,7 @@ def on_stripe(memory_settings: Settings, stripe_server: FakeStripeServer) -> Inj
         def configure(self, binder: Binder) -> None:
             bind_port(binder, PaymentGateway, gateway)
 
-    return build_injector(memory_settings, FEATURES, StripeOverride(), memory=True)
+    return build_injector(memory_settings, features_for(memory_settings), StripeOverride(), memory=True)
 
 
 async def test_a_stripe_purchase_is_credited_once_and_a_refund_event_takes_it_back(

@@ -22,11 +22,11 @@ import msgspec
 import pytest
 from injector import Binder, Injector, Module
 
-from core.app import FEATURES
 from core.db import Database
 from core.di import bind_port, build_injector, get_port
 from core.settings import Settings
 from features.accounts.service import AccountService
+from features.bootstrap import features_for
 from features.pipeline.content_store import ContentStore, LocalContentStore
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
@@ -89,7 +89,7 @@ async def faulty_app(root: Path, settings: Settings, *overrides: Module) -> Asyn
     fake.write_text(FAKE_FFMPEG.format(flag=flag, real=FFMPEG))
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     own = msgspec.structs.replace(settings, data_dir=str(root / "data"), ffmpeg_binary=str(fake))
-    injector = build_injector(own, FEATURES, *overrides)
+    injector = build_injector(own, features_for(own), *overrides)
     db = injector.get(Database)
     await db.start()
     try:

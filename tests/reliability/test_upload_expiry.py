@@ -16,7 +16,6 @@ import httpx
 import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.clock import Clock, FrozenClock
 from core.db import Database
 from core.di import bind_port, build_injector, get_port
@@ -28,6 +27,7 @@ from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
 from core.worker import build_worker
+from features.bootstrap import features_for
 from features.studio.jobs import expire_uploads
 from features.studio.model import VideoState
 from features.studio.module import FEATURE as STUDIO
@@ -60,7 +60,7 @@ class FrozenTime(Module):
 @pytest.fixture
 def frozen(pg: Injector, settings: Settings) -> tuple[Injector, FrozenClock]:
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    return build_injector(settings, FEATURES, FrozenTime(pg.get(Database), clock)), clock
+    return build_injector(settings, features_for(settings), FrozenTime(pg.get(Database), clock)), clock
 
 
 @asynccontextmanager
@@ -216,7 +216,7 @@ def test_the_expiry_cron_job_is_registered_with_the_worker(settings: Settings, r
     specs = {spec.function: spec for spec in STUDIO.cron_jobs}
     assert expire_uploads in specs
     assert specs[expire_uploads].cron == "*/15 * * * *"
-    worker = build_worker(settings, real_injector, FEATURES)
+    worker = build_worker(settings, real_injector, features_for(settings))
     assert any(cron.function is expire_uploads for cron in worker.cron_jobs)
 
 

@@ -24,13 +24,13 @@ from uuid import UUID
 import pytest
 from injector import Binder, Injector, Module
 
-from core.app import FEATURES
 from core.db import Database
 from core.di import bind_port, build_injector, get_port
 from core.jobs import JobQueue, MemoryJobQueue
 from core.pipeline import CheckpointStore
 from core.settings import Settings
 from features.accounts.service import AccountService
+from features.bootstrap import features_for
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
 from tests.support.media import make_clip
@@ -47,7 +47,7 @@ class HeldJobs(Module):
 
 @pytest.fixture
 async def studio_without_queue(pg: Injector, settings: Settings) -> AsyncIterator[Injector]:
-    injector = build_injector(settings, FEATURES, HeldJobs())
+    injector = build_injector(settings, features_for(settings), HeldJobs())
     db = injector.get(Database)
     await db.start()
     try:
@@ -71,7 +71,7 @@ class Workers:
     def start(self) -> subprocess.Popen[bytes]:
         log = (self.logs / f"worker-{len(self.started)}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker"],
+            [sys.executable, "-m", "features.bootstrap", "worker"],
             cwd=ROOT,
             env=self.env,
             stdout=log,

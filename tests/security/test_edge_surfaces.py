@@ -9,15 +9,15 @@ from injector import Injector
 from litestar.middleware._utils import build_exclude_path_pattern
 from litestar.routes import ASGIRoute, HTTPRoute
 
-from core.app import FEATURES, create_app
 from core.di import get_port
 from core.jobs import JobQueue
 from core.settings import Settings
 from core.worker import SaqJobQueue
+from features.bootstrap import HYPHA, create_app
 from tests.security.test_csrf_everywhere import fill
 from tests.security.test_ops_admin import csrf, log_in_as, staff_member
 
-EXEMPT = [path for feature in FEATURES for path in feature.csrf_exempt]
+EXEMPT = [path for feature in HYPHA.features for path in feature.csrf_exempt]
 
 
 # -- CSRF exemptions ---------------------------------------------------------------------------
