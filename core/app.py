@@ -1,5 +1,5 @@
-"""The Litestar app of the features it is given: their routes, templates, jobs' start-up hooks and links,
-with core's own routes, middleware and exception handlers. Which features those are is the composition
+"""The Litestar app of the features it is given (their routes, start-up hooks, links and panels) with
+core's own routes, middleware and exception handlers. Which features those are is the composition
 root's business (features/bootstrap.py): core knows none of them."""
 
 from __future__ import annotations
