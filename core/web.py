@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 import asyncpg
@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from core.auth import Principal
 from core.db import DatabaseUnavailable
+from core.di import get_port
 from core.errors import (
     Conflict,
     DomainError,
@@ -45,6 +46,9 @@ from core.numbers import BIGINT_MAX, InvalidNumber, parse_optional_whole
 from core.observability import request_id_var
 from core.redirects import UnsafeRedirectTarget, local_path
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm
 
 log = logging.getLogger("hypha.web")
 access_log = logging.getLogger("hypha.access")
@@ -101,11 +105,11 @@ def csrf_config(settings: Settings, secret: str, exempt: list[str]) -> CSRFConfi
     )
 
 
-def inject(cls: type[T]) -> Provide:
-    """A Litestar dependency that takes `cls` from the application's injector."""
+def inject(cls: TypeForm[T]) -> Provide:
+    """A Litestar dependency that takes `cls` (a class or a port) from the application's injector."""
 
     def provider(state: State) -> T:
-        return cast(Injector, state.injector).get(cls)
+        return get_port(cast(Injector, state.injector), cls)
 
     return Provide(provider, sync_to_thread=False)
 

@@ -254,7 +254,7 @@ class StudioController(Controller):
             return Template(TILE, context={"tile": await studio.tile(video)})
         return flash(redirect("/studio", request), "The video is back in the queue.", "info")
 
-    @get("/events", dependencies={"bus": inject(EventBus)})  # type: ignore[type-abstract]
+    @get("/events", dependencies={"bus": inject(EventBus)})
     async def events(
         self,
         request: Request[Any, Any, Any],
