@@ -28,7 +28,7 @@ from core.identity import Principal
 from core.numbers import InvalidNumber, NumberTooLarge, parse_optional_whole, parse_whole
 from core.settings import Settings
 from core.sse import EventStream, sse_response
-from core.web import flash, inject, query_number, redirect
+from core.web import flash, inject, query_number, redirect, wants_fragment
 from features.studio.dto import NewVideoForm, QuotaForm
 from features.studio.model import (
     InvalidCover,
@@ -62,7 +62,7 @@ def _me(request: Request[Any, Any, Any]) -> Principal:
 
 
 def _htmx(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.headers.get("hx-request"))
+    return wants_fragment(request)
 
 
 async def _file_bytes(value: Any) -> bytes | None:
