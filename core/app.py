@@ -21,7 +21,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusController
 from litestar.static_files import create_static_files_router
-from litestar_htmx import HTMXPlugin, HTMXRequest
+from litestar_htmx import HTMXPlugin
 
 from core.auth import staff_required
 from core.db import Database
@@ -38,11 +38,14 @@ from core.uow import UnitOfWork
 from core.web import (
     EXCEPTION_HANDLERS,
     ROOT,
+    HyphaRequest,
     WebMiddleware,
     csrf_config,
     one_charset_on_every_response,
     security_headers_on_every_response,
+    session_authentication,
     template_config,
+    vary_on_what_was_read,
 )
 
 log = logging.getLogger("hypha")
@@ -139,12 +142,12 @@ def create_app(settings: Settings, injector: Injector | None = None, *, features
         ],
         state=state,
         lifespan=[lifespan],
-        middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware)],
-        before_send=[security_headers_on_every_response, one_charset_on_every_response],
+        middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware), session_authentication()],
+        before_send=[security_headers_on_every_response, one_charset_on_every_response, vary_on_what_was_read],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),
         plugins=[HTMXPlugin()],
-        request_class=HTMXRequest,
+        request_class=HyphaRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Hypha",

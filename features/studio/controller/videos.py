@@ -17,7 +17,7 @@ from core.errors import Conflict, NotFound
 from core.events import Event, EventBus
 from core.forms import parse_form
 from core.sse import EventStream, sse_response
-from core.web import flash, inject, query_number, redirect
+from core.web import flash, inject, query_number, redirect, wants_fragment
 from features.studio.controller.base import FormData, MultipartData, signed_in
 from features.studio.dto import NewVideoForm
 from features.studio.model import (
@@ -38,7 +38,7 @@ FORM = "studio/_new_video_form.html"
 
 
 def _htmx(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.headers.get("hx-request"))
+    return wants_fragment(request)
 
 
 async def _file_bytes(value: Any) -> bytes | None:
