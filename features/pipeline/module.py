@@ -5,11 +5,12 @@ from __future__ import annotations
 import imageio_ffmpeg
 from injector import Binder, Module, provider, singleton
 
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.feature import Command, Feature
 from core.pipeline import CheckpointStore
 from core.settings import Settings
+from features.pipeline import tables as pipeline_tables
 from features.pipeline.adapters import KeySealer, MemoryKeyStore, PostgresKeyStore, SubprocessFfmpeg
 from features.pipeline.cli import cmd_transcode, transcode_arguments
 from features.pipeline.content_store import KuboContentStore, LocalContentStore, MemoryContentStore
@@ -64,6 +65,7 @@ FEATURE = Feature(
     name="pipeline",
     module=PipelineModule,
     memory_module=MemoryPipelineModule,
+    tables=tables_in(pipeline_tables),
     commands=[
         Command(
             "transcode",
