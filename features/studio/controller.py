@@ -17,13 +17,12 @@ from litestar.di import NamedDependency
 from litestar.enums import HttpMethod, RequestEncodingType
 from litestar.exceptions import HTTPException, InternalServerException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import Body, FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Template
 
 from core.auth import creator_required, current_principal, staff_required
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from core.events import Event, EventBus
-from core.forms import parse_form
 from core.identity import Principal
 from core.numbers import InvalidNumber, NumberTooLarge, parse_optional_whole, parse_whole
 from core.settings import Settings
@@ -46,7 +45,6 @@ from features.studio.model import (
 from features.studio.ports import LivePart
 from features.studio.service import EVENT, StudioService, VideoTile, topic_for
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MultipartData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 TILE = "studio/_tile.html"
@@ -124,9 +122,12 @@ class StudioController(Controller):
 
     @post("/videos")
     async def create_video(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        data: URLEncodedBody[NewVideoForm],
     ) -> Response[Any]:
-        form = parse_form(NewVideoForm, data)
+        form = data
         try:
             video = await studio.create_video(_me(request).id, form.title, form.description)
         except InvalidVideoDetails as error:
@@ -535,9 +536,9 @@ class StaffQuotaController(Controller):
         request: Request[Any, Any, Any],
         studio: NamedDependency[StudioService],
         creator_id: FromPath[UUID],
-        data: FormData,
+        data: URLEncodedBody[QuotaForm],
     ) -> Response[Any]:
-        form = parse_form(QuotaForm, data)
+        form = data
         errors: dict[str, str] = {}
         storage = _quota_field(form.storage_mb, "Storage", errors, "storage_mb")
         daily = _quota_field(form.daily_upload_mb, "Daily uploads", errors, "daily_upload_mb")
