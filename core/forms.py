@@ -94,16 +94,16 @@ def body_errors(request: Request[Any, Any, Any], exc: ValidationException) -> di
 
 def human_message(problem: str) -> str:
     """A person's words for msgspec's kind of failure (the field itself comes from Litestar's `key`)."""
-    if "got `array`" in problem:
-        return "Send this field once."
     if "length" in problem:
         return "This value is too long." if "<=" in problem else "This value is too short."
     if "missing required field" in problem:
         return "A required field is missing."
-    if "Expected `int`" in problem:
-        return "Enter a whole number."
     if "Expected `object`" in problem:
         return "Send an object with the fields of this form."
+    if "got `array`" in problem:  # a form field sent twice arrives as a list
+        return "Send one value for this field."
+    if "Expected `int`" in problem:
+        return "Enter a whole number."
     return "This value is not valid."
 
 
