@@ -21,7 +21,13 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    SerializationException,
+    ValidationException,
+)
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
@@ -434,6 +440,14 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationExce
     return Template(template_name=name, context=context, status_code=422, headers={"Cache-Control": "no-store"})
 
 
+def handle_client_error(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
+    """A body Litestar could not parse at all (malformed JSON) is unprocessable input, a 422 like a body
+    of the wrong shape; any other client error keeps its own status."""
+    if isinstance(exc.__cause__, SerializationException):
+        return _error_response(request, 422, "The request body is not valid JSON.")
+    return handle_http_exception(request, exc)
+
+
 def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("database unavailable: %s", exc)
     return _error_response(
@@ -470,6 +484,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http_exception,
     asyncpg.CharacterNotInRepertoireError: handle_unstorable_text,
     DomainError: handle_domain_error,
+    ClientException: handle_client_error,
     ValidationException: handle_validation_error,
     DatabaseUnavailable: handle_unavailable,
     Exception: handle_server_error,

@@ -115,7 +115,7 @@ class PlaybackController(Controller):
         playback: NamedDependency[PlaybackService],
         data: JSONBody[HeartbeatBody],
     ) -> None:
-        """Litestar decodes the body: malformed JSON is a 400, a field of the wrong type a 422 naming it."""
+        """Litestar decodes the body into HeartbeatBody: bad JSON or a field of the wrong type is a 422 (naming it)."""
         await playback.heartbeat(
             _viewer(request),
             public_id,

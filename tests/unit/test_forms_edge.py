@@ -1,6 +1,6 @@
 """The edge's one ValidationException handler (core.web + core.forms) on a small app of its own: a form
 that does not decode comes back with inline errors and the values sent (422; htmx gets the fragment),
-a JSON body gets a 422 naming the field, bad JSON a 400, and hostile bodies never a 5xx."""
+a JSON body gets a 422 naming the field, bad JSON a 422 too, and hostile bodies never a 5xx."""
 
 from __future__ import annotations
 
@@ -181,9 +181,10 @@ def test_a_json_body_of_the_wrong_shape_is_a_422_naming_the_field(
 
 
 @pytest.mark.parametrize("body", [b"{", b"\xff\xfe", b'{"session": "s"' + b" " * 100_000])
-def test_malformed_json_is_a_400_never_a_server_error(client: TestClient[Litestar], body: bytes) -> None:
+def test_malformed_json_is_a_422_never_a_server_error(client: TestClient[Litestar], body: bytes) -> None:
     response = client.post("/ping", content=body, headers={"content-type": "application/json"})
-    assert response.status_code == 400
+    assert response.status_code == 422
+    assert response.json()["detail"] == "The request body is not valid JSON."
 
 
 def test_a_good_json_body_is_decoded(client: TestClient[Litestar]) -> None:
