@@ -180,12 +180,10 @@ class AccountsController(Controller):
         data: URLEncodedBody[LoginForm],
     ) -> Response[Any]:
         form = data
-        target = safe_next(form.next)  # checked first: a 400 for control characters, no attempt counted
+        target = safe_next(form.next)
         ip = _client_ip(request)
         status, retry_after = 422, 0
-        try:
-            if not form.email or not form.password:
-                raise InvalidCredentials("Enter your e-mail and password.")
+        try:  # both fields are filled in (LoginForm's rule)
             user, token = await accounts.log_in(
                 form.email, form.password, ip, request.scope["state"].get("session_token"), _client(request)
             )

@@ -30,9 +30,17 @@ class SignupForm(Form):
 
 
 class LoginForm(Form):
+    """Both fields filled in; `next` is checked first (a 400 for control characters, no attempt counted)."""
+
     email: str = ""
     password: str = ""
     next: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        safe_next(self.next)
+        if not self.email or not self.password:
+            raise FieldErrors({"form": "Enter your e-mail and password."})
 
 
 class EmailChangeForm(Form):

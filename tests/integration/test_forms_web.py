@@ -118,3 +118,14 @@ async def test_a_form_without_a_view_of_its_own_answers_a_422_naming_the_field(
     assert response.status_code == 422
     assert "password" in response.text
     assert "Send one value for this field." in response.text
+
+
+async def test_a_log_in_without_a_password_is_the_form_again_with_the_address_kept(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await post_form(client, "/login", {"email": "ada@example.com", "next": "/wallet"}, htmx=True)
+    assert response.status_code == 422
+    assert "Enter your e-mail and password." in response.text
+    assert 'value="ada@example.com"' in response.text
+    assert 'value="/wallet"' in response.text
+    assert "<html" not in response.text
