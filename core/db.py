@@ -108,17 +108,19 @@ class Database:
 
 
 def table_classes() -> list[type[Table]]:
-    """Every Piccolo table declared in a feature's `tables` module."""
+    """Every Piccolo table: core's own (core/tables.py) and those declared in a feature's `tables` module."""
     import features
+    from core import tables as core_tables
 
-    found: list[type[Table]] = []
+    modules = [core_tables]
     for info in pkgutil.iter_modules(features.__path__):
         try:
-            module = importlib.import_module(f"features.{info.name}.tables")
+            modules.append(importlib.import_module(f"features.{info.name}.tables"))
         except ModuleNotFoundError as error:
             if error.name != f"features.{info.name}.tables":
                 raise
-            continue
+    found: list[type[Table]] = []
+    for module in modules:
         for value in vars(module).values():
             is_table = isinstance(value, type) and issubclass(value, Table) and value is not Table
             if is_table and value.__module__ == module.__name__:

@@ -41,10 +41,11 @@ none, which would then break every Hypha form; dropping piccolo's Set-Cookie hea
 
 What is shown
 -------------
-Every table a feature declares in its `tables` module (found like core.db binds them), grouped by
-feature, newest first. Columns whose names say they hold credentials (password, secret, token, a
-hash) are marked secret: piccolo never selects their values and refuses filters on them. A table
-whose very key is such a column (the log-in sessions) is left out.
+Every table core and the features declare (found like core.db binds them), grouped by feature,
+newest first. Columns declared `secret=True` in their table class, or whose names say they hold
+credentials (password, secret, token, a hash), are marked secret: piccolo never selects their values
+and refuses filters on them. A table whose very key is such a column (the log-in sessions, the
+single-use account tokens) is left out, as are piccolo's own user and session tables.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ class StaffSessions:
         return token
 
 
+def _is_credential(column: Column) -> bool:
+    """Declared secret in its table class (`secret=True`), or named like a credential."""
+    return column._meta.secret or SECRET_COLUMN.search(column._meta.name) is not None
+
+
 def _names(columns: list[Column]) -> list[str]:
     return [column._meta.name for column in columns]
 
@@ -168,10 +174,10 @@ def admin_tables() -> list[TableConfig]:
     for table in table_classes():
         if issubclass(table, (OpsAdminUserTable, OpsAdminSessionTable)):
             continue
-        secret = [column for column in table._meta.columns if SECRET_COLUMN.search(column._meta.name)]
+        secret = [column for column in table._meta.columns if _is_credential(column)]
         if table._meta.primary_key._meta.name in _names(secret):
             continue
-        feature = table.__module__.split(".")[1]
+        feature = "core" if table.__module__.startswith("core.") else table.__module__.split(".")[1]
         key = table._meta.primary_key
         if secret:
             table = _with_columns_secret(table, secret)
