@@ -164,7 +164,7 @@ class PostgresPricingRepository:
             preview_seconds=pricing.preview_seconds,
             updated_at=pricing.updated_at,
         )
-        changed = [column for column in PricingTable._meta.columns if column is not PricingTable.video_id]
+        changed = [column for column in PricingTable._meta.columns if column._meta.name != "video_id"]
         await PricingTable.insert(row).on_conflict(target=PricingTable.video_id, action="DO UPDATE", values=changed)
 
 
