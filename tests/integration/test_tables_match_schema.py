@@ -13,18 +13,16 @@ from piccolo.columns import Array, Column, ForeignKey
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from core.db import Database, table_classes
+from core.db import Database, core_tables
+from features.bootstrap import table_classes
 
 # The migration runner's own bookkeeping (core.db.migrate creates it, no migration does).
 RUNNER_TABLES = {"schema_migrations"}
 
-# Tables whose Piccolo class another branch adds (issue 15: the `rooms` engineer converts studio,
-# pipeline and playback). Each name here is a migrated table that has no class YET; the lead empties
-# this set when those branches merge — `test_pending_tables_are_still_pending` fails as soon as a
-# class for one of them exists, so the set cannot outlive its reason.
-PENDING = {
-    "video_keys",  # features/pipeline (migrations/0200_pipeline.sql, 0910_video_keys_sealed.sql)
-}
+# Migrated tables whose Piccolo class another branch is still adding: each is named here, with its feature,
+# until its class lands (`test_pending_tables_are_still_pending` fails as soon as one has a class, so the
+# set cannot outlive its reason). Empty: every migrated table has its class.
+PENDING: set[str] = set()
 
 # Piccolo column class → PostgreSQL's udt_name for it.
 UDT = {
@@ -81,7 +79,7 @@ def declared_default_matches(column: Column, sql_default: str) -> bool:
 
 
 def tables() -> list[type[Table]]:
-    return table_classes()
+    return [*core_tables(), *table_classes()]
 
 
 async def migrated_tables(db: Database) -> set[str]:
