@@ -74,4 +74,5 @@ FEATURE = Feature(
             transcode_arguments,
         ),
     ],
+    tables=tables_in(pipeline_tables),
 )
