@@ -9,6 +9,7 @@ from injector import Binder, Injector, InstanceProvider, Module
 
 from core.clock import Clock, FrozenClock, SystemClock
 from core.db import Database
+from core.eventlog import CursorStore, EventLog, MemoryCursorStore, MemoryEventLog
 from core.events import EventBus, MemoryEventBus
 from core.feature import Feature
 from core.jobs import JobQueue, MemoryJobQueue
@@ -28,7 +29,9 @@ class CoreModule(Module):
     def configure(self, binder: Binder) -> None:
         from core.postgres import (
             PostgresCheckpointStore,
+            PostgresCursorStore,
             PostgresEventBus,
+            PostgresEventLog,
             PostgresRateLimiter,
         )
         from core.worker import SaqJobQueue
@@ -41,6 +44,9 @@ class CoreModule(Module):
         binder.bind(UnitOfWork, to=InstanceProvider(db))  # type: ignore[type-abstract]
         binder.bind(Clock, to=InstanceProvider(clock))  # type: ignore[type-abstract]
         binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(db)))  # type: ignore[type-abstract]
+        cursors = PostgresCursorStore(db)
+        binder.bind(CursorStore, to=InstanceProvider(cursors))  # type: ignore[type-abstract]
+        binder.bind(EventLog, to=InstanceProvider(PostgresEventLog(db, cursors)))  # type: ignore[type-abstract]
         binder.bind(BlobStorage, to=InstanceProvider(_blob_storage(settings)))  # type: ignore[type-abstract]
         binder.bind(RateLimiter, to=InstanceProvider(PostgresRateLimiter(db, clock)))  # type: ignore[type-abstract]
         binder.bind(CheckpointStore, to=InstanceProvider(PostgresCheckpointStore(db)))  # type: ignore[type-abstract]
@@ -70,9 +76,13 @@ class MemoryCoreModule(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Settings, to=InstanceProvider(self.settings))
-        binder.bind(UnitOfWork, to=InstanceProvider(MemoryUnitOfWork()))  # type: ignore[type-abstract]
+        uow, bus, cursors = MemoryUnitOfWork(), MemoryEventBus(), MemoryCursorStore()
+        binder.bind(UnitOfWork, to=InstanceProvider(uow))  # type: ignore[type-abstract]
         binder.bind(Clock, to=InstanceProvider(self.clock))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(MemoryEventBus()))  # type: ignore[type-abstract]
+        binder.bind(EventBus, to=InstanceProvider(bus))  # type: ignore[type-abstract]
+        binder.bind(MemoryCursorStore, to=InstanceProvider(cursors))
+        binder.bind(CursorStore, to=InstanceProvider(cursors))  # type: ignore[type-abstract]
+        binder.bind(EventLog, to=InstanceProvider(MemoryEventLog(bus, cursors, uow)))  # type: ignore[type-abstract]
         binder.bind(BlobStorage, to=InstanceProvider(MemoryBlobStorage()))  # type: ignore[type-abstract]
         binder.bind(RateLimiter, to=InstanceProvider(MemoryRateLimiter(self.clock)))  # type: ignore[type-abstract]
         binder.bind(CheckpointStore, to=InstanceProvider(MemoryCheckpointStore()))  # type: ignore[type-abstract]

@@ -185,9 +185,11 @@ class MemoryEventBus:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self._subscribers: set[Subscription] = set()
+        self._last_id = 0  # not len(events): retention removes stored events, ids never repeat
 
     async def publish(self, topic: str, name: str, data: Mapping[str, Any]) -> None:
-        event = Event(len(self.events) + 1, topic, name, dict(data))
+        self._last_id += 1
+        event = Event(self._last_id, topic, name, dict(data))
         self.events.append(event)
         for sub in list(self._subscribers):
             sub.offer(event)

@@ -7,6 +7,7 @@ from injector import Binder, InstanceProvider, Module, multiprovider, provider, 
 
 from core.clock import Clock
 from core.db import Database
+from core.eventlog import CursorStore
 from core.events import EventBus
 from core.feature import CronSpec, Feature
 from core.uow import UnitOfWork
@@ -37,8 +38,9 @@ class _DashboardServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         payouts: PayoutService,
+        cursors: CursorStore,
     ) -> DashboardService:
-        return DashboardService(analytics, ledger, playback, studio, presence, bus, uow, clock, payouts)
+        return DashboardService(analytics, ledger, playback, studio, presence, bus, uow, clock, payouts, cursors)
 
     @multiprovider
     def live_parts(self, dashboard: DashboardService) -> list[LivePart]:

@@ -25,7 +25,8 @@ from typing import Any
 from uuid import UUID
 
 from core.clock import Clock
-from core.events import Event, EventBus
+from core.eventlog import CursorStore
+from core.events import Event, EventBus, LogCursor
 from core.uow import UnitOfWork
 from features.analytics.model import viewer_key
 from features.analytics.service import AnalyticsService
@@ -54,6 +55,7 @@ TILE_TEMPLATES = {
     "viewers": "dashboard/_viewers.html",
 }
 _OWNERS_CACHED = 50_000
+HEARTBEATS, CONSUMER = "heartbeats", "dashboard"  # the dashboard's read position in core's cursor store
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class DashboardService:
         uow: UnitOfWork,
         clock: Clock,
         payouts: PayoutService,
+        cursors: CursorStore,
         policy: PresencePolicy | None = None,
     ) -> None:
         self.analytics = analytics
@@ -84,6 +87,7 @@ class DashboardService:
         self.uow = uow
         self.clock = clock
         self.payouts = payouts
+        self.cursors = cursors
         self.policy = policy or PresencePolicy()
         self._owners: dict[UUID, UUID | None] = {}  # video → creator; never changes
 
@@ -133,7 +137,7 @@ class DashboardService:
         now = self.clock.now()
         cutoff = now - PRESENCE_WINDOW
         async with self.uow.atomic():
-            position = await self.presence.locked_cursor()
+            position = (await self.cursors.locked(HEARTBEATS, CONSUMER)).position
             while True:
                 beats = await self.playback.heartbeats_after(position, self.policy.batch)
                 if not beats:
@@ -148,7 +152,7 @@ class DashboardService:
                 position = beats[-1].id
                 if len(beats) < self.policy.batch:
                     break
-            await self.presence.save_cursor(position)
+            await self.cursors.save(HEARTBEATS, CONSUMER, LogCursor(position))
             await self.presence.forget_before(cutoff)
             changed = changed_counts(await self.presence.counts(cutoff), await self.presence.published())
             await self.presence.set_published(changed)

@@ -10,6 +10,7 @@ import pytest
 from injector import Injector
 
 from core.clock import FrozenClock
+from core.eventlog import CursorStore, EventLog
 from core.events import EventBus, MemoryEventBus
 from core.uow import UnitOfWork
 from features.analytics.charts import compact, day_bars, nice_step, retention_chart, watch_time
@@ -21,7 +22,7 @@ from features.analytics.model import (
     reach_point,
     retention,
 )
-from features.analytics.ports import AnalyticsStore, EventJournal
+from features.analytics.ports import AnalyticsStore
 from features.analytics.service import AnalyticsPolicy, AnalyticsService
 from features.playback.service import PlaybackService
 from features.studio.model import Video, VideoNotFound
@@ -45,7 +46,8 @@ BOTH_DAYS = DateRange(DAY1, DAY2)
 def service(memory: Injector, *, batch: int = 20_000, now: datetime | None = None) -> AnalyticsService:
     return AnalyticsService(
         memory.get(AnalyticsStore),  # type: ignore[type-abstract]
-        memory.get(EventJournal),  # type: ignore[type-abstract]
+        memory.get(EventLog),  # type: ignore[type-abstract]
+        memory.get(CursorStore),  # type: ignore[type-abstract]
         memory.get(PlaybackService),
         memory.get(StudioService),
         memory.get(UnitOfWork),  # type: ignore[type-abstract]
