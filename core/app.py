@@ -27,6 +27,7 @@ from core.di import build_injector
 from core.events import EventBus
 from core.feature import Feature
 from core.jobs import JobQueue
+from core.live import LIVE
 from core.observability import prometheus_config
 from core.ops import queue_monitor
 from core.postgres import PostgresEventBus
@@ -80,6 +81,7 @@ FEATURES: list[Feature] = [
     MODERATION,
     PRIVACY,
     OPS_ADMIN,
+    LIVE,
 ]
 
 

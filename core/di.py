@@ -97,7 +97,10 @@ def build_injector(
 ) -> Injector:
     """The one injector of a process. `memory=True` wires every port to its in-memory adapter;
     `overrides` come last and win (tests swap single adapters this way)."""
+    from core.live import Declarations
+
     modules: list[Module] = [MemoryCoreModule(settings) if memory else CoreModule(settings)]
+    modules.append(Declarations(features))  # live parts and event-log consumers, as features declare them
     modules.extend(_feature_modules(features, memory))
     modules.extend(overrides)
     return Injector(modules)

@@ -158,6 +158,16 @@ async def consume_batch(
             await cursors.save(EVENT_LOG, consumer, batch.moved)
 
 
+@dataclass(frozen=True)
+class Retention:
+    """What holds `event_log` rows back, as the features declare it: the registered consumers
+    (`Feature.event_consumers`) and the names read back by topic (`Feature.event_history`)."""
+
+    consumers: frozenset[str] = frozenset()
+    keep_names: frozenset[str] = frozenset()
+    window: timedelta = RESUME_WINDOW
+
+
 async def prune_event_log(
     log: EventLog,
     cursors: CursorStore,
