@@ -20,7 +20,7 @@ from typing import Any
 
 from injector import Binder, Injector, InstanceProvider, Module
 from litestar import Request, get
-from litestar.di import Provide
+from litestar.di import NamedDependency
 
 from core.auth import creator_required, current_principal
 from core.clock import Clock
@@ -28,6 +28,7 @@ from core.eventlog import CursorStore, EventLog, Retention, prune_event_log
 from core.events import Event, EventBus, LivePart
 from core.feature import CronSpec, Feature
 from core.sse import EventStream, sse_response
+from core.web import inject
 from core.worker import injector_from
 
 # The URL browsers and reference clients have used since the studio page held the stream; every live
@@ -63,12 +64,8 @@ class Declarations(Module):
         binder.bind(Retention, to=InstanceProvider(retention))
 
 
-def _bus(request: Request[Any, Any, Any]) -> Any:
-    return request.app.state.injector.get(EventBus)
-
-
-@get(LIVE_PATH, guards=[creator_required], dependencies={"bus": Provide(_bus, sync_to_thread=False)})
-async def live_events(request: Request[Any, Any, Any], bus: Any) -> EventStream:
+@get(LIVE_PATH, guards=[creator_required], dependencies={"bus": inject(EventBus)})  # type: ignore[type-abstract]
+async def live_events(request: Request[Any, Any, Any], bus: NamedDependency[Any]) -> EventStream:
     """The viewer's live parts, re-rendered whenever an event of their topic arrives — all on this
     one connection. `bus` is an EventBus (Litestar cannot check a Protocol at run time)."""
     principal = current_principal(request)

@@ -3,7 +3,7 @@ studio page, the routes and the every-10-seconds viewer count."""
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, multiprovider, provider, singleton
+from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
@@ -20,7 +20,6 @@ from features.dashboard.service import DashboardService
 from features.ledger.service import LedgerService
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
-from features.studio.ports import LivePart
 from features.studio.service import StudioService
 
 
@@ -42,11 +41,6 @@ class _DashboardServiceModule(Module):
     ) -> DashboardService:
         return DashboardService(analytics, ledger, playback, studio, presence, bus, uow, clock, payouts, cursors)
 
-    @multiprovider
-    def live_parts(self, dashboard: DashboardService) -> list[LivePart]:
-        """The dashboard's tiles ride the studio page's SSE stream."""
-        return [dashboard]
-
 
 class DashboardModule(_DashboardServiceModule):
     @singleton
@@ -66,4 +60,5 @@ FEATURE = Feature(
     memory_module=MemoryDashboardModule,
     route_handlers=[DashboardController],
     cron_jobs=[CronSpec(refresh_viewers, "* * * * * */10", timeout=60)],
+    live_parts=[DashboardService],  # its tiles ride the live pages' one stream
 )

@@ -1,7 +1,7 @@
 """Dashboard use cases: the creator's live tiles, and the viewer counts that keep "watching now" live.
 
-How each tile stays live, on the studio page's one SSE connection (`/studio/events`, topic
-`user:<creator>`; the dashboard is a `LivePart` of the studio page):
+How each tile stays live, on the live pages' one SSE connection (core/live.py, topic
+`user:<creator>`; the dashboard is a `LivePart` declared by its feature):
 
   today, tips  "sale" and "tip" events (published by unlocks in the transaction of the ledger transfer)
                re-render them from `AnalyticsService.today` / `recent_tips` — the folded aggregates plus
@@ -26,7 +26,7 @@ from uuid import UUID
 
 from core.clock import Clock
 from core.eventlog import CursorStore
-from core.events import Event, EventBus, LogCursor
+from core.events import Event, EventBus, LiveFragment, LogCursor
 from core.uow import UnitOfWork
 from features.analytics.model import viewer_key
 from features.analytics.service import AnalyticsService
@@ -45,7 +45,6 @@ from features.ledger.service import LedgerService
 from features.payouts.model import Availability
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
-from features.studio.ports import LiveFragment
 from features.studio.service import StudioService, topic_for
 
 TILE_TEMPLATES = {
@@ -113,7 +112,7 @@ class DashboardService:
 
     async def fragments(self, owner_id: UUID, event: Event) -> Sequence[LiveFragment]:
         """The tiles an event of the creator's topic changes, re-rendered from the current state (the
-        studio page's stream calls this: the dashboard is a LivePart)."""
+        live stream calls this: the dashboard is a LivePart)."""
         return [
             LiveFragment(TILE_TEMPLATES[tile], await self._tile_context(tile, owner_id))
             for tile in TILES_FOR.get(event.name, ())
