@@ -27,7 +27,8 @@ from core.db import Database
 from core.di import build_injector
 from core.settings import Settings
 from features.accounts.service import AccountService
-from features.pipeline.content_store import ContentStore, LocalContentStore
+from features.pipeline.content_store import LocalContentStore
+from features.pipeline.ports import ContentStore
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
 from tests.support.media import FFMPEG, make_clip

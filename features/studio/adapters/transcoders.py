@@ -12,8 +12,7 @@ from pathlib import Path
 
 from core.errors import Conflict
 from core.pipeline import Progress, ProgressSink, UnitFailed
-from features.pipeline.content_store import ContentNotFound
-from features.pipeline.model import ProbeError, TranscodeRequest
+from features.pipeline.model import ContentNotFound, ProbeError, TranscodeRequest
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
 from features.pipeline.service import TranscodeService
 from features.pipeline.subtitles import SubtitleError

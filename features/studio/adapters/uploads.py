@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from piccolo.columns import Column
+
 from core.db import Database
 from features.studio.adapters.videos import MemoryVideoRepository
 from features.studio.model import (
     Upload,
 )
-from features.studio.tables import UploadTable
+from features.studio.tables import CreatorQuotaTable, UploadAllowanceTable, UploadTable
 
 
 def _upload(row: Mapping[str, Any]) -> Upload:
@@ -62,32 +64,29 @@ class PiccoloUploadRepository:
         return [_upload(row) for row in rows]
 
     async def claim(self, upload_id: str, offset: int, token: str, now: datetime, until: datetime) -> bool:
-        status = await self.db.execute(
-            "UPDATE tus_uploads SET lease = $3, lease_until = $5"
-            " WHERE id = $1 AND upload_offset = $2 AND (lease_until IS NULL OR lease_until < $4)",
-            upload_id,
-            offset,
-            token,
-            now,
-            until,
+        free = UploadTable.lease_until.is_null() | (UploadTable.lease_until < now)
+        claimed = (
+            await UploadTable.update({UploadTable.lease: token, UploadTable.lease_until: until})
+            .where((UploadTable.id == upload_id) & (UploadTable.upload_offset == offset) & free)
+            .returning(UploadTable.id)
         )
-        return status.endswith(" 1")
+        return bool(claimed)
 
     async def advance(
         self, upload_id: str, token: str, offset: int, until: datetime, expires_at: datetime | None = None
     ) -> bool:
-        status = await self.db.execute(
-            "UPDATE tus_uploads SET upload_offset = $3, lease_until = $4, expires_at = coalesce($5, expires_at)"
-            " WHERE id = $1 AND lease = $2",
-            upload_id,
-            token,
-            offset,
-            until,
-            expires_at,
+        values: dict[Column | str, Any] = {UploadTable.upload_offset: offset, UploadTable.lease_until: until}
+        if expires_at is not None:
+            values[UploadTable.expires_at] = expires_at
+        moved = (
+            await UploadTable.update(values)
+            .where((UploadTable.id == upload_id) & (UploadTable.lease == token))
+            .returning(UploadTable.id)
         )
-        return status.endswith(" 1")
+        return bool(moved)
 
     async def finish(self, upload_id: str, now: datetime, expires_at: datetime) -> None:
+        # SQL: the offset becomes the row's own length in the same statement (Piccolo sets values, not columns)
         await self.db.execute(
             "UPDATE tus_uploads SET upload_offset = length, finished_at = $2, expires_at = $3 WHERE id = $1",
             upload_id,
@@ -96,23 +95,26 @@ class PiccoloUploadRepository:
         )
 
     async def expired(self, now: datetime, limit: int = 100) -> list[Upload]:
-        rows = await self.db.fetch(
-            "SELECT * FROM tus_uploads WHERE expires_at <= $1 ORDER BY expires_at, id LIMIT $2", now, limit
+        rows = (
+            await UploadTable.select()
+            .where(UploadTable.expires_at <= now)
+            .order_by(UploadTable.expires_at, UploadTable.id)
+            .limit(limit)
         )
         return [_upload(row) for row in rows]
 
     async def remove_expired(self, upload_id: str, now: datetime) -> Upload | None:
-        row = await self.db.fetchrow(
-            "DELETE FROM tus_uploads WHERE id = $1 AND expires_at <= $2"
-            " AND (lease_until IS NULL OR lease_until < $2) RETURNING *",
-            upload_id,
-            now,
+        free = UploadTable.lease_until.is_null() | (UploadTable.lease_until < now)
+        rows = (
+            await UploadTable.delete()
+            .where((UploadTable.id == upload_id) & (UploadTable.expires_at <= now) & free)
+            .returning(*UploadTable.all_columns())
         )
-        return _upload(row) if row else None
+        return _upload(rows[0]) if rows else None
 
     async def release(self, upload_id: str, token: str) -> None:
-        await self.db.execute(
-            "UPDATE tus_uploads SET lease = NULL, lease_until = NULL WHERE id = $1 AND lease = $2", upload_id, token
+        await UploadTable.update({UploadTable.lease: None, UploadTable.lease_until: None}).where(
+            (UploadTable.id == upload_id) & (UploadTable.lease == token)
         )
 
     async def delete(self, upload_id: str) -> None:
@@ -193,9 +195,11 @@ class PostgresQuotaRepository:
         self.db = db
 
     async def lock(self, owner_id: UUID) -> None:
+        # SQL: a transaction-scoped advisory lock
         await self.db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"quota:{owner_id}")
 
     async def usage(self, owner_id: UUID, since: datetime) -> tuple[int, int]:
+        # SQL: three sums over three tables in one round trip (every tus create asks, under the quota lock)
         row = await self.db.fetchrow(
             """SELECT
                  COALESCE((SELECT sum(COALESCE(source_size, 0) + published_bytes) FROM videos
@@ -211,19 +215,23 @@ class PostgresQuotaRepository:
         return int(row["stored"]), int(row["uploaded"])
 
     async def override(self, owner_id: UUID) -> tuple[int | None, int | None]:
-        row = await self.db.fetchrow(
-            "SELECT storage_bytes, daily_upload_bytes FROM creator_quotas WHERE owner_id = $1", owner_id
+        row = (
+            await CreatorQuotaTable.select(CreatorQuotaTable.storage_bytes, CreatorQuotaTable.daily_upload_bytes)
+            .where(CreatorQuotaTable.owner_id == owner_id)
+            .first()
         )
         return (None, None) if row is None else (row["storage_bytes"], row["daily_upload_bytes"])
 
     async def set_override(
         self, owner_id: UUID, storage_bytes: int | None, daily_upload_bytes: int | None, now: datetime
     ) -> bool:
+        # SQL: `users` belongs to accounts, whose table class only accounts' adapters may import
         if not await self.db.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", owner_id):
             return False
         if storage_bytes is None and daily_upload_bytes is None:
-            await self.db.execute("DELETE FROM creator_quotas WHERE owner_id = $1", owner_id)
+            await CreatorQuotaTable.delete().where(CreatorQuotaTable.owner_id == owner_id)
             return True
+        # SQL: an upsert (INSERT … ON CONFLICT DO UPDATE), atomic against a concurrent override
         await self.db.execute(
             """INSERT INTO creator_quotas (owner_id, storage_bytes, daily_upload_bytes, updated_at)
                VALUES ($1, $2, $3, $4)
@@ -237,21 +245,20 @@ class PostgresQuotaRepository:
         return True
 
     async def record_upload(self, upload_id: str, owner_id: UUID, length: int, now: datetime) -> None:
-        await self.db.execute(
-            "INSERT INTO upload_allowance (upload_id, owner_id, bytes, created_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (upload_id) DO NOTHING",
-            upload_id,
-            owner_id,
-            length,
-            now,
-        )
+        await UploadAllowanceTable.insert(
+            UploadAllowanceTable(upload_id=upload_id, owner_id=owner_id, bytes=length, created_at=now)
+        ).on_conflict(target=UploadAllowanceTable.upload_id, action="DO NOTHING")
 
     async def forget_upload(self, upload_id: str) -> None:
-        await self.db.execute("DELETE FROM upload_allowance WHERE upload_id = $1", upload_id)
+        await UploadAllowanceTable.delete().where(UploadAllowanceTable.upload_id == upload_id)
 
     async def prune_allowance(self, before: datetime) -> int:
-        status = await self.db.execute("DELETE FROM upload_allowance WHERE created_at < $1", before)
-        return int(status.rsplit(" ", 1)[-1])
+        pruned = (
+            await UploadAllowanceTable.delete()
+            .where(UploadAllowanceTable.created_at < before)
+            .returning(UploadAllowanceTable.upload_id)
+        )
+        return len(pruned)
 
 
 @dataclass

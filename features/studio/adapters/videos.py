@@ -105,38 +105,31 @@ class PiccoloVideoRepository:
             )
         )
 
-    # The two hot reads (every unlock, every live tile) are plain SQL: a Piccolo select() costs
-    # ≈ 450 µs of CPU more per call here (bench/unlock.py, docs/benchmarks.md).
     async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
         if for_update:
             rows = await VideoTable.select().where(VideoTable.id == video_id).lock_rows("UPDATE").output(load_json=True)
             return _video(rows[0]) if rows else None
+        # SQL: measured hot path (every live tile): a Piccolo select() costs ≈ 450 µs more CPU (docs/benchmarks.md)
         row = await self.db.fetchrow("SELECT * FROM videos WHERE id = $1", video_id)
         return _video(row) if row else None
 
     async def by_public_id(self, public_id: str) -> Video | None:
+        # SQL: measured hot path (every unlock and watch page): ≈ 450 µs CPU less than Piccolo (docs/benchmarks.md)
         row = await self.db.fetchrow("SELECT * FROM videos WHERE public_id = $1", public_id)
         return _video(row) if row else None
 
     async def save(self, video: Video) -> None:
-        await self._update(video.id, _columns(video))
-
-    async def _update(self, video_id: UUID, columns: dict[str, Any]) -> None:
-        names = list(columns)
-        assignments = ", ".join(
-            f"{name} = ${index}::jsonb" if name in _JSON_COLUMNS else f"{name} = ${index}"
-            for index, name in enumerate(names, start=2)
-        )
-        await self.db.execute(f"UPDATE videos SET {assignments} WHERE id = $1", video_id, *columns.values())  # noqa: S608
+        await VideoTable.update(**_columns(video)).where(VideoTable.id == video.id)
 
     async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
-        status = await self.db.execute(
-            "UPDATE videos SET progress = $2::jsonb, updated_at = $3 WHERE id = $1 AND state = 'converting'",
-            video_id,
-            json.dumps(progress.to_dict()),
-            progress.updated_at,
+        changed = (
+            await VideoTable.update(
+                {VideoTable.progress: json.dumps(progress.to_dict()), VideoTable.updated_at: progress.updated_at}
+            )
+            .where((VideoTable.id == video_id) & (VideoTable.state == VideoState.CONVERTING.value))
+            .returning(VideoTable.id)
         )
-        return status.endswith(" 1")
+        return bool(changed)
 
     async def list_for_owner(
         self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
@@ -162,6 +155,7 @@ class PiccoloVideoRepository:
         query: str | None = None,
         exclude_ids: Collection[UUID] = (),
     ) -> list[VideoSummary]:
+        # SQL: keyset pagination on the row value (created_at, id), served by the partial index videos_published
         conditions = ["state = 'published'", "taken_down_reason IS NULL", "NOT owner_suspended"]
         args: list[Any] = []
 
@@ -186,24 +180,25 @@ class PiccoloVideoRepository:
         return [_summary(row) for row in rows]
 
     async def set_taken_down(self, video_id: UUID, reason: str | None, now: datetime) -> bool:
-        status = await self.db.execute(
-            "UPDATE videos SET taken_down_reason = $2, updated_at = $3 WHERE id = $1", video_id, reason, now
+        changed = (
+            await VideoTable.update({VideoTable.taken_down_reason: reason, VideoTable.updated_at: now})
+            .where(VideoTable.id == video_id)
+            .returning(VideoTable.id)
         )
-        return status != "UPDATE 0"
+        return bool(changed)
 
     async def set_owner_suspended(self, owner_id: UUID, suspended: bool, now: datetime) -> list[UUID]:
-        rows = await self.db.fetch(
-            "UPDATE videos SET owner_suspended = $2, updated_at = $3"
-            " WHERE owner_id = $1 AND owner_suspended <> $2 RETURNING id",
-            owner_id,
-            suspended,
-            now,
+        rows = (
+            await VideoTable.update({VideoTable.owner_suspended: suspended, VideoTable.updated_at: now})
+            .where((VideoTable.owner_id == owner_id) & (VideoTable.owner_suspended != suspended))
+            .returning(VideoTable.id)
         )
         return [row["id"] for row in rows]
 
     async def summaries(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
         if not video_ids:
             return {}
+        # SQL: one `= ANY($1)` parameter for any number of ids (Piccolo's is_in binds one parameter per id)
         rows = await self.db.fetch(
             f"SELECT {_SUMMARY_COLUMNS} FROM videos WHERE id = ANY($1::uuid[])",  # noqa: S608
             list(set(video_ids)),
@@ -213,6 +208,7 @@ class PiccoloVideoRepository:
     async def waiting_ahead_of(self, video: Video) -> int:
         if video.queued_at is None:
             return 0
+        # SQL: the fair queue's order as one row-value comparison, served by the index videos_waiting
         count = await self.db.fetchval(
             "SELECT count(*) FROM videos WHERE state = 'uploaded' AND (fair_tag, queued_at, id) < ($1, $2, $3)",
             video.fair_tag,
@@ -222,14 +218,17 @@ class PiccoloVideoRepository:
         return int(count)
 
     async def waiting(self, limit: int = 100) -> list[Video]:
-        rows = await self.db.fetch(
-            "SELECT * FROM videos WHERE state = 'uploaded' ORDER BY fair_tag, queued_at, id LIMIT $1",
-            limit,
+        rows = (
+            await VideoTable.select()
+            .where(VideoTable.state == VideoState.UPLOADED.value)
+            .order_by(VideoTable.fair_tag, VideoTable.queued_at, VideoTable.id)
+            .limit(limit)
+            .output(load_json=True)
         )
         return [_video(row) for row in rows]
 
     async def next_fair_tag(self, owner_id: UUID) -> int:
-        # One enqueue at a time computes a tag (a transaction-scoped lock: released at commit).
+        # SQL: an advisory lock (one enqueue at a time; released at commit), then GREATEST over two aggregates
         await self.db.execute("SELECT pg_advisory_xact_lock(hashtext('studio:fair-queue'))")
         tag = await self.db.fetchval(
             """SELECT GREATEST(
@@ -241,6 +240,7 @@ class PiccoloVideoRepository:
         return int(tag)
 
     async def claim_next(self, job_key: str) -> Video | None:
+        # SQL: FOR UPDATE SKIP LOCKED in the fair queue's order (concurrent jobs each take another video)
         row = await self.db.fetchrow(
             "SELECT * FROM videos WHERE state = 'converting' AND transcode_job = $1 LIMIT 1 FOR UPDATE", job_key
         )
@@ -256,14 +256,15 @@ class PiccoloVideoRepository:
         return video
 
     async def converting_count(self) -> int:
-        return int(await self.db.fetchval("SELECT count(*) FROM videos WHERE state = 'converting'"))
+        return int(await VideoTable.count().where(VideoTable.state == VideoState.CONVERTING.value))
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
-        rows = await self.db.fetch(
-            "SELECT * FROM videos WHERE state = ANY($1::text[]) AND updated_at < $2 ORDER BY updated_at LIMIT $3",
-            [s.value for s in states],
-            updated_before,
-            limit,
+        rows = (
+            await VideoTable.select()
+            .where(VideoTable.state.is_in([s.value for s in states]) & (VideoTable.updated_at < updated_before))
+            .order_by(VideoTable.updated_at)
+            .limit(limit)
+            .output(load_json=True)
         )
         return [_video(row) for row in rows]
 
@@ -286,11 +287,6 @@ def _summary(row: Mapping[str, Any]) -> VideoSummary:
         cover_image=row["cover_image"],
         fallback_cover_image=row["fallback_cover_image"],
     )
-
-
-_JSON_COLUMNS = frozenset(
-    {"src_meta", "manifest", "video_tracks", "audio_tracks", "subtitle_tracks", "subtitle_sources", "progress"}
-)
 
 
 class MemoryVideoRepository:

@@ -1,0 +1,1 @@
+"""Tooling for the repository's checks (not part of the application)."""
