@@ -24,6 +24,7 @@ from litestar.di import NamedDependency
 
 from core.auth import creator_required, current_principal
 from core.clock import Clock
+from core.di import get_port
 from core.eventlog import CursorStore, EventLog, Retention, prune_event_log
 from core.events import Event, EventBus, LivePart
 from core.feature import CronSpec, Feature
@@ -64,7 +65,7 @@ class Declarations(Module):
         binder.bind(Retention, to=InstanceProvider(retention))
 
 
-@get(LIVE_PATH, guards=[creator_required], dependencies={"bus": inject(EventBus)})  # type: ignore[type-abstract]
+@get(LIVE_PATH, guards=[creator_required], dependencies={"bus": inject(EventBus)})
 async def live_events(request: Request[Any, Any, Any], bus: NamedDependency[Any]) -> EventStream:
     """The viewer's live parts, re-rendered whenever an event of their topic arrives — all on this
     one connection. `bus` is an EventBus (Litestar cannot check a Protocol at run time)."""
@@ -93,9 +94,9 @@ async def prune_events(ctx: Any) -> int:
     injector = injector_from(ctx)
     retention = injector.get(Retention)
     return await prune_event_log(
-        injector.get(EventLog),  # type: ignore[type-abstract]
-        injector.get(CursorStore),  # type: ignore[type-abstract]
-        injector.get(Clock),  # type: ignore[type-abstract]
+        get_port(injector, EventLog),
+        get_port(injector, CursorStore),
+        get_port(injector, Clock),
         retention.consumers,
         retention.keep_names,
         retention.window,

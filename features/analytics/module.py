@@ -3,13 +3,15 @@ the routes and the every-minute fold."""
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.eventlog import CursorStore, EventLog
 from core.feature import CronSpec, Feature, NavLink
 from core.uow import UnitOfWork
+from features.analytics import tables as analytics_tables
 from features.analytics.adapters import MemoryAnalyticsStore, PostgresAnalyticsStore
 from features.analytics.controller import AnalyticsController
 from features.analytics.jobs import fold_analytics
@@ -45,7 +47,7 @@ class AnalyticsModule(_AnalyticsServiceModule):
 
 class MemoryAnalyticsModule(_AnalyticsServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(AnalyticsStore, to=InstanceProvider(MemoryAnalyticsStore()))  # type: ignore[type-abstract]
+        bind_port(binder, AnalyticsStore, MemoryAnalyticsStore())
 
 
 FEATURE = Feature(
@@ -57,4 +59,5 @@ FEATURE = Feature(
     nav=[NavLink("Analytics", "/studio/analytics", "creator", order=25)],
     event_consumers=[REVENUE_CONSUMER],
     event_history=[TIP],  # the dashboard's latest tips are read back from the log
+    tables=tables_in(analytics_tables),
 )

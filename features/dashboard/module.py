@@ -3,15 +3,17 @@ studio page, the routes and the every-10-seconds viewer count."""
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.eventlog import CursorStore
 from core.events import EventBus
 from core.feature import CronSpec, Feature
 from core.uow import UnitOfWork
 from features.analytics.service import AnalyticsService
+from features.dashboard import tables as dashboard_tables
 from features.dashboard.adapters import MemoryPresenceStore, PostgresPresenceStore
 from features.dashboard.controller import DashboardController
 from features.dashboard.jobs import refresh_viewers
@@ -51,7 +53,7 @@ class DashboardModule(_DashboardServiceModule):
 
 class MemoryDashboardModule(_DashboardServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(PresenceStore, to=InstanceProvider(MemoryPresenceStore()))  # type: ignore[type-abstract]
+        bind_port(binder, PresenceStore, MemoryPresenceStore())
 
 
 FEATURE = Feature(
@@ -61,4 +63,5 @@ FEATURE = Feature(
     route_handlers=[DashboardController],
     cron_jobs=[CronSpec(refresh_viewers, "* * * * * */10", timeout=60)],
     live_parts=[DashboardService],  # its tiles ride the live pages' one stream
+    tables=tables_in(dashboard_tables),
 )

@@ -9,13 +9,15 @@ from __future__ import annotations
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.eventlog import CursorStore, EventLog
 from core.feature import CronSpec, Feature, NavLink
 from core.settings import Settings
 from core.uow import UnitOfWork
 from features.accounts.ports import AccountMailer
 from features.accounts.service import AccountService
+from features.notifications import tables as notifications_tables
 from features.notifications.adapters import (
     AccountMailSender,
     MemoryDeliveryLog,
@@ -89,7 +91,7 @@ class MemoryNotificationsModule(_NotificationServiceModule):
     def configure(self, binder: Binder) -> None:
         deliveries = MemoryDeliveryLog()
         binder.bind(MemoryDeliveryLog, to=InstanceProvider(deliveries))
-        binder.bind(DeliveryLog, to=InstanceProvider(deliveries))  # type: ignore[type-abstract]
+        bind_port(binder, DeliveryLog, deliveries)
 
     @singleton
     @provider
@@ -115,4 +117,5 @@ FEATURE = Feature(
     cron_jobs=[CronSpec(send_notifications, "* * * * *", timeout=60)],
     nav=[NavLink("Mail", "/outbox", "user", order=80)],
     event_consumers=[CURSOR],
+    tables=tables_in(notifications_tables),
 )

@@ -8,29 +8,26 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Stream, Template
 
 from core.auth import creator_required, current_principal, staff_required
 from core.errors import Conflict, InvalidInput
-from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
 from core.numbers import whole_or_none
-from core.web import flash, inject, plural, redirect
+from core.web import flash, inject, page_or_fragment, plural, redirect
 from features.payouts.dto import AccountForm, FailNextForm, RequestForm
 from features.payouts.jobs import settle_and_apply
 from features.payouts.model import InvalidSignature, Payout, PayoutState, VendorUnavailable, parse_points
 from features.payouts.sandbox import SandboxPayoutVendor
 from features.payouts.service import PayoutService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -61,8 +58,9 @@ async def _context(
 
 
 def _page_or(request: Request[Any, Any, Any], fragment: str, context: dict[str, Any], status: int) -> Template:
-    name = fragment if request.headers.get("hx-request") else "payouts/payouts.html"
-    return Template(template_name=name, context=context, status_code=status, headers=NO_STORE)
+    return page_or_fragment(
+        request, page="payouts/payouts.html", fragment=fragment, context=context, status_code=status, headers=NO_STORE
+    )
 
 
 def _outcome_message(payout: Payout, replayed: bool) -> tuple[str, str]:
@@ -99,9 +97,12 @@ class PayoutsController(Controller):
 
     @post("/request")
     async def request_payout(
-        self, request: Request[Any, Any, Any], payouts: NamedDependency[PayoutService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        payouts: NamedDependency[PayoutService],
+        data: URLEncodedBody[RequestForm],
     ) -> Response[Any]:
-        form = parse_form(RequestForm, data)
+        form = data
         try:
             points = parse_points(form.points)
             shown_all = (form.all_points, form.all_amount) if points is None else None
@@ -116,9 +117,12 @@ class PayoutsController(Controller):
 
     @post("/account")
     async def set_account(
-        self, request: Request[Any, Any, Any], payouts: NamedDependency[PayoutService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        payouts: NamedDependency[PayoutService],
+        data: URLEncodedBody[AccountForm],
     ) -> Response[Any]:
-        form = parse_form(AccountForm, data)
+        form = data
         try:
             payee = await payouts.set_stripe_account(_me(request).id, form.stripe_account_id)
         except InvalidInput as error:
@@ -235,9 +239,12 @@ class SandboxPayoutsController(Controller):
 
     @post("/fail-next")
     async def fail_next(
-        self, request: Request[Any, Any, Any], vendor: NamedDependency[SandboxPayoutVendor], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        vendor: NamedDependency[SandboxPayoutVendor],
+        data: URLEncodedBody[FailNextForm],
     ) -> Response[Any]:
-        form = parse_form(FailNextForm, data)
+        form = data
         count = whole_or_none(form.count, maximum=100)
         if count is None:
             context = {

@@ -7,33 +7,24 @@ pays nothing for it; /me loads both lists the same way (`_favourites_panel.html`
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Template
 
 from core.auth import current_principal, login_required
-from core.forms import parse_form
 from core.identity import Principal
 from core.paging import Cursor, Page
-from core.web import flash, inject, query_number, redirect
+from core.web import flash, inject, page_or_fragment, query_number, redirect, wants_fragment
 from features.preferences.dto import FavouriteForm
 from features.preferences.model import PAGE_SIZE
 from features.preferences.service import VideoPreferenceService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
 TOGGLE = "preferences/_favourite.html"
 PRIVATE = {"Cache-Control": "private, no-store"}
-
-
-def _htmx(request: Request[Any, Any, Any]) -> bool:
-    headers = request.headers
-    return bool(headers.get("hx-request")) and not headers.get("hx-history-restore-request")
 
 
 def _me(request: Request[Any, Any, Any]) -> Principal:
@@ -77,12 +68,12 @@ class FavouriteController(Controller):
         request: Request[Any, Any, Any],
         public_id: FromPath[str],
         preferences: NamedDependency[VideoPreferenceService],
-        data: FormData,
+        data: URLEncodedBody[FavouriteForm],
     ) -> Response[Any]:
         """One click: keep the video as a favourite, or let it go. htmx gets the new button back."""
-        form = parse_form(FavouriteForm, data)
+        form = data
         state = await preferences.set_favourite(_me(request).id, public_id, form.wanted)
-        if not _htmx(request):
+        if not wants_fragment(request):
             message = "Added to your favourites." if state else "Removed from your favourites."
             return flash(redirect(f"/v/{public_id}", request), message)
         return _toggle(public_id, state)
@@ -105,8 +96,13 @@ class PreferencesController(Controller):
         size = query_number(limit, name="limit")
         page = await preferences.get_favourites(_me(request).id, Cursor.parse(after), size)
         context = {"page": page, "next_url": _next_url("/me/favourites", page, size)}
-        name = "preferences/_favourites.html" if _htmx(request) else "preferences/favourites.html"
-        return Template(name, context=context, headers=PRIVATE)
+        return page_or_fragment(
+            request,
+            page="preferences/favourites.html",
+            fragment="preferences/_favourites.html",
+            context=context,
+            headers=PRIVATE,
+        )
 
     @get("/picks")
     async def picks(
@@ -120,5 +116,6 @@ class PreferencesController(Controller):
         size = query_number(limit, name="limit")
         page = await preferences.get_picks(_me(request).id, Cursor.parse(after), size)
         context = {"page": page, "next_url": _next_url("/me/picks", page, size)}
-        name = "preferences/_picks.html" if _htmx(request) else "preferences/picks.html"
-        return Template(name, context=context, headers=PRIVATE)
+        return page_or_fragment(
+            request, page="preferences/picks.html", fragment="preferences/_picks.html", context=context, headers=PRIVATE
+        )

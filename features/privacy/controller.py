@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Stream, Template
 
 from core.auth import current_principal, login_required
-from core.forms import FormErrors, parse_form
 from core.identity import Principal
-from core.web import flash, inject, redirect, set_session_cookie
+from core.web import flash, inject, page_or_fragment, redirect, set_session_cookie
 from features.payouts.model import PayoutPending
 from features.privacy.dto import DeleteForm
 from features.privacy.model import ExportStatus, NotConfirmed, StaffAccount, TooManyAttempts, WrongPassword
 from features.privacy.service import ErasureService, ExportService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -44,8 +41,9 @@ class PrivacyController(Controller):
             "preparing": any(e.status is ExportStatus.PENDING for e in found),
             "ttl_hours": int(exports.policy.export_ttl.total_seconds() // 3600),
         }
-        name = "privacy/_exports.html" if request.headers.get("hx-request") else "privacy/export.html"
-        return Template(template_name=name, context=context, headers=NO_STORE)
+        return page_or_fragment(
+            request, page="privacy/export.html", fragment="privacy/_exports.html", context=context, headers=NO_STORE
+        )
 
     @post("/me/export")
     async def request_export(
@@ -77,15 +75,15 @@ class PrivacyController(Controller):
 
     @post("/me/delete")
     async def delete(
-        self, request: Request[Any, Any, Any], erasures: NamedDependency[ErasureService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        erasures: NamedDependency[ErasureService],
+        data: URLEncodedBody[DeleteForm],
     ) -> Response[Any]:
         me = _me(request)
         errors: dict[str, str] = {}
         try:
-            form = parse_form(DeleteForm, data)
-            await erasures.delete_account(me.id, form.password, form.confirmed)
-        except FormErrors as error:
-            errors = error.errors
+            await erasures.delete_account(me.id, data.password, data.confirmed)
         except WrongPassword as error:
             errors = {"password": error.message}
         except NotConfirmed as error:
@@ -108,5 +106,11 @@ async def _delete_page(
 ) -> Template:
     plan = await erasures.plan(me.id)
     context = {"user": me, "plan": plan, "errors": errors}
-    name = "privacy/_delete_form.html" if request.headers.get("hx-request") else "privacy/delete.html"
-    return Template(template_name=name, context=context, status_code=status, headers=NO_STORE)
+    return page_or_fragment(
+        request,
+        page="privacy/delete.html",
+        fragment="privacy/_delete_form.html",
+        context=context,
+        status_code=status,
+        headers=NO_STORE,
+    )

@@ -4,40 +4,36 @@ creator's pricing page. htmx gets the panel or form back; a plain browser gets t
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
+from litestar_htmx import HTMXTemplate
 
 from core.auth import current_principal, login_required, verified_required
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired, TooManyRequests
-from core.forms import FormErrors, parse_form
 from core.identity import Principal
-from core.web import flash, inject, plural, redirect
+from core.web import flash, inject, page_or_fragment, plural, redirect, wants_fragment
 from features.ledger.model import InsufficientPoints
 from features.unlocks.dto import PricingForm, TipForm, UnlockForm
 from features.unlocks.model import (
     MAX_PRICE,
     MAX_TIP_MESSAGE,
     OFFERS,
-    InvalidKey,
     InvalidPricing,
     NothingToExtend,
     Offer,
 )
 from features.unlocks.service import Panel, PricingService, TipService, UnlockService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
 PAGE = "unlocks/video.html"
 PANEL = "unlocks/_panel.html"
 TIPS = "unlocks/_tips.html"
 PRICING_PAGE = "unlocks/pricing.html"
 PRICING_FORM = "unlocks/_pricing_form.html"
-WALLET_CHANGED = {"HX-Trigger": "wallet-changed"}
+WALLET_CHANGED = "wallet-changed"  # the event htmx fires on the page (the wallet pill listens)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -48,7 +44,7 @@ def new_key() -> str:
 
 
 def _htmx(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.headers.get("hx-request"))
+    return wants_fragment(request)
 
 
 def _me(request: Request[Any, Any, Any]) -> Principal:
@@ -65,7 +61,7 @@ def _panel(
     notice_level: str = "error",
     shortfall: int | None = None,
     just_unlocked: bool = False,
-    headers: dict[str, str] | None = None,
+    trigger: str | None = None,
 ) -> Template:
     context = {
         "panel": panel,
@@ -75,7 +71,14 @@ def _panel(
         "just_unlocked": just_unlocked,
         "new_key": new_key,
     }
-    return Template(PANEL, context=context, status_code=status, headers={**NO_STORE, **(headers or {})})
+    return HTMXTemplate(
+        template_name=PANEL,
+        context=context,
+        status_code=status,
+        headers=NO_STORE,
+        trigger_event=trigger,
+        after="receive" if trigger else None,
+    )
 
 
 async def _refused(
@@ -148,7 +151,7 @@ class VideoPageController(Controller):
         request: Request[Any, Any, Any],
         public_id: FromPath[str],
         unlocks: NamedDependency[UnlockService],
-        data: FormData,
+        data: URLEncodedBody[UnlockForm],
     ) -> Response[Any]:
         """One click on an offer at the price its button showed: charge that price once per key and only
         if it is still the price, grant access, swap the player in. Refused clicks charge nothing and
@@ -156,11 +159,7 @@ class VideoPageController(Controller):
         points) or 422 (an expired button)."""
         me = _me(request)
         try:
-            form = parse_form(UnlockForm, data)
-        except FormErrors:  # e.g. a field sent twice: no button of ours does that
-            return await _refused(request, unlocks, public_id, InvalidKey())
-        try:
-            outcome = await unlocks.unlock(me.id, public_id, form.offer, form.key, form.price)
+            outcome = await unlocks.unlock(me.id, public_id, data.offer, data.key, data.price)
         except (PaymentRequired, Conflict, InvalidInput, TooManyRequests) as error:
             refused = await _refused(request, unlocks, public_id, error)
             if isinstance(error, TooManyRequests):
@@ -168,7 +167,7 @@ class VideoPageController(Controller):
             return refused
         if not _htmx(request):
             return flash(redirect(f"/v/{public_id}", request), "Unlocked. Enjoy the video!")
-        return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, headers=WALLET_CHANGED)
+        return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, trigger=WALLET_CHANGED)
 
     @post("/{public_id:str}/tip", guards=[verified_required])
     async def tip(
@@ -176,11 +175,11 @@ class VideoPageController(Controller):
         request: Request[Any, Any, Any],
         public_id: FromPath[str],
         tipping: NamedDependency[TipService],
-        data: FormData,
+        data: URLEncodedBody[TipForm],
     ) -> Response[Any]:
         """One click on a tip amount, with an optional message; the creator is told live."""
         me = _me(request)
-        form = parse_form(TipForm, data)
+        form = data
         context: dict[str, Any] = {
             "public_id": public_id,
             "tip_amounts": tipping.policy.tip_amounts,
@@ -213,7 +212,9 @@ class VideoPageController(Controller):
             thanks = f"Thank you! You tipped {plural(result.tip.amount, 'point')}."
             return flash(redirect(f"/v/{public_id}", request), thanks)
         context |= {"thanked": result.tip, "message": ""}
-        return Template(TIPS, context=context, headers={**NO_STORE, **WALLET_CHANGED})
+        return HTMXTemplate(
+            template_name=TIPS, context=context, headers=NO_STORE, trigger_event=WALLET_CHANGED, after="receive"
+        )
 
 
 class PricingController(Controller):
@@ -234,8 +235,7 @@ class PricingController(Controller):
             **{offer.value: str(current.prices[offer]) for offer in current.prices},
         }
         context = _pricing_context(video, current, form, {})
-        name = PRICING_FORM if _htmx(request) else PRICING_PAGE
-        return Template(name, context=context, headers=NO_STORE)
+        return page_or_fragment(request, page=PRICING_PAGE, fragment=PRICING_FORM, context=context, headers=NO_STORE)
 
     @post("/{public_id:str}/pricing")
     async def save_pricing(
@@ -243,10 +243,10 @@ class PricingController(Controller):
         request: Request[Any, Any, Any],
         public_id: FromPath[str],
         pricing: NamedDependency[PricingService],
-        data: FormData,
+        data: URLEncodedBody[PricingForm],
     ) -> Response[Any]:
         me = _me(request)
-        form = parse_form(PricingForm, data)
+        form = data
         prices = {Offer.RENT_DAY: form.rent_day, Offer.RENT_MONTH: form.rent_month, Offer.LIFETIME: form.lifetime}
         try:
             saved = await pricing.set_prices(
@@ -257,8 +257,9 @@ class PricingController(Controller):
             values = {"free": form.is_free, "preview_seconds": form.preview_seconds}
             values |= {offer.value: text for offer, text in prices.items()}
             context = _pricing_context(video, current, values, error.errors)
-            name = PRICING_FORM if _htmx(request) else PRICING_PAGE
-            return Template(name, context=context, status_code=422, headers=NO_STORE)
+            return page_or_fragment(
+                request, page=PRICING_PAGE, fragment=PRICING_FORM, context=context, status_code=422, headers=NO_STORE
+            )
         if not _htmx(request):
             return flash(redirect(f"/v/{public_id}/pricing", request), "Prices saved.")
         video, _ = await pricing.owned(me.id, public_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import Feature
 from core.ratelimit import RateLimiter
@@ -14,6 +15,7 @@ from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.service import LedgerService
 from features.studio.service import StudioService
+from features.unlocks import tables as unlocks_tables
 from features.unlocks.adapters import (
     MemoryPricingRepository,
     MemoryTipRepository,
@@ -103,9 +105,9 @@ class UnlocksModule(_UnlockServicesModule):
 class MemoryUnlocksModule(_UnlockServicesModule):
     def configure(self, binder: Binder) -> None:
         pricing = MemoryPricingRepository()
-        binder.bind(PricingRepository, to=InstanceProvider(pricing))  # type: ignore[type-abstract]
-        binder.bind(UnlockRepository, to=InstanceProvider(MemoryUnlockRepository(pricing)))  # type: ignore[type-abstract]
-        binder.bind(TipRepository, to=InstanceProvider(MemoryTipRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, PricingRepository, pricing)
+        bind_port(binder, UnlockRepository, MemoryUnlockRepository(pricing))
+        bind_port(binder, TipRepository, MemoryTipRepository())
 
 
 FEATURE = Feature(
@@ -113,4 +115,5 @@ FEATURE = Feature(
     module=UnlocksModule,
     memory_module=MemoryUnlocksModule,
     route_handlers=[VideoPageController, PricingController],
+    tables=tables_in(unlocks_tables),
 )

@@ -7,20 +7,19 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Stream, Template
+from litestar_htmx import HTMXTemplate
 
 from core.auth import current_principal, login_required, staff_required, verified_required
 from core.errors import Conflict, InvalidInput
-from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
-from core.web import flash, inject, query_number, redirect
+from core.web import flash, inject, page_or_fragment, query_number, redirect
 from features.accounts.dto import safe_next
 from features.ledger.model import Entry, StatementPage
 from features.wallet.dto import BuyForm, ReconcileForm
@@ -33,7 +32,6 @@ from features.wallet.model import (
 )
 from features.wallet.service import PurchaseProgress, WalletService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 STATEMENT_PAGE = 20
 POLL_LIMIT = 60  # the return page asks once a second for a minute, then offers a button
 NO_STORE = {"Cache-Control": "no-store"}
@@ -91,15 +89,20 @@ class WalletController(Controller):
         """The wallet; `next` (a same-site path, e.g. the video a viewer wants to unlock) is where the
         pack's return page leads back to."""
         context = await _wallet_context(request, wallet, before, return_to=safe_next(next, ""))
-        if request.headers.get("hx-request") and request.headers.get("hx-target") == "statement":
-            return Template(template_name="wallet/_statement.html", context=context, headers=NO_STORE)
-        return Template(template_name="wallet/wallet.html", context=context, headers=NO_STORE)
+        return page_or_fragment(
+            request,
+            page="wallet/wallet.html",
+            fragment="wallet/_statement.html",
+            target="statement",
+            context=context,
+            headers=NO_STORE,
+        )
 
     @post("/wallet/checkout", guards=[verified_required])
     async def checkout(
-        self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: FormData
+        self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: URLEncodedBody[BuyForm]
     ) -> Response[Any]:
-        form = parse_form(BuyForm, data)
+        form = data
         return_to = safe_next(form.next, "")
         try:
             purchase = await wallet.start_purchase(
@@ -108,8 +111,9 @@ class WalletController(Controller):
         except (InvalidInput, Conflict, VendorUnavailable) as error:
             status = 503 if isinstance(error, VendorUnavailable) else 409 if isinstance(error, Conflict) else 422
             context = await _wallet_context(request, wallet, None, buy_error=error.message, return_to=return_to)
-            name = "wallet/_packs.html" if request.headers.get("hx-request") else "wallet/wallet.html"
-            return Template(template_name=name, context=context, status_code=status)
+            return page_or_fragment(
+                request, page="wallet/wallet.html", fragment="wallet/_packs.html", context=context, status_code=status
+            )
         return redirect(purchase.checkout_url, request)
 
     @get("/wallet/return", guards=[login_required])
@@ -130,11 +134,15 @@ class WalletController(Controller):
     ) -> Template:
         poll = query_number(n, name="n", maximum=1_000_000) or 1
         progress: PurchaseProgress = await wallet.progress(_me(request).id, ref)
-        headers = dict(NO_STORE)
-        if progress.credited:
-            headers["HX-Trigger"] = "wallet-changed"  # e.g. a balance pill listening on the body
         context = {"progress": progress, "poll": poll + 1, "poll_limit": POLL_LIMIT}
-        return Template(template_name="wallet/_purchase_status.html", context=context, headers=headers)
+        return HTMXTemplate(
+            template_name="wallet/_purchase_status.html",
+            context=context,
+            headers=NO_STORE,
+            # e.g. a balance pill listening on the body
+            trigger_event="wallet-changed" if progress.credited else None,
+            after="receive",
+        )
 
     @get("/wallet/statement.csv", guards=[login_required])
     async def statement_csv(self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService]) -> Stream:
@@ -219,17 +227,25 @@ class ReconciliationController(Controller):
 
     @post("/run")
     async def run(
-        self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        wallet: NamedDependency[WalletService],
+        data: URLEncodedBody[ReconcileForm],
     ) -> Response[Any]:
-        form = parse_form(ReconcileForm, data)
+        form = data
         now = wallet.clock.now()
         try:
             since, until = reconciliation_period(form.since or _day(now - timedelta(days=2)), form.until, now)
         except InvalidInput as error:
             context = await _runs_context(wallet, form={"since": form.since, "until": form.until})
             context["errors"] = {"since": error.message}
-            name = "wallet/_reconcile_form.html" if request.headers.get("hx-request") else "wallet/reconciliation.html"
-            return Template(template_name=name, context=context, status_code=422)
+            return page_or_fragment(
+                request,
+                page="wallet/reconciliation.html",
+                fragment="wallet/_reconcile_form.html",
+                context=context,
+                status_code=422,
+            )
         try:
             run = await wallet.reconcile(since, until)
         except VendorUnavailable as error:

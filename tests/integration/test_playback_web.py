@@ -13,10 +13,9 @@ import m3u8
 import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.clock import Clock, FrozenClock
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.events import EventBus
 from core.identity import Principal
 from core.pipeline import CheckpointStore
@@ -25,6 +24,7 @@ from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
+from features.bootstrap import features_for
 from features.playback.service import PlaybackService
 from features.unlocks.service import UnlockService
 from tests.conftest import app_client
@@ -60,17 +60,17 @@ class FrozenTime(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
-        binder.bind(Clock, to=InstanceProvider(self.clock))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(self.db)))  # type: ignore[type-abstract]
-        binder.bind(RateLimiter, to=InstanceProvider(PostgresRateLimiter(self.db, self.clock)))  # type: ignore[type-abstract]
-        binder.bind(CheckpointStore, to=InstanceProvider(PostgresCheckpointStore(self.db)))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
+        bind_port(binder, Clock, self.clock)
+        bind_port(binder, EventBus, PostgresEventBus(self.db))
+        bind_port(binder, RateLimiter, PostgresRateLimiter(self.db, self.clock))
+        bind_port(binder, CheckpointStore, PostgresCheckpointStore(self.db))
 
 
 @pytest.fixture
 def frozen(pg: Injector, settings: Settings) -> tuple[Injector, FrozenClock]:
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    return build_injector(settings, FEATURES, FrozenTime(pg.get(Database), clock)), clock
+    return build_injector(settings, features_for(settings), FrozenTime(pg.get(Database), clock)), clock
 
 
 async def paid(injector: Injector, **pricing: int | bool) -> tuple[Principal, SyntheticVideo]:
@@ -176,6 +176,29 @@ async def test_heartbeats_are_stored_with_the_csrf_header(pg: Injector, settings
     )
     assert view is not None
     assert (row["session_id"], view["session_id"]) == (view["view_id"], "abcd-1234-efgh")
+
+
+async def test_a_heartbeat_of_the_wrong_shape_is_a_4xx_naming_the_field_and_stores_nothing(
+    pg: Injector, settings: Settings
+) -> None:
+    _, made = await paid(pg, free=True)
+    viewer = await person(pg, "Viewer")
+    path = f"/v/{made.video.public_id}/heartbeat"
+    async with browser_of(pg, settings, viewer) as client:
+        csrf = {"x-csrftoken": client.cookies["csrftoken"]}
+        for body, field in [
+            ({"position": True, "session": "abcd-1234-efgh"}, "position"),
+            ({"position": None, "session": "abcd-1234-efgh"}, "position"),
+            ({"position": 1, "session": ["abcd-1234-efgh"]}, "session"),
+            ([1, 2], "form"),
+        ]:
+            bad = await client.post(path, json=body, headers=csrf)
+            assert bad.status_code == 422, body
+            assert field in bad.json()["errors"], bad.text
+        for raw in (b"{", b"", b"\xff"):
+            broken = await client.post(path, content=raw, headers={**csrf, "content-type": "application/json"})
+            assert 400 <= broken.status_code < 500, (raw, broken.status_code)
+    assert await pg.get(Database).fetchval("SELECT count(*) FROM playback_heartbeats") == 0
 
 
 async def test_the_preview_of_a_real_video_plays_its_first_segment_in_the_clear_and_nothing_more(

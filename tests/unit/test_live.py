@@ -8,18 +8,18 @@ from datetime import UTC, datetime
 from croniter import croniter
 from injector import Injector
 
-from core.app import FEATURES
 from core.eventlog import Retention
 from core.events import Event
 from core.ids import uuid7
 from core.live import LIVE, LiveParts
+from features.bootstrap import HYPHA
 from features.dashboard.service import DashboardService
 from features.studio.service import StudioService
 from features.studio.service.live import TILE, LiveTiles
 
 
 def test_the_features_declare_the_live_parts_and_the_event_log_consumers(memory: Injector) -> None:
-    assert LIVE in FEATURES
+    assert LIVE in HYPHA.features
     parts = memory.get(LiveParts).resolve(memory)
     assert parts == [memory.get(LiveTiles), memory.get(DashboardService)]
     assert memory.get(Retention) == Retention(

@@ -10,14 +10,13 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Template
 
 from core.auth import creator_required
 from core.errors import Conflict, NotFound
-from core.forms import parse_form
-from core.web import flash, inject, query_number, redirect
-from features.studio.controller.base import FormData, MultipartData, signed_in
+from core.web import flash, inject, query_number, redirect, wants_fragment
+from features.studio.controller.base import MultipartData, signed_in
 from features.studio.dto import NewVideoForm
 from features.studio.model import (
     InvalidCover,
@@ -36,7 +35,7 @@ FORM = "studio/_new_video_form.html"
 
 
 def _htmx(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.headers.get("hx-request"))
+    return wants_fragment(request)
 
 
 async def _file_bytes(value: Any) -> bytes | None:
@@ -98,9 +97,12 @@ class StudioController(Controller):
 
     @post("/videos")
     async def create_video(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        data: URLEncodedBody[NewVideoForm],
     ) -> Response[Any]:
-        form = parse_form(NewVideoForm, data)
+        form = data
         try:
             video = await studio.create_video(signed_in(request).id, form.title, form.description)
         except InvalidVideoDetails as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grimp
 
-from lint.import_contracts import FeatureProtectedContract
+from tests.architecture.import_contracts import FeatureProtectedContract
 
 OPTIONS = {
     "protected_modules": ["features.*.adapters", "features.pipeline.content_store"],

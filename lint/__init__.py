@@ -1,1 +1,0 @@
-"""Tooling for the repository's checks (not part of the application)."""
