@@ -57,6 +57,11 @@ def policy_from(settings: Settings) -> StudioPolicy:
 class _StudioServiceModule(Module):
     @singleton
     @provider
+    def live_tiles(self, studio: StudioService) -> LiveTiles:
+        return LiveTiles(studio)
+
+    @singleton
+    @provider
     def studio_service(
         self,
         videos: VideoRepository,
