@@ -256,3 +256,21 @@ async def test_credential_columns_are_never_served(client: httpx.AsyncClient, pg
         assert not any(h in response.text for h in hashes)
     refused = await client.get(f"{ADMIN}/api/tables/app_secrets/", params={"value": "do-not-show-this-value"})
     assert refused.status_code == 400  # a credential column cannot even be filtered on
+
+
+async def test_an_expired_admin_session_is_replaced_for_the_same_mirrored_user(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    db = pg.get(Database)
+    await log_in_as(client, pg, await staff_member(pg))
+    assert (await client.get(f"{ADMIN}/api/user/")).status_code == 200
+    first = await db.fetchval("SELECT token FROM ops_admin_sessions")
+    await db.execute("UPDATE ops_admin_sessions SET expiry_date = now() - interval '2 hours'")
+    await db.execute("UPDATE ops_admin_sessions SET max_expiry_date = expiry_date")
+    await db.execute("UPDATE ops_admin_users SET active = false")  # the mirror is refreshed, not duplicated
+
+    assert (await client.get(f"{ADMIN}/api/user/")).status_code == 200
+    assert await db.fetchval("SELECT count(*) FROM ops_admin_users WHERE active AND admin") == 1
+    tokens = [r["token"] for r in await db.fetch("SELECT token FROM ops_admin_sessions")]
+    assert len(tokens) == 1  # the expired one is gone
+    assert tokens != [first]
