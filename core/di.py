@@ -10,6 +10,7 @@ from injector import Binder, Injector, InstanceProvider, Module, Provider
 
 from core.clock import Clock, FrozenClock, SystemClock
 from core.db import Database
+from core.eventlog import CursorStore, EventLog, MemoryCursorStore, MemoryEventLog
 from core.events import EventBus, MemoryEventBus
 from core.feature import Feature
 from core.jobs import JobQueue, MemoryJobQueue
@@ -50,7 +51,9 @@ class CoreModule(Module):
     def configure(self, binder: Binder) -> None:
         from core.postgres import (
             PostgresCheckpointStore,
+            PostgresCursorStore,
             PostgresEventBus,
+            PostgresEventLog,
             PostgresRateLimiter,
         )
         from core.worker import SaqJobQueue
@@ -65,6 +68,9 @@ class CoreModule(Module):
         bind_port(binder, UnitOfWork, db)
         bind_port(binder, Clock, clock)
         bind_port(binder, EventBus, PostgresEventBus(db))
+        cursors = PostgresCursorStore(db)
+        bind_port(binder, CursorStore, cursors)
+        bind_port(binder, EventLog, PostgresEventLog(db, cursors))
         bind_port(binder, BlobStorage, _blob_storage(settings))
         bind_port(binder, RateLimiter, PostgresRateLimiter(db, clock))
         bind_port(binder, CheckpointStore, PostgresCheckpointStore(db))
@@ -94,9 +100,13 @@ class MemoryCoreModule(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Settings, to=InstanceProvider(self.settings))
-        bind_port(binder, UnitOfWork, MemoryUnitOfWork())
+        uow, bus, cursors = MemoryUnitOfWork(), MemoryEventBus(), MemoryCursorStore()
+        bind_port(binder, UnitOfWork, uow)
         bind_port(binder, Clock, self.clock)
-        bind_port(binder, EventBus, MemoryEventBus())
+        bind_port(binder, EventBus, bus)
+        binder.bind(MemoryCursorStore, to=InstanceProvider(cursors))
+        bind_port(binder, CursorStore, cursors)
+        bind_port(binder, EventLog, MemoryEventLog(bus, cursors, uow))
         bind_port(binder, BlobStorage, MemoryBlobStorage())
         bind_port(binder, RateLimiter, MemoryRateLimiter(self.clock))
         bind_port(binder, CheckpointStore, MemoryCheckpointStore())
@@ -111,8 +121,11 @@ def build_injector(
 ) -> Injector:
     """The one injector of a process. `memory=True` wires every port to its in-memory adapter;
     `overrides` come last and win (tests swap single adapters this way)."""
+    from core.live import Declarations
+
     tables = [table for feature in features for table in feature.tables]
     modules: list[Module] = [MemoryCoreModule(settings) if memory else CoreModule(settings, tables)]
+    modules.append(Declarations(features))  # live parts and event-log consumers, as features declare them
     modules.extend(_feature_modules(features, memory))
     modules.extend(overrides)
     return Injector(modules)

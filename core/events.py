@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from uuid import UUID
 
 QUEUE_SIZE = 1000
 REPLAY_LIMIT = 500  # a subscriber back after a longer absence reloads the page instead
@@ -169,6 +170,25 @@ class LogCursor:
         return LogCursor(position, gap_seen_at)
 
 
+@dataclass(frozen=True)
+class LiveFragment:
+    """A piece of a live page: a template and its context. The live stream (core/live.py) renders it
+    with `oob=True`; its root element carries `hx-swap-oob` and replaces its namesake on the page."""
+
+    template: str
+    context: Mapping[str, Any]
+
+
+class LivePart(Protocol):
+    """A feature's part of the live pages (studio tiles, the dashboard's tiles), kept live over the one
+    event stream of the page. A feature declares its parts in `Feature.live_parts`."""
+
+    async def fragments(self, owner_id: UUID, event: Event) -> Sequence[LiveFragment]:
+        """What to send the person for this event of their topic `user:<owner id>` (empty: nothing).
+        Called for every event on that topic: a part picks the names it knows."""
+        ...
+
+
 class EventBus(Protocol):
     async def publish(self, topic: str, name: str, data: Mapping[str, Any]) -> None:
         """Publish an event. Inside a transaction it is delivered only if the transaction commits."""
@@ -185,9 +205,11 @@ class MemoryEventBus:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self._subscribers: set[Subscription] = set()
+        self._last_id = 0  # not len(events): retention removes stored events, ids never repeat
 
     async def publish(self, topic: str, name: str, data: Mapping[str, Any]) -> None:
-        event = Event(len(self.events) + 1, topic, name, dict(data))
+        self._last_id += 1
+        event = Event(self._last_id, topic, name, dict(data))
         self.events.append(event)
         for sub in list(self._subscribers):
             sub.offer(event)

@@ -64,6 +64,13 @@ class Feature:
     # Templates the account page (/me) includes, in feature order; each is a self-contained partial
     # (it may load its own data with htmx) rendered with the page's context (`user`, `request`).
     me_panels: Sequence[str] = ()
+    # Consumers of the event log this feature reads with core's EventLog (their cursors hold retention
+    # back), and event names it reads back from the log by topic beyond any cursor (never pruned).
+    event_consumers: Sequence[str] = ()
+    event_history: Sequence[str] = ()
+    # Its parts of live pages (core.live): types the injector resolves to `LivePart`s, whose fragments
+    # ride the one event stream of the page.
+    live_parts: Sequence[type[Any]] = ()
     commands: Sequence[Command] = ()
     """The `hypha` sub-commands the feature contributes (e.g. `hypha ledger verify`)."""
     tables: Sequence[type[Table]] = ()

@@ -1,12 +1,13 @@
-"""PostgreSQL adapters of core's ports: the event bus, rate limits and pipeline checkpoints."""
+"""PostgreSQL adapters of core's ports: the event bus, the event log's consumers and their cursors,
+rate limits and pipeline checkpoints."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,8 @@ import asyncpg
 
 from core.clock import Clock
 from core.db import Database
-from core.events import REPLAY_LIMIT, Event, Subscription
+from core.eventlog import PRUNE_BATCH, Batch, EventSelection, LogPage, consume_batch
+from core.events import REPLAY_LIMIT, Event, LogCursor, Subscription
 from core.pipeline import Output
 from core.ratelimit import Allowance, _allowance
 from core.tables import CheckpointTable, RateLimitTable
@@ -131,6 +133,135 @@ class PostgresEventBus:
         self._last_seen = max(self._last_seen, event.id)
         for sub in list(self._subscribers):
             sub.offer(event)
+
+
+def _stored_event(row: Any) -> Event:
+    return Event(row["id"], row["topic"], row["name"], json.loads(row["data"]), row["created_at"])
+
+
+def _selection_sql(selection: EventSelection, first_param: int) -> tuple[str, list[Any]]:
+    """A SQL condition equal to `selection.wants(topic, name, data)`, with its parameters."""
+    params: list[Any] = [selection.topic_prefix]
+    n = first_param
+    alternatives: list[str] = []
+    plain = sorted(name for name in selection.names if name not in selection.states)
+    if plain:
+        alternatives.append(f"name = ANY(${n + 1}::text[])")
+        params.append(plain)
+        n += 1
+    for name in sorted(selection.names & selection.states.keys()):
+        alternatives.append(f"(name = ${n + 1} AND data->>'state' = ANY(${n + 2}::text[]))")
+        params.extend([name, sorted(selection.states[name])])
+        n += 2
+    condition = " OR ".join(alternatives) or "false"
+    return f"starts_with(topic, ${first_param}) AND ({condition})", params
+
+
+class PostgresCursorStore:
+    """`log_cursors`: one row per (log, consumer)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def locked(self, log: str, consumer: str) -> LogCursor:
+        await self.db.execute(
+            "INSERT INTO log_cursors (log, consumer) VALUES ($1, $2) ON CONFLICT (log, consumer) DO NOTHING",
+            log,
+            consumer,
+        )
+        row = await self.db.fetchrow(
+            "SELECT position, gap_seen_at FROM log_cursors WHERE log = $1 AND consumer = $2 FOR UPDATE", log, consumer
+        )
+        assert row is not None
+        return LogCursor(row["position"], row["gap_seen_at"])
+
+    async def get(self, log: str, consumer: str) -> LogCursor:
+        row = await self.db.fetchrow(
+            "SELECT position, gap_seen_at FROM log_cursors WHERE log = $1 AND consumer = $2", log, consumer
+        )
+        return LogCursor(row["position"], row["gap_seen_at"]) if row else LogCursor()
+
+    async def save(self, log: str, consumer: str, cursor: LogCursor) -> None:
+        await self.db.execute(
+            "INSERT INTO log_cursors AS c (log, consumer, position, gap_seen_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (log, consumer) DO UPDATE SET position = EXCLUDED.position,"
+            " gap_seen_at = EXCLUDED.gap_seen_at, updated_at = now() WHERE c.position <= EXCLUDED.position",
+            log,
+            consumer,
+            cursor.position,
+            cursor.gap_seen_at,
+        )
+
+    async def lowest(self, log: str, consumers: Collection[str]) -> int:
+        found = await self.db.fetchval(
+            "SELECT min(coalesce(c.position, 0)) FROM unnest($2::text[]) AS r(consumer)"
+            " LEFT JOIN log_cursors c ON c.log = $1 AND c.consumer = r.consumer",
+            log,
+            sorted(consumers),
+        )
+        return int(found or 0)
+
+
+class PostgresEventLog:
+    """Reads `event_log` with plain SQL (a filter on jsonb, keyset reads): data travels only for the
+    selected events, and a consumer's batch reads ids it does not want without their payloads."""
+
+    def __init__(self, db: Database, cursors: PostgresCursorStore) -> None:
+        self.db = db
+        self.cursors = cursors
+
+    def batch(
+        self, consumer: str, selection: EventSelection, limit: int, grace: timedelta, now: datetime
+    ) -> AbstractAsyncContextManager[Batch]:
+        return consume_batch(self, self.cursors, self.db, consumer, selection, limit, grace, now)
+
+    async def read(self, after: int, selection: EventSelection, limit: int) -> LogPage:
+        condition, params = _selection_sql(selection, 3)
+        rows = await self.db.fetch(
+            f"SELECT id, topic, name, created_at, CASE WHEN {condition} THEN data END AS data"  # noqa: S608
+            " FROM event_log WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+            limit,
+            *params,
+        )
+        return LogPage([r["id"] for r in rows], [_stored_event(r) for r in rows if r["data"] is not None])
+
+    async def on_topic(self, topic: str, names: frozenset[str], after: int, limit: int) -> list[Event]:
+        rows = await self.db.fetch(
+            "SELECT id, topic, name, data, created_at FROM event_log"
+            " WHERE topic = $1 AND id > $2 AND name = ANY($3::text[]) ORDER BY id LIMIT $4",
+            topic,
+            after,
+            sorted(names),
+            limit,
+        )
+        return [_stored_event(r) for r in rows]
+
+    async def latest(self, topic: str, names: frozenset[str], limit: int) -> list[Event]:
+        rows = await self.db.fetch(
+            "SELECT id, topic, name, data, created_at FROM event_log"
+            " WHERE topic = $1 AND name = ANY($2::text[]) ORDER BY id DESC LIMIT $3",
+            topic,
+            sorted(names),
+            limit,
+        )
+        return [_stored_event(r) for r in rows]
+
+    async def prune(self, through: int, before: datetime, keep_names: Collection[str]) -> int:
+        deleted = 0
+        while True:
+            status = await self.db.execute(
+                "DELETE FROM event_log WHERE id IN (SELECT id FROM event_log WHERE id <= $1 AND created_at < $2"
+                " AND name <> ALL($3::text[]) ORDER BY id LIMIT $4)",
+                through,
+                before,
+                sorted(keep_names),
+                PRUNE_BATCH,
+            )
+            count = int(status.rsplit(" ", 1)[-1])
+            deleted += count
+            if count < PRUNE_BATCH:
+                return deleted
 
 
 class PostgresRateLimiter:

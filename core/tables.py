@@ -1,5 +1,5 @@
-"""Piccolo tables of core's own infrastructure (migrations/0001_core.sql); only core's PostgreSQL
-adapters (core/postgres.py) and the command line read them.
+"""Piccolo tables of core's own infrastructure (migrations/0001_core.sql, 1920_log_cursors.sql); only
+core's PostgreSQL adapters (core/postgres.py) and the command line read them.
 
 PostgreSQL keys `pipeline_checkpoints` on (run_id, unit); Piccolo has no composite keys, so the class
 names the key's first column its primary key, and queries always filter on the whole key.
@@ -7,7 +7,7 @@ names the key's first column its primary key, and queries always filter on the w
 
 from __future__ import annotations
 
-from piccolo.columns import JSONB, BigSerial, Integer, Text, Timestamptz
+from piccolo.columns import JSONB, BigInt, BigSerial, Integer, Text, Timestamptz
 from piccolo.table import Table
 
 
@@ -19,6 +19,17 @@ class EventLogTable(Table, tablename="event_log"):
     name = Text()
     data = JSONB()
     created_at = Timestamptz()
+
+
+class LogCursorTable(Table, tablename="log_cursors"):
+    """Every consumer's read position in an id sequence (the event log, heartbeats); key (log, consumer).
+    Read and moved with SQL (core/postgres.py): the row lock and the never-backwards upsert."""
+
+    log = Text(primary_key=True)
+    consumer = Text()
+    position = BigInt(default=0)
+    gap_seen_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz()
 
 
 class CheckpointTable(Table, tablename="pipeline_checkpoints"):

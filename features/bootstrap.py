@@ -19,6 +19,7 @@ from piccolo.table import Table
 
 from core import cli as core_cli
 from core.feature import Composition, Feature
+from core.live import LIVE
 from core.settings import Settings, load_settings
 from features.accounts.module import FEATURE as ACCOUNTS
 from features.analytics.module import FEATURE as ANALYTICS
@@ -60,6 +61,7 @@ HYPHA = Composition(
         MODERATION,
         PRIVACY,
         OPS_ADMIN,
+        LIVE,
     ],
     entry_module="features.bootstrap",
 )

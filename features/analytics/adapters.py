@@ -1,17 +1,14 @@
-"""Analytics adapters: the aggregate store and the event-log reader, on PostgreSQL and in memory."""
+"""Analytics adapters: the aggregate store, on PostgreSQL and in memory."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from core.db import Database
-from core.events import Event, MemoryEventBus
 from features.analytics.model import (
-    Cursor,
     RevenueDay,
     Session,
     SessionKey,
@@ -20,7 +17,6 @@ from features.analytics.model import (
     WatchDay,
     WatchFold,
 )
-from features.analytics.ports import JournalPage
 from features.analytics.tables import RevenueDayTable, SessionFoldTable, WatchDayTable
 
 # -- the aggregate store -------------------------------------------------------------------------------
@@ -76,28 +72,6 @@ class PostgresAnalyticsStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    async def locked_cursor(self, name: str) -> Cursor:
-        await self.db.execute("INSERT INTO analytics_cursors (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name)
-        row = await self.db.fetchrow(
-            "SELECT position, gap_seen_at FROM analytics_cursors WHERE name = $1 FOR UPDATE", name
-        )
-        assert row is not None
-        return Cursor(row["position"], row["gap_seen_at"])
-
-    async def save_cursor(self, name: str, cursor: Cursor) -> None:
-        await self.db.execute(
-            "INSERT INTO analytics_cursors (name, position, gap_seen_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, gap_seen_at = EXCLUDED.gap_seen_at,"
-            " updated_at = now()",
-            name,
-            cursor.position,
-            cursor.gap_seen_at,
-        )
-
-    async def position(self, name: str) -> int:
-        found = await self.db.fetchval("SELECT position FROM analytics_cursors WHERE name = $1", name)
-        return int(found or 0)
 
     async def sessions(self, keys: Collection[SessionKey]) -> dict[SessionKey, Session]:
         if not keys:
@@ -233,20 +207,10 @@ class PostgresAnalyticsStore:
 
 class MemoryAnalyticsStore:
     def __init__(self) -> None:
-        self.cursors: dict[str, Cursor] = {}
         self.stored_sessions: dict[SessionKey, Session] = {}
         self.days: dict[tuple[UUID, date], WatchDay] = {}
         self.viewers: set[ViewerDay] = set()
         self.revenue: dict[tuple[UUID, date], RevenueDay] = {}
-
-    async def locked_cursor(self, name: str) -> Cursor:
-        return self.cursors.get(name, Cursor())
-
-    async def save_cursor(self, name: str, cursor: Cursor) -> None:
-        self.cursors[name] = cursor
-
-    async def position(self, name: str) -> int:
-        return self.cursors.get(name, Cursor()).position
 
     async def sessions(self, keys: Collection[SessionKey]) -> dict[SessionKey, Session]:
         return {key: self.stored_sessions[key] for key in keys if key in self.stored_sessions}
@@ -300,68 +264,3 @@ class MemoryAnalyticsStore:
             if r.owner_id == owner_id and start <= r.day <= end and video_id in (None, r.video_id)
         ]
         return sorted(found, key=lambda r: (r.day, str(r.video_id)))
-
-
-# -- the event log ---------------------------------------------------------------------------------------
-
-
-def _event(row: Any) -> Event:
-    return Event(row["id"], row["topic"], row["name"], json.loads(row["data"]), row["created_at"])
-
-
-class PostgresEventJournal:
-    """Reads core's `event_log` with plain SQL; data travels only for the wanted events."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def read(self, after: int, names: frozenset[str], limit: int) -> JournalPage:
-        rows = await self.db.fetch(
-            "SELECT id, topic, name, created_at, CASE WHEN name = ANY($3::text[]) THEN data END AS data"
-            " FROM event_log WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-            limit,
-            sorted(names),
-        )
-        return JournalPage([r["id"] for r in rows], [_event(r) for r in rows if r["data"] is not None])
-
-    async def on_topic(self, topic: str, names: frozenset[str], after: int, limit: int) -> list[Event]:
-        rows = await self.db.fetch(
-            "SELECT id, topic, name, data, created_at FROM event_log"
-            " WHERE topic = $1 AND id > $2 AND name = ANY($3::text[]) ORDER BY id LIMIT $4",
-            topic,
-            after,
-            sorted(names),
-            limit,
-        )
-        return [_event(r) for r in rows]
-
-    async def latest(self, topic: str, names: frozenset[str], limit: int) -> list[Event]:
-        rows = await self.db.fetch(
-            "SELECT id, topic, name, data, created_at FROM event_log"
-            " WHERE topic = $1 AND name = ANY($2::text[]) ORDER BY id DESC LIMIT $3",
-            topic,
-            sorted(names),
-            limit,
-        )
-        return [_event(r) for r in rows]
-
-
-class MemoryEventJournal:
-    """Reads the events a MemoryEventBus has stored."""
-
-    def __init__(self, bus: MemoryEventBus) -> None:
-        self.bus = bus
-
-    def _sorted(self) -> list[Event]:
-        return sorted(self.bus.events, key=lambda e: e.id)
-
-    async def read(self, after: int, names: frozenset[str], limit: int) -> JournalPage:
-        stored = [e for e in self._sorted() if e.id > after][:limit]
-        return JournalPage([e.id for e in stored], [e for e in stored if e.name in names])
-
-    async def on_topic(self, topic: str, names: frozenset[str], after: int, limit: int) -> list[Event]:
-        return [e for e in self._sorted() if e.topic == topic and e.id > after and e.name in names][:limit]
-
-    async def latest(self, topic: str, names: frozenset[str], limit: int) -> list[Event]:
-        return [e for e in reversed(self._sorted()) if e.topic == topic and e.name in names][:limit]

@@ -48,8 +48,9 @@ BEAT_MS = 10_000  # the player's heartbeat interval: what a session's first hear
 END_SLACK_MS = 1_000  # within this of the end counts as watched to the end
 SESSION_GAP = timedelta(days=2)  # a session silent this long does not go on: its next heartbeat starts a view
 
-HEARTBEATS = "heartbeats"  # cursor names
-REVENUE = "revenue"
+HEARTBEATS = "heartbeats"  # the log of heartbeat ids, in core's cursor store
+CONSUMER = "analytics"  # this feature's cursor in each log it reads
+REVENUE_CONSUMER = CONSUMER  # its name among the event log's consumers
 SALE = "sale"
 TIP = "tip"
 REVENUE_EVENTS = frozenset({SALE, TIP})

@@ -1,5 +1,5 @@
-"""Wiring for analytics: the store and the event-log reader to their adapters, the service, the routes
-and the every-minute fold."""
+"""Wiring for analytics: the store to its adapter, the service (reading core's event log and cursors),
+the routes and the every-minute fold."""
 
 from __future__ import annotations
 
@@ -8,19 +8,15 @@ from injector import Binder, Module, provider, singleton
 from core.clock import Clock
 from core.db import Database, tables_in
 from core.di import bind_port
-from core.events import EventBus, MemoryEventBus
+from core.eventlog import CursorStore, EventLog
 from core.feature import CronSpec, Feature, NavLink
 from core.uow import UnitOfWork
 from features.analytics import tables as analytics_tables
-from features.analytics.adapters import (
-    MemoryAnalyticsStore,
-    MemoryEventJournal,
-    PostgresAnalyticsStore,
-    PostgresEventJournal,
-)
+from features.analytics.adapters import MemoryAnalyticsStore, PostgresAnalyticsStore
 from features.analytics.controller import AnalyticsController
 from features.analytics.jobs import fold_analytics
-from features.analytics.ports import AnalyticsStore, EventJournal
+from features.analytics.model import REVENUE_CONSUMER, TIP
+from features.analytics.ports import AnalyticsStore
 from features.analytics.service import AnalyticsService
 from features.playback.service import PlaybackService
 from features.studio.service import StudioService
@@ -32,13 +28,14 @@ class _AnalyticsServiceModule(Module):
     def analytics_service(
         self,
         store: AnalyticsStore,
-        journal: EventJournal,
+        events: EventLog,
+        cursors: CursorStore,
         playback: PlaybackService,
         studio: StudioService,
         uow: UnitOfWork,
         clock: Clock,
     ) -> AnalyticsService:
-        return AnalyticsService(store, journal, playback, studio, uow, clock)
+        return AnalyticsService(store, events, cursors, playback, studio, uow, clock)
 
 
 class AnalyticsModule(_AnalyticsServiceModule):
@@ -47,21 +44,10 @@ class AnalyticsModule(_AnalyticsServiceModule):
     def store(self, db: Database) -> AnalyticsStore:
         return PostgresAnalyticsStore(db)
 
-    @singleton
-    @provider
-    def journal(self, db: Database) -> EventJournal:
-        return PostgresEventJournal(db)
-
 
 class MemoryAnalyticsModule(_AnalyticsServiceModule):
     def configure(self, binder: Binder) -> None:
         bind_port(binder, AnalyticsStore, MemoryAnalyticsStore())
-
-    @singleton
-    @provider
-    def journal(self, bus: EventBus) -> EventJournal:
-        assert isinstance(bus, MemoryEventBus), "the memory journal reads a MemoryEventBus"
-        return MemoryEventJournal(bus)
 
 
 FEATURE = Feature(
@@ -71,5 +57,7 @@ FEATURE = Feature(
     route_handlers=[AnalyticsController],
     cron_jobs=[CronSpec(fold_analytics, "* * * * *", timeout=240)],
     nav=[NavLink("Analytics", "/studio/analytics", "creator", order=25)],
+    event_consumers=[REVENUE_CONSUMER],
+    event_history=[TIP],  # the dashboard's latest tips are read back from the log
     tables=tables_in(analytics_tables),
 )

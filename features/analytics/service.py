@@ -2,11 +2,12 @@
 saq cron job, every minute), and read reports for a creator's own videos from those aggregates only.
 
 Sources (read, never written):
-  heartbeats   `PlaybackService.heartbeats_after(id)` — cursor "heartbeats"
-  sales, tips  the stored event log (`EventJournal`), events "sale" and "tip" on `user:<creator>` —
-               cursor "revenue". The unlocks feature publishes them inside the transaction of their
-               ledger transfer, so the log holds exactly the committed sales and tips, with the
-               ledger's amounts.
+  heartbeats   `PlaybackService.heartbeats_after(id)` — cursor "analytics" of the log "heartbeats" in
+               core's `CursorStore`
+  sales, tips  core's `EventLog`, events "sale" and "tip" on `user:<creator>` — consumer "analytics"
+               (registered with the feature, so retention keeps what it has not read). The unlocks
+               feature publishes them inside the transaction of their ledger transfer, so the log
+               holds exactly the committed sales and tips, with the ledger's amounts.
 
 Each batch is folded in one transaction together with its cursor (locked while folding), so a batch
 counts exactly once however often, and however concurrently, the job runs.
@@ -21,10 +22,12 @@ from typing import TypeVar
 from uuid import UUID
 
 from core.clock import Clock
+from core.eventlog import EVENT_LOG, CursorStore, EventLog, EventSelection
 from core.uow import UnitOfWork
 from features.analytics.model import (
+    CONSUMER,
     HEARTBEATS,
-    REVENUE,
+    REVENUE_CONSUMER,
     REVENUE_EVENTS,
     SESSION_GAP,
     TIP,
@@ -46,13 +49,14 @@ from features.analytics.model import (
     tip_note,
     to_ms,
 )
-from features.analytics.ports import AnalyticsStore, EventJournal
+from features.analytics.ports import AnalyticsStore
 from features.playback.service import PlaybackService
 from features.studio.model import Video
 from features.studio.service import StudioService
 
 _FACTS_CACHED = 50_000
 _OWNER_VIDEOS = 500
+_REVENUE = EventSelection(REVENUE_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ class AnalyticsService:
     def __init__(
         self,
         store: AnalyticsStore,
-        journal: EventJournal,
+        events: EventLog,
+        cursors: CursorStore,
         playback: PlaybackService,
         studio: StudioService,
         uow: UnitOfWork,
@@ -138,7 +143,8 @@ class AnalyticsService:
         policy: AnalyticsPolicy | None = None,
     ) -> None:
         self.store = store
-        self.journal = journal
+        self.events = events
+        self.cursors = cursors
         self.playback = playback
         self.studio = studio
         self.uow = uow
@@ -158,7 +164,7 @@ class AnalyticsService:
         folded = 0
         while True:
             async with self.uow.atomic():
-                cursor = await self.store.locked_cursor(HEARTBEATS)
+                cursor = await self.cursors.locked(HEARTBEATS, CONSUMER)
                 beats = await self.playback.heartbeats_after(cursor.position, self.policy.batch)
                 moved = cursor.advanced_over([b.id for b in beats], self.clock.now(), self.policy.gap_grace)
                 ready = [b for b in beats if b.id <= moved.position]
@@ -169,7 +175,7 @@ class AnalyticsService:
                     # A session silent for SESSION_GAP will not go on: keep the state table small.
                     await self.store.forget_sessions(max(b.at for b in ready) - SESSION_GAP)
                 if moved != cursor:
-                    await self.store.save_cursor(HEARTBEATS, moved)
+                    await self.cursors.save(HEARTBEATS, CONSUMER, moved)
             folded += len(ready)
             if len(beats) < self.policy.batch or moved.position == cursor.position:
                 return folded
@@ -178,17 +184,14 @@ class AnalyticsService:
         """Fold new sale and tip events into per-video per-day revenue."""
         folded = 0
         while True:
-            async with self.uow.atomic():
-                cursor = await self.store.locked_cursor(REVENUE)
-                page = await self.journal.read(cursor.position, REVENUE_EVENTS, self.policy.batch)
-                moved = cursor.advanced_over(page.ids, self.clock.now(), self.policy.gap_grace)
-                ready = [e for e in page.events if e.id <= moved.position]
-                if ready:
-                    await self.store.apply_revenue(fold_revenue(ready))
-                if moved != cursor:
-                    await self.store.save_cursor(REVENUE, moved)
-            folded += len(ready)
-            if len(page.ids) < self.policy.batch or moved.position == cursor.position:
+            now = self.clock.now()
+            async with self.events.batch(
+                REVENUE_CONSUMER, _REVENUE, self.policy.batch, self.policy.gap_grace, now
+            ) as batch:
+                if batch.events:
+                    await self.store.apply_revenue(fold_revenue(batch.events))
+            folded += len(batch.events)
+            if batch.exhausted:
                 return folded
 
     async def _facts_for(self, video_ids: Iterable[UUID]) -> dict[UUID, VideoFacts]:
@@ -216,10 +219,10 @@ class AnalyticsService:
         day = day_of(self.clock.now())
         topic = f"user:{owner_id}"
         for _ in range(5):
-            before = await self.store.position(REVENUE)
+            before = (await self.cursors.get(EVENT_LOG, REVENUE_CONSUMER)).position
             rows = await self.store.revenue_days(owner_id, day, day)
-            tail = await self.journal.on_topic(topic, REVENUE_EVENTS, before, 10_000)
-            if await self.store.position(REVENUE) == before:  # no fold committed in between
+            tail = await self.events.on_topic(topic, REVENUE_EVENTS, before, 10_000)
+            if (await self.cursors.get(EVENT_LOG, REVENUE_CONSUMER)).position == before:  # no fold in between
                 break
         sales = DaySales(day)
         for row in rows:
@@ -232,7 +235,7 @@ class AnalyticsService:
 
     async def recent_tips(self, owner_id: UUID, limit: int = 5) -> list[TipNote]:
         """The creator's latest tips with their messages, newest first."""
-        events = await self.journal.latest(f"user:{owner_id}", frozenset({TIP}), limit)
+        events = await self.events.latest(f"user:{owner_id}", frozenset({TIP}), limit)
         return [note for note in (tip_note(e) for e in events) if note is not None]
 
     # -- reports ----------------------------------------------------------------------------------------

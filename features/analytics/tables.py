@@ -12,13 +12,6 @@ from piccolo.columns import UUID, Array, BigInt, Boolean, Date, Integer, Text, T
 from piccolo.table import Table
 
 
-class AnalyticsCursorTable(Table, tablename="analytics_cursors"):
-    name = Text(primary_key=True)
-    position = BigInt(default=0)
-    gap_seen_at = Timestamptz(null=True, default=None)
-    updated_at = Timestamptz()
-
-
 class SessionFoldTable(Table, tablename="analytics_sessions"):
     """One viewing session as folded from heartbeats; key (video_id, session_id)."""
 

@@ -10,19 +10,10 @@ from core.db import Database
 from features.dashboard.model import Sighting
 from features.dashboard.tables import PresenceTable, ViewerCountTable
 
-CURSOR = "heartbeats"
-
 
 class PostgresPresenceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    async def locked_cursor(self) -> int:
-        await self.db.execute("INSERT INTO dashboard_cursors (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", CURSOR)
-        return int(await self.db.fetchval("SELECT position FROM dashboard_cursors WHERE name = $1 FOR UPDATE", CURSOR))
-
-    async def save_cursor(self, position: int) -> None:
-        await self.db.execute("UPDATE dashboard_cursors SET position = $2 WHERE name = $1", CURSOR, position)
 
     async def seen(self, sightings: Sequence[Sighting]) -> None:
         if not sightings:
@@ -82,15 +73,8 @@ class PostgresPresenceStore:
 
 class MemoryPresenceStore:
     def __init__(self) -> None:
-        self.position = 0
         self.sightings: dict[tuple[UUID, str, UUID], datetime] = {}
         self.counts_published: dict[UUID, int] = {}
-
-    async def locked_cursor(self) -> int:
-        return self.position
-
-    async def save_cursor(self, position: int) -> None:
-        self.position = position
 
     async def seen(self, sightings: Sequence[Sighting]) -> None:
         for s in sightings:

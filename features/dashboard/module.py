@@ -3,11 +3,12 @@ studio page, the routes and the every-10-seconds viewer count."""
 
 from __future__ import annotations
 
-from injector import Binder, Module, multiprovider, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database, tables_in
 from core.di import bind_port
+from core.eventlog import CursorStore
 from core.events import EventBus
 from core.feature import CronSpec, Feature
 from core.uow import UnitOfWork
@@ -21,7 +22,6 @@ from features.dashboard.service import DashboardService
 from features.ledger.service import LedgerService
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
-from features.studio.ports import LivePart
 from features.studio.service import StudioService
 
 
@@ -39,13 +39,9 @@ class _DashboardServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         payouts: PayoutService,
+        cursors: CursorStore,
     ) -> DashboardService:
-        return DashboardService(analytics, ledger, playback, studio, presence, bus, uow, clock, payouts)
-
-    @multiprovider
-    def live_parts(self, dashboard: DashboardService) -> list[LivePart]:
-        """The dashboard's tiles ride the studio page's SSE stream."""
-        return [dashboard]
+        return DashboardService(analytics, ledger, playback, studio, presence, bus, uow, clock, payouts, cursors)
 
 
 class DashboardModule(_DashboardServiceModule):
@@ -66,5 +62,6 @@ FEATURE = Feature(
     memory_module=MemoryDashboardModule,
     route_handlers=[DashboardController],
     cron_jobs=[CronSpec(refresh_viewers, "* * * * * */10", timeout=60)],
+    live_parts=[DashboardService],  # its tiles ride the live pages' one stream
     tables=tables_in(dashboard_tables),
 )

@@ -11,13 +11,8 @@ from features.dashboard.model import Sighting
 
 
 class PresenceStore(Protocol):
-    """Recent sightings of viewers, the heartbeat cursor, and the viewer counts last published."""
-
-    async def locked_cursor(self) -> int:
-        """The id of the last heartbeat read (0 at first), locked until the transaction ends."""
-        ...
-
-    async def save_cursor(self, position: int) -> None: ...
+    """Recent sightings of viewers and the viewer counts last published (the heartbeat cursor is in
+    core's `CursorStore`)."""
 
     async def seen(self, sightings: Sequence[Sighting]) -> None:
         """Record sightings (one per creator, viewer and video); a later sighting replaces an earlier one."""

@@ -1,7 +1,7 @@
 """Dashboard use cases: the creator's live tiles, and the viewer counts that keep "watching now" live.
 
-How each tile stays live, on the studio page's one SSE connection (`/studio/events`, topic
-`user:<creator>`; the dashboard is a `LivePart` of the studio page):
+How each tile stays live, on the live pages' one SSE connection (core/live.py, topic
+`user:<creator>`; the dashboard is a `LivePart` declared by its feature):
 
   today, tips  "sale" and "tip" events (published by unlocks in the transaction of the ledger transfer)
                re-render them from `AnalyticsService.today` / `recent_tips` — the folded aggregates plus
@@ -25,7 +25,8 @@ from typing import Any
 from uuid import UUID
 
 from core.clock import Clock
-from core.events import Event, EventBus
+from core.eventlog import CursorStore
+from core.events import Event, EventBus, LiveFragment, LogCursor
 from core.uow import UnitOfWork
 from features.analytics.model import viewer_key
 from features.analytics.service import AnalyticsService
@@ -44,7 +45,6 @@ from features.ledger.service import LedgerService
 from features.payouts.model import Availability
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
-from features.studio.ports import LiveFragment
 from features.studio.service import StudioService, topic_for
 
 TILE_TEMPLATES = {
@@ -54,6 +54,7 @@ TILE_TEMPLATES = {
     "viewers": "dashboard/_viewers.html",
 }
 _OWNERS_CACHED = 50_000
+HEARTBEATS, CONSUMER = "heartbeats", "dashboard"  # the dashboard's read position in core's cursor store
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class DashboardService:
         uow: UnitOfWork,
         clock: Clock,
         payouts: PayoutService,
+        cursors: CursorStore,
         policy: PresencePolicy | None = None,
     ) -> None:
         self.analytics = analytics
@@ -84,6 +86,7 @@ class DashboardService:
         self.uow = uow
         self.clock = clock
         self.payouts = payouts
+        self.cursors = cursors
         self.policy = policy or PresencePolicy()
         self._owners: dict[UUID, UUID | None] = {}  # video → creator; never changes
 
@@ -109,7 +112,7 @@ class DashboardService:
 
     async def fragments(self, owner_id: UUID, event: Event) -> Sequence[LiveFragment]:
         """The tiles an event of the creator's topic changes, re-rendered from the current state (the
-        studio page's stream calls this: the dashboard is a LivePart)."""
+        live stream calls this: the dashboard is a LivePart)."""
         return [
             LiveFragment(TILE_TEMPLATES[tile], await self._tile_context(tile, owner_id))
             for tile in TILES_FOR.get(event.name, ())
@@ -133,7 +136,7 @@ class DashboardService:
         now = self.clock.now()
         cutoff = now - PRESENCE_WINDOW
         async with self.uow.atomic():
-            position = await self.presence.locked_cursor()
+            position = (await self.cursors.locked(HEARTBEATS, CONSUMER)).position
             while True:
                 beats = await self.playback.heartbeats_after(position, self.policy.batch)
                 if not beats:
@@ -148,7 +151,7 @@ class DashboardService:
                 position = beats[-1].id
                 if len(beats) < self.policy.batch:
                     break
-            await self.presence.save_cursor(position)
+            await self.cursors.save(HEARTBEATS, CONSUMER, LogCursor(position))
             await self.presence.forget_before(cutoff)
             changed = changed_counts(await self.presence.counts(cutoff), await self.presence.published())
             await self.presence.set_published(changed)

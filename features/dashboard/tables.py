@@ -8,13 +8,8 @@ whole key.
 
 from __future__ import annotations
 
-from piccolo.columns import UUID, BigInt, Integer, Text, Timestamptz
+from piccolo.columns import UUID, Integer, Text, Timestamptz
 from piccolo.table import Table
-
-
-class DashboardCursorTable(Table, tablename="dashboard_cursors"):
-    name = Text(primary_key=True)
-    position = BigInt(default=0)
 
 
 class PresenceTable(Table, tablename="dashboard_presence"):

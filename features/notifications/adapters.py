@@ -1,12 +1,11 @@
-"""Notifications adapters: mail by SMTP, into the PostgreSQL outbox or into memory; the event log
-read with plain SQL; cursors and delivery records in PostgreSQL or in memory."""
+"""Notifications adapters: mail by SMTP, into the PostgreSQL outbox or into memory; delivery records
+in PostgreSQL or in memory."""
 
 from __future__ import annotations
 
 import email.message
 import email.utils
 import html
-import json
 import logging
 import ssl
 from collections.abc import Collection, Sequence
@@ -22,7 +21,6 @@ from piccolo.custom_types import Combinable
 
 from core.clock import Clock, SystemClock
 from core.db import Database
-from core.events import Event, MemoryEventBus
 from features.accounts.model import AccountMail
 from features.notifications.mails import MailComposer
 from features.notifications.model import (
@@ -30,9 +28,6 @@ from features.notifications.model import (
     DeliveryStatus,
     EmailDeliveryError,
     EmailMessage,
-    EventSelection,
-    FeedCursor,
-    FeedPage,
     MailPage,
     StoredMail,
     check_message,
@@ -256,97 +251,6 @@ def _redacted(value: str, text: str, replacement: str) -> str:
     for form in written_forms(text):
         value = value.replace(form, replacement)
     return value
-
-
-# -- Reading the event log ------------------------------------------------------------------------
-
-
-def _selection_sql(selection: EventSelection, first_param: int) -> tuple[str, list[Any]]:
-    """A SQL condition equal to `selection.wants(topic, name, data)`, with its parameters."""
-    params: list[Any] = [selection.topic_prefix]
-    n = first_param
-    alternatives: list[str] = []
-    plain = sorted(name for name in selection.names if name not in selection.states)
-    if plain:
-        alternatives.append(f"name = ANY(${n + 1}::text[])")
-        params.append(plain)
-        n += 1
-    for name in sorted(selection.names & selection.states.keys()):
-        alternatives.append(f"(name = ${n + 1} AND data->>'state' = ANY(${n + 2}::text[]))")
-        params.extend([name, sorted(selection.states[name])])
-        n += 2
-    condition = " OR ".join(alternatives) or "false"
-    return f"starts_with(topic, ${first_param}) AND ({condition})", params
-
-
-class PostgresEventFeed:
-    """Reads core's `event_log` with plain SQL; data travels only for the selected events."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def read(self, after: int, selection: EventSelection, limit: int) -> FeedPage:
-        condition, params = _selection_sql(selection, 3)
-        rows = await self.db.fetch(
-            f"SELECT id, topic, name, created_at, CASE WHEN {condition} THEN data END AS data"  # noqa: S608
-            " FROM event_log WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-            limit,
-            *params,
-        )
-        events = [
-            Event(row["id"], row["topic"], row["name"], json.loads(row["data"]), row["created_at"])
-            for row in rows
-            if row["data"] is not None
-        ]
-        return FeedPage(ids=[row["id"] for row in rows], events=events)
-
-
-class MemoryEventFeed:
-    """Reads the events a MemoryEventBus has stored."""
-
-    def __init__(self, bus: MemoryEventBus) -> None:
-        self.bus = bus
-
-    async def read(self, after: int, selection: EventSelection, limit: int) -> FeedPage:
-        stored = sorted((e for e in self.bus.events if e.id > after), key=lambda e: e.id)[:limit]
-        return FeedPage(
-            ids=[e.id for e in stored], events=[e for e in stored if selection.wants(e.topic, e.name, e.data)]
-        )
-
-
-# -- Cursors ---------------------------------------------------------------------------------------
-
-
-class PostgresCursorStore:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def get(self, name: str) -> FeedCursor:
-        row = await self.db.fetchrow("SELECT position, gap_seen_at FROM notification_cursors WHERE name = $1", name)
-        return FeedCursor(row["position"], row["gap_seen_at"]) if row else FeedCursor()
-
-    async def save(self, name: str, cursor: FeedCursor) -> None:
-        await self.db.execute(
-            "INSERT INTO notification_cursors AS c (name, position, gap_seen_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, gap_seen_at = EXCLUDED.gap_seen_at,"
-            " updated_at = now() WHERE c.position <= EXCLUDED.position",
-            name,
-            cursor.position,
-            cursor.gap_seen_at,
-        )
-
-
-class MemoryCursorStore:
-    def __init__(self) -> None:
-        self.cursors: dict[str, FeedCursor] = {}
-
-    async def get(self, name: str) -> FeedCursor:
-        return self.cursors.get(name, FeedCursor())
-
-    async def save(self, name: str, cursor: FeedCursor) -> None:
-        if cursor.position >= self.cursors.get(name, FeedCursor()).position:
-            self.cursors[name] = cursor
 
 
 # -- Delivery records ------------------------------------------------------------------------------

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from core.eventlog import EventSelection, LogPage
 from core.events import Event, LogCursor
 
 USER_TOPIC_PREFIX = "user:"
@@ -95,22 +96,6 @@ class MailKind(StrEnum):
     EXPORT_READY = "export_ready"
 
 
-@dataclass(frozen=True)
-class EventSelection:
-    """Which stored events are worth reading: events on user topics with one of `names`; for names in
-    `states`, only when `data["state"]` is one of the listed states."""
-
-    names: frozenset[str]
-    states: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    topic_prefix: str = USER_TOPIC_PREFIX
-
-    def wants(self, topic: str, name: str, data: Mapping[str, Any]) -> bool:
-        if not topic.startswith(self.topic_prefix) or name not in self.names:
-            return False
-        allowed = self.states.get(name)
-        return allowed is None or data.get("state") in allowed
-
-
 MAIL_EVENTS = EventSelection(
     names=frozenset({"video", "purchase", "tip", "payout", "export", "moderation"}),
     states={
@@ -118,6 +103,7 @@ MAIL_EVENTS = EventSelection(
         "payout": frozenset({"PAID"}),
         "moderation": frozenset({"TAKEN_DOWN", "SUSPENDED"}),
     },
+    topic_prefix=USER_TOPIC_PREFIX,
 )
 
 
@@ -334,10 +320,4 @@ class Delivery:
 
 FeedCursor = LogCursor  # events past a hole are mailed at once anyway; the delivery record keeps that to once
 
-
-@dataclass(frozen=True)
-class FeedPage:
-    """One read of the event log: every id read (to see holes) and the selected events among them."""
-
-    ids: Sequence[int]
-    events: Sequence[Event]
+FeedPage = LogPage  # one read of the event log: every id read (to see holes), the selected events

@@ -11,7 +11,7 @@ from injector import Binder, InstanceProvider, Module, provider, singleton
 from core.clock import Clock
 from core.db import Database, tables_in
 from core.di import bind_port
-from core.events import EventBus, MemoryEventBus
+from core.eventlog import CursorStore, EventLog
 from core.feature import CronSpec, Feature, NavLink
 from core.settings import Settings
 from core.uow import UnitOfWork
@@ -20,21 +20,17 @@ from features.accounts.service import AccountService
 from features.notifications import tables as notifications_tables
 from features.notifications.adapters import (
     AccountMailSender,
-    MemoryCursorStore,
     MemoryDeliveryLog,
-    MemoryEventFeed,
     MemoryOutbox,
-    PostgresCursorStore,
     PostgresDeliveryLog,
-    PostgresEventFeed,
     PostgresOutbox,
     SmtpEmailService,
 )
 from features.notifications.controller import OutboxController
 from features.notifications.jobs import send_notifications
 from features.notifications.mails import MailComposer
-from features.notifications.ports import CursorStore, DeliveryLog, EmailService, EventFeed, Outbox
-from features.notifications.service import NotificationService
+from features.notifications.ports import DeliveryLog, EmailService, Outbox
+from features.notifications.service import CURSOR, NotificationService
 
 
 class _NotificationServiceModule(Module):
@@ -52,7 +48,7 @@ class _NotificationServiceModule(Module):
     @provider
     def notification_service(
         self,
-        feed: EventFeed,
+        feed: EventLog,
         cursors: CursorStore,
         deliveries: DeliveryLog,
         email: EmailService,
@@ -87,25 +83,13 @@ class NotificationsModule(_NotificationServiceModule):
 
     @singleton
     @provider
-    def feed(self, db: Database) -> EventFeed:
-        return PostgresEventFeed(db)
-
-    @singleton
-    @provider
-    def cursors(self, db: Database) -> CursorStore:
-        return PostgresCursorStore(db)
-
-    @singleton
-    @provider
     def deliveries(self, db: Database) -> DeliveryLog:
         return PostgresDeliveryLog(db)
 
 
 class MemoryNotificationsModule(_NotificationServiceModule):
     def configure(self, binder: Binder) -> None:
-        cursors, deliveries = MemoryCursorStore(), MemoryDeliveryLog()
-        binder.bind(MemoryCursorStore, to=InstanceProvider(cursors))
-        bind_port(binder, CursorStore, cursors)
+        deliveries = MemoryDeliveryLog()
         binder.bind(MemoryDeliveryLog, to=InstanceProvider(deliveries))
         bind_port(binder, DeliveryLog, deliveries)
 
@@ -124,13 +108,6 @@ class MemoryNotificationsModule(_NotificationServiceModule):
     def email(self, outbox: MemoryOutbox) -> EmailService:
         return outbox
 
-    @singleton
-    @provider
-    def feed(self, bus: EventBus) -> EventFeed:
-        if not isinstance(bus, MemoryEventBus):
-            raise TypeError("the in-memory event feed reads a MemoryEventBus")
-        return MemoryEventFeed(bus)
-
 
 FEATURE = Feature(
     name="notifications",
@@ -139,5 +116,6 @@ FEATURE = Feature(
     route_handlers=[OutboxController],
     cron_jobs=[CronSpec(send_notifications, "* * * * *", timeout=60)],
     nav=[NavLink("Mail", "/outbox", "user", order=80)],
+    event_consumers=[CURSOR],
     tables=tables_in(notifications_tables),
 )

@@ -1,5 +1,6 @@
-"""What notifications need from the outside: a way to send mail, the outbox to read it back, the
-event log to read, and somewhere to keep the read position and what became of each mail."""
+"""What notifications need from the outside: a way to send mail, the outbox to read it back, and
+somewhere to keep what became of each mail. The event log and the read position in it are core's
+(`core.eventlog.EventLog`, `CursorStore`)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ from uuid import UUID
 from features.notifications.model import (
     Delivery,
     EmailMessage,
-    EventSelection,
-    FeedCursor,
-    FeedPage,
     MailPage,
 )
 
@@ -45,30 +43,6 @@ class Outbox(Protocol):
     async def redact(self, recipients: Sequence[str], text: str, replacement: str) -> int:
         """In the kept mail to `recipients`, replace `text` (and its HTML-escaped form) with
         `replacement` in subjects and bodies; return how many mails changed."""
-        ...
-
-
-class EventFeed(Protocol):
-    """Reads the stored event log (core's `event_log`), oldest first."""
-
-    async def read(self, after: int, selection: EventSelection, limit: int) -> FeedPage:
-        """Up to `limit` stored events with an id above `after`, in id order.
-
-        `FeedPage.ids` holds every id read, so a caller sees holes in the sequence;
-        `FeedPage.events` holds only the events `selection` wants, with their data.
-        """
-        ...
-
-
-class CursorStore(Protocol):
-    """Named read positions in the event log."""
-
-    async def get(self, name: str) -> FeedCursor:
-        """The saved cursor, or a cursor at position 0 if none was saved."""
-        ...
-
-    async def save(self, name: str, cursor: FeedCursor) -> None:
-        """Save the cursor. A cursor behind the saved one is ignored: positions never go back."""
         ...
 
 

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from core.clock import Clock
+from core.eventlog import EVENT_LOG, CursorStore, EventLog
 from core.events import Event
 from core.identity import Principal
 from core.uow import UnitOfWork
@@ -54,11 +55,11 @@ from features.notifications.model import (
     notification_for,
     recipient_of,
 )
-from features.notifications.ports import CursorStore, DeliveryLog, EmailService, EventFeed, Outbox
+from features.notifications.ports import DeliveryLog, EmailService, Outbox
 
 log = logging.getLogger(__name__)
 
-CURSOR = "notifications"
+CURSOR = "notifications"  # this feature's consumer name in core's event log
 FORMER_MEMBER = "A former member"
 READ_SIZE = 1000  # ids read per query; progress events are many, mail-worthy ones few
 MAX_READS = 20  # per run, so a run stays well inside its job timeout
@@ -67,7 +68,7 @@ MAX_READS = 20  # per run, so a run stays well inside its job timeout
 class NotificationService:
     def __init__(
         self,
-        feed: EventFeed,
+        feed: EventLog,
         cursors: CursorStore,
         deliveries: DeliveryLog,
         email: EmailService,
@@ -128,7 +129,10 @@ class NotificationService:
     # -- new events ---------------------------------------------------------------------------------
 
     async def _send_for_new_events(self, limit: int, deadline: datetime) -> int:
-        cursor = await self.cursors.get(CURSOR)
+        # Not `EventLog.batch`: each mail commits with its own delivery record (an SMTP send cannot be
+        # rolled back, so one transaction per batch would resend mail after a failure). The delivery
+        # records keep mail to once per event; the cursor only saves re-reading.
+        cursor = await self.cursors.get(EVENT_LOG, CURSOR)
         read_from = cursor.position
         ids_done: list[int] = []
         handled = sent = 0
@@ -155,7 +159,7 @@ class NotificationService:
                 break
         moved = cursor.advanced_over(ids_done, self.clock.now(), self.policy.gap_timeout)
         if moved != cursor:
-            await self.cursors.save(CURSOR, moved)
+            await self.cursors.save(EVENT_LOG, CURSOR, moved)
         return sent
 
     async def _handle_new(self, event: Event) -> int:

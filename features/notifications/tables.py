@@ -19,13 +19,6 @@ class OutboxMailTable(Table, tablename="outbox_mail"):
     created_at = Timestamptz()
 
 
-class NotificationCursorTable(Table, tablename="notification_cursors"):
-    name = Text(primary_key=True)
-    position = BigInt()
-    gap_seen_at = Timestamptz(null=True, default=None)
-    updated_at = Timestamptz()
-
-
 class DeliveryTable(Table, tablename="notification_deliveries"):
     """One row per event that called for a mail: what was (or will be) sent, and how it went."""
 

@@ -31,8 +31,9 @@ from features.studio.adapters import (
 from features.studio.controller import StaffQuotaController, StudioController, TusController
 from features.studio.jobs import expire_uploads, sweep_studio, transcode_video
 from features.studio.model import Quota, VideoLimits
-from features.studio.ports import LivePart, QuotaRepository, Transcoder, UploadRepository, VideoRepository
+from features.studio.ports import QuotaRepository, Transcoder, UploadRepository, VideoRepository
 from features.studio.service import StudioPolicy, StudioService
+from features.studio.service.live import LiveTiles
 
 EXPIRE_UPLOADS_CRON = "*/15 * * * *"  # abandoned tus uploads are deleted within 15 minutes of expiring
 
@@ -54,9 +55,10 @@ def policy_from(settings: Settings) -> StudioPolicy:
 
 
 class _StudioServiceModule(Module):
-    def configure(self, binder: Binder) -> None:
-        # Other features' parts of the live studio page (the dashboard's tiles); none by default.
-        binder.multibind(list[LivePart], to=[])
+    @singleton
+    @provider
+    def live_tiles(self, studio: StudioService) -> LiveTiles:
+        return LiveTiles(studio)
 
     @singleton
     @provider
@@ -124,5 +126,6 @@ FEATURE = Feature(
         CronSpec(expire_uploads, EXPIRE_UPLOADS_CRON, timeout=300),
     ],
     nav=[NavLink("Studio", "/studio", "creator", order=20)],
+    live_parts=[LiveTiles],
     tables=tables_in(studio_tables),
 )

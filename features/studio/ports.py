@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
-from core.events import Event
 from core.pipeline import ProgressSink
 from features.studio.model import (
     ProcessingProgress,
@@ -241,26 +240,4 @@ class Transcoder(Protocol):
     async def discard(self, run_id: str) -> None:
         """Destroy the run: its checkpoints, work files and key (what it published cannot be decrypted
         any more)."""
-        ...
-
-
-# -- the live studio page ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LiveFragment:
-    """A piece of another feature's UI on the studio page: a template and its context. The studio's
-    stream renders it with `oob=True`; its root element carries `hx-swap-oob` and replaces its namesake."""
-
-    template: str
-    context: Mapping[str, Any]
-
-
-class LivePart(Protocol):
-    """Another feature's part of the studio page, kept live over the studio's one SSE stream
-    (`/studio/events`). Features add theirs with `multibind(list[LivePart], ...)` / `@multiprovider`."""
-
-    async def fragments(self, owner_id: UUID, event: Event) -> Sequence[LiveFragment]:
-        """What to send the owner for this event of their topic `user:<owner id>` (empty: nothing).
-        Called for every event but the studio's own "video" events."""
         ...

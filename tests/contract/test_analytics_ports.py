@@ -1,5 +1,5 @@
-"""The promises of the analytics store, the event-log reader and the heartbeat reader analytics uses,
-kept alike in PostgreSQL and in memory."""
+"""The promises of the analytics store and the heartbeat reader analytics uses, kept alike in
+PostgreSQL and in memory (the event log and the cursors are core's: tests/contract/test_event_log.py)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,10 @@ import pytest
 from injector import Injector
 
 from core.db import Database
-from core.events import EventBus, MemoryEventBus
 from core.ids import uuid7
-from core.postgres import PostgresEventBus
-from features.analytics.adapters import (
-    MemoryAnalyticsStore,
-    MemoryEventJournal,
-    PostgresAnalyticsStore,
-    PostgresEventJournal,
-)
-from features.analytics.model import Cursor, RevenueDay, Session, ViewerDay, WatchDay, WatchFold
-from features.analytics.ports import AnalyticsStore, EventJournal
+from features.analytics.adapters import MemoryAnalyticsStore, PostgresAnalyticsStore
+from features.analytics.model import RevenueDay, Session, ViewerDay, WatchDay, WatchFold
+from features.analytics.ports import AnalyticsStore
 from features.playback.adapters import MemoryHeartbeatRepository, PostgresHeartbeatRepository
 from features.playback.model import Heartbeat
 from features.playback.ports import HeartbeatRepository
@@ -37,15 +30,6 @@ def _db(request: pytest.FixtureRequest) -> Database:
 @pytest.fixture(params=["memory", "postgres"])
 def store(request: pytest.FixtureRequest) -> AnalyticsStore:
     return MemoryAnalyticsStore() if request.param == "memory" else PostgresAnalyticsStore(_db(request))
-
-
-@pytest.fixture(params=["memory", "postgres"])
-def journal_and_bus(request: pytest.FixtureRequest) -> tuple[EventJournal, EventBus]:
-    if request.param == "memory":
-        bus = MemoryEventBus()
-        return MemoryEventJournal(bus), bus
-    db = _db(request)
-    return PostgresEventJournal(db), PostgresEventBus(db)
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -65,16 +49,6 @@ def session(video: UUID, owner: UUID, name: str, max_ms: int) -> Session:
 
 
 # -- the store -------------------------------------------------------------------------------------------
-
-
-async def test_a_cursor_starts_at_zero_and_keeps_what_is_saved(store: AnalyticsStore) -> None:
-    assert await store.locked_cursor("heartbeats") == Cursor()
-    assert await store.position("heartbeats") == 0
-    await store.save_cursor("heartbeats", Cursor(41, NOW))
-    await store.save_cursor("revenue", Cursor(7))
-    assert await store.locked_cursor("heartbeats") == Cursor(41, NOW)
-    assert await store.position("heartbeats") == 41
-    assert await store.position("revenue") == 7
 
 
 async def test_sessions_are_stored_and_replaced(store: AnalyticsStore) -> None:
@@ -168,34 +142,6 @@ async def test_revenue_changes_add_up_per_video_per_day(store: AnalyticsStore) -
     assert await store.revenue_days(owner, D1, D3, other) == [RevenueDay(other, owner, D2, 0, 0, 0, 1, 10)]
     assert await store.revenue_days(owner, D3, D3) == []
     assert await store.revenue_days(uuid7(), D1, D3) == []
-
-
-# -- the event log ---------------------------------------------------------------------------------------
-
-
-async def test_the_journal_reads_every_id_and_the_wanted_events(journal_and_bus: tuple[EventJournal, EventBus]) -> None:
-    journal, bus = journal_and_bus
-    mine, theirs = f"user:{uuid7()}", f"user:{uuid7()}"
-    await bus.publish(mine, "video", {"video_id": "v", "state": "READY"})
-    await bus.publish(mine, "sale", {"video_id": "v", "points": 50, "net": 45})
-    await bus.publish(theirs, "tip", {"video_id": "w", "amount": 10})
-    await bus.publish(mine, "tip", {"video_id": "v", "amount": 50, "message": "Bravo"})
-    page = await journal.read(0, frozenset({"sale", "tip"}), 100)
-    assert len(page.ids) == 4
-    assert page.ids == sorted(page.ids)
-    assert [(e.topic, e.name) for e in page.events] == [(mine, "sale"), (theirs, "tip"), (mine, "tip")]
-    assert page.events[0].data == {"video_id": "v", "points": 50, "net": 45}
-    later = await journal.read(page.ids[1], frozenset({"sale", "tip"}), 1)
-    assert later.ids == [page.ids[2]]
-
-    on_mine = await journal.on_topic(mine, frozenset({"sale", "tip"}), 0, 100)
-    assert [e.name for e in on_mine] == ["sale", "tip"]
-    assert await journal.on_topic(mine, frozenset({"sale", "tip"}), on_mine[0].id, 100) == [on_mine[1]]
-
-    latest = await journal.latest(mine, frozenset({"tip", "sale"}), 1)
-    assert [(e.name, e.data["message"]) for e in latest] == [("tip", "Bravo")]
-    assert [e.name for e in await journal.latest(mine, frozenset({"sale", "tip"}), 5)] == ["tip", "sale"]
-    assert await journal.latest(f"user:{uuid7()}", frozenset({"tip"}), 5) == []
 
 
 # -- heartbeats, as analytics reads them ----------------------------------------------------------------------

@@ -22,12 +22,6 @@ def presence(request: pytest.FixtureRequest) -> PresenceStore:
     return PostgresPresenceStore(request.getfixturevalue("pg").get(Database))
 
 
-async def test_the_cursor_starts_at_zero_and_keeps_its_position(presence: PresenceStore) -> None:
-    assert await presence.locked_cursor() == 0
-    await presence.save_cursor(1234)
-    assert await presence.locked_cursor() == 1234
-
-
 async def test_distinct_viewers_are_counted_per_creator_since_a_moment(presence: PresenceStore) -> None:
     mira, otto = uuid7(), uuid7()
     first, second, theirs = uuid7(), uuid7(), uuid7()

@@ -1,5 +1,6 @@
 """Each notifications port's contract, run against every adapter: EmailService × (SMTP, PostgreSQL
-outbox, memory); Outbox, EventFeed, CursorStore and DeliveryLog × (PostgreSQL, memory)."""
+outbox, memory); Outbox and DeliveryLog × (PostgreSQL, memory). The event log it reads and its cursor
+are core's (tests/contract/test_event_log.py)."""
 
 from __future__ import annotations
 
@@ -12,29 +13,21 @@ import pytest
 from injector import Injector
 
 from core.db import Database
-from core.events import EventBus, MemoryEventBus
-from core.postgres import PostgresEventBus
 from features.notifications.adapters import (
-    MemoryCursorStore,
     MemoryDeliveryLog,
-    MemoryEventFeed,
     MemoryOutbox,
-    PostgresCursorStore,
     PostgresDeliveryLog,
-    PostgresEventFeed,
     PostgresOutbox,
     SmtpEmailService,
 )
 from features.notifications.model import (
-    MAIL_EVENTS,
     Delivery,
     DeliveryPolicy,
     DeliveryStatus,
     EmailDeliveryError,
     EmailMessage,
-    FeedCursor,
 )
-from features.notifications.ports import CursorStore, DeliveryLog, EmailService, EventFeed, Outbox
+from features.notifications.ports import DeliveryLog, EmailService, Outbox
 from tests.support.smtp import LocalSmtpServer
 
 
@@ -162,89 +155,6 @@ async def test_the_outbox_filters_by_recipient_ignoring_case(outbox: PostgresOut
     assert [(m.to, m.subject) for m in mine.mails] == [("Ada@Example.com", "For Ada")]
     assert [m.subject for m in (await reader.page(None, 1, 10)).mails] == ["For Grace", "For Ada"]
     assert (await reader.page("nobody@example.com", 1, 10)).mails == []
-
-
-# -- EventFeed --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["postgres", "memory"])
-def feed_db(request: pytest.FixtureRequest) -> Database | None:
-    return database(request) if request.param == "postgres" else None
-
-
-@pytest.fixture
-async def feed_and_bus(feed_db: Database | None) -> AsyncIterator[tuple[EventFeed, EventBus]]:
-    if feed_db is not None:
-        db = feed_db
-        bus = PostgresEventBus(db)
-        yield PostgresEventFeed(db), bus
-        await bus.close()
-        return
-    memory_bus = MemoryEventBus()
-    yield MemoryEventFeed(memory_bus), memory_bus
-
-
-async def test_the_feed_reads_every_id_in_order_but_data_only_for_selected_events(
-    feed_and_bus: tuple[EventFeed, EventBus],
-) -> None:
-    feed, bus = feed_and_bus
-    user = f"user:{uuid4()}"
-    await bus.publish(user, "video", {"video_id": "v", "state": "TRANSCODING", "progress": 40})
-    await bus.publish(user, "video", {"video_id": "v", "state": "READY", "title": "Trip"})
-    await bus.publish("video:abc", "tip", {"amount": 5, "from_name": "x"})
-    await bus.publish(user, "unlock", {"video_id": "v"})
-    await bus.publish(user, "tip", {"amount": 5, "from_name": "Grace"})
-    await bus.publish(user, "payout", {"state": "PROCESSING"})
-    await bus.publish(user, "payout", {"state": "PAID", "points": 1})
-    page = await feed.read(0, MAIL_EVENTS, 100)
-    assert len(page.ids) == 7
-    assert list(page.ids) == sorted(page.ids)
-    assert [(e.name, e.data.get("state")) for e in page.events] == [
-        ("video", "READY"),
-        ("tip", None),
-        ("payout", "PAID"),
-    ]
-    assert all(e.topic == user for e in page.events)
-    assert page.events[0].data == {"video_id": "v", "state": "READY", "title": "Trip"}
-    assert page.events[0].created_at.tzinfo is not None
-
-
-async def test_the_feed_reads_after_a_position_up_to_a_limit(feed_and_bus: tuple[EventFeed, EventBus]) -> None:
-    feed, bus = feed_and_bus
-    user = f"user:{uuid4()}"
-    for n in range(5):
-        await bus.publish(user, "tip", {"amount": n})
-    everything = await feed.read(0, MAIL_EVENTS, 100)
-    page = await feed.read(everything.ids[1], MAIL_EVENTS, 2)
-    assert list(page.ids) == list(everything.ids[2:4])
-    assert [e.data["amount"] for e in page.events] == [2, 3]
-    assert (await feed.read(everything.ids[-1], MAIL_EVENTS, 100)).ids == []
-
-
-# -- CursorStore ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["postgres", "memory"])
-def cursors(request: pytest.FixtureRequest) -> CursorStore:
-    if request.param == "postgres":
-        return PostgresCursorStore(database(request))
-    return MemoryCursorStore()
-
-
-async def test_a_new_cursor_starts_at_zero_and_a_saved_one_reads_back(cursors: CursorStore) -> None:
-    assert await cursors.get("mail") == FeedCursor(0, None)
-    seen = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    await cursors.save("mail", FeedCursor(41, seen))
-    assert await cursors.get("mail") == FeedCursor(41, seen)
-    await cursors.save("mail", FeedCursor(41, None))
-    assert await cursors.get("mail") == FeedCursor(41, None)
-    assert await cursors.get("other") == FeedCursor(0, None)
-
-
-async def test_a_cursor_never_moves_back(cursors: CursorStore) -> None:
-    await cursors.save("mail", FeedCursor(100))
-    await cursors.save("mail", FeedCursor(90))
-    assert (await cursors.get("mail")).position == 100
 
 
 # -- DeliveryLog ------------------------------------------------------------------------------------

@@ -75,8 +75,7 @@ async def test_folding_twice_gives_the_same_totals_as_folding_once(pg: Injector)
 
     db = pg.get(Database)
     await db.execute(
-        "TRUNCATE analytics_cursors, analytics_sessions, analytics_watch_days, analytics_viewer_days,"
-        " analytics_revenue_days"
+        "TRUNCATE log_cursors, analytics_sessions, analytics_watch_days, analytics_viewer_days, analytics_revenue_days"
     )
     once = await analytics.fold()
     assert (once.heartbeats, once.events) == (15, 5)

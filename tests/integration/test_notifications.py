@@ -65,7 +65,7 @@ async def test_published_events_become_outbox_mail_once(client: httpx.AsyncClien
     ]
     statuses = await pg.get(Database).fetch("SELECT event_id, status FROM notification_deliveries ORDER BY event_id")
     assert [r["status"] for r in statuses] == [DeliveryStatus.SENT.value] * 4
-    position = await pg.get(Database).fetchval("SELECT position FROM notification_cursors")
+    position = await pg.get(Database).fetchval("SELECT position FROM log_cursors WHERE consumer = 'notifications'")
     assert position == await pg.get(Database).fetchval("SELECT max(id) FROM event_log")
 
 

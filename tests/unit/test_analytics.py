@@ -11,6 +11,7 @@ from injector import Injector
 
 from core.clock import FrozenClock
 from core.di import get_port
+from core.eventlog import CursorStore, EventLog
 from core.events import EventBus, MemoryEventBus
 from core.uow import UnitOfWork
 from features.analytics.charts import compact, day_bars, nice_step, retention_chart, watch_time
@@ -22,7 +23,7 @@ from features.analytics.model import (
     reach_point,
     retention,
 )
-from features.analytics.ports import AnalyticsStore, EventJournal
+from features.analytics.ports import AnalyticsStore
 from features.analytics.service import AnalyticsPolicy, AnalyticsService
 from features.playback.service import PlaybackService
 from features.studio.model import Video, VideoNotFound
@@ -46,7 +47,8 @@ BOTH_DAYS = DateRange(DAY1, DAY2)
 def service(memory: Injector, *, batch: int = 20_000, now: datetime | None = None) -> AnalyticsService:
     return AnalyticsService(
         get_port(memory, AnalyticsStore),
-        get_port(memory, EventJournal),
+        get_port(memory, EventLog),
+        get_port(memory, CursorStore),
         memory.get(PlaybackService),
         memory.get(StudioService),
         get_port(memory, UnitOfWork),

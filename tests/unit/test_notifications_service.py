@@ -13,10 +13,11 @@ from injector import Injector
 
 from core.clock import Clock, FrozenClock
 from core.di import get_port
+from core.eventlog import EVENT_LOG, MemoryCursorStore
 from core.events import EventBus, MemoryEventBus
 from features.accounts.model import User
 from features.accounts.service import AccountService
-from features.notifications.adapters import MemoryCursorStore, MemoryDeliveryLog, MemoryOutbox
+from features.notifications.adapters import MemoryDeliveryLog, MemoryOutbox
 from features.notifications.jobs import send_notifications
 from features.notifications.model import DeliveryStatus, EmailDeliveryError, FeedCursor
 from features.notifications.module import FEATURE
@@ -141,7 +142,7 @@ async def test_progress_events_other_names_and_other_topics_send_nothing(
     assert await service.process_new_events() == 0
     assert outbox.sent == []
     assert memory.get(MemoryDeliveryLog).deliveries == {}
-    assert (await memory.get(MemoryCursorStore).get(CURSOR)).position == 7
+    assert (await memory.get(MemoryCursorStore).get(EVENT_LOG, CURSOR)).position == 7
 
 
 async def test_a_rerun_never_sends_the_same_mail_twice(
@@ -268,7 +269,7 @@ async def test_a_run_handles_at_most_limit_events_and_the_next_run_continues(
         await bus.publish(topic(ada), "tip", {"amount": amount, "from_name": "Grace"})
     assert [await service.process_new_events(limit=2) for _ in range(4)] == [2, 2, 1, 0]
     assert [m.subject for m in outbox.sent] == [f"You received a tip of {n} point{'s' * (n > 1)}" for n in range(1, 6)]
-    assert (await memory.get(MemoryCursorStore).get(CURSOR)).position == 5
+    assert (await memory.get(MemoryCursorStore).get(EVENT_LOG, CURSOR)).position == 5
 
 
 async def test_no_send_starts_once_the_time_budget_is_spent_and_the_next_run_catches_up(
@@ -276,7 +277,7 @@ async def test_no_send_starts_once_the_time_budget_is_spent_and_the_next_run_cat
 ) -> None:
     await bus.publish(topic(ada), "tip", {"amount": 1, "from_name": "Grace"})
     assert await service.process_new_events(time_budget=timedelta(0)) == 0
-    assert (await memory.get(MemoryCursorStore).get(CURSOR)).position == 0
+    assert (await memory.get(MemoryCursorStore).get(EVENT_LOG, CURSOR)).position == 0
     assert await service.process_new_events() == 1
     assert len(outbox.sent) == 1
 
@@ -288,7 +289,7 @@ async def test_an_event_that_commits_after_a_later_one_is_still_mailed(
         await bus.publish(topic(ada), "tip", {"amount": amount, "from_name": "Grace"})
     in_flight = bus.events.pop(1)  # id 2 is taken, but its transaction has not committed yet
     assert await service.process_new_events() == 2
-    cursor = await memory.get(MemoryCursorStore).get(CURSOR)
+    cursor = await memory.get(MemoryCursorStore).get(EVENT_LOG, CURSOR)
     assert cursor.position == 1
     assert cursor.gap_seen_at is not None
     bus.events.insert(1, in_flight)  # it commits
@@ -298,7 +299,7 @@ async def test_an_event_that_commits_after_a_later_one_is_still_mailed(
         "You received a tip of 2 points",
         "You received a tip of 3 points",
     ]
-    assert await memory.get(MemoryCursorStore).get(CURSOR) == FeedCursor(3, None)
+    assert await memory.get(MemoryCursorStore).get(EVENT_LOG, CURSOR) == FeedCursor(3, None)
 
 
 async def test_a_hole_that_never_fills_is_stepped_over_after_the_gap_timeout(
@@ -310,10 +311,10 @@ async def test_a_hole_that_never_fills_is_stepped_over_after_the_gap_timeout(
     await service.process_new_events()
     clock.advance(timedelta(minutes=1))
     await service.process_new_events()
-    assert (await memory.get(MemoryCursorStore).get(CURSOR)).position == 1
+    assert (await memory.get(MemoryCursorStore).get(EVENT_LOG, CURSOR)).position == 1
     clock.advance(timedelta(minutes=1))
     assert await service.process_new_events() == 0
-    assert await memory.get(MemoryCursorStore).get(CURSOR) == FeedCursor(3, None)
+    assert await memory.get(MemoryCursorStore).get(EVENT_LOG, CURSOR) == FeedCursor(3, None)
 
 
 async def test_events_older_than_two_days_are_passed_over(

@@ -1,5 +1,6 @@
 """The studio page and its parts: the video tiles, the new-video form, the upload panel with its
-subtitles and cover, retry, and the live tiles (SSE)."""
+subtitles and cover, and retry. The tiles stay live over core's event stream (core/live.py), which
+sends them again through the studio's live part (service/live.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from litestar.response import Template
 
 from core.auth import creator_required
 from core.errors import Conflict, NotFound
-from core.events import Event, EventBus
-from core.sse import EventStream, sse_response
 from core.web import flash, inject, query_number, redirect, wants_fragment
 from features.studio.controller.base import MultipartData, signed_in
 from features.studio.dto import NewVideoForm
@@ -27,10 +26,9 @@ from features.studio.model import (
     Video,
     size_text,
 )
-from features.studio.ports import LivePart
-from features.studio.service import EVENT, StudioService, topic_for
+from features.studio.service import StudioService
+from features.studio.service.live import TILE
 
-TILE = "studio/_tile.html"
 PANEL = "studio/_upload_panel.html"
 EXTRAS = "studio/_extras.html"
 FORM = "studio/_new_video_form.html"
@@ -255,38 +253,3 @@ class StudioController(Controller):
         if _htmx(request):
             return Template(TILE, context={"tile": await studio.tile(video)})
         return flash(redirect("/studio", request), "The video is back in the queue.", "info")
-
-    @get("/events", dependencies={"bus": inject(EventBus)})
-    async def events(
-        self,
-        request: Request[Any, Any, Any],
-        studio: NamedDependency[StudioService],
-        bus: NamedDependency[Any],  # an EventBus; Litestar cannot check a Protocol at run time
-    ) -> EventStream:
-        """The owner's tiles, re-rendered whenever one of their videos changes (htmx swaps them by id),
-        and other features' live parts of the page (LivePart) — all on this one connection."""
-        me = signed_in(request).id
-        events: EventBus = bus
-        engine = request.app.template_engine
-        assert engine is not None
-        template = engine.get_template(TILE)
-        parts = request.app.state.injector.get(list[LivePart])
-
-        async def render(event: Event) -> str | None:
-            if event.name != EVENT:
-                html = [
-                    engine.get_template(fragment.template).render(**fragment.context, oob=True, request=request)
-                    for part in parts
-                    for fragment in await part.fragments(me, event)
-                ]
-                return "".join(html) or None
-            try:
-                video_id = UUID(str(event.data.get("video_id")))
-            except ValueError:
-                return None
-            video = await studio.get_video(video_id)
-            if video is None or video.owner_id != me:
-                return None
-            return str(template.render(tile=await studio.tile(video), oob=True, request=request))
-
-        return sse_response(request, events, [topic_for(me)], render)
