@@ -84,7 +84,9 @@ def tables() -> list[type[Table]]:
 
 async def migrated_tables(db: Database) -> set[str]:
     rows = await db.fetch("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
-    return {r["table_name"] for r in rows} - RUNNER_TABLES
+    # saq's PostgreSQL queue creates its own tables (saq_jobs, saq_stats, saq_versions) when a worker
+    # starts on the database: the library's, not a migration's, so they need no class here.
+    return {r["table_name"] for r in rows if not r["table_name"].startswith("saq_")} - RUNNER_TABLES
 
 
 @pytest.mark.parametrize("table", tables(), ids=lambda table: table._meta.tablename)
