@@ -64,6 +64,8 @@ def baseline_app() -> Any:
     """`uvicorn --factory bench.unlock:baseline_app` — DATABASE_URL, PLATFORM_FEE_PERCENT, POOL_SIZE."""
     from litestar import Litestar, MediaType, Request, post
 
+    from features.ledger.model import PLATFORM_REVENUE_SHARDS
+
     url = os.environ["DATABASE_URL"]
     fee_percent = int(os.environ.get("PLATFORM_FEE_PERCENT", "10"))
     size = int(os.environ.get("POOL_SIZE", "16"))
@@ -76,9 +78,16 @@ def baseline_app() -> Any:
         rows = await pool.fetch("SELECT id, kind, owner_id FROM ledger_accounts")
         accounts = {(r["kind"], r["owner_id"]): r["id"] for r in rows}
         state["wallets"] = {owner: i for (kind, owner), i in accounts.items() if kind == "wallet"}
-        state["platform"] = accounts[("platform_revenue", UUID(int=0))]
         videos = await pool.fetch("SELECT id, public_id, owner_id FROM videos")
-        state["videos"] = {v["public_id"]: (v["id"], accounts[("earnings", v["owner_id"])]) for v in videos}
+        # The fee goes to the creator's platform revenue shard, as the real side does (ledger.model).
+        state["videos"] = {
+            v["public_id"]: (
+                v["id"],
+                accounts[("earnings", v["owner_id"])],
+                accounts[("platform_revenue", UUID(int=v["owner_id"].int % PLATFORM_REVENUE_SHARDS))],
+            )
+            for v in videos
+        }
 
     async def shutdown() -> None:
         await state["pool"].close()
@@ -88,10 +97,10 @@ def baseline_app() -> Any:
         viewer = UUID(request.cookies["viewer"])
         form = await request.form()
         key = str(form["key"])
-        video_id, earnings = state["videos"][public_id]
+        video_id, earnings, revenue = state["videos"][public_id]
         wallet = state["wallets"][viewer]
         fee = PRICE * fee_percent // 100
-        legs = [(wallet, earnings, PRICE)] + ([(earnings, state["platform"], fee)] if fee else [])
+        legs = [(wallet, earnings, PRICE)] + ([(earnings, revenue, fee)] if fee else [])
         now = datetime.now(UTC)
         transfer_id = UUID(bytes=secrets.token_bytes(16), version=4)
         async with state["pool"].acquire() as conn, conn.transaction():
@@ -213,7 +222,7 @@ async def populate(url: str, data_dir: str, clients: int, video_count: int) -> t
     from core.ids import public_id, uuid7
     from core.settings import load_settings
     from features.accounts.service import AccountService
-    from features.ledger.model import AccountRef, Leg
+    from features.ledger.model import PLATFORM_REVENUE_SHARDS, AccountRef, Leg
     from features.ledger.service import LedgerService
     from features.studio.model import Video, VideoState
     from features.studio.ports import VideoRepository
@@ -288,9 +297,10 @@ async def populate(url: str, data_dir: str, clients: int, video_count: int) -> t
             await ledger.transfer(
                 f"open-{creator.id}", "tip", [Leg(AccountRef.wallet(viewers[0].id), AccountRef.earnings(creator.id), 1)]
             )
-        await ledger.transfer(
-            "open-platform", "tip", [Leg(AccountRef.earnings(creators[0].id), AccountRef.platform_revenue(), 1)]
-        )
+        for shard in range(PLATFORM_REVENUE_SHARDS):
+            revenue = AccountRef.platform_revenue(shard)
+            legs = [Leg(AccountRef.earnings(creators[0].id), revenue, 1)]
+            await ledger.transfer(f"open-platform-{shard}", "tip", legs)
         return viewers, made
     finally:
         await db.stop()
@@ -354,7 +364,7 @@ class Round:
 
 
 SCENARIOS = (
-    ("(a) 10 % platform fee: the fee leg goes to platform revenue", 10),
+    ("(a) 10 % platform fee: 3 accounts locked, the fee to the creator's platform revenue shard", 10),
     ("(b) no fee: 2 accounts locked", 0),
 )
 
