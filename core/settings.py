@@ -33,6 +33,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = ""
     key_encryption_key: str = ""  # seals video keys at rest; empty: derived from SECRET_KEY
     session_max_age: int = 14 * 24 * 3600
+    # How long a web process may reuse a session's looked-up user (0: look it up on every request).
+    # Log-out, password changes, suspension, deletion and every change to the user revoke it at once
+    # through the event bus (AccountService.principal_for_session).
+    session_cache_seconds: float = 2.0
     login_attempts_per_ip: int = 20
     login_attempts_per_email: int = 5
     login_window_seconds: int = 900

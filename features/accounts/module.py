@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Injector, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.events import EventBus
 from core.feature import Feature
 from core.ratelimit import RateLimiter
 from core.settings import Settings
@@ -21,7 +22,7 @@ from features.accounts.adapters import (
 )
 from features.accounts.controller import AccountsController
 from features.accounts.ports import AccountMailer, PasswordHasher, SessionRepository, TokenRepository, UserRepository
-from features.accounts.service import AccountPolicy, AccountService
+from features.accounts.service import AccountPolicy, AccountService, PrincipalCache
 
 
 class _AccountServiceModule(Module):
@@ -38,6 +39,7 @@ class _AccountServiceModule(Module):
         settings: Settings,
         tokens: TokenRepository,
         mailer: AccountMailer,
+        bus: EventBus,
     ) -> AccountService:
         policy = AccountPolicy(
             session_max_age=settings.session_max_age,
@@ -49,7 +51,10 @@ class _AccountServiceModule(Module):
             reset_link_minutes=settings.password_reset_minutes,
             signups_per_ip_per_hour=settings.signups_per_ip_per_hour,
         )
-        return AccountService(users, sessions, hasher, limiter, uow, clock, policy, tokens, mailer)
+        principals = PrincipalCache(settings.session_cache_seconds)
+        return AccountService(
+            users, sessions, hasher, limiter, uow, clock, policy, tokens, mailer, bus=bus, principals=principals
+        )
 
 
 class AccountsModule(_AccountServiceModule):
@@ -81,9 +86,15 @@ class MemoryAccountsModule(_AccountServiceModule):
         binder.bind(PasswordHasher, to=InstanceProvider(Argon2PasswordHasher(time_cost=1, memory_cost=64)))  # type: ignore[type-abstract]
 
 
+async def watch_principal_changes(injector: Injector) -> None:
+    """Sessions revoked in another process stop working here within one event delivery."""
+    await injector.get(AccountService).watch_principal_changes()
+
+
 FEATURE = Feature(
     name="accounts",
     module=AccountsModule,
     memory_module=MemoryAccountsModule,
     route_handlers=[AccountsController],
+    on_startup=[watch_principal_changes],
 )
