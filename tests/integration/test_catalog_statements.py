@@ -80,5 +80,5 @@ async def test_home_search_and_a_creator_page_cost_the_same_statements_for_one_v
 
 
 # Found with one video; the test holds thirty to the same figures: the session, the page of videos
-# (or the creator and their page) and the creators' names — never one statement per video.
-EXPECTED = [3, 3, 4]
+# (with the creator) and the creators' names — never one statement per video.
+EXPECTED = [3, 3, 3]
