@@ -151,7 +151,7 @@ async def run(url: str, clients: int, seconds: float, rounds: int) -> list[tuple
                 f"fund-{viewer.owner_id}", "purchase", [Leg(AccountRef.vendor_clearing(), viewer, FUNDS)]
             )
         for creator in creators:  # create every account first, so both sides start equal
-            await ledger.transfer(f"open-{creator.owner_id}", "tip", [Leg(viewers[0], creator, 1)])
+            await ledger.transfer(f"open-{creator.owner_id}", "tip", [Leg(viewers[0], creator, 100)])
         for shard in range(PLATFORM_REVENUE_SHARDS):
             revenue = AccountRef.platform_revenue(shard)
             await ledger.transfer(f"open-platform-{shard}", "tip", [Leg(creators[0], revenue, 1)])

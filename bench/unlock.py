@@ -295,7 +295,9 @@ async def populate(url: str, data_dir: str, clients: int, video_count: int) -> t
         # Every account exists before either side runs, so neither pays for creating them.
         for creator in creators:
             await ledger.transfer(
-                f"open-{creator.id}", "tip", [Leg(AccountRef.wallet(viewers[0].id), AccountRef.earnings(creator.id), 1)]
+                f"open-{creator.id}",
+                "tip",
+                [Leg(AccountRef.wallet(viewers[0].id), AccountRef.earnings(creator.id), 100)],
             )
         for shard in range(PLATFORM_REVENUE_SHARDS):
             revenue = AccountRef.platform_revenue(shard)
