@@ -30,7 +30,6 @@ from uuid import UUID
 import httpx
 
 from bench.common import bench_database, write_section
-from core.app import FEATURES, create_app
 from core.db import Database
 from core.di import build_injector
 from core.ids import public_id, uuid7
@@ -38,6 +37,7 @@ from core.settings import load_settings
 from features.accounts.service import AccountService
 from features.analytics.model import DateRange, day_of
 from features.analytics.service import AnalyticsService
+from features.bootstrap import create_app, features_for
 from features.studio.model import Video, VideoState
 from features.studio.ports import VideoRepository
 
@@ -190,7 +190,7 @@ async def timed_requests(client: httpx.AsyncClient, path: str, requests: int) ->
 
 async def run(url: str, data_dir: str, heartbeats: int, requests: int) -> dict[str, object]:
     settings = load_settings({}, database_url=url, data_dir=data_dir, secret_key=secrets.token_hex(32))
-    injector = build_injector(settings, FEATURES)
+    injector = build_injector(settings, features_for(settings))
     db = injector.get(Database)
     await db.start()
     try:

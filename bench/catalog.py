@@ -22,18 +22,18 @@ import httpx
 from injector import Binder, InstanceProvider, Module
 
 from bench.common import bench_database, percentile, write_section
-from core.app import FEATURES, create_app
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.settings import load_settings
 from core.uow import UnitOfWork
+from features.bootstrap import create_app, features_for, table_classes
 
 POOL_RESET = "SELECT pg_advisory_unlock_all"
 
 
 class CountingDatabase(Database):
     def __init__(self, url: str) -> None:
-        super().__init__(url, min_size=2, max_size=8)
+        super().__init__(url, min_size=2, max_size=8, tables=table_classes())
         self.statements = 0
         self.engine.config = {**self.engine.config, "init": self._watch}
 
@@ -51,7 +51,7 @@ class CountingModule(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
 
 
 async def seed(db: Database, videos: int, creators: int = 50) -> None:
@@ -95,7 +95,7 @@ PAGES = {
 async def measure(url: str, videos: int, requests: int) -> dict[str, Any]:
     settings = load_settings({}, database_url=url, secret_key=secrets.token_hex(32), data_dir="/tmp/hypha-bench-data")
     db = CountingDatabase(url)
-    injector = build_injector(settings, FEATURES, CountingModule(db))
+    injector = build_injector(settings, features_for(settings), CountingModule(db))
     await db.start()
     try:
         started = time.perf_counter()

@@ -58,17 +58,17 @@ async def one_chunk(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def run(videos: int, workers: int, data_dir: str) -> dict[str, float | int | str]:
-    from core.app import FEATURES
     from core.db import Database
     from core.di import build_injector
     from core.ids import uuid7
     from core.settings import load_settings
     from features.accounts.service import AccountService
+    from features.bootstrap import features_for
     from features.studio.service import StudioService, job_key_for
 
     async with bench_database("hypha_bench_fair") as database:
         settings = load_settings({}, database_url=database.url, data_dir=data_dir, secret_key=secrets.token_hex(32))
-        injector = build_injector(settings, FEATURES)
+        injector = build_injector(settings, features_for(settings))
         db = injector.get(Database)
         await db.start()
         try:

@@ -7,7 +7,7 @@ database; the load comes from this process through httpx.AsyncClient: 16 clients
 viewer with plenty of points, each request a distinct idempotency key and a video that viewer has
 not bought yet.
 
-- real: `POST /v/{public_id}/unlock` of the whole app (core.app.create_app): session cookie → user,
+- real: `POST /v/{public_id}/unlock` of the whole app (features.bootstrap.create_app): session cookie → user,
   CSRF check, form parsing, the video, its prices, the purchase state, then in one transaction the
   ledger transfer (viewer → creator, creator → platform fee), the purchase and entitlement, the
   "sale" event (event_log + NOTIFY), and the rendered player panel.
@@ -46,6 +46,7 @@ import httpx
 
 from bench.common import bench_database, free_port, load_parser, write_section
 from bench.load import ClientSaturated, LoadResult, Person, drive_wrk, wrk_path
+from core.di import get_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -216,12 +217,12 @@ class Walk:
 async def populate(url: str, data_dir: str, clients: int, video_count: int) -> tuple[list[Viewer], list[str]]:
     from injector import Injector
 
-    from core.app import FEATURES
     from core.db import Database
     from core.di import build_injector
     from core.ids import public_id, uuid7
     from core.settings import load_settings
     from features.accounts.service import AccountService
+    from features.bootstrap import features_for
     from features.ledger.model import PLATFORM_REVENUE_SHARDS, AccountRef, Leg
     from features.ledger.service import LedgerService
     from features.studio.model import Video, VideoState
@@ -230,13 +231,13 @@ async def populate(url: str, data_dir: str, clients: int, video_count: int) -> t
     from features.unlocks.service import PricingService
 
     settings = load_settings({}, database_url=url, data_dir=data_dir, secret_key=secrets.token_hex(32))
-    injector: Injector = build_injector(settings, FEATURES)
+    injector: Injector = build_injector(settings, features_for(settings))
     db = injector.get(Database)
     await db.start()
     try:
         accounts = injector.get(AccountService)
         ledger = injector.get(LedgerService)
-        videos = injector.get(VideoRepository)  # type: ignore[type-abstract]
+        videos = get_port(injector, VideoRepository)
         pricing = injector.get(PricingService)
         creators = [
             await accounts.sign_up(f"creator{n}@bench.example", PASSWORD, f"Creator {n}") for n in range(CREATORS)
@@ -322,7 +323,7 @@ paired: dict[str, list[float]] = {}
 async def server(factory: str, env: dict[str, str]) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     if factory == "hypha-web":  # the production entry point, as the Procfile starts it
-        command = [sys.executable, "-m", "core.cli", "web", "--host", "127.0.0.1", "--port", str(port)]
+        command = [sys.executable, "-m", "features.bootstrap", "web", "--host", "127.0.0.1", "--port", str(port)]
     else:  # the same uvicorn settings as `hypha web`: uvloop and httptools when installed, no access log
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--no-access-log", "--log-level", "warning"]

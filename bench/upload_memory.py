@@ -24,7 +24,7 @@ from core.db import create_database, drop_database, migrate, with_database
 
 SERVER = """
 import uvicorn
-from core.app import create_app
+from features.bootstrap import create_app
 from core.settings import load_settings
 uvicorn.run(create_app(load_settings()), host="127.0.0.1", port={port}, log_level="warning")
 """

@@ -1,4 +1,6 @@
-"""The composition root: every feature, its routes and adapters, wired into one Litestar app."""
+"""The Litestar app of the features it is given (their routes, start-up hooks, links and panels) with
+core's own routes, middleware and exception handlers. Which features those are is the composition
+root's business (features/bootstrap.py): core knows none of them."""
 
 from __future__ import annotations
 
@@ -19,68 +21,34 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusController
 from litestar.static_files import create_static_files_router
-from litestar_htmx import HTMXPlugin, HTMXRequest
+from litestar_htmx import HTMXPlugin
 
 from core.auth import staff_required
 from core.db import Database
-from core.di import build_injector
+from core.di import build_injector, get_port
 from core.events import EventBus
 from core.feature import Feature
+from core.identity import SessionLookup
 from core.jobs import JobQueue
 from core.observability import prometheus_config
 from core.ops import queue_monitor
 from core.postgres import PostgresEventBus
-from core.settings import Settings, load_settings
+from core.settings import Settings
 from core.uow import UnitOfWork
 from core.web import (
     EXCEPTION_HANDLERS,
     ROOT,
+    HyphaRequest,
     WebMiddleware,
     csrf_config,
     one_charset_on_every_response,
     security_headers_on_every_response,
+    session_authentication,
     template_config,
+    vary_on_what_was_read,
 )
-from features.accounts.module import FEATURE as ACCOUNTS
-from features.accounts.service import AccountService
-from features.analytics.module import FEATURE as ANALYTICS
-from features.catalog.module import FEATURE as CATALOG
-from features.dashboard.module import FEATURE as DASHBOARD
-from features.ledger.module import FEATURE as LEDGER
-from features.moderation.module import FEATURE as MODERATION
-from features.notifications.module import FEATURE as NOTIFICATIONS
-from features.ops_admin.module import FEATURE as OPS_ADMIN
-from features.payouts.module import FEATURE as PAYOUTS
-from features.pipeline.module import FEATURE as PIPELINE
-from features.playback.module import FEATURE as PLAYBACK
-from features.preferences.module import FEATURE as PREFERENCES
-from features.privacy.module import FEATURE as PRIVACY
-from features.sandbox_pay.module import FEATURE as SANDBOX_PAY
-from features.studio.module import FEATURE as STUDIO
-from features.unlocks.module import FEATURE as UNLOCKS
-from features.wallet.module import FEATURE as WALLET
 
 log = logging.getLogger("hypha")
-
-FEATURES: list[Feature] = [
-    ACCOUNTS,
-    LEDGER,
-    PIPELINE,
-    NOTIFICATIONS,
-    STUDIO,
-    SANDBOX_PAY,
-    WALLET,
-    UNLOCKS,
-    PLAYBACK,
-    PAYOUTS,
-    ANALYTICS,
-    DASHBOARD,
-    CATALOG,
-    PREFERENCES,
-    MODERATION,
-    PRIVACY,
-    OPS_ADMIN,
-]
 
 
 async def metrics_token_required(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
@@ -122,16 +90,12 @@ async def readyz(state: State) -> str:
     return "ready"
 
 
-def create_app(
-    settings: Settings | None = None,
-    injector: Injector | None = None,
-    *,
-    features: Sequence[Feature] = FEATURES,
-) -> Litestar:
-    settings = settings or load_settings()
+def create_app(settings: Settings, injector: Injector | None = None, *, features: Sequence[Feature]) -> Litestar:
+    """The app of `features` (those `settings` select: see `Composition.features_for`); `injector`
+    defaults to the real adapters of those features."""
     injector = injector or build_injector(settings, features)
     secret = settings.secret_key or secrets.token_hex(32)
-    real_db = isinstance(injector.get(UnitOfWork), Database)  # type: ignore[type-abstract]
+    real_db = isinstance(get_port(injector, UnitOfWork), Database)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -145,10 +109,10 @@ def create_app(
         try:
             yield
         finally:
-            bus = injector.get(EventBus)  # type: ignore[type-abstract]
+            bus = get_port(injector, EventBus)
             if isinstance(bus, PostgresEventBus):
                 await bus.close()
-            queue = injector.get(JobQueue)  # type: ignore[type-abstract]
+            queue = get_port(injector, JobQueue)
             close = getattr(queue, "close", None)
             if close is not None:
                 await close()
@@ -161,7 +125,7 @@ def create_app(
         {
             "injector": injector,
             "settings": settings,
-            "session_resolver": injector.get(AccountService).principal_for_session,
+            "session_resolver": get_port(injector, SessionLookup).principal_for_session,
             "header_partials": [name for feature in features for name in feature.header_partials],
             "nav": sorted((link for feature in features for link in feature.nav), key=lambda link: link.order),
             "me_panels": [panel for feature in features for panel in feature.me_panels],
@@ -178,12 +142,12 @@ def create_app(
         ],
         state=state,
         lifespan=[lifespan],
-        middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware)],
-        before_send=[security_headers_on_every_response, one_charset_on_every_response],
+        middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware), session_authentication()],
+        before_send=[security_headers_on_every_response, one_charset_on_every_response, vary_on_what_was_read],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),
         plugins=[HTMXPlugin()],
-        request_class=HTMXRequest,
+        request_class=HyphaRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Hypha",
@@ -193,8 +157,3 @@ def create_app(
         debug=False,
         logging_config=None,  # logging is configured once per process (core.observability)
     )
-
-
-def app_from_environment() -> Litestar:
-    """Factory for `uvicorn --factory core.app:app_from_environment` (production)."""
-    return create_app()

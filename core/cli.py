@@ -1,13 +1,13 @@
-"""The `hypha` command.
+"""The `hypha` command: core's own sub-commands, then those the features contribute (`Feature.commands`).
 
 hypha up [--demo]      everything on one machine: embedded PostgreSQL, migrations, web, worker
 hypha web              the web server (production; needs DATABASE_URL)
 hypha worker           the background worker (production; needs DATABASE_URL)
 hypha migrate          apply database migrations (needs DATABASE_URL)
-hypha transcode SRC --out DIR [--subtitles FILE:LANG]   the transcoding pipeline on a local file
-hypha ledger verify    check the ledger's invariants; exit non-zero on any violation
 hypha check            list every setting that is unsafe or inconsistent for production; exit non-zero if any
-hypha staff add|remove EMAIL   grant or take away the staff role (written to the audit log)
+
+The features add e.g. `hypha transcode`, `hypha ledger verify`, `hypha reconcile`, `hypha staff add|remove`.
+The composition root (features/bootstrap.py) runs `main` with its `Composition`.
 """
 
 from __future__ import annotations
@@ -23,24 +23,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from core.db import DatabaseUnavailable, MigrationEdited, connect, migrate
+from core.feature import Command, Composition
 from core.observability import configure_logging
 from core.settings import Settings, SettingsError, load_settings, production_problems
-from features.ledger import cli as ledger_cli
-from features.moderation import cli as staff_cli
-from features.pipeline.cli import cmd_transcode, transcode_arguments
-from features.wallet import cli as wallet_cli
 
 log = logging.getLogger("hypha")
-
-DEMO_CREATOR = ("creator@demo.hypha.test", "demo-creator-pass", "Demo Creator")
-DEMO_VIEWER = ("viewer@demo.hypha.test", "demo-viewer-pass", "Demo Viewer")
 
 
 class CommandError(Exception):
@@ -94,7 +87,7 @@ async def _prepare(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, secret_key=secret)
 
 
-def cmd_check(_args: argparse.Namespace) -> None:
+def cmd_check(_args: argparse.Namespace, _composition: Composition) -> None:
     """Print every setting that is unsafe or inconsistent for production (from the environment, the
     way `hypha web` reads it); exit 1 if there is any, 0 if none."""
     try:
@@ -112,13 +105,13 @@ def cmd_check(_args: argparse.Namespace) -> None:
     raise SystemExit(1)
 
 
-def cmd_migrate(_args: argparse.Namespace) -> None:
+def cmd_migrate(_args: argparse.Namespace, _composition: Composition) -> None:
     settings = _require_database(_settings())
     applied = asyncio.run(migrate(settings.database_url))
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
 
 
-def cmd_web(args: argparse.Namespace) -> None:
+def cmd_web(args: argparse.Namespace, composition: Composition) -> None:
     import uvicorn
 
     from core.app import create_app
@@ -127,7 +120,7 @@ def cmd_web(args: argparse.Namespace) -> None:
     settings = asyncio.run(_prepare(_require_database(_settings())))
     host = args.host or settings.host
     port = args.port or settings.port
-    app = create_app(settings)
+    app = create_app(settings, features=composition.features_for(settings))
     # uvicorn's own limits, stated rather than left to its defaults: idle keep-alive connections close
     # after 5 s, and one request head (line + headers) may not exceed 16 KiB (h11 answers 400/431). It
     # has no timeout for a head that arrives slowly: the reverse proxy must cut those (docs/scaling.md,
@@ -145,14 +138,14 @@ def cmd_web(args: argparse.Namespace) -> None:
     Server(config).run()
 
 
-def cmd_worker(_args: argparse.Namespace) -> None:
-    from core.app import FEATURES
+def cmd_worker(_args: argparse.Namespace, composition: Composition) -> None:
     from core.di import build_injector
     from core.worker import build_worker
 
     settings = asyncio.run(_prepare(_require_database(_settings())))
-    injector = build_injector(settings, FEATURES)
-    worker = build_worker(settings, injector, FEATURES)
+    features = composition.features_for(settings)
+    injector = build_injector(settings, features)
+    worker = build_worker(settings, injector, features)
     print(f"hypha worker: {len(worker.functions)} job functions, concurrency {settings.worker_concurrency}", flush=True)
 
     async def run() -> None:
@@ -165,31 +158,19 @@ def cmd_worker(_args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
-async def create_demo_accounts(settings: Settings) -> list[tuple[str, str, str]]:
-    from core.app import FEATURES
+async def create_demo_data(composition: Composition, settings: Settings) -> list[str]:
+    """Run every feature's `demo_data` (the demo accounts, …); the lines they print."""
     from core.db import Database
     from core.di import build_injector
-    from features.accounts.model import EmailTaken
-    from features.accounts.service import AccountService
 
-    injector = build_injector(settings, FEATURES)
+    features = composition.features_for(settings)
+    injector = build_injector(settings, features)
     db = injector.get(Database)
     await db.start()
     try:
-        accounts = injector.get(AccountService)
-        for email, password, name in (DEMO_CREATOR, DEMO_VIEWER):
-            try:
-                user = await accounts.sign_up(email, password, name)
-            except EmailTaken:
-                user = await accounts.users.by_email(email)  # type: ignore[assignment]
-            if user is None:
-                continue
-            await accounts.mark_email_verified(user.id)  # the operator vouches for the demo addresses
-            if email == DEMO_CREATOR[0]:
-                await accounts.become_creator(user.id)
+        return [line for feature in features for create in feature.demo_data for line in await create(injector)]
     finally:
         await db.stop()
-    return [("creator", DEMO_CREATOR[0], DEMO_CREATOR[1]), ("viewer", DEMO_VIEWER[0], DEMO_VIEWER[1])]
 
 
 def _die_with_parent() -> None:
@@ -199,7 +180,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def cmd_up(args: argparse.Namespace) -> None:
+def cmd_up(args: argparse.Namespace, composition: Composition) -> None:
     from core.embedded_pg import EmbeddedPostgres
 
     settings = _settings()
@@ -225,8 +206,8 @@ def cmd_up(args: argparse.Namespace) -> None:
             print(f"hypha: applied {len(applied)} migration(s)", flush=True)
         settings = asyncio.run(_prepare(settings))
         if args.demo:
-            for role, email, password in asyncio.run(create_demo_accounts(settings)):
-                print(f"hypha: demo {role}: {email} / {password}", flush=True)
+            for line in asyncio.run(create_demo_data(composition, settings)):
+                print(f"hypha: {line}", flush=True)
         env = {
             **os.environ,
             "DATABASE_URL": url,
@@ -237,7 +218,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             env["PORT"] = str(args.port)
         if args.host:
             env["HOST"] = args.host
-        base = [sys.executable, "-m", "core.cli"]
+        base = [sys.executable, "-m", composition.entry_module]
         # Each child in a session of its own: a Ctrl-C in the terminal reaches `hypha up` alone, which
         # then stops the web server and the worker in order (SIGTERM) — they never see the SIGINT, so
         # none of them dies in the middle of its start-up with a KeyboardInterrupt traceback.
@@ -275,15 +256,6 @@ def _terminate(children: Sequence[subprocess.Popen[bytes]], grace: float = 10.0)
             child.wait()
 
 
-@dataclass(frozen=True)
-class Command:
-    """A `hypha` subcommand: its help line, what it runs, and the arguments it takes."""
-
-    help: str
-    run: Callable[[argparse.Namespace], None]
-    configure: Callable[[argparse.ArgumentParser], None] = lambda _parser: None
-
-
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default 8000)")
@@ -294,43 +266,35 @@ def _up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", help="also create a demo creator and viewer")
 
 
-COMMANDS: dict[str, Command] = {
-    "up": Command("run everything locally (embedded PostgreSQL unless DATABASE_URL is set)", cmd_up, _up_arguments),
-    "web": Command("run the web server (needs DATABASE_URL)", cmd_web, _serve_arguments),
-    "worker": Command("run the background worker (needs DATABASE_URL)", cmd_worker),
-    "migrate": Command("apply database migrations (needs DATABASE_URL)", cmd_migrate),
-    "check": Command("list settings that are unsafe or inconsistent for production; exit 1 if any", cmd_check),
-    "transcode": Command(
-        "transcode a local video into encrypted HLS (no database)", cmd_transcode, transcode_arguments
-    ),
-    "ledger": Command("check the ledger: `hypha ledger verify`", ledger_cli.run, ledger_cli.configure),
-    "reconcile": Command(
-        "compare the payment vendor's payments with the ledger; heal missing credits",
-        wallet_cli.run,
-        wallet_cli.configure,
-    ),
-    "staff": Command(
-        "grant or take away the staff role: `hypha staff add|remove EMAIL`", staff_cli.run, staff_cli.configure
-    ),
-    # Features add their operator commands here, e.g. "transcode", "ledger", "reconcile".
-}
+CORE_COMMANDS = (
+    Command("up", "run everything locally (embedded PostgreSQL unless DATABASE_URL is set)", cmd_up, _up_arguments),
+    Command("web", "run the web server (needs DATABASE_URL)", cmd_web, _serve_arguments),
+    Command("worker", "run the background worker (needs DATABASE_URL)", cmd_worker),
+    Command("migrate", "apply database migrations (needs DATABASE_URL)", cmd_migrate),
+    Command("check", "list settings that are unsafe or inconsistent for production; exit 1 if any", cmd_check),
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def commands(composition: Composition) -> dict[str, Command]:
+    """Core's commands, then every feature's, by name."""
+    return {command.name: command for command in (*CORE_COMMANDS, *composition.commands())}
+
+
+def build_parser(composition: Composition) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hypha", description="Hypha: video on demand for professional creators.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, command in COMMANDS.items():
-        command.configure(sub.add_parser(name, help=command.help))
+    for command in commands(composition).values():
+        command.configure(sub.add_parser(command.name, help=command.help))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(composition: Composition, argv: Sequence[str] | None = None) -> None:
     # JSON lines for log collectors; readable text when a person watches a terminal (LOG_FORMAT overrides).
     log_format = os.environ.get("LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"), json_logs=log_format == "json")
-    args = build_parser().parse_args(argv)
+    args = build_parser(composition).parse_args(argv)
     try:
-        COMMANDS[args.command].run(args)
+        commands(composition)[args.command].run(args, composition)
     except KeyboardInterrupt:  # Ctrl-C before a command's own handlers are in place: no traceback
         print("hypha: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
@@ -340,7 +304,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (DatabaseUnavailable, MigrationEdited) as error:
         print(f"hypha: {error}", file=sys.stderr)
         raise SystemExit(2) from error
-
-
-if __name__ == "__main__":
-    main()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import logging
-import pkgutil
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,10 +53,11 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 class Database:
     """One connection pool per process, shared by Piccolo tables and plain SQL."""
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10, tables: Sequence[type[Table]] = ()) -> None:
         self.url = url
         self.min_size = min_size
         self.max_size = max_size
+        self.tables = tuple(tables)  # the Piccolo tables of the features this process runs
         self.engine = PostgresEngine(config=_connect_kwargs(url))
 
     async def start(self) -> None:
@@ -68,7 +68,7 @@ class Database:
                 )
             except (OSError, asyncpg.PostgresError) as error:
                 raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {error}") from error
-        bind_tables(self.engine)
+        bind_tables(self.engine, self.tables)
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Close the pool; connections still busy after `timeout` seconds are terminated."""
@@ -117,27 +117,21 @@ class Database:
             return status
 
 
-def table_classes() -> list[type[Table]]:
-    """Every Piccolo table declared in a feature's `tables` module."""
-    import features
-
-    found: list[type[Table]] = []
-    for info in pkgutil.iter_modules(features.__path__):
-        try:
-            module = importlib.import_module(f"features.{info.name}.tables")
-        except ModuleNotFoundError as error:
-            if error.name != f"features.{info.name}.tables":
-                raise
-            continue
-        for value in vars(module).values():
-            is_table = isinstance(value, type) and issubclass(value, Table) and value is not Table
-            if is_table and value.__module__ == module.__name__:
-                found.append(value)
-    return found
+def tables_in(module: ModuleType) -> tuple[type[Table], ...]:
+    """The Piccolo tables a module defines (a feature's `tables` module), in the order it defines them:
+    a table added to the module is picked up without a list to keep."""
+    return tuple(
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, Table)
+        and value is not Table
+        and value.__module__ == module.__name__
+    )
 
 
-def bind_tables(engine: PostgresEngine) -> None:
-    for table in table_classes():
+def bind_tables(engine: PostgresEngine, tables: Sequence[type[Table]]) -> None:
+    for table in tables:
         table._meta.db = engine
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar, cast
 
-from injector import Binder, Injector, InstanceProvider, Module
+from injector import Binder, Injector, InstanceProvider, Module, Provider
 
 from core.clock import Clock, FrozenClock, SystemClock
 from core.db import Database
@@ -18,12 +19,33 @@ from core.settings import Settings
 from core.storage import BlobStorage, LocalBlobStorage, MemoryBlobStorage
 from core.uow import MemoryUnitOfWork, UnitOfWork
 
+if TYPE_CHECKING:
+    from piccolo.table import Table
+    from typing_extensions import TypeForm
+
+T = TypeVar("T")
+
+
+# Ports are Protocols or abstract classes, and mypy refuses those where `type[T]` is expected
+# ("Only concrete class can be given", type-abstract). `TypeForm[T]` takes any type expression and
+# still ties the adapter (or the result) to the port, so every binding and look-up is checked.
+def bind_port(binder: Binder, port: TypeForm[T], to: T | Provider[T]) -> None:
+    """Bind `port` to an adapter instance, or to a provider of one."""
+    provider = to if isinstance(to, Provider) else InstanceProvider(to)
+    binder.bind(cast("type[T]", port), to=provider)
+
+
+def get_port(injector: Injector, port: TypeForm[T]) -> T:
+    """The adapter bound to `port`, typed as the port."""
+    return injector.get(cast("type[T]", port))
+
 
 class CoreModule(Module):
     """Real adapters: PostgreSQL, the filesystem, saq."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tables: Sequence[type[Table]] = ()) -> None:
         self.settings = settings
+        self.tables = tables
 
     def configure(self, binder: Binder) -> None:
         from core.postgres import (
@@ -34,17 +56,19 @@ class CoreModule(Module):
         from core.worker import SaqJobQueue
 
         settings = self.settings
-        db = Database(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        db = Database(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, tables=self.tables
+        )
         clock = SystemClock()
         binder.bind(Settings, to=InstanceProvider(settings))
         binder.bind(Database, to=InstanceProvider(db))
-        binder.bind(UnitOfWork, to=InstanceProvider(db))  # type: ignore[type-abstract]
-        binder.bind(Clock, to=InstanceProvider(clock))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(db)))  # type: ignore[type-abstract]
-        binder.bind(BlobStorage, to=InstanceProvider(_blob_storage(settings)))  # type: ignore[type-abstract]
-        binder.bind(RateLimiter, to=InstanceProvider(PostgresRateLimiter(db, clock)))  # type: ignore[type-abstract]
-        binder.bind(CheckpointStore, to=InstanceProvider(PostgresCheckpointStore(db)))  # type: ignore[type-abstract]
-        binder.bind(JobQueue, to=InstanceProvider(SaqJobQueue(settings.effective_queue_url)))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, db)
+        bind_port(binder, Clock, clock)
+        bind_port(binder, EventBus, PostgresEventBus(db))
+        bind_port(binder, BlobStorage, _blob_storage(settings))
+        bind_port(binder, RateLimiter, PostgresRateLimiter(db, clock))
+        bind_port(binder, CheckpointStore, PostgresCheckpointStore(db))
+        bind_port(binder, JobQueue, SaqJobQueue(settings.effective_queue_url))
 
 
 def _blob_storage(settings: Settings) -> BlobStorage:
@@ -70,13 +94,13 @@ class MemoryCoreModule(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Settings, to=InstanceProvider(self.settings))
-        binder.bind(UnitOfWork, to=InstanceProvider(MemoryUnitOfWork()))  # type: ignore[type-abstract]
-        binder.bind(Clock, to=InstanceProvider(self.clock))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(MemoryEventBus()))  # type: ignore[type-abstract]
-        binder.bind(BlobStorage, to=InstanceProvider(MemoryBlobStorage()))  # type: ignore[type-abstract]
-        binder.bind(RateLimiter, to=InstanceProvider(MemoryRateLimiter(self.clock)))  # type: ignore[type-abstract]
-        binder.bind(CheckpointStore, to=InstanceProvider(MemoryCheckpointStore()))  # type: ignore[type-abstract]
-        binder.bind(JobQueue, to=InstanceProvider(MemoryJobQueue()))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, MemoryUnitOfWork())
+        bind_port(binder, Clock, self.clock)
+        bind_port(binder, EventBus, MemoryEventBus())
+        bind_port(binder, BlobStorage, MemoryBlobStorage())
+        bind_port(binder, RateLimiter, MemoryRateLimiter(self.clock))
+        bind_port(binder, CheckpointStore, MemoryCheckpointStore())
+        bind_port(binder, JobQueue, MemoryJobQueue())
 
 
 def build_injector(
@@ -87,7 +111,8 @@ def build_injector(
 ) -> Injector:
     """The one injector of a process. `memory=True` wires every port to its in-memory adapter;
     `overrides` come last and win (tests swap single adapters this way)."""
-    modules: list[Module] = [MemoryCoreModule(settings) if memory else CoreModule(settings)]
+    tables = [table for feature in features for table in feature.tables]
+    modules: list[Module] = [MemoryCoreModule(settings) if memory else CoreModule(settings, tables)]
     modules.extend(_feature_modules(features, memory))
     modules.extend(overrides)
     return Injector(modules)

@@ -1,13 +1,21 @@
-"""What a feature hands the composition root: routes, injector modules, jobs and startup hooks."""
+"""What a feature hands the composition root: routes, injector modules, jobs, commands, tables and
+start-up hooks — and the `Composition`, the features of one application, which core is given and
+never imports (the composition root, features/bootstrap.py, builds it)."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from injector import Injector, Module
 from litestar.types import ControllerRouterHandler
+
+if TYPE_CHECKING:
+    from piccolo.table import Table
+
+    from core.settings import Settings
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -17,6 +25,27 @@ class CronSpec:
     function: JobFunction
     cron: str
     timeout: int = 300
+
+
+def _no_arguments(_parser: argparse.ArgumentParser) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A `hypha` sub-command: its name, its help line, what it runs and the arguments it takes.
+
+    `run` gets the parsed arguments and the application's `Composition`, from which it builds the
+    injector of the configured features when it needs one."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace, Composition], None]
+    configure: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
+def always(_settings: Settings) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,15 @@ class Feature:
     # Templates the account page (/me) includes, in feature order; each is a self-contained partial
     # (it may load its own data with htmx) rendered with the page's context (`user`, `request`).
     me_panels: Sequence[str] = ()
+    commands: Sequence[Command] = ()
+    """The `hypha` sub-commands the feature contributes (e.g. `hypha ledger verify`)."""
+    tables: Sequence[type[Table]] = ()
+    """The feature's Piccolo tables (`core.db.tables_in(its tables module)`): bound to the pool at start-up."""
+    demo_data: Sequence[Callable[[Injector], Awaitable[Sequence[str]]]] = ()
+    """What `hypha up --demo` creates; each returns the lines to print (e.g. the demo log-ins)."""
+    enabled: Callable[[Settings], bool] = always
+    """Whether the application includes the feature with these settings (a sandbox vendor only when
+    it is the selected one): when not, its routes, jobs, links and tables are not part of it."""
 
 
 @dataclass(frozen=True)
@@ -45,3 +83,26 @@ class NavLink:
     path: str
     audience: str = "all"
     order: int = 50
+
+
+@dataclass(frozen=True)
+class Composition:
+    """Every feature an application is made of, in order, as the composition root lists them.
+
+    `entry_module` is the module that runs the `hypha` command with this composition
+    (`python -m <entry_module> web`): `hypha up` starts its web server and worker that way."""
+
+    features: Sequence[Feature]
+    entry_module: str
+
+    def features_for(self, settings: Settings) -> list[Feature]:
+        """The features these settings run (`Feature.enabled`), in order."""
+        return [feature for feature in self.features if feature.enabled(settings)]
+
+    def commands(self) -> list[Command]:
+        """Every feature's commands: a command exists whatever the settings (it reads them when run)."""
+        return [command for feature in self.features for command in feature.commands]
+
+    def tables(self) -> list[type[Table]]:
+        """Every feature's Piccolo tables."""
+        return [table for feature in self.features for table in feature.tables]

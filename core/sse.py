@@ -367,7 +367,7 @@ class EventStream(Response[bytes]):
         self.keepalive = keepalive
         self.slot = slot
 
-    def to_asgi_response(  # type: ignore[override]
+    def to_asgi_response(
         self,
         app: Any,
         request: Request[Any, Any, Any],

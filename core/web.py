@@ -1,5 +1,6 @@
 """The web edge shared by every feature: templates, CSRF, sessions on requests, flash messages,
-security headers, and the one place where errors become HTTP responses."""
+security headers, the one page-or-fragment decision for htmx, and the one place where errors become
+HTTP responses."""
 
 from __future__ import annotations
 
@@ -9,27 +10,32 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 import asyncpg
 from injector import Injector
 from litestar import Request, Response
 from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar_htmx import ClientRedirect, HTMXDetails, HTMXHeaders, HTMXRequest, HTMXTemplate
 from markupsafe import Markup
 
 from core.auth import Principal
 from core.db import DatabaseUnavailable
+from core.di import get_port
 from core.errors import (
     Conflict,
     DomainError,
@@ -45,6 +51,9 @@ from core.numbers import BIGINT_MAX, InvalidNumber, parse_optional_whole
 from core.observability import request_id_var
 from core.redirects import UnsafeRedirectTarget, local_path
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm
 
 log = logging.getLogger("hypha.web")
 access_log = logging.getLogger("hypha.access")
@@ -72,6 +81,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         env = engine.engine
         env.globals["pop_flashes"] = pop_flashes
         env.globals["current_user"] = lambda request: request.scope.get("user")
+        env.globals["wants_fragment"] = wants_fragment
         env.filters["points"] = lambda value: f"{int(value):,}"
         env.filters["money"] = format_money
         env.filters["duration"] = format_duration
@@ -101,11 +111,11 @@ def csrf_config(settings: Settings, secret: str, exempt: list[str]) -> CSRFConfi
     )
 
 
-def inject(cls: type[T]) -> Provide:
-    """A Litestar dependency that takes `cls` from the application's injector."""
+def inject(cls: TypeForm[T]) -> Provide:
+    """A Litestar dependency that takes `cls` (a class or a port) from the application's injector."""
 
     def provider(state: State) -> T:
-        return cast(Injector, state.injector).get(cls)
+        return get_port(cast(Injector, state.injector), cls)
 
     return Provide(provider, sync_to_thread=False)
 
@@ -268,11 +278,104 @@ def pop_flashes(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
         return []
 
 
+# -- htmx: the whole page, or the part of it htmx swaps ------------------------------------------
+
+
+class HyphaRequest(HTMXRequest, Request[Principal | None, str | None, State]):
+    """The request every handler gets (the app's `request_class`): `request.htmx` is what htmx asked
+    for (litestar-htmx), `request.user` the logged-in Principal or None (`SessionAuthentication`),
+    `request.auth` the session token that named them."""
+
+    __slots__ = ()
+
+
+_VARY = "vary_on"
+
+
+def _answer_depends_on(request: Request[Any, Any, Any], *headers: str) -> None:
+    """Note that the answer to `request` differs by these request headers: `vary_on_what_was_read`
+    names them in the response's Vary, so no cache hands a fragment to a browser asking for the page."""
+    seen: dict[str, None] = request.scope.setdefault("state", {}).setdefault(_VARY, {})
+    seen.update(dict.fromkeys(headers))
+
+
+def wants_fragment(request: Request[Any, Any, Any], *, target: str | None = None) -> bool:
+    """Whether htmx will swap this answer into a page already shown, so a fragment is wanted: htmx
+    sent it (`HX-Request`; with `target`, aimed at the element of that id) and it is not a history
+    restore (htmx asking, after a miss in its history cache, for the whole page to put back).
+
+    The one place the htmx request headers decide anything: every answer that asked is marked to vary
+    by them."""
+    htmx = request.htmx if isinstance(request, HTMXRequest) else HTMXDetails(request)
+    read = [HTMXHeaders.REQUEST.value, HTMXHeaders.HISTORY_RESTORE_REQUEST.value]
+    if target is not None:
+        read.append(HTMXHeaders.TARGET.value)
+    _answer_depends_on(request, *read)
+    return bool(htmx) and not htmx.history_restore_request and (target is None or htmx.target == target)
+
+
+def page_or_fragment(
+    request: Request[Any, Any, Any],
+    *,
+    page: str,
+    fragment: str,
+    context: Mapping[str, Any],
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    target: str | None = None,
+    trigger: str | None = None,
+) -> Template:
+    """The `fragment` template (a partial that `page` includes) when htmx swaps it in, the whole `page`
+    for a plain browser and for htmx's history restore; Vary names the headers that chose. `trigger`
+    names an event htmx fires on the page when the answer arrives (e.g. `wallet-changed`)."""
+    return HTMXTemplate(
+        template_name=fragment if wants_fragment(request, target=target) else page,
+        context=dict(context),
+        status_code=status_code,
+        headers=dict(headers or {}),
+        trigger_event=trigger,
+        after="receive" if trigger else None,
+    )
+
+
+async def vary_on_what_was_read(message: Message, scope: Scope) -> None:
+    """A before-send hook: an answer that depended on htmx's request headers (`wants_fragment`) names
+    them in Vary, merged with any Vary the response already has."""
+    if message["type"] != "http.response.start":
+        return
+    read: dict[str, None] = scope.get("state", {}).get(_VARY) or {}
+    if not read:
+        return
+    headers = list(message.get("headers", []))
+    names = [
+        name.strip()
+        for key, value in headers
+        if key.lower() == b"vary"
+        for name in value.decode("latin-1").split(",")
+        if name.strip()
+    ]
+    if "*" in names:
+        return
+    known = {name.lower() for name in names}
+    names += [name for name in read if name.lower() not in known]
+    kept = [(key, value) for key, value in headers if key.lower() != b"vary"]
+    message["headers"] = [*kept, (b"vary", ", ".join(names).encode("latin-1"))]
+
+
 def redirect(path: str, request: Request[Any, Any, Any] | None = None) -> Response[Any]:
-    """A redirect that also works for htmx requests (which follow `HX-Redirect`)."""
-    if request is not None and request.headers.get("hx-request"):
-        return Response(content="", status_code=200, headers={"HX-Redirect": path})
+    """A 303 to `path`; to htmx, which would swap a followed redirect's page into the element, an
+    `HX-Redirect` that makes the browser go there itself."""
+    if request is not None and wants_fragment(request):
+        return _client_redirect(path, 200)
     return Redirect(path=path, status_code=303)
+
+
+def _client_redirect(path: str, status_code: int) -> ClientRedirect:
+    """htmx's `HX-Redirect` to `path`. The status is set here: left unset, a POST handler's 201 (or
+    whatever its decorator says) would be used."""
+    response = ClientRedirect(path)
+    response.status_code = status_code
+    return response
 
 
 def login_url(path: str) -> str:
@@ -284,11 +387,32 @@ def login_url(path: str) -> str:
     return f"/login?next={quote(back, safe='/')}" if back else "/login"
 
 
-SessionResolver = Callable[[str], Any]
+SessionResolver = Callable[[str], Awaitable[Principal | None]]
+
+# Paths answered without knowing who asks: static files and the probes cost no session look-up.
+NO_SESSION_PATHS = ["^/static/", *exact_path_patterns(["/healthz", "/readyz"])]
+
+
+class SessionAuthentication(AbstractAuthenticationMiddleware):
+    """Optional authentication: the session cookie's token, looked up (hashed) by the app state's
+    `session_resolver`, gives `request.user` — the Principal, or None for a visitor or a stale session;
+    `request.auth` is the token. Nothing is refused here: the guards in core.auth decide per route."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        token = cookie_value(connection.scope, SESSION_COOKIE)
+        resolve: SessionResolver = connection.app.state.session_resolver
+        principal = await resolve(token) if token else None
+        return AuthenticationResult(user=principal, auth=token)
+
+
+def session_authentication() -> DefineMiddleware:
+    """`SessionAuthentication` on every route except `NO_SESSION_PATHS`."""
+    return DefineMiddleware(SessionAuthentication, exclude=NO_SESSION_PATHS)
 
 
 class WebMiddleware:
-    """Puts the Principal (or None) on every request, carries flash messages, adds security headers."""
+    """Carries flash messages and the request id, drops a stale session's cookie, logs each request.
+    It runs outside `SessionAuthentication`, which puts the Principal (or None) on the request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -300,10 +424,7 @@ class WebMiddleware:
         state = scope["app"].state
         settings: Settings = state.settings
         token = cookie_value(scope, SESSION_COOKIE)
-        principal: Principal | None = None
-        if token:
-            principal = await state.session_resolver(token)
-        scope["user"] = principal
+        scope["user"] = None  # until SessionAuthentication says who it is (it skips NO_SESSION_PATHS)
         scope_state = scope.setdefault("state", {})
         scope_state["flash"] = cookie_value(scope, FLASH_COOKIE)
         scope_state["session_token"] = token
@@ -323,8 +444,8 @@ class WebMiddleware:
                 # Security headers come from `security_headers_on_every_response` (all responses).
                 extra = [(b"x-request-id", scope_state["request_id"].encode())]
                 cookies = []
-                if token and principal is None and scope["path"] != "/logout":
-                    # A stale or destroyed session: drop the cookie.
+                if scope.get("auth") and scope.get("user") is None and scope["path"] != "/logout":
+                    # A stale or destroyed session (SessionAuthentication found no one): drop the cookie.
                     expired = session_cookie_header("", settings, https=https, max_age=0)
                     cookies.append((b"set-cookie", expired.encode()))
                 if scope_state.get("flash_shown"):
@@ -344,7 +465,7 @@ class WebMiddleware:
                     extra={
                         "status": status_holder[0],
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "user_id": str(principal.id) if principal else None,
+                        "user_id": str(user.id) if isinstance(user := scope.get("user"), Principal) else None,
                     },
                 )
             request_id_var.reset(id_token)
@@ -352,20 +473,17 @@ class WebMiddleware:
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
     accept = request.headers.get("accept", "")
-    return (
-        bool(request.headers.get("hx-request"))
-        or "text/html" in accept
-        or (accept in ("", "*/*") and (request.method == "GET"))
-    )
+    return wants_fragment(request) or "text/html" in accept or (accept in ("", "*/*") and (request.method == "GET"))
 
 
 def _error_response(request: Request[Any, Any, Any], status: int, message: str, **headers: str) -> Response[Any]:
-    if request.headers.get("hx-request"):
-        return Template(
+    if wants_fragment(request):
+        return HTMXTemplate(
             template_name="_error_fragment.html",
             context={"status": status, "message": message},
             status_code=status,
-            headers={"HX-Reswap": "innerHTML", **headers},
+            headers=headers,
+            re_swap="innerHTML",
         )
     if _wants_html(request):
         return Template(
@@ -379,13 +497,13 @@ def _error_response(request: Request[Any, Any, Any], status: int, message: str, 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    if isinstance(exc, NotAuthorizedException) and (request.method == "GET" or request.headers.get("hx-request")):
+    if isinstance(exc, NotAuthorizedException) and (request.method == "GET" or wants_fragment(request)):
         # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
         raw = request.scope.get("raw_path") or b""
         path = raw.decode("latin-1") if raw else request.url.path
         target = login_url(path)
-        if request.headers.get("hx-request"):
-            return Response(content="", status_code=401, headers={"HX-Redirect": target})
+        if wants_fragment(request):
+            return _client_redirect(target, 401)
         if _wants_html(request):
             return Redirect(path=target, status_code=303)
     message = exc.detail if status < 500 else "Something went wrong on our side."

@@ -16,6 +16,7 @@ from saq import CronJob, Job, Queue, Worker
 from saq.utils import cancel_tasks
 
 from core.db import Database
+from core.di import get_port
 from core.events import EventBus
 from core.feature import Feature
 from core.postgres import PostgresEventBus
@@ -101,7 +102,7 @@ def build_worker(settings: Settings, injector: Injector, features: Sequence[Feat
         ctx["injector"] = injector
 
     async def shutdown(_ctx: dict[str, Any]) -> None:
-        bus = injector.get(EventBus)  # type: ignore[type-abstract]
+        bus = get_port(injector, EventBus)
         if isinstance(bus, PostgresEventBus):
             await bus.close()
         await injector.get(Database).stop()

@@ -20,11 +20,11 @@ import httpx
 import pytest
 from injector import Injector
 
-from core.app import FEATURES
 from core.db import Database, create_database, drop_database, migrate, with_database
 from core.di import build_injector
 from core.embedded_pg import EmbeddedPostgres
 from core.settings import Settings, load_settings
+from features.bootstrap import features_for
 from features.ledger.service import LedgerService
 
 KEEP_TABLES = {"schema_migrations", "app_secrets"}
@@ -89,7 +89,7 @@ def settings(database_url: str, data_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 async def real_injector(settings: Settings) -> AsyncIterator[Injector]:
-    injector = build_injector(settings, FEATURES)
+    injector = build_injector(settings, features_for(settings))
     db = injector.get(Database)
     await db.start()
     try:
@@ -146,7 +146,7 @@ def memory_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def memory(memory_settings: Settings) -> Injector:
     """An injector wired entirely to in-memory adapters."""
-    return build_injector(memory_settings, FEATURES, memory=True)
+    return build_injector(memory_settings, features_for(memory_settings), memory=True)
 
 
 @pytest.fixture
@@ -163,12 +163,12 @@ async def client(pg: Injector, settings: Settings) -> AsyncIterator[httpx.AsyncC
 async def app_client(
     injector: Injector, settings: Settings, base_url: str = "http://127.0.0.1:8000"
 ) -> AsyncIterator[httpx.AsyncClient]:
-    from core.app import create_app
+    from features.bootstrap import create_app
 
     app = create_app(settings, injector)
     # Litestar's lifespan runs in an anyio task group, which cannot span pytest fixtures; the pool is
     # already started by `real_injector`, so only the features' startup hooks are left to run.
-    for feature in FEATURES:
+    for feature in features_for(settings):
         for hook in feature.on_startup:
             await hook(injector)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))

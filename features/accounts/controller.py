@@ -18,7 +18,7 @@ from core.auth import current_principal, login_required, verified_required
 from core.errors import InvalidInput, TooManyRequests
 from core.forms import parse_form
 from core.identity import Principal
-from core.web import flash, inject, plural, redirect, set_session_cookie
+from core.web import flash, inject, page_or_fragment, plural, redirect, set_session_cookie
 from features.accounts.dto import (
     EmailChangeForm,
     ForgotPasswordForm,
@@ -85,16 +85,18 @@ def _me_page(
         "form": form or {},
         "min_password": MIN_PASSWORD,
     }
-    name = fragment if fragment and request.headers.get("hx-request") else "accounts/me.html"
-    return Template(template_name=name, context=context, status_code=status, headers=NO_STORE)
+    if not fragment:
+        return Template(template_name="accounts/me.html", context=context, status_code=status, headers=NO_STORE)
+    return page_or_fragment(
+        request, page="accounts/me.html", fragment=fragment, context=context, status_code=status, headers=NO_STORE
+    )
 
 
 def _form_page(
     request: Request[Any, Any, Any], page: str, fragment: str, context: dict[str, Any], status: int
 ) -> Template:
     """htmx gets just the form back; a plain browser gets the whole page."""
-    name = fragment if request.headers.get("hx-request") else page
-    return Template(template_name=name, context=context, status_code=status)
+    return page_or_fragment(request, page=page, fragment=fragment, context=context, status_code=status)
 
 
 def _client_ip(request: Request[Any, Any, Any]) -> str:

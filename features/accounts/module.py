@@ -5,12 +5,15 @@ from __future__ import annotations
 from injector import Binder, Injector, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import Feature
+from core.identity import SessionLookup
 from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.uow import UnitOfWork
+from features.accounts import tables as accounts_tables
 from features.accounts.adapters import (
     Argon2PasswordHasher,
     MemorySessionRepository,
@@ -21,11 +24,17 @@ from features.accounts.adapters import (
     PostgresTokenRepository,
 )
 from features.accounts.controller import AccountsController
+from features.accounts.demo import create_demo_accounts
 from features.accounts.ports import AccountMailer, PasswordHasher, SessionRepository, TokenRepository, UserRepository
 from features.accounts.service import AccountPolicy, AccountService, PrincipalCache
 
 
 class _AccountServiceModule(Module):
+    @singleton
+    @provider
+    def session_lookup(self, accounts: AccountService) -> SessionLookup:
+        return accounts
+
     @singleton
     @provider
     def account_service(
@@ -59,8 +68,8 @@ class _AccountServiceModule(Module):
 
 class AccountsModule(_AccountServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(UserRepository, to=InstanceProvider(PiccoloUserRepository()))  # type: ignore[type-abstract]
-        binder.bind(PasswordHasher, to=InstanceProvider(Argon2PasswordHasher()))  # type: ignore[type-abstract]
+        bind_port(binder, UserRepository, PiccoloUserRepository())
+        bind_port(binder, PasswordHasher, Argon2PasswordHasher())
 
     @singleton
     @provider
@@ -77,13 +86,13 @@ class MemoryAccountsModule(_AccountServiceModule):
     def configure(self, binder: Binder) -> None:
         users = MemoryUserRepository()
         binder.bind(MemoryUserRepository, to=InstanceProvider(users))
-        binder.bind(UserRepository, to=InstanceProvider(users))  # type: ignore[type-abstract]
-        binder.bind(SessionRepository, to=InstanceProvider(MemorySessionRepository(users)))  # type: ignore[type-abstract]
+        bind_port(binder, UserRepository, users)
+        bind_port(binder, SessionRepository, MemorySessionRepository(users))
         tokens = MemoryTokenRepository(users)
         binder.bind(MemoryTokenRepository, to=InstanceProvider(tokens))
-        binder.bind(TokenRepository, to=InstanceProvider(tokens))  # type: ignore[type-abstract]
+        bind_port(binder, TokenRepository, tokens)
         # Cheap parameters: the same algorithm, fast enough for unit tests.
-        binder.bind(PasswordHasher, to=InstanceProvider(Argon2PasswordHasher(time_cost=1, memory_cost=64)))  # type: ignore[type-abstract]
+        bind_port(binder, PasswordHasher, Argon2PasswordHasher(time_cost=1, memory_cost=64))
 
 
 async def watch_principal_changes(injector: Injector) -> None:
@@ -96,5 +105,7 @@ FEATURE = Feature(
     module=AccountsModule,
     memory_module=MemoryAccountsModule,
     route_handlers=[AccountsController],
+    tables=tables_in(accounts_tables),
+    demo_data=[create_demo_accounts],
     on_startup=[watch_principal_changes],
 )

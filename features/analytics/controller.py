@@ -15,7 +15,7 @@ from litestar.response import Template
 
 from core.auth import creator_required, current_principal
 from core.identity import Principal
-from core.web import inject, plural
+from core.web import inject, page_or_fragment, plural
 from features.analytics.charts import compact, day_bars, retention_chart, watch_time
 from features.analytics.model import PRESETS, DateRange, InvalidRange
 from features.analytics.service import AnalyticsService, DayLine
@@ -47,10 +47,6 @@ def _me(request: Request[Any, Any, Any]) -> Principal:
     principal = current_principal(request)
     assert principal is not None  # the guard let the request through
     return principal
-
-
-def _htmx(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.headers.get("hx-request"))
 
 
 def _query(span: DateRange) -> str:
@@ -118,8 +114,10 @@ class AnalyticsController(Controller):
         report = await analytics.report(_me(request).id, span)
         context = self._context(span, error, {"start": start, "end": end}) | {"report": report}
         context |= _charts(report.days)
-        name = REPORT if _htmx(request) else PAGE
-        return Template(name, context=context, status_code=422 if error else 200, headers=NO_STORE)
+        status = 422 if error else 200
+        return page_or_fragment(
+            request, page=PAGE, fragment=REPORT, context=context, status_code=status, headers=NO_STORE
+        )
 
     @get("/videos/{video_id:uuid}")
     async def video(
@@ -136,8 +134,10 @@ class AnalyticsController(Controller):
         context = self._context(span, error, {"start": start, "end": end}) | {"report": report}
         context |= _charts(report.days)
         context["retention_chart"] = retention_chart([(p.percent, p.share, p.views) for p in report.retention])
-        name = VIDEO_REPORT if _htmx(request) else VIDEO_PAGE
-        return Template(name, context=context, status_code=422 if error else 200, headers=NO_STORE)
+        status = 422 if error else 200
+        return page_or_fragment(
+            request, page=VIDEO_PAGE, fragment=VIDEO_REPORT, context=context, status_code=status, headers=NO_STORE
+        )
 
     @get("/export.csv")
     async def export(

@@ -3,10 +3,11 @@ and the every-minute fold."""
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.uow import UnitOfWork
@@ -53,7 +54,7 @@ class AnalyticsModule(_AnalyticsServiceModule):
 
 class MemoryAnalyticsModule(_AnalyticsServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(AnalyticsStore, to=InstanceProvider(MemoryAnalyticsStore()))  # type: ignore[type-abstract]
+        bind_port(binder, AnalyticsStore, MemoryAnalyticsStore())
 
     @singleton
     @provider

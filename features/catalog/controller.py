@@ -17,17 +17,11 @@ from litestar.response import Template
 
 from core.auth import current_principal
 from core.paging import Cursor, Page
-from core.web import inject, query_number
+from core.web import inject, page_or_fragment, query_number
 from features.catalog.model import PAGE_SIZE, Card, search_query
 from features.catalog.service import CatalogService
 
 FEED = "catalog/_feed.html"
-
-
-def _fragment(request: Request[Any, Any, Any]) -> bool:
-    """An htmx request for the list alone (a history restore wants the whole page)."""
-    headers = request.headers
-    return bool(headers.get("hx-request")) and not headers.get("hx-history-restore-request")
 
 
 def _links(path: str, page: Page[Card], limit: int | None, **params: str) -> dict[str, str | None]:
@@ -47,7 +41,7 @@ def _links(path: str, page: Page[Card], limit: int | None, **params: str) -> dic
 
 
 def _render(request: Request[Any, Any, Any], page_template: str, context: dict[str, Any]) -> Template:
-    return Template(FEED if _fragment(request) else page_template, context=context)
+    return page_or_fragment(request, page=page_template, fragment=FEED, context=context)
 
 
 class CatalogController(Controller):

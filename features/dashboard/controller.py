@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.response import Template
 
 from core.auth import creator_required, current_principal
-from core.web import inject
+from core.web import inject, page_or_fragment
 from features.dashboard.service import DashboardService
 
 STRIP = "dashboard/_strip.html"
@@ -35,5 +35,6 @@ class DashboardController(Controller):
             "earnings": snapshot.earnings,
             "viewers": snapshot.viewers,
         }
-        name = STRIP if request.headers.get("hx-request") else PAGE
-        return Template(name, context=context, headers={"Cache-Control": "no-store"})
+        return page_or_fragment(
+            request, page=PAGE, fragment=STRIP, context=context, headers={"Cache-Control": "no-store"}
+        )

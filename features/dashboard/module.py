@@ -3,10 +3,11 @@ studio page, the routes and the every-10-seconds viewer count."""
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, multiprovider, provider, singleton
+from injector import Binder, Module, multiprovider, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import CronSpec, Feature
 from core.uow import UnitOfWork
@@ -55,7 +56,7 @@ class DashboardModule(_DashboardServiceModule):
 
 class MemoryDashboardModule(_DashboardServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(PresenceStore, to=InstanceProvider(MemoryPresenceStore()))  # type: ignore[type-abstract]
+        bind_port(binder, PresenceStore, MemoryPresenceStore())
 
 
 FEATURE = Feature(

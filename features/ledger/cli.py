@@ -15,6 +15,7 @@ import asyncpg
 
 from core.clock import SystemClock
 from core.db import Database
+from core.feature import Composition
 from core.settings import Settings, SettingsError, load_settings
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.service import LedgerService
@@ -25,9 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     actions.add_parser("verify", help="check the ledger's invariants; exit non-zero on any violation")
 
 
-async def verify(url: str) -> tuple[list[str], str]:
+async def verify(url: str, composition: Composition) -> tuple[list[str], str]:
     """The violations found, and a summary of what was checked ("N accounts, M transfers")."""
-    db = Database(url, min_size=1, max_size=2)
+    db = Database(url, min_size=1, max_size=2, tables=composition.tables())
     await db.start()
     try:
         ledger = LedgerService(PostgresLedgerRepository(db), SystemClock())
@@ -46,7 +47,7 @@ class _Refused(SystemExit):
         super().__init__(2)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, composition: Composition) -> None:
     try:
         settings: Settings = load_settings()
     except SettingsError as error:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
         embedded = EmbeddedPostgres(pgdata)
         url = embedded.start()
     try:
-        problems, summary = asyncio.run(verify(url))
+        problems, summary = asyncio.run(verify(url, composition))
     except asyncpg.UndefinedTableError as error:
         raise _Refused(f"the database is not migrated yet (run `hypha migrate`): {error}") from error
     finally:

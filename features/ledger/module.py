@@ -5,8 +5,11 @@ from __future__ import annotations
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
-from core.feature import Feature
+from core.db import Database, tables_in
+from core.di import bind_port
+from core.feature import Command, Feature
+from features.ledger import cli as ledger_cli
+from features.ledger import tables as ledger_tables
 from features.ledger.adapters import MemoryLedgerRepository, PostgresLedgerRepository
 from features.ledger.ports import LedgerRepository
 from features.ledger.service import LedgerService
@@ -30,7 +33,15 @@ class MemoryLedgerModule(_LedgerServiceModule):
     def configure(self, binder: Binder) -> None:
         repository = MemoryLedgerRepository()
         binder.bind(MemoryLedgerRepository, to=InstanceProvider(repository))
-        binder.bind(LedgerRepository, to=InstanceProvider(repository))  # type: ignore[type-abstract]
+        bind_port(binder, LedgerRepository, repository)
 
 
-FEATURE = Feature(name="ledger", module=LedgerModule, memory_module=MemoryLedgerModule)
+FEATURE = Feature(
+    name="ledger",
+    module=LedgerModule,
+    memory_module=MemoryLedgerModule,
+    tables=tables_in(ledger_tables),
+    commands=[
+        Command("ledger", "check the ledger: `hypha ledger verify`", ledger_cli.run, ledger_cli.configure),
+    ],
+)

@@ -13,6 +13,7 @@ import sys
 
 import asyncpg
 
+from core.feature import Composition
 from core.settings import Settings, SettingsError, load_settings
 
 
@@ -23,14 +24,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action.add_argument("email", help="the account's e-mail address")
 
 
-async def change(settings: Settings, email: str, is_staff: bool) -> str:
+async def change(composition: Composition, settings: Settings, email: str, is_staff: bool) -> str:
     """Grant or take away the role; the line to print. Raises UnknownAccount."""
-    from core.app import FEATURES
     from core.db import Database
     from core.di import build_injector
     from features.moderation.service import ModerationService
 
-    injector = build_injector(settings, FEATURES)
+    injector = build_injector(settings, composition.features_for(settings))
     db = injector.get(Database)
     await db.start()
     try:
@@ -46,7 +46,7 @@ def _refuse(message: str, status: int = 2) -> SystemExit:
     return SystemExit(status)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, composition: Composition) -> None:
     from features.accounts.model import UnknownAccount
 
     try:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
         import msgspec
 
         line = asyncio.run(
-            change(msgspec.structs.replace(settings, database_url=url), args.email, args.action == "add")
+            change(composition, msgspec.structs.replace(settings, database_url=url), args.email, args.action == "add")
         )
     except UnknownAccount as error:
         raise _refuse(f"{error.message} ({args.email!r})", 1) from error

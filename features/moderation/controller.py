@@ -17,7 +17,7 @@ from core.auth import current_principal, login_required, staff_required
 from core.errors import InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
-from core.web import flash, inject, plural, redirect
+from core.web import flash, inject, page_or_fragment, plural, redirect, wants_fragment
 from features.moderation.dto import DecisionForm, ReportForm
 from features.moderation.model import REASONS, InvalidReport, ReportsThrottled, SubjectKind
 from features.moderation.service import ModerationService
@@ -74,8 +74,7 @@ class ReportController(Controller):
         except ReportsThrottled as error:
             status, errors = 429, {"form": error.message}
             headers = {"Retry-After": str(max(1, error.retry_after))}
-        htmx = bool(request.headers.get("hx-request"))
-        if status == 201 and not htmx:
+        if status == 201 and not wants_fragment(request):
             return flash(redirect(subject.link, request), "Thank you. Our moderators will look at your report.")
         context = {
             "subject": subject,
@@ -86,8 +85,8 @@ class ReportController(Controller):
             "errors": errors,
             "sent": status == 201,
         }
-        return Template(
-            template_name=REPORT_FORM if htmx else REPORT_PAGE, context=context, status_code=status, headers=headers
+        return page_or_fragment(
+            request, page=REPORT_PAGE, fragment=REPORT_FORM, context=context, status_code=status, headers=headers
         )
 
 

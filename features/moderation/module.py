@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.events import EventBus
-from core.feature import Feature, NavLink
+from core.feature import Command, Feature, NavLink
 from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
+from features.moderation import cli as staff_cli
+from features.moderation import tables as moderation_tables
 from features.moderation.adapters import (
     MemoryAuditLog,
     MemoryReportRepository,
@@ -64,8 +67,8 @@ class ModerationModule(_ModerationServiceModule):
 
 class MemoryModerationModule(_ModerationServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(ReportRepository, to=InstanceProvider(MemoryReportRepository()))  # type: ignore[type-abstract]
-        binder.bind(AuditLog, to=InstanceProvider(MemoryAuditLog()))  # type: ignore[type-abstract]
+        bind_port(binder, ReportRepository, MemoryReportRepository())
+        bind_port(binder, AuditLog, MemoryAuditLog())
 
 
 FEATURE = Feature(
@@ -76,5 +79,14 @@ FEATURE = Feature(
     nav=[
         NavLink("Reports", "/staff/reports", "staff", order=92),
         NavLink("Audit log", "/staff/audit", "staff", order=93),
+    ],
+    tables=tables_in(moderation_tables),
+    commands=[
+        Command(
+            "staff",
+            "grant or take away the staff role: `hypha staff add|remove EMAIL`",
+            staff_cli.run,
+            staff_cli.configure,
+        ),
     ],
 )

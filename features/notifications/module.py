@@ -10,6 +10,7 @@ from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.settings import Settings
@@ -103,9 +104,9 @@ class MemoryNotificationsModule(_NotificationServiceModule):
     def configure(self, binder: Binder) -> None:
         cursors, deliveries = MemoryCursorStore(), MemoryDeliveryLog()
         binder.bind(MemoryCursorStore, to=InstanceProvider(cursors))
-        binder.bind(CursorStore, to=InstanceProvider(cursors))  # type: ignore[type-abstract]
+        bind_port(binder, CursorStore, cursors)
         binder.bind(MemoryDeliveryLog, to=InstanceProvider(deliveries))
-        binder.bind(DeliveryLog, to=InstanceProvider(deliveries))  # type: ignore[type-abstract]
+        bind_port(binder, DeliveryLog, deliveries)
 
     @singleton
     @provider

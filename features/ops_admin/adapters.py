@@ -52,7 +52,7 @@ from __future__ import annotations
 import re
 import secrets
 import types
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -60,7 +60,7 @@ from urllib.parse import quote, urlsplit
 from piccolo.columns.base import Column
 from piccolo.table import Table
 
-from core.db import Database, table_classes
+from core.db import Database
 from core.identity import Principal
 from core.settings import Settings
 from core.web import is_https, session_cookie_header
@@ -159,13 +159,14 @@ def _with_columns_secret(table: type[Table], secret: list[Column]) -> type[Table
     )
 
 
-def admin_tables() -> list[TableConfig]:
-    """What the admin shows: every feature's tables, credentials left out (see the module docstring)."""
+def admin_tables(tables: Sequence[type[Table]]) -> list[TableConfig]:
+    """What the admin shows: every feature's tables (those the database binds), credentials left out
+    (see the module docstring)."""
     from piccolo_admin.endpoints import TableConfig
     from piccolo_api.crud.endpoints import OrderBy
 
     shown: list[TableConfig] = []
-    for table in table_classes():
+    for table in sorted(tables, key=lambda table: table.__module__):  # grouped by feature, by name
         if issubclass(table, (OpsAdminUserTable, OpsAdminSessionTable)):
             continue
         secret = [column for column in table._meta.columns if SECRET_COLUMN.search(column._meta.name)]
@@ -205,6 +206,7 @@ class PiccoloDataAdmin:
 
     def __init__(self, db: Database, settings: Settings, accounts: AccountService, mount: str) -> None:
         self.sessions = StaffSessions(db)
+        self.tables = db.tables
         self.mount = mount
         self.settings = settings
         self.accounts = accounts
@@ -215,7 +217,7 @@ class PiccoloDataAdmin:
             from piccolo_admin.endpoints import create_admin
 
             self._app = create_admin(
-                tables=admin_tables(),
+                tables=admin_tables(self.tables),
                 auth_table=OpsAdminUserTable,
                 session_table=OpsAdminSessionTable,
                 session_expiry=SESSION_LIFETIME,

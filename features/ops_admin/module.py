@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.feature import Feature, NavLink
 from core.settings import Settings
 from features.accounts.service import AccountService
+from features.ops_admin import tables as ops_admin_tables
 from features.ops_admin.adapters import PiccoloDataAdmin, UnavailableDataAdmin
 from features.ops_admin.controller import MOUNT, data_admin
 from features.ops_admin.ports import DataAdmin
@@ -22,7 +24,7 @@ class OpsAdminModule(Module):
 
 class MemoryOpsAdminModule(Module):
     def configure(self, binder: Binder) -> None:
-        binder.bind(DataAdmin, to=InstanceProvider(UnavailableDataAdmin()))  # type: ignore[type-abstract]
+        bind_port(binder, DataAdmin, UnavailableDataAdmin())
 
 
 FEATURE = Feature(
@@ -31,4 +33,5 @@ FEATURE = Feature(
     memory_module=MemoryOpsAdminModule,
     route_handlers=[data_admin],
     nav=[NavLink("Data admin", MOUNT + "/", "staff", order=96)],
+    tables=tables_in(ops_admin_tables),
 )

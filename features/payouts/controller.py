@@ -23,7 +23,7 @@ from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
 from core.numbers import whole_or_none
-from core.web import flash, inject, plural, redirect
+from core.web import flash, inject, page_or_fragment, plural, redirect
 from features.payouts.dto import AccountForm, FailNextForm, RequestForm
 from features.payouts.jobs import settle_and_apply
 from features.payouts.model import InvalidSignature, Payout, PayoutState, VendorUnavailable, parse_points
@@ -61,8 +61,9 @@ async def _context(
 
 
 def _page_or(request: Request[Any, Any, Any], fragment: str, context: dict[str, Any], status: int) -> Template:
-    name = fragment if request.headers.get("hx-request") else "payouts/payouts.html"
-    return Template(template_name=name, context=context, status_code=status, headers=NO_STORE)
+    return page_or_fragment(
+        request, page="payouts/payouts.html", fragment=fragment, context=context, status_code=status, headers=NO_STORE
+    )
 
 
 def _outcome_message(payout: Payout, replayed: bool) -> tuple[str, str]:

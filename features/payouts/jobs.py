@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from core.clock import Clock
+from core.di import get_port
 from core.worker import injector_from
 from features.payouts.model import PayoutNotFound
 from features.payouts.sandbox import SandboxPayoutVendor
@@ -36,7 +37,7 @@ async def settle_sandbox_payouts(ctx: dict[str, Any], *, ref: str = "") -> dict[
         except PayoutNotFound:
             log.warning("settle job for unknown sandbox payout %s", ref)
         else:
-            wait = (payout.settle_at - injector.get(Clock).now()).total_seconds()  # type: ignore[type-abstract]
+            wait = (payout.settle_at - get_port(injector, Clock).now()).total_seconds()
             if wait > 0:
                 await asyncio.sleep(min(wait, MAX_WAIT_SECONDS))
     return {"settled": await settle_and_apply(vendor, injector.get(PayoutService))}
@@ -46,7 +47,8 @@ async def sweep_payouts(ctx: dict[str, Any]) -> dict[str, int]:
     """Every minute: settle due sandbox payouts, resubmit stuck ones, re-check those still on their way."""
     injector = injector_from(ctx)
     payouts = injector.get(PayoutService)
-    settled = await settle_and_apply(injector.get(SandboxPayoutVendor), payouts)
+    sandbox = payouts.gateway_name == "sandbox"  # the sandbox vendor is part of the app only then
+    settled = await settle_and_apply(injector.get(SandboxPayoutVendor), payouts) if sandbox else 0
     report = await payouts.sweep()
     return {"settled": settled, "submitted": report.submitted, "rechecked": report.rechecked, "changed": report.changed}
 

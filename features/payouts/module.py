@@ -6,6 +6,7 @@ from injector import Binder, Injector, InstanceProvider, Module, provider, singl
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.jobs import JobQueue
@@ -74,13 +75,6 @@ class _PayoutServiceModule(Module):
 
     @singleton
     @provider
-    def sandbox_vendor(
-        self, store: SandboxPayoutStore, uow: UnitOfWork, clock: Clock, jobs: JobQueue
-    ) -> SandboxPayoutVendor:
-        return SandboxPayoutVendor(store, uow, clock, jobs)
-
-    @singleton
-    @provider
     def payout_service(
         self,
         payouts: PayoutRepository,
@@ -128,11 +122,6 @@ class PayoutsModule(_PayoutServiceModule):
 
     @singleton
     @provider
-    def sandbox_store(self, db: Database) -> SandboxPayoutStore:
-        return PostgresSandboxPayoutStore(db)
-
-    @singleton
-    @provider
     def gateway(self, settings: Settings, injector: Injector, payees: PayeeRepository) -> PayoutGateway:
         if settings.payout_gateway == "stripe":
             # stripe's SDK takes ≈ 0.5 s to import: only when it is the configured gateway
@@ -149,13 +138,37 @@ class MemoryPayoutsModule(_PayoutServiceModule):
     def configure(self, binder: Binder) -> None:
         gateway = MemoryPayoutGateway()
         binder.bind(MemoryPayoutGateway, to=InstanceProvider(gateway))
-        binder.bind(PayoutGateway, to=InstanceProvider(gateway))  # type: ignore[type-abstract]
-        binder.bind(PayoutRepository, to=InstanceProvider(MemoryPayoutRepository()))  # type: ignore[type-abstract]
-        binder.bind(PayeeRepository, to=InstanceProvider(MemoryPayeeRepository()))  # type: ignore[type-abstract]
-        binder.bind(SandboxPayoutStore, to=InstanceProvider(MemorySandboxPayoutStore()))  # type: ignore[type-abstract]
+        bind_port(binder, PayoutGateway, gateway)
+        bind_port(binder, PayoutRepository, MemoryPayoutRepository())
+        bind_port(binder, PayeeRepository, MemoryPayeeRepository())
         window = MemoryEarningsWindowStore()
         binder.bind(MemoryEarningsWindowStore, to=InstanceProvider(window))
-        binder.bind(EarningsWindowStore, to=InstanceProvider(window))  # type: ignore[type-abstract]
+        bind_port(binder, EarningsWindowStore, window)
+
+
+class _SandboxVendorModule(Module):
+    @singleton
+    @provider
+    def sandbox_vendor(
+        self, store: SandboxPayoutStore, uow: UnitOfWork, clock: Clock, jobs: JobQueue
+    ) -> SandboxPayoutVendor:
+        return SandboxPayoutVendor(store, uow, clock, jobs)
+
+
+class SandboxPayoutsModule(_SandboxVendorModule):
+    @singleton
+    @provider
+    def sandbox_store(self, db: Database) -> SandboxPayoutStore:
+        return PostgresSandboxPayoutStore(db)
+
+
+class MemorySandboxPayoutsModule(_SandboxVendorModule):
+    def configure(self, binder: Binder) -> None:
+        bind_port(binder, SandboxPayoutStore, MemorySandboxPayoutStore())
+
+
+def sandbox_payouts_selected(settings: Settings) -> bool:
+    return settings.payout_gateway == "sandbox"
 
 
 async def check_payout_settings(injector: Injector) -> None:
@@ -167,16 +180,24 @@ FEATURE = Feature(
     name="payouts",
     module=PayoutsModule,
     memory_module=MemoryPayoutsModule,
-    route_handlers=[PayoutsController, payouts_csv, PayoutWebhookController, SandboxPayoutsController],
-    jobs=[settle_sandbox_payouts],
+    route_handlers=[PayoutsController, payouts_csv, PayoutWebhookController],
     cron_jobs=[
         CronSpec(sweep_payouts, "* * * * *", timeout=120),
         CronSpec(monthly_payouts, "0 3 1 * *", timeout=1800),
     ],
     on_startup=[check_payout_settings],
     csrf_exempt=["/webhooks/payouts"],
-    nav=[
-        NavLink("Payouts", "/studio/payouts", "creator", order=25),
-        NavLink("Sandbox payouts", "/staff/payouts", "staff", order=91),
-    ],
+    nav=[NavLink("Payouts", "/studio/payouts", "creator", order=25)],
+)
+
+# The built-in payout vendor (features/payouts/sandbox.py) and its staff console: part of the app only
+# when PAYOUT_GATEWAY=sandbox.
+SANDBOX_FEATURE = Feature(
+    name="payouts_sandbox",
+    module=SandboxPayoutsModule,
+    memory_module=MemorySandboxPayoutsModule,
+    route_handlers=[SandboxPayoutsController],
+    jobs=[settle_sandbox_payouts],
+    nav=[NavLink("Sandbox payouts", "/staff/payouts", "staff", order=91)],
+    enabled=sandbox_payouts_selected,
 )

@@ -14,17 +14,20 @@ import signal
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from piccolo.columns import Column
 
 from core.db import Database
 from core.numbers import whole_or_none
 from core.settings import Settings
 from features.pipeline.model import VideoKey
 from features.pipeline.ports import FfmpegFailed, FfmpegRunner, KeyStore, ProgressCallback
+from features.pipeline.tables import VideoKeyTable
 
 log = logging.getLogger(__name__)
 
@@ -204,28 +207,30 @@ class PostgresKeyStore:
         self.sealer = sealer
 
     async def ensure(self, run_id: str, candidate: VideoKey) -> VideoKey:
-        await self.db.execute(
-            "INSERT INTO video_keys (run_id, sealed, kek_id) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING",
-            run_id,
-            self.sealer.seal(run_id, candidate),
-            self.sealer.kek_id,
-        )
+        sealed = VideoKeyTable(run_id=run_id, sealed=self.sealer.seal(run_id, candidate), kek_id=self.sealer.kek_id)
+        await VideoKeyTable.insert(sealed).on_conflict(target=VideoKeyTable.run_id, action="DO NOTHING")
         stored = await self.get(run_id)
         assert stored is not None
         return stored
 
     async def get(self, run_id: str) -> VideoKey | None:
-        row = await self.db.fetchrow("SELECT key, iv, sealed, kek_id FROM video_keys WHERE run_id = $1", run_id)
+        row = await (
+            VideoKeyTable.select(VideoKeyTable.key, VideoKeyTable.iv, VideoKeyTable.sealed, VideoKeyTable.kek_id)
+            .where(VideoKeyTable.run_id == run_id)
+            .first()
+        )
         if row is None:
             return None
         if row["sealed"] is None:  # written before keys were sealed: seal it now
             key = VideoKey(bytes(row["key"]), bytes(row["iv"]))
-            await self.db.execute(
-                "UPDATE video_keys SET sealed = $2, kek_id = $3, key = NULL, iv = NULL"
-                " WHERE run_id = $1 AND sealed IS NULL",
-                run_id,
-                self.sealer.seal(run_id, key),
-                self.sealer.kek_id,
+            resealed: dict[Column | str, Any] = {
+                VideoKeyTable.sealed: self.sealer.seal(run_id, key),
+                VideoKeyTable.kek_id: self.sealer.kek_id,
+                VideoKeyTable.key: None,
+                VideoKeyTable.iv: None,
+            }
+            await VideoKeyTable.update(resealed).where(
+                (VideoKeyTable.run_id == run_id) & VideoKeyTable.sealed.is_null()
             )
             return key
         if row["kek_id"] != self.sealer.kek_id:
@@ -236,7 +241,7 @@ class PostgresKeyStore:
         return self.sealer.open(run_id, bytes(row["sealed"]))
 
     async def delete(self, run_id: str) -> None:
-        await self.db.execute("DELETE FROM video_keys WHERE run_id = $1", run_id)
+        await VideoKeyTable.delete().where(VideoKeyTable.run_id == run_id)
 
 
 class MemoryKeyStore:

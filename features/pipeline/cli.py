@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
+    from core.feature import Composition
     from features.pipeline.model import SubtitleSource
 
 
@@ -34,7 +35,7 @@ def transcode_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def cmd_transcode(args: argparse.Namespace) -> None:
+def cmd_transcode(args: argparse.Namespace, _composition: Composition) -> None:
     import asyncio
 
     from core.pipeline import UnitFailed
@@ -53,8 +54,7 @@ def cmd_transcode(args: argparse.Namespace) -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    # Not core.cli.CommandError: under `python -m core.cli` that module is __main__, and importing
-    # core.cli from here would create a second CommandError class that main() does not catch.
+    # A SystemExit of its own rather than core.cli.CommandError: the command needs nothing of core.cli.
     print(f"hypha: {message}", file=sys.stderr)
     raise SystemExit(2)
 

@@ -1,4 +1,5 @@
-"""Content-addressed storage for published files (HLS playlists, segments, keys...).
+"""Content-addressed storage for published files (HLS playlists, segments, keys...): the adapters of
+the `ContentStore` port (features.pipeline.ports; its errors are in features.pipeline.model).
 
 Every store addresses a file by the CID that ``ipfs add --cid-version 1`` gives
 it (see :mod:`features.pipeline.ipfs`), so an address handed out by the local
@@ -21,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import httpx
 from multiformats import CID
@@ -33,24 +34,15 @@ from features.pipeline.ipfs import (
     cid_of_file,
     iter_chunks,
 )
+from features.pipeline.model import ContentNotFound, ContentStoreError
+from features.pipeline.ports import ContentStore
 
 __all__ = [
-    "ContentNotFound",
-    "ContentStore",
-    "ContentStoreError",
     "KuboContentStore",
     "LocalContentStore",
     "MemoryContentStore",
     "is_canonical_cid",
 ]
-
-
-class ContentStoreError(Exception):
-    """The store failed, or answered something we cannot vouch for."""
-
-
-class ContentNotFound(ContentStoreError):
-    """The store does not hold content under that CID."""
 
 
 def is_canonical_cid(cid: str) -> bool:
@@ -83,53 +75,6 @@ def _check_range(offset: int, length: int | None) -> None:
 def _slice(data: bytes, offset: int, length: int | None) -> bytes:
     end = len(data) if length is None else min(len(data), offset + length)
     return data[offset:end]
-
-
-@runtime_checkable
-class ContentStore(Protocol):
-    """A place that keeps files by their IPFS CID.
-
-    Implementations must agree on addresses: for the same bytes every store's
-    :meth:`put_file` returns :func:`features.pipeline.ipfs.cid_of_file` of them.
-    """
-
-    async def put_file(self, path: Path) -> str:
-        """Store the file at ``path`` and return its CID.
-
-        Idempotent: putting the same bytes again returns the same CID and does
-        not store a second copy.  Never returns a CID that was not computed
-        locally from the bytes actually stored.
-
-        Raises :class:`OSError` if ``path`` cannot be read and
-        :class:`ContentStoreError` if the store fails or disagrees on the CID.
-        """
-        ...
-
-    async def has(self, cid: str) -> bool:
-        """Whether the store holds content under ``cid`` (``False`` for non-canonical CIDs).
-
-        Raises :class:`ContentStoreError` only if the store cannot be asked.
-        """
-        ...
-
-    async def read(self, cid: str, offset: int = 0, length: int | None = None) -> bytes:
-        """Return the stored bytes ``[offset, offset + length)`` (to the end if ``length`` is ``None``).
-
-        A range past the end is truncated (possibly to ``b""``), as for a file.
-        Raises :class:`ContentNotFound` if the store does not hold ``cid``,
-        :class:`ValueError` for a negative ``offset`` or ``length``, and
-        :class:`ContentStoreError` if the store fails or returns bytes that do
-        not match ``cid``.
-        """
-        ...
-
-    async def size(self, cid: str) -> int:
-        """Size in bytes of the file stored under ``cid``.
-
-        Raises :class:`ContentNotFound` if the store does not hold ``cid`` and
-        :class:`ContentStoreError` if the store fails.
-        """
-        ...
 
 
 # --------------------------------------------------------------------------

@@ -21,6 +21,14 @@ class ProbeError(InvalidInput):
     message = "This file is not a video we can read."
 
 
+class ContentStoreError(Exception):
+    """The store failed, or answered something we cannot vouch for."""
+
+
+class ContentNotFound(ContentStoreError):
+    """The store does not hold content under that CID."""
+
+
 @dataclass(frozen=True)
 class SourceInfo:
     """Facts about an uploaded source file, as probed (limits are the caller's business).

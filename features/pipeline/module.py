@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import imageio_ffmpeg
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
-from core.db import Database
-from core.feature import Feature
+from core.db import Database, tables_in
+from core.di import bind_port
+from core.feature import Command, Feature
 from core.pipeline import CheckpointStore
 from core.settings import Settings
+from features.pipeline import tables as pipeline_tables
 from features.pipeline.adapters import KeySealer, MemoryKeyStore, PostgresKeyStore, SubprocessFfmpeg
+from features.pipeline.cli import cmd_transcode, transcode_arguments
 from features.pipeline.content_store import KuboContentStore, LocalContentStore, MemoryContentStore
 from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
 from features.pipeline.service import TranscodeService
@@ -54,8 +57,21 @@ class MemoryPipelineModule(_TranscodeServiceModule):
     """Keys and published files in memory; ffmpeg is still the real one."""
 
     def configure(self, binder: Binder) -> None:
-        binder.bind(KeyStore, to=InstanceProvider(MemoryKeyStore()))  # type: ignore[type-abstract]
-        binder.bind(ContentStore, to=InstanceProvider(MemoryContentStore()))  # type: ignore[type-abstract]
+        bind_port(binder, KeyStore, MemoryKeyStore())
+        bind_port(binder, ContentStore, MemoryContentStore())
 
 
-FEATURE = Feature(name="pipeline", module=PipelineModule, memory_module=MemoryPipelineModule)
+FEATURE = Feature(
+    name="pipeline",
+    module=PipelineModule,
+    memory_module=MemoryPipelineModule,
+    tables=tables_in(pipeline_tables),
+    commands=[
+        Command(
+            "transcode",
+            "transcode a local video into encrypted HLS (no database)",
+            cmd_transcode,
+            transcode_arguments,
+        ),
+    ],
+)

@@ -1,17 +1,16 @@
 """What the pipeline needs from the outside: ffmpeg, a key store and a content-addressed store.
 
-`ContentStore` lives in `features.pipeline.content_store` beside its adapters and is re-exported here.
+The content store's adapters are in `features.pipeline.content_store`; its errors (ContentStoreError,
+ContentNotFound) in `features.pipeline.model`, where other features may catch them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
-from features.pipeline.content_store import ContentStore
 from features.pipeline.model import VideoKey
-
-__all__ = ["ContentStore", "FfmpegFailed", "FfmpegRunner", "KeyStore", "ProgressCallback"]
 
 ProgressCallback = Callable[[float], Awaitable[None]]
 
@@ -59,4 +58,51 @@ class KeyStore(Protocol):
 
     async def delete(self, run_id: str) -> None:
         """Forget the key of `run_id` (its segments become unreadable); no error if there is none."""
+        ...
+
+
+@runtime_checkable
+class ContentStore(Protocol):
+    """A place that keeps files by their IPFS CID.
+
+    Implementations must agree on addresses: for the same bytes every store's
+    :meth:`put_file` returns :func:`features.pipeline.ipfs.cid_of_file` of them.
+    """
+
+    async def put_file(self, path: Path) -> str:
+        """Store the file at ``path`` and return its CID.
+
+        Idempotent: putting the same bytes again returns the same CID and does
+        not store a second copy.  Never returns a CID that was not computed
+        locally from the bytes actually stored.
+
+        Raises :class:`OSError` if ``path`` cannot be read and
+        :class:`ContentStoreError` if the store fails or disagrees on the CID.
+        """
+        ...
+
+    async def has(self, cid: str) -> bool:
+        """Whether the store holds content under ``cid`` (``False`` for non-canonical CIDs).
+
+        Raises :class:`ContentStoreError` only if the store cannot be asked.
+        """
+        ...
+
+    async def read(self, cid: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Return the stored bytes ``[offset, offset + length)`` (to the end if ``length`` is ``None``).
+
+        A range past the end is truncated (possibly to ``b""``), as for a file.
+        Raises :class:`ContentNotFound` if the store does not hold ``cid``,
+        :class:`ValueError` for a negative ``offset`` or ``length``, and
+        :class:`ContentStoreError` if the store fails or returns bytes that do
+        not match ``cid``.
+        """
+        ...
+
+    async def size(self, cid: str) -> int:
+        """Size in bytes of the file stored under ``cid``.
+
+        Raises :class:`ContentNotFound` if the store does not hold ``cid`` and
+        :class:`ContentStoreError` if the store fails.
+        """
         ...

@@ -23,9 +23,8 @@ from features.pipeline.units import (
     TRANSCODE,
     PipelineTools,
     pipeline_params,
-    run_lock,
-    work_dir_matches,
 )
+from features.pipeline.work_dir import run_lock, work_dir_matches
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,9 @@
     >> ConvertingTerminal
 
 Every unit gets the run's `TranscodeRequest` and `PipelineTools` (ffmpeg, key store, content store)
-through the executor's params, and returns a JSON-compatible output that later units read.
-
-The work directory of a run:
-
-    <work_dir>/out/      clear files, one part per unit: subs/, audio/, 480p/, 720p/, 1080p/, cover.jpg,
-                         master.m3u8 — each written under a `.<name>.partial` name and renamed when
-                         complete, so a unit killed midway leaves nothing a re-run could mistake for
-                         its output (the re-run clears the partial and starts the unit again)
-    <work_dir>/sealed/   what is published: segments AES-128 encrypted, playlists with #EXT-X-KEY
+through the executor's params, and returns a JSON-compatible output that later units read. The
+units write into the run's work directory (features/pipeline/work_dir.py) with the ffmpeg command
+lines of features/pipeline/ffmpeg_args.py.
 
 Units are idempotent: running one again after a crash redoes it from scratch and ends with exactly
 the files one clean run would leave.
@@ -22,18 +16,17 @@ the files one clean run would leave.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import functools
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from core.pipeline import Output, Pipeline, Unit, UnitContext
+from features.pipeline.ffmpeg_args import audio_args, cover_args, output_frame_rate, video_args
 from features.pipeline.hls import (
     AAC_LC,
     AUDIO_GROUP,
@@ -54,7 +47,6 @@ from features.pipeline.model import (
     AudioTrack,
     Rendition,
     RenditionSize,
-    RenditionSpec,
     SourceInfo,
     SubtitleTrack,
     TranscodeRequest,
@@ -65,17 +57,11 @@ from features.pipeline.model import (
 from features.pipeline.ports import ContentStore, FfmpegFailed, FfmpegRunner, KeyStore
 from features.pipeline.probe import probe_media
 from features.pipeline.subtitles import SubtitleError, decode_text, subtitle_playlist, to_webvtt, valid_language
+from features.pipeline.work_dir import RUN_MARKER, out_dir, sealed_dir, staged_dir, staged_file
 
-SEGMENT_SECONDS = 4
-KEYFRAME_SECONDS = 2  # a keyframe every 2 s: every 4 s segment starts on one, in every rendition
-AUDIO_BITRATE = "128k"
-AUDIO_BPS = 128_000
-MAX_FRAME_RATE = 60.0
 MAX_SUBTITLE_BYTES = 10 * 1024 * 1024
 MASTER = "master.m3u8"
 COVER = "cover.jpg"
-RUN_MARKER = ".run"  # in the work dir: which ConvertingInitial made it (see `work_dir_matches`)
-LOCK_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -117,240 +103,6 @@ async def _run_ffmpeg(ctx: UnitContext, args: list[str], *, duration: float | No
 
 def _source(ctx: UnitContext) -> SourceInfo:
     return SourceInfo.from_dict(ctx.output_of("ConvertingInitial")["source"])
-
-
-def out_dir(request: TranscodeRequest) -> Path:
-    return request.work_dir.resolve() / "out"
-
-
-def sealed_dir(request: TranscodeRequest) -> Path:
-    return request.work_dir.resolve() / "sealed"
-
-
-@contextlib.contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """A fresh `.<name>.partial` directory beside `final`, renamed to `final` if the block succeeds.
-
-    Any leftover partial from a killed attempt is removed first; on any exception (cancellation
-    included) the partial is removed, so only complete outputs ever carry their final name.
-    """
-    partial = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
-        yield partial
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    partial.rename(final)
-
-
-@contextlib.contextmanager
-def staged_file(final: Path) -> Iterator[Path]:
-    """Like `staged_dir`, for a single file: write to the yielded path; it replaces `final` on success."""
-    partial = final.with_name(f".{final.name}.partial")
-    partial.unlink(missing_ok=True)
-    try:
-        yield partial
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    if not partial.is_file():
-        raise RuntimeError(f"{final.name} was not produced")
-    os.replace(partial, final)
-
-
-def work_dir_matches(outputs: Mapping[str, Output], request: TranscodeRequest) -> bool:
-    """Whether the work dir still holds what the recorded units left there.
-
-    Checkpoints live in the database, the work dir on one machine's disk: a retry that lands on
-    another machine, or after the dir was wiped, finds the checkpoints but not the files. The run
-    can resume only if the dir carries the token of the recorded ConvertingInitial — or if nothing
-    in the dir is needed any more (everything is published).
-    """
-    initial = outputs.get("ConvertingInitial")
-    if initial is None or "PublishToIPFS" in outputs:
-        return True
-    try:
-        return (request.work_dir / RUN_MARKER).read_text() == initial.get("work_token")
-    except OSError:
-        return False
-
-
-@contextlib.asynccontextmanager
-async def run_lock(work_dir: Path) -> AsyncIterator[None]:
-    """Hold the run's lock (an flock'ed file beside its work dir) for the block; wait while another
-    task or process on this machine holds it, so two deliveries of one job never share a work dir.
-
-    The lock file is removed on release; a waiter that wins the lock on a file removed meanwhile
-    notices (the path no longer names its inode) and tries again.
-    """
-    work_dir = work_dir.resolve()
-    path = work_dir.with_name(work_dir.name + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    await asyncio.sleep(LOCK_POLL_SECONDS)
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                try:
-                    yield
-                finally:
-                    path.unlink(missing_ok=True)
-                return
-        finally:
-            os.close(fd)  # releases the lock
-
-
-# --------------------------------------------------------------------------
-# ffmpeg commands (module-level so the benchmark can run exactly the same ones bare)
-# --------------------------------------------------------------------------
-
-
-def _ffmpeg_path(path: Path) -> str:
-    """An absolute path never reads as an option or a protocol ("-x", "concat:..."); `%` is literal."""
-    return str(path.resolve())
-
-
-def hls_output(directory: Path) -> list[str]:
-    """MPEG-TS HLS, ~4 s segments, timestamps unshifted (source t=0 is MPEG-TS `MPEGTS_ORIGIN`)."""
-    segments = _ffmpeg_path(directory).replace("%", "%%") + "/seg_%05d.ts"
-    return [
-        "-avoid_negative_ts",
-        "disabled",
-        "-f",
-        "hls",
-        "-hls_time",
-        str(SEGMENT_SECONDS),
-        "-hls_playlist_type",
-        "vod",
-        "-hls_segment_type",
-        "mpegts",
-        "-hls_flags",
-        "independent_segments",
-        "-hls_segment_options",
-        "avoid_negative_ts=disabled",
-        "-hls_segment_filename",
-        segments,
-        _ffmpeg_path(directory / "index.m3u8"),
-    ]
-
-
-def output_frame_rate(source: SourceInfo) -> float:
-    return min(source.frame_rate or 25.0, MAX_FRAME_RATE)
-
-
-def video_args(
-    source_path: Path, source: SourceInfo, size: RenditionSize, spec: RenditionSpec, into: Path
-) -> list[str]:
-    """One H.264 rendition: scaled (rotation applied by ffmpeg), square pixels, fixed 2 s GOPs."""
-    fps = output_frame_rate(source)
-    gop = max(1, round(fps * KEYFRAME_SECONDS))
-    filters = [f"scale={size.width}:{size.height}:flags=bicubic", "setsar=1", "format=yuv420p"]
-    if source.frame_rate and source.frame_rate > MAX_FRAME_RATE:
-        filters.insert(0, f"fps={MAX_FRAME_RATE:g}")
-    return [
-        "-i",
-        _ffmpeg_path(source_path),
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-map_metadata",
-        "-1",
-        "-vf",
-        ",".join(filters),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-profile:v",
-        spec.profile,
-        "-level:v",
-        spec.level,
-        "-crf",
-        str(spec.crf),
-        "-maxrate",
-        f"{spec.maxrate_kbps}k",
-        "-bufsize",
-        f"{spec.bufsize_kbps}k",
-        "-g",
-        str(gop),
-        "-keyint_min",
-        str(gop),
-        "-sc_threshold",
-        "0",
-        "-force_key_frames",
-        f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})",
-        *hls_output(into),
-    ]
-
-
-def audio_args(source_path: Path, source: SourceInfo, into: Path) -> list[str]:
-    """AAC-LC stereo 128 kb/s; a source without sound gets a silent track of the same length, so
-    every video has the same shape (one audio group) and plays in hls.js like any other."""
-    if source.has_audio:
-        inputs = ["-i", _ffmpeg_path(source_path), "-map", "0:a:0"]
-    else:
-        inputs = ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
-        inputs += ["-t", f"{source.duration:.3f}"]
-    return [
-        *inputs,
-        "-vn",
-        "-sn",
-        "-dn",
-        "-map_metadata",
-        "-1",
-        "-c:a",
-        "aac",
-        "-b:a",
-        AUDIO_BITRATE,
-        "-ac",
-        "2",
-        "-ar",
-        "48000",
-        *hls_output(into),
-    ]
-
-
-def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) -> list[str]:
-    return [
-        "-ss",
-        f"{at:.3f}",
-        "-i",
-        _ffmpeg_path(source_path),
-        "-map",
-        "0:v:0",
-        "-frames:v",
-        "1",
-        "-an",
-        "-sn",
-        "-vf",
-        f"scale={size.width}:{size.height}:flags=bicubic,setsar=1",
-        "-q:v",
-        "3",
-        "-f",
-        "image2",
-        "-update",
-        "1",
-        _ffmpeg_path(into),
-    ]
-
-
-# --------------------------------------------------------------------------
-# The units
-# --------------------------------------------------------------------------
 
 
 def plan_ladder(source: SourceInfo) -> list[RenditionSize]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from uuid import UUID
 from core.db import Database
 from core.ids import uuid7
 from features.playback.model import Heartbeat, KeyFetchDay
+from features.playback.tables import HeartbeatTable, KeyFetchTable
 
 
 @dataclass
@@ -58,20 +60,21 @@ class PostgresHeartbeatRepository:
         self.db = db
 
     async def add(self, heartbeat: Heartbeat) -> None:
-        await self.db.execute(
-            "INSERT INTO playback_heartbeats (viewer_id, video_id, session_id, position_seconds, preview, at)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            heartbeat.viewer_id,
-            heartbeat.video_id,
-            heartbeat.session_id,
-            heartbeat.position,
-            heartbeat.preview,
-            heartbeat.at,
+        await HeartbeatTable.insert(
+            HeartbeatTable(
+                viewer_id=heartbeat.viewer_id,
+                video_id=heartbeat.video_id,
+                session_id=heartbeat.session_id,
+                position_seconds=heartbeat.position,
+                preview=heartbeat.preview,
+                at=heartbeat.at,
+            )
         )
 
     async def add_to_view(self, heartbeat: Heartbeat, viewer_key: str, window_seconds: int) -> Heartbeat:
-        # One statement: the view is decided under the row lock of the upsert, so concurrent heartbeats
-        # of one viewer agree on it; SET expressions read the row as it was before this update.
+        # SQL: an upsert feeding an insert in one statement (the hot heartbeat path, one round trip).
+        # The view is decided under the row lock of the upsert, so concurrent heartbeats of one viewer
+        # agree on it; SET expressions read the row as it was before this update.
         row = await self.db.fetchrow(
             "WITH view AS ("
             " INSERT INTO playback_views AS v (viewer_key, video_id, preview, view_id, session_id, started_at, last_at)"
@@ -102,49 +105,46 @@ class PostgresHeartbeatRepository:
         return replace(heartbeat, session_id=row["session_id"], id=row["id"])
 
     async def watched_video_ids(self, viewer_id: UUID) -> set[UUID]:
-        rows = await self.db.fetch("SELECT DISTINCT video_id FROM playback_heartbeats WHERE viewer_id = $1", viewer_id)
+        rows = (
+            await HeartbeatTable.select(HeartbeatTable.video_id).where(HeartbeatTable.viewer_id == viewer_id).distinct()
+        )
         return {row["video_id"] for row in rows}
 
     async def for_video(self, video_id: UUID, limit: int = 100) -> list[Heartbeat]:
-        rows = await self.db.fetch(
-            "SELECT viewer_id, video_id, session_id, position_seconds, preview, at FROM playback_heartbeats"
-            " WHERE video_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
-            video_id,
-            limit,
+        rows = (
+            await HeartbeatTable.select()
+            .where(HeartbeatTable.video_id == video_id)
+            .order_by(HeartbeatTable.at, HeartbeatTable.id, ascending=False)
+            .limit(limit)
         )
-        return [
-            Heartbeat(r["viewer_id"], r["video_id"], r["session_id"], r["position_seconds"], r["preview"], r["at"])
-            for r in rows
-        ]
+        return [_heartbeat(row) for row in rows]
 
     async def after(self, after_id: int, limit: int) -> list[Heartbeat]:
-        rows = await self.db.fetch(
-            "SELECT id, viewer_id, video_id, session_id, position_seconds, preview, at FROM playback_heartbeats"
-            " WHERE id > $1 ORDER BY id LIMIT $2",
-            after_id,
-            limit,
+        rows = (
+            await HeartbeatTable.select().where(HeartbeatTable.id > after_id).order_by(HeartbeatTable.id).limit(limit)
         )
-        return [
-            Heartbeat(
-                r["viewer_id"], r["video_id"], r["session_id"], r["position_seconds"], r["preview"], r["at"], id=r["id"]
-            )
-            for r in rows
-        ]
+        return [_heartbeat(row) for row in rows]
 
     async def of_viewer(self, viewer_id: UUID, after_id: int, limit: int) -> list[Heartbeat]:
-        rows = await self.db.fetch(
-            "SELECT id, viewer_id, video_id, session_id, position_seconds, preview, at FROM playback_heartbeats"
-            " WHERE viewer_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            viewer_id,
-            after_id,
-            limit,
+        rows = (
+            await HeartbeatTable.select()
+            .where((HeartbeatTable.viewer_id == viewer_id) & (HeartbeatTable.id > after_id))
+            .order_by(HeartbeatTable.id)
+            .limit(limit)
         )
-        return [
-            Heartbeat(
-                r["viewer_id"], r["video_id"], r["session_id"], r["position_seconds"], r["preview"], r["at"], id=r["id"]
-            )
-            for r in rows
-        ]
+        return [_heartbeat(row) for row in rows]
+
+
+def _heartbeat(row: Mapping[str, Any]) -> Heartbeat:
+    return Heartbeat(
+        row["viewer_id"],
+        row["video_id"],
+        row["session_id"],
+        row["position_seconds"],
+        row["preview"],
+        row["at"],
+        id=row["id"],
+    )
 
 
 def _utc_day(at: datetime) -> date:
@@ -174,10 +174,7 @@ class MemoryKeyFetchLog:
         return sorted(found, key=lambda d: (-d.day.toordinal(), -d.fetches, str(d.video_id)))[:limit]
 
 
-_KEY_FETCH_COLUMNS = "viewer_id, video_id, day, fetches, first_at, last_at"
-
-
-def _key_fetch_day(row: Any) -> KeyFetchDay:
+def _key_fetch_day(row: Mapping[str, Any]) -> KeyFetchDay:
     return KeyFetchDay(row["viewer_id"], row["video_id"], row["day"], row["fetches"], row["first_at"], row["last_at"])
 
 
@@ -186,6 +183,7 @@ class PostgresKeyFetchLog:
         self.db = db
 
     async def record(self, viewer_id: UUID, video_id: UUID, at: datetime) -> None:
+        # SQL: an upsert counting in place, with synchronous_commit off in the same statement (the hot key path).
         # An audit counter, not money: its commit does not wait for the WAL flush (synchronous_commit off
         # for this one transaction, set in the same statement), so the hot key endpoint pays no fsync; a
         # crash may lose the last fraction of a second of counts, never corrupt them.
@@ -202,22 +200,21 @@ class PostgresKeyFetchLog:
         )
 
     async def busiest(self, since: date, until: date, at_least: int, limit: int) -> list[KeyFetchDay]:
-        rows = await self.db.fetch(
-            f"SELECT {_KEY_FETCH_COLUMNS} FROM key_fetches"  # noqa: S608
-            " WHERE day BETWEEN $1 AND $2 AND fetches >= $3 ORDER BY fetches DESC, day DESC, viewer_id LIMIT $4",
-            since,
-            until,
-            at_least,
-            limit,
+        rows = (
+            await KeyFetchTable.select()
+            .where((KeyFetchTable.day >= since) & (KeyFetchTable.day <= until) & (KeyFetchTable.fetches >= at_least))
+            .order_by(KeyFetchTable.fetches, KeyFetchTable.day, ascending=False)
+            .order_by(KeyFetchTable.viewer_id)
+            .limit(limit)
         )
         return [_key_fetch_day(r) for r in rows]
 
     async def of_viewer(self, viewer_id: UUID, since: date, limit: int) -> list[KeyFetchDay]:
-        rows = await self.db.fetch(
-            f"SELECT {_KEY_FETCH_COLUMNS} FROM key_fetches"  # noqa: S608
-            " WHERE viewer_id = $1 AND day >= $2 ORDER BY day DESC, fetches DESC, video_id LIMIT $3",
-            viewer_id,
-            since,
-            limit,
+        rows = (
+            await KeyFetchTable.select()
+            .where((KeyFetchTable.viewer_id == viewer_id) & (KeyFetchTable.day >= since))
+            .order_by(KeyFetchTable.day, KeyFetchTable.fetches, ascending=False)
+            .order_by(KeyFetchTable.video_id)
+            .limit(limit)
         )
         return [_key_fetch_day(r) for r in rows]

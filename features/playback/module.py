@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import secrets
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.feature import Feature, NavLink
 from core.ratelimit import RateLimiter
 from core.settings import Settings
 from features.accounts.service import AccountService
 from features.pipeline.service import TranscodeService
+from features.playback import tables as playback_tables
 from features.playback.adapters import (
     MemoryHeartbeatRepository,
     MemoryKeyFetchLog,
@@ -75,8 +77,8 @@ class PlaybackModule(_PlaybackServiceModule):
 
 class MemoryPlaybackModule(_PlaybackServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(HeartbeatRepository, to=InstanceProvider(MemoryHeartbeatRepository()))  # type: ignore[type-abstract]
-        binder.bind(KeyFetchLog, to=InstanceProvider(MemoryKeyFetchLog()))  # type: ignore[type-abstract]
+        bind_port(binder, HeartbeatRepository, MemoryHeartbeatRepository())
+        bind_port(binder, KeyFetchLog, MemoryKeyFetchLog())
 
 
 FEATURE = Feature(
@@ -85,4 +87,5 @@ FEATURE = Feature(
     memory_module=MemoryPlaybackModule,
     route_handlers=[PlaybackController, KeyFetchesController],
     nav=[NavLink("Key fetches", "/staff/key-fetches", "staff", order=93)],
+    tables=tables_in(playback_tables),
 )

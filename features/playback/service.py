@@ -17,7 +17,7 @@ from core.clock import Clock
 from core.errors import TooManyRequests
 from core.ratelimit import RateLimiter
 from features.accounts.service import AccountService
-from features.pipeline.content_store import ContentNotFound
+from features.pipeline.model import ContentNotFound
 from features.pipeline.service import TranscodeService
 from features.playback.model import (
     MASTER,

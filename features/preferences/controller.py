@@ -20,7 +20,7 @@ from core.auth import current_principal, login_required
 from core.forms import parse_form
 from core.identity import Principal
 from core.paging import Cursor, Page
-from core.web import flash, inject, query_number, redirect
+from core.web import flash, inject, page_or_fragment, query_number, redirect, wants_fragment
 from features.preferences.dto import FavouriteForm
 from features.preferences.model import PAGE_SIZE
 from features.preferences.service import VideoPreferenceService
@@ -29,11 +29,6 @@ FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENC
 
 TOGGLE = "preferences/_favourite.html"
 PRIVATE = {"Cache-Control": "private, no-store"}
-
-
-def _htmx(request: Request[Any, Any, Any]) -> bool:
-    headers = request.headers
-    return bool(headers.get("hx-request")) and not headers.get("hx-history-restore-request")
 
 
 def _me(request: Request[Any, Any, Any]) -> Principal:
@@ -82,7 +77,7 @@ class FavouriteController(Controller):
         """One click: keep the video as a favourite, or let it go. htmx gets the new button back."""
         form = parse_form(FavouriteForm, data)
         state = await preferences.set_favourite(_me(request).id, public_id, form.wanted)
-        if not _htmx(request):
+        if not wants_fragment(request):
             message = "Added to your favourites." if state else "Removed from your favourites."
             return flash(redirect(f"/v/{public_id}", request), message)
         return _toggle(public_id, state)
@@ -105,8 +100,13 @@ class PreferencesController(Controller):
         size = query_number(limit, name="limit")
         page = await preferences.get_favourites(_me(request).id, Cursor.parse(after), size)
         context = {"page": page, "next_url": _next_url("/me/favourites", page, size)}
-        name = "preferences/_favourites.html" if _htmx(request) else "preferences/favourites.html"
-        return Template(name, context=context, headers=PRIVATE)
+        return page_or_fragment(
+            request,
+            page="preferences/favourites.html",
+            fragment="preferences/_favourites.html",
+            context=context,
+            headers=PRIVATE,
+        )
 
     @get("/picks")
     async def picks(
@@ -120,5 +120,6 @@ class PreferencesController(Controller):
         size = query_number(limit, name="limit")
         page = await preferences.get_picks(_me(request).id, Cursor.parse(after), size)
         context = {"page": page, "next_url": _next_url("/me/picks", page, size)}
-        name = "preferences/_picks.html" if _htmx(request) else "preferences/picks.html"
-        return Template(name, context=context, headers=PRIVATE)
+        return page_or_fragment(
+            request, page="preferences/picks.html", fragment="preferences/_picks.html", context=context, headers=PRIVATE
+        )

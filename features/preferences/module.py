@@ -3,10 +3,11 @@ account-page panels."""
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.feature import Feature
 from core.uow import UnitOfWork
 from features.catalog.service import CatalogService
@@ -44,7 +45,7 @@ class PreferencesModule(_PreferencesServiceModule):
 
 class MemoryPreferencesModule(_PreferencesServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(FavouriteRepository, to=InstanceProvider(MemoryFavouriteRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, FavouriteRepository, MemoryFavouriteRepository())
 
 
 FEATURE = Feature(

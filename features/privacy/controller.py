@@ -14,7 +14,7 @@ from litestar.response import Stream, Template
 from core.auth import current_principal, login_required
 from core.forms import FormErrors, parse_form
 from core.identity import Principal
-from core.web import flash, inject, redirect, set_session_cookie
+from core.web import flash, inject, page_or_fragment, redirect, set_session_cookie
 from features.payouts.model import PayoutPending
 from features.privacy.dto import DeleteForm
 from features.privacy.model import ExportStatus, NotConfirmed, StaffAccount, TooManyAttempts, WrongPassword
@@ -44,8 +44,9 @@ class PrivacyController(Controller):
             "preparing": any(e.status is ExportStatus.PENDING for e in found),
             "ttl_hours": int(exports.policy.export_ttl.total_seconds() // 3600),
         }
-        name = "privacy/_exports.html" if request.headers.get("hx-request") else "privacy/export.html"
-        return Template(template_name=name, context=context, headers=NO_STORE)
+        return page_or_fragment(
+            request, page="privacy/export.html", fragment="privacy/_exports.html", context=context, headers=NO_STORE
+        )
 
     @post("/me/export")
     async def request_export(
@@ -108,5 +109,11 @@ async def _delete_page(
 ) -> Template:
     plan = await erasures.plan(me.id)
     context = {"user": me, "plan": plan, "errors": errors}
-    name = "privacy/_delete_form.html" if request.headers.get("hx-request") else "privacy/delete.html"
-    return Template(template_name=name, context=context, status_code=status, headers=NO_STORE)
+    return page_or_fragment(
+        request,
+        page="privacy/delete.html",
+        fragment="privacy/_delete_form.html",
+        context=context,
+        status_code=status,
+        headers=NO_STORE,
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature
 from core.jobs import JobQueue
@@ -21,6 +22,7 @@ from features.notifications.service import NotificationService
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
 from features.preferences.service import VideoPreferenceService
+from features.privacy import tables as privacy_tables
 from features.privacy.adapters import (
     MemoryErasureRepository,
     MemoryEventScrubber,
@@ -137,7 +139,7 @@ class _PrivacyServiceModule(Module):
 
 class PrivacyModule(_PrivacyServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(ExportRepository, to=InstanceProvider(PiccoloExportRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, ExportRepository, PiccoloExportRepository())
 
     @singleton
     @provider
@@ -152,8 +154,8 @@ class PrivacyModule(_PrivacyServiceModule):
 
 class MemoryPrivacyModule(_PrivacyServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(ExportRepository, to=InstanceProvider(MemoryExportRepository()))  # type: ignore[type-abstract]
-        binder.bind(ErasureRepository, to=InstanceProvider(MemoryErasureRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, ExportRepository, MemoryExportRepository())
+        bind_port(binder, ErasureRepository, MemoryErasureRepository())
 
     @singleton
     @provider
@@ -173,4 +175,5 @@ FEATURE = Feature(
         CronSpec(purge_erased_content, "7 * * * *", timeout=1800),
     ],
     me_panels=["privacy/_me_panel.html"],
+    tables=tables_in(privacy_tables),
 )

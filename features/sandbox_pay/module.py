@@ -6,6 +6,7 @@ from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.feature import CronSpec, Feature, NavLink
 from core.settings import Settings
 from core.uow import UnitOfWork
@@ -34,7 +35,11 @@ class MemorySandboxPayModule(_VendorModule):
     def configure(self, binder: Binder) -> None:
         store = MemorySandboxStore()
         binder.bind(MemorySandboxStore, to=InstanceProvider(store))
-        binder.bind(SandboxStore, to=InstanceProvider(store))  # type: ignore[type-abstract]
+        bind_port(binder, SandboxStore, store)
+
+
+def sandbox_payments_selected(settings: Settings) -> bool:
+    return settings.payment_gateway == "sandbox"
 
 
 FEATURE = Feature(
@@ -44,4 +49,5 @@ FEATURE = Feature(
     route_handlers=[SandboxCheckoutController, SandboxConsoleController],
     cron_jobs=[CronSpec(deliver_sandbox_webhooks, "* * * * *", timeout=120)],
     nav=[NavLink("Sandbox Pay", "/sandbox-pay/admin", "staff", order=90)],
+    enabled=sandbox_payments_selected,
 )

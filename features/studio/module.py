@@ -7,7 +7,8 @@ from datetime import timedelta
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.jobs import JobQueue
@@ -16,6 +17,7 @@ from core.settings import Settings
 from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from features.pipeline.service import TranscodeService
+from features.studio import tables as studio_tables
 from features.studio.adapters import (
     MemoryQuotaRepository,
     MemoryTranscoder,
@@ -54,7 +56,7 @@ def policy_from(settings: Settings) -> StudioPolicy:
 class _StudioServiceModule(Module):
     def configure(self, binder: Binder) -> None:
         # Other features' parts of the live studio page (the dashboard's tiles); none by default.
-        binder.multibind(list[LivePart], to=[])  # type: ignore[type-abstract]
+        binder.multibind(list[LivePart], to=[])
 
     @singleton
     @provider
@@ -104,11 +106,11 @@ class MemoryStudioModule(_StudioServiceModule):
         super().configure(binder)
         transcoder = MemoryTranscoder()
         binder.bind(MemoryTranscoder, to=InstanceProvider(transcoder))
-        binder.bind(Transcoder, to=InstanceProvider(transcoder))  # type: ignore[type-abstract]
+        bind_port(binder, Transcoder, transcoder)
         videos, uploads = MemoryVideoRepository(), MemoryUploadRepository()
-        binder.bind(VideoRepository, to=InstanceProvider(videos))  # type: ignore[type-abstract]
-        binder.bind(UploadRepository, to=InstanceProvider(uploads))  # type: ignore[type-abstract]
-        binder.bind(QuotaRepository, to=InstanceProvider(MemoryQuotaRepository(videos, uploads)))  # type: ignore[type-abstract]
+        bind_port(binder, VideoRepository, videos)
+        bind_port(binder, UploadRepository, uploads)
+        bind_port(binder, QuotaRepository, MemoryQuotaRepository(videos, uploads))
 
 
 FEATURE = Feature(
@@ -122,4 +124,5 @@ FEATURE = Feature(
         CronSpec(expire_uploads, EXPIRE_UPLOADS_CRON, timeout=300),
     ],
     nav=[NavLink("Studio", "/studio", "creator", order=20)],
+    tables=tables_in(studio_tables),
 )

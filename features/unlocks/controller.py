@@ -11,12 +11,13 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Template
+from litestar_htmx import HTMXTemplate
 
 from core.auth import current_principal, login_required, verified_required
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired, TooManyRequests
 from core.forms import FormErrors, parse_form
 from core.identity import Principal
-from core.web import flash, inject, plural, redirect
+from core.web import flash, inject, page_or_fragment, plural, redirect, wants_fragment
 from features.ledger.model import InsufficientPoints
 from features.unlocks.dto import PricingForm, TipForm, UnlockForm
 from features.unlocks.model import (
@@ -37,7 +38,7 @@ PANEL = "unlocks/_panel.html"
 TIPS = "unlocks/_tips.html"
 PRICING_PAGE = "unlocks/pricing.html"
 PRICING_FORM = "unlocks/_pricing_form.html"
-WALLET_CHANGED = {"HX-Trigger": "wallet-changed"}
+WALLET_CHANGED = "wallet-changed"  # the event htmx fires on the page (the wallet pill listens)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -48,7 +49,7 @@ def new_key() -> str:
 
 
 def _htmx(request: Request[Any, Any, Any]) -> bool:
-    return bool(request.headers.get("hx-request"))
+    return wants_fragment(request)
 
 
 def _me(request: Request[Any, Any, Any]) -> Principal:
@@ -65,7 +66,7 @@ def _panel(
     notice_level: str = "error",
     shortfall: int | None = None,
     just_unlocked: bool = False,
-    headers: dict[str, str] | None = None,
+    trigger: str | None = None,
 ) -> Template:
     context = {
         "panel": panel,
@@ -75,7 +76,14 @@ def _panel(
         "just_unlocked": just_unlocked,
         "new_key": new_key,
     }
-    return Template(PANEL, context=context, status_code=status, headers={**NO_STORE, **(headers or {})})
+    return HTMXTemplate(
+        template_name=PANEL,
+        context=context,
+        status_code=status,
+        headers=NO_STORE,
+        trigger_event=trigger,
+        after="receive" if trigger else None,
+    )
 
 
 async def _refused(
@@ -168,7 +176,7 @@ class VideoPageController(Controller):
             return refused
         if not _htmx(request):
             return flash(redirect(f"/v/{public_id}", request), "Unlocked. Enjoy the video!")
-        return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, headers=WALLET_CHANGED)
+        return _panel(outcome.panel, just_unlocked=not outcome.result.replayed, trigger=WALLET_CHANGED)
 
     @post("/{public_id:str}/tip", guards=[verified_required])
     async def tip(
@@ -213,7 +221,9 @@ class VideoPageController(Controller):
             thanks = f"Thank you! You tipped {plural(result.tip.amount, 'point')}."
             return flash(redirect(f"/v/{public_id}", request), thanks)
         context |= {"thanked": result.tip, "message": ""}
-        return Template(TIPS, context=context, headers={**NO_STORE, **WALLET_CHANGED})
+        return HTMXTemplate(
+            template_name=TIPS, context=context, headers=NO_STORE, trigger_event=WALLET_CHANGED, after="receive"
+        )
 
 
 class PricingController(Controller):
@@ -234,8 +244,7 @@ class PricingController(Controller):
             **{offer.value: str(current.prices[offer]) for offer in current.prices},
         }
         context = _pricing_context(video, current, form, {})
-        name = PRICING_FORM if _htmx(request) else PRICING_PAGE
-        return Template(name, context=context, headers=NO_STORE)
+        return page_or_fragment(request, page=PRICING_PAGE, fragment=PRICING_FORM, context=context, headers=NO_STORE)
 
     @post("/{public_id:str}/pricing")
     async def save_pricing(
@@ -257,8 +266,9 @@ class PricingController(Controller):
             values = {"free": form.is_free, "preview_seconds": form.preview_seconds}
             values |= {offer.value: text for offer, text in prices.items()}
             context = _pricing_context(video, current, values, error.errors)
-            name = PRICING_FORM if _htmx(request) else PRICING_PAGE
-            return Template(name, context=context, status_code=422, headers=NO_STORE)
+            return page_or_fragment(
+                request, page=PRICING_PAGE, fragment=PRICING_FORM, context=context, status_code=422, headers=NO_STORE
+            )
         if not _htmx(request):
             return flash(redirect(f"/v/{public_id}/pricing", request), "Prices saved.")
         video, _ = await pricing.owned(me.id, public_id)

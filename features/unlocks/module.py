@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
+from core.di import bind_port
 from core.events import EventBus
 from core.feature import Feature
 from core.ratelimit import RateLimiter
@@ -103,9 +104,9 @@ class UnlocksModule(_UnlockServicesModule):
 class MemoryUnlocksModule(_UnlockServicesModule):
     def configure(self, binder: Binder) -> None:
         pricing = MemoryPricingRepository()
-        binder.bind(PricingRepository, to=InstanceProvider(pricing))  # type: ignore[type-abstract]
-        binder.bind(UnlockRepository, to=InstanceProvider(MemoryUnlockRepository(pricing)))  # type: ignore[type-abstract]
-        binder.bind(TipRepository, to=InstanceProvider(MemoryTipRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, PricingRepository, pricing)
+        bind_port(binder, UnlockRepository, MemoryUnlockRepository(pricing))
+        bind_port(binder, TipRepository, MemoryTipRepository())
 
 
 FEATURE = Feature(

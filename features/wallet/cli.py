@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from core.errors import InvalidInput
+from core.feature import Composition
 from core.settings import Settings, SettingsError, load_settings
 from features.wallet.model import ReconciliationRun, reconciliation_period
 
@@ -31,13 +32,14 @@ class _Refused(SystemExit):
         super().__init__(2)
 
 
-async def reconcile(settings: Settings, since: datetime, until: datetime) -> ReconciliationRun:
-    from core.app import FEATURES
+async def reconcile(
+    composition: Composition, settings: Settings, since: datetime, until: datetime
+) -> ReconciliationRun:
     from core.db import Database
     from core.di import build_injector
     from features.wallet.service import WalletService
 
-    injector = build_injector(settings, FEATURES)
+    injector = build_injector(settings, composition.features_for(settings))
     db = injector.get(Database)
     await db.start()
     try:
@@ -58,7 +60,7 @@ def report(run: ReconciliationRun) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, composition: Composition) -> None:
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
         embedded = EmbeddedPostgres(pgdata)
         settings = msgspec.structs.replace(settings, database_url=embedded.start())
     try:
-        result = asyncio.run(reconcile(settings, since, until))
+        result = asyncio.run(reconcile(composition, settings, since, until))
     finally:
         if embedded is not None:
             embedded.stop()

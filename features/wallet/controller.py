@@ -14,13 +14,14 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Stream, Template
+from litestar_htmx import HTMXTemplate
 
 from core.auth import current_principal, login_required, staff_required, verified_required
 from core.errors import Conflict, InvalidInput
 from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
-from core.web import flash, inject, query_number, redirect
+from core.web import flash, inject, page_or_fragment, query_number, redirect
 from features.accounts.dto import safe_next
 from features.ledger.model import Entry, StatementPage
 from features.wallet.dto import BuyForm, ReconcileForm
@@ -91,9 +92,14 @@ class WalletController(Controller):
         """The wallet; `next` (a same-site path, e.g. the video a viewer wants to unlock) is where the
         pack's return page leads back to."""
         context = await _wallet_context(request, wallet, before, return_to=safe_next(next, ""))
-        if request.headers.get("hx-request") and request.headers.get("hx-target") == "statement":
-            return Template(template_name="wallet/_statement.html", context=context, headers=NO_STORE)
-        return Template(template_name="wallet/wallet.html", context=context, headers=NO_STORE)
+        return page_or_fragment(
+            request,
+            page="wallet/wallet.html",
+            fragment="wallet/_statement.html",
+            target="statement",
+            context=context,
+            headers=NO_STORE,
+        )
 
     @post("/wallet/checkout", guards=[verified_required])
     async def checkout(
@@ -108,8 +114,9 @@ class WalletController(Controller):
         except (InvalidInput, Conflict, VendorUnavailable) as error:
             status = 503 if isinstance(error, VendorUnavailable) else 409 if isinstance(error, Conflict) else 422
             context = await _wallet_context(request, wallet, None, buy_error=error.message, return_to=return_to)
-            name = "wallet/_packs.html" if request.headers.get("hx-request") else "wallet/wallet.html"
-            return Template(template_name=name, context=context, status_code=status)
+            return page_or_fragment(
+                request, page="wallet/wallet.html", fragment="wallet/_packs.html", context=context, status_code=status
+            )
         return redirect(purchase.checkout_url, request)
 
     @get("/wallet/return", guards=[login_required])
@@ -130,11 +137,15 @@ class WalletController(Controller):
     ) -> Template:
         poll = query_number(n, name="n", maximum=1_000_000) or 1
         progress: PurchaseProgress = await wallet.progress(_me(request).id, ref)
-        headers = dict(NO_STORE)
-        if progress.credited:
-            headers["HX-Trigger"] = "wallet-changed"  # e.g. a balance pill listening on the body
         context = {"progress": progress, "poll": poll + 1, "poll_limit": POLL_LIMIT}
-        return Template(template_name="wallet/_purchase_status.html", context=context, headers=headers)
+        return HTMXTemplate(
+            template_name="wallet/_purchase_status.html",
+            context=context,
+            headers=NO_STORE,
+            # e.g. a balance pill listening on the body
+            trigger_event="wallet-changed" if progress.credited else None,
+            after="receive",
+        )
 
     @get("/wallet/statement.csv", guards=[login_required])
     async def statement_csv(self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService]) -> Stream:
@@ -228,8 +239,13 @@ class ReconciliationController(Controller):
         except InvalidInput as error:
             context = await _runs_context(wallet, form={"since": form.since, "until": form.until})
             context["errors"] = {"since": error.message}
-            name = "wallet/_reconcile_form.html" if request.headers.get("hx-request") else "wallet/reconciliation.html"
-            return Template(template_name=name, context=context, status_code=422)
+            return page_or_fragment(
+                request,
+                page="wallet/reconciliation.html",
+                fragment="wallet/_reconcile_form.html",
+                context=context,
+                status_code=422,
+            )
         try:
             run = await wallet.reconcile(since, until)
         except VendorUnavailable as error:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.clock import Clock
+from core.di import get_port
 from core.worker import injector_from
 from features.wallet.service import WalletService
 
@@ -17,6 +18,6 @@ SETTLE = timedelta(minutes=10)
 
 async def reconcile_payments(ctx: dict[str, Any]) -> dict[str, int]:
     injector = injector_from(ctx)
-    now = injector.get(Clock).now()  # type: ignore[type-abstract]
+    now = get_port(injector, Clock).now()
     run = await injector.get(WalletService).reconcile(now - LOOKBACK, now - SETTLE)
     return {"payments": run.payments_checked, "findings": len(run.findings), "healed": run.healed}

@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import os
 
-from injector import Binder, Injector, InstanceProvider, Module, provider, singleton
+from injector import Binder, Injector, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database
-from core.feature import CronSpec, Feature, NavLink
+from core.di import bind_port
+from core.feature import Command, CronSpec, Feature, NavLink
 from core.settings import Settings, SettingsError
 from core.uow import UnitOfWork
 from features.ledger.service import LedgerService
 from features.sandbox_pay.service import SandboxVendor
+from features.wallet import cli as wallet_cli
 from features.wallet.adapters.records import (
     MemoryPurchaseRepository,
     MemoryReconciliationRepository,
@@ -93,9 +95,9 @@ class WalletModule(_WalletServiceModule):
 
 class MemoryWalletModule(_WalletServiceModule):
     def configure(self, binder: Binder) -> None:
-        binder.bind(PurchaseRepository, to=InstanceProvider(MemoryPurchaseRepository()))  # type: ignore[type-abstract]
-        binder.bind(WebhookInbox, to=InstanceProvider(MemoryWebhookInbox()))  # type: ignore[type-abstract]
-        binder.bind(ReconciliationRepository, to=InstanceProvider(MemoryReconciliationRepository()))  # type: ignore[type-abstract]
+        bind_port(binder, PurchaseRepository, MemoryPurchaseRepository())
+        bind_port(binder, WebhookInbox, MemoryWebhookInbox())
+        bind_port(binder, ReconciliationRepository, MemoryReconciliationRepository())
 
 
 async def check_packs(injector: Injector) -> None:
@@ -124,5 +126,13 @@ FEATURE = Feature(
     nav=[
         NavLink("Wallet", "/wallet", "user", order=40),
         NavLink("Reconciliation", "/staff/reconciliation", "staff", order=95),
+    ],
+    commands=[
+        Command(
+            "reconcile",
+            "compare the payment vendor's payments with the ledger; heal missing credits",
+            wallet_cli.run,
+            wallet_cli.configure,
+        ),
     ],
 )

@@ -18,7 +18,7 @@ import msgspec
 import pytest
 from moto.server import ThreadedMotoServer
 
-from core.di import build_injector
+from core.di import build_injector, get_port
 from core.s3 import MIB, SEGMENTS, S3BlobStorage
 from core.settings import Settings
 from core.storage import BlobNotFound, BlobStorage, InvalidKey, LocalBlobStorage, MemoryBlobStorage
@@ -261,8 +261,8 @@ async def test_a_failed_write_leaves_the_old_blob_and_no_upload_behind(s3: S3Blo
 
 
 def test_setting_an_s3_bucket_puts_blobs_in_it(settings: Settings) -> None:
-    assert isinstance(build_injector(settings, []).get(BlobStorage), LocalBlobStorage)  # type: ignore[type-abstract]
+    assert isinstance(get_port(build_injector(settings, []), BlobStorage), LocalBlobStorage)
     remote = msgspec.structs.replace(settings, s3_bucket="hypha-blobs", s3_endpoint_url="http://127.0.0.1:9")
-    storage = build_injector(remote, []).get(BlobStorage)  # type: ignore[type-abstract]
+    storage = get_port(build_injector(remote, []), BlobStorage)
     assert isinstance(storage, S3BlobStorage)
     assert storage.bucket == "hypha-blobs"

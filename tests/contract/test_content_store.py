@@ -32,14 +32,13 @@ import pytest_asyncio
 
 from features.pipeline.content_store import (
     ADD_PARAMS,
-    ContentNotFound,
-    ContentStore,
-    ContentStoreError,
     KuboContentStore,
     LocalContentStore,
     MemoryContentStore,
 )
 from features.pipeline.ipfs import CHUNK_SIZE, cid_of_bytes, cid_of_file
+from features.pipeline.model import ContentNotFound, ContentStoreError
+from features.pipeline.ports import ContentStore
 
 K = CHUNK_SIZE
 ABSENT_CID = cid_of_bytes(b"never stored anywhere")  # canonical, but nobody holds it

@@ -1,4 +1,5 @@
-"""The key-fetch log, in memory and on PostgreSQL: one counter per viewer, video and UTC day."""
+"""Playback's stores, in memory and on PostgreSQL: heartbeats, and the key-fetch log (one counter per
+viewer, video and UTC day)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ import pytest
 
 from core.db import Database
 from core.ids import uuid7
-from features.playback.adapters import MemoryKeyFetchLog, PostgresKeyFetchLog
-from features.playback.ports import KeyFetchLog
+from features.playback.adapters import (
+    MemoryHeartbeatRepository,
+    MemoryKeyFetchLog,
+    PostgresHeartbeatRepository,
+    PostgresKeyFetchLog,
+)
+from features.playback.model import Heartbeat
+from features.playback.ports import HeartbeatRepository, KeyFetchLog
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -46,3 +53,33 @@ async def test_fetches_are_counted_per_viewer_video_and_utc_day(log: KeyFetchLog
         (date(2026, 3, 2), other, 1),
     ]
     assert await log.of_viewer(ann, date(2026, 3, 3), limit=10) == mine[:1]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def heartbeats(request: pytest.FixtureRequest) -> HeartbeatRepository:
+    if request.param == "memory":
+        return MemoryHeartbeatRepository()
+    return PostgresHeartbeatRepository(request.getfixturevalue("pg").get(Database))
+
+
+async def test_heartbeats_read_back_per_video_per_viewer_and_in_id_order(heartbeats: HeartbeatRepository) -> None:
+    ann, video, other = uuid7(), uuid7(), uuid7()
+    beats = [
+        Heartbeat(ann, video, "session-1", 1.0, False, NOON),
+        Heartbeat(None, video, "session-2", 2.5, True, NOON + timedelta(seconds=10)),
+        Heartbeat(ann, other, "session-3", 3.0, False, NOON + timedelta(seconds=20)),
+    ]
+    for beat in beats:
+        await heartbeats.add(beat)
+
+    assert await heartbeats.for_video(video) == [beats[1], beats[0]]  # newest first
+    assert await heartbeats.for_video(video, limit=1) == [beats[1]]
+    first = min(h.id for h in await heartbeats.for_video(video))
+    stored = await heartbeats.after(first - 1, 10)
+    assert stored == beats
+    assert [h.id for h in stored] == sorted({h.id for h in stored})
+    assert await heartbeats.after(stored[0].id, 1) == [beats[1]]
+    assert await heartbeats.of_viewer(ann, first - 1, 10) == [beats[0], beats[2]]
+    assert await heartbeats.of_viewer(ann, stored[0].id, 10) == [beats[2]]
+    assert await heartbeats.watched_video_ids(ann) == {video, other}
+    assert await heartbeats.watched_video_ids(uuid7()) == set()

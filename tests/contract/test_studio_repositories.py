@@ -14,10 +14,12 @@ from core.db import Database
 from core.ids import public_id, uuid7
 from features.accounts.service import AccountService
 from features.studio.adapters import (
+    MemoryQuotaRepository,
     MemoryUploadRepository,
     MemoryVideoRepository,
     PiccoloUploadRepository,
     PiccoloVideoRepository,
+    PostgresQuotaRepository,
 )
 from features.studio.model import (
     ProcessingProgress,
@@ -28,7 +30,7 @@ from features.studio.model import (
     Video,
     VideoState,
 )
-from features.studio.ports import UploadRepository, VideoRepository
+from features.studio.ports import QuotaRepository, UploadRepository, VideoRepository
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 META = SourceMeta(12.5, 1920, 1080, "h264", "aac", 4_000_000, 25.0, True, 0, "mov,mp4")
@@ -39,6 +41,7 @@ class Store:
     videos: VideoRepository
     uploads: UploadRepository
     new_owner: Callable[[], Awaitable[UUID]]
+    quotas: QuotaRepository
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -48,7 +51,8 @@ async def store(request: pytest.FixtureRequest, pg: Injector) -> Store:
         async def memory_owner() -> UUID:
             return uuid7()
 
-        return Store(MemoryVideoRepository(), MemoryUploadRepository(), memory_owner)
+        videos, uploads = MemoryVideoRepository(), MemoryUploadRepository()
+        return Store(videos, uploads, memory_owner, MemoryQuotaRepository(videos, uploads))
     db = pg.get(Database)
     accounts = pg.get(AccountService)
 
@@ -56,7 +60,7 @@ async def store(request: pytest.FixtureRequest, pg: Injector) -> Store:
         user = await accounts.sign_up(f"{public_id()}@example.com", "long enough password")
         return user.id
 
-    return Store(PiccoloVideoRepository(db), PiccoloUploadRepository(db), real_owner)
+    return Store(PiccoloVideoRepository(db), PiccoloUploadRepository(db), real_owner, PostgresQuotaRepository(db))
 
 
 def draft(owner: UUID, at: datetime = T0, title: str = "Night trains") -> Video:
@@ -302,3 +306,70 @@ async def test_published_pages_break_ties_by_id_without_gaps_or_repeats(store: S
     assert [v.id for v in first + rest] == [v.id for v in newest_first]
     assert await store.videos.published(3, before=(rest[-1].created_at, rest[-1].id)) == []
     assert await store.videos.published(3, owner_ids=[]) == []
+
+
+async def test_a_take_down_and_a_suspension_change_only_their_columns_and_outlive_a_save(store: Store) -> None:
+    owner = await store.new_owner()
+    first, second = draft(owner), draft(owner, T0 + timedelta(seconds=1))
+    await store.videos.add(first)
+    await store.videos.add(second)
+    stale = await store.videos.get(first.id)
+    assert stale is not None
+
+    assert await store.videos.set_taken_down(first.id, "Spam", T0 + timedelta(minutes=1))
+    assert not await store.videos.set_taken_down(uuid7(), "Spam", T0)
+    hidden = await store.videos.set_owner_suspended(owner, True, T0 + timedelta(minutes=2))
+    assert sorted(hidden) == sorted([first.id, second.id])
+    assert await store.videos.set_owner_suspended(owner, True, T0 + timedelta(minutes=3)) == []  # already hidden
+    stale.title = "Renamed in another tab"
+    await store.videos.save(stale)  # written from a copy read before the take-down
+
+    stored = await store.videos.get(first.id)
+    assert stored is not None
+    assert (stored.title, stored.taken_down_reason, stored.owner_suspended) == ("Renamed in another tab", "Spam", True)
+    assert await store.videos.set_taken_down(first.id, None, T0 + timedelta(minutes=4))
+    assert await store.videos.set_owner_suspended(owner, False, T0 + timedelta(minutes=5)) != []
+    assert not (await store.videos.get(first.id)).hidden  # type: ignore[union-attr]
+
+
+async def test_converting_count_counts_only_converting_videos(store: Store) -> None:
+    owner = await store.new_owner()
+    before = await store.videos.converting_count()
+    video = draft(owner)
+    await store.videos.add(video)
+    video.begin_upload(T0)
+    video.accept_source("uploads/c", 10, META, T0)
+    await store.videos.save(video)
+    assert await store.videos.converting_count() == before
+    video.start_converting(T0)
+    await store.videos.save(video)
+    assert await store.videos.converting_count() == before + 1
+
+
+async def test_the_upload_allowance_counts_a_create_once_and_forgets_and_prunes(store: Store) -> None:
+    owner = await store.new_owner()
+    since = T0 - timedelta(hours=24)
+    await store.quotas.record_upload("upload-a", owner, 1_000, T0)
+    await store.quotas.record_upload("upload-a", owner, 1_000, T0)  # a retried create
+    await store.quotas.record_upload("upload-b", owner, 500, T0)
+    assert (await store.quotas.usage(owner, since))[1] == 1_500
+    await store.quotas.forget_upload("upload-b")
+    await store.quotas.forget_upload("never-recorded")
+    assert (await store.quotas.usage(owner, since))[1] == 1_000
+
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)
+    await store.quotas.record_upload("upload-old", owner, 7, long_ago)
+    assert await store.quotas.prune_allowance(long_ago + timedelta(days=1)) == 1
+    assert await store.quotas.prune_allowance(long_ago + timedelta(days=1)) == 0
+    assert (await store.quotas.usage(owner, long_ago - timedelta(days=1)))[1] == 1_000
+
+
+async def test_a_staff_override_is_stored_replaced_and_removed(store: Store) -> None:
+    owner = await store.new_owner()
+    assert await store.quotas.override(owner) == (None, None)
+    assert await store.quotas.set_override(owner, 5 * 1024**2, None, T0)
+    assert await store.quotas.override(owner) == (5 * 1024**2, None)
+    assert await store.quotas.set_override(owner, None, 0, T0)
+    assert await store.quotas.override(owner) == (None, 0)
+    assert await store.quotas.set_override(owner, None, None, T0)
+    assert await store.quotas.override(owner) == (None, None)

@@ -75,10 +75,10 @@ async def live_worker(real_injector: Injector, settings: Settings, live_server: 
     Session-scoped: its shutdown closes the shared database pool, so it ends with the session
     (after the live server, which it is set up after).
     """
-    from core.app import FEATURES
     from core.worker import build_worker
+    from features.bootstrap import features_for
 
-    worker = build_worker(settings, real_injector, FEATURES)
+    worker = build_worker(settings, real_injector, features_for(settings))
     worker.SIGNALS = []  # the test process keeps its own signal handlers
     await worker.queue.connect()
     task = asyncio.create_task(worker.start())

@@ -27,10 +27,10 @@ from injector import Injector
 from litestar.routes import HTTPRoute
 from playwright.async_api import Browser, BrowserContext, Page
 
-from core.app import create_app
 from core.db import Database
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.bootstrap import create_app
 from features.payouts.service import PayoutService
 from features.studio.model import VideoState
 from features.studio.service import StudioService

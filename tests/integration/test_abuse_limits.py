@@ -12,12 +12,12 @@ import httpx
 import pytest
 from injector import Injector
 
-from core.app import FEATURES
 from core.db import Database
 from core.di import build_injector
 from core.identity import Principal
 from core.settings import Settings, load_settings
 from core.web import SESSION_COOKIE
+from features.bootstrap import features_for
 from tests.conftest import app_client
 from tests.support.studio import sign_up_creator
 from tests.support.videos import add_synthetic_video, balances, fund, person, price_and_publish, session_token
@@ -36,7 +36,7 @@ async def limited(pg: Injector, settings: Settings) -> AsyncIterator[tuple[Injec
     """The whole app with low limits (set as their environment variables would), on the test's
     emptied database, with its own connection pool."""
     low = load_settings({k.upper(): str(v) for k, v in LIMITS.items()}, **_same_database(settings))
-    injector = build_injector(low, FEATURES)
+    injector = build_injector(low, features_for(low))
     db = injector.get(Database)
     await db.start()
     try:

@@ -12,9 +12,8 @@ from uuid import uuid4
 import pytest
 from injector import Injector
 
-from core.cli import DEMO_CREATOR, DEMO_VIEWER, create_demo_accounts
 from core.db import MIGRATIONS_DIR, connect, create_database, drop_database, migrate, with_database
-from core.settings import Settings
+from features.accounts.demo import DEMO_CREATOR, DEMO_VIEWER, create_demo_accounts
 from features.accounts.service import AccountService
 
 ACCOUNTS_TRUST = "1700_accounts_trust.sql"
@@ -62,8 +61,8 @@ async def test_accounts_made_before_verification_existed_count_as_verified(empty
         await conn.close()
 
 
-async def test_the_demo_accounts_are_verified(pg: Injector, settings: Settings) -> None:
-    await create_demo_accounts(settings)
+async def test_the_demo_accounts_are_verified(pg: Injector) -> None:
+    await create_demo_accounts(pg)
     accounts = pg.get(AccountService)
     for email, _password, _name in (DEMO_CREATOR, DEMO_VIEWER):
         user = await accounts.users.by_email(email)

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.db import Database, bind_tables
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.identity import Principal
 from core.settings import Settings
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
+from features.bootstrap import features_for, table_classes
 from tests.conftest import app_client
 from tests.support.catalog import shelve_many
 from tests.support.videos import person, session_token
@@ -27,7 +27,7 @@ class CountingDatabase(Database):
     """The real Database, its connections reporting every statement (asyncpg's query logger)."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url, min_size=1, max_size=4)
+        super().__init__(url, min_size=1, max_size=4, tables=table_classes())
         self.statements: list[str] = []
         self.engine.config = {**self.engine.config, "init": self._watch}
 
@@ -41,13 +41,13 @@ class CountingModule(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
 
 
 async def statements_per_page(pg: Injector, settings: Settings, creator: Principal, viewer: Principal) -> list[int]:
     token = await session_token(pg, viewer)
     db = CountingDatabase(settings.database_url)
-    counting = build_injector(settings, FEATURES, CountingModule(db))
+    counting = build_injector(settings, features_for(settings), CountingModule(db))
     await db.start()
     try:
         async with app_client(counting, settings) as browser:
@@ -62,7 +62,7 @@ async def statements_per_page(pg: Injector, settings: Settings, creator: Princip
             return costs
     finally:
         await db.stop()
-        bind_tables(pg.get(Database).engine)  # Piccolo tables back on the suite's pool
+        bind_tables(pg.get(Database).engine, pg.get(Database).tables)  # Piccolo tables back on the suite's pool
 
 
 @pytest.mark.parametrize("videos", [1, 30])

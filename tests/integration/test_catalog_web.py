@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.db import Database, bind_tables
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.identity import Principal
 from core.settings import Settings
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
+from features.bootstrap import features_for, table_classes
 from features.studio.model import VideoState
 from tests.conftest import app_client
 from tests.support.catalog import T0, shelve, shelve_many
@@ -204,7 +204,7 @@ class CountingDatabase(Database):
     wired in through the injector like any adapter."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url, min_size=1, max_size=4)
+        super().__init__(url, min_size=1, max_size=4, tables=table_classes())
         self.statements: list[str] = []
         self.engine.config = {**self.engine.config, "init": self._watch}
 
@@ -222,7 +222,7 @@ class CountingModule(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
 
 
 async def test_a_feed_page_costs_the_same_few_queries_for_10_or_50_videos(pg: Injector, settings: Settings) -> None:
@@ -233,7 +233,7 @@ async def test_a_feed_page_costs_the_same_few_queries_for_10_or_50_videos(pg: In
     token = await session_token(pg, viewer)
 
     db = CountingDatabase(settings.database_url)
-    counting = build_injector(settings, FEATURES, CountingModule(db))
+    counting = build_injector(settings, features_for(settings), CountingModule(db))
     await db.start()
     try:
         async with app_client(counting, settings) as browser:
@@ -251,7 +251,7 @@ async def test_a_feed_page_costs_the_same_few_queries_for_10_or_50_videos(pg: In
                     costs[size] = len(db.statements)
     finally:
         await db.stop()
-        bind_tables(pg.get(Database).engine)  # Piccolo tables back on the suite's pool
+        bind_tables(pg.get(Database).engine, pg.get(Database).tables)  # Piccolo tables back on the suite's pool
     print(  # the numbers for docs and reports (pytest -s)
         f"\nfeed: {costs} statements; median ms: 10 → {statistics.median(times[10]):.1f},"
         f" 50 → {statistics.median(times[50]):.1f}"

@@ -47,7 +47,7 @@ def test_hypha_up_serves_the_landing_page_on_embedded_postgres_and_stops_cleanly
     data_dir = Path(tempfile.mkdtemp(prefix="hypha-up-")) / "data"
     env = env_without_database(DATA_DIR=str(data_dir), PORT=str(port))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "up", "--demo"],
+        [sys.executable, "-m", "features.bootstrap", "up", "--demo"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -77,7 +77,9 @@ def test_hypha_up_serves_the_landing_page_on_embedded_postgres_and_stops_cleanly
     assert "demo creator: creator@demo.hypha.test" in output
     time.sleep(0.5)
     assert not postgres_running(data_dir / "pgdata")
-    children = [line for line in processes_mentioning("core.cli") if str(data_dir) in line or f"PORT={port}" in line]
+    children = [
+        line for line in processes_mentioning("features.bootstrap") if str(data_dir) in line or f"PORT={port}" in line
+    ]
     assert children == []
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
@@ -104,7 +106,7 @@ def test_ctrl_c_in_a_terminal_stops_hypha_up_quietly(when: str) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hypha-up-")) / "data"
     env = env_without_database(DATA_DIR=str(data_dir), PORT=str(port))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "up"],
+        [sys.executable, "-m", "features.bootstrap", "up"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -138,7 +140,7 @@ def test_ctrl_c_in_a_terminal_stops_hypha_up_quietly(when: str) -> None:
 @pytest.mark.parametrize("command", ["web", "worker", "migrate"])
 def test_production_commands_need_database_url_and_say_so(command: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", command],
+        [sys.executable, "-m", "features.bootstrap", command],
         env=env_without_database(),
         capture_output=True,
         text=True,
@@ -151,7 +153,7 @@ def test_production_commands_need_database_url_and_say_so(command: str) -> None:
 def test_an_unreachable_database_is_a_clear_error() -> None:
     env = env_without_database(DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "web"], env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "features.bootstrap", "web"], env=env, capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2
     assert "cannot connect to PostgreSQL" in result.stderr

@@ -14,6 +14,7 @@ import m3u8
 import pytest
 from injector import Injector
 
+from core.di import get_port
 from core.identity import Principal
 from core.settings import Settings
 from core.web import SESSION_COOKIE
@@ -70,7 +71,7 @@ async def test_a_language_added_after_processing_is_published_without_converting
         assert "Français subtitles published" in response.text
         assert 'id="f-sub-file"' in response.text  # the form stays for the next language
 
-        after = await pg.get(VideoRepository).get(video.id)  # type: ignore[type-abstract]
+        after = await get_port(pg, VideoRepository).get(video.id)
         assert after is not None
         assert after.state is (VideoState.PUBLISHED if published else VideoState.READY)
         assert after.playlist != video.playlist
@@ -117,7 +118,7 @@ async def test_a_bad_late_subtitle_file_answers_422_with_the_form_and_changes_no
     assert message in response.text
     assert 'id="f-sub-file"' in response.text  # the form is still there, with what was typed
     assert 'value="Whatever"' in response.text
-    after = await pg.get(VideoRepository).get(video.id)  # type: ignore[type-abstract]
+    after = await get_port(pg, VideoRepository).get(video.id)
     assert after is not None
     assert (after.playlist, after.manifest, after.subtitle_tracks) == (
         video.playlist,
@@ -133,7 +134,7 @@ async def test_another_creator_cannot_add_subtitles_to_a_video(pg: Injector, set
     async with browser_of(pg, settings, other) as client:
         response = await add_subtitles(client, video.id, SRT, "fr", "Français")
     assert response.status_code == 404
-    after = await pg.get(VideoRepository).get(video.id)  # type: ignore[type-abstract]
+    after = await get_port(pg, VideoRepository).get(video.id)
     assert after is not None
     assert after.manifest == video.manifest
 
@@ -166,7 +167,7 @@ async def test_two_languages_added_at_once_both_reach_the_master_playlist(pg: In
         studio.add_subtitle(creator.id, video.id, SRT, "fr", "Français"),
         studio.add_subtitle(creator.id, video.id, SRT, "de", "Deutsch"),
     )
-    after = await pg.get(VideoRepository).get(video.id)  # type: ignore[type-abstract]
+    after = await get_port(pg, VideoRepository).get(video.id)
     assert after is not None
     assert sorted(t["language"] for t in after.subtitle_tracks) == ["de", "en", "fr"]
     master = m3u8.loads((await pg.get(TranscodeService).read_published(after.playlist or "")).decode())

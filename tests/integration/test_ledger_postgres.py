@@ -90,7 +90,11 @@ async def test_transfers_and_entries_cannot_be_changed_or_deleted(pg: Injector) 
 def hypha_ledger_verify(database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": database_url}
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", "ledger", "verify"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "features.bootstrap", "ledger", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

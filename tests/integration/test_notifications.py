@@ -11,11 +11,11 @@ import httpx
 import msgspec
 from injector import Injector
 
-from core.app import FEATURES
 from core.db import Database
-from core.di import build_injector
+from core.di import build_injector, get_port
 from core.postgres import PostgresEventBus
 from core.settings import Settings
+from features.bootstrap import features_for
 from features.notifications.adapters import PostgresOutbox, SmtpEmailService
 from features.notifications.jobs import send_notifications
 from features.notifications.model import DeliveryStatus
@@ -92,10 +92,10 @@ async def test_the_cron_job_sends_through_the_workers_injector(client: httpx.Asy
 
 
 async def test_mail_goes_to_smtp_when_smtp_host_is_set_and_to_the_outbox_otherwise(settings: Settings) -> None:
-    outbox = build_injector(settings, FEATURES).get(EmailService)  # type: ignore[type-abstract]
+    outbox = get_port(build_injector(settings, features_for(settings)), EmailService)
     assert isinstance(outbox, PostgresOutbox)
     with_smtp = msgspec.structs.replace(settings, smtp_host="mail.example.com", smtp_port=2525)
-    smtp = build_injector(with_smtp, FEATURES).get(EmailService)  # type: ignore[type-abstract]
+    smtp = get_port(build_injector(with_smtp, features_for(with_smtp)), EmailService)
     assert isinstance(smtp, SmtpEmailService)
     assert (smtp.host, smtp.port, smtp.domain) == ("mail.example.com", 2525, "hypha.local")
 

@@ -21,6 +21,7 @@ from injector import Binder, Injector, InstanceProvider, Module
 
 from core.clock import Clock, FrozenClock
 from core.db import Database
+from core.di import bind_port, get_port
 from core.events import EventBus
 from core.ids import public_id
 from core.jobs import MemoryJobQueue
@@ -87,14 +88,14 @@ def make_world(pg: Injector, gateway: PayoutGateway | None = None, policy: Payou
     db = pg.get(Database)
     clock = FrozenClock(datetime.now(UTC) + timedelta(days=8))
     jobs = MemoryJobQueue()
-    vendor = SandboxPayoutVendor(pg.get(SandboxPayoutStore), db, clock, jobs)  # type: ignore[type-abstract]
+    vendor = SandboxPayoutVendor(get_port(pg, SandboxPayoutStore), db, clock, jobs)
     service = PayoutService(
-        pg.get(PayoutRepository),  # type: ignore[type-abstract]
-        pg.get(PayeeRepository),  # type: ignore[type-abstract]
-        pg.get(EarningsWindowStore),  # type: ignore[type-abstract]
+        get_port(pg, PayoutRepository),
+        get_port(pg, PayeeRepository),
+        get_port(pg, EarningsWindowStore),
         gateway or SandboxPayoutGateway(vendor),
         pg.get(LedgerService),
-        pg.get(EventBus),  # type: ignore[type-abstract]
+        get_port(pg, EventBus),
         db,
         clock,
         policy or PayoutPolicy(),
@@ -114,7 +115,7 @@ def worker_ctx(world: World) -> dict[str, Any]:
         def configure(self, binder: Binder) -> None:
             binder.bind(SandboxPayoutVendor, to=InstanceProvider(world.vendor))
             binder.bind(PayoutService, to=InstanceProvider(world.service))
-            binder.bind(Clock, to=InstanceProvider(world.clock))  # type: ignore[type-abstract]
+            bind_port(binder, Clock, world.clock)
 
     return {"injector": Injector([Wiring()])}
 
@@ -231,7 +232,7 @@ async def test_stripe_connect_end_to_end_on_the_fake_with_its_webhooks(
     fake = stripe_server.state
     gateway = StripeConnectGateway(
         make_client(API_KEY, stripe_server.url, 0),
-        pg.get(PayeeRepository),  # type: ignore[type-abstract]
+        get_port(pg, PayeeRepository),
         WEBHOOK_SECRET,
     )
     world = make_world(pg, gateway, PayoutPolicy(needs_connected_account=True))

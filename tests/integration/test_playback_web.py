@@ -13,10 +13,9 @@ import m3u8
 import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.clock import Clock, FrozenClock
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.events import EventBus
 from core.identity import Principal
 from core.pipeline import CheckpointStore
@@ -25,6 +24,7 @@ from core.ratelimit import RateLimiter
 from core.settings import Settings
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
+from features.bootstrap import features_for
 from features.playback.service import PlaybackService
 from features.unlocks.service import UnlockService
 from tests.conftest import app_client
@@ -60,17 +60,17 @@ class FrozenTime(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
-        binder.bind(Clock, to=InstanceProvider(self.clock))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(self.db)))  # type: ignore[type-abstract]
-        binder.bind(RateLimiter, to=InstanceProvider(PostgresRateLimiter(self.db, self.clock)))  # type: ignore[type-abstract]
-        binder.bind(CheckpointStore, to=InstanceProvider(PostgresCheckpointStore(self.db)))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
+        bind_port(binder, Clock, self.clock)
+        bind_port(binder, EventBus, PostgresEventBus(self.db))
+        bind_port(binder, RateLimiter, PostgresRateLimiter(self.db, self.clock))
+        bind_port(binder, CheckpointStore, PostgresCheckpointStore(self.db))
 
 
 @pytest.fixture
 def frozen(pg: Injector, settings: Settings) -> tuple[Injector, FrozenClock]:
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    return build_injector(settings, FEATURES, FrozenTime(pg.get(Database), clock)), clock
+    return build_injector(settings, features_for(settings), FrozenTime(pg.get(Database), clock)), clock
 
 
 async def paid(injector: Injector, **pricing: int | bool) -> tuple[Principal, SyntheticVideo]:

@@ -14,6 +14,7 @@ import pytest
 from injector import Injector
 
 from core.db import Database
+from core.di import get_port
 from core.settings import Settings
 from core.storage import BlobStorage
 from core.web import SESSION_COOKIE
@@ -97,7 +98,7 @@ async def test_deleting_a_viewer_erases_them_from_every_table_ends_sessions_and_
     assert await tables_holding(db, EMAIL) == {}
     assert await tables_holding(db, NAME) == {}
     assert await tables_holding(db, "with thanks") == {}  # the tip's message, in tips and in the event log
-    assert not await pg.get(BlobStorage).exists(export_key(export.id))  # type: ignore[type-abstract]
+    assert not await get_port(pg, BlobStorage).exists(export_key(export.id))
     # the books: every entry stays, under the (now anonymous) account id; unspent points forfeited
     entries_after = await db.fetchval(
         "SELECT count(*) FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id WHERE a.owner_id = $1",
@@ -176,7 +177,7 @@ async def test_deleting_a_creator_refunds_running_rentals_once_settles_earnings_
         "",
         None,
     )
-    assert await pg.get(KeyStore).get(str(made.video.id)) is None  # type: ignore[type-abstract]
+    assert await get_port(pg, KeyStore).get(str(made.video.id)) is None
     assert await pg.get(LedgerService).verify() == []
 
 

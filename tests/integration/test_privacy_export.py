@@ -14,6 +14,7 @@ import httpx
 from injector import Injector
 
 from core.db import Database
+from core.di import get_port
 from core.settings import Settings
 from core.storage import BlobStorage
 from features.accounts.service import AccountService
@@ -173,7 +174,7 @@ async def test_only_the_person_may_download_their_export(
 async def test_an_expired_link_says_so_and_the_cron_deletes_the_file(client: httpx.AsyncClient, pg: Injector) -> None:
     owner = await web_viewer(client, pg, "late@example.com", "Late")
     export_id = await ask_and_build(client, pg, owner)
-    storage = pg.get(BlobStorage)  # type: ignore[type-abstract]
+    storage = get_port(pg, BlobStorage)
     assert await storage.exists(export_key(export_id))
     await pg.get(Database).execute(
         "UPDATE privacy_exports SET expires_at = now() - interval '1 second' WHERE id = $1", export_id

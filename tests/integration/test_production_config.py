@@ -27,7 +27,7 @@ SAFE = {
 def hypha_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k.upper() not in {f.upper() for f in _setting_names()}}
     return subprocess.run(
-        [sys.executable, "-m", "core.cli", "check"],
+        [sys.executable, "-m", "features.bootstrap", "check"],
         env={**clean, **env},
         capture_output=True,
         text=True,

@@ -13,14 +13,14 @@ import msgspec
 import pytest
 from injector import Injector
 
-from core.app import FEATURES
 from core.db import Database
-from core.di import build_injector
+from core.di import build_injector, get_port
 from core.events import EventBus
 from core.postgres import PostgresEventBus
 from core.settings import Settings
 from features.accounts.model import User
 from features.accounts.service import PRINCIPALS_TOPIC, AccountService
+from features.bootstrap import features_for
 
 PASSWORD = "a long enough password 1"
 
@@ -35,13 +35,13 @@ class Process:
 
     @property
     def bus(self) -> EventBus:
-        return self.injector.get(EventBus)  # type: ignore[type-abstract]
+        return get_port(self.injector, EventBus)
 
 
 @pytest.fixture
 async def web(pg: Injector, settings: Settings) -> AsyncIterator[tuple[Process, Process]]:
     cached = msgspec.structs.replace(settings, session_cache_seconds=600.0, db_pool_min=1, db_pool_max=3)
-    processes = [Process(build_injector(cached, FEATURES)) for _ in range(2)]
+    processes = [Process(build_injector(cached, features_for(cached))) for _ in range(2)]
     for process in processes:
         await process.injector.get(Database).start()
         await process.accounts.watch_principal_changes()

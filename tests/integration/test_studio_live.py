@@ -14,6 +14,7 @@ from httpx_sse import aconnect_sse
 from injector import Injector
 from tusclient import client as tus
 
+from core.di import get_port
 from core.settings import Settings
 from core.storage import BlobStorage
 from features.studio.model import VideoState
@@ -66,7 +67,7 @@ async def test_tuspy_uploads_a_whole_file_in_chunks(
     stored = await pg.get(StudioService).get_video(video.id)
     assert stored is not None
     assert stored.source_key is not None
-    assert await pg.get(BlobStorage).read(stored.source_key) == clip.read_bytes()  # type: ignore[type-abstract]
+    assert await get_port(pg, BlobStorage).read(stored.source_key) == clip.read_bytes()
     assert stored.src_meta is not None
     assert stored.src_meta["width"] == 320
 
@@ -103,7 +104,7 @@ async def test_an_interrupted_upload_resumes_from_the_servers_offset(
     stored = await pg.get(StudioService).get_video(video.id)
     assert stored is not None
     assert stored.source_key is not None
-    assert await pg.get(BlobStorage).read(stored.source_key) == data  # type: ignore[type-abstract]
+    assert await get_port(pg, BlobStorage).read(stored.source_key) == data
 
 
 async def test_a_resumed_chunked_upload_uses_the_offset_the_server_reports(

@@ -11,6 +11,7 @@ import pytest
 from injector import Injector
 
 from core.db import Database
+from core.di import get_port
 from features.accounts.service import AccountService
 from features.studio.model import ProcessingProgress, SourceMeta, UploadBusy, UploadOffsetMismatch, VideoState
 from features.studio.ports import VideoRepository
@@ -61,7 +62,7 @@ async def test_retry_from_the_tile_puts_a_failed_video_back_in_the_queue(
     video.accept_source("uploads/x", 10, HD, video.created_at)
     video.start_converting(video.created_at)
     video.fail("ConvertVideoTo480p: ffmpeg exited with status 1", video.created_at)
-    await pg.get(VideoRepository).save(video)  # type: ignore[type-abstract]
+    await get_port(pg, VideoRepository).save(video)
 
     tile = await client.get(f"/studio/videos/{video.id}/tile")
     assert "Failed" in tile.text

@@ -14,6 +14,7 @@ import pytest
 from injector import Injector
 
 from core.db import Database
+from core.di import get_port
 from core.ids import uuid7
 from core.settings import Settings
 from core.uow import UnitOfWork
@@ -53,12 +54,12 @@ async def uploaded(studio: StudioService, owner: UUID, title: str, clip: bytes) 
 
 async def claim(pg: Injector, job_key: str) -> Video | None:
     """What a transcode job does first (StudioService.process_next): claim the next video, mark it converting."""
-    async with pg.get(UnitOfWork).atomic():  # type: ignore[type-abstract]
-        video = await pg.get(VideoRepository).claim_next(job_key)  # type: ignore[type-abstract]
+    async with get_port(pg, UnitOfWork).atomic():
+        video = await get_port(pg, VideoRepository).claim_next(job_key)
         if video is None:
             return None
         video.start_converting(video.updated_at)
-        await pg.get(VideoRepository).save(video)  # type: ignore[type-abstract]
+        await get_port(pg, VideoRepository).save(video)
     return video
 
 

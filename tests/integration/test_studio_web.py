@@ -10,6 +10,7 @@ import httpx
 from injector import Injector
 
 from core.db import Database
+from core.di import get_port
 from core.jobs import JobQueue
 from core.settings import Settings
 from core.storage import BlobStorage
@@ -107,7 +108,7 @@ async def test_a_full_upload_over_http_is_queued_and_head_reports_the_offset(
     assert stored.src_meta is not None
     assert stored.src_meta["video_codec"] == "h264"
     assert stored.source_key is not None
-    assert await pg.get(BlobStorage).size(stored.source_key) == len(clip)  # type: ignore[type-abstract]
+    assert await get_port(pg, BlobStorage).size(stored.source_key) == len(clip)
     jobs = await pg.get(Database).fetch("SELECT key, job FROM saq_jobs")
     assert [r["key"] for r in jobs] == [f"transcode:{video.id}"]
     done = await client.head(location, headers=TUS)  # a finished upload still answers, until it expires
@@ -203,7 +204,7 @@ async def test_termination_deletes_the_bytes_and_returns_the_video_to_draft(
     location = (await create_upload(client, video, 5000)).headers["location"]
     await upload_bytes(client, location, b"a" * 2000)
     key = f"uploads/{location.rsplit('/', 1)[1]}"
-    storage = pg.get(BlobStorage)  # type: ignore[type-abstract]
+    storage = get_port(pg, BlobStorage)
     assert await storage.exists(key)
     deleted = await client.delete(location, headers=tus_headers(client))
     assert deleted.status_code == 204
@@ -218,8 +219,8 @@ async def test_a_text_file_and_an_audio_file_are_rejected_and_leave_no_bytes(
     client: httpx.AsyncClient, pg: Injector, tmp_path: Path
 ) -> None:
     await sign_up_creator(client, "reject@example.com")
-    storage = pg.get(BlobStorage)  # type: ignore[type-abstract]
-    queue = pg.get(JobQueue)  # type: ignore[type-abstract]
+    storage = get_port(pg, BlobStorage)
+    queue = get_port(pg, JobQueue)
     for title, data, reason in [
         ("Notes", b"Dear diary, this is not a video.\n" * 50, "not a video"),
         ("Song", make_tone(tmp_path / "tone.m4a").read_bytes(), "video"),

@@ -12,7 +12,8 @@ from piccolo.columns import Column, ForeignKey
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
-from core.db import Database, table_classes
+from core.db import Database
+from features.bootstrap import table_classes
 
 # Piccolo column class → PostgreSQL's udt_name for it.
 UDT = {

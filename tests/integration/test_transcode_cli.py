@@ -20,7 +20,17 @@ def test_hypha_transcode_leaves_a_playable_tree_the_key_and_a_manifest(tmp_path:
     out = tmp_path / "out"
 
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "transcode", str(source), "--subtitles", f"{srt}:en", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "features.bootstrap",
+            "transcode",
+            str(source),
+            "--subtitles",
+            f"{srt}:en",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -50,7 +60,7 @@ def test_hypha_transcode_explains_a_file_that_is_not_a_video(tmp_path: Path) -> 
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n" * 50)
     result = subprocess.run(
-        [sys.executable, "-m", "core.cli", "transcode", str(text), "--out", str(tmp_path / "out")],
+        [sys.executable, "-m", "features.bootstrap", "transcode", str(text), "--out", str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,8 +11,8 @@ from uuid import uuid4
 import pytest
 from injector import Injector
 
-from core.cli import main
 from core.settings import Settings
+from features.bootstrap import main
 from tests.support.wallet import WalletHarness
 
 
@@ -28,7 +28,7 @@ async def test_hypha_reconcile_heals_a_missing_credit_and_exits_1_on_what_needs_
 
     env = {**os.environ, "DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING", "LOG_FORMAT": "text"}
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "reconcile", "--since", "2000-01-01"],
+        [sys.executable, "-m", "features.bootstrap", "reconcile", "--since", "2000-01-01"],
         env=env,
         capture_output=True,
         text=True,

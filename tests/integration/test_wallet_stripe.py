@@ -10,11 +10,11 @@ from datetime import timedelta
 from uuid import uuid4
 
 import pytest
-from injector import Binder, Injector, InstanceProvider, Module
+from injector import Binder, Injector, Module
 
-from core.app import FEATURES
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.settings import Settings
+from features.bootstrap import features_for
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.wallet.adapters.stripe_gateway import StripeGateway, make_client
@@ -39,9 +39,9 @@ def on_stripe(memory_settings: Settings, stripe_server: FakeStripeServer) -> Inj
 
     class StripeOverride(Module):
         def configure(self, binder: Binder) -> None:
-            binder.bind(PaymentGateway, to=InstanceProvider(gateway))  # type: ignore[type-abstract]
+            bind_port(binder, PaymentGateway, gateway)
 
-    return build_injector(memory_settings, FEATURES, StripeOverride(), memory=True)
+    return build_injector(memory_settings, features_for(memory_settings), StripeOverride(), memory=True)
 
 
 async def test_a_stripe_purchase_is_credited_once_and_a_refund_event_takes_it_back(

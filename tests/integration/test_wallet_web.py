@@ -21,7 +21,7 @@ from features.sandbox_pay.model import SIGNATURE_HEADER
 from features.wallet.model import PaymentStatus
 from tests.support.forms import form_with
 from tests.support.wallet import WalletHarness
-from tests.support.web import post_form, sign_up
+from tests.support.web import htmx_events, post_form, sign_up
 
 CHECKOUT = re.compile(r"/sandbox-pay/checkout/(sbp_[\w-]+)")
 
@@ -80,7 +80,7 @@ async def test_a_viewer_buys_a_pack_on_the_sandbox_checkout_and_sees_the_points(
     assert 'data-state="credited"' in landed.text
     assert 'data-testid="new-balance">550<' in landed.text
     status = await client.get(f"/wallet/payments/{ref}/status?n=3")
-    assert status.headers["hx-trigger"] == "wallet-changed"
+    assert htmx_events(status) == {"wallet-changed"}
     wallet = await client.get("/wallet")
     assert 'data-testid="wallet-balance">550<' in wallet.text
     assert "Bought 550 Hypha points" in wallet.text

@@ -21,11 +21,11 @@ import httpx
 import pytest
 from injector import Injector
 
-from core.app import FEATURES
 from core.db import Database, connect, create_database, migrate, with_database
 from core.di import build_injector
 from core.embedded_pg import EmbeddedPostgres
 from core.settings import Settings, load_settings
+from features.bootstrap import features_for
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
 from tests.conftest import app_client
@@ -90,7 +90,7 @@ async def outage() -> AsyncIterator[Outage]:
             db_pool_min=1,
             db_pool_max=4,
         )
-        injector = build_injector(settings, FEATURES)
+        injector = build_injector(settings, features_for(settings))
         db = injector.get(Database)
         await db.start()
         state = Outage(pgdata, server, url, injector, settings)

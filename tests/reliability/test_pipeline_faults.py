@@ -20,14 +20,15 @@ from uuid import UUID
 
 import msgspec
 import pytest
-from injector import Binder, Injector, InstanceProvider, Module
+from injector import Binder, Injector, Module
 
-from core.app import FEATURES
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector, get_port
 from core.settings import Settings
 from features.accounts.service import AccountService
-from features.pipeline.content_store import ContentStore, LocalContentStore
+from features.bootstrap import features_for
+from features.pipeline.content_store import LocalContentStore
+from features.pipeline.ports import ContentStore
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
 from tests.support.media import FFMPEG, make_clip
@@ -89,7 +90,7 @@ async def faulty_app(root: Path, settings: Settings, *overrides: Module) -> Asyn
     fake.write_text(FAKE_FFMPEG.format(flag=flag, real=FFMPEG))
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     own = msgspec.structs.replace(settings, data_dir=str(root / "data"), ffmpeg_binary=str(fake))
-    injector = build_injector(own, FEATURES, *overrides)
+    injector = build_injector(own, features_for(own), *overrides)
     db = injector.get(Database)
     await db.start()
     try:
@@ -110,7 +111,7 @@ async def full_disk(pg: Injector, settings: Settings, root: Path) -> AsyncIterat
 
     class FullDisk(Module):
         def configure(self, binder: Binder) -> None:
-            binder.bind(ContentStore, to=InstanceProvider(store))  # type: ignore[type-abstract]
+            bind_port(binder, ContentStore, store)
 
     async for faulty in faulty_app(root, settings, FullDisk()):
         yield faulty
@@ -194,6 +195,6 @@ async def test_a_full_disk_while_publishing_fails_the_video_and_records_no_cids(
     orphans = {p.name for p in full_disk.published_files()}
     assert len(orphans) <= 2
 
-    full_disk.injector.get(ContentStore).room = 1_000  # type: ignore[type-abstract,attr-defined]
+    get_port(full_disk.injector, ContentStore).room = 1_000  # type: ignore[attr-defined]
     done = await retry_to_ready(full_disk, owner, video_id)
     assert orphans <= set(done.manifest.values())

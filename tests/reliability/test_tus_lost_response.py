@@ -22,6 +22,7 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.storage.filestorage import FileStorage
 
 from core.db import Database
+from core.di import get_port
 from core.settings import Settings
 from core.storage import BlobStorage
 from features.studio.model import VideoState
@@ -138,7 +139,7 @@ async def the_file_arrived_once(pg: Injector, video: CreatedVideo, clip: Path) -
     assert stored is not None
     assert stored.state is VideoState.UPLOADED
     assert stored.source_key is not None
-    assert await pg.get(BlobStorage).read(stored.source_key) == clip.read_bytes()  # type: ignore[type-abstract]
+    assert await get_port(pg, BlobStorage).read(stored.source_key) == clip.read_bytes()
     jobs = await pg.get(Database).fetch("SELECT key FROM saq_jobs")
     assert [r["key"] for r in jobs] == [f"transcode:{video.id}"]
 

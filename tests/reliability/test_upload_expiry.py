@@ -16,10 +16,9 @@ import httpx
 import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.clock import Clock, FrozenClock
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector, get_port
 from core.events import EventBus
 from core.postgres import PostgresEventBus, PostgresRateLimiter
 from core.ratelimit import RateLimiter
@@ -28,6 +27,7 @@ from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
 from core.worker import build_worker
+from features.bootstrap import features_for
 from features.studio.jobs import expire_uploads
 from features.studio.model import VideoState
 from features.studio.module import FEATURE as STUDIO
@@ -51,16 +51,16 @@ class FrozenTime(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
-        binder.bind(Clock, to=InstanceProvider(self.clock))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(self.db)))  # type: ignore[type-abstract]
-        binder.bind(RateLimiter, to=InstanceProvider(PostgresRateLimiter(self.db, self.clock)))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
+        bind_port(binder, Clock, self.clock)
+        bind_port(binder, EventBus, PostgresEventBus(self.db))
+        bind_port(binder, RateLimiter, PostgresRateLimiter(self.db, self.clock))
 
 
 @pytest.fixture
 def frozen(pg: Injector, settings: Settings) -> tuple[Injector, FrozenClock]:
     clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
-    return build_injector(settings, FEATURES, FrozenTime(pg.get(Database), clock)), clock
+    return build_injector(settings, features_for(settings), FrozenTime(pg.get(Database), clock)), clock
 
 
 @asynccontextmanager
@@ -93,7 +93,7 @@ async def test_an_abandoned_upload_is_deleted_with_its_bytes_and_a_fresh_one_is_
     frozen: tuple[Injector, FrozenClock], settings: Settings
 ) -> None:
     injector, clock = frozen
-    storage = injector.get(BlobStorage)  # type: ignore[type-abstract]
+    storage = get_port(injector, BlobStorage)
     async with creator_browser(injector, settings) as client:
         old_video, fresh_video = await create_video(client, "Abandoned"), await create_video(client, "Fresh")
         old = (await create_upload(client, old_video, 5000)).headers["location"]
@@ -165,7 +165,7 @@ async def test_a_finished_upload_answers_head_until_it_expires_and_its_bytes_sta
     frozen: tuple[Injector, FrozenClock], settings: Settings, tmp_path: Path
 ) -> None:
     injector, clock = frozen
-    storage = injector.get(BlobStorage)  # type: ignore[type-abstract]
+    storage = get_port(injector, BlobStorage)
     clip = make_clip(tmp_path / "clip.mp4", seconds=1.0).read_bytes()
     async with creator_browser(injector, settings) as client:
         video = await create_video(client, "Finished")
@@ -209,14 +209,14 @@ async def test_terminating_a_finished_upload_forgets_it_but_keeps_the_videos_fil
     assert found is not None
     assert found.state is VideoState.UPLOADED
     assert found.source_key is not None
-    assert await pg.get(BlobStorage).read(found.source_key) == clip  # type: ignore[type-abstract]
+    assert await get_port(pg, BlobStorage).read(found.source_key) == clip
 
 
 def test_the_expiry_cron_job_is_registered_with_the_worker(settings: Settings, real_injector: Injector) -> None:
     specs = {spec.function: spec for spec in STUDIO.cron_jobs}
     assert expire_uploads in specs
     assert specs[expire_uploads].cron == "*/15 * * * *"
-    worker = build_worker(settings, real_injector, FEATURES)
+    worker = build_worker(settings, real_injector, features_for(settings))
     assert any(cron.function is expire_uploads for cron in worker.cron_jobs)
 
 

@@ -22,15 +22,15 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from injector import Binder, Injector, InstanceProvider, Module
+from injector import Binder, Injector, Module
 
-from core.app import FEATURES
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector, get_port
 from core.jobs import JobQueue, MemoryJobQueue
 from core.pipeline import CheckpointStore
 from core.settings import Settings
 from features.accounts.service import AccountService
+from features.bootstrap import features_for
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
 from tests.support.media import make_clip
@@ -42,12 +42,12 @@ class HeldJobs(Module):
     """Jobs the studio queues are only recorded: the test queues the transcode itself."""
 
     def configure(self, binder: Binder) -> None:
-        binder.bind(JobQueue, to=InstanceProvider(MemoryJobQueue()))  # type: ignore[type-abstract]
+        bind_port(binder, JobQueue, MemoryJobQueue())
 
 
 @pytest.fixture
 async def studio_without_queue(pg: Injector, settings: Settings) -> AsyncIterator[Injector]:
-    injector = build_injector(settings, FEATURES, HeldJobs())
+    injector = build_injector(settings, features_for(settings), HeldJobs())
     db = injector.get(Database)
     await db.start()
     try:
@@ -71,7 +71,7 @@ class Workers:
     def start(self) -> subprocess.Popen[bytes]:
         log = (self.logs / f"worker-{len(self.started)}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "worker"],
+            [sys.executable, "-m", "features.bootstrap", "worker"],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -132,8 +132,8 @@ async def test_a_sigkilled_worker_s_transcode_is_swept_retried_and_published_onc
 ) -> None:
     video_id = await uploaded_video(studio_without_queue)
     studio = pg.get(StudioService)
-    checkpoints = pg.get(CheckpointStore)  # type: ignore[type-abstract]
-    await pg.get(JobQueue).enqueue(  # type: ignore[type-abstract]
+    checkpoints = get_port(pg, CheckpointStore)
+    await get_port(pg, JobQueue).enqueue(
         "transcode_video", key=f"transcode:{video_id}", timeout=600, heartbeat=2, retries=3, video_id=str(video_id)
     )
 

@@ -21,7 +21,6 @@ import pytest
 from injector import Injector
 from litestar.routes import HTTPRoute
 
-from core.app import create_app
 from core.clock import FrozenClock
 from core.db import Database
 from core.identity import Principal
@@ -29,6 +28,7 @@ from core.ids import public_id
 from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.accounts.service import AccountService
+from features.bootstrap import create_app
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService

@@ -15,9 +15,9 @@ import pytest
 from injector import Injector
 from litestar.routes import HTTPRoute
 
-from core.app import create_app
 from core.settings import Settings
 from core.web import SESSION_COOKIE, one_charset
+from features.bootstrap import create_app
 from tests.support.live import live_app
 from tests.support.videos import add_synthetic_video, person, price_and_publish, session_token
 

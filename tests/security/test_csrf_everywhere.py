@@ -16,8 +16,8 @@ from injector import Injector
 from litestar import Litestar
 from litestar.routes import ASGIRoute, HTTPRoute
 
-from core.app import FEATURES, create_app
 from core.settings import Settings
+from features.bootstrap import HYPHA, create_app
 from tests.support.web import sign_up
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -50,7 +50,7 @@ def unsafe_routes(app: Litestar) -> list[tuple[str, str]]:
 
 
 def exempt_paths() -> list[str]:
-    return [path for feature in FEATURES for path in feature.csrf_exempt]
+    return [path for feature in HYPHA.features for path in feature.csrf_exempt]
 
 
 def test_the_route_table_has_unsafe_routes_to_check(settings: Settings, real_injector: Injector) -> None:

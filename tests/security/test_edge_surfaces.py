@@ -9,14 +9,15 @@ from injector import Injector
 from litestar.middleware._utils import build_exclude_path_pattern
 from litestar.routes import ASGIRoute, HTTPRoute
 
-from core.app import FEATURES, create_app
+from core.di import get_port
 from core.jobs import JobQueue
 from core.settings import Settings
 from core.worker import SaqJobQueue
+from features.bootstrap import HYPHA, create_app
 from tests.security.test_csrf_everywhere import fill
 from tests.security.test_ops_admin import csrf, log_in_as, staff_member
 
-EXEMPT = [path for feature in FEATURES for path in feature.csrf_exempt]
+EXEMPT = [path for feature in HYPHA.features for path in feature.csrf_exempt]
 
 
 # -- CSRF exemptions ---------------------------------------------------------------------------
@@ -70,7 +71,7 @@ QUEUE = "/ops/queue/api/queues"
 
 
 async def queue_name(pg: Injector) -> str:
-    jobs = pg.get(JobQueue)  # type: ignore[type-abstract]
+    jobs = get_port(pg, JobQueue)
     assert isinstance(jobs, SaqJobQueue)
     return (await jobs.queue()).name
 
@@ -102,7 +103,7 @@ async def test_the_queue_monitor_answers_404_for_an_unknown_queue(client: httpx.
 
 
 async def test_the_queue_monitor_still_shows_a_real_job(client: httpx.AsyncClient, pg: Injector) -> None:
-    jobs = pg.get(JobQueue)  # type: ignore[type-abstract]
+    jobs = get_port(pg, JobQueue)
     assert isinstance(jobs, SaqJobQueue)
     queue = await jobs.queue()
     job = await queue.enqueue("no_such_function_for_the_monitor_test")

@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 from injector import Injector
 from litestar import Litestar
 
-from core.app import create_app
 from core.db import Database
 from core.identity import Principal
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.bootstrap import create_app
 from tests.support.videos import openapi_document, session_token
 from tests.support.web import csrf_token
 

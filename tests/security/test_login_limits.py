@@ -18,6 +18,7 @@ from injector import Injector
 
 from core.clock import Clock, FrozenClock
 from core.db import Database
+from core.di import get_port
 from core.postgres import PostgresRateLimiter
 from core.settings import Settings
 from features.accounts.model import InvalidCredentials, LoginThrottled
@@ -78,7 +79,7 @@ async def test_the_shared_limiter_window_expires_and_refused_hits_do_not_extend_
 
 async def test_a_stranger_guessing_through_the_window_does_not_keep_the_owner_out(memory: Injector) -> None:
     accounts = memory.get(AccountService)
-    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    clock = get_port(memory, Clock)
     assert isinstance(clock, FrozenClock)
     await accounts.sign_up("owner@example.com", "the real password")
     window = accounts.policy.window_seconds

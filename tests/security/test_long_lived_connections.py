@@ -12,6 +12,7 @@ import httpx
 import pytest
 from injector import Injector
 
+from core.di import get_port
 from core.events import EventBus
 from core.identity import Principal
 from core.settings import Settings
@@ -79,7 +80,7 @@ async def test_one_session_holds_at_most_the_cap_of_live_streams_and_the_open_on
         # The streams already open still deliver events (each render opens a pool connection of its own).
         first_lines = streams[0].aiter_lines()
         last_lines = streams[-1].aiter_lines()
-        await pg.get(EventBus).publish(topic_for(creator.id), EVENT, {"video_id": str(made.video.id)})  # type: ignore[type-abstract]
+        await get_port(pg, EventBus).publish(topic_for(creator.id), EVENT, {"video_id": str(made.video.id)})
         assert f"video-{made.video.id}" in await next_event(streams[0], first_lines)
         assert f"video-{made.video.id}" in await next_event(streams[-1], last_lines)
 

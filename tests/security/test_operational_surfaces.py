@@ -9,9 +9,9 @@ import pytest
 from injector import Injector
 from litestar.routes import HTTPRoute
 
-from core.app import create_app
 from core.settings import Settings, SettingsError, load_settings
 from core.web import SESSION_COOKIE
+from features.bootstrap import create_app
 from tests.conftest import app_client
 from tests.support.videos import person, session_token, staff_person
 

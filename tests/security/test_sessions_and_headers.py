@@ -12,10 +12,10 @@ import msgspec
 from injector import Injector
 from litestar.routes import HTTPRoute
 
-from core.app import FEATURES, create_app
 from core.db import Database
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.bootstrap import create_app, features_for
 from tests.support.web import csrf_token, log_in, post_form, sign_up
 
 PASSWORD = "correct horse battery"
@@ -27,7 +27,7 @@ async def browser(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A browser at address `ip` (the app sees it as the TCP peer)."""
     app = create_app(settings, pg)
-    for feature in FEATURES:
+    for feature in features_for(settings):
         for hook in feature.on_startup:
             await hook(pg)
     transport = httpx.ASGITransport(app=app, client=(ip, 50000))

@@ -19,16 +19,16 @@ import msgspec
 import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.clock import FrozenClock
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.events import EventBus
 from core.identity import Principal
 from core.postgres import PostgresEventBus
 from core.settings import Settings
 from core.uow import UnitOfWork
 from core.web import SESSION_COOKIE
+from features.bootstrap import features_for
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
@@ -217,8 +217,8 @@ class SharedDatabase(Module):
 
     def configure(self, binder: Binder) -> None:
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(self.db)))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
+        bind_port(binder, EventBus, PostgresEventBus(self.db))
 
 
 async def checkouts(pg: Injector) -> tuple[int, int]:
@@ -233,7 +233,7 @@ async def test_a_pack_repriced_after_the_page_loaded_opens_no_checkout_and_shows
 ) -> None:
     viewer = await person(pg, "Viewer")
     repriced = msgspec.structs.replace(settings, packs="100:100,550:650,1200:1000")
-    redeployed = build_injector(repriced, FEATURES, SharedDatabase(pg.get(Database)))
+    redeployed = build_injector(repriced, features_for(repriced), SharedDatabase(pg.get(Database)))
     async with browser_of(pg, settings, viewer) as before, browser_of(redeployed, repriced, viewer) as after:
         stale = form_with((await before.get("/wallet")).text, "/wallet/checkout", pack="p550")
         refused = await post_form(after, "/wallet/checkout", stale, htmx=True)

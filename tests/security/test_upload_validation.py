@@ -20,6 +20,7 @@ import pytest
 from injector import Injector
 
 from core.db import Database
+from core.di import get_port
 from core.settings import Settings
 from core.storage import BlobStorage
 from features.studio.service import StudioService
@@ -65,7 +66,7 @@ async def test_a_png_named_mp4_and_a_forged_mp4_header_are_rejected_and_leave_no
     client: httpx.AsyncClient, pg: Injector
 ) -> None:
     await sign_up_creator(client, "sniff@example.com")
-    storage = pg.get(BlobStorage)  # type: ignore[type-abstract]
+    storage = get_port(pg, BlobStorage)
     forged_mp4 = struct.pack(">I", 24) + b"ftypisom" + b"\x00\x00\x02\x00isomiso2" + os.urandom(4000)
     for title, data in [("Picture", png()), ("Forged", forged_mp4), ("Noise", os.urandom(3000))]:
         video = await create_video(client, title)
@@ -102,7 +103,7 @@ async def test_an_upload_growing_past_its_declared_length_is_cut_off(client: htt
 
     chunked = await patch(client, location, endless(), offset=600)
     assert chunked.status_code in (204, 413)
-    storage = pg.get(BlobStorage)  # type: ignore[type-abstract]
+    storage = get_port(pg, BlobStorage)
     key = f"uploads/{location.rsplit('/', 1)[1]}"
     if await storage.exists(key):
         assert await storage.size(key) <= 1000

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from injector import Injector
 
-from core.app import FEATURES
 from core.clock import FrozenClock
 from core.db import Database
 from core.di import build_injector
@@ -25,6 +24,7 @@ from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.analytics.model import DateRange, day_of
 from features.analytics.service import AnalyticsService
+from features.bootstrap import features_for
 from tests.conftest import app_client
 from tests.integration.test_playback_web import FrozenTime
 from tests.support.videos import SyntheticVideo, add_synthetic_video, person, price_and_publish, session_token
@@ -36,7 +36,7 @@ DURATION = 12.0  # the synthetic video: 3 segments of 4 s
 @pytest.fixture
 def frozen(pg: Injector, settings: Settings) -> tuple[Injector, FrozenClock]:
     clock = FrozenClock(datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0))
-    return build_injector(settings, FEATURES, FrozenTime(pg.get(Database), clock)), clock
+    return build_injector(settings, features_for(settings), FrozenTime(pg.get(Database), clock)), clock
 
 
 @asynccontextmanager

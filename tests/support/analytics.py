@@ -32,6 +32,7 @@ from injector import Injector
 
 from core.clock import Clock
 from core.db import Database
+from core.di import get_port
 from core.events import Event
 from core.ids import public_id, uuid7
 from features.playback.model import Heartbeat
@@ -53,7 +54,7 @@ async def add_video(
     injector: Injector, owner_id: UUID, *, duration: float = DURATION, title: str = "Tides at dawn"
 ) -> Video:
     """A READY video straight into the studio's repository (no files: analytics needs none)."""
-    now = injector.get(Clock).now()  # type: ignore[type-abstract]
+    now = get_port(injector, Clock).now()
     video = Video(
         id=uuid7(),
         public_id=public_id(),
@@ -65,7 +66,7 @@ async def add_video(
         updated_at=now,
         duration=duration,
     )
-    await injector.get(VideoRepository).add(video)  # type: ignore[type-abstract]
+    await get_port(injector, VideoRepository).add(video)
     return video
 
 
@@ -141,7 +142,7 @@ def fixture_events(who: People, video: UUID, other_video: UUID) -> list[tuple[st
 
 
 async def store_beats(injector: Injector, beats: list[Heartbeat]) -> None:
-    repository = injector.get(HeartbeatRepository)  # type: ignore[type-abstract]
+    repository = get_port(injector, HeartbeatRepository)
     for beat in beats:
         await repository.add(beat)
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from injector import Injector
 
+from core.di import get_port
 from core.ids import public_id, uuid7
 from features.playback.model import Heartbeat
 from features.playback.ports import HeartbeatRepository
@@ -40,7 +41,7 @@ async def shelve(
         duration=62.0,
         fallback_cover_image="fake-cover-x" if cover else None,
     )
-    await injector.get(VideoRepository).add(video)  # type: ignore[type-abstract]
+    await get_port(injector, VideoRepository).add(video)
     return video
 
 
@@ -52,4 +53,4 @@ async def shelve_many(injector: Injector, owner_id: UUID, count: int, *, prefix:
 async def watch(injector: Injector, viewer_id: UUID, video: Video) -> None:
     """The viewer's player reported from the video (what playback calls watched)."""
     beat = Heartbeat(viewer_id, video.id, "session-1", 3.0, False, T0)
-    await injector.get(HeartbeatRepository).add(beat)  # type: ignore[type-abstract]
+    await get_port(injector, HeartbeatRepository).add(beat)

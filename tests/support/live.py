@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 import uvicorn
 from injector import Injector
 
-from core.app import create_app
 from core.server import Server
 from core.settings import Settings
+from features.bootstrap import create_app
 
 
 def free_port() -> int:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from injector import Injector
 
 from core.clock import Clock
+from core.di import get_port
 from core.identity import Principal
 from core.ids import public_id, uuid7
 from core.settings import Settings
@@ -95,7 +96,7 @@ async def add_synthetic_video(
     `subtitles` maps a language to a WebVTT document (default: English, one cue), each published as one
     WebVTT file spanning the whole video (`subs/<language>.vtt`), as the pipeline publishes them."""
     video_id, pid = uuid7(), public_id()
-    key = await injector.get(KeyStore).ensure(  # type: ignore[type-abstract]
+    key = await get_port(injector, KeyStore).ensure(
         str(video_id), VideoKey(secrets.token_bytes(16), secrets.token_bytes(16))
     )
     files: dict[str, bytes] = {}
@@ -147,14 +148,14 @@ async def add_synthetic_video(
     ]
     files["master.m3u8"] = ("\n".join(master) + "\n").encode()
     files["cover.jpg"] = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
-    content = injector.get(ContentStore)  # type: ignore[type-abstract]
+    content = get_port(injector, ContentStore)
     manifest: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for path, data in files.items():
             local = Path(tmp) / path.replace("/", "_")
             local.write_bytes(data)
             manifest[path] = await content.put_file(local)
-    now = injector.get(Clock).now()  # type: ignore[type-abstract]
+    now = get_port(injector, Clock).now()
     video = Video(
         id=video_id,
         public_id=pid,
@@ -181,7 +182,7 @@ async def add_synthetic_video(
         fallback_cover_image=manifest["cover.jpg"],
         duration=duration,
     )
-    await injector.get(VideoRepository).add(video)  # type: ignore[type-abstract]
+    await get_port(injector, VideoRepository).add(video)
     return SyntheticVideo(video, key, clear, files)
 
 

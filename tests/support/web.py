@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -62,3 +63,12 @@ async def log_in(client: httpx.AsyncClient, email: str, password: str = "correct
     response = await post_form(client, "/login", {"email": email, "password": password})
     assert response.status_code in (200, 303), response.text
     return response
+
+
+def htmx_events(response: httpx.Response) -> set[str]:
+    """The events a response asks htmx to fire on arrival (`HX-Trigger`: a JSON object of event names
+    to details, or a comma-separated list of names — htmx reads both)."""
+    value = response.headers.get("hx-trigger", "").strip()
+    if value.startswith("{"):
+        return set(json.loads(value))
+    return {name.strip() for name in value.split(",") if name.strip()}

@@ -4,6 +4,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from features.accounts.model import EmailTaken, InvalidCredentials, InvalidEmail, LoginThrottled, WeakPassword
 from features.accounts.service import AccountService
 
@@ -67,7 +68,7 @@ async def test_a_wrong_password_and_an_unknown_email_give_the_same_error(account
 
 async def test_failed_logins_are_limited_per_email_until_the_window_passes(memory: Injector) -> None:
     accounts = memory.get(AccountService)
-    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    clock = get_port(memory, Clock)
     await accounts.sign_up("target@example.com", "the real password")
     for attempt in range(accounts.policy.attempts_per_email):
         with pytest.raises(InvalidCredentials):

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher as Argon2
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from features.accounts.adapters import Argon2PasswordHasher
 from features.accounts.model import (
     EmailTaken,
@@ -49,7 +50,7 @@ def outbox(memory: Injector) -> MemoryOutbox:
 
 @pytest.fixture
 def clock(memory: Injector) -> FrozenClock:
-    found = memory.get(Clock)  # type: ignore[type-abstract]
+    found = get_port(memory, Clock)
     assert isinstance(found, FrozenClock)
     return found
 
@@ -282,14 +283,14 @@ async def test_a_hash_made_with_older_argon2_parameters_is_replaced_at_log_in(
     user = await ada(accounts)
     assert "t=1" in user.password_hash  # the memory module's cheap parameters
     stronger = AccountService(
-        memory.get(UserRepository),  # type: ignore[type-abstract]
-        memory.get(SessionRepository),  # type: ignore[type-abstract]
+        get_port(memory, UserRepository),
+        get_port(memory, SessionRepository),
         Argon2PasswordHasher(time_cost=2, memory_cost=128),
         accounts.limiter,
         accounts.uow,
         accounts.clock,
         accounts.policy,
-        memory.get(TokenRepository),  # type: ignore[type-abstract]
+        get_port(memory, TokenRepository),
         accounts.mailer,
     )
     await stronger.log_in("ada@example.com", PASSWORD, "10.0.0.1")

@@ -10,6 +10,7 @@ import pytest
 from injector import Injector
 
 from core.clock import FrozenClock
+from core.di import get_port
 from core.events import EventBus, MemoryEventBus
 from core.uow import UnitOfWork
 from features.analytics.charts import compact, day_bars, nice_step, retention_chart, watch_time
@@ -44,11 +45,11 @@ BOTH_DAYS = DateRange(DAY1, DAY2)
 
 def service(memory: Injector, *, batch: int = 20_000, now: datetime | None = None) -> AnalyticsService:
     return AnalyticsService(
-        memory.get(AnalyticsStore),  # type: ignore[type-abstract]
-        memory.get(EventJournal),  # type: ignore[type-abstract]
+        get_port(memory, AnalyticsStore),
+        get_port(memory, EventJournal),
         memory.get(PlaybackService),
         memory.get(StudioService),
-        memory.get(UnitOfWork),  # type: ignore[type-abstract]
+        get_port(memory, UnitOfWork),
         FrozenClock(now or datetime(2026, 3, 3, 18, 0, tzinfo=UTC)),
         AnalyticsPolicy(batch=batch),
     )
@@ -59,7 +60,7 @@ async def load(memory: Injector) -> tuple[People, Video, Video]:
     video = await add_video(memory, who.creator)
     other = await add_video(memory, who.other_creator, title="Other")
     await store_beats(memory, fixture_beats(who, video.id))
-    bus = memory.get(EventBus)  # type: ignore[type-abstract]
+    bus = get_port(memory, EventBus)
     assert isinstance(bus, MemoryEventBus)
     bus.events.extend(as_memory_events(fixture_events(who, video.id, other.id)))
     return who, video, other

@@ -9,6 +9,7 @@ from croniter import croniter
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from core.events import Event, EventBus, MemoryEventBus
 from core.ids import uuid7
 from features.analytics.module import FEATURE as ANALYTICS
@@ -23,13 +24,13 @@ from tests.support.analytics import add_video, store_beats
 
 
 def clock_of(memory: Injector) -> FrozenClock:
-    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    clock = get_port(memory, Clock)
     assert isinstance(clock, FrozenClock)
     return clock
 
 
 def viewer_events(memory: Injector) -> list[tuple[str, dict[str, object]]]:
-    bus = memory.get(EventBus)  # type: ignore[type-abstract]
+    bus = get_port(memory, EventBus)
     assert isinstance(bus, MemoryEventBus)
     return [(e.topic, dict(e.data)) for e in bus.events if e.name == "viewers"]
 
@@ -99,7 +100,7 @@ async def test_each_event_re_renders_the_tiles_it_changes(memory: Injector) -> N
     ledger = memory.get(LedgerService)
     await ledger.transfer("fund", "purchase", [Leg(AccountRef.vendor_clearing(), AccountRef.wallet(viewer), 500)])
     await ledger.transfer("sale", "unlock", [Leg(AccountRef.wallet(viewer), AccountRef.earnings(creator), 50)])
-    bus = memory.get(EventBus)  # type: ignore[type-abstract]
+    bus = get_port(memory, EventBus)
     topic = f"user:{creator}"
     await bus.publish(topic, "sale", {"video_id": str(video.id), "points": 50, "net": 45, "offer": "rent_day"})
     await bus.publish(

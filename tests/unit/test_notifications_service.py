@@ -12,6 +12,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from core.events import EventBus, MemoryEventBus
 from features.accounts.model import User
 from features.accounts.service import AccountService
@@ -29,7 +30,7 @@ def service(memory: Injector) -> NotificationService:
 
 @pytest.fixture
 def bus(memory: Injector) -> MemoryEventBus:
-    bus = memory.get(EventBus)  # type: ignore[type-abstract]
+    bus = get_port(memory, EventBus)
     assert isinstance(bus, MemoryEventBus)
     return bus
 
@@ -41,7 +42,7 @@ def outbox(memory: Injector) -> MemoryOutbox:
 
 @pytest.fixture
 def clock(memory: Injector) -> FrozenClock:
-    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    clock = get_port(memory, Clock)
     assert isinstance(clock, FrozenClock)
     return clock
 

@@ -10,6 +10,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from core.events import EventBus, MemoryEventBus
 from core.fsm import IllegalTransition
 from core.uow import UnitOfWork
@@ -47,21 +48,21 @@ class Harness:
     """A memory injector, its frozen clock, and a PayoutService with the policy a test wants."""
 
     def __init__(self, memory: Injector, policy: PayoutPolicy | None = None) -> None:
-        self.clock = memory.get(Clock)  # type: ignore[type-abstract]
+        self.clock = get_port(memory, Clock)
         assert isinstance(self.clock, FrozenClock)
         self.clock._now = T0
         self.ledger = memory.get(LedgerService)
         self.gateway = memory.get(MemoryPayoutGateway)
-        self.bus = memory.get(EventBus)  # type: ignore[type-abstract]
+        self.bus = get_port(memory, EventBus)
         assert isinstance(self.bus, MemoryEventBus)
         self.service = PayoutService(
-            memory.get(PayoutRepository),  # type: ignore[type-abstract]
-            memory.get(PayeeRepository),  # type: ignore[type-abstract]
-            memory.get(EarningsWindowStore),  # type: ignore[type-abstract]
-            memory.get(PayoutGateway),  # type: ignore[type-abstract]
+            get_port(memory, PayoutRepository),
+            get_port(memory, PayeeRepository),
+            get_port(memory, EarningsWindowStore),
+            get_port(memory, PayoutGateway),
             self.ledger,
             self.bus,
-            memory.get(UnitOfWork),  # type: ignore[type-abstract]
+            get_port(memory, UnitOfWork),
             self.clock,
             policy or PayoutPolicy(),
         )

@@ -8,6 +8,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from core.errors import TooManyRequests
 from features.playback.model import (
     BeyondPreview,
@@ -93,7 +94,7 @@ def playback(memory: Injector) -> PlaybackService:
 
 @pytest.fixture
 def clock(memory: Injector) -> FrozenClock:
-    found = memory.get(Clock)  # type: ignore[type-abstract]
+    found = get_port(memory, Clock)
     assert isinstance(found, FrozenClock)
     return found
 

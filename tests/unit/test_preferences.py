@@ -9,6 +9,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from core.ids import uuid7
 from features.catalog.model import Card
 from features.preferences.model import pick_creators
@@ -26,7 +27,7 @@ def titles(cards: list[Card]) -> list[str]:
 
 
 def tick(injector: Injector, minutes: int = 1) -> None:
-    clock = injector.get(Clock)  # type: ignore[type-abstract]
+    clock = get_port(injector, Clock)
     assert isinstance(clock, FrozenClock)
     clock.advance(timedelta(minutes=minutes))
 

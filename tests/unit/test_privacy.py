@@ -14,6 +14,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from core.jobs import JobQueue, MemoryJobQueue
 from core.settings import SettingsError, load_settings
 from core.storage import BlobStorage
@@ -30,7 +31,7 @@ from tests.support.videos import PASSWORD, add_synthetic_video, fund, person, pr
 
 
 def clock_of(memory: Injector) -> FrozenClock:
-    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    clock = get_port(memory, Clock)
     assert isinstance(clock, FrozenClock)
     return clock
 
@@ -79,7 +80,7 @@ async def test_the_deletion_page_promises_what_happens_to_the_money(memory: Inje
 async def test_an_export_is_built_by_its_job_and_expires_after_the_ttl(memory: Injector) -> None:
     clock = clock_of(memory)
     exports = memory.get(ExportService)
-    queue = memory.get(JobQueue)  # type: ignore[type-abstract]
+    queue = get_port(memory, JobQueue)
     assert isinstance(queue, MemoryJobQueue)
 
     async def build(export_id: str) -> Any:
@@ -106,7 +107,7 @@ async def test_an_export_is_built_by_its_job_and_expires_after_the_ttl(memory: I
     [listed] = await exports.exports_of(owner.id)
     assert listed.status is ExportStatus.EXPIRED
     assert await exports.expire_due() == 1
-    assert not await memory.get(BlobStorage).exists(f"privacy/exports/{export.id}.zip")  # type: ignore[type-abstract]
+    assert not await get_port(memory, BlobStorage).exists(f"privacy/exports/{export.id}.zip")
 
 
 async def test_a_deleted_account_gets_no_more_exports_and_its_old_ones_are_gone(memory: Injector) -> None:
@@ -116,7 +117,7 @@ async def test_a_deleted_account_gets_no_more_exports_and_its_old_ones_are_gone(
     await exports.build(done.id)
     await memory.get(ErasureService).delete_account(owner.id, PASSWORD, True)
     assert await exports.exports_of(owner.id) == []
-    assert not await memory.get(BlobStorage).exists(f"privacy/exports/{done.id}.zip")  # type: ignore[type-abstract]
+    assert not await get_port(memory, BlobStorage).exists(f"privacy/exports/{done.id}.zip")
     user = await memory.get(AccountService).get_user(owner.id)
     assert user is not None
     assert user.erased

@@ -10,6 +10,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from core.events import EventBus, MemoryEventBus
 from core.ids import uuid7
 from core.pipeline import UnitFailed
@@ -30,7 +31,7 @@ def studio(memory: Injector) -> StudioService:
 
 @pytest.fixture
 def clock(memory: Injector) -> FrozenClock:
-    found = memory.get(Clock)  # type: ignore[type-abstract]
+    found = get_port(memory, Clock)
     assert isinstance(found, FrozenClock)
     return found
 
@@ -157,9 +158,9 @@ async def test_a_create_past_the_storage_quota_is_refused_naming_quota_and_usage
 
     assert "storage quota" in refused.value.message
     assert f"you use {size_text(used)} of {size_text(used + MB)}" in refused.value.message
-    uploads = memory.get(UploadRepository)  # type: ignore[type-abstract]
+    uploads = get_port(memory, UploadRepository)
     assert await uploads.for_video(video.id) == []
-    blobs = memory.get(BlobStorage)  # type: ignore[type-abstract]
+    blobs = get_port(memory, BlobStorage)
     assert isinstance(blobs, MemoryBlobStorage)
     assert [k for k in blobs.blobs if k.startswith("uploads/")] == [first.source_key]
     still = await studio.get_video(video.id)
@@ -249,7 +250,7 @@ async def test_tiles_pushed_back_by_another_creators_first_upload_hear_their_new
 ) -> None:
     ada, bob = uuid7(), uuid7()
     adas = [await uploaded(studio, clock, ada, f"Ada {n}") for n in range(3)]
-    bus = memory.get(EventBus)  # type: ignore[type-abstract]
+    bus = get_port(memory, EventBus)
     assert isinstance(bus, MemoryEventBus)
     async with bus.subscribe([f"user:{ada}"]) as adas_pages:
         await uploaded(studio, clock, bob, "Bob's first")
@@ -267,7 +268,7 @@ async def test_the_sweep_drops_allowance_records_once_they_no_longer_count(
     ada = uuid7()
     video = await studio.create_video(ada, "One")
     await studio.create_upload(ada, video.public_id, 3 * MB)
-    quotas = memory.get(QuotaRepository)  # type: ignore[type-abstract]
+    quotas = get_port(memory, QuotaRepository)
     assert isinstance(quotas, MemoryQuotaRepository)
     await studio.sweep()
     assert len(quotas.allowance) == 1

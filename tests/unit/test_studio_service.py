@@ -8,6 +8,7 @@ from uuid import UUID
 import pytest
 from injector import Injector
 
+from core.di import get_port
 from core.events import EventBus, MemoryEventBus
 from core.ids import uuid7
 from core.jobs import JobQueue, MemoryJobQueue
@@ -35,21 +36,21 @@ def studio(memory: Injector) -> StudioService:
 
 @pytest.fixture
 def jobs(memory: Injector) -> MemoryJobQueue:
-    queue = memory.get(JobQueue)  # type: ignore[type-abstract]
+    queue = get_port(memory, JobQueue)
     assert isinstance(queue, MemoryJobQueue)
     return queue
 
 
 @pytest.fixture
 def bus(memory: Injector) -> MemoryEventBus:
-    found = memory.get(EventBus)  # type: ignore[type-abstract]
+    found = get_port(memory, EventBus)
     assert isinstance(found, MemoryEventBus)
     return found
 
 
 @pytest.fixture
 def blobs(memory: Injector) -> MemoryBlobStorage:
-    found = memory.get(BlobStorage)  # type: ignore[type-abstract]
+    found = get_port(memory, BlobStorage)
     assert isinstance(found, MemoryBlobStorage)
     return found
 
@@ -319,7 +320,7 @@ async def test_published_pages_follow_each_other_for_the_catalog(studio: StudioS
 
     from core.clock import Clock, FrozenClock
 
-    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    clock = get_port(memory, Clock)
     assert isinstance(clock, FrozenClock)
     owner = uuid7()
     videos = []
@@ -351,7 +352,7 @@ async def test_the_sweep_requeues_forgotten_waiting_videos_and_fails_silent_conv
 
     from core.clock import Clock, FrozenClock
 
-    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    clock = get_port(memory, Clock)
     assert isinstance(clock, FrozenClock)
     owner = uuid7()
     waiting = await upload_file(studio, owner, await studio.create_video(owner, "Waiting"), fake_media(HD))

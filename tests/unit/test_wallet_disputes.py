@@ -11,10 +11,10 @@ from uuid import UUID, uuid4
 import pytest
 from injector import Binder, Injector, Module, provider, singleton
 
-from core.app import FEATURES
 from core.clock import Clock
 from core.di import build_injector
 from core.settings import Settings
+from features.bootstrap import features_for
 from features.ledger.model import AccountRef, Leg
 from features.sandbox_pay.service import SandboxVendor
 from features.wallet.adapters.sandbox_gateway import SandboxGateway
@@ -210,7 +210,7 @@ class Lagging(Module):
 
 @pytest.fixture
 async def lagging_shop(memory_settings: Settings) -> AsyncIterator[WalletHarness]:
-    harness = WalletHarness(build_injector(memory_settings, FEATURES, Lagging(), memory=True))
+    harness = WalletHarness(build_injector(memory_settings, features_for(memory_settings), Lagging(), memory=True))
     yield harness
     assert await harness.ledger.verify() == []
 

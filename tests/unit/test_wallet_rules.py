@@ -188,11 +188,12 @@ def test_a_reconciliation_period_includes_the_whole_last_day() -> None:
 
 
 async def test_the_app_refuses_to_start_with_a_bad_pack_setting() -> None:
-    from core.app import FEATURES
     from core.di import build_injector
     from core.settings import load_settings
+    from features.bootstrap import features_for
     from features.wallet.module import check_packs
 
-    injector = build_injector(load_settings({}, packs="100:1.00"), FEATURES, memory=True)
+    bad_packs = load_settings({}, packs="100:1.00")
+    injector = build_injector(bad_packs, features_for(bad_packs), memory=True)
     with pytest.raises(SettingsError, match=r"PACKS.*100:1\.00"):
         await check_packs(injector)

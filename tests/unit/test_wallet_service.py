@@ -9,6 +9,7 @@ import pytest
 from injector import Injector
 
 from core.clock import Clock, FrozenClock
+from core.di import get_port
 from features.ledger.model import AccountRef, InsufficientPoints, Leg
 from features.sandbox_pay.model import SIGNATURE_HEADER
 from features.wallet.model import FindingKind, InvalidSignature, PaymentStatus, WebhookOutcome
@@ -22,7 +23,7 @@ def shop(memory: Injector) -> WalletHarness:
 
 @pytest.fixture
 def clock(memory: Injector) -> FrozenClock:
-    found = memory.get(Clock)  # type: ignore[type-abstract]
+    found = get_port(memory, Clock)
     assert isinstance(found, FrozenClock)
     return found
 

@@ -1,4 +1,5 @@
-"""The studio's domain: the Video aggregate, its life-cycle, and the rules for what a creator uploads.
+"""The Video aggregate: its life-cycle, what a creator may change, and the rules for titles,
+subtitles and covers.
 
 A Video moves through a finite-state machine:
 
@@ -22,6 +23,7 @@ from uuid import UUID
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from core.fsm import FSM, IllegalTransition
+from features.studio.model.processing import ProcessingProgress, SourceMeta, Transcoded
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 5000
@@ -101,10 +103,6 @@ class TooManyVideos(TooManyRequests):
     message = "You have created many videos in the last hour. Please wait a while before creating more."
 
 
-class UploadNotFound(NotFound):
-    message = "We could not find that upload."
-
-
 class InvalidVideoDetails(InvalidInput):
     """Title or description out of bounds; `errors` maps field names to messages."""
 
@@ -121,167 +119,7 @@ class InvalidCover(InvalidInput):
     message = "The cover must be a JPEG or PNG image."
 
 
-class UnreadableMedia(InvalidInput):
-    """The uploaded file is not a video we can read, or breaks a limit; the reason is for the creator."""
-
-
-class UploadExpired(NotFound):
-    """The upload was not finished in time (or its record outlived its window): HTTP 410 on the tus endpoint."""
-
-    message = "This upload has expired. Start the upload again."
-
-
 UPLOAD_EXPIRED_REASON = "The upload did not finish in time and its bytes were deleted. Upload the file again."
-
-
-class UploadTooLarge(InvalidInput):
-    """A declared or streamed upload is larger than allowed (HTTP 413 on the tus endpoint)."""
-
-
-class QuotaExceeded(UploadTooLarge):
-    """A tus create would take the creator past a quota; the message names the quota and the usage."""
-
-
-@dataclass(frozen=True)
-class Quota:
-    """What one creator may keep and upload: total storage, and bytes per rolling 24 hours."""
-
-    storage_bytes: int
-    daily_upload_bytes: int
-
-
-@dataclass(frozen=True)
-class QuotaUsage:
-    """A creator's usage against their quota.
-
-    `stored_bytes` counts real bytes recorded when stored — sources, published files (renditions,
-    playlists, cover) — plus the declared length of uploads still in progress (reserved).
-    `uploaded_bytes` counts the declared lengths of uploads started in the last 24 hours (rolling).
-    """
-
-    quota: Quota
-    stored_bytes: int
-    uploaded_bytes: int
-    overridden: bool = False
-
-    def refusal(self, length: int) -> str | None:
-        """Why an upload of `length` more bytes is refused, or None if both quotas allow it."""
-        if self.stored_bytes + length > self.quota.storage_bytes:
-            return (
-                f"This upload ({size_text(length)}) would exceed your storage quota: you use "
-                f"{size_text(self.stored_bytes)} of {size_text(self.quota.storage_bytes)}."
-            )
-        if self.uploaded_bytes + length > self.quota.daily_upload_bytes:
-            return (
-                f"This upload ({size_text(length)}) would exceed your daily upload allowance: you uploaded "
-                f"{size_text(self.uploaded_bytes)} of {size_text(self.quota.daily_upload_bytes)} in the last 24 hours."
-            )
-        return None
-
-    @staticmethod
-    def percent(used: int, limit: int) -> int:
-        """Whole percent of `limit` used, 0–100 (a zero limit counts as full)."""
-        if limit <= 0:
-            return 100
-        return min(100, used * 100 // limit)
-
-    @property
-    def storage_percent(self) -> int:
-        return self.percent(self.stored_bytes, self.quota.storage_bytes)
-
-    @property
-    def upload_percent(self) -> int:
-        return self.percent(self.uploaded_bytes, self.quota.daily_upload_bytes)
-
-
-def size_text(n: int) -> str:
-    """Bytes as people read them: 1.5 GB, 20 MB, 512 bytes."""
-    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if n >= factor:
-            value = n / factor
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} bytes"
-
-
-class UploadOffsetMismatch(Conflict):
-    """A PATCH did not start where the upload stands (HTTP 409 on the tus endpoint)."""
-
-    def __init__(self, expected: int, given: int) -> None:
-        super().__init__(f"The upload is at byte {expected}, not {given}.")
-        self.expected = expected
-        self.given = given
-
-
-class UploadBusy(Conflict):
-    """Another request is writing to this upload right now (HTTP 423 on the tus endpoint)."""
-
-    message = "This upload is receiving bytes in another request."
-
-
-@dataclass(frozen=True)
-class VideoLimits:
-    """What an upload may be: the platform's configurable limits."""
-
-    max_bytes: int
-    max_duration_seconds: float
-    max_width: int
-    max_height: int
-
-
-@dataclass(frozen=True)
-class SourceMeta:
-    """What probing the source file told us (the shape of the pipeline's SourceInfo)."""
-
-    duration: float
-    width: int
-    height: int
-    video_codec: str | None
-    audio_codec: str | None
-    bit_rate: int | None
-    frame_rate: float | None
-    has_audio: bool
-    rotation: int = 0
-    format_name: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "duration": self.duration,
-            "width": self.width,
-            "height": self.height,
-            "video_codec": self.video_codec,
-            "audio_codec": self.audio_codec,
-            "bit_rate": self.bit_rate,
-            "frame_rate": self.frame_rate,
-            "has_audio": self.has_audio,
-            "rotation": self.rotation,
-            "format_name": self.format_name,
-        }
-
-    def problem(self, limits: VideoLimits) -> str | None:
-        """A human-readable reason why this source cannot be accepted, or None if it can."""
-        if not self.video_codec or self.width <= 0 or self.height <= 0:
-            return "This file has no video stream. Upload a video file (MP4, MOV, MKV, WebM…)."
-        if not self.duration or self.duration <= 0:
-            return "This video has no length (zero duration)."
-        if self.duration > limits.max_duration_seconds:
-            return f"This video is longer than the limit of {_hours(limits.max_duration_seconds)}."
-        # Portrait sources are as acceptable as landscape ones: compare the long and short sides.
-        long_side, short_side = max(self.width, self.height), min(self.width, self.height)
-        if long_side > max(limits.max_width, limits.max_height) or short_side > min(
-            limits.max_width, limits.max_height
-        ):
-            return (
-                f"This video is {self.width}×{self.height}; the largest we accept is "
-                f"{limits.max_width}×{limits.max_height}."
-            )
-        return None
-
-
-def _hours(seconds: float) -> str:
-    hours = seconds / 3600
-    if hours >= 1 and hours == int(hours):
-        return f"{int(hours)} hour{'s' if hours != 1 else ''}"
-    return f"{int(seconds // 60)} minutes"
 
 
 @dataclass(frozen=True)
@@ -299,54 +137,6 @@ class Subtitle:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Subtitle:
         return cls(str(data["key"]), str(data["language"]), str(data["label"]), str(data["format"]))
-
-
-@dataclass(frozen=True)
-class ProcessingProgress:
-    """One figure for the whole processing of a video: percent, the current step, time left."""
-
-    percent: float
-    step: str
-    step_index: int
-    steps: int
-    eta_seconds: float | None
-    updated_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "percent": self.percent,
-            "step": self.step,
-            "step_index": self.step_index,
-            "steps": self.steps,
-            "eta_seconds": self.eta_seconds,
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProcessingProgress:
-        eta = data.get("eta_seconds")
-        return cls(
-            percent=float(data["percent"]),
-            step=str(data["step"]),
-            step_index=int(data["step_index"]),
-            steps=int(data["steps"]),
-            eta_seconds=None if eta is None else float(eta),
-            updated_at=datetime.fromisoformat(str(data["updated_at"])),
-        )
-
-
-@dataclass(frozen=True)
-class Transcoded:
-    """What the pipeline published for a video: CIDs of the master playlist, every file and the tracks."""
-
-    playlist: str
-    manifest: Mapping[str, str]
-    video_tracks: tuple[Mapping[str, Any], ...]
-    audio_tracks: tuple[Mapping[str, Any], ...]
-    subtitle_tracks: tuple[Mapping[str, Any], ...]
-    cover: str | None
-    duration: float | None
-    published_bytes: int = 0  # the bytes of every published file, measured in the content store
 
 
 @dataclass
@@ -573,43 +363,6 @@ class Video:
     @property
     def is_playable(self) -> bool:
         return self.state in (VideoState.READY, VideoState.PUBLISHED) and self.playlist is not None
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A tus upload of a video's source file: how long it will be and how much has arrived.
-
-    Its bytes live in blob storage under a key built from the upload's random id — never from
-    the name of the file on the creator's disk, which is kept only to be shown.
-    """
-
-    id: str
-    video_id: UUID
-    owner_id: UUID
-    length: int
-    offset: int
-    created_at: datetime
-    filename: str = ""
-    # When the upload is forgotten: an unfinished one with its bytes (it was abandoned), a finished
-    # one only its record (its bytes became the video's source). None: never (records made before
-    # expiry existed are given one by the migration).
-    expires_at: datetime | None = None
-    finished_at: datetime | None = None  # the last byte arrived and the file was checked
-
-    @property
-    def blob_key(self) -> str:
-        return f"uploads/{self.id}"
-
-    @property
-    def complete(self) -> bool:
-        return self.offset >= self.length
-
-    @property
-    def finished(self) -> bool:
-        return self.finished_at is not None
-
-    def expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True)

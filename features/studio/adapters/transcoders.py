@@ -1,0 +1,185 @@
+"""Transcoders: the pipeline feature's TranscodeService in the studio's words, and an in-memory one for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import Conflict
+from core.pipeline import Progress, ProgressSink, UnitFailed
+from features.pipeline.model import ContentNotFound, ProbeError, TranscodeRequest
+from features.pipeline.model import SubtitleSource as PipelineSubtitle
+from features.pipeline.service import TranscodeService
+from features.pipeline.subtitles import SubtitleError
+from features.studio.model import (
+    InvalidSubtitle,
+    SourceMeta,
+    Transcoded,
+    UnreadableMedia,
+)
+from features.studio.ports import AddedSubtitle, TranscodeOrder
+
+
+class PipelineTranscoder:
+    """The pipeline feature's TranscodeService, in the studio's words."""
+
+    def __init__(self, service: TranscodeService) -> None:
+        self.service = service
+
+    async def probe(self, path: Path) -> SourceMeta:
+        try:
+            info = await self.service.probe(path)
+        except ProbeError as error:
+            raise UnreadableMedia(error.message) from error
+        return SourceMeta(**info.to_dict())
+
+    async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
+        request = TranscodeRequest(
+            run_id=order.run_id,
+            source=order.source,
+            work_dir=order.work_dir,
+            subtitles=tuple(PipelineSubtitle(s.path, s.language, s.label) for s in order.subtitles),
+            key_uri=order.key_uri,
+        )
+        result = (await self.service.transcode(request, on_progress)).to_dict()
+        cids = set(result["manifest"].values()) | {result["master_playlist_cid"]}
+        if result["cover_cid"]:
+            cids.add(result["cover_cid"])
+        published = 0
+        for cid in cids:  # the real bytes in the content store, for the creator's storage quota
+            with contextlib.suppress(ContentNotFound):
+                published += await self.service.published_size(cid)
+        return Transcoded(
+            playlist=result["master_playlist_cid"],
+            manifest=result["manifest"],
+            video_tracks=tuple(result["renditions"]),
+            audio_tracks=tuple(result["audio_tracks"]),
+            subtitle_tracks=tuple(result["subtitle_tracks"]),
+            cover=result["cover_cid"],
+            duration=result["duration"],
+            published_bytes=published,
+        )
+
+    async def published_file(self, cid: str) -> bytes | None:
+        try:
+            return await self.service.read_published(cid)
+        except ContentNotFound:
+            return None
+
+    async def forget(self, run_id: str) -> None:
+        await self.service.forget(run_id)
+
+    async def discard(self, run_id: str) -> None:
+        await self.service.discard(run_id)
+
+    async def add_subtitle_track(
+        self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
+    ) -> AddedSubtitle:
+        try:
+            added = await self.service.add_subtitle_track(manifest, duration, data, language, label)
+        except SubtitleError as error:
+            raise InvalidSubtitle(error.message) from error
+        except (ContentNotFound, KeyError, ValueError) as error:
+            raise Conflict("This video's published files are incomplete: convert it again first.") from error
+        return AddedSubtitle(added.manifest, added.master_playlist_cid, added.track)
+
+
+FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"
+FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
+FAKE_STEPS = ("Converting subtitles", "Converting audio", "Converting to 480p", "Publishing")
+
+
+def fake_media(meta: SourceMeta, padding: int = 0) -> bytes:
+    """Bytes the in-memory transcoder reads as a video with `meta` (tests and demos without ffmpeg)."""
+    return FAKE_MEDIA_MAGIC + json.dumps(meta.to_dict()).encode() + b"\n" + b"\0" * padding
+
+
+@dataclass
+class MemoryTranscoder:
+    """Probes files written by `fake_media`, 'converts' in four reported steps, publishes fake CIDs.
+
+    `fail_next` holds reasons: each run pops one and fails with it (a UnitFailed), like a flaky unit;
+    `step_seconds` makes each step take that long (for tests of what happens meanwhile);
+    `fail_permanently` fails every run with that reason as a permanent UnitFailed (a spent CPU budget).
+    """
+
+    fail_next: list[str] = field(default_factory=list)
+    step_seconds: float = 0.0
+    fail_permanently: str | None = None
+    runs: list[TranscodeOrder] = field(default_factory=list)
+    completed: set[str] = field(default_factory=set)
+    forgotten: list[str] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)
+
+    async def probe(self, path: Path) -> SourceMeta:
+        head = await asyncio.to_thread(_head, path)
+        if not head.startswith(FAKE_MEDIA_MAGIC):
+            raise UnreadableMedia("This file is not a video we can read.")
+        try:
+            data = json.loads(head[len(FAKE_MEDIA_MAGIC) :].split(b"\n", 1)[0])
+            return SourceMeta(**data)
+        except (ValueError, TypeError) as error:
+            raise UnreadableMedia("This video file is damaged.") from error
+
+    async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
+        self.runs.append(order)
+        if not order.source.is_file():
+            raise UnitFailed("ConvertingInitial", "the source file is missing")
+        steps = len(FAKE_STEPS)
+        for index, step in enumerate(FAKE_STEPS):
+            if self.step_seconds:
+                await asyncio.sleep(self.step_seconds)
+            if on_progress is not None:
+                eta = float(steps - index)
+                await on_progress(Progress(order.run_id, step, index + 1, steps, round(100 * index / steps, 1), eta))
+            if index == 2 and self.fail_permanently:
+                raise UnitFailed("ConvertVideoTo480p", self.fail_permanently, permanent=True)
+            if index == 2 and self.fail_next:
+                raise UnitFailed("ConvertVideoTo480p", self.fail_next.pop(0))
+        if on_progress is not None:
+            await on_progress(Progress(order.run_id, FAKE_STEPS[-1], steps, steps, 100.0, 0.0, finished=True))
+        self.completed.add(order.run_id)
+        digest = hashlib.sha256(order.run_id.encode()).hexdigest()[:16]
+        return Transcoded(
+            playlist=f"fake-master-{digest}",
+            manifest={"master.m3u8": f"fake-master-{digest}", "480p/index.m3u8": f"fake-480p-{digest}"},
+            video_tracks=({"name": "480p", "width": 854, "height": 480, "bandwidth": 1_400_000},),
+            audio_tracks=({"name": "Stereo", "language": "und", "playlist": "audio/index.m3u8"},),
+            subtitle_tracks=tuple(
+                {"language": s.language, "label": s.label, "playlist": f"subs/{s.language}.m3u8"}
+                for s in order.subtitles
+            ),
+            cover=f"fake-cover-{digest}",
+            duration=None,
+        )
+
+    async def published_file(self, cid: str) -> bytes | None:
+        return FAKE_JPEG if cid.startswith("fake-cover-") else None
+
+    async def forget(self, run_id: str) -> None:
+        self.forgotten.append(run_id)
+        self.completed.discard(run_id)
+
+    async def discard(self, run_id: str) -> None:
+        await self.forget(run_id)
+        self.discarded.append(run_id)
+
+    async def add_subtitle_track(
+        self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
+    ) -> AddedSubtitle:
+        """A fake rendition: a new fake master CID naming the track (the real conversion is the pipeline's)."""
+        playlist = f"subs/late-{language}.m3u8"
+        digest = hashlib.sha256(json.dumps([sorted(manifest.items()), playlist]).encode()).hexdigest()[:16]
+        published = {**manifest, playlist: f"fake-subs-{digest}", "master.m3u8": f"fake-master-{digest}"}
+        track = {"language": language, "label": label or language, "playlist": playlist}
+        return AddedSubtitle(published, published["master.m3u8"], track)
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(size)

@@ -1,0 +1,425 @@
+"""Videos in PostgreSQL (Piccolo for plain reads and inserts, SQL for locks and the fair queue) and in memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from core.db import Database
+from features.studio.model import (
+    ProcessingProgress,
+    Subtitle,
+    Video,
+    VideoState,
+    VideoSummary,
+)
+from features.studio.tables import VideoTable
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _video(row: Mapping[str, Any]) -> Video:
+    progress = _json(row["progress"])
+    return Video(
+        id=row["id"],
+        public_id=row["public_id"],
+        owner_id=row["owner_id"],
+        title=row["title"],
+        description=row["description"],
+        state=VideoState(row["state"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        src_meta=_json(row["src_meta"]),
+        source_key=row["source_key"],
+        source_size=row["source_size"],
+        playlist=row["playlist"],
+        manifest=dict(_json(row["manifest"]) or {}),
+        video_tracks=list(_json(row["video_tracks"]) or []),
+        audio_tracks=list(_json(row["audio_tracks"]) or []),
+        subtitle_tracks=list(_json(row["subtitle_tracks"]) or []),
+        subtitle_sources=[Subtitle.from_dict(s) for s in _json(row["subtitle_sources"]) or []],
+        cover_image=row["cover_image"],
+        cover_type=row["cover_type"],
+        fallback_cover_image=row["fallback_cover_image"],
+        duration=row["duration"],
+        failure_reason=row["failure_reason"],
+        progress=ProcessingProgress.from_dict(progress) if progress else None,
+        queued_at=row["queued_at"],
+        published_bytes=row["published_bytes"],
+        fair_tag=row["fair_tag"],
+        transcode_job=row["transcode_job"],
+        taken_down_reason=row["taken_down_reason"],
+        owner_suspended=row["owner_suspended"],
+    )
+
+
+def _columns(video: Video) -> dict[str, Any]:
+    """Every mutable column of a video, JSON columns encoded as text."""
+    return {
+        "title": video.title,
+        "description": video.description,
+        "state": video.state.value,
+        "src_meta": None if video.src_meta is None else json.dumps(video.src_meta),
+        "source_key": video.source_key,
+        "source_size": video.source_size,
+        "playlist": video.playlist,
+        "manifest": json.dumps(video.manifest),
+        "video_tracks": json.dumps(video.video_tracks),
+        "audio_tracks": json.dumps(video.audio_tracks),
+        "subtitle_tracks": json.dumps(video.subtitle_tracks),
+        "subtitle_sources": json.dumps([s.to_dict() for s in video.subtitle_sources]),
+        "cover_image": video.cover_image,
+        "cover_type": video.cover_type,
+        "fallback_cover_image": video.fallback_cover_image,
+        "duration": video.duration,
+        "failure_reason": video.failure_reason,
+        "progress": None if video.progress is None else json.dumps(video.progress.to_dict()),
+        "queued_at": video.queued_at,
+        "updated_at": video.updated_at,
+        "published_bytes": video.published_bytes,
+        "fair_tag": video.fair_tag,
+        "transcode_job": video.transcode_job,
+    }
+
+
+class PiccoloVideoRepository:
+    """Videos in PostgreSQL: Piccolo for plain reads and inserts, SQL for locks and the queue."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, video: Video) -> None:
+        await VideoTable.insert(
+            VideoTable(
+                id=video.id,
+                public_id=video.public_id,
+                owner_id=video.owner_id,
+                created_at=video.created_at,
+                **_columns(video),
+            )
+        )
+
+    async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
+        if for_update:
+            rows = await VideoTable.select().where(VideoTable.id == video_id).lock_rows("UPDATE").output(load_json=True)
+            return _video(rows[0]) if rows else None
+        # SQL: measured hot path (every live tile): a Piccolo select() costs ≈ 450 µs more CPU (docs/benchmarks.md)
+        row = await self.db.fetchrow("SELECT * FROM videos WHERE id = $1", video_id)
+        return _video(row) if row else None
+
+    async def by_public_id(self, public_id: str) -> Video | None:
+        # SQL: measured hot path (every unlock and watch page): ≈ 450 µs CPU less than Piccolo (docs/benchmarks.md)
+        row = await self.db.fetchrow("SELECT * FROM videos WHERE public_id = $1", public_id)
+        return _video(row) if row else None
+
+    async def save(self, video: Video) -> None:
+        await VideoTable.update(**_columns(video)).where(VideoTable.id == video.id)
+
+    async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
+        changed = (
+            await VideoTable.update(
+                {VideoTable.progress: json.dumps(progress.to_dict()), VideoTable.updated_at: progress.updated_at}
+            )
+            .where((VideoTable.id == video_id) & (VideoTable.state == VideoState.CONVERTING.value))
+            .returning(VideoTable.id)
+        )
+        return bool(changed)
+
+    async def list_for_owner(
+        self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
+    ) -> list[Video]:
+        query = VideoTable.select().where(VideoTable.owner_id == owner_id)
+        if states is not None:
+            query = query.where(VideoTable.state.is_in([s.value for s in states]))
+        rows = (
+            await query.order_by(VideoTable.created_at, ascending=False)
+            .order_by(VideoTable.id, ascending=False)
+            .limit(limit)
+            .offset(offset)
+            .output(load_json=True)
+        )
+        return [_video(row) for row in rows]
+
+    async def published(
+        self,
+        limit: int,
+        *,
+        before: tuple[datetime, UUID] | None = None,
+        owner_ids: Collection[UUID] | None = None,
+        query: str | None = None,
+        exclude_ids: Collection[UUID] = (),
+    ) -> list[VideoSummary]:
+        # SQL: keyset pagination on the row value (created_at, id), served by the partial index videos_published
+        conditions = ["state = 'published'", "taken_down_reason IS NULL", "NOT owner_suspended"]
+        args: list[Any] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if before is not None:
+            conditions.append(f"(created_at, id) < ({arg(before[0])}, {arg(before[1])})")
+        if owner_ids is not None:
+            conditions.append(f"owner_id = ANY({arg(list(owner_ids))}::uuid[])")
+        if query:
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(f"title ILIKE {arg('%' + escaped + '%')}")
+        if exclude_ids:
+            conditions.append(f"NOT (id = ANY({arg(list(exclude_ids))}::uuid[]))")
+        rows = await self.db.fetch(
+            f"SELECT {_SUMMARY_COLUMNS} FROM videos WHERE {' AND '.join(conditions)}"  # noqa: S608
+            f" ORDER BY created_at DESC, id DESC LIMIT {arg(limit)}",
+            *args,
+        )
+        return [_summary(row) for row in rows]
+
+    async def set_taken_down(self, video_id: UUID, reason: str | None, now: datetime) -> bool:
+        changed = (
+            await VideoTable.update({VideoTable.taken_down_reason: reason, VideoTable.updated_at: now})
+            .where(VideoTable.id == video_id)
+            .returning(VideoTable.id)
+        )
+        return bool(changed)
+
+    async def set_owner_suspended(self, owner_id: UUID, suspended: bool, now: datetime) -> list[UUID]:
+        rows = (
+            await VideoTable.update({VideoTable.owner_suspended: suspended, VideoTable.updated_at: now})
+            .where((VideoTable.owner_id == owner_id) & (VideoTable.owner_suspended != suspended))
+            .returning(VideoTable.id)
+        )
+        return [row["id"] for row in rows]
+
+    async def summaries(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
+        if not video_ids:
+            return {}
+        # SQL: one `= ANY($1)` parameter for any number of ids (Piccolo's is_in binds one parameter per id)
+        rows = await self.db.fetch(
+            f"SELECT {_SUMMARY_COLUMNS} FROM videos WHERE id = ANY($1::uuid[])",  # noqa: S608
+            list(set(video_ids)),
+        )
+        return {row["id"]: _summary(row) for row in rows}
+
+    async def waiting_ahead_of(self, video: Video) -> int:
+        if video.queued_at is None:
+            return 0
+        # SQL: the fair queue's order as one row-value comparison, served by the index videos_waiting
+        count = await self.db.fetchval(
+            "SELECT count(*) FROM videos WHERE state = 'uploaded' AND (fair_tag, queued_at, id) < ($1, $2, $3)",
+            video.fair_tag,
+            video.queued_at,
+            video.id,
+        )
+        return int(count)
+
+    async def waiting(self, limit: int = 100) -> list[Video]:
+        rows = (
+            await VideoTable.select()
+            .where(VideoTable.state == VideoState.UPLOADED.value)
+            .order_by(VideoTable.fair_tag, VideoTable.queued_at, VideoTable.id)
+            .limit(limit)
+            .output(load_json=True)
+        )
+        return [_video(row) for row in rows]
+
+    async def next_fair_tag(self, owner_id: UUID) -> int:
+        # SQL: an advisory lock (one enqueue at a time; released at commit), then GREATEST over two aggregates
+        await self.db.execute("SELECT pg_advisory_xact_lock(hashtext('studio:fair-queue'))")
+        tag = await self.db.fetchval(
+            """SELECT GREATEST(
+                   COALESCE((SELECT max(fair_tag) FROM videos WHERE state <> 'uploaded'), 0),
+                   COALESCE((SELECT max(fair_tag) + 1 FROM videos
+                             WHERE owner_id = $1 AND state IN ('uploaded', 'converting')), 0))""",
+            owner_id,
+        )
+        return int(tag)
+
+    async def claim_next(self, job_key: str) -> Video | None:
+        # SQL: FOR UPDATE SKIP LOCKED in the fair queue's order (concurrent jobs each take another video)
+        row = await self.db.fetchrow(
+            "SELECT * FROM videos WHERE state = 'converting' AND transcode_job = $1 LIMIT 1 FOR UPDATE", job_key
+        )
+        if row is None:
+            row = await self.db.fetchrow(
+                "SELECT * FROM videos WHERE state = 'uploaded' AND source_key IS NOT NULL"
+                " ORDER BY fair_tag, queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+        if row is None:
+            return None
+        video = _video(row)
+        video.transcode_job = job_key
+        return video
+
+    async def converting_count(self) -> int:
+        return int(await VideoTable.count().where(VideoTable.state == VideoState.CONVERTING.value))
+
+    async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
+        rows = (
+            await VideoTable.select()
+            .where(VideoTable.state.is_in([s.value for s in states]) & (VideoTable.updated_at < updated_before))
+            .order_by(VideoTable.updated_at)
+            .limit(limit)
+            .output(load_json=True)
+        )
+        return [_video(row) for row in rows]
+
+
+_SUMMARY_COLUMNS = (
+    "id, public_id, owner_id, title, state, duration, created_at, updated_at, cover_image, fallback_cover_image"
+)
+
+
+def _summary(row: Mapping[str, Any]) -> VideoSummary:
+    return VideoSummary(
+        id=row["id"],
+        public_id=row["public_id"],
+        owner_id=row["owner_id"],
+        title=row["title"],
+        state=VideoState(row["state"]),
+        duration=row["duration"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        cover_image=row["cover_image"],
+        fallback_cover_image=row["fallback_cover_image"],
+    )
+
+
+class MemoryVideoRepository:
+    def __init__(self) -> None:
+        self.videos: dict[UUID, Video] = {}
+
+    async def add(self, video: Video) -> None:
+        if video.id in self.videos or any(v.public_id == video.public_id for v in self.videos.values()):
+            raise ValueError("duplicate video")
+        self.videos[video.id] = _copy(video)
+
+    async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
+        video = self.videos.get(video_id)
+        return _copy(video) if video else None
+
+    async def by_public_id(self, public_id: str) -> Video | None:
+        return next((_copy(v) for v in self.videos.values() if v.public_id == public_id), None)
+
+    async def save(self, video: Video) -> None:
+        stored = self.videos.get(video.id)
+        if stored is not None:  # the moderation fields are not saved (as in SQL): set_taken_down etc.
+            self.videos[video.id] = replace(
+                _copy(video), taken_down_reason=stored.taken_down_reason, owner_suspended=stored.owner_suspended
+            )
+
+    async def set_taken_down(self, video_id: UUID, reason: str | None, now: datetime) -> bool:
+        stored = self.videos.get(video_id)
+        if stored is None:
+            return False
+        self.videos[video_id] = replace(stored, taken_down_reason=reason, updated_at=now)
+        return True
+
+    async def set_owner_suspended(self, owner_id: UUID, suspended: bool, now: datetime) -> list[UUID]:
+        changed = [v.id for v in self.videos.values() if v.owner_id == owner_id and v.owner_suspended != suspended]
+        for video_id in changed:
+            self.videos[video_id] = replace(self.videos[video_id], owner_suspended=suspended, updated_at=now)
+        return changed
+
+    async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
+        video = self.videos.get(video_id)
+        if video is None or video.state is not VideoState.CONVERTING:
+            return False
+        self.videos[video_id] = replace(video, progress=progress, updated_at=progress.updated_at)
+        return True
+
+    async def list_for_owner(
+        self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
+    ) -> list[Video]:
+        mine = [v for v in self.videos.values() if v.owner_id == owner_id and (states is None or v.state in states)]
+        mine.sort(key=lambda v: (v.created_at, v.id), reverse=True)
+        return [_copy(v) for v in mine[offset : offset + limit]]
+
+    async def published(
+        self,
+        limit: int,
+        *,
+        before: tuple[datetime, UUID] | None = None,
+        owner_ids: Collection[UUID] | None = None,
+        query: str | None = None,
+        exclude_ids: Collection[UUID] = (),
+    ) -> list[VideoSummary]:
+        owners = None if owner_ids is None else set(owner_ids)
+        excluded = set(exclude_ids)
+        needle = query.casefold() if query else None
+        found = [
+            v
+            for v in self.videos.values()
+            if v.state is VideoState.PUBLISHED
+            and not v.hidden
+            and (before is None or (v.created_at, v.id) < before)
+            and (owners is None or v.owner_id in owners)
+            and (needle is None or needle in v.title.casefold())
+            and v.id not in excluded
+        ]
+        found.sort(key=lambda v: (v.created_at, v.id), reverse=True)
+        return [VideoSummary.of(v) for v in found[:limit]]
+
+    async def summaries(self, video_ids: Collection[UUID]) -> dict[UUID, VideoSummary]:
+        return {i: VideoSummary.of(self.videos[i]) for i in video_ids if i in self.videos}
+
+    async def waiting_ahead_of(self, video: Video) -> int:
+        if video.queued_at is None:
+            return 0
+        mark = _fair_order(video)
+        return sum(1 for v in self._waiting() if _fair_order(v) < mark)
+
+    async def waiting(self, limit: int = 100) -> list[Video]:
+        return [_copy(v) for v in self._waiting()[:limit]]
+
+    def _waiting(self) -> list[Video]:
+        queued = [v for v in self.videos.values() if v.state is VideoState.UPLOADED and v.queued_at is not None]
+        return sorted(queued, key=_fair_order)
+
+    async def next_fair_tag(self, owner_id: UUID) -> int:
+        started = [v.fair_tag for v in self.videos.values() if v.state is not VideoState.UPLOADED]
+        mine = [
+            v.fair_tag + 1
+            for v in self.videos.values()
+            if v.owner_id == owner_id and v.state in (VideoState.UPLOADED, VideoState.CONVERTING)
+        ]
+        return max([0, *started, *mine])
+
+    async def claim_next(self, job_key: str) -> Video | None:
+        for video in self.videos.values():
+            if video.state is VideoState.CONVERTING and video.transcode_job == job_key:
+                return _copy(video)
+        waiting = [v for v in self._waiting() if v.source_key is not None]
+        if not waiting:
+            return None
+        return replace(_copy(waiting[0]), transcode_job=job_key)
+
+    async def converting_count(self) -> int:
+        return sum(1 for v in self.videos.values() if v.state is VideoState.CONVERTING)
+
+    async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
+        found = [v for v in self.videos.values() if v.state in states and v.updated_at < updated_before]
+        found.sort(key=lambda v: v.updated_at)
+        return [_copy(v) for v in found[:limit]]
+
+
+def _fair_order(video: Video) -> tuple[int, datetime, UUID]:
+    assert video.queued_at is not None
+    return (video.fair_tag, video.queued_at, video.id)
+
+
+def _copy(video: Video) -> Video:
+    """A detached copy, so callers change the stored video only through `save` (as with a database)."""
+    return replace(
+        video,
+        src_meta=None if video.src_meta is None else dict(video.src_meta),
+        manifest=dict(video.manifest),
+        video_tracks=[dict(t) for t in video.video_tracks],
+        audio_tracks=[dict(t) for t in video.audio_tracks],
+        subtitle_tracks=[dict(t) for t in video.subtitle_tracks],
+        subtitle_sources=list(video.subtitle_sources),
+    )

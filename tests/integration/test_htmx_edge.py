@@ -1,0 +1,139 @@
+"""The page-or-fragment decision, as a browser and htmx see it: htmx swapping part of a page gets the
+fragment, a plain browser and htmx's history restore (a page missing from htmx's history cache) get the
+whole page, and every answer that depended on those headers says so in Vary, so no cache in between
+hands a fragment to someone asking for the page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from injector import Injector
+
+from core.settings import Settings
+from core.web import SESSION_COOKIE
+from tests.conftest import app_client
+from tests.support.videos import add_synthetic_video, person, price_and_publish, session_token
+from tests.support.web import csrf_token, post_form
+
+HTMX = {"hx-request": "true"}
+RESTORE = {"hx-request": "true", "hx-history-restore-request": "true"}
+
+# Every GET route that answers either a page or a fragment of it (core.web.page_or_fragment), with
+# what the page's own htmx sends (`hx-target` where the answer depends on it). `{video}` is the
+# studio id of a video of the logged-in creator, `{public}` its public id, `{me}` the creator's id.
+PAGE_OR_FRAGMENT = [
+    ("/", {}),
+    ("/search?q=tides", {}),
+    ("/c/{me}", {}),
+    ("/me/favourites", {}),
+    ("/me/picks", {}),
+    ("/me/export", {}),
+    ("/me/delete", {}),
+    ("/wallet", {"hx-target": "statement"}),
+    ("/studio/dashboard", {}),
+    ("/studio/analytics", {}),
+    ("/studio/analytics/videos/{video}", {}),
+    ("/studio/videos/new", {}),
+    ("/studio/videos/{video}/upload", {}),
+    ("/v/{public}/pricing", {}),
+]
+
+
+@dataclass
+class Creator:
+    client: httpx.AsyncClient
+    paths: dict[str, str]
+
+
+@pytest.fixture
+async def creator(pg: Injector, settings: Settings) -> AsyncIterator[Creator]:
+    who = await person(pg, "Vary Creator", creator=True)
+    video = (await add_synthetic_video(pg, who.id)).video
+    await price_and_publish(pg, who.id, video)
+    async with app_client(pg, settings) as client:
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, who))
+        yield Creator(client, {"me": str(who.id), "video": str(video.id), "public": video.public_id})
+
+
+def is_whole_page(response: httpx.Response) -> bool:
+    return response.text.lstrip().lower().startswith("<!doctype html")
+
+
+def vary(response: httpx.Response) -> list[str]:
+    return [name.strip().lower() for name in response.headers.get("vary", "").split(",") if name.strip()]
+
+
+@pytest.mark.parametrize(("path", "htmx_sends"), PAGE_OR_FRAGMENT, ids=[path for path, _ in PAGE_OR_FRAGMENT])
+async def test_htmx_gets_the_fragment_and_a_history_restore_gets_the_whole_page(
+    creator: Creator, path: str, htmx_sends: dict[str, str]
+) -> None:
+    url = path.format(**creator.paths)
+    page = await creator.client.get(url)
+    fragment = await creator.client.get(url, headers=HTMX | htmx_sends)
+    restored = await creator.client.get(url, headers=RESTORE | htmx_sends)
+    assert [page.status_code, fragment.status_code, restored.status_code] == [200, 200, 200]
+    assert is_whole_page(page)
+    assert not is_whole_page(fragment), fragment.text[:200]
+    assert is_whole_page(restored), "a history restore puts the answer in place of the whole page"
+    for answer in (page, fragment, restored):
+        assert "hx-request" in vary(answer)
+        assert "hx-history-restore-request" in vary(answer)
+    if htmx_sends:
+        assert "hx-target" in vary(page)
+
+
+async def test_htmx_aimed_at_another_element_of_the_wallet_gets_the_whole_page(creator: Creator) -> None:
+    """Only the statement's own "older" link gets the statement alone; the answer varies by the target."""
+    other = await creator.client.get("/wallet", headers=HTMX | {"hx-target": "main"})
+    assert is_whole_page(other)
+    assert "hx-target" in vary(other)
+
+
+async def test_a_page_that_does_not_depend_on_htmx_does_not_vary_by_it(creator: Creator) -> None:
+    response = await creator.client.get("/studio/payouts", headers=HTMX)
+    assert response.status_code == 200
+    assert "hx-request" not in vary(response)
+
+
+async def test_a_redirect_is_followed_by_htmx_itself_and_varies_by_the_request(creator: Creator) -> None:
+    await csrf_token(creator.client, "/me")
+    fields = {"title": "Redirected", "description": ""}
+    plain = await post_form(creator.client, "/studio/videos", fields)
+    assert plain.status_code == 303
+    assert "hx-request" in vary(plain)
+    swapped = await post_form(creator.client, "/studio/videos", fields, htmx=True)
+    assert swapped.status_code == 201
+    assert "hx-request" in vary(swapped)
+
+
+async def test_logged_out_htmx_is_sent_to_log_in_and_a_history_restore_gets_a_plain_redirect(
+    client: httpx.AsyncClient,
+) -> None:
+    """htmx follows `HX-Redirect` on a swap, but a history restore only puts the body it got in place:
+    it must get an ordinary redirect to the log-in page, which the browser follows."""
+    swapped = await client.get("/me/favourites", headers=HTMX)
+    assert swapped.status_code == 401
+    assert swapped.headers["hx-redirect"] == "/login?next=/me/favourites"
+    restored = await client.get("/me/favourites", headers=RESTORE, follow_redirects=False)
+    assert restored.status_code == 303
+    assert restored.headers["location"] == "/login?next=/me/favourites"
+    assert "hx-redirect" not in restored.headers
+    for answer in (swapped, restored):
+        assert "hx-request" in vary(answer)
+
+
+async def test_an_error_for_htmx_is_a_fragment_and_for_a_history_restore_the_error_page(
+    client: httpx.AsyncClient,
+) -> None:
+    swapped = await client.get("/c/00000000-0000-0000-0000-000000000000", headers=HTMX)
+    restored = await client.get("/c/00000000-0000-0000-0000-000000000000", headers=RESTORE)
+    assert swapped.status_code == restored.status_code == 404
+    assert swapped.headers["hx-reswap"] == "innerHTML"
+    assert not is_whole_page(swapped)
+    assert is_whole_page(restored)
+    assert "hx-reswap" not in restored.headers
+    assert "hx-request" in vary(swapped)
+    assert "hx-request" in vary(restored)
