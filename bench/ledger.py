@@ -236,7 +236,7 @@ def markdown(
         f"Target: LedgerService ≥ 50 % of raw — {'met' if worst >= 0.5 else 'MISSED'} (worst {worst:.0%}).",
         "",
         f"Target (issue 16): an unlock with a fee ≥ 90 % of the same unlock without one, through LedgerService — "
-        f"{'met' if fee_ratio >= 0.9 else 'MISSED'}: (c) / (d) = {fee_ratio:.0%}; with every fee on one account "
+        f"{'met' if fee_ratio >= 0.9 else 'MISSED'}: (c) / (d) = {fee_ratio:.1%}; with every fee on one account "
         f"(e) / (d) = {rate[ONE_ACCOUNT] / rate[WITHOUT_FEE]:.0%}; "
         f"(c) / (b) = {rate[WITH_FEE] / rate[list(rate)[1]]:.0%}. "
         f"Fees go to {PLATFORM_REVENUE_SHARDS} platform revenue shards chosen by the creator "
