@@ -183,6 +183,8 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("QUOTA_STORAGE_BYTES must be 0 or more")
     if s.quota_daily_upload_bytes < 0:
         problems.append("QUOTA_DAILY_UPLOAD_BYTES must be 0 or more")
+    if not 0 <= s.session_cache_seconds <= 60:
+        problems.append("SESSION_CACHE_SECONDS must be between 0 (off) and 60")
     if not 60 <= s.upload_expiry <= 30 * 24 * 3600:
         problems.append("UPLOAD_EXPIRY must be a number of seconds between 60 and 2592000 (30 days)")
     if not 60 <= s.view_window_seconds <= 366 * 24 * 3600:
