@@ -526,8 +526,8 @@ transaction is still rolled back).
 - **The abuse limit's counter commits without waiting for the WAL flush** when on its own (a click paid \
 two fsyncs, now one).
 - **The panel's verify notice imports its macro only when it is shown** (every render built a module).
-- **Fees to 16 platform revenue shards** (item 3, bench.ledger): a fee-paying click no longer queues for \
-one row.
+- **Fees to 64 platform revenue shards** (16 in the A/B below; item 3, bench.ledger): a fee-paying \
+click no longer queues for one row.
 
 A/B of the whole real app before (commit 0585c14) and after, on one database, alternating 6 s wrk rounds \
 (16 viewers, no fee; load 9.6–10.5): server CPU per unlock 2.82–3.26 → 2.44–2.53 ms (median ×0.85), \

@@ -50,7 +50,7 @@ OWNED_KINDS = frozenset({AccountKind.WALLET, AccountKind.EARNINGS})
 # (`AccountRef.platform_revenue_for`), and the platform's revenue is their sum
 # (`AccountRef.platform_revenue()` reads as the whole). Shard 0 is the original account (no owner);
 # shard k is stored with owner UUID(int=k) (migrations/1940_platform_revenue_shards.sql).
-PLATFORM_REVENUE_SHARDS = 16
+PLATFORM_REVENUE_SHARDS = 64
 
 _LABELS = {
     AccountKind.WALLET: "Wallet",

@@ -69,7 +69,7 @@ async def test_a_creators_statement_names_the_platform_as_the_fees_counterparty(
 
 
 def test_a_shard_is_a_platform_revenue_account_and_nothing_else_is() -> None:
-    assert {AccountRef.platform_revenue_for(uuid4()).shard for _ in range(400)} == set(range(PLATFORM_REVENUE_SHARDS))
+    assert {AccountRef.platform_revenue_for(uuid4()).shard for _ in range(3000)} == set(range(PLATFORM_REVENUE_SHARDS))
     assert AccountRef.stored("platform_revenue", UUID(int=3)) == AccountRef.platform_revenue(3)
     with pytest.raises(InvalidTransfer):
         AccountRef.platform_revenue(PLATFORM_REVENUE_SHARDS)
