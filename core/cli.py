@@ -65,6 +65,7 @@ async def shared_secret(url: str) -> str:
     """The secret shared by every process (CSRF signing): created once, kept in the database."""
     conn = await connect(url)
     try:
+        # SQL: one short connection before the process's pool (and Piccolo's engine) exists.
         await conn.execute(
             "INSERT INTO app_secrets (name, value) VALUES ('secret_key', $1) ON CONFLICT (name) DO NOTHING",
             secrets.token_hex(32),

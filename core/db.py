@@ -57,7 +57,8 @@ class Database:
         self.url = url
         self.min_size = min_size
         self.max_size = max_size
-        self.tables = tuple(tables)  # the Piccolo tables of the features this process runs
+        # core's own Piccolo tables, and those of the features this process runs
+        self.tables = (*core_tables(), *tables)
         self.engine = PostgresEngine(config=_connect_kwargs(url))
 
     async def start(self) -> None:
@@ -128,6 +129,13 @@ def tables_in(module: ModuleType) -> tuple[type[Table], ...]:
         and value is not Table
         and value.__module__ == module.__name__
     )
+
+
+def core_tables() -> tuple[type[Table], ...]:
+    """core's own tables (core/tables.py): the event log, checkpoints, rate limits and secrets."""
+    from core import tables
+
+    return tables_in(tables)
 
 
 def bind_tables(engine: PostgresEngine, tables: Sequence[type[Table]]) -> None:

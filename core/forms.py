@@ -1,51 +1,141 @@
-"""Forms at the edge: msgspec Structs that validate input and report errors per field."""
+"""Forms and JSON bodies at the edge: msgspec Structs that Litestar decodes and validates.
+
+A handler declares its body as a DTO (`data: URLEncodedBody[SignupForm]`, or `JSONBody[...]`) and
+Litestar converts the request into it. A value of the wrong shape (a field sent twice, text where a
+number belongs, a length over a `msgspec.Meta` bound) or a rule of the form's own `__post_init__`
+(raising `FieldErrors`) becomes a `ValidationException` whose `extra` names the field. One exception
+handler (core.web) turns that into `{field: human message}` and shows the form the route names with
+`form_view(...)` again at 422; a route without one answers a 422 naming the fields (JSON for APIs).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import msgspec
+from litestar import Request
+from litestar.exceptions import ValidationException
+from litestar.utils.scope.state import ScopeState
 
-T = TypeVar("T", bound=msgspec.Struct)
+FORM_VIEW = "form_view"
+BODY = "form"  # the key of an error about the body as a whole (not one field)
 
 
-class FormErrors(Exception):
-    """A form that did not validate; `errors` maps field names to messages."""
+class Form(msgspec.Struct, forbid_unknown_fields=False):
+    """Base of the HTML form DTOs: every text arrives stripped, with NUL characters dropped (PostgreSQL
+    cannot store them and no honest form sends them). A subclass with its own `__post_init__` calls
+    `super().__post_init__()` first, then checks its rules and raises `FieldErrors`.
+
+    `messages` gives the human message for a field whose value has the wrong shape or breaks a
+    `msgspec.Meta` bound (the handler has a plain default for each kind of failure)."""
+
+    messages: ClassVar[Mapping[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, value.replace("\x00", "").strip())
+
+
+class FieldErrors(ValueError):
+    """A form that breaks its own rules, raised from its `__post_init__`: `errors` maps each field to
+    a message. (msgspec wraps it in a ValidationError, Litestar in a ValidationException; the handler
+    finds it again as their cause, so the field is known without reading any error text.)"""
 
     def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
         self.errors = dict(errors)
 
 
-def parse_form(struct_type: type[T], data: Mapping[str, Any], messages: Mapping[str, str] | None = None) -> T:
-    """Convert form data to `struct_type`, stripping strings; raise FormErrors with a message per field.
-
-    `messages` gives the human message for a field whose value has the wrong type or shape; the
-    struct's own `validate()` (if any) adds rule checks.
-    """
-    messages = messages or {}
-    # NUL characters cannot be stored in PostgreSQL text and no honest form sends them: dropped
-    cleaned = {k: (v.replace("\x00", "").strip() if isinstance(v, str) else v) for k, v in data.items()}
-    try:
-        form = msgspec.convert(cleaned, struct_type, strict=False)
-    except msgspec.ValidationError as error:
-        text = str(error)
-        field = text.rsplit("$.", 1)[1].split("[", maxsplit=1)[0].strip("` ") if "$." in text else ""
-        if not field and "required field" in text:
-            field = text.split("`")[1] if "`" in text else ""
-        raise FormErrors({field or "form": messages.get(field, _friendly(text))}) from error
-    validate = getattr(form, "validate", None)
-    if validate is not None:
-        errors: dict[str, str] = validate()
-        if errors:
-            raise FormErrors(errors)
-    return form
+ContextBuilder = Callable[[Request[Any, Any, Any], dict[str, str]], dict[str, Any]]
 
 
-def _friendly(text: str) -> str:
-    if "required field" in text:
-        return "This field is required."
-    if "length" in text:
-        return "This value has the wrong length."
+@dataclass(frozen=True)
+class FormView:
+    """Where a route's form is shown again when its body does not validate: the whole page for a plain
+    post, the fragment for htmx. `context(request, submitted)` gives the rest of the template's context
+    (it may replace "form", e.g. to check a `next`); it must not do I/O."""
+
+    page: str
+    fragment: str
+    context: ContextBuilder | None = None
+
+
+def form_view(page: str, fragment: str = "", context: ContextBuilder | None = None) -> dict[str, Any]:
+    """A route's `opt` naming the template that shows its form: `@post(..., opt=form_view(...))`."""
+    return {FORM_VIEW: FormView(page, fragment or page, context)}
+
+
+def route_form_view(request: Request[Any, Any, Any]) -> FormView | None:
+    handler = request.scope.get("route_handler")
+    view = handler.opt.get(FORM_VIEW) if handler is not None else None
+    return view if isinstance(view, FormView) else None
+
+
+def body_errors(request: Request[Any, Any, Any], exc: ValidationException) -> dict[str, str]:
+    """The body's fields that did not validate, each with a human message; {} when the failure is
+    elsewhere (a query or path parameter)."""
+    rules = _rule_errors(exc)
+    if rules:
+        return rules
+    messages = _field_messages(request)
+    errors: dict[str, str] = {}
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict) or item.get("source") != "body":
+            continue
+        key = str(item.get("key") or "")
+        field = BODY if key in ("", "data") else key
+        errors.setdefault(field, messages.get(field) or human_message(str(item.get("message", ""))))
+    return errors
+
+
+def human_message(problem: str) -> str:
+    """A person's words for msgspec's kind of failure (the field itself comes from Litestar's `key`)."""
+    if "length" in problem:
+        return "This value is too long." if "<=" in problem else "This value is too short."
+    if "missing required field" in problem:
+        return "A required field is missing."
+    if "Expected `object`" in problem:
+        return "Send an object with the fields of this form."
+    if "got `array`" in problem:  # a form field sent twice arrives as a list
+        return "Send one value for this field."
+    if "Expected `int`" in problem:
+        return "Enter a whole number."
     return "This value is not valid."
+
+
+def submitted(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The form's values as the browser sent them (first of a repeated field), cleaned like `Form`
+    cleans them, for showing the form again. Passwords are never sent back."""
+    raw = ScopeState.from_scope(request.scope).form
+    values: dict[str, str] = {}
+    if isinstance(raw, dict):
+        for name, value in raw.items():
+            first = value[0] if isinstance(value, list) and value else value
+            if isinstance(first, str) and "password" not in name:
+                values[name] = first.replace("\x00", "").strip()
+    return values
+
+
+def _rule_errors(exc: ValidationException) -> dict[str, str]:
+    cause: BaseException | None = exc.__cause__
+    for _ in range(3):  # ValidationException ← msgspec.ValidationError ← FieldErrors
+        if cause is None:
+            return {}
+        if isinstance(cause, FieldErrors):
+            return cause.errors
+        cause = cause.__cause__
+    return {}
+
+
+def _field_messages(request: Request[Any, Any, Any]) -> Mapping[str, str]:
+    handler = request.scope.get("route_handler")
+    if handler is None:
+        return {}
+    parameter = handler.parsed_fn_signature.parameters.get("data")
+    dto = parameter.annotation if parameter is not None else None
+    found = getattr(dto, "messages", None)
+    return found if isinstance(found, Mapping) else {}

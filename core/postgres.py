@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,6 +17,7 @@ from core.db import Database
 from core.events import REPLAY_LIMIT, Event, Subscription
 from core.pipeline import Output
 from core.ratelimit import Allowance, _allowance
+from core.tables import CheckpointTable, RateLimitTable
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +159,18 @@ class PostgresRateLimiter:
 
     async def peek(self, key: str, limit: int, window: int) -> Allowance:
         now = self.clock.now()
-        row = await self.db.fetchrow("SELECT window_start, hits FROM rate_limits WHERE key = $1", key)
+        row = (
+            await RateLimitTable.select(RateLimitTable.window_start, RateLimitTable.hits)
+            .where(RateLimitTable.key == key)
+            .first()
+        )
         if row is None or now - row["window_start"] >= timedelta(seconds=window):
             return _allowance(1, limit, now, window, now)
         return _allowance(row["hits"] + 1, limit, row["window_start"], window, now)
 
     async def hit(self, key: str, limit: int, window: int) -> Allowance:
         now = self.clock.now()
+        # SQL: one upsert counts the hit or opens a new window (CASE) and returns the result, atomically.
         # A counter of its own, not money: on its own (no caller's transaction) its commit does not wait
         # for the WAL flush, so a click pays one fsync (its purchase), not two; a crash may forget the
         # last fraction of a second of hits. Inside a caller's transaction it commits as that does.
@@ -178,7 +184,7 @@ class PostgresRateLimiter:
         return _allowance(row["hits"], limit, row["window_start"], window, now)
 
     async def reset(self, key: str) -> None:
-        await self.db.execute("DELETE FROM rate_limits WHERE key = $1", key)
+        await RateLimitTable.delete().where(RateLimitTable.key == key)
 
 
 class PostgresCheckpointStore:
@@ -186,20 +192,22 @@ class PostgresCheckpointStore:
         self.db = db
 
     async def completed(self, run_id: str) -> dict[str, Output]:
-        rows = await self.db.fetch(
-            "SELECT unit, output FROM pipeline_checkpoints WHERE run_id = $1 ORDER BY completed_at, unit",
-            run_id,
+        rows = (
+            await CheckpointTable.select(CheckpointTable.unit, CheckpointTable.output)
+            .where(CheckpointTable.run_id == run_id)
+            .order_by(CheckpointTable.completed_at, CheckpointTable.unit)
         )
         return {r["unit"]: json.loads(r["output"]) for r in rows}
 
     async def record(self, run_id: str, unit_name: str, output: Output) -> None:
-        await self.db.execute(
-            "INSERT INTO pipeline_checkpoints (run_id, unit, output) VALUES ($1, $2, $3::jsonb)"
-            " ON CONFLICT (run_id, unit) DO UPDATE SET output = EXCLUDED.output, completed_at = now()",
-            run_id,
-            unit_name,
-            json.dumps(dict(output), default=str),
+        row = CheckpointTable(
+            run_id=run_id, unit=unit_name, output=json.dumps(dict(output), default=str), completed_at=datetime.now(UTC)
+        )
+        await CheckpointTable.insert(row).on_conflict(
+            target=(CheckpointTable.run_id, CheckpointTable.unit),
+            action="DO UPDATE",
+            values=[CheckpointTable.output, CheckpointTable.completed_at],
         )
 
     async def clear(self, run_id: str) -> None:
-        await self.db.execute("DELETE FROM pipeline_checkpoints WHERE run_id = $1", run_id)
+        await CheckpointTable.delete().where(CheckpointTable.run_id == run_id)

@@ -23,7 +23,13 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    SerializationException,
+    ValidationException,
+)
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -46,7 +52,7 @@ from core.errors import (
     PaymentRequired,
     TooManyRequests,
 )
-from core.forms import FormErrors
+from core.forms import body_errors, route_form_view, submitted
 from core.numbers import BIGINT_MAX, InvalidNumber, parse_optional_whole
 from core.observability import request_id_var
 from core.redirects import UnsafeRedirectTarget, local_path
@@ -530,10 +536,40 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
     return _error_response(request, status, exc.message, **headers)
 
 
-def handle_form_errors(request: Request[Any, Any, Any], exc: FormErrors) -> Response[Any]:
-    """A form no page of ours sends (a field repeated, a value of the wrong shape) that its handler did
-    not re-render itself: a 422 naming the fields, never a 500."""
-    return _error_response(request, 422, "; ".join(f"{field}: {text}" for field, text in exc.errors.items()))
+def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """A body Litestar could not decode into the route's DTO (see core.forms): the route's form again
+    with the submitted values and an error beside each field (422; htmx gets the fragment), or, for a
+    route without a form view, a 422 naming the fields (a JSON body lists them under "errors"). A bad
+    query or path parameter stays a 400 naming it."""
+    errors = body_errors(request, exc)
+    if not errors:
+        return handle_http_exception(request, exc)
+    view = route_form_view(request)
+    if view is None:
+        message = "; ".join(f"{field}: {text}" for field, text in errors.items())
+        if _wants_html(request):
+            return _error_response(request, 422, message)
+        return Response(content={"status_code": 422, "detail": message, "errors": errors}, status_code=422)
+    values = submitted(request)
+    context: dict[str, Any] = {"form": values, "errors": errors}
+    if view.context is not None:
+        context |= view.context(request, values)
+    return page_or_fragment(
+        request,
+        page=view.page,
+        fragment=view.fragment,
+        context=context,
+        status_code=422,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def handle_client_error(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
+    """A body Litestar could not parse at all (malformed JSON) is unprocessable input, a 422 like a body
+    of the wrong shape; any other client error keeps its own status."""
+    if isinstance(exc.__cause__, SerializationException):
+        return _error_response(request, 422, "The request body is not valid JSON.")
+    return handle_http_exception(request, exc)
 
 
 def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -572,7 +608,8 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http_exception,
     asyncpg.CharacterNotInRepertoireError: handle_unstorable_text,
     DomainError: handle_domain_error,
-    FormErrors: handle_form_errors,
+    ClientException: handle_client_error,
+    ValidationException: handle_validation_error,
     DatabaseUnavailable: handle_unavailable,
     Exception: handle_server_error,
 }

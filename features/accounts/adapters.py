@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import asyncpg
 from argon2 import PasswordHasher as Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
+from piccolo.custom_types import Combinable
 
 from core.db import Database
 from features.accounts.model import (
@@ -22,7 +23,7 @@ from features.accounts.model import (
     User,
     normalize_email,
 )
-from features.accounts.tables import UserTable
+from features.accounts.tables import AccountTokenTable, SessionTable, UserTable
 
 SEEN_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often per session
 
@@ -139,20 +140,21 @@ class PostgresSessionRepository:
         self.db = db
 
     async def add(self, session: Session) -> None:
-        await self.db.execute(
-            "INSERT INTO sessions (id_hash, id, user_id, created_at, expires_at, last_seen_at, browser, ip_prefix) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            session.token_hash,
-            session.id or uuid4(),
-            session.user_id,
-            session.created_at,
-            session.expires_at,
-            session.last_seen_at or session.created_at,
-            session.browser[:80],
-            session.ip_prefix[:64],
+        await SessionTable.insert(
+            SessionTable(
+                id_hash=session.token_hash,
+                id=session.id or uuid4(),
+                user_id=session.user_id,
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+                last_seen_at=session.last_seen_at or session.created_at,
+                browser=session.browser[:80],
+                ip_prefix=session.ip_prefix[:64],
+            )
         )
 
     async def user_for(self, token_hash: str, now: datetime) -> User | None:
+        # SQL: every request's hot path, one indexed join (a Piccolo join would also rename every column).
         row = await self.db.fetchrow(
             "SELECT u.*, s.last_seen_at AS session_seen FROM sessions s JOIN users u ON u.id = s.user_id "
             "WHERE s.id_hash = $1 AND s.expires_at > $2",
@@ -162,29 +164,29 @@ class PostgresSessionRepository:
         if row is None:
             return None
         if now - row["session_seen"] >= SEEN_EVERY:
-            await self.db.execute(
-                "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2", token_hash, now
+            await SessionTable.update({SessionTable.last_seen_at: now}).where(
+                (SessionTable.id_hash == token_hash) & (SessionTable.last_seen_at < now)
             )
         return _user(row)
 
     async def delete(self, token_hash: str) -> None:
-        await self.db.execute("DELETE FROM sessions WHERE id_hash = $1", token_hash)
+        await SessionTable.delete().where(SessionTable.id_hash == token_hash)
 
     async def delete_for_user(self, user_id: UUID, keep_token_hash: str | None = None) -> int:
-        status = await self.db.execute(
-            "DELETE FROM sessions WHERE user_id = $1 AND id_hash IS DISTINCT FROM $2", user_id, keep_token_hash
-        )
-        return int(status.rsplit(" ", 1)[-1])
+        doomed: Combinable = SessionTable.user_id == user_id
+        if keep_token_hash is not None:
+            doomed &= SessionTable.id_hash != keep_token_hash
+        return len(await SessionTable.delete().where(doomed).returning(SessionTable.id_hash))
 
     async def delete_one(self, user_id: UUID, session_id: UUID) -> bool:
-        status = await self.db.execute("DELETE FROM sessions WHERE user_id = $1 AND id = $2", user_id, session_id)
-        return status != "DELETE 0"
+        mine = (SessionTable.user_id == user_id) & (SessionTable.id == session_id)
+        return bool(await SessionTable.delete().where(mine).returning(SessionTable.id_hash))
 
     async def list_for_user(self, user_id: UUID, now: datetime) -> list[Session]:
-        rows = await self.db.fetch(
-            "SELECT * FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC, created_at DESC",
-            user_id,
-            now,
+        rows = (
+            await SessionTable.select()
+            .where((SessionTable.user_id == user_id) & (SessionTable.expires_at > now))
+            .order_by(SessionTable.last_seen_at, SessionTable.created_at, ascending=False)
         )
         return [_session(row) for row in rows]
 
@@ -194,18 +196,19 @@ class PostgresTokenRepository:
         self.db = db
 
     async def add(self, token: AccountToken) -> None:
-        await self.db.execute(
-            "INSERT INTO account_tokens (token_hash, user_id, purpose, email, created_at, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            token.token_hash,
-            token.user_id,
-            token.purpose.value,
-            token.email,
-            token.created_at,
-            token.expires_at,
+        await AccountTokenTable.insert(
+            AccountTokenTable(
+                token_hash=token.token_hash,
+                user_id=token.user_id,
+                purpose=token.purpose.value,
+                email=token.email,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
+            )
         )
 
     async def add_for_email(self, email: str, token: AccountToken) -> User | None:
+        # SQL: one statement stores the token only if the address has an account, and returns that account.
         row = await self.db.fetchrow(
             "WITH target AS (SELECT * FROM users WHERE email_normalized = $1), "
             "stored AS (INSERT INTO account_tokens (token_hash, user_id, purpose, email, created_at, expires_at) "
@@ -220,31 +223,36 @@ class PostgresTokenRepository:
         return _user(row) if row else None
 
     async def find(self, token_hash: str, purpose: TokenPurpose) -> AccountToken | None:
-        row = await self.db.fetchrow(
-            "SELECT * FROM account_tokens WHERE token_hash = $1 AND purpose = $2", token_hash, purpose.value
+        row = (
+            await AccountTokenTable.select()
+            .where((AccountTokenTable.token_hash == token_hash) & (AccountTokenTable.purpose == purpose.value))
+            .first()
         )
         return _token(row) if row else None
 
     async def use(self, token_hash: str, purpose: TokenPurpose, now: datetime) -> AccountToken | None:
-        row = await self.db.fetchrow(
-            "UPDATE account_tokens SET used_at = $3 "
-            "WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING *",
-            token_hash,
-            purpose.value,
-            now,
+        usable = (
+            (AccountTokenTable.token_hash == token_hash)
+            & (AccountTokenTable.purpose == purpose.value)
+            & AccountTokenTable.used_at.is_null()
+            & (AccountTokenTable.expires_at > now)
         )
-        return _token(row) if row else None
+        rows = (
+            await AccountTokenTable.update({AccountTokenTable.used_at: now})
+            .where(usable)
+            .returning(*AccountTokenTable.all_columns())
+        )
+        return _token(rows[0]) if rows else None
 
     async def revoke(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
-        await self.db.execute(
-            "UPDATE account_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
-            user_id,
-            purpose.value,
-            now,
+        await AccountTokenTable.update({AccountTokenTable.used_at: now}).where(
+            (AccountTokenTable.user_id == user_id)
+            & (AccountTokenTable.purpose == purpose.value)
+            & AccountTokenTable.used_at.is_null()
         )
 
     async def forget_user(self, user_id: UUID) -> None:
-        await self.db.execute("DELETE FROM account_tokens WHERE user_id = $1", user_id)
+        await AccountTokenTable.delete().where(AccountTokenTable.user_id == user_id)
 
 
 class MemoryUserRepository:

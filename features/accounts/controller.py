@@ -3,23 +3,24 @@ password reset pages and the sessions page."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Template
 
 from core.auth import current_principal, login_required, verified_required
 from core.errors import InvalidInput, TooManyRequests
-from core.forms import parse_form
+from core.forms import form_view
 from core.identity import Principal
+from core.redirects import UnsafeRedirectTarget
 from core.web import flash, inject, page_or_fragment, plural, redirect, set_session_cookie
 from features.accounts.dto import (
+    ASK_CURRENT,
     EmailChangeForm,
     ForgotPasswordForm,
     LoginForm,
@@ -42,16 +43,11 @@ from features.accounts.model import (
     PasswordChecksThrottled,
     SignupThrottled,
     TokenPurpose,
-    check_email,
     check_password,
 )
 from features.accounts.service import AccountService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-
-
 NO_STORE = {"Cache-Control": "no-store"}
-ASK_CURRENT = "Enter your current password."
 FORGOT_ANSWER = (
     "If an account uses that address, we have mailed it a link to choose a new password. "
     "The link works once, for {minutes} minutes."
@@ -99,6 +95,24 @@ def _form_page(
     return page_or_fragment(request, page=page, fragment=fragment, context=context, status_code=status)
 
 
+def _again(request: Request[Any, Any, Any], values: dict[str, str]) -> dict[str, Any]:
+    """A sign-up or log-in form shown again (core.forms): `next` carried on only as a safe local path."""
+    try:
+        back = form_next(values.get("next", ""))
+    except UnsafeRedirectTarget:
+        back = ""
+    return {"form": values | {"next": back}}
+
+
+def _me_again(request: Request[Any, Any, Any], values: dict[str, str]) -> dict[str, Any]:
+    """The account page around a form of its that did not validate (core.forms)."""
+    return {
+        "user": _me(request),
+        "panels": request.app.state.get("me_panels", []),
+        "min_password": MIN_PASSWORD,
+    }
+
+
 def _client_ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -115,34 +129,28 @@ class AccountsController(Controller):
             return redirect(next or "/me")
         return Template(template_name="accounts/signup.html", context={"form": {"next": next}, "errors": {}})
 
-    @post("/signup")
+    @post("/signup", opt=form_view("accounts/signup.html", "accounts/_signup_form.html", _again))
     async def signup(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        data: URLEncodedBody[SignupForm],
     ) -> Response[Any]:
-        form = parse_form(SignupForm, data)
-        target = safe_next(form.next)  # checked first: a 400 for control characters, nothing created
+        form = data  # the address and password are valid (SignupForm's rules)
+        target = safe_next(form.next)
         errors: dict[str, str] = {}
         try:
-            check_email(form.email)
-        except InvalidInput as error:
+            user = await accounts.sign_up(form.email, form.password, form.display_name, ip=_client_ip(request))
+        except EmailTaken as error:
             errors["email"] = error.message
-        try:
-            check_password(form.password)
-        except InvalidInput as error:
-            errors["password"] = error.message
-        if not errors:
-            try:
-                user = await accounts.sign_up(form.email, form.password, form.display_name, ip=_client_ip(request))
-            except EmailTaken as error:
-                errors["email"] = error.message
-            except SignupThrottled as error:
-                context = {
-                    "form": {"email": form.email, "display_name": form.display_name, "next": form_next(form.next)},
-                    "errors": {"form": error.message},
-                }
-                page = _form_page(request, "accounts/signup.html", "accounts/_signup_form.html", context, 429)
-                page.headers["Retry-After"] = str(max(1, error.retry_after))
-                return page
+        except SignupThrottled as error:
+            context = {
+                "form": {"email": form.email, "display_name": form.display_name, "next": form_next(form.next)},
+                "errors": {"form": error.message},
+            }
+            page = _form_page(request, "accounts/signup.html", "accounts/_signup_form.html", context, 429)
+            page.headers["Retry-After"] = str(max(1, error.retry_after))
+            return page
         if errors:
             context = {
                 "form": {"email": form.email, "display_name": form.display_name, "next": form_next(form.next)},
@@ -166,17 +174,18 @@ class AccountsController(Controller):
             return redirect(next or "/me")
         return Template(template_name="accounts/login.html", context={"form": {"next": next}, "errors": {}})
 
-    @post("/login")
+    @post("/login", opt=form_view("accounts/login.html", "accounts/_login_form.html", _again))
     async def login(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        data: URLEncodedBody[LoginForm],
     ) -> Response[Any]:
-        form = parse_form(LoginForm, data)
-        target = safe_next(form.next)  # checked first: a 400 for control characters, no attempt counted
+        form = data
+        target = safe_next(form.next)
         ip = _client_ip(request)
         status, retry_after = 422, 0
-        try:
-            if not form.email or not form.password:
-                raise InvalidCredentials("Enter your e-mail and password.")
+        try:  # both fields are filled in (LoginForm's rule)
             user, token = await accounts.log_in(
                 form.email, form.password, ip, request.scope["state"].get("session_token"), _client(request)
             )
@@ -220,11 +229,14 @@ class AccountsController(Controller):
 
     @post("/me/verify/resend", guards=[login_required])
     async def resend_verification(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        data: URLEncodedBody[ResendForm],
     ) -> Response[Any]:
         """Send the link again (rate-limited per account), then go back to the page it was asked on."""
         me = _me(request)
-        back = safe_next(parse_form(ResendForm, data).next or _same_site_referer(request), "/me")
+        back = safe_next(data.next or _same_site_referer(request), "/me")
         if me.email_verified:
             return flash(redirect("/me", request), "Your e-mail address is already confirmed.", "info")
         try:
@@ -250,9 +262,12 @@ class AccountsController(Controller):
 
     @post("/verify-email")
     async def verify_email(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        data: URLEncodedBody[TokenForm],
     ) -> Response[Any]:
-        form = parse_form(TokenForm, data)
+        form = data
         try:
             user = await accounts.verify_email(form.token)
         except InvalidLink as error:
@@ -261,36 +276,34 @@ class AccountsController(Controller):
         target = "/me" if me is not None and me.id == user.id else "/login"
         return flash(redirect(target, request), f"Thank you: {user.email} is confirmed.")
 
-    @post("/me/email", guards=[login_required])
+    @post(
+        "/me/email", guards=[login_required], opt=form_view("accounts/me.html", "accounts/_email_form.html", _me_again)
+    )
     async def change_email(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        data: URLEncodedBody[EmailChangeForm],
     ) -> Response[Any]:
-        form = parse_form(EmailChangeForm, data)
+        form = data  # a valid address and a password (EmailChangeForm's rules)
         errors: dict[str, str] = {}
-        try:
-            check_email(form.new_email)
-        except InvalidInput as error:
-            errors["new_email"] = error.message
-        if not form.password:
-            errors["email_password"] = ASK_CURRENT
         status = 422
-        if not errors:
-            try:
-                user = await accounts.change_email(_me(request).id, form.password, form.new_email)
-            except TooManyRequests as error:
-                key = "email_password" if isinstance(error, PasswordChecksThrottled) else "new_email"
-                errors[key], status = error.message, 429
-            except EmailTaken:
-                errors["new_email"] = "Another account uses this address."
-            except InvalidInput as error:
-                key = "email_password" if "password" in error.message else "new_email"
-                errors[key] = error.message
-            else:
-                return flash(
-                    redirect("/me", request),
-                    f"Your address is now {user.email}. Open the link we mailed there to confirm it; "
-                    "we told your old address too.",
-                )
+        try:
+            user = await accounts.change_email(_me(request).id, form.password, form.new_email)
+        except TooManyRequests as error:
+            key = "email_password" if isinstance(error, PasswordChecksThrottled) else "new_email"
+            errors[key], status = error.message, 429
+        except EmailTaken:
+            errors["new_email"] = "Another account uses this address."
+        except InvalidInput as error:
+            key = "email_password" if "password" in error.message else "new_email"
+            errors[key] = error.message
+        else:
+            return flash(
+                redirect("/me", request),
+                f"Your address is now {user.email}. Open the link we mailed there to confirm it; "
+                "we told your old address too.",
+            )
         return _me_page(
             request,
             fragment="accounts/_email_form.html",
@@ -301,11 +314,18 @@ class AccountsController(Controller):
 
     # -- passwords ---------------------------------------------------------------------------------
 
-    @post("/me/password", guards=[login_required])
+    @post(
+        "/me/password",
+        guards=[login_required],
+        opt=form_view("accounts/me.html", "accounts/_password_form.html", _me_again),
+    )
     async def change_password(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        data: URLEncodedBody[PasswordChangeForm],
     ) -> Response[Any]:
-        form = parse_form(PasswordChangeForm, data)
+        form = data
         errors: dict[str, str] = {}
         status = 422
         if not form.current_password:
@@ -336,18 +356,19 @@ class AccountsController(Controller):
     async def forgot_password_page(self, request: Request[Any, Any, Any]) -> Template:
         return Template(template_name="accounts/forgot_password.html", context={"form": {}, "errors": {}, "sent": ""})
 
-    @post("/forgot-password")
+    @post(
+        "/forgot-password",
+        opt=form_view("accounts/forgot_password.html", "accounts/_forgot_form.html", lambda _r, _v: {"sent": ""}),
+    )
     async def forgot_password(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        data: URLEncodedBody[ForgotPasswordForm],
     ) -> Response[Any]:
         """The same answer, in the same time, whether an account has the address or not; the mail
         itself goes out after the answer."""
-        form = parse_form(ForgotPasswordForm, data)
-        try:
-            check_email(form.email)
-        except InvalidInput as error:
-            context = {"form": {"email": form.email}, "errors": {"email": error.message}, "sent": ""}
-            return _form_page(request, "accounts/forgot_password.html", "accounts/_forgot_form.html", context, 422)
+        form = data  # a valid address (ForgotPasswordForm's rules)
         ip = request.client.host if request.client else "unknown"
         address = await accounts.request_password_reset(form.email, ip)  # TooManyRequests → 429 page
         answer = FORGOT_ANSWER.format(minutes=accounts.policy.reset_link_minutes)
@@ -367,11 +388,21 @@ class AccountsController(Controller):
         context = {"token": token, "errors": {}, "min_password": MIN_PASSWORD}
         return Template(template_name="accounts/reset_password.html", context=context, headers=NO_STORE)
 
-    @post("/reset-password")
+    @post(
+        "/reset-password",
+        opt=form_view(
+            "accounts/reset_password.html",
+            "accounts/_reset_form.html",
+            lambda _r, values: {"token": values.get("token", ""), "min_password": MIN_PASSWORD},
+        ),
+    )
     async def reset_password(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        data: URLEncodedBody[ResetPasswordForm],
     ) -> Response[Any]:
-        form = parse_form(ResetPasswordForm, data)
+        form = data
         try:
             await accounts.reset_password(form.token, form.new_password)
         except InvalidLink as error:

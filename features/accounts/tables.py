@@ -11,7 +11,7 @@ class UserTable(Table, tablename="users"):
     email = Varchar(length=254)
     email_normalized = Varchar(length=254, unique=True)
     display_name = Varchar(length=80)
-    password_hash = Text()
+    password_hash = Text(secret=True)
     is_creator = Boolean(default=False)
     is_staff = Boolean(default=False)
     created_at = Timestamptz()
@@ -21,7 +21,7 @@ class UserTable(Table, tablename="users"):
 
 
 class SessionTable(Table, tablename="sessions"):
-    id_hash = Varchar(length=64, primary_key=True)
+    id_hash = Varchar(length=64, primary_key=True, secret=True)  # SHA-256 of the cookie's token
     id = UUID(unique=True)
     user_id = ForeignKey(references=UserTable, null=False)
     created_at = Timestamptz()
@@ -34,7 +34,7 @@ class SessionTable(Table, tablename="sessions"):
 class AccountTokenTable(Table, tablename="account_tokens"):
     """Single-use links (e-mail verification, password reset); only the token's SHA-256 is kept."""
 
-    token_hash = Varchar(length=64, primary_key=True)
+    token_hash = Varchar(length=64, primary_key=True, secret=True)
     user_id = ForeignKey(references=UserTable, null=False)
     purpose = Varchar(length=20)
     email = Varchar(length=254)

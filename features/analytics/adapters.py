@@ -21,6 +21,7 @@ from features.analytics.model import (
     WatchFold,
 )
 from features.analytics.ports import JournalPage
+from features.analytics.tables import RevenueDayTable, SessionFoldTable, WatchDayTable
 
 # -- the aggregate store -------------------------------------------------------------------------------
 
@@ -70,7 +71,8 @@ def _revenue_day(row: Any) -> RevenueDay:
 
 
 class PostgresAnalyticsStore:
-    """Plain SQL; bulk writes go through unnest() arrays, so a batch is a handful of statements."""
+    """The folds are SQL: bulk writes go through unnest() arrays, so a batch is a handful of statements;
+    the plain reads of the daily tables are Piccolo."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -101,6 +103,7 @@ class PostgresAnalyticsStore:
         if not keys:
             return {}
         videos, ids = zip(*keys, strict=True)
+        # SQL: many (video, session) keys matched in one query through unnest().
         rows = await self.db.fetch(
             f"SELECT {_SESSION_COLUMNS} FROM analytics_sessions"  # noqa: S608
             " JOIN unnest($1::uuid[], $2::text[]) AS k(video_id, session_id) USING (video_id, session_id)",
@@ -112,6 +115,7 @@ class PostgresAnalyticsStore:
     async def apply_watch(self, fold: WatchFold) -> None:
         sessions = list(fold.sessions.values())
         if sessions:
+            # SQL: the analytics fold: unnest() upserts a batch in one statement; the daily tables add up.
             await self.db.execute(
                 f"INSERT INTO analytics_sessions ({_SESSION_COLUMNS})"  # noqa: S608
                 " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::date[], $5::text[], $6::boolean[],"
@@ -158,11 +162,12 @@ class PostgresAnalyticsStore:
             )
 
     async def forget_sessions(self, before: datetime) -> None:
-        await self.db.execute("DELETE FROM analytics_sessions WHERE last_at < $1", before)
+        await SessionFoldTable.delete().where(SessionFoldTable.last_at < before)
 
     async def apply_revenue(self, days: Mapping[tuple[UUID, date], RevenueDay]) -> None:
         if not days:
             return
+        # SQL: the analytics fold: upserts that add to the day's figures.
         async with self.db.connection() as conn:
             await conn.executemany(
                 "INSERT INTO analytics_revenue_days AS d (video_id, day, owner_id, sales, gross_points, net_points,"
@@ -178,18 +183,17 @@ class PostgresAnalyticsStore:
             )
 
     async def watch_days(self, owner_id: UUID, start: date, end: date, video_id: UUID | None = None) -> list[WatchDay]:
-        rows = await self.db.fetch(
-            "SELECT video_id, owner_id, day, views, preview_views, watch_ms, reach FROM analytics_watch_days"
-            " WHERE owner_id = $1 AND day BETWEEN $2 AND $3 AND ($4::uuid IS NULL OR video_id = $4)"
-            " ORDER BY day, video_id",
-            owner_id,
-            start,
-            end,
-            video_id,
+        query = (
+            WatchDayTable.select()
+            .where((WatchDayTable.owner_id == owner_id) & (WatchDayTable.day >= start) & (WatchDayTable.day <= end))
+            .order_by(WatchDayTable.day, WatchDayTable.video_id)
         )
-        return [_watch_day(r) for r in rows]
+        if video_id is not None:
+            query = query.where(WatchDayTable.video_id == video_id)
+        return [_watch_day(r) for r in await query]
 
     async def viewer_counts(self, owner_id: UUID, start: date, end: date, video_id: UUID | None = None) -> ViewerCounts:
+        # SQL: distinct viewers per video and day, per video and in all, in one GROUPING SETS query.
         rows = await self.db.fetch(
             "SELECT video_id, day, count(DISTINCT viewer_key) AS viewers, GROUPING(video_id, day) AS level"
             " FROM analytics_viewer_days"
@@ -215,17 +219,16 @@ class PostgresAnalyticsStore:
     async def revenue_days(
         self, owner_id: UUID, start: date, end: date, video_id: UUID | None = None
     ) -> list[RevenueDay]:
-        rows = await self.db.fetch(
-            "SELECT video_id, owner_id, day, sales, gross_points, net_points, tips, tip_points"
-            " FROM analytics_revenue_days"
-            " WHERE owner_id = $1 AND day BETWEEN $2 AND $3 AND ($4::uuid IS NULL OR video_id = $4)"
-            " ORDER BY day, video_id",
-            owner_id,
-            start,
-            end,
-            video_id,
+        query = (
+            RevenueDayTable.select()
+            .where(
+                (RevenueDayTable.owner_id == owner_id) & (RevenueDayTable.day >= start) & (RevenueDayTable.day <= end)
+            )
+            .order_by(RevenueDayTable.day, RevenueDayTable.video_id)
         )
-        return [_revenue_day(r) for r in rows]
+        if video_id is not None:
+            query = query.where(RevenueDayTable.video_id == video_id)
+        return [_revenue_day(r) for r in await query]
 
 
 class MemoryAnalyticsStore:

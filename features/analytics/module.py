@@ -6,11 +6,12 @@ from __future__ import annotations
 from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature, NavLink
 from core.uow import UnitOfWork
+from features.analytics import tables as analytics_tables
 from features.analytics.adapters import (
     MemoryAnalyticsStore,
     MemoryEventJournal,
@@ -70,4 +71,5 @@ FEATURE = Feature(
     route_handlers=[AnalyticsController],
     cron_jobs=[CronSpec(fold_analytics, "* * * * *", timeout=240)],
     nav=[NavLink("Analytics", "/studio/analytics", "creator", order=25)],
+    tables=tables_in(analytics_tables),
 )

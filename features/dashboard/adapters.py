@@ -8,6 +8,7 @@ from uuid import UUID
 
 from core.db import Database
 from features.dashboard.model import Sighting
+from features.dashboard.tables import PresenceTable, ViewerCountTable
 
 CURSOR = "heartbeats"
 
@@ -26,6 +27,7 @@ class PostgresPresenceStore:
     async def seen(self, sightings: Sequence[Sighting]) -> None:
         if not sightings:
             return
+        # SQL: unnest() upserts the batch in one statement, keeping the latest sighting (GREATEST).
         await self.db.execute(
             "INSERT INTO dashboard_presence AS p (owner_id, viewer_key, video_id, last_seen)"
             " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[])"
@@ -38,9 +40,10 @@ class PostgresPresenceStore:
         )
 
     async def forget_before(self, cutoff: datetime) -> None:
-        await self.db.execute("DELETE FROM dashboard_presence WHERE last_seen < $1", cutoff)
+        await PresenceTable.delete().where(PresenceTable.last_seen < cutoff)
 
     async def counts(self, since: datetime) -> dict[UUID, int]:
+        # SQL: count(DISTINCT) per creator.
         rows = await self.db.fetch(
             "SELECT owner_id, count(DISTINCT viewer_key) AS viewers FROM dashboard_presence"
             " WHERE last_seen >= $1 GROUP BY owner_id",
@@ -49,6 +52,7 @@ class PostgresPresenceStore:
         return {r["owner_id"]: r["viewers"] for r in rows}
 
     async def viewers(self, owner_id: UUID, since: datetime) -> int:
+        # SQL: count(DISTINCT).
         found = await self.db.fetchval(
             "SELECT count(DISTINCT viewer_key) FROM dashboard_presence WHERE owner_id = $1 AND last_seen >= $2",
             owner_id,
@@ -57,15 +61,16 @@ class PostgresPresenceStore:
         return int(found or 0)
 
     async def published(self) -> dict[UUID, int]:
-        rows = await self.db.fetch("SELECT owner_id, viewers FROM dashboard_viewer_counts")
+        rows = await ViewerCountTable.select(ViewerCountTable.owner_id, ViewerCountTable.viewers)
         return {r["owner_id"]: r["viewers"] for r in rows}
 
     async def set_published(self, counts: Mapping[UUID, int]) -> None:
         gone = [o for o, n in counts.items() if n == 0]
         kept = [(o, n) for o, n in counts.items() if n > 0]
         if gone:
-            await self.db.execute("DELETE FROM dashboard_viewer_counts WHERE owner_id = ANY($1::uuid[])", gone)
+            await ViewerCountTable.delete().where(ViewerCountTable.owner_id.is_in(gone))
         if kept:
+            # SQL: unnest() upserts every creator's count in one statement with two parameters.
             await self.db.execute(
                 "INSERT INTO dashboard_viewer_counts (owner_id, viewers)"
                 " SELECT * FROM unnest($1::uuid[], $2::integer[])"

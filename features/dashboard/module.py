@@ -6,12 +6,13 @@ from __future__ import annotations
 from injector import Binder, Module, multiprovider, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.events import EventBus
 from core.feature import CronSpec, Feature
 from core.uow import UnitOfWork
 from features.analytics.service import AnalyticsService
+from features.dashboard import tables as dashboard_tables
 from features.dashboard.adapters import MemoryPresenceStore, PostgresPresenceStore
 from features.dashboard.controller import DashboardController
 from features.dashboard.jobs import refresh_viewers
@@ -65,4 +66,5 @@ FEATURE = Feature(
     memory_module=MemoryDashboardModule,
     route_handlers=[DashboardController],
     cron_jobs=[CronSpec(refresh_viewers, "* * * * * */10", timeout=60)],
+    tables=tables_in(dashboard_tables),
 )

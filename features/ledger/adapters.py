@@ -25,6 +25,7 @@ from features.ledger.model import (
     apply_legs,
     overdraws,
 )
+from features.ledger.tables import LedgerAccountTable, LedgerTransferTable
 
 # ---------------------------------------------------------------------------------------------------
 # In memory
@@ -167,11 +168,13 @@ def _legs_arguments(legs: Sequence[Leg]) -> list[Any]:
     ]
 
 
+# SQL: one call of the plpgsql posting function (migrations/0300_ledger.sql), one round trip.
 _POST = """
     SELECT status, transfer_id, account_kind, account_owner, shortfall
     FROM ledger_post_transfer($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 
+# SQL: a transfer rebuilt from its entries with array_agg over a three-table join.
 _TRANSFERS_BY_KEY = """
     SELECT t.id, t.idempotency_key, t.kind, t.metadata::text AS metadata, t.created_at,
            array_agg(a.kind ORDER BY e.leg, e.amount) AS account_kinds,
@@ -184,6 +187,7 @@ _TRANSFERS_BY_KEY = """
     GROUP BY t.id
 """
 
+# SQL: jsonb containment (@>) on the GIN index, and array_agg as above.
 _TRANSFERS_WITH_METADATA = """
     SELECT t.id, t.idempotency_key, t.kind, t.metadata::text AS metadata, t.created_at,
            array_agg(a.kind ORDER BY e.leg, e.amount) AS account_kinds,
@@ -274,6 +278,7 @@ class PostgresLedgerRepository:
         wanted = list(accounts)
         if not wanted:
             return {}
+        # SQL: many (kind, owner) pairs matched in one query through unnest().
         rows = await self.db.fetch(
             """SELECT a.kind, a.owner_id, a.balance
                FROM ledger_accounts a
@@ -290,6 +295,7 @@ class PostgresLedgerRepository:
         return {account: found.get(account, 0) for account in wanted}
 
     async def entries(self, account: AccountRef, before: int | None, limit: int) -> list[Entry]:
+        # SQL: keyset pagination over a five-way join (each entry with its leg's counterparty).
         rows = await self.db.fetch(
             """SELECT e.id, e.transfer_id, e.amount, e.balance_after, t.kind, t.metadata::text AS metadata,
                       t.created_at, c.kind AS counter_kind, c.owner_id AS counter_owner
@@ -322,14 +328,11 @@ class PostgresLedgerRepository:
         ]
 
     async def totals(self) -> LedgerTotals:
-        row = await self.db.fetchrow(
-            "SELECT (SELECT count(*) FROM ledger_accounts) AS accounts, (SELECT count(*) FROM ledger_transfers) AS n"
-        )
-        assert row is not None
-        return LedgerTotals(accounts=row["accounts"], transfers=row["n"])
+        return LedgerTotals(accounts=await LedgerAccountTable.count(), transfers=await LedgerTransferTable.count())
 
     async def violations(self) -> list[str]:
         problems: list[str] = []
+        # SQL: aggregates and a window function, all read in one repeatable-read snapshot.
         async with self.db.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             # One snapshot for every check, so transfers committing meanwhile cannot look like damage.
             total = await conn.fetchval("SELECT coalesce(sum(balance), 0) FROM ledger_accounts")

@@ -1,4 +1,4 @@
-"""Moderation adapters: PostgreSQL (SQL on the tables of migrations/1800_moderation.sql) and in memory."""
+"""Moderation adapters: PostgreSQL (Piccolo on the tables of migrations/1800_moderation.sql) and in memory."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from uuid import UUID
 
 from core.db import Database
 from features.moderation.model import Action, AuditEntry, QueueRow, Report, SubjectKind
+from features.moderation.tables import AuditTable, ReportTable
 
 
 def _report(row: Any) -> Report:
@@ -47,19 +48,20 @@ class PostgresReportRepository:
         self.db = db
 
     async def add(self, report: Report) -> None:
-        await self.db.execute(
-            "INSERT INTO moderation_reports (id, reporter_id, subject_kind, subject_id, reason, details, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            report.id,
-            report.reporter_id,
-            report.subject_kind.value,
-            report.subject_id,
-            report.reason,
-            report.details,
-            report.created_at,
+        await ReportTable.insert(
+            ReportTable(
+                id=report.id,
+                reporter_id=report.reporter_id,
+                subject_kind=report.subject_kind.value,
+                subject_id=report.subject_id,
+                reason=report.reason,
+                details=report.details,
+                created_at=report.created_at,
+            )
         )
 
     async def queue(self, limit: int = 100) -> list[QueueRow]:
+        # SQL: one GROUP BY with array_agg over the open reports.
         rows = await self.db.fetch(
             "SELECT subject_kind, subject_id, count(*) AS n, min(created_at) AS first_at, max(created_at) AS last_at,"
             " array_agg(DISTINCT reason) AS reasons FROM moderation_reports WHERE status = 'open'"
@@ -79,23 +81,25 @@ class PostgresReportRepository:
         ]
 
     async def for_subject(self, kind: SubjectKind, subject_id: UUID) -> list[Report]:
-        rows = await self.db.fetch(
-            "SELECT * FROM moderation_reports WHERE subject_kind = $1 AND subject_id = $2"
-            " ORDER BY created_at DESC, id DESC LIMIT 500",
-            kind.value,
-            subject_id,
+        rows = (
+            await ReportTable.select()
+            .where((ReportTable.subject_kind == kind.value) & (ReportTable.subject_id == subject_id))
+            .order_by(ReportTable.created_at, ReportTable.id, ascending=False)
+            .limit(500)
         )
         return [_report(r) for r in rows]
 
     async def close_open(self, kind: SubjectKind, subject_id: UUID, now: datetime) -> int:
-        status = await self.db.execute(
-            "UPDATE moderation_reports SET status = 'closed', closed_at = $3"
-            " WHERE subject_kind = $1 AND subject_id = $2 AND status = 'open'",
-            kind.value,
-            subject_id,
-            now,
+        closed = (
+            await ReportTable.update({ReportTable.status: "closed", ReportTable.closed_at: now})
+            .where(
+                (ReportTable.subject_kind == kind.value)
+                & (ReportTable.subject_id == subject_id)
+                & (ReportTable.status == "open")
+            )
+            .returning(ReportTable.id)
         )
-        return int(status.rsplit(" ", 1)[-1])
+        return len(closed)
 
 
 class PostgresAuditLog:
@@ -103,34 +107,33 @@ class PostgresAuditLog:
         self.db = db
 
     async def append(self, entry: AuditEntry) -> AuditEntry:
-        new_id = await self.db.fetchval(
-            "INSERT INTO moderation_audit (staff_id, staff_email, action, subject_kind, subject_id, subject_label,"
-            " reason, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING id",
-            entry.staff_id,
-            entry.staff_email,
-            entry.action.value,
-            entry.subject_kind,
-            entry.subject_id,
-            entry.subject_label,
-            entry.reason,
-            json.dumps(entry.details),
-            entry.created_at,
+        inserted = await AuditTable.insert(
+            AuditTable(
+                staff_id=entry.staff_id,
+                staff_email=entry.staff_email,
+                action=entry.action.value,
+                subject_kind=entry.subject_kind,
+                subject_id=entry.subject_id,
+                subject_label=entry.subject_label,
+                reason=entry.reason,
+                details=json.dumps(entry.details),
+                created_at=entry.created_at,
+            )
         )
-        return replace(entry, id=new_id)
+        return replace(entry, id=inserted[0]["id"])
 
     async def page(self, before_id: int | None, limit: int) -> list[AuditEntry]:
-        rows = await self.db.fetch(
-            "SELECT * FROM moderation_audit WHERE ($1::bigint IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
-            before_id,
-            limit,
-        )
-        return [_entry(r) for r in rows]
+        query = AuditTable.select().order_by(AuditTable.id, ascending=False).limit(limit)
+        if before_id is not None:
+            query = query.where(AuditTable.id < before_id)
+        return [_entry(r) for r in await query]
 
     async def for_subject(self, kind: str, subject_id: UUID) -> list[AuditEntry]:
-        rows = await self.db.fetch(
-            "SELECT * FROM moderation_audit WHERE subject_kind = $1 AND subject_id = $2 ORDER BY id DESC LIMIT 500",
-            kind,
-            subject_id,
+        rows = (
+            await AuditTable.select()
+            .where((AuditTable.subject_kind == kind) & (AuditTable.subject_id == subject_id))
+            .order_by(AuditTable.id, ascending=False)
+            .limit(500)
         )
         return [_entry(r) for r in rows]
 

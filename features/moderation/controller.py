@@ -4,25 +4,22 @@ audit log under /staff (staff only: the staff guard on every route)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Template
 
 from core.auth import current_principal, login_required, staff_required
 from core.errors import InvalidInput
-from core.forms import parse_form
 from core.identity import Principal
 from core.web import flash, inject, page_or_fragment, plural, redirect, wants_fragment
 from features.moderation.dto import DecisionForm, ReportForm
 from features.moderation.model import REASONS, InvalidReport, ReportsThrottled, SubjectKind
 from features.moderation.service import ModerationService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 REPORT_PAGE = "moderation/report.html"
 REPORT_FORM = "moderation/_report_form.html"
 
@@ -59,12 +56,12 @@ class ReportController(Controller):
         kind: FromPath[str],
         target: FromPath[str],
         moderation: NamedDependency[ModerationService],
-        data: FormData,
+        data: URLEncodedBody[ReportForm],
     ) -> Response[Any]:
         """File the report. A bad form comes back with inline errors (422); past the daily limit the
         form comes back with the limit's message (429, Retry-After). Nothing is stored then."""
         me = _me(request)
-        form = parse_form(ReportForm, data)
+        form = data
         subject = await moderation.reportable(me, kind, target)  # 404 before anything else
         status, errors, headers = 201, {}, {}
         try:
@@ -114,7 +111,7 @@ class StaffModerationController(Controller):
         kind: FromPath[str],
         subject_id: FromPath[UUID],
         moderation: NamedDependency[ModerationService],
-        data: FormData,
+        data: URLEncodedBody[DecisionForm],
     ) -> Response[Any]:
         async def decide(me: Principal, reason: str) -> str:
             closed = await moderation.dismiss(me, kind, subject_id, reason)
@@ -128,7 +125,7 @@ class StaffModerationController(Controller):
         request: Request[Any, Any, Any],
         video_id: FromPath[UUID],
         moderation: NamedDependency[ModerationService],
-        data: FormData,
+        data: URLEncodedBody[DecisionForm],
     ) -> Response[Any]:
         async def decide(me: Principal, reason: str) -> str:
             outcome = await moderation.take_down(me, video_id, reason)
@@ -145,7 +142,7 @@ class StaffModerationController(Controller):
         request: Request[Any, Any, Any],
         video_id: FromPath[UUID],
         moderation: NamedDependency[ModerationService],
-        data: FormData,
+        data: URLEncodedBody[DecisionForm],
     ) -> Response[Any]:
         async def decide(me: Principal, reason: str) -> str:
             video = await moderation.restore(me, video_id, reason)
@@ -159,7 +156,7 @@ class StaffModerationController(Controller):
         request: Request[Any, Any, Any],
         user_id: FromPath[UUID],
         moderation: NamedDependency[ModerationService],
-        data: FormData,
+        data: URLEncodedBody[DecisionForm],
     ) -> Response[Any]:
         async def decide(me: Principal, reason: str) -> str:
             user = await moderation.suspend(me, user_id, reason)
@@ -173,7 +170,7 @@ class StaffModerationController(Controller):
         request: Request[Any, Any, Any],
         user_id: FromPath[UUID],
         moderation: NamedDependency[ModerationService],
-        data: FormData,
+        data: URLEncodedBody[DecisionForm],
     ) -> Response[Any]:
         async def decide(me: Principal, reason: str) -> str:
             user = await moderation.unsuspend(me, user_id, reason)
@@ -195,7 +192,7 @@ class StaffModerationController(Controller):
 async def _decision(
     request: Request[Any, Any, Any],
     moderation: ModerationService,
-    data: dict[str, Any],
+    form: DecisionForm,
     kind: str,
     subject_id: UUID,
     action: str,
@@ -205,7 +202,6 @@ async def _decision(
     """One staff decision on a case: `decide` takes the staff member and the form's reason and returns
     the confirmation to flash; refused input re-renders the case page with the error beside `action`'s
     form (422). Afterwards the browser goes to `then`, by default back to the case."""
-    form = parse_form(DecisionForm, data)
     try:
         message = await decide(_me(request), form.reason)
     except InvalidInput as error:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import msgspec
+from core.forms import Form
 
 
-class ReportForm(msgspec.Struct, kw_only=True):
+class ReportForm(Form, kw_only=True):
     reason: str = ""
     details: str = ""
 
 
-class DecisionForm(msgspec.Struct, kw_only=True):
+class DecisionForm(Form, kw_only=True):
     """A staff action: the reason (required for take-down and suspension) or a note."""
 
     reason: str = ""

@@ -17,6 +17,8 @@ from uuid import UUID
 
 import aiosmtplib
 import markupsafe
+from piccolo.columns import Column
+from piccolo.custom_types import Combinable
 
 from core.clock import Clock, SystemClock
 from core.db import Database
@@ -36,6 +38,7 @@ from features.notifications.model import (
     check_message,
 )
 from features.notifications.ports import EmailService
+from features.notifications.tables import DeliveryTable, OutboxMailTable
 
 log = logging.getLogger(__name__)
 
@@ -144,37 +147,40 @@ class PostgresOutbox:
 
     async def send(self, message: EmailMessage) -> None:
         check_message(message)
-        await self.db.execute(
-            "INSERT INTO outbox_mail (to_address, to_normalized, subject, text_body, html_body)"
-            " VALUES ($1, $2, $3, $4, $5)",
-            message.to,
-            message.to.strip().lower(),
-            message.subject,
-            message.text,
-            message.html,
+        await OutboxMailTable.insert(
+            OutboxMailTable(
+                to_address=message.to,
+                to_normalized=message.to.strip().lower(),
+                subject=message.subject,
+                text_body=message.text,
+                html_body=message.html,
+            )
         )
 
     async def page(self, recipient: str | None, page: int, per_page: int) -> MailPage:
         page = max(1, page)
-        rows = await self.db.fetch(
-            "SELECT id, to_address, subject, text_body, html_body, created_at FROM outbox_mail"
-            " WHERE $1::text IS NULL OR to_normalized = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
-            recipient.strip().lower() if recipient is not None else None,
-            per_page + 1,
-            (page - 1) * per_page,
+        query = (
+            OutboxMailTable.select()
+            .order_by(OutboxMailTable.id, ascending=False)
+            .limit(per_page + 1)
+            .offset((page - 1) * per_page)
         )
+        if recipient is not None:
+            query = query.where(OutboxMailTable.to_normalized == recipient.strip().lower())
+        rows = await query
         mails = [_stored_mail(row) for row in rows[:per_page]]
         return MailPage(mails, page, has_next=len(rows) > per_page)
 
     async def forget_recipient(self, address: str) -> int:
-        status = await self.db.execute("DELETE FROM outbox_mail WHERE to_normalized = $1", address.strip().lower())
-        return int(status.rsplit(" ", 1)[1])
+        mine = OutboxMailTable.to_normalized == address.strip().lower()
+        return len(await OutboxMailTable.delete().where(mine).returning(OutboxMailTable.id))
 
     async def redact(self, recipients: Sequence[str], text: str, replacement: str) -> int:
         if not text or not recipients:
             return 0
         changed = 0
         for form in written_forms(text):
+            # SQL: replace() and strpos() rewrite the text in place, in the database.
             status = await self.db.execute(
                 "UPDATE outbox_mail SET subject = replace(subject, $2, $3), text_body = replace(text_body, $2, $3),"
                 " html_body = replace(html_body, $2, $3)"
@@ -345,11 +351,6 @@ class MemoryCursorStore:
 
 # -- Delivery records ------------------------------------------------------------------------------
 
-_DELIVERY_COLUMNS = (
-    "event_id, user_id, kind, to_address, subject, text_body, html_body, status, attempts, last_error,"
-    " next_attempt_at, sent_at"
-)
-
 
 def _delivery(row: Any) -> Delivery:
     message = None
@@ -368,22 +369,34 @@ def _delivery(row: Any) -> Delivery:
     )
 
 
-def _delivery_values(delivery: Delivery) -> tuple[Any, ...]:
+def _delivery_row(delivery: Delivery) -> DeliveryTable:
     message = delivery.message
-    return (
-        delivery.event_id,
-        delivery.user_id,
-        delivery.kind,
-        message.to if message else None,
-        message.subject if message else None,
-        message.text if message else None,
-        message.html if message else None,
-        delivery.status.value,
-        delivery.attempts,
-        delivery.last_error,
-        delivery.next_attempt_at,
-        delivery.sent_at,
+    return DeliveryTable(
+        event_id=delivery.event_id,
+        user_id=delivery.user_id,
+        kind=delivery.kind,
+        to_address=message.to if message else None,
+        subject=message.subject if message else None,
+        text_body=message.text if message else None,
+        html_body=message.html if message else None,
+        status=delivery.status.value,
+        attempts=delivery.attempts,
+        last_error=delivery.last_error,
+        next_attempt_at=delivery.next_attempt_at,
+        sent_at=delivery.sent_at,
     )
+
+
+def _failed_due(now: datetime) -> Combinable:
+    return (DeliveryTable.status == DeliveryStatus.FAILED.value) & (DeliveryTable.next_attempt_at <= now)
+
+
+# What a saved delivery overwrites (its event_id and created_at stay).
+_SAVED: list[Column] = [
+    column
+    for column in DeliveryTable._meta.columns
+    if column._meta.name not in {"event_id", "created_at", "updated_at"}
+]
 
 
 class PostgresDeliveryLog:
@@ -393,55 +406,39 @@ class PostgresDeliveryLog:
     async def known(self, event_ids: Sequence[int]) -> set[int]:
         if not event_ids:
             return set()
-        rows = await self.db.fetch(
-            "SELECT event_id FROM notification_deliveries WHERE event_id = ANY($1::bigint[])", list(event_ids)
-        )
+        rows = await DeliveryTable.select(DeliveryTable.event_id).where(DeliveryTable.event_id.is_in(list(event_ids)))
         return {row["event_id"] for row in rows}
 
     async def reserve(self, delivery: Delivery) -> bool:
-        inserted = await self.db.fetchval(
-            f"INSERT INTO notification_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-            *_delivery_values(delivery),
-        )
-        return inserted is not None
+        query = DeliveryTable.insert(_delivery_row(delivery))
+        return bool(await query.on_conflict(target=DeliveryTable.event_id, action="DO NOTHING"))
 
     async def claim_due(self, event_id: int, now: datetime) -> Delivery | None:
-        row = await self.db.fetchrow(
-            f"SELECT {_DELIVERY_COLUMNS} FROM notification_deliveries"  # noqa: S608
-            " WHERE event_id = $1 AND status = 'FAILED' AND next_attempt_at <= $2 FOR UPDATE SKIP LOCKED",
-            event_id,
-            now,
+        row = (
+            await DeliveryTable.select()
+            .where(_failed_due(now) & (DeliveryTable.event_id == event_id))
+            .lock_rows("UPDATE", skip_locked=True)
+            .first()
         )
         return _delivery(row) if row else None
 
     async def due(self, now: datetime, limit: int) -> list[int]:
-        rows = await self.db.fetch(
-            "SELECT event_id FROM notification_deliveries WHERE status = 'FAILED' AND next_attempt_at <= $1"
-            " ORDER BY next_attempt_at, event_id LIMIT $2",
-            now,
-            limit,
+        rows = (
+            await DeliveryTable.select(DeliveryTable.event_id)
+            .where(_failed_due(now))
+            .order_by(DeliveryTable.next_attempt_at, DeliveryTable.event_id)
+            .limit(limit)
         )
         return [row["event_id"] for row in rows]
 
     async def save(self, delivery: Delivery) -> None:
-        await self.db.execute(
-            f"INSERT INTO notification_deliveries ({_DELIVERY_COLUMNS})"  # noqa: S608
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            " ON CONFLICT (event_id) DO UPDATE SET user_id = EXCLUDED.user_id, kind = EXCLUDED.kind,"
-            " to_address = EXCLUDED.to_address, subject = EXCLUDED.subject, text_body = EXCLUDED.text_body,"
-            " html_body = EXCLUDED.html_body, status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
-            " last_error = EXCLUDED.last_error, next_attempt_at = EXCLUDED.next_attempt_at,"
-            " sent_at = EXCLUDED.sent_at, updated_at = now()",
-            *_delivery_values(delivery),
+        changed: list[Column | tuple[Column, Any]] = [*_SAVED, (DeliveryTable.updated_at, datetime.now(UTC))]
+        await DeliveryTable.insert(_delivery_row(delivery)).on_conflict(
+            target=DeliveryTable.event_id, action="DO UPDATE", values=changed
         )
 
     async def get(self, event_id: int) -> Delivery | None:
-        row = await self.db.fetchrow(
-            f"SELECT {_DELIVERY_COLUMNS} FROM notification_deliveries WHERE event_id = $1",  # noqa: S608
-            event_id,
-        )
+        row = await DeliveryTable.select().where(DeliveryTable.event_id == event_id).first()
         return _delivery(row) if row else None
 
     async def forget_user(self, user_id: UUID, reason: str) -> int:
@@ -451,6 +448,7 @@ class PostgresDeliveryLog:
         return await _postgres_redact(self.db, user_ids, kind, text, replacement)
 
 
+# SQL: CASE keeps what was sent and gives up what was not, in one statement.
 _FORGET_USER = """
     UPDATE notification_deliveries SET to_address = NULL, subject = NULL, text_body = NULL, html_body = NULL,
         status = CASE WHEN status = 'SENT' THEN status ELSE 'GAVE_UP' END,
@@ -471,6 +469,7 @@ async def _postgres_redact(db: Database, user_ids: Collection[UUID], kind: str, 
         return 0
     changed = 0
     for form in written_forms(text):
+        # SQL: replace() and strpos() rewrite the text in place, in the database.
         status = await db.execute(
             "UPDATE notification_deliveries SET subject = replace(subject, $3, $4),"
             " text_body = replace(text_body, $3, $4), html_body = replace(html_body, $3, $4), updated_at = now()"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.events import EventBus, MemoryEventBus
 from core.feature import CronSpec, Feature, NavLink
@@ -17,6 +17,7 @@ from core.settings import Settings
 from core.uow import UnitOfWork
 from features.accounts.ports import AccountMailer
 from features.accounts.service import AccountService
+from features.notifications import tables as notifications_tables
 from features.notifications.adapters import (
     AccountMailSender,
     MemoryCursorStore,
@@ -138,4 +139,5 @@ FEATURE = Feature(
     route_handlers=[OutboxController],
     cron_jobs=[CronSpec(send_notifications, "* * * * *", timeout=60)],
     nav=[NavLink("Mail", "/outbox", "user", order=80)],
+    tables=tables_in(notifications_tables),
 )

@@ -41,10 +41,11 @@ none, which would then break every Hypha form; dropping piccolo's Set-Cookie hea
 
 What is shown
 -------------
-Every table a feature declares in its `tables` module (found like core.db binds them), grouped by
-feature, newest first. Columns whose names say they hold credentials (password, secret, token, a
-hash) are marked secret: piccolo never selects their values and refuses filters on them. A table
-whose very key is such a column (the log-in sessions) is left out.
+Every table core and the features declare (found like core.db binds them), grouped by feature,
+newest first. Columns declared `secret=True` in their table class, or whose names say they hold
+credentials (password, secret, token, a hash), are marked secret: piccolo never selects their values
+and refuses filters on them. A table whose very key is such a column (the log-in sessions, the
+single-use account tokens) is left out, as are piccolo's own user and session tables.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class StaffSessions:
         # piccolo's SessionsBase compares its naive `timestamp` columns with datetime.now(), so the
         # expiries are naive local time too (not Hypha's Clock, which piccolo would not see).
         now = datetime.now()  # noqa: DTZ005
+        # SQL: a join on piccolo's user id, which SessionsBase keeps as a plain integer (no foreign key to follow).
         token: str | None = await self.db.fetchval(
             "SELECT s.token FROM ops_admin_sessions s JOIN ops_admin_users u ON u.id = s.user_id"
             " WHERE u.hypha_user_id = $1 AND u.admin AND u.active"
@@ -117,27 +119,35 @@ class StaffSessions:
         if token is not None:
             return token
         async with self.db.atomic():
-            user_id = await self.db.fetchval(
-                "INSERT INTO ops_admin_users"
-                " (hypha_user_id, username, password, first_name, email, active, admin, superuser)"
-                " VALUES ($1, $2, $3, $4, $2, true, true, false)"
-                " ON CONFLICT (hypha_user_id) DO UPDATE SET username = EXCLUDED.username,"
-                " first_name = EXCLUDED.first_name, email = EXCLUDED.email, active = true, admin = true"
-                " RETURNING id",
-                staff.id,
-                staff.email[:100],
-                UNUSABLE_PASSWORD,
-                staff.display_name[:255],
+            mirror = OpsAdminUserTable(  # type: ignore[no-untyped-call]  # piccolo's BaseUser.__init__
+                hypha_user_id=staff.id,
+                username=staff.email[:100],
+                password=UNUSABLE_PASSWORD,
+                first_name=staff.display_name[:255],
+                email=staff.email[:100],
+                active=True,
+                admin=True,
+                superuser=False,
             )
-            await self.db.execute("DELETE FROM ops_admin_sessions WHERE max_expiry_date <= $1", now)
+            user = OpsAdminUserTable
+            refreshed: list[Column] = [user.username, user.first_name, user.email, user.active, user.admin]
+            users = (
+                await OpsAdminUserTable.insert(mirror)
+                .on_conflict(target=OpsAdminUserTable.hypha_user_id, action="DO UPDATE", values=refreshed)
+                .returning(OpsAdminUserTable.id)
+            )
+            await OpsAdminSessionTable.delete().where(OpsAdminSessionTable.max_expiry_date <= now)
             token = secrets.token_urlsafe(32)
-            await self.db.execute(
-                "INSERT INTO ops_admin_sessions (token, user_id, expiry_date, max_expiry_date) VALUES ($1, $2, $3, $3)",
-                token,
-                user_id,
-                now + SESSION_LIFETIME,
+            expiry = now + SESSION_LIFETIME
+            await OpsAdminSessionTable.insert(
+                OpsAdminSessionTable(token=token, user_id=users[0]["id"], expiry_date=expiry, max_expiry_date=expiry)
             )
         return token
+
+
+def _is_credential(column: Column) -> bool:
+    """Declared secret in its table class (`secret=True`), or named like a credential."""
+    return column._meta.secret or SECRET_COLUMN.search(column._meta.name) is not None
 
 
 def _names(columns: list[Column]) -> list[str]:
@@ -169,10 +179,10 @@ def admin_tables(tables: Sequence[type[Table]]) -> list[TableConfig]:
     for table in sorted(tables, key=lambda table: table.__module__):  # grouped by feature, by name
         if issubclass(table, (OpsAdminUserTable, OpsAdminSessionTable)):
             continue
-        secret = [column for column in table._meta.columns if SECRET_COLUMN.search(column._meta.name)]
+        secret = [column for column in table._meta.columns if _is_credential(column)]
         if table._meta.primary_key._meta.name in _names(secret):
             continue
-        feature = table.__module__.split(".")[1]
+        feature = "core" if table.__module__.startswith("core.") else table.__module__.split(".")[1]
         key = table._meta.primary_key
         if secret:
             table = _with_columns_secret(table, secret)

@@ -16,6 +16,9 @@ class OpsAdminUserTable(BaseUser, tablename="ops_admin_users"):
     # Display copies of the Hypha user's e-mail; the identity is `hypha_user_id`, so not unique here.
     username = Varchar(length=100)
     email = Varchar(length=255)
+    # BaseUser's would insert '' where the schema leaves NULL.
+    first_name = Varchar(length=255, null=True, default=None)
+    last_name = Varchar(length=255, null=True, default=None)
 
 
 class OpsAdminSessionTable(SessionsBase, tablename="ops_admin_sessions"):

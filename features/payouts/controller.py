@@ -8,18 +8,16 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Stream, Template
 
 from core.auth import creator_required, current_principal, staff_required
 from core.errors import Conflict, InvalidInput
-from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
 from core.numbers import whole_or_none
@@ -30,7 +28,6 @@ from features.payouts.model import InvalidSignature, Payout, PayoutState, Vendor
 from features.payouts.sandbox import SandboxPayoutVendor
 from features.payouts.service import PayoutService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -100,9 +97,12 @@ class PayoutsController(Controller):
 
     @post("/request")
     async def request_payout(
-        self, request: Request[Any, Any, Any], payouts: NamedDependency[PayoutService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        payouts: NamedDependency[PayoutService],
+        data: URLEncodedBody[RequestForm],
     ) -> Response[Any]:
-        form = parse_form(RequestForm, data)
+        form = data
         try:
             points = parse_points(form.points)
             shown_all = (form.all_points, form.all_amount) if points is None else None
@@ -117,9 +117,12 @@ class PayoutsController(Controller):
 
     @post("/account")
     async def set_account(
-        self, request: Request[Any, Any, Any], payouts: NamedDependency[PayoutService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        payouts: NamedDependency[PayoutService],
+        data: URLEncodedBody[AccountForm],
     ) -> Response[Any]:
-        form = parse_form(AccountForm, data)
+        form = data
         try:
             payee = await payouts.set_stripe_account(_me(request).id, form.stripe_account_id)
         except InvalidInput as error:
@@ -236,9 +239,12 @@ class SandboxPayoutsController(Controller):
 
     @post("/fail-next")
     async def fail_next(
-        self, request: Request[Any, Any, Any], vendor: NamedDependency[SandboxPayoutVendor], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        vendor: NamedDependency[SandboxPayoutVendor],
+        data: URLEncodedBody[FailNextForm],
     ) -> Response[Any]:
-        form = parse_form(FailNextForm, data)
+        form = data
         count = whole_or_none(form.count, maximum=100)
         if count is None:
             context = {

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import msgspec
+from core.forms import Form
 
 
-class RequestForm(msgspec.Struct, forbid_unknown_fields=False):
+class RequestForm(Form):
     key: str = ""
     points: str = ""  # empty: everything available — exactly as the page showed it:
     all_points: str = ""  # the points "everything available" came to
     all_amount: str = ""  # and the money they convert to, in minor units
 
 
-class AccountForm(msgspec.Struct, forbid_unknown_fields=False):
+class AccountForm(Form):
     stripe_account_id: str = ""
 
 
-class FailNextForm(msgspec.Struct, forbid_unknown_fields=False):
+class FailNextForm(Form):
     count: str = "1"

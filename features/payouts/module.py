@@ -5,7 +5,7 @@ from __future__ import annotations
 from injector import Binder, Injector, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.events import EventBus
 from core.feature import CronSpec, Feature, NavLink
@@ -14,6 +14,7 @@ from core.settings import Settings, SettingsError
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.service import LedgerService
+from features.payouts import tables as payouts_tables
 from features.payouts.adapters.memory_gateway import MemoryPayoutGateway
 from features.payouts.adapters.records import (
     MemoryEarningsWindowStore,
@@ -188,6 +189,7 @@ FEATURE = Feature(
     on_startup=[check_payout_settings],
     csrf_exempt=["/webhooks/payouts"],
     nav=[NavLink("Payouts", "/studio/payouts", "creator", order=25)],
+    tables=tables_in(payouts_tables),
 )
 
 # The built-in payout vendor (features/payouts/sandbox.py) and its staff console: part of the app only

@@ -65,7 +65,6 @@ FEATURE = Feature(
     name="pipeline",
     module=PipelineModule,
     memory_module=MemoryPipelineModule,
-    tables=tables_in(pipeline_tables),
     commands=[
         Command(
             "transcode",
@@ -74,4 +73,5 @@ FEATURE = Feature(
             transcode_arguments,
         ),
     ],
+    tables=tables_in(pipeline_tables),
 )

@@ -18,13 +18,14 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException, SerializationException
-from litestar.params import FromPath
+from litestar.exceptions import HTTPException
+from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 
 from core.auth import current_principal, staff_required
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError
 from core.web import DOMAIN_STATUS, inject, is_https
+from features.playback.dto import HeartbeatBody
 from features.playback.model import DEVICE_COOKIE, MediaFile, is_playlist
 from features.playback.service import KeyAuditService, PlaybackService
 
@@ -108,19 +109,18 @@ class PlaybackController(Controller):
 
     @post("/{public_id:str}/heartbeat", status_code=204)
     async def heartbeat(
-        self, request: Request[Any, Any, Any], public_id: FromPath[str], playback: NamedDependency[PlaybackService]
+        self,
+        request: Request[Any, Any, Any],
+        public_id: FromPath[str],
+        playback: NamedDependency[PlaybackService],
+        data: JSONBody[HeartbeatBody],
     ) -> None:
-        try:
-            body = await request.json()
-        except (ValueError, SerializationException) as error:  # litestar raises the latter on bad JSON
-            raise InvalidInput("Send the heartbeat as JSON.") from error
-        if not isinstance(body, dict):
-            raise InvalidInput("Send the heartbeat as a JSON object.")
+        """Litestar decodes the body into HeartbeatBody: bad JSON or a field of the wrong type is a 422 (naming it)."""
         await playback.heartbeat(
             _viewer(request),
             public_id,
-            body.get("session", ""),
-            body.get("position", -1),
+            data.session,
+            data.position,
             client=_client(request),
             device=request.cookies.get(DEVICE_COOKIE),
         )

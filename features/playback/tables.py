@@ -10,7 +10,7 @@ from piccolo.table import Table
 
 class HeartbeatTable(Table, tablename="playback_heartbeats"):
     id = BigSerial(primary_key=True)
-    viewer_id = UUID(null=True)
+    viewer_id = UUID(null=True, default=None)
     video_id = UUID()
     session_id = Varchar(length=64)  # the server's view id (see playback_views)
     position_seconds = DoublePrecision()

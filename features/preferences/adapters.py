@@ -1,4 +1,4 @@
-"""Preferences adapters: favourites in PostgreSQL (plain SQL) and in memory.
+"""Preferences adapters: favourites in PostgreSQL (Piccolo, SQL for the keyset page) and in memory.
 
 Both keep the same promises (tests/contract/test_preferences_repositories.py runs each against both).
 """
@@ -8,9 +8,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from piccolo.custom_types import Combinable
+
 from core.db import Database
 from core.paging import Cursor
 from features.preferences.model import Favourite
+from features.preferences.tables import FavouriteTable
 
 
 class MemoryFavouriteRepository:
@@ -52,29 +55,23 @@ class PostgresFavouriteRepository:
         self.db = db
 
     async def add(self, favourite: Favourite) -> bool:
-        status = await self.db.execute(
-            "INSERT INTO favourites (viewer_id, video_id, creator_id, created_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (viewer_id, video_id) DO NOTHING",
-            favourite.viewer_id,
-            favourite.video_id,
-            favourite.creator_id,
-            favourite.created_at,
+        row = FavouriteTable(
+            viewer_id=favourite.viewer_id,
+            video_id=favourite.video_id,
+            creator_id=favourite.creator_id,
+            created_at=favourite.created_at,
         )
-        return status.endswith(" 1")
+        key = (FavouriteTable.viewer_id, FavouriteTable.video_id)
+        return bool(await FavouriteTable.insert(row).on_conflict(target=key, action="DO NOTHING"))
 
     async def remove(self, viewer_id: UUID, video_id: UUID) -> bool:
-        status = await self.db.execute(
-            "DELETE FROM favourites WHERE viewer_id = $1 AND video_id = $2", viewer_id, video_id
-        )
-        return status.endswith(" 1")
+        return bool(await FavouriteTable.delete().where(_key(viewer_id, video_id)).returning(FavouriteTable.video_id))
 
     async def contains(self, viewer_id: UUID, video_id: UUID) -> bool:
-        found = await self.db.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM favourites WHERE viewer_id = $1 AND video_id = $2)", viewer_id, video_id
-        )
-        return bool(found)
+        return await FavouriteTable.exists().where(_key(viewer_id, video_id))
 
     async def page(self, viewer_id: UUID, after: Cursor | None, limit: int) -> list[Favourite]:
+        # SQL: keyset pagination, a row comparison (created_at, video_id) < (…) that the index walks.
         if after is None:
             rows = await self.db.fetch(
                 "SELECT * FROM favourites WHERE viewer_id = $1 ORDER BY created_at DESC, video_id DESC LIMIT $2",
@@ -93,5 +90,13 @@ class PostgresFavouriteRepository:
         return [_favourite(row) for row in rows]
 
     async def creator_ids(self, viewer_id: UUID) -> set[UUID]:
-        rows = await self.db.fetch("SELECT DISTINCT creator_id FROM favourites WHERE viewer_id = $1", viewer_id)
+        rows = (
+            await FavouriteTable.select(FavouriteTable.creator_id)
+            .where(FavouriteTable.viewer_id == viewer_id)
+            .distinct()
+        )
         return {row["creator_id"] for row in rows}
+
+
+def _key(viewer_id: UUID, video_id: UUID) -> Combinable:
+    return (FavouriteTable.viewer_id == viewer_id) & (FavouriteTable.video_id == video_id)

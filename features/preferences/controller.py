@@ -7,25 +7,21 @@ pays nothing for it; /me loads both lists the same way (`_favourites_panel.html`
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Template
 
 from core.auth import current_principal, login_required
-from core.forms import parse_form
 from core.identity import Principal
 from core.paging import Cursor, Page
 from core.web import flash, inject, page_or_fragment, query_number, redirect, wants_fragment
 from features.preferences.dto import FavouriteForm
 from features.preferences.model import PAGE_SIZE
 from features.preferences.service import VideoPreferenceService
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 TOGGLE = "preferences/_favourite.html"
 PRIVATE = {"Cache-Control": "private, no-store"}
@@ -72,10 +68,10 @@ class FavouriteController(Controller):
         request: Request[Any, Any, Any],
         public_id: FromPath[str],
         preferences: NamedDependency[VideoPreferenceService],
-        data: FormData,
+        data: URLEncodedBody[FavouriteForm],
     ) -> Response[Any]:
         """One click: keep the video as a favourite, or let it go. htmx gets the new button back."""
-        form = parse_form(FavouriteForm, data)
+        form = data
         state = await preferences.set_favourite(_me(request).id, public_id, form.wanted)
         if not wants_fragment(request):
             message = "Added to your favourites." if state else "Removed from your favourites."

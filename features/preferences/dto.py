@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import msgspec
+from core.forms import Form
 
 
-class FavouriteForm(msgspec.Struct, forbid_unknown_fields=False):
+class FavouriteForm(Form):
     favourite: str = ""  # the state asked for: "1" to keep the video, "0" to let it go
 
     @property

@@ -6,12 +6,13 @@ from __future__ import annotations
 from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.feature import Feature
 from core.uow import UnitOfWork
 from features.catalog.service import CatalogService
 from features.playback.service import PlaybackService
+from features.preferences import tables as preferences_tables
 from features.preferences.adapters import MemoryFavouriteRepository, PostgresFavouriteRepository
 from features.preferences.controller import FavouriteController, PreferencesController
 from features.preferences.ports import FavouriteRepository
@@ -54,4 +55,5 @@ FEATURE = Feature(
     memory_module=MemoryPreferencesModule,
     route_handlers=[FavouriteController, PreferencesController],
     me_panels=["preferences/_picks_panel.html", "preferences/_favourites_panel.html"],
+    tables=tables_in(preferences_tables),
 )

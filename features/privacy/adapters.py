@@ -108,32 +108,30 @@ class PostgresErasureRepository:
         self.db = db
 
     async def add(self, erasure: Erasure) -> bool:
-        status = await self.db.execute(
-            "INSERT INTO privacy_erasures (user_id, was_creator, erased_at, refunded_rentals, refunded_points,"
-            " forfeited_wallet_points, settled_earnings_points, purge_after, purged_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (user_id) DO NOTHING",
-            erasure.user_id,
-            erasure.was_creator,
-            erasure.erased_at,
-            erasure.refunded_rentals,
-            erasure.refunded_points,
-            erasure.forfeited_wallet_points,
-            erasure.settled_earnings_points,
-            erasure.purge_after,
-            erasure.purged_at,
+        row = ErasureTable(
+            user_id=erasure.user_id,
+            was_creator=erasure.was_creator,
+            erased_at=erasure.erased_at,
+            refunded_rentals=erasure.refunded_rentals,
+            refunded_points=erasure.refunded_points,
+            forfeited_wallet_points=erasure.forfeited_wallet_points,
+            settled_earnings_points=erasure.settled_earnings_points,
+            purge_after=erasure.purge_after,
+            purged_at=erasure.purged_at,
         )
-        return status.endswith(" 1")
+        return bool(await ErasureTable.insert(row).on_conflict(target=ErasureTable.user_id, action="DO NOTHING"))
 
     async def get(self, user_id: UUID) -> Erasure | None:
         row = await ErasureTable.select().where(ErasureTable.user_id == user_id).first()
         return _erasure(row) if row else None
 
     async def due(self, now: datetime, limit: int) -> list[Erasure]:
-        rows = await self.db.fetch(
-            "SELECT * FROM privacy_erasures WHERE purged_at IS NULL AND purge_after IS NOT NULL AND purge_after <= $1"
-            " ORDER BY purge_after LIMIT $2",
-            now,
-            limit,
+        rows = (
+            await ErasureTable.select()
+            .where(ErasureTable.purged_at.is_null() & ErasureTable.purge_after.is_not_null())
+            .where(ErasureTable.purge_after <= now)
+            .order_by(ErasureTable.purge_after)
+            .limit(limit)
         )
         return [_erasure(row) for row in rows]
 
@@ -159,6 +157,7 @@ class PostgresEventScrubber:
         if not creator_ids:
             return 0
         topics = [f"user:{creator}" for creator in creator_ids]
+        # SQL: jsonb operators rewrite the matching events in place.
         status = await self.db.execute(_SCRUB_TIPS, str(tipper_id), display_name, topics, replacement)
         return int(status.rsplit(" ", 1)[1])
 

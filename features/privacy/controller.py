@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Stream, Template
 
 from core.auth import current_principal, login_required
-from core.forms import FormErrors, parse_form
 from core.identity import Principal
 from core.web import flash, inject, page_or_fragment, redirect, set_session_cookie
 from features.payouts.model import PayoutPending
@@ -20,7 +18,6 @@ from features.privacy.dto import DeleteForm
 from features.privacy.model import ExportStatus, NotConfirmed, StaffAccount, TooManyAttempts, WrongPassword
 from features.privacy.service import ErasureService, ExportService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -78,15 +75,15 @@ class PrivacyController(Controller):
 
     @post("/me/delete")
     async def delete(
-        self, request: Request[Any, Any, Any], erasures: NamedDependency[ErasureService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        erasures: NamedDependency[ErasureService],
+        data: URLEncodedBody[DeleteForm],
     ) -> Response[Any]:
         me = _me(request)
         errors: dict[str, str] = {}
         try:
-            form = parse_form(DeleteForm, data)
-            await erasures.delete_account(me.id, form.password, form.confirmed)
-        except FormErrors as error:
-            errors = error.errors
+            await erasures.delete_account(me.id, data.password, data.confirmed)
         except WrongPassword as error:
             errors = {"password": error.message}
         except NotConfirmed as error:

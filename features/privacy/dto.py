@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import msgspec
+from core.forms import Form
 
 
-class DeleteForm(msgspec.Struct, forbid_unknown_fields=False):
+class DeleteForm(Form):
     password: str = ""
     confirm: str = ""
 

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from core.db import Database
+from core.tables import AppSecretTable
 from features.sandbox_pay.model import OutboxMessage, SandboxPayment, SandboxReversal, SandboxStatus
+from features.sandbox_pay.tables import PaymentTable, ReversalTable, WebhookOutboxTable
 
 
 def _payment(row: Any, reversals: Sequence[SandboxReversal]) -> SandboxPayment:
@@ -60,39 +62,36 @@ class PostgresSandboxStore:
         self.db = db
 
     async def add(self, payment: SandboxPayment) -> SandboxPayment:
-        await self.db.execute(
-            "INSERT INTO sandbox_payments (id, idempotency_key, amount_minor, currency, description, metadata,"
-            " success_url, cancel_url, status, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)"
-            " ON CONFLICT (idempotency_key) DO NOTHING",
-            payment.id,
-            payment.idempotency_key,
-            payment.amount_minor,
-            payment.currency,
-            payment.description,
-            json.dumps(dict(payment.metadata)),
-            payment.success_url,
-            payment.cancel_url,
-            payment.status.value,
-            payment.created_at,
-            payment.updated_at,
+        row = PaymentTable(
+            id=payment.id,
+            idempotency_key=payment.idempotency_key,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            description=payment.description,
+            metadata=json.dumps(dict(payment.metadata)),
+            success_url=payment.success_url,
+            cancel_url=payment.cancel_url,
+            status=payment.status.value,
+            created_at=payment.created_at,
+            updated_at=payment.updated_at,
         )
-        row = await self.db.fetchrow(
-            "SELECT * FROM sandbox_payments WHERE idempotency_key = $1", payment.idempotency_key
-        )
-        assert row is not None
-        return _payment(row, await self._reversals([row["id"]]))
+        await PaymentTable.insert(row).on_conflict(target=PaymentTable.idempotency_key, action="DO NOTHING")
+        stored = await PaymentTable.select().where(PaymentTable.idempotency_key == payment.idempotency_key).first()
+        assert stored is not None
+        return _payment(stored, await self._reversals([stored["id"]]))
 
     async def get(self, payment_id: str, *, lock: bool = False) -> SandboxPayment | None:
-        if lock:
-            row = await self.db.fetchrow("SELECT * FROM sandbox_payments WHERE id = $1 FOR UPDATE", payment_id)
-        else:
-            row = await self.db.fetchrow("SELECT * FROM sandbox_payments WHERE id = $1", payment_id)
+        query = PaymentTable.select().where(PaymentTable.id == payment_id)
+        row = await (query.lock_rows("UPDATE") if lock else query).first()
         return _payment(row, await self._reversals([payment_id])) if row else None
 
     async def _reversals(self, payment_ids: list[str]) -> list[SandboxReversal]:
-        rows = await self.db.fetch(
-            "SELECT * FROM sandbox_reversals WHERE payment_id = ANY($1::text[]) ORDER BY created_at, id", payment_ids
+        if not payment_ids:
+            return []
+        rows = (
+            await ReversalTable.select()
+            .where(ReversalTable.payment_id.is_in(payment_ids))
+            .order_by(ReversalTable.created_at, ReversalTable.id)
         )
         return [_reversal(r) for r in rows]
 
@@ -101,63 +100,61 @@ class PostgresSandboxStore:
         return [_payment(r, [x for x in reversals if x.payment_id == r["id"]]) for r in rows]
 
     async def set_status(self, payment_id: str, status: SandboxStatus, now: datetime) -> None:
-        await self.db.execute(
-            "UPDATE sandbox_payments SET status = $2, updated_at = $3 WHERE id = $1", payment_id, status.value, now
+        await PaymentTable.update({PaymentTable.status: status.value, PaymentTable.updated_at: now}).where(
+            PaymentTable.id == payment_id
         )
 
     async def add_reversal(self, reversal: SandboxReversal) -> SandboxReversal:
-        await self.db.execute(
-            "INSERT INTO sandbox_reversals (id, payment_id, kind, amount_minor, idempotency_key, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
-            reversal.id,
-            reversal.payment_id,
-            reversal.kind,
-            reversal.amount_minor,
-            reversal.idempotency_key,
-            reversal.created_at,
+        row = ReversalTable(
+            id=reversal.id,
+            payment_id=reversal.payment_id,
+            kind=reversal.kind,
+            amount_minor=reversal.amount_minor,
+            idempotency_key=reversal.idempotency_key,
+            created_at=reversal.created_at,
         )
-        row = await self.db.fetchrow(
-            "SELECT * FROM sandbox_reversals WHERE idempotency_key = $1", reversal.idempotency_key
-        )
-        assert row is not None
-        return _reversal(row)
+        await ReversalTable.insert(row).on_conflict(target=ReversalTable.idempotency_key, action="DO NOTHING")
+        stored = await ReversalTable.select().where(ReversalTable.idempotency_key == reversal.idempotency_key).first()
+        assert stored is not None
+        return _reversal(stored)
 
     async def set_dispute_won(self, reversal_id: str, won_at: datetime) -> None:
-        await self.db.execute(
-            "UPDATE sandbox_reversals SET won_at = $2 WHERE id = $1 AND kind = 'dispute' AND won_at IS NULL",
-            reversal_id,
-            won_at,
+        await ReversalTable.update({ReversalTable.won_at: won_at}).where(
+            (ReversalTable.id == reversal_id) & (ReversalTable.kind == "dispute") & ReversalTable.won_at.is_null()
         )
 
     async def created_between(self, since: datetime, until: datetime) -> list[SandboxPayment]:
-        rows = await self.db.fetch(
-            "SELECT * FROM sandbox_payments WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, id",
-            since,
-            until,
+        rows = (
+            await PaymentTable.select()
+            .where((PaymentTable.created_at >= since) & (PaymentTable.created_at < until))
+            .order_by(PaymentTable.created_at, PaymentTable.id)
         )
         return await self._with_reversals(rows)
 
     async def recent(self, limit: int = 50) -> list[SandboxPayment]:
-        rows = await self.db.fetch("SELECT * FROM sandbox_payments ORDER BY created_at DESC, id DESC LIMIT $1", limit)
+        rows = (
+            await PaymentTable.select().order_by(PaymentTable.created_at, PaymentTable.id, ascending=False).limit(limit)
+        )
         return await self._with_reversals(rows)
 
     async def enqueue_webhook(self, message: OutboxMessage) -> int:
-        message_id: int = await self.db.fetchval(
-            "INSERT INTO sandbox_webhook_outbox (event_id, event_type, payment_id, body, attempts, next_attempt_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            message.event_id,
-            message.event_type,
-            message.payment_id,
-            message.body,
-            message.attempts,
-            message.next_attempt_at,
+        inserted = await WebhookOutboxTable.insert(
+            WebhookOutboxTable(
+                event_id=message.event_id,
+                event_type=message.event_type,
+                payment_id=message.payment_id,
+                body=message.body,
+                attempts=message.attempts,
+                next_attempt_at=message.next_attempt_at,
+            )
         )
+        message_id: int = inserted[0]["id"]
         return message_id
 
     async def claim_webhooks(
         self, now: datetime, lease_until: datetime, *, ids: Sequence[int] = (), limit: int = 50, max_attempts: int = 12
     ) -> list[OutboxMessage]:
-        # SKIP LOCKED: two deliverers (a web process and the worker's sweep) never wait on each other.
+        # SQL: FOR UPDATE SKIP LOCKED: two deliverers (a web process, the worker's sweep) never wait on each other.
         rows = await self.db.fetch(
             "UPDATE sandbox_webhook_outbox SET attempts = attempts + 1, next_attempt_at = $2"
             " WHERE id IN (SELECT id FROM sandbox_webhook_outbox WHERE delivered_at IS NULL AND attempts < $5"
@@ -174,32 +171,28 @@ class PostgresSandboxStore:
         return sorted((_message(r) for r in rows), key=lambda m: m.id)
 
     async def mark_delivered(self, message_id: int, now: datetime) -> None:
-        await self.db.execute(
-            "UPDATE sandbox_webhook_outbox SET delivered_at = $2, last_error = '' WHERE id = $1", message_id, now
-        )
+        await WebhookOutboxTable.update(
+            {WebhookOutboxTable.delivered_at: now, WebhookOutboxTable.last_error: ""}
+        ).where(WebhookOutboxTable.id == message_id)
 
     async def mark_failed(self, message_id: int, error: str, retry_at: datetime) -> None:
-        await self.db.execute(
-            "UPDATE sandbox_webhook_outbox SET last_error = $2, next_attempt_at = $3 WHERE id = $1",
-            message_id,
-            error,
-            retry_at,
-        )
+        await WebhookOutboxTable.update(
+            {WebhookOutboxTable.last_error: error, WebhookOutboxTable.next_attempt_at: retry_at}
+        ).where(WebhookOutboxTable.id == message_id)
 
     async def outbox(self, payment_id: str | None = None, limit: int = 50) -> list[OutboxMessage]:
-        rows = await self.db.fetch(
-            "SELECT * FROM sandbox_webhook_outbox WHERE ($1::text IS NULL OR payment_id = $1)"
-            " ORDER BY id DESC LIMIT $2",
-            payment_id,
-            limit,
-        )
-        return [_message(r) for r in rows]
+        query = WebhookOutboxTable.select().order_by(WebhookOutboxTable.id, ascending=False).limit(limit)
+        if payment_id is not None:
+            query = query.where(WebhookOutboxTable.payment_id == payment_id)
+        return [_message(r) for r in await query]
 
     async def shared_secret(self, name: str, candidate: str) -> str:
-        await self.db.execute(
-            "INSERT INTO app_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, candidate
+        await AppSecretTable.insert(AppSecretTable(name=name, value=candidate)).on_conflict(
+            target=AppSecretTable.name, action="DO NOTHING"
         )
-        value: str = await self.db.fetchval("SELECT value FROM app_secrets WHERE name = $1", name)
+        row = await AppSecretTable.select(AppSecretTable.value).where(AppSecretTable.name == name).first()
+        assert row is not None
+        value: str = row["value"]
         return value
 
 

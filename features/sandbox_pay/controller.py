@@ -4,13 +4,12 @@ webhook in the same transaction and delivers it right after the response."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from core.auth import staff_required
@@ -19,9 +18,8 @@ from core.ids import public_id
 from core.numbers import InvalidNumber, parse_optional_whole
 from core.web import flash, inject, plural
 from features.sandbox_pay.delivery import deliver_in_process
+from features.sandbox_pay.dto import DisputeForm, RefundForm
 from features.sandbox_pay.service import SandboxVendor
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 def _after(request: Request[Any, Any, Any], vendor: SandboxVendor, path: str, ids: list[int]) -> Response[Any]:
@@ -78,16 +76,16 @@ class SandboxConsoleController(Controller):
         request: Request[Any, Any, Any],
         payment_id: FromPath[str],
         vendor: NamedDependency[SandboxVendor],
-        data: FormData,
+        data: URLEncodedBody[RefundForm],
     ) -> Response[Any]:
-        raw = str(data.get("amount_minor", "")).strip()
+        raw = data.amount_minor
         try:
             amount = parse_optional_whole(raw, name="The amount", minimum=1)
         except InvalidNumber as error:
             raise InvalidInput(
                 f"{error.message} Enter the amount in minor units (cents), or leave it empty for a full refund."
             ) from error
-        key = str(data.get("idempotency_key") or public_id(16))
+        key = data.idempotency_key or public_id(16)
         refund, ids = await vendor.refund(payment_id, f"console:{key}", amount)
         response = _after(request, vendor, "/sandbox-pay/admin", ids)
         return flash(response, f"Refunded {refund.amount_minor} (minor units) of {payment_id}.")
@@ -98,9 +96,9 @@ class SandboxConsoleController(Controller):
         request: Request[Any, Any, Any],
         payment_id: FromPath[str],
         vendor: NamedDependency[SandboxVendor],
-        data: FormData,
+        data: URLEncodedBody[DisputeForm],
     ) -> Response[Any]:
-        key = str(data.get("idempotency_key") or public_id(16))
+        key = data.idempotency_key or public_id(16)
         dispute, ids = await vendor.open_dispute(payment_id, f"console:{key}")
         response = _after(request, vendor, "/sandbox-pay/admin", ids)
         return flash(response, f"Dispute {dispute.id} opened on {payment_id}.", "info")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from injector import Binder, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.feature import CronSpec, Feature, NavLink
 from core.settings import Settings
 from core.uow import UnitOfWork
+from features.sandbox_pay import tables as sandbox_pay_tables
 from features.sandbox_pay.adapters import MemorySandboxStore, PostgresSandboxStore
 from features.sandbox_pay.controller import SandboxCheckoutController, SandboxConsoleController
 from features.sandbox_pay.jobs import deliver_sandbox_webhooks
@@ -50,4 +51,5 @@ FEATURE = Feature(
     cron_jobs=[CronSpec(deliver_sandbox_webhooks, "* * * * *", timeout=120)],
     nav=[NavLink("Sandbox Pay", "/sandbox-pay/admin", "staff", order=90)],
     enabled=sandbox_payments_selected,
+    tables=tables_in(sandbox_pay_tables),
 )

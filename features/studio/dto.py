@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import msgspec
+from core.forms import Form
 
 
-class NewVideoForm(msgspec.Struct, forbid_unknown_fields=False):
+class NewVideoForm(Form):
     title: str = ""
     description: str = ""
 
 
-class QuotaForm(msgspec.Struct, forbid_unknown_fields=False):
+class QuotaForm(Form):
     """Staff's override of one creator's quotas, in whole megabytes (MiB); blank keeps the default."""
 
     storage_mb: str = ""

@@ -1,4 +1,4 @@
-"""Unlocks adapters: PostgreSQL (plain SQL — every query here is on a viewer's click) and in memory.
+"""Unlocks adapters: PostgreSQL (Piccolo; SQL for the measured unlock path) and in memory.
 
 Both keep the same promises (tests/contract/test_unlocks_repositories.py runs each against both).
 """
@@ -12,6 +12,7 @@ from uuid import UUID
 
 from core.db import Database
 from features.unlocks.model import Checkout, Entitlement, Offer, Pricing, Tip, Unlock, merged_expiry
+from features.unlocks.tables import EntitlementTable, PricingTable, TipTable, UnlockTable
 
 # ---------------------------------------------------------------------------------------------------
 # In memory
@@ -150,28 +151,21 @@ class PostgresPricingRepository:
         self.db = db
 
     async def get(self, video_id: UUID) -> Pricing | None:
-        row = await self.db.fetchrow(
-            "SELECT video_id, free, rent_day_points, rent_month_points, lifetime_points, preview_seconds, updated_at"
-            " FROM video_pricing WHERE video_id = $1",
-            video_id,
-        )
+        row = await PricingTable.select().where(PricingTable.video_id == video_id).first()
         return _pricing(row) if row else None
 
     async def save(self, pricing: Pricing) -> None:
-        await self.db.execute(
-            """INSERT INTO video_pricing
-                   (video_id, free, rent_day_points, rent_month_points, lifetime_points, preview_seconds, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
-               ON CONFLICT (video_id) DO UPDATE SET
-                   free = EXCLUDED.free, rent_day_points = EXCLUDED.rent_day_points,
-                   rent_month_points = EXCLUDED.rent_month_points, lifetime_points = EXCLUDED.lifetime_points,
-                   preview_seconds = EXCLUDED.preview_seconds, updated_at = EXCLUDED.updated_at""",
-            pricing.video_id,
-            pricing.free,
-            *(pricing.prices.get(offer) for offer in _PRICE_COLUMNS),
-            pricing.preview_seconds,
-            pricing.updated_at,
+        row = PricingTable(
+            video_id=pricing.video_id,
+            free=pricing.free,
+            rent_day_points=pricing.prices.get(Offer.RENT_DAY),
+            rent_month_points=pricing.prices.get(Offer.RENT_MONTH),
+            lifetime_points=pricing.prices.get(Offer.LIFETIME),
+            preview_seconds=pricing.preview_seconds,
+            updated_at=pricing.updated_at,
         )
+        changed = [column for column in PricingTable._meta.columns if column._meta.name != "video_id"]
+        await PricingTable.insert(row).on_conflict(target=PricingTable.video_id, action="DO UPDATE", values=changed)
 
 
 _UNLOCK_COLUMNS = "id, idempotency_key, viewer_id, video_id, creator_id, offer, points, fee, transfer_id, created_at"
@@ -204,6 +198,7 @@ def _entitlement(row: Any, prefix: str = "") -> Entitlement:
     )
 
 
+# SQL: the unlock path (checkout, begin_purchase, record) is measured (bench/unlock.py): one round trip each.
 _CHECKOUT = f"""
     SELECT p.video_id AS p_video_id, p.free AS p_free, p.rent_day_points AS p_rent_day_points,
            p.rent_month_points AS p_rent_month_points, p.lifetime_points AS p_lifetime_points,
@@ -285,44 +280,46 @@ class PostgresUnlockRepository:
         return _entitlement(row) if row else None
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
-        row = await self.db.fetchrow(
-            f"SELECT {_ENTITLEMENT_COLUMNS} FROM entitlements WHERE viewer_id = $1 AND video_id = $2",  # noqa: S608
-            viewer_id,
-            video_id,
+        row = (
+            await EntitlementTable.select()
+            .where((EntitlementTable.viewer_id == viewer_id) & (EntitlementTable.video_id == video_id))
+            .first()
         )
         return _entitlement(row) if row else None
 
     async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
-        rows = await self.db.fetch(
-            "SELECT * FROM unlocks WHERE video_id = $1 AND created_at >= $2 ORDER BY created_at, id", video_id, since
+        rows = (
+            await UnlockTable.select()
+            .where((UnlockTable.video_id == video_id) & (UnlockTable.created_at >= since))
+            .order_by(UnlockTable.created_at, UnlockTable.id)
         )
         return [_unlock(row) for row in rows]
 
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
-        rows = await self.db.fetch("SELECT DISTINCT creator_id FROM unlocks WHERE viewer_id = $1", viewer_id)
+        rows = await UnlockTable.select(UnlockTable.creator_id).where(UnlockTable.viewer_id == viewer_id).distinct()
         return {row["creator_id"] for row in rows}
 
     async def purchases_of(self, viewer_id: UUID) -> list[Unlock]:
-        rows = await self.db.fetch(
-            f"SELECT {_UNLOCK_COLUMNS} FROM unlocks WHERE viewer_id = $1 ORDER BY created_at, id",  # noqa: S608
-            viewer_id,
+        rows = (
+            await UnlockTable.select()
+            .where(UnlockTable.viewer_id == viewer_id)
+            .order_by(UnlockTable.created_at, UnlockTable.id)
         )
         return [_unlock(row) for row in rows]
 
     async def entitlements_of(self, viewer_id: UUID) -> list[Entitlement]:
-        rows = await self.db.fetch(
-            f"SELECT {_ENTITLEMENT_COLUMNS} FROM entitlements WHERE viewer_id = $1"  # noqa: S608
-            " ORDER BY granted_at, video_id",
-            viewer_id,
+        rows = (
+            await EntitlementTable.select()
+            .where(EntitlementTable.viewer_id == viewer_id)
+            .order_by(EntitlementTable.granted_at, EntitlementTable.video_id)
         )
         return [_entitlement(row) for row in rows]
 
     async def creator_sales_since(self, creator_id: UUID, since: datetime) -> list[Unlock]:
-        rows = await self.db.fetch(
-            f"SELECT {_UNLOCK_COLUMNS} FROM unlocks WHERE creator_id = $1 AND created_at >= $2"  # noqa: S608
-            " ORDER BY created_at, id",
-            creator_id,
-            since,
+        rows = (
+            await UnlockTable.select()
+            .where((UnlockTable.creator_id == creator_id) & (UnlockTable.created_at >= since))
+            .order_by(UnlockTable.created_at, UnlockTable.id)
         )
         return [_unlock(row) for row in rows]
 
@@ -332,49 +329,44 @@ class PostgresTipRepository:
         self.db = db
 
     async def add(self, tip: Tip) -> bool:
-        status = await self.db.execute(
-            """INSERT INTO tips (id, idempotency_key, viewer_id, creator_id, video_id, amount, message,
-                                 transfer_id, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-               ON CONFLICT (viewer_id, idempotency_key) DO NOTHING""",
-            tip.id,
-            tip.idempotency_key,
-            tip.viewer_id,
-            tip.creator_id,
-            tip.video_id,
-            tip.amount,
-            tip.message,
-            tip.transfer_id,
-            tip.created_at,
+        row = TipTable(
+            id=tip.id,
+            idempotency_key=tip.idempotency_key,
+            viewer_id=tip.viewer_id,
+            creator_id=tip.creator_id,
+            video_id=tip.video_id,
+            amount=tip.amount,
+            message=tip.message,
+            transfer_id=tip.transfer_id,
+            created_at=tip.created_at,
         )
-        return status.endswith(" 1")
+        key = (TipTable.viewer_id, TipTable.idempotency_key)
+        return bool(await TipTable.insert(row).on_conflict(target=key, action="DO NOTHING"))
 
     async def by_key(self, viewer_id: UUID, key: str) -> Tip | None:
-        row = await self.db.fetchrow(
-            "SELECT id, idempotency_key, viewer_id, creator_id, video_id, amount, message, transfer_id, created_at"
-            " FROM tips WHERE viewer_id = $1 AND idempotency_key = $2",
-            viewer_id,
-            key,
+        row = (
+            await TipTable.select().where((TipTable.viewer_id == viewer_id) & (TipTable.idempotency_key == key)).first()
         )
-        return Tip(**dict(row)) if row else None
+        return Tip(**row) if row else None
 
     async def creators_tipped_by(self, viewer_id: UUID) -> set[UUID]:
-        rows = await self.db.fetch("SELECT DISTINCT creator_id FROM tips WHERE viewer_id = $1", viewer_id)
+        rows = await TipTable.select(TipTable.creator_id).where(TipTable.viewer_id == viewer_id).distinct()
         return {row["creator_id"] for row in rows}
 
     async def sent_by(self, viewer_id: UUID) -> list[Tip]:
-        rows = await self.db.fetch(f"{_TIP_SELECT} WHERE viewer_id = $1 ORDER BY created_at, id", viewer_id)
-        return [Tip(**dict(row)) for row in rows]
+        rows = await TipTable.select().where(TipTable.viewer_id == viewer_id).order_by(TipTable.created_at, TipTable.id)
+        return [Tip(**row) for row in rows]
 
     async def received_by(self, creator_id: UUID) -> list[Tip]:
-        rows = await self.db.fetch(f"{_TIP_SELECT} WHERE creator_id = $1 ORDER BY created_at, id", creator_id)
-        return [Tip(**dict(row)) for row in rows]
+        rows = (
+            await TipTable.select().where(TipTable.creator_id == creator_id).order_by(TipTable.created_at, TipTable.id)
+        )
+        return [Tip(**row) for row in rows]
 
     async def erase_messages_of(self, viewer_id: UUID) -> int:
-        status = await self.db.execute("UPDATE tips SET message = '' WHERE viewer_id = $1 AND message <> ''", viewer_id)
-        return int(status.rsplit(" ", 1)[1])
-
-
-_TIP_SELECT = (
-    "SELECT id, idempotency_key, viewer_id, creator_id, video_id, amount, message, transfer_id, created_at FROM tips"
-)
+        erased = (
+            await TipTable.update({TipTable.message: ""})
+            .where((TipTable.viewer_id == viewer_id) & (TipTable.message != ""))
+            .returning(TipTable.id)
+        )
+        return len(erased)

@@ -4,18 +4,16 @@ creator's pricing page. htmx gets the panel or form back; a plain browser gets t
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
 from litestar_htmx import HTMXTemplate
 
 from core.auth import current_principal, login_required, verified_required
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired, TooManyRequests
-from core.forms import FormErrors, parse_form
 from core.identity import Principal
 from core.web import flash, inject, page_or_fragment, plural, redirect, wants_fragment
 from features.ledger.model import InsufficientPoints
@@ -24,14 +22,11 @@ from features.unlocks.model import (
     MAX_PRICE,
     MAX_TIP_MESSAGE,
     OFFERS,
-    InvalidKey,
     InvalidPricing,
     NothingToExtend,
     Offer,
 )
 from features.unlocks.service import Panel, PricingService, TipService, UnlockService
-
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 PAGE = "unlocks/video.html"
 PANEL = "unlocks/_panel.html"
@@ -156,7 +151,7 @@ class VideoPageController(Controller):
         request: Request[Any, Any, Any],
         public_id: FromPath[str],
         unlocks: NamedDependency[UnlockService],
-        data: FormData,
+        data: URLEncodedBody[UnlockForm],
     ) -> Response[Any]:
         """One click on an offer at the price its button showed: charge that price once per key and only
         if it is still the price, grant access, swap the player in. Refused clicks charge nothing and
@@ -164,11 +159,7 @@ class VideoPageController(Controller):
         points) or 422 (an expired button)."""
         me = _me(request)
         try:
-            form = parse_form(UnlockForm, data)
-        except FormErrors:  # e.g. a field sent twice: no button of ours does that
-            return await _refused(request, unlocks, public_id, InvalidKey())
-        try:
-            outcome = await unlocks.unlock(me.id, public_id, form.offer, form.key, form.price)
+            outcome = await unlocks.unlock(me.id, public_id, data.offer, data.key, data.price)
         except (PaymentRequired, Conflict, InvalidInput, TooManyRequests) as error:
             refused = await _refused(request, unlocks, public_id, error)
             if isinstance(error, TooManyRequests):
@@ -184,11 +175,11 @@ class VideoPageController(Controller):
         request: Request[Any, Any, Any],
         public_id: FromPath[str],
         tipping: NamedDependency[TipService],
-        data: FormData,
+        data: URLEncodedBody[TipForm],
     ) -> Response[Any]:
         """One click on a tip amount, with an optional message; the creator is told live."""
         me = _me(request)
-        form = parse_form(TipForm, data)
+        form = data
         context: dict[str, Any] = {
             "public_id": public_id,
             "tip_amounts": tipping.policy.tip_amounts,
@@ -252,10 +243,10 @@ class PricingController(Controller):
         request: Request[Any, Any, Any],
         public_id: FromPath[str],
         pricing: NamedDependency[PricingService],
-        data: FormData,
+        data: URLEncodedBody[PricingForm],
     ) -> Response[Any]:
         me = _me(request)
-        form = parse_form(PricingForm, data)
+        form = data
         prices = {Offer.RENT_DAY: form.rent_day, Offer.RENT_MONTH: form.rent_month, Offer.LIFETIME: form.lifetime}
         try:
             saved = await pricing.set_prices(

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import msgspec
+from core.forms import Form
 
 
-class UnlockForm(msgspec.Struct, forbid_unknown_fields=False):
+class UnlockForm(Form):
     offer: str = ""
     key: str = ""
     price: str = ""  # the price the button showed; only that exact price is ever charged
 
 
-class TipForm(msgspec.Struct, forbid_unknown_fields=False):
+class TipForm(Form):
     amount: str = ""
     message: str = ""
     key: str = ""
 
 
-class PricingForm(msgspec.Struct, forbid_unknown_fields=False):
+class PricingForm(Form):
     free: str = ""
     rent_day: str = ""
     rent_month: str = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.events import EventBus
 from core.feature import Feature
@@ -15,6 +15,7 @@ from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.service import LedgerService
 from features.studio.service import StudioService
+from features.unlocks import tables as unlocks_tables
 from features.unlocks.adapters import (
     MemoryPricingRepository,
     MemoryTipRepository,
@@ -114,4 +115,5 @@ FEATURE = Feature(
     module=UnlocksModule,
     memory_module=MemoryUnlocksModule,
     route_handlers=[VideoPageController, PricingController],
+    tables=tables_in(unlocks_tables),
 )

@@ -7,18 +7,16 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Stream, Template
 from litestar_htmx import HTMXTemplate
 
 from core.auth import current_principal, login_required, staff_required, verified_required
 from core.errors import Conflict, InvalidInput
-from core.forms import parse_form
 from core.identity import Principal
 from core.ids import uuid7
 from core.web import flash, inject, page_or_fragment, query_number, redirect
@@ -34,7 +32,6 @@ from features.wallet.model import (
 )
 from features.wallet.service import PurchaseProgress, WalletService
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 STATEMENT_PAGE = 20
 POLL_LIMIT = 60  # the return page asks once a second for a minute, then offers a button
 NO_STORE = {"Cache-Control": "no-store"}
@@ -103,9 +100,9 @@ class WalletController(Controller):
 
     @post("/wallet/checkout", guards=[verified_required])
     async def checkout(
-        self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: FormData
+        self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: URLEncodedBody[BuyForm]
     ) -> Response[Any]:
-        form = parse_form(BuyForm, data)
+        form = data
         return_to = safe_next(form.next, "")
         try:
             purchase = await wallet.start_purchase(
@@ -230,9 +227,12 @@ class ReconciliationController(Controller):
 
     @post("/run")
     async def run(
-        self, request: Request[Any, Any, Any], wallet: NamedDependency[WalletService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        wallet: NamedDependency[WalletService],
+        data: URLEncodedBody[ReconcileForm],
     ) -> Response[Any]:
-        form = parse_form(ReconcileForm, data)
+        form = data
         now = wallet.clock.now()
         try:
             since, until = reconciliation_period(form.since or _day(now - timedelta(days=2)), form.until, now)

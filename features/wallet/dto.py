@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import msgspec
+from core.forms import Form
 
 
-class BuyForm(msgspec.Struct, forbid_unknown_fields=False):
+class BuyForm(Form):
     pack: str = ""
     key: str = ""
     price: str = ""  # the pack's price the button showed, in minor units: the checkout asks exactly that
@@ -13,6 +13,6 @@ class BuyForm(msgspec.Struct, forbid_unknown_fields=False):
     next: str = ""  # where to go back to after paying (checked with accounts' safe_next)
 
 
-class ReconcileForm(msgspec.Struct, forbid_unknown_fields=False):
+class ReconcileForm(Form):
     since: str = ""
     until: str = ""

@@ -8,7 +8,7 @@ import os
 from injector import Binder, Injector, Module, provider, singleton
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, tables_in
 from core.di import bind_port
 from core.feature import Command, CronSpec, Feature, NavLink
 from core.settings import Settings, SettingsError
@@ -16,6 +16,7 @@ from core.uow import UnitOfWork
 from features.ledger.service import LedgerService
 from features.sandbox_pay.service import SandboxVendor
 from features.wallet import cli as wallet_cli
+from features.wallet import tables as wallet_tables
 from features.wallet.adapters.records import (
     MemoryPurchaseRepository,
     MemoryReconciliationRepository,
@@ -135,4 +136,5 @@ FEATURE = Feature(
             wallet_cli.configure,
         ),
     ],
+    tables=tables_in(wallet_tables),
 )

@@ -8,6 +8,7 @@ import pkgutil
 
 import httpx
 import msgspec
+import pytest
 from piccolo.table import Table
 
 import features
@@ -15,7 +16,7 @@ from core.db import tables_in
 from core.di import build_injector
 from core.settings import Settings
 from core.worker import build_worker
-from features.bootstrap import HYPHA, create_app, features_for, table_classes
+from features.bootstrap import HYPHA, create_app, features_for, main, table_classes
 
 SANDBOX_PAGES = ["/sandbox-pay/admin", "/staff/payouts"]  # staff consoles: signed out, a redirect to log in
 SANDBOX_PREFIXES = ("/sandbox-pay", "/staff/payouts")
@@ -90,3 +91,11 @@ def test_every_tables_module_is_declared_by_its_feature() -> None:
         found.extend(tables_in(module))
     assert found
     assert sorted(found, key=repr) == sorted(table_classes(), key=repr)
+
+
+def test_hypha_lists_core_commands_then_those_the_features_contribute(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    listed = capsys.readouterr().out.split("{", 1)[1].split("}", 1)[0]
+    assert listed.split(",") == ["up", "web", "worker", "migrate", "check", "transcode", "ledger", "reconcile", "staff"]

@@ -178,6 +178,29 @@ async def test_heartbeats_are_stored_with_the_csrf_header(pg: Injector, settings
     assert (row["session_id"], view["session_id"]) == (view["view_id"], "abcd-1234-efgh")
 
 
+async def test_a_heartbeat_of_the_wrong_shape_is_a_4xx_naming_the_field_and_stores_nothing(
+    pg: Injector, settings: Settings
+) -> None:
+    _, made = await paid(pg, free=True)
+    viewer = await person(pg, "Viewer")
+    path = f"/v/{made.video.public_id}/heartbeat"
+    async with browser_of(pg, settings, viewer) as client:
+        csrf = {"x-csrftoken": client.cookies["csrftoken"]}
+        for body, field in [
+            ({"position": True, "session": "abcd-1234-efgh"}, "position"),
+            ({"position": None, "session": "abcd-1234-efgh"}, "position"),
+            ({"position": 1, "session": ["abcd-1234-efgh"]}, "session"),
+            ([1, 2], "form"),
+        ]:
+            bad = await client.post(path, json=body, headers=csrf)
+            assert bad.status_code == 422, body
+            assert field in bad.json()["errors"], bad.text
+        for raw in (b"{", b"", b"\xff"):
+            broken = await client.post(path, content=raw, headers={**csrf, "content-type": "application/json"})
+            assert 400 <= broken.status_code < 500, (raw, broken.status_code)
+    assert await pg.get(Database).fetchval("SELECT count(*) FROM playback_heartbeats") == 0
+
+
 async def test_the_preview_of_a_real_video_plays_its_first_segment_in_the_clear_and_nothing_more(
     pg: Injector, settings: Settings
 ) -> None:

@@ -8,10 +8,9 @@ from datetime import datetime
 import pytest
 from injector import Binder, Injector, InstanceProvider, Module
 
-from core.app import FEATURES
 from core.clock import SystemClock
 from core.db import Database
-from core.di import build_injector
+from core.di import bind_port, build_injector
 from core.events import EventBus
 from core.postgres import PostgresEventBus, PostgresRateLimiter
 from core.ratelimit import RateLimiter
@@ -22,6 +21,7 @@ from features.accounts.adapters import PostgresSessionRepository
 from features.accounts.model import User
 from features.accounts.ports import SessionRepository
 from features.accounts.service import AccountService
+from features.bootstrap import features_for
 from tests.conftest import app_client
 from tests.support.videos import person, session_token
 
@@ -48,17 +48,17 @@ class Counted(Module):
     def configure(self, binder: Binder) -> None:
         clock = SystemClock()
         binder.bind(Database, to=InstanceProvider(self.db))
-        binder.bind(UnitOfWork, to=InstanceProvider(self.db))  # type: ignore[type-abstract]
-        binder.bind(EventBus, to=InstanceProvider(PostgresEventBus(self.db)))  # type: ignore[type-abstract]
-        binder.bind(RateLimiter, to=InstanceProvider(PostgresRateLimiter(self.db, clock)))  # type: ignore[type-abstract]
-        binder.bind(SessionRepository, to=InstanceProvider(self.sessions))  # type: ignore[type-abstract]
+        bind_port(binder, UnitOfWork, self.db)
+        bind_port(binder, EventBus, PostgresEventBus(self.db))
+        bind_port(binder, RateLimiter, PostgresRateLimiter(self.db, clock))
+        bind_port(binder, SessionRepository, self.sessions)
 
 
 @pytest.fixture
 def counted(pg: Injector, settings: Settings) -> tuple[Injector, CountingSessions]:
     db = pg.get(Database)
     sessions = CountingSessions(db)
-    return build_injector(settings, FEATURES, Counted(db, sessions)), sessions
+    return build_injector(settings, features_for(settings), Counted(db, sessions)), sessions
 
 
 STATIC = ["/static/css/hypha.css", "/static/favicon.svg", "/healthz", "/readyz"]

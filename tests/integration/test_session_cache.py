@@ -40,7 +40,7 @@ class Process:
 
 @pytest.fixture
 async def web(pg: Injector, settings: Settings) -> AsyncIterator[tuple[Process, Process]]:
-    cached = msgspec.structs.replace(settings, session_cache_seconds=600.0, db_pool_min=1, db_pool_max=3)
+    cached = msgspec.structs.replace(settings, session_cache_seconds=60.0, db_pool_min=1, db_pool_max=3)
     processes = [Process(build_injector(cached, features_for(cached))) for _ in range(2)]
     for process in processes:
         await process.injector.get(Database).start()

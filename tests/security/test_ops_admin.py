@@ -6,9 +6,10 @@ from __future__ import annotations
 import httpx
 from injector import Injector
 
-from core.db import Database
+from core.db import Database, core_tables
 from core.identity import Principal
 from core.web import SESSION_COOKIE
+from features.bootstrap import table_classes
 from tests.support.videos import fund, person, session_token
 from tests.support.web import post_form
 
@@ -206,3 +207,70 @@ async def test_staff_find_the_admin_in_the_site_header(client: httpx.AsyncClient
     assert f'href="{ADMIN}/"' not in (await client.get("/")).text
     await log_in_as(client, pg, await staff_member(pg))
     assert f'href="{ADMIN}/"' in (await client.get("/")).text
+
+
+# Tables the admin leaves out whole: their very key is a credential, or they are piccolo-admin's own log-in.
+NOT_SHOWN = {"sessions", "account_tokens", "ops_admin_users", "ops_admin_sessions"}
+# Credentials that must never be served, in the tables that hold them (video_keys: the content keys,
+# raw or sealed, once its table class exists).
+CREDENTIALS = {
+    "users": {"password_hash"},
+    "app_secrets": {"value"},
+    "video_keys": {"key", "iv", "sealed"},
+}
+
+
+async def test_every_table_class_is_in_the_admin(client: httpx.AsyncClient, pg: Injector) -> None:
+    await log_in_as(client, pg, await staff_member(pg))
+    shown = set((await client.get(f"{ADMIN}/api/tables/")).json())
+    declared = {table._meta.tablename for table in [*core_tables(), *table_classes()]}
+    assert shown == declared - NOT_SHOWN
+    assert {"event_log", "wallet_purchases", "unlocks", "payouts", "analytics_watch_days"} <= shown
+
+
+async def test_credential_columns_are_never_served(client: httpx.AsyncClient, pg: Injector) -> None:
+    db = pg.get(Database)
+    viewer = await person(pg, "Vic Viewer")
+    await log_in_as(client, pg, await staff_member(pg))
+    await db.execute("INSERT INTO app_secrets (name, value) VALUES ('admin_probe', 'do-not-show-this-value')")
+    hashes = [r["password_hash"] for r in await db.fetch("SELECT password_hash FROM users")]
+
+    declared = {table._meta.tablename: table for table in [*core_tables(), *table_classes()]}
+    for tablename, columns in CREDENTIALS.items():
+        if tablename not in declared:  # video_keys until its class exists (see PENDING in test_tables_match_schema)
+            continue
+        listing = await client.get(f"{ADMIN}/api/tables/{tablename}/")
+        assert listing.status_code == 200, tablename
+        assert listing.json()["rows"] or tablename == "video_keys", tablename
+        for row in listing.json()["rows"]:
+            assert not columns & {name for name, value in row.items() if value not in (None, "")}, tablename
+    served = [
+        await client.get(f"{ADMIN}/api/tables/users/"),
+        await client.get(f"{ADMIN}/api/tables/users/{viewer.id}/"),
+        await client.get(f"{ADMIN}/api/tables/app_secrets/"),
+        await client.get(f"{ADMIN}/api/tables/app_secrets/admin_probe/"),
+    ]
+    for response in served:
+        assert response.status_code == 200
+        assert "do-not-show-this-value" not in response.text
+        assert not any(h in response.text for h in hashes)
+    refused = await client.get(f"{ADMIN}/api/tables/app_secrets/", params={"value": "do-not-show-this-value"})
+    assert refused.status_code == 400  # a credential column cannot even be filtered on
+
+
+async def test_an_expired_admin_session_is_replaced_for_the_same_mirrored_user(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    db = pg.get(Database)
+    await log_in_as(client, pg, await staff_member(pg))
+    assert (await client.get(f"{ADMIN}/api/user/")).status_code == 200
+    first = await db.fetchval("SELECT token FROM ops_admin_sessions")
+    await db.execute("UPDATE ops_admin_sessions SET expiry_date = now() - interval '2 hours'")
+    await db.execute("UPDATE ops_admin_sessions SET max_expiry_date = expiry_date")
+    await db.execute("UPDATE ops_admin_users SET active = false")  # the mirror is refreshed, not duplicated
+
+    assert (await client.get(f"{ADMIN}/api/user/")).status_code == 200
+    assert await db.fetchval("SELECT count(*) FROM ops_admin_users WHERE active AND admin") == 1
+    tokens = [r["token"] for r in await db.fetch("SELECT token FROM ops_admin_sessions")]
+    assert len(tokens) == 1  # the expired one is gone
+    assert tokens != [first]

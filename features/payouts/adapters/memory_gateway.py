@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
+import msgspec
+
 from features.payouts.model import (
     InvalidSignature,
     PayoutNotFound,
@@ -22,6 +24,13 @@ from features.payouts.model import (
 )
 
 SIGNATURE_HEADER = "x-memory-payouts-signature"
+
+
+class PayoutWebhookBody(msgspec.Struct):
+    """The in-memory vendor's webhook JSON, decoded once its signature over the raw bytes holds."""
+
+    id: str
+    ref: str | None = None
 
 
 @dataclass
@@ -65,10 +74,10 @@ class MemoryPayoutGateway:
         if not given or not hmac.compare_digest(given, expected):
             raise InvalidSignature()
         try:
-            data = json.loads(raw_body)
-            return PayoutNotice(str(data["id"]), str(data["ref"]) if data.get("ref") else None)
-        except (ValueError, KeyError, TypeError) as error:
+            notice = msgspec.json.decode(raw_body, type=PayoutWebhookBody)
+        except msgspec.DecodeError as error:
             raise InvalidSignature("That webhook is not a payout event.") from error
+        return PayoutNotice(notice.id, notice.ref or None)
 
     async def return_funds(self, idempotency_key: str, ref: str) -> None:
         if self.unavailable or self.returns_unavailable:

@@ -10,9 +10,18 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from piccolo.query.functions.aggregate import Max
+
 from core.db import Database
 from features.payouts.model import LEDGER_KIND, EarningsEntry, Payee, Payout, PayoutState, Trigger
 from features.payouts.sandbox_model import PENDING, SandboxPayout
+from features.payouts.tables import (
+    EarningsWindowTable,
+    PayeeTable,
+    PayoutTable,
+    SandboxControlTable,
+    SandboxPayoutTable,
+)
 
 _CREATOR_LOCK_CLASS = 7501  # advisory-lock namespace of the per-creator payout request lock
 
@@ -45,77 +54,78 @@ class PostgresPayoutRepository:
         self.db = db
 
     async def add(self, payout: Payout) -> Payout:
-        await self.db.execute(
-            "INSERT INTO payouts (id, creator_id, idempotency_key, points, amount_minor, currency, state, trigger,"
-            " gateway, vendor_ref, failure_reason, requested_at, updated_at, paid_at, failed_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-            " ON CONFLICT (creator_id, idempotency_key) DO NOTHING",
-            payout.id,
-            payout.creator_id,
-            payout.idempotency_key,
-            payout.points,
-            payout.amount_minor,
-            payout.currency,
-            payout.state.value,
-            payout.trigger.value,
-            payout.gateway,
-            payout.vendor_ref,
-            payout.failure_reason,
-            payout.requested_at,
-            payout.updated_at,
-            payout.paid_at,
-            payout.failed_at,
+        row = PayoutTable(
+            id=payout.id,
+            creator_id=payout.creator_id,
+            idempotency_key=payout.idempotency_key,
+            points=payout.points,
+            amount_minor=payout.amount_minor,
+            currency=payout.currency,
+            state=payout.state.value,
+            trigger=payout.trigger.value,
+            gateway=payout.gateway,
+            vendor_ref=payout.vendor_ref,
+            failure_reason=payout.failure_reason,
+            requested_at=payout.requested_at,
+            updated_at=payout.updated_at,
+            paid_at=payout.paid_at,
+            failed_at=payout.failed_at,
         )
+        key = (PayoutTable.creator_id, PayoutTable.idempotency_key)
+        await PayoutTable.insert(row).on_conflict(target=key, action="DO NOTHING")
         stored = await self.by_key(payout.creator_id, payout.idempotency_key)
         assert stored is not None
         return stored
 
     async def get(self, payout_id: UUID, *, lock: bool = False) -> Payout | None:
-        sql = "SELECT * FROM payouts WHERE id = $1 FOR UPDATE" if lock else "SELECT * FROM payouts WHERE id = $1"
-        row = await self.db.fetchrow(sql, payout_id)
+        query = PayoutTable.select().where(PayoutTable.id == payout_id)
+        row = await (query.lock_rows("UPDATE") if lock else query).first()
         return _payout(row) if row else None
 
     async def by_key(self, creator_id: UUID, idempotency_key: str) -> Payout | None:
-        row = await self.db.fetchrow(
-            "SELECT * FROM payouts WHERE creator_id = $1 AND idempotency_key = $2", creator_id, idempotency_key
+        row = (
+            await PayoutTable.select()
+            .where((PayoutTable.creator_id == creator_id) & (PayoutTable.idempotency_key == idempotency_key))
+            .first()
         )
         return _payout(row) if row else None
 
     async def by_vendor_ref(self, ref: str) -> Payout | None:
-        row = await self.db.fetchrow("SELECT * FROM payouts WHERE vendor_ref = $1", ref)
+        row = await PayoutTable.select().where(PayoutTable.vendor_ref == ref).first()
         return _payout(row) if row else None
 
     async def save(self, payout: Payout) -> None:
-        await self.db.execute(
-            "UPDATE payouts SET state = $2, vendor_ref = $3, failure_reason = $4, updated_at = $5, paid_at = $6,"
-            " failed_at = $7 WHERE id = $1",
-            payout.id,
-            payout.state.value,
-            payout.vendor_ref,
-            payout.failure_reason,
-            payout.updated_at,
-            payout.paid_at,
-            payout.failed_at,
-        )
+        await PayoutTable.update(
+            {
+                PayoutTable.state: payout.state.value,
+                PayoutTable.vendor_ref: payout.vendor_ref,
+                PayoutTable.failure_reason: payout.failure_reason,
+                PayoutTable.updated_at: payout.updated_at,
+                PayoutTable.paid_at: payout.paid_at,
+                PayoutTable.failed_at: payout.failed_at,
+            }
+        ).where(PayoutTable.id == payout.id)
 
     async def for_creator(self, creator_id: UUID, limit: int = 1000) -> list[Payout]:
-        rows = await self.db.fetch(
-            "SELECT * FROM payouts WHERE creator_id = $1 ORDER BY requested_at DESC, id DESC LIMIT $2",
-            creator_id,
-            limit,
+        rows = (
+            await PayoutTable.select()
+            .where(PayoutTable.creator_id == creator_id)
+            .order_by(PayoutTable.requested_at, PayoutTable.id, ascending=False)
+            .limit(limit)
         )
         return [_payout(r) for r in rows]
 
     async def stale(self, state: PayoutState, updated_before: datetime, limit: int = 100) -> list[Payout]:
-        rows = await self.db.fetch(
-            "SELECT * FROM payouts WHERE state = $1 AND updated_at < $2 ORDER BY updated_at, id LIMIT $3",
-            state.value,
-            updated_before,
-            limit,
+        rows = (
+            await PayoutTable.select()
+            .where((PayoutTable.state == state.value) & (PayoutTable.updated_at < updated_before))
+            .order_by(PayoutTable.updated_at, PayoutTable.id)
+            .limit(limit)
         )
         return [_payout(r) for r in rows]
 
     async def lock_creator(self, creator_id: UUID) -> None:
+        # SQL: a transaction-scoped advisory lock.
         await self.db.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2::text))", _CREATOR_LOCK_CLASS, str(creator_id)
         )
@@ -130,10 +140,11 @@ class PostgresPayeeRepository:
         self.db = db
 
     async def get(self, creator_id: UUID) -> Payee | None:
-        row = await self.db.fetchrow("SELECT * FROM payout_payees WHERE creator_id = $1", creator_id)
+        row = await PayeeTable.select().where(PayeeTable.creator_id == creator_id).first()
         return _payee(row) if row else None
 
     async def save(self, payee: Payee) -> None:
+        # SQL: an upsert that keeps the first created_at and stamps both times with the database's now().
         await self.db.execute(
             "INSERT INTO payout_payees (creator_id, stripe_account_id, created_at, updated_at)"
             " VALUES ($1, $2, coalesce($3, now()), now())"
@@ -145,12 +156,10 @@ class PostgresPayeeRepository:
         )
 
     async def page(self, after: UUID | None, limit: int) -> list[Payee]:
-        rows = await self.db.fetch(
-            "SELECT * FROM payout_payees WHERE $1::uuid IS NULL OR creator_id > $1 ORDER BY creator_id LIMIT $2",
-            after,
-            limit,
-        )
-        return [_payee(r) for r in rows]
+        query = PayeeTable.select().order_by(PayeeTable.creator_id).limit(limit)
+        if after is not None:
+            query = query.where(PayeeTable.creator_id > after)
+        return [_payee(r) for r in await query]
 
 
 class PostgresEarningsWindowStore:
@@ -158,14 +167,16 @@ class PostgresEarningsWindowStore:
         self.db = db
 
     async def newest(self, creator_id: UUID) -> int | None:
-        newest: int | None = await self.db.fetchval(
-            "SELECT max(entry_id) FROM payout_earnings_window WHERE creator_id = $1", creator_id
+        row = await EarningsWindowTable.select(Max(EarningsWindowTable.entry_id, alias="newest")).where(
+            EarningsWindowTable.creator_id == creator_id
         )
+        newest: int | None = row[0]["newest"]
         return newest
 
     async def add(self, creator_id: UUID, entries: list[EarningsEntry]) -> None:
         if not entries:
             return
+        # SQL: unnest() inserts any number of entries in one statement with five parameters.
         await self.db.execute(
             "INSERT INTO payout_earnings_window (creator_id, entry_id, amount, created_at, kind)"
             " SELECT $1, e.entry_id, e.amount, e.created_at, e.kind"
@@ -180,6 +191,7 @@ class PostgresEarningsWindowStore:
         )
 
     async def held(self, creator_id: UUID, after: datetime) -> list[EarningsEntry]:
+        # SQL: a GROUP BY on the UTC day.
         rows = await self.db.fetch(
             "SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AS day, sum(amount)::bigint AS amount,"
             " max(created_at) AS latest FROM payout_earnings_window"
@@ -191,6 +203,7 @@ class PostgresEarningsWindowStore:
         return [EarningsEntry(r["amount"], r["latest"], "earnings") for r in rows]
 
     async def prune(self, before: datetime) -> int:
+        # SQL: the DELETE's status counts the rows, which are not worth sending back.
         status = await self.db.execute("DELETE FROM payout_earnings_window WHERE created_at < $1", before)
         return int(status.split()[-1])
 
@@ -215,72 +228,75 @@ class PostgresSandboxPayoutStore:
         self.db = db
 
     async def add(self, payout: SandboxPayout) -> tuple[SandboxPayout, bool]:
-        status = await self.db.execute(
-            "INSERT INTO payout_sandbox_payouts (ref, idempotency_key, creator_id, amount_minor, currency, status,"
-            " failure_reason, created_at, settle_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            " ON CONFLICT (idempotency_key) DO NOTHING",
-            payout.ref,
-            payout.idempotency_key,
-            payout.creator_id,
-            payout.amount_minor,
-            payout.currency,
-            payout.status,
-            payout.failure_reason,
-            payout.created_at,
-            payout.settle_at,
+        row = SandboxPayoutTable(
+            reference=payout.ref,
+            idempotency_key=payout.idempotency_key,
+            creator_id=payout.creator_id,
+            amount_minor=payout.amount_minor,
+            currency=payout.currency,
+            status=payout.status,
+            failure_reason=payout.failure_reason,
+            created_at=payout.created_at,
+            settle_at=payout.settle_at,
         )
-        row = await self.db.fetchrow(
-            "SELECT * FROM payout_sandbox_payouts WHERE idempotency_key = $1", payout.idempotency_key
-        )
-        assert row is not None
-        return _sandbox(row), status.endswith(" 1")
+        key = SandboxPayoutTable.idempotency_key
+        inserted = await SandboxPayoutTable.insert(row).on_conflict(target=key, action="DO NOTHING")
+        stored = await SandboxPayoutTable.select().where(key == payout.idempotency_key).first()
+        assert stored is not None
+        return _sandbox(stored), bool(inserted)
 
     async def get(self, ref: str) -> SandboxPayout | None:
-        row = await self.db.fetchrow("SELECT * FROM payout_sandbox_payouts WHERE ref = $1", ref)
+        row = await SandboxPayoutTable.select().where(SandboxPayoutTable.reference == ref).first()
         return _sandbox(row) if row else None
 
     async def mark_to_fail(self, ref: str, reason: str) -> None:
-        await self.db.execute("UPDATE payout_sandbox_payouts SET failure_reason = $2 WHERE ref = $1", ref, reason)
+        await SandboxPayoutTable.update({SandboxPayoutTable.failure_reason: reason}).where(
+            SandboxPayoutTable.reference == ref
+        )
 
     async def settle(self, ref: str, status: str, now: datetime) -> None:
-        await self.db.execute(
-            "UPDATE payout_sandbox_payouts SET status = $2, settled_at = $3 WHERE ref = $1 AND status = 'pending'",
-            ref,
-            status,
-            now,
+        await SandboxPayoutTable.update({SandboxPayoutTable.status: status, SandboxPayoutTable.settled_at: now}).where(
+            (SandboxPayoutTable.reference == ref) & (SandboxPayoutTable.status == PENDING)
         )
 
     async def due(self, now: datetime, limit: int = 100) -> list[SandboxPayout]:
-        rows = await self.db.fetch(
-            "SELECT * FROM payout_sandbox_payouts WHERE status = 'pending' AND settle_at <= $1"
-            " ORDER BY settle_at, ref LIMIT $2",
-            now,
-            limit,
+        rows = (
+            await SandboxPayoutTable.select()
+            .where((SandboxPayoutTable.status == PENDING) & (SandboxPayoutTable.settle_at <= now))
+            .order_by(SandboxPayoutTable.settle_at, SandboxPayoutTable.reference)
+            .limit(limit)
         )
         return [_sandbox(r) for r in rows]
 
     async def recent(self, limit: int = 50) -> list[SandboxPayout]:
-        rows = await self.db.fetch("SELECT * FROM payout_sandbox_payouts ORDER BY created_at DESC, ref LIMIT $1", limit)
+        rows = (
+            await SandboxPayoutTable.select()
+            .order_by(SandboxPayoutTable.created_at, ascending=False)
+            .order_by(SandboxPayoutTable.reference)
+            .limit(limit)
+        )
         return [_sandbox(r) for r in rows]
 
     async def arm_failures(self, count: int) -> int:
-        armed: int = await self.db.fetchval(
-            "INSERT INTO payout_sandbox_controls (id, fail_next) VALUES (1, $1)"
-            " ON CONFLICT (id) DO UPDATE SET fail_next = EXCLUDED.fail_next RETURNING fail_next",
-            count,
+        rows = (
+            await SandboxControlTable.insert(SandboxControlTable(id=1, fail_next=count))
+            .on_conflict(target=SandboxControlTable.id, action="DO UPDATE", values=[SandboxControlTable.fail_next])
+            .returning(SandboxControlTable.fail_next)
         )
+        armed: int = rows[0]["fail_next"]
         return armed
 
     async def take_failure(self) -> bool:
-        row = await self.db.fetchrow(
-            "UPDATE payout_sandbox_controls SET fail_next = fail_next - 1 WHERE id = 1 AND fail_next > 0"
-            " RETURNING fail_next"
+        taken = (
+            await SandboxControlTable.update({SandboxControlTable.fail_next: SandboxControlTable.fail_next - 1})
+            .where((SandboxControlTable.id == 1) & (SandboxControlTable.fail_next > 0))
+            .returning(SandboxControlTable.fail_next)
         )
-        return row is not None
+        return bool(taken)
 
     async def armed_failures(self) -> int:
-        armed = await self.db.fetchval("SELECT fail_next FROM payout_sandbox_controls WHERE id = 1")
-        return int(armed or 0)
+        row = await SandboxControlTable.select(SandboxControlTable.fail_next).where(SandboxControlTable.id == 1).first()
+        return int(row["fail_next"]) if row else 0
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What the studio's controllers share: the signed-in creator and the form bodies."""
+"""What the studio's controllers share: the signed-in creator and the multipart bodies."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from litestar.params import Body
 from core.auth import current_principal
 from core.identity import Principal
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 MultipartData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 

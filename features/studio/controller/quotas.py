@@ -7,13 +7,11 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
 
 from core.auth import staff_required
-from core.forms import parse_form
 from core.web import flash, inject, redirect
-from features.studio.controller.base import FormData
 from features.studio.dto import QuotaForm
 from features.studio.model import (
     size_text,
@@ -51,9 +49,9 @@ class StaffQuotaController(Controller):
         request: Request[Any, Any, Any],
         studio: NamedDependency[StudioService],
         creator_id: FromPath[UUID],
-        data: FormData,
+        data: URLEncodedBody[QuotaForm],
     ) -> Response[Any]:
-        form = parse_form(QuotaForm, data)
+        form = data
         errors: dict[str, str] = {}
         storage = _quota_field(form.storage_mb, "Storage", errors, "storage_mb")
         daily = _quota_field(form.daily_upload_mb, "Daily uploads", errors, "daily_upload_mb")

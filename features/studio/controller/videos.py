@@ -9,16 +9,15 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Template
 
 from core.auth import creator_required
 from core.errors import Conflict, NotFound
 from core.events import Event, EventBus
-from core.forms import parse_form
 from core.sse import EventStream, sse_response
 from core.web import flash, inject, query_number, redirect, wants_fragment
-from features.studio.controller.base import FormData, MultipartData, signed_in
+from features.studio.controller.base import MultipartData, signed_in
 from features.studio.dto import NewVideoForm
 from features.studio.model import (
     InvalidCover,
@@ -100,9 +99,12 @@ class StudioController(Controller):
 
     @post("/videos")
     async def create_video(
-        self, request: Request[Any, Any, Any], studio: NamedDependency[StudioService], data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        data: URLEncodedBody[NewVideoForm],
     ) -> Response[Any]:
-        form = parse_form(NewVideoForm, data)
+        form = data
         try:
             video = await studio.create_video(signed_in(request).id, form.title, form.description)
         except InvalidVideoDetails as error:

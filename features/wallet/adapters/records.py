@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from piccolo.custom_types import Combinable
+
 from core.db import Database
 from features.wallet.model import (
     Finding,
@@ -16,6 +18,7 @@ from features.wallet.model import (
     ReconciliationRun,
     VendorEvent,
 )
+from features.wallet.tables import PurchaseTable, ReconciliationFindingTable, ReconciliationRunTable, WebhookInboxTable
 
 _PAYMENT_LOCK_CLASS = 4001  # advisory-lock namespace of the wallet's per-payment locks
 
@@ -42,67 +45,69 @@ class PostgresPurchaseRepository:
         self.db = db
 
     async def add(self, purchase: Purchase) -> Purchase:
-        await self.db.execute(
-            "INSERT INTO wallet_purchases (payment_ref, user_id, pack_id, points, amount_minor, currency,"
-            " idempotency_key, checkout_url, status, created_at, updated_at, return_path)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
-            purchase.payment_ref,
-            purchase.user_id,
-            purchase.pack_id,
-            purchase.points,
-            purchase.amount_minor,
-            purchase.currency,
-            purchase.idempotency_key,
-            purchase.checkout_url,
-            purchase.status.value,
-            purchase.created_at,
-            purchase.updated_at,
-            purchase.return_path,
+        row = PurchaseTable(
+            payment_ref=purchase.payment_ref,
+            user_id=purchase.user_id,
+            pack_id=purchase.pack_id,
+            points=purchase.points,
+            amount_minor=purchase.amount_minor,
+            currency=purchase.currency,
+            idempotency_key=purchase.idempotency_key,
+            checkout_url=purchase.checkout_url,
+            status=purchase.status.value,
+            created_at=purchase.created_at,
+            updated_at=purchase.updated_at,
+            return_path=purchase.return_path,
         )
-        row = await self.db.fetchrow(
-            "SELECT * FROM wallet_purchases WHERE (user_id = $1 AND idempotency_key = $2) OR payment_ref = $3"
-            " ORDER BY (payment_ref = $3) DESC LIMIT 1",
-            purchase.user_id,
-            purchase.idempotency_key,
-            purchase.payment_ref,
+        await PurchaseTable.insert(row).on_conflict(action="DO NOTHING")
+        same_key = (PurchaseTable.user_id == purchase.user_id) & (
+            PurchaseTable.idempotency_key == purchase.idempotency_key
         )
-        assert row is not None
-        return _purchase(row)
+        rows = await PurchaseTable.select().where(same_key | (PurchaseTable.payment_ref == purchase.payment_ref))
+        # The row under this payment reference if there is one, else the earlier checkout under this key.
+        rows.sort(key=lambda r: r["payment_ref"] != purchase.payment_ref)
+        return _purchase(rows[0])
 
     async def by_key(self, user_id: UUID, idempotency_key: str) -> Purchase | None:
-        row = await self.db.fetchrow(
-            "SELECT * FROM wallet_purchases WHERE user_id = $1 AND idempotency_key = $2", user_id, idempotency_key
+        row = (
+            await PurchaseTable.select()
+            .where((PurchaseTable.user_id == user_id) & (PurchaseTable.idempotency_key == idempotency_key))
+            .first()
         )
         return _purchase(row) if row else None
 
     async def get(self, payment_ref: str) -> Purchase | None:
-        row = await self.db.fetchrow("SELECT * FROM wallet_purchases WHERE payment_ref = $1", payment_ref)
+        row = await PurchaseTable.select().where(PurchaseTable.payment_ref == payment_ref).first()
         return _purchase(row) if row else None
 
     async def set_status(self, payment_ref: str, status: PaymentStatus, now: datetime) -> None:
-        await self.db.execute(
-            "UPDATE wallet_purchases SET status = $2, updated_at = $3 WHERE payment_ref = $1",
-            payment_ref,
-            status.value,
-            now,
+        await PurchaseTable.update({PurchaseTable.status: status.value, PurchaseTable.updated_at: now}).where(
+            PurchaseTable.payment_ref == payment_ref
         )
 
     async def created_between(self, since: datetime, until: datetime) -> list[Purchase]:
-        rows = await self.db.fetch(
-            "SELECT * FROM wallet_purchases WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at",
-            since,
-            until,
+        rows = (
+            await PurchaseTable.select()
+            .where((PurchaseTable.created_at >= since) & (PurchaseTable.created_at < until))
+            .order_by(PurchaseTable.created_at)
         )
         return [_purchase(r) for r in rows]
 
     async def of_user(self, user_id: UUID) -> list[Purchase]:
-        rows = await self.db.fetch(
-            "SELECT * FROM wallet_purchases WHERE user_id = $1 ORDER BY created_at, payment_ref", user_id
+        rows = (
+            await PurchaseTable.select()
+            .where(PurchaseTable.user_id == user_id)
+            .order_by(PurchaseTable.created_at, PurchaseTable.payment_ref)
         )
         return [_purchase(r) for r in rows]
 
     async def lock_payment(self, payment_ref: str) -> None:
+        # SQL: a transaction-scoped advisory lock.
         await self.db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _PAYMENT_LOCK_CLASS, payment_ref)
+
+
+def _event(vendor: str, event_id: str) -> Combinable:
+    return (WebhookInboxTable.vendor == vendor) & (WebhookInboxTable.event_id == event_id)
 
 
 class PostgresWebhookInbox:
@@ -110,36 +115,24 @@ class PostgresWebhookInbox:
         self.db = db
 
     async def record(self, vendor: str, event: VendorEvent, received_at: datetime) -> bool:
-        status = await self.db.execute(
-            "INSERT INTO wallet_webhook_inbox (vendor, event_id, event_type, payment_ref, received_at)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            vendor,
-            event.id,
-            event.type,
-            event.payment_ref,
-            received_at,
+        row = WebhookInboxTable(
+            vendor=vendor,
+            event_id=event.id,
+            event_type=event.type,
+            payment_ref=event.payment_ref,
+            received_at=received_at,
         )
-        return status.endswith(" 1")
+        return bool(await WebhookInboxTable.insert(row).on_conflict(action="DO NOTHING"))
 
     async def seen(self, vendor: str, event_id: str) -> bool:
-        found = await self.db.fetchval(
-            "SELECT 1 FROM wallet_webhook_inbox WHERE vendor = $1 AND event_id = $2", vendor, event_id
-        )
-        return found is not None
+        return await WebhookInboxTable.exists().where(_event(vendor, event_id))
 
     async def set_outcome(self, vendor: str, event_id: str, outcome: str) -> None:
-        await self.db.execute(
-            "UPDATE wallet_webhook_inbox SET outcome = $3 WHERE vendor = $1 AND event_id = $2",
-            vendor,
-            event_id,
-            outcome,
-        )
+        await WebhookInboxTable.update({WebhookInboxTable.outcome: outcome}).where(_event(vendor, event_id))
 
     async def outcome(self, vendor: str, event_id: str) -> str | None:
-        value: str | None = await self.db.fetchval(
-            "SELECT outcome FROM wallet_webhook_inbox WHERE vendor = $1 AND event_id = $2", vendor, event_id
-        )
-        return value
+        row = await WebhookInboxTable.select(WebhookInboxTable.outcome).where(_event(vendor, event_id)).first()
+        return row["outcome"] if row else None
 
 
 class PostgresReconciliationRepository:
@@ -148,45 +141,53 @@ class PostgresReconciliationRepository:
 
     async def save(self, run: ReconciliationRun) -> None:
         async with self.db.atomic():
-            await self.db.execute(
-                "INSERT INTO wallet_reconciliation_runs"
-                " (id, since, until, started_at, finished_at, payments_checked, purchases_checked)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                run.id,
-                run.since,
-                run.until,
-                run.started_at,
-                run.finished_at,
-                run.payments_checked,
-                run.purchases_checked,
+            await ReconciliationRunTable.insert(
+                ReconciliationRunTable(
+                    id=run.id,
+                    since=run.since,
+                    until=run.until,
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                    payments_checked=run.payments_checked,
+                    purchases_checked=run.purchases_checked,
+                )
             )
             if run.findings:
-                async with self.db.connection() as conn:
-                    await conn.executemany(
-                        "INSERT INTO wallet_reconciliation_findings"
-                        " (run_id, kind, payment_ref, detail, healed, points, amount_minor)"
-                        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        [
-                            (run.id, f.kind.value, f.payment_ref, f.detail, f.healed, f.points, f.amount_minor)
-                            for f in run.findings
-                        ],
+                await ReconciliationFindingTable.insert(
+                    *(
+                        ReconciliationFindingTable(
+                            run_id=run.id,
+                            kind=f.kind.value,
+                            payment_ref=f.payment_ref,
+                            detail=f.detail,
+                            healed=f.healed,
+                            points=f.points,
+                            amount_minor=f.amount_minor,
+                        )
+                        for f in run.findings
                     )
+                )
 
     async def recent(self, limit: int = 20) -> list[ReconciliationRun]:
-        rows = await self.db.fetch(
-            "SELECT * FROM wallet_reconciliation_runs ORDER BY started_at DESC, id DESC LIMIT $1", limit
+        rows = (
+            await ReconciliationRunTable.select()
+            .order_by(ReconciliationRunTable.started_at, ReconciliationRunTable.id, ascending=False)
+            .limit(limit)
         )
         return await self._with_findings(rows)
 
     async def get(self, run_id: UUID) -> ReconciliationRun | None:
-        rows = await self.db.fetch("SELECT * FROM wallet_reconciliation_runs WHERE id = $1", run_id)
+        rows = await ReconciliationRunTable.select().where(ReconciliationRunTable.id == run_id)
         runs = await self._with_findings(rows)
         return runs[0] if runs else None
 
     async def _with_findings(self, rows: list[Any]) -> list[ReconciliationRun]:
-        ids = [r["id"] for r in rows]
-        found = await self.db.fetch(
-            "SELECT * FROM wallet_reconciliation_findings WHERE run_id = ANY($1::uuid[]) ORDER BY id", ids
+        if not rows:
+            return []
+        found = (
+            await ReconciliationFindingTable.select()
+            .where(ReconciliationFindingTable.run_id.is_in([r["id"] for r in rows]))
+            .order_by(ReconciliationFindingTable.id)
         )
         by_run: dict[UUID, list[Finding]] = {}
         for f in found:

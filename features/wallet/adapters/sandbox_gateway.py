@@ -3,10 +3,11 @@ database, but spoken to only through the vendor's service, the way a real vendor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from uuid import UUID
+
+import msgspec
 
 from core.clock import Clock
 from core.numbers import whole_or_none
@@ -83,6 +84,23 @@ def vendor_payment(payment: SandboxPayment) -> VendorPayment:
     )
 
 
+class _EventObject(msgspec.Struct):
+    id: str
+
+
+class _EventData(msgspec.Struct):
+    object: _EventObject
+
+
+class SandboxEventBody(msgspec.Struct):
+    """A sandbox webhook's JSON (the Stripe shape), decoded once its signature over the raw bytes holds."""
+
+    id: str
+    type: str
+    data: _EventData
+    created: int = 0
+
+
 class SandboxGateway:
     def __init__(self, vendor: SandboxVendor, clock: Clock, return_url: str = RETURN_URL) -> None:
         self.vendor = vendor
@@ -108,13 +126,11 @@ class SandboxGateway:
         except BadSignature as error:
             raise InvalidSignature(error.message) from error
         try:
-            data = json.loads(raw_body)
-            event_id, event_type = str(data["id"]), str(data["type"])
-            ref = str(data["data"]["object"]["id"])
-            created = datetime.fromtimestamp(int(data.get("created", 0)), UTC)
-        except (ValueError, KeyError, TypeError) as error:
+            event = msgspec.json.decode(raw_body, type=SandboxEventBody)
+            created = datetime.fromtimestamp(event.created, UTC)
+        except (msgspec.DecodeError, ValueError, OverflowError, OSError) as error:
             raise InvalidSignature("The webhook body is not a sandbox event.") from error
-        return VendorEvent(event_id, event_type, ref, created)
+        return VendorEvent(event.id, event.type, event.data.object.id, created)
 
     async def fetch_payment(self, ref: str) -> VendorPayment:
         try:
