@@ -12,7 +12,7 @@ not bought yet.
   ledger transfer (viewer → creator, creator → platform fee), the purchase and entitlement, the
   "sale" event (event_log + NOTIFY), and the rendered player panel.
 - raw: a bare Litestar app whose handler takes the viewer from a cookie and runs the same money
-  movement as hand-written asyncpg SQL — lock the accounts in id order, insert the transfer, its
+  movement as hand-written asyncpg SQL — lock the accounts in (kind, owner) order, insert the transfer, its
   entries, update the balances, upsert the entitlement — and returns a small HTML string.
 
 Scenario (a) charges the configured 10 % fee, so both sides lock three accounts per unlock, one of
@@ -34,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +45,7 @@ import asyncpg
 import httpx
 
 from bench.common import bench_database, free_port, load_parser, write_section
+from bench.load import ClientSaturated, LoadResult, Person, drive_wrk, wrk_path
 from core.di import get_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,8 @@ def baseline_app() -> Any:
     """`uvicorn --factory bench.unlock:baseline_app` — DATABASE_URL, PLATFORM_FEE_PERCENT, POOL_SIZE."""
     from litestar import Litestar, MediaType, Request, post
 
+    from features.ledger.model import PLATFORM_REVENUE_SHARDS
+
     url = os.environ["DATABASE_URL"]
     fee_percent = int(os.environ.get("PLATFORM_FEE_PERCENT", "10"))
     size = int(os.environ.get("POOL_SIZE", "16"))
@@ -76,9 +79,16 @@ def baseline_app() -> Any:
         rows = await pool.fetch("SELECT id, kind, owner_id FROM ledger_accounts")
         accounts = {(r["kind"], r["owner_id"]): r["id"] for r in rows}
         state["wallets"] = {owner: i for (kind, owner), i in accounts.items() if kind == "wallet"}
-        state["platform"] = accounts[("platform_revenue", UUID(int=0))]
         videos = await pool.fetch("SELECT id, public_id, owner_id FROM videos")
-        state["videos"] = {v["public_id"]: (v["id"], accounts[("earnings", v["owner_id"])]) for v in videos}
+        # The fee goes to the creator's platform revenue shard, as the real side does (ledger.model).
+        state["videos"] = {
+            v["public_id"]: (
+                v["id"],
+                accounts[("earnings", v["owner_id"])],
+                accounts[("platform_revenue", UUID(int=v["owner_id"].int % PLATFORM_REVENUE_SHARDS))],
+            )
+            for v in videos
+        }
 
     async def shutdown() -> None:
         await state["pool"].close()
@@ -88,15 +98,16 @@ def baseline_app() -> Any:
         viewer = UUID(request.cookies["viewer"])
         form = await request.form()
         key = str(form["key"])
-        video_id, earnings = state["videos"][public_id]
+        video_id, earnings, revenue = state["videos"][public_id]
         wallet = state["wallets"][viewer]
         fee = PRICE * fee_percent // 100
-        legs = [(wallet, earnings, PRICE)] + ([(earnings, state["platform"], fee)] if fee else [])
+        legs = [(wallet, earnings, PRICE)] + ([(earnings, revenue, fee)] if fee else [])
         now = datetime.now(UTC)
         transfer_id = UUID(bytes=secrets.token_bytes(16), version=4)
         async with state["pool"].acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, kind, balance FROM ledger_accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+                "SELECT id, kind, balance FROM ledger_accounts WHERE id = ANY($1::bigint[])"
+                ' ORDER BY kind COLLATE "C", owner_id FOR UPDATE',  # the ledger function's order
                 sorted({a for leg in legs for a in leg[:2]}),
             )
             balance = {r["id"]: r["balance"] for r in rows}
@@ -147,83 +158,63 @@ def baseline_app() -> Any:
 
 
 @dataclass
-class Result:
-    name: str
-    requests: int
-    seconds: float
-    latencies: list[float]
-    server_cpu: float = 0.0  # CPU seconds the server process used in the window
-
-    @property
-    def cpu_per_request(self) -> float:
-        """Server CPU microseconds per request."""
-        return self.server_cpu / self.requests * 1e6 if self.requests else 0.0
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-@dataclass
 class Viewer:
     id: UUID
     token: str
-    videos: Iterator[str]  # public ids this viewer has not bought yet
 
 
-async def drive(
-    name: str, base_url: str, viewers: list[Viewer], seconds: float, *, real: bool, pid: int | None = None
-) -> Result:
-    latencies: list[float] = []
-    failures: list[str] = []
-    ready = asyncio.Event()
-    waiting = len(viewers)
-    window: dict[str, float] = {}
+async def people(real_url: str, viewers: list[Viewer], *, real: bool) -> list[Person]:
+    """Each viewer as a wrk connection: the real side logs in with the session cookie and the CSRF
+    token a browser gets from any page; the raw side names the viewer in a cookie."""
+    if not real:
+        return [Person({"Cookie": f"viewer={v.id}", "hx-request": "true"}) for v in viewers]
+    found = []
+    async with httpx.AsyncClient(base_url=real_url) as http:
+        for viewer in viewers:
+            http.cookies.clear()
+            http.cookies.set("hypha_session", viewer.token)
+            await http.get("/login")
+            csrf = http.cookies["csrftoken"]
+            cookie = f"hypha_session={viewer.token}; csrftoken={csrf}"
+            found.append(Person({"Cookie": cookie, "x-csrftoken": csrf, "hx-request": "true"}))
+    return found
 
-    async def client(viewer: Viewer) -> None:
-        nonlocal waiting
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as http:
-            headers = {"hx-request": "true"}
-            if real:
-                http.cookies.set("hypha_session", viewer.token)
-                await http.get("/login")  # the CSRF cookie, as a browser gets it
-                headers["x-csrftoken"] = http.cookies["csrftoken"]
-            else:
-                http.cookies.set("viewer", str(viewer.id))
-            waiting -= 1
-            if waiting == 0:  # every client is connected and has its cookies: start the clock
-                window["cpu"] = cpu_seconds(pid) if pid else 0.0
-                window["start"] = time.perf_counter()
-                window["stop"] = window["start"] + seconds
-                ready.set()
-            await ready.wait()
-            while time.perf_counter() < window["stop"]:
-                public_id = next(viewer.videos)
-                data = {"offer": "rent_day", "key": secrets.token_urlsafe(18), "price": str(PRICE)}
-                started = time.perf_counter()
-                response = await http.post(f"/v/{public_id}/unlock", data=data, headers=headers)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200 or "data-src=" not in response.text:
-                    failures.append(f"{response.status_code}: {response.text[:300]}")
 
-    await asyncio.gather(*(client(v) for v in viewers))
-    elapsed = time.perf_counter() - window["start"]
-    used = cpu_seconds(pid) - window["cpu"] if pid else 0.0
-    if failures:
-        raise RuntimeError(f"{name}: {len(failures)} failed requests, e.g. {failures[0]}")
-    return Result(name, len(latencies), elapsed, latencies, used)
+class Walk:
+    """Where the viewers are in the list of videos: raw and real buy from one walk, so no viewer is
+    sent to a video either side already sold them (that click would rightly be refused)."""
+
+    def __init__(self, videos: list[str]) -> None:
+        self.videos = videos
+        self.offset = 0
+
+    def run(self, name: str, base: str, who: list[Person], seconds: float, pid: int, **kw: Any) -> LoadResult:
+        body = "offer=rent_day&key={key}&price=" + str(PRICE)
+        result = drive_wrk(
+            name,
+            base,
+            people=who,
+            targets=self.videos,
+            path="/v/{target}/unlock",
+            method="POST",
+            body=body,
+            expect="data-src=",
+            offset=self.offset,
+            seconds=seconds,
+            server_pid=pid,
+            **kw,
+        )
+        self.offset += result.steps + 1
+        if self.offset + len(who) >= len(self.videos):
+            raise RuntimeError("bench.unlock: the viewers ran out of unbought videos; seed more (--videos)")
+        return result
 
 
 # ---------------------------------------------------------------------------------------------------
 # Setting up: people, points, published videos
 
 
-async def populate(url: str, data_dir: str, clients: int, videos_per_viewer: int) -> list[Viewer]:
+async def populate(url: str, data_dir: str, clients: int, video_count: int) -> tuple[list[Viewer], list[str]]:
     from injector import Injector
 
     from core.db import Database
@@ -232,7 +223,7 @@ async def populate(url: str, data_dir: str, clients: int, videos_per_viewer: int
     from core.settings import load_settings
     from features.accounts.service import AccountService
     from features.bootstrap import features_for
-    from features.ledger.model import AccountRef, Leg
+    from features.ledger.model import PLATFORM_REVENUE_SHARDS, AccountRef, Leg
     from features.ledger.service import LedgerService
     from features.studio.model import Video, VideoState
     from features.studio.ports import VideoRepository
@@ -275,8 +266,24 @@ async def populate(url: str, data_dir: str, clients: int, videos_per_viewer: int
             )
             made.append(video.public_id)
 
-        for start in range(0, videos_per_viewer, 50):
-            await asyncio.gather(*(one_video(n) for n in range(start, min(start + 50, videos_per_viewer))))
+        await asyncio.gather(*(one_video(n) for n in range(CREATORS)))
+        # The rest are copies of those, made in SQL (the service's way takes minutes for 10,000).
+        await db.execute(
+            """INSERT INTO videos (id, public_id, owner_id, title, description, state, playlist, manifest, duration,
+                                   created_at, updated_at)
+               SELECT gen_random_uuid(), substr(md5(v.id::text || n), 1, 12), v.owner_id, v.title || ' ' || n,
+                      v.description, v.state, v.playlist, v.manifest, v.duration, v.created_at, v.updated_at
+               FROM videos v, generate_series(1, $1) AS n""",
+            max(0, video_count // CREATORS),
+        )
+        await db.execute(
+            """INSERT INTO video_pricing (video_id, free, rent_day_points, preview_seconds, updated_at)
+               SELECT v.id, false, $1, 0, now() FROM videos v
+               WHERE NOT EXISTS (SELECT 1 FROM video_pricing p WHERE p.video_id = v.id)""",
+            PRICE,
+        )
+        await db.execute("ANALYZE")
+        made = [row["public_id"] for row in await db.fetch("SELECT public_id FROM videos ORDER BY public_id")]
         viewers: list[Viewer] = []
         for n in range(clients):
             user = await accounts.sign_up(f"viewer{n}@bench.example", PASSWORD, f"Viewer {n}")
@@ -285,17 +292,19 @@ async def populate(url: str, data_dir: str, clients: int, videos_per_viewer: int
                 f"fund-{user.id}", "purchase", [Leg(AccountRef.vendor_clearing(), AccountRef.wallet(user.id), FUNDS)]
             )
             token = await accounts.open_session(user)
-            order = made[n:] + made[:n]  # each viewer walks every video once, from its own start
-            viewers.append(Viewer(user.id, token, iter(order)))
+            viewers.append(Viewer(user.id, token))
         # Every account exists before either side runs, so neither pays for creating them.
         for creator in creators:
             await ledger.transfer(
-                f"open-{creator.id}", "tip", [Leg(AccountRef.wallet(viewers[0].id), AccountRef.earnings(creator.id), 1)]
+                f"open-{creator.id}",
+                "tip",
+                [Leg(AccountRef.wallet(viewers[0].id), AccountRef.earnings(creator.id), 100)],
             )
-        await ledger.transfer(
-            "open-platform", "tip", [Leg(AccountRef.earnings(creators[0].id), AccountRef.platform_revenue(), 1)]
-        )
-        return viewers
+        for shard in range(PLATFORM_REVENUE_SHARDS):
+            revenue = AccountRef.platform_revenue(shard)
+            legs = [Leg(AccountRef.earnings(creators[0].id), revenue, 1)]
+            await ledger.transfer(f"open-platform-{shard}", "tip", legs)
+        return viewers, made
     finally:
         await db.stop()
 
@@ -339,24 +348,39 @@ async def server(factory: str, env: dict[str, str]) -> AsyncIterator[tuple[str, 
             await process.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+@dataclass(frozen=True)
+class Round:
+    raw: LoadResult
+    real: LoadResult
+
+    @property
+    def throughput(self) -> float:
+        return self.real.per_second / self.raw.per_second
+
+    @property
+    def cpu(self) -> float:
+        return self.real.cpu_per_request_us / self.raw.cpu_per_request_us
+
+    @property
+    def p99(self) -> float:
+        return self.real.p99_ms / self.raw.p99_ms
 
 
-async def run(url: str, data_dir: str, clients: int, seconds: float, rounds: int) -> list[tuple[str, Result, Result]]:
-    runs_per_side = 2 * (rounds + 1)
-    # Enough videos that no viewer buys one twice: a generous guess at the fastest side's rate.
-    viewers = await populate(
-        url, data_dir, clients, videos_per_viewer=int(2500 * seconds * runs_per_side / clients) + 200
-    )
-    results: list[tuple[str, Result, Result]] = []
-    paired.clear()
-    for name, fee in (
-        ("(a) 10 % platform fee: 3 accounts locked, one of them the platform's", 10),
-        ("(b) no fee: 2 accounts locked", 0),
-    ):
+SCENARIOS = (
+    ("(a) 10 % platform fee: 3 accounts locked, the fee to the creator's platform revenue shard", 10),
+    ("(b) no fee: 2 accounts locked", 0),
+)
+
+
+async def run(
+    url: str, data_dir: str, clients: int, seconds: float, rounds: int, videos: int
+) -> list[tuple[str, list[Round]]]:
+    started = time.perf_counter()
+    viewers, made = await populate(url, data_dir, clients, videos)
+    print(f"seeded {len(made):,} videos and {clients} viewers in {time.perf_counter() - started:.1f} s", flush=True)
+    walk = Walk(made)
+    results: list[tuple[str, list[Round]]] = []
+    for name, fee in SCENARIOS:
         real_env = {
             "DATABASE_URL": url,
             "DATA_DIR": data_dir,
@@ -365,125 +389,170 @@ async def run(url: str, data_dir: str, clients: int, seconds: float, rounds: int
             "DB_POOL_MIN": str(clients),
             "DB_POOL_MAX": str(clients),
             "LOG_LEVEL": "WARNING",
+            "UNLOCKS_PER_VIEWER_PER_MINUTE": "1000000",  # the abuse limit is not what is measured
         }
         raw_env = {"DATABASE_URL": url, "PLATFORM_FEE_PERCENT": str(fee), "POOL_SIZE": str(clients)}
         async with (
             server("hypha-web", real_env) as (real_url, real_pid),
             server("bench.unlock:baseline_app", raw_env) as (raw_url, raw_pid),
         ):
-            await drive("warm-up", real_url, viewers, 1.0, real=True)
-            await drive("warm-up", raw_url, viewers, 1.0, real=False)
-            best_real: Result | None = None
-            best_raw: Result | None = None
-            for _ in range(rounds):  # alternate, so neither side gets a warmer database
-                r = await drive("raw", raw_url, viewers, seconds, real=False, pid=raw_pid)
-                s = await drive("real", real_url, viewers, seconds, real=True, pid=real_pid)
-                paired.setdefault(name, []).append(s.per_second / r.per_second)
-                best_raw = r if best_raw is None or r.per_second > best_raw.per_second else best_raw
-                best_real = s if best_real is None or s.per_second > best_real.per_second else best_real
-            assert best_raw is not None
-            assert best_real is not None
-            results.append((name, best_raw, best_real))
-            print(
-                f"{name}: raw {best_raw.per_second:,.0f}/s p99 {best_raw.percentile(0.99):.1f} ms, "
-                f"real {best_real.per_second:,.0f}/s p50 {best_real.percentile(0.5):.1f} ms "
-                f"p99 {best_real.percentile(0.99):.1f} ms ({best_real.per_second / best_raw.per_second:.0%}); "
-                f"server CPU/request raw {best_raw.cpu_per_request:,.0f} µs, real {best_real.cpu_per_request:,.0f} µs",
-                flush=True,
-            )
+            real_people = await people(real_url, viewers, real=True)
+            raw_people = await people(raw_url, viewers, real=False)
+            walk.run("warm-up real", real_url, real_people, 2, real_pid, check_client=False)
+            walk.run("warm-up raw", raw_url, raw_people, 2, raw_pid, check_client=False)
+            done: list[Round] = []
+            for n in range(rounds):  # alternate, so neither side gets a warmer database
+                first_raw = n % 2 == 0
+                if first_raw:
+                    raw = walk.run("raw", raw_url, raw_people, seconds, raw_pid)
+                real = walk.run("real", real_url, real_people, seconds, real_pid)
+                if not first_raw:
+                    raw = walk.run("raw", raw_url, raw_people, seconds, raw_pid)
+                done.append(Round(raw, real))
+                print(
+                    f"{name.split(':')[0]} round {n + 1}: raw {raw.per_second:,.0f}/s "
+                    f"p99 {raw.p99_ms:.1f} ms {raw.cpu_per_request_us:,.0f} µs; real {real.per_second:,.0f}/s "
+                    f"p99 {real.p99_ms:.1f} ms {real.cpu_per_request_us:,.0f} µs; "
+                    f"real/raw {done[-1].throughput:.0%}, CPU ×{done[-1].cpu:.2f}, p99 ×{done[-1].p99:.2f}; "
+                    f"wrk CPU share {max(raw.client_share, real.client_share):.1%}; load {real.load:.1f}",
+                    flush=True,
+                )
+            results.append((name, done))
     return results
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def markdown(
-    results: list[tuple[str, Result, Result]], clients: int, seconds: float, rounds: int, where: str, version: str
+    results: list[tuple[str, list[Round]]], clients: int, seconds: float, rounds: int, where: str, version: str
 ) -> str:
+    load_end = os.getloadavg()
     lines = [
         BEGIN,
         "## One-click unlocks over HTTP",
         "",
-        f"`uv run python -m bench.unlock` — {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, PostgreSQL {version} ({where}), {clients} concurrent clients (httpx, one "
-        f"keep-alive connection each, each a logged-in viewer), best of {rounds} × {seconds:g} s per side, "
-        "alternating. Each server is one uvicorn process (uvloop, httptools); the clients, both servers and "
-        "PostgreSQL share the machine.",
+        f"`uv run python -m bench.unlock` — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, PostgreSQL {version} ({where}). Load from `wrk` (bench/load.py: C, one "
+        f"thread and keep-alive connection per viewer, {clients} viewers, a Lua script gives each its cookies, "
+        "CSRF header and a fresh idempotency key per click); every response is checked (200 and the player). "
+        f"{rounds} rounds × {seconds:g} s per side, raw and real alternating (which goes first alternates too). "
+        "Each server is one uvicorn process (uvloop, httptools); wrk, both servers and PostgreSQL share the "
+        "machine. A run whose client used ≥ 80 % of its cores or ≥ 35 % of the server's CPU is refused "
+        "(bench.load.ClientSaturated), not reported.",
         "",
-        "| scenario | raw Litestar + asyncpg | real endpoint | real / raw | p50 / p99 raw (ms) | p50 / p99 real (ms) "
-        "| server CPU per request, raw / real (µs) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario, round | raw /s | real /s | real / raw | server CPU per unlock raw / real (µs) | CPU real / raw "
+        "| p50 / p99 raw (ms) | p50 / p99 real (ms) | p99 real / raw | wrk's CPU share | load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, raw, real in results:
+    verdicts = []
+    for name, done in results:
+        label = name.split(":")[0]
+        for n, r in enumerate(done, 1):
+            lines.append(
+                f"| {label} #{n} | {r.raw.per_second:,.0f} | {r.real.per_second:,.0f} | {r.throughput:.0%} | "
+                f"{r.raw.cpu_per_request_us:,.0f} / {r.real.cpu_per_request_us:,.0f} | {r.cpu:.2f}× | "
+                f"{r.raw.p50_ms:.1f} / {r.raw.p99_ms:.1f} | {r.real.p50_ms:.1f} / {r.real.p99_ms:.1f} | "
+                f"{r.p99:.2f}× | {max(r.raw.client_share, r.real.client_share):.1%} | {r.real.load:.1f} |"
+            )
+        throughput = _median([r.throughput for r in done])
+        cpu = _median([r.cpu for r in done])
+        p99 = _median([r.p99 for r in done])
         lines.append(
-            f"| {name} | {raw.per_second:,.0f}/s | {real.per_second:,.0f}/s | {real.per_second / raw.per_second:.0%} | "
-            f"{raw.percentile(0.5):.1f} / {raw.percentile(0.99):.1f} | "
-            f"{real.percentile(0.5):.1f} / {real.percentile(0.99):.1f} | "
-            f"{raw.cpu_per_request:,.0f} / {real.cpu_per_request:,.0f} |"
+            f"| **{label}, median** | {_median([r.raw.per_second for r in done]):,.0f} | "
+            f"{_median([r.real.per_second for r in done]):,.0f} | **{throughput:.0%}** | "
+            f"{_median([r.raw.cpu_per_request_us for r in done]):,.0f} / "
+            f"{_median([r.real.cpu_per_request_us for r in done]):,.0f} | **{cpu:.2f}×** | | | **{p99:.2f}×** | | |"
         )
-    for name, ratios in paired.items():
-        listed = ", ".join(f"{r:.0%}" for r in ratios)
+        verdicts.append((label, throughput, cpu, p99))
+    lines.append("")
+    if len(results) == 2:  # issue 16, item 3: the fee's hot account no longer costs throughput
+        with_fee, without = (_median([r.real.per_second for r in done]) for _, done in results)
         lines.append(
-            f"\nPaired rounds, real / raw, {name.split(':')[0]}: {listed} (median {statistics.median(ratios):.0%})."
+            f"Real with the fee / real without (medians): {with_fee / without:.0%} "
+            f"(target ≥ 90 %: {'met' if with_fee >= 0.9 * without else 'MISSED'}).  "
         )
-    worst = min(real.per_second / raw.per_second for _, raw, real in results)
-    worst_p99 = max(real.percentile(0.99) for _, _, real in results)
+    for label, throughput, cpu, p99 in verdicts:
+        lines.append(
+            f"Targets {label} (medians of the paired rounds): real ≥ 75 % of raw — "
+            f"{'met' if throughput >= 0.75 else 'MISSED'} ({throughput:.0%}); server CPU per unlock ≤ 1.3× raw — "
+            f"{'met' if cpu <= 1.3 else 'MISSED'} ({cpu:.2f}×); p99 ≤ 1.5× raw — "
+            f"{'met' if p99 <= 1.5 else 'MISSED'} ({p99:.2f}×).  "
+        )
     lines += [
         "",
-        f"Targets: real ≥ 50 % of raw's throughput — {'met' if worst >= 0.5 else 'MISSED'} (worst {worst:.0%}); "
-        f"real p99 ≤ 50 ms — {'met' if worst_p99 <= 50 else 'MISSED'} (worst {worst_p99:.1f} ms).",
+        f"Load average (1 / 5 / 15 min) at the start: {LOAD_AT_START[0]:.1f} / {LOAD_AT_START[1]:.1f} / "
+        f"{LOAD_AT_START[2]:.1f}, at the end: {load_end[0]:.1f} / {load_end[1]:.1f} / {load_end[2]:.1f}. Seven "
+        "other sessions' test suites share these 2 cores: absolute rates and tails move with them, the paired "
+        "ratios much less, and the server CPU per unlock (from /proc, the server process only) least.",
         "",
-        "The real request: `POST /v/{public_id}/unlock` through the whole app — session cookie → user, CSRF "
-        "token, form, the video (studio), its prices and the viewer's purchase state, then one transaction with "
-        "the ledger transfer (one call of `ledger_post_transfer`), the purchase + entitlement (one statement), "
-        "and the `sale` event for the creator (event_log insert + NOTIFY), and the player panel rendered from "
-        "its Jinja partial. The raw request takes the viewer from a cookie, knows every account id up front, "
-        "and runs: lock the accounts in id order, insert the transfer, its entries, update the balances, upsert "
-        "the entitlement; it returns a fixed HTML string.",
-        "",
-        f"Load average at the start / end of the run: {LOAD_AT_START[0]:.1f} / {os.getloadavg()[0]:.1f} — other "
-        "sessions' test suites shared the 2 cores, so absolute rates and tails move a lot between runs; the "
-        "paired ratios are the steadier figure, and the server CPU per request (from /proc, the server process "
-        "only) the least disturbed one.",
-        "",
-        "### Where the real request's time goes (py-spy, 2026-11-27)",
-        "",
-        "Sampled on the server process (`py-spy record --gil`), shares of its CPU: Litestar + uvicorn "
-        "routing, middleware (exceptions, Prometheus, CSRF) and response ≈ 20 %; the access-log line, which goes "
-        "through Litestar's queue logging handler and a listener thread ≈ 10 %; the session lookup ≈ 7 %; the "
-        "studio's video lookup by public id (a Piccolo `select()` of every column with JSON decoding) ≈ 15 %; "
-        "BEGIN/COMMIT and asyncpg's connection reset on each release (a round trip each) ≈ 10 %; the unlock's own "
-        "statements (checkout read, ledger function, purchase + entitlement, event) ≈ 15 %; the Jinja panel ≈ 4 %; "
-        "the rest is the event loop's I/O.",
-        "",
-        "Done in the unlocks feature: one read for the click (pricing + the viewer's earlier purchase with this key "
-        "+ the entitlement: `UnlockRepository.checkout`, was two); the reads join the unlock's transaction, so a "
-        "click holds one pooled connection instead of four (each release costs asyncpg a reset round trip); the "
-        "login guard is a coroutine (Litestar runs a plain-function guard in a worker thread: a thread hop and GIL "
-        "hand-off per request, a quarter of the samples in the first profile); the panel no longer imports a macro "
-        "module per render (render 125 → 84 µs). A/B in one process through httpx's ASGI transport, alternating "
-        "the code before and after (commit 2e66e9d vs now): CPU per unlock 4.3 → 3.7 ms (client included), "
-        "≈ −15 %.",
-        "",
-        "Left for their owners, measured: the studio's `PiccoloVideoRepository.by_public_id` as one plain "
-        "`SELECT … WHERE public_id = $1` saves ≈ 450 µs CPU per unlock (≈ 13 %, A/B in one process); "
-        "`create_app` leaves Litestar's default `logging_config` on, which at startup replaces the root handler "
-        "with its queue handler at INFO — `LOG_LEVEL` and the JSON formatter of `hypha web` are ignored "
-        "(`logging_config=None` would keep them and save the queue hop); `core.auth`'s guards are plain "
-        "functions, so every guarded route of every feature pays the worker-thread hop; asyncpg resets each "
-        "connection on release (`RESET ALL` etc., one round trip). And the `sale` event is published inside the "
-        "transaction as the issue asks: PostgreSQL serialises the commits of transactions that NOTIFY (one queue "
-        "lock), which the raw side, sending no event, does not pay.",
-        "",
-        "p99 ≤ 50 ms at 16 concurrent clients needs ≥ ~400 unlocks/s by Little's law (16 / 0.05 s, less the "
-        "spread); with the load generator, both servers and PostgreSQL on 2 shared cores, not even the raw "
-        "baseline gets its p99 under 50 ms here.",
+        NOTES,
         END,
     ]
     return "\n".join(lines)
 
 
+NOTES = """\
+The real request: `POST /v/{public_id}/unlock` through the whole app — session cookie → user, CSRF \
+token, form, the abuse limit's counter, the video (studio), then one transaction with the purchase lock \
+and checkout read, the ledger transfer (`ledger_post_transfer`), the purchase + entitlement and the \
+`sale` event for the creator (event_log insert + NOTIFY), and the player panel rendered from its Jinja \
+partial. The raw request takes the viewer from a cookie, knows every account id up front, and runs: lock \
+the accounts in (kind, owner) order, insert the transfer, its entries, update the balances, upsert the \
+entitlement; it returns a fixed HTML string. Both send the fee to the creator's platform revenue shard.
+
+### Where the real request's CPU goes (py-spy, 2026-12-03, after the changes below)
+
+`py-spy record` on the server under wrk, no fee, ≈ 1.9 ms CPU per unlock at 226/s: Litestar + uvicorn \
+outside the handler (routing, the exception, Prometheus, session and CSRF middleware, kwargs, the send \
+path) ≈ 30 %; the event loop's own I/O ≈ 28 %; the handler ≈ 41 %, of which the asyncpg round trips ≈ 22 \
+% (the rate limiter's counter 10 %, ledger 5 %, purchase + entitlement 4 %, begin-purchase 3 %, the \
+video 3 %, BEGIN/COMMIT 6 %), the `sale` event 3 % and the Jinja panel ≈ 9 % (render 6 %). The raw \
+baseline does the same money movement in ≈ 0.6–0.8 ms: what separates the two is the framework around \
+the handler and the checks the product makes (session, CSRF, abuse limit, visibility, price shown = \
+price charged, one purchase per (viewer, video) at a time, idempotent keys, the creator's live event), \
+not the SQL.
+
+Done (issue 16, item 2), each measured:
+- **Session lookup cached in the service** (`AccountService.principal_for_session`, \
+`SESSION_CACHE_SECONDS`, 2 s): log-out, password change or reset, suspension, role and e-mail changes \
+and deletion forget it in this process at once and in every other web process within one event delivery \
+(topic `accounts:principals`; tests/integration/test_session_cache.py runs two processes). A lookup that \
+raced a revocation is not kept.
+- **No reset round trip on each pool release** (`core.db._keep_session`): nothing leaves session state \
+on a pooled connection (tests/integration/test_db_pool.py checks the code base and that an open \
+transaction is still rolled back).
+- **The abuse limit's counter commits without waiting for the WAL flush** when on its own (a click paid \
+two fsyncs, now one).
+- **The panel's verify notice imports its macro only when it is shown** (every render built a module).
+- **Fees to 64 platform revenue shards** (16 in the A/B below; item 3, bench.ledger): a fee-paying \
+click no longer queues for one row.
+
+A/B of the whole real app before (commit 0585c14) and after, on one database, alternating 6 s wrk rounds \
+(16 viewers, no fee; load 9.6–10.5): server CPU per unlock 2.82–3.26 → 2.44–2.53 ms (median ×0.85), \
+throughput ×1.26 (median of 4 rounds). With the 10 % fee (load 6.7–7.2), where the shards also count: \
+3.41–3.90 → 2.41–2.57 ms (×0.71), throughput 82–115/s → 155–202/s (×1.83), p99 441–631 → 196–390 ms; \
+after the change the fee-paying click is as fast as the one without a fee.
+
+Not done, and why the targets are missed: the machine. Seven other sessions' test suites kept the load \
+average at 9–18 on 2 cores during these runs, so each server got a fraction of a core and the figures \
+above measure mostly the scheduler: the same code gave 1.9 ms CPU per unlock in a quieter minute, \
+2.3–2.8 ms at load 7–9 and 3.2–4.4 ms at load 13–18, and the paired ratios moved by 3× between rounds. \
+On the CPU ratio, the figure least moved by neighbours, the real request still costs ≈ 3× the raw one; \
+closing that needs the next step, measured here but not built: the click's writes (ledger, purchase + \
+entitlement, event) as one plpgsql call (two round trips and ≈ 7 % CPU fewer, and the account locks held \
+across one round trip instead of three), the abuse counter folded into the purchase lock's round trip, \
+and a lighter middleware stack on the unlock route."""
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    wrk_path()  # say at once when the load generator is missing
     with tempfile.TemporaryDirectory(prefix="hypha-bench-unlock-") as tmp:
         async with bench_database() as database:
-            results = await run(database.url, str(Path(tmp) / "data"), args.clients, args.seconds, args.rounds)
+            results = await run(
+                database.url, str(Path(tmp) / "data"), args.clients, args.seconds, args.rounds, args.videos
+            )
     where, version = database.where, database.version
     section = markdown(results, args.clients, args.seconds, args.rounds, where, version)
     print(section)
@@ -494,7 +563,14 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = load_parser(__doc__)
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--videos", type=int, default=16000, help="videos to sell (each viewer buys each once)")
+    parser.set_defaults(seconds=8.0, rounds=3)
+    args = parser.parse_args()
+    try:
+        asyncio.run(main_async(args))
+    except ClientSaturated as error:
+        print(f"bench.unlock: refusing to report: {error}", file=sys.stderr)
+        raise SystemExit(3) from error
 
 
 if __name__ == "__main__":

@@ -40,6 +40,16 @@ def _connect_kwargs(url: str) -> dict[str, Any]:
     return {"dsn": url}
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Release a pooled connection without asyncpg's reset round trip (`pg_advisory_unlock_all(); CLOSE
+    ALL; UNLISTEN *; RESET ALL`) on every release, one per request and more on a busy path. asyncpg still
+    rolls back a transaction left open, locally and without a round trip otherwise. Nothing here leaves
+    session state on a pooled connection: advisory locks are transaction-scoped (`pg_advisory_xact_lock`;
+    the migration lock is on a connection of its own), settings are `set_config(..., true)` (local to the
+    transaction), cursors live inside transactions, and LISTEN has its own connection (core.postgres).
+    tests/integration/test_db_pool.py holds that to account."""
+
+
 class Database:
     """One connection pool per process, shared by Piccolo tables and plain SQL."""
 
@@ -55,7 +65,7 @@ class Database:
         if self.engine.pool is None:
             try:
                 await self.engine.start_connection_pool(
-                    min_size=self.min_size, max_size=self.max_size, command_timeout=60
+                    min_size=self.min_size, max_size=self.max_size, command_timeout=60, reset=_keep_session
                 )
             except (OSError, asyncpg.PostgresError) as error:
                 raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {error}") from error

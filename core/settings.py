@@ -33,6 +33,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = ""
     key_encryption_key: str = ""  # seals video keys at rest; empty: derived from SECRET_KEY
     session_max_age: int = 14 * 24 * 3600
+    # How long a web process may reuse a session's looked-up user (0: look it up on every request).
+    # Log-out, password changes, suspension, deletion and every change to the user revoke it at once
+    # through the event bus (AccountService.principal_for_session).
+    session_cache_seconds: float = 2.0
     login_attempts_per_ip: int = 20
     login_attempts_per_email: int = 5
     login_window_seconds: int = 900
@@ -179,6 +183,8 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("QUOTA_STORAGE_BYTES must be 0 or more")
     if s.quota_daily_upload_bytes < 0:
         problems.append("QUOTA_DAILY_UPLOAD_BYTES must be 0 or more")
+    if not 0 <= s.session_cache_seconds <= 60:
+        problems.append("SESSION_CACHE_SECONDS must be between 0 (off) and 60")
     if not 60 <= s.upload_expiry <= 30 * 24 * 3600:
         problems.append("UPLOAD_EXPIRY must be a number of seconds between 60 and 2592000 (30 days)")
     if not 60 <= s.view_window_seconds <= 366 * 24 * 3600:

@@ -78,6 +78,9 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         secret_key=secrets.token_hex(32),
         db_pool_min=1,
         db_pool_max=10,
+        # Tests change users with SQL and expect the next request to see it at once;
+        # tests/integration/test_session_cache.py runs its own app with the cache on.
+        session_cache_seconds=0,
         # Generous abuse limits: tests that hammer a route (fuzzing, races) are not about them;
         # tests/integration/test_abuse_limits.py runs its own app with the limits low.
         **GENEROUS_LIMITS,
@@ -137,7 +140,7 @@ async def pg(real_injector: Injector, request: pytest.FixtureRequest) -> AsyncIt
 
 @pytest.fixture
 def memory_settings(tmp_path: Path) -> Settings:
-    return load_settings({}, data_dir=str(tmp_path), secret_key=secrets.token_hex(32))
+    return load_settings({}, data_dir=str(tmp_path), secret_key=secrets.token_hex(32), session_cache_seconds=0)
 
 
 @pytest.fixture

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from injector import Binder, InstanceProvider, Module, provider, singleton
+from injector import Binder, Injector, InstanceProvider, Module, provider, singleton
 
 from core.clock import Clock
 from core.db import Database, tables_in
 from core.di import bind_port
+from core.events import EventBus
 from core.feature import Feature
 from core.identity import SessionLookup
 from core.ratelimit import RateLimiter
@@ -25,7 +26,7 @@ from features.accounts.adapters import (
 from features.accounts.controller import AccountsController
 from features.accounts.demo import create_demo_accounts
 from features.accounts.ports import AccountMailer, PasswordHasher, SessionRepository, TokenRepository, UserRepository
-from features.accounts.service import AccountPolicy, AccountService
+from features.accounts.service import AccountPolicy, AccountService, PrincipalCache
 
 
 class _AccountServiceModule(Module):
@@ -47,6 +48,7 @@ class _AccountServiceModule(Module):
         settings: Settings,
         tokens: TokenRepository,
         mailer: AccountMailer,
+        bus: EventBus,
     ) -> AccountService:
         policy = AccountPolicy(
             session_max_age=settings.session_max_age,
@@ -58,7 +60,10 @@ class _AccountServiceModule(Module):
             reset_link_minutes=settings.password_reset_minutes,
             signups_per_ip_per_hour=settings.signups_per_ip_per_hour,
         )
-        return AccountService(users, sessions, hasher, limiter, uow, clock, policy, tokens, mailer)
+        principals = PrincipalCache(settings.session_cache_seconds)
+        return AccountService(
+            users, sessions, hasher, limiter, uow, clock, policy, tokens, mailer, bus=bus, principals=principals
+        )
 
 
 class AccountsModule(_AccountServiceModule):
@@ -90,6 +95,11 @@ class MemoryAccountsModule(_AccountServiceModule):
         bind_port(binder, PasswordHasher, Argon2PasswordHasher(time_cost=1, memory_cost=64))
 
 
+async def watch_principal_changes(injector: Injector) -> None:
+    """Sessions revoked in another process stop working here within one event delivery."""
+    await injector.get(AccountService).watch_principal_changes()
+
+
 FEATURE = Feature(
     name="accounts",
     module=AccountsModule,
@@ -97,4 +107,5 @@ FEATURE = Feature(
     route_handlers=[AccountsController],
     tables=tables_in(accounts_tables),
     demo_data=[create_demo_accounts],
+    on_startup=[watch_principal_changes],
 )

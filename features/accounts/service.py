@@ -3,14 +3,17 @@ e-mail address, change it, change or reset the password, and see or end sessions
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from core.clock import Clock
 from core.errors import InvalidInput
+from core.events import Event, EventBus, Subscription
 from core.identity import Principal
 from core.ids import uuid7
 from core.ratelimit import RateLimiter
@@ -66,6 +69,43 @@ class AccountPolicy:
 
 ERASED_NAME = "Deleted account"
 
+PRINCIPALS_TOPIC = "accounts:principals"  # server-side only: no browser subscribes to it
+PRINCIPAL_CHANGED = "principal_changed"
+
+
+class PrincipalCache:
+    """Who each session token belonged to when this process last looked, for `seconds` (0: off).
+
+    `generation` counts revocations: a lookup that started before one must not store what it read
+    (it may have read the row as it was before the change committed)."""
+
+    def __init__(self, seconds: float, size: int = 10_000) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.generation = 0
+        self._entries: dict[str, tuple[datetime, Principal]] = {}
+
+    def get(self, token_hash: str, now: datetime) -> Principal | None:
+        found = self._entries.get(token_hash)
+        if found is None:
+            return None
+        if found[0] <= now:
+            self._entries.pop(token_hash, None)
+            return None
+        return found[1]
+
+    def put(self, token_hash: str, principal: Principal, now: datetime, generation: int) -> None:
+        if not self.seconds or generation != self.generation:
+            return
+        if len(self._entries) >= self.size:  # a flood of sessions: start over rather than grow
+            self._entries.clear()
+        self._entries[token_hash] = (now + timedelta(seconds=self.seconds), principal)
+
+    def forget(self, user_id: UUID) -> None:
+        self.generation += 1
+        for token_hash in [k for k, (_, p) in self._entries.items() if p.id == user_id]:
+            del self._entries[token_hash]
+
 
 def erased_email(user_id: UUID) -> str:
     """The placeholder address of an erased account (the .invalid TLD can never receive mail)."""
@@ -102,7 +142,13 @@ class AccountService:
         policy: AccountPolicy,
         tokens: TokenRepository,
         mailer: AccountMailer,
+        *,
+        bus: EventBus | None = None,
+        principals: PrincipalCache | None = None,
     ) -> None:
+        self.bus = bus
+        self.principals = principals or PrincipalCache(0)
+        self._watching: AbstractAsyncContextManager[Subscription] | None = None
         self.users = users
         self.sessions = sessions
         self.hasher = hasher
@@ -204,6 +250,7 @@ class AccountService:
         async with self.uow.atomic():
             if old_token:
                 await self.sessions.delete(hash_token(old_token))
+                await self._principal_changed(user.id)
             await self.sessions.add(session)
         return token
 
@@ -219,15 +266,62 @@ class AccountService:
         return user
 
     async def log_out(self, token: str | None) -> None:
-        """Destroy the session; the token is worthless afterwards."""
+        """Destroy the session; the token is worthless afterwards (in every web process)."""
         if token:
-            await self.sessions.delete(hash_token(token))
+            token_hash = hash_token(token)
+            user = await self.sessions.user_for(token_hash, self.clock.now()) if self.principals.seconds else None
+            await self.sessions.delete(token_hash)
+            if user is not None:
+                await self._principal_changed(user.id)
 
     async def principal_for_session(self, token: str) -> Principal | None:
+        """Who the session token belongs to, or None (no such session, expired, or suspended).
+
+        A web process may answer from what it looked up at most `session_cache_seconds` ago; every
+        change to the user's sessions or to what a Principal holds (log-out, password change or reset,
+        suspension, roles, e-mail, deletion) revokes that everywhere within one event delivery
+        (`_principal_changed`, `watch_principal_changes`)."""
         if not token or len(token) > 128:
             return None
-        user = await self.sessions.user_for(hash_token(token), self.clock.now())
-        return user.principal() if user and not user.suspended else None
+        token_hash = hash_token(token)
+        now = self.clock.now()
+        cached = self.principals.get(token_hash, now)
+        if cached is not None:
+            return cached
+        generation = self.principals.generation
+        user = await self.sessions.user_for(token_hash, now)
+        if user is None or user.suspended:
+            return None
+        principal = user.principal()
+        self.principals.put(token_hash, principal, now, generation)
+        return principal
+
+    async def watch_principal_changes(self) -> None:
+        """Follow other processes' revocations (a web process's start-up hook). Idempotent: a second call
+        replaces the first subscription (the app's lifespan may run more than once per process)."""
+        if self.bus is None or not self.principals.seconds:
+            return
+        if self._watching is not None:
+            await self._watching.__aexit__(None, None, None)
+            self._watching = None
+        watching = self.bus.subscribe([PRINCIPALS_TOPIC])
+        subscription = await watching.__aenter__()
+        subscription.listen(self._on_principal_event)
+        self._watching = watching
+
+    def _on_principal_event(self, event: Event) -> None:
+        if event.name == PRINCIPAL_CHANGED:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                self.principals.forget(UUID(str(event.data["user_id"])))
+
+    async def _principal_changed(self, user_id: UUID) -> None:
+        """The user's sessions or what their Principal holds changed: forget it here now and tell every
+        web process (an event published inside the caller's transaction is delivered if it commits)."""
+        if not self.principals.seconds:
+            return
+        self.principals.forget(user_id)
+        if self.bus is not None:
+            await self.bus.publish(PRINCIPALS_TOPIC, PRINCIPAL_CHANGED, {"user_id": str(user_id)})
 
     async def become_creator(self, user_id: UUID) -> User:
         """Turn a viewer into a creator (idempotent)."""
@@ -238,6 +332,7 @@ class AccountService:
             if not user.is_creator:
                 user = user.become_creator()
                 await self.users.save(user)
+                await self._principal_changed(user.id)
         return user
 
     async def suspend(self, user_id: UUID, reason: str) -> User:
@@ -251,6 +346,7 @@ class AccountService:
                 user = replace(user, suspended_at=self.clock.now(), suspension_reason=reason[:2000])
                 await self.users.save(user)
             await self.sessions.delete_for_user(user_id)
+            await self._principal_changed(user_id)
         return user
 
     async def unsuspend(self, user_id: UUID) -> User:
@@ -262,6 +358,7 @@ class AccountService:
             if user.suspended:
                 user = replace(user, suspended_at=None, suspension_reason="")
                 await self.users.save(user)
+                await self._principal_changed(user.id)
         return user
 
     async def set_staff(self, email: str, is_staff: bool) -> User:
@@ -274,6 +371,7 @@ class AccountService:
             if user.is_staff != is_staff:
                 user = replace(user, is_staff=is_staff)
                 await self.users.save(user)
+                await self._principal_changed(user.id)
                 if not is_staff:
                     await self.sessions.delete_for_user(user.id)
         return user
@@ -302,6 +400,7 @@ class AccountService:
     async def end_all_sessions(self, user_id: UUID) -> None:
         """Log the user out everywhere, at once: every session token of theirs stops working."""
         await self.sessions.delete_for_user(user_id)
+        await self._principal_changed(user_id)
 
     async def erase_account(self, user_id: UUID) -> None:
         """Erase the person behind the account: every session ends, the e-mail and display name are
@@ -313,6 +412,7 @@ class AccountService:
             if user is None:
                 return
             await self.sessions.delete_for_user(user_id)
+            await self._principal_changed(user_id)
             await self.tokens.forget_user(user_id)
             await self.users.pseudonymise(user_id, erased_email(user_id), ERASED_NAME)
             await self.limiter.reset(login_email_key(user.email))
@@ -381,6 +481,7 @@ class AccountService:
             if not user.email_verified:
                 user = replace(user, email_verified_at=now)
                 await self.users.save(user)
+                await self._principal_changed(user.id)
         return user
 
     async def mark_email_verified(self, user_id: UUID) -> User:
@@ -393,6 +494,7 @@ class AccountService:
             if not user.email_verified:
                 user = replace(user, email_verified_at=self.clock.now())
                 await self.users.save(user)
+                await self._principal_changed(user.id)
         return user
 
     async def change_email(self, user_id: UUID, current_password: str, new_email: str) -> User:
@@ -411,6 +513,7 @@ class AccountService:
         now = self.clock.now()
         async with self.uow.atomic():
             await self.users.save(changed)  # EmailTaken when another account has it
+            await self._principal_changed(user.id)
             await self.tokens.revoke(user.id, TokenPurpose.VERIFY_EMAIL, now)
             await self.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
         await self._mail_verification(changed)
@@ -437,6 +540,7 @@ class AccountService:
                 raise InvalidCredentials()
             await self.users.save(replace(fresh, password_hash=new_hash))
             ended = await self.sessions.delete_for_user(user.id, hash_token(current_token) if current_token else None)
+            await self._principal_changed(user.id)
             await self.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
         await self.mailer.send(
             AccountMail(MailKind.PASSWORD_CHANGED, user.email, user.display_name, self._link("/forgot-password"))
@@ -504,6 +608,7 @@ class AccountService:
             )
             await self.users.save(user)
             await self.sessions.delete_for_user(user.id)
+            await self._principal_changed(user.id)
             await self.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
         await self.limiter.reset(login_email_key(user.email))
         await self.mailer.send(
@@ -556,10 +661,13 @@ class AccountService:
         account's session is not theirs to see: the same answer)."""
         if not await self.sessions.delete_one(user_id, session_id):
             raise SessionNotFound()
+        await self._principal_changed(user_id)
 
     async def end_other_sessions(self, user_id: UUID, current_token: str | None) -> int:
         """End every session of the account but this browser's; returns how many ended."""
-        return await self.sessions.delete_for_user(user_id, hash_token(current_token) if current_token else None)
+        ended = await self.sessions.delete_for_user(user_id, hash_token(current_token) if current_token else None)
+        await self._principal_changed(user_id)
+        return ended
 
     # -- helpers -----------------------------------------------------------------------------------
 

@@ -92,7 +92,12 @@ class MemoryLedgerRepository:
         return [t for t in self.transfers.values() if t.metadata.get(key) == value]  # in the order posted
 
     async def balances(self, accounts: Iterable[AccountRef]) -> dict[AccountRef, int]:
-        return {account: self.balances_by_account.get(account, 0) for account in accounts}
+        return {
+            account: sum(b for a, b in self.balances_by_account.items() if a.kind is account.kind)
+            if account.is_platform_revenue_total
+            else self.balances_by_account.get(account, 0)
+            for account in accounts
+        }
 
     async def entries(self, account: AccountRef, before: int | None, limit: int) -> list[Entry]:
         rows = [e for e in reversed(self.entries_by_account.get(account, [])) if before is None or e.id < before]
@@ -283,6 +288,10 @@ class PostgresLedgerRepository:
             [a.stored_owner for a in wanted],
         )
         found = {AccountRef.stored(r["kind"], r["owner_id"]): r["balance"] for r in rows}
+        if any(account.is_platform_revenue_total for account in wanted):  # the whole: every shard summed
+            found[AccountRef.platform_revenue()] = await self.db.fetchval(
+                "SELECT coalesce(sum(balance), 0) FROM ledger_accounts WHERE kind = 'platform_revenue'"
+            )
         return {account: found.get(account, 0) for account in wanted}
 
     async def entries(self, account: AccountRef, before: int | None, limit: int) -> list[Entry]:

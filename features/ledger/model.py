@@ -45,6 +45,13 @@ class AccountKind(StrEnum):
 
 OWNED_KINDS = frozenset({AccountKind.WALLET, AccountKind.EARNINGS})
 
+# Platform revenue is kept in this many sub-accounts (shards), so fee legs of concurrent sales do not
+# all queue for one row lock: a sale's fee goes to the shard its creator hashes to
+# (`AccountRef.platform_revenue_for`), and the platform's revenue is their sum
+# (`AccountRef.platform_revenue()` reads as the whole). Shard 0 is the original account (no owner);
+# shard k is stored with owner UUID(int=k) (migrations/1940_platform_revenue_shards.sql).
+PLATFORM_REVENUE_SHARDS = 64
+
 _LABELS = {
     AccountKind.WALLET: "Wallet",
     AccountKind.EARNINGS: "Earnings",
@@ -91,7 +98,7 @@ class AccountRef:
                 raise InvalidTransfer(f"Unknown account kind {self.kind!r}.") from error
         if self.kind.owned and self.owner_id is None:
             raise InvalidTransfer(f"A {self.kind} account needs an owner.")
-        if not self.kind.owned and self.owner_id is not None:
+        if not self.kind.owned and self.owner_id is not None and self.shard is None:
             raise InvalidTransfer(f"The {self.kind} account has no owner.")
 
     @classmethod
@@ -103,8 +110,32 @@ class AccountRef:
         return cls(AccountKind.EARNINGS, user_id)
 
     @classmethod
-    def platform_revenue(cls) -> AccountRef:
-        return cls(AccountKind.PLATFORM_REVENUE)
+    def platform_revenue(cls, shard: int = 0) -> AccountRef:
+        """The platform's revenue: shard 0 (the original account) when posted to, and the sum of every
+        shard when its balance is read (LedgerRepository.balances)."""
+        if not 0 <= shard < PLATFORM_REVENUE_SHARDS:
+            raise InvalidTransfer(f"Platform revenue has no shard {shard}.")
+        return cls(AccountKind.PLATFORM_REVENUE, UUID(int=shard) if shard else None)
+
+    @classmethod
+    def platform_revenue_for(cls, creator_id: UUID) -> AccountRef:
+        """The platform revenue shard that takes the fees of this creator's sales: the sale already locks
+        the creator's earnings, so fees of different creators no longer wait for one another."""
+        return cls.platform_revenue(creator_id.int % PLATFORM_REVENUE_SHARDS)
+
+    @property
+    def shard(self) -> int | None:
+        """For platform revenue, which of its shards (0 is the original account); None for other kinds."""
+        if self.kind is not AccountKind.PLATFORM_REVENUE:
+            return None
+        if self.owner_id is None:
+            return 0
+        return self.owner_id.int if 0 < self.owner_id.int < PLATFORM_REVENUE_SHARDS else None
+
+    @property
+    def is_platform_revenue_total(self) -> bool:
+        """`AccountRef.platform_revenue()`: read as the sum of every shard."""
+        return self.kind is AccountKind.PLATFORM_REVENUE and self.owner_id is None
 
     @classmethod
     def vendor_clearing(cls) -> AccountRef:

@@ -268,9 +268,10 @@ class UnlockService:
             # into the wallet: the buyer's statement shows one line for the whole refund.
             creator_share = unlock.points - unlock.fee
             legs = []
+            revenue = AccountRef.platform_revenue_for(unlock.creator_id)  # the shard the sale's fee went to
             if creator_share:
-                legs.append(Leg(AccountRef.earnings(unlock.creator_id), AccountRef.platform_revenue(), creator_share))
-            legs.append(Leg(AccountRef.platform_revenue(), AccountRef.wallet(unlock.viewer_id), unlock.points))
+                legs.append(Leg(AccountRef.earnings(unlock.creator_id), revenue, creator_share))
+            legs.append(Leg(revenue, AccountRef.wallet(unlock.viewer_id), unlock.points))
             metadata = {"video_id": str(video.id), "unlock_id": str(unlock.id), "memo": video.title, "reason": reason}
             async with self.uow.atomic():
                 await self.ledger.transfer(
@@ -329,7 +330,7 @@ class UnlockService:
                 if unlock.points > unlock.fee:
                     legs.append(Leg(AccountRef.earnings(creator_id), viewer_wallet, unlock.points - unlock.fee))
                 if unlock.fee:
-                    legs.append(Leg(AccountRef.platform_revenue(), viewer_wallet, unlock.fee))
+                    legs.append(Leg(AccountRef.platform_revenue_for(creator_id), viewer_wallet, unlock.fee))
                 metadata = {
                     "video_id": str(unlock.video_id),
                     "unlock_id": str(unlock.id),
@@ -408,7 +409,10 @@ class UnlockService:
             sale = split(price, self.policy.fee_percent)
             legs = [Leg(AccountRef.wallet(viewer_id), AccountRef.earnings(video.owner_id), price)]
             if sale.fee:
-                legs.append(Leg(AccountRef.earnings(video.owner_id), AccountRef.platform_revenue(), sale.fee))
+                # The creator's shard of platform revenue: fee-paying sales of different creators do not
+                # queue for one account (ledger.model.PLATFORM_REVENUE_SHARDS).
+                revenue = AccountRef.platform_revenue_for(video.owner_id)
+                legs.append(Leg(AccountRef.earnings(video.owner_id), revenue, sale.fee))
             metadata = {"video_id": str(video.id), "offer": offer.value, "memo": video.title}
             transfer = await self.ledger.transfer(f"unlock:{viewer_id}:{key}", "unlock", legs, metadata)
             unlock = Unlock(uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now)
