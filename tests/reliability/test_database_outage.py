@@ -203,6 +203,10 @@ async def test_a_stopped_database_gives_friendly_503_pages_and_the_same_app_reco
             pages = [(outage.anonymous, "/")] + [(outage.viewer, path) for path in PAGES]
             for client, path in pages:
                 response = await get(client, path)
+                if client is outage.viewer and path == "/login" and response.status_code == 303:
+                    # A signed-in viewer's session may still be in the brief in-process cache
+                    # (SESSION_CACHE_SECONDS): the log-in page then sends them home without the database.
+                    continue
                 assert response.status_code == 503, (path, response.status_code, response.text[:300])
                 assert FRIENDLY in response.text
                 assert response.headers["retry-after"] == "5"
