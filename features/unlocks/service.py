@@ -28,7 +28,7 @@ from core.ids import uuid7
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
-from features.ledger.model import AccountRef, Leg, Transfer
+from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Leg, Transfer, wallet_topic
 from features.ledger.service import LedgerService
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
@@ -277,6 +277,7 @@ class UnlockService:
                 await self.ledger.transfer(
                     key, REFUND_KIND, legs, metadata, allow_negative=frozenset({AccountRef.earnings(unlock.creator_id)})
                 )
+                await self.bus.publish(wallet_topic(unlock.viewer_id), WALLET_CHANGED_EVENT, {"kind": REFUND_KIND})
             refunded += 1
             points += unlock.points
         return RefundSummary(refunded, points)
@@ -345,6 +346,7 @@ class UnlockService:
                         allow_negative=frozenset({AccountRef.earnings(creator_id)}),
                     )
                 )
+                await self.bus.publish(wallet_topic(unlock.viewer_id), WALLET_CHANGED_EVENT, {"kind": "rental_refund"})
         return refunds
 
     async def panel(self, viewer_id: UUID | None, public_id: str) -> Panel:
@@ -432,6 +434,8 @@ class UnlockService:
                     "net": sale.net,
                 },
             )
+            # The buyer's balance pill, live in their other tabs (one more insert in this transaction).
+            await self.bus.publish(wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"})
         access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
         return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
 
@@ -512,6 +516,7 @@ class TipService:
                     "video_id": str(video.id),
                 },
             )
+            await self.bus.publish(wallet_topic(viewer.id), WALLET_CHANGED_EVENT, {"kind": "tip"})
         return TipResult(tip, False)
 
     async def sent_by(self, viewer_id: UUID) -> list[Tip]:
