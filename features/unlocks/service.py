@@ -423,19 +423,23 @@ class UnlockService:
                 found = await self.unlocks.checkout(video.id, viewer_id, key)
                 assert found.prior is not None
                 return self._replay(found.prior, found.entitlement, video, offer, shown_price, viewer_id, pricing)
-            await self.bus.publish(
-                topic_for(video.owner_id),
-                SALE_EVENT,
-                {
-                    "video_id": str(video.id),
-                    "title": video.title,
-                    "offer": offer.value,
-                    "points": price,
-                    "net": sale.net,
-                },
+            # The creator's sale and the buyer's balance pill (their other tabs), in one round trip.
+            await self.bus.publish_all(
+                [
+                    (
+                        topic_for(video.owner_id),
+                        SALE_EVENT,
+                        {
+                            "video_id": str(video.id),
+                            "title": video.title,
+                            "offer": offer.value,
+                            "points": price,
+                            "net": sale.net,
+                        },
+                    ),
+                    (wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"}),
+                ]
             )
-            # The buyer's balance pill, live in their other tabs (one more insert in this transaction).
-            await self.bus.publish(wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"})
         access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
         return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
 
@@ -504,19 +508,23 @@ class TipService:
                 prior = await self.tips.by_key(viewer.id, key)
                 assert prior is not None
                 return self._replay(prior, video, points)
-            await self.bus.publish(
-                topic_for(video.owner_id),
-                TIP_EVENT,
-                {
-                    "amount": points,
-                    "from_name": viewer.display_name,
-                    "from_id": str(viewer.id),  # lets an erasure find the tipper's name here (features/privacy)
-                    "message": text,
-                    "video_title": video.title,
-                    "video_id": str(video.id),
-                },
+            await self.bus.publish_all(  # the creator's tip and the tipper's balance pill, in one round trip
+                [
+                    (
+                        topic_for(video.owner_id),
+                        TIP_EVENT,
+                        {
+                            "amount": points,
+                            "from_name": viewer.display_name,
+                            "from_id": str(viewer.id),  # lets an erasure find the tipper's name here (features/privacy)
+                            "message": text,
+                            "video_title": video.title,
+                            "video_id": str(video.id),
+                        },
+                    ),
+                    (wallet_topic(viewer.id), WALLET_CHANGED_EVENT, {"kind": "tip"}),
+                ]
             )
-            await self.bus.publish(wallet_topic(viewer.id), WALLET_CHANGED_EVENT, {"kind": "tip"})
         return TipResult(tip, False)
 
     async def sent_by(self, viewer_id: UUID) -> list[Tip]:
