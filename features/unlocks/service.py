@@ -8,7 +8,8 @@ One click on an offer, in one transaction:
   ledger transfer   viewer wallet → creator earnings (the price), creator earnings → platform revenue (the fee)
   purchase record   under the viewer's idempotency key (a retry or a double click finds it and pays nothing)
   entitlement       extended by the offer (lifetime wins, else the later end)
-  "sale" event      to the creator's topic, delivered only if all of it commits
+  "sale" event      to the creator's topic, and "wallet_changed" to the viewer's (their balance pill), in
+                    one statement, delivered only if all of it commits
 
 Other features read from here: `UnlockService.access` (playback decides what to serve),
 `UnlockService.entitlement` and `UnlockService.creators_paid_by` (preferences and picks).
