@@ -194,6 +194,11 @@ class EventBus(Protocol):
         """Publish an event. Inside a transaction it is delivered only if the transaction commits."""
         ...
 
+    async def publish_all(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """Publish several (topic, name, data) events, in this order, in one round trip (a hot path
+        that tells two people — the unlock: the creator's sale and the buyer's wallet)."""
+        ...
+
     def subscribe(
         self, topics: Sequence[str], after_id: int | None = None
     ) -> AbstractAsyncContextManager[Subscription]:
@@ -213,6 +218,10 @@ class MemoryEventBus:
         self.events.append(event)
         for sub in list(self._subscribers):
             sub.offer(event)
+
+    async def publish_all(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
+        for topic, name, data in events:
+            await self.publish(topic, name, data)
 
     @asynccontextmanager
     async def subscribe(self, topics: Sequence[str], after_id: int | None = None) -> AsyncIterator[Subscription]:

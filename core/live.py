@@ -1,9 +1,10 @@
 """Live pages: one event stream per page, carrying every feature's live parts.
 
-A page that stays live (the studio, the dashboard) connects one `EventSource` to `LIVE_PATH`. The
-stream carries the events of the viewer's own topic `user:<id>` — chosen by the server, never by the
-client — and for each event asks every registered `LivePart` (`Feature.live_parts`: the studio's
-video tiles, the dashboard's tiles) for its fragments, rendered here with `oob=True` so htmx swaps
+A page that stays live (the studio, the dashboard, the wallet and its purchase return page) connects
+one `EventSource` to `LIVE_PATH`; any logged-in person may. The stream carries the events of the
+viewer's own topic `user:<id>` — chosen by the server, never by the client — and for each event asks
+every registered `LivePart` (`Feature.live_parts`: the studio's video tiles, the dashboard's tiles,
+the wallet's balance pill) for its fragments, rendered here with `oob=True` so htmx swaps
 each by id. A reconnecting browser sends `Last-Event-ID` and is replayed what it missed (core/sse.py);
 every part renders from the current state, so a replay simply lands on the current figures.
 
@@ -22,7 +23,7 @@ from injector import Binder, Injector, InstanceProvider, Module
 from litestar import Request, get
 from litestar.di import NamedDependency
 
-from core.auth import creator_required, current_principal
+from core.auth import current_principal, login_required
 from core.clock import Clock
 from core.di import get_port
 from core.eventlog import CursorStore, EventLog, Retention, prune_event_log
@@ -65,7 +66,7 @@ class Declarations(Module):
         binder.bind(Retention, to=InstanceProvider(retention))
 
 
-@get(LIVE_PATH, guards=[creator_required], dependencies={"bus": inject(EventBus)})
+@get(LIVE_PATH, guards=[login_required], dependencies={"bus": inject(EventBus)})
 async def live_events(request: Request[Any, Any, Any], bus: NamedDependency[Any]) -> EventStream:
     """The viewer's live parts, re-rendered whenever an event of their topic arrives — all on this
     one connection. `bus` is an EventBus (Litestar cannot check a Protocol at run time)."""

@@ -45,6 +45,16 @@ class AccountKind(StrEnum):
 
 OWNED_KINDS = frozenset({AccountKind.WALLET, AccountKind.EARNINGS})
 
+# Published on the owner's topic `user:<id>` in the transaction of every transfer that changes their
+# wallet through the app (a pack credited or taken back, an unlock, a tip, a refund): the wallet's
+# balance pill follows it live (features/wallet/live.py). The data says only the kind of transfer.
+WALLET_CHANGED_EVENT = "wallet_changed"
+
+
+def wallet_topic(user_id: UUID) -> str:
+    return f"user:{user_id}"
+
+
 # Platform revenue is kept in this many sub-accounts (shards), so fee legs of concurrent sales do not
 # all queue for one row lock: a sale's fee goes to the shard its creator hashes to
 # (`AccountRef.platform_revenue_for`), and the platform's revenue is their sum

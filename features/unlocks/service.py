@@ -8,7 +8,8 @@ One click on an offer, in one transaction:
   ledger transfer   viewer wallet → creator earnings (the price), creator earnings → platform revenue (the fee)
   purchase record   under the viewer's idempotency key (a retry or a double click finds it and pays nothing)
   entitlement       extended by the offer (lifetime wins, else the later end)
-  "sale" event      to the creator's topic, delivered only if all of it commits
+  "sale" event      to the creator's topic, and "wallet_changed" to the viewer's (their balance pill), in
+                    one statement, delivered only if all of it commits
 
 Other features read from here: `UnlockService.access` (playback decides what to serve),
 `UnlockService.entitlement` and `UnlockService.creators_paid_by` (preferences and picks).
@@ -28,7 +29,7 @@ from core.ids import uuid7
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
-from features.ledger.model import AccountRef, Leg, Transfer
+from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Leg, Transfer, wallet_topic
 from features.ledger.service import LedgerService
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
@@ -277,6 +278,7 @@ class UnlockService:
                 await self.ledger.transfer(
                     key, REFUND_KIND, legs, metadata, allow_negative=frozenset({AccountRef.earnings(unlock.creator_id)})
                 )
+                await self.bus.publish(wallet_topic(unlock.viewer_id), WALLET_CHANGED_EVENT, {"kind": REFUND_KIND})
             refunded += 1
             points += unlock.points
         return RefundSummary(refunded, points)
@@ -345,6 +347,7 @@ class UnlockService:
                         allow_negative=frozenset({AccountRef.earnings(creator_id)}),
                     )
                 )
+                await self.bus.publish(wallet_topic(unlock.viewer_id), WALLET_CHANGED_EVENT, {"kind": "rental_refund"})
         return refunds
 
     async def panel(self, viewer_id: UUID | None, public_id: str) -> Panel:
@@ -421,16 +424,22 @@ class UnlockService:
                 found = await self.unlocks.checkout(video.id, viewer_id, key)
                 assert found.prior is not None
                 return self._replay(found.prior, found.entitlement, video, offer, shown_price, viewer_id, pricing)
-            await self.bus.publish(
-                topic_for(video.owner_id),
-                SALE_EVENT,
-                {
-                    "video_id": str(video.id),
-                    "title": video.title,
-                    "offer": offer.value,
-                    "points": price,
-                    "net": sale.net,
-                },
+            # The creator's sale and the buyer's balance pill (their other tabs), in one round trip.
+            await self.bus.publish_all(
+                [
+                    (
+                        topic_for(video.owner_id),
+                        SALE_EVENT,
+                        {
+                            "video_id": str(video.id),
+                            "title": video.title,
+                            "offer": offer.value,
+                            "points": price,
+                            "net": sale.net,
+                        },
+                    ),
+                    (wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"}),
+                ]
             )
         access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
         return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
@@ -500,17 +509,22 @@ class TipService:
                 prior = await self.tips.by_key(viewer.id, key)
                 assert prior is not None
                 return self._replay(prior, video, points)
-            await self.bus.publish(
-                topic_for(video.owner_id),
-                TIP_EVENT,
-                {
-                    "amount": points,
-                    "from_name": viewer.display_name,
-                    "from_id": str(viewer.id),  # lets an erasure find the tipper's name here (features/privacy)
-                    "message": text,
-                    "video_title": video.title,
-                    "video_id": str(video.id),
-                },
+            await self.bus.publish_all(  # the creator's tip and the tipper's balance pill, in one round trip
+                [
+                    (
+                        topic_for(video.owner_id),
+                        TIP_EVENT,
+                        {
+                            "amount": points,
+                            "from_name": viewer.display_name,
+                            "from_id": str(viewer.id),  # lets an erasure find the tipper's name here (features/privacy)
+                            "message": text,
+                            "video_title": video.title,
+                            "video_id": str(video.id),
+                        },
+                    ),
+                    (wallet_topic(viewer.id), WALLET_CHANGED_EVENT, {"kind": "tip"}),
+                ]
             )
         return TipResult(tip, False)
 

@@ -10,6 +10,7 @@ from injector import Binder, Injector, Module, provider, singleton
 from core.clock import Clock
 from core.db import Database, tables_in
 from core.di import bind_port
+from core.events import EventBus
 from core.feature import Command, CronSpec, Feature, NavLink
 from core.settings import Settings, SettingsError
 from core.uow import UnitOfWork
@@ -28,6 +29,7 @@ from features.wallet.adapters.records import (
 from features.wallet.adapters.sandbox_gateway import SandboxGateway
 from features.wallet.controller import ReconciliationController, WalletController, WebhookController
 from features.wallet.jobs import reconcile_payments
+from features.wallet.live import WalletPill
 from features.wallet.model import InvalidPacks, PackCatalog, parse_packs
 from features.wallet.ports import PaymentGateway, PurchaseRepository, ReconciliationRepository, WebhookInbox
 from features.wallet.service import WalletService
@@ -73,8 +75,16 @@ class _WalletServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
+        bus: EventBus,
     ) -> WalletService:
-        return WalletService(catalog, gateway, settings.payment_gateway, purchases, inbox, runs, ledger, uow, clock)
+        return WalletService(
+            catalog, gateway, settings.payment_gateway, purchases, inbox, runs, ledger, uow, clock, bus
+        )
+
+    @singleton
+    @provider
+    def balance_pill(self, wallet: WalletService) -> WalletPill:
+        return WalletPill(wallet)
 
 
 class WalletModule(_WalletServiceModule):
@@ -124,6 +134,7 @@ FEATURE = Feature(
     csrf_exempt=["/webhooks/payments"],
     me_panels=["wallet/_me_panel.html"],
     header_partials=["wallet/_balance_pill_loader.html"],
+    live_parts=[WalletPill],  # the balance pill rides the live pages' one stream
     nav=[
         NavLink("Wallet", "/wallet", "user", order=40),
         NavLink("Reconciliation", "/staff/reconciliation", "staff", order=95),

@@ -21,9 +21,10 @@ from uuid import UUID
 from core.amounts import matches_shown
 from core.clock import Clock
 from core.errors import InvalidInput
+from core.events import EventBus
 from core.ids import uuid7
 from core.uow import UnitOfWork
-from features.ledger.model import AccountRef, Entry, Leg, StatementPage, Transfer
+from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Entry, Leg, StatementPage, Transfer, wallet_topic
 from features.ledger.service import LedgerService
 from features.wallet.model import (
     Finding,
@@ -85,6 +86,7 @@ class WalletService:
         ledger: LedgerService,
         uow: UnitOfWork,
         clock: Clock,
+        bus: EventBus,
     ) -> None:
         self.catalog = catalog
         self.gateway = gateway
@@ -95,6 +97,7 @@ class WalletService:
         self.ledger = ledger
         self.uow = uow
         self.clock = clock
+        self.bus = bus
 
     # --- reading the wallet ---------------------------------------------------------------------
 
@@ -308,6 +311,13 @@ class WalletService:
         )
 
     async def _post(self, purchase: Purchase, planned: PlannedTransfer) -> Transfer:
+        """Post one planned transfer and tell the buyer's open pages (their balance pill), in the same
+        transaction."""
+        transfer = await self._transfer(purchase, planned)
+        await self.bus.publish(wallet_topic(purchase.user_id), WALLET_CHANGED_EVENT, {"kind": planned.kind})
+        return transfer
+
+    async def _transfer(self, purchase: Purchase, planned: PlannedTransfer) -> Transfer:
         wallet = AccountRef.wallet(purchase.user_id)
         clearing = AccountRef.vendor_clearing()
         metadata = purchase_metadata(purchase)

@@ -60,6 +60,22 @@ async def test_a_late_subscriber_catches_up_after_an_event_id(bus: EventBus) -> 
         assert (await next_event(again)).data["n"] == 4  # type: ignore[attr-defined]
 
 
+async def test_events_published_together_arrive_in_order_each_on_its_topic(bus: EventBus) -> None:
+    async with bus.subscribe(["user:s", "user:w"]) as both, bus.subscribe(["user:w"]) as wallet:
+        await bus.publish_all([("user:s", "sale", {"points": 50}), ("user:w", "wallet_changed", {"kind": "unlock"})])
+        await bus.publish_all([])
+        first, second = await next_event(both), await next_event(both)
+        assert [(e.topic, e.name, e.data) for e in (first, second)] == [  # type: ignore[attr-defined]
+            ("user:s", "sale", {"points": 50}),
+            ("user:w", "wallet_changed", {"kind": "unlock"}),
+        ]
+        assert first.id < second.id  # type: ignore[attr-defined]
+        assert (await next_event(wallet)).name == "wallet_changed"  # type: ignore[attr-defined]
+        assert await wallet.next(timeout=0.2) is None
+    async with bus.subscribe(["user:w"], after_id=first.id) as again:  # type: ignore[attr-defined]
+        assert (await next_event(again)).id == second.id  # type: ignore[attr-defined]
+
+
 async def test_large_payloads_are_delivered_whole(bus: EventBus) -> None:
     big = {"text": "x" * 20_000}
     async with bus.subscribe(["user:d"]) as sub:

@@ -16,12 +16,13 @@ from features.bootstrap import HYPHA
 from features.dashboard.service import DashboardService
 from features.studio.service import StudioService
 from features.studio.service.live import TILE, LiveTiles
+from features.wallet.live import WalletPill
 
 
 def test_the_features_declare_the_live_parts_and_the_event_log_consumers(memory: Injector) -> None:
     assert LIVE in HYPHA.features
     parts = memory.get(LiveParts).resolve(memory)
-    assert parts == [memory.get(LiveTiles), memory.get(DashboardService)]
+    assert parts == [memory.get(LiveTiles), memory.get(WalletPill), memory.get(DashboardService)]
     assert memory.get(Retention) == Retention(
         consumers=frozenset({"analytics", "notifications"}), keep_names=frozenset({"tip"})
     )
