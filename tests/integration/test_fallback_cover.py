@@ -7,19 +7,22 @@ import io
 import itertools
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
 import httpx
 import imageio_ffmpeg
+import pytest
 from injector import Injector
 
-from core.pipeline import MemoryCheckpointStore
+from core.pipeline import MemoryCheckpointStore, UnitFailed
 from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.pipeline.adapters import MemoryKeyStore, RecordingFfmpeg, SubprocessFfmpeg
 from features.pipeline.content_store import LocalContentStore
 from features.pipeline.model import TranscodeRequest
+from features.pipeline.ports import ProgressCallback
 from features.pipeline.service import TranscodeService
 from features.studio.service import StudioService
 from tests.conftest import app_client
@@ -144,3 +147,47 @@ async def httpx_get_home(pg: Injector, settings: Settings) -> str:
         response: httpx.Response = await visitor.get("/")
         assert response.status_code == 200
         return response.text
+
+
+class KilledAfterCandidates:
+    """An ffmpeg runner whose worker dies right after the candidate frames are written."""
+
+    def __init__(self, inner: SubprocessFfmpeg) -> None:
+        self.inner = inner
+
+    async def run(
+        self, args: Sequence[str], *, duration: float | None = None, on_progress: ProgressCallback | None = None
+    ) -> None:
+        await self.inner.run(args, duration=duration, on_progress=on_progress)
+        if any("cover-candidates" in arg for arg in args):
+            raise WorkerKilled("killed while choosing a cover")
+
+
+class WorkerKilled(Exception):
+    """Stands for SIGKILL: the unit stops where it is."""
+
+
+async def test_a_run_killed_while_choosing_the_cover_resumes_to_the_same_cover(tmp_path: Path) -> None:
+    source = make_black_blurred_sharp(tmp_path / "fade-in.mp4")
+    clean = await TranscodeService(
+        MemoryCheckpointStore(), MemoryKeyStore(), LocalContentStore(tmp_path / "clean"), SubprocessFfmpeg(FFMPEG)
+    ).transcode(TranscodeRequest("run-clean", source, tmp_path / "clean-work"))
+
+    checkpoints, keys, store = MemoryCheckpointStore(), MemoryKeyStore(), LocalContentStore(tmp_path / "ipfs")
+    request = TranscodeRequest("run-killed", source, tmp_path / "work")
+    killed = TranscodeService(checkpoints, keys, store, KilledAfterCandidates(SubprocessFfmpeg(FFMPEG)))
+    with pytest.raises(UnitFailed) as failure:
+        await killed.transcode(request)
+    assert failure.value.unit == "ExtractCover"
+    assert "ExtractCover" not in await checkpoints.completed("run-killed")
+    out = request.work_dir / "out"
+    left = {p.name for p in out.iterdir()}
+    assert "cover.jpg" not in left  # only complete outputs carry their name
+    assert not [name for name in left if "cover" in name]  # no candidate frames left behind
+
+    again = RecordingFfmpeg(SubprocessFfmpeg(FFMPEG))
+    result = await TranscodeService(checkpoints, keys, store, again).transcode(request)
+    assert len(again.calls) == 1  # only the cover's run again
+    assert result.cover_cid == clean.cover_cid  # the same frame, the same bytes
+    assert not request.work_dir.exists()
+    assert {p.name for p in (tmp_path / "ipfs").rglob("*") if p.is_file()} == set(result.manifest.values())
