@@ -16,6 +16,7 @@ the files one clean run would leave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import secrets
@@ -292,7 +293,9 @@ class ExtractCover(Unit):
         with staged_file(out_dir(request) / COVER) as partial:
             with staged_dir(out_dir(request) / COVER_CANDIDATES) as candidates:
                 times = candidate_times(source.duration)
-                await _run_ffmpeg(ctx, cover_candidates_args(request.source, times, size, gray, candidates))
+                # A seek past the last decodable frame fails the run; the frames it made are kept.
+                with contextlib.suppress(FfmpegFailed):
+                    await _run_ffmpeg(ctx, cover_candidates_args(request.source, times, size, gray, candidates))
                 scores = [_candidate_score(candidates, index, gray) for index in range(len(times))]
                 best = best_candidate(scores)
                 if best is not None:

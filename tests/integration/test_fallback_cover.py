@@ -191,3 +191,24 @@ async def test_a_run_killed_while_choosing_the_cover_resumes_to_the_same_cover(t
     assert result.cover_cid == clean.cover_cid  # the same frame, the same bytes
     assert not request.work_dir.exists()
     assert {p.name for p in (tmp_path / "ipfs").rglob("*") if p.is_file()} == set(result.manifest.values())
+
+
+async def test_a_video_shorter_than_its_sound_still_gets_a_cover(tmp_path: Path) -> None:
+    source = tmp_path / "short-picture.mp4"
+    subprocess.run(
+        [
+            *(FFMPEG, "-v", "error", "-y"),
+            *("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2"),
+            *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=8"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(source)),
+        ],
+        check=True,
+    )
+    service = TranscodeService(
+        MemoryCheckpointStore(), MemoryKeyStore(), LocalContentStore(tmp_path / "ipfs"), SubprocessFfmpeg(FFMPEG)
+    )
+    result = await service.transcode(TranscodeRequest("run-short", source, tmp_path / "work"))
+    assert result.cover_cid is not None
+    cover, width, height = luma_of_jpeg(await service.read_published(result.cover_cid))
+    assert (width, height) == (320, 240)
+    assert mean(cover) > 40
