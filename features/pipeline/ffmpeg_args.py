@@ -147,3 +147,22 @@ def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) ->
         "1",
         _ffmpeg_path(into),
     ]
+
+
+def cover_candidates_args(
+    source_path: Path, times: list[float], size: RenditionSize, gray: tuple[int, int], into: Path
+) -> list[str]:
+    """One run for every candidate cover frame: input `i` seeks to `times[i]` and yields one frame as
+    `into/<i>.jpg` (the cover's size) and as `into/<i>.gray` (raw 8-bit luma, `gray` sized, to score)."""
+    inputs: list[str] = []
+    outputs: list[str] = []
+    for index, at in enumerate(times):
+        inputs += ["-ss", f"{at:.3f}", "-i", _ffmpeg_path(source_path)]
+        stream = f"{index}:v:0"
+        outputs += ["-map", stream, "-frames:v", "1", "-an", "-sn", "-dn"]
+        outputs += ["-vf", f"scale={size.width}:{size.height}:flags=bicubic,setsar=1", "-q:v", "3"]
+        outputs += ["-f", "image2", "-update", "1", _ffmpeg_path(into / f"{index}.jpg")]
+        outputs += ["-map", stream, "-frames:v", "1", "-an", "-sn", "-dn"]
+        outputs += ["-vf", f"scale={gray[0]}:{gray[1]}:flags=area,format=gray", "-pix_fmt", "gray"]
+        outputs += ["-f", "rawvideo", _ffmpeg_path(into / f"{index}.gray")]
+    return [*inputs, *outputs]

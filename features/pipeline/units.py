@@ -16,6 +16,7 @@ the files one clean run would leave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import secrets
@@ -26,7 +27,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from core.pipeline import Output, Pipeline, Unit, UnitContext
-from features.pipeline.ffmpeg_args import audio_args, cover_args, output_frame_rate, video_args
+from features.pipeline.cover import best_candidate, candidate_times, frame_score, gray_size
+from features.pipeline.ffmpeg_args import (
+    audio_args,
+    cover_args,
+    cover_candidates_args,
+    output_frame_rate,
+    video_args,
+)
 from features.pipeline.hls import (
     AAC_LC,
     AUDIO_GROUP,
@@ -62,6 +70,7 @@ from features.pipeline.work_dir import RUN_MARKER, out_dir, sealed_dir, staged_d
 MAX_SUBTITLE_BYTES = 10 * 1024 * 1024
 MASTER = "master.m3u8"
 COVER = "cover.jpg"
+COVER_CANDIDATES = "cover-candidates"
 
 
 @dataclass(frozen=True)
@@ -268,7 +277,9 @@ class ConvertVideoTo1080p(ConvertVideo):
 
 
 class ExtractCover(Unit):
-    """A JPEG frame at 10 % of the duration: the fallback cover image."""
+    """The fallback cover: of a few frames spread over the video (one ffmpeg run), the one with the
+    most contrast and detail — never a black or blurred frame when a better one was among them
+    (features/pipeline/cover.py)."""
 
     label = "Extracting a cover"
     weight = 0.1
@@ -278,11 +289,32 @@ class ExtractCover(Unit):
         source = _source(ctx)
         size = rendition_size(LADDER[1], source.display_width, source.display_height, base=True)
         assert size is not None
+        gray = gray_size(size.width, size.height)
         with staged_file(out_dir(request) / COVER) as partial:
-            await _run_ffmpeg(ctx, cover_args(request.source, source.duration * 0.1, size, partial))
-            if not partial.is_file():  # a seek past the last decodable frame yields nothing
+            with staged_dir(out_dir(request) / COVER_CANDIDATES) as candidates:
+                times = candidate_times(source.duration)
+                # A seek past the last decodable frame fails the run; the frames it made are kept.
+                with contextlib.suppress(FfmpegFailed):
+                    await _run_ffmpeg(ctx, cover_candidates_args(request.source, times, size, gray, candidates))
+                scores = [_candidate_score(candidates, index, gray) for index in range(len(times))]
+                best = best_candidate(scores)
+                if best is not None:
+                    os.replace(candidates / f"{best}.jpg", partial)
+            shutil.rmtree(out_dir(request) / COVER_CANDIDATES, ignore_errors=True)
+            if not partial.is_file():  # every seek went past the last decodable frame
                 await _run_ffmpeg(ctx, cover_args(request.source, 0.0, size, partial))
         return {"cover": COVER}
+
+
+def _candidate_score(candidates: Path, index: int, gray: tuple[int, int]) -> float | None:
+    """The candidate's score, None if ffmpeg made no frame for it (a seek past the end)."""
+    if not (candidates / f"{index}.jpg").is_file():
+        return None
+    try:
+        luma = (candidates / f"{index}.gray").read_bytes()
+    except OSError:
+        return 0.0
+    return frame_score(luma, *gray)
 
 
 class RenderFinalPlaylist(Unit):
