@@ -281,11 +281,19 @@ def commands(composition: Composition) -> dict[str, Command]:
     return {command.name: command for command in (*CORE_COMMANDS, *composition.commands())}
 
 
-def build_parser(composition: Composition) -> argparse.ArgumentParser:
+def build_parser(composition: Composition, *, features: bool = True) -> argparse.ArgumentParser:
+    """The `hypha` parser; with `features=False` the features' commands are only listed (from the
+    composition's `command_index`, without importing a feature) and take no arguments of their own."""
     parser = argparse.ArgumentParser(prog="hypha", description="Hypha: video on demand for professional creators.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in commands(composition).values():
+    if features:
+        for command in commands(composition).values():
+            command.configure(sub.add_parser(command.name, help=command.help))
+        return parser
+    for command in CORE_COMMANDS:
         command.configure(sub.add_parser(command.name, help=command.help))
+    for name, help_text in composition.command_index:
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
@@ -293,9 +301,20 @@ def main(composition: Composition, argv: Sequence[str] | None = None) -> None:
     # JSON lines for log collectors; readable text when a person watches a terminal (LOG_FORMAT overrides).
     log_format = os.environ.get("LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"), json_logs=log_format == "json")
-    args = build_parser(composition).parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Core's commands and `hypha --help` need no feature: parse without importing them; a feature's
+    # command is parsed again by the whole parser once the features are loaded.
+    light = build_parser(composition, features=False)
+    chosen, _ = light.parse_known_args(argv)
+    core_command = {command.name: command for command in CORE_COMMANDS}.get(chosen.command)
+    if core_command is not None:
+        args = light.parse_args(argv)
+        command = core_command
+    else:
+        args = build_parser(composition).parse_args(argv)
+        command = commands(composition)[args.command]
     try:
-        commands(composition)[args.command].run(args, composition)
+        command.run(args, composition)
     except KeyboardInterrupt:  # Ctrl-C before a command's own handlers are in place: no traceback
         print("hypha: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
