@@ -189,6 +189,17 @@ def markdown(sides: list[Side], rounds: int) -> str:
             ("every feature, `core.app` and uvicorn imported (-X importtime)", side.everything),
         ):
             lines.append(f"| {side.name} | {what} | {median(timings)} | {each(timings)} |")
+    if len(sides) == 2:
+        before, after = sides
+        lines += ["", "Paired by round (after / before, the same round's machine; median of the rounds):", ""]
+        for what, pairs in (
+            ("cold `hypha up`", zip(before.cold, after.cold, strict=True)),
+            ("warm `hypha up`", zip(before.warm, after.warm, strict=True)),
+            ("`hypha --help`", zip(before.help, after.help, strict=True)),
+        ):
+            ratios = [a.seconds / b.seconds for b, a in pairs]
+            shown = ", ".join(f"{r:.2f}" for r in ratios)
+            lines.append(f"- {what}: {statistics.median(ratios):.2f}× ({shown})")
     lines += [
         "",
         "Where the web server's imports (every feature, `core.app`, uvicorn) spend their time: the 10 largest "
