@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["ledger", "unlock", "pipeline", "sse", "catalog", "analytics", "fairness", "upload_memory"]
+BENCHMARKS = ["ledger", "unlock", "pipeline", "sse", "catalog", "analytics", "fairness", "upload_memory", "startup"]
 
 
 def main(argv: list[str]) -> int:

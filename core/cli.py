@@ -88,6 +88,28 @@ async def _prepare(settings: Settings) -> Settings:
     return msgspec.structs.replace(settings, secret_key=secret)
 
 
+# Set by `hypha up` on its web server and worker: they import everything while it prepares the database,
+# then read the database URL and the shared secret from their stdin (one JSON line).
+HANDOFF = "HYPHA_UP_HANDOFF"
+
+
+class _Handoff(msgspec.Struct):
+    database_url: str
+    secret_key: str
+
+
+def _role_settings(composition: Composition) -> Settings:
+    """The settings of `hypha web` and `hypha worker`: the database checked, the secret filled in."""
+    if os.environ.get(HANDOFF) == "stdin":
+        _ = composition.features  # every feature imported now, while `hypha up` prepares the database
+        line = sys.stdin.buffer.readline()
+        if not line:  # `hypha up` stopped before the database was ready
+            raise SystemExit(0)
+        handed = msgspec.json.decode(line, type=_Handoff)
+        os.environ.update(DATABASE_URL=handed.database_url, SECRET_KEY=handed.secret_key)
+    return asyncio.run(_prepare(_require_database(_settings())))
+
+
 def cmd_check(_args: argparse.Namespace, _composition: Composition) -> None:
     """Print every setting that is unsafe or inconsistent for production (from the environment, the
     way `hypha web` reads it); exit 1 if there is any, 0 if none."""
@@ -118,7 +140,7 @@ def cmd_web(args: argparse.Namespace, composition: Composition) -> None:
     from core.app import create_app
     from core.server import Server
 
-    settings = asyncio.run(_prepare(_require_database(_settings())))
+    settings = _role_settings(composition)
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings, features=composition.features_for(settings))
@@ -143,7 +165,7 @@ def cmd_worker(_args: argparse.Namespace, composition: Composition) -> None:
     from core.di import build_injector
     from core.worker import build_worker
 
-    settings = asyncio.run(_prepare(_require_database(_settings())))
+    settings = _role_settings(composition)
     features = composition.features_for(settings)
     injector = build_injector(settings, features)
     worker = build_worker(settings, injector, features)
@@ -196,6 +218,23 @@ def cmd_up(args: argparse.Namespace, composition: Composition) -> None:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
+        env = {**os.environ, HANDOFF: "stdin", "DATA_DIR": str(settings.data_dir)}
+        if args.port:
+            env["PORT"] = str(args.port)
+        if args.host:
+            env["HOST"] = args.host
+        base = [sys.executable, "-m", composition.entry_module]
+        # The web server and the worker start at once, side by side, and import everything while the
+        # database is started and migrated here; they wait for its URL and secret on their stdin.
+        # Each child in a session of its own: a Ctrl-C in the terminal reaches `hypha up` alone, which
+        # then stops the web server and the worker in order (SIGTERM) — they never see the SIGINT, so
+        # none of them dies in the middle of its start-up with a KeyboardInterrupt traceback.
+        children.extend(
+            subprocess.Popen(
+                [*base, role], env=env, stdin=subprocess.PIPE, preexec_fn=_die_with_parent, start_new_session=True
+            )
+            for role in ("web", "worker")
+        )
         url = settings.database_url
         if not url:
             print(f"hypha: starting embedded PostgreSQL in {settings.data_path / 'pgdata'} …", flush=True)
@@ -209,24 +248,12 @@ def cmd_up(args: argparse.Namespace, composition: Composition) -> None:
         if args.demo:
             for line in asyncio.run(create_demo_data(composition, settings)):
                 print(f"hypha: {line}", flush=True)
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "SECRET_KEY": settings.secret_key,
-            "DATA_DIR": str(settings.data_dir),
-        }
-        if args.port:
-            env["PORT"] = str(args.port)
-        if args.host:
-            env["HOST"] = args.host
-        base = [sys.executable, "-m", composition.entry_module]
-        # Each child in a session of its own: a Ctrl-C in the terminal reaches `hypha up` alone, which
-        # then stops the web server and the worker in order (SIGTERM) — they never see the SIGINT, so
-        # none of them dies in the middle of its start-up with a KeyboardInterrupt traceback.
-        children.extend(
-            subprocess.Popen([*base, role], env=env, preexec_fn=_die_with_parent, start_new_session=True)
-            for role in ("web", "worker")
-        )
+        handoff = msgspec.json.encode(_Handoff(database_url=url, secret_key=settings.secret_key)) + b"\n"
+        for child in children:
+            if child.stdin is not None:
+                with contextlib.suppress(BrokenPipeError):  # a child that died is noticed below
+                    child.stdin.write(handoff)
+                    child.stdin.close()
         host = args.host or settings.host
         port = args.port or settings.port
         print(f"hypha: serving on http://{host}:{port} — press Ctrl-C to stop", flush=True)
@@ -281,11 +308,19 @@ def commands(composition: Composition) -> dict[str, Command]:
     return {command.name: command for command in (*CORE_COMMANDS, *composition.commands())}
 
 
-def build_parser(composition: Composition) -> argparse.ArgumentParser:
+def build_parser(composition: Composition, *, features: bool = True) -> argparse.ArgumentParser:
+    """The `hypha` parser; with `features=False` the features' commands are only listed (from the
+    composition's `command_index`, without importing a feature) and take no arguments of their own."""
     parser = argparse.ArgumentParser(prog="hypha", description="Hypha: video on demand for professional creators.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in commands(composition).values():
+    if features:
+        for command in commands(composition).values():
+            command.configure(sub.add_parser(command.name, help=command.help))
+        return parser
+    for command in CORE_COMMANDS:
         command.configure(sub.add_parser(command.name, help=command.help))
+    for name, help_text in composition.command_index:
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
@@ -293,9 +328,20 @@ def main(composition: Composition, argv: Sequence[str] | None = None) -> None:
     # JSON lines for log collectors; readable text when a person watches a terminal (LOG_FORMAT overrides).
     log_format = os.environ.get("LOG_FORMAT") or ("text" if sys.stderr.isatty() else "json")
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"), json_logs=log_format == "json")
-    args = build_parser(composition).parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Core's commands and `hypha --help` need no feature: parse without importing them; a feature's
+    # command is parsed again by the whole parser once the features are loaded.
+    light = build_parser(composition, features=False)
+    chosen, _ = light.parse_known_args(argv)
+    core_command = {command.name: command for command in CORE_COMMANDS}.get(chosen.command)
+    if core_command is not None:
+        args = light.parse_args(argv)
+        command = core_command
+    else:
+        args = build_parser(composition).parse_args(argv)
+        command = commands(composition)[args.command]
     try:
-        commands(composition)[args.command].run(args, composition)
+        command.run(args, composition)
     except KeyboardInterrupt:  # Ctrl-C before a command's own handlers are in place: no traceback
         print("hypha: interrupted", file=sys.stderr)
         raise SystemExit(130) from None

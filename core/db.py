@@ -154,7 +154,7 @@ def migration_checksum(path: Path) -> str:
 
 
 async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations in file-name order, each in its own transaction; return their names.
+    """Apply pending migrations in file-name order, all in one transaction; return their names.
 
     An advisory lock makes concurrent `migrate` calls (several processes starting) safe. Each applied
     file's checksum is recorded; a file edited after it was applied raises `MigrationEdited` before
@@ -178,21 +178,24 @@ async def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 f"applied migration(s) {', '.join(edited)} changed since they were applied; "
                 "restore the file(s) and put the change in a new migration"
             )
-        for path in files:
-            if path.name in done:
-                if done[path.name] is None:
-                    adopt = "UPDATE schema_migrations SET checksum = $2 WHERE name = $1"
-                    await conn.execute(adopt, path.name, migration_checksum(path))
-                continue
-            async with conn.transaction():
+        # Every pending file in one transaction (one commit, not one per file: a new database is
+        # migrated in one go): they apply together or, if one fails, none does.
+        async with conn.transaction():
+            for path in files:
+                if path.name in done:
+                    if done[path.name] is None:
+                        adopt = "UPDATE schema_migrations SET checksum = $2 WHERE name = $1"
+                        await conn.execute(adopt, path.name, migration_checksum(path))
+                    continue
                 await conn.execute(path.read_text())
                 await conn.execute(
                     "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
                     path.name,
                     migration_checksum(path),
                 )
-            applied_now.append(path.name)
-            log.info("applied migration %s", path.name)
+                applied_now.append(path.name)
+        for name in applied_now:
+            log.info("applied migration %s", name)
     finally:
         await conn.close()  # ends the session, which releases its advisory lock
     return applied_now

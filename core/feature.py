@@ -5,14 +5,15 @@ never imports (the composition root, features/bootstrap.py, builds it)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from injector import Injector, Module
-from litestar.types import ControllerRouterHandler
-
 if TYPE_CHECKING:
+    from injector import Injector, Module
+    from litestar.types import ControllerRouterHandler
     from piccolo.table import Table
 
     from core.settings import Settings
@@ -96,11 +97,25 @@ class NavLink:
 class Composition:
     """Every feature an application is made of, in order, as the composition root lists them.
 
+    `feature_paths` name them (`"features.ledger.module:FEATURE"`): a feature is imported the first time
+    `features` is read, so a command that needs none (`hypha up`, `hypha --help`) starts without
+    importing every feature's runtime. `command_index` is the (name, help) of every feature's command in
+    order, for `hypha --help`; it must equal what the features declare (a test checks).
     `entry_module` is the module that runs the `hypha` command with this composition
     (`python -m <entry_module> web`): `hypha up` starts its web server and worker that way."""
 
-    features: Sequence[Feature]
+    feature_paths: Sequence[str]
     entry_module: str
+    command_index: Sequence[tuple[str, str]] = ()
+
+    @cached_property
+    def features(self) -> Sequence[Feature]:
+        """The features, imported on first use."""
+        loaded: list[Feature] = []
+        for path in self.feature_paths:
+            module, _, attribute = path.partition(":")
+            loaded.append(getattr(importlib.import_module(module), attribute))
+        return loaded
 
     def features_for(self, settings: Settings) -> list[Feature]:
         """The features these settings run (`Feature.enabled`), in order."""

@@ -12,58 +12,51 @@ sandbox payment and payout vendors only when PAYMENT_GATEWAY / PAYOUT_GATEWAY is
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from injector import Injector
-from litestar import Litestar
-from piccolo.table import Table
+from typing import TYPE_CHECKING
 
 from core import cli as core_cli
 from core.feature import Composition, Feature
-from core.live import LIVE
 from core.settings import Settings, load_settings
-from features.accounts.module import FEATURE as ACCOUNTS
-from features.analytics.module import FEATURE as ANALYTICS
-from features.catalog.module import FEATURE as CATALOG
-from features.dashboard.module import FEATURE as DASHBOARD
-from features.ledger.module import FEATURE as LEDGER
-from features.moderation.module import FEATURE as MODERATION
-from features.notifications.module import FEATURE as NOTIFICATIONS
-from features.ops_admin.module import FEATURE as OPS_ADMIN
-from features.payouts.module import FEATURE as PAYOUTS
-from features.payouts.module import SANDBOX_FEATURE as SANDBOX_PAYOUTS
-from features.pipeline.module import FEATURE as PIPELINE
-from features.playback.module import FEATURE as PLAYBACK
-from features.preferences.module import FEATURE as PREFERENCES
-from features.privacy.module import FEATURE as PRIVACY
-from features.sandbox_pay.module import FEATURE as SANDBOX_PAY
-from features.studio.module import FEATURE as STUDIO
-from features.unlocks.module import FEATURE as UNLOCKS
-from features.wallet.module import FEATURE as WALLET
+
+if TYPE_CHECKING:
+    from injector import Injector
+    from litestar import Litestar
+    from piccolo.table import Table
 
 # In this order: routes, injector modules, start-up hooks, account-page panels and `hypha --help` follow it.
+# Named, not imported: a feature is imported when a command first needs the features (`hypha up` and
+# `hypha --help` need none), which keeps their start-up short.
 HYPHA = Composition(
-    features=[
-        ACCOUNTS,
-        PIPELINE,
-        LEDGER,
-        NOTIFICATIONS,
-        STUDIO,
-        SANDBOX_PAY,
-        WALLET,
-        UNLOCKS,
-        PLAYBACK,
-        PAYOUTS,
-        SANDBOX_PAYOUTS,
-        ANALYTICS,
-        DASHBOARD,
-        CATALOG,
-        PREFERENCES,
-        MODERATION,
-        PRIVACY,
-        OPS_ADMIN,
-        LIVE,
+    feature_paths=[
+        "features.accounts.module:FEATURE",
+        "features.pipeline.module:FEATURE",
+        "features.ledger.module:FEATURE",
+        "features.notifications.module:FEATURE",
+        "features.studio.module:FEATURE",
+        "features.sandbox_pay.module:FEATURE",
+        "features.wallet.module:FEATURE",
+        "features.unlocks.module:FEATURE",
+        "features.playback.module:FEATURE",
+        "features.payouts.module:FEATURE",
+        "features.payouts.module:SANDBOX_FEATURE",
+        "features.analytics.module:FEATURE",
+        "features.dashboard.module:FEATURE",
+        "features.catalog.module:FEATURE",
+        "features.preferences.module:FEATURE",
+        "features.moderation.module:FEATURE",
+        "features.privacy.module:FEATURE",
+        "features.ops_admin.module:FEATURE",
+        "core.live:LIVE",
     ],
     entry_module="features.bootstrap",
+    # The features' commands as `hypha --help` lists them (tests/integration/test_composition.py checks
+    # that they are the ones the features declare, in order).
+    command_index=[
+        ("transcode", "transcode a local video into encrypted HLS (no database)"),
+        ("ledger", "check the ledger: `hypha ledger verify`"),
+        ("reconcile", "compare the payment vendor's payments with the ledger; heal missing credits"),
+        ("staff", "grant or take away the staff role: `hypha staff add|remove EMAIL`"),
+    ],
 )
 
 

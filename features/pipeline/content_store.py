@@ -24,7 +24,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
 
-import httpx
 from multiformats import CID
 
 from features.pipeline.ipfs import (
@@ -36,6 +35,9 @@ from features.pipeline.ipfs import (
 )
 from features.pipeline.model import ContentNotFound, ContentStoreError
 from features.pipeline.ports import ContentStore
+
+if TYPE_CHECKING:
+    import httpx  # imported where used: httpx brings its CLI (rich, click, pygments) to every process
 
 __all__ = [
     "KuboContentStore",
@@ -264,6 +266,8 @@ class KuboContentStore:
         timeout: float = 300.0,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        import httpx
+
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient(timeout=timeout)
 
@@ -288,6 +292,8 @@ class KuboContentStore:
         return f"{self.api_url}/api/v0/{command}"
 
     async def _post(self, command: str, params: dict[str, str], **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             return await self._client.post(self._url(command), params=params, **kwargs)
         except httpx.HTTPError as exc:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from features.sandbox_pay.service import SandboxVendor
+
+if TYPE_CHECKING:
+    import httpx  # imported where used: httpx brings its CLI (rich, click, pygments) to every process
 
 WEBHOOK_PATH = "/webhooks/payments"
 
@@ -27,6 +28,8 @@ class HttpxWebhookSender:
         self.timeout = timeout
 
     async def post(self, body: bytes, headers: Mapping[str, str]) -> int:
+        import httpx
+
         try:
             if self.client is not None:
                 response = await self.client.post(self.url, content=body, headers=dict(headers), timeout=self.timeout)
@@ -40,6 +43,8 @@ class HttpxWebhookSender:
 
 def in_process_sender(app: Any) -> HttpxWebhookSender:
     """A sender that knocks on this very app's webhook endpoint without leaving the process."""
+    import httpx
+
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox-pay.internal")
     return HttpxWebhookSender(WEBHOOK_PATH, client)
 

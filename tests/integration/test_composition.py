@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 
 import httpx
 import msgspec
@@ -99,3 +101,25 @@ def test_hypha_lists_core_commands_then_those_the_features_contribute(capsys: py
     assert stopped.value.code == 0
     listed = capsys.readouterr().out.split("{", 1)[1].split("}", 1)[0]
     assert listed.split(",") == ["up", "web", "worker", "migrate", "check", "transcode", "ledger", "reconcile", "staff"]
+
+
+def test_the_commands_hypha_help_lists_without_importing_the_features_are_those_they_declare() -> None:
+    assert list(HYPHA.command_index) == [(command.name, command.help) for command in HYPHA.commands()]
+
+
+PROBE = """
+import sys
+from features.bootstrap import main
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+print(sorted(name for name in sys.modules if name.startswith("features.") and name != "features.bootstrap"))
+"""
+
+
+def test_hypha_help_lists_every_command_without_importing_a_feature() -> None:
+    shown = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+    listed = shown.stdout.split("{", 1)[1].split("}", 1)[0]
+    assert listed.split(",") == ["up", "web", "worker", "migrate", "check", "transcode", "ledger", "reconcile", "staff"]
+    assert shown.stdout.strip().splitlines()[-1] == "[]"
