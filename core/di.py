@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 
-from injector import Binder, Injector, InstanceProvider, Module, Provider
+from injector import Binder, Injector, InstanceProvider, Module, Provider, provider, singleton
 
 from core.clock import Clock, FrozenClock, SystemClock
 from core.db import Database
@@ -51,9 +51,7 @@ class CoreModule(Module):
     def configure(self, binder: Binder) -> None:
         from core.postgres import (
             PostgresCheckpointStore,
-            PostgresCursorStore,
             PostgresEventBus,
-            PostgresEventLog,
             PostgresRateLimiter,
         )
         from core.worker import SaqJobQueue
@@ -68,13 +66,26 @@ class CoreModule(Module):
         bind_port(binder, UnitOfWork, db)
         bind_port(binder, Clock, clock)
         bind_port(binder, EventBus, PostgresEventBus(db))
-        cursors = PostgresCursorStore(db)
-        bind_port(binder, CursorStore, cursors)
-        bind_port(binder, EventLog, PostgresEventLog(db, cursors))
         bind_port(binder, BlobStorage, _blob_storage(settings))
         bind_port(binder, RateLimiter, PostgresRateLimiter(db, clock))
         bind_port(binder, CheckpointStore, PostgresCheckpointStore(db))
         bind_port(binder, JobQueue, SaqJobQueue(settings.effective_queue_url))
+
+    # The event log and its cursors follow whichever Database the injector holds (a test binds its own).
+    @singleton
+    @provider
+    def cursor_store(self, log: EventLog) -> CursorStore:
+        from core.postgres import PostgresEventLog
+
+        assert isinstance(log, PostgresEventLog)
+        return log.cursors
+
+    @singleton
+    @provider
+    def event_log(self, db: Database) -> EventLog:
+        from core.postgres import PostgresCursorStore, PostgresEventLog
+
+        return PostgresEventLog(db, PostgresCursorStore(db))
 
 
 def _blob_storage(settings: Settings) -> BlobStorage:
