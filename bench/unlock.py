@@ -327,7 +327,16 @@ async def server(factory: str, env: dict[str, str]) -> AsyncIterator[tuple[str, 
     else:  # the same uvicorn settings as `hypha web`: uvloop and httptools when installed, no access log
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--no-access-log", "--log-level", "warning"]
-    process = await asyncio.create_subprocess_exec(*command, cwd=ROOT, env={**os.environ, **env})
+    async with serving(command, port, ROOT, env, factory) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    command: list[str], port: int, cwd: Path, env: dict[str, str], name: str
+) -> AsyncIterator[tuple[str, int]]:
+    """Run `command` (a server on `port`) until it answers /healthz; yields its base URL and pid, stops it after."""
+    process = await asyncio.create_subprocess_exec(*command, cwd=cwd, env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:
@@ -336,7 +345,7 @@ async def server(factory: str, env: dict[str, str]) -> AsyncIterator[tuple[str, 
                     if (await http.get(f"{base}/healthz")).status_code in (200, 404, 405):
                         break
                 if process.returncode is not None:
-                    raise RuntimeError(f"{factory} exited with {process.returncode}")
+                    raise RuntimeError(f"{name} exited with {process.returncode}")
                 await asyncio.sleep(0.1)
         yield base, process.pid
     finally:

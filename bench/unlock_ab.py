@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,11 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
 from bench.common import bench_database, free_port, load_parser, write_section
 from bench.load import ClientSaturated, LoadResult, wrk_path
-from bench.unlock import Walk, people, populate, server
+from bench.unlock import Walk, people, populate, server, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,27 +50,9 @@ async def checkout_server(checkout: Path, env: dict[str, str]) -> AsyncIterator[
     if not hypha.exists():
         raise SystemExit(f"bench.unlock_ab: {hypha} is missing; run `uv sync --frozen` in {checkout} first")
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        str(hypha), "web", "--host", "127.0.0.1", "--port", str(port), cwd=checkout, env={**os.environ, **env}
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{base}/healthz")).status_code == 200:
-                        break
-                if process.returncode is not None:
-                    raise RuntimeError(f"the base checkout's server exited with {process.returncode}")
-                await asyncio.sleep(0.1)
-        yield base, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+    command = [str(hypha), "web", "--host", "127.0.0.1", "--port", str(port)]
+    async with serving(command, port, checkout, env, "the base checkout's server") as running:
+        yield running
 
 
 @dataclass(frozen=True)
