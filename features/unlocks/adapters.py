@@ -5,6 +5,7 @@ Both keep the same promises (tests/contract/test_unlocks_repositories.py runs ea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -70,6 +71,19 @@ class MemoryUnlockRepository:
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         return self.entitlements.get((viewer_id, video_id))
+
+    async def grant_lifetime(self, grants: Sequence[tuple[UUID, UUID]], now: datetime) -> int:
+        changed = 0
+        for slot in dict.fromkeys(grants):
+            current = self.entitlements.get(slot)
+            if current is None:
+                self.entitlements[slot] = Entitlement(slot[0], slot[1], Offer.LIFETIME, None, now, now)
+            elif current.expires_at is not None:
+                self.entitlements[slot] = replace(current, offer=Offer.LIFETIME, expires_at=None, updated_at=now)
+            else:
+                continue
+            changed += 1
+        return changed
 
     async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
         found = [u for u in self.unlocks.values() if u.video_id == video_id and u.created_at >= since]
@@ -278,6 +292,24 @@ class PostgresUnlockRepository:
             fresh_expiry,
         )
         return _entitlement(row) if row else None
+
+    async def grant_lifetime(self, grants: Sequence[tuple[UUID, UUID]], now: datetime) -> int:
+        # SQL: one unnest() batch upsert for all grants; lifetime ones are left untouched.
+        rows = await self.db.fetch(
+            """
+            INSERT INTO entitlements AS e (viewer_id, video_id, offer, expires_at, granted_at, updated_at)
+            SELECT DISTINCT g.viewer_id, g.video_id, 'lifetime', NULL::timestamptz, $3::timestamptz, $3::timestamptz
+            FROM unnest($1::uuid[], $2::uuid[]) AS g(viewer_id, video_id)
+            ON CONFLICT (viewer_id, video_id) DO UPDATE
+                SET offer = 'lifetime', expires_at = NULL, updated_at = EXCLUDED.updated_at
+                WHERE e.expires_at IS NOT NULL
+            RETURNING viewer_id
+            """,
+            [viewer for viewer, _ in grants],
+            [video for _, video in grants],
+            now,
+        )
+        return len(rows)
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         row = (

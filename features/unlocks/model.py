@@ -405,6 +405,17 @@ class Unlock:
 
 
 @dataclass(frozen=True)
+class Discount:
+    """Points off an offer's list price for one purchase, granted by another feature (a promo code:
+    features/offers) through the `DiscountHook` the unlock is given. `metadata` goes on the ledger
+    transfer beside the list price and the discount, so the creator's statement can show list price,
+    discount and net."""
+
+    points: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Checkout:
     """What deciding about one viewer and one video needs, read together: the video's pricing (None:
     never priced), the purchase the viewer already made with the click's idempotency key, and the

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from features.unlocks.model import Checkout, Entitlement, Pricing, Tip, Unlock
+from features.unlocks.model import Checkout, Discount, Entitlement, Offer, Pricing, Tip, Unlock
 
 
 class PricingRepository(Protocol):
@@ -47,6 +48,12 @@ class UnlockRepository(Protocol):
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         """The viewer's entitlement to the video, expired or not, or None."""
+        ...
+
+    async def grant_lifetime(self, grants: Sequence[tuple[UUID, UUID]], now: datetime) -> int:
+        """Give each (viewer, video) of `grants` lifetime access (a bundle bought elsewhere paid for it):
+        a new entitlement, or an existing one made lifetime; lifetime ones stay as they are. Returns how
+        many changed. Call inside the caller's transaction (the purchase that paid for them)."""
         ...
 
     async def purchases_of_video(self, video_id: UUID, since: datetime) -> list[Unlock]:
@@ -91,4 +98,21 @@ class TipRepository(Protocol):
 
     async def erase_messages_of(self, viewer_id: UUID) -> int:
         """Blank the messages of every tip the viewer gave (amounts stay); return how many changed."""
+        ...
+
+
+class DiscountHook(Protocol):
+    """A price reduction another feature applies to one unlock (a promo code, features/offers), called
+    by `UnlockService.unlock` inside the purchase's transaction, under its purchase lock."""
+
+    async def reserve(
+        self, viewer_id: UUID, video_id: UUID, creator_id: UUID, offer: Offer, list_price: int
+    ) -> Discount:
+        """Check and take the reduction for this purchase (e.g. count one use of a code, under a lock held
+        until the transaction ends); raise a DomainError to refuse the click (nothing is charged). The
+        discount leaves at least one point to pay."""
+        ...
+
+    async def redeemed(self, unlock: Unlock, discount: Discount) -> None:
+        """The purchase was recorded at the reduced price: record the redemption in the same transaction."""
         ...

@@ -17,7 +17,7 @@ Other features read from here: `UnlockService.access` (playback decides what to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
@@ -36,6 +36,7 @@ from features.studio.service import StudioService
 from features.unlocks.model import (
     LONGEST_RENTAL,
     Access,
+    Discount,
     Entitlement,
     KeyReused,
     NotForSale,
@@ -65,7 +66,7 @@ from features.unlocks.model import (
     shows_price,
     split,
 )
-from features.unlocks.ports import PricingRepository, TipRepository, UnlockRepository
+from features.unlocks.ports import DiscountHook, PricingRepository, TipRepository, UnlockRepository
 
 SALE_EVENT = "sale"
 TIP_EVENT = "tip"
@@ -297,6 +298,11 @@ class UnlockService:
         """The viewer's entitlement to the video (it may have expired: check `.active(now)`), or None."""
         return await self.unlocks.entitlement(viewer_id, video_id)
 
+    async def grant_lifetime(self, grants: Sequence[tuple[UUID, UUID]]) -> int:
+        """Lifetime access for each (viewer, video) of `grants`, paid for by a purchase another feature
+        charged (a bundle: features/offers) in the caller's transaction. Returns how many changed."""
+        return await self.unlocks.grant_lifetime(grants, self.clock.now()) if grants else 0
+
     async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
         """Every creator the viewer has paid: bought an offer from, or tipped."""
         return await self.unlocks.creators_paid_by(viewer_id) | await self.tips.creators_tipped_by(viewer_id)
@@ -372,7 +378,14 @@ class UnlockService:
     # -- buying ----------------------------------------------------------------------------------------
 
     async def unlock(
-        self, viewer_id: UUID, public_id: str, offer_name: str, key: str, shown_price: str | int
+        self,
+        viewer_id: UUID,
+        public_id: str,
+        offer_name: str,
+        key: str,
+        shown_price: str | int,
+        *,
+        discount: DiscountHook | None = None,
     ) -> UnlockOutcome:
         """Buy `offer_name` of the video for the viewer at `shown_price` — the price its button showed —
         exactly once per idempotency `key`, and only if it gives the viewer more access.
@@ -384,6 +397,11 @@ class UnlockService:
         (`model.shows_price`); otherwise PriceChanged (naming the current price) and nothing is charged.
         A retry with the same key (even concurrent) charges nothing and returns the first purchase
         (`replayed`), even if the price changed since.
+
+        `discount` (a promo code: features/offers) reduces the price under the purchase lock: it is
+        reserved before the price check, which then compares the click with the reduced price; the
+        transfer's metadata records the list price, the discount and the hook's own fields, and the hook
+        records its redemption in the same transaction. Whatever the hook raises refuses the click.
 
         Raises InvalidKey, VideoUnavailable, OwnVideo, OfferNotAvailable, PriceChanged, NothingToExtend
         (the viewer already has this much access or more), KeyReused (the key bought something else)
@@ -404,7 +422,13 @@ class UnlockService:
             if prior is not None:
                 return self._replay(prior, current, video, offer, shown_price, viewer_id, pricing)
             now = self.clock.now()
-            price = pricing.price_of(offer)
+            list_price = pricing.price_of(offer)
+            applied: Discount | None = None
+            if discount is not None:
+                applied = await discount.reserve(viewer_id, video.id, video.owner_id, offer, list_price)
+                if not 0 <= applied.points < list_price:
+                    raise ValueError("a discount leaves at least one point to pay")
+            price = list_price - applied.points if applied else list_price
             if not shows_price(shown_price, price):
                 raise PriceChanged(offer, price)
             if not extends(current, offer, now):
@@ -417,6 +441,8 @@ class UnlockService:
                 revenue = AccountRef.platform_revenue_for(video.owner_id)
                 legs.append(Leg(AccountRef.earnings(video.owner_id), revenue, sale.fee))
             metadata = {"video_id": str(video.id), "offer": offer.value, "memo": video.title}
+            if applied is not None:
+                metadata |= {**applied.metadata, "list_price": str(list_price), "discount": str(applied.points)}
             transfer = await self.ledger.transfer(f"unlock:{viewer_id}:{key}", "unlock", legs, metadata)
             unlock = Unlock(uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now)
             entitlement = await self.unlocks.record(unlock, fresh_expiry(offer, now))
@@ -424,6 +450,8 @@ class UnlockService:
                 found = await self.unlocks.checkout(video.id, viewer_id, key)
                 assert found.prior is not None
                 return self._replay(found.prior, found.entitlement, video, offer, shown_price, viewer_id, pricing)
+            if applied is not None and discount is not None:
+                await discount.redeemed(unlock, applied)
             # The creator's sale and the buyer's balance pill (their other tabs), in one round trip.
             await self.bus.publish_all(
                 [
@@ -436,6 +464,7 @@ class UnlockService:
                             "offer": offer.value,
                             "points": price,
                             "net": sale.net,
+                            **({"discount": applied.points} if applied else {}),
                         },
                     ),
                     (wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"}),

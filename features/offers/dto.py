@@ -1,0 +1,41 @@
+"""Forms of the offers pages: codes and bundle purchases on viewer pages, bundles and codes in the studio."""
+
+from __future__ import annotations
+
+from core.forms import Form
+
+
+class CodeEntryForm(Form):
+    code: str = ""
+
+
+class CodeUnlockForm(Form):
+    offer: str = ""
+    key: str = ""
+    price: str = ""  # the reduced price the button showed; only that exact price is ever charged
+    code: str = ""
+
+
+class BundleBuyForm(Form):
+    key: str = ""
+    price: str = ""  # the price the button showed (after the code, if any)
+    code: str = ""
+
+
+class BundleForm(Form):
+    title: str = ""
+    description: str = ""
+    price: str = ""
+
+
+class BundleVideoForm(Form):
+    video: str = ""  # the video's public id
+
+
+class CodeForm(Form):
+    code: str = ""
+    kind: str = "percent"
+    amount: str = ""
+    target: str = ""  # "video:<public id>" or "bundle:<public id>"
+    max_uses: str = ""
+    expires: str = ""
