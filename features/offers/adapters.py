@@ -314,7 +314,7 @@ class PostgresOffersRepository:
     async def lock_purchases(self, bundle_id: UUID, viewer_id: UUID) -> None:
         # SQL: a transaction-scoped advisory lock on (bundle, viewer).
         await self.db.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('bundle-purchase:' || $1::text || ':' || $2::text, 0))",
+            "SELECT pg_advisory_xact_lock(hashtextextended('bundle-purchase:' || $1::uuid || ':' || $2::uuid, 0))",
             bundle_id,
             viewer_id,
         )

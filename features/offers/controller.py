@@ -396,8 +396,10 @@ class OffersStudioController(Controller):
     async def delete_code(
         self, request: Request[Any, Any, Any], code_id: FromPath[UUID], offers: NamedDependency[OffersService]
     ) -> Response[Any]:
-        if not await offers.delete_code(_me(request).id, code_id):
-            return flash(redirect("/studio/offers", request), "Only an unused code of yours can be deleted.", "error")
+        try:
+            await offers.delete_code(_me(request).id, code_id)
+        except Conflict as error:
+            return flash(redirect("/studio/offers", request), error.message, "error")
         return flash(redirect("/studio/offers", request), "Code deleted.", "info")
 
     @get("/tile")

@@ -55,6 +55,14 @@ class InvalidOffer(InvalidInput):
         self.errors = dict(errors)
 
 
+class CodeNotFound(NotFound):
+    message = "We could not find that code."
+
+
+class CodeInUse(Conflict):
+    message = "A code that was used stays, so its sales keep their record."
+
+
 class CodeRefused(InvalidInput):
     """A code a viewer entered cannot be used here (unknown, expired, used up, for something else)."""
 

@@ -44,6 +44,8 @@ from features.offers.model import (
     BundleView,
     CodeFields,
     CodeGuessesThrottled,
+    CodeInUse,
+    CodeNotFound,
     EmptyBundle,
     InvalidOffer,
     OfferSales,
@@ -450,9 +452,14 @@ class OffersService:
     async def codes_of(self, creator_id: UUID) -> list[PromoCode]:
         return await self.repository.codes_of(creator_id)
 
-    async def delete_code(self, creator_id: UUID, code_id: UUID) -> bool:
-        """Delete an unused code of the creator (a used one stays: its redemptions name it)."""
-        return await self.repository.delete_code(creator_id, code_id)
+    async def delete_code(self, creator_id: UUID, code_id: UUID) -> None:
+        """Delete an unused code of the creator. Raises CodeNotFound (another's code, or none) and
+        CodeInUse (a used code stays: its redemptions name it)."""
+        code = next((c for c in await self.repository.codes_of(creator_id) if c.id == code_id), None)
+        if code is None:
+            raise CodeNotFound()
+        if code.uses or not await self.repository.delete_code(creator_id, code_id):
+            raise CodeInUse()
 
     # -- viewers: codes ---------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from features.bootstrap import create_app
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
+from features.offers.service import OffersService
 from features.payouts.service import PayoutService
 from features.privacy.service import ExportService
 from features.studio.service import StudioService
@@ -106,6 +107,25 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
         ("/v/{paid.pid}/preview/master.m3u8", {"owner": ANY, "other": DENIED, "viewer": DENIED, "anon": DENIED})
     ],
     ("POST", "/v/{public_id:str}/heartbeat"): [("/v/{draft.pid}/heartbeat", OWNER_MAY_ACT)],
+    # offers: a video's bundles and code box follow the video; bundles are public, their editing the creator's
+    ("GET", "/offers/v/{public_id:str}"): [
+        ("/offers/v/{paid.pid}", PUBLIC),
+        ("/offers/v/{draft.pid}", {"owner": OK, "other": NOT_FOUND, "viewer": NOT_FOUND, "anon": NOT_FOUND}),
+    ],
+    ("POST", "/offers/v/{public_id:str}/code"): [("/offers/v/{draft.pid}/code", OWNER_MAY_ACT)],
+    ("POST", "/offers/v/{public_id:str}/unlock"): [("/offers/v/{draft.pid}/unlock", OWNER_MAY_ACT)],
+    ("GET", "/b/{public_id:str}"): [("/b/{bundle}", PUBLIC)],
+    ("POST", "/b/{public_id:str}/code"): [("/b/{bundle}/code", ANY_USER)],
+    ("POST", "/b/{public_id:str}/buy"): [("/b/{bundle}/buy", ANY_USER)],
+    ("GET", "/studio/offers/bundles/{public_id:str}"): [("/studio/offers/bundles/{bundle}", OWNER_ONLY)],
+    ("POST", "/studio/offers/bundles/{public_id:str}"): [("/studio/offers/bundles/{bundle}", OWNER_MAY_ACT)],
+    ("POST", "/studio/offers/bundles/{public_id:str}/videos"): [
+        ("/studio/offers/bundles/{bundle}/videos", OWNER_MAY_ACT)
+    ],
+    ("POST", "/studio/offers/bundles/{public_id:str}/videos/{video_id:str}/remove"): [
+        ("/studio/offers/bundles/{bundle}/videos/{paid.pid}/remove", OWNER_MAY_ACT)
+    ],
+    ("POST", "/studio/offers/codes/{code_id:uuid}/delete"): [("/studio/offers/codes/{code}/delete", OWNER_MAY_ACT)],
     # payouts and purchases
     ("GET", "/studio/payouts/{payout_id:uuid}"): [("/studio/payouts/{payout}", OWNER_ONLY)],
     ("GET", "/wallet/payments/{ref:str}/status"): [("/wallet/payments/{purchase}/status", OWNER_ONLY)],
@@ -218,6 +238,10 @@ async def world(pg: Injector) -> World:
     purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex, "100", "USD")
     export = await pg.get(ExportService).request(owner.id)
     assert (await pg.get(ExportService).build(export.id)) is not None
+    offers = pg.get(OffersService)
+    bundle = await offers.create_bundle(owner.id, "Matrix bundle", "", "500")
+    await offers.add_video(owner.id, bundle.public_id, made.video.public_id)
+    code = await offers.create_code(owner.id, "MATRIX", "points", "5", f"video:{made.video.public_id}", "3", "")
     laptop = await session_token(pg, owner)  # another session of the owner's, for the sessions page
     [owner_session] = [s for s in await pg.get(AccountService).list_sessions(owner.id, laptop) if s.current]
     values = {
@@ -232,6 +256,8 @@ async def world(pg: Injector) -> World:
         "creator": str(owner.id),
         "export": str(export.id),
         "session": str(owner_session.id),
+        "bundle": bundle.public_id,
+        "code": str(code.id),
     }
     segment = made.published["480p/seg_00000.ts"]
     return World(
