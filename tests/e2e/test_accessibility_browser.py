@@ -31,6 +31,7 @@ from core.db import Database
 from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.bootstrap import create_app
+from features.offers.service import OffersService
 from features.payouts.service import PayoutService
 from features.studio.model import VideoState
 from features.studio.service import StudioService
@@ -76,6 +77,8 @@ PAGES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("/staff/reports/creator/{creator}", ("staff",)),
     ],
     "/search": [("/search", EVERYONE), ("/search?q=tides", EVERYONE)],
+    "/b/{public_id:str}": [("/b/{bundle}", ("anon", "viewer", "creator"))],
+    "/studio/offers/bundles/{public_id:str}": [("/studio/offers/bundles/{bundle}", ("creator",))],
 }
 # Error pages, which no route names.
 ERROR_PAGES: list[tuple[str, tuple[str, ...]]] = [
@@ -104,6 +107,10 @@ NOT_PAGES: dict[str, str] = {
     "/v/{public_id:str}/preview/{path:path}": "HLS playlists and segments",
     "/v/{public_id:str}/key": "an AES key",
     "/me/export/{export_id:uuid}/download": "a ZIP file",
+    "/offers/v/{public_id:str}": "an htmx fragment of /v/{public_id}",
+    "/studio/offers/tile": "an htmx fragment of /dashboard",
+    "/studio/offers/sales": "an htmx fragment of /studio/analytics",
+    "/studio/offers/sales.csv": "CSV",
 }
 # The OpenAPI viewers (Swagger, ReDoc, RapiDoc, Elements) are third-party pages for developers.
 THIRD_PARTY = re.compile(r"^/api/schema")
@@ -179,6 +186,11 @@ async def seed(pg: Injector) -> Stage:
     await earn(pg, creator.id, 2500, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(creator.id, "a11y-payout-key-0001")).payout
     purchase = await pg.get(WalletService).start_purchase(viewer.id, "p100", uuid4().hex, "100", "USD")
+    offers = pg.get(OffersService)
+    bundle = await offers.create_bundle(creator.id, "The harbour series", "Two films.", "800")
+    for video in (locked.video, unlocked.video):
+        await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    await offers.create_code(creator.id, "HARBOUR10", "percent", "10", f"bundle:{bundle.public_id}", "50", "")
     values = {
         "draft.id": str(draft.id),
         "locked": locked.video.public_id,
@@ -191,6 +203,7 @@ async def seed(pg: Injector) -> Stage:
         "viewer.id": str(viewer.id),
         "payout": str(payout.id),
         "payment": purchase.payment_ref,
+        "bundle": bundle.public_id,
     }
     tokens = {
         "viewer": await session_token(pg, viewer),
