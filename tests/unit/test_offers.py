@@ -1,0 +1,204 @@
+"""Bundles and promo codes on in-memory adapters: the rules, and money moving once at the right price."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from injector import Injector
+
+from core.di import get_port
+from features.ledger.model import AccountRef
+from features.ledger.service import LedgerService
+from features.offers.model import (
+    AlreadyBought,
+    BundlePriceChanged,
+    CodeExpired,
+    CodeForAnotherCreator,
+    CodeForSomethingElse,
+    CodeInUse,
+    CodeNotFound,
+    CodeUsedUp,
+    DiscountKind,
+    EmptyBundle,
+    InvalidOffer,
+    OwnBundle,
+    PromoCode,
+    TargetKind,
+    UnknownCode,
+    check_bundle,
+    check_code,
+    check_entered_code,
+    normalize_code,
+)
+from features.offers.ports import OffersRepository
+from features.offers.service import OffersService
+from features.studio.model import Video
+from features.unlocks.model import KeyReused, PriceChanged
+from features.unlocks.service import UnlockService
+from tests.support.videos import add_synthetic_video, balances, fund, person, price_and_publish
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def code(kind: DiscountKind, amount: int, **changes: object) -> PromoCode:
+    values: dict[str, object] = {
+        "id": uuid4(),
+        "creator_id": uuid4(),
+        "code": "SAVE",
+        "kind": kind,
+        "amount": amount,
+        "target_kind": TargetKind.VIDEO,
+        "target_id": uuid4(),
+        "max_uses": 5,
+        "uses": 0,
+        "expires_at": None,
+        "created_at": NOW,
+    }
+    values.update(changes)
+    return PromoCode(**values)  # type: ignore[arg-type]
+
+
+# -- rules ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount", "price", "off"),
+    [
+        (DiscountKind.PERCENT, 25, 500, 125),
+        (DiscountKind.PERCENT, 33, 10, 3),  # rounds down
+        (DiscountKind.PERCENT, 100, 80, 79),  # never free: one point is left to pay
+        (DiscountKind.POINTS, 50, 200, 50),
+        (DiscountKind.POINTS, 500, 200, 199),
+        (DiscountKind.POINTS, 5, 1, 0),
+    ],
+)
+def test_a_discount_rounds_down_and_always_leaves_a_point_to_pay(
+    kind: DiscountKind, amount: int, price: int, off: int
+) -> None:
+    assert code(kind, amount).discount_on(price) == off
+
+
+def test_codes_are_case_insensitive_and_checked_in_a_clear_order() -> None:
+    assert normalize_code("  spring-25 ") == "SPRING-25"
+    mine = code(DiscountKind.POINTS, 10)
+    creator, target = mine.creator_id, mine.target_id
+    assert check_entered_code([mine], creator, TargetKind.VIDEO, target, NOW) is mine
+    with pytest.raises(UnknownCode):
+        check_entered_code([], creator, TargetKind.VIDEO, target, NOW)
+    with pytest.raises(CodeForAnotherCreator):
+        check_entered_code([mine], uuid4(), TargetKind.VIDEO, target, NOW)
+    with pytest.raises(CodeForSomethingElse):
+        check_entered_code([mine], creator, TargetKind.VIDEO, uuid4(), NOW)
+    with pytest.raises(CodeForSomethingElse):
+        check_entered_code([mine], creator, TargetKind.BUNDLE, target, NOW)
+    expired = code(DiscountKind.POINTS, 10, expires_at=NOW, creator_id=creator, target_id=target)
+    with pytest.raises(CodeExpired):
+        check_entered_code([expired], creator, TargetKind.VIDEO, target, NOW)
+    used_up = code(DiscountKind.POINTS, 10, uses=5, creator_id=creator, target_id=target)
+    with pytest.raises(CodeUsedUp):
+        check_entered_code([used_up], creator, TargetKind.VIDEO, target, NOW)
+
+
+def test_the_code_form_says_what_is_wrong_with_each_field() -> None:
+    with pytest.raises(InvalidOffer) as caught:
+        check_code("a!", "half", "x", "tier:abc", "0", "2026-02-30", NOW)
+    assert set(caught.value.errors) == {"code", "kind", "amount", "target", "max_uses", "expires"}
+    with pytest.raises(InvalidOffer) as caught:
+        check_code("OK1", "percent", "101", "video:abc", "1", "2026-02-28", NOW)
+    assert set(caught.value.errors) == {"amount", "expires"}
+    fields = check_code("spring", "points", "1,000", "bundle:abc", "10", "2026-03-01", NOW)
+    assert fields.code == "SPRING"
+    assert fields.amount == 1000
+    assert fields.target_kind is TargetKind.BUNDLE
+    assert fields.expires_at == datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)  # the whole last day
+
+
+def test_the_bundle_form_wants_a_title_and_a_price_in_bounds() -> None:
+    with pytest.raises(InvalidOffer) as caught:
+        check_bundle("", "", "0")
+    assert set(caught.value.errors) == {"title", "price"}
+    assert check_bundle(" Course ", "", "1,200").price == 1200
+
+
+# -- the service -----------------------------------------------------------------------------------------
+
+
+async def published(memory: Injector, creator_id: object, title: str, lifetime: int | None) -> Video:
+    made = await add_synthetic_video(memory, creator_id, title=title)  # type: ignore[arg-type]
+    return await price_and_publish(memory, creator_id, made.video, lifetime=lifetime)  # type: ignore[arg-type]
+
+
+async def test_buying_a_bundle_charges_once_and_grants_every_video_and_later_ones(memory: Injector) -> None:
+    offers, unlocks = memory.get(OffersService), memory.get(UnlockService)
+    creator = await person(memory, "Creator", creator=True)
+    first = await published(memory, creator.id, "Part 1", 300)
+    second = await published(memory, creator.id, "Part 2", 300)
+    bundle = await offers.create_bundle(creator.id, "Course", "", "500")
+    early = await person(memory, "Early")
+    with pytest.raises(EmptyBundle):
+        await offers.buy_bundle(early.id, bundle.public_id, "e" * 20, "500")
+    await offers.add_video(creator.id, bundle.public_id, first.public_id)
+    await offers.add_video(creator.id, bundle.public_id, second.public_id)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 1000)
+    with pytest.raises(OwnBundle):
+        await offers.buy_bundle(creator.id, bundle.public_id, "o" * 20, "500")
+    with pytest.raises(BundlePriceChanged):
+        await offers.buy_bundle(viewer.id, bundle.public_id, "a" * 20, "400")
+    outcome = await offers.buy_bundle(viewer.id, bundle.public_id, "a" * 20, "500")
+    assert outcome.granted == 2
+    assert outcome.view.bought
+    replay = await offers.buy_bundle(viewer.id, bundle.public_id, "a" * 20, "500")
+    assert replay.replayed
+    with pytest.raises(KeyReused):
+        await offers.buy_bundle(viewer.id, bundle.public_id, "a" * 20, "450")
+    with pytest.raises(AlreadyBought):
+        await offers.buy_bundle(viewer.id, bundle.public_id, "b" * 20, "500")
+    assert await balances(memory, viewer.id, creator.id) == (500, 450, 50)
+    later = await published(memory, creator.id, "Part 3", None)
+    assert await offers.add_video(creator.id, bundle.public_id, later.public_id) == 1
+    for video in (first, second, later):
+        entitlement = await unlocks.entitlement(viewer.id, video.id)
+        assert entitlement is not None
+        assert entitlement.lifetime
+    view = await offers.bundle_view(viewer.id, bundle.public_id)
+    assert view.singles_total == 600  # part 3 is not sold for life on its own
+    assert view.owned_count == 3
+
+
+async def test_a_code_reduces_the_unlock_and_the_ledger_says_by_how_much(memory: Injector) -> None:
+    offers = memory.get(OffersService)
+    creator = await person(memory, "Creator", creator=True)
+    video = await published(memory, creator.id, "Harbour", 500)
+    await offers.create_code(creator.id, "half", "percent", "50", f"video:{video.public_id}", "1", "")
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 1000)
+    _, quote = await offers.quote_video_code(viewer.id, video.public_id, "HALF")
+    assert [(c.choice.offer.value, c.price) for c in quote.choices] == [
+        ("rent_day", 25),
+        ("rent_month", 100),
+        ("lifetime", 250),
+    ]
+    with pytest.raises(PriceChanged):
+        await offers.unlock_with_code(viewer.id, video.public_id, "lifetime", "c" * 20, "500", "half")
+    outcome = await offers.unlock_with_code(viewer.id, video.public_id, "lifetime", "c" * 20, "250", "half")
+    assert outcome.result.unlock.points == 250
+    statement = await memory.get(LedgerService).statement(AccountRef.wallet(viewer.id))
+    metadata = statement.entries[0].metadata
+    assert (metadata["list_price"], metadata["discount"], metadata["code"]) == ("500", "250", "HALF")
+    other = await person(memory, "Other")
+    await fund(memory, other.id, 1000)
+    with pytest.raises(CodeUsedUp):
+        await offers.unlock_with_code(other.id, video.public_id, "lifetime", "d" * 20, "250", "half")
+    assert await balances(memory, other.id, creator.id) == (1000, 225, 25)
+    lines = await offers.statement(creator.id, NOW - timedelta(days=3650), datetime.now(UTC) + timedelta(days=1))
+    assert [(line.list_price, line.discount, line.points, line.net) for line in lines] == [(500, 250, 250, 225)]
+    with pytest.raises(CodeInUse):
+        await offers.delete_code(creator.id, quote.code.id)
+    with pytest.raises(CodeNotFound):
+        await offers.delete_code(other.id, quote.code.id)
+    repository = get_port(memory, OffersRepository)
+    used = await repository.redemptions_of_creator(creator.id, NOW, datetime.max.replace(tzinfo=UTC))
+    assert [(r.viewer_id, r.discount) for r in used] == [(viewer.id, 250)]
