@@ -47,6 +47,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     videos_per_creator_per_hour: int = 30
     unlocks_per_viewer_per_minute: int = 30  # unlock and tip requests together
     reports_per_user_per_day: int = 20
+    promo_code_tries_per_minute: int = 10  # promo codes one viewer may try per minute (guessing)
     # Moderation: viewers who bought a video this many days before its take-down get their points back
     takedown_refund_days: int = 30
     log_level: str = "INFO"
@@ -196,7 +197,7 @@ def startup_problems(settings: Settings) -> list[str]:
     limits = ("signups_per_ip_per_hour", "videos_per_creator_per_hour", "unlocks_per_viewer_per_minute")
     problems.extend(
         f"{name.upper()} must be between 1 and 1000000"
-        for name in (*limits, "reports_per_user_per_day")
+        for name in (*limits, "reports_per_user_per_day", "promo_code_tries_per_minute")
         if not 1 <= getattr(s, name) <= 1_000_000
     )
     if not 0 <= s.takedown_refund_days <= 3650:

@@ -40,7 +40,9 @@ class _OffersServiceModule(Module):
         settings: Settings,
         limiter: RateLimiter,
     ) -> OffersService:
-        policy = OffersPolicy(fee_percent=settings.platform_fee_percent)
+        policy = OffersPolicy(
+            fee_percent=settings.platform_fee_percent, code_tries_per_minute=settings.promo_code_tries_per_minute
+        )
         return OffersService(
             *(repository, unlocks, pricing, studio, accounts, ledger, bus, uow, clock, policy), limiter=limiter
         )
