@@ -9,6 +9,7 @@ import pytest
 from injector import Injector
 
 from core.di import get_port
+from core.events import Event
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.offers.model import (
@@ -33,7 +34,7 @@ from features.offers.model import (
     normalize_code,
 )
 from features.offers.ports import OffersRepository
-from features.offers.service import OffersService
+from features.offers.service import OffersLive, OffersService
 from features.studio.model import Video
 from features.unlocks.model import KeyReused, PriceChanged
 from features.unlocks.service import UnlockService
@@ -202,3 +203,20 @@ async def test_a_code_reduces_the_unlock_and_the_ledger_says_by_how_much(memory:
     repository = get_port(memory, OffersRepository)
     used = await repository.redemptions_of_creator(creator.id, NOW, datetime.max.replace(tzinfo=UTC))
     assert [(r.viewer_id, r.discount) for r in used] == [(viewer.id, 250)]
+
+
+async def test_the_dashboard_tile_answers_bundle_sales_and_discounted_sales_only(memory: Injector) -> None:
+    offers, live = memory.get(OffersService), memory.get(OffersLive)
+    creator = await person(memory, "Creator", creator=True)
+    video = await published(memory, creator.id, "Part 1", 300)
+    bundle = await offers.create_bundle(creator.id, "Course", "", "200")
+    await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 1000)
+    await offers.buy_bundle(viewer.id, bundle.public_id, "t" * 20, "200")
+    [fragment] = await live.fragments(creator.id, Event(1, f"user:{creator.id}", "bundle_sale", {"points": 200}))
+    assert fragment.template == "offers/_dash_tile.html"
+    sales = fragment.context["sales"]
+    assert (sales.bundles_sold, sales.bundle_points) == (1, 200)
+    assert await live.fragments(creator.id, Event(2, f"user:{creator.id}", "sale", {"points": 50})) == []
+    assert len(await live.fragments(creator.id, Event(3, f"user:{creator.id}", "sale", {"discount": 5}))) == 1
