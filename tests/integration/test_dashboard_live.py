@@ -82,7 +82,8 @@ async def test_the_strip_shows_the_creators_figures(pg: Injector, server: str) -
         assert 'data-testid="sales-points">50<' in strip.text
         assert 'data-testid="balance">55<' in strip.text
         assert "Lovely light" in strip.text
-        assert 'sse-swap="sale,tip,viewers,payout"' in strip.text
+        assert 'sse-swap="sale,tip,viewers,payout,bundle_sale"' in strip.text
+        assert 'hx-get="/studio/offers/tile"' in strip.text  # the offers feature's tile loads itself
         page = await http.get("/studio/dashboard")
         assert page.text.count("sse-connect=") == 1
         studio = await http.get("/studio")
