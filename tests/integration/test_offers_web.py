@@ -303,3 +303,24 @@ async def test_viewers_cannot_reach_the_creator_pages(pg: Injector, settings: Se
     viewer = await person(pg, "Viewer")
     async with browser_of(pg, settings, viewer) as client:
         assert (await client.get(path)).status_code == 403
+
+
+async def test_a_video_added_while_buyers_click_reaches_every_buyer(pg: Injector) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    offers, unlocks = pg.get(OffersService), pg.get(UnlockService)
+    start = await video_of(pg, creator, "Start", 100)
+    bundle = await offers.create_bundle(creator.id, "Growing", "", "100")
+    await offers.add_video(creator.id, bundle.public_id, start.public_id)
+    buyers = [await person(pg, f"Buyer {n}") for n in range(4)]
+    for buyer in buyers:
+        await fund(pg, buyer.id, 100)
+    added = await video_of(pg, creator, "Added meanwhile", 100)
+    await asyncio.gather(
+        *(offers.buy_bundle(b.id, bundle.public_id, f"race-{n}-abcdefghijklmnop", "100") for n, b in enumerate(buyers)),
+        offers.add_video(creator.id, bundle.public_id, added.public_id),
+    )
+    for buyer in buyers:
+        for video in (start, added):
+            entitlement = await unlocks.entitlement(buyer.id, video.id)
+            assert entitlement is not None, (buyer.display_name, video.title)
+            assert entitlement.lifetime
