@@ -355,7 +355,7 @@ class OffersService:
                 legs.append(Leg(AccountRef.earnings(creator), AccountRef.platform_revenue_for(creator), sale.fee))
             metadata = {
                 "bundle_id": str(locked.id),
-                "memo": f"Bundle: {locked.title}",
+                "memo": locked.title,  # the wallet statement reads "Bundle: <title>"
                 "videos": str(len(locked.video_ids)),
                 "list_price": str(locked.price),
                 "discount": str(discount),

@@ -38,6 +38,7 @@ from features.offers.service import OffersLive, OffersService
 from features.studio.model import Video
 from features.unlocks.model import KeyReused, PriceChanged
 from features.unlocks.service import UnlockService
+from features.wallet.model import PackCatalog, statement_description
 from tests.support.videos import add_synthetic_video, balances, fund, person, price_and_publish
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -220,3 +221,16 @@ async def test_the_dashboard_tile_answers_bundle_sales_and_discounted_sales_only
     assert (sales.bundles_sold, sales.bundle_points) == (1, 200)
     assert await live.fragments(creator.id, Event(2, f"user:{creator.id}", "sale", {"points": 50})) == []
     assert len(await live.fragments(creator.id, Event(3, f"user:{creator.id}", "sale", {"discount": 5}))) == 1
+
+
+async def test_the_buyers_statement_names_the_bundle_once(memory: Injector) -> None:
+    offers = memory.get(OffersService)
+    creator = await person(memory, "Creator", creator=True)
+    video = await published(memory, creator.id, "Part 1", 300)
+    bundle = await offers.create_bundle(creator.id, "Sailing knots", "", "200")
+    await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 500)
+    await offers.buy_bundle(viewer.id, bundle.public_id, "s" * 20, "200")
+    entry = (await memory.get(LedgerService).statement(AccountRef.wallet(viewer.id))).entries[0]
+    assert statement_description(entry.kind, entry.metadata, PackCatalog(())) == "Bundle: Sailing knots"
