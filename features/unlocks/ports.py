@@ -92,3 +92,12 @@ class TipRepository(Protocol):
     async def erase_messages_of(self, viewer_id: UUID) -> int:
         """Blank the messages of every tip the viewer gave (amounts stay); return how many changed."""
         ...
+
+
+class MembershipAccess(Protocol):
+    """Whether a membership lets a viewer watch a video. The memberships feature implements it; without
+    it (`adapters.NoMemberships`) nobody is a member."""
+
+    async def covers(self, viewer_id: UUID, creator_id: UUID, video_id: UUID) -> bool:
+        """True when the viewer's running membership of the creator includes the video."""
+        ...
