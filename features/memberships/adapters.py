@@ -102,7 +102,7 @@ class MemoryMembershipRepository:
             figures.append(
                 MonthFigures(
                     start.strftime("%Y-%m"),
-                    sum(1 for m in mine if m.joined_at < at and (m.ended_at is None or m.ended_at >= at)),
+                    sum(1 for m in mine if m.joined_at <= at and (m.ended_at is None or m.ended_at > at)),
                     sum(1 for m in mine if start <= m.joined_at < stop),
                     sum(1 for m in mine if m.lapsed_at is not None and start <= m.lapsed_at < stop),
                     sum(c.points for c in self.charges if c.creator_id == creator_id and start <= c.created_at < stop),
@@ -274,8 +274,8 @@ _DUE = """
 # SQL: the monthly figures, one aggregate per month over unnest()ed month bounds.
 _MONTHS = """
     SELECT s.start,
-        (SELECT count(*) FROM memberships m WHERE m.creator_id = $1 AND m.joined_at < least(s.stop, $4)
-            AND (m.ended_at IS NULL OR m.ended_at >= least(s.stop, $4))) AS active,
+        (SELECT count(*) FROM memberships m WHERE m.creator_id = $1 AND m.joined_at <= least(s.stop, $4)
+            AND (m.ended_at IS NULL OR m.ended_at > least(s.stop, $4))) AS active,
         (SELECT count(*) FROM memberships m WHERE m.creator_id = $1
             AND m.joined_at >= s.start AND m.joined_at < s.stop) AS joined,
         (SELECT count(*) FROM memberships m WHERE m.creator_id = $1
