@@ -68,15 +68,18 @@ async def test_a_renewal_with_a_moved_clock_charges_once_and_shows_in_the_statem
     clock.advance(m.period_end - clock.now() + timedelta(minutes=5))
     first = await service.run_renewals()
     second = await service.run_renewals()
-    assert first["renew"] == 1 and second["renew"] == 0
+    assert first["renew"] == 1
+    assert second["renew"] == 0
     ledger = pg.get(LedgerService)
     assert await ledger.balance(AccountRef.wallet(viewer.id)) == 500 - 240
     assert await ledger.balance(AccountRef.earnings(creator.id)) == 2 * (120 - 12)
     statement = await ledger.statement(AccountRef.wallet(viewer.id))
     kinds = [entry.kind for entry in statement.entries]
-    assert kinds.count("membership_renewal") == 1 and kinds.count("membership_join") == 1
+    assert kinds.count("membership_renewal") == 1
+    assert kinds.count("membership_join") == 1
     renewed = await get_port(pg, MembershipRepository).live(viewer.id, creator.id)
-    assert renewed is not None and renewed.period_start == m.period_end
+    assert renewed is not None
+    assert renewed.period_start == m.period_end
 
 
 async def test_two_renewal_runs_at_once_charge_once(pg: Injector) -> None:

@@ -114,7 +114,7 @@ async def creator_with_video(memory: Injector) -> tuple[Principal, Video]:
 
 
 async def test_creating_tiers_checks_every_field_and_allows_three(memory: Injector, service: MembershipService) -> None:
-    creator, video = await creator_with_video(memory)
+    creator, _video = await creator_with_video(memory)
     other, theirs = await creator_with_video(memory)
     with pytest.raises(InvalidTier) as error:
         await service.create_tier(creator.id, name=" ", price="0", all_videos=False, video_ids=[str(theirs.id)])
@@ -149,7 +149,8 @@ async def test_joining_charges_a_month_with_the_fee_and_opens_the_included_video
     assert m.period_end == add_month(clock.now(), clock.now().day)
     assert await balances(memory, viewer.id, creator.id) == (150, 90, 10)
     access = await unlocks.access(viewer.id, video)
-    assert access.level is AccessLevel.MEMBER and access.full
+    assert access.level is AccessLevel.MEMBER
+    assert access.full
     panel = await unlocks.panel(viewer.id, video.public_id)
     assert panel.choices == []  # "Included in your membership" instead of prices
     # a video uploaded later is included too
@@ -225,7 +226,8 @@ async def test_renewal_charges_once_per_period_and_reminds_before(
     assert (await service.run_renewals())["renew"] == 1
     assert (await service.run_renewals())["renew"] == 0  # the cron again: nothing
     renewed = await service.memberships.live(viewer.id, creator.id)
-    assert renewed is not None and renewed.period_start == m.period_end
+    assert renewed is not None
+    assert renewed.period_start == m.period_end
     assert await memory.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 100
 
 
@@ -241,7 +243,8 @@ async def test_too_few_points_lapses_with_grace_then_ends(
     clock.advance(m.period_end - clock.now())
     assert (await service.run_renewals())["lapsed"] == 1
     lapsed = await service.memberships.live(viewer.id, creator.id)
-    assert lapsed is not None and lapsed.state is MembershipState.LAPSED
+    assert lapsed is not None
+    assert lapsed.state is MembershipState.LAPSED
     assert lapsed.grace_until == m.period_end + service.policy.grace
     assert (await unlocks.access(viewer.id, video)).level is AccessLevel.MEMBER  # grace
     assert await memory.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 50  # never below zero
@@ -265,8 +268,10 @@ async def test_a_top_up_during_grace_renews_from_the_old_end(
     clock.advance(timedelta(days=1))
     assert (await service.run_renewals())["renew"] == 1
     renewed = await service.memberships.live(viewer.id, creator.id)
-    assert renewed is not None and renewed.state is MembershipState.ACTIVE
-    assert renewed.period_start == m.period_end and renewed.grace_until is None
+    assert renewed is not None
+    assert renewed.state is MembershipState.ACTIVE
+    assert renewed.period_start == m.period_end
+    assert renewed.grace_until is None
 
 
 async def test_cancel_keeps_access_to_the_period_end_and_never_renews(
@@ -305,16 +310,21 @@ async def test_upgrade_charges_pro_rata_now_and_downgrade_waits_for_renewal(
     with pytest.raises(MembershipPriceChanged):
         await service.change_tier(viewer.id, high.id, key(), "99")
     up = await service.change_tier(viewer.id, high.id, key(), str(cost))
-    assert up.tier_id == high.id and up.price == 300 and up.period_end == m.period_end
+    assert up.tier_id == high.id
+    assert up.price == 300
+    assert up.period_end == m.period_end
     ledger = memory.get(LedgerService)
     assert await ledger.balance(AccountRef.wallet(viewer.id)) == 1000 - 100 - 100
     down = await service.change_tier(viewer.id, low.id, key(), "0")
-    assert down.tier_id == high.id and down.next_tier_id == low.id
+    assert down.tier_id == high.id
+    assert down.next_tier_id == low.id
     assert await ledger.balance(AccountRef.wallet(viewer.id)) == 800
     clock.advance(m.period_end - clock.now())
     await service.run_renewals()
     renewed = await service.memberships.live(viewer.id, creator.id)
-    assert renewed is not None and renewed.tier_id == low.id and renewed.price == 100
+    assert renewed is not None
+    assert renewed.tier_id == low.id
+    assert renewed.price == 100
     assert await ledger.balance(AccountRef.wallet(viewer.id)) == 700
 
 
