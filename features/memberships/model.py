@@ -64,6 +64,10 @@ class TierNotFound(NotFound):
     message = "We could not find that membership tier."
 
 
+class VideoNotVisible(NotFound):
+    message = "We could not find that video."
+
+
 class TierClosed(Conflict):
     message = "This membership tier is no longer offered. Nothing was charged."
 

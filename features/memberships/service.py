@@ -44,6 +44,7 @@ from features.memberships.model import (
     Tier,
     TierClosed,
     TierNotFound,
+    VideoNotVisible,
     add_month,
     check_key,
     check_tier,
@@ -227,11 +228,15 @@ class MembershipService:
             creator_id, tiers, membership, current, viewer_id, balance, self.clock.now(), self.policy.fee_percent
         )
 
-    async def video_offer(self, viewer_id: UUID | None, public_id: str) -> Offer | None:
-        """The membership panel of a published, visible video (None: nothing to show)."""
+    async def video_offer(self, viewer_id: UUID | None, public_id: str) -> Offer:
+        """The membership panel of a video: the tiers that include it. Raises VideoNotVisible for a video
+        that is not published (or is hidden) to anyone but its owner, who is shown nothing to join."""
         video = await self.studio.video_by_public_id(public_id)
-        if video is None or video.state is not VideoState.PUBLISHED or video.hidden:
-            return None
+        if video is None:
+            raise VideoNotVisible()
+        visible = video.state is VideoState.PUBLISHED and not video.hidden
+        if not visible and viewer_id != video.owner_id:
+            raise VideoNotVisible()
         return await self.offer(viewer_id, video.owner_id, video.id)
 
     async def tier(self, tier_id: UUID) -> Tier | None:

@@ -1,0 +1,160 @@
+"""Memberships through HTTP on real PostgreSQL: the creator's tiers form (inline errors at 422), the
+one-click join from a video page and a creator page, bad clicks that change nothing, cancel."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from injector import Injector
+
+from core.db import Database
+from core.identity import Principal
+from core.settings import Settings
+from core.web import SESSION_COOKIE
+from features.ledger.model import AccountRef
+from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
+from tests.conftest import app_client
+from tests.support.videos import add_synthetic_video, fund, person, price_and_publish, session_token
+from tests.support.web import csrf_token, htmx_events, post_form
+
+KEY_INPUT = re.compile(r'name="key" value="([^"]+)"')
+TIER_INPUT = re.compile(r'name="tier" value="([^"]+)"')
+
+
+@asynccontextmanager
+async def browser_of(pg: Injector, settings: Settings, who: Principal | None) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(pg, settings) as client:
+        if who is not None:
+            client.cookies.set(SESSION_COOKIE, await session_token(pg, who))
+        await csrf_token(client, "/login")
+        yield client
+
+
+async def rows(pg: Injector, table: str) -> int:
+    return int(await pg.get(Database).fetchval(f"SELECT count(*) FROM {table}"))  # noqa: S608 — a fixed name
+
+
+async def test_the_tiers_form_shows_each_mistake_inline_and_stores_nothing(pg: Injector, settings: Settings) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    other = await person(pg, "Other", creator=True)
+    theirs = (await add_synthetic_video(pg, other.id)).video
+    async with browser_of(pg, settings, creator) as client:
+        page = await client.get("/studio/memberships")
+        assert page.status_code == 200
+        assert "New tier" in page.text
+        bad = await post_form(
+            client, "/studio/memberships", {"name": "", "price": "0", "scope": "chosen", "videos": str(theirs.id)}
+        )
+        assert bad.status_code == 422
+        assert "Give the tier a name." in bad.text
+        assert "Enter a monthly price from 1 to 100,000 points." in bad.text
+        assert "Choose only your own videos." in bad.text
+        assert await rows(pg, "membership_tiers") == 0
+        for n in range(3):
+            made = await post_form(client, "/studio/memberships", {"name": f"Tier {n}", "price": str(10 * (n + 1))})
+            assert made.status_code == 303
+        fourth = await post_form(client, "/studio/memberships", {"name": "Fourth", "price": "99"})
+        assert fourth.status_code == 422
+        assert "at most 3 tiers" in fourth.text
+        assert await rows(pg, "membership_tiers") == 3
+
+
+async def test_a_viewer_joins_in_one_click_on_a_video_and_watches_it(pg: Injector, settings: Settings) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    video = await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video, rent_day=50)
+    await pg.get(MembershipService).create_tier(creator.id, name="Fans", price="80", all_videos=True, video_ids=[])
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 100)
+    async with browser_of(pg, settings, viewer) as client:
+        page = await client.get(f"/v/{video.public_id}")
+        assert f'hx-get="/v/{video.public_id}/membership"' in page.text
+        panel = await client.get(f"/v/{video.public_id}/membership")
+        assert "Join Fans" in panel.text
+        assert "80" in panel.text
+        key = KEY_INPUT.search(panel.text)
+        tier = TIER_INPUT.search(panel.text)
+        assert key is not None
+        assert tier is not None
+        form = {"tier": tier.group(1), "key": key.group(1), "price": "80", "video": video.public_id}
+        joined = await post_form(client, "/memberships/join", form, htmx=True)
+        assert joined.status_code == 200
+        assert joined.headers["hx-redirect"] == f"/v/{video.public_id}"
+        again = await post_form(client, "/memberships/join", form, htmx=True)  # the same click again
+        assert again.status_code == 200
+        assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 20
+        page = await client.get(f"/v/{video.public_id}")
+        assert "Included in your membership." in page.text
+        assert 'data-testid="offers"' not in page.text  # no prices for a member
+        key_answer = await client.get(f"/v/{video.public_id}/key")
+        assert key_answer.status_code == 200  # the playback key: a member may watch
+        statement = await client.get("/wallet")
+        assert "Membership join: Fans" in statement.text
+
+
+async def test_bad_clicks_change_nothing(pg: Injector, settings: Settings) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    service = pg.get(MembershipService)
+    tier = await service.create_tier(creator.id, name="Fans", price="80", all_videos=True, video_ids=[])
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 50)
+    async with browser_of(pg, settings, creator) as client:
+        own = await post_form(
+            client, "/memberships/join", {"tier": str(tier.id), "key": "k" * 20, "price": "80"}, htmx=True
+        )
+        assert own.status_code == 409
+        assert "your own membership tier" in own.text
+    async with browser_of(pg, settings, viewer) as client:
+        panel = await client.get(f"/c/{creator.id}/membership")
+        assert "Buy points to join" in panel.text  # 50 points, the tier costs 80
+        poor = await post_form(
+            client, "/memberships/join", {"tier": str(tier.id), "key": "p" * 20, "price": "80"}, htmx=True
+        )
+        assert poor.status_code == 402
+        assert "Buy a pack of points" in poor.text
+        forged = await post_form(
+            client, "/memberships/join", {"tier": str(tier.id), "key": "f" * 20, "price": "8"}, htmx=True
+        )
+        assert forged.status_code == 409
+        missing = await post_form(
+            client, "/memberships/join", {"tier": "not-a-tier", "key": "m" * 20, "price": "8"}, htmx=True
+        )
+        assert missing.status_code == 404
+        await service.retire_tier(creator.id, tier.id)
+        await fund(pg, viewer.id, 100)
+        retired = await post_form(
+            client, "/memberships/join", {"tier": str(tier.id), "key": "r" * 20, "price": "80"}, htmx=True
+        )
+        assert retired.status_code == 409
+        assert "no longer offered" in retired.text
+        nothing = await post_form(client, "/memberships/cancel", {"creator": str(creator.id)}, htmx=True)
+        assert nothing.status_code == 409
+    assert await rows(pg, "memberships") == 0
+    assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 150
+
+
+async def test_join_on_the_creator_page_then_cancel(pg: Injector, settings: Settings) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    tier = await pg.get(MembershipService).create_tier(
+        creator.id, name="Fans", price="30", all_videos=True, video_ids=[]
+    )
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 100)
+    async with browser_of(pg, settings, viewer) as client:
+        page = await client.get(f"/c/{creator.id}")
+        assert f'hx-get="/c/{creator.id}/membership"' in page.text
+        joined = await post_form(
+            client, "/memberships/join", {"tier": str(tier.id), "key": "j" * 20, "price": "30"}, htmx=True
+        )
+        assert joined.status_code == 200
+        assert "Welcome! You are now a member." in joined.text
+        assert "wallet-changed" in htmx_events(joined)
+        assert "Renews on" in joined.text
+        assert "prorata-rule" in joined.text
+        cancelled = await post_form(client, "/memberships/cancel", {"creator": str(creator.id)}, htmx=True)
+        assert cancelled.status_code == 200
+        assert "Cancelled: your access lasts until" in cancelled.text
+    assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 70
