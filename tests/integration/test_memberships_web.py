@@ -35,7 +35,7 @@ async def browser_of(pg: Injector, settings: Settings, who: Principal | None) ->
 
 
 async def rows(pg: Injector, table: str) -> int:
-    return int(await pg.get(Database).fetchval(f"SELECT count(*) FROM {table}"))  # noqa: S608 — a fixed name
+    return int(await pg.get(Database).fetchval(f"SELECT count(*) FROM {table}"))
 
 
 async def test_the_tiers_form_shows_each_mistake_inline_and_stores_nothing(pg: Injector, settings: Settings) -> None:
