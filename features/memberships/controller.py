@@ -4,6 +4,8 @@ change of tier. htmx gets the panel back; a plain browser is sent back to the pa
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 from typing import Any
 from uuid import UUID
@@ -26,6 +28,8 @@ from features.memberships.service import MembershipService, Offer, TierStudio
 STUDIO_PAGE = "memberships/studio.html"
 STUDIO_TIERS = "memberships/_tiers.html"
 OFFER = "memberships/_offer.html"
+TILE = "memberships/_members_tile.html"
+FIGURES = "memberships/_figures.html"
 WALLET_CHANGED = "wallet-changed"
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -240,6 +244,36 @@ class TierStudioController(Controller):
         page = await memberships.studio_page(_me(request).id)
         context = _studio_context(page, {"scope": "all"}, {})
         return page_or_fragment(request, page=STUDIO_PAGE, fragment=STUDIO_TIERS, context=context, headers=NO_STORE)
+
+    @get("/tile")
+    async def tile(self, request: Request[Any, Any, Any], memberships: NamedDependency[MembershipService]) -> Template:
+        """The dashboard's members tile."""
+        members = await memberships.this_month(_me(request).id)
+        return Template(TILE, context={"members": members}, headers=NO_STORE)
+
+    @get("/figures")
+    async def figures(
+        self, request: Request[Any, Any, Any], memberships: NamedDependency[MembershipService]
+    ) -> Template:
+        """Members and recurring revenue per month, for the analytics page."""
+        rows = await memberships.figures(_me(request).id, months=12)
+        return Template(FIGURES, context={"figures": rows}, headers=NO_STORE)
+
+    @get("/figures.csv")
+    async def figures_csv(
+        self, request: Request[Any, Any, Any], memberships: NamedDependency[MembershipService]
+    ) -> Response[str]:
+        rows = await memberships.figures(_me(request).id, months=12)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["month", "active_members", "joined", "lapsed", "recurring_revenue_points"])
+        for f in rows:
+            writer.writerow([f.month, f.active, f.joined, f.lapsed, f.revenue])
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="hypha-memberships.csv"', **NO_STORE},
+        )
 
     @post("/")
     async def create(

@@ -25,6 +25,7 @@ from features.memberships.adapters import (
 )
 from features.memberships.controller import MembershipOfferController, TierStudioController
 from features.memberships.jobs import renew_memberships
+from features.memberships.live import MembersTile
 from features.memberships.ports import MembershipRepository, TierRepository
 from features.memberships.service import MembershipPolicy, MembershipService
 from features.studio.service import StudioService
@@ -62,6 +63,11 @@ class _MembershipServicesModule(Module):
         """Unlocks asks this whether a membership lets a viewer watch (replacing its NoMemberships)."""
         return service
 
+    @singleton
+    @provider
+    def members_tile(self, service: MembershipService) -> MembersTile:
+        return MembersTile(service)
+
 
 class MembershipsModule(_MembershipServicesModule):
     @singleton
@@ -90,4 +96,5 @@ FEATURE = Feature(
     cron_jobs=[CronSpec(renew_memberships, "*/10 * * * *", timeout=300)],
     nav=[NavLink("Memberships", "/studio/memberships", "creator", order=45)],
     tables=tables_in(memberships_tables),
+    live_parts=[MembersTile],
 )

@@ -464,6 +464,10 @@ class MembershipService:
             )
         return await self.memberships.month_figures(creator_id, spans, now)
 
+    async def this_month(self, creator_id: UUID) -> MonthFigures:
+        """The creator's figures for the current calendar month (the dashboard tile)."""
+        return (await self.figures(creator_id, months=1))[0]
+
     # -- helpers ---------------------------------------------------------------------------------------
 
     async def _charge(

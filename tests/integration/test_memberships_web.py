@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import httpx
 from injector import Injector
@@ -158,3 +159,43 @@ async def test_join_on_the_creator_page_then_cancel(pg: Injector, settings: Sett
         assert cancelled.status_code == 200
         assert "Cancelled: your access lasts until" in cancelled.text
     assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 70
+
+
+async def test_the_dashboard_tile_the_analytics_table_and_the_csv_count_members(
+    pg: Injector, settings: Settings
+) -> None:
+    from core.events import Event
+    from features.memberships.live import MembersTile
+    from features.memberships.service import MEMBERS_CHANGED_EVENT
+
+    creator = await person(pg, "Creator", creator=True)
+    service = pg.get(MembershipService)
+    tier = await service.create_tier(creator.id, name="Fans", price="25", all_videos=True, video_ids=[])
+    for n in range(2):
+        viewer = await person(pg, f"Viewer {n}")
+        await fund(pg, viewer.id, 100)
+        await service.join(viewer.id, tier.id, f"dash-key-{n:012d}", "25")
+    async with browser_of(pg, settings, creator) as client:
+        strip = await client.get("/studio/dashboard")
+        assert 'hx-get="/studio/memberships/tile"' in strip.text
+        assert 'sse-swap="membership_changed"' in strip.text
+        tile = await client.get("/studio/memberships/tile")
+        assert re.search(r'data-testid="members-active">2<', tile.text)
+        assert re.search(r'data-testid="members-revenue">50<', tile.text)
+        analytics = await client.get("/studio/analytics")
+        assert 'hx-get="/studio/memberships/figures"' in analytics.text
+        figures = await client.get("/studio/memberships/figures")
+        assert "Memberships by month" in figures.text
+        exported = await client.get("/studio/memberships/figures.csv")
+        assert exported.headers["content-type"].startswith("text/csv")
+        lines = exported.text.splitlines()
+        assert lines[0] == "month,active_members,joined,lapsed,recurring_revenue_points"
+        assert lines[1].endswith(",2,2,0,50")
+    async with browser_of(pg, settings, await person(pg, "Not a creator")) as client:
+        assert (await client.get("/studio/memberships/figures.csv")).status_code == 403
+    part = pg.get(MembersTile)
+    event = Event(1, f"user:{creator.id}", MEMBERS_CHANGED_EVENT, {"kind": "join"}, datetime.now(UTC))
+    [fragment] = await part.fragments(creator.id, event)
+    assert fragment.context["members"].active == 2
+    other = Event(2, f"user:{creator.id}", "sale", {}, datetime.now(UTC))
+    assert await part.fragments(creator.id, other) == []
