@@ -31,6 +31,7 @@ from core.db import Database
 from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.bootstrap import create_app
+from features.memberships.service import MembershipService
 from features.payouts.service import PayoutService
 from features.studio.model import VideoState
 from features.studio.service import StudioService
@@ -104,6 +105,11 @@ NOT_PAGES: dict[str, str] = {
     "/v/{public_id:str}/preview/{path:path}": "HLS playlists and segments",
     "/v/{public_id:str}/key": "an AES key",
     "/me/export/{export_id:uuid}/download": "a ZIP file",
+    "/c/{creator_id:uuid}/membership": "an htmx fragment of /c/{creator_id}",
+    "/v/{public_id:str}/membership": "an htmx fragment of /v/{public_id}",
+    "/studio/memberships/tile": "an htmx fragment of /studio/dashboard",
+    "/studio/memberships/figures": "an htmx fragment of /studio/analytics",
+    "/studio/memberships/figures.csv": "CSV",
 }
 # The OpenAPI viewers (Swagger, ReDoc, RapiDoc, Elements) are third-party pages for developers.
 THIRD_PARTY = re.compile(r"^/api/schema")
@@ -173,6 +179,8 @@ async def seed(pg: Injector) -> Stage:
     await price_and_publish(pg, creator.id, locked.video)
     preview = await add_synthetic_video(pg, creator.id, title="Night ferry")
     await price_and_publish(pg, creator.id, preview.video, preview=4)
+    # a membership tier: its join panel shows on the creator's page and the locked videos' pages
+    await pg.get(MembershipService).create_tier(creator.id, name="Patrons", price="120", all_videos=True, video_ids=[])
     await fund(pg, viewer.id, 300)
     await pg.get(UnlockService).unlock(viewer.id, unlocked.video.public_id, "rent_day", "a11y-unlock-key-0001", "50")
     await pg.get(TipService).tip(viewer, unlocked.video.public_id, 10, "Lovely light", "a11y-tip-key-00001")

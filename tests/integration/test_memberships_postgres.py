@@ -12,21 +12,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from injector import Injector
 
-from core.clock import Clock, FrozenClock
+from core.clock import FrozenClock
 from core.db import Database
 from core.di import get_port
 from core.errors import DomainError
-from core.events import EventBus
-from core.uow import UnitOfWork
-from features.accounts.service import AccountService
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.memberships.model import MembershipState, Tier, add_month
 from features.memberships.ports import MembershipRepository, TierRepository
-from features.memberships.service import MembershipPolicy, MembershipService
-from features.studio.service import StudioService
+from features.memberships.service import MembershipService
 from features.unlocks.model import AccessLevel
 from features.unlocks.service import UnlockService
+from tests.support.memberships import service_at
 from tests.support.videos import add_synthetic_video, fund, person, price_and_publish
 
 KEYS = iter(f"pgkey-{n:020d}" for n in range(100_000))
@@ -34,21 +31,6 @@ KEYS = iter(f"pgkey-{n:020d}" for n in range(100_000))
 
 def key() -> str:
     return next(KEYS)
-
-
-def service_at(pg: Injector, clock: Clock) -> MembershipService:
-    """The real adapters with a clock the test moves (the app's own runs on the system clock)."""
-    return MembershipService(
-        get_port(pg, TierRepository),
-        get_port(pg, MembershipRepository),
-        pg.get(StudioService),
-        pg.get(AccountService),
-        pg.get(LedgerService),
-        get_port(pg, EventBus),
-        get_port(pg, UnitOfWork),
-        clock,
-        MembershipPolicy(fee_percent=10, grace=timedelta(days=3), reminder=timedelta(days=3)),
-    )
 
 
 async def charges(pg: Injector) -> list[dict[str, object]]:
