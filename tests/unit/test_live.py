@@ -14,6 +14,7 @@ from core.ids import uuid7
 from core.live import LIVE, LiveParts
 from features.bootstrap import HYPHA
 from features.dashboard.service import DashboardService
+from features.memberships.live import MembersTile
 from features.studio.service import StudioService
 from features.studio.service.live import TILE, LiveTiles
 from features.wallet.live import WalletPill
@@ -22,7 +23,12 @@ from features.wallet.live import WalletPill
 def test_the_features_declare_the_live_parts_and_the_event_log_consumers(memory: Injector) -> None:
     assert LIVE in HYPHA.features
     parts = memory.get(LiveParts).resolve(memory)
-    assert parts == [memory.get(LiveTiles), memory.get(WalletPill), memory.get(DashboardService)]
+    assert parts == [
+        memory.get(LiveTiles),
+        memory.get(WalletPill),
+        memory.get(MembersTile),
+        memory.get(DashboardService),
+    ]
     assert memory.get(Retention) == Retention(
         consumers=frozenset({"analytics", "notifications"}), keep_names=frozenset({"tip"})
     )
