@@ -342,3 +342,36 @@ async def test_monthly_figures_count_members_and_revenue(
     assert this_month.month == clock.now().strftime("%Y-%m")
     assert (this_month.active, this_month.joined, this_month.lapsed, this_month.revenue) == (3, 3, 0, 300)
     assert len(figures) == 6
+
+
+@pytest.mark.parametrize(
+    ("state", "subject", "says"),
+    [
+        ("RENEWS_SOON", "Your membership of Mira renews on 3 Feb 2027", "renews on 3 Feb 2027 for 120 points"),
+        ("LAPSED", "Your membership of Mira could not be renewed", "You keep access until 6 Feb 2027"),
+        ("ENDED", "Your membership of Mira has ended", "has ended"),
+    ],
+)
+def test_membership_events_become_mail_linking_to_the_creator(state: str, subject: str, says: str) -> None:
+    from core.events import Event
+    from features.notifications.mails import MailComposer
+    from features.notifications.model import MailKind, notification_for
+
+    creator_id = uuid4()
+    data = {
+        "state": state,
+        "tier": "Harbour club",
+        "creator": "Mira",
+        "creator_id": str(creator_id),
+        "points": 120,
+        "renews_on": "3 Feb 2027",
+        "grace_until": "6 Feb 2027",
+    }
+    notification = notification_for(Event(7, f"user:{uuid4()}", "membership", data))
+    assert notification is not None
+    assert notification.kind is MailKind.MEMBERSHIP
+    mail = MailComposer("https://hypha.example").compose(notification, "sam@example.com", "Sam")
+    assert mail.subject == subject
+    assert says in mail.text
+    assert f"https://hypha.example/c/{creator_id}" in mail.text
+    assert notification_for(Event(8, f"user:{uuid4()}", "membership", {**data, "state": "OTHER"})) is None
