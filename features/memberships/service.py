@@ -255,7 +255,14 @@ class MembershipService:
             raise OwnTier()
         if not tier.on_sale:
             raise TierClosed()
+        if not await self._creator_open(tier.creator_id):
+            raise TierClosed("This creator is not taking members. Nothing was charged.")
         return tier
+
+    async def _creator_open(self, creator_id: UUID) -> bool:
+        """Whether the creator's account can take members' money: it exists, is not erased or suspended."""
+        creator = await self.accounts.get_user(creator_id)
+        return creator is not None and not creator.erased and not creator.suspended
 
     async def join(self, viewer_id: UUID, tier_id: UUID, key: str, shown_price: str | int) -> JoinResult:
         """Join `tier` for a month at `shown_price` (the price the button showed), once per click `key`.
@@ -409,6 +416,13 @@ class MembershipService:
             return action.value
 
     async def _renew(self, membership: Membership, now: datetime) -> str:
+        if not await self._creator_open(membership.creator_id):
+            # A closed or suspended creator's members are not charged again: the membership ends at its
+            # period's end (a lapsed one at once).
+            ended = replace(membership, state=MembershipState.ENDED, ended_at=now, updated_at=now)
+            await self.memberships.save(ended)
+            await self._mail(ended, "ENDED")
+            return Due.END.value
         tier_id = membership.next_tier_id or membership.tier_id
         price = membership.next_price or membership.price
         tier = await self.tiers.get(tier_id)

@@ -375,3 +375,23 @@ def test_membership_events_become_mail_linking_to_the_creator(state: str, subjec
     assert says in mail.text
     assert f"https://hypha.example/c/{creator_id}" in mail.text
     assert notification_for(Event(8, f"user:{uuid4()}", "membership", {**data, "state": "OTHER"})) is None
+
+
+async def test_a_suspended_creator_takes_no_members_and_charges_no_renewal(
+    memory: Injector, service: MembershipService, clock: FrozenClock
+) -> None:
+    from features.accounts.service import AccountService
+
+    creator, _ = await creator_with_video(memory)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 500)
+    tier = await service.create_tier(creator.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    m = (await service.join(viewer.id, tier.id, key(), "100")).membership
+    await memory.get(AccountService).suspend(creator.id, "spam")
+    late = await person(memory, "Late")
+    await fund(memory, late.id, 500)
+    with pytest.raises(TierClosed):
+        await service.join(late.id, tier.id, key(), "100")
+    clock.advance(m.period_end - clock.now())
+    assert (await service.run_renewals())["end"] == 1
+    assert await memory.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 400
