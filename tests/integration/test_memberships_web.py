@@ -199,3 +199,31 @@ async def test_the_dashboard_tile_the_analytics_table_and_the_csv_count_members(
     assert fragment.context["members"].active == 2
     other = Event(2, f"user:{creator.id}", "sale", {}, datetime.now(UTC))
     assert await part.fragments(creator.id, other) == []
+
+
+async def test_editing_a_tier_shows_mistakes_inline_and_a_new_price_is_for_new_members(
+    pg: Injector, settings: Settings
+) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    service = pg.get(MembershipService)
+    tier = await service.create_tier(creator.id, name="Fans", price="40", all_videos=True, video_ids=[])
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 100)
+    await service.join(viewer.id, tier.id, "edit-key-000000000001", "40")
+    async with browser_of(pg, settings, creator) as client:
+        bad = await post_form(client, f"/studio/memberships/{tier.id}", {"name": "Fans", "price": "-5"})
+        assert bad.status_code == 422
+        assert "Enter a monthly price from 1 to 100,000 points." in bad.text
+        assert 'value="-5"' in bad.text  # the value sent is shown again
+        saved = await post_form(client, f"/studio/memberships/{tier.id}", {"name": "Fans+", "price": "55"})
+        assert saved.status_code == 303
+        retired = await post_form(client, f"/studio/memberships/{tier.id}/retire", {})
+        assert retired.status_code == 303
+        page = await client.get("/studio/memberships")
+        assert "Retired" in page.text
+    found = await service.tier(tier.id)
+    assert found is not None
+    assert (found.name, found.price, found.on_sale) == ("Fans+", 55, False)
+    member = await service.memberships.live(viewer.id, creator.id)
+    assert member is not None
+    assert member.price == 40  # members keep the price they joined at
