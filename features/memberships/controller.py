@@ -16,7 +16,7 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
 from litestar_htmx import HTMXTemplate
 
-from core.auth import creator_required, current_principal, verified_required
+from core.auth import creator_required, current_principal, login_required, verified_required
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRequired
 from core.identity import Principal
 from core.web import flash, inject, page_or_fragment, redirect, wants_fragment
@@ -30,6 +30,7 @@ STUDIO_TIERS = "memberships/_tiers.html"
 OFFER = "memberships/_offer.html"
 TILE = "memberships/_members_tile.html"
 FIGURES = "memberships/_figures.html"
+MINE = "memberships/_mine.html"
 WALLET_CHANGED = "wallet-changed"
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -99,6 +100,12 @@ class MembershipOfferController(Controller):
     """The membership panels other pages load, and what a viewer does with them."""
 
     dependencies = {"memberships": inject(MembershipService)}
+
+    @get("/me/memberships", guards=[login_required])
+    async def mine(self, request: Request[Any, Any, Any], memberships: NamedDependency[MembershipService]) -> Template:
+        """The account page's list of the viewer's memberships (each links to its creator's page)."""
+        found = await memberships.memberships_of(_me(request).id)
+        return Template(MINE, context={"memberships": found}, headers=NO_STORE)
 
     @get("/c/{creator_id:uuid}/membership")
     async def creator_offer(

@@ -97,4 +97,5 @@ FEATURE = Feature(
     nav=[NavLink("Memberships", "/studio/memberships", "creator", order=45)],
     tables=tables_in(memberships_tables),
     live_parts=[MembersTile],
+    me_panels=["memberships/_me_panel.html"],
 )

@@ -121,6 +121,15 @@ class Offer:
 
 
 @dataclass(frozen=True)
+class MemberOf:
+    """One of a viewer's memberships, for their account page."""
+
+    membership: Membership
+    creator_name: str
+    tier_name: str
+
+
+@dataclass(frozen=True)
 class JoinResult:
     membership: Membership
     replayed: bool
@@ -242,8 +251,16 @@ class MembershipService:
     async def tier(self, tier_id: UUID) -> Tier | None:
         return await self.tiers.get(tier_id)
 
-    async def memberships_of(self, viewer_id: UUID) -> list[Membership]:
-        return await self.memberships.of_viewer(viewer_id)
+    async def memberships_of(self, viewer_id: UUID) -> list[MemberOf]:
+        """The viewer's memberships that have not ended, with their creators' names and tiers."""
+        live = [m for m in await self.memberships.of_viewer(viewer_id) if m.state is not MembershipState.ENDED]
+        names = await self.accounts.users_by_id([m.creator_id for m in live])
+        found = []
+        for m in live:
+            tier = await self.tiers.get(m.tier_id)
+            creator = names.get(m.creator_id)
+            found.append(MemberOf(m, creator.display_name if creator else "A creator", tier.name if tier else ""))
+        return found
 
     # -- viewers: joining, cancelling, changing tier -----------------------------------------------------
 

@@ -110,6 +110,7 @@ NOT_PAGES: dict[str, str] = {
     "/studio/memberships/tile": "an htmx fragment of /studio/dashboard",
     "/studio/memberships/figures": "an htmx fragment of /studio/analytics",
     "/studio/memberships/figures.csv": "CSV",
+    "/me/memberships": "an htmx fragment of /me",
 }
 # The OpenAPI viewers (Swagger, ReDoc, RapiDoc, Elements) are third-party pages for developers.
 THIRD_PARTY = re.compile(r"^/api/schema")

@@ -155,9 +155,15 @@ async def test_join_on_the_creator_page_then_cancel(pg: Injector, settings: Sett
         assert "wallet-changed" in htmx_events(joined)
         assert "Renews on" in joined.text
         assert "prorata-rule" in joined.text
+        me = await client.get("/me")
+        assert 'hx-get="/me/memberships"' in me.text
+        mine = await client.get("/me/memberships")
+        assert "Fans" in mine.text
+        assert "renews on" in mine.text
         cancelled = await post_form(client, "/memberships/cancel", {"creator": str(creator.id)}, htmx=True)
         assert cancelled.status_code == 200
         assert "Cancelled: your access lasts until" in cancelled.text
+        assert "cancelled, access until" in (await client.get("/me/memberships")).text
     assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 70
 
 
