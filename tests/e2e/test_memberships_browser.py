@@ -34,6 +34,7 @@ async def log_in(context: BrowserContext, base_url: str, token: str) -> None:
 
 async def serious_axe_findings(page: Page) -> list[str]:
     await page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+    await page.wait_for_timeout(400)  # a flash fades in over 0.25 s: judge its colours once it has
     result: dict[str, Any] = await page.evaluate(
         """async (tags) => {
             const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
