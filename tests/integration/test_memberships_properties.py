@@ -12,6 +12,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -46,8 +47,10 @@ funds_strategy = st.lists(st.sampled_from([30, 100, 250, 600]), min_size=3, max_
 
 def test_concurrent_joins_cancels_changes_and_renewals_never_charge_twice(settings: Settings) -> None:
     loop = asyncio.new_event_loop()
-    # Its own injector and pool, in this test's own event loop (hypothesis runs examples synchronously).
-    injector = build_injector(settings, features_for(settings))
+    # Its own injector and a small pool, in this test's own event loop (hypothesis runs examples
+    # synchronously); a batch's operations share its few connections.
+    small = msgspec.structs.replace(settings, db_pool_min=1, db_pool_max=4)
+    injector = build_injector(small, features_for(small))
     db = injector.get(Database)
 
     def run(coroutine: Coroutine[Any, Any, T]) -> T:
