@@ -96,6 +96,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payout_minimum_points: int = 2000
     points_per_currency_unit: int = 100
     payout_gateway: str = "sandbox"
+    # Memberships (features/memberships): a renewal that finds too few points keeps access this many
+    # days (renewal retried meanwhile); the reminder mail goes out this many days before a renewal.
+    membership_grace_days: int = 3
+    membership_reminder_days: int = 3
 
     # Privacy: data exports and account deletion (features/privacy, docs/privacy.md)
     privacy_export_ttl_hours: int = 72  # a data export's download link works this long, then the file is deleted
@@ -200,6 +204,10 @@ def startup_problems(settings: Settings) -> list[str]:
         for name in (*limits, "reports_per_user_per_day", "promo_code_tries_per_minute")
         if not 1 <= getattr(s, name) <= 1_000_000
     )
+    if not 0 <= s.membership_grace_days <= 60:
+        problems.append("MEMBERSHIP_GRACE_DAYS must be between 0 and 60")
+    if not 1 <= s.membership_reminder_days <= 14:
+        problems.append("MEMBERSHIP_REMINDER_DAYS must be between 1 and 14")
     if not 0 <= s.takedown_refund_days <= 3650:
         problems.append("TAKEDOWN_REFUND_DAYS must be between 0 and 3650")
     return problems

@@ -37,6 +37,7 @@ HYPHA = Composition(
         "features.wallet.module:FEATURE",
         "features.unlocks.module:FEATURE",
         "features.offers.module:FEATURE",
+        "features.memberships.module:FEATURE",
         "features.playback.module:FEATURE",
         "features.payouts.module:FEATURE",
         "features.payouts.module:SANDBOX_FEATURE",

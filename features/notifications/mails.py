@@ -33,7 +33,9 @@ LINKS: dict[MailKind, str] = {
     MailKind.VIDEO_TAKEN_DOWN: "/studio",
     MailKind.ACCOUNT_SUSPENDED: "/",
     MailKind.EXPORT_READY: "/me/export",
+    MailKind.MEMBERSHIP: "/wallet",
 }
+CREATOR_PATH = "/c/{creator_id}"
 EXPORT_PATH = "/me/export/{export_id}/download"
 WATCH_PATH = "/v/{public_id}"
 ACCOUNT_SUBJECTS: dict[AccountMailKind, str] = {
@@ -68,6 +70,9 @@ class MailComposer:
         export_id = notification.facts.get("export_id")
         if notification.kind is MailKind.EXPORT_READY and export_id:
             return self.public_url + EXPORT_PATH.format(export_id=quote(str(export_id), safe=""))
+        creator_id = notification.facts.get("creator_id")
+        if notification.kind is MailKind.MEMBERSHIP and creator_id:
+            return self.public_url + CREATOR_PATH.format(creator_id=quote(str(creator_id), safe=""))
         return self.public_url + LINKS[notification.kind]
 
     def compose(self, notification: Notification, to: str, recipient_name: str) -> EmailMessage:

@@ -94,14 +94,16 @@ class MailKind(StrEnum):
     VIDEO_TAKEN_DOWN = "video_taken_down"
     ACCOUNT_SUSPENDED = "account_suspended"
     EXPORT_READY = "export_ready"
+    MEMBERSHIP = "membership"  # a renewal soon, a lapse, an end (features/memberships)
 
 
 MAIL_EVENTS = EventSelection(
-    names=frozenset({"video", "purchase", "tip", "payout", "export", "moderation"}),
+    names=frozenset({"video", "purchase", "tip", "payout", "export", "moderation", "membership"}),
     states={
         "video": frozenset({"READY", "FAILED"}),
         "payout": frozenset({"PAID"}),
         "moderation": frozenset({"TAKEN_DOWN", "SUSPENDED"}),
+        "membership": frozenset({"RENEWS_SOON", "LAPSED", "ENDED"}),
     },
     topic_prefix=USER_TOPIC_PREFIX,
 )
@@ -190,6 +192,17 @@ def notification_for(event: Event) -> Notification | None:
             facts["title"] = _text(data, "title", "") or "Untitled video"
             return Notification(event.id, MailKind.VIDEO_TAKEN_DOWN, user_id, facts)
         return Notification(event.id, MailKind.ACCOUNT_SUSPENDED, user_id, facts)
+    if event.name == "membership":
+        facts = {
+            "state": _text(data, "state"),
+            "tier": _text(data, "tier", "") or "your tier",
+            "creator": _text(data, "creator", "") or "a creator",
+            "creator_id": _text(data, "creator_id", ""),
+            "points": _count(data, "points"),
+            "renews_on": _text(data, "renews_on", ""),
+            "grace_until": _text(data, "grace_until", ""),
+        }
+        return Notification(event.id, MailKind.MEMBERSHIP, user_id, facts)
     if event.name == "export":
         facts = {"export_id": _text(data, "export_id"), "expires": _text(data, "expires", "")}
         return Notification(event.id, MailKind.EXPORT_READY, user_id, facts)
@@ -237,6 +250,15 @@ def _subject(notification: Notification) -> str:
             return "Your Hypha account is suspended"
         case MailKind.EXPORT_READY:
             return "Your data export is ready"
+        case MailKind.MEMBERSHIP:
+            return _MEMBERSHIP_SUBJECTS.get(facts["state"], "Your membership").format(**facts)
+
+
+_MEMBERSHIP_SUBJECTS = {
+    "RENEWS_SOON": "Your membership of {creator} renews on {renews_on}",
+    "LAPSED": "Your membership of {creator} could not be renewed",
+    "ENDED": "Your membership of {creator} has ended",
+}
 
 
 # -- The delivery record: one per event, so a re-run never sends twice ---------------------------

@@ -16,6 +16,9 @@ mail is for; stored durably in core's `event_log`):
 - name "moderation", data {"state", "reason", "title"?}
     state "TAKEN_DOWN" → "Your video was taken down: <title>" with the moderators' reason
     state "SUSPENDED"  → "Your Hypha account is suspended" with the reason
+- name "membership", data {"state", "tier", "creator", "creator_id", "points", "renews_on", "grace_until"}
+    state "RENEWS_SOON" / "LAPSED" / "ENDED" → the renewal reminder, the lapse (with the end of the
+    grace period), the end of the membership (features/memberships)
 
 Points and amounts are whole numbers (amounts in minor units of `currency`). Other names, other
 topics and events older than the policy's `stale_after` send nothing. An event with a name and state

@@ -15,6 +15,14 @@ from core.db import Database
 from features.unlocks.model import Checkout, Entitlement, Offer, Pricing, Tip, Unlock, merged_expiry
 from features.unlocks.tables import EntitlementTable, PricingTable, TipTable, UnlockTable
 
+
+class NoMemberships:
+    """The MembershipAccess of an application without memberships: nobody is a member."""
+
+    async def covers(self, viewer_id: UUID, creator_id: UUID, video_id: UUID) -> bool:
+        return False
+
+
 # ---------------------------------------------------------------------------------------------------
 # In memory
 

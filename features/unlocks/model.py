@@ -319,6 +319,7 @@ class AccessLevel(StrEnum):
     OWNER = "owner"  # the creator, always
     FREE = "free"  # a free video, everyone
     ENTITLED = "entitled"  # an unexpired entitlement
+    MEMBER = "member"  # a running membership of the creator whose tier includes the video (features/memberships)
     PREVIEW = "preview"  # the first seconds only
     LOCKED = "locked"  # nothing until an offer is bought
 
@@ -333,7 +334,7 @@ class Access:
 
     @property
     def full(self) -> bool:
-        return self.level in (AccessLevel.OWNER, AccessLevel.FREE, AccessLevel.ENTITLED)
+        return self.level in (AccessLevel.OWNER, AccessLevel.FREE, AccessLevel.ENTITLED, AccessLevel.MEMBER)
 
     @property
     def preview(self) -> bool:
@@ -350,15 +351,19 @@ def decide_access(
     pricing: Pricing,
     entitlement: Entitlement | None,
     now: datetime,
+    member: bool = False,
 ) -> Access:
-    """The owner always watches; everyone watches a free video; an unexpired entitlement watches;
-    others get the free preview if there is one, else nothing."""
+    """The owner always watches; everyone watches a free video; an unexpired entitlement watches; a
+    member whose membership includes the video watches; others get the free preview if there is one,
+    else nothing."""
     if viewer_id is not None and viewer_id == owner_id:
         return Access(AccessLevel.OWNER, pricing, entitlement)
     if pricing.free:
         return Access(AccessLevel.FREE, pricing, entitlement)
     if entitlement is not None and entitlement.active(now):
         return Access(AccessLevel.ENTITLED, pricing, entitlement)
+    if member:
+        return Access(AccessLevel.MEMBER, pricing, entitlement)
     if pricing.has_preview:
         return Access(AccessLevel.PREVIEW, pricing, entitlement)
     return Access(AccessLevel.LOCKED, pricing, entitlement)

@@ -20,13 +20,14 @@ from features.unlocks.adapters import (
     MemoryPricingRepository,
     MemoryTipRepository,
     MemoryUnlockRepository,
+    NoMemberships,
     PostgresPricingRepository,
     PostgresTipRepository,
     PostgresUnlockRepository,
 )
 from features.unlocks.controller import PricingController, VideoPageController
 from features.unlocks.model import parse_tip_amounts
-from features.unlocks.ports import PricingRepository, TipRepository, UnlockRepository
+from features.unlocks.ports import MembershipAccess, PricingRepository, TipRepository, UnlockRepository
 from features.unlocks.service import PricingService, TipService, UnlockPolicy, UnlockService
 
 
@@ -64,11 +65,19 @@ class _UnlockServicesModule(Module):
         clock: Clock,
         settings: Settings,
         limiter: RateLimiter,
+        membership: MembershipAccess,
     ) -> UnlockService:
         return UnlockService(
             *(unlocks, tips, pricing, studio, accounts, ledger, bus, uow, clock, policy_from(settings)),
             limiter=limiter,
+            membership=membership,
         )
+
+    @singleton
+    @provider
+    def membership_access(self) -> MembershipAccess:
+        """Nobody is a member unless a later module (features/memberships) binds its own."""
+        return NoMemberships()
 
     @singleton
     @provider

@@ -116,3 +116,12 @@ class DiscountHook(Protocol):
     async def redeemed(self, unlock: Unlock, discount: Discount) -> None:
         """The purchase was recorded at the reduced price: record the redemption in the same transaction."""
         ...
+
+
+class MembershipAccess(Protocol):
+    """Whether a membership lets a viewer watch a video. The memberships feature implements it; without
+    it (`adapters.NoMemberships`) nobody is a member."""
+
+    async def covers(self, viewer_id: UUID, creator_id: UUID, video_id: UUID) -> bool:
+        """True when the viewer's running membership of the creator includes the video."""
+        ...

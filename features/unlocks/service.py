@@ -36,6 +36,7 @@ from features.studio.service import StudioService
 from features.unlocks.model import (
     LONGEST_RENTAL,
     Access,
+    AccessLevel,
     Discount,
     Entitlement,
     KeyReused,
@@ -66,7 +67,13 @@ from features.unlocks.model import (
     shows_price,
     split,
 )
-from features.unlocks.ports import DiscountHook, PricingRepository, TipRepository, UnlockRepository
+from features.unlocks.ports import (
+    DiscountHook,
+    MembershipAccess,
+    PricingRepository,
+    TipRepository,
+    UnlockRepository,
+)
 
 SALE_EVENT = "sale"
 TIP_EVENT = "tip"
@@ -209,8 +216,10 @@ class UnlockService:
         policy: UnlockPolicy,
         *,
         limiter: RateLimiter | None = None,
+        membership: MembershipAccess | None = None,
     ) -> None:
         self.limiter = limiter
+        self.membership = membership
         self.unlocks = unlocks
         self.tips = tips
         self.pricing = pricing
@@ -292,7 +301,12 @@ class UnlockService:
         """What `viewer_id` (None: a visitor) may watch of `video` right now."""
         found = await self.unlocks.checkout(video.id, viewer_id)
         pricing = found.pricing or Pricing(video.id)
-        return decide_access(viewer_id, video.owner_id, pricing, found.entitlement, self.clock.now())
+        now = self.clock.now()
+        access = decide_access(viewer_id, video.owner_id, pricing, found.entitlement, now)
+        if access.full or viewer_id is None or self.membership is None:
+            return access
+        member = await self.membership.covers(viewer_id, video.owner_id, video.id)
+        return decide_access(viewer_id, video.owner_id, pricing, found.entitlement, now, member)
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         """The viewer's entitlement to the video (it may have expired: check `.active(now)`), or None."""
@@ -372,7 +386,8 @@ class UnlockService:
         return VideoPage(panel, creator.display_name if creator else "A creator", self.policy.tip_amounts)
 
     def _panel(self, video: Video, access: Access, viewer_id: UUID | None) -> Panel:
-        choices = offer_choices(access.pricing, access.entitlement, self.clock.now())
+        member = access.level is AccessLevel.MEMBER  # "Included in your membership" instead of prices
+        choices = [] if member else offer_choices(access.pricing, access.entitlement, self.clock.now())
         return Panel(video, access, choices, viewer_id, self.policy.fee_percent)
 
     # -- buying ----------------------------------------------------------------------------------------

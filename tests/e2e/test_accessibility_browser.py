@@ -31,6 +31,7 @@ from core.db import Database
 from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.bootstrap import create_app
+from features.memberships.service import MembershipService
 from features.offers.service import OffersService
 from features.payouts.service import PayoutService
 from features.studio.model import VideoState
@@ -111,6 +112,12 @@ NOT_PAGES: dict[str, str] = {
     "/studio/offers/tile": "an htmx fragment of /dashboard",
     "/studio/offers/sales": "an htmx fragment of /studio/analytics",
     "/studio/offers/sales.csv": "CSV",
+    "/c/{creator_id:uuid}/membership": "an htmx fragment of /c/{creator_id}",
+    "/v/{public_id:str}/membership": "an htmx fragment of /v/{public_id}",
+    "/studio/memberships/tile": "an htmx fragment of /studio/dashboard",
+    "/studio/memberships/figures": "an htmx fragment of /studio/analytics",
+    "/studio/memberships/figures.csv": "CSV",
+    "/me/memberships": "an htmx fragment of /me",
 }
 # The OpenAPI viewers (Swagger, ReDoc, RapiDoc, Elements) are third-party pages for developers.
 THIRD_PARTY = re.compile(r"^/api/schema")
@@ -180,6 +187,8 @@ async def seed(pg: Injector) -> Stage:
     await price_and_publish(pg, creator.id, locked.video)
     preview = await add_synthetic_video(pg, creator.id, title="Night ferry")
     await price_and_publish(pg, creator.id, preview.video, preview=4)
+    # a membership tier: its join panel shows on the creator's page and the locked videos' pages
+    await pg.get(MembershipService).create_tier(creator.id, name="Patrons", price="120", all_videos=True, video_ids=[])
     await fund(pg, viewer.id, 300)
     await pg.get(UnlockService).unlock(viewer.id, unlocked.video.public_id, "rent_day", "a11y-unlock-key-0001", "50")
     await pg.get(TipService).tip(viewer, unlocked.video.public_id, 10, "Lovely light", "a11y-tip-key-00001")

@@ -32,6 +32,7 @@ from features.bootstrap import create_app
 from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import AccountRef, Leg
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
 from features.offers.service import OffersService
 from features.payouts.service import PayoutService
 from features.privacy.service import ExportService
@@ -149,6 +150,14 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("GET", "/staff/key-fetches/{viewer_id:uuid}"): [("/staff/key-fetches/{creator}", NOBODY_BUT_STAFF)],
     # a creator's public channel
     ("GET", "/c/{creator_id:uuid}"): [("/c/{creator}", PUBLIC)],
+    # memberships: the join panels are public where the creator or the video is; tiers are their creator's
+    ("GET", "/c/{creator_id:uuid}/membership"): [("/c/{creator}/membership", PUBLIC)],
+    ("GET", "/v/{public_id:str}/membership"): [
+        ("/v/{paid.pid}/membership", PUBLIC),
+        ("/v/{draft.pid}/membership", OWNER_ONLY),
+    ],
+    ("POST", "/studio/memberships/{tier_id:uuid}"): [("/studio/memberships/{tier}", OWNER_MAY_ACT)],
+    ("POST", "/studio/memberships/{tier_id:uuid}/retire"): [("/studio/memberships/{tier}/retire", OWNER_MAY_ACT)],
     # reports: anyone signed in may report what they can see (a draft is nothing to report: 404)
     ("GET", "/report/{kind:str}/{target:str}"): [
         ("/report/video/{paid.pid}", {"owner": ANY, "other": OK, "viewer": OK, "anon": DENIED}),
@@ -236,6 +245,9 @@ async def world(pg: Injector) -> World:
     await earn(pg, owner.id, 2000, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(owner.id, "matrix-payout-key-0001")).payout
     purchase = await pg.get(WalletService).start_purchase(owner.id, "p100", uuid4().hex, "100", "USD")
+    tier = await pg.get(MembershipService).create_tier(
+        owner.id, name="Matrix", price="30", all_videos=True, video_ids=[]
+    )
     export = await pg.get(ExportService).request(owner.id)
     assert (await pg.get(ExportService).build(export.id)) is not None
     offers = pg.get(OffersService)
@@ -258,6 +270,7 @@ async def world(pg: Injector) -> World:
         "session": str(owner_session.id),
         "bundle": bundle.public_id,
         "code": str(code.id),
+        "tier": str(tier.id),
     }
     segment = made.published["480p/seg_00000.ts"]
     return World(

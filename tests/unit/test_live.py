@@ -14,6 +14,7 @@ from core.ids import uuid7
 from core.live import LIVE, LiveParts
 from features.bootstrap import HYPHA
 from features.dashboard.service import DashboardService
+from features.memberships.live import MembersTile
 from features.offers.service import OffersLive
 from features.studio.service import StudioService
 from features.studio.service.live import TILE, LiveTiles
@@ -27,6 +28,7 @@ def test_the_features_declare_the_live_parts_and_the_event_log_consumers(memory:
         memory.get(LiveTiles),
         memory.get(WalletPill),
         memory.get(OffersLive),
+        memory.get(MembersTile),
         memory.get(DashboardService),
     ]
     assert memory.get(Retention) == Retention(
