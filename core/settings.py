@@ -91,6 +91,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Unlocks, tips, payouts
     platform_fee_percent: int = 10
     tip_amounts: str = "10,50,100"
+    rental_clock: str = "unlock"  # when a rental's time starts: at the unlock, or at the first play ("first_play")
+    rental_start_window_days: int = 30  # with first_play: a rental not played this long after its purchase ends
     payout_hold_days: int = 7
     payout_minimum_points: int = 2000
     points_per_currency_unit: int = 100
@@ -199,6 +201,10 @@ def startup_problems(settings: Settings) -> list[str]:
         for name in (*limits, "reports_per_user_per_day")
         if not 1 <= getattr(s, name) <= 1_000_000
     )
+    if s.rental_clock not in ("unlock", "first_play"):
+        problems.append("RENTAL_CLOCK must be 'unlock' or 'first_play'")
+    if not 1 <= s.rental_start_window_days <= 365:
+        problems.append("RENTAL_START_WINDOW_DAYS must be between 1 and 365")
     if not 0 <= s.takedown_refund_days <= 3650:
         problems.append("TAKEDOWN_REFUND_DAYS must be between 0 and 3650")
     return problems
