@@ -18,7 +18,7 @@ Other features read from here: `UnlockService.access` (playback decides what to 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -80,7 +80,8 @@ class UnlockPolicy:
     fee_percent: int = 10
     tip_amounts: tuple[int, ...] = (10, 50, 100)
     purchases_per_minute: int = 30  # unlock and tip requests of one viewer per minute (abuse limit)
-    rentals: RentalRules = RentalRules()  # when a rental's clock starts (RENTAL_CLOCK, RENTAL_START_WINDOW_DAYS)
+    # when a rental's clock starts (RENTAL_CLOCK, RENTAL_START_WINDOW_DAYS)
+    rentals: RentalRules = field(default_factory=RentalRules)
 
 
 REFUND_KIND = "moderation_refund"
@@ -113,7 +114,7 @@ class Panel:
     viewer_id: UUID | None
     fee_percent: int
     balance: int | None = None  # the viewer's points when the panel was read (None: not looked up)
-    rentals: RentalRules = RentalRules()
+    rentals: RentalRules = field(default_factory=RentalRules)
     now: datetime | None = None  # when the panel was read
 
     @property

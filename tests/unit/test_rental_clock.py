@@ -65,16 +65,16 @@ def test_under_the_first_play_clock_a_rental_waits_within_the_window() -> None:
 
 def test_a_waiting_rental_starts_once_and_then_runs_its_length() -> None:
     held = waiting(DAY, NOW + timedelta(days=10))
-    assert (
-        held.waits(NOW)
-        and decide_access(uuid4(), uuid4(), Pricing(uuid4(), prices={Offer.RENT_DAY: 5}), held, NOW).full
-    )
+    assert held.waits(NOW)
+    assert decide_access(uuid4(), uuid4(), Pricing(uuid4(), prices={Offer.RENT_DAY: 5}), held, NOW).full
     started = held.started(NOW + timedelta(days=3))
     assert started.expires_at == NOW + timedelta(days=3) + DAY
-    assert started.waiting is None and started.started_at == NOW + timedelta(days=3)
+    assert started.waiting is None
+    assert started.started_at == NOW + timedelta(days=3)
     assert started.started(NOW + timedelta(days=4)) == started  # a second play changes nothing
     late = held.started(NOW + timedelta(days=11))  # past the start deadline: nothing to start
-    assert late == held and not late.active(NOW + timedelta(days=11))
+    assert late == held
+    assert not late.active(NOW + timedelta(days=11))
 
 
 def test_buying_again_while_a_rental_waits_needs_a_longer_rental() -> None:
@@ -105,8 +105,10 @@ def test_buying_while_a_started_rental_runs_extends_it_from_now() -> None:
 def test_offer_buttons_say_when_the_time_starts() -> None:
     pricing = Pricing(uuid4(), prices={Offer.RENT_DAY: 5, Offer.LIFETIME: 50})
     day, life = offer_choices(pricing, None, NOW, FIRST_PLAY)
-    assert day.starts_on_play and day.access_until == NOW + timedelta(days=30)
-    assert not life.starts_on_play and life.access_until is None
+    assert day.starts_on_play
+    assert day.access_until == NOW + timedelta(days=30)
+    assert not life.starts_on_play
+    assert life.access_until is None
     assert not offer_choices(pricing, None, NOW, UNLOCK)[0].starts_on_play
 
 
@@ -160,17 +162,16 @@ async def test_first_play_rental_in_memory(first_play: Injector) -> None:
     bought = clock.now()
     outcome = await unlocks.unlock(viewer.id, video.public_id, "rent_day", "k" * 20, "50")
     assert outcome.result.entitlement.waiting == DAY
-    assert (
-        outcome.panel.rental_note is not None
-        and "24-hour rental starts when you press play" in outcome.panel.rental_note
-    )
+    assert outcome.panel.rental_note is not None
+    assert "24-hour rental starts when you press play" in outcome.panel.rental_note
     with pytest.raises(NothingToExtend):
         await unlocks.unlock(viewer.id, video.public_id, "rent_day", "j" * 20, "50")
     clock.advance(timedelta(days=10))
     started = await asyncio.gather(*(unlocks.start_rental(viewer.id, video.id) for _ in range(3)))
     assert sum(s is not None for s in started) == 1
     entitlement = await unlocks.entitlement(viewer.id, video.id)
-    assert entitlement is not None and entitlement.expires_at == clock.now() + DAY
+    assert entitlement is not None
+    assert entitlement.expires_at == clock.now() + DAY
     panel = await unlocks.panel(viewer.id, video.public_id)
     assert panel.rental_note == "Your rental has started: 24 hours left."
     clock.advance(DAY)
