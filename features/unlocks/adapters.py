@@ -286,7 +286,7 @@ _RECORD = f"""
 # SQL: the first play starts a waiting rental once, under the purchase lock of (viewer, video) (the one
 # unlock_begin_purchase takes), so a purchase deciding on the waiting rental and two tabs starting it at
 # once are decided one after the other; the guard on waiting_seconds makes the second start a no-op.
-_START_LOCK = "SELECT pg_advisory_xact_lock(5001, hashtext($1::text || '/' || $2::text))"
+_START_LOCK = "SELECT pg_advisory_xact_lock(5001, hashtext($1::uuid::text || '/' || $2::uuid::text))"
 _START = f"""
     UPDATE entitlements SET expires_at = $3 + waiting_seconds * interval '1 second', started_at = $3,
                             waiting_seconds = NULL, updated_at = $3
