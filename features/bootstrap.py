@@ -36,6 +36,7 @@ HYPHA = Composition(
         "features.sandbox_pay.module:FEATURE",
         "features.wallet.module:FEATURE",
         "features.unlocks.module:FEATURE",
+        "features.gifts.module:FEATURE",
         "features.playback.module:FEATURE",
         "features.payouts.module:FEATURE",
         "features.payouts.module:SANDBOX_FEATURE",
