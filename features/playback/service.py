@@ -45,7 +45,7 @@ from features.playback.model import (
 from features.playback.ports import HeartbeatRepository, KeyFetchLog
 from features.studio.model import Video
 from features.studio.service import StudioService
-from features.unlocks.model import Access
+from features.unlocks.model import Access, AccessLevel
 from features.unlocks.service import UnlockService
 
 PLAYLIST_CACHE = "private, no-cache"
@@ -166,7 +166,8 @@ class PlaybackService:
         found = await self.media.key_for(str(video.id))
         if found is None:
             raise MediaNotFound()
-        if viewer_id is not None and access.entitlement is not None and access.entitlement.waiting is not None:
+        waiting = access.entitlement is not None and access.entitlement.waiting is not None
+        if viewer_id is not None and waiting and access.level is AccessLevel.ENTITLED:
             # The first play of a rental bought under RENTAL_CLOCK=first_play: its clock starts here, the
             # one request no player can skip (segments are encrypted).
             await self.unlocks.start_rental(viewer_id, video.id)

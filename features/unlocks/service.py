@@ -36,6 +36,7 @@ from features.studio.service import StudioService
 from features.unlocks.model import (
     LONGEST_RENTAL,
     Access,
+    AccessLevel,
     Entitlement,
     KeyReused,
     NotForSale,
@@ -122,9 +123,10 @@ class Panel:
         """What the viewer's first-play rental is doing: waiting for the first play (with its start
         deadline), or started (with the time left); None for any other access."""
         entitlement = self.access.entitlement
-        if self.now is None or entitlement is None or not self.access.full or entitlement.lifetime:
+        if self.now is None or entitlement is None or self.access.level is not AccessLevel.ENTITLED:
             return None
-        assert entitlement.expires_at is not None
+        if entitlement.expires_at is None:
+            return None
         if entitlement.waits(self.now):
             assert entitlement.waiting is not None
             deadline = entitlement.expires_at.strftime("%-d %b %Y, %H:%M")
