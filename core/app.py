@@ -129,6 +129,7 @@ def create_app(settings: Settings, injector: Injector | None = None, *, features
             "header_partials": [name for feature in features for name in feature.header_partials],
             "nav": sorted((link for feature in features for link in feature.nav), key=lambda link: link.order),
             "me_panels": [panel for feature in features for panel in feature.me_panels],
+            "wallet_panels": [panel for feature in features for panel in feature.wallet_panels],
         }
     )
     return Litestar(

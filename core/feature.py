@@ -65,6 +65,8 @@ class Feature:
     # Templates the account page (/me) includes, in feature order; each is a self-contained partial
     # (it may load its own data with htmx) rendered with the page's context (`user`, `request`).
     me_panels: Sequence[str] = ()
+    # Templates the wallet page (/wallet) includes below its packs, the same way (e.g. gifts).
+    wallet_panels: Sequence[str] = ()
     # Consumers of the event log this feature reads with core's EventLog (their cursors hold retention
     # back), and event names it reads back from the log by topic beyond any cursor (never pruned).
     event_consumers: Sequence[str] = ()

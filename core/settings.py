@@ -92,6 +92,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Unlocks, tips, payouts
     platform_fee_percent: int = 10
     tip_amounts: str = "10,50,100"
+    rental_clock: str = "unlock"  # when a rental's time starts: at the unlock, or at the first play ("first_play")
+    rental_start_window_days: int = 30  # with first_play: a rental not played this long after its purchase ends
+    # Gift points (features/gifts): limits of one gift, when an unclaimed gift returns, sends per sender per day
+    gift_min_points: int = 10
+    gift_max_points: int = 10_000
+    gift_return_days: int = 30
+    gifts_per_sender_per_day: int = 20
     payout_hold_days: int = 7
     payout_minimum_points: int = 2000
     points_per_currency_unit: int = 100
@@ -208,6 +215,18 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("MEMBERSHIP_GRACE_DAYS must be between 0 and 60")
     if not 1 <= s.membership_reminder_days <= 14:
         problems.append("MEMBERSHIP_REMINDER_DAYS must be between 1 and 14")
+    if s.rental_clock not in ("unlock", "first_play"):
+        problems.append("RENTAL_CLOCK must be 'unlock' or 'first_play'")
+    if not 1 <= s.rental_start_window_days <= 365:
+        problems.append("RENTAL_START_WINDOW_DAYS must be between 1 and 365")
+    if not 1 <= s.gift_min_points <= s.gift_max_points <= 1_000_000:
+        problems.append(
+            "GIFT_MIN_POINTS and GIFT_MAX_POINTS must satisfy 1 <= GIFT_MIN_POINTS <= GIFT_MAX_POINTS <= 1000000"
+        )
+    if not 1 <= s.gift_return_days <= 365:
+        problems.append("GIFT_RETURN_DAYS must be between 1 and 365")
+    if not 1 <= s.gifts_per_sender_per_day <= 10_000:
+        problems.append("GIFTS_PER_SENDER_PER_DAY must be between 1 and 10000")
     if not 0 <= s.takedown_refund_days <= 3650:
         problems.append("TAKEDOWN_REFUND_DAYS must be between 0 and 3650")
     return problems

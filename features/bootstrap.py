@@ -38,6 +38,7 @@ HYPHA = Composition(
         "features.unlocks.module:FEATURE",
         "features.offers.module:FEATURE",
         "features.memberships.module:FEATURE",
+        "features.gifts.module:FEATURE",
         "features.playback.module:FEATURE",
         "features.payouts.module:FEATURE",
         "features.payouts.module:SANDBOX_FEATURE",

@@ -105,3 +105,11 @@ class AccountMailer(Protocol):
     async def send(self, mail: AccountMail) -> bool:
         """Hand the mail over for delivery; False (logged, never raised) when it could not be sent."""
         ...
+
+
+class SignInListener(Protocol):
+    """Told each time a person proves they hold their account's address: a log-in, and confirming the
+    address. Other features register one (`AccountService.listen`, e.g. gifts claim what waits for that
+    address); a listener's failure is logged and never fails the log-in."""
+
+    async def signed_in(self, user: User) -> None: ...

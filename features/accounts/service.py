@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
@@ -46,9 +47,12 @@ from features.accounts.ports import (
     AccountMailer,
     PasswordHasher,
     SessionRepository,
+    SignInListener,
     TokenRepository,
     UserRepository,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,19 @@ class AccountService:
         self.tokens = tokens
         self.mailer = mailer
         self._dummy_hash: str | None = None
+        self.listeners: list[SignInListener] = []
+
+    def listen(self, listener: SignInListener) -> None:
+        """Tell `listener` of every log-in and every address confirmed from now on (once per listener)."""
+        if listener not in self.listeners:
+            self.listeners.append(listener)
+
+    async def _signed_in(self, user: User) -> None:
+        for listener in self.listeners:
+            try:
+                await listener.signed_in(user)
+            except Exception:  # a listener's trouble must not lock the person out
+                log.exception("a sign-in listener failed for user %s", user.id)
 
     async def sign_up(self, email: str, password: str, display_name: str = "", ip: str | None = None) -> User:
         """Create a viewer account, its e-mail not verified yet (see `send_verification`). Raises
@@ -228,6 +245,7 @@ class AccountService:
         await self.limiter.reset(email_key)
         user = await self._rehash_if_needed(user, password)
         token = await self._open_session(user, old_token, client)
+        await self._signed_in(user)
         return user, token
 
     async def open_session(self, user: User, old_token: str | None = None, client: ClientInfo | None = None) -> str:
@@ -482,6 +500,7 @@ class AccountService:
                 user = replace(user, email_verified_at=now)
                 await self.users.save(user)
                 await self._principal_changed(user.id)
+        await self._signed_in(user)
         return user
 
     async def mark_email_verified(self, user_id: UUID) -> User:

@@ -31,6 +31,7 @@ class AccountKind(StrEnum):
     PLATFORM_REVENUE = "platform_revenue"  # the platform's fees
     VENDOR_CLEARING = "vendor_clearing"  # the other side of every purchase and refund with the payment vendor
     PAYOUTS_IN_TRANSIT = "payouts_in_transit"  # points paid out to creators, on their way to a bank
+    GIFTS_PENDING = "gifts_pending"  # points a viewer gifted, held until the recipient claims them or they return
 
     @property
     def owned(self) -> bool:
@@ -68,6 +69,7 @@ _LABELS = {
     AccountKind.PLATFORM_REVENUE: "Platform revenue",
     AccountKind.VENDOR_CLEARING: "Payment vendor",
     AccountKind.PAYOUTS_IN_TRANSIT: "Payouts in transit",
+    AccountKind.GIFTS_PENDING: "Gifts pending",
 }
 
 
@@ -154,6 +156,11 @@ class AccountRef:
     @classmethod
     def payouts_in_transit(cls) -> AccountRef:
         return cls(AccountKind.PAYOUTS_IN_TRANSIT)
+
+    @classmethod
+    def gifts_pending(cls) -> AccountRef:
+        """Gifted points on their way: out of the sender's wallet, not yet in the recipient's (features/gifts)."""
+        return cls(AccountKind.GIFTS_PENDING)
 
     @property
     def stored_owner(self) -> UUID:

@@ -45,7 +45,7 @@ from features.playback.model import (
 from features.playback.ports import HeartbeatRepository, KeyFetchLog
 from features.studio.model import Video
 from features.studio.service import StudioService
-from features.unlocks.model import Access
+from features.unlocks.model import Access, AccessLevel
 from features.unlocks.service import UnlockService
 
 PLAYLIST_CACHE = "private, no-cache"
@@ -157,7 +157,8 @@ class PlaybackService:
 
         Raises VideoUnavailable / NotPlayable (404), LoginToWatch (403: a visitor, paid video),
         PlaybackLocked (403: no access, or the rental has ended). Every key handed to a signed-in viewer
-        is counted in the key-fetch log (per viewer, video and day) for staff to see.
+        is counted in the key-fetch log (per viewer, video and day) for staff to see. The first key of a
+        rental that waits for its first play starts its clock (UnlockService.start_rental).
         """
         video, access = await self._watchable(viewer_id, public_id)
         if not access.full:
@@ -165,6 +166,11 @@ class PlaybackService:
         found = await self.media.key_for(str(video.id))
         if found is None:
             raise MediaNotFound()
+        waiting = access.entitlement is not None and access.entitlement.waiting is not None
+        if viewer_id is not None and waiting and access.level is AccessLevel.ENTITLED:
+            # The first play of a rental bought under RENTAL_CLOCK=first_play: its clock starts here, the
+            # one request no player can skip (segments are encrypted).
+            await self.unlocks.start_rental(viewer_id, video.id)
         if viewer_id is not None and self.key_fetches is not None:
             await self.key_fetches.record(viewer_id, video.id, self.clock.now())
         return found.key

@@ -319,7 +319,9 @@ class ExportService:
                     "video_title": titles.get(e.video_id, ""),
                     "offer": e.offer,
                     "granted_at": e.granted_at,
-                    "expires_at": e.expires_at,
+                    "expires_at": e.expires_at,  # of a rental not played yet: the deadline to start it
+                    "started_at": e.started_at,  # a first-play rental's first play
+                    "waits_for_first_play": e.waiting is not None,
                 }
                 for e in entitlements
             ),

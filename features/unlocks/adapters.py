@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -61,7 +61,9 @@ class MemoryUnlockRepository:
         # suspends, so one purchase runs from this read to its record without another in between.
         return await self.checkout(video_id, viewer_id, key)
 
-    async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
+    async def record(
+        self, unlock: Unlock, fresh_expiry: datetime | None, waiting: timedelta | None = None
+    ) -> Entitlement | None:
         if (unlock.viewer_id, unlock.idempotency_key) in self.unlocks:
             return None
         self.unlocks[(unlock.viewer_id, unlock.idempotency_key)] = unlock
@@ -69,13 +71,35 @@ class MemoryUnlockRepository:
         now = unlock.created_at
         current = self.entitlements.get(slot)
         if current is None:
-            entitlement = Entitlement(unlock.viewer_id, unlock.video_id, unlock.offer, fresh_expiry, now, now)
+            entitlement = Entitlement(
+                unlock.viewer_id, unlock.video_id, unlock.offer, fresh_expiry, now, now, waiting=waiting
+            )
+        elif waiting is not None and not (current.active(now) and current.lifetime):
+            entitlement = replace(
+                current, offer=unlock.offer, expires_at=fresh_expiry, updated_at=now, waiting=waiting, started_at=None
+            )
         else:
-            expiry = merged_expiry(current.expires_at, current.active(now), fresh_expiry)
-            offer = current.offer if expiry == current.expires_at and current.active(now) else unlock.offer
-            entitlement = replace(current, offer=offer, expires_at=expiry, updated_at=now)
+            active = current.active(now)
+            expiry = merged_expiry(current.expires_at, active, fresh_expiry)
+            offer = current.offer if expiry == current.expires_at and active else unlock.offer
+            replaced = fresh_expiry is None or current.expires_at is None or not active
+            entitlement = replace(
+                current,
+                offer=offer,
+                expires_at=expiry,
+                updated_at=now,
+                waiting=None if replaced else current.waiting,
+                started_at=None if fresh_expiry is None or not active else current.started_at,
+            )
         self.entitlements[slot] = entitlement
         return entitlement
+
+    async def start(self, viewer_id: UUID, video_id: UUID, now: datetime) -> Entitlement | None:
+        current = self.entitlements.get((viewer_id, video_id))
+        if current is None or not current.waits(now):
+            return None
+        self.entitlements[(viewer_id, video_id)] = started = current.started(now)
+        return started
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         return self.entitlements.get((viewer_id, video_id))
@@ -87,7 +111,9 @@ class MemoryUnlockRepository:
             if current is None:
                 self.entitlements[slot] = Entitlement(slot[0], slot[1], Offer.LIFETIME, None, now, now)
             elif current.expires_at is not None:
-                self.entitlements[slot] = replace(current, offer=Offer.LIFETIME, expires_at=None, updated_at=now)
+                self.entitlements[slot] = replace(
+                    current, offer=Offer.LIFETIME, expires_at=None, waiting=None, started_at=None, updated_at=now
+                )
             else:
                 continue
             changed += 1
@@ -192,6 +218,7 @@ class PostgresPricingRepository:
 
 _UNLOCK_COLUMNS = "id, idempotency_key, viewer_id, video_id, creator_id, offer, points, fee, transfer_id, created_at"
 _ENTITLEMENT_COLUMNS = "viewer_id, video_id, offer, expires_at, granted_at, updated_at"
+_ENTITLEMENT_READ = _ENTITLEMENT_COLUMNS + ", waiting_seconds, started_at"
 
 
 def _unlock(row: Any, prefix: str = "") -> Unlock:
@@ -210,6 +237,7 @@ def _unlock(row: Any, prefix: str = "") -> Unlock:
 
 
 def _entitlement(row: Any, prefix: str = "") -> Entitlement:
+    waiting = row[f"{prefix}waiting_seconds"]
     return Entitlement(
         viewer_id=row[f"{prefix}viewer_id"],
         video_id=row[f"{prefix}video_id"],
@@ -217,6 +245,8 @@ def _entitlement(row: Any, prefix: str = "") -> Entitlement:
         expires_at=row[f"{prefix}expires_at"],
         granted_at=row[f"{prefix}granted_at"],
         updated_at=row[f"{prefix}updated_at"],
+        waiting=None if waiting is None else timedelta(seconds=waiting),
+        started_at=row[f"{prefix}started_at"],
     )
 
 
@@ -226,7 +256,7 @@ _CHECKOUT = f"""
            p.rent_month_points AS p_rent_month_points, p.lifetime_points AS p_lifetime_points,
            p.preview_seconds AS p_preview_seconds, p.updated_at AS p_updated_at,
            {", ".join(f"u.{c} AS u_{c}" for c in _UNLOCK_COLUMNS.split(", "))},
-           {", ".join(f"e.{c} AS e_{c}" for c in _ENTITLEMENT_COLUMNS.split(", "))}
+           {", ".join(f"e.{c} AS e_{c}" for c in _ENTITLEMENT_READ.split(", "))}
     FROM (SELECT 1) AS one
     LEFT JOIN video_pricing p ON p.video_id = $1
     LEFT JOIN unlocks u ON u.viewer_id = $2 AND u.idempotency_key = $3
@@ -236,7 +266,9 @@ _CHECKOUT = f"""
 _BEGIN_PURCHASE = "SELECT * FROM unlock_begin_purchase($1, $2, $3)"
 
 # The purchase and the access it grants, in one statement. The entitlement merges as
-# model.merged_expiry says: lifetime (NULL) wins, an expired one is replaced, else the later end.
+# model.merged_expiry says: lifetime (NULL) wins, an expired one is replaced, else the later end. A
+# rental that waits for its first play ($12, seconds) was merged by the caller under the purchase lock
+# (model.grant_after): it replaces anything but a lifetime entitlement.
 _RECORD = f"""
     WITH bought AS (
         INSERT INTO unlocks ({_UNLOCK_COLUMNS})
@@ -244,22 +276,46 @@ _RECORD = f"""
         ON CONFLICT (viewer_id, idempotency_key) DO NOTHING
         RETURNING viewer_id, video_id, offer, created_at
     )
-    INSERT INTO entitlements AS e ({_ENTITLEMENT_COLUMNS})
-    SELECT viewer_id, video_id, offer, $11::timestamptz, created_at, created_at FROM bought
+    INSERT INTO entitlements AS e ({_ENTITLEMENT_COLUMNS}, waiting_seconds)
+    SELECT viewer_id, video_id, offer, $11::timestamptz, created_at, created_at, $12::integer FROM bought
     ON CONFLICT (viewer_id, video_id) DO UPDATE SET
         expires_at = CASE
+            WHEN e.expires_at IS NULL AND e.waiting_seconds IS NULL THEN NULL
+            WHEN EXCLUDED.waiting_seconds IS NOT NULL THEN EXCLUDED.expires_at
             WHEN e.expires_at IS NULL OR EXCLUDED.expires_at IS NULL THEN NULL
             WHEN e.expires_at <= EXCLUDED.updated_at THEN EXCLUDED.expires_at
             ELSE greatest(e.expires_at, EXCLUDED.expires_at)
         END,
         offer = CASE
             WHEN e.expires_at IS NULL THEN e.offer
-            WHEN EXCLUDED.expires_at IS NULL OR e.expires_at <= EXCLUDED.updated_at
-                 OR EXCLUDED.expires_at > e.expires_at THEN EXCLUDED.offer
+            WHEN EXCLUDED.waiting_seconds IS NOT NULL OR EXCLUDED.expires_at IS NULL
+                 OR e.expires_at <= EXCLUDED.updated_at OR EXCLUDED.expires_at > e.expires_at THEN EXCLUDED.offer
             ELSE e.offer
         END,
+        waiting_seconds = CASE
+            WHEN e.expires_at IS NULL THEN NULL
+            WHEN EXCLUDED.waiting_seconds IS NOT NULL THEN EXCLUDED.waiting_seconds
+            WHEN EXCLUDED.expires_at IS NULL OR e.expires_at <= EXCLUDED.updated_at THEN NULL
+            ELSE e.waiting_seconds
+        END,
+        started_at = CASE
+            WHEN e.expires_at IS NULL OR EXCLUDED.waiting_seconds IS NOT NULL OR EXCLUDED.expires_at IS NULL
+                 OR e.expires_at <= EXCLUDED.updated_at THEN NULL
+            ELSE e.started_at
+        END,
         updated_at = EXCLUDED.updated_at
-    RETURNING {_ENTITLEMENT_COLUMNS}
+    RETURNING {_ENTITLEMENT_READ}
+"""  # noqa: S608 — column names only
+
+# SQL: the first play starts a waiting rental once, under the purchase lock of (viewer, video) (the one
+# unlock_begin_purchase takes), so a purchase deciding on the waiting rental and two tabs starting it at
+# once are decided one after the other; the guard on waiting_seconds makes the second start a no-op.
+_START_LOCK = "SELECT pg_advisory_xact_lock(5001, hashtext($1::uuid::text || '/' || $2::uuid::text))"
+_START = f"""
+    UPDATE entitlements SET expires_at = $3 + waiting_seconds * interval '1 second', started_at = $3,
+                            waiting_seconds = NULL, updated_at = $3
+    WHERE viewer_id = $1 AND video_id = $2 AND waiting_seconds IS NOT NULL AND expires_at > $3
+    RETURNING {_ENTITLEMENT_READ}
 """  # noqa: S608 — column names only
 
 
@@ -284,7 +340,9 @@ class PostgresUnlockRepository:
             _entitlement(row, "e_") if row["e_viewer_id"] is not None else None,
         )
 
-    async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
+    async def record(
+        self, unlock: Unlock, fresh_expiry: datetime | None, waiting: timedelta | None = None
+    ) -> Entitlement | None:
         row = await self.db.fetchrow(
             _RECORD,
             unlock.id,
@@ -298,6 +356,7 @@ class PostgresUnlockRepository:
             unlock.transfer_id,
             unlock.created_at,
             fresh_expiry,
+            None if waiting is None else int(waiting.total_seconds()),
         )
         return _entitlement(row) if row else None
 
@@ -309,7 +368,8 @@ class PostgresUnlockRepository:
             SELECT DISTINCT g.viewer_id, g.video_id, 'lifetime', NULL::timestamptz, $3::timestamptz, $3::timestamptz
             FROM unnest($1::uuid[], $2::uuid[]) AS g(viewer_id, video_id)
             ON CONFLICT (viewer_id, video_id) DO UPDATE
-                SET offer = 'lifetime', expires_at = NULL, updated_at = EXCLUDED.updated_at
+                SET offer = 'lifetime', expires_at = NULL, waiting_seconds = NULL, started_at = NULL,
+                    updated_at = EXCLUDED.updated_at
                 WHERE e.expires_at IS NOT NULL
             RETURNING viewer_id
             """,
@@ -318,6 +378,12 @@ class PostgresUnlockRepository:
             now,
         )
         return len(rows)
+
+    async def start(self, viewer_id: UUID, video_id: UUID, now: datetime) -> Entitlement | None:
+        # Call inside a transaction (UnlockService.start_rental): the lock is held until it ends.
+        await self.db.fetchval(_START_LOCK, viewer_id, video_id)
+        row = await self.db.fetchrow(_START, viewer_id, video_id, now)
+        return _entitlement(row) if row else None
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
         row = (

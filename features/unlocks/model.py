@@ -16,13 +16,20 @@ the first buys and the others find the access it granted; see UnlockService.unlo
 The platform keeps a fee of every sale: `fee = floor(price × percent / 100)` — rounding always goes
 the creator's way, so a 5-point sale at 10 % leaves no fee. Tips carry no fee: creators receive
 every point of a tip.
+
+When a rental's clock starts (RENTAL_CLOCK, `RentalRules`): at the unlock (the default), or at the first
+play. With `first_play`, a rental bought without access running is *waiting*: its entitlement holds the
+rental's length (`Entitlement.waiting`) and ends, unstarted, `start_window` after the purchase; the first
+key request for the video starts it (`Entitlement.started`), and it then lasts the rental's length. Buying
+again while a rental waits keeps it waiting with the longer length and the later start deadline; buying
+while a rental runs (started, or bought under `unlock`) extends it from now, as under `unlock` (`grant_after`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -69,6 +76,43 @@ _ACCESS_WORDS = {Offer.RENT_DAY: "24 hours", Offer.RENT_MONTH: "30 days", Offer.
 
 
 # -- errors -----------------------------------------------------------------------------------------
+
+
+class RentalClock(StrEnum):
+    """When a rental's time starts running (the RENTAL_CLOCK setting)."""
+
+    UNLOCK = "unlock"
+    FIRST_PLAY = "first_play"
+
+
+@dataclass(frozen=True)
+class RentalRules:
+    """RENTAL_CLOCK and RENTAL_START_WINDOW_DAYS: when a rental starts, and how long a rental bought under
+    `first_play` may wait for its first play."""
+
+    clock: RentalClock = RentalClock.UNLOCK
+    start_window: timedelta = timedelta(days=30)
+
+    @property
+    def first_play(self) -> bool:
+        return self.clock is RentalClock.FIRST_PLAY
+
+
+def period_words(period: timedelta) -> str:
+    """ "24-hour", "30-day": a rental's length as an adjective."""
+    hours = int(period.total_seconds() // 3600)
+    if hours % 24 or hours < 48:
+        return f"{hours}-hour"
+    return f"{hours // 24}-day"
+
+
+def time_left_words(left: timedelta) -> str:
+    """ "5 hours left", "12 days left" (hours below two days, rounded up; at least one)."""
+    hours = max(1, -(-int(left.total_seconds()) // 3600))
+    if hours < 48:
+        return f"{hours} hour{'s' if hours != 1 else ''} left"
+    days = hours // 24
+    return f"{days} days left"
 
 
 class VideoUnavailable(NotFound):
@@ -263,6 +307,10 @@ class Entitlement:
     expires_at: datetime | None
     granted_at: datetime
     updated_at: datetime
+    # A rental bought under RENTAL_CLOCK=first_play that has not been played yet: how long it will run once
+    # started (its `expires_at` is meanwhile the deadline to start it). None once started, or otherwise.
+    waiting: timedelta | None = None
+    started_at: datetime | None = None  # when a first-play rental was first played
 
     @property
     def lifetime(self) -> bool:
@@ -271,6 +319,16 @@ class Entitlement:
     def active(self, now: datetime) -> bool:
         return self.expires_at is None or self.expires_at > now
 
+    def waits(self, now: datetime) -> bool:
+        """A first-play rental not started yet, whose start deadline has not passed."""
+        return self.waiting is not None and self.active(now)
+
+    def started(self, now: datetime) -> Entitlement:
+        """The entitlement once played at `now`: a waiting rental then runs its length from now."""
+        if self.waiting is None or not self.active(now):
+            return self
+        return replace(self, expires_at=now + self.waiting, waiting=None, started_at=now, updated_at=now)
+
 
 def fresh_expiry(offer: Offer, now: datetime) -> datetime | None:
     """When access bought now ends, on its own (None: never)."""
@@ -278,13 +336,50 @@ def fresh_expiry(offer: Offer, now: datetime) -> datetime | None:
     return None if duration is None else now + duration
 
 
-def rental_running(unlock: Unlock, now: datetime) -> bool:
-    """True for a rental whose own period (from its purchase) has not ended at `now`."""
+def rental_running(
+    unlock: Unlock, now: datetime, entitlement: Entitlement | None = None, rules: RentalRules | None = None
+) -> bool:
+    """True for a rental whose own period has not ended at `now`: from its purchase, or — for a rental
+    of the first-play clock (`entitlement` waiting or started at a first play) — while the access it
+    belongs to lasts, a rental not started yet counting as running."""
     duration = unlock.offer.duration
-    return duration is not None and unlock.created_at + duration > now
+    if duration is None:
+        return False
+    if entitlement is not None and (entitlement.waiting is not None or entitlement.started_at is not None):
+        window = (rules or RentalRules()).start_window
+        return entitlement.active(now) and not entitlement.lifetime and unlock.created_at + window + duration > now
+    return unlock.created_at + duration > now
 
 
 LONGEST_RENTAL = max(d for d in _DURATIONS.values() if d is not None)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The access a purchase leaves: until `expires_at` (None: for life); when `waiting` is set, a rental
+    that runs that long from its first play, to be started before `expires_at`."""
+
+    expires_at: datetime | None
+    waiting: timedelta | None = None
+
+
+def grant_after(current: Entitlement | None, offer: Offer, now: datetime, rules: RentalRules) -> Grant:
+    """The access after buying `offer` now on top of `current`: lifetime wins; a running rental extends
+    to the later of its end and now + the offer (both clocks); a waiting one keeps waiting, with the
+    longer length and the later start deadline; no access running: from now (`unlock`), or waiting
+    for the first play within the start window (`first_play`)."""
+    duration = offer.duration
+    active = current is not None and current.active(now)
+    if duration is None or (current is not None and active and current.expires_at is None):
+        return Grant(None)
+    if current is not None and active and current.waiting is not None:
+        assert current.expires_at is not None
+        return Grant(max(current.expires_at, now + rules.start_window), max(current.waiting, duration))
+    if current is not None and active:
+        return Grant(merged_expiry(current.expires_at, True, now + duration))
+    if rules.first_play:
+        return Grant(now + rules.start_window, duration)
+    return Grant(now + duration)
 
 
 def merged_expiry(current: datetime | None, current_active: bool, fresh: datetime | None) -> datetime | None:
@@ -305,14 +400,19 @@ def expiry_after(current: Entitlement | None, offer: Offer, now: datetime) -> da
     return merged_expiry(current.expires_at if current else None, active, fresh_expiry(offer, now))
 
 
-def extends(current: Entitlement | None, offer: Offer, now: datetime) -> bool:
-    """Whether buying `offer` now gives the viewer at least MIN_EXTENSION more than they already have."""
+def extends(current: Entitlement | None, offer: Offer, now: datetime, rules: RentalRules | None = None) -> bool:
+    """Whether buying `offer` now gives the viewer at least MIN_EXTENSION more than they already have
+    (of a waiting rental: MIN_EXTENSION more length; a later start deadline alone is not worth a price)."""
     if current is None or not current.active(now):
         return True
     if current.expires_at is None:
         return False
-    after = expiry_after(current, offer, now)
-    return after is None or after >= current.expires_at + MIN_EXTENSION
+    after = grant_after(current, offer, now, rules or RentalRules())
+    if after.expires_at is None:
+        return True
+    if current.waiting is not None:
+        return after.waiting is not None and after.waiting >= current.waiting + MIN_EXTENSION
+    return after.expires_at >= current.expires_at + MIN_EXTENSION
 
 
 class AccessLevel(StrEnum):
@@ -376,18 +476,25 @@ class OfferChoice:
     offer: Offer
     price: int
     available: bool
-    access_until: datetime | None  # None: for life
+    access_until: datetime | None  # None: for life; of a rental that waits for its first play: the start deadline
+    starts_on_play: bool = False  # the rental's time starts at the first play, not at the click
 
     @property
     def label(self) -> str:
         return self.offer.label
 
 
-def offer_choices(pricing: Pricing, current: Entitlement | None, now: datetime) -> list[OfferChoice]:
-    return [
-        OfferChoice(offer, price, extends(current, offer, now), expiry_after(current, offer, now))
-        for offer, price in pricing.offers
-    ]
+def offer_choices(
+    pricing: Pricing, current: Entitlement | None, now: datetime, rules: RentalRules | None = None
+) -> list[OfferChoice]:
+    rules = rules or RentalRules()
+    choices = []
+    for offer, price in pricing.offers:
+        grant = grant_after(current, offer, now, rules)
+        choices.append(
+            OfferChoice(offer, price, extends(current, offer, now, rules), grant.expires_at, grant.waiting is not None)
+        )
+    return choices
 
 
 # -- purchases and tips ---------------------------------------------------------------------------------

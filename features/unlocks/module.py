@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from injector import Binder, Module, provider, singleton
 
 from core.clock import Clock
@@ -26,7 +28,7 @@ from features.unlocks.adapters import (
     PostgresUnlockRepository,
 )
 from features.unlocks.controller import PricingController, VideoPageController
-from features.unlocks.model import parse_tip_amounts
+from features.unlocks.model import RentalClock, RentalRules, parse_tip_amounts
 from features.unlocks.ports import MembershipAccess, PricingRepository, TipRepository, UnlockRepository
 from features.unlocks.service import PricingService, TipService, UnlockPolicy, UnlockService
 
@@ -41,6 +43,7 @@ def policy_from(settings: Settings) -> UnlockPolicy:
         fee_percent=settings.platform_fee_percent,
         tip_amounts=amounts,
         purchases_per_minute=settings.unlocks_per_viewer_per_minute,
+        rentals=RentalRules(RentalClock(settings.rental_clock), timedelta(days=settings.rental_start_window_days)),
     )
 
 

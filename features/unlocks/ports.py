@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -36,14 +36,26 @@ class UnlockRepository(Protocol):
         what the first committed (its purchase and the access it granted), whatever their keys."""
         ...
 
-    async def record(self, unlock: Unlock, fresh_expiry: datetime | None) -> Entitlement | None:
+    async def record(
+        self, unlock: Unlock, fresh_expiry: datetime | None, waiting: timedelta | None = None
+    ) -> Entitlement | None:
         """Store the purchase and extend the entitlement it grants, atomically; return the entitlement.
 
         `fresh_expiry` is when the bought access would end on its own (None: lifetime); it merges with
         the current entitlement by `model.merged_expiry` (lifetime wins, else the later end). If the
         viewer already recorded a purchase with this idempotency key, nothing changes and None is
         returned.
+
+        With `waiting` (a first-play rental, `model.grant_after` already merged with the current
+        entitlement under the purchase lock), the entitlement becomes that waiting rental with
+        `fresh_expiry` as its start deadline, unless it is a lifetime one.
         """
+        ...
+
+    async def start(self, viewer_id: UUID, video_id: UUID, now: datetime) -> Entitlement | None:
+        """Call inside a transaction: under the purchase lock of (viewer, video), start the viewer's
+        waiting rental of the video at `now` (`Entitlement.started`) and return it; None (nothing
+        changes) when there is none waiting (already started, by another tab too; expired; none)."""
         ...
 
     async def entitlement(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:

@@ -18,7 +18,7 @@ Other features read from here: `UnlockService.access` (playback decides what to 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -48,6 +48,7 @@ from features.unlocks.model import (
     PriceChanged,
     Pricing,
     PurchasesThrottled,
+    RentalRules,
     Tip,
     TipResult,
     TipYourself,
@@ -61,11 +62,14 @@ from features.unlocks.model import (
     decide_access,
     extends,
     fresh_expiry,
+    grant_after,
     offer_choices,
     parse_offer,
+    period_words,
     rental_running,
     shows_price,
     split,
+    time_left_words,
 )
 from features.unlocks.ports import (
     DiscountHook,
@@ -84,6 +88,8 @@ class UnlockPolicy:
     fee_percent: int = 10
     tip_amounts: tuple[int, ...] = (10, 50, 100)
     purchases_per_minute: int = 30  # unlock and tip requests of one viewer per minute (abuse limit)
+    # when a rental's clock starts (RENTAL_CLOCK, RENTAL_START_WINDOW_DAYS)
+    rentals: RentalRules = field(default_factory=RentalRules)
 
 
 REFUND_KIND = "moderation_refund"
@@ -116,6 +122,28 @@ class Panel:
     viewer_id: UUID | None
     fee_percent: int
     balance: int | None = None  # the viewer's points when the panel was read (None: not looked up)
+    rentals: RentalRules = field(default_factory=RentalRules)
+    now: datetime | None = None  # when the panel was read
+
+    @property
+    def rental_note(self) -> str | None:
+        """What the viewer's first-play rental is doing: waiting for the first play (with its start
+        deadline), or started (with the time left); None for any other access."""
+        entitlement = self.access.entitlement
+        if self.now is None or entitlement is None or self.access.level is not AccessLevel.ENTITLED:
+            return None
+        if entitlement.expires_at is None:
+            return None
+        if entitlement.waits(self.now):
+            assert entitlement.waiting is not None
+            deadline = entitlement.expires_at.strftime("%-d %b %Y, %H:%M")
+            return (
+                f"Your {period_words(entitlement.waiting)} rental starts when you press play; "
+                f"start it by {deadline} UTC."
+            )
+        if entitlement.started_at is not None and entitlement.active(self.now):
+            return f"Your rental has started: {time_left_words(entitlement.expires_at - self.now)}."
+        return None
 
     @property
     def is_owner(self) -> bool:
@@ -271,7 +299,11 @@ class UnlockService:
         (the ledger key names it), so a repeated or retried take-down refunds nothing twice. Access
         already granted is kept (the video is hidden anyway; a restore does not claw refunds back)."""
         refunded = points = 0
-        for unlock in await self.unlocks.purchases_of_video(video.id, since):
+        now = self.clock.now()
+        window = self.policy.rentals.start_window
+        for unlock in await self.unlocks.purchases_of_video(video.id, min(since, now - window)):
+            if unlock.created_at < since and not await self._waits_for_first_play(unlock, now):
+                continue
             key = f"takedown-refund:{unlock.id}"
             if await self.ledger.transfer_by_key(key) is not None:
                 continue
@@ -292,6 +324,19 @@ class UnlockService:
             refunded += 1
             points += unlock.points
         return RefundSummary(refunded, points)
+
+    async def _waits_for_first_play(self, unlock: Unlock, now: datetime) -> bool:
+        """Whether `unlock` is a rental whose access still waits for its first play."""
+        if unlock.offer.duration is None or unlock.created_at + self.policy.rentals.start_window <= now:
+            return False
+        entitlement = await self.unlocks.entitlement(unlock.viewer_id, unlock.video_id)
+        return entitlement is not None and entitlement.waits(now)
+
+    async def start_rental(self, viewer_id: UUID, video_id: UUID) -> Entitlement | None:
+        """The viewer plays the video: start their rental if it waits for its first play (once, even
+        from several tabs at once). Returns the started entitlement, or None when nothing waited."""
+        async with self.uow.atomic():
+            return await self.unlocks.start(viewer_id, video_id, self.clock.now())
 
     async def cover(self, viewer_id: UUID | None, public_id: str) -> tuple[bytes, str] | None:
         """The cover image (the creator's, else the frame the pipeline took) and its content type."""
@@ -330,10 +375,19 @@ class UnlockService:
         return await self.unlocks.entitlements_of(viewer_id)
 
     async def running_rentals_of_creator(self, creator_id: UUID) -> list[Unlock]:
-        """Rentals of the creator's videos whose rental period has not ended yet, oldest first."""
+        """Rentals of the creator's videos whose rental period has not ended yet (a first-play rental not
+        started yet counts as running), oldest first."""
         now = self.clock.now()
-        recent = await self.unlocks.creator_sales_since(creator_id, now - LONGEST_RENTAL)
-        return [unlock for unlock in recent if rental_running(unlock, now)]
+        rules = self.policy.rentals
+        recent = await self.unlocks.creator_sales_since(creator_id, now - LONGEST_RENTAL - rules.start_window)
+        running = []
+        for unlock in recent:
+            if unlock.offer.duration is None:
+                continue
+            entitlement = await self.unlocks.entitlement(unlock.viewer_id, unlock.video_id)
+            if rental_running(unlock, now, entitlement, rules):
+                running.append(unlock)
+        return running
 
     async def refund_running_rentals(self, creator_id: UUID) -> list[Transfer]:
         """Give every viewer whose rental of the creator's videos is still running the full price back,
@@ -386,9 +440,10 @@ class UnlockService:
         return VideoPage(panel, creator.display_name if creator else "A creator", self.policy.tip_amounts)
 
     def _panel(self, video: Video, access: Access, viewer_id: UUID | None) -> Panel:
+        now = self.clock.now()
         member = access.level is AccessLevel.MEMBER  # "Included in your membership" instead of prices
-        choices = [] if member else offer_choices(access.pricing, access.entitlement, self.clock.now())
-        return Panel(video, access, choices, viewer_id, self.policy.fee_percent)
+        choices = [] if member else offer_choices(access.pricing, access.entitlement, now, self.policy.rentals)
+        return Panel(video, access, choices, viewer_id, self.policy.fee_percent, rentals=self.policy.rentals, now=now)
 
     # -- buying ----------------------------------------------------------------------------------------
 
@@ -446,8 +501,9 @@ class UnlockService:
             price = list_price - applied.points if applied else list_price
             if not shows_price(shown_price, price):
                 raise PriceChanged(offer, price)
-            if not extends(current, offer, now):
+            if not extends(current, offer, now, self.policy.rentals):
                 raise NothingToExtend()
+            grant = grant_after(current, offer, now, self.policy.rentals)
             sale = split(price, self.policy.fee_percent)
             legs = [Leg(AccountRef.wallet(viewer_id), AccountRef.earnings(video.owner_id), price)]
             if sale.fee:
@@ -460,7 +516,10 @@ class UnlockService:
                 metadata |= {**applied.metadata, "list_price": str(list_price), "discount": str(applied.points)}
             transfer = await self.ledger.transfer(f"unlock:{viewer_id}:{key}", "unlock", legs, metadata)
             unlock = Unlock(uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now)
-            entitlement = await self.unlocks.record(unlock, fresh_expiry(offer, now))
+            if grant.waiting is None:
+                entitlement = await self.unlocks.record(unlock, fresh_expiry(offer, now))
+            else:  # a rental waiting for its first play, merged above under the purchase lock
+                entitlement = await self.unlocks.record(unlock, grant.expires_at, grant.waiting)
             if entitlement is None:  # this key, sent at once for another video (another lock), committed first
                 found = await self.unlocks.checkout(video.id, viewer_id, key)
                 assert found.prior is not None

@@ -1,5 +1,6 @@
-"""Piccolo tables of unlocks (only adapters import them); they describe migrations/0500_unlocks.sql and
-1100_unlock_purchase_lock.sql. The unlock itself is written by a measured SQL path (adapters.py).
+"""Piccolo tables of unlocks (only adapters import them); they describe migrations/0500_unlocks.sql,
+1100_unlock_purchase_lock.sql and 2050_rental_first_play.sql.
+The unlock itself is written by a measured SQL path (adapters.py).
 
 PostgreSQL keys `entitlements` on (viewer_id, video_id); Piccolo has no composite keys, so the class
 names the key's first column its primary key, and queries always filter on the whole key.
@@ -43,6 +44,8 @@ class EntitlementTable(Table, tablename="entitlements"):
     expires_at = Timestamptz(null=True, default=None)
     granted_at = Timestamptz()
     updated_at = Timestamptz()
+    waiting_seconds = Integer(null=True, default=None)  # a first-play rental not started yet (2050)
+    started_at = Timestamptz(null=True, default=None)
 
 
 class TipTable(Table, tablename="tips"):

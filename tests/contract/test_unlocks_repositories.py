@@ -224,3 +224,52 @@ async def test_heartbeats_tell_what_a_viewer_watched(heartbeats: HeartbeatReposi
     latest = await heartbeats.for_video(video_a, limit=2)
     assert [h.position for h in latest] == [20.0, 10.0]
     assert latest[0] == Heartbeat(viewer, video_a, "s-0001", 20.0, False, NOW + timedelta(seconds=2))
+
+
+async def test_a_rental_waiting_for_its_first_play_starts_once(unlocks: UnlockRepository) -> None:
+    viewer, video = uuid4(), uuid4()
+    deadline = NOW + timedelta(days=30)
+    granted = await unlocks.record(purchase(viewer, video, Offer.RENT_DAY, "a", NOW), deadline, timedelta(hours=24))
+    assert granted is not None
+    assert (granted.expires_at, granted.waiting, granted.started_at) == (deadline, timedelta(hours=24), None)
+    found = await unlocks.checkout(video, viewer)
+    assert found.entitlement == granted
+    assert (await unlocks.begin_purchase(video, viewer, "zz")).entitlement == granted
+    # A longer rental bought while it waits: still waiting, with the merged terms the caller computed.
+    later = NOW + timedelta(days=2)
+    longer = await unlocks.record(
+        purchase(viewer, video, Offer.RENT_MONTH, "b", later), later + timedelta(days=30), timedelta(days=30)
+    )
+    assert longer is not None
+    assert (longer.offer, longer.waiting) == (Offer.RENT_MONTH, timedelta(days=30))
+    play = NOW + timedelta(days=5)
+    started = await unlocks.start(viewer, video, play)
+    assert started is not None
+    assert (started.expires_at, started.waiting, started.started_at) == (play + timedelta(days=30), None, play)
+    assert await unlocks.start(viewer, video, play + timedelta(minutes=1)) is None
+    assert await unlocks.entitlement(viewer, video) == started
+    # Lifetime replaces it; an expired waiting rental cannot be started.
+    life = await unlocks.record(purchase(viewer, video, Offer.LIFETIME, "c", play), None)
+    assert life is not None
+    assert (life.expires_at, life.waiting, life.started_at) == (None, None, None)
+    other = uuid4()
+    await unlocks.record(
+        purchase(viewer, other, Offer.RENT_DAY, "d", NOW), NOW + timedelta(days=1), timedelta(hours=24)
+    )
+    assert await unlocks.start(viewer, other, NOW + timedelta(days=2)) is None
+
+
+async def test_a_lifetime_grant_ends_a_rental_waiting_for_its_first_play(unlocks: UnlockRepository) -> None:
+    """A bundle bought while a first-play rental of one of its videos waits: the video is the viewer's for
+    life, with nothing left of the rental's waiting terms (it would otherwise look like a rental to start)."""
+    viewer, waiting_video, fresh_video = uuid4(), uuid4(), uuid4()
+    deadline = NOW + timedelta(days=30)
+    await unlocks.record(purchase(viewer, waiting_video, Offer.RENT_DAY, "w", NOW), deadline, timedelta(hours=24))
+    later = NOW + timedelta(hours=1)
+    assert await unlocks.grant_lifetime([(viewer, waiting_video), (viewer, fresh_video)], later) == 2
+    for video in (waiting_video, fresh_video):
+        found = await unlocks.entitlement(viewer, video)
+        assert found is not None
+        assert (found.offer, found.expires_at, found.waiting, found.started_at) == (Offer.LIFETIME, None, None, None)
+    assert await unlocks.start(viewer, waiting_video, later) is None
+    assert await unlocks.grant_lifetime([(viewer, waiting_video)], later) == 0
