@@ -45,6 +45,7 @@ HYPHA = Composition(
         "features.preferences.module:FEATURE",
         "features.moderation.module:FEATURE",
         "features.privacy.module:FEATURE",
+        "features.portability.module:FEATURE",
         "features.ops_admin.module:FEATURE",
         "core.live:LIVE",
     ],
