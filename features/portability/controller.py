@@ -4,8 +4,8 @@ page's IPFS details.
 GET /studio/export                          the creator's published videos, their roots, the downloads
 GET /studio/export/library.car              one CARv1 file of every published video (one root each)
 GET /studio/export/library.json             the JSON manifest (titles, prices, dates, roots, files)
-GET /studio/export/videos/{video_id}.car    one video's CARv1 file (another creator's: 404)
-GET /studio/export/videos/{video_id}.json   one video's manifest
+GET /studio/export/videos/{video_id}/car    one video's CARv1 file (another creator's: 404)
+GET /studio/export/videos/{video_id}/json   one video's manifest
 GET /v/{public_id}/ipfs                     {"root", "gateway"} for a viewer with full access
 
 All GETs that change nothing (a root computed is stored, as a cache), so no CSRF token is needed.
@@ -78,7 +78,7 @@ class ExportController(Controller):
     ) -> Response[bytes]:
         return _json(await portability.manifest(_me(request).id), "hypha-library.json")
 
-    @get("/videos/{video_id:uuid}.car")
+    @get("/videos/{video_id:uuid}/car")
     async def video_car(
         self,
         request: Request[Any, Any, Any],
@@ -87,7 +87,7 @@ class ExportController(Controller):
     ) -> Stream:
         return _download(await portability.car(_me(request).id, video_id))
 
-    @get("/videos/{video_id:uuid}.json")
+    @get("/videos/{video_id:uuid}/json")
     async def video_json(
         self,
         request: Request[Any, Any, Any],
