@@ -48,11 +48,15 @@ async def test_a_published_video_is_one_directory_and_its_car_reads_back(
         car = await client.get(f"/studio/export/videos/{video.id}/car")
         app_playlist = (await client.get(f"/v/{video.public_id}/hls/{video.video_tracks[0]['playlist']}")).text
         ipfs = (await client.get(f"/v/{video.public_id}/ipfs")).json()
-    assert car.status_code == 200 and car.headers["content-type"].startswith("application/vnd.ipld.car")
+    assert car.status_code == 200
+    assert car.headers["content-type"].startswith("application/vnd.ipld.car")
     [entry] = manifest["videos"]
     root = entry["root_cid"]
-    assert root in page.text and ipfs["root"] == root and manifest["car_roots"] == [root]
-    assert entry["title"] == video.title and "created_at" in entry
+    assert root in page.text
+    assert ipfs["root"] == root
+    assert manifest["car_roots"] == [root]
+    assert entry["title"] == video.title
+    assert "created_at" in entry
 
     # The tree the root covers: every published file (never the key), media playlists with the absolute key URL.
     tree = tmp_path / "video"
@@ -62,7 +66,8 @@ async def test_a_published_video_is_one_directory_and_its_car_reads_back(
         (tree / path).parent.mkdir(parents=True, exist_ok=True)
         (tree / path).write_bytes(await content.read(cid))
     media = [t["playlist"] for t in video.video_tracks + video.audio_tracks]
-    assert media and any(p.startswith("subs/") for p in entry["files"])
+    assert media
+    assert any(p.startswith("subs/") for p in entry["files"])
     for path in media:
         assert f'URI="{key_url}"' in (tree / path).read_text()
     assert f'URI="/v/{video.public_id}/key"' in app_playlist  # the app's own player keeps its same-origin key
@@ -71,7 +76,8 @@ async def test_a_published_video_is_one_directory_and_its_car_reads_back(
 
     (tmp_path / "video.car").write_bytes(car.content)
     read = json.loads(node_json("car.mjs", tmp_path / "video.car"))
-    assert read["roots"] == [root] and read["reachable"] == read["blocks"]
+    assert read["roots"] == [root]
+    assert read["reachable"] == read["blocks"]
 
 
 async def test_library_car_names_every_video_and_others_get_404(
@@ -91,7 +97,8 @@ async def test_library_car_names_every_video_and_others_get_404(
     assert manifest["videos"][0]["prices_points"] == {"rent_day": 50, "rent_month": 200, "lifetime": 500}
     (tmp_path / "library.car").write_bytes(car.content)
     read = json.loads(node_json("car.mjs", tmp_path / "library.car"))
-    assert read["roots"] == manifest["car_roots"] and len(set(read["roots"])) == 2
+    assert read["roots"] == manifest["car_roots"]
+    assert len(set(read["roots"])) == 2
 
     async with app_client(pg, settings) as client:
         client.cookies.set(SESSION_COOKIE, await session_token(pg, other))
