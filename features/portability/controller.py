@@ -110,5 +110,6 @@ class ViewerIpfsController(Controller):
         portability: NamedDependency[PortabilityService],
     ) -> Response[dict[str, Any]]:
         principal = current_principal(request)
-        found = await portability.for_viewer(principal.id if principal else None, public_id)
-        return Response({"root": found.root_cid, "gateway": found.gateway_url}, headers=NO_STORE)
+        root = await portability.for_viewer(principal.id if principal else None, public_id)
+        gateway = request.app.state.settings.ipfs_gateway_url.rstrip("/") or None  # the CSP allows this origin
+        return Response({"root": root, "gateway": gateway}, headers=NO_STORE)

@@ -53,11 +53,3 @@ class CarExport:
     filename: str
     roots: list[str]
     chunks: AsyncIterator[bytes]
-
-
-@dataclass(frozen=True)
-class ViewerIpfs:
-    """What the watch page tells a viewer with full access: the root, and the gateway to load from."""
-
-    root_cid: str
-    gateway_url: str | None

@@ -33,7 +33,7 @@ class _PortabilityServiceModule(Module):
         clock: Clock,
         settings: Settings,
     ) -> PortabilityService:
-        policy = PortabilityPolicy(settings.public_url, settings.ipfs_gateway_url.rstrip("/") or None)
+        policy = PortabilityPolicy(settings.public_url)
         return PortabilityService(roots, studio, pricing, media, playback, clock, policy)
 
 

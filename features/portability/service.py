@@ -18,7 +18,7 @@ from features.pipeline.service import IpfsDirectory, TranscodeService
 from features.playback.model import LoginToWatch, PlaybackLocked
 from features.playback.service import PlaybackService
 from features.portability.car import car_block, car_header
-from features.portability.model import CarExport, LibraryEntry, NothingToExport, StoredRoot, ViewerIpfs, source_digest
+from features.portability.model import CarExport, LibraryEntry, NothingToExport, StoredRoot, source_digest
 from features.portability.ports import RootRepository
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
@@ -31,7 +31,6 @@ LIBRARY_LIMIT = 10_000
 @dataclass(frozen=True)
 class PortabilityPolicy:
     public_url: str  # BASE_URL: the published playlists fetch the key from here
-    gateway_url: str | None = None  # IPFS_GATEWAY_URL: where the watch page loads segments from first
 
 
 class PortabilityService:
@@ -151,9 +150,9 @@ class PortabilityService:
                     nodes_done.add(block.cid)
                     yield car_block(block.cid, block.data)
 
-    async def for_viewer(self, viewer_id: UUID | None, public_id: str) -> ViewerIpfs:
-        """The root (and gateway) for a viewer with full access; raises like the key does otherwise."""
+    async def for_viewer(self, viewer_id: UUID | None, public_id: str) -> str:
+        """The video's root, for a viewer with full access; raises like the key does otherwise."""
         video, access = await self.playback.access(viewer_id, public_id)
         if not access.full:
             raise LoginToWatch() if viewer_id is None else PlaybackLocked()
-        return ViewerIpfs(await self.root_of(video), self.policy.gateway_url)
+        return await self.root_of(video)

@@ -104,6 +104,11 @@ NOT_PAGES: dict[str, str] = {
     "/v/{public_id:str}/preview/{path:path}": "HLS playlists and segments",
     "/v/{public_id:str}/key": "an AES key",
     "/me/export/{export_id:uuid}/download": "a ZIP file",
+    "/studio/export/library.car": "a CAR file",
+    "/studio/export/library.json": "JSON",
+    "/studio/export/videos/{video_id:uuid}/car": "a CAR file",
+    "/studio/export/videos/{video_id:uuid}/json": "JSON",
+    "/v/{public_id:str}/ipfs": "JSON",
 }
 # The OpenAPI viewers (Swagger, ReDoc, RapiDoc, Elements) are third-party pages for developers.
 THIRD_PARTY = re.compile(r"^/api/schema")
