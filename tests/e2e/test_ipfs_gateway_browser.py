@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import msgspec
 from injector import Injector
@@ -18,9 +19,25 @@ from playwright.async_api import Browser, expect
 from core.di import get_port
 from core.settings import Settings
 from features.pipeline.ports import ContentStore
+from features.pipeline.service import TranscodeService
 from features.portability.service import PortabilityService
 from tests.support.live import live_app
 from tests.support.videos import person, price_and_publish, transcode_video
+
+HLS_JS = Path(__file__).resolve().parents[2] / "static" / "vendor" / "hls.min.js"
+GATEWAY_PAGE = """<!doctype html>
+<video id="video" muted playsinline></video>
+<script src="/hls.min.js"></script>
+<script>
+  window.report = { fatal: null };
+  const video = document.getElementById("video");
+  const hls = new Hls();
+  hls.on(Hls.Events.ERROR, (_event, data) => { if (data.fatal) window.report.fatal = data.details; });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => video.play());
+  hls.loadSource(location.hash.slice(1));
+  hls.attachMedia(video);
+</script>
+"""
 
 
 @contextmanager
@@ -30,7 +47,7 @@ def gateway(files: dict[str, bytes], *, failing: bool) -> Iterator[tuple[str, li
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             hits.append(self.path)
-            body = None if failing else files.get(self.path)
+            body = None if failing else files.get(self.path.split("#")[0])
             self.send_response(502 if failing else 200 if body is not None else 404)
             self.send_header("Access-Control-Allow-Origin", "*")
             self.send_header("Content-Length", str(len(body or b"")))
@@ -88,3 +105,36 @@ async def test_segments_come_from_the_gateway_and_fall_back_to_hypha(
         else:
             assert counts[0] >= 1
             assert counts[1] == 0
+
+
+async def test_the_gateway_copy_plays_in_hls_js_with_the_key_from_hypha(
+    chromium: Browser, pg: Injector, settings: Settings
+) -> None:
+    """`<gateway>/ipfs/<root>/master.m3u8` in a page of the gateway's origin: playlists and segments
+    from the gateway, the key from Hypha by the absolute URL in the IPFS copy (CORS for that origin)."""
+    creator = await person(pg, "Creator", creator=True)
+    video = await transcode_video(pg, creator.id, seconds=4.0)
+    await price_and_publish(pg, creator.id, video, free=True)
+    content = get_port(pg, ContentStore)
+    files: dict[str, bytes] = {"/player.html": GATEWAY_PAGE.encode(), "/hls.min.js": HLS_JS.read_bytes()}
+    with gateway(files, failing=False) as (gateway_url, hits):
+        configured = msgspec.structs.replace(settings, ipfs_gateway_url=gateway_url)
+        async with live_app(configured, pg) as url:
+            # The IPFS copy names the key at this server (what BASE_URL gives in production).
+            directory = await pg.get(TranscodeService).ipfs_directory(video.manifest, f"{url}/v/{video.public_id}/key")
+            for path, entry in directory.files.items():
+                files[f"/ipfs/{directory.root}/{path}"] = await content.read(entry.cid)
+            context = await chromium.new_context()
+            try:
+                page = await context.new_page()
+                await page.goto(f"{gateway_url}/player.html#/ipfs/{directory.root}/master.m3u8")
+                await page.wait_for_function(
+                    "() => window.report.fatal || document.getElementById('video').currentTime > 1", timeout=20_000
+                )
+                fatal = await page.evaluate("() => window.report.fatal")
+            finally:
+                await context.close()
+    assert fatal is None
+    assert f"/ipfs/{directory.root}/master.m3u8" in hits
+    assert any(hit.endswith(".ts") for hit in hits)
+    assert not any("key" in hit for hit in hits)
