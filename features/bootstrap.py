@@ -57,6 +57,7 @@ HYPHA = Composition(
         ("ledger", "check the ledger: `hypha ledger verify`"),
         ("reconcile", "compare the payment vendor's payments with the ledger; heal missing credits"),
         ("staff", "grant or take away the staff role: `hypha staff add|remove EMAIL`"),
+        ("portability", "a creator's library as CAR + JSON: `hypha portability export CREATOR_ID --out DIR`"),
     ],
 )
 

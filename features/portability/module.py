@@ -7,10 +7,11 @@ from injector import Binder, Module, provider, singleton
 from core.clock import Clock
 from core.db import Database, tables_in
 from core.di import bind_port
-from core.feature import Feature, NavLink
+from core.feature import Command, Feature, NavLink
 from core.settings import Settings
 from features.pipeline.service import TranscodeService
 from features.playback.service import PlaybackService
+from features.portability import cli as portability_cli
 from features.portability import tables as portability_tables
 from features.portability.adapters import MemoryRootRepository, PostgresRootRepository
 from features.portability.controller import ExportController, ViewerIpfsController
@@ -56,4 +57,12 @@ FEATURE = Feature(
     route_handlers=[ExportController, ViewerIpfsController],
     nav=[NavLink("Export", "/studio/export", audience="creator", order=45)],
     tables=tables_in(portability_tables),
+    commands=[
+        Command(
+            "portability",
+            "a creator's library as CAR + JSON: `hypha portability export CREATOR_ID --out DIR`",
+            portability_cli.run,
+            portability_cli.configure,
+        )
+    ],
 )

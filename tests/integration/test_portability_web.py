@@ -4,8 +4,11 @@ authorization, the viewer's root, and flat memory for a large export."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -142,3 +145,39 @@ async def test_a_large_export_streams_in_flat_memory(pg: Injector, settings: Set
 @pytest.fixture(autouse=True)
 def _reference_installed() -> None:
     ensure_npm_reference(REFERENCE_DIR)
+
+
+async def test_hypha_portability_export_writes_the_same_car_and_manifest(
+    pg: Injector, settings: Settings, tmp_path: Path
+) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    made = await add_synthetic_video(pg, creator.id, title="On the command line")
+    expected = await pg.get(PortabilityService).root_of(made.video)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "DATA_DIR": settings.data_dir,
+        "SECRET_KEY": settings.secret_key,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "features.bootstrap", "portability", "export", str(creator.id),
+        "--out", str(tmp_path / "out"), "--video", made.video.public_id,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode()
+    car = tmp_path / "out" / f"hypha-{made.video.public_id}.car"
+    assert str(car) in out.decode()
+    assert json.loads(node_json("car.mjs", car))["roots"] == [expected]
+    manifest = json.loads(car.with_suffix(".json").read_text())
+    assert manifest["car_roots"] == [expected]
+
+    other = await person(pg, "Other", creator=True)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "features.bootstrap", "portability", "export", str(other.id),
+        "--out", str(tmp_path / "other"), "--video", made.video.public_id,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 1, err.decode()
+    assert not (tmp_path / "other").exists()
