@@ -7,7 +7,8 @@ from injector import Binder, Module, provider, singleton
 from core.clock import Clock
 from core.db import Database, tables_in
 from core.di import bind_port
-from core.feature import Command, Feature, NavLink
+from core.eventlog import EventLog
+from core.feature import Command, CronSpec, Feature, NavLink
 from core.settings import Settings
 from features.pipeline.service import TranscodeService
 from features.playback.service import PlaybackService
@@ -15,8 +16,9 @@ from features.portability import cli as portability_cli
 from features.portability import tables as portability_tables
 from features.portability.adapters import MemoryRootRepository, PostgresRootRepository
 from features.portability.controller import ExportController, ViewerIpfsController
+from features.portability.jobs import record_roots
 from features.portability.ports import RootRepository
-from features.portability.service import PortabilityPolicy, PortabilityService
+from features.portability.service import ROOTS_CONSUMER, PortabilityPolicy, PortabilityService
 from features.studio.service import StudioService
 from features.unlocks.service import PricingService
 
@@ -33,9 +35,10 @@ class _PortabilityServiceModule(Module):
         playback: PlaybackService,
         clock: Clock,
         settings: Settings,
+        events: EventLog,
     ) -> PortabilityService:
         policy = PortabilityPolicy(settings.public_url)
-        return PortabilityService(roots, studio, pricing, media, playback, clock, policy)
+        return PortabilityService(roots, studio, pricing, media, playback, clock, policy, events)
 
 
 class PortabilityModule(_PortabilityServiceModule):
@@ -57,6 +60,8 @@ FEATURE = Feature(
     route_handlers=[ExportController, ViewerIpfsController],
     nav=[NavLink("Export", "/studio/export", audience="creator", order=45)],
     tables=tables_in(portability_tables),
+    cron_jobs=[CronSpec(record_roots, "* * * * *", timeout=240)],
+    event_consumers=[ROOTS_CONSUMER],
     commands=[
         Command(
             "portability",

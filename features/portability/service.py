@@ -8,12 +8,17 @@ JSON manifest, so `ipfs dag import library.car` pins every video (docs/portabili
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from core.clock import Clock
+from core.eventlog import EventLog, EventSelection
+from features.pipeline.ipfs import DirectoryTooLarge
+from features.pipeline.model import ContentStoreError
 from features.pipeline.service import IpfsDirectory, TranscodeService
 from features.playback.model import LoginToWatch, PlaybackLocked
 from features.playback.service import PlaybackService
@@ -26,6 +31,14 @@ from features.unlocks.service import PricingService
 
 PLAYABLE = frozenset({VideoState.READY, VideoState.PUBLISHED})
 LIBRARY_LIMIT = 10_000
+ROOTS_CONSUMER = "portability"  # this feature's consumer name in core's event log
+# The studio's "video" events of a video that became (or, with new subtitles, stays) playable.
+PLAYABLE_NEWS = EventSelection(
+    frozenset({"video"}), {"video": frozenset({VideoState.READY.name, VideoState.PUBLISHED.name})}, "user:"
+)
+ROOTS_BATCH = 50
+ROOTS_GRACE = timedelta(seconds=30)
+log = logging.getLogger("hypha.portability")
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class PortabilityService:
         playback: PlaybackService,
         clock: Clock,
         policy: PortabilityPolicy,
+        events: EventLog | None = None,
     ) -> None:
         self.roots = roots
         self.studio = studio
@@ -51,6 +65,7 @@ class PortabilityService:
         self.playback = playback
         self.clock = clock
         self.policy = policy
+        self.events = events
 
     def key_url(self, video: Video) -> str:
         """The absolute URL the IPFS copy's playlists fetch the key from (entitlement-checked)."""
@@ -72,6 +87,37 @@ class PortabilityService:
         if stored is not None and stored.source_digest == source_digest(video.manifest, self.key_url(video)):
             return stored.root_cid
         return (await self.directory(video)).root
+
+    async def record_new_roots(self) -> int:
+        """Compute and store the root of every video the studio announced as ready or published since
+        the last call (the event log's consumer "portability", every minute in the worker), so the
+        pages find it stored. A video whose files cannot make a directory is logged and skipped (its
+        export then says why). Returns how many videos got a root."""
+        if self.events is None:
+            return 0
+        recorded = 0
+        while True:
+            async with self.events.batch(
+                ROOTS_CONSUMER, PLAYABLE_NEWS, ROOTS_BATCH, ROOTS_GRACE, self.clock.now()
+            ) as batch:
+                for video_id in dict.fromkeys(str(e.data.get("video_id", "")) for e in batch.events):
+                    recorded += await self._record(video_id)
+            if batch.exhausted:
+                return recorded
+
+    async def _record(self, video_id: str) -> int:
+        try:
+            video = await self.studio.get_video(UUID(video_id))
+        except ValueError:
+            return 0
+        if video is None or not video.is_playable or not video.manifest:
+            return 0
+        try:
+            await self.root_of(video)
+        except (ContentStoreError, DirectoryTooLarge) as error:
+            log.warning("no IPFS root for video %s: %s", video.id, error)
+            return 0
+        return 1
 
     async def _playable(self, owner_id: UUID) -> list[Video]:
         videos = await self.studio.list_for_owner(owner_id, limit=LIBRARY_LIMIT, states=PLAYABLE)

@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.pipeline.ports import ContentStore
 from features.pipeline.service import TranscodeService
+from features.portability.ports import RootRepository
 from features.portability.service import PortabilityService
 from tests.conftest import app_client
 from tests.support.first_run import ensure_npm_reference
@@ -43,6 +44,10 @@ async def test_a_published_video_is_one_directory_and_its_car_reads_back(
     creator = await person(pg, "Creator", creator=True)
     video = await transcode_video(pg, creator.id, subtitles={"en": "1\n00:00:00,000 --> 00:00:01,000\nHi\n"})
     content = get_port(pg, ContentStore)
+    # The worker's consumer stores the root as soon as the studio announces the video ready.
+    assert await pg.get(PortabilityService).record_new_roots() >= 1
+    stored = await get_port(pg, RootRepository).get_many([video.id])
+    assert video.id in stored
     async with app_client(pg, settings) as client:
         client.cookies.set(SESSION_COOKIE, await session_token(pg, creator))
         page = await client.get("/studio/export")
