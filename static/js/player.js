@@ -46,7 +46,9 @@
   function loadIpfs(video) {
     var url = video.dataset.ipfs;
     if (!url || !window.fetch) return Promise.resolve(null);
-    return fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } })
+    // Segments wait for this answer: give up on it after a few seconds rather than stall playback.
+    var late = new Promise(function (resolve) { setTimeout(function () { resolve(null); }, 4000); });
+    var asked = fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (found) {
         if (!found || !found.root) return null;
@@ -59,6 +61,7 @@
         return found;
       })
       .catch(function () { return null; });
+    return Promise.race([asked, late]);
   }
 
   // hls.js fragment loader: the gateway's copy first (same bytes: a segment's path is the same in the
