@@ -13,7 +13,6 @@ All GETs that change nothing (a root computed is stored, as a cache), so no CSRF
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -47,9 +46,9 @@ def _download(export: CarExport) -> Stream:
     return Stream(export.chunks, media_type=CAR_TYPE, headers=headers)
 
 
-def _json(body: dict[str, Any], filename: str) -> Response[bytes]:
+def _json(body: dict[str, Any], filename: str) -> Response[dict[str, Any]]:
     headers = {**NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response(json.dumps(body, indent=2).encode(), media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 class ExportController(Controller):
@@ -75,7 +74,7 @@ class ExportController(Controller):
         self,
         request: Request[Any, Any, Any],
         portability: NamedDependency[PortabilityService],
-    ) -> Response[bytes]:
+    ) -> Response[dict[str, Any]]:
         return _json(await portability.manifest(_me(request).id), "hypha-library.json")
 
     @get("/videos/{video_id:uuid}/car")
@@ -93,7 +92,7 @@ class ExportController(Controller):
         request: Request[Any, Any, Any],
         video_id: FromPath[UUID],
         portability: NamedDependency[PortabilityService],
-    ) -> Response[bytes]:
+    ) -> Response[dict[str, Any]]:
         return _json(await portability.manifest(_me(request).id, video_id), f"hypha-{video_id}.json")
 
 

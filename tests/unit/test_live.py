@@ -24,7 +24,7 @@ def test_the_features_declare_the_live_parts_and_the_event_log_consumers(memory:
     parts = memory.get(LiveParts).resolve(memory)
     assert parts == [memory.get(LiveTiles), memory.get(WalletPill), memory.get(DashboardService)]
     assert memory.get(Retention) == Retention(
-        consumers=frozenset({"analytics", "notifications"}), keep_names=frozenset({"tip"})
+        consumers=frozenset({"analytics", "notifications", "portability"}), keep_names=frozenset({"tip"})
     )
 
 
