@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -64,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_video_width: int = 3840
     ffmpeg_binary: str = ""
     ipfs_api_url: str = ""
+    # An IPFS gateway (http(s)://host[:port][/path]) the watch page loads segments from first, as
+    # <gateway>/ipfs/<root>/<path>, falling back to Hypha's own URLs; empty: segments come from Hypha only.
+    ipfs_gateway_url: str = ""
     transcode_timeout_seconds: int = 6 * 3600
     transcode_cpu_multiple: float = 20.0  # CPU seconds per second of video one ffmpeg step may use
     quota_storage_bytes: int = 50 * 1024**3  # per creator: sources + published files
@@ -227,9 +231,27 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("GIFT_RETURN_DAYS must be between 1 and 365")
     if not 1 <= s.gifts_per_sender_per_day <= 10_000:
         problems.append("GIFTS_PER_SENDER_PER_DAY must be between 1 and 10000")
+    if s.ipfs_gateway_url and not _plain_http_url(s.ipfs_gateway_url):
+        problems.append(
+            "IPFS_GATEWAY_URL must be an http:// or https:// URL with a host and no query or fragment, "
+            "e.g. https://ipfs.io"
+        )
     if not 0 <= s.takedown_refund_days <= 3650:
         problems.append("TAKEDOWN_REFUND_DAYS must be between 0 and 3650")
     return problems
+
+
+def _plain_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+        and "?" not in value
+        and "#" not in value
+        and _visible_ascii(value)
+    )
 
 
 def production_problems(settings: Settings) -> list[str]:

@@ -4,6 +4,7 @@ HTTP responses."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import asyncpg
 from injector import Injector
@@ -74,6 +75,15 @@ CSP = (
     "media-src 'self' blob: data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+@functools.lru_cache(maxsize=4)
+def csp_for(gateway_url: str) -> str:
+    """The CSP, letting the player fetch segments from the IPFS gateway's origin when one is set."""
+    if not gateway_url:
+        return CSP
+    parts = urlsplit(gateway_url)
+    return CSP.replace("connect-src 'self'", f"connect-src 'self' {parts.scheme}://{parts.netloc}")
 
 
 def template_directories() -> list[Path | os.PathLike[Any] | str]:
@@ -188,7 +198,7 @@ async def security_headers_on_every_response(message: Message, scope: Scope) -> 
     headers = list(message.get("headers", []))
     names = {k.lower() for k, _ in headers}
     wanted = [
-        (b"content-security-policy", CSP.encode()),
+        (b"content-security-policy", csp_for(scope["app"].state.settings.ipfs_gateway_url).encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),

@@ -48,6 +48,7 @@ HYPHA = Composition(
         "features.preferences.module:FEATURE",
         "features.moderation.module:FEATURE",
         "features.privacy.module:FEATURE",
+        "features.portability.module:FEATURE",
         "features.ops_admin.module:FEATURE",
         "core.live:LIVE",
     ],
@@ -59,6 +60,7 @@ HYPHA = Composition(
         ("ledger", "check the ledger: `hypha ledger verify`"),
         ("reconcile", "compare the payment vendor's payments with the ledger; heal missing credits"),
         ("staff", "grant or take away the staff role: `hypha staff add|remove EMAIL`"),
+        ("portability", "a creator's library as CAR + JSON: `hypha portability export CREATOR_ID --out DIR`"),
     ],
 )
 

@@ -9,6 +9,7 @@ hence identical CIDs.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,3 +227,19 @@ def sealed_playlist(playlist: str, key_uri: str, ivs: Iterator[bytes]) -> tuple[
             out.append(line)
     out += pending
     return "\n".join(out) + "\n", sealed
+
+
+_KEY_URI = re.compile(r'URI="([^"]*)"')
+
+
+def with_key_url(playlist: str, key_url: str) -> str:
+    """`playlist` with the URI of every `#EXT-X-KEY` replaced by `key_url` (the rest byte for byte).
+
+    The copy published on IPFS names the key by its absolute URL on Hypha, since a gateway serving
+    the playlist does not serve the key."""
+    quoted = _quoted(key_url)
+    lines = playlist.split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith("#EXT-X-KEY"):
+            lines[index] = _KEY_URI.sub(lambda _: f"URI={quoted}", line, count=1)
+    return "\n".join(lines)

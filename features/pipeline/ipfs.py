@@ -28,10 +28,10 @@ one pending list of at most 174 links per tree level (a 1 TiB file has a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from multiformats import multibase, multicodec, multihash, varint
 
@@ -39,11 +39,17 @@ __all__ = [
     "CHUNK_SIZE",
     "MAX_LINKS",
     "Block",
+    "DagBuilder",
+    "Directory",
+    "DirectoryTooLarge",
+    "FileEntry",
     "build_dag",
     "cid_of_bytes",
     "cid_of_file",
+    "directory_dag",
     "iter_blocks",
     "iter_chunks",
+    "tsize_of_size",
 ]
 
 CHUNK_SIZE = 262_144
@@ -162,21 +168,90 @@ def _cid(codec: str, block: bytes) -> tuple[str, bytes]:
     return _BASE32.encode(binary), binary
 
 
-def _raw_leaf(chunk: bytes) -> tuple[Block, _Link]:
-    cid, binary = _cid("raw", chunk)
-    return Block(cid, chunk), _Link(binary, len(chunk), len(chunk))
+_PLACEHOLDER_CID = bytes(len(_CIDV1_HEADER["raw"]) + 34)  # same length as every sha2-256 CIDv1 here
 
 
-def _parent(children: list[_Link]) -> tuple[Block, _Link]:
-    unixfs = _encode_unixfs_file(sum(c.filesize for c in children), (c.filesize for c in children))
-    node = _encode_pb_node(children, unixfs)
-    cid, binary = _cid("dag-pb", node)
-    link = _Link(
-        binary,
-        len(node) + sum(c.tsize for c in children),
-        sum(c.filesize for c in children),
-    )
-    return Block(cid, node), link
+class DagBuilder:
+    """Push-style balanced DAG builder: :meth:`add` each chunk, then :meth:`finish`.
+
+    ``levels[i]`` holds the not-yet-parented links at depth ``i`` (0 = leaves).  A level is only
+    folded into a parent when a 175th link arrives, so a level holding exactly ``max_links`` links
+    at the end does not grow an extra layer, exactly like the importers' batch-and-reduce.  The
+    blocks come out children-first; the last block :meth:`finish` returns is the root, and
+    :attr:`root` is its link (CID, ``Tsize``, file size) once finished.
+
+    With ``hashing=False`` no block is hashed: every CID is a placeholder of the real length, so
+    the node sizes, and thus the root's ``Tsize``, are exact (see :func:`tsize_of_size`).
+    """
+
+    def __init__(self, *, max_links: int = MAX_LINKS, hashing: bool = True) -> None:
+        if max_links < 2:
+            raise ValueError("max_links must be at least 2")
+        self.max_links = max_links
+        self.hashing = hashing
+        self.levels: list[list[_Link]] = [[]]
+        self.root: _Link | None = None
+        self._saw_chunk = False
+
+    def _block(self, codec: str, data: bytes) -> tuple[str, bytes]:
+        if self.hashing:
+            return _cid(codec, data)
+        return "", _PLACEHOLDER_CID
+
+    def _leaf(self, chunk: bytes) -> tuple[Block, _Link]:
+        cid, binary = self._block("raw", chunk)
+        return Block(cid, chunk), _Link(binary, len(chunk), len(chunk))
+
+    def _parent(self, children: list[_Link]) -> tuple[Block, _Link]:
+        filesize = sum(c.filesize for c in children)
+        node = _encode_pb_node(children, _encode_unixfs_file(filesize, (c.filesize for c in children)))
+        cid, binary = self._block("dag-pb", node)
+        return Block(cid, node), _Link(binary, len(node) + sum(c.tsize for c in children), filesize)
+
+    def _push(self, depth: int, link: _Link, out: list[Block]) -> None:
+        if depth == len(self.levels):
+            self.levels.append([])
+        if len(self.levels[depth]) == self.max_links:
+            block, parent = self._parent(self.levels[depth])
+            self.levels[depth] = []
+            out.append(block)
+            self._push(depth + 1, parent, out)
+        self.levels[depth].append(link)
+
+    def add(self, chunk: bytes) -> list[Block]:
+        """Add the next chunk (a leaf); returns the blocks completed by it (the leaf first)."""
+        if self.root is not None:
+            raise RuntimeError("the DAG is finished")
+        if not chunk:
+            return []  # zero-length leaves carry nothing; the importers drop such links too
+        self._saw_chunk = True
+        block, link = self._leaf(chunk)
+        out = [block]
+        self._push(0, link, out)
+        return out
+
+    def finish(self) -> list[Block]:
+        """The remaining blocks; the last one is the root."""
+        if self.root is not None:
+            raise RuntimeError("the DAG is finished")
+        if not self._saw_chunk:
+            # Empty input: a single empty raw leaf, like `ipfs add` of an empty file.
+            block, self.root = self._leaf(b"")
+            return [block]
+        out: list[Block] = []
+        depth = 0
+        while True:
+            pending = self.levels[depth]
+            if depth == len(self.levels) - 1 and len(pending) == 1:
+                # Single remaining node: the root.  For a one-chunk file that's the raw
+                # leaf itself (already returned); otherwise the parent returned just before.
+                self.root = pending[0]
+                return out
+            block, parent = self._parent(pending)
+            self.levels[depth] = []
+            out.append(block)
+            self._push(depth + 1, parent, out)
+            depth += 1
 
 
 def build_dag(chunks: Iterable[bytes], *, max_links: int = MAX_LINKS) -> Iterator[Block]:
@@ -187,53 +262,32 @@ def build_dag(chunks: Iterable[bytes], *, max_links: int = MAX_LINKS) -> Iterato
     given (use :func:`iter_chunks` for Kubo's chunking); empty chunks are
     ignored, and no data at all gives the empty raw leaf, as for ``ipfs add``
     of an empty file.
-
-    Streaming: ``levels[i]`` holds the not-yet-parented links at depth ``i``
-    (0 = leaves).  A level is only folded into a parent when a 175th link
-    arrives, so a level holding exactly ``max_links`` links at the end does
-    not grow an extra layer, exactly like the importers' batch-and-reduce.
     """
-    if max_links < 2:
-        raise ValueError("max_links must be at least 2")
-    levels: list[list[_Link]] = [[]]
-
-    def push(depth: int, link: _Link) -> Iterator[Block]:
-        if depth == len(levels):
-            levels.append([])
-        if len(levels[depth]) == max_links:
-            block, parent = _parent(levels[depth])
-            levels[depth] = []
-            yield block
-            yield from push(depth + 1, parent)
-        levels[depth].append(link)
-
-    saw_chunk = False
+    builder = DagBuilder(max_links=max_links)
     for chunk in chunks:
-        if not chunk:
-            continue  # zero-length leaves carry nothing; the importers drop such links too
-        saw_chunk = True
-        block, link = _raw_leaf(chunk)
-        yield block
-        yield from push(0, link)
+        yield from builder.add(chunk)
+    yield from builder.finish()
 
-    if not saw_chunk:
-        # Empty input: a single empty raw leaf, like `ipfs add` of an empty file.
-        yield _raw_leaf(b"")[0]
-        return
 
-    depth = 0
-    while True:
-        pending = levels[depth]
-        is_top = depth == len(levels) - 1
-        if is_top and len(pending) == 1:
-            # Single remaining node: the root.  For a one-chunk file that's the raw
-            # leaf itself (already yielded); otherwise the parent yielded just before.
-            return
-        block, parent = _parent(pending)
-        levels[depth] = []
-        yield block
-        yield from push(depth + 1, parent)
-        depth += 1
+def tsize_of_size(size: int, *, chunk_size: int = CHUNK_SIZE, max_links: int = MAX_LINKS) -> int:
+    """``Tsize`` of a file of ``size`` bytes: its bytes plus every ``dag-pb`` node above them.
+
+    A directory links each file with this cumulative size.  It depends only on the size, because
+    every CID here has the same length; computed without hashing (one small node per 174 chunks).
+    """
+    if size < 0:
+        raise ValueError("size must be >= 0")
+    builder = DagBuilder(max_links=max_links, hashing=False)
+    full, rest = divmod(size, chunk_size)
+    # Leaves are never kept, only their links: reuse one chunk object per distinct length.
+    chunk = bytes(chunk_size) if full else b""
+    for _ in range(full):
+        builder.add(chunk)
+    if rest:
+        builder.add(bytes(rest))
+    builder.finish()
+    assert builder.root is not None
+    return builder.root.tsize
 
 
 def iter_chunks(stream: BinaryIO, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
@@ -291,3 +345,99 @@ def cid_of_file(path: Path | str, *, chunk_size: int = CHUNK_SIZE, max_links: in
     the file size.
     """
     return _root(iter_blocks(path, chunk_size=chunk_size, max_links=max_links))
+
+
+# --------------------------------------------------------------------------
+# Directories (what `ipfs add -r --cid-version 1 --raw-leaves` makes of a tree)
+#
+# A directory is a dag-pb node whose Data is the UnixFS message {Type: Directory} (bytes 08 01)
+# and whose Links name its entries, sorted by name (byte order, as dag-pb requires), each with the
+# entry's cumulative size as Tsize: a file's `tsize_of_size`, a sub-directory's node length plus
+# its links' Tsizes.  Kubo and the js importer switch to a sharded (HAMT) directory once a node
+# would pass 256 KiB (some thousands of entries); that layout is not written here, and such a
+# directory raises DirectoryTooLarge instead of getting a CID the reference would not give.
+# --------------------------------------------------------------------------
+
+_UNIXFS_DIRECTORY = 1
+DIRECTORY_NODE_LIMIT = 262_144
+"""Largest plain directory node written; the importers shard (HAMT) above about this size."""
+
+
+class DirectoryTooLarge(ValueError):
+    """A directory has so many entries that IPFS would shard it (HAMT), which is not supported here."""
+
+
+class FileEntry(NamedTuple):
+    """A file in a directory: its CID (CIDv1, base32) and its ``Tsize`` (see :func:`tsize_of_size`)."""
+
+    cid: str
+    tsize: int
+
+
+class Directory(NamedTuple):
+    """A directory DAG: its root CID and its dag-pb nodes (sub-directories first, the root last).
+
+    The files' own blocks are not included: they are wherever the files are.
+    """
+
+    root: str
+    blocks: list[Block]
+
+
+def _encode_directory(links: list[tuple[bytes, bytes, int]]) -> bytes:
+    """dag-pb node of a plain UnixFS directory; ``links`` are (name, binary CID, Tsize), sorted."""
+    out = bytearray()
+    for name, cid_bytes, tsize in links:
+        pb_link = _len_field(1, cid_bytes) + _len_field(2, name) + _uint_field(3, tsize)
+        out += _len_field(2, pb_link)
+    out += _len_field(1, _uint_field(1, _UNIXFS_DIRECTORY))
+    return bytes(out)
+
+
+def _path_parts(path: str) -> list[str]:
+    parts = path.split("/")
+    if not path or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"{path!r} is not a relative path of a file")
+    return parts
+
+
+def directory_dag(files: Mapping[str, FileEntry]) -> Directory:
+    """The UnixFS directory tree holding ``files`` (relative POSIX paths; sub-directories are made
+    from the paths), built like ``ipfs add -r --cid-version 1 --raw-leaves``: the root CID equals
+    what it prints for the top directory.  An empty mapping gives the empty directory.
+
+    Raises ValueError for a path that is not a plain relative path or that is both a file and a
+    directory, DirectoryTooLarge for a directory that IPFS would shard.
+    """
+    tree: dict[str, Any] = {}
+    for path, entry in files.items():
+        parts = _path_parts(path)
+        node = tree
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"{path!r}: {part!r} is a file")
+            node = child
+        if parts[-1] in node:
+            raise ValueError(f"{path!r} is both a file and a directory")
+        node[parts[-1]] = entry
+    blocks: list[Block] = []
+
+    def build(node: dict[str, Any]) -> tuple[str, bytes, int]:
+        links: list[tuple[bytes, bytes, int]] = []
+        for name, child in node.items():
+            if isinstance(child, dict):
+                _, binary, tsize = build(child)
+            else:
+                binary, tsize = multibase.decode(child.cid), child.tsize
+            links.append((name.encode("utf-8"), binary, tsize))
+        links.sort(key=lambda link: link[0])
+        data = _encode_directory(links)
+        if len(data) > DIRECTORY_NODE_LIMIT:
+            raise DirectoryTooLarge(f"a directory of {len(links)} entries would be sharded (HAMT)")
+        cid, binary = _cid("dag-pb", data)
+        blocks.append(Block(cid, data))
+        return cid, binary, len(data) + sum(link[2] for link in links)
+
+    root, _, _ = build(tree)
+    return Directory(root, blocks)

@@ -6,14 +6,15 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.pipeline import CheckpointStore, Executor, Pipeline, ProgressSink
-from features.pipeline.hls import MPEGTS_ORIGIN, add_subtitle_rendition
-from features.pipeline.model import SourceInfo, TranscodeRequest, TranscodeResult, VideoKey
+from features.pipeline.hls import MPEGTS_ORIGIN, add_subtitle_rendition, with_key_url
+from features.pipeline.ipfs import CHUNK_SIZE, Block, DagBuilder, FileEntry, directory_dag, tsize_of_size
+from features.pipeline.model import ContentStoreError, SourceInfo, TranscodeRequest, TranscodeResult, VideoKey
 from features.pipeline.ports import ContentStore, FfmpegRunner, KeyStore
 from features.pipeline.probe import probe_media
 from features.pipeline.subtitles import SubtitleError, decode_text, subtitle_playlist, to_webvtt, valid_language
@@ -35,6 +36,20 @@ class PublishedSubtitle:
     manifest: dict[str, str]
     master_playlist_cid: str
     track: dict[str, str]
+
+
+@dataclass(frozen=True)
+class IpfsDirectory:
+    """A published video as one UnixFS directory: `root` is what `ipfs add -r --cid-version 1
+    --raw-leaves` prints for the tree `files` (path -> CID and Tsize) describes; `blocks` are its
+    directory nodes (the files' own blocks come from the content store: `TranscodeService.file_blocks`).
+
+    The tree is the video's manifest (every published file, never the key) except the media
+    playlists, whose copies here name the key by its absolute URL so that a gateway can serve them."""
+
+    root: str
+    files: dict[str, FileEntry]
+    blocks: list[Block]
 
 
 class TranscodeService:
@@ -123,6 +138,45 @@ class TranscodeService:
                 published[path] = await self.content.put_file(local)
         track = {"language": language, "label": label, "playlist": playlist}
         return PublishedSubtitle(published, published[MASTER], track)
+
+    async def ipfs_directory(self, manifest: Mapping[str, str], key_url: str) -> IpfsDirectory:
+        """The published files of `manifest` as one IPFS directory whose media playlists fetch the key
+        from `key_url` (absolute). Their copies go into the content store (idempotent: the same
+        manifest and URL always give the same root). Raises ContentNotFound when a file is gone,
+        ipfs.DirectoryTooLarge for a directory IPFS would shard."""
+        files: dict[str, FileEntry] = {}
+        with tempfile.TemporaryDirectory(prefix="hypha-ipfs-") as tmp:
+            for path, cid in sorted(manifest.items()):
+                if path.endswith(".m3u8") and path != MASTER:
+                    text = (await self.content.read(cid)).decode("utf-8")
+                    if "#EXT-X-KEY" in text:
+                        local = Path(tmp) / "playlist.m3u8"
+                        local.write_text(with_key_url(text, key_url), encoding="utf-8")
+                        cid = await self.content.put_file(local)
+                files[path] = FileEntry(cid, tsize_of_size(await self.content.size(cid)))
+        directory = await asyncio.to_thread(directory_dag, files)
+        return IpfsDirectory(directory.root, files, directory.blocks)
+
+    async def file_blocks(self, cid: str) -> AsyncIterator[Block]:
+        """Every block of the published file `cid` (leaves and dag-pb nodes, the root last), read
+        from the content store one 256 KiB chunk at a time. Raises ContentNotFound, and
+        ContentStoreError when the stored bytes do not give `cid` back."""
+        builder = DagBuilder()
+        offset = 0
+        last = ""
+        while True:
+            chunk = await self.content.read(cid, offset, CHUNK_SIZE)
+            for block in builder.add(chunk):
+                last = block.cid
+                yield block
+            offset += len(chunk)
+            if len(chunk) < CHUNK_SIZE:
+                break
+        for block in builder.finish():
+            last = block.cid
+            yield block
+        if last != cid:
+            raise ContentStoreError(f"the stored bytes of {cid} no longer hash to it")
 
     async def key_for(self, run_id: str) -> VideoKey | None:
         """The AES-128 key and base IV of `run_id`'s segments (None before ImportKeys ran).

@@ -14,6 +14,7 @@ counted per device (or, without a valid one, per address), never per client-chos
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -65,6 +66,20 @@ async def _file(
     return response
 
 
+def _gateway_cors(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """CORS for the key, to pages of the configured IPFS gateway only (IPFS_GATEWAY_URL): hls.js playing
+    `<gateway>/ipfs/<root>/master.m3u8` fetches the key here, the same access checks applying (a gateway
+    on a subdomain of the site is same-site, so the session cookie comes along)."""
+    gateway = request.app.state.settings.ipfs_gateway_url
+    origin = request.headers.get("origin")
+    if not gateway or not origin:
+        return {}
+    parts = urlsplit(gateway)
+    if origin != f"{parts.scheme}://{parts.netloc}":
+        return {"Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+
+
 class PlaybackController(Controller):
     path = "/v"
     include_in_schema = False
@@ -96,16 +111,13 @@ class PlaybackController(Controller):
     async def key(
         self, request: Request[Any, Any, Any], public_id: FromPath[str], playback: NamedDependency[PlaybackService]
     ) -> Response[bytes]:
+        headers = {**NO_STORE, **_gateway_cors(request)}
         try:
             key = await playback.key(_viewer(request), public_id)
         except DomainError as error:  # a refusal must not be cached either: the next request may succeed
             status = next((code for family, code in DOMAIN_STATUS if isinstance(error, family)), 400)
-            raise HTTPException(status_code=status, detail=error.message, headers=dict(NO_STORE)) from error
-        return Response(
-            content=key,
-            media_type="application/octet-stream",
-            headers=NO_STORE,
-        )
+            raise HTTPException(status_code=status, detail=error.message, headers=headers) from error
+        return Response(content=key, media_type="application/octet-stream", headers=headers)
 
     @post("/{public_id:str}/heartbeat", status_code=204)
     async def heartbeat(

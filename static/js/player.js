@@ -1,7 +1,10 @@
 /* Hypha's video player: hls.js on every <video class="hls-player" data-src="…">, on page load and on
  * panels htmx swaps in (e.g. right after an unlock). Decrypts AES-128 HLS with the key URL the
  * playlists name (the server checks access on every key request). Sends a heartbeat every 10 s while
- * playing, and on pause and end. Stops the free preview at its last second. No inline scripts (CSP). */
+ * playing, and on pause and end. Stops the free preview at its last second. No inline scripts (CSP).
+ * With `data-ipfs` (full access), asks Hypha for the video's IPFS root: shows it, and when an IPFS
+ * gateway is configured loads each segment from <gateway>/ipfs/<root>/<path> first, falling back to
+ * Hypha's own URL when the gateway fails. Playlists and the key always come from Hypha. */
 (function () {
   "use strict";
 
@@ -38,15 +41,91 @@
     holder.appendChild(overlay);
   }
 
+  // The IPFS details of the video (root, gateway), shown under the player; resolves to null when there
+  // are none (no access, an error): segments then come from Hypha only.
+  function loadIpfs(video) {
+    var url = video.dataset.ipfs;
+    if (!url || !window.fetch) return Promise.resolve(null);
+    // Segments wait for this answer: give up on it after a few seconds rather than stall playback.
+    var late = new Promise(function (resolve) { setTimeout(function () { resolve(null); }, 4000); });
+    var asked = fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (found) {
+        if (!found || !found.root) return null;
+        var note = video.parentElement && video.parentElement.parentElement
+          ? video.parentElement.parentElement.querySelector("[data-ipfs-note]") : null;
+        if (note) {
+          note.querySelector("[data-ipfs-root]").textContent = found.root;
+          note.hidden = false;
+        }
+        return found;
+      })
+      .catch(function () { return null; });
+    return Promise.race([asked, late]);
+  }
+
+  // hls.js fragment loader: the gateway's copy first (same bytes: a segment's path is the same in the
+  // IPFS directory), Hypha's URL when the gateway answers an error or times out.
+  function gatewayLoader(video, state, base) {
+    var Base = window.Hls.DefaultConfig.loader;
+    function count(name) {
+      video.dataset[name] = String(parseInt(video.dataset[name] || "0", 10) + 1);
+    }
+    function Loader(config) {
+      this.config = config;
+      this.inner = new Base(config);
+    }
+    Loader.prototype.load = function (context, config, callbacks) {
+      var self = this;
+      var original = context.url;
+      state.ipfs.then(function (found) {
+        var gateway = found && found.gateway;
+        if (!gateway || original.indexOf(base) !== 0) {
+          self.inner.load(context, config, callbacks);
+          return;
+        }
+        var fallback = function () {
+          count("ipfsFallbacks");
+          self.inner.destroy();
+          self.inner = new Base(self.config);
+          context.url = original;
+          self.inner.load(context, config, callbacks);
+        };
+        context.url = gateway + "/ipfs/" + found.root + "/" + original.slice(base.length);
+        self.inner.load(context, config, {
+          onSuccess: function (response, stats, ctx, details) {
+            count("ipfsSegments");
+            callbacks.onSuccess(response, stats, ctx, details);
+          },
+          onError: fallback,
+          onTimeout: fallback,
+          onProgress: callbacks.onProgress,
+          onAbort: callbacks.onAbort,
+        });
+      });
+    };
+    Loader.prototype.abort = function () { this.inner.abort(); };
+    Loader.prototype.destroy = function () { this.inner.destroy(); };
+    Object.defineProperty(Loader.prototype, "stats", { get: function () { return this.inner.stats; } });
+    Object.defineProperty(Loader.prototype, "context", { get: function () { return this.inner.context; } });
+    return Loader;
+  }
+
   function setup(video) {
     if (video.dataset.ready) return;
     video.dataset.ready = "1";
     var src = video.dataset.src;
     var state = { session: newSessionId(), timer: null, hls: null };
     video._hypha = state;
+    state.ipfs = loadIpfs(video);
 
     if (window.Hls && window.Hls.isSupported()) {
-      var hls = new window.Hls({ maxBufferLength: 30, backBufferLength: 60 });
+      var options = { maxBufferLength: 30, backBufferLength: 60 };
+      if (video.dataset.ipfs) {
+        var base = new URL(src, window.location.href).href.replace(/[^/]*$/, "");
+        options.fLoader = gatewayLoader(video, state, base);
+      }
+      var hls = new window.Hls(options);
       hls.on(window.Hls.Events.ERROR, function (_event, data) {
         if (!data.fatal) return;
         var status = data.response && data.response.code;

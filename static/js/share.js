@@ -28,10 +28,11 @@
     const input = document.getElementById(id);
     if (!input) return;
     const url = input.value;
-    const copied = function () { announce(id, "Link copied: " + url); };
+    const what = button.getAttribute("data-copy-what") || "Link";
+    const copied = function () { announce(id, what + " copied: " + url); };
     const manual = function () {
       if (fallbackCopy(input)) copied();
-      else announce(id, "Press Ctrl+C (⌘C on a Mac) to copy the selected link.");
+      else announce(id, "Press Ctrl+C (⌘C on a Mac) to copy the selected " + what.toLowerCase() + ".");
     };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(url).then(copied, manual);

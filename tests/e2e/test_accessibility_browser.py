@@ -118,6 +118,11 @@ NOT_PAGES: dict[str, str] = {
     "/studio/memberships/figures": "an htmx fragment of /studio/analytics",
     "/studio/memberships/figures.csv": "CSV",
     "/me/memberships": "an htmx fragment of /me",
+    "/studio/export/library.car": "a CAR file",
+    "/studio/export/library.json": "JSON",
+    "/studio/export/videos/{video_id:uuid}/car": "a CAR file",
+    "/studio/export/videos/{video_id:uuid}/json": "JSON",
+    "/v/{public_id:str}/ipfs": "JSON",
 }
 # The OpenAPI viewers (Swagger, ReDoc, RapiDoc, Elements) are third-party pages for developers.
 THIRD_PARTY = re.compile(r"^/api/schema")

@@ -95,12 +95,37 @@ def test_every_tables_module_is_declared_by_its_feature() -> None:
     assert sorted(found, key=repr) == sorted(table_classes(), key=repr)
 
 
+COMMANDS = [
+    "up",
+    "web",
+    "worker",
+    "migrate",
+    "check",
+    "transcode",
+    "ledger",
+    "reconcile",
+    "staff",
+    "portability",
+]
+
+
 def test_hypha_lists_core_commands_then_those_the_features_contribute(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["--help"])
     assert stopped.value.code == 0
     listed = capsys.readouterr().out.split("{", 1)[1].split("}", 1)[0]
-    assert listed.split(",") == ["up", "web", "worker", "migrate", "check", "transcode", "ledger", "reconcile", "staff"]
+    assert listed.split(",") == [
+        "up",
+        "web",
+        "worker",
+        "migrate",
+        "check",
+        "transcode",
+        "ledger",
+        "reconcile",
+        "staff",
+        "portability",
+    ]
 
 
 def test_the_commands_hypha_help_lists_without_importing_the_features_are_those_they_declare() -> None:
@@ -121,5 +146,16 @@ print(sorted(name for name in sys.modules if name.startswith("features.") and na
 def test_hypha_help_lists_every_command_without_importing_a_feature() -> None:
     shown = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     listed = shown.stdout.split("{", 1)[1].split("}", 1)[0]
-    assert listed.split(",") == ["up", "web", "worker", "migrate", "check", "transcode", "ledger", "reconcile", "staff"]
+    assert listed.split(",") == [
+        "up",
+        "web",
+        "worker",
+        "migrate",
+        "check",
+        "transcode",
+        "ledger",
+        "reconcile",
+        "staff",
+        "portability",
+    ]
     assert shown.stdout.strip().splitlines()[-1] == "[]"

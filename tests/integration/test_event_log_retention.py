@@ -1,5 +1,5 @@
 """The event-log retention job with the real wiring: the consumers the features register (analytics'
-revenue fold, notifications) hold `event_log` back until both have read it, the resume window keeps
+revenue fold, notifications, portability's roots) hold `event_log` back until both have read it, the resume window keeps
 what a reconnecting browser may ask for, and the tips the dashboard reads back are kept."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from core.live import prune_events
 from core.postgres import PostgresEventBus
 from features.analytics.service import AnalyticsService
 from features.notifications.service import NotificationService
+from features.portability.service import PortabilityService
 
 
 async def stored(db: Database) -> list[str]:
@@ -23,7 +24,7 @@ async def stored(db: Database) -> list[str]:
 
 
 async def test_old_events_go_once_every_registered_consumer_has_read_them(pg: Injector) -> None:
-    assert pg.get(Retention).consumers == {"analytics", "notifications"}
+    assert pg.get(Retention).consumers == {"analytics", "notifications", "portability"}
     db = pg.get(Database)
     bus = PostgresEventBus(db)
     topic = f"user:{uuid4()}"
@@ -39,6 +40,8 @@ async def test_old_events_go_once_every_registered_consumer_has_read_them(pg: In
     assert len(await stored(db)) == 5
 
     await pg.get(AnalyticsService).fold_revenue()
+    assert await prune_events(ctx) == 0  # portability has not read them yet
+    assert await pg.get(PortabilityService).record_new_roots() == 0  # no video became ready here
     assert await prune_events(ctx) == 3  # the old progress ticks
     assert await stored(db) == ["tip", "video"]  # the tip is read back by the dashboard; the last tick is recent
     await bus.close()

@@ -75,6 +75,10 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ],
     ("POST", "/studio/videos/{video_id:uuid}/retry"): [("/studio/videos/{draft.id}/retry", OWNER_MAY_ACT)],
     ("GET", "/studio/analytics/videos/{video_id:uuid}"): [("/studio/analytics/videos/{paid.id}", OWNER_ONLY)],
+    # portability: a creator exports only their own published videos; the root is for those who may watch
+    ("GET", "/studio/export/videos/{video_id:uuid}/car"): [("/studio/export/videos/{paid.id}/car", OWNER_ONLY)],
+    ("GET", "/studio/export/videos/{video_id:uuid}/json"): [("/studio/export/videos/{paid.id}/json", OWNER_ONLY)],
+    ("GET", "/v/{public_id:str}/ipfs"): [("/v/{paid.pid}/ipfs", ENTITLED), ("/v/{draft.pid}/ipfs", NOBODY_BUT_STAFF)],
     # tus: uploads belong to the creator who opened them
     ("HEAD", "/uploads/{upload_id:str}"): [("/uploads/{upload}", OWNER_ONLY)],
     ("PATCH", "/uploads/{upload_id:str}"): [("/uploads/{upload}", OWNER_MAY_ACT)],

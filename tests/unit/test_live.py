@@ -32,7 +32,7 @@ def test_the_features_declare_the_live_parts_and_the_event_log_consumers(memory:
         memory.get(DashboardService),
     ]
     assert memory.get(Retention) == Retention(
-        consumers=frozenset({"analytics", "notifications"}), keep_names=frozenset({"tip"})
+        consumers=frozenset({"analytics", "notifications", "portability"}), keep_names=frozenset({"tip"})
     )
 
 
