@@ -19,7 +19,7 @@ import contextvars
 import hashlib
 import logging
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from typing import Any
 
@@ -156,10 +156,12 @@ class StreamPump:
         self.send = send
         self.renderer = renderer
         self.subscription = subscription
-        self.queue: deque[Event | bytes] = deque()
+        # A list, not a deque: it holds at most a batch or two and stays small while idle (an empty
+        # deque is ≈ 0.6 KiB, and one process holds thousands of pumps).
+        self.queue: list[Event | bytes] = []
         self.busy = False
         # The replay (already pending) may queue in full; live events may add STREAM_BACKLOG more.
-        self.limit = STREAM_BACKLOG + len(subscription.pending) + 1
+        self.limit = STREAM_BACKLOG + subscription.queued() + 1
 
     def push(self, item: Event | bytes) -> None:
         if self.subscription.closed:
@@ -177,10 +179,11 @@ class StreamPump:
     async def _drain(self) -> None:
         try:
             while self.queue and not self.subscription.closed:
-                chunks = []
-                for _ in range(min(len(self.queue), MAX_EVENTS_PER_WRITE)):
-                    item = self.queue.popleft()
-                    chunks.append(item if isinstance(item, bytes) else await _cache.encoded(item, self.renderer))
+                batch = self.queue[:MAX_EVENTS_PER_WRITE]
+                del self.queue[:MAX_EVENTS_PER_WRITE]
+                chunks = [
+                    item if isinstance(item, bytes) else await _cache.encoded(item, self.renderer) for item in batch
+                ]
                 body = b"".join(chunks)
                 if body:
                     await self.send({"type": "http.response.body", "body": body, "more_body": True})
