@@ -74,23 +74,27 @@ def rss_kib(pid: int) -> int:
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
+    """One web process: uvicorn through core.server.Server, as `hypha web` runs it."""
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            os.environ.get("BENCH_SSE_APP", "bench.sse:create_bench_app"),
-            "--port",
-            str(port),
-            "--backlog",
-            "4096",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        [sys.executable, "-m", "bench.sse", "--serve-port", str(port)],
         env={**os.environ, "DATABASE_URL": url},
     )
+
+
+def serve(port: int) -> None:
+    """The server process (`--serve-port`): the bench app (or BENCH_SSE_APP, a `module:factory`)."""
+    import importlib
+
+    import uvicorn
+
+    from core.server import Server
+
+    module, factory = os.environ.get("BENCH_SSE_APP", "bench.sse:create_bench_app").split(":")
+    app = getattr(importlib.import_module(module), factory)()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, backlog=4096, log_level="warning", access_log=False, lifespan="on"
+    )
+    Server(config).run()
 
 
 async def wait_listening(server: subprocess.Popen[bytes], port: int) -> None:
@@ -266,7 +270,12 @@ def main() -> None:
         "--rounds", type=int, default=3, help="fresh servers and clients each round; the median is shown"
     )
     parser.add_argument("--no-write", dest="write", action="store_false")
-    raise SystemExit(uvloop.run(main_async(parser.parse_args())))
+    parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)  # the web processes' own entry
+    args = parser.parse_args()
+    if args.serve_port:
+        serve(args.serve_port)
+        return
+    raise SystemExit(uvloop.run(main_async(args)))
 
 
 if __name__ == "__main__":
