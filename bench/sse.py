@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvloop
 from litestar import Litestar, get
@@ -73,11 +74,17 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
-    """One web process: uvicorn through core.server.Server, as `hypha web` runs it."""
+def start_server(url: str, port: int, baseline: str | None = None) -> subprocess.Popen[bytes]:
+    """One web process: uvicorn through core.server.Server, as `hypha web` runs it. With `baseline`
+    (an earlier checkout of this repository), that tree's bench app served as its bench served it."""
+    env = {**os.environ, "DATABASE_URL": url}
+    if baseline is None:
+        return subprocess.Popen([sys.executable, "-m", "bench.sse", "--serve-port", str(port)], env=env)
+    command = ["-m", "uvicorn", "--factory", "bench.sse:create_bench_app", "--port", str(port), "--backlog", "4096"]
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.sse", "--serve-port", str(port)],
-        env={**os.environ, "DATABASE_URL": url},
+        [sys.executable, *command, "--log-level", "warning", "--no-access-log"],
+        env={**env, "PYTHONPATH": baseline},
+        cwd=baseline,
     )
 
 
@@ -110,9 +117,11 @@ async def wait_listening(server: subprocess.Popen[bytes], port: int) -> None:
     raise RuntimeError("a bench server did not start")
 
 
-async def measure(url: str, clients: int, processes: int, broadcasts: int) -> dict[str, float]:
+async def measure(
+    url: str, clients: int, processes: int, broadcasts: int, baseline: str | None = None
+) -> dict[str, Any]:
     ports = [free_port() for _ in range(processes)]
-    servers = [start_server(url, port) for port in ports]
+    servers = [start_server(url, port, baseline) for port in ports]
     client: subprocess.Popen[str] | None = None
     try:
         for server, port in zip(servers, ports, strict=True):
@@ -190,71 +199,113 @@ async def measure(url: str, clients: int, processes: int, broadcasts: int) -> di
         "client_saturated": client_ms > CLIENT_SHARE_LIMIT * p99,
         "load_before": load_before[0],
         "load_after": load_after[0],
+        "code": "baseline" if baseline else "current",
     }
 
 
-def markdown(r: dict[str, float], where: str, version: str, rounds: list[dict[str, float]]) -> str:
-    p99s = [x["p99_ms"] for x in rounds]
-    verdict = "met" if r["p99_ms"] <= 100 else f"missed by {r['p99_ms'] - 100:.0f} ms"
-    return "\n".join(
-        [
-            "<!-- bench:sse -->",
-            "## SSE fan-out (`uv run python -m bench.sse`)",
-            "",
-            f"One uvicorn web process, {int(r['clients'])} SSE subscribers on one topic, {int(r['broadcasts'])} "
-            f"broadcasts published through PostgresEventBus (INSERT + NOTIFY); PostgreSQL {version} ({where}).",
-            "",
-            "| measure | value |",
-            "|---|---:|",
-            f"| deliveries received / expected | {int(r['received'])} / {int(r['expected'])} |",
-            f"| delivery delay p50 | {r['p50_ms']:.1f} ms |",
-            f"| delivery delay p99 (target ≤ 100 ms: {verdict}) | {r['p99_ms']:.1f} ms |",
-            f"| delivery delay max | {r['max_ms']:.1f} ms |",
-            f"| p99 of each round (the median round is shown) | {' / '.join(f'{p:.1f}' for p in p99s)} ms |",
-            f"| server RSS idle → loaded | {r['idle_rss_mib']:.1f} → {r['loaded_rss_mib']:.1f} MiB |",
-            f"| memory per connection | {r['kib_per_connection']:.1f} KiB |",
-            "",
-            f"Load average at the end: {os.getloadavg()[0]:.1f}. The clients run in one process on the same 2 cores",
-            "as the server, so the figures include the clients' own share of the machine.",
-            "",
-            "How: each stream is a small ASGI response of its own (core/sse.py). An event reaches a stream",
-            "inside the bus's dispatch and is written there and then: the render is cached per (renderer,",
-            "event), so a broadcast is rendered once, and the send runs synchronously whenever the socket",
-            "takes the bytes; only a render that has to wait or a client that stopped reading moves into a",
-            "task of its own, while later events queue behind it (up to a backlog, after which the stream is",
-            "ended and the browser reconnects with Last-Event-ID). The floor on this machine, a bare uvloop",
-            "server writing one chunk to 2,000 loopback sockets in a loop, is p99 ≈ 53 ms: the write system",
-            "calls are half of the server's time. Before this design (one Litestar streaming response and an",
-            "asyncio.Queue per subscriber) the same run gave p99 ≈ 315–540 ms.",
-            "",
-            "Where the time goes now (py-spy on the server; a timer around the bus's dispatch): one broadcast",
-            "to 2,000 streams takes 75–103 ms of the server's time, ≈ 45 µs per stream. The write system",
-            "calls are ≈ 45 % of it; Hypha's own code is ≈ 4 µs per stream (measured without sockets); the",
-            "rest is uvicorn's and Litestar's send path. So the target sits at this machine's edge: over the",
-            "runs of 2026-11-28 the p99 ranged 92–133 ms with the host's load (the same hour's unlock",
-            "benchmark also saw both of its servers need twice the CPU per request of the day before).",
-            "Next: serve SSE from a second web process (each takes its share of connections, see",
-            "docs/scaling.md), or write the pre-encoded frames below ASGI with uvloop's own transports.",
-            "<!-- /bench:sse -->",
-        ]
-    )
+def markdown(
+    r: dict[str, Any],
+    base: dict[str, Any] | None,
+    revision: str | None,
+    where: str,
+    version: str,
+    rounds: list[dict[str, Any]],
+) -> str:
+    p99_verdict = "met" if r["p99_ms"] <= 100 else f"MISSED by {r['p99_ms'] - 100:.0f} ms"
+    kib_verdict = "met" if r["kib_per_connection"] <= 16 else "MISSED"
+
+    def each(code: str, key: str) -> str:
+        return " / ".join(f"{x[key]:.0f}" for x in rounds if x["code"] == code)
+
+    def row(label: str, fmt: Any) -> str:
+        return f"| {label} | {fmt(r)} |" + (f" {fmt(base)} |" if base else "")
+
+    header = "| measure | this code |" + (f" before (`{revision}`) |" if base else "")
+    rule = "|---|---:|" + ("---:|" if base else "")
+    clients, processes = int(r["clients"]), int(r["processes"])
+    lines = [
+        "<!-- bench:sse -->",
+        "## SSE fan-out (`uv run python -m bench.sse`)",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. {clients} SSE subscribers spread over {processes} "
+        f"web processes (uvicorn through core.server.Server, as `hypha web` runs), one topic, {int(r['broadcasts'])} "
+        "broadcasts a round published from a third process through PostgresEventBus (INSERT + NOTIFY: every web "
+        "process gets each event from PostgreSQL); the subscribers are raw sockets in a fourth process "
+        f"(bench/sse_client.py, uvloop). PostgreSQL {version} ({where}). Rounds with fresh processes"
+        + (f", alternating with the code of `{revision}` (its own bench server)" if base else "")
+        + "; the median round by p99 is shown.",
+        "",
+        header,
+        rule,
+        row("deliveries received / expected", lambda x: f"{int(x['received'])} / {int(x['expected'])}"),
+        row("delivery delay p50", lambda x: f"{x['p50_ms']:.1f} ms"),
+        row(f"delivery delay p99 (target ≤ 100 ms: {p99_verdict})", lambda x: f"{x['p99_ms']:.1f} ms"),
+        row("delivery delay max", lambda x: f"{x['max_ms']:.1f} ms"),
+        row("p99 of each round", lambda x: each(x["code"], "p99_ms") + " ms"),
+        row(f"memory per connection (target ≤ 16 KiB: {kib_verdict})", lambda x: f"{x['kib_per_connection']:.1f} KiB"),
+        row("servers' RSS idle → loaded (all)", lambda x: f"{x['idle_rss_mib']:.0f} → {x['loaded_rss_mib']:.0f} MiB"),
+        row("servers' CPU per broadcast (all processes)", lambda x: f"{x['server_ms_per_broadcast']:.0f} ms"),
+        row("servers' CPU per broadcast, each round", lambda x: each(x["code"], "server_ms_per_broadcast") + " ms"),
+        row(
+            f"subscribers' CPU per broadcast (refused above {CLIENT_SHARE_LIMIT:.0%} of p99)",
+            lambda x: f"{x['client_ms_per_broadcast']:.0f} ms ({x['client_ms_per_broadcast'] / x['p99_ms']:.0%})",
+        ),
+        row("load average (1 min) before → after", lambda x: f"{x['load_before']:.1f} → {x['load_after']:.1f}"),
+        "",
+        *NOTES,
+        "<!-- /bench:sse -->",
+    ]
+    return "\n".join(lines)
+
+
+NOTES = [
+    "How: each stream is a small ASGI response of its own (core/sse.py). An event reaches every stream",
+    "inside the bus's dispatch, once per process; it is rendered once per (renderer, event) and, under",
+    "core.server.Server, its bytes are written straight to the connection's transport (the status line",
+    "and headers went through the middleware as usual; no middleware touches a body) whenever the socket",
+    "takes them at once. Only a render that must wait, a full socket or another server takes the ASGI",
+    "path, in a task of its own, while later events queue behind it (up to a backlog, after which the",
+    "stream is ended and the browser reconnects with Last-Event-ID).",
+]
+
+
+def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The median round by p99 among those whose client was not saturated; None if there is none."""
+    valid = sorted((r for r in rounds if not r["client_saturated"]), key=lambda r: r["p99_ms"])
+    return valid[len(valid) // 2] if valid else None
+
+
+def baseline_tree(revision: str) -> str:
+    """A checkout of `revision` of this repository in a temporary directory (removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True)
+    tree = tempfile.mkdtemp(prefix="hypha-sse-baseline-")
+    atexit.register(shutil.rmtree, tree, True)
+    archive = subprocess.run(["git", "-C", root.stdout.strip(), "archive", revision], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+    return tree
 
 
 async def main_async(args: argparse.Namespace) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.clients * 2 + 256)), hard))
+    tree = baseline_tree(args.baseline) if args.baseline else None
+    rounds: list[dict[str, Any]] = []
     async with bench_database() as database:
-        rounds = []
         for _ in range(args.rounds):
-            found = await measure(database.url, args.clients, args.processes, args.broadcasts)
-            print(json.dumps(found), flush=True)
-            rounds.append(found)
-    valid = [r for r in rounds if not r["client_saturated"]]
-    if not valid:
+            for code in ([tree] if tree else []) + [None]:  # alternating: each pair shares the hour's load
+                found = await measure(database.url, args.clients, args.processes, args.broadcasts, code)
+                print(json.dumps(found), flush=True)
+                rounds.append(found)
+    current = median_round([r for r in rounds if r["code"] == "current"])
+    if current is None:
         print("refused: the subscribers' process was saturated in every round (see client_ms_per_broadcast)")
         return 1
-    results = sorted(valid, key=lambda r: r["p99_ms"])[len(valid) // 2]  # the median round by p99
-    section = markdown(results, database.where, database.version, rounds)
+    baseline = median_round([r for r in rounds if r["code"] == "baseline"]) if tree else None
+    section = markdown(current, baseline, args.baseline, database.where, database.version, rounds)
     print(section)
     if args.write:
         write_section("sse", section)
@@ -268,6 +319,9 @@ def main() -> None:
     parser.add_argument("--broadcasts", type=int, default=10)
     parser.add_argument(
         "--rounds", type=int, default=3, help="fresh servers and clients each round; the median is shown"
+    )
+    parser.add_argument(
+        "--baseline", help="a git revision whose bench server runs in alternating rounds (before/after, same load)"
     )
     parser.add_argument("--no-write", dest="write", action="store_false")
     parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)  # the web processes' own entry
