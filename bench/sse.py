@@ -74,17 +74,41 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def compiled_client() -> str | None:
+    """bench/sse_client.c built with the system's C compiler (once per run), or None without one."""
+    import shutil
+    import tempfile
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    binary = os.path.join(tempfile.mkdtemp(prefix="hypha-sse-client-"), "sse_client")
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sse_client.c")
+    subprocess.run([compiler, "-O2", "-o", binary, source], check=True)
+    return binary
+
+
+def client_command(binary: str | None, ports: list[int], clients: int) -> list[str]:
+    joined = ",".join(map(str, ports))
+    if binary is not None:
+        return [binary, joined, str(clients)]
+    return [sys.executable, "-m", "bench.sse_client", "--ports", joined, "--clients", str(clients)]
+
+
 def start_server(url: str, port: int, baseline: str | None = None) -> subprocess.Popen[bytes]:
     """One web process: uvicorn through core.server.Server, as `hypha web` runs it. With `baseline`
     (an earlier checkout of this repository), that tree's bench app served as its bench served it."""
     env = {**os.environ, "DATABASE_URL": url}
     if baseline is None:
-        return subprocess.Popen([sys.executable, "-m", "bench.sse", "--serve-port", str(port)], env=env)
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.sse", "--serve-port", str(port)], env=env, start_new_session=True
+        )
     command = ["-m", "uvicorn", "--factory", "bench.sse:create_bench_app", "--port", str(port), "--backlog", "4096"]
     return subprocess.Popen(
         [sys.executable, *command, "--log-level", "warning", "--no-access-log"],
         env={**env, "PYTHONPATH": baseline},
         cwd=baseline,
+        start_new_session=True,
     )
 
 
@@ -118,7 +142,7 @@ async def wait_listening(server: subprocess.Popen[bytes], port: int) -> None:
 
 
 async def measure(
-    url: str, clients: int, processes: int, broadcasts: int, baseline: str | None = None
+    url: str, clients: int, processes: int, broadcasts: int, baseline: str | None = None, binary: str | None = None
 ) -> dict[str, Any]:
     ports = [free_port() for _ in range(processes)]
     servers = [start_server(url, port, baseline) for port in ports]
@@ -128,7 +152,8 @@ async def measure(
             await wait_listening(server, port)
         idle = [rss_kib(server.pid) for server in servers]
         client = subprocess.Popen(
-            [sys.executable, "-m", "bench.sse_client", "--ports", ",".join(map(str, ports)), "--clients", str(clients)],
+            client_command(binary, ports, clients),
+            start_new_session=True,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -158,8 +183,11 @@ async def measure(
         bus = PostgresEventBus(db)
         load_before = os.getloadavg()
         client_cpu, server_cpu = cpu_seconds(client.pid), sum(cpu_seconds(s.pid) for s in servers)
+        publish_ms = []
         for n in range(broadcasts):
-            await bus.publish(TOPIC, "tick", {"sent": time.time(), "n": n})
+            sent = time.time()
+            await bus.publish(TOPIC, "tick", {"sent": sent, "n": n})
+            publish_ms.append((time.time() - sent) * 1000)
             await asyncio.sleep(1.0)
         client_cpu = cpu_seconds(client.pid) - client_cpu
         server_cpu = sum(cpu_seconds(s.pid) for s in servers) - server_cpu
@@ -197,9 +225,12 @@ async def measure(
         "client_ms_per_broadcast": client_ms,
         "server_ms_per_broadcast": server_cpu * 1000 / broadcasts,
         "client_saturated": client_ms > CLIENT_SHARE_LIMIT * p99,
+        "publish_p50_ms": percentile(publish_ms, 50),
+        "publish_max_ms": max(publish_ms),
         "load_before": load_before[0],
         "load_after": load_after[0],
         "code": "baseline" if baseline else "current",
+        "client": "C, epoll" if binary else "Python, uvloop",
     }
 
 
@@ -231,7 +262,7 @@ def markdown(
         f"web processes (uvicorn through core.server.Server, as `hypha web` runs), one topic, {int(r['broadcasts'])} "
         "broadcasts a round published from a third process through PostgresEventBus (INSERT + NOTIFY: every web "
         "process gets each event from PostgreSQL); the subscribers are raw sockets in a fourth process "
-        f"(bench/sse_client.py, uvloop). PostgreSQL {version} ({where}). Rounds with fresh processes"
+        f"({CLIENT_SOURCES[r['client']]}). PostgreSQL {version} ({where}). Rounds with fresh processes"
         + (f", alternating with the code of `{revision}` (its own bench server)" if base else "")
         + "; the median round by p99 is shown.",
         "",
@@ -258,6 +289,7 @@ def markdown(
     return "\n".join(lines)
 
 
+CLIENT_SOURCES = {"C, epoll": "bench/sse_client.c: C, one epoll loop", "Python, uvloop": "bench/sse_client.py, uvloop"}
 NOTES = [
     "How: each stream is a small ASGI response of its own (core/sse.py). An event reaches every stream",
     "inside the bus's dispatch, once per process; it is rendered once per (renderer, event) and, under",
@@ -293,11 +325,12 @@ async def main_async(args: argparse.Namespace) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.clients * 2 + 256)), hard))
     tree = baseline_tree(args.baseline) if args.baseline else None
+    binary = compiled_client() if args.client == "c" else None
     rounds: list[dict[str, Any]] = []
     async with bench_database() as database:
         for _ in range(args.rounds):
             for code in ([tree] if tree else []) + [None]:  # alternating: each pair shares the hour's load
-                found = await measure(database.url, args.clients, args.processes, args.broadcasts, code)
+                found = await measure(database.url, args.clients, args.processes, args.broadcasts, code, binary)
                 print(json.dumps(found), flush=True)
                 rounds.append(found)
     current = median_round([r for r in rounds if r["code"] == "current"])
@@ -322,6 +355,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--baseline", help="a git revision whose bench server runs in alternating rounds (before/after, same load)"
+    )
+    parser.add_argument(
+        "--client", choices=["c", "python"], default="c", help="the subscribers: bench/sse_client.c or .py"
     )
     parser.add_argument("--no-write", dest="write", action="store_false")
     parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)  # the web processes' own entry
