@@ -84,13 +84,17 @@ class RenderCache:
         self.per_renderer = per_renderer
         self._entries: weakref.WeakKeyDictionary[Renderer, OrderedDict[int, bytes]] = weakref.WeakKeyDictionary()
 
-    def cached(self, event: Event, render: Renderer) -> bytes | None:
-        """The message if another stream has already rendered it, else None (without rendering)."""
+    def entries(self, render: Renderer) -> OrderedDict[int, bytes] | None:
+        """The messages rendered so far by `render`, by event id, kept up to date (None when the
+        renderer cannot be cached). A stream holds it to look an event up without a weak-key lookup
+        per event; once the renderer is gone, so is the mapping."""
         try:
             entries = self._entries.get(render)
+            if entries is None:
+                entries = self._entries[render] = OrderedDict()
         except TypeError:
             return None
-        return None if entries is None else entries.get(event.id)
+        return entries
 
     async def encoded(self, event: Event, render: Renderer) -> bytes:
         try:
@@ -215,11 +219,12 @@ class StreamPump:
     render already cached, a socket that takes the bytes); whatever must wait (a render that queries
     the database, a slow client) finishes in a task while later events queue behind it."""
 
-    __slots__ = ("busy", "limit", "queue", "renderer", "send", "subscription", "write")
+    __slots__ = ("busy", "limit", "queue", "rendered", "renderer", "send", "subscription", "write")
 
     def __init__(self, send: Send, renderer: Renderer, subscription: Subscription, write: Writer | None = None) -> None:
         self.send = send
         self.write = write
+        self.rendered = _cache.entries(renderer)
         self.renderer = renderer
         self.subscription = subscription
         # A list, not a deque: it holds at most a batch or two and stays small while idle (an empty
@@ -234,7 +239,8 @@ class StreamPump:
             return
         if self.write is not None and not self.busy and not self.queue:
             # The fast path: nothing in flight, the bytes already rendered, the socket takes them.
-            body = item if isinstance(item, bytes) else _cache.cached(item, self.renderer)
+            rendered = self.rendered
+            body = item if isinstance(item, bytes) else None if rendered is None else rendered.get(item.id)
             if body is not None and (not body or self.write(body)):
                 return
         if len(self.queue) >= self.limit:
