@@ -281,6 +281,10 @@ def markdown(
             f"subscribers' CPU per broadcast (refused above {CLIENT_SHARE_LIMIT:.0%} of p99)",
             lambda x: f"{x['client_ms_per_broadcast']:.0f} ms ({x['client_ms_per_broadcast'] / x['p99_ms']:.0%})",
         ),
+        row(
+            "publish round trip (INSERT + NOTIFY; part of every delay) p50 / max",
+            lambda x: f"{x['publish_p50_ms']:.1f} / {x['publish_max_ms']:.1f} ms",
+        ),
         row("load average (1 min) before → after", lambda x: f"{x['load_before']:.1f} → {x['load_after']:.1f}"),
         "",
         *NOTES,
