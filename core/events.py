@@ -223,18 +223,49 @@ class EventBus(Protocol):
         ...
 
 
+class Subscribers:
+    """A bus's live subscriptions, by topic: an event is offered only to the subscriptions of its
+    topic, so an event on one person's topic (`user:<id>`) costs nothing per other open stream."""
+
+    __slots__ = ("_by_topic",)
+
+    def __init__(self) -> None:
+        self._by_topic: dict[str, set[Subscription]] = {}
+
+    def add(self, sub: Subscription) -> None:
+        for topic in sub.topics:
+            self._by_topic.setdefault(topic, set()).add(sub)
+
+    def discard(self, sub: Subscription) -> None:
+        for topic in sub.topics:
+            subs = self._by_topic.get(topic)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_topic[topic]
+
+    def topics(self) -> list[str]:
+        """Every topic someone listens to, sorted."""
+        return sorted(self._by_topic)
+
+    def offer(self, event: Event) -> None:
+        subs = self._by_topic.get(event.topic)
+        if subs:
+            for sub in list(subs):  # a subscriber may close (and leave) while being offered
+                sub.offer(event)
+
+
 class MemoryEventBus:
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self._subscribers: set[Subscription] = set()
+        self._subscribers = Subscribers()
         self._last_id = 0  # not len(events): retention removes stored events, ids never repeat
 
     async def publish(self, topic: str, name: str, data: Mapping[str, Any]) -> None:
         self._last_id += 1
         event = Event(self._last_id, topic, name, dict(data))
         self.events.append(event)
-        for sub in list(self._subscribers):
-            sub.offer(event)
+        self._subscribers.offer(event)
 
     async def publish_all(self, events: Sequence[tuple[str, str, Mapping[str, Any]]]) -> None:
         for topic, name, data in events:
