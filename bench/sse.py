@@ -189,6 +189,7 @@ async def measure(
             await bus.publish(TOPIC, "tick", {"sent": sent, "n": n})
             publish_ms.append((time.time() - sent) * 1000)
             await asyncio.sleep(1.0)
+        after = [rss_kib(server.pid) for server in servers]
         client_cpu = cpu_seconds(client.pid) - client_cpu
         server_cpu = sum(cpu_seconds(s.pid) for s in servers) - server_cpu
         load_after = os.getloadavg()
@@ -220,6 +221,7 @@ async def measure(
         "p99_ms": p99,
         "max_ms": max(delays) if delays else float("nan"),
         "kib_per_connection": (sum(loaded) - sum(idle)) / clients,
+        "kib_per_connection_after": (sum(after) - sum(idle)) / clients,
         "idle_rss_mib": sum(idle) / 1024,
         "loaded_rss_mib": sum(loaded) / 1024,
         "client_ms_per_broadcast": client_ms,
@@ -274,6 +276,7 @@ def markdown(
         row("delivery delay max", lambda x: f"{x['max_ms']:.1f} ms"),
         row("p99 of each round", lambda x: each(x["code"], "p99_ms") + " ms"),
         row(f"memory per connection (target ≤ 16 KiB: {kib_verdict})", lambda x: f"{x['kib_per_connection']:.1f} KiB"),
+        row("memory per connection after the broadcasts", lambda x: f"{x['kib_per_connection_after']:.1f} KiB"),
         row("servers' RSS idle → loaded (all)", lambda x: f"{x['idle_rss_mib']:.0f} → {x['loaded_rss_mib']:.0f} MiB"),
         row("servers' CPU per broadcast (all processes)", lambda x: f"{x['server_ms_per_broadcast']:.0f} ms"),
         row("servers' CPU per broadcast, each round", lambda x: each(x["code"], "server_ms_per_broadcast") + " ms"),
