@@ -316,7 +316,7 @@ NOTES = [
     "above, about half of that in wall time on an idle machine; everything beyond is waiting for a core",
     "(the load average counts the tasks that want one). Each bench process runs in a session of its own,",
     "as separately supervised services do: the kernel here (autogroup) shares CPU between sessions, and",
-    "with all four in one session the same code gave p99 231–523 ms at load 10–15.",
+    "with all four in one session the same code gave p99 anywhere from 89 to 523 ms at load 9–21.",
     "",
     "Events on one person's topic (the dashboards' `user:<id>`) are offered only to that topic's",
     "streams (core.events.Subscribers): with 5,000 streams open, one such event cost the process's",
