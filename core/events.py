@@ -8,6 +8,7 @@ Payloads stay small — ids and figures; web processes render HTML from them.
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -30,6 +31,7 @@ class Event:
 
 
 RECENT_IDS = 1024  # more than a replay returns (core/postgres.py), so a replayed event seen live is caught
+RECENT_SLACK = 256  # the oldest ids are forgotten this many at a time
 
 
 class Subscription:
@@ -52,7 +54,9 @@ class Subscription:
         # Made on first use: a live stream (pushed to its listener) never queues, and thousands of
         # idle streams each holding two empty deques and a set cost ≈ 1.7 KiB apiece (bench/sse.py).
         self._pending: deque[Event] | None = None
-        self._recent: dict[int, None] | None = None  # the ids seen last, oldest first
+        # The ids seen last, oldest first: at least RECENT_IDS of them, 8 bytes each (a dict of 1,024
+        # ids held ≈ 36 KiB per stream; a day-long dashboard reaches that).
+        self._recent: array[int] | None = None
         self._listener: Callable[[Event], None] | None = None
 
     @property
@@ -71,12 +75,12 @@ class Subscription:
             return
         recent = self._recent
         if recent is None:
-            recent = self._recent = {}
-        elif event.id in recent:
-            return
-        recent[event.id] = None
-        if len(recent) > RECENT_IDS:
-            del recent[next(iter(recent))]
+            recent = self._recent = array("q")
+        elif event.id <= self.last_id and event.id in recent:
+            return  # (an id above every id seen so far is new without a look)
+        recent.append(event.id)
+        if len(recent) > RECENT_IDS + RECENT_SLACK:
+            del recent[:RECENT_SLACK]
         self.last_id = max(self.last_id, event.id)
         if self._listener is not None:
             self._listener(event)
