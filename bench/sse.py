@@ -307,7 +307,7 @@ NOTES = [
     "behind it (up to a backlog, after which the stream is ended and the browser reconnects with",
     "Last-Event-ID). A stream holds no queue while idle (an empty deque is ≈ 0.6 KiB; there were three),",
     "and the ids it saw last (to drop a replayed event that also came live) in an array of 8-byte ids:",
-    "as a set and a deque they grew to ≈ 36 KiB per stream once 1,024 events had passed (a day-long page).",
+    "as a set and a deque they grew to ≈ 41 KiB per stream once 1,024 events had passed (a day-long page).",
     "",
     "Where the time goes (py-spy on a server, 2026-12-03): the dispatch is ≈ two thirds the write system",
     "call (`transport.write`), the rest Hypha's per-stream checks; before the direct write, uvicorn's and",
