@@ -1,12 +1,18 @@
-"""SSE fan-out: one web process, N subscribers, p50/p99 delivery of a broadcast and memory per connection.
+"""SSE fan-out: N subscribers over P web processes, p50/p99 delivery of a broadcast, memory per connection.
 
-    uv run python -m bench.sse [--clients 2000] [--broadcasts 10] [--rounds 3]
+    uv run python -m bench.sse [--clients 5000] [--processes 2] [--broadcasts 10] [--rounds 3]
+                               [--baseline REV] [--client c|python] [--no-write]
 
-The server is a uvicorn process serving `core.sse.EventStream` on the PostgreSQL event bus (the
-same path the studio's live tiles use, without `sse_response`'s per-session cap of live streams:
-the bench's N anonymous clients share one address); the clients are raw asyncio connections in this process;
-broadcasts are published through PostgresEventBus (INSERT + NOTIFY) from here, so the measured delay
-includes PostgreSQL's NOTIFY, the web process's fan-out and rendering, and the socket write.
+Each web process is uvicorn through core.server.Server (as `hypha web` runs it) serving
+`core.sse.EventStream` on the PostgreSQL event bus (the path the live pages use, without
+`sse_response`'s per-session cap of live streams: the bench's anonymous clients share one address).
+The subscribers are raw connections in a process of their own (bench/sse_client.c, compiled here with
+the system's cc; bench/sse_client.py without one), spread over the web processes in turn. Broadcasts
+are published through PostgresEventBus (INSERT + NOTIFY) from this process, so every web process gets
+them from PostgreSQL and the measured delay includes the publish, the fan-out, the socket writes and
+the reads. A round whose subscribers' CPU per broadcast exceeds CLIENT_SHARE_LIMIT of the p99 is
+not reported (the figure would measure the client). With --baseline, an earlier checkout's bench
+server runs in alternating rounds, so before and after share the hour's load.
 """
 
 from __future__ import annotations
