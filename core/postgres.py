@@ -16,7 +16,7 @@ import asyncpg
 from core.clock import Clock
 from core.db import Database
 from core.eventlog import PRUNE_BATCH, Batch, EventSelection, LogPage, consume_batch
-from core.events import REPLAY_LIMIT, Event, LogCursor, Subscription
+from core.events import REPLAY_LIMIT, Event, LogCursor, Subscribers, Subscription
 from core.pipeline import Output
 from core.ratelimit import Allowance, _allowance
 from core.tables import CheckpointTable, RateLimitTable
@@ -31,7 +31,7 @@ class PostgresEventBus:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._subscribers: set[Subscription] = set()
+        self._subscribers = Subscribers()
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
         self._last_seen = 0
@@ -121,7 +121,7 @@ class PostgresEventBus:
                     log.warning("event bus reconnect failed: %s", error)
 
     async def _catch_up(self) -> None:
-        topics = sorted({t for sub in self._subscribers for t in sub.topics})
+        topics = self._subscribers.topics()
         if topics:
             for event in await self._stored(topics, self._last_seen, limit=5000):
                 self._dispatch(event)
@@ -147,8 +147,7 @@ class PostgresEventBus:
 
     def _dispatch(self, event: Event) -> None:
         self._last_seen = max(self._last_seen, event.id)
-        for sub in list(self._subscribers):
-            sub.offer(event)
+        self._subscribers.offer(event)
 
 
 def _stored_event(row: Any) -> Event:

@@ -11,10 +11,17 @@ import socket
 
 import uvicorn
 
-from core.sse import end_open_streams
+from core.sse import end_open_streams, keep_server_send
 
 
 class Server(uvicorn.Server):
+    """Also hands each request the server's own `send`, below the middleware: event streams write
+    their events straight to the connection (core/sse.py)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.config.loaded_app = keep_server_send(self.config.loaded_app)
+        await super().startup(sockets)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         end_open_streams()
         await super().shutdown(sockets)

@@ -9,6 +9,13 @@ process may hold thousands of these connections and every broadcast touches all 
 delivery is one wake-up of the connection's task, the renders of the events that arrived, and one
 socket write of pre-encoded bytes (events that arrive together go out in one write). A second,
 idle task per connection waits for the client to go away. `bench/sse.py` measures it.
+
+Below ASGI, when the server is uvicorn's httptools protocol (`hypha web`, core/server.py): the
+status line and headers go through every middleware as usual, but each event's bytes are then
+written straight to the connection's transport — no coroutine per stream and per event, no
+middleware's send wrapper (none of them touches a body) — as long as the socket takes them at once
+and the client is still there. Anything else (a paused socket, another server, a render that must
+wait) takes the ASGI path. The write system call is then most of a delivery's cost.
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ import contextvars
 import hashlib
 import logging
 import weakref
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from litestar import Request
@@ -77,6 +84,18 @@ class RenderCache:
         self.per_renderer = per_renderer
         self._entries: weakref.WeakKeyDictionary[Renderer, OrderedDict[int, bytes]] = weakref.WeakKeyDictionary()
 
+    def entries(self, render: Renderer) -> OrderedDict[int, bytes] | None:
+        """The messages rendered so far by `render`, by event id, kept up to date (None when the
+        renderer cannot be cached). A stream holds it to look an event up without a weak-key lookup
+        per event; once the renderer is gone, so is the mapping."""
+        try:
+            entries = self._entries.get(render)
+            if entries is None:
+                entries = self._entries[render] = OrderedDict()
+        except TypeError:
+            return None
+        return entries
+
     async def encoded(self, event: Event, render: Renderer) -> bytes:
         try:
             entries = self._entries.get(render)
@@ -98,6 +117,56 @@ async def _encode(event: Event, render: Renderer) -> bytes:
 
 
 _cache = RenderCache()
+
+SERVER_SEND = "hypha.server_send"  # scope["extensions"] key: the server's own send (keep_server_send)
+Writer = Callable[[bytes], bool]
+
+
+def keep_server_send(app: Any) -> Any:
+    """Wrap the server's ASGI app so each HTTP scope keeps the server's own `send` (before any
+    middleware wraps it): an event stream writes its body through it (core/server.py installs it)."""
+
+    async def with_server_send(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            extensions = scope.get("extensions")
+            if extensions is None:
+                extensions = scope["extensions"] = {}
+            extensions[SERVER_SEND] = send
+        await app(scope, receive, send)
+
+    return with_server_send
+
+
+def direct_writer(scope: Mapping[str, Any]) -> Writer | None:
+    """A synchronous writer of body chunks straight to the connection, when the server is uvicorn's
+    httptools protocol answering a GET with a chunked body (what an event stream's headers ask for),
+    else None. It returns False, writing nothing, when the client is gone or the socket is full:
+    the caller then takes the ASGI path, which waits for the socket to drain."""
+    server_send = (scope.get("extensions") or {}).get(SERVER_SEND)
+    cycle = getattr(server_send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    flow = getattr(cycle, "flow", None)
+    if (
+        scope.get("method") != "GET"
+        or transport is None
+        or flow is None
+        or getattr(cycle, "chunked_encoding", None) is not True
+        or getattr(cycle, "response_started", None) is not True
+        or not hasattr(cycle, "disconnected")
+        or not hasattr(cycle, "response_complete")
+        or not hasattr(flow, "write_paused")
+    ):
+        return None
+    write = transport.write
+    connection: Any = cycle
+
+    def write_chunk(body: bytes) -> bool:
+        if connection.disconnected or connection.response_complete or flow.write_paused:
+            return False
+        write(b"%x\r\n%b\r\n" % (len(body), body))
+        return True
+
+    return write_chunk
 
 
 def start_now(coro: Coroutine[Any, Any, None]) -> None:
@@ -150,20 +219,30 @@ class StreamPump:
     render already cached, a socket that takes the bytes); whatever must wait (a render that queries
     the database, a slow client) finishes in a task while later events queue behind it."""
 
-    __slots__ = ("busy", "limit", "queue", "renderer", "send", "subscription")
+    __slots__ = ("busy", "limit", "queue", "rendered", "renderer", "send", "subscription", "write")
 
-    def __init__(self, send: Send, renderer: Renderer, subscription: Subscription) -> None:
+    def __init__(self, send: Send, renderer: Renderer, subscription: Subscription, write: Writer | None = None) -> None:
         self.send = send
+        self.write = write
+        self.rendered = _cache.entries(renderer)
         self.renderer = renderer
         self.subscription = subscription
-        self.queue: deque[Event | bytes] = deque()
+        # A list, not a deque: it holds at most a batch or two and stays small while idle (an empty
+        # deque is ≈ 0.6 KiB, and one process holds thousands of pumps).
+        self.queue: list[Event | bytes] = []
         self.busy = False
         # The replay (already pending) may queue in full; live events may add STREAM_BACKLOG more.
-        self.limit = STREAM_BACKLOG + len(subscription.pending) + 1
+        self.limit = STREAM_BACKLOG + subscription.queued() + 1
 
     def push(self, item: Event | bytes) -> None:
         if self.subscription.closed:
             return
+        if self.write is not None and not self.busy and not self.queue:
+            # The fast path: nothing in flight, the bytes already rendered, the socket takes them.
+            rendered = self.rendered
+            body = item if isinstance(item, bytes) else None if rendered is None else rendered.get(item.id)
+            if body is not None and (not body or self.write(body)):
+                return
         if len(self.queue) >= self.limit:
             # The client stopped reading: end the stream; the browser reconnects with Last-Event-ID.
             self.subscription.overflowed = True
@@ -177,12 +256,13 @@ class StreamPump:
     async def _drain(self) -> None:
         try:
             while self.queue and not self.subscription.closed:
-                chunks = []
-                for _ in range(min(len(self.queue), MAX_EVENTS_PER_WRITE)):
-                    item = self.queue.popleft()
-                    chunks.append(item if isinstance(item, bytes) else await _cache.encoded(item, self.renderer))
+                batch = self.queue[:MAX_EVENTS_PER_WRITE]
+                del self.queue[:MAX_EVENTS_PER_WRITE]
+                chunks = [
+                    item if isinstance(item, bytes) else await _cache.encoded(item, self.renderer) for item in batch
+                ]
                 body = b"".join(chunks)
-                if body:
+                if body and (self.write is None or not self.write(body)):
                     await self.send({"type": "http.response.body", "body": body, "more_body": True})
         except Exception:
             log.exception("event stream failed; closing it")
@@ -304,8 +384,10 @@ class ASGIEventStream(ASGIResponse):
         self.keepalive = keepalive
         self.slot = slot
         self.subscription = Subscription(())
+        self.scope: Mapping[str, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
         try:
             # Subscribe (and replay from the database) before the status line goes out, so that a
             # database that is down is a clean 503 rather than a stream cut after its headers.
@@ -323,7 +405,7 @@ class ASGIEventStream(ASGIResponse):
     async def send_body(self, send: Send, receive: Receive) -> None:
         subscription = self.subscription
         listener = asyncio.get_running_loop().create_task(_until_disconnect(receive, subscription))
-        pump = StreamPump(send, self.renderer, subscription)
+        pump = StreamPump(send, self.renderer, subscription, direct_writer(self.scope or {}))
         try:
             pump.push(CONNECTED)
             subscription.listen(pump.push)

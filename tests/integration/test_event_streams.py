@@ -19,7 +19,7 @@ from litestar import Litestar, Request, get
 
 from core.events import Event, MemoryEventBus
 from core.server import Server
-from core.sse import STREAM_BACKLOG, EventStream, RenderCache, StreamPump
+from core.sse import STREAM_BACKLOG, EventStream, RenderCache, StreamPump, direct_writer
 from tests.support.live import free_port
 
 TOPIC = "room:1"
@@ -255,3 +255,63 @@ async def test_the_render_cache_does_not_keep_a_closed_streams_renderer_alive() 
     gone = await render_once()
     gc.collect()
     assert gone() is None
+
+
+def chunks_of(raw: bytes) -> list[bytes]:
+    """The chunks of a chunked HTTP/1.1 response body, checked byte for byte (sizes, CRLFs, the end)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    found = []
+    while True:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        assert rest[size : size + 2] == b"\r\n", "every chunk ends with CRLF right after its size"
+        if size == 0:
+            assert rest == b"\r\n", "nothing follows the last chunk"
+            return found
+        found.append(rest[:size])
+        body = rest[size + 2 :]
+
+
+@pytest.mark.parametrize("server_class", [Server, uvicorn.Server], ids=["hypha-server", "plain-uvicorn"])
+async def test_events_go_straight_to_the_socket_only_under_hyphas_server_and_are_framed_alike(
+    server_class: type[uvicorn.Server],
+) -> None:
+    """core.server.Server hands streams the connection's own writer (no middleware, no coroutine per
+    event); another server gets the ASGI path. Both produce the same well-framed chunks."""
+    writers: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        write = direct_writer(scope)
+        writers.append(write is not None)
+        for n in range(3):
+            message = f"event: tick\nid: {n}\ndata: {'x' * (n * 5000)}\n\n".encode()
+            if write is None or not write(message):
+                await send({"type": "http.response.body", "body": message, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    port = free_port()
+    server = server_class(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        raw = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        head_reader, head_writer = await asyncio.open_connection("127.0.0.1", port)
+        head_writer.write(b"HEAD /events HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        head = await asyncio.wait_for(head_reader.read(), 10)
+        head_writer.close()
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+    assert chunks_of(raw) == [f"event: tick\nid: {n}\ndata: {'x' * (n * 5000)}\n\n".encode() for n in range(3)]
+    assert writers == [server_class is Server, False], "direct for a GET under Hypha's server, never for a HEAD"
+    assert head.endswith(b"\r\n\r\n"), "a HEAD answer carries no body"
