@@ -139,6 +139,8 @@ def describe(command: list[str]) -> str:
         return "audio"
     if "-frames:v" in command:
         return "cover"
+    if command[-1].endswith("sprite_%03d.jpg"):
+        return "storyboard"
     playlist = command[-1]
     return Path(playlist).parent.name.removeprefix(".").removesuffix(".partial")
 
