@@ -3,7 +3,7 @@
 One cheap ffmpeg run makes the sprites from the 480p rendition the pipeline has just written: its
 keyframes fall every `KEYFRAME_SECONDS` exactly (features/pipeline/ffmpeg_args.py), so decoding only
 keyframes (`-skip_frame nokey`) yields a frame every 2 s without decoding anything else, and
-`select` keeps one in `interval / 2`. Each kept frame is scaled to a thumbnail (`THUMB_LONG_SIDE` px
+`select` keeps one per interval. Each kept frame is scaled to a thumbnail (`THUMB_LONG_SIDE` px
 on its long side) and `tile` packs `COLUMNS` × `ROWS` of them, row by row, into one JPEG per sprite
 (the last one padded). The interval grows with the duration so a video never has more than
 `MAX_THUMBNAILS` thumbnails (a two-hour film: one every 12 s, 60 sprites).
@@ -30,6 +30,7 @@ THUMB_LONG_SIDE = 160
 COLUMNS = 5
 ROWS = 2
 MAX_THUMBNAILS = 600
+SELECT_MARGIN = 0.25  # seconds: a keyframe this early still counts as the interval's
 JPEG_QUALITY = 5  # ffmpeg's -q:v for MJPEG, 2 (best) … 31
 
 
@@ -88,9 +89,11 @@ def plan_storyboard(duration: float, width: int, height: int) -> Storyboard:
 def storyboard_args(playlist: Path, board: Storyboard, into: Path) -> list[str]:
     """One ffmpeg run: the keyframes of the rendition at `playlist`, one in `interval / 2`, scaled and
     tiled into `into/sprite_000.jpg`, `sprite_001.jpg`, …"""
-    every = board.interval // KEYFRAME_SECONDS
+    # The first keyframe, then each first keyframe at least an interval (less a margin) after the last
+    # one kept: the rendition has one on every 2 s mark, so the kept ones stay on the interval's marks
+    # even where the encoder added a keyframe of its own (a GOP of a frame rate not dividing 2 s).
     filters = [
-        rf"select='not(mod(n\,{every}))'",
+        rf"select='isnan(prev_selected_t)+gte(t-prev_selected_t\,{board.interval - SELECT_MARGIN:g})'",
         f"scale={board.width}:{board.height}:flags=bilinear",
         "setsar=1",
         f"tile={board.columns}x{board.rows}",

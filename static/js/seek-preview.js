@@ -131,7 +131,7 @@
       var total = duration();
       if (!total) return;
       state.chapters.forEach(function (cue) {
-        if (cue.start <= 0) return;
+        if (cue.start <= 0 || cue.start >= total) return; // the bar spans the free preview only, in a preview
         var mark = document.createElement("span");
         mark.className = "seek-mark";
         mark.style.left = (100 * cue.start) / total + "%";

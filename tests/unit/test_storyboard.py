@@ -80,7 +80,7 @@ def test_the_ffmpeg_run_decodes_only_keyframes_of_the_rendition(tmp_path: Path) 
     assert args[:2] == ["-skip_frame", "nokey"]
     assert args[args.index("-i") + 1] == str((tmp_path / "480p" / "index.m3u8").resolve())
     filters = args[args.index("-vf") + 1]
-    assert r"select='not(mod(n\,3))'" in filters  # one keyframe in 3: every 6 s
+    assert r"select='isnan(prev_selected_t)+gte(t-prev_selected_t\,5.75)'" in filters  # one keyframe per 6 s
     assert "tile=5x2" in filters
     assert args[-1] == str((tmp_path / "out%dir").resolve()).replace("%", "%%") + "/sprite_%03d.jpg"
 
