@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -113,10 +114,18 @@ async def run_pipeline(source: Path, srt: Path, scratch: Path, round_no: int) ->
     return PipelineRun(ended - began, cpu, unit_seconds, ffmpeg.calls, work.resolve(), len(result.manifest))
 
 
+_PARTIAL = re.compile(r"/\.([^/]+)\.partial(?=/|$)")
+
+
 def run_bare(pipeline: PipelineRun, scratch: Path, round_no: int) -> BareRun:
     """The pipeline's ffmpeg commands, paths moved to a fresh directory, run one by one."""
     bare = (scratch / f"bare-{round_no}").resolve()
-    commands = [[arg.replace(str(pipeline.work_dir), str(bare)) for arg in call] for call in pipeline.commands]
+    # The units write into `.<name>.partial` directories renamed when complete (a later command, the
+    # storyboard's, reads the finished 480p rendition): bare, every command writes the final names.
+    commands = [
+        [_PARTIAL.sub(r"/\1", arg.replace(str(pipeline.work_dir), str(bare))) for arg in call]
+        for call in pipeline.commands
+    ]
     for command in commands:
         for arg in command:
             if arg.startswith(str(bare)):
@@ -139,6 +148,8 @@ def describe(command: list[str]) -> str:
         return "audio"
     if "-frames:v" in command:
         return "cover"
+    if command[-1].endswith("sprite_%03d.jpg"):
+        return "storyboard"
     playlist = command[-1]
     return Path(playlist).parent.name.removeprefix(".").removesuffix(".partial")
 

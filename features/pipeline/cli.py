@@ -2,8 +2,8 @@
 
 No web app, no database: checkpoints and keys in memory, published files in a LocalContentStore
 under DIR/.ipfs. DIR ends up holding a playable HLS tree (master.m3u8, renditions, audio, subtitles,
-cover.jpg), the AES key (key.bin — for operators, never publish it) and manifest.json with every
-file's CID and the IV.
+cover.jpg, storyboard/ with the seek previews' sprites and thumbnails.vtt), the AES key (key.bin —
+for operators, never publish it) and manifest.json with every file's CID and the IV.
 
 Heavy imports happen inside `cmd_transcode`, so `hypha --help` stays quick.
 """

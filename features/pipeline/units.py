@@ -1,8 +1,8 @@
 """The transcoding pipeline, unit by unit, composed the way the business says it:
 
     ConvertingInitial >> ConvertSubtitles >> ConvertBaseAudio >> ConvertVideoTo480p >> ConvertVideoTo720p
-    >> ConvertVideoTo1080p >> ExtractCover >> RenderFinalPlaylist >> ImportKeys >> PublishToIPFS
-    >> ConvertingTerminal
+    >> ConvertVideoTo1080p >> ExtractCover >> ExtractStoryboard >> RenderFinalPlaylist >> ImportKeys
+    >> PublishToIPFS >> ConvertingTerminal
 
 Every unit gets the run's `TranscodeRequest` and `PipelineTools` (ffmpeg, key store, content store)
 through the executor's params, and returns a JSON-compatible output that later units read. The
@@ -64,6 +64,14 @@ from features.pipeline.model import (
 )
 from features.pipeline.ports import ContentStore, FfmpegFailed, FfmpegRunner, KeyStore
 from features.pipeline.probe import probe_media
+from features.pipeline.storyboard import (
+    STORYBOARD_DIR,
+    THUMBNAILS_VTT,
+    plan_storyboard,
+    sprite_name,
+    storyboard_args,
+    thumbnails_vtt,
+)
 from features.pipeline.subtitles import SubtitleError, decode_text, subtitle_playlist, to_webvtt, valid_language
 from features.pipeline.work_dir import RUN_MARKER, out_dir, sealed_dir, staged_dir, staged_file
 
@@ -317,6 +325,46 @@ def _candidate_score(candidates: Path, index: int, gray: tuple[int, int]) -> flo
     return frame_score(luma, *gray)
 
 
+class ExtractStoryboard(Unit):
+    """Seek previews: sprites of small frames from the base rendition's keyframes (one cheap ffmpeg
+    run) and the WebVTT thumbnails track naming them (features/pipeline/storyboard.py). A storyboard
+    ffmpeg cannot make costs the video its seek previews, not its publication."""
+
+    label = "Making seek previews"
+    weight = 0.1
+
+    async def run(self, ctx: UnitContext) -> Output:
+        request = _request(ctx)
+        source = _source(ctx)
+        base = RenditionSize(**ctx.output_of("ConvertingInitial")["ladder"][0])
+        board = plan_storyboard(source.duration, base.width, base.height)
+        final = out_dir(request) / STORYBOARD_DIR
+        with staged_dir(final) as staging:
+            try:
+                await _run_ffmpeg(ctx, storyboard_args(out_dir(request) / base.name / "index.m3u8", board, staging))
+            except FfmpegFailed:
+                for made in staging.iterdir():
+                    made.unlink()
+            sprites = 0
+            while (staging / sprite_name(sprites)).is_file():
+                sprites += 1
+            if sprites:
+                (staging / THUMBNAILS_VTT).write_text(thumbnails_vtt(board, source.duration, sprites))
+        if not sprites:
+            shutil.rmtree(final, ignore_errors=True)
+            return {"storyboard": None}
+        files = [f"{STORYBOARD_DIR}/{sprite_name(index)}" for index in range(sprites)]
+        return {
+            "storyboard": {
+                "track": f"{STORYBOARD_DIR}/{THUMBNAILS_VTT}",
+                "sprites": files,
+                "interval": board.interval,
+                "width": board.width,
+                "height": board.height,
+            }
+        }
+
+
 class RenderFinalPlaylist(Unit):
     """The master playlist: every rendition with its bandwidth, the audio group, the subtitle group."""
 
@@ -395,6 +443,9 @@ class ImportKeys(Unit):
         media_playlists = [r["playlist"] for r in playlists["renditions"]]
         media_playlists += [a["playlist"] for a in playlists["audio_tracks"]]
         clear_files = [MASTER, COVER]
+        storyboard = ctx.outputs.get("ExtractStoryboard", {}).get("storyboard")
+        if storyboard:
+            clear_files += [storyboard["track"], *storyboard["sprites"]]
         for subtitle in playlists["subtitle_tracks"]:
             clear_files.append(subtitle["playlist"])
             folder = Path(subtitle["playlist"]).parent
@@ -495,6 +546,7 @@ TRANSCODE: Pipeline = (
     >> ConvertVideoTo720p
     >> ConvertVideoTo1080p
     >> ExtractCover
+    >> ExtractStoryboard
     >> RenderFinalPlaylist
     >> ImportKeys
     >> PublishToIPFS

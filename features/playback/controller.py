@@ -2,6 +2,9 @@
 
 GET  /v/{public_id}/hls/{path}      published files, to viewers with full access
 GET  /v/{public_id}/preview/{path}  the free preview (cut playlists, decrypted preview segments)
+GET  /v/{public_id}/thumbnails.vtt  the seek previews' WebVTT track (only the free preview's without access)
+GET  /v/{public_id}/storyboard/{sprite}  one sprite of thumbnails (403 past the free preview without access)
+GET  /v/{public_id}/chapters.vtt    the chapters track (anyone who may see the video)
 GET  /v/{public_id}/key             the AES-128 key, checked on every request, never cached, counted
 GET  /staff/key-fetches             staff: viewers who fetched one video's key unusually often in a day
 GET  /staff/key-fetches/{viewer}    staff: one viewer's key fetches per video per day
@@ -29,6 +32,7 @@ from core.web import DOMAIN_STATUS, inject, is_https
 from features.playback.dto import HeartbeatBody
 from features.playback.model import DEVICE_COOKIE, MediaFile, is_playlist
 from features.playback.service import KeyAuditService, PlaybackService
+from features.studio.service.chapters import ChapterService
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 DEVICE_MAX_AGE = 365 * 24 * 3600
@@ -106,6 +110,39 @@ class PlaybackController(Controller):
     ) -> Response[bytes]:
         path = path.lstrip("/")
         return await _file(request, playback, path, await playback.preview_file(_viewer(request), public_id, path))
+
+    @get("/{public_id:str}/thumbnails.vtt")
+    async def thumbnails(
+        self, request: Request[Any, Any, Any], public_id: FromPath[str], playback: NamedDependency[PlaybackService]
+    ) -> Response[bytes]:
+        found = await playback.thumbnails(_viewer(request), public_id)
+        headers = {"Cache-Control": "private, no-store"}  # what it lists changes with the viewer's access
+        return Response(content=found.body, media_type=found.content_type, headers=headers)
+
+    @get("/{public_id:str}/storyboard/{name:str}")
+    async def storyboard(
+        self,
+        request: Request[Any, Any, Any],
+        public_id: FromPath[str],
+        name: FromPath[str],
+        playback: NamedDependency[PlaybackService],
+    ) -> Response[bytes]:
+        found = await playback.storyboard_sprite(_viewer(request), public_id, name)
+        headers = {"Cache-Control": found.cache_control}
+        return Response(content=found.body, media_type=found.content_type, headers=headers)
+
+    @get("/{public_id:str}/chapters.vtt", dependencies={"chapters": inject(ChapterService)})
+    async def chapters(
+        self,
+        request: Request[Any, Any, Any],
+        public_id: FromPath[str],
+        playback: NamedDependency[PlaybackService],
+        chapters: NamedDependency[ChapterService],
+    ) -> Response[str]:
+        video, _access = await playback.access(_viewer(request), public_id)
+        return Response(
+            content=await chapters.track(video), media_type="text/vtt", headers={"Cache-Control": "private, no-cache"}
+        )
 
     @get("/{public_id:str}/key")
     async def key(

@@ -414,3 +414,69 @@ class KeyFetchDay:
     fetches: int
     first_at: datetime
     last_at: datetime
+
+
+# -- seek previews: the storyboard's thumbnails track, per viewer ----------------------------------------------
+
+STORYBOARD_TRACK = "storyboard/thumbnails.vtt"
+_SPRITE_NAME = re.compile(r"^sprite_[0-9]{3,6}\.jpg$", re.ASCII)
+_THUMBNAIL = re.compile(r"^(sprite_[0-9]{3,6}\.jpg)#xywh=([0-9]+),([0-9]+),([0-9]+),([0-9]+)$", re.ASCII)
+
+
+@dataclass(frozen=True)
+class ThumbnailCue:
+    """One thumbnail of the storyboard: shown from `start` to `end`, the `xywh` region of `sprite`."""
+
+    start: float
+    end: float
+    sprite: str
+    xywh: tuple[int, int, int, int]
+
+
+def is_sprite_name(name: str) -> bool:
+    return bool(_SPRITE_NAME.match(name))
+
+
+def thumbnail_cues(text: str) -> list[ThumbnailCue]:
+    """The cues of a published thumbnails track (features/pipeline/storyboard.py); anything else in it
+    (a cue naming another file, a bad time) is left out."""
+    cues: list[ThumbnailCue] = []
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").split("\n")
+    for index, line in enumerate(lines[:-1]):
+        timing = _CUE_TIMING.match(line) if "-->" in line else None
+        found = _THUMBNAIL.match(lines[index + 1].strip()) if timing else None
+        if timing is None or found is None:
+            continue
+        start, end = webvtt_seconds(timing.group(1)), webvtt_seconds(timing.group(2))
+        if start is None or end is None or end <= start:
+            continue
+        x, y, w, h = (int(found.group(i)) for i in range(2, 6))
+        cues.append(ThumbnailCue(start, end, found.group(1), (x, y, w, h)))
+    return cues
+
+
+def sprites_in_window(cues: list[ThumbnailCue], seconds: float | None) -> set[str]:
+    """The sprites a viewer may load: all of them with full access (`seconds` None), else those whose
+    every thumbnail lies inside the first `seconds` — a sprite straddling the window's end is refused,
+    so no frame past the free preview leaves the server."""
+    sprites = {cue.sprite for cue in cues}
+    if seconds is None:
+        return sprites
+    return sprites - {cue.sprite for cue in cues if cue.end > seconds + 1e-6}
+
+
+def thumbnails_track(cues: list[ThumbnailCue], sprite_url: str, seconds: float | None) -> str:
+    """The thumbnails track a viewer gets: the cues whose sprite they may load (`sprites_in_window`),
+    each naming `sprite_url` + the sprite's name and its region."""
+    allowed = sprites_in_window(cues, seconds)
+    lines = ["WEBVTT", ""]
+    for cue in cues:
+        if cue.sprite not in allowed:
+            continue
+        x, y, w, h = cue.xywh
+        lines += [
+            f"{webvtt_timestamp(cue.start)} --> {webvtt_timestamp(cue.end)}",
+            f"{sprite_url}{cue.sprite}#xywh={x},{y},{w},{h}",
+            "",
+        ]
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ from features.pipeline.model import ContentNotFound
 from features.pipeline.service import TranscodeService
 from features.playback.model import (
     MASTER,
+    STORYBOARD_TRACK,
     BeyondPreview,
     DeviceIds,
     Heartbeat,
@@ -35,10 +36,14 @@ from features.playback.model import (
     content_type,
     decrypt_segment,
     is_playlist,
+    is_sprite_name,
     is_text_track,
     preview_plan,
     preview_webvtt,
     resolve,
+    sprites_in_window,
+    thumbnail_cues,
+    thumbnails_track,
     variant_playlists,
     viewer_key,
 )
@@ -174,6 +179,48 @@ class PlaybackService:
         if viewer_id is not None and self.key_fetches is not None:
             await self.key_fetches.record(viewer_id, video.id, self.clock.now())
         return found.key
+
+    # -- seek previews ------------------------------------------------------------------------------------
+
+    def _thumbnail_window(self, viewer_id: UUID | None, access: Access) -> float | None:
+        """None: every thumbnail; else the seconds of the free preview whose thumbnails the viewer may see."""
+        if access.full:
+            return None
+        seconds = access.pricing.preview_seconds if not access.pricing.free else 0
+        if seconds <= 0:
+            raise LoginToWatch() if viewer_id is None else PlaybackLocked()
+        return float(seconds)
+
+    async def thumbnails(self, viewer_id: UUID | None, public_id: str) -> MediaFile:
+        """The video's WebVTT thumbnails track for this viewer, its sprites named by their address here
+        (`/v/<public id>/storyboard/<sprite>`): every cue with full access; without, only the cues of the
+        sprites wholly inside the free preview (`sprites_in_window`).
+
+        Raises VideoUnavailable / NotPlayable / MediaNotFound (404: no storyboard), LoginToWatch or
+        PlaybackLocked (403: no access and no preview)."""
+        video, access = await self._watchable(viewer_id, public_id)
+        window = self._thumbnail_window(viewer_id, access)
+        cid = video.manifest.get(STORYBOARD_TRACK)
+        if cid is None:
+            raise MediaNotFound()
+        cues = thumbnail_cues(await self._text(cid))
+        text = thumbnails_track(cues, f"/v/{video.public_id}/storyboard/", window)
+        return MediaFile(text.encode(), content_type(STORYBOARD_TRACK), PLAYLIST_CACHE)
+
+    async def storyboard_sprite(self, viewer_id: UUID | None, public_id: str, name: str) -> MediaFile:
+        """One sprite of the storyboard, for a viewer whose thumbnails track names it.
+
+        Raises VideoUnavailable / NotPlayable / MediaNotFound (404), LoginToWatch or PlaybackLocked (403:
+        no access and no preview), BeyondPreview (403: a sprite with a frame past the free preview)."""
+        video, access = await self._watchable(viewer_id, public_id)
+        window = self._thumbnail_window(viewer_id, access)
+        cid = video.manifest.get(f"storyboard/{name}") if is_sprite_name(name) else None
+        track = video.manifest.get(STORYBOARD_TRACK)
+        if cid is None or track is None:
+            raise MediaNotFound()
+        if window is not None and name not in sprites_in_window(thumbnail_cues(await self._text(track)), window):
+            raise BeyondPreview()
+        return MediaFile(await self._read(cid), content_type(name), SEGMENT_CACHE)
 
     async def access(self, viewer_id: UUID | None, public_id: str) -> tuple[Video, Access]:
         """The video and what the viewer may watch of it (for pages that embed the player)."""

@@ -15,3 +15,9 @@ class QuotaForm(Form):
 
     storage_mb: str = ""
     daily_upload_mb: str = ""
+
+
+class ChaptersForm(Form):
+    """The chapters of a video, one `time title` per line (blank: none; the description's apply)."""
+
+    chapters: str = ""

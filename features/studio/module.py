@@ -28,11 +28,14 @@ from features.studio.adapters import (
     PipelineTranscoder,
     PostgresQuotaRepository,
 )
+from features.studio.adapters.chapters import MemoryChapterRepository, PiccoloChapterRepository
 from features.studio.controller import StaffQuotaController, StudioController, TusController
+from features.studio.controller.chapters import ChaptersController
 from features.studio.jobs import expire_uploads, sweep_studio, transcode_video
 from features.studio.model import Quota, VideoLimits
-from features.studio.ports import QuotaRepository, Transcoder, UploadRepository, VideoRepository
+from features.studio.ports import ChapterRepository, QuotaRepository, Transcoder, UploadRepository, VideoRepository
 from features.studio.service import StudioPolicy, StudioService
+from features.studio.service.chapters import ChapterService
 from features.studio.service.live import LiveTiles
 
 EXPIRE_UPLOADS_CRON = "*/15 * * * *"  # abandoned tus uploads are deleted within 15 minutes of expiring
@@ -80,8 +83,18 @@ class _StudioServiceModule(Module):
             videos, uploads, storage, transcoder, jobs, bus, uow, clock, policy_from(settings), quotas, limiter=limiter
         )
 
+    @singleton
+    @provider
+    def chapter_service(self, videos: VideoRepository, chapters: ChapterRepository, uow: UnitOfWork) -> ChapterService:
+        return ChapterService(videos, chapters, uow)
+
 
 class StudioModule(_StudioServiceModule):
+    @singleton
+    @provider
+    def chapters(self) -> ChapterRepository:
+        return PiccoloChapterRepository()
+
     @singleton
     @provider
     def videos(self, db: Database) -> VideoRepository:
@@ -113,13 +126,14 @@ class MemoryStudioModule(_StudioServiceModule):
         bind_port(binder, VideoRepository, videos)
         bind_port(binder, UploadRepository, uploads)
         bind_port(binder, QuotaRepository, MemoryQuotaRepository(videos, uploads))
+        bind_port(binder, ChapterRepository, MemoryChapterRepository())
 
 
 FEATURE = Feature(
     name="studio",
     module=StudioModule,
     memory_module=MemoryStudioModule,
-    route_handlers=[StudioController, TusController, StaffQuotaController],
+    route_handlers=[StudioController, TusController, StaffQuotaController, ChaptersController],
     jobs=[transcode_video],
     cron_jobs=[
         CronSpec(sweep_studio, "*/10 * * * *", timeout=120),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from features.studio.model import (
     VideoState,
     VideoSummary,
 )
+from features.studio.model.chapters import Chapter
 
 
 class VideoRepository(Protocol):
@@ -240,4 +241,16 @@ class Transcoder(Protocol):
     async def discard(self, run_id: str) -> None:
         """Destroy the run: its checkpoints, work files and key (what it published cannot be decrypted
         any more)."""
+        ...
+
+
+class ChapterRepository(Protocol):
+    """Stores the chapters a creator set for each video."""
+
+    async def of_video(self, video_id: UUID) -> list[Chapter]:
+        """The video's chapters in time order (none: the video has none of its own)."""
+        ...
+
+    async def replace(self, video_id: UUID, chapters: Sequence[Chapter]) -> None:
+        """The video's chapters become `chapters` (none: remove them)."""
         ...

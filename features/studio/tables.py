@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import JSONB, UUID, BigInt, Boolean, DoublePrecision, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, BigInt, Boolean, DoublePrecision, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -64,3 +64,13 @@ class UploadAllowanceTable(Table, tablename="upload_allowance"):
     owner_id = UUID()
     bytes = BigInt()
     created_at = Timestamptz()
+
+
+class ChapterTable(Table, tablename="video_chapters"):
+    """A video's chapter (migrations/2010_video_chapters.sql). Keyed by (video_id, position): Piccolo has
+    no composite keys, so `video_id` is named the primary key and queries filter on the whole key."""
+
+    video_id = UUID(primary_key=True)
+    position = Integer()
+    at_seconds = Integer()
+    title = Varchar(length=100)

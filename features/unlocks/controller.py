@@ -17,6 +17,7 @@ from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRe
 from core.identity import Principal
 from core.web import flash, inject, page_or_fragment, plural, redirect, wants_fragment
 from features.ledger.model import InsufficientPoints
+from features.studio.service.chapters import ChapterService
 from features.unlocks.dto import PricingForm, TipForm, UnlockForm
 from features.unlocks.model import (
     MAX_PRICE,
@@ -118,13 +119,23 @@ class VideoPageController(Controller):
     path = "/v"
     dependencies = {"unlocks": inject(UnlockService), "tipping": inject(TipService)}
 
-    @get("/{public_id:str}")
+    @get("/{public_id:str}", dependencies={"chapters": inject(ChapterService)})
     async def page(
-        self, request: Request[Any, Any, Any], public_id: FromPath[str], unlocks: NamedDependency[UnlockService]
+        self,
+        request: Request[Any, Any, Any],
+        public_id: FromPath[str],
+        unlocks: NamedDependency[UnlockService],
+        chapters: NamedDependency[ChapterService],
     ) -> Template:
         principal = current_principal(request)
         page = await unlocks.page(principal.id if principal else None, public_id)
-        context = {"page": page, "panel": page.panel, "new_key": new_key, "max_message": MAX_TIP_MESSAGE}
+        context = {
+            "page": page,
+            "panel": page.panel,
+            "new_key": new_key,
+            "max_message": MAX_TIP_MESSAGE,
+            "chapters": (await chapters.of_video(page.video)).chapters,
+        }
         return Template(PAGE, context=context, headers=NO_STORE)
 
     @get("/{public_id:str}/panel")

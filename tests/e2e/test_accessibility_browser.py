@@ -36,6 +36,7 @@ from features.offers.service import OffersService
 from features.payouts.service import PayoutService
 from features.studio.model import VideoState
 from features.studio.service import StudioService
+from features.studio.service.chapters import ChapterService
 from features.unlocks.service import TipService, UnlockService
 from features.wallet.service import WalletService
 from tests.security.test_authorization_matrix import earn
@@ -63,6 +64,7 @@ PAGES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "/v/{public_id:str}/pricing": [("/v/{own}/pricing", ("creator",)), ("/v/{ready}/pricing", ("creator",))],
     "/c/{creator_id:uuid}": [("/c/{creator}", EVERYONE)],
     "/studio/videos/{video_id:uuid}/upload": [("/studio/videos/{draft.id}/upload", ("creator",))],
+    "/studio/videos/{video_id:uuid}/chapters": [("/studio/videos/{own.id}/chapters", ("creator",))],
     "/studio/analytics/videos/{video_id:uuid}": [("/studio/analytics/videos/{own.id}", ("creator",))],
     "/studio/payouts/{payout_id:uuid}": [("/studio/payouts/{payout}", ("creator",))],
     "/sandbox-pay/checkout/{payment_id:str}": [("/sandbox-pay/checkout/{payment}", ("viewer",))],
@@ -107,6 +109,9 @@ NOT_PAGES: dict[str, str] = {
     "/v/{public_id:str}/hls/{path:path}": "HLS playlists and segments",
     "/v/{public_id:str}/preview/{path:path}": "HLS playlists and segments",
     "/v/{public_id:str}/key": "an AES key",
+    "/v/{public_id:str}/thumbnails.vtt": "a WebVTT track",
+    "/v/{public_id:str}/chapters.vtt": "a WebVTT track",
+    "/v/{public_id:str}/storyboard/{name:str}": "an image",
     "/me/export/{export_id:uuid}/download": "a ZIP file",
     "/offers/v/{public_id:str}": "an htmx fragment of /v/{public_id}",
     "/studio/offers/tile": "an htmx fragment of /dashboard",
@@ -188,6 +193,7 @@ async def seed(pg: Injector) -> Stage:
     ready = await add_synthetic_video(pg, creator.id, title="Ready to price")
     unlocked = await add_synthetic_video(pg, creator.id, title="Tides at dawn")
     await price_and_publish(pg, creator.id, unlocked.video)
+    await pg.get(ChapterService).set_chapters(creator.id, unlocked.video.id, "0:00 Dawn\n0:04 The tide\n0:08 Sunrise")
     locked = await add_synthetic_video(pg, creator.id, title="Harbour lights")
     await price_and_publish(pg, creator.id, locked.video)
     preview = await add_synthetic_video(pg, creator.id, title="Night ferry")

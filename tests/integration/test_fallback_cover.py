@@ -106,8 +106,8 @@ async def test_the_fallback_cover_is_neither_black_nor_blurred(tmp_path: Path) -
     assert mean(cover) > 40  # not black
     assert edge_energy(cover, width, height) > 0.6 * edge_energy(sharp, width, height)  # not blurred
     assert edge_energy(cover, width, height) > 2 * edge_energy(blurred, width, height)
-    # One ffmpeg run chose it (besides the audio and the rendition), and no candidate was left behind.
-    assert len(ffmpeg.calls) == 3
+    # One ffmpeg run chose it (besides the audio, the rendition and the storyboard), no candidate was left behind.
+    assert len(ffmpeg.calls) == 4
     assert not (tmp_path / "work").exists()
     assert {p.name for p in (tmp_path / "ipfs").rglob("*") if p.is_file()} == set(result.manifest.values())
 
@@ -187,7 +187,8 @@ async def test_a_run_killed_while_choosing_the_cover_resumes_to_the_same_cover(t
 
     again = RecordingFfmpeg(SubprocessFfmpeg(FFMPEG))
     result = await TranscodeService(checkpoints, keys, store, again).transcode(request)
-    assert len(again.calls) == 1  # only the cover's run again
+    assert len(again.calls) == 2  # only the cover's run again, and then the storyboard's (the next unit)
+    assert any(arg.endswith("sprite_%03d.jpg") for arg in again.calls[1])
     assert result.cover_cid == clean.cover_cid  # the same frame, the same bytes
     assert not request.work_dir.exists()
     assert {p.name for p in (tmp_path / "ipfs").rglob("*") if p.is_file()} == set(result.manifest.values())

@@ -157,6 +157,8 @@ async def test_every_cid_is_the_ipfs_address_of_the_published_bytes(talk: Transc
         "audio/seg_00001.ts",
         "subs/0-en.m3u8",
         "subs/0-en.vtt",
+        "storyboard/sprite_000.jpg",
+        "storyboard/thumbnails.vtt",
     }
 
 

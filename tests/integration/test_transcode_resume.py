@@ -117,6 +117,7 @@ async def test_a_killed_transcode_resumes_at_the_unit_it_was_in_and_leaves_no_or
     assert [call[call.index("-vf") + 1].split(":")[0] for call in second.calls if "-vf" in call] == [
         "scale=320",  # the 480p rendition
         "scale=320",  # the cover
+        r"select='isnan(prev_selected_t)+gte(t-prev_selected_t\,1.75)',scale=160",  # the storyboard
     ]
     assert not any("0:a:0" in call for call in second.calls)  # the audio was not encoded again
     half_published = {p.name for p in files_under(store.root)}
@@ -200,7 +201,7 @@ async def test_two_deliveries_of_one_job_at_once_take_turns_and_agree(tmp_path: 
     first, second = await asyncio.gather(service.transcode(request), service.transcode(request))
 
     assert first == second
-    assert len(ffmpeg.calls) == 3  # audio, 480p, cover: once
+    assert len(ffmpeg.calls) == 4  # audio, 480p, cover, storyboard: once
     assert {p.name for p in files_under(store.root)} == set(first.manifest.values())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "ipfs"]  # no work dir, no lock file
 

@@ -66,6 +66,8 @@ NOBODY_BUT_STAFF: Expect = {"owner": DENIED, "other": DENIED, "viewer": DENIED, 
 MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     # the studio: a creator's own videos only
     ("GET", "/studio/videos/{video_id:uuid}/upload"): [("/studio/videos/{draft.id}/upload", OWNER_ONLY)],
+    ("GET", "/studio/videos/{video_id:uuid}/chapters"): [("/studio/videos/{draft.id}/chapters", OWNER_ONLY)],
+    ("POST", "/studio/videos/{video_id:uuid}/chapters"): [("/studio/videos/{draft.id}/chapters", OWNER_MAY_ACT)],
     ("GET", "/studio/videos/{video_id:uuid}/tile"): [("/studio/videos/{draft.id}/tile", OWNER_ONLY)],
     ("GET", "/studio/videos/{video_id:uuid}/cover"): [("/studio/videos/{paid.id}/cover", OWNER_ONLY)],
     ("POST", "/studio/videos/{video_id:uuid}/cover"): [("/studio/videos/{draft.id}/cover", OWNER_MAY_ACT)],
@@ -107,6 +109,24 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
         ("/v/{paid.pid}/hls/../../../etc/passwd", NOBODY_BUT_STAFF),
     ],
     ("GET", "/v/{public_id:str}/key"): [("/v/{paid.pid}/key", ENTITLED), ("/v/{draft.pid}/key", NOBODY_BUT_STAFF)],
+    # seek previews: the storyboard of a paid video goes to its owner and entitled viewers (the synthetic
+    # video has none: 404), to others only inside a free preview (none here: refused); chapters are public
+    ("GET", "/v/{public_id:str}/thumbnails.vtt"): [
+        ("/v/{paid.pid}/thumbnails.vtt", {"owner": NOT_FOUND, "other": DENIED, "viewer": NOT_FOUND, "anon": DENIED}),
+        ("/v/{draft.pid}/thumbnails.vtt", NOBODY_BUT_STAFF),
+    ],
+    ("GET", "/v/{public_id:str}/storyboard/{name:str}"): [
+        (
+            "/v/{paid.pid}/storyboard/sprite_000.jpg",
+            {"owner": NOT_FOUND, "other": DENIED, "viewer": NOT_FOUND, "anon": DENIED},
+        ),
+        ("/v/{paid.pid}/storyboard/..%2Fmaster.m3u8", NOBODY_BUT_STAFF),
+        ("/v/{draft.pid}/storyboard/sprite_000.jpg", NOBODY_BUT_STAFF),
+    ],
+    ("GET", "/v/{public_id:str}/chapters.vtt"): [
+        ("/v/{paid.pid}/chapters.vtt", PUBLIC),
+        ("/v/{draft.pid}/chapters.vtt", NOBODY_BUT_STAFF),
+    ],
     ("GET", "/v/{public_id:str}/preview/{path:path}"): [
         # no free preview was set: nobody gets one, not even the entitled
         ("/v/{paid.pid}/preview/master.m3u8", {"owner": ANY, "other": DENIED, "viewer": DENIED, "anon": DENIED})

@@ -60,6 +60,7 @@ def test_the_pipeline_runs_the_units_in_the_order_the_business_names_them() -> N
         "ConvertVideoTo720p",
         "ConvertVideoTo1080p",
         "ExtractCover",
+        "ExtractStoryboard",
         "RenderFinalPlaylist",
         "ImportKeys",
         "PublishToIPFS",
