@@ -72,6 +72,7 @@ def test_the_summary_quotes_each_items_figures_and_how_each_benchmark_went(doc: 
     assert "- `bench.ledger` (not rerun now):" in ledger
     assert NO_STAMP in ledger
     assert "- `bench.unlock`: no section in the doc" in ledger
+    assert "**Not measured: the time to first playable**" in text.split("**6.", 1)[1]
     assert [item.number for item in ISSUE_16] == [1, 2, 3, 4, 5, 6, 7]
 
 
