@@ -11,7 +11,9 @@ for each item of issue 16, the lines of the sections that state its figures agai
 `--quick` runs each benchmark with fewer rounds, requests or clients (QUICK below; the catalog keeps
 its 100,000 videos) — a check that everything runs, on a machine too busy for the full set; its
 sections say so. `--doc` writes to another file instead of docs/benchmarks.md (a copy to try on).
-`bench.unlock_ab` needs an earlier checkout (`--base`) and is not part of `all`.
+`--summary-only` runs nothing and rewrites the summary from the sections as they stand (after merging
+sections measured elsewhere). `bench.unlock_ab` needs an earlier checkout (`--base`) and is not part
+of `all`.
 """
 
 from __future__ import annotations
@@ -163,18 +165,24 @@ def quoted(section: str, pattern: str) -> list[str]:
 def summary(runs: list[Run], text: str, quick: bool, started: datetime) -> str:
     """The `bench:issue16` section: how each benchmark went, then each item of issue 16 with its figures."""
     mode = "quick (`--quick`: fewer rounds and requests)" if quick else "full"
+    how = (
+        f"Run {started:%Y-%m-%d %H:%M}–{datetime.now(UTC):%H:%M} UTC, {mode}, {os.cpu_count()} cores; each "
+        "benchmark in its own process, one after the other, each writing its own section below."
+        if runs
+        else "Nothing run now (`--summary-only`): quoted from the sections below as they stand, each with the "
+        "time and load of its own run (`python -m bench all` reruns them all)."
+    )
     lines = [
         "## Issue 16 at a glance (`uv run python -m bench all`)",
         "",
-        f"Run {started:%Y-%m-%d %H:%M}–{datetime.now(UTC):%H:%M} UTC, {mode}, {os.cpu_count()} cores; each "
-        "benchmark in its own process, one after the other, each writing its own section below.",
+        how,
         "",
         "| benchmark | result | took | load (1 min) at start → end |",
         "|---|---|---:|---:|",
     ]
     lines += [
         f"| `bench.{r.name}` | {r.status} | {r.seconds:.0f} s | {r.load_start:.1f} → {r.load_end:.1f} |" for r in runs
-    ]
+    ] or ["| (none run now) | | | |"]
     ran = {r.name for r in runs if r.status == "ran"}
     for item in ISSUE_16:
         lines += ["", f"**{item.number}. {item.goal}**", ""]
@@ -198,21 +206,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("names", nargs="*", help=f"all, or some of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and requests: a check that all runs")
     parser.add_argument("--doc", type=Path, help="write to this file instead of docs/benchmarks.md")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="run nothing; rewrite the summary from the sections as they are"
+    )
     args = parser.parse_args(argv)
     chosen = BENCHMARKS if not args.names or args.names == ["all"] else args.names
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)} or all")
         return 2
-    if args.doc is not None:
-        os.environ[DOC_ENV] = str(args.doc.resolve())
-    if args.quick:
-        os.environ[QUICK_ENV] = "1"
     started = datetime.now(UTC)
-    runs = [run_one(name, args.quick, args.doc.resolve() if args.doc else None) for name in chosen]
-    doc = doc_path()
+    target = args.doc.resolve() if args.doc else None
+    runs = [] if args.summary_only else [run_one(name, args.quick, target) for name in chosen]
+    doc = target or doc_path()
     text = doc.read_text() if doc.exists() else ""
-    write_section("issue16", summary(runs, text, args.quick, started), command="bench all", first=True, doc=doc)
+    write_section(
+        "issue16", summary(runs, text, args.quick, started), command="bench all", first=True, doc=doc, quick=args.quick
+    )
     failed = [r.name for r in runs if r.status != "ran"]
     print(f"summary written to {doc}" + (f"; not reported: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

@@ -80,3 +80,15 @@ def test_an_unknown_benchmark_is_refused_before_anything_runs(doc: Path) -> None
     before = doc.read_text()
     assert main(["catalog", "nonsense", "--doc", str(doc)]) == 2
     assert doc.read_text() == before
+
+
+def test_summary_only_runs_nothing_and_puts_the_summary_first(doc: Path) -> None:
+    write_section("catalog", CATALOG, doc=doc, quick=False)
+    assert main(["--summary-only", "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.index("<!-- bench:issue16 -->") < text.index("<!-- bench:ledger -->")
+    section = read_section("issue16", text)
+    assert section is not None
+    assert "Nothing run now (`--summary-only`)" in section
+    assert "| (none run now) | | | |" in section
+    assert "  - | home `/` | 2.1 ms (met) | 5.8 ms |" in section
