@@ -1,6 +1,7 @@
-"""Title search on real PostgreSQL (issue 16, item 7): the statement reads the newest videos first and
-asks the trigram index only when matches are sparse there; whichever part answers, every page is the
-one a plain "newest first, title contains the words in any case" filter gives."""
+"""Title search and creators' lists on real PostgreSQL (issue 16, item 7): the search statement reads the
+newest videos first and asks the trigram index only when matches are sparse there, a list of some
+creators' videos merges each creator's newest; whichever way, every page is the one a plain "newest
+first, published, matching" filter gives."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from features.catalog.model import search_query
 from features.catalog.service import CatalogService
 from features.studio.adapters.videos import SEARCH_WINDOW_PER_ROW
 from features.studio.model import Video, VideoState
+from features.studio.service import StudioService
 from tests.support.catalog import T0, shelve
 from tests.support.videos import person
 
@@ -83,6 +85,30 @@ async def test_the_newest_matches_come_first_even_when_the_index_answers(pg: Inj
     assert [c.video.title for c in page.items] == ["Archive reel 39", "Café Ñandú archive 38", "Archive reel 37"]
     assert page.next is not None
     assert len(expected(videos, "archive")) == 40
+
+
+@pytest.mark.parametrize("size", [1, 4, 50])
+async def test_a_list_of_some_creators_videos_pages_like_the_plain_filter(pg: Injector, size: int) -> None:
+    mira = await person(pg, "Mira", creator=True)
+    sam = await person(pg, "Sam", creator=True)
+    old = await person(pg, "Olga", creator=True)
+    videos = [await shelve(pg, old.id, f"Olga {i}", at=T0 + timedelta(minutes=i)) for i in range(3)]
+    for i in range(3, 60):
+        owner = mira if i % 3 else sam
+        videos.append(await shelve(pg, owner.id, f"{owner.display_name} {i}", at=T0 + timedelta(minutes=i)))
+    await shelve(pg, old.id, "Olga draft", at=T0 + timedelta(days=1), state=VideoState.READY)
+    studio = pg.get(StudioService)
+    for owners in ([old.id], [sam.id], [old.id, sam.id, old.id], [mira.id, sam.id, old.id], []):
+        found: list[str] = []
+        page = await studio.published_page(None, size, owner_ids=owners)
+        while True:
+            found += [v.title for v in page.items]
+            if page.next is None:
+                break
+            page = await studio.published_page(page.next, size, owner_ids=owners)
+        wanted = [v for v in videos if v.owner_id in owners]
+        newest_first = sorted(wanted, key=lambda v: (v.created_at, v.id), reverse=True)
+        assert found == [v.title for v in newest_first], (owners, size)
 
 
 async def test_the_title_index_keeps_no_pending_list(pg: Injector) -> None:
