@@ -220,9 +220,9 @@ def main(argv: list[str]) -> int:
     runs = [] if args.summary_only else [run_one(name, args.quick, target) for name in chosen]
     doc = target or doc_path()
     text = doc.read_text() if doc.exists() else ""
-    write_section(
-        "issue16", summary(runs, text, args.quick, started), command="bench all", first=True, doc=doc, quick=args.quick
-    )
+    command = " ".join(["bench", *(argv or ["all"])])
+    section = summary(runs, text, args.quick, started)
+    write_section("issue16", section, command=command, first=True, doc=doc, quick=args.quick)
     failed = [r.name for r in runs if r.status != "ran"]
     print(f"summary written to {doc}" + (f"; not reported: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
