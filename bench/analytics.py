@@ -29,7 +29,7 @@ from uuid import UUID
 
 import httpx
 
-from bench.common import bench_database, write_section
+from bench.common import bench_database, doc_path, write_section
 from core.db import Database
 from core.di import build_injector
 from core.ids import public_id, uuid7
@@ -41,7 +41,6 @@ from features.bootstrap import create_app, features_for
 from features.studio.model import Video, VideoState
 from features.studio.ports import VideoRepository
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:analytics -->", "<!-- /bench:analytics -->"
 CREATORS, VIDEOS, MINE = 10, 50, 20
 INCREMENT = 10_000  # a busy minute: ~1,700 players beating every 10 s
@@ -329,7 +328,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print(section)
     if args.write:
         write_section("analytics", section)
-        print(f"written to {DOC}")
+        print(f"written to {doc_path()}")
 
 
 def main() -> None:

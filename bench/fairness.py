@@ -150,7 +150,7 @@ def main() -> None:
         f"(FIFO: {r['fifo_position']}); all {int(r['videos']) + 1} done in {r['total']:.1f} s"
     )
     fifo_jobs = int(r["fifo_position"]) / int(r["workers"])
-    section = f"""## Fair transcoding: one creator's 20 uploads vs another's first (`bench/fairness.py`)
+    section = f"""## Fair transcoding: one creator's {r["videos"]} uploads vs another's first (`bench/fairness.py`)
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} cores, PostgreSQL {r["pg"]} \
 ({r["where"]}); real uploads, real pipeline on a 1 s 320×240 clip, {r["workers"]} workers running

@@ -24,11 +24,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 
-from bench.common import bench_database, load_parser, write_section
+from bench.common import bench_database, doc_path, load_parser, write_section
 from core.clock import SystemClock
 from core.db import Database
 from core.ids import uuid7
@@ -36,7 +35,6 @@ from features.ledger.adapters import PostgresLedgerRepository
 from features.ledger.model import PLATFORM_REVENUE_SHARDS, AccountRef, Leg
 from features.ledger.service import LedgerService
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:ledger -->", "<!-- /bench:ledger -->"
 VIEWERS, CREATORS, PRICE = 2000, 200, 7
 WITH_FEE = "(c) unlock with a platform fee (2 legs; the fee to the creator's platform revenue shard)"
@@ -268,7 +266,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print(section)
     if args.write:
         write_section("ledger", section)
-        print(f"written to {DOC}")
+        print(f"written to {doc_path()}")
 
 
 def main() -> None:

@@ -30,14 +30,13 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
-from bench.common import write_section
+from bench.common import doc_path, write_section
 from core.pipeline import MemoryCheckpointStore, Progress
 from features.pipeline.adapters import MemoryKeyStore, RecordingFfmpeg, SubprocessFfmpeg
 from features.pipeline.content_store import LocalContentStore
 from features.pipeline.model import SubtitleSource, TranscodeRequest
 from features.pipeline.service import TranscodeService
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:pipeline -->", "<!-- /bench:pipeline -->"
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 SRT = "".join(f"{n}\n00:00:{n:02d},000 --> 00:00:{n:02d},900\nLine {n}\n\n" for n in range(1, 20))
@@ -261,7 +260,7 @@ def main() -> None:
     print(section)
     if not args.no_write:
         write_section("pipeline", section)
-        print(f"written to {DOC}")
+        print(f"written to {doc_path()}")
 
 
 if __name__ == "__main__":

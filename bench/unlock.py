@@ -44,12 +44,11 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from bench.common import bench_database, free_port, load_parser, write_section
+from bench.common import bench_database, doc_path, free_port, load_parser, write_section
 from bench.load import ClientSaturated, LoadResult, Person, drive_wrk, wrk_path
 from core.di import get_port
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:unlock -->", "<!-- /bench:unlock -->"
 PRICE = 50
 CREATORS = 40
@@ -567,7 +566,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print(section)
     if args.write:
         write_section("unlock", section)
-        print(f"written to {DOC}")
+        print(f"written to {doc_path()}")
 
 
 def main() -> None:
