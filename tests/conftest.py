@@ -20,7 +20,7 @@ import httpx
 import pytest
 from injector import Injector
 
-from core.db import Database, create_database, drop_database, migrate, with_database
+from core.db import Database, bind_tables, create_database, drop_database, migrate, with_database
 from core.di import build_injector
 from core.embedded_pg import EmbeddedPostgres
 from core.settings import Settings, load_settings
@@ -115,6 +115,10 @@ async def pg(real_injector: Injector, request: pytest.FixtureRequest) -> AsyncIt
     leave money unbalanced, unless it is marked `ledger_tampered` because it corrupts rows on purpose.
     """
     db = real_injector.get(Database)
+    # Piccolo tables are bound to the engine of the Database started last; a test that started (and
+    # stopped) its own app's Database leaves them on a stopped engine, whose queries then open a
+    # connection of their own outside the test's transaction (and wait on its row locks forever).
+    bind_tables(db.engine, db.tables)
     tables = [
         r["tablename"]
         for r in await db.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
