@@ -9,6 +9,7 @@ hence identical CIDs.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,7 @@ class MasterMedia:
     playlist: str
     default: bool
     channels: int | None = None
+    autoselect: bool = True
 
 
 def _quoted(value: str) -> str:
@@ -113,11 +115,18 @@ def render_master(variants: Sequence[MasterVariant], media: Sequence[MasterMedia
     """A master playlist: the audio and subtitle groups, then one variant per rendition (smallest first)."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-INDEPENDENT-SEGMENTS"]
     groups = {m.kind: m.group for m in media}
+    for kind, group in groups.items():
+        members = [m for m in media if m.kind == kind and m.group == group]
+        if sum(m.default for m in members) > 1:
+            raise ValueError(f"more than one DEFAULT=YES rendition in the {kind} group {group!r}")
+        if len({m.name for m in members}) != len(members):
+            raise ValueError(f"two renditions of the {kind} group {group!r} have the same NAME")
     for item in media:
         attributes = [f"TYPE={item.kind}", f"GROUP-ID={_quoted(item.group)}", f"NAME={_quoted(item.name)}"]
         if item.language:
             attributes.append(f"LANGUAGE={_quoted(item.language)}")
-        attributes += [f"DEFAULT={'YES' if item.default else 'NO'}", "AUTOSELECT=YES"]
+        autoselect = item.autoselect or item.default  # RFC 8216: DEFAULT=YES implies AUTOSELECT=YES
+        attributes += [f"DEFAULT={'YES' if item.default else 'NO'}", f"AUTOSELECT={'YES' if autoselect else 'NO'}"]
         if item.kind == "SUBTITLES":
             attributes.append("FORCED=NO")
         if item.channels:
@@ -173,6 +182,56 @@ def add_subtitle_rendition(master: str, name: str, language: str, playlist: str)
             line = f"{line},{group}"
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def add_audio_rendition(
+    master: str, name: str, language: str, playlist: str, *, bandwidth_increase: int = 0, average_increase: int = 0
+) -> str:
+    """`master` with one more audio rendition (DEFAULT=NO, after the other audio renditions) in the audio
+    group every variant already names. A variant's bandwidth counts its largest audio rendition: when
+    the new one is larger, `bandwidth_increase`/`average_increase` say by how much every variant grows.
+    Nothing else changes: the video, the other audio and the subtitles stay as published.
+
+    Raises ValueError for a master playlist without variants or without an audio group, or a NAME the
+    group already has."""
+    lines = master.splitlines()
+    if not lines or lines[0].strip() != "#EXTM3U":
+        raise ValueError("not a master playlist")
+    audio = [i for i, line in enumerate(lines) if line.startswith("#EXT-X-MEDIA:") and "TYPE=AUDIO" in line]
+    if not audio:
+        raise ValueError("the master playlist has no audio group")
+    if any(f"NAME={_quoted(name)}" in lines[i] for i in audio):
+        raise ValueError(f"the audio group already has a rendition named {name!r}")
+    if not any(line.startswith("#EXT-X-STREAM-INF:") for line in lines):
+        raise ValueError("the master playlist has no variant")
+    media_line = "#EXT-X-MEDIA:" + ",".join(
+        [
+            "TYPE=AUDIO",
+            f"GROUP-ID={_quoted(AUDIO_GROUP)}",
+            f"NAME={_quoted(name)}",
+            f"LANGUAGE={_quoted(language)}",
+            "DEFAULT=NO",
+            "AUTOSELECT=YES",
+            f"CHANNELS={_quoted('2')}",
+            f"URI={_quoted(playlist)}",
+        ]
+    )
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        if line.startswith("#EXT-X-STREAM-INF:") and (bandwidth_increase or average_increase):
+            line = _grown(line, bandwidth_increase, average_increase)
+        out.append(line)
+        if index == audio[-1]:
+            out.append(media_line)
+    return "\n".join(out) + "\n"
+
+
+def _grown(stream_inf: str, peak: int, average: int) -> str:
+    def grow(match: re.Match[str]) -> str:
+        attribute, value = match.group(1), int(match.group(2))
+        return f"{attribute}={value + (average if attribute == 'AVERAGE-BANDWIDTH' else peak)}"
+
+    return re.sub(r"(?<![A-Z-])(BANDWIDTH|AVERAGE-BANDWIDTH)=(\d+)", grow, stream_inf)
 
 
 # --------------------------------------------------------------------------

@@ -13,10 +13,26 @@ from pathlib import Path
 import av
 import av.error
 
-from features.pipeline.model import ProbeError, SourceInfo
+from features.pipeline.model import AudioStream, ProbeError, SourceInfo, SubtitleStream
 
 # Demuxers that read a single still image: a picture is not a video, whatever duration it reports.
 _STILL_IMAGE_FORMATS = {"image2", "gif", "webp", "apng"}
+# Subtitle codecs made of text (they become WebVTT); DVD, DVB and PGS subtitles are pictures.
+TEXT_SUBTITLE_CODECS = {"subrip", "srt", "webvtt", "mov_text", "ass", "ssa", "text", "microdvd", "subviewer"}
+_DISPOSITIONS = (
+    "default",
+    "dub",
+    "original",
+    "comment",
+    "lyrics",
+    "karaoke",
+    "forced",
+    "hearing_impaired",
+    "visual_impaired",
+    "clean_effects",
+    "captions",
+    "descriptions",
+)
 
 
 def probe_media(path: Path) -> SourceInfo:
@@ -68,7 +84,56 @@ def probe_media(path: Path) -> SourceInfo:
             has_audio=audio is not None,
             rotation=rotation,
             format_name=format_name,
+            audio_streams=tuple(_audio_stream(i, s) for i, s in enumerate(container.streams.audio)),
+            subtitle_streams=tuple(_subtitle_stream(i, s) for i, s in enumerate(container.streams.subtitles)),
         )
+
+
+def _tag(stream: av.stream.Stream, name: str) -> str | None:
+    value = (stream.metadata or {}).get(name)
+    if not isinstance(value, str):
+        return None
+    value = " ".join(value.split())
+    return None if not value or value.lower() == "und" else value
+
+
+def _dispositions(stream: av.stream.Stream) -> tuple[str, ...]:
+    flags = stream.disposition
+    return tuple(name for name in _DISPOSITIONS if flags & getattr(av.stream.Disposition, name))
+
+
+def _audio_stream(position: int, stream: av.audio.stream.AudioStream) -> AudioStream:
+    context = stream.codec_context
+    return AudioStream(
+        index=position,
+        codec=context.name or "unknown",
+        channels=int(getattr(context, "channels", 0) or 0),
+        language=_tag(stream, "language"),
+        title=_tag(stream, "title") or _own_handler_name(stream),
+        dispositions=_dispositions(stream),
+    )
+
+
+def _own_handler_name(stream: av.stream.Stream) -> str | None:
+    """MP4 keeps a track's name as its handler name; muxers write a generic one ("SoundHandler")
+    when there is none, which is no title."""
+    handler = _tag(stream, "handler_name")
+    return None if handler is None or handler in _GENERIC_HANDLERS else handler
+
+
+_GENERIC_HANDLERS = {"SoundHandler", "VideoHandler", "SubtitleHandler", "Core Media Audio", "Sound Media Handler"}
+
+
+def _subtitle_stream(position: int, stream: av.stream.Stream) -> SubtitleStream:
+    codec = stream.codec_context.name if stream.codec_context is not None else None
+    return SubtitleStream(
+        index=position,
+        codec=codec or "unknown",
+        text=(codec or "") in TEXT_SUBTITLE_CODECS,
+        language=_tag(stream, "language"),
+        title=_tag(stream, "title"),
+        dispositions=_dispositions(stream),
+    )
 
 
 def _duration(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> float | None:

@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from core.errors import Conflict
@@ -36,7 +36,8 @@ class PipelineTranscoder:
             info = await self.service.probe(path)
         except ProbeError as error:
             raise UnreadableMedia(error.message) from error
-        return SourceMeta(**info.to_dict())
+        facts = info.to_dict()
+        return SourceMeta(**{f.name: facts[f.name] for f in fields(SourceMeta) if f.name in facts})
 
     async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
         request = TranscodeRequest(
