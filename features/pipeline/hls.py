@@ -67,9 +67,14 @@ def bandwidth(playlist_path: Path, *, sealed: bool = True) -> tuple[int, int]:
     sizes = [(playlist_path.parent / s.uri).stat().st_size for s in segments]
     if sealed:
         sizes = [sealed_size(size) for size in sizes]
-    durations = [max(s.duration, 0.001) for s in segments]
-    if not segments:
+    return rates(sizes, [s.duration for s in segments])
+
+
+def rates(sizes: Sequence[int], durations: Sequence[float]) -> tuple[int, int]:
+    """(peak, average) bits per second of segments of `sizes` bytes lasting `durations` seconds."""
+    if not sizes:
         return 0, 0
+    durations = [max(d, 0.001) for d in durations]
     peak = math.ceil(max(size * 8 / duration for size, duration in zip(sizes, durations, strict=True)))
     average = math.ceil(sum(sizes) * 8 / sum(durations))
     return peak, min(average, peak)

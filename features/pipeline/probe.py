@@ -159,3 +159,40 @@ def _first_frame_rotation(container: av.container.InputContainer, video: av.vide
 
 def _normalize_rotation(degrees: float) -> int:
     return (round(degrees / 90) * 90) % 360
+
+
+def probe_audio(path: Path) -> AudioStream:
+    """The first audio stream of the file at `path`, proven readable by decoding one frame of it: what a
+    creator's added audio track is made from.
+
+    Raises ProbeError (with a reason a creator can act on) when the file is missing, empty, not a media
+    file, has no audio stream, cannot be decoded, or has no length.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProbeError("The uploaded file is missing.")
+    if path.stat().st_size == 0:
+        raise ProbeError("The uploaded file is empty.")
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise ProbeError("This file is not audio: it is not in a media format we can read.") from error
+    with container:
+        format_name = container.format.name or ""
+        if format_name in _STILL_IMAGE_FORMATS or format_name.endswith("_pipe") or not container.streams.audio:
+            raise ProbeError("This file is not audio: it contains no sound.")
+        stream = container.streams.audio[0]
+        duration = None
+        if container.duration is not None and container.duration > 0:
+            duration = float(container.duration) / av.time_base
+        elif stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * Fraction(stream.time_base))
+        if not duration or duration <= 0:
+            raise ProbeError("This audio has no length: its duration is zero or unknown.")
+        try:
+            decoded = next(iter(container.decode(stream)), None)
+        except (av.error.FFmpegError, ValueError) as error:
+            raise ProbeError("This audio is damaged: its sound cannot be decoded.") from error
+        if decoded is None:
+            raise ProbeError("This audio is damaged: it has no sound frames.")
+        return _audio_stream(0, stream)

@@ -12,17 +12,20 @@ from pathlib import Path
 
 from core.errors import Conflict
 from core.pipeline import Progress, ProgressSink, UnitFailed
+from features.pipeline.added_audio import AudioTrackError
 from features.pipeline.model import ContentNotFound, ProbeError, TranscodeRequest
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
+from features.pipeline.ports import FfmpegFailed
 from features.pipeline.service import TranscodeService
 from features.pipeline.subtitles import SubtitleError
 from features.studio.model import (
+    InvalidAudioTrack,
     InvalidSubtitle,
     SourceMeta,
     Transcoded,
     UnreadableMedia,
 )
-from features.studio.ports import AddedSubtitle, TranscodeOrder
+from features.studio.ports import AddedAudio, AddedSubtitle, TranscodeOrder
 
 
 class PipelineTranscoder:
@@ -89,8 +92,22 @@ class PipelineTranscoder:
             raise Conflict("This video's published files are incomplete: convert it again first.") from error
         return AddedSubtitle(added.manifest, added.master_playlist_cid, added.track)
 
+    async def add_audio_track(
+        self, run_id: str, manifest: Mapping[str, str], duration: float, audio: Path, language: str, name: str
+    ) -> AddedAudio:
+        try:
+            added = await self.service.add_audio_track(run_id, manifest, duration, audio, language, name)
+        except AudioTrackError as error:
+            raise InvalidAudioTrack(error.message) from error
+        except FfmpegFailed as error:
+            raise InvalidAudioTrack("This sound file cannot be converted: it may be damaged.") from error
+        except (ContentNotFound, KeyError, ValueError) as error:
+            raise Conflict("This video's published files are incomplete: convert it again first.") from error
+        return AddedAudio(added.manifest, added.master_playlist_cid, added.track)
+
 
 FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"
+FAKE_AUDIO_MAGIC = b"HYPHA-FAKE-AUDIO\n"
 FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
 FAKE_STEPS = ("Converting subtitles", "Converting audio", "Converting to 480p", "Publishing")
 
@@ -179,6 +196,20 @@ class MemoryTranscoder:
         published = {**manifest, playlist: f"fake-subs-{digest}", "master.m3u8": f"fake-master-{digest}"}
         track = {"language": language, "label": label or language, "playlist": playlist}
         return AddedSubtitle(published, published["master.m3u8"], track)
+
+    async def add_audio_track(
+        self, run_id: str, manifest: Mapping[str, str], duration: float, audio: Path, language: str, name: str
+    ) -> AddedAudio:
+        """A fake rendition for a file written by `fake_audio` (the real encoding is the pipeline's)."""
+        head = await asyncio.to_thread(_head, audio)
+        if not head.startswith(FAKE_AUDIO_MAGIC):
+            raise InvalidAudioTrack("This file is not audio: it contains no sound.")
+        folder = f"audio-{sum(1 for p in manifest if p.endswith('index.m3u8') and p.startswith('audio'))}"
+        playlist = f"{folder}/index.m3u8"
+        digest = hashlib.sha256(json.dumps([sorted(manifest.items()), playlist]).encode()).hexdigest()[:16]
+        published = {**manifest, playlist: f"fake-audio-{digest}", "master.m3u8": f"fake-master-{digest}"}
+        track = {"name": name or language, "language": language, "playlist": playlist, "default": False}
+        return AddedAudio(published, published["master.m3u8"], track | {"autoselect": True, "channels": 2})
 
 
 def _head(path: Path, size: int = 4096) -> bytes:
