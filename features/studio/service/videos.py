@@ -34,6 +34,8 @@ from features.studio.service.base import (
     StudioBase,
 )
 
+ADDED_AUDIO_ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class VideoTile:
@@ -173,28 +175,31 @@ class VideoUseCases(StudioBase):
 
         The file is probed (it must hold sound) and converted outside any transaction; it is written to
         a private temporary file, removed whatever happens (the creator's file is not kept: nothing is
-        left behind when it is refused). If the video changed meanwhile (another track was added),
-        the converted track is not used and Conflict asks to try again.
+        left behind when it is refused). If the video changed meanwhile (another track was added), the
+        track is converted again onto the new master playlist (a few times at most, then Conflict).
 
         Raises InvalidAudioTrack, VideoNotFound, or Conflict (not ready, or changed meanwhile)."""
         language = " ".join(language.split())
         name = " ".join(name.split())[:60]
         if not language:
             raise InvalidAudioTrack("Give the track's language code, such as 'en' or 'pt-BR'.")
-        video = await self.owned_video(owner_id, video_id)
-        video.check_new_audio_track(name)
+        (await self.owned_video(owner_id, video_id)).check_new_audio_track(name)  # before any byte is written
         async with _temporary_file(self.policy.work_root, data) as path:
-            added = await self.transcoder.add_audio_track(
-                str(video.id), video.manifest, video.duration or 0.0, path, language, name
-            )
-        async with self.uow.atomic():
-            current = await self._owned_for_update(owner_id, video_id)
-            if current.playlist != video.playlist:
-                raise Conflict("This video changed while the audio track was converted: please send it again.")
-            current.add_published_audio_track(added.manifest, added.playlist, added.track, self.clock.now())
-            await self.videos.save(current)
-            await self._announce(current)
-        return current
+            for _ in range(ADDED_AUDIO_ATTEMPTS):
+                video = await self.owned_video(owner_id, video_id)
+                video.check_new_audio_track(name)
+                added = await self.transcoder.add_audio_track(
+                    str(video.id), video.manifest, video.duration or 0.0, path, language, name
+                )
+                async with self.uow.atomic():
+                    current = await self._owned_for_update(owner_id, video_id)
+                    if current.playlist != video.playlist:
+                        continue  # another track or subtitles came meanwhile: convert again on the new master
+                    current.add_published_audio_track(added.manifest, added.playlist, added.track, self.clock.now())
+                    await self.videos.save(current)
+                    await self._announce(current)
+                    return current
+        raise Conflict("This video kept changing while the audio track was converted: please send it again.")
 
     async def remove_subtitle(self, owner_id: UUID, video_id: UUID, language: str) -> Video:
         async with self.uow.atomic():
