@@ -152,7 +152,7 @@ async def publish_added_audio(
         clear, sealed = Path(tmp) / "clear", Path(tmp) / "sealed"
         clear.mkdir()
         sealed.mkdir()
-        await ffmpeg.run(added_audio_args(audio, duration, clear), duration=duration)
+        await ffmpeg.run(added_audio_args(audio, duration, clear), duration=duration if duration > 0 else None)
         new_peak, new_average = bandwidth(clear / "index.m3u8")
         files = await asyncio.to_thread(_seal_track, clear, sealed, key.key, key_uri)
         for path in files:

@@ -140,7 +140,8 @@ def audio_args(source_path: Path, source: SourceInfo, renditions: Sequence[tuple
 def added_audio_args(audio_path: Path, duration: float, into: Path) -> list[str]:
     """An audio file added to a published video: its first audio stream, cut at the video's length, as
     the same AAC HLS rendition the pipeline makes (t=0 on the same MPEG-TS origin as the video)."""
-    return ["-i", _ffmpeg_path(audio_path), "-map", "0:a:0", "-t", f"{duration:.3f}", *_aac(into)]
+    cut = ["-t", f"{duration:.3f}"] if duration > 0 else []  # an unknown length (0) cuts nothing
+    return ["-i", _ffmpeg_path(audio_path), "-map", "0:a:0", *cut, *_aac(into)]
 
 
 def subtitle_extract_args(source_path: Path, streams: Sequence[tuple[int, Path]]) -> list[str]:

@@ -212,11 +212,13 @@ class AddedSubtitle:
 
 @dataclass(frozen=True)
 class AddedAudio:
-    """An audio rendition published for a ready video: its new manifest, master CID, and the track."""
+    """An audio rendition published for a ready video: its new manifest, master CID, the track, and the
+    bytes it added to the content store (its segments, its playlist, the new master)."""
 
     manifest: Mapping[str, str]
     playlist: str
     track: Mapping[str, Any]
+    published_bytes: int = 0
 
 
 class Transcoder(Protocol):

@@ -70,6 +70,7 @@ async def test_an_audio_track_added_later_is_published_without_converting_the_vi
         assert added[0] == "audio-1/index.m3u8"
         assert all(p.startswith("audio-1/seg_") for p in added[1:])
         assert len(added) >= 2
+        assert after.published_bytes > video.published_bytes  # the creator's storage counts the new track
         assert [(t["name"], t["language"]) for t in after.audio_tracks] == [
             ("Original", "und"),
             ("Version française", "fr"),

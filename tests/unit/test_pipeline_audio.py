@@ -133,6 +133,7 @@ def test_an_added_audio_file_is_cut_at_the_videos_length_and_subtitles_are_extra
     args = added_audio_args(tmp_path / "a.m4a", 12.5, tmp_path / "out")
     assert args[:6] == ["-i", str((tmp_path / "a.m4a").resolve()), "-map", "0:a:0", "-t", "12.500"]
     assert "libx264" not in args
+    assert "-t" not in added_audio_args(tmp_path / "a.m4a", 0.0, tmp_path / "out")
     args = subtitle_extract_args(tmp_path / "in.mkv", [(0, tmp_path / "0.vtt"), (2, tmp_path / "2.vtt")])
     assert [args[i + 1] for i, arg in enumerate(args) if arg == "-map"] == ["0:s:0", "0:s:2"]
     assert args.count("webvtt") == 4

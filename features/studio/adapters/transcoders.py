@@ -103,7 +103,11 @@ class PipelineTranscoder:
             raise InvalidAudioTrack("This sound file cannot be converted: it may be damaged.") from error
         except (ContentNotFound, KeyError, ValueError) as error:
             raise Conflict("This video's published files are incomplete: convert it again first.") from error
-        return AddedAudio(added.manifest, added.master_playlist_cid, added.track)
+        published = 0
+        for cid in set(added.manifest.values()) - set(manifest.values()):  # for the creator's storage quota
+            with contextlib.suppress(ContentNotFound):
+                published += await self.service.published_size(cid)
+        return AddedAudio(added.manifest, added.master_playlist_cid, added.track, published)
 
 
 FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"

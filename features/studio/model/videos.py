@@ -366,12 +366,19 @@ class Video:
             raise InvalidAudioTrack(f"This video already has an audio track named “{name}”: choose another name.")
 
     def add_published_audio_track(
-        self, manifest: Mapping[str, str], playlist: str, track: Mapping[str, Any], now: datetime
+        self,
+        manifest: Mapping[str, str],
+        playlist: str,
+        track: Mapping[str, Any],
+        now: datetime,
+        published_bytes: int = 0,
     ) -> None:
         """An audio file added to a ready video, already published as a new audio rendition: the video
-        now plays from the new master playlist (same video, other audio and subtitle files)."""
+        now plays from the new master playlist (same video, other audio and subtitle files), and its
+        published bytes (the creator's storage) grow by what the track added."""
         self.check_new_audio_track(str(track.get("name", "")))
         self.audio_tracks = [*self.audio_tracks, dict(track)]
+        self.published_bytes += max(0, published_bytes)
         self.manifest = dict(manifest)
         self.playlist = playlist
         self.updated_at = now

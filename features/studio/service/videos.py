@@ -195,7 +195,9 @@ class VideoUseCases(StudioBase):
                     current = await self._owned_for_update(owner_id, video_id)
                     if current.playlist != video.playlist:
                         continue  # another track or subtitles came meanwhile: convert again on the new master
-                    current.add_published_audio_track(added.manifest, added.playlist, added.track, self.clock.now())
+                    current.add_published_audio_track(
+                        added.manifest, added.playlist, added.track, self.clock.now(), added.published_bytes
+                    )
                     await self.videos.save(current)
                     await self._announce(current)
                     return current
