@@ -208,7 +208,7 @@ class MemoryTranscoder:
         head = await asyncio.to_thread(_head, audio)
         if not head.startswith(FAKE_AUDIO_MAGIC):
             raise InvalidAudioTrack("This file is not audio: it contains no sound.")
-        folder = f"audio-{sum(1 for p in manifest if p.endswith('index.m3u8') and p.startswith('audio'))}"
+        folder = f"audio-{1 + sum(1 for p in manifest if p.startswith('audio-') and p.endswith('/index.m3u8'))}"
         playlist = f"{folder}/index.m3u8"
         digest = hashlib.sha256(json.dumps([sorted(manifest.items()), playlist]).encode()).hexdigest()[:16]
         published = {**manifest, playlist: f"fake-audio-{digest}", "master.m3u8": f"fake-master-{digest}"}
