@@ -12,7 +12,7 @@ from playwright.async_api import BrowserContext, expect
 
 from core.web import SESSION_COOKIE
 from tests.e2e.test_accessibility_browser import AXE, axe_findings, settled
-from tests.support.media import make_multilingual_clip
+from tests.support.media import make_multilingual_clip, make_still, make_tone
 from tests.support.videos import person, price_and_publish, session_token, transcode_video
 
 pytestmark = pytest.mark.e2e
@@ -90,3 +90,42 @@ async def test_a_video_with_one_audio_track_shows_no_audio_menu(
     )
     assert await player.evaluate("video => video._hypha.hls.levels.length") >= 1
     await expect(page.get_by_test_id("audio-menu")).to_have_count(0)
+
+
+async def test_a_creator_adds_an_audio_track_from_the_studio_and_viewers_get_the_menu(
+    context: BrowserContext, live_server: str, pg: Injector, tmp_path: Path
+) -> None:
+    creator = await person(pg, "Mira", creator=True)
+    video = await transcode_video(pg, creator.id, title="One voice", seconds=4.0)
+    await price_and_publish(pg, creator.id, video, free=True)
+    token = await session_token(pg, creator)
+    await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live_server, "httpOnly": True}])
+    await context.add_init_script(path=AXE)
+    page = await context.new_page()
+    await page.goto(f"/studio/videos/{video.id}/upload")
+    section = page.get_by_test_id("audio-tracks")
+    await section.locator("xpath=ancestor::details").evaluate("details => { details.open = true; }")
+    await expect(section).to_be_visible()
+
+    # Not audio: the form says why, in place, and keeps what was typed.
+    await page.get_by_label("Audio file").set_input_files(make_still(tmp_path / "still.png"))
+    await page.locator("#f-audio-lang").fill("fr")
+    await page.locator("#f-audio-name").fill("Français")
+    await page.get_by_role("button", name="Publish audio track").click()
+    await expect(page.get_by_test_id("audio-error")).to_contain_text("not audio")
+    await expect(page.locator("#f-audio-name")).to_have_value("Français")
+    await settled(page)
+    assert await axe_findings(page) == []
+
+    await page.get_by_label("Audio file").set_input_files(make_tone(tmp_path / "fr.m4a", seconds=4.0))
+    await page.get_by_role("button", name="Publish audio track").click()
+    await expect(page.get_by_test_id("audio-status")).to_contain_text("Français audio published")
+    await expect(section.locator("li")).to_have_count(2)
+    await settled(page)
+    assert await axe_findings(page) == []
+
+    await page.goto(f"/v/{video.public_id}")
+    select = page.get_by_label("Audio", exact=True)
+    await expect(select.locator("option")).to_have_text(["Original", "Français"])
+    await select.select_option(label="Français")
+    await page.wait_for_function("() => document.querySelector('video.hls-player')._hypha.hls.audioTrack === 1")
