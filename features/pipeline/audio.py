@@ -153,6 +153,7 @@ class AudioPlan:
     default: bool
     autoselect: bool
     channels: int = 2
+    characteristics: str | None = None
 
     @property
     def playlist(self) -> str:
@@ -191,17 +192,18 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 
 def stream_name(stream: AudioStream, position: int) -> str:
-    """The stream's title; else its language's name (and "commentary" when it is one); else a number."""
+    """The stream's title; else its language's name (saying "commentary" or "audio description" when
+    it is one); else a number."""
     title = clean_name(stream.title)
     if title:
         return title
     named = language_name(hls_language(stream.language)) or hls_language(stream.language)
     if stream.commentary:
         return f"Commentary ({named})" if named else "Commentary"
+    if characteristics(stream) == DESCRIBES_VIDEO:
+        return f"Audio description ({named})" if named else "Audio description"
     if named:
         return named
-    if "visual_impaired" in stream.dispositions:
-        return "Audio description"
     return "Original" if position == 0 else f"Track {position + 1}"
 
 
@@ -220,6 +222,18 @@ def plan_audio(streams: Sequence[AudioStream]) -> list[AudioPlan]:
             language=hls_language(stream.language),
             default=position == default,
             autoselect=position == default or not stream.commentary,
+            characteristics=characteristics(stream),
         )
         for position, stream in enumerate(streams)
     ]
+
+
+DESCRIBES_VIDEO = "public.accessibility.describes-video"
+
+
+def characteristics(stream: AudioStream) -> str | None:
+    """The HLS CHARACTERISTICS of a stream: an audio description (a "visual impaired" or "descriptions"
+    disposition) is marked so players can offer it to viewers who need it (RFC 8216 4.3.4.1)."""
+    if {"visual_impaired", "descriptions"} & set(stream.dispositions):
+        return DESCRIBES_VIDEO
+    return None

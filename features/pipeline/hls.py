@@ -108,6 +108,7 @@ class MasterMedia:
     default: bool
     channels: int | None = None
     autoselect: bool = True
+    characteristics: str | None = None
 
 
 def _quoted(value: str) -> str:
@@ -134,6 +135,8 @@ def render_master(variants: Sequence[MasterVariant], media: Sequence[MasterMedia
         attributes += [f"DEFAULT={'YES' if item.default else 'NO'}", f"AUTOSELECT={'YES' if autoselect else 'NO'}"]
         if item.kind == "SUBTITLES":
             attributes.append("FORCED=NO")
+        if item.characteristics:
+            attributes.append(f"CHARACTERISTICS={_quoted(item.characteristics)}")
         if item.channels:
             attributes.append(f"CHANNELS={_quoted(str(item.channels))}")
         attributes.append(f"URI={_quoted(item.playlist)}")

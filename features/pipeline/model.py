@@ -297,7 +297,8 @@ class Rendition:
 class AudioTrack:
     """An audio rendition in the master playlist: `language` is its tag ("und" when unknown), `default`
     whether it is the one rendition marked DEFAULT=YES, `autoselect` whether a player may pick it by
-    the viewer's language (not a commentary), `channels` its channel count."""
+    the viewer's language (not a commentary), `channels` its channel count, `characteristics` its HLS
+    CHARACTERISTICS (an audio description's "public.accessibility.describes-video")."""
 
     name: str
     language: str
@@ -305,6 +306,7 @@ class AudioTrack:
     default: bool = True
     autoselect: bool = True
     channels: int = 2
+    characteristics: str | None = None
 
 
 @dataclass(frozen=True)

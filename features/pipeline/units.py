@@ -280,6 +280,7 @@ class ConvertBaseAudio(Unit):
                 default=plan.default,
                 autoselect=plan.autoselect,
                 channels=plan.channels,
+                characteristics=plan.characteristics,
             )
             for plan in plans
         ]
@@ -437,6 +438,7 @@ class RenderFinalPlaylist(Unit):
                 track["default"],
                 track["channels"],
                 track["autoselect"],
+                track["characteristics"],
             )
             for track in audio_tracks
         ]

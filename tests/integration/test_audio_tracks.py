@@ -125,6 +125,7 @@ async def test_an_audio_file_added_later_is_published_without_encoding_the_video
         "default": False,
         "autoselect": True,
         "channels": 2,
+        "characteristics": None,
     }
     master = m3u8.loads((await portrait.service.read_published(added.master_playlist_cid)).decode())
     assert [(m.language, m.name, m.default) for m in audio_media(master)] == [

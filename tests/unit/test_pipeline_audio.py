@@ -78,6 +78,20 @@ def test_exactly_one_default_a_commentary_is_neither_default_nor_autoselected() 
     ]
 
 
+def test_an_audio_description_is_marked_for_players_that_offer_it() -> None:
+    plans = plan_audio([stream(0, "eng", "default"), stream(1, "eng", "visual_impaired")])
+    assert [(p.name, p.default, p.characteristics) for p in plans] == [
+        ("English", True, None),
+        ("Audio description (English)", False, "public.accessibility.describes-video"),
+    ]
+    media = [
+        MasterMedia("AUDIO", "audio", p.name, p.language, p.playlist, p.default, 2, p.autoselect, p.characteristics)
+        for p in plans
+    ]
+    master = m3u8.loads(render_master(VARIANTS, media))
+    assert [m.characteristics for m in master.media] == [None, "public.accessibility.describes-video"]
+
+
 def test_titles_win_and_are_made_safe_and_names_stay_unique() -> None:
     plans = plan_audio([stream(0, "eng", title='Director "cut"\n'), stream(1, "eng"), stream(2, "eng")])
     assert [p.name for p in plans] == ["Director 'cut'", "English", "English 2"]

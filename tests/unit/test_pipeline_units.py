@@ -264,9 +264,10 @@ def test_a_transcode_result_round_trips_through_json_shapes() -> None:
         "renditions": [{"name": "480p", "width": 854, "height": 480, "bandwidth": 1, "playlist": "480p/index.m3u8"}],
         "audio_tracks": [
             {"name": "English", "language": "en", "playlist": "audio/index.m3u8", "default": True}
-            | {"autoselect": True, "channels": 2},
-            {"name": "Français", "language": "fr", "playlist": "audio-1/index.m3u8", "default": False}
-            | {"autoselect": True, "channels": 2},
+            | {"autoselect": True, "channels": 2, "characteristics": None},
+            {"name": "Audio description (English)", "language": "en", "playlist": "audio-1/index.m3u8"}
+            | {"default": False, "autoselect": True, "channels": 2}
+            | {"characteristics": "public.accessibility.describes-video"},
         ],
         "subtitle_tracks": [{"language": "en", "label": "English", "playlist": "subs/0-en.m3u8"}],
         "cover_cid": None,
