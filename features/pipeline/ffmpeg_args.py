@@ -1,8 +1,9 @@
 """The ffmpeg command lines of the units, module-level so the benchmark can run exactly the same ones
-bare: HLS output, one H.264 rendition, the AAC audio rendition, the cover frame."""
+bare: HLS output, one H.264 rendition, the AAC audio renditions, the source's own subtitles, the cover frame."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from features.pipeline.model import (
@@ -98,16 +99,9 @@ def video_args(
     ]
 
 
-def audio_args(source_path: Path, source: SourceInfo, into: Path) -> list[str]:
-    """AAC-LC stereo 128 kb/s; a source without sound gets a silent track of the same length, so
-    every video has the same shape (one audio group) and plays in hls.js like any other."""
-    if source.has_audio:
-        inputs = ["-i", _ffmpeg_path(source_path), "-map", "0:a:0"]
-    else:
-        inputs = ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
-        inputs += ["-t", f"{source.duration:.3f}"]
+def _aac(into: Path) -> list[str]:
+    """AAC-LC stereo 128 kb/s 48 kHz into an HLS media playlist in `into`."""
     return [
-        *inputs,
         "-vn",
         "-sn",
         "-dn",
@@ -123,6 +117,39 @@ def audio_args(source_path: Path, source: SourceInfo, into: Path) -> list[str]:
         "48000",
         *hls_output(into),
     ]
+
+
+def audio_args(source_path: Path, source: SourceInfo, renditions: Sequence[tuple[int | None, Path]]) -> list[str]:
+    """Every audio rendition in one ffmpeg run (the source is read and demuxed once): for each
+    (audio stream index, folder), that stream as AAC-LC stereo 128 kb/s HLS. A source without sound
+    gets one silent track of the same length (stream None), so every video has the same shape (an
+    audio group) and plays in hls.js like any other."""
+    if not renditions:
+        raise ValueError("no audio rendition to make")
+    if any(stream is None for stream, _ in renditions):
+        if len(renditions) != 1 or source.has_audio:
+            raise ValueError("a silent track is the only audio rendition of a source without sound")
+        inputs = ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
+        return [*inputs, "-t", f"{source.duration:.3f}", *_aac(renditions[0][1])]
+    args = ["-i", _ffmpeg_path(source_path)]
+    for stream, into in renditions:
+        args += ["-map", f"0:a:{stream}", *_aac(into)]
+    return args
+
+
+def added_audio_args(audio_path: Path, duration: float, into: Path) -> list[str]:
+    """An audio file added to a published video: its first audio stream, cut at the video's length, as
+    the same AAC HLS rendition the pipeline makes (t=0 on the same MPEG-TS origin as the video)."""
+    cut = ["-t", f"{duration:.3f}"] if duration > 0 else []  # an unknown length (0) cuts nothing
+    return ["-i", _ffmpeg_path(audio_path), "-map", "0:a:0", *cut, *_aac(into)]
+
+
+def subtitle_extract_args(source_path: Path, streams: Sequence[tuple[int, Path]]) -> list[str]:
+    """The source's own text subtitle streams as WebVTT files, in one run: (subtitle stream index, file)."""
+    args = ["-i", _ffmpeg_path(source_path)]
+    for stream, into in streams:
+        args += ["-map", f"0:s:{stream}", "-an", "-vn", "-dn", "-c:s", "webvtt", "-f", "webvtt", _ffmpeg_path(into)]
+    return args
 
 
 def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) -> list[str]:

@@ -67,9 +67,14 @@ def bandwidth(playlist_path: Path, *, sealed: bool = True) -> tuple[int, int]:
     sizes = [(playlist_path.parent / s.uri).stat().st_size for s in segments]
     if sealed:
         sizes = [sealed_size(size) for size in sizes]
-    durations = [max(s.duration, 0.001) for s in segments]
-    if not segments:
+    return rates(sizes, [s.duration for s in segments])
+
+
+def rates(sizes: Sequence[int], durations: Sequence[float]) -> tuple[int, int]:
+    """(peak, average) bits per second of segments of `sizes` bytes lasting `durations` seconds."""
+    if not sizes:
         return 0, 0
+    durations = [max(d, 0.001) for d in durations]
     peak = math.ceil(max(size * 8 / duration for size, duration in zip(sizes, durations, strict=True)))
     average = math.ceil(sum(sizes) * 8 / sum(durations))
     return peak, min(average, peak)
@@ -102,6 +107,8 @@ class MasterMedia:
     playlist: str
     default: bool
     channels: int | None = None
+    autoselect: bool = True
+    characteristics: str | None = None
 
 
 def _quoted(value: str) -> str:
@@ -114,13 +121,22 @@ def render_master(variants: Sequence[MasterVariant], media: Sequence[MasterMedia
     """A master playlist: the audio and subtitle groups, then one variant per rendition (smallest first)."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-INDEPENDENT-SEGMENTS"]
     groups = {m.kind: m.group for m in media}
+    for kind, group in groups.items():
+        members = [m for m in media if m.kind == kind and m.group == group]
+        if sum(m.default for m in members) > 1:
+            raise ValueError(f"more than one DEFAULT=YES rendition in the {kind} group {group!r}")
+        if len({m.name for m in members}) != len(members):
+            raise ValueError(f"two renditions of the {kind} group {group!r} have the same NAME")
     for item in media:
         attributes = [f"TYPE={item.kind}", f"GROUP-ID={_quoted(item.group)}", f"NAME={_quoted(item.name)}"]
         if item.language:
             attributes.append(f"LANGUAGE={_quoted(item.language)}")
-        attributes += [f"DEFAULT={'YES' if item.default else 'NO'}", "AUTOSELECT=YES"]
+        autoselect = item.autoselect or item.default  # RFC 8216: DEFAULT=YES implies AUTOSELECT=YES
+        attributes += [f"DEFAULT={'YES' if item.default else 'NO'}", f"AUTOSELECT={'YES' if autoselect else 'NO'}"]
         if item.kind == "SUBTITLES":
             attributes.append("FORCED=NO")
+        if item.characteristics:
+            attributes.append(f"CHARACTERISTICS={_quoted(item.characteristics)}")
         if item.channels:
             attributes.append(f"CHANNELS={_quoted(str(item.channels))}")
         attributes.append(f"URI={_quoted(item.playlist)}")
@@ -174,6 +190,56 @@ def add_subtitle_rendition(master: str, name: str, language: str, playlist: str)
             line = f"{line},{group}"
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def add_audio_rendition(
+    master: str, name: str, language: str, playlist: str, *, bandwidth_increase: int = 0, average_increase: int = 0
+) -> str:
+    """`master` with one more audio rendition (DEFAULT=NO, after the other audio renditions) in the audio
+    group every variant already names. A variant's bandwidth counts its largest audio rendition: when
+    the new one is larger, `bandwidth_increase`/`average_increase` say by how much every variant grows.
+    Nothing else changes: the video, the other audio and the subtitles stay as published.
+
+    Raises ValueError for a master playlist without variants or without an audio group, or a NAME the
+    group already has."""
+    lines = master.splitlines()
+    if not lines or lines[0].strip() != "#EXTM3U":
+        raise ValueError("not a master playlist")
+    audio = [i for i, line in enumerate(lines) if line.startswith("#EXT-X-MEDIA:") and "TYPE=AUDIO" in line]
+    if not audio:
+        raise ValueError("the master playlist has no audio group")
+    if any(f"NAME={_quoted(name)}" in lines[i] for i in audio):
+        raise ValueError(f"the audio group already has a rendition named {name!r}")
+    if not any(line.startswith("#EXT-X-STREAM-INF:") for line in lines):
+        raise ValueError("the master playlist has no variant")
+    media_line = "#EXT-X-MEDIA:" + ",".join(
+        [
+            "TYPE=AUDIO",
+            f"GROUP-ID={_quoted(AUDIO_GROUP)}",
+            f"NAME={_quoted(name)}",
+            f"LANGUAGE={_quoted(language)}",
+            "DEFAULT=NO",
+            "AUTOSELECT=YES",
+            f"CHANNELS={_quoted('2')}",
+            f"URI={_quoted(playlist)}",
+        ]
+    )
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        if line.startswith("#EXT-X-STREAM-INF:") and (bandwidth_increase or average_increase):
+            line = _grown(line, bandwidth_increase, average_increase)
+        out.append(line)
+        if index == audio[-1]:
+            out.append(media_line)
+    return "\n".join(out) + "\n"
+
+
+def _grown(stream_inf: str, peak: int, average: int) -> str:
+    def grow(match: re.Match[str]) -> str:
+        attribute, value = match.group(1), int(match.group(2))
+        return f"{attribute}={value + (average if attribute == 'AVERAGE-BANDWIDTH' else peak)}"
+
+    return re.sub(r"(?<![A-Z-])(BANDWIDTH|AVERAGE-BANDWIDTH)=(\d+)", grow, stream_inf)
 
 
 # --------------------------------------------------------------------------

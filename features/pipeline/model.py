@@ -30,6 +30,84 @@ class ContentNotFound(ContentStoreError):
 
 
 @dataclass(frozen=True)
+class AudioStream:
+    """One audio stream of a source, as probed: `index` is its place among the source's audio streams
+    (ffmpeg's `0:a:<index>`); `language` and `title` are its tags (None when absent or "und");
+    `dispositions` the names of its disposition flags ("default", "comment", "dub", "original",
+    "visual_impaired", ...)."""
+
+    index: int
+    codec: str
+    channels: int
+    language: str | None = None
+    title: str | None = None
+    dispositions: tuple[str, ...] = ()
+
+    @property
+    def default(self) -> bool:
+        return "default" in self.dispositions
+
+    @property
+    def commentary(self) -> bool:
+        return "comment" in self.dispositions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "codec": self.codec,
+            "channels": self.channels,
+            "language": self.language,
+            "title": self.title,
+            "dispositions": list(self.dispositions),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AudioStream:
+        return cls(
+            index=int(data["index"]),
+            codec=str(data.get("codec", "unknown")),
+            channels=int(data.get("channels", 0)),
+            language=None if data.get("language") is None else str(data["language"]),
+            title=None if data.get("title") is None else str(data["title"]),
+            dispositions=tuple(str(d) for d in data.get("dispositions", ())),
+        )
+
+
+@dataclass(frozen=True)
+class SubtitleStream:
+    """One subtitle stream of a source: `index` among its subtitle streams (ffmpeg's `0:s:<index>`);
+    `text` is False for picture-based subtitles (DVD, PGS), which cannot become WebVTT."""
+
+    index: int
+    codec: str
+    text: bool
+    language: str | None = None
+    title: str | None = None
+    dispositions: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "codec": self.codec,
+            "text": self.text,
+            "language": self.language,
+            "title": self.title,
+            "dispositions": list(self.dispositions),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SubtitleStream:
+        return cls(
+            index=int(data["index"]),
+            codec=str(data.get("codec", "unknown")),
+            text=bool(data.get("text", False)),
+            language=None if data.get("language") is None else str(data["language"]),
+            title=None if data.get("title") is None else str(data["title"]),
+            dispositions=tuple(str(d) for d in data.get("dispositions", ())),
+        )
+
+
+@dataclass(frozen=True)
 class SourceInfo:
     """Facts about an uploaded source file, as probed (limits are the caller's business).
 
@@ -48,6 +126,8 @@ class SourceInfo:
     has_audio: bool
     rotation: int
     format_name: str
+    audio_streams: tuple[AudioStream, ...] = ()
+    subtitle_streams: tuple[SubtitleStream, ...] = ()
 
     @property
     def display_width(self) -> int:
@@ -73,6 +153,8 @@ class SourceInfo:
             "has_audio": self.has_audio,
             "rotation": self.rotation,
             "format_name": self.format_name,
+            "audio_streams": [a.to_dict() for a in self.audio_streams],
+            "subtitle_streams": [s.to_dict() for s in self.subtitle_streams],
         }
 
     @classmethod
@@ -88,6 +170,8 @@ class SourceInfo:
             has_audio=bool(data["has_audio"]),
             rotation=int(data.get("rotation", 0)),
             format_name=str(data.get("format_name", "")),
+            audio_streams=tuple(AudioStream.from_dict(a) for a in data.get("audio_streams", ())),
+            subtitle_streams=tuple(SubtitleStream.from_dict(s) for s in data.get("subtitle_streams", ())),
         )
 
 
@@ -211,9 +295,18 @@ class Rendition:
 
 @dataclass(frozen=True)
 class AudioTrack:
+    """An audio rendition in the master playlist: `language` is its tag ("und" when unknown), `default`
+    whether it is the one rendition marked DEFAULT=YES, `autoselect` whether a player may pick it by
+    the viewer's language (not a commentary), `channels` its channel count, `characteristics` its HLS
+    CHARACTERISTICS (an audio description's "public.accessibility.describes-video")."""
+
     name: str
     language: str
     playlist: str
+    default: bool = True
+    autoselect: bool = True
+    channels: int = 2
+    characteristics: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,26 @@ from pathlib import Path
 import av
 import av.error
 
-from features.pipeline.model import ProbeError, SourceInfo
+from features.pipeline.model import AudioStream, ProbeError, SourceInfo, SubtitleStream
 
 # Demuxers that read a single still image: a picture is not a video, whatever duration it reports.
 _STILL_IMAGE_FORMATS = {"image2", "gif", "webp", "apng"}
+# Subtitle codecs made of text (they become WebVTT); DVD, DVB and PGS subtitles are pictures.
+TEXT_SUBTITLE_CODECS = {"subrip", "srt", "webvtt", "mov_text", "ass", "ssa", "text", "microdvd", "subviewer"}
+_DISPOSITIONS = (
+    "default",
+    "dub",
+    "original",
+    "comment",
+    "lyrics",
+    "karaoke",
+    "forced",
+    "hearing_impaired",
+    "visual_impaired",
+    "clean_effects",
+    "captions",
+    "descriptions",
+)
 
 
 def probe_media(path: Path) -> SourceInfo:
@@ -68,7 +84,56 @@ def probe_media(path: Path) -> SourceInfo:
             has_audio=audio is not None,
             rotation=rotation,
             format_name=format_name,
+            audio_streams=tuple(_audio_stream(i, s) for i, s in enumerate(container.streams.audio)),
+            subtitle_streams=tuple(_subtitle_stream(i, s) for i, s in enumerate(container.streams.subtitles)),
         )
+
+
+def _tag(stream: av.stream.Stream, name: str) -> str | None:
+    value = (stream.metadata or {}).get(name)
+    if not isinstance(value, str):
+        return None
+    value = " ".join(value.split())
+    return None if not value or value.lower() == "und" else value
+
+
+def _dispositions(stream: av.stream.Stream) -> tuple[str, ...]:
+    flags = stream.disposition
+    return tuple(name for name in _DISPOSITIONS if flags & getattr(av.stream.Disposition, name))
+
+
+def _audio_stream(position: int, stream: av.audio.stream.AudioStream) -> AudioStream:
+    context = stream.codec_context
+    return AudioStream(
+        index=position,
+        codec=context.name or "unknown",
+        channels=int(getattr(context, "channels", 0) or 0),
+        language=_tag(stream, "language"),
+        title=_tag(stream, "title") or _own_handler_name(stream),
+        dispositions=_dispositions(stream),
+    )
+
+
+def _own_handler_name(stream: av.stream.Stream) -> str | None:
+    """MP4 keeps a track's name as its handler name; muxers write a generic one ("SoundHandler")
+    when there is none, which is no title."""
+    handler = _tag(stream, "handler_name")
+    return None if handler is None or handler in _GENERIC_HANDLERS else handler
+
+
+_GENERIC_HANDLERS = {"SoundHandler", "VideoHandler", "SubtitleHandler", "Core Media Audio", "Sound Media Handler"}
+
+
+def _subtitle_stream(position: int, stream: av.stream.Stream) -> SubtitleStream:
+    codec = stream.codec_context.name if stream.codec_context is not None else None
+    return SubtitleStream(
+        index=position,
+        codec=codec or "unknown",
+        text=(codec or "") in TEXT_SUBTITLE_CODECS,
+        language=_tag(stream, "language"),
+        title=_tag(stream, "title"),
+        dispositions=_dispositions(stream),
+    )
 
 
 def _duration(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> float | None:
@@ -94,3 +159,40 @@ def _first_frame_rotation(container: av.container.InputContainer, video: av.vide
 
 def _normalize_rotation(degrees: float) -> int:
     return (round(degrees / 90) * 90) % 360
+
+
+def probe_audio(path: Path) -> AudioStream:
+    """The first audio stream of the file at `path`, proven readable by decoding one frame of it: what a
+    creator's added audio track is made from.
+
+    Raises ProbeError (with a reason a creator can act on) when the file is missing, empty, not a media
+    file, has no audio stream, cannot be decoded, or has no length.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProbeError("The uploaded file is missing.")
+    if path.stat().st_size == 0:
+        raise ProbeError("The uploaded file is empty.")
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise ProbeError("This file is not audio: it is not in a media format we can read.") from error
+    with container:
+        format_name = container.format.name or ""
+        if format_name in _STILL_IMAGE_FORMATS or format_name.endswith("_pipe") or not container.streams.audio:
+            raise ProbeError("This file is not audio: it contains no sound.")
+        stream = container.streams.audio[0]
+        duration = None
+        if container.duration is not None and container.duration > 0:
+            duration = float(container.duration) / av.time_base
+        elif stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * Fraction(stream.time_base))
+        if not duration or duration <= 0:
+            raise ProbeError("This audio has no length: its duration is zero or unknown.")
+        try:
+            decoded = next(iter(container.decode(stream)), None)
+        except (av.error.FFmpegError, ValueError) as error:
+            raise ProbeError("This audio is damaged: its sound cannot be decoded.") from error
+        if decoded is None:
+            raise ProbeError("This audio is damaged: it has no sound frames.")
+        return _audio_stream(0, stream)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.pipeline import CheckpointStore, Executor, Pipeline, ProgressSink
+from features.pipeline.added_audio import PublishedAudio, publish_added_audio
 from features.pipeline.hls import MPEGTS_ORIGIN, add_subtitle_rendition, with_key_url
 from features.pipeline.ipfs import CHUNK_SIZE, Block, DagBuilder, FileEntry, directory_dag, tsize_of_size
 from features.pipeline.model import ContentStoreError, SourceInfo, TranscodeRequest, TranscodeResult, VideoKey
@@ -177,6 +178,28 @@ class TranscodeService:
             yield block
         if last != cid:
             raise ContentStoreError(f"the stored bytes of {cid} no longer hash to it")
+
+    async def add_audio_track(
+        self, run_id: str, manifest: Mapping[str, str], duration: float, audio: Path, language: str, name: str
+    ) -> PublishedAudio:
+        """Publish one more audio rendition of the already published video of `run_id`, without touching
+        its video, its other audio or its subtitles: the file at `audio` (probed: it must hold sound) is
+        encoded like the pipeline's own audio, sealed with the video's key, and named (`name`, `language`)
+        in a new master playlist. Nothing already published changes; the caller swaps in the returned
+        manifest. The file at `audio` is only read.
+
+        Raises AudioTrackError (not audio, a bad language or a name the video has, too many tracks),
+        ContentNotFound / KeyError when the published files or the key are gone, FfmpegFailed."""
+        return await publish_added_audio(
+            content=self.content,
+            ffmpeg=self.ffmpeg,
+            key=await self.keys.get(run_id),
+            manifest=manifest,
+            duration=duration,
+            audio=Path(audio),
+            language=language,
+            name=name,
+        )
 
     async def key_for(self, run_id: str) -> VideoKey | None:
         """The AES-128 key and base IV of `run_id`'s segments (None before ImportKeys ran).

@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from core.pipeline import Output, Pipeline, Unit, UnitContext
+from features.pipeline.audio import clean_name, hls_language, language_name, plan_audio, unique_names
 from features.pipeline.cover import best_candidate, candidate_times, frame_score, gray_size
 from features.pipeline.ffmpeg_args import (
     audio_args,
     cover_args,
     cover_candidates_args,
     output_frame_rate,
+    subtitle_extract_args,
     video_args,
 )
 from features.pipeline.hls import (
@@ -52,10 +54,12 @@ from features.pipeline.hls import (
 )
 from features.pipeline.model import (
     LADDER,
+    AudioStream,
     AudioTrack,
     Rendition,
     RenditionSize,
     SourceInfo,
+    SubtitleStream,
     SubtitleTrack,
     TranscodeRequest,
     TranscodeResult,
@@ -182,7 +186,8 @@ class ConvertingInitial(Unit):
 
 
 class ConvertSubtitles(Unit):
-    """SRT or WebVTT → WebVTT (aligned to the MPEG-TS timeline) and a media playlist per track."""
+    """SRT or WebVTT → WebVTT (aligned to the MPEG-TS timeline) and a media playlist per track: the
+    creator's subtitle files first, then the source's own text subtitle streams (one ffmpeg run)."""
 
     label = "Converting subtitles"
     weight = 0.1
@@ -191,7 +196,8 @@ class ConvertSubtitles(Unit):
         request = _request(ctx)
         source = _source(ctx)
         final = out_dir(request) / "subs"
-        if not request.subtitles:
+        embedded = [s for s in source.subtitle_streams if s.text]
+        if not request.subtitles and not embedded:
             shutil.rmtree(final, ignore_errors=True)
             return {"subtitle_tracks": []}
         tracks: list[dict[str, str]] = []
@@ -200,17 +206,62 @@ class ConvertSubtitles(Unit):
                 if subtitle.path.stat().st_size > MAX_SUBTITLE_BYTES:
                     raise SubtitleError(f"The {subtitle.language} subtitle file is too large.")
                 vtt = to_webvtt(decode_text(subtitle.path.read_bytes()), mpegts_origin=MPEGTS_ORIGIN)
-                name = f"{index}-{subtitle.language}"
-                (staging / f"{name}.vtt").write_text(vtt, encoding="utf-8")
-                (staging / f"{name}.m3u8").write_text(subtitle_playlist(f"{name}.vtt", source.duration))
                 label = " ".join(subtitle.label.replace('"', "'").split()) or subtitle.language
-                tracks.append({"language": subtitle.language, "label": label, "playlist": f"subs/{name}.m3u8"})
-                await ctx.report((index + 1) / len(request.subtitles))
+                tracks.append(_subtitle_files(staging, len(tracks), subtitle.language, label, vtt, source.duration))
+                await ctx.report((index + 1) / (len(request.subtitles) + len(embedded)))
+            if embedded:
+                taken = {t["language"] for t in tracks}
+                tracks += await self._embedded(ctx, source, staging, embedded, taken, len(tracks))
         return {"subtitle_tracks": tracks}
+
+    async def _embedded(
+        self,
+        ctx: UnitContext,
+        source: SourceInfo,
+        staging: Path,
+        streams: list[SubtitleStream],
+        taken: set[str],
+        first: int,
+    ) -> list[dict[str, str]]:
+        """The source's own text subtitles, extracted in one run; a stream ffmpeg cannot turn into
+        WebVTT, with no cue, or in a language a creator's file already covers is left out."""
+        request = _request(ctx)
+        extracted = staging / ".embedded"
+        extracted.mkdir()
+        files = [(stream.index, extracted / f"{stream.index}.vtt") for stream in streams]
+        with contextlib.suppress(FfmpegFailed):  # the source's subtitles are a bonus, never a failure
+            await _run_ffmpeg(ctx, subtitle_extract_args(request.source, files))
+        tracks: list[dict[str, str]] = []
+        names: list[str] = []
+        for stream, (_, path) in zip(streams, files, strict=True):
+            language = hls_language(stream.language) or "und"
+            if (language in taken and language != "und") or not path.is_file():
+                continue
+            try:
+                vtt = to_webvtt(decode_text(path.read_bytes()), mpegts_origin=MPEGTS_ORIGIN)
+            except SubtitleError:
+                continue
+            taken.add(language)
+            names.append(clean_name(stream.title) or language_name(language) or f"Subtitles {len(names) + 1}")
+            tracks.append(_subtitle_files(staging, first + len(tracks), language, "", vtt, source.duration))
+        for track, name in zip(tracks, unique_names(names), strict=True):
+            track["label"] = name
+        shutil.rmtree(extracted, ignore_errors=True)
+        return tracks
+
+
+def _subtitle_files(staging: Path, index: int, language: str, label: str, vtt: str, duration: float) -> dict[str, str]:
+    """Write one subtitles rendition (its WebVTT file and media playlist) into `staging`."""
+    name = f"{index}-{language}"
+    (staging / f"{name}.vtt").write_text(vtt, encoding="utf-8")
+    (staging / f"{name}.m3u8").write_text(subtitle_playlist(f"{name}.vtt", duration))
+    return {"language": language, "label": label, "playlist": f"subs/{name}.m3u8"}
 
 
 class ConvertBaseAudio(Unit):
-    """The audio rendition: AAC stereo in its own HLS media playlist (the master's audio group)."""
+    """The audio renditions: every audio stream of the source (languages, commentary) as AAC stereo in
+    its own HLS media playlist, all in one ffmpeg run — the master's audio group
+    (features/pipeline/audio.py names them and picks the one default)."""
 
     label = "Converting audio"
     weight = 0.5
@@ -218,11 +269,30 @@ class ConvertBaseAudio(Unit):
     async def run(self, ctx: UnitContext) -> Output:
         request = _request(ctx)
         source = _source(ctx)
-        with staged_dir(out_dir(request) / "audio") as staging:
-            await _run_ffmpeg(ctx, audio_args(request.source, source, staging), duration=source.duration)
-        name = "Original" if source.has_audio else "Silent"
-        track = AudioTrack(name=name, language="und", playlist="audio/index.m3u8")
-        return {"audio_track": asdict(track), "synthetic": not source.has_audio}
+        streams = source.audio_streams
+        if source.has_audio and not streams:  # probed before audio streams were listed: its first one
+            streams = (AudioStream(0, source.audio_codec or "unknown", 2),)
+        plans = plan_audio(streams if source.has_audio else ())
+        out = out_dir(request)
+        for stale in out.glob("audio-*"):  # the folders of an earlier attempt's other plan
+            if stale.name not in {plan.folder for plan in plans}:
+                shutil.rmtree(stale, ignore_errors=True)
+        with contextlib.ExitStack() as stack:
+            folders = [(plan.stream, stack.enter_context(staged_dir(out / plan.folder))) for plan in plans]
+            await _run_ffmpeg(ctx, audio_args(request.source, source, folders), duration=source.duration)
+        tracks = [
+            AudioTrack(
+                name=plan.name,
+                language=plan.language or "und",
+                playlist=plan.playlist,
+                default=plan.default,
+                autoselect=plan.autoselect,
+                channels=plan.channels,
+                characteristics=plan.characteristics,
+            )
+            for plan in plans
+        ]
+        return {"audio_tracks": [asdict(track) for track in tracks], "synthetic": not source.has_audio}
 
 
 class ConvertVideo(Unit):
@@ -374,9 +444,12 @@ class RenderFinalPlaylist(Unit):
     async def run(self, ctx: UnitContext) -> Output:
         request = _request(ctx)
         out = out_dir(request)
-        audio = ctx.output_of("ConvertBaseAudio")["audio_track"]
+        audio_tracks = _audio_tracks(ctx.output_of("ConvertBaseAudio"))
         subtitles = ctx.output_of("ConvertSubtitles")["subtitle_tracks"]
-        audio_peak, audio_average = bandwidth(out / audio["playlist"])
+        # A variant's bandwidth counts the largest rendition of the audio group it names (RFC 8216 4.3.4.2).
+        audio_rates = [bandwidth(out / track["playlist"]) for track in audio_tracks]
+        audio_peak = max(peak for peak, _ in audio_rates)
+        audio_average = max(average for _, average in audio_rates)
         renditions: list[dict[str, Any]] = []
         variants: list[MasterVariant] = []
         for rendition in ctx.collected("rendition"):
@@ -407,12 +480,15 @@ class RenderFinalPlaylist(Unit):
             MasterMedia(
                 "AUDIO",
                 AUDIO_GROUP,
-                audio["name"],
-                None if audio["language"] == "und" else audio["language"],
-                audio["playlist"],
-                True,
-                2,
+                track["name"],
+                None if track["language"] == "und" else track["language"],
+                track["playlist"],
+                track["default"],
+                track["channels"],
+                track["autoselect"],
+                track["characteristics"],
             )
+            for track in audio_tracks
         ]
         media += [
             MasterMedia("SUBTITLES", SUBTITLE_GROUP, s["label"], s["language"], s["playlist"], index == 0)
@@ -423,9 +499,17 @@ class RenderFinalPlaylist(Unit):
         return {
             "master_playlist": MASTER,
             "renditions": renditions,
-            "audio_tracks": [audio],
+            "audio_tracks": audio_tracks,
             "subtitle_tracks": subtitles,
         }
+
+
+def _audio_tracks(output: Output) -> list[dict[str, Any]]:
+    """ConvertBaseAudio's tracks (a checkpoint recorded before several audio tracks holds one `audio_track`)."""
+    tracks = output.get("audio_tracks")
+    if tracks is None:
+        tracks = [output["audio_track"]]
+    return [asdict(AudioTrack(**track)) for track in tracks]
 
 
 class ImportKeys(Unit):

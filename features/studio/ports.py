@@ -211,6 +211,17 @@ class AddedSubtitle:
     track: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class AddedAudio:
+    """An audio rendition published for a ready video: its new manifest, master CID, the track, and the
+    bytes it added to the content store (its segments, its playlist, the new master)."""
+
+    manifest: Mapping[str, str]
+    playlist: str
+    track: Mapping[str, Any]
+    published_bytes: int = 0
+
+
 class Transcoder(Protocol):
     """Probes source files and turns them into published, encrypted HLS."""
 
@@ -232,6 +243,14 @@ class Transcoder(Protocol):
         """Publish one more subtitles rendition of a published video without re-encoding it. Raises
         InvalidSubtitle (a file or language that cannot be used) and Conflict (the published files
         are missing)."""
+        ...
+
+    async def add_audio_track(
+        self, run_id: str, manifest: Mapping[str, str], duration: float, audio: Path, language: str, name: str
+    ) -> AddedAudio:
+        """Publish one more audio rendition of a published video (run `run_id`) from the sound file at
+        `audio`, without re-encoding the video. Raises InvalidAudioTrack (not audio, a bad language or a
+        name the video has) and Conflict (the published files or the key are missing)."""
         ...
 
     async def forget(self, run_id: str) -> None:

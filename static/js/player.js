@@ -1,7 +1,8 @@
 /* Hypha's video player: hls.js on every <video class="hls-player" data-src="…">, on page load and on
  * panels htmx swaps in (e.g. right after an unlock). Decrypts AES-128 HLS with the key URL the
  * playlists name (the server checks access on every key request). Sends a heartbeat every 10 s while
- * playing, and on pause and end. Stops the free preview at its last second. No inline scripts (CSP).
+ * playing, and on pause and end. Stops the free preview at its last second. Offers a choice of audio
+ * track when there are several. No inline scripts (CSP).
  * With `data-ipfs` (full access), asks Hypha for the video's IPFS root: shows it, and when an IPFS
  * gateway is configured loads each segment from <gateway>/ipfs/<root>/<path> first, falling back to
  * Hypha's own URL when the gateway fails. Playlists and the key always come from Hypha. */
@@ -111,11 +112,74 @@
     return Loader;
   }
 
+  /* ---- Audio tracks -------------------------------------------------------------------------------
+   * A labelled <select> under the player, shown only when the video has two or more audio tracks
+   * (languages, a commentary), listing hls.js's `audioTracks` by name (each option in its own language)
+   * and switching `hls.audioTrack`. Kept in sync when hls.js switches by itself. */
+  var audioMenus = 0;
+
+  function audioMenu(video, hls) {
+    var Hls = window.Hls;
+    var menu = null;
+    var select = null;
+
+    function create() {
+      audioMenus += 1;
+      var id = "player-audio-" + audioMenus;
+      menu = document.createElement("div");
+      menu.className = "player-audio";
+      menu.setAttribute("data-testid", "audio-menu");
+      var label = document.createElement("label");
+      label.htmlFor = id;
+      label.textContent = "Audio";
+      select = document.createElement("select");
+      select.id = id;
+      select.setAttribute("data-testid", "audio-select");
+      select.addEventListener("change", function () {
+        var index = parseInt(select.value, 10);
+        if (!isNaN(index) && index !== hls.audioTrack) hls.audioTrack = index;
+      });
+      menu.appendChild(label);
+      menu.appendChild(select);
+      var player = video.closest(".player") || video.parentElement;
+      player.insertAdjacentElement("afterend", menu);
+    }
+
+    function render() {
+      var tracks = hls.audioTracks || [];
+      if (tracks.length < 2) {
+        if (menu) menu.hidden = true;
+        return;
+      }
+      if (!menu) create();
+      select.textContent = "";
+      tracks.forEach(function (track, index) {
+        var option = document.createElement("option");
+        option.value = String(index);
+        option.textContent = track.name || track.lang || "Track " + (index + 1);
+        if (track.lang) option.lang = track.lang;
+        select.appendChild(option);
+      });
+      select.value = String(hls.audioTrack);
+      menu.hidden = false;
+    }
+
+    hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, render);
+    hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, function () {
+      if (select) select.value = String(hls.audioTrack);
+    });
+    return function remove() {
+      if (menu && menu.parentNode) menu.parentNode.removeChild(menu);
+      menu = null;
+      select = null;
+    };
+  }
+
   function setup(video) {
     if (video.dataset.ready) return;
     video.dataset.ready = "1";
     var src = video.dataset.src;
-    var state = { session: newSessionId(), timer: null, hls: null };
+    var state = { session: newSessionId(), timer: null, hls: null, removeAudioMenu: null };
     video._hypha = state;
     state.ipfs = loadIpfs(video);
 
@@ -141,6 +205,7 @@
           hls.destroy();
         }
       });
+      state.removeAudioMenu = audioMenu(video, hls);
       hls.loadSource(src);
       hls.attachMedia(video);
       state.hls = hls;
@@ -196,6 +261,8 @@
     state.timer = null;
     if (state.hls) state.hls.destroy();
     state.hls = null;
+    if (state.removeAudioMenu) state.removeAudioMenu();
+    state.removeAudioMenu = null;
   }
 
   function init(root) {

@@ -75,6 +75,7 @@ MATRIX: dict[tuple[str, str], list[tuple[str, Expect]]] = {
     ("POST", "/studio/videos/{video_id:uuid}/subtitles/{language:str}/delete"): [
         ("/studio/videos/{draft.id}/subtitles/en/delete", OWNER_MAY_ACT)
     ],
+    ("POST", "/studio/videos/{video_id:uuid}/audio"): [("/studio/videos/{paid.id}/audio", OWNER_MAY_ACT)],
     ("POST", "/studio/videos/{video_id:uuid}/retry"): [("/studio/videos/{draft.id}/retry", OWNER_MAY_ACT)],
     ("GET", "/studio/analytics/videos/{video_id:uuid}"): [("/studio/analytics/videos/{paid.id}", OWNER_ONLY)],
     # portability: a creator exports only their own published videos; the root is for those who may watch
@@ -347,7 +348,7 @@ async def request(client: httpx.AsyncClient, method: str, path: str) -> httpx.Re
     if method == "PATCH":
         headers |= {"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
         return await client.request(method, path, headers=headers, content=b"\x00" * 16)
-    if path.endswith(("/cover", "/subtitles")) and method == "POST":
+    if path.endswith(("/cover", "/subtitles", "/audio")) and method == "POST":
         files = {"file": ("x.vtt", b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHi\n", "text/vtt")}
         return await client.post(path, headers=headers, data={"language": "en", "label": "English"}, files=files)
     if path.endswith("/heartbeat"):

@@ -56,3 +56,42 @@ def make_still(path: Path) -> Path:
         check=True,
     )
     return path
+
+
+def make_multilingual_clip(
+    path: Path,
+    *,
+    width: int = 720,
+    height: int = 1280,
+    seconds: float = 3.0,
+    tones: tuple[tuple[str, int], ...] = (("eng", 440), ("fra", 660)),
+    default: int = 0,
+    subtitles: str | None = "1\n00:00:00,500 --> 00:00:01,500\nHello\n\n2\n00:00:02,000 --> 00:00:02,800\nBye\n",
+    subtitle_language: str = "eng",
+    commentary: int | None = None,
+) -> Path:
+    """An H.264 test pattern (portrait 720x1280 by default) with one AAC sine tone per (language, Hz) —
+    stream `default` marked default, stream `commentary` marked a commentary — and, unless None, an SRT
+    subtitle stream (mov_text in MP4, subrip in Matroska) tagged `subtitle_language`."""
+    args = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25"]
+    for _, hertz in tones:
+        args += ["-f", "lavfi", "-i", f"sine=frequency={hertz}:sample_rate=48000"]
+    maps = ["-map", "0:v"] + [arg for index in range(len(tones)) for arg in ("-map", f"{index + 1}:a")]
+    if subtitles is not None:
+        srt = path.with_suffix(".srt")
+        srt.write_text(subtitles)
+        args += ["-i", str(srt)]
+        maps += ["-map", f"{len(tones) + 1}:s"]
+    args += [*maps, "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac", "-b:a", "64k"]
+    if subtitles is not None:
+        args += ["-c:s", "mov_text" if path.suffix == ".mp4" else "srt"]
+        args += ["-metadata:s:s:0", f"language={subtitle_language}"]
+    for index, (language, _) in enumerate(tones):
+        flags = "default" if index == default else "0"
+        if index == commentary:
+            flags = "comment" if index != default else "default+comment"
+        args += [f"-metadata:s:a:{index}", f"language={language}", f"-disposition:a:{index}", flags]
+    args.append(str(path))
+    subprocess.run(args, check=True)
+    return path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,16 +219,21 @@ async def transcode_video(
     title: str = "A tone and bars",
     seconds: float = 4.0,
     subtitles: Mapping[str, str] | None = None,
+    clip: Callable[[Path], Path] | None = None,
 ) -> Video:
     """A READY video made by the real studio and pipeline from a lavfi clip with a tone (and `subtitles`:
-    language → SRT or WebVTT text, attached before the upload as a creator would)."""
+    language → SRT or WebVTT text, attached before the upload as a creator would); `clip` makes another
+    source file (it is given the path to write, and returns the file it wrote)."""
     studio = injector.get(StudioService)
     video = await studio.create_video(owner_id, title, "Test bars and a 440 Hz tone.")
     for language, text in (subtitles or {}).items():
         await studio.add_subtitle(owner_id, video.id, text.encode(), language, language.upper())
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_clip(Path(tmp) / "clip.mp4", width=320, height=240, seconds=seconds, tone=True)
-        data = clip.read_bytes()
+        if clip is None:
+            made = make_clip(Path(tmp) / "clip.mp4", width=320, height=240, seconds=seconds, tone=True)
+        else:
+            made = clip(Path(tmp) / "clip.mp4")
+        data = made.read_bytes()
     upload = await studio.create_upload(owner_id, video.public_id, len(data), "clip.mp4")
     await studio.receive(owner_id, upload.id, 0, _chunks(data), len(data))
     done = await studio.process(video.id)

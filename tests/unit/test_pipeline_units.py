@@ -263,10 +263,20 @@ def test_a_transcode_result_round_trips_through_json_shapes() -> None:
         "master_playlist": "master.m3u8",
         "manifest": {"master.m3u8": "bafkrei-master"},
         "renditions": [{"name": "480p", "width": 854, "height": 480, "bandwidth": 1, "playlist": "480p/index.m3u8"}],
-        "audio_tracks": [{"name": "Original", "language": "und", "playlist": "audio/index.m3u8"}],
+        "audio_tracks": [
+            {"name": "English", "language": "en", "playlist": "audio/index.m3u8", "default": True}
+            | {"autoselect": True, "channels": 2, "characteristics": None},
+            {"name": "Audio description (English)", "language": "en", "playlist": "audio-1/index.m3u8"}
+            | {"default": False, "autoselect": True, "channels": 2}
+            | {"characteristics": "public.accessibility.describes-video"},
+        ],
         "subtitle_tracks": [{"language": "en", "label": "English", "playlist": "subs/0-en.m3u8"}],
         "cover_cid": None,
         "cover": None,
         "duration": 2.0,
     }
     assert TranscodeResult.from_dict(data).to_dict() == data
+    # A result recorded before several audio tracks (one track, no default flag) still reads: its one track.
+    old = {**data, "audio_tracks": [{"name": "Original", "language": "und", "playlist": "audio/index.m3u8"}]}
+    (track,) = TranscodeResult.from_dict(old).audio_tracks
+    assert (track.default, track.autoselect, track.channels) == (True, True, 2)

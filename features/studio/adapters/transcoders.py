@@ -7,22 +7,25 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from core.errors import Conflict
 from core.pipeline import Progress, ProgressSink, UnitFailed
+from features.pipeline.added_audio import AudioTrackError
 from features.pipeline.model import ContentNotFound, ProbeError, TranscodeRequest
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
+from features.pipeline.ports import FfmpegFailed
 from features.pipeline.service import TranscodeService
 from features.pipeline.subtitles import SubtitleError
 from features.studio.model import (
+    InvalidAudioTrack,
     InvalidSubtitle,
     SourceMeta,
     Transcoded,
     UnreadableMedia,
 )
-from features.studio.ports import AddedSubtitle, TranscodeOrder
+from features.studio.ports import AddedAudio, AddedSubtitle, TranscodeOrder
 
 
 class PipelineTranscoder:
@@ -36,7 +39,8 @@ class PipelineTranscoder:
             info = await self.service.probe(path)
         except ProbeError as error:
             raise UnreadableMedia(error.message) from error
-        return SourceMeta(**info.to_dict())
+        facts = info.to_dict()
+        return SourceMeta(**{f.name: facts[f.name] for f in fields(SourceMeta) if f.name in facts})
 
     async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
         request = TranscodeRequest(
@@ -88,8 +92,26 @@ class PipelineTranscoder:
             raise Conflict("This video's published files are incomplete: convert it again first.") from error
         return AddedSubtitle(added.manifest, added.master_playlist_cid, added.track)
 
+    async def add_audio_track(
+        self, run_id: str, manifest: Mapping[str, str], duration: float, audio: Path, language: str, name: str
+    ) -> AddedAudio:
+        try:
+            added = await self.service.add_audio_track(run_id, manifest, duration, audio, language, name)
+        except AudioTrackError as error:
+            raise InvalidAudioTrack(error.message) from error
+        except FfmpegFailed as error:
+            raise InvalidAudioTrack("This sound file cannot be converted: it may be damaged.") from error
+        except (ContentNotFound, KeyError, ValueError) as error:
+            raise Conflict("This video's published files are incomplete: convert it again first.") from error
+        published = 0
+        for cid in set(added.manifest.values()) - set(manifest.values()):  # for the creator's storage quota
+            with contextlib.suppress(ContentNotFound):
+                published += await self.service.published_size(cid)
+        return AddedAudio(added.manifest, added.master_playlist_cid, added.track, published)
+
 
 FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"
+FAKE_AUDIO_MAGIC = b"HYPHA-FAKE-AUDIO\n"
 FAKE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9"
 FAKE_STEPS = ("Converting subtitles", "Converting audio", "Converting to 480p", "Publishing")
 
@@ -178,6 +200,20 @@ class MemoryTranscoder:
         published = {**manifest, playlist: f"fake-subs-{digest}", "master.m3u8": f"fake-master-{digest}"}
         track = {"language": language, "label": label or language, "playlist": playlist}
         return AddedSubtitle(published, published["master.m3u8"], track)
+
+    async def add_audio_track(
+        self, run_id: str, manifest: Mapping[str, str], duration: float, audio: Path, language: str, name: str
+    ) -> AddedAudio:
+        """A fake rendition for a file written by `fake_audio` (the real encoding is the pipeline's)."""
+        head = await asyncio.to_thread(_head, audio)
+        if not head.startswith(FAKE_AUDIO_MAGIC):
+            raise InvalidAudioTrack("This file is not audio: it contains no sound.")
+        folder = f"audio-{1 + sum(1 for p in manifest if p.startswith('audio-') and p.endswith('/index.m3u8'))}"
+        playlist = f"{folder}/index.m3u8"
+        digest = hashlib.sha256(json.dumps([sorted(manifest.items()), playlist]).encode()).hexdigest()[:16]
+        published = {**manifest, playlist: f"fake-audio-{digest}", "master.m3u8": f"fake-master-{digest}"}
+        track = {"name": name or language, "language": language, "playlist": playlist, "default": False}
+        return AddedAudio(published, published["master.m3u8"], track | {"autoselect": True, "channels": 2})
 
 
 def _head(path: Path, size: int = 4096) -> bytes:

@@ -19,6 +19,7 @@ from core.web import flash, inject, query_number, redirect, wants_fragment
 from features.studio.controller.base import MultipartData, signed_in
 from features.studio.dto import NewVideoForm
 from features.studio.model import (
+    InvalidAudioTrack,
     InvalidCover,
     InvalidSubtitle,
     InvalidVideoDetails,
@@ -46,6 +47,7 @@ async def _file_bytes(value: Any) -> bytes | None:
     return data or None
 
 
+ADDED_AUDIO_MAX_BYTES = 200 * 1024 * 1024  # an added audio track (a feature-length WAV is more: compress it)
 PAGE_SIZE = 24  # video tiles per studio page, newest first
 LAST_PAGE = 100_000
 
@@ -179,6 +181,30 @@ class StudioController(Controller):
             notice = f"{added.label} subtitles added: they are converted with the video."
         return self._extras(request, video, errors, notice=notice)
 
+    @post("/videos/{video_id:uuid}/audio", request_max_body_size=ADDED_AUDIO_MAX_BYTES)
+    async def add_audio_track(
+        self,
+        request: Request[Any, Any, Any],
+        studio: NamedDependency[StudioService],
+        video_id: FromPath[UUID],
+        data: MultipartData,
+    ) -> Response[Any]:
+        """One more audio track (a language, a commentary) for a ready video, published at once."""
+        me = signed_in(request).id
+        content = await _file_bytes(data.get("file"))
+        language, name = str(data.get("language", "")), str(data.get("name", ""))
+        try:
+            if content is None:
+                raise InvalidAudioTrack("Choose a sound file (MP3, AAC, WAV, FLAC, Opus...).")
+            video = await studio.add_audio_track(me, video_id, content, language, name)
+        except (InvalidAudioTrack, Conflict) as error:
+            video = await studio.owned_video(me, video_id)
+            form = {"audio_language": language, "audio_name": name}
+            return self._extras(request, video, {"audio": error.message}, form=form)
+        added = video.audio_tracks[-1]
+        notice = f"{added['name']} audio published: viewers can choose it in the player now."
+        return self._extras(request, video, {}, audio_notice=notice)
+
     @post("/videos/{video_id:uuid}/subtitles/{language:str}/delete")
     async def remove_subtitle(
         self,
@@ -222,17 +248,24 @@ class StudioController(Controller):
         errors: dict[str, str],
         *,
         notice: str = "",
+        audio_notice: str = "",
         form: dict[str, str] | None = None,
     ) -> Response[Any]:
         """The extras panel again: with the inline error and what was typed (422), or a confirmation."""
         status = 422 if errors else 200
         if _htmx(request):
-            context = {"video": video, "extras_errors": errors, "extras_notice": notice, "extras_form": form or {}}
+            context = {
+                "video": video,
+                "extras_errors": errors,
+                "extras_notice": notice,
+                "extras_audio_notice": audio_notice,
+                "extras_form": form or {},
+            }
             return Template(EXTRAS, context=context, status_code=status)
         response = redirect(f"/studio/videos/{video.id}/upload", request)
         if errors:
             return flash(response, " ".join(errors.values()), "error")
-        return flash(response, notice or "Saved.")
+        return flash(response, notice or audio_notice or "Saved.")
 
     @get("/videos/{video_id:uuid}/cover", media_type="image/*")
     async def cover(

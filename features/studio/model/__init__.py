@@ -18,6 +18,7 @@ from features.studio.model.uploads import (
 )
 from features.studio.model.videos import (
     ACCEPTS_SOURCE,
+    AUDIO_TRACKS_PER_VIDEO,
     COVER_MAX_BYTES,
     DESCRIPTION_MAX,
     IN_PROGRESS,
@@ -32,6 +33,7 @@ from features.studio.model.videos import (
     TRANSITIONS,
     UPLOAD_EXPIRED_REASON,
     IllegalVideoTransition,
+    InvalidAudioTrack,
     InvalidCover,
     InvalidSubtitle,
     InvalidVideoDetails,
@@ -49,6 +51,7 @@ from features.studio.model.videos import (
 
 __all__ = [
     "ACCEPTS_SOURCE",
+    "AUDIO_TRACKS_PER_VIDEO",
     "COVER_MAX_BYTES",
     "DESCRIPTION_MAX",
     "IN_PROGRESS",
@@ -63,6 +66,7 @@ __all__ = [
     "TRANSITIONS",
     "UPLOAD_EXPIRED_REASON",
     "IllegalVideoTransition",
+    "InvalidAudioTrack",
     "InvalidCover",
     "InvalidSubtitle",
     "InvalidVideoDetails",

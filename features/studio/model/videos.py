@@ -29,6 +29,7 @@ TITLE_MAX = 120
 DESCRIPTION_MAX = 5000
 SUBTITLE_MAX_BYTES = 2 * 1024 * 1024
 SUBTITLES_PER_VIDEO = 8
+AUDIO_TRACKS_PER_VIDEO = 8
 COVER_MAX_BYTES = 5 * 1024 * 1024
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -113,6 +114,10 @@ class InvalidVideoDetails(InvalidInput):
 
 class InvalidSubtitle(InvalidInput):
     message = "Subtitles must be an SRT or WebVTT text file."
+
+
+class InvalidAudioTrack(InvalidInput):
+    message = "An audio track must be a sound file (MP3, AAC, WAV, FLAC, Opus...)."
 
 
 class InvalidCover(InvalidInput):
@@ -347,6 +352,33 @@ class Video:
         self.check_new_subtitle(subtitle.language)
         self.subtitle_sources = [*self.subtitle_sources, subtitle]
         self.subtitle_tracks = [*self.subtitle_tracks, dict(track)]
+        self.manifest = dict(manifest)
+        self.playlist = playlist
+        self.updated_at = now
+
+    def check_new_audio_track(self, name: str) -> None:
+        """Raises Conflict (the video is not ready) or InvalidAudioTrack (too many, or the name is taken)."""
+        if not self.is_playable:
+            raise Conflict("An audio track can be added once the video is ready.")
+        if len(self.audio_tracks) >= AUDIO_TRACKS_PER_VIDEO:
+            raise InvalidAudioTrack(f"A video can have at most {AUDIO_TRACKS_PER_VIDEO} audio tracks.")
+        if name and name in {t.get("name") for t in self.audio_tracks}:
+            raise InvalidAudioTrack(f"This video already has an audio track named “{name}”: choose another name.")
+
+    def add_published_audio_track(
+        self,
+        manifest: Mapping[str, str],
+        playlist: str,
+        track: Mapping[str, Any],
+        now: datetime,
+        published_bytes: int = 0,
+    ) -> None:
+        """An audio file added to a ready video, already published as a new audio rendition: the video
+        now plays from the new master playlist (same video, other audio and subtitle files), and its
+        published bytes (the creator's storage) grow by what the track added."""
+        self.check_new_audio_track(str(track.get("name", "")))
+        self.audio_tracks = [*self.audio_tracks, dict(track)]
+        self.published_bytes += max(0, published_bytes)
         self.manifest = dict(manifest)
         self.playlist = playlist
         self.updated_at = now

@@ -3,9 +3,14 @@ subtitles and cover, publishing, moderation, and removing an owner's videos."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Collection
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from uuid import UUID
 
 from core.errors import Conflict
@@ -13,6 +18,7 @@ from core.ids import public_id, uuid7
 from core.paging import Cursor, Page
 from core.storage import BlobNotFound
 from features.studio.model import (
+    InvalidAudioTrack,
     Subtitle,
     TooManyVideos,
     Video,
@@ -27,6 +33,8 @@ from features.studio.model import (
 from features.studio.service.base import (
     StudioBase,
 )
+
+ADDED_AUDIO_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -158,6 +166,42 @@ class VideoUseCases(StudioBase):
             await self.videos.save(video)
             await self._announce(video)
         return video
+
+    async def add_audio_track(self, owner_id: UUID, video_id: UUID, data: bytes, language: str, name: str) -> Video:
+        """Publish the sound file `data` as one more audio track (`language`, `name`) of a ready (or
+        published) video, without re-encoding the video: viewers can choose it on their next load of
+        the player; the video row takes the new master playlist in one update, so a viewer gets the
+        old one or the new one, never half of one.
+
+        The file is probed (it must hold sound) and converted outside any transaction; it is written to
+        a private temporary file, removed whatever happens (the creator's file is not kept: nothing is
+        left behind when it is refused). If the video changed meanwhile (another track was added), the
+        track is converted again onto the new master playlist (a few times at most, then Conflict).
+
+        Raises InvalidAudioTrack, VideoNotFound, or Conflict (not ready, or changed meanwhile)."""
+        language = " ".join(language.split())
+        name = " ".join(name.split())[:60]
+        if not language:
+            raise InvalidAudioTrack("Give the track's language code, such as 'en' or 'pt-BR'.")
+        (await self.owned_video(owner_id, video_id)).check_new_audio_track(name)  # before any byte is written
+        async with _temporary_file(self.policy.work_root, data) as path:
+            for _ in range(ADDED_AUDIO_ATTEMPTS):
+                video = await self.owned_video(owner_id, video_id)
+                video.check_new_audio_track(name)
+                added = await self.transcoder.add_audio_track(
+                    str(video.id), video.manifest, video.duration or 0.0, path, language, name
+                )
+                async with self.uow.atomic():
+                    current = await self._owned_for_update(owner_id, video_id)
+                    if current.playlist != video.playlist:
+                        continue  # another track or subtitles came meanwhile: convert again on the new master
+                    current.add_published_audio_track(
+                        added.manifest, added.playlist, added.track, self.clock.now(), added.published_bytes
+                    )
+                    await self.videos.save(current)
+                    await self._announce(current)
+                    return current
+        raise Conflict("This video kept changing while the audio track was converted: please send it again.")
 
     async def remove_subtitle(self, owner_id: UUID, video_id: UUID, language: str) -> Video:
         async with self.uow.atomic():
@@ -301,3 +345,21 @@ class VideoUseCases(StudioBase):
 
 async def _once(data: bytes) -> AsyncIterable[bytes]:
     yield data
+
+
+@contextlib.asynccontextmanager
+async def _temporary_file(root: Path, data: bytes) -> AsyncIterator[Path]:
+    """`data` in a new private file under `root` (a random name, never one a user chose), removed on exit."""
+
+    def write() -> Path:
+        root.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix="added-audio-", dir=root)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        return Path(name)
+
+    path = await asyncio.to_thread(write)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
