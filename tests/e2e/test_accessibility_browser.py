@@ -40,6 +40,7 @@ from features.studio.service.chapters import ChapterService
 from features.unlocks.service import TipService, UnlockService
 from features.wallet.service import WalletService
 from tests.security.test_authorization_matrix import earn
+from tests.support.browser import settle
 from tests.support.videos import add_synthetic_video, fund, person, price_and_publish, session_token
 
 pytestmark = pytest.mark.e2e
@@ -268,6 +269,7 @@ async def settled(page: Page) -> None:
 
 
 async def axe_findings(page: Page) -> list[dict[str, Any]]:
+    await settle(page)
     result: dict[str, Any] = await page.evaluate(
         """async (tags) => {
             const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});

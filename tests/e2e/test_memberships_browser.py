@@ -18,6 +18,7 @@ from core.db import Database
 from core.web import SESSION_COOKIE
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
+from tests.support.browser import settle
 from tests.support.memberships import service_at
 from tests.support.videos import fund, person, price_and_publish, session_token, transcode_video
 
@@ -33,8 +34,8 @@ async def log_in(context: BrowserContext, base_url: str, token: str) -> None:
 
 
 async def serious_axe_findings(page: Page) -> list[str]:
+    await settle(page)
     await page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
-    await page.wait_for_timeout(400)  # a flash fades in over 0.25 s: judge its colours once it has
     result: dict[str, Any] = await page.evaluate(
         """async (tags) => {
             const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});

@@ -25,7 +25,7 @@ from core.web import SESSION_COOKIE
 from features.bootstrap import features_for
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
-from tests.support.browser import sign_up_in_browser
+from tests.support.browser import settle, sign_up_in_browser
 from tests.support.live import live_app
 from tests.support.videos import add_synthetic_video, fund, person, price_and_publish, session_token
 
@@ -36,6 +36,7 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
 
 
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    await settle(page)
     await page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     result: list[dict[str, Any]] = await page.evaluate(
         """async (tags) => {

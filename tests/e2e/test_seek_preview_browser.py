@@ -12,6 +12,7 @@ from injector import Injector
 from playwright.async_api import BrowserContext, Page, expect
 
 from features.studio.service.chapters import ChapterService
+from tests.support.browser import settle
 from tests.support.videos import person, price_and_publish, transcode_video
 
 pytestmark = pytest.mark.e2e
@@ -21,6 +22,7 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
 
 
 async def serious_axe_findings(page: Page) -> list[dict[str, Any]]:
+    await settle(page)
     result: dict[str, Any] = await page.evaluate(
         """async (tags) => {
             const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});

@@ -24,6 +24,7 @@ async def test_an_upload_past_the_quota_is_refused_in_the_panel_with_the_quota_a
     page = await context.new_page()
     await sign_up_in_browser(page, "full@example.com", "analytical engine")
     await page.get_by_role("button", name="Become a creator").click()
+    await expect(page.get_by_text("You are now a creator")).to_be_visible()  # before leaving the page
     db = pg.get(Database)
     owner = await db.fetchval("SELECT id FROM users WHERE email = 'full@example.com'")
     await pg.get(StudioService).set_quota(owner, storage_bytes=clip.stat().st_size - 1, daily_upload_bytes=None)

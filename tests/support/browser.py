@@ -32,3 +32,21 @@ async def verify_from_outbox(page: Page) -> None:
     await page.get_by_role("button", name="Confirm my e-mail address").click()
     await expect(page).to_have_url("/me")
     await expect(page.get_by_test_id("verify-notice")).to_have_count(0)
+
+
+SETTLED = """async () => {
+    // Finite CSS animations and transitions (a flash fading in, a button's opacity coming back after an
+    // htmx request); endless ones (spinners, a live dot's pulse) are left running.
+    const finite = document.getAnimations().filter(a => {
+        const end = a.effect ? a.effect.getComputedTiming().endTime : Infinity;
+        return Number.isFinite(end);
+    });
+    await Promise.all(finite.map(a => a.finished.catch(() => null)));
+}"""
+
+
+async def settle(page: Page) -> None:
+    """Wait until no htmx request or swap is under way and every finite animation or transition has
+    ended, so that what a check (axe's colour contrast above all) sees is what the person sees."""
+    await page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+    await page.evaluate(SETTLED)
