@@ -264,6 +264,10 @@ class MembershipService:
 
     # -- viewers: joining, cancelling, changing tier -----------------------------------------------------
 
+    async def creators_joined_by(self, viewer_id: UUID) -> set[UUID]:
+        """The creators the viewer is or was a paying member of (preferences: picks)."""
+        return {m.creator_id for m in await self.memberships.of_viewer(viewer_id)}
+
     async def _sellable(self, viewer_id: UUID, tier_id: UUID) -> Tier:
         tier = await self.tiers.get(tier_id)
         if tier is None:

@@ -503,6 +503,20 @@ class OffersService:
             viewer_id, public_id, offer, key, shown_price, discount=CodeDiscount(self.repository, code, self.clock)
         )
 
+    # -- a viewer's own ---------------------------------------------------------------------------------
+
+    async def purchases_of_viewer(self, viewer_id: UUID) -> list[BundlePurchase]:
+        """Every bundle the viewer bought, oldest first (the privacy export)."""
+        return await self.repository.purchases_of_viewer(viewer_id)
+
+    async def redemptions_of_viewer(self, viewer_id: UUID) -> list[Redemption]:
+        """Every promo code the viewer used, oldest first (the privacy export)."""
+        return await self.repository.redemptions_of_viewer(viewer_id)
+
+    async def creators_bought_from(self, viewer_id: UUID) -> set[UUID]:
+        """The creators whose bundles the viewer bought (preferences: picks)."""
+        return {p.creator_id for p in await self.repository.purchases_of_viewer(viewer_id)}
+
     # -- figures ----------------------------------------------------------------------------------------
 
     async def sales(self, creator_id: UUID, since: datetime | None = None, until: datetime | None = None) -> OfferSales:
