@@ -62,6 +62,10 @@ class MembershipRepository(Protocol):
         `reminder_until` not reminded yet; earliest first."""
         ...
 
+    async def live_of_creator(self, creator_id: UUID) -> list[Membership]:
+        """The creator's memberships that have not ended, oldest first."""
+        ...
+
     async def of_viewer(self, viewer_id: UUID) -> list[Membership]:
         """Every membership of the viewer, newest first."""
         ...
