@@ -26,9 +26,12 @@ from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from features.accounts.model import User
 from features.accounts.service import AccountService
+from features.gifts.service import GiftService
 from features.ledger.model import AccountRef, Entry, Leg
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
 from features.notifications.service import FORMER_MEMBER, NotificationService
+from features.offers.service import OffersService
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
 from features.preferences.service import VideoPreferenceService
@@ -125,7 +128,13 @@ class ExportService:
         uow: UnitOfWork,
         clock: Clock,
         policy: PrivacyPolicy,
+        memberships: MembershipService,
+        offers: OffersService,
+        gifts: GiftService,
     ) -> None:
+        self.memberships = memberships
+        self.offers = offers
+        self.gifts = gifts
         self.exports = exports
         self.accounts = accounts
         self.wallet = wallet
@@ -512,7 +521,11 @@ class ErasureService:
         uow: UnitOfWork,
         clock: Clock,
         policy: PrivacyPolicy,
+        memberships: MembershipService,
+        gifts: GiftService,
     ) -> None:
+        self.memberships = memberships
+        self.gifts = gifts
         self.limiter = limiter
         self.erasures = erasures
         self.exports = exports
@@ -536,6 +549,7 @@ class ErasureService:
         balances = await self.ledger.balances([AccountRef.wallet(user_id), AccountRef.earnings(user_id)])
         rentals = await self.unlocks.running_rentals_of_creator(user_id)
         videos = await self.studio.list_for_owner(user_id, limit=200)
+        members, member_points, member_share = await self.memberships.closure_preview(user_id)
         return DeletionPlan(
             is_creator=is_creator,
             is_staff=bool(user and user.is_staff),
@@ -547,6 +561,9 @@ class ErasureService:
             pending_payouts=len(await self.payouts.pending(user_id)),
             videos=len(videos),
             grace_days=self.policy.content_grace.days,
+            running_memberships=members,
+            membership_refund_points=member_points,
+            membership_refund_share=member_share,
         )
 
     async def delete_account(self, user_id: UUID, password: str, confirmed: bool) -> Erasure:
@@ -572,6 +589,10 @@ class ErasureService:
         async with self.uow.atomic():
             await self.payouts.close_for_erasure(user_id)  # refuses while a payout is on its way
             refunds = await self.unlocks.refund_running_rentals(user_id)
+            member_refunds = await self.memberships.refund_for_closed_creator(user_id)
+            await self.memberships.end_for_closed_member(user_id)
+            await self.gifts.forget_recipient(user.email)
+            await self.gifts.forget_sender(user_id)
             unpublished = await self.studio.unpublish_all_of(user_id)
             settled = await self._settle_earnings(user_id, "")
             forfeited = await self._forfeit_wallet(user_id)
@@ -590,6 +611,8 @@ class ErasureService:
                 erased_at=now,
                 refunded_rentals=len(refunds),
                 refunded_points=sum(sum(leg.amount for leg in t.legs) for t in refunds),
+                refunded_memberships=len(member_refunds),
+                refunded_membership_points=sum(sum(leg.amount for leg in t.legs) for t in member_refunds),
                 forfeited_wallet_points=forfeited,
                 settled_earnings_points=settled,
                 purge_after=now + self.policy.content_grace if has_content else None,
@@ -599,7 +622,7 @@ class ErasureService:
         for export in old_exports:
             if export.blob_key:
                 await self.storage.delete(export.blob_key)
-        log.info("account %s erased (%s rentals refunded)", user_id, len(refunds))
+        log.info("account %s erased (%s rentals, %s memberships refunded)", user_id, len(refunds), len(member_refunds))
         return erasure
 
     async def purge_due(self, limit: int = 50) -> int:
