@@ -143,9 +143,9 @@ class GiftService:
         if not allowance.allowed:
             raise GiftsThrottled(retry_after=allowance.retry_after)
 
-    async def sent_by(self, sender_id: UUID) -> list[Gift]:
+    async def sent_by(self, sender_id: UUID, limit: int = 50) -> list[Gift]:
         """The sender's latest gifts with their state, newest first."""
-        return await self.gifts.sent_by(sender_id)
+        return await self.gifts.sent_by(sender_id, limit)
 
     # -- claiming -----------------------------------------------------------------------------------------
 

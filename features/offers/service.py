@@ -513,6 +513,19 @@ class OffersService:
         """Every promo code the viewer used, oldest first (the privacy export)."""
         return await self.repository.redemptions_of_viewer(viewer_id)
 
+    async def bundle_titles(self, bundle_ids: set[UUID]) -> dict[UUID, str]:
+        """The titles of these bundles (a bundle gone is left out)."""
+        found = {}
+        for bundle_id in bundle_ids:
+            bundle = await self.repository.bundle_by_id(bundle_id)
+            if bundle is not None:
+                found[bundle_id] = bundle.title
+        return found
+
+    async def code_names(self, code_ids: set[UUID]) -> dict[UUID, str]:
+        """The codes (as typed, upper-case) of these promo codes (a deleted code is left out)."""
+        return {code_id: code.code for code_id, code in (await self.repository.codes_by_id(sorted(code_ids))).items()}
+
     async def creators_bought_from(self, viewer_id: UUID) -> set[UUID]:
         """The creators whose bundles the viewer bought (preferences: picks)."""
         return {p.creator_id for p in await self.repository.purchases_of_viewer(viewer_id)}

@@ -356,6 +356,8 @@ class ExportService:
         await out.json_rows("money/tips_received.json", received)
         await out.csv_rows("money/tips_received.csv", ("id", "created_at", "video_id", "amount", "message"), received)
 
+        await self._write_offers(out, uid)
+
         await out.json_rows("favourites.json", self._favourites(uid))
         picks = await self.preferences.get_picks(uid, limit=100)
         await out.json_rows(
@@ -386,6 +388,132 @@ class ExportService:
             ]
             await out.json_rows("creator/payouts.json", payouts)
             await out.csv_rows("creator/payouts.csv", PAYOUT_COLUMNS, payouts)
+
+    async def _write_offers(self, out: ArchiveWriter, uid: UUID) -> None:
+        """Memberships with their charges, bundles bought, promo codes used, gifts sent and received."""
+        memberships = await self.memberships.charges_of_viewer(uid)
+        tiers = {m.tier_id: await self.memberships.tier(m.tier_id) for m, _ in memberships}
+        creators = await self.accounts.users_by_id([m.creator_id for m, _ in memberships])
+        await out.json_rows(
+            "money/memberships.json",
+            (
+                {
+                    "id": m.id,
+                    "creator_id": m.creator_id,
+                    "creator": creators[m.creator_id].display_name if m.creator_id in creators else "",
+                    "tier_id": m.tier_id,
+                    "tier": tier.name if (tier := tiers.get(m.tier_id)) else "",
+                    "monthly_price": m.price,
+                    "state": m.state,
+                    "joined_at": m.joined_at,
+                    "period_start": m.period_start,
+                    "period_end": m.period_end,
+                    "grace_until": m.grace_until,
+                    "ended_at": m.ended_at,
+                    "charges": [
+                        {
+                            "id": c.id,
+                            "created_at": c.created_at,
+                            "kind": c.kind,
+                            "period_start": c.period_start,
+                            "points": c.points,
+                            "fee": c.fee,
+                            "transfer_id": c.transfer_id,
+                        }
+                        for c in charges
+                    ],
+                }
+                for m, charges in memberships
+            ),
+        )
+        charge_rows = [
+            {
+                "id": c.id,
+                "created_at": c.created_at,
+                "membership_id": m.id,
+                "tier": tier.name if (tier := tiers.get(c.tier_id) or tiers.get(m.tier_id)) else "",
+                "kind": c.kind,
+                "period_start": c.period_start,
+                "points": c.points,
+                "fee": c.fee,
+                "transfer_id": c.transfer_id,
+            }
+            for m, charges in memberships
+            for c in charges
+        ]
+        await out.csv_rows("money/membership_charges.csv", MEMBERSHIP_CHARGE_COLUMNS, charge_rows)
+
+        bundles = await self.offers.purchases_of_viewer(uid)
+        redemptions = await self.offers.redemptions_of_viewer(uid)
+        titles = await self.offers.bundle_titles({p.bundle_id for p in bundles})
+        codes = await self.offers.code_names(
+            {p.code_id for p in bundles if p.code_id} | {r.code_id for r in redemptions}
+        )
+        bundle_rows = [
+            {
+                "id": p.id,
+                "created_at": p.created_at,
+                "bundle_id": p.bundle_id,
+                "bundle_title": titles.get(p.bundle_id, ""),
+                "creator_id": p.creator_id,
+                "list_price": p.list_price,
+                "discount": p.discount,
+                "points": p.points,
+                "fee": p.fee,
+                "code": codes.get(p.code_id, "") if p.code_id else "",
+                "transfer_id": p.transfer_id,
+            }
+            for p in bundles
+        ]
+        await out.json_rows("money/bundle_purchases.json", bundle_rows)
+        await out.csv_rows("money/bundle_purchases.csv", BUNDLE_COLUMNS, bundle_rows)
+        code_rows = [
+            {
+                "id": r.id,
+                "created_at": r.created_at,
+                "code": codes.get(r.code_id, ""),
+                "for": r.target_kind,
+                "target_id": r.target_id,
+                "creator_id": r.creator_id,
+                "list_price": r.list_price,
+                "discount": r.discount,
+                "points": r.points,
+                "transfer_id": r.transfer_id,
+            }
+            for r in redemptions
+        ]
+        await out.json_rows("money/code_redemptions.json", code_rows)
+        await out.csv_rows("money/code_redemptions.csv", CODE_COLUMNS, code_rows)
+
+        await out.json_rows(
+            "money/gifts_sent.json",
+            (
+                {
+                    "id": g.id,
+                    "created_at": g.created_at,
+                    "to": g.recipient_email,
+                    "amount": g.amount,
+                    "message": g.message,
+                    "state": g.state,
+                    "returns_at": g.expires_at,
+                    "settled_at": g.settled_at,
+                }
+                for g in await self.gifts.sent_by(uid, limit=100_000)
+            ),
+        )
+        await out.json_rows(
+            "money/gifts_received.json",
+            (
+                {
+                    "id": g.id,
+                    "sent_at": g.created_at,
+                    "received_at": g.settled_at,
+                    "amount": g.amount,
+                    "message": g.message,
+                }
+                for g in await self.gifts.received_by(uid)
+            ),
+        )
 
     async def _statement(self, account: AccountRef) -> AsyncIterator[dict[str, Any]]:
         before: str | None = None
@@ -461,6 +589,42 @@ class ExportService:
 
 PURCHASE_COLUMNS = ("payment_ref", "pack", "points", "amount_minor", "currency", "status", "created_at", "updated_at")
 UNLOCK_COLUMNS = ("id", "created_at", "video_id", "video_title", "offer", "points", "fee", "transfer_id")
+MEMBERSHIP_CHARGE_COLUMNS = (
+    "id",
+    "created_at",
+    "membership_id",
+    "tier",
+    "kind",
+    "period_start",
+    "points",
+    "fee",
+    "transfer_id",
+)
+BUNDLE_COLUMNS = (
+    "id",
+    "created_at",
+    "bundle_id",
+    "bundle_title",
+    "creator_id",
+    "list_price",
+    "discount",
+    "points",
+    "fee",
+    "code",
+    "transfer_id",
+)
+CODE_COLUMNS = (
+    "id",
+    "created_at",
+    "code",
+    "for",
+    "target_id",
+    "creator_id",
+    "list_price",
+    "discount",
+    "points",
+    "transfer_id",
+)
 TIP_COLUMNS = ("id", "created_at", "video_id", "video_title", "creator_id", "amount", "message")
 PAYOUT_COLUMNS = (
     "id",
@@ -484,6 +648,12 @@ money/wallet_statement.*      every movement of your points, newest first, with 
 money/video_purchases.*       the videos you rented or bought, and what you paid
 entitlements.json             what you may watch, and until when
 money/tips_sent.*             tips you gave; money/tips_received.* tips you were given
+money/memberships.json        the creators' tiers you joined, their periods, and every charge of each
+money/membership_charges.csv  those charges, one a line
+money/bundle_purchases.*      the bundles you bought (list price, discount, code, what you paid)
+money/code_redemptions.*      the promo codes you used, and on what
+money/gifts_sent.json         the points you gave by e-mail, and whether they were received or returned
+money/gifts_received.json     the points given to you
 favourites.json, picks.json   the videos you keep, and what Hypha suggests to you
 viewing_heartbeats.json       where your player was, every ~10 seconds, while you watched
 creator/                      (creators) your videos with their prices, your earnings statement and payouts
