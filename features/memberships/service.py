@@ -15,6 +15,7 @@ transaction. Mail (features/notifications) follows "membership" events on the vi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -55,10 +56,10 @@ from features.memberships.model import (
     shows_price,
     unused_refund,
 )
-from features.memberships.ports import MembershipRepository, TierRepository
+from features.memberships.ports import JoinDiscount, MembershipRepository, TierRepository
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
-from features.unlocks.model import split
+from features.unlocks.model import Discount, split
 
 MEMBERSHIP_EVENT = "membership"  # to the viewer's topic: mail (states RENEWS_SOON, LAPSED, ENDED)
 MEMBERS_CHANGED_EVENT = "membership_changed"  # to the creator's topic: their dashboard tile
@@ -287,12 +288,24 @@ class MembershipService:
         creator = await self.accounts.get_user(creator_id)
         return creator is not None and not creator.erased and not creator.suspended
 
-    async def join(self, viewer_id: UUID, tier_id: UUID, key: str, shown_price: str | int) -> JoinResult:
+    async def join(
+        self,
+        viewer_id: UUID,
+        tier_id: UUID,
+        key: str,
+        shown_price: str | int,
+        *,
+        discount: JoinDiscount | None = None,
+    ) -> JoinResult:
         """Join `tier` for a month at `shown_price` (the price the button showed), once per click `key`.
 
+        `discount` (a promo code for the tier's first month: features/offers) lowers the first charge,
+        decided under the membership's lock; the membership keeps the tier's price, so renewals charge it
+        in full. The charge's ledger metadata then records the list price, the discount and the code.
+
         Raises InvalidKey, TierNotFound, OwnTier, TierClosed (retired), MembershipPriceChanged, AlreadyMember
-        (a membership of this creator runs: change tier instead), KeyReused and InsufficientPoints.
-        Nothing is charged when it raises.
+        (a membership of this creator runs: change tier instead), KeyReused, InsufficientPoints and what the
+        discount refuses with. Nothing is charged when it raises.
         """
         key = check_key(key)
         async with self.uow.atomic():
@@ -302,14 +315,21 @@ class MembershipService:
             await self.memberships.lock(viewer_id, tier.creator_id)
             prior = await self.memberships.by_key(viewer_id, key)
             if prior is not None:
-                if prior.creator_id != tier.creator_id or not shows_price(shown_price, prior.price):
+                paid = [c.points for c in await self.memberships.charges_of(prior.id) if c.kind is ChargeKind.JOIN]
+                if prior.creator_id != tier.creator_id or not any(shows_price(shown_price, p) for p in paid):
                     raise KeyReused()
                 return JoinResult(prior, True)
             tier = await self._sellable(viewer_id, tier_id)
-            if not shows_price(shown_price, tier.price):
-                raise MembershipPriceChanged(tier.price)
             if await self.memberships.live(viewer_id, tier.creator_id) is not None:
                 raise AlreadyMember()
+            applied: Discount | None = None
+            if discount is not None:
+                applied = await discount.reserve(viewer_id, tier)
+                if not 0 <= applied.points < tier.price:
+                    raise ValueError("a discount leaves at least one point to pay")
+            price = tier.price - applied.points if applied else tier.price
+            if not shows_price(shown_price, price):
+                raise MembershipPriceChanged(price)
             now = self.clock.now()
             membership = Membership(
                 id=uuid7(),
@@ -325,12 +345,17 @@ class MembershipService:
                 joined_at=now,
                 updated_at=now,
             )
+            extra = (
+                {**applied.metadata, "list_price": str(tier.price), "discount": str(applied.points)} if applied else {}
+            )
             # The charge first: when it is refused (too few points) nothing at all was written.
             charge = await self._charge(
-                membership, tier, ChargeKind.JOIN, tier.price, f"membership-join:{viewer_id}:{key}", now, now
+                membership, tier, ChargeKind.JOIN, price, f"membership-join:{viewer_id}:{key}", now, now, extra
             )
             await self.memberships.add(membership)
             await self.memberships.add_charge(charge)
+            if applied is not None and discount is not None:
+                await discount.redeemed(membership, charge, applied)
         return JoinResult(membership, False)
 
     async def cancel(self, viewer_id: UUID, creator_id: UUID) -> Membership:
@@ -612,6 +637,7 @@ class MembershipService:
         key: str,
         period_start: datetime,
         now: datetime,
+        extra: Mapping[str, str] | None = None,
     ) -> Charge:
         sale = split(points, self.policy.fee_percent)
         creator = membership.creator_id
@@ -625,6 +651,7 @@ class MembershipService:
             "tier_id": str(tier.id),
             "period_start": period_start.isoformat(),
             "memo": memo,
+            **(extra or {}),
         }
         transfer = await self.ledger.transfer(key, f"membership_{kind.value}", legs, metadata)
         charge = Charge(

@@ -14,6 +14,7 @@ from core.settings import Settings
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
 from features.offers import tables as offers_tables
 from features.offers.adapters import MemoryOffersRepository, PostgresOffersRepository
 from features.offers.controller import BundlePageController, OffersStudioController, VideoOffersController
@@ -39,12 +40,15 @@ class _OffersServiceModule(Module):
         clock: Clock,
         settings: Settings,
         limiter: RateLimiter,
+        memberships: MembershipService,
     ) -> OffersService:
         policy = OffersPolicy(
             fee_percent=settings.platform_fee_percent, code_tries_per_minute=settings.promo_code_tries_per_minute
         )
         return OffersService(
-            *(repository, unlocks, pricing, studio, accounts, ledger, bus, uow, clock, policy), limiter=limiter
+            *(repository, unlocks, pricing, studio, accounts, ledger, bus, uow, clock, policy),
+            limiter=limiter,
+            memberships=memberships,
         )
 
     @singleton

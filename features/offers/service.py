@@ -34,6 +34,8 @@ from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Leg, wallet_topic
 from features.ledger.service import LedgerService
+from features.memberships.model import Charge, Membership, Tier
+from features.memberships.service import JoinResult, MembershipService
 from features.offers.model import (
     AlreadyBought,
     Bundle,
@@ -43,6 +45,7 @@ from features.offers.model import (
     BundlePurchase,
     BundleView,
     CodeFields,
+    CodeForSomethingElse,
     CodeGuessesThrottled,
     CodeInUse,
     CodeNotFound,
@@ -167,6 +170,45 @@ class CodeDiscount:
         )
 
 
+@dataclass
+class TierCodeDiscount:
+    """The membership join's `JoinDiscount` for a code a viewer entered for a tier's first month
+    (features/memberships/ports.py): one use counted under the code's row lock, held until the join commits."""
+
+    repository: OffersRepository
+    entered: str
+    clock: Clock
+    code: PromoCode | None = None
+
+    async def reserve(self, viewer_id: UUID, tier: Tier) -> Discount:
+        now = self.clock.now()
+        found = await self.repository.codes_named(normalize_code(self.entered))
+        candidate = check_entered_code(found, tier.creator_id, TargetKind.TIER, tier.id, now)
+        locked = await self.repository.lock_code(candidate.id)  # held until the join commits
+        code = check_entered_code([locked] if locked else [], tier.creator_id, TargetKind.TIER, tier.id, now)
+        self.code = code
+        return Discount(code.discount_on(tier.price), {"code": code.code, "code_id": str(code.id)})
+
+    async def redeemed(self, membership: Membership, charge: Charge, discount: Discount) -> None:
+        assert self.code is not None
+        await self.repository.redeem(
+            Redemption(
+                id=uuid7(),
+                code_id=self.code.id,
+                viewer_id=membership.viewer_id,
+                creator_id=membership.creator_id,
+                target_kind=TargetKind.TIER,
+                target_id=membership.tier_id,
+                list_price=charge.points + discount.points,
+                discount=discount.points,
+                points=charge.points,
+                fee=charge.fee,
+                transfer_id=charge.transfer_id,
+                created_at=charge.created_at,
+            )
+        )
+
+
 class OffersService:
     def __init__(
         self,
@@ -181,8 +223,10 @@ class OffersService:
         clock: Clock,
         policy: OffersPolicy,
         *,
+        memberships: MembershipService,
         limiter: RateLimiter | None = None,
     ) -> None:
+        self.memberships = memberships
         self.repository = repository
         self.unlocks = unlocks
         self.pricing = pricing
@@ -439,6 +483,14 @@ class OffersService:
         return made
 
     async def _target_of(self, creator_id: UUID, fields: CodeFields) -> UUID:
+        if fields.target_kind is TargetKind.TIER:
+            try:
+                tier = await self.memberships.tier(UUID(fields.target))
+            except ValueError:
+                tier = None
+            if tier is None or tier.creator_id != creator_id or not tier.on_sale:
+                raise InvalidOffer({"target": "Choose one of your membership tiers."})
+            return tier.id
         if fields.target_kind is TargetKind.BUNDLE:
             bundle = await self.repository.bundle(fields.target)
             if bundle is None or bundle.creator_id != creator_id:
@@ -491,6 +543,32 @@ class OffersService:
         found = await self.repository.codes_named(normalize_code(code))
         promo = check_entered_code(found, view.bundle.creator_id, TargetKind.BUNDLE, view.bundle.id, self.clock.now())
         return view, promo, view.bundle.price - promo.discount_on(view.bundle.price)
+
+    async def quote_tier_code(self, viewer_id: UUID, tiers: Sequence[Tier], code: str) -> tuple[PromoCode, Tier, int]:
+        """The first-month price of the one tier among `tiers` (a membership panel's) the code is for, to
+        show before the click (nothing is taken yet): (code, tier, price). Counts one try against guessing;
+        raises CodeGuessesThrottled or a CodeRefused (CodeForSomethingElse when it is for none of them)."""
+        await self._count_code_try(viewer_id)
+        if not tiers:
+            raise CodeForSomethingElse()
+        found = await self.repository.codes_named(normalize_code(code))
+        now = self.clock.now()
+        mine = next((c for c in found if c.creator_id == tiers[0].creator_id), None)
+        tier = next((t for t in tiers if mine is not None and t.id == mine.target_id), tiers[0])
+        promo = check_entered_code(found, tier.creator_id, TargetKind.TIER, tier.id, now)
+        return promo, tier, tier.price - promo.discount_on(tier.price)
+
+    async def join_with_code(
+        self, viewer_id: UUID, tier_id: UUID, key: str, shown_price: str | int, code: str
+    ) -> JoinResult:
+        """Join the tier (features/memberships) with the code's discount on the first month, taken under the
+        membership's lock: the charge is at most `shown_price`, the code's use counted once. Raises what
+        MembershipService.join raises, CodeGuessesThrottled, and a CodeRefused when the code can no longer
+        be used."""
+        await self._count_code_try(viewer_id)
+        return await self.memberships.join(
+            viewer_id, tier_id, key, shown_price, discount=TierCodeDiscount(self.repository, code, self.clock)
+        )
 
     async def unlock_with_code(
         self, viewer_id: UUID, public_id: str, offer: str, key: str, shown_price: str | int, code: str
