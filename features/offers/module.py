@@ -17,7 +17,12 @@ from features.ledger.service import LedgerService
 from features.memberships.service import MembershipService
 from features.offers import tables as offers_tables
 from features.offers.adapters import MemoryOffersRepository, PostgresOffersRepository
-from features.offers.controller import BundlePageController, OffersStudioController, VideoOffersController
+from features.offers.controller import (
+    BundlePageController,
+    OffersStudioController,
+    TierCodeController,
+    VideoOffersController,
+)
 from features.offers.ports import OffersRepository
 from features.offers.service import OffersLive, OffersPolicy, OffersService
 from features.studio.service import StudioService
@@ -73,7 +78,7 @@ FEATURE = Feature(
     name="offers",
     module=OffersModule,
     memory_module=MemoryOffersModule,
-    route_handlers=[VideoOffersController, BundlePageController, OffersStudioController],
+    route_handlers=[VideoOffersController, BundlePageController, OffersStudioController, TierCodeController],
     nav=[NavLink("Offers", "/studio/offers", "creator", order=60)],
     live_parts=[OffersLive],  # the dashboard's offers tile rides the live pages' one stream
     tables=tables_in(offers_tables),

@@ -23,6 +23,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 from core.clock import Clock
@@ -168,6 +169,14 @@ class CodeDiscount:
                 created_at=unlock.created_at,
             )
         )
+
+
+class TierQuote(NamedTuple):
+    """A code applied to a membership panel: the code, the tier it is for, the first month's price."""
+
+    code: PromoCode
+    tier: Tier
+    price: int
 
 
 @dataclass
@@ -544,7 +553,7 @@ class OffersService:
         promo = check_entered_code(found, view.bundle.creator_id, TargetKind.BUNDLE, view.bundle.id, self.clock.now())
         return view, promo, view.bundle.price - promo.discount_on(view.bundle.price)
 
-    async def quote_tier_code(self, viewer_id: UUID, tiers: Sequence[Tier], code: str) -> tuple[PromoCode, Tier, int]:
+    async def quote_tier_code(self, viewer_id: UUID, tiers: Sequence[Tier], code: str) -> TierQuote:
         """The first-month price of the one tier among `tiers` (a membership panel's) the code is for, to
         show before the click (nothing is taken yet): (code, tier, price). Counts one try against guessing;
         raises CodeGuessesThrottled or a CodeRefused (CodeForSomethingElse when it is for none of them)."""
@@ -556,7 +565,7 @@ class OffersService:
         mine = next((c for c in found if c.creator_id == tiers[0].creator_id), None)
         tier = next((t for t in tiers if mine is not None and t.id == mine.target_id), tiers[0])
         promo = check_entered_code(found, tier.creator_id, TargetKind.TIER, tier.id, now)
-        return promo, tier, tier.price - promo.discount_on(tier.price)
+        return TierQuote(promo, tier, tier.price - promo.discount_on(tier.price))
 
     async def join_with_code(
         self, viewer_id: UUID, tier_id: UUID, key: str, shown_price: str | int, code: str
