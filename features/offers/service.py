@@ -76,7 +76,7 @@ from features.unlocks.model import (
     check_key,
     split,
 )
-from features.unlocks.service import Panel, PricingService, UnlockOutcome, UnlockService, topic_for
+from features.unlocks.service import REFUND_KIND, Panel, PricingService, UnlockOutcome, UnlockService, topic_for
 
 BUNDLE_SALE_EVENT = "bundle_sale"
 SALE_EVENT = "sale"  # the unlock's event (features/unlocks): a code's redemption rides on it
@@ -589,6 +589,55 @@ class OffersService:
         return await self.unlocks.unlock(
             viewer_id, public_id, offer, key, shown_price, discount=CodeDiscount(self.repository, code, self.clock)
         )
+
+    # -- take-downs (the moderation feature calls this inside its take-down transaction) ---------------
+
+    async def refund_bundle_shares(self, video: Video, since: datetime, reason: str) -> tuple[int, int]:
+        """Staff took `video` down: every purchase made at or after `since` of a bundle that includes it
+        gets the video's share back, in points: `floor(points paid / videos in the bundle)`, the fee part
+        in proportion (the creator's share from their earnings, which may go below zero, the fee from the
+        platform's revenue). Once per purchase and video (ledger key `takedown-refund:bundle:<purchase>:
+        <video>`): a repeated take-down refunds nothing twice. The bundle's other videos stay the buyer's.
+        Returns (purchases refunded, points refunded)."""
+        refunded = points = 0
+        until = self.clock.now() + timedelta(seconds=1)
+        for bundle in await self.repository.bundles_with(video.id):
+            if not bundle.video_ids:
+                continue
+            for purchase in await self.repository.purchases_of_creator(bundle.creator_id, since, until):
+                if purchase.bundle_id != bundle.id:
+                    continue
+                share = purchase.points // len(bundle.video_ids)
+                key = f"takedown-refund:bundle:{purchase.id}:{video.id}"
+                if share <= 0 or await self.ledger.transfer_by_key(key) is not None:
+                    continue
+                fee = purchase.fee * share // purchase.points
+                revenue = AccountRef.platform_revenue_for(purchase.creator_id)
+                legs = []
+                if share > fee:
+                    legs.append(Leg(AccountRef.earnings(purchase.creator_id), revenue, share - fee))
+                legs.append(Leg(revenue, AccountRef.wallet(purchase.viewer_id), share))
+                metadata = {
+                    "video_id": str(video.id),
+                    "bundle_id": str(bundle.id),
+                    "bundle_purchase_id": str(purchase.id),
+                    "memo": f"{video.title} (in the bundle {bundle.title})",
+                    "reason": reason,
+                }
+                async with self.uow.atomic():
+                    await self.ledger.transfer(
+                        key,
+                        REFUND_KIND,  # the take-down's own refund kind (features/unlocks)
+                        legs,
+                        metadata,
+                        allow_negative=frozenset({AccountRef.earnings(purchase.creator_id)}),
+                    )
+                    await self.bus.publish(
+                        wallet_topic(purchase.viewer_id), WALLET_CHANGED_EVENT, {"kind": REFUND_KIND}
+                    )
+                refunded += 1
+                points += share
+        return refunded, points
 
     # -- a viewer's own ---------------------------------------------------------------------------------
 
