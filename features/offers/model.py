@@ -381,7 +381,7 @@ class SaleLine:
     """One line of the creator's offers statement: list price, discount and net (after the fee)."""
 
     at: datetime
-    what: str  # "bundle" or "video"
+    what: str  # "bundle", "video" or "membership" (a tier code's first month)
     title: str
     code: str
     list_price: int

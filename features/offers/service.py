@@ -676,11 +676,13 @@ class OffersService:
         )
 
     async def statement(self, creator_id: UUID, since: datetime, until: datetime) -> list[SaleLine]:
-        """Every bundle sale and every code redemption on a single video in [since, until), oldest first,
-        each with its list price, discount, points paid and fee (net = points - fee)."""
+        """Every bundle sale and every code redemption on a single video or a tier's first month in
+        [since, until), oldest first, each with its list price, discount, points paid and fee (net =
+        points - fee)."""
         bought = await self.repository.purchases_of_creator(creator_id, since, until)
         used = await self.repository.redemptions_of_creator(creator_id, since, until, TargetKind.VIDEO)
-        code_ids = [p.code_id for p in bought if p.code_id] + [r.code_id for r in used]
+        joined = await self.repository.redemptions_of_creator(creator_id, since, until, TargetKind.TIER)
+        code_ids = [p.code_id for p in bought if p.code_id] + [r.code_id for r in used + joined]
         codes = await self.repository.codes_by_id(list(dict.fromkeys(code_ids)))
         titles = {b.id: b.title for b in await self.repository.bundles_of(creator_id)}
         videos = await self.studio.summaries_by_id({r.target_id for r in used})
@@ -709,6 +711,20 @@ class OffersService:
                 r.fee,
             )
             for r in used
+        ]
+        tiers = {r.target_id: await self.memberships.tier(r.target_id) for r in joined}
+        lines += [
+            SaleLine(
+                r.created_at,
+                "membership",
+                f"{tier.name} (first month)" if (tier := tiers.get(r.target_id)) else "A membership tier",
+                codes[r.code_id].code if r.code_id in codes else "",
+                r.list_price,
+                r.discount,
+                r.points,
+                r.fee,
+            )
+            for r in joined
         ]
         return sorted(lines, key=lambda line: line.at)
 

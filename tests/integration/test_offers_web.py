@@ -401,6 +401,9 @@ async def test_a_tier_code_shows_the_first_months_price_and_charges_it_once_then
     assert (metadata["list_price"], metadata["discount"], metadata["code"]) == ("100", "30", "WELCOME")
     assert await count(pg, "SELECT uses FROM promo_codes WHERE code = 'WELCOME'") == 1
     assert await count(pg, "SELECT count(*) FROM promo_redemptions WHERE target_kind = 'tier'") == 1
+    async with browser_of(pg, settings, creator) as studio:
+        csv = await studio.get("/studio/offers/sales.csv")
+        assert csv.text.strip().splitlines()[1].endswith("membership,Fans (first month),WELCOME,100,30,70,7,63")
     # the renewal charges the tier's full price
     await pg.get(Database).execute(
         "UPDATE memberships SET period_start = now() - interval '31 days', period_end = now() - interval '1 second'"
