@@ -55,6 +55,26 @@ class MemoryGiftRepository:
         if gift is not None:
             self.gifts[gift_id] = replace(gift, mailed_at=at)
 
+    async def received_by(self, user_id: UUID) -> list[Gift]:
+        found = [g for g in self.gifts.values() if g.claimed_by == user_id]
+        return sorted(found, key=lambda g: (g.created_at, g.id), reverse=True)
+
+    async def lock_pending_to(self, email: str) -> list[Gift]:
+        found = [g for g in self.gifts.values() if g.pending and g.recipient_email == email]
+        return sorted(found, key=lambda g: (g.created_at, g.id))
+
+    async def erase_recipient(self, email: str, placeholder: str) -> int:
+        found = [g for g in self.gifts.values() if g.recipient_email == email]
+        for gift in found:
+            self.gifts[gift.id] = replace(gift, recipient_email=placeholder)
+        return len(found)
+
+    async def erase_messages_of(self, sender_id: UUID) -> int:
+        found = [g for g in self.gifts.values() if g.sender_id == sender_id and g.message]
+        for gift in found:
+            self.gifts[gift.id] = replace(gift, message="")
+        return len(found)
+
 
 def _gift(row: Any) -> Gift:
     values = dict(row)
@@ -81,6 +101,13 @@ _LOCK_EXPIRED = f"""
     ORDER BY expires_at, id
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+"""  # noqa: S608 — column names only
+# SQL: row locks on every pending gift to a deleted account's address (expired ones too).
+_LOCK_PENDING_TO = f"""
+    SELECT {_COLUMNS} FROM gifts
+    WHERE recipient_email = $1 AND state = 'pending'
+    ORDER BY created_at, id
+    FOR UPDATE
 """  # noqa: S608 — column names only
 
 
@@ -156,3 +183,30 @@ class PostgresGiftRepository:
 
     async def mark_mailed(self, gift_id: UUID, at: datetime) -> None:
         await GiftTable.update({GiftTable.mailed_at: at}).where(GiftTable.id == gift_id)
+
+    async def received_by(self, user_id: UUID) -> list[Gift]:
+        rows = (
+            await GiftTable.select()
+            .where(GiftTable.claimed_by == user_id)
+            .order_by(GiftTable.created_at, GiftTable.id, ascending=False)
+        )
+        return [_gift(row) for row in rows]
+
+    async def lock_pending_to(self, email: str) -> list[Gift]:
+        return [_gift(row) for row in await self.db.fetch(_LOCK_PENDING_TO, email)]
+
+    async def erase_recipient(self, email: str, placeholder: str) -> int:
+        rows = (
+            await GiftTable.update({GiftTable.recipient_email: placeholder})
+            .where(GiftTable.recipient_email == email)
+            .returning(GiftTable.id)
+        )
+        return len(rows)
+
+    async def erase_messages_of(self, sender_id: UUID) -> int:
+        rows = (
+            await GiftTable.update({GiftTable.message: ""})
+            .where((GiftTable.sender_id == sender_id) & (GiftTable.message != ""))
+            .returning(GiftTable.id)
+        )
+        return len(rows)

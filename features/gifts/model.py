@@ -7,6 +7,11 @@ with that address *confirmed* — an unconfirmed address proves nothing, or anyo
 someone else's e-mail and take their gifts. A gift nobody claims within the return period goes back
 to the sender's wallet, and the sender is told. A gift settles once: claimed or returned, never both
 (one ledger idempotency key per gift, `gift-settle:<id>`, decided under the gift's row lock).
+
+Account deletion: a deleted recipient's pending gifts go back to their senders at once, and their address
+is erased from every gift sent to it (claimed ones too). A deleted sender's messages are erased; their
+pending gifts stay claimable until the return date (they were given and announced), and are then
+forfeited to the platform, there being no wallet to return them to. Addresses never enter the ledger.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 SEND_KIND = "gift_sent"
 CLAIM_KIND = "gift_received"
 RETURN_KIND = "gift_returned"
+FORFEIT_KIND = "gift_forfeited"  # unclaimed, and its sender's account was closed: to the platform
+ERASED_ADDRESS = "(address erased)"  # a deleted recipient's address, on the gifts sent to it
 
 
 class GiftState(StrEnum):

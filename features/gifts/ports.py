@@ -39,3 +39,20 @@ class GiftRepository(Protocol):
         ...
 
     async def mark_mailed(self, gift_id: UUID, at: datetime) -> None: ...
+
+    async def received_by(self, user_id: UUID) -> list[Gift]:
+        """The gifts the user claimed, newest first."""
+        ...
+
+    async def lock_pending_to(self, email: str) -> list[Gift]:
+        """Call inside a transaction: lock and return every pending gift to `email` (normalized), expired
+        or not, oldest first."""
+        ...
+
+    async def erase_recipient(self, email: str, placeholder: str) -> int:
+        """Replace the address `email` (normalized) by `placeholder` on every gift; returns how many."""
+        ...
+
+    async def erase_messages_of(self, sender_id: UUID) -> int:
+        """Empty the messages of the sender's gifts; returns how many had one."""
+        ...

@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from core.clock import Clock
@@ -28,6 +28,8 @@ from features.accounts.model import User, normalize_email
 from features.accounts.service import AccountService
 from features.gifts.model import (
     CLAIM_KIND,
+    ERASED_ADDRESS,
+    FORFEIT_KIND,
     RETURN_KIND,
     SEND_KIND,
     Gift,
@@ -105,7 +107,8 @@ class GiftService:
         async with self.uow.atomic():
             gift_id = uuid7()
             legs = [Leg(AccountRef.wallet(sender.id), AccountRef.gifts_pending(), order.amount)]
-            metadata = {"gift_id": str(gift_id), "memo": f"to {order.recipient_email}"}
+            # The address stays out of the ledger (its rows are immutable, and an address must be erasable).
+            metadata = {"gift_id": str(gift_id), "memo": "gift sent by e-mail"}
             transfer = await self.ledger.transfer(f"gift:{sender.id}:{key}", SEND_KIND, legs, metadata)
             gift = Gift(
                 gift_id,
@@ -140,9 +143,9 @@ class GiftService:
         if not allowance.allowed:
             raise GiftsThrottled(retry_after=allowance.retry_after)
 
-    async def sent_by(self, sender_id: UUID) -> list[Gift]:
+    async def sent_by(self, sender_id: UUID, limit: int = 50) -> list[Gift]:
         """The sender's latest gifts with their state, newest first."""
-        return await self.gifts.sent_by(sender_id)
+        return await self.gifts.sent_by(sender_id, limit)
 
     # -- claiming -----------------------------------------------------------------------------------------
 
@@ -158,7 +161,7 @@ class GiftService:
             for gift in await self.gifts.lock_claimable(user.email_normalized, now):
                 sender = await self.accounts.get_user(gift.sender_id)
                 legs = [Leg(AccountRef.gifts_pending(), AccountRef.wallet(user.id), gift.amount)]
-                memo = f"from {sender.display_name if sender else 'a former member'}"
+                memo = f"from {sender.display_name if sender and not sender.erased else 'a former member'}"
                 transfer = await self.ledger.transfer(
                     settle_key(gift.id), CLAIM_KIND, legs, {"gift_id": str(gift.id), "memo": memo}
                 )
@@ -175,21 +178,63 @@ class GiftService:
 
     async def return_expired(self) -> list[Gift]:
         """Give every pending gift past its return date back to its sender's wallet, and tell them by mail.
-        Idempotent: a run twice, or two workers, return each gift once."""
+        Idempotent: a run twice, or two workers, return each gift once. A deleted sender's gift is
+        forfeited to the platform instead (there is nobody to return it to)."""
         now = self.clock.now()
-        returned: list[Gift] = []
         async with self.uow.atomic():
-            for gift in await self.gifts.lock_expired(now, BATCH):
-                legs = [Leg(AccountRef.gifts_pending(), AccountRef.wallet(gift.sender_id), gift.amount)]
-                metadata = {"gift_id": str(gift.id), "memo": f"unclaimed gift to {gift.recipient_email}"}
-                transfer = await self.ledger.transfer(settle_key(gift.id), RETURN_KIND, legs, metadata)
-                settled = replace(gift, state=GiftState.RETURNED, settled_at=now, settle_transfer_id=transfer.id)
-                await self.gifts.settle(settled)
-                await self.bus.publish(wallet_topic(gift.sender_id), WALLET_CHANGED_EVENT, {"kind": RETURN_KIND})
-                returned.append(settled)
+            returned = [
+                await self._return(gift, now, "unclaimed gift returned")
+                for gift in await self.gifts.lock_expired(now, BATCH)
+            ]
         for gift in returned:
-            await self._tell_sender(gift)
+            await self._tell_sender(
+                gift, f"Nobody claimed the {gift.amount:,} points you sent to {gift.recipient_email}"
+            )
         return returned
+
+    async def _return(self, gift: Gift, now: datetime, memo: str) -> Gift:
+        """Settle the locked pending gift back to its sender's wallet (to the platform for a deleted sender)."""
+        sender = await self.accounts.get_user(gift.sender_id)
+        if sender is None or sender.erased:
+            kind, to = FORFEIT_KIND, AccountRef.platform_revenue()
+            memo = "unclaimed gift of a closed account forfeited"
+        else:
+            kind, to = RETURN_KIND, AccountRef.wallet(gift.sender_id)
+        legs = [Leg(AccountRef.gifts_pending(), to, gift.amount)]
+        transfer = await self.ledger.transfer(settle_key(gift.id), kind, legs, {"gift_id": str(gift.id), "memo": memo})
+        settled = replace(gift, state=GiftState.RETURNED, settled_at=now, settle_transfer_id=transfer.id)
+        await self.gifts.settle(settled)
+        if kind == RETURN_KIND:
+            await self.bus.publish(wallet_topic(gift.sender_id), WALLET_CHANGED_EVENT, {"kind": RETURN_KIND})
+        return settled
+
+    # -- account deletion (the privacy feature calls these inside its erasure transaction) ------------------
+
+    async def received_by(self, user_id: UUID) -> list[Gift]:
+        """The gifts the user claimed, newest first (the privacy export)."""
+        return await self.gifts.received_by(user_id)
+
+    async def forget_recipient(self, email: str) -> tuple[int, int]:
+        """The user is deleting their account: every gift still pending for their address goes back to its
+        sender now (it can never be claimed), and their address is erased from every gift sent to it.
+        Returns (gifts returned, gifts whose address was erased). Each gift settles once (its settle key),
+        under its row lock; the senders are mailed after the commit, without the address."""
+        now = self.clock.now()
+        async with self.uow.atomic():
+            returned = [
+                await self._return(gift, now, "gift returned: the recipient closed their account")
+                for gift in await self.gifts.lock_pending_to(normalize_email(email))
+            ]
+            erased = await self.gifts.erase_recipient(normalize_email(email), ERASED_ADDRESS)
+        for gift in returned:
+            await self._tell_sender(gift, f"The person you sent {gift.amount:,} points to closed their account")
+        return len(returned), erased
+
+    async def forget_sender(self, sender_id: UUID) -> int:
+        """The sender is deleting their account: their gifts' messages are erased. Their pending gifts stay
+        claimable by the recipients until the return date (they were given and announced); unclaimed
+        then, they are forfeited to the platform (see `return_expired`). Returns how many messages went."""
+        return await self.gifts.erase_messages_of(sender_id)
 
     async def mail_unannounced(self) -> int:
         """Mail again the recipients of gifts whose first mail failed; returns how many went out."""
@@ -224,14 +269,11 @@ class GiftService:
         await self.gifts.mark_mailed(gift.id, self.clock.now())
         return 1
 
-    async def _tell_sender(self, gift: Gift) -> None:
+    async def _tell_sender(self, gift: Gift, why: str) -> None:
         sender = await self.accounts.get_user(gift.sender_id)
         if sender is None or sender.erased:
             return
-        text = (
-            f"Nobody claimed the {gift.amount:,} points you sent to {gift.recipient_email}, "
-            f"so they are back in your wallet: {self.public_url}/wallet\n"
-        )
+        text = f"{why}, so they are back in your wallet: {self.public_url}/wallet\n"
         await self._deliver(
             EmailMessage(sender.email, "Your gift was returned to you", text, f"<p>{html.escape(text)}</p>")
         )

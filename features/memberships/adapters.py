@@ -88,6 +88,12 @@ class MemoryMembershipRepository:
         found = [m for m in self.memberships.values() if _due(m, now, reminder_until)]
         return sorted(found, key=lambda m: (m.period_end, m.id))[:limit]
 
+    async def live_of_creator(self, creator_id: UUID) -> list[Membership]:
+        found = [
+            m for m in self.memberships.values() if m.creator_id == creator_id and m.state is not MembershipState.ENDED
+        ]
+        return sorted(found, key=lambda m: (m.joined_at, m.id))
+
     async def of_viewer(self, viewer_id: UUID) -> list[Membership]:
         found = [m for m in self.memberships.values() if m.viewer_id == viewer_id]
         return sorted(found, key=lambda m: (m.joined_at, m.id), reverse=True)
@@ -360,6 +366,14 @@ class PostgresMembershipRepository:
 
     async def due(self, now: datetime, reminder_until: datetime, limit: int) -> list[Membership]:
         return [_membership(row) for row in await self.db.fetch(_DUE, now, reminder_until, limit)]
+
+    async def live_of_creator(self, creator_id: UUID) -> list[Membership]:
+        rows = (
+            await MembershipTable.select()
+            .where((MembershipTable.creator_id == creator_id) & (MembershipTable.state != MembershipState.ENDED.value))
+            .order_by(MembershipTable.joined_at, MembershipTable.id)
+        )
+        return [_membership(row) for row in rows]
 
     async def of_viewer(self, viewer_id: UUID) -> list[Membership]:
         rows = (

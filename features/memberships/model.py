@@ -27,6 +27,17 @@ the new price. Downgrading (to a tier of the same or a lower price) takes effect
 with nothing charged now and nothing refunded.
 
 Every charge is a ledger transfer with the platform fee (the unlocks' split and revenue shard).
+
+**A creator closes their account.** Their members are not charged again, and what they paid for the
+running period is refunded for the unused part, pro rata: `floor(paid × seconds left / seconds in the
+period)` (`unused_refund`, rounding in the member's favour), where `paid` is every charge of the
+running period (the join or renewal, and any upgrade). The refund reverses the charges in the same
+proportion: the creator's share from their earnings, the fee from the platform's revenue. A lapsed
+membership in its grace days paid nothing for them: it ends with nothing to refund. Each membership is
+refunded once (ledger key `creator-closed:membership:<id>:<period start>`) and ends at once.
+
+**A member closes their account.** Their memberships end at once, with nothing refunded (their unspent
+points are forfeited too; see the privacy feature).
 """
 
 from __future__ import annotations
@@ -123,6 +134,23 @@ def prorata_upgrade(old_price: int, new_price: int, period_start: datetime, peri
     total = (period_end - period_start).total_seconds()
     left = (period_end - max(now, period_start)).total_seconds()
     return int((new_price - old_price) * int(left) // int(total))
+
+
+def unused_refund(paid: int, fee: int, period_start: datetime, period_end: datetime, now: datetime) -> tuple[int, int]:
+    """What goes back to a member for the unused part of a period they paid `paid` points for (of which
+    `fee` was the platform's): `(refund, fee part of it)`, both rounded down, the fee part in the same
+    proportion as the refund. (0, 0) when nothing of the period is left."""
+    total = int((period_end - period_start).total_seconds())
+    left = int((period_end - max(now, period_start)).total_seconds())
+    if paid <= 0 or total <= 0 or left <= 0:
+        return 0, 0
+    refund = paid * min(left, total) // total
+    return refund, fee * refund // paid
+
+
+def closure_key(membership_id: UUID, period_start: datetime) -> str:
+    """The ledger key of the refund when the creator closes their account: once per membership and period."""
+    return f"creator-closed:membership:{membership_id}:{period_start.isoformat()}"
 
 
 # -- tiers --------------------------------------------------------------------------------------------

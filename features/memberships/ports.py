@@ -7,6 +7,7 @@ from typing import Protocol
 from uuid import UUID
 
 from features.memberships.model import Charge, Membership, MonthFigures, Tier
+from features.unlocks.model import Discount
 
 
 class TierRepository(Protocol):
@@ -62,6 +63,10 @@ class MembershipRepository(Protocol):
         `reminder_until` not reminded yet; earliest first."""
         ...
 
+    async def live_of_creator(self, creator_id: UUID) -> list[Membership]:
+        """The creator's memberships that have not ended, oldest first."""
+        ...
+
     async def of_viewer(self, viewer_id: UUID) -> list[Membership]:
         """Every membership of the viewer, newest first."""
         ...
@@ -71,4 +76,20 @@ class MembershipRepository(Protocol):
     ) -> list[MonthFigures]:
         """For each [start, end) month: members active at min(end, now), joined and lapsed in it, and
         the points charged in it."""
+        ...
+
+
+class JoinDiscount(Protocol):
+    """A reduction of a tier's first month that another feature applies to one join (a promo code:
+    features/offers), called by `MembershipService.join` inside the join's transaction, under the
+    membership's lock. Renewals are never reduced."""
+
+    async def reserve(self, viewer_id: UUID, tier: Tier) -> Discount:
+        """Check and take the reduction for this join (count one use of a code under a lock held until the
+        transaction ends); raise a DomainError to refuse the click (nothing is charged). The discount
+        leaves at least one point to pay."""
+        ...
+
+    async def redeemed(self, membership: Membership, charge: Charge, discount: Discount) -> None:
+        """The join was charged at the reduced price: record the redemption in the same transaction."""
         ...

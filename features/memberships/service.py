@@ -15,6 +15,7 @@ transaction. Mail (features/notifications) follows "membership" events on the vi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -24,7 +25,7 @@ from core.events import EventBus
 from core.ids import uuid7
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
-from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, InsufficientPoints, Leg, wallet_topic
+from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, InsufficientPoints, Leg, Transfer, wallet_topic
 from features.ledger.service import LedgerService
 from features.memberships.model import (
     MAX_TIERS,
@@ -48,15 +49,17 @@ from features.memberships.model import (
     add_month,
     check_key,
     check_tier,
+    closure_key,
     due_action,
     prorata_upgrade,
     renewal_key,
     shows_price,
+    unused_refund,
 )
-from features.memberships.ports import MembershipRepository, TierRepository
+from features.memberships.ports import JoinDiscount, MembershipRepository, TierRepository
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
-from features.unlocks.model import split
+from features.unlocks.model import Discount, split
 
 MEMBERSHIP_EVENT = "membership"  # to the viewer's topic: mail (states RENEWS_SOON, LAPSED, ENDED)
 MEMBERS_CHANGED_EVENT = "membership_changed"  # to the creator's topic: their dashboard tile
@@ -264,6 +267,10 @@ class MembershipService:
 
     # -- viewers: joining, cancelling, changing tier -----------------------------------------------------
 
+    async def creators_joined_by(self, viewer_id: UUID) -> set[UUID]:
+        """The creators the viewer is or was a paying member of (preferences: picks)."""
+        return {m.creator_id for m in await self.memberships.of_viewer(viewer_id)}
+
     async def _sellable(self, viewer_id: UUID, tier_id: UUID) -> Tier:
         tier = await self.tiers.get(tier_id)
         if tier is None:
@@ -281,12 +288,24 @@ class MembershipService:
         creator = await self.accounts.get_user(creator_id)
         return creator is not None and not creator.erased and not creator.suspended
 
-    async def join(self, viewer_id: UUID, tier_id: UUID, key: str, shown_price: str | int) -> JoinResult:
+    async def join(
+        self,
+        viewer_id: UUID,
+        tier_id: UUID,
+        key: str,
+        shown_price: str | int,
+        *,
+        discount: JoinDiscount | None = None,
+    ) -> JoinResult:
         """Join `tier` for a month at `shown_price` (the price the button showed), once per click `key`.
 
+        `discount` (a promo code for the tier's first month: features/offers) lowers the first charge,
+        decided under the membership's lock; the membership keeps the tier's price, so renewals charge it
+        in full. The charge's ledger metadata then records the list price, the discount and the code.
+
         Raises InvalidKey, TierNotFound, OwnTier, TierClosed (retired), MembershipPriceChanged, AlreadyMember
-        (a membership of this creator runs: change tier instead), KeyReused and InsufficientPoints.
-        Nothing is charged when it raises.
+        (a membership of this creator runs: change tier instead), KeyReused, InsufficientPoints and what the
+        discount refuses with. Nothing is charged when it raises.
         """
         key = check_key(key)
         async with self.uow.atomic():
@@ -296,14 +315,21 @@ class MembershipService:
             await self.memberships.lock(viewer_id, tier.creator_id)
             prior = await self.memberships.by_key(viewer_id, key)
             if prior is not None:
-                if prior.creator_id != tier.creator_id or not shows_price(shown_price, prior.price):
+                paid = [c.points for c in await self.memberships.charges_of(prior.id) if c.kind is ChargeKind.JOIN]
+                if prior.creator_id != tier.creator_id or not any(shows_price(shown_price, p) for p in paid):
                     raise KeyReused()
                 return JoinResult(prior, True)
             tier = await self._sellable(viewer_id, tier_id)
-            if not shows_price(shown_price, tier.price):
-                raise MembershipPriceChanged(tier.price)
             if await self.memberships.live(viewer_id, tier.creator_id) is not None:
                 raise AlreadyMember()
+            applied: Discount | None = None
+            if discount is not None:
+                applied = await discount.reserve(viewer_id, tier)
+                if not 0 <= applied.points < tier.price:
+                    raise ValueError("a discount leaves at least one point to pay")
+            price = tier.price - applied.points if applied else tier.price
+            if not shows_price(shown_price, price):
+                raise MembershipPriceChanged(price)
             now = self.clock.now()
             membership = Membership(
                 id=uuid7(),
@@ -319,12 +345,17 @@ class MembershipService:
                 joined_at=now,
                 updated_at=now,
             )
+            extra = (
+                {**applied.metadata, "list_price": str(tier.price), "discount": str(applied.points)} if applied else {}
+            )
             # The charge first: when it is refused (too few points) nothing at all was written.
             charge = await self._charge(
-                membership, tier, ChargeKind.JOIN, tier.price, f"membership-join:{viewer_id}:{key}", now, now
+                membership, tier, ChargeKind.JOIN, price, f"membership-join:{viewer_id}:{key}", now, now, extra
             )
             await self.memberships.add(membership)
             await self.memberships.add_charge(charge)
+            if applied is not None and discount is not None:
+                await discount.redeemed(membership, charge, applied)
         return JoinResult(membership, False)
 
     async def cancel(self, viewer_id: UUID, creator_id: UUID) -> Membership:
@@ -479,6 +510,102 @@ class MembershipService:
         await self.memberships.add_charge(charge)
         return Due.RENEW.value
 
+    # -- account closure (the privacy feature calls these inside its erasure transaction) ---------------
+
+    async def refund_for_closed_creator(self, creator_id: UUID) -> list[Transfer]:
+        """The creator is closing their account: end every membership of theirs at once and give each
+        member the unused part of the running period back, pro rata (`model.unused_refund`).
+
+        Each refund reverses the period's charges in proportion (the creator's share from their earnings,
+        which may go below zero here — the caller settles them in the same unit of work — and the fee from
+        the platform's revenue) and is posted once per membership and period, under the membership's lock;
+        a retry finds the memberships ended and refunds nothing again. Returns the refund transfers."""
+        refunds: list[Transfer] = []
+        async with self.uow.atomic():
+            for found in await self.memberships.live_of_creator(creator_id):
+                await self.memberships.lock(found.viewer_id, creator_id)
+                membership = await self.memberships.live(found.viewer_id, creator_id)
+                if membership is None:
+                    continue
+                now = self.clock.now()
+                points, fee, paid = await self._unused(membership, now)
+                if points > 0:
+                    wallet = AccountRef.wallet(membership.viewer_id)
+                    legs = []
+                    if points > fee:
+                        legs.append(Leg(AccountRef.earnings(creator_id), wallet, points - fee))
+                    if fee:
+                        legs.append(Leg(AccountRef.platform_revenue_for(creator_id), wallet, fee))
+                    metadata = {
+                        "membership_id": str(membership.id),
+                        "tier_id": str(membership.tier_id),
+                        "period_start": membership.period_start.isoformat(),
+                        "paid": str(paid),
+                        "memo": "Refund of the unused membership days: the creator closed their account",
+                    }
+                    refunds.append(
+                        await self.ledger.transfer(
+                            closure_key(membership.id, membership.period_start),
+                            "membership_refund",
+                            legs,
+                            metadata,
+                            allow_negative=frozenset({AccountRef.earnings(creator_id)}),
+                        )
+                    )
+                    await self.bus.publish(
+                        wallet_topic(membership.viewer_id), WALLET_CHANGED_EVENT, {"kind": "membership_refund"}
+                    )
+                ended = replace(membership, state=MembershipState.ENDED, ended_at=now, updated_at=now)
+                await self.memberships.save(ended)
+                await self._mail(ended, "ENDED", creator_name="a creator who closed their account")
+        return refunds
+
+    async def closure_preview(self, creator_id: UUID) -> tuple[int, int, int]:
+        """What `refund_for_closed_creator` would do now: (memberships refunded, points refunded, the part
+        of those taken back from the creator's earnings) — for the deletion page."""
+        count = points = share = 0
+        now = self.clock.now()
+        for membership in await self.memberships.live_of_creator(creator_id):
+            refund, fee, _paid = await self._unused(membership, now)
+            if refund > 0:
+                count, points, share = count + 1, points + refund, share + refund - fee
+        return count, points, share
+
+    async def _unused(self, membership: Membership, now: datetime) -> tuple[int, int, int]:
+        """(refund, fee part, points paid) for the unused part of the membership's running period."""
+        paid = [
+            c for c in await self.memberships.charges_of(membership.id) if c.period_start == membership.period_start
+        ]
+        points = sum(c.points for c in paid)
+        refund, fee = unused_refund(
+            points, sum(c.fee for c in paid), membership.period_start, membership.period_end, now
+        )
+        return refund, fee, points
+
+    async def end_for_closed_member(self, viewer_id: UUID) -> int:
+        """The member is closing their account: end their memberships at once, nothing refunded (their
+        unspent points are forfeited too) and nothing charged again. Returns how many ended."""
+        ended = 0
+        async with self.uow.atomic():
+            for found in await self.memberships.of_viewer(viewer_id):
+                if found.state is MembershipState.ENDED:
+                    continue
+                await self.memberships.lock(viewer_id, found.creator_id)
+                membership = await self.memberships.live(viewer_id, found.creator_id)
+                if membership is None:
+                    continue
+                now = self.clock.now()
+                await self.memberships.save(
+                    replace(membership, state=MembershipState.ENDED, ended_at=now, updated_at=now)
+                )
+                await self._tell_creator(membership, "ended")
+                ended += 1
+        return ended
+
+    async def charges_of_viewer(self, viewer_id: UUID) -> list[tuple[Membership, list[Charge]]]:
+        """Every membership of the viewer, newest first, with its charges (the privacy export)."""
+        return [(m, await self.memberships.charges_of(m.id)) for m in await self.memberships.of_viewer(viewer_id)]
+
     # -- figures ---------------------------------------------------------------------------------------
 
     async def figures(self, creator_id: UUID, months: int = 6) -> list[MonthFigures]:
@@ -510,6 +637,7 @@ class MembershipService:
         key: str,
         period_start: datetime,
         now: datetime,
+        extra: Mapping[str, str] | None = None,
     ) -> Charge:
         sale = split(points, self.policy.fee_percent)
         creator = membership.creator_id
@@ -523,6 +651,7 @@ class MembershipService:
             "tier_id": str(tier.id),
             "period_start": period_start.isoformat(),
             "memo": memo,
+            **(extra or {}),
         }
         transfer = await self.ledger.transfer(key, f"membership_{kind.value}", legs, metadata)
         charge = Charge(
@@ -554,13 +683,17 @@ class MembershipService:
     async def _tell_creator(self, membership: Membership, what: str) -> None:
         await self.bus.publish(user_topic(membership.creator_id), MEMBERS_CHANGED_EVENT, {"kind": what})
 
-    async def _mail(self, membership: Membership, state: str, shortfall: int = 0) -> None:
+    async def _mail(
+        self, membership: Membership, state: str, shortfall: int = 0, *, creator_name: str | None = None
+    ) -> None:
         tier = await self.tiers.get(membership.tier_id)
-        creator = await self.accounts.get_user(membership.creator_id)
+        if creator_name is None:
+            creator = await self.accounts.get_user(membership.creator_id)
+            creator_name = creator.display_name if creator else ""
         data: dict[str, object] = {
             "state": state,
             "tier": tier.name if tier else "",
-            "creator": creator.display_name if creator else "",
+            "creator": creator_name,
             "creator_id": str(membership.creator_id),
             "points": membership.next_price or membership.price,
             "renews_on": membership.period_end.strftime("%-d %b %Y"),

@@ -26,6 +26,7 @@ from features.moderation.adapters import (
 from features.moderation.controller import ReportController, StaffModerationController
 from features.moderation.ports import AuditLog, ReportRepository
 from features.moderation.service import ModerationPolicy, ModerationService
+from features.offers.service import OffersService
 from features.studio.service import StudioService
 from features.unlocks.service import UnlockService
 
@@ -45,12 +46,13 @@ class _ModerationServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         settings: Settings,
+        offers: OffersService,
     ) -> ModerationService:
         policy = ModerationPolicy(
             reports_per_day=settings.reports_per_user_per_day,
             refund_window=timedelta(days=settings.takedown_refund_days),
         )
-        return ModerationService(reports, audit, accounts, studio, unlocks, bus, limiter, uow, clock, policy)
+        return ModerationService(reports, audit, accounts, studio, unlocks, bus, limiter, uow, clock, policy, offers)
 
 
 class ModerationModule(_ModerationServiceModule):

@@ -38,6 +38,7 @@ from features.moderation.model import (
     check_staff_reason,
 )
 from features.moderation.ports import AuditLog, ReportRepository
+from features.offers.service import OffersService
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
 from features.unlocks.service import UnlockService
@@ -108,7 +109,9 @@ class ModerationService:
         uow: UnitOfWork,
         clock: Clock,
         policy: ModerationPolicy,
+        offers: OffersService,
     ) -> None:
+        self.offers = offers
         self.reports = reports
         self.audit = audit
         self.accounts = accounts
@@ -239,7 +242,9 @@ class ModerationService:
             already_down = video.taken_down_reason is not None
             video = await self.studio.take_down(video_id, reason)
             await self.reports.close_open(SubjectKind.VIDEO, video_id, self.clock.now())
-            refunds = await self.unlocks.refund_purchases(video, self.clock.now() - self.policy.refund_window, reason)
+            since = self.clock.now() - self.policy.refund_window
+            refunds = await self.unlocks.refund_purchases(video, since, reason)
+            bundles, bundle_points = await self.offers.refund_bundle_shares(video, since, reason)
             if not already_down:  # one mail per take-down, not per click
                 await self.bus.publish(
                     _topic(video.owner_id),
@@ -249,10 +254,12 @@ class ModerationService:
             details = {
                 "refunded_purchases": refunds.refunded,
                 "refunded_points": refunds.points,
+                "refunded_bundle_purchases": bundles,
+                "refunded_bundle_points": bundle_points,
                 "refund_window_days": self.policy.refund_window.days,
             }
             await self._audit(staff, Action.TAKE_DOWN, subject, reason, details)
-        return TakeDownOutcome(video, refunds.refunded, refunds.points)
+        return TakeDownOutcome(video, refunds.refunded + bundles, refunds.points + bundle_points)
 
     async def restore(self, staff: Principal, video_id: UUID, note: str = "") -> Video:
         """Undo a take-down (refunds are not clawed back). Audited. Raises SubjectNotFound."""

@@ -162,6 +162,14 @@ class MemoryOffersRepository:
         ]
         return sorted(found, key=lambda r: (r.created_at, r.id))
 
+    async def purchases_of_viewer(self, viewer_id: UUID) -> list[BundlePurchase]:
+        found = [p for p in self.purchases.values() if p.viewer_id == viewer_id]
+        return sorted(found, key=lambda p: (p.created_at, p.id))
+
+    async def redemptions_of_viewer(self, viewer_id: UUID) -> list[Redemption]:
+        found = [r for r in self.redemptions if r.viewer_id == viewer_id]
+        return sorted(found, key=lambda r: (r.created_at, r.id))
+
     async def codes_by_id(self, code_ids: list[UUID]) -> dict[UUID, PromoCode]:
         return {i: self.codes[i] for i in code_ids if i in self.codes}
 
@@ -461,6 +469,24 @@ class PostgresOffersRepository:
         rows = (
             await PromoRedemptionTable.select()
             .where(where)
+            .order_by(PromoRedemptionTable.created_at)
+            .order_by(PromoRedemptionTable.id)
+        )
+        return [_redemption(row) for row in rows]
+
+    async def purchases_of_viewer(self, viewer_id: UUID) -> list[BundlePurchase]:
+        rows = (
+            await BundlePurchaseTable.select()
+            .where(BundlePurchaseTable.viewer_id == viewer_id)
+            .order_by(BundlePurchaseTable.created_at)
+            .order_by(BundlePurchaseTable.id)
+        )
+        return [_purchase(row) for row in rows]
+
+    async def redemptions_of_viewer(self, viewer_id: UUID) -> list[Redemption]:
+        rows = (
+            await PromoRedemptionTable.select()
+            .where(PromoRedemptionTable.viewer_id == viewer_id)
             .order_by(PromoRedemptionTable.created_at)
             .order_by(PromoRedemptionTable.id)
         )

@@ -19,9 +19,20 @@ from core.errors import Conflict, DomainError, InvalidInput, NotFound, PaymentRe
 from core.identity import Principal
 from core.web import flash, inject, redirect, wants_fragment
 from features.ledger.model import InsufficientPoints
-from features.offers.dto import BundleBuyForm, BundleForm, BundleVideoForm, CodeEntryForm, CodeForm, CodeUnlockForm
+from features.memberships.model import TierNotFound
+from features.memberships.service import Offer as MembershipOffer
+from features.offers.dto import (
+    BundleBuyForm,
+    BundleForm,
+    BundleVideoForm,
+    CodeEntryForm,
+    CodeForm,
+    CodeUnlockForm,
+    TierCodeForm,
+    TierJoinForm,
+)
 from features.offers.model import CodeRefused, InvalidOffer
-from features.offers.service import CodeQuote, OffersService, VideoOffers
+from features.offers.service import CodeQuote, OffersService, TierQuote, VideoOffers
 from features.unlocks.model import NothingToExtend
 from features.unlocks.service import Panel
 
@@ -33,6 +44,8 @@ STUDIO_PAGE = "offers/studio.html"
 BUNDLE_EDIT = "offers/bundle_edit.html"
 TILE = "offers/_dash_tile.html"
 SALES = "offers/_sales.html"
+MEMBERSHIP_PANEL = "memberships/_offer.html"  # the memberships' panel: the code box answers with it
+MAX_TIERS_SHOWN = 3
 WALLET_CHANGED = "wallet-changed"
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -167,6 +180,136 @@ class VideoOffersController(Controller):
         return _unlock_panel(outcome.panel, just_unlocked=not outcome.result.replayed, trigger=WALLET_CHANGED)
 
 
+def _membership_panel(
+    offer: MembershipOffer | None,
+    video: str,
+    *,
+    promo: TierQuote | None = None,
+    code: str = "",
+    code_error: str = "",
+    notice: str = "",
+    level: str = "error",
+    shortfall: int | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    trigger: str | None = None,
+) -> Template:
+    context = {
+        "offer": offer,
+        "video_pid": video,
+        "notice": notice,
+        "notice_level": level,
+        "shortfall": shortfall,
+        "new_key": new_key,
+        "max_tiers": MAX_TIERS_SHOWN,
+        "promo": promo,
+        "code_text": code,
+        "code_error": code_error,
+    }
+    return HTMXTemplate(
+        template_name=MEMBERSHIP_PANEL,
+        context=context,
+        status_code=status,
+        headers={**NO_STORE, **(headers or {})},
+        trigger_event=trigger,
+        after="receive" if trigger else None,
+    )
+
+
+def _uuid_or_none(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
+class TierCodeController(Controller):
+    """The promo-code box of a membership panel (memberships/_offer.html): a code for a tier's first
+    month, shown before the one click, and the join at that price."""
+
+    path = "/offers/membership"
+    dependencies = {"offers": inject(OffersService)}
+
+    async def _offer(self, offers: OffersService, viewer_id: UUID, creator: str, video: str) -> MembershipOffer:
+        if video:
+            return await offers.memberships.video_offer(viewer_id, video)
+        creator_id = _uuid_or_none(creator)
+        if creator_id is None:
+            raise TierNotFound()
+        return await offers.memberships.offer(viewer_id, creator_id)
+
+    @post("/code", guards=[login_required])
+    async def enter_code(
+        self,
+        request: Request[Any, Any, Any],
+        offers: NamedDependency[OffersService],
+        data: URLEncodedBody[TierCodeForm],
+    ) -> Response[Any]:
+        """The panel with the code's first-month price on its tier (nothing is taken yet); a code that
+        cannot be used here re-renders the box with the reason (422; 429 past the guessing limit)."""
+        me = _me(request)
+        offer = await self._offer(offers, me.id, data.creator, data.video)
+        back = f"/v/{data.video}" if data.video else f"/c/{offer.creator_id}"
+        try:
+            if not data.code.strip():
+                raise CodeRefused("Enter a code.")
+            promo = await offers.quote_tier_code(me.id, offer.tiers, data.code)
+        except (CodeRefused, TooManyRequests) as error:
+            if not wants_fragment(request):
+                return flash(redirect(back, request), error.message, "error")
+            return _membership_panel(
+                offer,
+                data.video,
+                code=data.code,
+                code_error=error.message,
+                status=_status(error),
+                headers=_retry(error),
+            )
+        if not wants_fragment(request):
+            return redirect(back, request)
+        return _membership_panel(offer, data.video, promo=promo, code=promo.code.code)
+
+    @post("/join", guards=[verified_required])
+    async def join(
+        self,
+        request: Request[Any, Any, Any],
+        offers: NamedDependency[OffersService],
+        data: URLEncodedBody[TierJoinForm],
+    ) -> Response[Any]:
+        """One click on a tier at the first-month price its button showed, with the code: the membership's
+        own join with the code's discount. A refused click charges nothing and answers the panel with the
+        reason: 402, 409, 404, 422 (the code can no longer be used) or 429."""
+        me = _me(request)
+        tier_id = _uuid_or_none(data.tier)
+        tier = await offers.memberships.tier(tier_id) if tier_id else None
+        if tier is None or tier_id is None:
+            raise TierNotFound()
+        back = f"/v/{data.video}" if data.video else f"/c/{tier.creator_id}"
+        try:
+            result = await offers.join_with_code(me.id, tier_id, data.key, data.price, data.code)
+        except (PaymentRequired, Conflict, InvalidInput, NotFound, TooManyRequests) as error:
+            if not wants_fragment(request):
+                return flash(redirect(back, request), error.message, "error")
+            offer = await self._offer(offers, me.id, str(tier.creator_id), data.video)
+            shortfall = error.shortfall if isinstance(error, InsufficientPoints) else None
+            code_error = error.message if isinstance(error, CodeRefused) else ""
+            return _membership_panel(
+                offer,
+                data.video,
+                code=data.code,
+                code_error=code_error,
+                notice="" if code_error else error.message,
+                shortfall=shortfall,
+                status=_status(error),
+                headers=_retry(error),
+            )
+        done = "Welcome! You are now a member." if not result.replayed else "You are a member."
+        if data.video or not wants_fragment(request):  # the video page reloads, with the player
+            return flash(redirect(back, request), done)
+        offer = await offers.memberships.offer(me.id, tier.creator_id)
+        return _membership_panel(offer, "", notice=done, level="success", trigger=WALLET_CHANGED)
+
+
 class BundlePageController(Controller):
     """A bundle's page: its videos, the saving against single lifetime prices, one-click purchase."""
 
@@ -275,6 +418,7 @@ class OffersStudioController(Controller):
             "bundles": await offers.bundles_of(me),
             "codes": await offers.codes_of(me),
             "videos": await offers.videos_for_bundles(me),
+            "tiers": (await offers.memberships.studio_page(me)).on_sale,
             "bundle_form": bundle_form or {},
             "code_form": code_form or {"kind": "percent", "max_uses": "100"},
             "errors": errors or {},

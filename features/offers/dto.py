@@ -36,6 +36,20 @@ class CodeForm(Form):
     code: str = ""
     kind: str = "percent"
     amount: str = ""
-    target: str = ""  # "video:<public id>" or "bundle:<public id>"
+    target: str = ""  # "video:<public id>", "bundle:<public id>" or "tier:<tier id>"
     max_uses: str = ""
     expires: str = ""
+
+
+class TierCodeForm(Form):
+    creator: str = ""  # the creator whose membership panel the code box is in
+    video: str = ""  # the video page the panel is on (its public id), if any
+    code: str = ""
+
+
+class TierJoinForm(Form):
+    tier: str = ""
+    key: str = ""
+    price: str = ""  # the first month's reduced price the button showed; only that price is charged
+    video: str = ""
+    code: str = ""

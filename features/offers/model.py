@@ -37,7 +37,7 @@ class DiscountKind(StrEnum):
 class TargetKind(StrEnum):
     VIDEO = "video"
     BUNDLE = "bundle"
-    TIER = "tier"  # a membership tier's first month: reserved for the members feature, not made yet
+    TIER = "tier"  # a membership tier's first month (renewals are never reduced)
 
 
 # -- errors -----------------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ class CodeFields:
     kind: DiscountKind
     amount: int
     target_kind: TargetKind
-    target: str  # a video's or bundle's public id
+    target: str  # a video's or bundle's public id, or a tier's id
     max_uses: int
     expires_at: datetime | None
 
@@ -288,8 +288,8 @@ def check_code(
     code: str, kind: str, amount: str, target: str, max_uses: str, expires: str, now: datetime
 ) -> CodeFields:
     """The code a creator's form describes; raises InvalidOffer with a message per field. `target` is
-    "video:<public id>" or "bundle:<public id>"; `expires` a day (YYYY-MM-DD, the code works through it,
-    UTC) or blank for never."""
+    "video:<public id>", "bundle:<public id>" or "tier:<tier id>" (the tier's first month); `expires`
+    a day (YYYY-MM-DD, the code works through it, UTC) or blank for never."""
     errors: dict[str, str] = {}
     normalized = normalize_code(code)
     if not CODE_PATTERN.match(normalized):
@@ -306,10 +306,15 @@ def check_code(
         errors["amount"] = f"Enter a whole number of points from 1 to {MAX_BUNDLE_PRICE:,}."
     target_kind_text, _, target_id = target.partition(":")
     target_kind = TargetKind.VIDEO
-    if target_kind_text not in (TargetKind.VIDEO.value, TargetKind.BUNDLE.value) or not target_id:
-        errors["target"] = "Choose the video or bundle the code is for."
+    if (
+        target_kind_text not in (TargetKind.VIDEO.value, TargetKind.BUNDLE.value, TargetKind.TIER.value)
+        or not target_id
+    ):
+        errors["target"] = "Choose the video, bundle or membership tier the code is for."
     else:
         target_kind = TargetKind(target_kind_text)
+        if target_kind is TargetKind.TIER and not _is_uuid(target_id):
+            errors["target"] = "Choose one of your membership tiers."
     uses = _whole(max_uses, MAX_CODE_USES)
     if uses is None or not 1 <= uses <= MAX_CODE_USES:
         errors["max_uses"] = f"Enter how many times the code can be used, from 1 to {MAX_CODE_USES:,}."
@@ -328,6 +333,14 @@ def check_code(
     assert value is not None
     assert uses is not None
     return CodeFields(normalized, discount_kind, value, target_kind, target_id, uses, expires_at)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_entered_code(
@@ -368,7 +381,7 @@ class SaleLine:
     """One line of the creator's offers statement: list price, discount and net (after the fee)."""
 
     at: datetime
-    what: str  # "bundle" or "video"
+    what: str  # "bundle", "video" or "membership" (a tier code's first month)
     title: str
     code: str
     list_price: int

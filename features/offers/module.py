@@ -14,9 +14,15 @@ from core.settings import Settings
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
 from features.offers import tables as offers_tables
 from features.offers.adapters import MemoryOffersRepository, PostgresOffersRepository
-from features.offers.controller import BundlePageController, OffersStudioController, VideoOffersController
+from features.offers.controller import (
+    BundlePageController,
+    OffersStudioController,
+    TierCodeController,
+    VideoOffersController,
+)
 from features.offers.ports import OffersRepository
 from features.offers.service import OffersLive, OffersPolicy, OffersService
 from features.studio.service import StudioService
@@ -39,12 +45,15 @@ class _OffersServiceModule(Module):
         clock: Clock,
         settings: Settings,
         limiter: RateLimiter,
+        memberships: MembershipService,
     ) -> OffersService:
         policy = OffersPolicy(
             fee_percent=settings.platform_fee_percent, code_tries_per_minute=settings.promo_code_tries_per_minute
         )
         return OffersService(
-            *(repository, unlocks, pricing, studio, accounts, ledger, bus, uow, clock, policy), limiter=limiter
+            *(repository, unlocks, pricing, studio, accounts, ledger, bus, uow, clock, policy),
+            limiter=limiter,
+            memberships=memberships,
         )
 
     @singleton
@@ -69,7 +78,7 @@ FEATURE = Feature(
     name="offers",
     module=OffersModule,
     memory_module=MemoryOffersModule,
-    route_handlers=[VideoOffersController, BundlePageController, OffersStudioController],
+    route_handlers=[VideoOffersController, BundlePageController, OffersStudioController, TierCodeController],
     nav=[NavLink("Offers", "/studio/offers", "creator", order=60)],
     live_parts=[OffersLive],  # the dashboard's offers tile rides the live pages' one stream
     tables=tables_in(offers_tables),

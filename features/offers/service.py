@@ -23,6 +23,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 from core.clock import Clock
@@ -34,6 +35,8 @@ from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Leg, wallet_topic
 from features.ledger.service import LedgerService
+from features.memberships.model import Charge, Membership, Tier
+from features.memberships.service import JoinResult, MembershipService
 from features.offers.model import (
     AlreadyBought,
     Bundle,
@@ -43,6 +46,7 @@ from features.offers.model import (
     BundlePurchase,
     BundleView,
     CodeFields,
+    CodeForSomethingElse,
     CodeGuessesThrottled,
     CodeInUse,
     CodeNotFound,
@@ -72,7 +76,7 @@ from features.unlocks.model import (
     check_key,
     split,
 )
-from features.unlocks.service import Panel, PricingService, UnlockOutcome, UnlockService, topic_for
+from features.unlocks.service import REFUND_KIND, Panel, PricingService, UnlockOutcome, UnlockService, topic_for
 
 BUNDLE_SALE_EVENT = "bundle_sale"
 SALE_EVENT = "sale"  # the unlock's event (features/unlocks): a code's redemption rides on it
@@ -167,6 +171,53 @@ class CodeDiscount:
         )
 
 
+class TierQuote(NamedTuple):
+    """A code applied to a membership panel: the code, the tier it is for, the first month's price."""
+
+    code: PromoCode
+    tier: Tier
+    price: int
+
+
+@dataclass
+class TierCodeDiscount:
+    """The membership join's `JoinDiscount` for a code a viewer entered for a tier's first month
+    (features/memberships/ports.py): one use counted under the code's row lock, held until the join commits."""
+
+    repository: OffersRepository
+    entered: str
+    clock: Clock
+    code: PromoCode | None = None
+
+    async def reserve(self, viewer_id: UUID, tier: Tier) -> Discount:
+        now = self.clock.now()
+        found = await self.repository.codes_named(normalize_code(self.entered))
+        candidate = check_entered_code(found, tier.creator_id, TargetKind.TIER, tier.id, now)
+        locked = await self.repository.lock_code(candidate.id)  # held until the join commits
+        code = check_entered_code([locked] if locked else [], tier.creator_id, TargetKind.TIER, tier.id, now)
+        self.code = code
+        return Discount(code.discount_on(tier.price), {"code": code.code, "code_id": str(code.id)})
+
+    async def redeemed(self, membership: Membership, charge: Charge, discount: Discount) -> None:
+        assert self.code is not None
+        await self.repository.redeem(
+            Redemption(
+                id=uuid7(),
+                code_id=self.code.id,
+                viewer_id=membership.viewer_id,
+                creator_id=membership.creator_id,
+                target_kind=TargetKind.TIER,
+                target_id=membership.tier_id,
+                list_price=charge.points + discount.points,
+                discount=discount.points,
+                points=charge.points,
+                fee=charge.fee,
+                transfer_id=charge.transfer_id,
+                created_at=charge.created_at,
+            )
+        )
+
+
 class OffersService:
     def __init__(
         self,
@@ -181,8 +232,10 @@ class OffersService:
         clock: Clock,
         policy: OffersPolicy,
         *,
+        memberships: MembershipService,
         limiter: RateLimiter | None = None,
     ) -> None:
+        self.memberships = memberships
         self.repository = repository
         self.unlocks = unlocks
         self.pricing = pricing
@@ -439,6 +492,14 @@ class OffersService:
         return made
 
     async def _target_of(self, creator_id: UUID, fields: CodeFields) -> UUID:
+        if fields.target_kind is TargetKind.TIER:
+            try:
+                tier = await self.memberships.tier(UUID(fields.target))
+            except ValueError:
+                tier = None
+            if tier is None or tier.creator_id != creator_id or not tier.on_sale:
+                raise InvalidOffer({"target": "Choose one of your membership tiers."})
+            return tier.id
         if fields.target_kind is TargetKind.BUNDLE:
             bundle = await self.repository.bundle(fields.target)
             if bundle is None or bundle.creator_id != creator_id:
@@ -492,6 +553,32 @@ class OffersService:
         promo = check_entered_code(found, view.bundle.creator_id, TargetKind.BUNDLE, view.bundle.id, self.clock.now())
         return view, promo, view.bundle.price - promo.discount_on(view.bundle.price)
 
+    async def quote_tier_code(self, viewer_id: UUID, tiers: Sequence[Tier], code: str) -> TierQuote:
+        """The first-month price of the one tier among `tiers` (a membership panel's) the code is for, to
+        show before the click (nothing is taken yet): (code, tier, price). Counts one try against guessing;
+        raises CodeGuessesThrottled or a CodeRefused (CodeForSomethingElse when it is for none of them)."""
+        await self._count_code_try(viewer_id)
+        if not tiers:
+            raise CodeForSomethingElse()
+        found = await self.repository.codes_named(normalize_code(code))
+        now = self.clock.now()
+        mine = next((c for c in found if c.creator_id == tiers[0].creator_id), None)
+        tier = next((t for t in tiers if mine is not None and t.id == mine.target_id), tiers[0])
+        promo = check_entered_code(found, tier.creator_id, TargetKind.TIER, tier.id, now)
+        return TierQuote(promo, tier, tier.price - promo.discount_on(tier.price))
+
+    async def join_with_code(
+        self, viewer_id: UUID, tier_id: UUID, key: str, shown_price: str | int, code: str
+    ) -> JoinResult:
+        """Join the tier (features/memberships) with the code's discount on the first month, taken under the
+        membership's lock: the charge is at most `shown_price`, the code's use counted once. Raises what
+        MembershipService.join raises, CodeGuessesThrottled, and a CodeRefused when the code can no longer
+        be used."""
+        await self._count_code_try(viewer_id)
+        return await self.memberships.join(
+            viewer_id, tier_id, key, shown_price, discount=TierCodeDiscount(self.repository, code, self.clock)
+        )
+
     async def unlock_with_code(
         self, viewer_id: UUID, public_id: str, offer: str, key: str, shown_price: str | int, code: str
     ) -> UnlockOutcome:
@@ -503,6 +590,82 @@ class OffersService:
             viewer_id, public_id, offer, key, shown_price, discount=CodeDiscount(self.repository, code, self.clock)
         )
 
+    # -- take-downs (the moderation feature calls this inside its take-down transaction) ---------------
+
+    async def refund_bundle_shares(self, video: Video, since: datetime, reason: str) -> tuple[int, int]:
+        """Staff took `video` down: every purchase made at or after `since` of a bundle that includes it
+        gets the video's share back, in points: `floor(points paid / videos in the bundle)`, the fee part
+        in proportion (the creator's share from their earnings, which may go below zero, the fee from the
+        platform's revenue). Once per purchase and video (ledger key `takedown-refund:bundle:<purchase>:
+        <video>`): a repeated take-down refunds nothing twice. The bundle's other videos stay the buyer's.
+        Returns (purchases refunded, points refunded)."""
+        refunded = points = 0
+        until = self.clock.now() + timedelta(seconds=1)
+        for bundle in await self.repository.bundles_with(video.id):
+            if not bundle.video_ids:
+                continue
+            for purchase in await self.repository.purchases_of_creator(bundle.creator_id, since, until):
+                if purchase.bundle_id != bundle.id:
+                    continue
+                share = purchase.points // len(bundle.video_ids)
+                key = f"takedown-refund:bundle:{purchase.id}:{video.id}"
+                if share <= 0 or await self.ledger.transfer_by_key(key) is not None:
+                    continue
+                fee = purchase.fee * share // purchase.points
+                revenue = AccountRef.platform_revenue_for(purchase.creator_id)
+                legs = []
+                if share > fee:
+                    legs.append(Leg(AccountRef.earnings(purchase.creator_id), revenue, share - fee))
+                legs.append(Leg(revenue, AccountRef.wallet(purchase.viewer_id), share))
+                metadata = {
+                    "video_id": str(video.id),
+                    "bundle_id": str(bundle.id),
+                    "bundle_purchase_id": str(purchase.id),
+                    "memo": f"{video.title} (in the bundle {bundle.title})",
+                    "reason": reason,
+                }
+                async with self.uow.atomic():
+                    await self.ledger.transfer(
+                        key,
+                        REFUND_KIND,  # the take-down's own refund kind (features/unlocks)
+                        legs,
+                        metadata,
+                        allow_negative=frozenset({AccountRef.earnings(purchase.creator_id)}),
+                    )
+                    await self.bus.publish(
+                        wallet_topic(purchase.viewer_id), WALLET_CHANGED_EVENT, {"kind": REFUND_KIND}
+                    )
+                refunded += 1
+                points += share
+        return refunded, points
+
+    # -- a viewer's own ---------------------------------------------------------------------------------
+
+    async def purchases_of_viewer(self, viewer_id: UUID) -> list[BundlePurchase]:
+        """Every bundle the viewer bought, oldest first (the privacy export)."""
+        return await self.repository.purchases_of_viewer(viewer_id)
+
+    async def redemptions_of_viewer(self, viewer_id: UUID) -> list[Redemption]:
+        """Every promo code the viewer used, oldest first (the privacy export)."""
+        return await self.repository.redemptions_of_viewer(viewer_id)
+
+    async def bundle_titles(self, bundle_ids: set[UUID]) -> dict[UUID, str]:
+        """The titles of these bundles (a bundle gone is left out)."""
+        found = {}
+        for bundle_id in bundle_ids:
+            bundle = await self.repository.bundle_by_id(bundle_id)
+            if bundle is not None:
+                found[bundle_id] = bundle.title
+        return found
+
+    async def code_names(self, code_ids: set[UUID]) -> dict[UUID, str]:
+        """The codes (as typed, upper-case) of these promo codes (a deleted code is left out)."""
+        return {code_id: code.code for code_id, code in (await self.repository.codes_by_id(sorted(code_ids))).items()}
+
+    async def creators_bought_from(self, viewer_id: UUID) -> set[UUID]:
+        """The creators whose bundles the viewer bought (preferences: picks)."""
+        return {p.creator_id for p in await self.repository.purchases_of_viewer(viewer_id)}
+
     # -- figures ----------------------------------------------------------------------------------------
 
     async def sales(self, creator_id: UUID, since: datetime | None = None, until: datetime | None = None) -> OfferSales:
@@ -513,11 +676,13 @@ class OffersService:
         )
 
     async def statement(self, creator_id: UUID, since: datetime, until: datetime) -> list[SaleLine]:
-        """Every bundle sale and every code redemption on a single video in [since, until), oldest first,
-        each with its list price, discount, points paid and fee (net = points - fee)."""
+        """Every bundle sale and every code redemption on a single video or a tier's first month in
+        [since, until), oldest first, each with its list price, discount, points paid and fee (net =
+        points - fee)."""
         bought = await self.repository.purchases_of_creator(creator_id, since, until)
         used = await self.repository.redemptions_of_creator(creator_id, since, until, TargetKind.VIDEO)
-        code_ids = [p.code_id for p in bought if p.code_id] + [r.code_id for r in used]
+        joined = await self.repository.redemptions_of_creator(creator_id, since, until, TargetKind.TIER)
+        code_ids = [p.code_id for p in bought if p.code_id] + [r.code_id for r in used + joined]
         codes = await self.repository.codes_by_id(list(dict.fromkeys(code_ids)))
         titles = {b.id: b.title for b in await self.repository.bundles_of(creator_id)}
         videos = await self.studio.summaries_by_id({r.target_id for r in used})
@@ -546,6 +711,20 @@ class OffersService:
                 r.fee,
             )
             for r in used
+        ]
+        tiers = {r.target_id: await self.memberships.tier(r.target_id) for r in joined}
+        lines += [
+            SaleLine(
+                r.created_at,
+                "membership",
+                f"{tier.name} (first month)" if (tier := tiers.get(r.target_id)) else "A membership tier",
+                codes[r.code_id].code if r.code_id in codes else "",
+                r.list_price,
+                r.discount,
+                r.points,
+                r.fee,
+            )
+            for r in joined
         ]
         return sorted(lines, key=lambda line: line.at)
 

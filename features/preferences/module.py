@@ -11,6 +11,8 @@ from core.di import bind_port
 from core.feature import Feature
 from core.uow import UnitOfWork
 from features.catalog.service import CatalogService
+from features.memberships.service import MembershipService
+from features.offers.service import OffersService
 from features.playback.service import PlaybackService
 from features.preferences import tables as preferences_tables
 from features.preferences.adapters import MemoryFavouriteRepository, PostgresFavouriteRepository
@@ -31,10 +33,12 @@ class _PreferencesServiceModule(Module):
         studio: StudioService,
         unlocks: UnlockService,
         playback: PlaybackService,
+        memberships: MembershipService,
+        offers: OffersService,
         uow: UnitOfWork,
         clock: Clock,
     ) -> VideoPreferenceService:
-        return VideoPreferenceService(favourites, catalog, studio, unlocks, playback, uow, clock)
+        return VideoPreferenceService(favourites, catalog, studio, unlocks, playback, memberships, offers, uow, clock)
 
 
 class PreferencesModule(_PreferencesServiceModule):

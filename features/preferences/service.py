@@ -2,8 +2,8 @@
 
 Both lists cost a fixed number of queries whatever their length: favourites read one page of
 favourites, the videos in one batch and their creators in one batch; picks read the creators the
-viewer favourited (1) and paid (2), the videos they watched (1), then one page of videos and their
-creators (2).
+viewer favourited (1) and paid (4: videos, tips, bundles, memberships), the videos they watched (1),
+then one page of videos and their creators (2).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from core.paging import Cursor, Page, clamp_limit
 from core.uow import UnitOfWork
 from features.catalog.model import Card
 from features.catalog.service import CatalogService
+from features.memberships.service import MembershipService
+from features.offers.service import OffersService
 from features.playback.service import PlaybackService
 from features.preferences.model import (
     MAX_PAGE_SIZE,
@@ -39,9 +41,13 @@ class VideoPreferenceService:
         studio: StudioService,
         unlocks: UnlockService,
         playback: PlaybackService,
+        memberships: MembershipService,
+        offers: OffersService,
         uow: UnitOfWork,
         clock: Clock,
     ) -> None:
+        self.memberships = memberships
+        self.offers = offers
         self.favourites = favourites
         self.catalog = catalog
         self.studio = studio
@@ -90,11 +96,19 @@ class VideoPreferenceService:
         cards = await self.catalog.cards([videos[f.video_id] for f in shown])
         return Page([FavouriteEntry(f, c) for f, c in zip(shown, cards, strict=True)], page.next, page.first)
 
+    async def creators_paid_by(self, viewer_id: UUID) -> set[UUID]:
+        """The creators the viewer paid: videos bought or rented, tips, bundles, memberships."""
+        return (
+            await self.unlocks.creators_paid_by(viewer_id)
+            | await self.offers.creators_bought_from(viewer_id)
+            | await self.memberships.creators_joined_by(viewer_id)
+        )
+
     async def get_picks(self, viewer_id: UUID, cursor: Cursor | None = None, limit: int | None = None) -> Page[Card]:
         """Published videos the viewer has not watched, from creators they favourited or paid, never
         their own; newest first, a page at a time."""
         creators = pick_creators(
-            await self.favourites.creator_ids(viewer_id), await self.unlocks.creators_paid_by(viewer_id), viewer_id
+            await self.favourites.creator_ids(viewer_id), await self.creators_paid_by(viewer_id), viewer_id
         )
         if not creators:
             return Page([], None, cursor is None)

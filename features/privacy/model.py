@@ -7,9 +7,14 @@ The rules (stated on the pages and in docs/privacy.md):
   (PRIVACY_EXPORT_TTL_HOURS); then the file is deleted and the link says it expired.
 - Deleting an account needs the current password. It is refused while a payout is on its way, and for
   staff accounts. Otherwise, at once and in one transaction: every rental of the creator's videos that
-  is still running is refunded in full to the viewer's wallet; the creator's earnings are settled to
+  is still running is refunded in full to the viewer's wallet, and every running membership of the
+  creator's ends with the unused part of its paid period refunded pro rata (bundles, bought for
+  lifetime like a lifetime purchase, are not refunded); the creator's earnings are settled to
   zero against the platform (what is left is forfeited: request a payout first; a shortfall after the
   refunds is borne by the platform); a viewer's unspent points are forfeited (points are not cash);
+  the person's own memberships end (nothing refunded); gifts still pending for their address go back
+  to their senders and the address is erased from every gift; their own gifts' messages are erased
+  (their pending gifts stay claimable, then are forfeited to the platform);
   published videos are unpublished; every session ends; the e-mail, display name, tip messages and the
   mail kept for the person are erased. Ledger entries stay: they point to the account's id, which no
   longer leads to a person. The videos' content is removed from storage after the grace period
@@ -109,7 +114,9 @@ class Erasure:
     was_creator: bool
     erased_at: datetime
     refunded_rentals: int = 0
-    refunded_points: int = 0
+    refunded_points: int = 0  # of the rentals
+    refunded_memberships: int = 0
+    refunded_membership_points: int = 0  # the unused part of running membership periods
     forfeited_wallet_points: int = 0
     settled_earnings_points: int = 0  # > 0: forfeited to the platform; < 0: a shortfall the platform bore
     purge_after: datetime | None = None
@@ -130,6 +137,9 @@ class DeletionPlan:
     pending_payouts: int
     videos: int
     grace_days: int
+    running_memberships: int = 0  # memberships with unused paid days, refunded pro rata
+    membership_refund_points: int = 0
+    membership_refund_share: int = 0  # the part of those refunds taken back from the earnings
 
     @property
     def blocked_reason(self) -> str:
@@ -143,4 +153,4 @@ class DeletionPlan:
     @property
     def earnings_forfeited(self) -> int:
         """Earnings left once the refunds took the creator's share back: they go to the platform."""
-        return max(0, self.earnings_points - self.refund_share)
+        return max(0, self.earnings_points - self.refund_share - self.membership_refund_share)

@@ -17,8 +17,11 @@ from core.settings import Settings
 from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
+from features.gifts.service import GiftService
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
 from features.notifications.service import NotificationService
+from features.offers.service import OffersService
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
 from features.preferences.service import VideoPreferenceService
@@ -77,6 +80,9 @@ class _PrivacyServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         policy: PrivacyPolicy,
+        memberships: MembershipService,
+        offers: OffersService,
+        gifts: GiftService,
     ) -> ExportService:
         return ExportService(
             exports,
@@ -96,6 +102,9 @@ class _PrivacyServiceModule(Module):
             uow,
             clock,
             policy,
+            memberships,
+            offers,
+            gifts,
         )
 
     @singleton
@@ -117,6 +126,8 @@ class _PrivacyServiceModule(Module):
         uow: UnitOfWork,
         clock: Clock,
         policy: PrivacyPolicy,
+        memberships: MembershipService,
+        gifts: GiftService,
     ) -> ErasureService:
         return ErasureService(
             erasures,
@@ -134,6 +145,8 @@ class _PrivacyServiceModule(Module):
             uow,
             clock,
             policy,
+            memberships,
+            gifts,
         )
 
 

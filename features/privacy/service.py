@@ -26,9 +26,12 @@ from core.storage import BlobStorage
 from core.uow import UnitOfWork
 from features.accounts.model import User
 from features.accounts.service import AccountService
+from features.gifts.service import GiftService
 from features.ledger.model import AccountRef, Entry, Leg
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
 from features.notifications.service import FORMER_MEMBER, NotificationService
+from features.offers.service import OffersService
 from features.payouts.service import PayoutService
 from features.playback.service import PlaybackService
 from features.preferences.service import VideoPreferenceService
@@ -125,7 +128,13 @@ class ExportService:
         uow: UnitOfWork,
         clock: Clock,
         policy: PrivacyPolicy,
+        memberships: MembershipService,
+        offers: OffersService,
+        gifts: GiftService,
     ) -> None:
+        self.memberships = memberships
+        self.offers = offers
+        self.gifts = gifts
         self.exports = exports
         self.accounts = accounts
         self.wallet = wallet
@@ -347,6 +356,8 @@ class ExportService:
         await out.json_rows("money/tips_received.json", received)
         await out.csv_rows("money/tips_received.csv", ("id", "created_at", "video_id", "amount", "message"), received)
 
+        await self._write_offers(out, uid)
+
         await out.json_rows("favourites.json", self._favourites(uid))
         picks = await self.preferences.get_picks(uid, limit=100)
         await out.json_rows(
@@ -377,6 +388,132 @@ class ExportService:
             ]
             await out.json_rows("creator/payouts.json", payouts)
             await out.csv_rows("creator/payouts.csv", PAYOUT_COLUMNS, payouts)
+
+    async def _write_offers(self, out: ArchiveWriter, uid: UUID) -> None:
+        """Memberships with their charges, bundles bought, promo codes used, gifts sent and received."""
+        memberships = await self.memberships.charges_of_viewer(uid)
+        tiers = {m.tier_id: await self.memberships.tier(m.tier_id) for m, _ in memberships}
+        creators = await self.accounts.users_by_id([m.creator_id for m, _ in memberships])
+        await out.json_rows(
+            "money/memberships.json",
+            (
+                {
+                    "id": m.id,
+                    "creator_id": m.creator_id,
+                    "creator": creators[m.creator_id].display_name if m.creator_id in creators else "",
+                    "tier_id": m.tier_id,
+                    "tier": tier.name if (tier := tiers.get(m.tier_id)) else "",
+                    "monthly_price": m.price,
+                    "state": m.state,
+                    "joined_at": m.joined_at,
+                    "period_start": m.period_start,
+                    "period_end": m.period_end,
+                    "grace_until": m.grace_until,
+                    "ended_at": m.ended_at,
+                    "charges": [
+                        {
+                            "id": c.id,
+                            "created_at": c.created_at,
+                            "kind": c.kind,
+                            "period_start": c.period_start,
+                            "points": c.points,
+                            "fee": c.fee,
+                            "transfer_id": c.transfer_id,
+                        }
+                        for c in charges
+                    ],
+                }
+                for m, charges in memberships
+            ),
+        )
+        charge_rows = [
+            {
+                "id": c.id,
+                "created_at": c.created_at,
+                "membership_id": m.id,
+                "tier": tier.name if (tier := tiers.get(c.tier_id) or tiers.get(m.tier_id)) else "",
+                "kind": c.kind,
+                "period_start": c.period_start,
+                "points": c.points,
+                "fee": c.fee,
+                "transfer_id": c.transfer_id,
+            }
+            for m, charges in memberships
+            for c in charges
+        ]
+        await out.csv_rows("money/membership_charges.csv", MEMBERSHIP_CHARGE_COLUMNS, charge_rows)
+
+        bundles = await self.offers.purchases_of_viewer(uid)
+        redemptions = await self.offers.redemptions_of_viewer(uid)
+        titles = await self.offers.bundle_titles({p.bundle_id for p in bundles})
+        codes = await self.offers.code_names(
+            {p.code_id for p in bundles if p.code_id} | {r.code_id for r in redemptions}
+        )
+        bundle_rows = [
+            {
+                "id": p.id,
+                "created_at": p.created_at,
+                "bundle_id": p.bundle_id,
+                "bundle_title": titles.get(p.bundle_id, ""),
+                "creator_id": p.creator_id,
+                "list_price": p.list_price,
+                "discount": p.discount,
+                "points": p.points,
+                "fee": p.fee,
+                "code": codes.get(p.code_id, "") if p.code_id else "",
+                "transfer_id": p.transfer_id,
+            }
+            for p in bundles
+        ]
+        await out.json_rows("money/bundle_purchases.json", bundle_rows)
+        await out.csv_rows("money/bundle_purchases.csv", BUNDLE_COLUMNS, bundle_rows)
+        code_rows = [
+            {
+                "id": r.id,
+                "created_at": r.created_at,
+                "code": codes.get(r.code_id, ""),
+                "for": r.target_kind,
+                "target_id": r.target_id,
+                "creator_id": r.creator_id,
+                "list_price": r.list_price,
+                "discount": r.discount,
+                "points": r.points,
+                "transfer_id": r.transfer_id,
+            }
+            for r in redemptions
+        ]
+        await out.json_rows("money/code_redemptions.json", code_rows)
+        await out.csv_rows("money/code_redemptions.csv", CODE_COLUMNS, code_rows)
+
+        await out.json_rows(
+            "money/gifts_sent.json",
+            (
+                {
+                    "id": g.id,
+                    "created_at": g.created_at,
+                    "to": g.recipient_email,
+                    "amount": g.amount,
+                    "message": g.message,
+                    "state": g.state,
+                    "returns_at": g.expires_at,
+                    "settled_at": g.settled_at,
+                }
+                for g in await self.gifts.sent_by(uid, limit=100_000)
+            ),
+        )
+        await out.json_rows(
+            "money/gifts_received.json",
+            (
+                {
+                    "id": g.id,
+                    "sent_at": g.created_at,
+                    "received_at": g.settled_at,
+                    "amount": g.amount,
+                    "message": g.message,
+                }
+                for g in await self.gifts.received_by(uid)
+            ),
+        )
 
     async def _statement(self, account: AccountRef) -> AsyncIterator[dict[str, Any]]:
         before: str | None = None
@@ -452,6 +589,42 @@ class ExportService:
 
 PURCHASE_COLUMNS = ("payment_ref", "pack", "points", "amount_minor", "currency", "status", "created_at", "updated_at")
 UNLOCK_COLUMNS = ("id", "created_at", "video_id", "video_title", "offer", "points", "fee", "transfer_id")
+MEMBERSHIP_CHARGE_COLUMNS = (
+    "id",
+    "created_at",
+    "membership_id",
+    "tier",
+    "kind",
+    "period_start",
+    "points",
+    "fee",
+    "transfer_id",
+)
+BUNDLE_COLUMNS = (
+    "id",
+    "created_at",
+    "bundle_id",
+    "bundle_title",
+    "creator_id",
+    "list_price",
+    "discount",
+    "points",
+    "fee",
+    "code",
+    "transfer_id",
+)
+CODE_COLUMNS = (
+    "id",
+    "created_at",
+    "code",
+    "for",
+    "target_id",
+    "creator_id",
+    "list_price",
+    "discount",
+    "points",
+    "transfer_id",
+)
 TIP_COLUMNS = ("id", "created_at", "video_id", "video_title", "creator_id", "amount", "message")
 PAYOUT_COLUMNS = (
     "id",
@@ -475,6 +648,12 @@ money/wallet_statement.*      every movement of your points, newest first, with 
 money/video_purchases.*       the videos you rented or bought, and what you paid
 entitlements.json             what you may watch, and until when
 money/tips_sent.*             tips you gave; money/tips_received.* tips you were given
+money/memberships.json        the creators' tiers you joined, their periods, and every charge of each
+money/membership_charges.csv  those charges, one a line
+money/bundle_purchases.*      the bundles you bought (list price, discount, code, what you paid)
+money/code_redemptions.*      the promo codes you used, and on what
+money/gifts_sent.json         the points you gave by e-mail, and whether they were received or returned
+money/gifts_received.json     the points given to you
 favourites.json, picks.json   the videos you keep, and what Hypha suggests to you
 viewing_heartbeats.json       where your player was, every ~10 seconds, while you watched
 creator/                      (creators) your videos with their prices, your earnings statement and payouts
@@ -512,7 +691,11 @@ class ErasureService:
         uow: UnitOfWork,
         clock: Clock,
         policy: PrivacyPolicy,
+        memberships: MembershipService,
+        gifts: GiftService,
     ) -> None:
+        self.memberships = memberships
+        self.gifts = gifts
         self.limiter = limiter
         self.erasures = erasures
         self.exports = exports
@@ -536,6 +719,7 @@ class ErasureService:
         balances = await self.ledger.balances([AccountRef.wallet(user_id), AccountRef.earnings(user_id)])
         rentals = await self.unlocks.running_rentals_of_creator(user_id)
         videos = await self.studio.list_for_owner(user_id, limit=200)
+        members, member_points, member_share = await self.memberships.closure_preview(user_id)
         return DeletionPlan(
             is_creator=is_creator,
             is_staff=bool(user and user.is_staff),
@@ -547,6 +731,9 @@ class ErasureService:
             pending_payouts=len(await self.payouts.pending(user_id)),
             videos=len(videos),
             grace_days=self.policy.content_grace.days,
+            running_memberships=members,
+            membership_refund_points=member_points,
+            membership_refund_share=member_share,
         )
 
     async def delete_account(self, user_id: UUID, password: str, confirmed: bool) -> Erasure:
@@ -572,6 +759,10 @@ class ErasureService:
         async with self.uow.atomic():
             await self.payouts.close_for_erasure(user_id)  # refuses while a payout is on its way
             refunds = await self.unlocks.refund_running_rentals(user_id)
+            member_refunds = await self.memberships.refund_for_closed_creator(user_id)
+            await self.memberships.end_for_closed_member(user_id)
+            await self.gifts.forget_recipient(user.email)
+            await self.gifts.forget_sender(user_id)
             unpublished = await self.studio.unpublish_all_of(user_id)
             settled = await self._settle_earnings(user_id, "")
             forfeited = await self._forfeit_wallet(user_id)
@@ -590,6 +781,8 @@ class ErasureService:
                 erased_at=now,
                 refunded_rentals=len(refunds),
                 refunded_points=sum(sum(leg.amount for leg in t.legs) for t in refunds),
+                refunded_memberships=len(member_refunds),
+                refunded_membership_points=sum(sum(leg.amount for leg in t.legs) for t in member_refunds),
                 forfeited_wallet_points=forfeited,
                 settled_earnings_points=settled,
                 purge_after=now + self.policy.content_grace if has_content else None,
@@ -599,7 +792,7 @@ class ErasureService:
         for export in old_exports:
             if export.blob_key:
                 await self.storage.delete(export.blob_key)
-        log.info("account %s erased (%s rentals refunded)", user_id, len(refunds))
+        log.info("account %s erased (%s rentals, %s memberships refunded)", user_id, len(refunds), len(member_refunds))
         return erasure
 
     async def purge_due(self, limit: int = 50) -> int:

@@ -1,5 +1,5 @@
 """Piccolo tables of the privacy feature (only adapters import them); they describe
-migrations/1750_privacy.sql."""
+migrations/1750_privacy.sql and 2100_privacy_erasure_memberships.sql."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ class ErasureTable(Table, tablename="privacy_erasures"):
     erased_at = Timestamptz()
     refunded_rentals = Integer(default=0)
     refunded_points = BigInt(default=0)
+    refunded_memberships = Integer(default=0)
+    refunded_membership_points = BigInt(default=0)
     forfeited_wallet_points = BigInt(default=0)
     settled_earnings_points = BigInt(default=0)
     purge_after = Timestamptz(null=True, default=None)

@@ -18,6 +18,8 @@ from core.db import Database
 from core.web import SESSION_COOKIE
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
+from features.offers.service import OffersService
 from tests.support.browser import settle
 from tests.support.memberships import service_at
 from tests.support.videos import fund, person, price_and_publish, session_token, transcode_video
@@ -133,3 +135,37 @@ async def test_a_creator_sets_up_a_tier_a_viewer_joins_in_one_click_watches_rene
         f"user:{short.id}",
     )
     assert [m["state"] for m in mails] == ["LAPSED", "ENDED"]  # mailed by notifications
+
+
+async def test_a_promo_code_lowers_a_tiers_first_month_in_the_panel_and_the_click_charges_that(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    creator = await person(pg, "Ines", creator=True)
+    tier = await pg.get(MembershipService).create_tier(
+        creator.id, name="Darkroom club", price="100", all_videos=True, video_ids=[]
+    )
+    await pg.get(OffersService).create_code(creator.id, "WELCOME", "percent", "30", f"tier:{tier.id}", "5", "")
+    viewer = await person(pg, "Noor")
+    await fund(pg, viewer.id, 300)
+    await context.add_init_script(path=AXE)
+    await log_in(context, live_server, await session_token(pg, viewer))
+    page = await context.new_page()
+    await page.goto(f"/c/{creator.id}")
+    box = page.get_by_label("Promo code for the first month")
+    await box.fill("nope")
+    await page.get_by_test_id("tier-promo-apply").click()
+    await expect(page.get_by_test_id("tier-promo-error")).to_contain_text("That code does not exist")
+    assert await serious_axe_findings(page) == []
+    await page.get_by_label("Promo code for the first month").fill("welcome")
+    await page.get_by_test_id("tier-promo-apply").click()
+    await expect(page.get_by_test_id("tier-promo-applied")).to_contain_text("70 points, then 100 a month")
+    join = page.get_by_test_id("join-tier")
+    await expect(join).to_contain_text("70")
+    await expect(join).to_contain_text("pts the first month")
+    assert await serious_axe_findings(page) == []
+    await join.click()
+    await expect(page.get_by_test_id("membership-notice")).to_contain_text("You are now a member")
+    await expect(page.get_by_test_id("membership-status")).to_contain_text("for 100 points")  # the renewal
+    assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 230
+    await page.goto("/wallet")
+    await expect(page.get_by_text("Membership join: Darkroom club — Ines")).to_have_count(1)

@@ -20,6 +20,7 @@ from core.identity import Principal
 from core.ids import uuid7
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.memberships.service import MembershipService
 from features.offers.model import (
     CodeUsedUp,
     DiscountKind,
@@ -324,3 +325,112 @@ async def test_a_video_added_while_buyers_click_reaches_every_buyer(pg: Injector
             entitlement = await unlocks.entitlement(buyer.id, video.id)
             assert entitlement is not None, (buyer.display_name, video.title)
             assert entitlement.lifetime
+
+
+async def test_a_tier_code_shows_the_first_months_price_and_charges_it_once_then_renewals_are_full(
+    pg: Injector, settings: Settings
+) -> None:
+    creator, other_creator = await person(pg, "Creator", creator=True), await person(pg, "Other", creator=True)
+    video = await video_of(pg, creator, "Members' film")
+    memberships, offers = pg.get(MembershipService), pg.get(OffersService)
+    tier = await memberships.create_tier(creator.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    theirs = await memberships.create_tier(other_creator.id, name="Theirs", price="80", all_videos=True, video_ids=[])
+    async with browser_of(pg, settings, creator) as studio:
+        page = await studio.get("/studio/offers")
+        assert f'value="tier:{tier.id}"' in page.text
+        assert f'value="tier:{theirs.id}"' not in page.text
+        made = await post_form(
+            studio,
+            "/studio/offers/codes",
+            {"code": "welcome", "kind": "percent", "amount": "30", "target": f"tier:{tier.id}", "max_uses": "5"},
+        )
+        assert made.status_code == 303, made.text
+        wrong = await post_form(
+            studio,
+            "/studio/offers/codes",
+            {"code": "grab", "kind": "percent", "amount": "30", "target": f"tier:{theirs.id}", "max_uses": "5"},
+        )
+        assert wrong.status_code == 422
+        assert "Choose one of your membership tiers." in wrong.text
+    await offers.create_code(creator.id, "FILM", "points", "10", f"video:{video.public_id}", "5", "")
+    await offers.create_code(other_creator.id, "THEIRS", "points", "10", f"tier:{theirs.id}", "5", "")
+    now = pg.get(Clock).now()
+    old = PromoCode(uuid7(), creator.id, "OLD", DiscountKind.POINTS, 10, TargetKind.TIER, tier.id, 3, 0, now, now)
+    assert await get_port(pg, OffersRepository).add_code(old)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+    async with browser_of(pg, settings, viewer) as client:
+        panel = await client.get(f"/v/{video.public_id}/membership")
+        assert 'data-testid="tier-promo"' in panel.text
+        for code, message in {
+            "nope": "That code does not exist",
+            "old": "That code has expired",
+            "film": "for another of this creator",
+            "theirs": "That code belongs to another creator",
+            " ": "Enter a code.",
+        }.items():
+            form = {"creator": str(creator.id), "video": video.public_id, "code": code}
+            refused = await post_form(client, "/offers/membership/code", form, htmx=True)
+            assert refused.status_code == 422, (code, refused.text)
+            assert message in refused.text
+            assert 'aria-invalid="true"' in refused.text
+        form = {"creator": str(creator.id), "video": "", "code": "Welcome"}
+        applied = await post_form(client, "/offers/membership/code", form, htmx=True)
+        assert applied.status_code == 200, applied.text
+        assert 'data-testid="tier-promo-applied"' in applied.text
+        assert 'name="price" value="70"' in applied.text
+        assert 'action="/offers/membership/join"' in applied.text
+        key = KEY_INPUT.findall(applied.text)[0]
+        join = {"tier": str(tier.id), "key": key, "price": "100", "video": "", "code": "WELCOME"}
+        refused = await post_form(client, "/offers/membership/join", join, htmx=True)
+        assert refused.status_code == 409  # the list price is not what the code's button showed
+        expired = await post_form(client, "/offers/membership/join", {**join, "price": "90", "code": "old"}, htmx=True)
+        assert expired.status_code == 422
+        assert "That code has expired" in expired.text
+        assert (await balances(pg, viewer.id, creator.id))[:2] == (1000, 0)
+        joined = await post_form(client, "/offers/membership/join", {**join, "price": "70"}, htmx=True)
+        assert joined.status_code == 200, joined.text
+        assert "You are now a member" in joined.text
+        assert htmx_events(joined) == {"wallet-changed"}
+        again = await post_form(client, "/offers/membership/join", {**join, "price": "70"}, htmx=True)
+        assert again.status_code == 200  # the same click: charged once
+    assert (await balances(pg, viewer.id, creator.id))[:2] == (930, 63)
+    row = await pg.get(Database).fetchrow("SELECT metadata FROM ledger_transfers WHERE kind = 'membership_join'")
+    assert row is not None
+    metadata = row["metadata"] if isinstance(row["metadata"], dict) else __import__("json").loads(row["metadata"])
+    assert (metadata["list_price"], metadata["discount"], metadata["code"]) == ("100", "30", "WELCOME")
+    assert await count(pg, "SELECT uses FROM promo_codes WHERE code = 'WELCOME'") == 1
+    assert await count(pg, "SELECT count(*) FROM promo_redemptions WHERE target_kind = 'tier'") == 1
+    async with browser_of(pg, settings, creator) as studio:
+        csv = await studio.get("/studio/offers/sales.csv")
+        assert csv.text.strip().splitlines()[1].endswith("membership,Fans (first month),WELCOME,100,30,70,7,63")
+    # the renewal charges the tier's full price
+    await pg.get(Database).execute(
+        "UPDATE memberships SET period_start = now() - interval '31 days', period_end = now() - interval '1 second'"
+    )
+    assert (await memberships.run_renewals())["renew"] == 1
+    assert (await balances(pg, viewer.id, creator.id))[:2] == (830, 153)
+
+
+async def test_the_last_use_of_a_tier_code_is_taken_once_by_concurrent_joins(pg: Injector) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    memberships, offers = pg.get(MembershipService), pg.get(OffersService)
+    tier = await memberships.create_tier(creator.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    await offers.create_code(creator.id, "ONLYONE", "points", "50", f"tier:{tier.id}", "1", "")
+    viewers = [await person(pg, f"Viewer {n}") for n in range(6)]
+    for viewer in viewers:
+        await fund(pg, viewer.id, 500)
+    results = await asyncio.gather(
+        *(
+            offers.join_with_code(viewer.id, tier.id, f"join-{n:02d}-abcdefghijklm", "50", "onlyone")
+            for n, viewer in enumerate(viewers)
+        ),
+        return_exceptions=True,
+    )
+    succeeded = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(succeeded) == 1, results
+    assert all(isinstance(r, CodeUsedUp) for r in refused), refused
+    assert await count(pg, "SELECT uses FROM promo_codes") == 1
+    assert await count(pg, "SELECT count(*) FROM memberships") == 1
+    assert await count(pg, "SELECT coalesce(sum(points), 0) FROM membership_charges") == 50

@@ -19,9 +19,12 @@ from core.settings import Settings
 from core.storage import BlobStorage
 from core.web import SESSION_COOKIE
 from features.accounts.service import AccountService
+from features.gifts.service import GiftService
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
 from features.notifications.service import FORMER_MEMBER, NotificationService
+from features.offers.service import OffersService
 from features.payouts.model import PayoutPending, PayoutState
 from features.payouts.service import PayoutService
 from features.pipeline.ports import KeyStore
@@ -284,3 +287,60 @@ async def test_guessing_the_password_on_the_deletion_form_is_rate_limited(
     assert (await client.get("/me")).status_code == 200
     assert await pg.get(Database).fetchval("SELECT count(*) FROM privacy_erasures") == 0
     assert (await pg.get(AccountService).get_user(viewer)).display_name == "Guessed"  # type: ignore[union-attr]
+
+
+async def test_a_creator_closing_refunds_members_pro_rata_once_and_a_pending_gift_to_them_goes_back(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    """Issue 17 on PostgreSQL: the deletion page promises the membership refund, the deletion makes it
+    (once), bundles stay with their buyers, and a gift waiting for the creator's address returns to its
+    sender with the address erased from the gifts table."""
+    db = pg.get(Database)
+    email = "tier.maker@example.org"
+    creator = await web_viewer(client, pg, email, "Tier Maker")
+    assert (await post_form(client, "/me/creator", {})).status_code == 303
+    made = await add_synthetic_video(pg, creator, title="Members' film")
+    await price_and_publish(pg, creator, made.video, lifetime=300)
+    memberships, offers, gifts = pg.get(MembershipService), pg.get(OffersService), pg.get(GiftService)
+    tier = await memberships.create_tier(creator, name="Fans", price="100", all_videos=True, video_ids=[])
+    bundle = await offers.create_bundle(creator, "Box set", "", "250")
+    await offers.add_video(creator, bundle.public_id, made.video.public_id)
+    member, buyer, friend = [await person(pg, n) for n in ("Monthly Member", "Box Buyer", "Gift Giver")]
+    for someone in (member, buyer, friend):
+        await fund(pg, someone.id, 1000)
+    await memberships.join(member.id, tier.id, "join-key-0000000000000001", "100")
+    await offers.buy_bundle(buyer.id, bundle.public_id, "b" * 20, "250")
+    await gifts.send(friend, "40", email.upper(), "for the films", "gift-key-00000000000001")
+    # ten days of the month are used up
+    await db.execute(
+        "UPDATE memberships SET period_start = period_start - interval '10 days', "
+        "period_end = period_end - interval '10 days' WHERE viewer_id = $1",
+        member.id,
+    )
+    await db.execute(
+        "UPDATE membership_charges SET period_start = period_start - interval '10 days' WHERE viewer_id = $1",
+        member.id,
+    )
+    page = await client.get("/me/delete")
+    assert page.status_code == 200
+    assert "get the unused" in page.text
+    assert "Bundles were bought for lifetime" in page.text
+
+    done = await delete_form(client)
+    assert done.status_code == 303
+
+    ledger = pg.get(LedgerService)
+    erasure = await pg.get(ErasureService).erasure_of(creator)
+    assert erasure is not None
+    assert erasure.refunded_memberships == 1
+    refunded = erasure.refunded_membership_points
+    assert 60 <= refunded <= 70  # about two thirds of the month were left (28 to 31 days in a month)
+    wallets = await balances(pg, *(AccountRef.wallet(p.id) for p in (member, buyer, friend)))
+    assert wallets == [900 + refunded, 750, 1000]  # the bundle stays bought; the gift came back
+    assert await memberships.memberships_of(member.id) == []  # ended
+    assert await memberships.refund_for_closed_creator(creator) == []  # a retry moves nothing
+    assert await balances(pg, AccountRef.wallet(member.id)) == [900 + refunded]
+    assert await ledger.verify() == []
+    assert await balances(pg, AccountRef.earnings(creator)) == [0]
+    assert await tables_holding(db, email) == {}
+    assert [g.recipient_email for g in await gifts.sent_by(friend.id)] == ["(address erased)"]

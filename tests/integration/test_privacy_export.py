@@ -7,6 +7,7 @@ import csv
 import io
 import re
 import tracemalloc
+import zipfile
 from pathlib import Path
 from uuid import UUID
 
@@ -18,13 +19,16 @@ from core.di import get_port
 from core.settings import Settings
 from core.storage import BlobStorage
 from features.accounts.service import AccountService
+from features.gifts.service import GiftService
+from features.memberships.service import MembershipService
 from features.notifications.service import NotificationService
+from features.offers.service import OffersService
 from features.privacy.model import ExportStatus
 from features.privacy.service import ExportService, export_key
 from features.studio.service import StudioService
 from tests.conftest import app_client
 from tests.support.privacy import give_history, open_zip, read_json, web_viewer
-from tests.support.videos import person
+from tests.support.videos import add_synthetic_video, fund, person, price_and_publish
 from tests.support.web import csrf_token, post_form, sign_up
 
 LINK = re.compile(r"https?://[^\s\"<]+/me/export/([0-9a-f-]{36})/download")
@@ -251,3 +255,41 @@ async def test_memory_stays_flat_however_long_the_history(pg: Injector, tmp_path
     small, large = peaks
     print(f"export peak memory: {small / 1e6:.1f} MB for 2,000 heartbeats, {large / 1e6:.1f} MB for 20,000")
     assert large < small * 2
+
+
+async def test_the_export_holds_memberships_bundles_codes_and_gifts_on_postgres(pg: Injector, tmp_path: Path) -> None:
+    """Issue 17 on PostgreSQL: the adapters behind the export's new entries (a viewer's bundle purchases,
+    code uses, gifts received) and the sender's erased gift messages."""
+    creator = await person(pg, "Creator", creator=True)
+    video = (await add_synthetic_video(pg, creator.id, title="Course part")).video
+    video = await price_and_publish(pg, creator.id, video, lifetime=300)
+    memberships, offers, gifts = pg.get(MembershipService), pg.get(OffersService), pg.get(GiftService)
+    tier = await memberships.create_tier(creator.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    bundle = await offers.create_bundle(creator.id, "Course", "", "250")
+    await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    await offers.create_code(creator.id, "spring", "percent", "20", f"bundle:{bundle.public_id}", "5", "")
+    await offers.create_code(creator.id, "fans", "points", "10", f"tier:{tier.id}", "5", "")
+    viewer, friend = await person(pg, "Viewer"), await person(pg, "Friend")
+    await fund(pg, viewer.id, 1000)
+    await fund(pg, friend.id, 100)
+    await offers.join_with_code(viewer.id, tier.id, "join-key-0000000000000001", "90", "fans")
+    await offers.buy_bundle(viewer.id, bundle.public_id, "b" * 20, "200", "spring")
+    await gifts.send(viewer, "30", "someone.else@example.org", "for you", "gift-key-00000000000001")
+    await gifts.send(friend, "40", viewer.email, "thanks!", "gift-key-00000000000002")
+    user = await pg.get(AccountService).get_user(viewer.id)
+    assert user is not None
+    await gifts.claim_for(user)
+
+    path = tmp_path / "export.zip"
+    await pg.get(ExportService).write_archive(user, path)
+    archive = zipfile.ZipFile(path)
+    [joined] = read_json(archive, "money/memberships.json")
+    assert [(c["kind"], c["points"]) for c in joined["charges"]] == [("join", 90)]
+    [bought] = read_json(archive, "money/bundle_purchases.json")
+    assert (bought["points"], bought["code"]) == (200, "SPRING")
+    used = read_json(archive, "money/code_redemptions.json")
+    assert sorted((r["code"], r["for"]) for r in used) == [("FANS", "tier"), ("SPRING", "bundle")]
+    [received] = read_json(archive, "money/gifts_received.json")
+    assert (received["amount"], received["message"]) == (40, "thanks!")
+    assert await gifts.forget_sender(viewer.id) == 1
+    assert [g.message for g in await gifts.sent_by(viewer.id)] == [""]

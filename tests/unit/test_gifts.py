@@ -125,3 +125,56 @@ async def test_sends_are_limited_per_day(memory_settings: object) -> None:
     with pytest.raises(GiftsThrottled):
         await gifts.send(alice, "10", "b@example.com", "", key())
     assert await balances(memory, alice.id) == [90, 10]
+
+
+async def test_a_deleted_recipients_pending_gifts_go_back_and_their_address_is_erased(
+    memory: Injector, gifts: GiftService
+) -> None:
+    alice, bob = await person(memory, "Alice"), await person(memory, "Bob")
+    await fund(memory, alice.id, 100)
+    await gifts.send(alice, "20", bob.email, "first", key())
+    await memory.get(AccountService).log_in(bob.email, PASSWORD, "127.0.0.1")  # claims it
+    await gifts.send(alice, "30", bob.email.upper(), "second", key())  # still pending
+    await gifts.send(alice, "15", "carol@example.com", "", key())  # someone else's: untouched
+    assert await balances(memory, alice.id, bob.id) == [35, 20, 45]
+
+    assert await gifts.forget_recipient(bob.email) == (1, 2)
+
+    assert await balances(memory, alice.id, bob.id) == [65, 20, 15]
+    sent = await gifts.sent_by(alice.id)
+    assert sorted(g.recipient_email for g in sent) == ["(address erased)", "(address erased)", "carol@example.com"]
+    assert [g.state for g in sent if g.amount == 30] == [GiftState.RETURNED]
+    statement = await memory.get(LedgerService).statement(AccountRef.wallet(alice.id), limit=50)
+    assert len(statement.entries) == 5  # funded, three sent, one returned
+    assert all(bob.email.lower() not in str(e.metadata).lower() for e in statement.entries)  # never in the books
+    told = [m for m in get_port(memory, MemoryOutbox).mails if m.to == alice.email and "returned" in m.subject]
+    assert len(told) == 1
+    assert bob.email.lower() not in told[0].text.lower()
+    assert await gifts.forget_recipient(bob.email) == (0, 0)  # a retry moves nothing
+    assert await memory.get(LedgerService).verify() == []
+
+
+async def test_a_deleted_senders_pending_gift_stays_claimable_then_is_forfeited_not_returned(
+    memory: Injector, gifts: GiftService
+) -> None:
+    clock = memory.get(Clock)
+    assert isinstance(clock, FrozenClock)
+    alice = await person(memory, "Alice")
+    await fund(memory, alice.id, 100)
+    await gifts.send(alice, "30", "far@example.com", "a private note", key())
+    await gifts.send(alice, "20", "near@example.com", "", key())
+    accounts = memory.get(AccountService)
+    assert await gifts.forget_sender(alice.id) == 1
+    await accounts.erase_account(alice.id)
+    assert all(g.message == "" for g in await gifts.sent_by(alice.id))
+    near = await accounts.mark_email_verified((await accounts.sign_up("near@example.com", PASSWORD, "Near")).id)
+    await gifts.claim_for(near)
+    ledger = memory.get(LedgerService)
+    assert await ledger.balance(AccountRef.wallet(near.id)) == 20  # still claimable
+    platform = await ledger.balance(AccountRef.platform_revenue())
+    clock.advance(gifts.policy.return_after)
+    [forfeited] = await gifts.return_expired()
+    assert forfeited.state is GiftState.RETURNED
+    assert await balances(memory, alice.id) == [50, 0]  # nothing back into a closed account
+    assert await ledger.balance(AccountRef.platform_revenue()) == platform + 30
+    assert await ledger.verify() == []

@@ -26,6 +26,7 @@ from features.memberships.model import (
     TierNotFound,
     add_month,
     prorata_upgrade,
+    unused_refund,
 )
 from features.memberships.service import MembershipService
 from features.studio.model import Video
@@ -395,3 +396,76 @@ async def test_a_suspended_creator_takes_no_members_and_charges_no_renewal(
     clock.advance(m.period_end - clock.now())
     assert (await service.run_renewals())["end"] == 1
     assert await memory.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 400
+
+
+def test_the_unused_part_of_a_period_is_refunded_rounded_down_with_the_fee_in_proportion() -> None:
+    start, end = at(2026, 1, 1), at(2026, 1, 31)  # 30 days
+    assert unused_refund(100, 10, start, end, start) == (100, 10)  # nothing used: everything back
+    assert unused_refund(100, 10, start, end, at(2026, 1, 16)) == (50, 5)
+    assert unused_refund(100, 10, start, end, at(2026, 1, 21)) == (33, 3)  # 33.3 and 3.3, rounded down
+    assert unused_refund(100, 10, start, end, end) == (0, 0)
+    assert unused_refund(100, 10, start, end, at(2026, 2, 5)) == (0, 0)  # a lapsed one in its grace days
+    assert unused_refund(0, 0, start, end, start) == (0, 0)
+
+
+async def test_a_creator_closing_their_account_refunds_the_unused_days_once_and_ends_every_membership(
+    memory: Injector, service: MembershipService, clock: FrozenClock
+) -> None:
+    creator, video = await creator_with_video(memory)
+    tier = await service.create_tier(creator.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    active, cancelled, lapsed = [await person(memory, name) for name in ("Active", "Cancelled", "Lapsed")]
+    for viewer in (active, cancelled):
+        await fund(memory, viewer.id, 1000)
+    await fund(memory, lapsed.id, 100)
+    late = (await service.join(lapsed.id, tier.id, key(), "100")).membership
+    clock.advance(late.period_end - clock.now() + timedelta(hours=1))
+    assert (await service.run_renewals())["lapsed"] == 1  # in its grace days: paid nothing for them
+    first = (await service.join(active.id, tier.id, key(), "100")).membership
+    second = (await service.join(cancelled.id, tier.id, key(), "100")).membership
+    await service.cancel(cancelled.id, creator.id)  # still has the rest of its month
+    clock.advance((first.period_end - first.period_start) / 4)
+    now = clock.now()
+    expected = [unused_refund(100, 10, m.period_start, m.period_end, now) for m in (first, second)]
+    assert all(points > 0 for points, _ in expected)
+    before = await balances(memory, active.id, creator.id)
+    assert await service.closure_preview(creator.id) == (
+        2,
+        sum(p for p, _ in expected),
+        sum(p - f for p, f in expected),
+    )
+
+    refunds = await service.refund_for_closed_creator(creator.id)
+
+    assert len(refunds) == 2
+    ledger = memory.get(LedgerService)
+    wallets = [await ledger.balance(AccountRef.wallet(v.id)) for v in (active, cancelled, lapsed)]
+    assert wallets == [900 + expected[0][0], 900 + expected[1][0], 0]
+    after = await balances(memory, active.id, creator.id)
+    assert after[1] == before[1] - sum(p - f for p, f in expected)  # the creator's share back
+    assert after[2] == before[2] - sum(f for _, f in expected)  # the fee back
+    for viewer in (active, cancelled, lapsed):
+        assert await service.memberships.live(viewer.id, creator.id) is None
+    unlocks = memory.get(UnlockService)
+    assert (await unlocks.access(active.id, video)).level is AccessLevel.LOCKED
+    transfer = refunds[0]
+    assert transfer.metadata["paid"] == "100"
+    assert await ledger.verify() == []
+    # a retry (a second click, a redelivered job) refunds nothing again
+    assert await service.refund_for_closed_creator(creator.id) == []
+    assert [await ledger.balance(AccountRef.wallet(v.id)) for v in (active, cancelled, lapsed)] == wallets
+    assert await service.closure_preview(creator.id) == (0, 0, 0)
+
+
+async def test_a_member_closing_their_account_ends_their_memberships_without_charges(
+    memory: Injector, service: MembershipService, clock: FrozenClock
+) -> None:
+    creator, _video = await creator_with_video(memory)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 1000)
+    tier = await service.create_tier(creator.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    m = (await service.join(viewer.id, tier.id, key(), "100")).membership
+    assert await service.end_for_closed_member(viewer.id) == 1
+    assert await service.end_for_closed_member(viewer.id) == 0
+    clock.advance(m.period_end - clock.now() + timedelta(hours=1))
+    await service.run_renewals()
+    assert await memory.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 900  # never renewed

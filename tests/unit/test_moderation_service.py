@@ -13,8 +13,10 @@ from core.events import EventBus, MemoryEventBus
 from core.identity import Principal
 from features.accounts.model import AccountSuspended
 from features.accounts.service import AccountService
+from features.ledger.service import LedgerService
 from features.moderation.model import Action, InvalidReport, NothingToReport, ReportsThrottled
 from features.moderation.service import ModerationService
+from features.offers.service import OffersService
 from features.studio.model import Video
 from features.studio.service import StudioService
 from features.unlocks.model import VideoRemoved
@@ -109,3 +111,37 @@ async def test_reports_are_validated_and_limited_per_day(memory: Injector, clock
         ("creator", desk.policy.reports_per_day),
         ("video", 1),
     ]
+
+
+async def test_a_take_down_refunds_the_videos_share_of_recent_bundle_purchases_once(
+    memory: Injector, clock: FrozenClock
+) -> None:
+    """Issue 17: a bundle bought inside the refund window gets the taken-down video's equal share back."""
+    offers = memory.get(OffersService)
+    creator = await person(memory, "Creator", creator=True)
+    parts = []
+    for title in ("Part 1", "Part 2", "Part 3"):
+        made = (await add_synthetic_video(memory, creator.id, title=title)).video
+        parts.append(await price_and_publish(memory, creator.id, made, lifetime=200))
+    bundle = await offers.create_bundle(creator.id, "Course", "", "500")
+    for part in parts:
+        await offers.add_video(creator.id, bundle.public_id, part.public_id)
+    early, recent = await person(memory, "Early"), await person(memory, "Recent")
+    for buyer in (early, recent):
+        await fund(memory, buyer.id, 500)
+    await offers.buy_bundle(early.id, bundle.public_id, "e" * 20, "500")
+    clock.advance(timedelta(days=31))  # past the 30-day window by the time of the take-down
+    await offers.buy_bundle(recent.id, bundle.public_id, "r" * 20, "500")
+    assert await balances(memory, recent.id, creator.id) == (0, 900, 100)
+    desk, moderator = memory.get(ModerationService), await staff(memory)
+
+    first = await desk.take_down(moderator, parts[1].id, "Scam")
+    second = await desk.take_down(moderator, parts[1].id, "Scam")
+
+    assert (first.refunded, first.refunded_points) == (1, 166)  # 500 // 3, of which 16 was the fee
+    assert (second.refunded, second.refunded_points) == (0, 0)
+    assert await balances(memory, recent.id, creator.id) == (166, 900 - 150, 100 - 16)
+    assert await balances(memory, early.id, creator.id) == (0, 750, 84)
+    assert await memory.get(LedgerService).verify() == []
+    unlocks = memory.get(UnlockService)
+    assert (await unlocks.access(recent.id, parts[0])).full  # the bundle's other videos stay theirs

@@ -8,10 +8,13 @@ from uuid import uuid4
 import pytest
 from injector import Injector
 
+from core.clock import Clock, FrozenClock
 from core.di import get_port
 from core.events import Event
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
+from features.memberships.model import MembershipPriceChanged
+from features.memberships.service import MembershipService
 from features.offers.model import (
     AlreadyBought,
     BundlePriceChanged,
@@ -234,3 +237,67 @@ async def test_the_buyers_statement_names_the_bundle_once(memory: Injector) -> N
     await offers.buy_bundle(viewer.id, bundle.public_id, "s" * 20, "200")
     entry = (await memory.get(LedgerService).statement(AccountRef.wallet(viewer.id))).entries[0]
     assert statement_description(entry.kind, entry.metadata, PackCatalog(())) == "Bundle: Sailing knots"
+
+
+async def test_a_code_reduces_a_tiers_first_month_once_and_renewals_charge_the_full_price(memory: Injector) -> None:
+    offers, memberships = memory.get(OffersService), memory.get(MembershipService)
+    creator = await person(memory, "Creator", creator=True)
+    rival = await person(memory, "Rival", creator=True)
+    video = await published(memory, creator.id, "Harbour", 500)
+    tier = await memberships.create_tier(creator.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    rival_tier = await memberships.create_tier(rival.id, name="Theirs", price="80", all_videos=True, video_ids=[])
+    with pytest.raises(InvalidOffer) as refused:  # another creator's tier
+        await offers.create_code(creator.id, "steal", "percent", "50", f"tier:{rival_tier.id}", "1", "")
+    assert refused.value.errors == {"target": "Choose one of your membership tiers."}
+    with pytest.raises(InvalidOffer):
+        await offers.create_code(creator.id, "bad", "percent", "50", "tier:not-a-uuid", "1", "")
+    await offers.create_code(creator.id, "first", "percent", "40", f"tier:{tier.id}", "1", "")
+    await offers.create_code(creator.id, "film", "points", "10", f"video:{video.public_id}", "5", "")
+    await offers.create_code(rival.id, "rivals", "points", "10", f"tier:{rival_tier.id}", "5", "")
+    viewer, other = await person(memory, "Viewer"), await person(memory, "Other")
+    for someone in (viewer, other):
+        await fund(memory, someone.id, 1000)
+    tiers = (await memberships.offer(viewer.id, creator.id)).tiers
+
+    code, quoted, price = await offers.quote_tier_code(viewer.id, tiers, " First ")
+    assert (code.code, quoted.id, price) == ("FIRST", tier.id, 60)
+    for wrong, error in (("film", CodeForSomethingElse), ("rivals", CodeForAnotherCreator), ("nope", UnknownCode)):
+        with pytest.raises(error):
+            await offers.quote_tier_code(viewer.id, tiers, wrong)
+        with pytest.raises(error):
+            await offers.join_with_code(viewer.id, tier.id, f"join-{wrong}-00000000000001", "100", wrong)
+    with pytest.raises(MembershipPriceChanged):  # the button showed another price: nothing charged
+        await offers.join_with_code(viewer.id, tier.id, "join-key-0000000000000001", "100", "first")
+    assert await balances(memory, viewer.id, creator.id) == (1000, 0, 0)
+
+    joined = await offers.join_with_code(viewer.id, tier.id, "join-key-0000000000000002", "60", "first")
+    again = await offers.join_with_code(viewer.id, tier.id, "join-key-0000000000000002", "60", "first")
+    assert again.replayed
+    assert joined.membership.price == 100  # renewals: the full price
+    assert await balances(memory, viewer.id, creator.id) == (940, 54, 6)
+    statement = await memory.get(LedgerService).statement(AccountRef.wallet(viewer.id))
+    metadata = statement.entries[0].metadata
+    assert (metadata["list_price"], metadata["discount"], metadata["code"]) == ("100", "40", "FIRST")
+    with pytest.raises(CodeUsedUp):  # its one use is taken
+        await offers.join_with_code(other.id, tier.id, "join-key-0000000000000003", "60", "first")
+    assert await balances(memory, other.id, creator.id) == (1000, 54, 6)
+    repository = get_port(memory, OffersRepository)
+    [used] = await repository.redemptions_of_creator(creator.id, NOW, datetime.max.replace(tzinfo=UTC))
+    assert (used.target_kind, used.target_id, used.list_price, used.discount, used.points) == (
+        TargetKind.TIER,
+        tier.id,
+        100,
+        40,
+        60,
+    )
+    await offers.create_code(creator.id, "late", "percent", "10", f"tier:{tier.id}", "5", "2026-12-31")
+    clock = memory.get(Clock)  # type: ignore[type-abstract]
+    assert isinstance(clock, FrozenClock)
+    clock.advance(datetime(2027, 1, 1, tzinfo=UTC) - clock.now())
+    with pytest.raises(CodeExpired):
+        await offers.quote_tier_code(other.id, tiers, "late")
+
+    m = joined.membership
+    clock.advance(m.period_end - clock.now())
+    assert (await memberships.run_renewals())["renew"] == 1
+    assert await balances(memory, viewer.id, creator.id) == (840, 144, 16)  # renewed at 100

@@ -12,6 +12,8 @@ from core.clock import Clock, FrozenClock
 from core.di import get_port
 from core.ids import uuid7
 from features.catalog.model import Card
+from features.memberships.service import MembershipService
+from features.offers.service import OffersService
 from features.preferences.model import pick_creators
 from features.preferences.service import VideoPreferenceService
 from features.studio.model import VideoState
@@ -19,7 +21,7 @@ from features.studio.service import StudioService
 from features.unlocks.model import VideoUnavailable
 from features.unlocks.service import TipService
 from tests.support.catalog import T0, shelve, shelve_many, watch
-from tests.support.videos import fund, person
+from tests.support.videos import add_synthetic_video, fund, person, price_and_publish
 
 
 def titles(cards: list[Card]) -> list[str]:
@@ -161,3 +163,27 @@ async def test_picks_page_newest_first(memory: Injector) -> None:
     second = await prefs.get_picks(viewer.id, first.next, 3)
     assert titles(first.items) + titles(second.items) == [f"Film {i:02d}" for i in (4, 3, 2, 1, 0)]
     assert second.next is None
+
+
+async def test_members_and_bundle_buyers_paid_their_creators_so_those_creators_are_picked(memory: Injector) -> None:
+    """Issue 17: picks count a membership and a bundle purchase as paying, like a rental or a tip."""
+    member_of = await person(memory, "Member of", creator=True)
+    bundled = await person(memory, "Bundled", creator=True)
+    viewer = await person(memory, "Vic")
+    prefs = memory.get(VideoPreferenceService)
+    memberships, offers = memory.get(MembershipService), memory.get(OffersService)
+    tier = await memberships.create_tier(member_of.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    in_bundle = (await add_synthetic_video(memory, bundled.id, title="Course part")).video
+    in_bundle = await price_and_publish(memory, bundled.id, in_bundle, lifetime=300)
+    bundle = await offers.create_bundle(bundled.id, "Course", "", "250")
+    await offers.add_video(bundled.id, bundle.public_id, in_bundle.public_id)
+    await shelve(memory, member_of.id, "Members' film", at=T0)
+    assert await prefs.creators_paid_by(viewer.id) == set()
+    assert (await prefs.get_picks(viewer.id)).items == []
+
+    await fund(memory, viewer.id, 1000)
+    await memberships.join(viewer.id, tier.id, "join-key-0000000000000001", "100")
+    assert await prefs.creators_paid_by(viewer.id) == {member_of.id}
+    await offers.buy_bundle(viewer.id, bundle.public_id, "b" * 20, "250")
+    assert await prefs.creators_paid_by(viewer.id) == {member_of.id, bundled.id}
+    assert "Members' film" in titles((await prefs.get_picks(viewer.id)).items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,11 @@ from core.jobs import JobQueue, MemoryJobQueue
 from core.settings import SettingsError, load_settings
 from core.storage import BlobStorage
 from features.accounts.service import AccountService
+from features.gifts.service import GiftService
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
+from features.offers.service import OffersService
 from features.privacy.archive import ArchiveWriter, csv_cell
 from features.privacy.model import ExportExpired, ExportNotFound, ExportNotReady, ExportStatus
 from features.privacy.module import privacy_policy
@@ -166,3 +170,60 @@ def test_the_privacy_settings_reach_the_policy(tmp_path: Path) -> None:
     )
     policy = privacy_policy(settings)
     assert (policy.export_ttl, policy.content_grace) == (timedelta(hours=6), timedelta(0))
+
+
+async def test_the_export_holds_memberships_bundles_codes_and_gifts(memory: Injector, tmp_path: Path) -> None:
+    """Issue 17: what a viewer did with memberships, bundles, promo codes and gifts is in their export."""
+    creator = await person(memory, "Creator", creator=True)
+    video = (await add_synthetic_video(memory, creator.id, title="Course part")).video
+    video = await price_and_publish(memory, creator.id, video, lifetime=300)
+    memberships, offers, gifts = memory.get(MembershipService), memory.get(OffersService), memory.get(GiftService)
+    tier = await memberships.create_tier(creator.id, name="Fans", price="100", all_videos=True, video_ids=[])
+    bundle = await offers.create_bundle(creator.id, "Course", "", "250")
+    await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    await offers.create_code(creator.id, "spring", "percent", "20", f"bundle:{bundle.public_id}", "5", "")
+    viewer, friend = await person(memory, "Viewer"), await person(memory, "Friend")
+    await fund(memory, viewer.id, 1000)
+    await fund(memory, friend.id, 100)
+    await memberships.join(viewer.id, tier.id, "join-key-0000000000000001", "100")
+    await offers.buy_bundle(viewer.id, bundle.public_id, "b" * 20, "200", "spring")
+    await gifts.send(viewer, "30", "someone.else@example.org", "for you", "gift-key-00000000000001")
+    await gifts.send(friend, "40", viewer.email, "thanks!", "gift-key-00000000000002")
+    user = await memory.get(AccountService).get_user(viewer.id)
+    assert user is not None
+    await gifts.claim_for(user)
+
+    path = tmp_path / "export.zip"
+    entries = await memory.get(ExportService).write_archive(user, path)
+    archive = open_zip(path.read_bytes())
+
+    [joined] = json.loads(archive.read("money/memberships.json"))
+    assert (joined["creator"], joined["tier"], joined["monthly_price"], joined["state"]) == (
+        "Creator",
+        "Fans",
+        100,
+        "active",
+    )
+    assert [(c["kind"], c["points"], c["fee"]) for c in joined["charges"]] == [("join", 100, 10)]
+    assert entries["money/membership_charges.csv"] == 1
+    [bought] = json.loads(archive.read("money/bundle_purchases.json"))
+    assert (bought["bundle_title"], bought["list_price"], bought["discount"], bought["points"], bought["code"]) == (
+        "Course",
+        250,
+        50,
+        200,
+        "SPRING",
+    )
+    [row] = list(csv.DictReader(io.StringIO(archive.read("money/bundle_purchases.csv").decode())))
+    assert row["code"] == "SPRING"
+    [sent] = json.loads(archive.read("money/gifts_sent.json"))
+    assert (sent["to"], sent["amount"], sent["message"], sent["state"]) == (
+        "someone.else@example.org",
+        30,
+        "for you",
+        "pending",
+    )
+    [received] = json.loads(archive.read("money/gifts_received.json"))
+    assert (received["amount"], received["message"]) == (40, "thanks!")
+    assert "code_redemptions" in archive.read("README.txt").decode()
+    assert "money/code_redemptions.json" in archive.namelist()
