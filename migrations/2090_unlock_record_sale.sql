@@ -18,7 +18,8 @@ CREATE FUNCTION unlock_record_sale(
     p_source_kinds text[], p_source_owners uuid[], p_destination_kinds text[], p_destination_owners uuid[],
     p_amounts bigint[],
     p_unlock_id uuid, p_key text, p_viewer uuid, p_video uuid, p_creator uuid, p_offer text,
-    p_points integer, p_fee integer, p_expires_at timestamptz, p_waiting_seconds integer,
+    p_points integer, p_fee integer, p_unlocked_at timestamptz, p_expires_at timestamptz,
+    p_waiting_seconds integer,
     p_topics text[], p_names text[], p_data text[], p_channel text
 )
 RETURNS TABLE (
@@ -45,7 +46,7 @@ BEGIN
 
     INSERT INTO unlocks (id, idempotency_key, viewer_id, video_id, creator_id, offer, points, fee, transfer_id,
                          created_at)
-    VALUES (p_unlock_id, p_key, p_viewer, p_video, p_creator, p_offer, p_points, p_fee, p_transfer_id, p_created_at)
+    VALUES (p_unlock_id, p_key, p_viewer, p_video, p_creator, p_offer, p_points, p_fee, p_transfer_id, p_unlocked_at)
     ON CONFLICT (viewer_id, idempotency_key) DO NOTHING;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'conflict'::text, NULL::text, NULL::uuid, NULL::bigint,
@@ -55,7 +56,7 @@ BEGIN
     END IF;
 
     INSERT INTO entitlements AS e (viewer_id, video_id, offer, expires_at, granted_at, updated_at, waiting_seconds)
-    VALUES (p_viewer, p_video, p_offer, p_expires_at, p_created_at, p_created_at, p_waiting_seconds)
+    VALUES (p_viewer, p_video, p_offer, p_expires_at, p_unlocked_at, p_unlocked_at, p_waiting_seconds)
     ON CONFLICT (viewer_id, video_id) DO UPDATE SET
         expires_at = CASE
             WHEN e.expires_at IS NULL AND e.waiting_seconds IS NULL THEN NULL

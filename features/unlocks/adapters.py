@@ -293,7 +293,7 @@ _BEGIN_PURCHASE = "SELECT * FROM unlock_begin_purchase($1, $2, $3)"
 # function (migrations/2090_unlock_record_sale.sql), which posts through ledger_post_transfer.
 _RECORD_SALE = """
     SELECT * FROM unlock_record_sale($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                                     $16, $17, $18, $19, $20, $21, $22, $23)
+                                     $16, $17, $18, $19, $20, $21, $22, $23, $24)
 """
 
 # The purchase and the access it grants, in one statement. The entitlement merges as
@@ -403,6 +403,7 @@ class PostgresUnlockRepository:
             unlock.offer.value,
             unlock.points,
             unlock.fee,
+            unlock.created_at,
             fresh_expiry,
             None if waiting is None else int(waiting.total_seconds()),
             [topic for topic, _, _ in events] if folded else [],

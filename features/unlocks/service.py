@@ -543,7 +543,8 @@ class UnlockService:
                 )
                 recorded = await self.unlocks.record_sale(requested, unlock, expires_at, grant.waiting, events)
                 if recorded is not None and recorded.status == "insufficient":
-                    assert recorded.short_kind is not None and recorded.short_owner is not None
+                    assert recorded.short_kind is not None
+                    assert recorded.short_owner is not None
                     short = AccountRef.stored(recorded.short_kind, recorded.short_owner)
                     raise InsufficientPoints(short, recorded.shortfall)
                 if recorded is not None and recorded.status == "exists":
