@@ -542,8 +542,9 @@ click no longer queues for one row.
 round trips to one, and the accounts stay locked for one round trip instead of three. Only for a click \
 without a promo code (the discount hook runs between the writes, so such a click takes the general \
 path, as does any unlock repository other than PostgreSQL's). A/B against the branch's start (fab1850, \
-`bench.unlock_ab`, alternating 6 s rounds, no fee, load 11–14): server CPU per unlock 1.85–1.86 → \
-1.73–1.82 ms (×0.93–0.98); throughput within the noise of that load (68–110 %). Round trips per click \
+`bench.unlock_ab`, two runs of 3 alternating 6 s rounds, no fee, load 11–14): server CPU per unlock \
+1.81–1.92 → 1.72–1.82 ms (×0.90–0.98, median ×0.94 in both runs); throughput within the noise of that \
+load (rounds 68–126 %, medians 83 % and 84 %). Round trips per click \
 now: the abuse counter, BEGIN, the video, begin-purchase, record-sale, COMMIT (the raw baseline makes \
 seven).
 
@@ -563,7 +564,7 @@ built: the abuse counter inside the purchase's transaction would save a pool che
 back with every refused click (an abuser's wrong-price clicks would never be throttled), so it stays on \
 its own; middleware (CSRF, session, Prometheus, request id) is ≈ 3 % of the samples; the rest is the \
 framework's request/response path, the event loop's socket writes (≈ 18 % of the process's samples in \
-`write`) and the Jinja panel (≈ 5 %). Deciding the whole click inside one plpgsql function (price check, \
+`write` in a short native py-spy sample) and the Jinja panel (≈ 5 %). Deciding the whole click inside one plpgsql function (price check, \
 rental merge, membership) would remove BEGIN, COMMIT and one more round trip but duplicate the model's \
 rules in SQL; not done."""
 
