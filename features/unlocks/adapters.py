@@ -380,9 +380,9 @@ class PostgresUnlockRepository:
         waiting: timedelta | None,
         events: Sequence[tuple[str, str, Mapping[str, Any]]],
     ) -> RecordedSale | None:
-        # The events go into the same call only when the bus is the one on this database (event_log +
-        # NOTIFY, as PostgresEventBus.publish_all writes them); any other bus gets them after.
-        folded = isinstance(self.bus, PostgresEventBus)
+        # The events go into the same call when the bus is the one on this database (event_log + NOTIFY,
+        # as PostgresEventBus.publish_all writes them; also without a bus given); any other bus gets them after.
+        folded = self.bus is None or isinstance(self.bus, PostgresEventBus)
         legs = transfer.legs
         row = await self.db.fetchrow(
             _RECORD_SALE,
@@ -417,7 +417,7 @@ class PostgresUnlockRepository:
             return RecordedSale(status, None, row["account_kind"], row["account_owner"], row["shortfall"])
         if status != "posted":
             return RecordedSale(status)
-        if not folded and self.bus is not None:
+        if not folded and self.bus is not None:  # (mypy: not folded implies a bus)
             await self.bus.publish_all(events)
         return RecordedSale(status, _entitlement(row, "e_"))
 

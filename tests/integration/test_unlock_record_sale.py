@@ -114,3 +114,19 @@ async def test_the_memory_repository_leaves_the_sale_to_the_general_path() -> No
     ledger = LedgerService(MemoryLedgerRepository(), SystemClock())
     requested = ledger.prepare("unlock:x", "unlock", [Leg(AccountRef.wallet(viewer), AccountRef.earnings(creator), 50)])
     assert await MemoryUnlockRepository().record_sale(requested, unlock, None, None, []) is None
+
+
+async def test_without_a_bus_given_the_events_still_reach_this_databases_event_log(pg: Injector) -> None:
+    db, ledger, _ = _setup(pg)
+    unlocks = PostgresUnlockRepository(db)
+    viewer, creator, video = uuid4(), uuid4(), uuid4()
+    await ledger.transfer("top-up", "purchase", [Leg(AccountRef.vendor_clearing(), AccountRef.wallet(viewer), 50)])
+    key = f"unlock:{viewer}:k1"
+    requested = ledger.prepare(key, "unlock", [Leg(AccountRef.wallet(viewer), AccountRef.earnings(creator), 50)])
+    unlock = Unlock(uuid4(), "k1", viewer, video, creator, Offer.LIFETIME, 50, 0, requested.id, NOW)
+    events = [(wallet_topic(viewer), "wallet_changed", {"kind": "unlock"})]
+    async with db.atomic():
+        recorded = await unlocks.record_sale(requested, unlock, None, None, events)
+    assert recorded is not None
+    assert recorded.status == "posted"
+    assert await _counts(db, viewer, key) == (1, 1, 1, 1)
