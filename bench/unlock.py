@@ -504,9 +504,10 @@ def markdown(
 NOTES = """\
 The real request: `POST /v/{public_id}/unlock` through the whole app — session cookie → user, CSRF \
 token, form, the abuse limit's counter, the video (studio), then one transaction with the purchase lock \
-and checkout read, the ledger transfer (`ledger_post_transfer`), the purchase + entitlement and the \
-`sale` event for the creator (event_log insert + NOTIFY), and the player panel rendered from its Jinja \
-partial. The raw request takes the viewer from a cookie, knows every account id up front, and runs: lock \
+and checkout read (`unlock_begin_purchase`), and — the sale decided in Python — one call of \
+`unlock_record_sale` for the ledger transfer (`ledger_post_transfer`), the purchase + entitlement and the \
+`sale` and `wallet_changed` events (event_log insert + NOTIFY), and the player panel rendered from its \
+Jinja partial. The raw request takes the viewer from a cookie, knows every account id up front, and runs: lock \
 the accounts in (kind, owner) order, insert the transfer, its entries, update the balances, upsert the \
 entitlement; it returns a fixed HTML string. Both send the fee to the creator's platform revenue shard.
 
@@ -536,6 +537,16 @@ two fsyncs, now one).
 - **The panel's verify notice imports its macro only when it is shown** (every render built a module).
 - **Fees to 64 platform revenue shards** (16 in the A/B below; item 3, bench.ledger): a fee-paying \
 click no longer queues for one row.
+- **The click's writes in one database call** (this step; migrations/2090_unlock_record_sale.sql, \
+`UnlockRepository.record_sale`): the transfer, the purchase + entitlement and both events went from three \
+round trips to one, and the accounts stay locked for one round trip instead of three. Only for a click \
+without a promo code (the discount hook runs between the writes, so such a click takes the general \
+path, as does any unlock repository other than PostgreSQL's). A/B against the branch's start (fab1850, \
+`bench.unlock_ab`, two runs of 3 alternating 6 s rounds, no fee, load 11–14): server CPU per unlock \
+1.81–1.92 → 1.72–1.82 ms (×0.90–0.98, median ×0.94 in both runs); throughput within the noise of that \
+load (rounds 68–126 %, medians 83 % and 84 %). Round trips per click \
+now: the abuse counter, BEGIN, the video, begin-purchase, record-sale, COMMIT (the raw baseline makes \
+seven).
 
 A/B of the whole real app before (commit 0585c14) and after, on one database, alternating 6 s wrk rounds \
 (16 viewers, no fee; load 9.6–10.5): server CPU per unlock 2.82–3.26 → 2.44–2.53 ms (median ×0.85), \
@@ -547,11 +558,15 @@ Not done, and why the targets are missed: the machine. Seven other sessions' tes
 average at 9–18 on 2 cores during these runs, so each server got a fraction of a core and the figures \
 above measure mostly the scheduler: the same code gave 1.9 ms CPU per unlock in a quieter minute, \
 2.3–2.8 ms at load 7–9 and 3.2–4.4 ms at load 13–18, and the paired ratios moved by 3× between rounds. \
-On the CPU ratio, the figure least moved by neighbours, the real request still costs ≈ 3× the raw one; \
-closing that needs the next step, measured here but not built: the click's writes (ledger, purchase + \
-entitlement, event) as one plpgsql call (two round trips and ≈ 7 % CPU fewer, and the account locks held \
-across one round trip instead of three), the abuse counter folded into the purchase lock's round trip, \
-and a lighter middleware stack on the unlock route."""
+On the CPU ratio, the figure least moved by neighbours, the real request still costs ≈ 2.5–3× the raw \
+one, and the round trips are no longer what separates them (the raw side makes more). Measured, not \
+built: the abuse counter inside the purchase's transaction would save a pool checkout but roll the count \
+back with every refused click (an abuser's wrong-price clicks would never be throttled), so it stays on \
+its own; middleware (CSRF, session, Prometheus, request id) is ≈ 3 % of the samples; the rest is the \
+framework's request/response path, the event loop's socket writes (≈ 18 % of the process's samples in \
+`write` in a short native py-spy sample) and the Jinja panel (≈ 5 %). Deciding the whole click inside one plpgsql function (price check, \
+rental merge, membership) would remove BEGIN, COMMIT and one more round trip but duplicate the model's \
+rules in SQL; not done."""
 
 
 async def main_async(args: argparse.Namespace) -> None:

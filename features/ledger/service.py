@@ -60,6 +60,17 @@ class LedgerService:
             raise IdempotencyConflict(idempotency_key)
         return stored
 
+    def prepare(
+        self, idempotency_key: str, kind: str, legs: Sequence[Leg], metadata: Mapping[str, str] | None = None
+    ) -> Transfer:
+        """The Transfer that `transfer` would post, checked as it checks it (InvalidTransfer), for a
+        caller that posts it in one step with its own writes (an unlock's `record_sale`). No overdraft
+        is allowed to such a transfer; an existing key is the caller's to hand back to `transfer`."""
+        metadata = dict(metadata or {})
+        legs = tuple(legs)
+        check_transfer(idempotency_key, kind, legs, metadata)
+        return Transfer(uuid7(), idempotency_key, kind, legs, metadata, self.clock.now())
+
     async def balance(self, account: AccountRef) -> int:
         """The account's balance in points (0 if it was never used)."""
         return (await self.repository.balances([account]))[account]

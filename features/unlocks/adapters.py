@@ -5,14 +5,28 @@ Both keep the same promises (tests/contract/test_unlocks_repositories.py runs ea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from core.db import Database
-from features.unlocks.model import Checkout, Entitlement, Offer, Pricing, Tip, Unlock, merged_expiry
+from core.events import EventBus
+from core.postgres import CHANNEL as EVENTS_CHANNEL
+from core.postgres import PostgresEventBus
+from features.ledger.model import Transfer
+from features.unlocks.model import (
+    Checkout,
+    Entitlement,
+    Offer,
+    Pricing,
+    RecordedSale,
+    Tip,
+    Unlock,
+    merged_expiry,
+)
 from features.unlocks.tables import EntitlementTable, PricingTable, TipTable, UnlockTable
 
 
@@ -60,6 +74,16 @@ class MemoryUnlockRepository:
         # No lock object is needed: nothing here or in the other memory adapters a purchase calls
         # suspends, so one purchase runs from this read to its record without another in between.
         return await self.checkout(video_id, viewer_id, key)
+
+    async def record_sale(
+        self,
+        transfer: Transfer,
+        unlock: Unlock,
+        fresh_expiry: datetime | None,
+        waiting: timedelta | None,
+        events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    ) -> RecordedSale | None:
+        return None  # no ledger here: the service posts, records and publishes one by one
 
     async def record(
         self, unlock: Unlock, fresh_expiry: datetime | None, waiting: timedelta | None = None
@@ -265,6 +289,13 @@ _CHECKOUT = f"""
 
 _BEGIN_PURCHASE = "SELECT * FROM unlock_begin_purchase($1, $2, $3)"
 
+# The transfer, the purchase, the entitlement and the events of a decided sale: one call of the plpgsql
+# function (migrations/2090_unlock_record_sale.sql), which posts through ledger_post_transfer.
+_RECORD_SALE = """
+    SELECT * FROM unlock_record_sale($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                                     $16, $17, $18, $19, $20, $21, $22, $23, $24)
+"""
+
 # The purchase and the access it grants, in one statement. The entitlement merges as
 # model.merged_expiry says: lifetime (NULL) wins, an expired one is replaced, else the later end. A
 # rental that waits for its first play ($12, seconds) was merged by the caller under the purchase lock
@@ -320,8 +351,9 @@ _START = f"""
 
 
 class PostgresUnlockRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, bus: EventBus | None = None) -> None:
         self.db = db
+        self.bus = bus
 
     async def checkout(self, video_id: UUID, viewer_id: UUID | None, key: str = "") -> Checkout:
         return self._checkout(await self.db.fetchrow(_CHECKOUT, video_id, viewer_id, key or None))
@@ -339,6 +371,55 @@ class PostgresUnlockRepository:
             _unlock(row, "u_") if row["u_id"] is not None else None,
             _entitlement(row, "e_") if row["e_viewer_id"] is not None else None,
         )
+
+    async def record_sale(
+        self,
+        transfer: Transfer,
+        unlock: Unlock,
+        fresh_expiry: datetime | None,
+        waiting: timedelta | None,
+        events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    ) -> RecordedSale | None:
+        # The events go into the same call when the bus is the one on this database (event_log + NOTIFY,
+        # as PostgresEventBus.publish_all writes them; also without a bus given); any other bus gets them after.
+        folded = self.bus is None or isinstance(self.bus, PostgresEventBus)
+        legs = transfer.legs
+        row = await self.db.fetchrow(
+            _RECORD_SALE,
+            transfer.id,
+            transfer.idempotency_key,
+            json.dumps(dict(transfer.metadata), sort_keys=True),
+            transfer.created_at,
+            [leg.source.kind.value for leg in legs],
+            [leg.source.stored_owner for leg in legs],
+            [leg.destination.kind.value for leg in legs],
+            [leg.destination.stored_owner for leg in legs],
+            [leg.amount for leg in legs],
+            unlock.id,
+            unlock.idempotency_key,
+            unlock.viewer_id,
+            unlock.video_id,
+            unlock.creator_id,
+            unlock.offer.value,
+            unlock.points,
+            unlock.fee,
+            unlock.created_at,
+            fresh_expiry,
+            None if waiting is None else int(waiting.total_seconds()),
+            [topic for topic, _, _ in events] if folded else [],
+            [name for _, name, _ in events] if folded else [],
+            [json.dumps(data, separators=(",", ":"), default=str) for _, _, data in events] if folded else [],
+            EVENTS_CHANNEL,
+        )
+        assert row is not None
+        status = row["status"]
+        if status == "insufficient":
+            return RecordedSale(status, None, row["account_kind"], row["account_owner"], row["shortfall"])
+        if status != "posted":
+            return RecordedSale(status)
+        if not folded and self.bus is not None:  # (mypy: not folded implies a bus)
+            await self.bus.publish_all(events)
+        return RecordedSale(status, _entitlement(row, "e_"))
 
     async def record(
         self, unlock: Unlock, fresh_expiry: datetime | None, waiting: timedelta | None = None

@@ -528,6 +528,22 @@ class Discount:
 
 
 @dataclass(frozen=True)
+class RecordedSale:
+    """What `UnlockRepository.record_sale` did with a decided sale, in one step.
+
+    status: "posted" (transfer, purchase, entitlement and events written; `entitlement` is the access
+    after it), "insufficient" (nothing written; `short_kind`/`short_owner` lack `shortfall` points),
+    "exists" (nothing written: the transfer's key is used already) or "conflict" (the purchase key was
+    recorded first by a concurrent click of another video: no entitlement, no events)."""
+
+    status: str
+    entitlement: Entitlement | None = None
+    short_kind: str | None = None
+    short_owner: UUID | None = None
+    shortfall: int = 0
+
+
+@dataclass(frozen=True)
 class Checkout:
     """What deciding about one viewer and one video needs, read together: the video's pricing (None:
     never priced), the purchase the viewer already made with the click's idempotency key, and the

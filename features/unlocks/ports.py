@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
-from features.unlocks.model import Checkout, Discount, Entitlement, Offer, Pricing, Tip, Unlock
+from features.ledger.model import Transfer
+from features.unlocks.model import Checkout, Discount, Entitlement, Offer, Pricing, RecordedSale, Tip, Unlock
 
 
 class PricingRepository(Protocol):
@@ -50,6 +51,22 @@ class UnlockRepository(Protocol):
         entitlement under the purchase lock), the entitlement becomes that waiting rental with
         `fresh_expiry` as its start deadline, unless it is a lifetime one.
         """
+        ...
+
+    async def record_sale(
+        self,
+        transfer: Transfer,
+        unlock: Unlock,
+        fresh_expiry: datetime | None,
+        waiting: timedelta | None,
+        events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    ) -> RecordedSale | None:
+        """Call inside the purchase's transaction, under its purchase lock, with the sale decided: post
+        `transfer` (an unlock, no overdraft allowed), then — only if it was posted — `record` the
+        purchase and publish `events` on the event bus, all as one step (one round trip in PostgreSQL).
+
+        None when this repository cannot do it in one step: the caller then posts, records and
+        publishes one by one. Nothing is written unless the status is "posted" or "conflict"."""
         ...
 
     async def start(self, viewer_id: UUID, video_id: UUID, now: datetime) -> Entitlement | None:

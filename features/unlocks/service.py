@@ -29,7 +29,7 @@ from core.ids import uuid7
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
-from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Leg, Transfer, wallet_topic
+from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, InsufficientPoints, Leg, Transfer, wallet_topic
 from features.ledger.service import LedgerService
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
@@ -48,6 +48,7 @@ from features.unlocks.model import (
     PriceChanged,
     Pricing,
     PurchasesThrottled,
+    RecordedSale,
     RentalRules,
     Tip,
     TipResult,
@@ -514,36 +515,56 @@ class UnlockService:
             metadata = {"video_id": str(video.id), "offer": offer.value, "memo": video.title}
             if applied is not None:
                 metadata |= {**applied.metadata, "list_price": str(list_price), "discount": str(applied.points)}
-            transfer = await self.ledger.transfer(f"unlock:{viewer_id}:{key}", "unlock", legs, metadata)
-            unlock = Unlock(uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now)
-            if grant.waiting is None:
-                entitlement = await self.unlocks.record(unlock, fresh_expiry(offer, now))
-            else:  # a rental waiting for its first play, merged above under the purchase lock
-                entitlement = await self.unlocks.record(unlock, grant.expires_at, grant.waiting)
+            expires_at = fresh_expiry(offer, now) if grant.waiting is None else grant.expires_at
+            # The creator's sale and the buyer's balance pill (their other tabs).
+            events: list[tuple[str, str, Mapping[str, object]]] = [
+                (
+                    topic_for(video.owner_id),
+                    SALE_EVENT,
+                    {
+                        "video_id": str(video.id),
+                        "title": video.title,
+                        "offer": offer.value,
+                        "points": price,
+                        "net": sale.net,
+                        **({"discount": applied.points} if applied else {}),
+                    },
+                ),
+                (wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"}),
+            ]
+            ledger_key = f"unlock:{viewer_id}:{key}"
+            recorded: RecordedSale | None = None
+            if applied is None:
+                # Fast path (no discount hook to run between the writes): transfer, purchase, entitlement
+                # and events in one step of the repository (one database call in PostgreSQL).
+                requested = self.ledger.prepare(ledger_key, "unlock", legs, metadata)
+                unlock = Unlock(
+                    uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, requested.id, now
+                )
+                recorded = await self.unlocks.record_sale(requested, unlock, expires_at, grant.waiting, events)
+                if recorded is not None and recorded.status == "insufficient":
+                    assert recorded.short_kind is not None
+                    assert recorded.short_owner is not None
+                    short = AccountRef.stored(recorded.short_kind, recorded.short_owner)
+                    raise InsufficientPoints(short, recorded.shortfall)
+                if recorded is not None and recorded.status == "exists":
+                    recorded = None  # nothing written: the general path below finds the transfer and decides
+            if recorded is not None:
+                entitlement = recorded.entitlement
+            else:
+                transfer = await self.ledger.transfer(ledger_key, "unlock", legs, metadata)
+                unlock = Unlock(
+                    uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now
+                )
+                entitlement = await self.unlocks.record(unlock, expires_at, grant.waiting)
             if entitlement is None:  # this key, sent at once for another video (another lock), committed first
                 found = await self.unlocks.checkout(video.id, viewer_id, key)
                 assert found.prior is not None
                 return self._replay(found.prior, found.entitlement, video, offer, shown_price, viewer_id, pricing)
-            if applied is not None and discount is not None:
-                await discount.redeemed(unlock, applied)
-            # The creator's sale and the buyer's balance pill (their other tabs), in one round trip.
-            await self.bus.publish_all(
-                [
-                    (
-                        topic_for(video.owner_id),
-                        SALE_EVENT,
-                        {
-                            "video_id": str(video.id),
-                            "title": video.title,
-                            "offer": offer.value,
-                            "points": price,
-                            "net": sale.net,
-                            **({"discount": applied.points} if applied else {}),
-                        },
-                    ),
-                    (wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"}),
-                ]
-            )
+            if recorded is None:
+                if applied is not None and discount is not None:
+                    await discount.redeemed(unlock, applied)
+                await self.bus.publish_all(events)  # one round trip for both
         access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
         return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
 

@@ -18,9 +18,11 @@ import pytest
 from injector import Injector
 
 from core.db import Database
+from core.errors import Conflict
 from core.identity import Principal
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.studio.model import Video
 from features.unlocks.model import NothingToExtend, Offer
@@ -149,3 +151,27 @@ async def test_twenty_parallel_purchases_through_the_service_charge_once(pg: Inj
     assert all(isinstance(r, NothingToExtend) for r in results if isinstance(r, BaseException))
     assert await balances(pg, viewer.id, creator.id) == (800, 180, 20)
     assert await count(pg, "SELECT count(*) FROM unlocks WHERE viewer_id = $1", viewer.id) == 1
+
+
+async def test_one_key_sent_at_once_for_two_videos_buys_one_and_charges_once(pg: Injector) -> None:
+    """Two videos take two purchase locks, so the clicks run side by side: the first to commit owns the
+    key (its transfer and its purchase); the other charges nothing and is refused as a conflict (the
+    one-call sale finds the ledger key taken and hands over to the general path, which refuses it)."""
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1_000)
+    unlocks = pg.get(UnlockService)
+    for round_number in range(3):
+        (_, first), (_, second) = await published_video(pg), await published_video(pg)
+        key = f"shared-race-key-{round_number:04d}"
+        results = await asyncio.gather(
+            unlocks.unlock(viewer.id, first.public_id, "rent_day", key, "50"),
+            unlocks.unlock(viewer.id, second.public_id, "rent_day", key, "50"),
+            return_exceptions=True,
+        )
+        bought = [r for r in results if not isinstance(r, BaseException)]
+        assert len(bought) == 1, results
+        assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException)), results
+        ledger_key = f"unlock:{viewer.id}:{key}"
+        assert await count(pg, "SELECT count(*) FROM ledger_transfers WHERE idempotency_key = $1", ledger_key) == 1
+    assert await count(pg, "SELECT count(*) FROM unlocks WHERE viewer_id = $1", viewer.id) == 3
+    assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 1_000 - 3 * 50
