@@ -564,9 +564,9 @@ built: the abuse counter inside the purchase's transaction would save a pool che
 back with every refused click (an abuser's wrong-price clicks would never be throttled), so it stays on \
 its own; middleware (CSRF, session, Prometheus, request id) is ≈ 3 % of the samples; the rest is the \
 framework's request/response path, the event loop's socket writes (≈ 18 % of the process's samples in \
-`write` in a short native py-spy sample) and the Jinja panel (≈ 5 %). Deciding the whole click inside one plpgsql function (price check, \
-rental merge, membership) would remove BEGIN, COMMIT and one more round trip but duplicate the model's \
-rules in SQL; not done."""
+`write` in a short native py-spy sample) and the Jinja panel (≈ 5 %). Deciding the whole click inside \
+one plpgsql function (price check, rental merge, membership) would remove BEGIN, COMMIT and one more \
+round trip but duplicate the model's rules in SQL; not done."""
 
 
 async def main_async(args: argparse.Namespace) -> None:
