@@ -212,7 +212,7 @@ class TranscodeService:
         )
 
     async def key_for(self, run_id: str) -> VideoKey | None:
-        """The AES-128 key and base IV of `run_id`'s segments (None before ImportKeys ran).
+        """The AES-128 key and base IV of `run_id`'s segments (None before Publish480p sealed anything).
 
         For the playback feature only: hand it to a viewer entitled to watch.
         """
