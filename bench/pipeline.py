@@ -1,4 +1,5 @@
-"""Transcoding pipeline overhead: the whole pipeline against the same ffmpeg commands run bare.
+"""Transcoding pipeline overhead and time to first playable: the whole pipeline against the same
+ffmpeg commands run bare, and when (in the same run) the video was first playable.
 
     uv run python -m bench.pipeline [--seconds 30] [--rounds 2] [--no-write]
 
@@ -8,8 +9,10 @@ renditions, the cover, the master playlist, AES-128 sealing, publishing into a L
 cleanup — with in-memory checkpoints and keys, recording the ffmpeg commands it runs; then (b) the
 very same ffmpeg commands, one after the other, with `subprocess.run` and nothing else. Rounds
 alternate (a) and (b); the best of each is kept. Also reported: the 480p encode speed as a multiple
-of real time (bare ffmpeg, and inside the pipeline). Results replace the `bench:pipeline` section of
-docs/benchmarks.md.
+of real time (bare ffmpeg, and inside the pipeline), and the time to first playable: from the start of
+the run to the first `on_published` call (the 480p rendition, every audio track, the subtitles and
+the key published, a master naming them in the content store), as a share of the whole run.
+Results replace the `bench:pipeline` section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from bench.common import doc_path, write_section
 from core.pipeline import MemoryCheckpointStore, Progress
 from features.pipeline.adapters import MemoryKeyStore, RecordingFfmpeg, SubprocessFfmpeg
 from features.pipeline.content_store import LocalContentStore
-from features.pipeline.model import SubtitleSource, TranscodeRequest
+from features.pipeline.model import SubtitleSource, TranscodeRequest, TranscodeResult
 from features.pipeline.service import TranscodeService
 
 BEGIN, END = "<!-- bench:pipeline -->", "<!-- /bench:pipeline -->"
@@ -60,6 +63,11 @@ class PipelineRun:
     commands: list[list[str]]
     work_dir: Path
     files: int
+    published_at: list[tuple[str, float]] = field(default_factory=list)  # (renditions, seconds from start)
+
+    @property
+    def first_playable(self) -> float:
+        return self.published_at[0][1]
 
 
 @dataclass
@@ -100,9 +108,14 @@ async def run_pipeline(source: Path, srt: Path, scratch: Path, round_no: int) ->
         subtitles=(SubtitleSource(srt, "en", "English"),),
         key_uri="/v/bench/key",
     )
+    published_at: list[tuple[str, float]] = []
+
+    async def published(result: TranscodeResult) -> None:
+        published_at.append((", ".join(r.name for r in result.renditions), time.perf_counter() - began))
+
     cpu_before = cpu_seconds(include_self=True)
     began = time.perf_counter()
-    result = await service.transcode(request, on_progress=note)
+    result = await service.transcode(request, on_progress=note, on_published=published)
     ended = time.perf_counter()
     cpu = cpu_seconds(include_self=True) - cpu_before
     ordered = sorted(starts.items(), key=lambda item: item[1])
@@ -110,7 +123,9 @@ async def run_pipeline(source: Path, srt: Path, scratch: Path, round_no: int) ->
         unit: (ordered[i + 1][1] if i + 1 < len(ordered) else ended) - start for i, (unit, start) in enumerate(ordered)
     }
     shutil.rmtree(store.root, ignore_errors=True)
-    return PipelineRun(ended - began, cpu, unit_seconds, ffmpeg.calls, work.resolve(), len(result.manifest))
+    return PipelineRun(
+        ended - began, cpu, unit_seconds, ffmpeg.calls, work.resolve(), len(result.manifest), published_at
+    )
 
 
 _PARTIAL = re.compile(r"/\.([^/]+)\.partial(?=/|$)")
@@ -179,7 +194,16 @@ def render(
     names = [describe(c) for c in best_pipeline.commands]
     bare_480 = min(b.command_seconds[names.index("480p")] for b in bares)
     unit_480 = min(p.unit_seconds.get("Converting video to 480p", float("inf")) for p in pipelines)
-    overhead_units = ("Preparing", "Converting subtitles", "Writing the playlist", "Encrypting", "Publishing")
+    overhead_units = [
+        u for u in best_pipeline.unit_seconds if u in ("Preparing", "Converting subtitles") or u.startswith("Publish")
+    ]
+    first = best_pipeline.first_playable / best_pipeline.seconds
+    first_ratios = sorted(p.first_playable / p.seconds for p in pipelines)
+    first_verdict = "met" if first <= 0.45 else "NOT met"
+    publication_rows = [
+        f"| {renditions} | {seconds:.2f} s | {seconds / best_pipeline.seconds:.3f} |"
+        for renditions, seconds in best_pipeline.published_at
+    ]
     rows = []
     for index, name in enumerate(names):
         bare_time = min(b.command_seconds[index] for b in bares)
@@ -190,6 +214,14 @@ def render(
     ]
     date = datetime.now(UTC).date().isoformat()
     verdict = "met" if ratio <= 1.10 else "NOT met"
+    cpu_ratio = cpu_pipeline / cpu_bare
+    cores = os.cpu_count() or 1
+    if max(load) > cores:  # other work shared the cores: wall time measures the neighbours as much as us
+        verdict += (
+            f" in wall time, with the load average ({max(load):.1f}) above the {cores} cores, so wall times swing "
+            f"between rounds; in CPU time, which the neighbours do not inflate, {cpu_ratio:.3f}× — "
+            f"{'met' if cpu_ratio <= 1.10 else 'NOT met'}"
+        )
     overhead = sum(best_pipeline.unit_seconds.get(u, 0.0) for u in overhead_units)
     return "\n".join(
         [
@@ -213,8 +245,22 @@ def render(
             f"**{cpu_pipeline / cpu_bare:.3f}×**. Load average before / after: {load[0]:.2f} / {load[1]:.2f}.",
             "",
             f"Target ≤ 1.10× — {verdict}. What the pipeline adds besides ffmpeg (probing, subtitles, master "
-            f"playlist, AES-128 sealing of every segment, CIDs and copies into the content store): "
+            f"playlists, AES-128 sealing of every segment, CIDs and copies into the content store): "
             f"{overhead:.2f} s.",
+            "",
+            f"**Time to first playable: {best_pipeline.first_playable:.2f} s of {best_pipeline.seconds:.2f} s = "
+            f"{first:.3f}× the whole pipeline** (every round: {', '.join(f'{r:.3f}' for r in first_ratios)}); "
+            f"target ≤ 0.45× — {first_verdict}. The video is published in 480p with its audio, subtitles, cover, "
+            "seek previews and key, then again with each higher rendition added (the same run):",
+            "",
+            "| published with | since the start | share of the whole run |",
+            "|---|---:|---:|",
+            *publication_rows,
+            "",
+            "Every step before the first publication (audio, the 480p encode, cover, storyboard from the 480p "
+            "rendition, sealing and publishing) and every step after it (the 720p and 1080p encodes) grows "
+            "linearly with the source's length, so the share is the same for a 10-minute source: the 480p "
+            "encode is about a fifth of the three encodes at any length.",
             "",
             f"480p encode speed (libx264 veryfast, CRF 23, from 1080p): **{args.seconds / bare_480:.1f}× real time** "
             f"bare, {args.seconds / unit_480:.1f}× inside the pipeline (unit time, progress parsing included).",

@@ -24,6 +24,7 @@ from features.pipeline.units import (
     MAX_SUBTITLE_BYTES,
     TRANSCODE,
     PipelineTools,
+    PublishedHook,
     pipeline_params,
 )
 from features.pipeline.work_dir import run_lock, work_dir_matches
@@ -83,8 +84,17 @@ class TranscodeService:
         """
         return await asyncio.to_thread(probe_media, Path(path))
 
-    async def transcode(self, request: TranscodeRequest, on_progress: ProgressSink | None = None) -> TranscodeResult:
+    async def transcode(
+        self,
+        request: TranscodeRequest,
+        on_progress: ProgressSink | None = None,
+        on_published: PublishedHook | None = None,
+    ) -> TranscodeResult:
         """Run the pipeline for `request` to the end and return what it published.
+
+        `on_published` hears of every publication before the end: the video playable in its first
+        rendition (all audio, subtitles, key), then again with each higher rendition added — each
+        time the whole video as published so far (a manifest naming every file its master names).
 
         Resumable: units already completed for `request.run_id` (checkpointed) are skipped, so calling
         this again after a crash, a kill or a failure continues at the first incomplete unit; calling
@@ -100,7 +110,7 @@ class TranscodeService:
             if not work_dir_matches(await self.checkpoints.completed(request.run_id), request):
                 # Recorded on another machine, or the files are gone: start over (same key, same CIDs).
                 await self.checkpoints.clear(request.run_id)
-            outputs = await executor.run(self.pipeline, request.run_id, pipeline_params(request, tools))
+            outputs = await executor.run(self.pipeline, request.run_id, pipeline_params(request, tools, on_published))
         return TranscodeResult.from_dict(outputs[self.pipeline.units[-1].name])
 
     async def add_subtitle_track(
@@ -202,7 +212,7 @@ class TranscodeService:
         )
 
     async def key_for(self, run_id: str) -> VideoKey | None:
-        """The AES-128 key and base IV of `run_id`'s segments (None before ImportKeys ran).
+        """The AES-128 key and base IV of `run_id`'s segments (None before Publish480p sealed anything).
 
         For the playback feature only: hand it to a viewer entitled to watch.
         """

@@ -1,8 +1,14 @@
 """The transcoding pipeline, unit by unit, composed the way the business says it:
 
-    ConvertingInitial >> ConvertSubtitles >> ConvertBaseAudio >> ConvertVideoTo480p >> ConvertVideoTo720p
-    >> ConvertVideoTo1080p >> ExtractCover >> ExtractStoryboard >> RenderFinalPlaylist >> ImportKeys
-    >> PublishToIPFS >> ConvertingTerminal
+    ConvertingInitial >> ConvertSubtitles >> ConvertBaseAudio >> ConvertVideoTo480p >> ExtractCover
+    >> ExtractStoryboard >> Publish480p >> ConvertVideoTo720p >> Publish720p >> ConvertVideoTo1080p
+    >> Publish1080p >> ConvertingTerminal
+
+Time to first playable: the base rendition is published (sealed, in the content store, named by a
+master playlist) with every audio track, the subtitles, the cover and the seek previews as soon as it
+is converted; each higher rendition is then converted and added (a new master naming it, published
+after its files). The run's `on_published` hook hears of each publication, so a viewer can start
+watching at 480p while 720p and 1080p are on the way.
 
 Every unit gets the run's `TranscodeRequest` and `PipelineTools` (ffmpeg, key store, content store)
 through the executor's params, and returns a JSON-compatible output that later units read. The
@@ -18,10 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -94,8 +101,10 @@ class PipelineTools:
     content: ContentStore
 
 
-def pipeline_params(request: TranscodeRequest, tools: PipelineTools) -> dict[str, Any]:
-    return {"request": request, "tools": tools}
+def pipeline_params(
+    request: TranscodeRequest, tools: PipelineTools, on_published: PublishedHook | None = None
+) -> dict[str, Any]:
+    return {"request": request, "tools": tools, "on_published": on_published}
 
 
 def _request(ctx: UnitContext) -> TranscodeRequest:
@@ -435,73 +444,228 @@ class ExtractStoryboard(Unit):
         }
 
 
-class RenderFinalPlaylist(Unit):
-    """The master playlist: every rendition with its bandwidth, the audio group, the subtitle group."""
+PUBLISH_UNITS = ("Publish480p", "Publish720p", "Publish1080p")
+"""The publishing units, in pipeline order: each adds its rung to what the one before published."""
 
-    label = "Writing the playlist"
-    weight = 0.1
+PublishedHook = Callable[[TranscodeResult], Awaitable[None]]
+"""Told of every publication of a run (the first playable rendition, then each one added): the
+whole video as published so far. Called again with the same result when a unit is redone after a
+crash, so it must be idempotent (it swaps in a manifest)."""
+
+
+def _legacy_published(outputs: Mapping[str, Output]) -> dict[str, Any] | None:
+    """A run checkpointed by the pipeline before it published rendition by rendition (one master at
+    the end: RenderFinalPlaylist, ImportKeys, PublishToIPFS) and resumed after it: what it published."""
+    if "PublishToIPFS" not in outputs or "RenderFinalPlaylist" not in outputs:
+        return None
+    return {**outputs["RenderFinalPlaylist"], **outputs["PublishToIPFS"]}
+
+
+def _last_published(outputs: Mapping[str, Output], before: str | None = None) -> dict[str, Any] | None:
+    """The output of the last publishing unit that completed (before the unit `before`), if any."""
+    names = PUBLISH_UNITS if before is None else PUBLISH_UNITS[: PUBLISH_UNITS.index(before)]
+    for name in reversed(names):
+        if name in outputs:
+            return dict(outputs[name])
+    return _legacy_published(outputs)
+
+
+def _iv_slot(playlist: str, audio_playlists: list[str]) -> int:
+    """Each media playlist seals with its own range of IVs (base IV + slot × 2**32 + segment number),
+    so a rendition sealed later never reuses an IV of one sealed earlier, and sealing is the same
+    pure function of the clear files whichever order the renditions are published in."""
+    if playlist in audio_playlists:
+        return 16 + audio_playlists.index(playlist)
+    rung = playlist.split("/", 1)[0]
+    return next(index for index, spec in enumerate(LADDER) if spec.name == rung)
+
+
+class PublishRendition(Unit):
+    """Publish the video as far as its renditions are converted: the first one (the base rung) with
+    everything a viewer needs — every audio track, the subtitles, the cover, the seek previews — and
+    each later one added to it. Its segments are sealed (AES-128-CBC, the video's key, an explicit IV
+    each), put into the content store, and only then is a new master playlist naming it written and
+    published: a master never names a rendition whose files are not in the manifest.
+
+    The output is the video as published so far (the renditions, tracks, manifest, master CID); the
+    run's `on_published` hook hears of it. A rung the source is too small for publishes nothing new."""
+
+    rung: ClassVar[str] = ""
+    weight = 0.3
+
+    def applies(self, outputs: Mapping[str, Output], params: Mapping[str, Any]) -> bool:
+        plan = outputs.get("ConvertingInitial")
+        if plan is not None:
+            return any(size["name"] == self.rung for size in plan["ladder"])
+        request = params.get("request")
+        if not isinstance(request, TranscodeRequest):
+            return True
+        planned = planned_rungs(request.source)
+        return planned is None or self.rung in planned
 
     async def run(self, ctx: UnitContext) -> Output:
+        legacy = _legacy_published(ctx.outputs)
+        if legacy is not None:
+            return legacy
+        previous = _last_published(ctx.outputs, self.name)
+        converted = ctx.outputs.get(f"ConvertVideoTo{self.rung}", {}).get("rendition")
+        if previous is not None and converted is None:  # a rung too big for this source
+            return previous
+        published = await self._publish(ctx, previous)
+        hook = ctx.params.get("on_published")
+        if hook is not None:
+            await hook(published_result(published, _source(ctx).duration))
+        return published
+
+    async def _publish(self, ctx: UnitContext, previous: dict[str, Any] | None) -> dict[str, Any]:
         request = _request(ctx)
+        tools = _tools(ctx)
         out = out_dir(request)
+        sealed = sealed_dir(request)
+        candidate = VideoKey(secrets.token_bytes(16), secrets.token_bytes(16))
+        key = await tools.keys.ensure(ctx.run_id, candidate)
         audio_tracks = _audio_tracks(ctx.output_of("ConvertBaseAudio"))
         subtitles = ctx.output_of("ConvertSubtitles")["subtitle_tracks"]
-        # A variant's bandwidth counts the largest rendition of the audio group it names (RFC 8216 4.3.4.2).
-        audio_rates = [bandwidth(out / track["playlist"]) for track in audio_tracks]
-        audio_peak = max(peak for peak, _ in audio_rates)
-        audio_average = max(average for _, average in audio_rates)
-        renditions: list[dict[str, Any]] = []
-        variants: list[MasterVariant] = []
-        for rendition in ctx.collected("rendition"):
-            peak, average = bandwidth(out / rendition["playlist"])
-            variants.append(
-                MasterVariant(
-                    playlist=rendition["playlist"],
-                    width=rendition["width"],
-                    height=rendition["height"],
-                    bandwidth=peak + audio_peak,
-                    average_bandwidth=average + audio_average,
-                    frame_rate=rendition["frame_rate"],
-                    codecs=f"{rendition['codecs']},{AAC_LC}",
-                )
-            )
-            renditions.append(
-                asdict(
-                    Rendition(
-                        name=rendition["name"],
-                        width=rendition["width"],
-                        height=rendition["height"],
-                        bandwidth=peak + audio_peak,
-                        playlist=rendition["playlist"],
-                    )
-                )
-            )
-        media = [
-            MasterMedia(
-                "AUDIO",
-                AUDIO_GROUP,
-                track["name"],
-                None if track["language"] == "und" else track["language"],
-                track["playlist"],
-                track["default"],
-                track["channels"],
-                track["autoselect"],
-                track["characteristics"],
-            )
-            for track in audio_tracks
-        ]
-        media += [
-            MasterMedia("SUBTITLES", SUBTITLE_GROUP, s["label"], s["language"], s["playlist"], index == 0)
-            for index, s in enumerate(subtitles)
-        ]
+        audio_playlists = [track["playlist"] for track in audio_tracks]
+        upto = next(index for index, spec in enumerate(LADDER) if spec.name == self.rung)
+        ranks = {spec.name: index for index, spec in enumerate(LADDER)}
+        renditions = [r for r in ctx.collected("rendition") if ranks[r["name"]] <= upto]
+        manifest: dict[str, str] = dict(previous["manifest"]) if previous else {}
+        new_playlists = [r["playlist"] for r in renditions if r["playlist"] not in manifest]
+        clear_files: list[str] = []
+        if previous is None:  # the first publication: everything but the higher renditions
+            new_playlists = audio_playlists + new_playlists
+            clear_files = [COVER]
+            storyboard = ctx.outputs.get("ExtractStoryboard", {}).get("storyboard")
+            if storyboard:
+                clear_files += [storyboard["track"], *storyboard["sprites"]]
+            for subtitle in subtitles:
+                clear_files.append(subtitle["playlist"])
+                folder = Path(subtitle["playlist"]).parent
+                text = (out / subtitle["playlist"]).read_text()
+                clear_files += [(folder / s.uri).as_posix() for s in media_segments(text)]
+        parts = sorted({Path(p).parts[0] for p in new_playlists + clear_files})
+        # Seal into a staging dir, then move each part into sealed/ (a redo after a crash starts clean).
+        staging_root = sealed / f".{self.name}.partial"
+        shutil.rmtree(staging_root, ignore_errors=True)
+        staging_root.mkdir(parents=True)
+        try:
+            slots = {playlist: _iv_slot(playlist, audio_playlists) for playlist in new_playlists}
+            count = await asyncio.to_thread(_seal, out, staging_root, key, request.key_uri, slots, clear_files)
+            for part in parts:
+                target = sealed / part
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+                (staging_root / part).rename(target)
+        finally:
+            shutil.rmtree(staging_root, ignore_errors=True)
+        files = sorted(
+            path.relative_to(sealed).as_posix()
+            for part in parts
+            for path in ([sealed / part] if (sealed / part).is_file() else (sealed / part).rglob("*"))
+            if path.is_file()
+        )
+        for index, path in enumerate(files):
+            manifest[path] = await tools.content.put_file(sealed / path)
+            await ctx.report((index + 1) / (len(files) + 1))
+        # Only now, with every file it names published, the master playlist that names them.
+        master = _render_master(out, renditions, audio_tracks, subtitles)
         with staged_file(out / MASTER) as partial:
-            partial.write_text(render_master(variants, media))
+            partial.write_text(master)
+        with staged_file(sealed / MASTER) as partial:
+            shutil.copyfile(out / MASTER, partial)
+        manifest[MASTER] = await tools.content.put_file(sealed / MASTER)
+        await ctx.report(1.0)
         return {
             "master_playlist": MASTER,
-            "renditions": renditions,
+            "renditions": [_rendition_record(out, r, audio_tracks) for r in renditions],
             "audio_tracks": audio_tracks,
             "subtitle_tracks": subtitles,
+            "manifest": manifest,
+            "master_playlist_cid": manifest[MASTER],
+            "cover_cid": manifest.get(COVER),
+            "sealed_segments": (previous or {}).get("sealed_segments", 0) + count,
         }
+
+
+class Publish480p(PublishRendition):
+    label = "Publishing 480p (first playable)"
+    rung = "480p"
+
+
+class Publish720p(PublishRendition):
+    label = "Publishing 720p"
+    rung = "720p"
+
+
+class Publish1080p(PublishRendition):
+    label = "Publishing 1080p"
+    rung = "1080p"
+
+
+def _audio_peak(out: Path, audio_tracks: list[dict[str, Any]]) -> tuple[int, int]:
+    """A variant's bandwidth counts the largest rendition of the audio group it names (RFC 8216 4.3.4.2)."""
+    audio_rates = [bandwidth(out / track["playlist"]) for track in audio_tracks]
+    return max(peak for peak, _ in audio_rates), max(average for _, average in audio_rates)
+
+
+def _rendition_record(out: Path, rendition: Mapping[str, Any], audio_tracks: list[dict[str, Any]]) -> dict[str, Any]:
+    peak, _ = bandwidth(out / rendition["playlist"])
+    audio_peak, _ = _audio_peak(out, audio_tracks)
+    return asdict(
+        Rendition(
+            name=rendition["name"],
+            width=rendition["width"],
+            height=rendition["height"],
+            bandwidth=peak + audio_peak,
+            playlist=rendition["playlist"],
+        )
+    )
+
+
+def _render_master(
+    out: Path,
+    renditions: list[Mapping[str, Any]],
+    audio_tracks: list[dict[str, Any]],
+    subtitles: list[dict[str, str]],
+) -> str:
+    """The master playlist: the given renditions with their bandwidth, the audio group, the subtitle group."""
+    audio_peak, audio_average = _audio_peak(out, audio_tracks)
+    variants: list[MasterVariant] = []
+    for rendition in renditions:
+        peak, average = bandwidth(out / rendition["playlist"])
+        variants.append(
+            MasterVariant(
+                playlist=rendition["playlist"],
+                width=rendition["width"],
+                height=rendition["height"],
+                bandwidth=peak + audio_peak,
+                average_bandwidth=average + audio_average,
+                frame_rate=rendition["frame_rate"],
+                codecs=f"{rendition['codecs']},{AAC_LC}",
+            )
+        )
+    media = [
+        MasterMedia(
+            "AUDIO",
+            AUDIO_GROUP,
+            track["name"],
+            None if track["language"] == "und" else track["language"],
+            track["playlist"],
+            track["default"],
+            track["channels"],
+            track["autoselect"],
+            track["characteristics"],
+        )
+        for track in audio_tracks
+    ]
+    media += [
+        MasterMedia("SUBTITLES", SUBTITLE_GROUP, s["label"], s["language"], s["playlist"], index == 0)
+        for index, s in enumerate(subtitles)
+    ]
+    return render_master(variants, media)
 
 
 def _audio_tracks(output: Output) -> list[dict[str, Any]]:
@@ -512,85 +676,33 @@ def _audio_tracks(output: Output) -> list[dict[str, Any]]:
     return [asdict(AudioTrack(**track)) for track in tracks]
 
 
-class ImportKeys(Unit):
-    """Seal what will be published: every audio and video segment AES-128-CBC encrypted with the
-    video's key and its own explicit IV; the media playlists say where the key is and which IV."""
-
-    label = "Encrypting"
-    weight = 0.3
-
-    async def run(self, ctx: UnitContext) -> Output:
-        request = _request(ctx)
-        candidate = VideoKey(secrets.token_bytes(16), secrets.token_bytes(16))
-        key = await _tools(ctx).keys.ensure(ctx.run_id, candidate)
-        playlists = ctx.output_of("RenderFinalPlaylist")
-        media_playlists = [r["playlist"] for r in playlists["renditions"]]
-        media_playlists += [a["playlist"] for a in playlists["audio_tracks"]]
-        clear_files = [MASTER, COVER]
-        storyboard = ctx.outputs.get("ExtractStoryboard", {}).get("storyboard")
-        if storyboard:
-            clear_files += [storyboard["track"], *storyboard["sprites"]]
-        for subtitle in playlists["subtitle_tracks"]:
-            clear_files.append(subtitle["playlist"])
-            folder = Path(subtitle["playlist"]).parent
-            text = (out_dir(request) / subtitle["playlist"]).read_text()
-            clear_files += [(folder / s.uri).as_posix() for s in media_segments(text)]
-        with staged_dir(sealed_dir(request)) as staging:
-            count = await asyncio.to_thread(
-                _seal, out_dir(request), staging, key, request.key_uri, media_playlists, clear_files
-            )
-        return {"sealed_segments": count}
-
-
 def _seal(
     out: Path,
     into: Path,
     key: VideoKey,
     key_uri: str,
-    media_playlists: list[str],
+    media_playlists: Mapping[str, int],
     clear_files: list[str],
 ) -> int:
-    counter = 0
-
-    def ivs() -> Iterator[bytes]:
-        nonlocal counter
-        while True:
-            yield iv_for(key.iv, counter)
-            counter += 1
-
-    iv_source = ivs()
-    for playlist in media_playlists:
-        text, segments = sealed_playlist((out / playlist).read_text(), key_uri, iv_source)
+    """Seal each media playlist (to its IV slot) and its segments, and link the clear files, from
+    `out` into `into`; returns how many segments were sealed."""
+    count = 0
+    for playlist, slot in media_playlists.items():
+        ivs = (iv_for(key.iv, (slot << 32) + n) for n in itertools.count())
+        text, segments = sealed_playlist((out / playlist).read_text(), key_uri, ivs)
         folder = Path(playlist).parent
         (into / folder).mkdir(parents=True, exist_ok=True)
         (into / playlist).write_text(text)
         for uri, iv in segments:
             encrypt_file(out / folder / uri, into / folder / uri, key.key, iv)
+        count += len(segments)
     for name in clear_files:
         (into / name).parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(out / name, into / name)
         except OSError:
             shutil.copyfile(out / name, into / name)
-    return counter
-
-
-class PublishToIPFS(Unit):
-    """Every sealed file into the content store; the manifest maps each relative path to its CID."""
-
-    label = "Publishing"
-    weight = 0.5
-
-    async def run(self, ctx: UnitContext) -> Output:
-        request = _request(ctx)
-        sealed = sealed_dir(request)
-        files = sorted(path for path in sealed.rglob("*") if path.is_file())
-        content = _tools(ctx).content
-        manifest: dict[str, str] = {}
-        for index, path in enumerate(files):
-            manifest[path.relative_to(sealed).as_posix()] = await content.put_file(path)
-            await ctx.report((index + 1) / len(files))
-        return {"manifest": manifest, "master_playlist_cid": manifest[MASTER], "cover_cid": manifest.get(COVER)}
+    return count
 
 
 class ConvertingTerminal(Unit):
@@ -607,18 +719,24 @@ class ConvertingTerminal(Unit):
 
 
 def result_from(outputs: Mapping[str, Output]) -> TranscodeResult:
-    playlists = outputs["RenderFinalPlaylist"]
-    published = outputs["PublishToIPFS"]
+    """The video as the last publishing unit left it."""
+    published = _last_published(outputs)
+    if published is None:
+        raise ValueError("nothing of this run is published yet")
+    return published_result(published, float(outputs["ConvertingInitial"]["source"]["duration"]))
+
+
+def published_result(published: Mapping[str, Any], duration: float) -> TranscodeResult:
     return TranscodeResult(
         master_playlist_cid=published["master_playlist_cid"],
         manifest=dict(published["manifest"]),
-        renditions=tuple(Rendition(**r) for r in playlists["renditions"]),
-        audio_tracks=tuple(AudioTrack(**a) for a in playlists["audio_tracks"]),
-        subtitle_tracks=tuple(SubtitleTrack(**s) for s in playlists["subtitle_tracks"]),
+        renditions=tuple(Rendition(**r) for r in published["renditions"]),
+        audio_tracks=tuple(AudioTrack(**a) for a in published["audio_tracks"]),
+        subtitle_tracks=tuple(SubtitleTrack(**s) for s in published["subtitle_tracks"]),
         cover_cid=published.get("cover_cid"),
         cover=COVER if published.get("cover_cid") else None,
-        duration=float(outputs["ConvertingInitial"]["source"]["duration"]),
-        master_playlist=playlists["master_playlist"],
+        duration=duration,
+        master_playlist=published.get("master_playlist", MASTER),
     )
 
 
@@ -627,12 +745,12 @@ TRANSCODE: Pipeline = (
     >> ConvertSubtitles
     >> ConvertBaseAudio
     >> ConvertVideoTo480p
-    >> ConvertVideoTo720p
-    >> ConvertVideoTo1080p
     >> ExtractCover
     >> ExtractStoryboard
-    >> RenderFinalPlaylist
-    >> ImportKeys
-    >> PublishToIPFS
+    >> Publish480p
+    >> ConvertVideoTo720p
+    >> Publish720p
+    >> ConvertVideoTo1080p
+    >> Publish1080p
     >> ConvertingTerminal
 )

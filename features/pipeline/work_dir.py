@@ -1,10 +1,12 @@
 """A run's work directory on this machine's disk:
 
     <work_dir>/out/      clear files, one part per unit: subs/, audio/, 480p/, 720p/, 1080p/, cover.jpg,
-                         master.m3u8 — each written under a `.<name>.partial` name and renamed when
+                         master.m3u8 (rewritten as each rendition is published) —
+                         each written under a `.<name>.partial` name and renamed when
                          complete, so a unit killed midway leaves nothing a re-run could mistake for
                          its output (the re-run clears the partial and starts the unit again)
-    <work_dir>/sealed/   what is published: segments AES-128 encrypted, playlists with #EXT-X-KEY
+    <work_dir>/sealed/   what is published: segments AES-128 encrypted, playlists with #EXT-X-KEY —
+                         the base rendition with the audio and subtitles first, then each higher one
 
 `<work_dir>.lock` beside it holds the run's lock, and `<work_dir>/.run` the token of the
 ConvertingInitial that made it (see `work_dir_matches`).
@@ -80,7 +82,7 @@ def work_dir_matches(outputs: Mapping[str, Output], request: TranscodeRequest) -
     in the dir is needed any more (everything is published).
     """
     initial = outputs.get("ConvertingInitial")
-    if initial is None or "PublishToIPFS" in outputs:
+    if initial is None or "PublishToIPFS" in outputs or "Publish1080p" in outputs:
         return True
     try:
         return (request.work_dir / RUN_MARKER).read_text() == initial.get("work_token")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -229,8 +229,17 @@ class Transcoder(Protocol):
         """What the file holds. Raises UnreadableMedia with a reason for a file that is not media."""
         ...
 
-    async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
-        """Run (or resume, for the same run id) the whole pipeline; raises core.pipeline.UnitFailed."""
+    async def transcode(
+        self,
+        order: TranscodeOrder,
+        on_progress: ProgressSink | None = None,
+        on_published: Callable[[Transcoded], Awaitable[None]] | None = None,
+    ) -> Transcoded:
+        """Run (or resume, for the same run id) the whole pipeline; raises core.pipeline.UnitFailed.
+
+        `on_published` hears of each publication before the end: the video playable in its first
+        rendition, then with each higher one added (the whole video as published so far; told again
+        of the same one when a step is redone after a crash)."""
         ...
 
     async def published_file(self, cid: str) -> bytes | None:

@@ -152,7 +152,8 @@ class Panel:
 
     @property
     def playable(self) -> bool:
-        return self.video.is_playable
+        """Ready or published, or (for its owner, the only one who sees it then) playable early."""
+        return self.video.is_playable or self.video.playable_early
 
     @property
     def shortfall(self) -> int | None:

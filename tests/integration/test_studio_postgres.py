@@ -12,13 +12,23 @@ from injector import Injector
 
 from core.db import Database
 from core.di import get_port
+from core.settings import Settings
 from features.accounts.service import AccountService
-from features.studio.model import ProcessingProgress, SourceMeta, UploadBusy, UploadOffsetMismatch, VideoState
+from features.pipeline.ports import ContentStore
+from features.studio.model import (
+    ProcessingProgress,
+    SourceMeta,
+    Transcoded,
+    UploadBusy,
+    UploadOffsetMismatch,
+    VideoState,
+)
 from features.studio.ports import VideoRepository
 from features.studio.service import StudioService
+from tests.conftest import app_client
 from tests.support.media import make_clip
 from tests.support.studio import create_video, sign_up_creator
-from tests.support.web import post_form
+from tests.support.web import post_form, sign_up
 
 HD = SourceMeta(12.0, 1280, 720, "h264", "aac", 2_000_000, 25.0, True)
 
@@ -117,3 +127,44 @@ async def test_a_conversion_killed_midway_resumes_from_its_last_completed_step(p
     assert done.playlist is not None
     assert min(second_steps) >= 5  # the steps finished before the kill were not run again
     assert done.video_tracks[0]["name"] == "480p"
+
+
+async def test_the_tile_shows_a_video_playable_early_and_only_its_owner_can_watch_it(
+    client: httpx.AsyncClient, pg: Injector, settings: Settings, tmp_path: Path
+) -> None:
+    await sign_up_creator(client, "early@example.com")
+    created = await create_video(client, "Early bird")
+    studio = pg.get(StudioService)
+    video = await studio.get_video(created.id)
+    assert video is not None
+    video.begin_upload(video.created_at)
+    video.accept_source("uploads/x", 10, HD, video.created_at)
+    video.start_converting(video.created_at)
+    master = tmp_path / "master.m3u8"
+    master.write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=854x480\n480p/index.m3u8\n")
+    cid = await get_port(pg, ContentStore).put_file(master)
+    video.publish_early(
+        Transcoded(
+            playlist=cid,
+            manifest={"master.m3u8": cid},
+            video_tracks=({"name": "480p", "width": 854, "height": 480, "bandwidth": 1000},),
+            audio_tracks=(),
+            subtitle_tracks=(),
+            cover=None,
+            duration=12.0,
+        ),
+        video.created_at,
+    )
+    await get_port(pg, VideoRepository).save(video)
+
+    tile = await client.get(f"/studio/videos/{video.id}/tile")
+    assert 'data-state="converting"' in tile.text
+    assert "Playable in 480p; higher quality on the way" in tile.text
+    assert f'href="/v/{video.public_id}"' in tile.text
+    owner_master = await client.get(f"/v/{video.public_id}/hls/master.m3u8")
+    assert owner_master.status_code == 200
+    assert "480p/index.m3u8" in owner_master.text
+    async with app_client(pg, settings) as stranger:
+        await sign_up(stranger, "stranger@example.com")
+        refused = await stranger.get(f"/v/{video.public_id}/hls/master.m3u8")
+        assert refused.status_code == 404  # not published: nobody else sees it, as before

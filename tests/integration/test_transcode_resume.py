@@ -44,7 +44,7 @@ class ConvertVideoTo480p(units.ConvertVideoTo480p):
         return await super().run(dataclasses.replace(ctx, report=report))
 
 
-class PublishToIPFS(units.PublishToIPFS):
+class Publish480p(units.Publish480p):
     """Dies after publishing two files."""
 
     async def run(self, ctx: UnitContext) -> Output:
@@ -111,7 +111,7 @@ async def test_a_killed_transcode_resumes_at_the_unit_it_was_in_and_leaves_no_or
 
     # 2. Resumed, then killed while publishing: nothing before 480p runs again.
     second = RecordingFfmpeg(SubprocessFfmpeg(binary))
-    service = TranscodeService(checkpoints, keys, store, second, with_unit(TRANSCODE, PublishToIPFS()))
+    service = TranscodeService(checkpoints, keys, store, second, with_unit(TRANSCODE, Publish480p()))
     with pytest.raises(UnitFailed, match="killed while publishing"):
         await service.transcode(request)
     assert [call[call.index("-vf") + 1].split(":")[0] for call in second.calls if "-vf" in call] == [
@@ -143,7 +143,7 @@ async def test_forget_starts_a_run_over_but_keeps_its_key(pg: Injector, tmp_path
     keys = PostgresKeyStore(db, KeySealer("test secret"))
     ffmpeg = RecordingFfmpeg(SubprocessFfmpeg(imageio_ffmpeg.get_ffmpeg_exe()))
     store = LocalContentStore(tmp_path / "ipfs")
-    service = TranscodeService(checkpoints, keys, store, ffmpeg, with_unit(TRANSCODE, PublishToIPFS()))
+    service = TranscodeService(checkpoints, keys, store, ffmpeg, with_unit(TRANSCODE, Publish480p()))
     request = TranscodeRequest("video-7", make_clip(tmp_path / "c.mp4", seconds=1), tmp_path / "work")
     with pytest.raises(UnitFailed):
         await service.transcode(request)
@@ -212,7 +212,7 @@ async def test_a_retry_on_a_machine_without_the_work_files_starts_over(tmp_path:
     store = LocalContentStore(tmp_path / "ipfs")
     ffmpeg = RecordingFfmpeg(SubprocessFfmpeg(imageio_ffmpeg.get_ffmpeg_exe()))
     request = TranscodeRequest("video-moved", make_clip(tmp_path / "c.mp4", seconds=2), tmp_path / "work")
-    crashing = TranscodeService(checkpoints, keys, store, ffmpeg, with_unit(TRANSCODE, PublishToIPFS()))
+    crashing = TranscodeService(checkpoints, keys, store, ffmpeg, with_unit(TRANSCODE, Publish480p()))
     with pytest.raises(UnitFailed):
         await crashing.transcode(request)
     first_run = len(ffmpeg.calls)

@@ -57,13 +57,13 @@ def test_the_pipeline_runs_the_units_in_the_order_the_business_names_them() -> N
         "ConvertSubtitles",
         "ConvertBaseAudio",
         "ConvertVideoTo480p",
-        "ConvertVideoTo720p",
-        "ConvertVideoTo1080p",
         "ExtractCover",
         "ExtractStoryboard",
-        "RenderFinalPlaylist",
-        "ImportKeys",
-        "PublishToIPFS",
+        "Publish480p",
+        "ConvertVideoTo720p",
+        "Publish720p",
+        "ConvertVideoTo1080p",
+        "Publish1080p",
         "ConvertingTerminal",
     ]
 
@@ -72,7 +72,7 @@ def test_every_unit_has_a_title_for_the_progress_tile_and_encoding_weighs_most()
     assert all(unit.title != unit.name for unit in TRANSCODE.units)
     weights = {unit.name: unit.weight for unit in TRANSCODE.units}
     assert weights["ConvertVideoTo1080p"] > weights["ConvertVideoTo720p"] > weights["ConvertVideoTo480p"]
-    assert weights["ConvertVideoTo480p"] > weights["PublishToIPFS"]
+    assert weights["ConvertVideoTo480p"] > weights["Publish480p"]
 
 
 # --------------------------------------------------------------------------

@@ -371,3 +371,28 @@ async def test_the_sweep_requeues_forgotten_waiting_videos_and_fails_silent_conv
     assert failed is not None
     assert failed.state is VideoState.FAILED
     assert "stopped responding" in (failed.failure_reason or "")
+
+
+async def test_a_video_is_playable_by_its_owner_once_its_first_rendition_is_published(
+    studio: StudioService, bus: MemoryEventBus
+) -> None:
+    owner = uuid7()
+    video = await upload_file(studio, owner, await studio.create_video(owner, "Early"), fake_media(HD))
+    seen: list[tuple[str, VideoState, bool, list[str]]] = []
+
+    async def job_progress(figure: object) -> None:
+        now = await studio.get_video(video.id)
+        assert now is not None
+        names = [t["name"] for t in now.video_tracks]
+        seen.append((figure.step, now.state, now.playable_early, names))  # type: ignore[attr-defined]
+
+    done = await studio.process(video.id, on_progress=job_progress)
+    assert done is not None
+    # Before the 480p step nothing is playable; after it (the fake's last step) it is, still converting.
+    assert next(s for s in seen if s[0] == "Converting audio")[1:] == (VideoState.CONVERTING, False, [])
+    assert next(s for s in seen if s[0] == "Publishing")[1:] == (VideoState.CONVERTING, True, ["480p"])
+    assert done.state is VideoState.READY
+    assert not done.playable_early
+    assert done.is_playable
+    states = [e.data["state"] for e in bus.events if e.topic == f"user:{owner}" and "public_id" in e.data]
+    assert states[-3:] == ["CONVERTING", "CONVERTING", "READY"]  # started, playable early (the tile hears), ready

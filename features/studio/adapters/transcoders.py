@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from core.errors import Conflict
 from core.pipeline import Progress, ProgressSink, UnitFailed
 from features.pipeline.added_audio import AudioTrackError
-from features.pipeline.model import ContentNotFound, ProbeError, TranscodeRequest
+from features.pipeline.model import ContentNotFound, ProbeError, TranscodeRequest, TranscodeResult
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
 from features.pipeline.ports import FfmpegFailed
 from features.pipeline.service import TranscodeService
@@ -42,7 +42,12 @@ class PipelineTranscoder:
         facts = info.to_dict()
         return SourceMeta(**{f.name: facts[f.name] for f in fields(SourceMeta) if f.name in facts})
 
-    async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
+    async def transcode(
+        self,
+        order: TranscodeOrder,
+        on_progress: ProgressSink | None = None,
+        on_published: Callable[[Transcoded], Awaitable[None]] | None = None,
+    ) -> Transcoded:
         request = TranscodeRequest(
             run_id=order.run_id,
             source=order.source,
@@ -50,7 +55,15 @@ class PipelineTranscoder:
             subtitles=tuple(PipelineSubtitle(s.path, s.language, s.label) for s in order.subtitles),
             key_uri=order.key_uri,
         )
-        result = (await self.service.transcode(request, on_progress)).to_dict()
+
+        async def published(result: TranscodeResult) -> None:
+            if on_published is not None:
+                await on_published(await self._transcoded(result))
+
+        return await self._transcoded(await self.service.transcode(request, on_progress, published))
+
+    async def _transcoded(self, transcoded: TranscodeResult) -> Transcoded:
+        result = transcoded.to_dict()
         cids = set(result["manifest"].values()) | {result["master_playlist_cid"]}
         if result["cover_cid"]:
             cids.add(result["cover_cid"])
@@ -148,7 +161,12 @@ class MemoryTranscoder:
         except (ValueError, TypeError) as error:
             raise UnreadableMedia("This video file is damaged.") from error
 
-    async def transcode(self, order: TranscodeOrder, on_progress: ProgressSink | None = None) -> Transcoded:
+    async def transcode(
+        self,
+        order: TranscodeOrder,
+        on_progress: ProgressSink | None = None,
+        on_published: Callable[[Transcoded], Awaitable[None]] | None = None,
+    ) -> Transcoded:
         self.runs.append(order)
         if not order.source.is_file():
             raise UnitFailed("ConvertingInitial", "the source file is missing")
@@ -163,9 +181,14 @@ class MemoryTranscoder:
                 raise UnitFailed("ConvertVideoTo480p", self.fail_permanently, permanent=True)
             if index == 2 and self.fail_next:
                 raise UnitFailed("ConvertVideoTo480p", self.fail_next.pop(0))
+            if index == 2 and on_published is not None:  # playable in 480p before the last step
+                await on_published(self._result(order))
         if on_progress is not None:
             await on_progress(Progress(order.run_id, FAKE_STEPS[-1], steps, steps, 100.0, 0.0, finished=True))
         self.completed.add(order.run_id)
+        return self._result(order)
+
+    def _result(self, order: TranscodeOrder) -> Transcoded:
         digest = hashlib.sha256(order.run_id.encode()).hexdigest()[:16]
         return Transcoded(
             playlist=f"fake-master-{digest}",

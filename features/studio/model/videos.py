@@ -265,6 +265,23 @@ class Video:
             )
         self.failure_reason = None
 
+    def publish_early(self, result: Transcoded, now: datetime) -> None:
+        """The pipeline published the video in its first renditions while it converts the others: the
+        owner can watch it now; it stays CONVERTING (not publishable to viewers) until every rendition
+        is done (`finish_converting`). Idempotent: a redone step tells of the same publication again."""
+        if self.state is not VideoState.CONVERTING:
+            raise IllegalVideoTransition(self.state, VideoState.CONVERTING)
+        self.playlist = result.playlist
+        self.manifest = dict(result.manifest)
+        self.video_tracks = [dict(t) for t in result.video_tracks]
+        self.audio_tracks = [dict(t) for t in result.audio_tracks]
+        self.subtitle_tracks = [dict(t) for t in result.subtitle_tracks]
+        self.fallback_cover_image = result.cover
+        self.published_bytes = result.published_bytes
+        if result.duration:
+            self.duration = result.duration
+        self.updated_at = now
+
     def fail(self, reason: str, now: datetime) -> None:
         self._move(VideoState.FAILED, now)
         self.failure_reason = reason
@@ -395,6 +412,12 @@ class Video:
     @property
     def is_playable(self) -> bool:
         return self.state in (VideoState.READY, VideoState.PUBLISHED) and self.playlist is not None
+
+    @property
+    def playable_early(self) -> bool:
+        """Still converting, but already published in its first renditions (`publish_early`): its owner
+        can watch it; it becomes READY, and publishable to viewers, once every rendition is done."""
+        return self.state is VideoState.CONVERTING and self.playlist is not None
 
 
 @dataclass(frozen=True)

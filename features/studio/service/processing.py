@@ -119,7 +119,18 @@ class ProcessingUseCases(StudioBase):
                 subtitles=tuple(subtitles),
                 key_uri=f"/v/{video.public_id}/key",
             )
-            return await self.transcoder.transcode(order, sink)
+            return await self.transcoder.transcode(order, sink, lambda result: self._publish_early(video.id, result))
+
+    async def _publish_early(self, video_id: UUID, result: Transcoded) -> None:
+        """The pipeline published the video's first renditions: its owner can watch it while the rest
+        converts (it stays CONVERTING: READY, and so publishable, when every rendition is done)."""
+        async with self.uow.atomic():
+            video = await self.videos.get(video_id, for_update=True)
+            if video is None or video.state is not VideoState.CONVERTING:
+                return
+            video.publish_early(result, self.clock.now())
+            await self.videos.save(video)
+            await self._announce(video)
 
     async def _fail(self, video_id: UUID, reason: str) -> Video | None:
         async with self.uow.atomic():
