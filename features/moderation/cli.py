@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 import asyncpg
 
 from core.feature import Composition
-from core.settings import Settings, SettingsError, load_settings
+from core.oneoff import database_settings, refuse
+from core.settings import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,42 +41,14 @@ async def change(composition: Composition, settings: Settings, email: str, is_st
     return f"{user.email} {role}"
 
 
-def _refuse(message: str, status: int = 2) -> SystemExit:
-    print(f"hypha: {message}", file=sys.stderr)
-    return SystemExit(status)
-
-
 def run(args: argparse.Namespace, composition: Composition) -> None:
     from features.accounts.model import UnknownAccount
 
     try:
-        settings = load_settings()
-    except SettingsError as error:
-        raise _refuse(f"configuration error: {error}") from error
-    embedded = None
-    url = settings.database_url
-    if not url:
-        pgdata = settings.data_path / "pgdata"
-        if not (pgdata / "PG_VERSION").exists():
-            raise _refuse(
-                "DATABASE_URL is not set and there is no local database under "
-                f"{settings.data_path} (run `hypha up` first, or set DATABASE_URL)."
-            )
-        from core.embedded_pg import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(pgdata)
-        url = embedded.start()
-    try:
-        import msgspec
-
-        line = asyncio.run(
-            change(composition, msgspec.structs.replace(settings, database_url=url), args.email, args.action == "add")
-        )
+        with database_settings() as settings:
+            line = asyncio.run(change(composition, settings, args.email, args.action == "add"))
     except UnknownAccount as error:
-        raise _refuse(f"{error.message} ({args.email!r})", 1) from error
+        raise refuse(f"{error.message} ({args.email!r})", 1) from error
     except asyncpg.UndefinedTableError as error:
-        raise _refuse(f"the database is not migrated yet (run `hypha migrate`): {error}") from error
-    finally:
-        if embedded is not None:
-            embedded.stop()
+        raise refuse(f"the database is not migrated yet (run `hypha migrate`): {error}") from error
     print(line)
