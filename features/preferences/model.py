@@ -49,5 +49,6 @@ def pick_creators(favourited: Iterable[UUID], paid: Iterable[UUID], viewer_id: U
 
 
 def listable_for(video: VideoSummary, viewer_id: UUID) -> bool:
-    """A favourite is listed while its video is published (or is the viewer's own)."""
-    return video.state is VideoState.PUBLISHED or video.owner_id == viewer_id
+    """A favourite is listed while its video is published and not hidden by moderators (taken down, or
+    its creator suspended), or when it is the viewer's own."""
+    return (video.state is VideoState.PUBLISHED and not video.hidden) or video.owner_id == viewer_id

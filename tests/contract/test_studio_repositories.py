@@ -294,7 +294,21 @@ async def test_summaries_find_videos_by_id_in_any_state(store: Store) -> None:
     assert set(found) == {shown.id, hidden.id}
     assert found[hidden.id].state is VideoState.DRAFT
     assert found[shown.id].title == "Shown"
+    assert not found[shown.id].hidden
     assert await store.videos.summaries([]) == {}
+
+
+async def test_a_summary_read_by_id_says_whether_moderators_hid_the_video(store: Store) -> None:
+    owner, other = await store.new_owner(), await store.new_owner()
+    removed = await published_video(store, owner, "Removed", T0)
+    suspended = await published_video(store, other, "Suspended", T0)
+    await store.videos.set_taken_down(removed.id, "Spam", T0 + timedelta(minutes=1))
+    await store.videos.set_owner_suspended(other, True, T0 + timedelta(minutes=1))
+    found = await store.videos.summaries([removed.id, suspended.id])
+    assert found[removed.id].hidden
+    assert found[suspended.id].hidden
+    await store.videos.set_taken_down(removed.id, None, T0 + timedelta(minutes=2))
+    assert not (await store.videos.summaries([removed.id]))[removed.id].hidden
 
 
 async def test_published_pages_break_ties_by_id_without_gaps_or_repeats(store: Store) -> None:

@@ -116,6 +116,28 @@ async def test_a_favourite_whose_video_was_unpublished_leaves_the_list_and_can_s
     assert await prefs.set_favourite(viewer.id, gone.public_id, False) is False
 
 
+async def test_a_favourite_whose_video_was_taken_down_or_whose_creator_was_suspended_leaves_the_list(
+    memory: Injector,
+) -> None:
+    mira = await person(memory, "Mira", creator=True)
+    noor = await person(memory, "Noor", creator=True)
+    viewer = await person(memory, "Vic")
+    kept, removed = await shelve_many(memory, mira.id, 2)
+    (suspended,) = await shelve_many(memory, noor.id, 1)
+    prefs = memory.get(VideoPreferenceService)
+    for video in (kept, removed, suspended):
+        await prefs.set_favourite(viewer.id, video.public_id, True)
+    studio = memory.get(StudioService)
+    await studio.take_down(removed.id, "Copyright claim")
+    await studio.hide_owner(noor.id, True)
+    assert await favourite_titles(prefs, viewer.id) == [kept.title]
+    # The creator still sees their own taken-down favourite (their studio says why).
+    await prefs.set_favourite(mira.id, removed.public_id, True)
+    assert await favourite_titles(prefs, mira.id) == [removed.title]
+    await studio.hide_owner(noor.id, False)
+    assert sorted(await favourite_titles(prefs, viewer.id)) == sorted([kept.title, suspended.title])
+
+
 def test_picks_come_from_favourited_and_paid_creators_never_the_viewer() -> None:
     me, ada, bob, cy = uuid7(), uuid7(), uuid7(), uuid7()
     assert pick_creators({ada, me}, {bob}, me) == {ada, bob}

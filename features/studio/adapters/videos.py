@@ -213,7 +213,7 @@ class PiccoloVideoRepository:
             return {}
         # SQL: one `= ANY($1)` parameter for any number of ids (Piccolo's is_in binds one parameter per id)
         rows = await self.db.fetch(
-            f"SELECT {_SUMMARY_COLUMNS} FROM videos WHERE id = ANY($1::uuid[])",  # noqa: S608
+            f"SELECT {_SUMMARY_COLUMNS}, {_HIDDEN_COLUMN} FROM videos WHERE id = ANY($1::uuid[])",  # noqa: S608
             list(set(video_ids)),
         )
         return {row["id"]: _summary(row) for row in rows}
@@ -285,6 +285,8 @@ class PiccoloVideoRepository:
 _SUMMARY_COLUMNS = (
     "id, public_id, owner_id, title, state, duration, created_at, updated_at, cover_image, fallback_cover_image"
 )
+_HIDDEN_COLUMN = "taken_down_reason IS NOT NULL OR owner_suspended AS hidden"
+"""Lists of the catalog select only videos no one hid; a summary read by id says whether it is hidden."""
 
 SEARCH_WINDOW_PER_ROW = 40
 """A title search reads this many of the newest published videos per row it returns (1,000 for a page
@@ -337,6 +339,7 @@ def _summary(row: Mapping[str, Any]) -> VideoSummary:
         updated_at=row["updated_at"],
         cover_image=row["cover_image"],
         fallback_cover_image=row["fallback_cover_image"],
+        hidden=bool(row.get("hidden", False)),
     )
 
 

@@ -434,6 +434,7 @@ class VideoSummary:
     updated_at: datetime
     cover_image: str | None = None
     fallback_cover_image: str | None = None
+    hidden: bool = False  # taken down or its owner suspended: shown to no one but its owner (Video.hidden)
 
     @classmethod
     def of(cls, video: Video) -> VideoSummary:
@@ -448,6 +449,7 @@ class VideoSummary:
             updated_at=video.updated_at,
             cover_image=video.cover_image,
             fallback_cover_image=video.fallback_cover_image,
+            hidden=video.hidden,
         )
 
     @property
