@@ -76,6 +76,17 @@ def test_the_summary_quotes_each_items_figures_and_how_each_benchmark_went(doc: 
     assert [item.number for item in ISSUE_16] == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_the_ten_minute_pipeline_run_apart_is_quoted_under_time_to_first_playable(doc: Path) -> None:
+    long = "## Transcoding pipeline, a 10-minute source\n**Time to first playable: 300.00 s of 1000.00 s = 0.300×**\n"
+    write_section("pipeline_long", long, command="bench.pipeline --long", doc=doc, quick=False)
+    text = summary([Run("pipeline", "ran", 200.0, 1.0, 1.0)], doc.read_text(), quick=False, started=datetime.now(UTC))
+    first_playable = text.split("**6.", 1)[1].split("**7.", 1)[0]
+    assert "- `bench.pipeline`: no section in the doc" in first_playable
+    assert "- `bench.pipeline --long` (run on its own):" in first_playable
+    assert "  - **Time to first playable: 300.00 s of 1000.00 s = 0.300×**" in first_playable
+    assert "Not measured" not in first_playable
+
+
 def test_an_unknown_benchmark_is_refused_before_anything_runs(doc: Path) -> None:
     before = doc.read_text()
     assert main(["catalog", "nonsense", "--doc", str(doc)]) == 2
