@@ -91,9 +91,10 @@ class VideoRepository(Protocol):
         ...
 
     async def claim_next(self, job_key: str) -> Video | None:
-        """Inside a transaction: the CONVERTING video this job already claimed (a retried or
-        re-delivered job resumes it), else the first UPLOADED video in fair order, locked (others skip
-        it) and marked as this job's; None when nothing waits. The caller moves it to CONVERTING."""
+        """Inside a transaction: the converting (or upgrading) video this job already claimed (a
+        retried or re-delivered job resumes it), else the first UPLOADED video in fair order, else a
+        playable video whose failed upgrade was retried, locked (others skip it) and marked as this
+        job's; None when nothing waits. The caller moves it to CONVERTING (an upgrade stays as it is)."""
         ...
 
     async def converting_count(self) -> int:
@@ -102,6 +103,11 @@ class VideoRepository(Protocol):
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         """Videos in `states` not changed since `updated_before`, oldest first."""
+        ...
+
+    async def stalled_upgrades(self, updated_before: datetime, limit: int = 100) -> list[Video]:
+        """Upgrading videos (playable, higher renditions converting) not changed since
+        `updated_before`, oldest first."""
         ...
 
 
