@@ -28,6 +28,7 @@ from features.studio.service import StudioService
 from tests.conftest import app_client
 from tests.support.media import make_clip
 from tests.support.studio import create_video, sign_up_creator
+from tests.support.videos import price_and_publish
 from tests.support.web import post_form, sign_up
 
 HD = SourceMeta(12.0, 1280, 720, "h264", "aac", 2_000_000, 25.0, True)
@@ -129,7 +130,7 @@ async def test_a_conversion_killed_midway_resumes_from_its_last_completed_step(p
     assert done.video_tracks[0]["name"] == "480p"
 
 
-async def test_the_tile_shows_a_video_playable_early_and_only_its_owner_can_watch_it(
+async def test_a_video_playable_at_480p_is_published_and_watched_while_720p_and_1080p_convert(
     client: httpx.AsyncClient, pg: Injector, settings: Settings, tmp_path: Path
 ) -> None:
     await sign_up_creator(client, "early@example.com")
@@ -140,31 +141,57 @@ async def test_the_tile_shows_a_video_playable_early_and_only_its_owner_can_watc
     video.begin_upload(video.created_at)
     video.accept_source("uploads/x", 10, HD, video.created_at)
     video.start_converting(video.created_at)
-    master = tmp_path / "master.m3u8"
-    master.write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=854x480\n480p/index.m3u8\n")
-    cid = await get_port(pg, ContentStore).put_file(master)
-    video.publish_early(
-        Transcoded(
+    content = get_port(pg, ContentStore)
+
+    async def published(names: list[str], pending: tuple[str, ...]) -> Transcoded:
+        text = "#EXTM3U\n" + "".join(f"#EXT-X-STREAM-INF:BANDWIDTH=1000\n{name}/index.m3u8\n" for name in names)
+        master = tmp_path / "master.m3u8"
+        master.write_text(text)
+        cid = await content.put_file(master)
+        return Transcoded(
             playlist=cid,
             manifest={"master.m3u8": cid},
-            video_tracks=({"name": "480p", "width": 854, "height": 480, "bandwidth": 1000},),
+            video_tracks=tuple({"name": name, "width": 854, "height": 480, "bandwidth": 1000} for name in names),
             audio_tracks=(),
             subtitle_tracks=(),
             cover=None,
             duration=12.0,
-        ),
-        video.created_at,
-    )
+            pending=pending,
+        )
+
+    video.publish_rendition(await published(["480p"], ("720p", "1080p")), video.created_at)
     await get_port(pg, VideoRepository).save(video)
 
     tile = await client.get(f"/studio/videos/{video.id}/tile")
-    assert 'data-state="converting"' in tile.text
-    assert "Playable in 480p; higher quality on the way" in tile.text
-    assert f'href="/v/{video.public_id}"' in tile.text
-    owner_master = await client.get(f"/v/{video.public_id}/hls/master.m3u8")
-    assert owner_master.status_code == 200
-    assert "480p/index.m3u8" in owner_master.text
+    assert 'data-state="ready"' in tile.text
+    assert "Playable in 480p · 720p, 1080p on the way" in tile.text
+    assert f'href="/v/{video.public_id}/pricing"' in tile.text  # it can be priced and published now
     async with app_client(pg, settings) as stranger:
         await sign_up(stranger, "stranger@example.com")
         refused = await stranger.get(f"/v/{video.public_id}/hls/master.m3u8")
-        assert refused.status_code == 404  # not published: nobody else sees it, as before
+        assert refused.status_code == 404  # not published yet: nobody else sees it
+
+        await price_and_publish(pg, video.owner_id, video)
+        page = await stranger.get(f"/v/{video.public_id}")
+        assert page.status_code == 200
+        assert "Higher quality on the way" in page.text
+        locked = await stranger.get(f"/v/{video.public_id}/hls/master.m3u8")
+        assert locked.status_code == 403  # published and sellable: locked until unlocked, like any video
+        home = await stranger.get("/")
+        assert video.public_id in home.text  # listed in the catalog while it upgrades
+
+    owner_master = await client.get(f"/v/{video.public_id}/hls/master.m3u8")
+    assert [line for line in owner_master.text.splitlines() if line.endswith(".m3u8")] == ["480p/index.m3u8"]
+    current = await studio.get_video(video.id)
+    assert current is not None
+    assert current.state is VideoState.PUBLISHED
+    current.publish_rendition(await published(["480p", "720p"], ("1080p",)), current.updated_at)
+    await get_port(pg, VideoRepository).save(current)
+    owner_master = await client.get(f"/v/{video.public_id}/hls/master.m3u8")
+    assert [line for line in owner_master.text.splitlines() if line.endswith(".m3u8")] == [
+        "480p/index.m3u8",
+        "720p/index.m3u8",
+    ]
+    tile = await client.get(f"/studio/videos/{video.id}/tile")
+    assert 'data-state="published"' in tile.text
+    assert "Playable in 480p, 720p · 1080p on the way" in tile.text
