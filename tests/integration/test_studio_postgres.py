@@ -24,7 +24,7 @@ from features.studio.model import (
     VideoState,
 )
 from features.studio.ports import VideoRepository
-from features.studio.service import StudioService
+from features.studio.service import StudioService, job_key_for
 from tests.conftest import app_client
 from tests.support.media import make_clip
 from tests.support.studio import create_video, sign_up_creator
@@ -195,3 +195,49 @@ async def test_a_video_playable_at_480p_is_published_and_watched_while_720p_and_
     tile = await client.get(f"/studio/videos/{video.id}/tile")
     assert 'data-state="published"' in tile.text
     assert "Playable in 480p, 720p · 1080p on the way" in tile.text
+
+
+async def test_a_worker_killed_while_an_already_playable_video_converts_720p_resumes_it(
+    pg: Injector, tmp_path: Path
+) -> None:
+    studio = pg.get(StudioService)
+    owner = (await pg.get(AccountService).sign_up("upgrade@example.com", "long enough password")).id
+    video = await studio.create_video(owner, "Upgrading")
+    data = make_clip(tmp_path / "clip.mp4", width=1280, height=720, seconds=2.0).read_bytes()
+    upload = await studio.create_upload(owner, video.public_id, len(data))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield data
+
+    await studio.receive(owner, upload.id, 0, body())
+    job_key = job_key_for(video.id)
+    worker = asyncio.create_task(studio.process_next(job_key, last_attempt=False))
+    playing = None
+    for _ in range(1500):
+        playing = await studio.get_video(video.id)
+        if playing is not None and playing.upgrading:
+            break
+        await asyncio.sleep(0.02)
+    worker.cancel()  # the worker dies while 720p converts
+    with pytest.raises(asyncio.CancelledError):
+        await worker
+    assert playing is not None
+    assert playing.state is VideoState.READY
+    assert playing.pending_renditions == ["720p"]
+    killed = await studio.get_video(video.id)
+    assert killed is not None
+    assert killed.is_playable  # viewers keep watching the 480p it published
+    assert killed.playlist == playing.playlist
+    assert killed.upgrading
+
+    # saq delivers the job again (same key): the claim finds the video it was upgrading, not the queue's next.
+    done = await studio.process_next(job_key)
+    assert done is not None
+    assert done.id == video.id
+    assert done.state is VideoState.READY
+    assert done.is_complete
+    assert [t["name"] for t in done.video_tracks] == ["480p", "720p"]
+    for path, cid in playing.manifest.items():  # what viewers were watching is still published as it was
+        if path != "master.m3u8":
+            assert done.manifest[path] == cid
+    assert await studio.process_next("transcode:someone-else") is None  # nothing else waits
