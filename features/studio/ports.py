@@ -105,6 +105,10 @@ class VideoRepository(Protocol):
         """Videos in `states` not changed since `updated_before`, oldest first."""
         ...
 
+    async def masters_in_use(self, cids: Collection[str]) -> set[str]:
+        """Those of `cids` that some video plays now (its master playlist, any state, any owner)."""
+        ...
+
     async def stalled_upgrades(self, updated_before: datetime, limit: int = 100) -> list[Video]:
         """Upgrading videos (playable, higher renditions converting) not changed since
         `updated_before`, oldest first."""
@@ -266,6 +270,10 @@ class Transcoder(Protocol):
         """Publish one more audio rendition of a published video (run `run_id`) from the sound file at
         `audio`, without re-encoding the video. Raises InvalidAudioTrack (not audio, a bad language or a
         name the video has) and Conflict (the published files or the key are missing)."""
+        ...
+
+    async def remove_published(self, cid: str) -> None:
+        """Remove a published file no video plays any more (a superseded master playlist). Idempotent."""
         ...
 
     async def forget(self, run_id: str) -> None:

@@ -14,6 +14,7 @@ from core.db import Database
 from core.di import get_port
 from core.settings import Settings
 from features.accounts.service import AccountService
+from features.pipeline.content_store import LocalContentStore
 from features.pipeline.ports import ContentStore
 from features.studio.model import (
     ProcessingProgress,
@@ -241,3 +242,57 @@ async def test_a_worker_killed_while_an_already_playable_video_converts_720p_res
         if path != "master.m3u8":
             assert done.manifest[path] == cid
     assert await studio.process_next("transcode:someone-else") is None  # nothing else waits
+
+
+async def test_each_superseded_master_playlist_is_removed_from_the_content_store(pg: Injector, tmp_path: Path) -> None:
+    store = get_port(pg, ContentStore)
+    assert isinstance(store, LocalContentStore)
+
+    def stored() -> set[Path]:
+        return {p for p in store.root.rglob("*") if p.is_file()} if store.root.exists() else set()
+
+    before = stored()
+    studio = pg.get(StudioService)
+    owner = (await pg.get(AccountService).sign_up("tidy@example.com", "long enough password")).id
+    video = await studio.create_video(owner, "Tidy")
+    data = make_clip(tmp_path / "clip.mp4", width=1280, height=720, seconds=2.0).read_bytes()
+    upload = await studio.create_upload(owner, video.public_id, len(data))
+
+    async def body() -> AsyncIterator[bytes]:
+        yield data
+
+    await studio.receive(owner, upload.id, 0, body())
+    masters: list[str] = []
+
+    async def watch() -> None:
+        while True:
+            seen = await studio.get_video(video.id)
+            if seen is not None and seen.playlist is not None and seen.playlist not in masters:
+                masters.append(seen.playlist)
+            await asyncio.sleep(0.01)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        done = await studio.process(video.id)
+    finally:
+        watcher.cancel()
+    assert done is not None
+    assert done.is_complete
+    assert done.playlist is not None
+    if done.playlist not in masters:
+        masters.append(done.playlist)
+    assert len(masters) == 2  # published at 480p, then again with 720p: two master playlists
+    # The run left exactly the files the video's manifest names (some, such as a test clip's cover, may
+    # have been there already: content-addressed): the 480p master went once replaced.
+    named = {store.path_for(cid) for cid in set(done.manifest.values())}
+    assert named <= stored()
+    assert stored() - before == named - before
+    assert not await store.has(masters[0])
+    assert await store.has(done.playlist)
+
+    # Subtitles added later replace the master too: the one before is removed, nothing else is left behind.
+    with_subtitles = await studio.add_subtitle(owner, video.id, b"WEBVTT\n\n00:00.000 --> 00:01.000\nHi\n", "fr")
+    assert with_subtitles.playlist != done.playlist
+    named = {store.path_for(cid) for cid in set(with_subtitles.manifest.values())}
+    assert named <= stored()
+    assert stored() - before == named - before

@@ -414,6 +414,8 @@ async def test_a_video_is_ready_at_480p_while_its_higher_renditions_convert(
     assert [t["name"] for t in done.video_tracks] == ["480p", "720p", "1080p"]
     assert done.playlist != between.playlist
     assert done.manifest["master.m3u8"] == done.playlist  # the master and its manifest changed together
+    # Each master replaced by the next is removed from the content store; the one playing now stays.
+    assert upgrading.removed == [between.playlist, f"{between.playlist}-720p"]
     ready = [e.data for e in bus.events if e.topic == f"user:{owner}" and e.data.get("state") == "READY"]
     assert [e.get("upgrade", False) for e in ready] == [False, True, True, True]  # news once: when playable
     assert ready[0]["pending"] == ["720p", "1080p"]

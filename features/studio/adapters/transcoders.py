@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from core.errors import Conflict
 from core.pipeline import Progress, ProgressSink, UnitFailed
 from features.pipeline.added_audio import AudioTrackError
-from features.pipeline.model import ContentNotFound, ProbeError, TranscodeRequest, TranscodeResult
+from features.pipeline.model import ContentNotFound, ContentStoreError, ProbeError, TranscodeRequest, TranscodeResult
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
 from features.pipeline.ports import FfmpegFailed
 from features.pipeline.service import TranscodeService
@@ -26,6 +27,8 @@ from features.studio.model import (
     UnreadableMedia,
 )
 from features.studio.ports import AddedAudio, AddedSubtitle, TranscodeOrder
+
+log = logging.getLogger("hypha.studio")
 
 
 class PipelineTranscoder:
@@ -88,6 +91,12 @@ class PipelineTranscoder:
             return await self.service.read_published(cid)
         except ContentNotFound:
             return None
+
+    async def remove_published(self, cid: str) -> None:
+        try:
+            await self.service.unpublish(cid)
+        except ContentStoreError as error:  # only space is lost: the video plays from its new master
+            log.warning("could not remove the superseded file %s: %s", cid, error)
 
     async def forget(self, run_id: str) -> None:
         await self.service.forget(run_id)
@@ -157,6 +166,7 @@ class MemoryTranscoder:
     completed: set[str] = field(default_factory=set)
     forgotten: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # published files removed (superseded masters)
 
     async def probe(self, path: Path) -> SourceMeta:
         head = await asyncio.to_thread(_head, path)
@@ -233,6 +243,9 @@ class MemoryTranscoder:
 
     async def published_file(self, cid: str) -> bytes | None:
         return FAKE_JPEG if cid.startswith("fake-cover-") else None
+
+    async def remove_published(self, cid: str) -> None:
+        self.removed.append(cid)
 
     async def forget(self, run_id: str) -> None:
         self.forgotten.append(run_id)

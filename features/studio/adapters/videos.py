@@ -290,6 +290,10 @@ class PiccoloVideoRepository:
         )
         return [_video(row) for row in rows]
 
+    async def masters_in_use(self, cids: Collection[str]) -> set[str]:
+        rows = await self.db.fetch("SELECT DISTINCT playlist FROM videos WHERE playlist = ANY($1::text[])", list(cids))
+        return {str(row["playlist"]) for row in rows}
+
     async def stalled_upgrades(self, updated_before: datetime, limit: int = 100) -> list[Video]:
         rows = await self.db.fetch(
             f"SELECT * FROM videos WHERE {_UPGRADING} AND updated_at < $1 ORDER BY updated_at LIMIT $2",  # noqa: S608
@@ -483,6 +487,10 @@ class MemoryVideoRepository:
         found = [v for v in self.videos.values() if v.state in states and v.updated_at < updated_before]
         found.sort(key=lambda v: v.updated_at)
         return [_copy(v) for v in found[:limit]]
+
+    async def masters_in_use(self, cids: Collection[str]) -> set[str]:
+        wanted = set(cids)
+        return {v.playlist for v in self.videos.values() if v.playlist is not None and v.playlist in wanted}
 
     async def stalled_upgrades(self, updated_before: datetime, limit: int = 100) -> list[Video]:
         found = [v for v in self.videos.values() if v.upgrading and v.updated_at < updated_before]

@@ -144,6 +144,15 @@ class StudioBase:
                 {"video_id": str(video.id), "state": video.state.name, "queue_position": position},
             )
 
+    async def _remove_superseded(self, old: str | None, new: str | None) -> None:
+        """After a new master playlist of a video committed: remove the one it replaced from the content
+        store, unless some video still plays it (identical bytes share one CID). Every other file of
+        the old master is in the new one, so nothing else is orphaned. A viewer who loaded the old
+        master resolves its playlists and segments through the video's current manifest."""
+        if old is None or old == new or await self.videos.masters_in_use([old]):
+            return
+        await self.transcoder.remove_published(old)
+
     async def _enqueue(self, video: Video) -> None:
         await self.jobs.enqueue(
             TRANSCODE_JOB,

@@ -101,9 +101,11 @@ class ProcessingUseCases(StudioBase):
             if done is None or not (done.state is VideoState.CONVERTING or done.state in PLAYABLE):
                 return done
             upgraded = done.state in PLAYABLE
+            superseded = done.playlist
             done.finish_converting(result, self.clock.now())
             await self.videos.save(done)
             await self._announce(done, upgrade=upgraded)
+        await self._remove_superseded(superseded, done.playlist)
         return done
 
     async def _transcode(self, video: Video, on_progress: JobProgress | None) -> Transcoded:
@@ -135,9 +137,11 @@ class ProcessingUseCases(StudioBase):
             if video is None or not video.converting:
                 return
             first = video.state is VideoState.CONVERTING
+            superseded = video.playlist
             video.publish_rendition(result, self.clock.now())
             await self.videos.save(video)
             await self._announce(video, upgrade=not first)
+        await self._remove_superseded(superseded, video.playlist)
 
     async def _fail(self, video_id: UUID, reason: str) -> Video | None:
         async with self.uow.atomic():
