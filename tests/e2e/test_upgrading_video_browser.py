@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from injector import Injector
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import Browser, BrowserContext, expect
 
 from core.di import get_port
 from core.web import SESSION_COOKIE
@@ -54,3 +54,31 @@ async def test_a_viewer_unlocks_and_plays_a_video_whose_higher_renditions_are_on
     assert await balances(pg, viewer.id, creator.id) == (60, 36, 4)
 
     assert await axe_findings(page) == []
+
+
+async def test_the_creator_s_tile_says_which_qualities_play_and_which_are_on_the_way(
+    chromium: Browser, live_server: str, pg: Injector
+) -> None:
+    creator = await person(pg, "Ines", creator=True)
+    video = await transcode_video(pg, creator.id, title="Evening ferry", seconds=2.0)
+    video.pending_renditions = ["720p", "1080p"]
+    await get_port(pg, VideoRepository).save(video)
+    context = await chromium.new_context(base_url=live_server)
+    try:
+        token = await session_token(pg, creator)
+        await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": live_server, "httpOnly": True}])
+        await context.add_init_script(path=AXE)
+        page = await context.new_page()
+        await page.goto("/studio")
+        tile = page.get_by_test_id("video-tile")
+        await expect(tile.get_by_test_id("upgrading")).to_have_text("Playable in 480p · 720p, 1080p on the way")
+        await expect(tile.get_by_role("progressbar")).to_have_attribute(
+            "aria-label", "Higher qualities of “Evening ferry”"
+        )
+        await expect(tile.get_by_role("link", name="Set prices & publish")).to_be_visible()
+        await expect(tile).to_have_attribute(
+            "data-announce", "“Evening ferry”: ready, playable now, higher quality on the way"
+        )
+        assert await axe_findings(page) == []
+    finally:
+        await context.close()
