@@ -98,7 +98,7 @@ class VideoRepository(Protocol):
         ...
 
     async def converting_count(self) -> int:
-        """How many videos are converting now (for the ETA of waiting videos)."""
+        """How many videos are converting (or upgrading) now (for the ETA of waiting videos)."""
         ...
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:

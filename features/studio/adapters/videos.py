@@ -278,7 +278,7 @@ class PiccoloVideoRepository:
         return video
 
     async def converting_count(self) -> int:
-        return int(await VideoTable.count().where(VideoTable.state == VideoState.CONVERTING.value))
+        return int(await self.db.fetchval(f"SELECT count(*) FROM videos WHERE {_CONVERTING}"))  # noqa: S608
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         rows = (
@@ -481,7 +481,7 @@ class MemoryVideoRepository:
         return replace(_copy(waiting[0]), transcode_job=job_key)
 
     async def converting_count(self) -> int:
-        return sum(1 for v in self.videos.values() if v.state is VideoState.CONVERTING)
+        return sum(1 for v in self.videos.values() if v.converting)
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         found = [v for v in self.videos.values() if v.state in states and v.updated_at < updated_before]

@@ -320,6 +320,7 @@ class Video:
             raise Conflict("This video has no failed conversion to retry.")
         self.upgrade_failure = None
         self.transcode_job = None
+        self.progress = None
         self.queued_at = now
         self.updated_at = now
 
