@@ -167,6 +167,9 @@ async def test_a_video_playable_at_480p_is_published_and_watched_while_720p_and_
     assert 'data-state="ready"' in tile.text
     assert "Playable in 480p · 720p, 1080p on the way" in tile.text
     assert f'href="/v/{video.public_id}/pricing"' in tile.text  # it can be priced and published now
+    extras = await client.get(f"/studio/videos/{video.id}/upload", headers={"HX-Request": "true"})
+    assert 'data-testid="subtitles-later"' in extras.text  # the next master would leave them out: later
+    assert 'data-testid="audio-later"' in extras.text
     async with app_client(pg, settings) as stranger:
         await sign_up(stranger, "stranger@example.com")
         refused = await stranger.get(f"/v/{video.public_id}/hls/master.m3u8")
