@@ -231,8 +231,7 @@ def render(
             BEGIN,
             "## Transcoding pipeline",
             "",
-            f"`uv run python -m bench.pipeline --source-seconds {args.seconds}` — {date}, "
-            f"{os.cpu_count()} cores ({cpu_model()}), "
+            f"`uv run python -m bench.pipeline` — {date}, {os.cpu_count()} cores ({cpu_model()}), "
             f"Python {platform.python_version()}, ffmpeg {ffmpeg_version()} (imageio-ffmpeg). Source: "
             f"{args.seconds} s of 1920x1080 30 fps lavfi testsrc2 + a 440 Hz tone, with an SRT file. "
             f"Best of {args.rounds} rounds, pipeline and bare ffmpeg alternating.",
