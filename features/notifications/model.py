@@ -100,7 +100,7 @@ class MailKind(StrEnum):
 MAIL_EVENTS = EventSelection(
     names=frozenset({"video", "purchase", "tip", "payout", "export", "moderation", "membership"}),
     states={
-        "video": frozenset({"READY", "FAILED"}),
+        "video": frozenset({"READY", "PUBLISHED", "FAILED"}),  # READY/PUBLISHED: only a failed upgrade
         "payout": frozenset({"PAID"}),
         "moderation": frozenset({"TAKEN_DOWN", "SUSPENDED"}),
         "membership": frozenset({"RENEWS_SOON", "LAPSED", "ENDED"}),
@@ -164,7 +164,17 @@ def notification_for(event: Event) -> Notification | None:
     facts: dict[str, Any]
     if event.name == "video":
         facts = {"video_id": _text(data, "video_id"), "title": _text(data, "title", "") or "Untitled video"}
+        if data.get("upgrade_failure"):  # a playable video's higher renditions failed: it still plays
+            facts["reason"] = (
+                f"The higher qualities could not be converted ({_text(data, 'upgrade_failure')}). "
+                "The video still plays in the qualities already published; you can retry from the studio."
+            )
+            return Notification(event.id, MailKind.VIDEO_FAILED, user_id, facts)
+        if data.get("state") == "PUBLISHED":
+            return None
         if data.get("state") == "READY":
+            if data.get("upgrade"):
+                return None  # a higher rendition of a video already announced playable: not news again
             facts["public_id"] = _text(data, "public_id", "")
             return Notification(event.id, MailKind.VIDEO_READY, user_id, facts)
         facts["reason"] = _text(data, "reason", "")

@@ -6,6 +6,8 @@ mail is for; stored durably in core's `event_log`):
 - name "video", data {"video_id", "state", "title", "reason"?, "public_id"?}
     state "READY"  → "Your video is ready: <title>" (links to /v/<public_id> when given, else /studio)
     state "FAILED" → "Processing failed: <title>" (with the reason when given)
+    "upgrade": true → a video that already plays got a higher rendition: no mail again, unless it
+    carries "upgrade_failure" (state READY or PUBLISHED) → "Processing failed: <title>", saying it still plays
     any other state (the same name carries live progress figures) → no mail
 - name "purchase", data {"points", "amount_minor", "currency", "pack", "payment_ref"} → a receipt
 - name "tip", data {"amount", "from_name", "message"?, "video_title"?} → "You received a tip of …"

@@ -113,6 +113,9 @@ class MemoryContentStore:
         except KeyError:
             raise ContentNotFound(cid) from None
 
+    async def remove(self, cid: str) -> None:
+        self._data.pop(cid, None)
+
 
 # --------------------------------------------------------------------------
 # Local directory
@@ -193,6 +196,10 @@ class LocalContentStore:
             return (await asyncio.to_thread(target.stat)).st_size
         except FileNotFoundError:
             raise ContentNotFound(cid) from None
+
+    async def remove(self, cid: str) -> None:
+        if is_canonical_cid(cid):
+            await asyncio.to_thread(self.path_for(cid).unlink, True)
 
 
 def _tee(chunks: Iterator[bytes], out: IO[bytes]) -> Iterator[bytes]:
@@ -393,6 +400,18 @@ class KuboContentStore:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ContentStoreError(f"Kubo files/stat {cid}: unexpected answer {response.text[:200]!r}")
         return size
+
+    async def remove(self, cid: str) -> None:
+        """Unpin ``cid``: the node's garbage collector may then drop its blocks (those no other pin holds)."""
+        if not is_canonical_cid(cid):
+            return
+        response = await self._post("pin/rm", {"arg": cid})
+        if response.status_code == 200:
+            return
+        error = self._fail("pin/rm", cid, response)
+        if isinstance(error, ContentNotFound) or "not pinned" in self._error_message(response):
+            return
+        raise error
 
 
 def _last_json_line(text: str) -> dict[str, Any]:

@@ -331,6 +331,8 @@ class TranscodeResult:
     duration: float
     master_playlist: str = "master.m3u8"
     cover: str | None = field(default=None)
+    # The renditions of the run's plan still to come (smallest first): empty once the run is complete.
+    pending: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -343,6 +345,7 @@ class TranscodeResult:
             "cover_cid": self.cover_cid,
             "cover": self.cover,
             "duration": self.duration,
+            "pending": list(self.pending),
         }
 
     @classmethod
@@ -357,4 +360,5 @@ class TranscodeResult:
             cover_cid=data.get("cover_cid"),
             cover=data.get("cover"),
             duration=float(data["duration"]),
+            pending=tuple(str(name) for name in data.get("pending", ())),
         )

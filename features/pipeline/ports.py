@@ -106,3 +106,12 @@ class ContentStore(Protocol):
         :class:`ContentStoreError` if the store fails.
         """
         ...
+
+    async def remove(self, cid: str) -> None:
+        """Stop keeping ``cid`` (a file nothing references any more, such as a superseded master
+        playlist); a later :meth:`put_file` of the same bytes stores it again.
+
+        Idempotent: an absent or non-canonical CID is no error. Raises
+        :class:`ContentStoreError` if the store fails.
+        """
+        ...

@@ -226,6 +226,11 @@ class TranscodeService:
         """Size in bytes of a published file. Raises ContentNotFound."""
         return await self.content.size(cid)
 
+    async def unpublish(self, cid: str) -> None:
+        """Remove a published file nothing references any more (a superseded master playlist) from the
+        content store. Idempotent. Raises ContentStoreError."""
+        await self.content.remove(cid)
+
     async def discard(self, run_id: str) -> None:
         """Destroy a run for good: its checkpoints and work files go (as with `forget`) and so does its
         AES key, so the encrypted segments it published can never be decrypted again (the

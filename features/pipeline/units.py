@@ -514,7 +514,10 @@ class PublishRendition(Unit):
         published = await self._publish(ctx, previous)
         hook = ctx.params.get("on_published")
         if hook is not None:
-            await hook(published_result(published, _source(ctx).duration))
+            planned = [size["name"] for size in ctx.output_of("ConvertingInitial")["ladder"]]
+            done = {rendition["name"] for rendition in published["renditions"]}
+            pending = tuple(name for name in planned if name not in done)
+            await hook(published_result(published, _source(ctx).duration, pending))
         return published
 
     async def _publish(self, ctx: UnitContext, previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -726,7 +729,8 @@ def result_from(outputs: Mapping[str, Output]) -> TranscodeResult:
     return published_result(published, float(outputs["ConvertingInitial"]["source"]["duration"]))
 
 
-def published_result(published: Mapping[str, Any], duration: float) -> TranscodeResult:
+def published_result(published: Mapping[str, Any], duration: float, pending: tuple[str, ...] = ()) -> TranscodeResult:
+    """The video as `published` says, with the renditions still `pending` (none: the run is complete)."""
     return TranscodeResult(
         master_playlist_cid=published["master_playlist_cid"],
         manifest=dict(published["manifest"]),
@@ -737,6 +741,7 @@ def published_result(published: Mapping[str, Any], duration: float) -> Transcode
         cover=COVER if published.get("cover_cid") else None,
         duration=duration,
         master_playlist=published.get("master_playlist", MASTER),
+        pending=pending,
     )
 
 

@@ -97,7 +97,7 @@ class PlaybackService:
 
     async def _watchable(self, viewer_id: UUID | None, public_id: str) -> tuple[Video, Access]:
         video = await self.unlocks.visible_video(viewer_id, public_id)
-        if not (video.is_playable or video.playable_early):  # early: only its owner sees it (visible_video)
+        if not video.is_playable:  # READY or PUBLISHED: perhaps still upgrading (its master grows)
             raise NotPlayable()
         return video, await self.unlocks.access(viewer_id, video)
 

@@ -91,17 +91,27 @@ class VideoRepository(Protocol):
         ...
 
     async def claim_next(self, job_key: str) -> Video | None:
-        """Inside a transaction: the CONVERTING video this job already claimed (a retried or
-        re-delivered job resumes it), else the first UPLOADED video in fair order, locked (others skip
-        it) and marked as this job's; None when nothing waits. The caller moves it to CONVERTING."""
+        """Inside a transaction: the converting (or upgrading) video this job already claimed (a
+        retried or re-delivered job resumes it), else the first UPLOADED video in fair order, else a
+        playable video whose failed upgrade was retried, locked (others skip it) and marked as this
+        job's; None when nothing waits. The caller moves it to CONVERTING (an upgrade stays as it is)."""
         ...
 
     async def converting_count(self) -> int:
-        """How many videos are converting now (for the ETA of waiting videos)."""
+        """How many videos are converting (or upgrading) now (for the ETA of waiting videos)."""
         ...
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         """Videos in `states` not changed since `updated_before`, oldest first."""
+        ...
+
+    async def masters_in_use(self, cids: Collection[str]) -> set[str]:
+        """Those of `cids` that some video plays now (its master playlist, any state, any owner)."""
+        ...
+
+    async def stalled_upgrades(self, updated_before: datetime, limit: int = 100) -> list[Video]:
+        """Upgrading videos (playable, higher renditions converting) not changed since
+        `updated_before`, oldest first."""
         ...
 
 
@@ -260,6 +270,10 @@ class Transcoder(Protocol):
         """Publish one more audio rendition of a published video (run `run_id`) from the sound file at
         `audio`, without re-encoding the video. Raises InvalidAudioTrack (not audio, a bad language or a
         name the video has) and Conflict (the published files or the key are missing)."""
+        ...
+
+    async def remove_published(self, cid: str) -> None:
+        """Remove a published file no video plays any more (a superseded master playlist). Idempotent."""
         ...
 
     async def forget(self, run_id: str) -> None:

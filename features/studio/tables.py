@@ -34,6 +34,8 @@ class VideoTable(Table, tablename="videos"):
     published_bytes = BigInt(default=0)
     fair_tag = BigInt(default=0)
     transcode_job = Text(null=True, default=None)
+    pending_renditions = JSONB(default=[])  # migrations/2300_video_upgrading.sql
+    upgrade_failure = Text(null=True, default=None)
     taken_down_reason = Text(null=True, default=None)  # migrations/1800_moderation.sql
     owner_suspended = Boolean(default=False)
 

@@ -152,8 +152,8 @@ class Panel:
 
     @property
     def playable(self) -> bool:
-        """Ready or published, or (for its owner, the only one who sees it then) playable early."""
-        return self.video.is_playable or self.video.playable_early
+        """Ready or published (perhaps still upgrading: playable from its first rendition)."""
+        return self.video.is_playable
 
     @property
     def shortfall(self) -> int | None:

@@ -1,8 +1,8 @@
 """One contract, three ContentStore implementations.
 
 ``KuboContentStore`` talks to :class:`FakeKubo`, a small HTTP server on
-127.0.0.1 (random port) that implements the four RPC calls the store uses
-(``add``, ``cat``, ``pin/ls``, ``files/stat``) with Kubo's request and answer
+127.0.0.1 (random port) that implements the five RPC calls the store uses
+(``add``, ``cat``, ``pin/ls``, ``pin/rm``, ``files/stat``) with Kubo's request and answer
 shapes, computes CIDs with our own ``ipfs.py`` (which is checked against the
 reference implementation elsewhere), and checks every request it receives:
 POST only, the exact ``add`` flags that make the CID reproducible, a
@@ -153,6 +153,12 @@ def _handle(fake: FakeKubo, method: str, target: str, headers: Any, body: bytes)
             return 200, json.dumps({"Keys": {arg: {"Type": "recursive"}}}).encode(), "application/json"
         return fake.error(f"path '/ipfs/{arg}' is not pinned")
 
+    if url.path == "/api/v0/pin/rm":
+        arg = _single(query, "arg")
+        if fake.blocks.pop(arg, None) is None:  # unpinned: the node's GC may drop it (here at once)
+            return fake.error(f"{arg} is not pinned")
+        return 200, json.dumps({"Pins": [arg]}).encode(), "application/json"
+
     if url.path == "/api/v0/files/stat":
         _expect(arg.startswith("/ipfs/"), f"files/stat: {arg!r} is not an /ipfs/ path")
         cid = arg.removeprefix("/ipfs/")
@@ -284,6 +290,29 @@ async def test_put_is_idempotent(subject: StoreUnderTest, tmp_path: Path) -> Non
     other.write_bytes(data + b"x")
     assert await subject.store.put_file(other) != cid1
     assert subject.stored_copies() == 2
+
+
+@pytest.mark.asyncio
+async def test_a_removed_file_is_gone_until_put_again(subject: StoreUnderTest, tmp_path: Path) -> None:
+    kept, superseded = tmp_path / "kept.m3u8", tmp_path / "old.m3u8"
+    kept.write_bytes(b"#EXTM3U\nkept\n")
+    superseded.write_bytes(b"#EXTM3U\nsuperseded\n")
+    kept_cid = await subject.store.put_file(kept)
+    old_cid = await subject.store.put_file(superseded)
+    assert subject.stored_copies() == 2
+    await subject.store.remove(old_cid)
+    assert subject.stored_copies() == 1
+    assert not await subject.store.has(old_cid)
+    with pytest.raises(ContentNotFound):
+        await subject.store.read(old_cid)
+    assert await subject.store.read(kept_cid) == b"#EXTM3U\nkept\n"
+    await subject.store.remove(old_cid)  # idempotent
+    await subject.store.remove(ABSENT_CID)
+    for bad in NOT_CIDS:
+        await subject.store.remove(bad)
+    assert subject.stored_copies() == 1
+    assert await subject.store.put_file(superseded) == old_cid  # the same bytes come back under the same CID
+    assert await subject.store.read(old_cid) == b"#EXTM3U\nsuperseded\n"
 
 
 @pytest.mark.asyncio

@@ -387,3 +387,69 @@ async def test_a_staff_override_is_stored_replaced_and_removed(store: Store) -> 
     assert await store.quotas.override(owner) == (None, 0)
     assert await store.quotas.set_override(owner, None, None, T0)
     assert await store.quotas.override(owner) == (None, None)
+
+
+def early(master: str, pending: tuple[str, ...]) -> Transcoded:
+    return Transcoded(
+        playlist=master,
+        manifest={"master.m3u8": master, "480p/index.m3u8": "cid-480p"},
+        video_tracks=({"name": "480p", "width": 854, "height": 480, "bandwidth": 1},),
+        audio_tracks=(),
+        subtitle_tracks=(),
+        cover=None,
+        duration=12.5,
+        pending=pending,
+    )
+
+
+async def test_an_upgrading_video_is_resumed_by_its_job_and_watched_by_the_sweep(store: Store) -> None:
+    owner = await store.new_owner()
+    before = await store.videos.converting_count()
+    video = draft(owner)
+    await store.videos.add(video)
+    video.begin_upload(T0)
+    video.accept_source("uploads/u", 10, META, T0)
+    await store.videos.save(video)
+    claimed = await store.videos.claim_next("job-u")
+    assert claimed is not None
+    assert claimed.id == video.id
+    claimed.start_converting(T0)
+    await store.videos.save(claimed)
+    claimed.publish_rendition(early("master-u-480p", ("720p", "1080p")), T0 + timedelta(seconds=5))
+    await store.videos.save(claimed)
+
+    stored = await store.videos.get(video.id)
+    assert stored is not None
+    assert (stored.state, stored.pending_renditions, stored.upgrade_failure) == (
+        VideoState.READY,
+        ["720p", "1080p"],
+        None,
+    )
+    assert stored.upgrading
+    assert await store.videos.converting_count() == before + 1
+    again = await store.videos.claim_next("job-u")  # the redelivered job finds the video it was upgrading
+    assert again is not None
+    assert again.id == video.id
+    assert await store.videos.claim_next("job-other") is None  # nobody else takes it
+    figure = ProcessingProgress(60.0, "Converting video to 720p", 8, 12, 20.0, T0 + timedelta(seconds=9))
+    assert await store.videos.record_progress(video.id, figure)
+    assert await store.videos.masters_in_use(["master-u-480p", "never-played"]) == {"master-u-480p"}
+
+    assert await store.videos.stalled_upgrades(T0 + timedelta(seconds=9)) == []
+    [stalled] = await store.videos.stalled_upgrades(T0 + timedelta(minutes=31))
+    assert stalled.id == video.id
+    stalled.fail("stopped responding", T0 + timedelta(minutes=31))
+    await store.videos.save(stalled)
+    assert await store.videos.stalled_upgrades(T0 + timedelta(hours=2)) == []
+    assert await store.videos.claim_next("job-u") is None  # a failed upgrade waits for its owner's retry
+    assert not await store.videos.record_progress(video.id, figure)
+
+    failed = await store.videos.get(video.id)
+    assert failed is not None
+    assert failed.state is VideoState.READY
+    failed.retry_upgrade(T0 + timedelta(hours=3))
+    await store.videos.save(failed)
+    retried = await store.videos.claim_next("job-retry")  # queued again: the next free job takes it
+    assert retried is not None
+    assert retried.id == video.id
+    assert retried.transcode_job == "job-retry"

@@ -42,6 +42,10 @@ async def playable(service: TranscodeService, run_id: str, result: TranscodeResu
                 assert segment.key.iv is not None
                 clear = decrypt_bytes(data, key.key, bytes.fromhex(segment.key.iv[2:]))
                 assert clear[:1] == b"\x47"  # an MPEG-TS packet
+    # The video's IPFS directory at this publication holds this master and every file it names.
+    directory = await service.ipfs_directory(manifest, f"https://hypha.example/v/{run_id}/key")
+    assert set(directory.files) == set(manifest)
+    assert directory.files["master.m3u8"].cid == manifest["master.m3u8"]
     assert [p.uri for p in master.playlists] == [r.playlist for r in result.renditions]
     assert any(m.type == "AUDIO" for m in master.media)
     assert any(m.type == "SUBTITLES" for m in master.media)

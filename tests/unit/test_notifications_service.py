@@ -81,6 +81,19 @@ async def status_of(memory: Injector, event_id: int) -> Any:
             "http://127.0.0.1:8000/studio",
         ),
         (
+            "video",
+            {
+                "video_id": "v1",
+                "state": "PUBLISHED",
+                "title": "Alps at dawn",
+                "upgrade": True,
+                "upgrade_failure": "ConvertVideoTo720p: boom",
+            },
+            "Processing failed: Alps at dawn",
+            ["ConvertVideoTo720p: boom", "still plays"],
+            "http://127.0.0.1:8000/studio",
+        ),
+        (
             "purchase",
             {"points": 1200, "amount_minor": 1000, "currency": "USD", "pack": "Large", "payment_ref": "pay_42"},
             "Your receipt: 1,200 points",
@@ -102,7 +115,7 @@ async def status_of(memory: Injector, event_id: int) -> Any:
             "http://127.0.0.1:8000/studio/payouts",
         ),
     ],
-    ids=["video-ready", "video-failed", "purchase", "tip", "payout-paid"],
+    ids=["video-ready", "video-failed", "video-upgrade-failed", "purchase", "tip", "payout-paid"],
 )
 async def test_each_event_kind_becomes_its_mail(
     service: NotificationService,
@@ -127,6 +140,18 @@ async def test_each_event_kind_becomes_its_mail(
     assert f'href="{link}"' in mail.html
     assert "Hypha" in mail.text
     assert "Hypha" in mail.html
+
+
+async def test_a_video_that_already_plays_is_news_once_not_at_each_higher_rendition(
+    service: NotificationService, bus: MemoryEventBus, outbox: MemoryOutbox, ada: User
+) -> None:
+    ready = {"video_id": "v1", "public_id": "Ab3_xYz09-Kq", "title": "Alps at dawn"}
+    await bus.publish(topic(ada), "video", {**ready, "state": "READY", "pending": ["720p", "1080p"]})
+    await bus.publish(topic(ada), "video", {**ready, "state": "READY", "upgrade": True, "pending": ["1080p"]})
+    await bus.publish(topic(ada), "video", {**ready, "state": "PUBLISHED"})
+    await bus.publish(topic(ada), "video", {**ready, "state": "PUBLISHED", "upgrade": True})
+    await service.process_new_events()
+    assert [mail.subject for mail in outbox.sent] == ["Your video is ready: Alps at dawn"]
 
 
 async def test_progress_events_other_names_and_other_topics_send_nothing(

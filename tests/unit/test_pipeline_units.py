@@ -274,6 +274,7 @@ def test_a_transcode_result_round_trips_through_json_shapes() -> None:
         "cover_cid": None,
         "cover": None,
         "duration": 2.0,
+        "pending": ["720p", "1080p"],
     }
     assert TranscodeResult.from_dict(data).to_dict() == data
     # A result recorded before several audio tracks (one track, no default flag) still reads: its one track.

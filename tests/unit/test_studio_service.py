@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from uuid import UUID
 
 import pytest
 from injector import Injector
 
+from core.clock import Clock, FrozenClock
 from core.di import get_port
+from core.errors import Conflict
 from core.events import EventBus, MemoryEventBus
 from core.ids import uuid7
 from core.jobs import JobQueue, MemoryJobQueue
@@ -239,12 +244,12 @@ async def test_processing_publishes_figures_and_ends_ready_with_tracks(
     assert done.progress.percent == 100.0
     assert figures[-1] == 100.0
     events = [e.data for e in bus.events if e.topic == f"user:{owner}"]
-    assert events[-1] == {
-        "video_id": str(video.id),
-        "public_id": video.public_id,
-        "state": "READY",
-        "title": "Tides",
-    }
+    ready = [e for e in events if e["state"] == "READY"]
+    # READY once as news (playable: the owner's "ready" mail), then the finished run, which is not news again.
+    assert ready == [
+        {"video_id": str(video.id), "public_id": video.public_id, "state": "READY", "title": "Tides"},
+        {"video_id": str(video.id), "public_id": video.public_id, "state": "READY", "title": "Tides", "upgrade": True},
+    ]
     steps = [e.get("step") for e in events if "step" in e]
     assert steps[:2] == ["Converting subtitles", "Converting audio"]
     order = memory.get(MemoryTranscoder).runs[0]
@@ -373,26 +378,112 @@ async def test_the_sweep_requeues_forgotten_waiting_videos_and_fails_silent_conv
     assert "stopped responding" in (failed.failure_reason or "")
 
 
-async def test_a_video_is_playable_by_its_owner_once_its_first_rendition_is_published(
-    studio: StudioService, bus: MemoryEventBus
+@pytest.fixture
+def upgrading(memory: Injector) -> MemoryTranscoder:
+    """The in-memory transcoder converting 720p and 1080p after 480p, held before them until the test
+    sets `hold_upgrades` (so it sees the video in between)."""
+    transcoder = memory.get(MemoryTranscoder)
+    transcoder.upgrades = ("720p", "1080p")
+    transcoder.hold_upgrades = asyncio.Event()
+    return transcoder
+
+
+async def test_a_video_is_ready_at_480p_while_its_higher_renditions_convert(
+    studio: StudioService, bus: MemoryEventBus, upgrading: MemoryTranscoder
 ) -> None:
     owner = uuid7()
     video = await upload_file(studio, owner, await studio.create_video(owner, "Early"), fake_media(HD))
-    seen: list[tuple[str, VideoState, bool, list[str]]] = []
-
-    async def job_progress(figure: object) -> None:
-        now = await studio.get_video(video.id)
-        assert now is not None
-        names = [t["name"] for t in now.video_tracks]
-        seen.append((figure.step, now.state, now.playable_early, names))  # type: ignore[attr-defined]
-
-    done = await studio.process(video.id, on_progress=job_progress)
+    job = asyncio.create_task(studio.process(video.id))
+    between = await _until(studio, video.id, lambda v: v.state is VideoState.READY)
+    # Playable (and so publishable) at 480p; 720p and 1080p on the way; not FAILED, not converting.
+    assert between.is_playable
+    assert between.upgrading
+    assert not between.is_complete
+    assert [t["name"] for t in between.video_tracks] == ["480p"]
+    assert between.pending_renditions == ["720p", "1080p"]
+    assert set(between.manifest) == {"master.m3u8", "480p/index.m3u8"}
+    # Late subtitles would be left out of the next master: refused until every rendition is done.
+    with pytest.raises(Conflict, match="every quality"):
+        await studio.add_subtitle(owner, video.id, b"WEBVTT\n\n00:00.000 --> 00:01.000\nHi\n", "fr", "French")
+    assert upgrading.hold_upgrades is not None
+    upgrading.hold_upgrades.set()
+    done = await job
     assert done is not None
-    # Before the 480p step nothing is playable; after it (the fake's last step) it is, still converting.
-    assert next(s for s in seen if s[0] == "Converting audio")[1:] == (VideoState.CONVERTING, False, [])
-    assert next(s for s in seen if s[0] == "Publishing")[1:] == (VideoState.CONVERTING, True, ["480p"])
     assert done.state is VideoState.READY
-    assert not done.playable_early
-    assert done.is_playable
-    states = [e.data["state"] for e in bus.events if e.topic == f"user:{owner}" and "public_id" in e.data]
-    assert states[-3:] == ["CONVERTING", "CONVERTING", "READY"]  # started, playable early (the tile hears), ready
+    assert done.is_complete
+    assert [t["name"] for t in done.video_tracks] == ["480p", "720p", "1080p"]
+    assert done.playlist != between.playlist
+    assert done.manifest["master.m3u8"] == done.playlist  # the master and its manifest changed together
+    # Each master replaced by the next is removed from the content store; the one playing now stays.
+    assert upgrading.removed == [between.playlist, f"{between.playlist}-720p"]
+    ready = [e.data for e in bus.events if e.topic == f"user:{owner}" and e.data.get("state") == "READY"]
+    assert [e.get("upgrade", False) for e in ready] == [False, True, True, True]  # news once: when playable
+    assert ready[0]["pending"] == ["720p", "1080p"]
+    assert "pending" not in ready[-1]
+
+
+async def test_a_failed_upgrade_leaves_the_video_playable_and_can_be_retried(
+    studio: StudioService, jobs: MemoryJobQueue, bus: MemoryEventBus, upgrading: MemoryTranscoder
+) -> None:
+    owner = uuid7()
+    upgrading.hold_upgrades = None
+    upgrading.fail_upgrades = "the encoder crashed"
+    video = await upload_file(studio, owner, await studio.create_video(owner, "Halfway"), fake_media(HD))
+    with pytest.raises(UnitFailed):
+        await studio.process(video.id, last_attempt=False)  # the queue retries it
+    retried = await studio.get_video(video.id)
+    assert retried is not None
+    assert retried.upgrading
+    failed = await studio.process(video.id, last_attempt=True)
+    assert failed is not None
+    assert failed.state is VideoState.READY  # never FAILED for viewers: it plays at 480p
+    assert failed.is_playable
+    assert not failed.upgrading
+    assert failed.upgrade_failure == "ConvertVideoTo720p: the encoder crashed"
+    assert failed.pending_renditions == ["720p", "1080p"]
+    told = [e.data for e in bus.events if e.topic == f"user:{owner}" and "upgrade_failure" in e.data]
+    assert [(e["state"], e["title"]) for e in told] == [("READY", "Halfway")]  # the creator hears once
+
+    upgrading.fail_upgrades = None
+    jobs.jobs.clear()
+    again = await studio.retry(owner, video.id)
+    assert again.upgrading
+    assert [j.key for j in jobs.jobs] == [f"transcode:{video.id}"]
+    done = await studio.process_next("transcode:retry")
+    assert done is not None
+    assert done.id == video.id
+    assert done.is_complete
+    assert [t["name"] for t in done.video_tracks] == ["480p", "720p", "1080p"]
+    with pytest.raises(Conflict):
+        await studio.retry(owner, video.id)  # nothing left to retry
+
+
+async def test_the_sweep_fails_a_stalled_upgrade_but_not_the_video(
+    studio: StudioService, memory: Injector, upgrading: MemoryTranscoder
+) -> None:
+    owner = uuid7()
+    clock = get_port(memory, Clock)
+    assert isinstance(clock, FrozenClock)
+    video = await upload_file(studio, owner, await studio.create_video(owner, "Stalled"), fake_media(HD))
+    job = asyncio.create_task(studio.process(video.id))
+    await _until(studio, video.id, lambda v: v.upgrading)
+    clock.advance(timedelta(hours=1))
+    assert await studio.sweep() == 1
+    swept = await studio.get_video(video.id)
+    assert swept is not None
+    assert swept.state is VideoState.READY
+    assert swept.is_playable
+    assert "stopped responding" in (swept.upgrade_failure or "")
+    job.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await job
+
+
+async def _until(studio: StudioService, video_id: UUID, condition: Callable[[Video], bool]) -> Video:
+    for _ in range(500):
+        video = await studio.get_video(video_id)
+        assert video is not None
+        if condition(video):
+            return video
+        await asyncio.sleep(0.01)
+    raise AssertionError("the video never reached the expected state")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from core.errors import Conflict
 from core.pipeline import Progress, ProgressSink, UnitFailed
 from features.pipeline.added_audio import AudioTrackError
-from features.pipeline.model import ContentNotFound, ProbeError, TranscodeRequest, TranscodeResult
+from features.pipeline.model import ContentNotFound, ContentStoreError, ProbeError, TranscodeRequest, TranscodeResult
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
 from features.pipeline.ports import FfmpegFailed
 from features.pipeline.service import TranscodeService
@@ -26,6 +27,8 @@ from features.studio.model import (
     UnreadableMedia,
 )
 from features.studio.ports import AddedAudio, AddedSubtitle, TranscodeOrder
+
+log = logging.getLogger("hypha.studio")
 
 
 class PipelineTranscoder:
@@ -80,6 +83,7 @@ class PipelineTranscoder:
             cover=result["cover_cid"],
             duration=result["duration"],
             published_bytes=published,
+            pending=tuple(result.get("pending", ())),
         )
 
     async def published_file(self, cid: str) -> bytes | None:
@@ -87,6 +91,12 @@ class PipelineTranscoder:
             return await self.service.read_published(cid)
         except ContentNotFound:
             return None
+
+    async def remove_published(self, cid: str) -> None:
+        try:
+            await self.service.unpublish(cid)
+        except ContentStoreError as error:  # only space is lost: the video plays from its new master
+            log.warning("could not remove the superseded file %s: %s", cid, error)
 
     async def forget(self, run_id: str) -> None:
         await self.service.forget(run_id)
@@ -141,15 +151,22 @@ class MemoryTranscoder:
     `fail_next` holds reasons: each run pops one and fails with it (a UnitFailed), like a flaky unit;
     `step_seconds` makes each step take that long (for tests of what happens meanwhile);
     `fail_permanently` fails every run with that reason as a permanent UnitFailed (a spent CPU budget).
+    `upgrades` names higher renditions converted after the first publication (480p): each is then
+    published with a new master; `hold_upgrades`, when given, is waited for before they start (tests
+    watch the video playable while upgrading), and `fail_upgrades` fails them with that reason.
     """
 
     fail_next: list[str] = field(default_factory=list)
     step_seconds: float = 0.0
     fail_permanently: str | None = None
+    upgrades: tuple[str, ...] = ()
+    hold_upgrades: asyncio.Event | None = None
+    fail_upgrades: str | None = None
     runs: list[TranscodeOrder] = field(default_factory=list)
     completed: set[str] = field(default_factory=set)
     forgotten: list[str] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # published files removed (superseded masters)
 
     async def probe(self, path: Path) -> SourceMeta:
         head = await asyncio.to_thread(_head, path)
@@ -182,18 +199,39 @@ class MemoryTranscoder:
             if index == 2 and self.fail_next:
                 raise UnitFailed("ConvertVideoTo480p", self.fail_next.pop(0))
             if index == 2 and on_published is not None:  # playable in 480p before the last step
-                await on_published(self._result(order))
+                await on_published(self._result(order, 0))
+            if index == 2 and self.upgrades:
+                if self.hold_upgrades is not None:
+                    await self.hold_upgrades.wait()
+                if self.fail_upgrades is not None:
+                    raise UnitFailed(f"ConvertVideoTo{self.upgrades[0]}", self.fail_upgrades)
+                for done in range(1, len(self.upgrades) + 1):
+                    if on_published is not None:
+                        await on_published(self._result(order, done))
         if on_progress is not None:
             await on_progress(Progress(order.run_id, FAKE_STEPS[-1], steps, steps, 100.0, 0.0, finished=True))
         self.completed.add(order.run_id)
-        return self._result(order)
+        return self._result(order, len(self.upgrades))
 
-    def _result(self, order: TranscodeOrder) -> Transcoded:
+    def _result(self, order: TranscodeOrder, upgraded: int) -> Transcoded:
+        """The video as published with the first `upgraded` of `upgrades` added to 480p."""
         digest = hashlib.sha256(order.run_id.encode()).hexdigest()[:16]
+        names = self.upgrades[:upgraded]
+        master = f"fake-master-{digest}" + "".join(f"-{name}" for name in names)
+        heights = {"720p": (1280, 720, 3_000_000), "1080p": (1920, 1080, 6_000_000)}
+        higher = tuple(
+            {"name": name, "width": heights[name][0], "height": heights[name][1], "bandwidth": heights[name][2]}
+            for name in names
+        )
         return Transcoded(
-            playlist=f"fake-master-{digest}",
-            manifest={"master.m3u8": f"fake-master-{digest}", "480p/index.m3u8": f"fake-480p-{digest}"},
-            video_tracks=({"name": "480p", "width": 854, "height": 480, "bandwidth": 1_400_000},),
+            playlist=master,
+            manifest={
+                "master.m3u8": master,
+                "480p/index.m3u8": f"fake-480p-{digest}",
+                **{f"{name}/index.m3u8": f"fake-{name}-{digest}" for name in names},
+            },
+            pending=self.upgrades[upgraded:],
+            video_tracks=({"name": "480p", "width": 854, "height": 480, "bandwidth": 1_400_000}, *higher),
             audio_tracks=({"name": "Stereo", "language": "und", "playlist": "audio/index.m3u8"},),
             subtitle_tracks=tuple(
                 {"language": s.language, "label": s.label, "playlist": f"subs/{s.language}.m3u8"}
@@ -205,6 +243,9 @@ class MemoryTranscoder:
 
     async def published_file(self, cid: str) -> bytes | None:
         return FAKE_JPEG if cid.startswith("fake-cover-") else None
+
+    async def remove_published(self, cid: str) -> None:
+        self.removed.append(cid)
 
     async def forget(self, run_id: str) -> None:
         self.forgotten.append(run_id)

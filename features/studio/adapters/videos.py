@@ -54,6 +54,8 @@ def _video(row: Mapping[str, Any]) -> Video:
         published_bytes=row["published_bytes"],
         fair_tag=row["fair_tag"],
         transcode_job=row["transcode_job"],
+        pending_renditions=[str(name) for name in _json(row["pending_renditions"]) or []],
+        upgrade_failure=row["upgrade_failure"],
         taken_down_reason=row["taken_down_reason"],
         owner_suspended=row["owner_suspended"],
     )
@@ -85,6 +87,8 @@ def _columns(video: Video) -> dict[str, Any]:
         "published_bytes": video.published_bytes,
         "fair_tag": video.fair_tag,
         "transcode_job": video.transcode_job,
+        "pending_renditions": json.dumps(video.pending_renditions),
+        "upgrade_failure": video.upgrade_failure,
     }
 
 
@@ -122,14 +126,13 @@ class PiccoloVideoRepository:
         await VideoTable.update(**_columns(video)).where(VideoTable.id == video.id)
 
     async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
-        changed = (
-            await VideoTable.update(
-                {VideoTable.progress: json.dumps(progress.to_dict()), VideoTable.updated_at: progress.updated_at}
-            )
-            .where((VideoTable.id == video_id) & (VideoTable.state == VideoState.CONVERTING.value))
-            .returning(VideoTable.id)
+        changed = await self.db.fetchval(
+            f"UPDATE videos SET progress = $2, updated_at = $3 WHERE id = $1 AND {_CONVERTING} RETURNING id",  # noqa: S608
+            video_id,
+            json.dumps(progress.to_dict()),
+            progress.updated_at,
         )
-        return bool(changed)
+        return changed is not None
 
     async def list_for_owner(
         self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
@@ -255,12 +258,18 @@ class PiccoloVideoRepository:
     async def claim_next(self, job_key: str) -> Video | None:
         # SQL: FOR UPDATE SKIP LOCKED in the fair queue's order (concurrent jobs each take another video)
         row = await self.db.fetchrow(
-            "SELECT * FROM videos WHERE state = 'converting' AND transcode_job = $1 LIMIT 1 FOR UPDATE", job_key
+            f"SELECT * FROM videos WHERE {_CONVERTING} AND transcode_job = $1 LIMIT 1 FOR UPDATE",  # noqa: S608
+            job_key,
         )
         if row is None:
             row = await self.db.fetchrow(
                 "SELECT * FROM videos WHERE state = 'uploaded' AND source_key IS NOT NULL"
                 " ORDER BY fair_tag, queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+        if row is None:  # a failed upgrade its owner retried (it plays meanwhile, so it comes after uploads)
+            row = await self.db.fetchrow(
+                f"SELECT * FROM videos WHERE {_UPGRADING} AND transcode_job IS NULL AND source_key IS NOT NULL"  # noqa: S608
+                " ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
             )
         if row is None:
             return None
@@ -269,7 +278,7 @@ class PiccoloVideoRepository:
         return video
 
     async def converting_count(self) -> int:
-        return int(await VideoTable.count().where(VideoTable.state == VideoState.CONVERTING.value))
+        return int(await self.db.fetchval(f"SELECT count(*) FROM videos WHERE {_CONVERTING}"))  # noqa: S608
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         rows = (
@@ -281,6 +290,23 @@ class PiccoloVideoRepository:
         )
         return [_video(row) for row in rows]
 
+    async def masters_in_use(self, cids: Collection[str]) -> set[str]:
+        rows = await self.db.fetch("SELECT DISTINCT playlist FROM videos WHERE playlist = ANY($1::text[])", list(cids))
+        return {str(row["playlist"]) for row in rows}
+
+    async def stalled_upgrades(self, updated_before: datetime, limit: int = 100) -> list[Video]:
+        rows = await self.db.fetch(
+            f"SELECT * FROM videos WHERE {_UPGRADING} AND updated_at < $1 ORDER BY updated_at LIMIT $2",  # noqa: S608
+            updated_before,
+            limit,
+        )
+        return [_video(row) for row in rows]
+
+
+# A playable video whose higher renditions still convert (Video.upgrading), and one the pipeline
+# works on (Video.converting), in SQL: constant fragments, never input (hence the S608 waivers).
+_UPGRADING = "state IN ('ready', 'published') AND pending_renditions <> '[]'::jsonb AND upgrade_failure IS NULL"
+_CONVERTING = f"(state = 'converting' OR ({_UPGRADING}))"
 
 _SUMMARY_COLUMNS = (
     "id, public_id, owner_id, title, state, duration, created_at, updated_at, cover_image, fallback_cover_image"
@@ -381,7 +407,7 @@ class MemoryVideoRepository:
 
     async def record_progress(self, video_id: UUID, progress: ProcessingProgress) -> bool:
         video = self.videos.get(video_id)
-        if video is None or video.state is not VideoState.CONVERTING:
+        if video is None or not video.converting:
             return False
         self.videos[video_id] = replace(video, progress=progress, updated_at=progress.updated_at)
         return True
@@ -445,18 +471,32 @@ class MemoryVideoRepository:
 
     async def claim_next(self, job_key: str) -> Video | None:
         for video in self.videos.values():
-            if video.state is VideoState.CONVERTING and video.transcode_job == job_key:
+            if video.converting and video.transcode_job == job_key:
                 return _copy(video)
         waiting = [v for v in self._waiting() if v.source_key is not None]
+        if not waiting:
+            waiting = sorted(
+                (v for v in self.videos.values() if v.upgrading and v.transcode_job is None and v.source_key),
+                key=lambda v: (v.queued_at or v.updated_at, v.id),
+            )
         if not waiting:
             return None
         return replace(_copy(waiting[0]), transcode_job=job_key)
 
     async def converting_count(self) -> int:
-        return sum(1 for v in self.videos.values() if v.state is VideoState.CONVERTING)
+        return sum(1 for v in self.videos.values() if v.converting)
 
     async def stalled(self, states: frozenset[VideoState], updated_before: datetime, limit: int = 100) -> list[Video]:
         found = [v for v in self.videos.values() if v.state in states and v.updated_at < updated_before]
+        found.sort(key=lambda v: v.updated_at)
+        return [_copy(v) for v in found[:limit]]
+
+    async def masters_in_use(self, cids: Collection[str]) -> set[str]:
+        wanted = set(cids)
+        return {v.playlist for v in self.videos.values() if v.playlist is not None and v.playlist in wanted}
+
+    async def stalled_upgrades(self, updated_before: datetime, limit: int = 100) -> list[Video]:
+        found = [v for v in self.videos.values() if v.upgrading and v.updated_at < updated_before]
         found.sort(key=lambda v: v.updated_at)
         return [_copy(v) for v in found[:limit]]
 
@@ -476,4 +516,5 @@ def _copy(video: Video) -> Video:
         audio_tracks=[dict(t) for t in video.audio_tracks],
         subtitle_tracks=[dict(t) for t in video.subtitle_tracks],
         subtitle_sources=list(video.subtitle_sources),
+        pending_renditions=list(video.pending_renditions),
     )

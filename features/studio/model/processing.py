@@ -127,3 +127,4 @@ class Transcoded:
     cover: str | None
     duration: float | None
     published_bytes: int = 0  # the bytes of every published file, measured in the content store
+    pending: tuple[str, ...] = ()  # renditions still converting after this publication (none: complete)

@@ -9,6 +9,12 @@ A Video moves through a finite-state machine:
 
 Every change of state goes through `Video._move`, so an illegal transition raises
 `IllegalVideoTransition` (a Conflict the web layer turns into 409) and leaves the video as it was.
+
+A video becomes READY when its first rendition is published (`publish_rendition`): it plays, can be
+priced and published, while its higher renditions still convert. Until they are done it is
+"upgrading" (`pending_renditions`, beside the state, not a state of its own: a READY or PUBLISHED
+video may be upgrading). A failed upgrade (`upgrade_failure`) never makes a playable video FAILED:
+it keeps playing at what was published, and its owner may retry the upgrade.
 """
 
 from __future__ import annotations
@@ -83,6 +89,8 @@ TRANSITIONS: Mapping[VideoState, frozenset[VideoState]] = {
 ACCEPTS_SOURCE = frozenset({S.DRAFT, S.UPLOADING, S.REJECTED})
 # States whose work is still ahead: the tile shows a progress figure.
 IN_PROGRESS = frozenset({S.UPLOADED, S.CONVERTING})
+# States in which a video plays (once it has a master playlist); it may still be upgrading in them.
+PLAYABLE = frozenset({S.READY, S.PUBLISHED})
 
 
 class IllegalVideoTransition(Conflict, IllegalTransition):
@@ -175,6 +183,9 @@ class Video:
     published_bytes: int = 0
     fair_tag: int = 0  # its place in the fair transcoding queue (see StudioService)
     transcode_job: str | None = None  # the key of the job that claimed it for conversion
+    # Renditions still converting while the video already plays (smallest first); see `upgrading`.
+    pending_renditions: list[str] = field(default_factory=list)
+    upgrade_failure: str | None = None  # why the pending renditions stopped (the video still plays)
     # Moderation: set only through StudioService.take_down / restore / hide_owner (never by save()).
     taken_down_reason: str | None = None
     owner_suspended: bool = False
@@ -236,41 +247,36 @@ class Video:
         self.src_meta = None
 
     def start_converting(self, now: datetime) -> None:
-        """A worker picked the video up. Idempotent: a retried job finds it already converting."""
-        if self.state is VideoState.CONVERTING:
+        """A worker picked the video up. Idempotent: a retried job finds it already converting (or, if
+        it already plays, upgrading: the job resumes its pending renditions)."""
+        if self.converting:
             return
         self._move(VideoState.CONVERTING, now)
         self.failure_reason = None
 
     def record_progress(self, progress: ProcessingProgress) -> None:
-        if self.state is not VideoState.CONVERTING:
+        if not self.converting:
             raise IllegalVideoTransition(self.state, VideoState.CONVERTING)
         self.progress = progress
         self.updated_at = progress.updated_at
 
     def finish_converting(self, result: Transcoded, now: datetime) -> None:
-        self._move(VideoState.READY, now)
-        self.playlist = result.playlist
-        self.manifest = dict(result.manifest)
-        self.video_tracks = [dict(t) for t in result.video_tracks]
-        self.audio_tracks = [dict(t) for t in result.audio_tracks]
-        self.subtitle_tracks = [dict(t) for t in result.subtitle_tracks]
-        self.fallback_cover_image = result.cover
-        self.published_bytes = result.published_bytes
-        if result.duration:
-            self.duration = result.duration
+        """Every rendition is published: a converting video becomes READY, an upgrading one (already
+        READY or PUBLISHED) stays as it is, now complete."""
+        if self.state in PLAYABLE:
+            self.updated_at = now
+        else:
+            self._move(VideoState.READY, now)
+        self._take(result)
+        self.pending_renditions = []
+        self.upgrade_failure = None
         if self.progress is not None:
             self.progress = replace(
                 self.progress, percent=100.0, step="Ready", step_index=self.progress.steps, eta_seconds=0.0
             )
         self.failure_reason = None
 
-    def publish_early(self, result: Transcoded, now: datetime) -> None:
-        """The pipeline published the video in its first renditions while it converts the others: the
-        owner can watch it now; it stays CONVERTING (not publishable to viewers) until every rendition
-        is done (`finish_converting`). Idempotent: a redone step tells of the same publication again."""
-        if self.state is not VideoState.CONVERTING:
-            raise IllegalVideoTransition(self.state, VideoState.CONVERTING)
+    def _take(self, result: Transcoded) -> None:
         self.playlist = result.playlist
         self.manifest = dict(result.manifest)
         self.video_tracks = [dict(t) for t in result.video_tracks]
@@ -280,11 +286,43 @@ class Video:
         self.published_bytes = result.published_bytes
         if result.duration:
             self.duration = result.duration
+
+    def publish_rendition(self, result: Transcoded, now: datetime) -> None:
+        """The pipeline published the video as far as `result` says, while it converts the renditions
+        `result.pending`. The first publication makes a converting video READY: it plays (at 480p),
+        can be priced and published, and is upgrading until `finish_converting`; each later one swaps
+        in the new master playlist and manifest (one row update: a viewer gets the old pair or the new
+        one). Idempotent: a redone step after a crash tells of the same publication again.
+        Raises IllegalVideoTransition when the video is neither converting nor upgrading."""
+        if self.state is VideoState.CONVERTING:
+            self._move(VideoState.READY, now)
+        elif not self.upgrading:
+            raise IllegalVideoTransition(self.state, VideoState.READY)
+        self._take(result)
+        self.pending_renditions = list(result.pending)
+        self.failure_reason = None
         self.updated_at = now
 
     def fail(self, reason: str, now: datetime) -> None:
+        """The conversion failed. A video that already plays is not FAILED: only its upgrade is (it
+        keeps playing at what was published; `retry_upgrade` tries the rest again)."""
+        if self.upgrading:
+            self.upgrade_failure = reason
+            self.updated_at = now
+            return
         self._move(VideoState.FAILED, now)
         self.failure_reason = reason
+
+    def retry_upgrade(self, now: datetime) -> None:
+        """Queue the failed upgrade again (it resumes from its last completed step). Raises Conflict
+        when there is no failed upgrade."""
+        if self.state not in PLAYABLE or not self.pending_renditions or self.upgrade_failure is None:
+            raise Conflict("This video has no failed conversion to retry.")
+        self.upgrade_failure = None
+        self.transcode_job = None
+        self.progress = None
+        self.queued_at = now
+        self.updated_at = now
 
     def retry(self, now: datetime) -> None:
         """Put a failed video back in the queue (processing resumes from its last completed step)."""
@@ -300,6 +338,8 @@ class Video:
 
     def archive(self, now: datetime) -> None:
         self._move(VideoState.ARCHIVED, now)
+        self.pending_renditions = []
+        self.upgrade_failure = None
 
     def strip(self, now: datetime) -> None:
         """Archive the video and forget its content and everything its creator wrote about it (the row
@@ -323,6 +363,8 @@ class Video:
         self.failure_reason = None
         self.progress = None
         self.queued_at = None
+        self.pending_renditions = []
+        self.upgrade_failure = None
         self.updated_at = now
 
     @property
@@ -337,14 +379,17 @@ class Video:
 
     @property
     def accepts_subtitles(self) -> bool:
-        """Before processing (they go through the pipeline), or once ready (published at once, as one
-        more subtitles rendition); not while the pipeline works on the video."""
-        return self.accepts_source or self.is_playable
+        """Before processing (they go through the pipeline), or once every rendition is published (at
+        once, as one more subtitles rendition); not while the pipeline works on the video (nor while
+        renditions are pending: their next master would leave the new track out)."""
+        return self.accepts_source or self.is_complete
 
     def check_new_subtitle(self, language: str) -> None:
         """Raises Conflict (not now) or InvalidSubtitle (too many, or the language is taken)."""
         if not self.accepts_subtitles:
-            raise Conflict("Subtitles can be added before the video is processed or once it is ready, not meanwhile.")
+            raise Conflict(
+                "Subtitles can be added before the video is processed or once every quality is ready, not meanwhile."
+            )
         if len(self.subtitle_sources) >= SUBTITLES_PER_VIDEO:
             raise InvalidSubtitle(f"A video can have at most {SUBTITLES_PER_VIDEO} subtitle files.")
         languages = {s.language for s in self.subtitle_sources} | {t.get("language") for t in self.subtitle_tracks}
@@ -364,8 +409,10 @@ class Video:
     ) -> None:
         """A subtitle file added to a ready video, already published as a new rendition: the video now
         plays from the new master playlist (same video and audio files)."""
-        if not self.is_playable:
-            raise Conflict("Subtitles can be added before the video is processed or once it is ready, not meanwhile.")
+        if not self.is_complete:
+            raise Conflict(
+                "Subtitles can be added before the video is processed or once every quality is ready, not meanwhile."
+            )
         self.check_new_subtitle(subtitle.language)
         self.subtitle_sources = [*self.subtitle_sources, subtitle]
         self.subtitle_tracks = [*self.subtitle_tracks, dict(track)]
@@ -375,8 +422,8 @@ class Video:
 
     def check_new_audio_track(self, name: str) -> None:
         """Raises Conflict (the video is not ready) or InvalidAudioTrack (too many, or the name is taken)."""
-        if not self.is_playable:
-            raise Conflict("An audio track can be added once the video is ready.")
+        if not self.is_complete:
+            raise Conflict("An audio track can be added once every quality of the video is ready.")
         if len(self.audio_tracks) >= AUDIO_TRACKS_PER_VIDEO:
             raise InvalidAudioTrack(f"A video can have at most {AUDIO_TRACKS_PER_VIDEO} audio tracks.")
         if name and name in {t.get("name") for t in self.audio_tracks}:
@@ -411,13 +458,23 @@ class Video:
 
     @property
     def is_playable(self) -> bool:
-        return self.state in (VideoState.READY, VideoState.PUBLISHED) and self.playlist is not None
+        """It plays (READY or PUBLISHED with a master playlist), perhaps still upgrading."""
+        return self.state in PLAYABLE and self.playlist is not None
 
     @property
-    def playable_early(self) -> bool:
-        """Still converting, but already published in its first renditions (`publish_early`): its owner
-        can watch it; it becomes READY, and publishable to viewers, once every rendition is done."""
-        return self.state is VideoState.CONVERTING and self.playlist is not None
+    def upgrading(self) -> bool:
+        """Playable, with higher renditions still converting (not stopped by a failure)."""
+        return self.state in PLAYABLE and bool(self.pending_renditions) and self.upgrade_failure is None
+
+    @property
+    def converting(self) -> bool:
+        """The pipeline works on it: CONVERTING, or upgrading (the queue's job resumes either)."""
+        return self.state is VideoState.CONVERTING or self.upgrading
+
+    @property
+    def is_complete(self) -> bool:
+        """Playable with every rendition of its plan published."""
+        return self.is_playable and not self.pending_renditions
 
 
 @dataclass(frozen=True)

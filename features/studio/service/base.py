@@ -107,15 +107,23 @@ class StudioBase:
             raise VideoNotFound()
         return video
 
-    async def _announce(self, video: Video) -> None:
-        """Tell the owner's open pages that this video changed (delivered only if the change commits)."""
+    async def _announce(self, video: Video, *, upgrade: bool = False) -> None:
+        """Tell the owner's open pages that this video changed (delivered only if the change commits).
+        `upgrade`: the change is to a video that already played (a higher rendition published, the
+        upgrade done or failed); it carries "upgrade" so it is not news again (no second "ready" mail)."""
         data: dict[str, Any] = {"video_id": str(video.id), "public_id": video.public_id, "state": video.state.name}
-        if video.state in FINAL_NEWS:
+        if video.state in FINAL_NEWS or (upgrade and video.upgrade_failure):
             data["title"] = video.title
         if video.failure_reason:
             data["reason"] = video.failure_reason
-        if video.progress is not None and video.state in IN_PROGRESS:
+        if video.progress is not None and (video.state in IN_PROGRESS or video.upgrading):
             data["percent"] = video.progress.percent
+        if upgrade:
+            data["upgrade"] = True
+        if video.pending_renditions:
+            data["pending"] = list(video.pending_renditions)
+        if upgrade and video.upgrade_failure:  # news once, when it fails (a mail); not on later changes
+            data["upgrade_failure"] = video.upgrade_failure
         await self.bus.publish(topic_for(video.owner_id), EVENT, data)
 
     async def _announce_queue(self, behind: Video | None = None) -> None:
@@ -135,6 +143,15 @@ class StudioBase:
                 EVENT,
                 {"video_id": str(video.id), "state": video.state.name, "queue_position": position},
             )
+
+    async def _remove_superseded(self, old: str | None, new: str | None) -> None:
+        """After a new master playlist of a video committed: remove the one it replaced from the content
+        store, unless some video still plays it (identical bytes share one CID). Every other file of
+        the old master is in the new one, so nothing else is orphaned. A viewer who loaded the old
+        master resolves its playlists and segments through the video's current manifest."""
+        if old is None or old == new or await self.videos.masters_in_use([old]):
+            return
+        await self.transcoder.remove_published(old)
 
     async def _enqueue(self, video: Video) -> None:
         await self.jobs.enqueue(

@@ -11,6 +11,7 @@ from uuid import UUID
 from core.pipeline import Progress, UnitFailed
 from features.studio.model import (
     IN_PROGRESS,
+    PLAYABLE,
     ProcessingProgress,
     Transcoded,
     Video,
@@ -36,7 +37,8 @@ class ProcessingUseCases(StudioBase):
     async def process(
         self, video_id: UUID, *, last_attempt: bool = True, on_progress: JobProgress | None = None
     ) -> Video | None:
-        """Convert an UPLOADED video into published HLS: CONVERTING → READY.
+        """Convert an UPLOADED video into published HLS: CONVERTING → READY as soon as its first
+        rendition is published, then upgrading until every rendition is (see Video.publish_rendition).
 
         Safe to run again for the same video (jobs are delivered at least once): a video already
         converting resumes where the pipeline's checkpoints say, one already done is left alone.
@@ -47,7 +49,7 @@ class ProcessingUseCases(StudioBase):
         now = self.clock.now()
         async with self.uow.atomic():
             video = await self.videos.get(video_id, for_update=True)
-            if video is None or video.state not in IN_PROGRESS or video.source_key is None:
+            if video is None or not (video.state in IN_PROGRESS or video.upgrading) or video.source_key is None:
                 return None
             was_waiting = video.state is VideoState.UPLOADED
             video.start_converting(now)
@@ -96,11 +98,14 @@ class ProcessingUseCases(StudioBase):
             raise
         async with self.uow.atomic():
             done = await self.videos.get(video_id, for_update=True)
-            if done is None or done.state is not VideoState.CONVERTING:
+            if done is None or not (done.state is VideoState.CONVERTING or done.state in PLAYABLE):
                 return done
+            upgraded = done.state in PLAYABLE
+            superseded = done.playlist
             done.finish_converting(result, self.clock.now())
             await self.videos.save(done)
-            await self._announce(done)
+            await self._announce(done, upgrade=upgraded)
+        await self._remove_superseded(superseded, done.playlist)
         return done
 
     async def _transcode(self, video: Video, on_progress: JobProgress | None) -> Transcoded:
@@ -119,39 +124,39 @@ class ProcessingUseCases(StudioBase):
                 subtitles=tuple(subtitles),
                 key_uri=f"/v/{video.public_id}/key",
             )
-            return await self.transcoder.transcode(order, sink, lambda result: self._publish_early(video.id, result))
+            return await self.transcoder.transcode(
+                order, sink, lambda result: self._publish_rendition(video.id, result)
+            )
 
-    async def _publish_early(self, video_id: UUID, result: Transcoded) -> None:
-        """The pipeline published the video's first renditions: its owner can watch it while the rest
-        converts (it stays CONVERTING: READY, and so publishable, when every rendition is done)."""
+    async def _publish_rendition(self, video_id: UUID, result: Transcoded) -> None:
+        """The pipeline published the video as far as `result` says: the first publication makes it
+        READY (playable, sellable, publishable) while the rest converts; each later one swaps in the
+        new master playlist and manifest in one row update."""
         async with self.uow.atomic():
             video = await self.videos.get(video_id, for_update=True)
-            if video is None or video.state is not VideoState.CONVERTING:
+            if video is None or not video.converting:
                 return
-            video.publish_early(result, self.clock.now())
+            first = video.state is VideoState.CONVERTING
+            superseded = video.playlist
+            video.publish_rendition(result, self.clock.now())
             await self.videos.save(video)
-            await self._announce(video)
+            await self._announce(video, upgrade=not first)
+        await self._remove_superseded(superseded, video.playlist)
 
     async def _fail(self, video_id: UUID, reason: str) -> Video | None:
         async with self.uow.atomic():
             video = await self.videos.get(video_id, for_update=True)
-            if video is None or not video.can(VideoState.FAILED):
+            if video is None or not (video.upgrading or video.can(VideoState.FAILED)):
                 return video
+            upgrade = video.upgrading  # a playable video keeps playing: only its upgrade fails
             video.fail(short_reason(reason), self.clock.now())
             await self.videos.save(video)
-            await self._announce(video)
+            await self._announce(video, upgrade=upgrade)
         return video
 
     async def record_progress(self, video: Video, progress: Progress) -> ProcessingProgress | None:
         """Store and publish the processing figure; None if the video is no longer converting."""
-        figure = ProcessingProgress(
-            percent=round(min(max(progress.percent, 0.0), 100.0), 1),
-            step=progress.unit,
-            step_index=progress.step,
-            steps=progress.steps,
-            eta_seconds=None if progress.eta_seconds is None else round(progress.eta_seconds, 1),
-            updated_at=self.clock.now(),
-        )
+        figure = self.figure_of(progress)
         if not await self.videos.record_progress(video.id, figure):
             return None
         await self.bus.publish(
@@ -159,7 +164,7 @@ class ProcessingUseCases(StudioBase):
             EVENT,
             {
                 "video_id": str(video.id),
-                "state": VideoState.CONVERTING.name,
+                "state": VideoState.CONVERTING.name,  # a progress figure, never news (even while upgrading)
                 "percent": figure.percent,
                 "step": figure.step,
                 "eta": figure.eta_seconds,
@@ -167,10 +172,28 @@ class ProcessingUseCases(StudioBase):
         )
         return figure
 
+    def figure_of(self, progress: Progress) -> ProcessingProgress:
+        """The stored, published shape of a pipeline progress report."""
+        return ProcessingProgress(
+            percent=round(min(max(progress.percent, 0.0), 100.0), 1),
+            step=progress.unit,
+            step_index=progress.step,
+            steps=progress.steps,
+            eta_seconds=None if progress.eta_seconds is None else round(progress.eta_seconds, 1),
+            updated_at=self.clock.now(),
+        )
+
     async def retry(self, owner_id: UUID, video_id: UUID) -> Video:
-        """Queue a FAILED video again; processing resumes from its last completed step."""
+        """Queue a FAILED video (or the failed upgrade of a playable one) again; processing resumes from
+        its last completed step. Raises VideoNotFound, IllegalVideoTransition or Conflict."""
         async with self.uow.atomic():
             video = await self._owned_for_update(owner_id, video_id)
+            if video.state in PLAYABLE:
+                video.retry_upgrade(self.clock.now())
+                await self.videos.save(video)
+                await self._announce(video, upgrade=True)
+                await self._enqueue(video)
+                return video
             video.retry(self.clock.now())
             video.fair_tag = await self.videos.next_fair_tag(video.owner_id)
             await self.videos.save(video)
@@ -184,7 +207,8 @@ class ProcessingUseCases(StudioBase):
 
         UPLOADED videos waiting longer than `stall_after` are queued again (the job key keeps this
         from doubling a queued job); CONVERTING videos without progress for that long are FAILED so
-        their creator can retry. Upload-allowance records older than 24 hours (which no longer count)
+        their creator can retry, and so are the upgrades of playable videos (which keep playing).
+        Upload-allowance records older than 24 hours (which no longer count)
         are dropped.
         """
         await self.quotas.prune_allowance(self.clock.now() - timedelta(hours=24))
@@ -195,6 +219,9 @@ class ProcessingUseCases(StudioBase):
             touched += 1
         for video in await self.videos.stalled(frozenset({VideoState.CONVERTING}), cutoff):
             await self._fail(video.id, "Processing stopped responding. Try again.")
+            touched += 1
+        for video in await self.videos.stalled_upgrades(cutoff):
+            await self._fail(video.id, "Processing of the higher qualities stopped responding. Try again.")
             touched += 1
         return touched
 
@@ -218,5 +245,5 @@ class _ProgressSink:
             return
         self.last_step, self.last_at = progress.step, now
         figure = await self.service.record_progress(self.video, progress)
-        if figure is not None and self.on_progress is not None:
-            await self.on_progress(figure)
+        if self.on_progress is not None:  # the job's own figure, even once the video stopped taking them
+            await self.on_progress(figure or self.service.figure_of(progress))

@@ -162,9 +162,11 @@ class VideoUseCases(StudioBase):
                 video.manifest, video.duration or 0.0, data, language, label
             )
             await self.storage.write(key, _once(data))
+            superseded = video.playlist
             video.add_published_subtitle(subtitle, added.manifest, added.playlist, added.track, self.clock.now())
             await self.videos.save(video)
             await self._announce(video)
+        await self._remove_superseded(superseded, video.playlist)
         return video
 
     async def add_audio_track(self, owner_id: UUID, video_id: UUID, data: bytes, language: str, name: str) -> Video:
@@ -195,12 +197,14 @@ class VideoUseCases(StudioBase):
                     current = await self._owned_for_update(owner_id, video_id)
                     if current.playlist != video.playlist:
                         continue  # another track or subtitles came meanwhile: convert again on the new master
+                    superseded = current.playlist
                     current.add_published_audio_track(
                         added.manifest, added.playlist, added.track, self.clock.now(), added.published_bytes
                     )
                     await self.videos.save(current)
                     await self._announce(current)
-                    return current
+                await self._remove_superseded(superseded, current.playlist)
+                return current
         raise Conflict("This video kept changing while the audio track was converted: please send it again.")
 
     async def remove_subtitle(self, owner_id: UUID, video_id: UUID, language: str) -> Video:
