@@ -1,24 +1,26 @@
 """One-click unlocks per second: the real endpoint against a bare Litestar + raw asyncpg baseline.
 
-    uv run python -m bench.unlock [--seconds 5] [--clients 16] [--rounds 2] [--no-write]
+    uv run python -m bench.unlock [--seconds 8] [--clients 16] [--rounds 3] [--no-write]
 
 Both servers run under uvicorn in their own process, on the same machine and the same scratch
-database; the load comes from this process through httpx.AsyncClient: 16 clients, each a logged-in
-viewer with plenty of points, each request a distinct idempotency key and a video that viewer has
-not bought yet.
+database; the load comes from `wrk` (bench/load.py: one keep-alive connection and thread per viewer,
+16 by default), each connection a logged-in viewer with plenty of points, each request a distinct
+idempotency key and a video that viewer has not bought yet. Each run reports the server process's CPU
+per unlock and PostgreSQL's: the CPU of the server's backend processes connected to the scratch
+database (`postgres: <user> <database> ...` in /proc), read before and after the run; the server-wide
+background processes (WAL writer, checkpointer), shared with neighbours, are left out.
 
 - real: `POST /v/{public_id}/unlock` of the whole app (features.bootstrap.create_app): session cookie → user,
-  CSRF check, form parsing, the video, its prices, the purchase state, then in one transaction the
-  ledger transfer (viewer → creator, creator → platform fee), the purchase and entitlement, the
-  "sale" event (event_log + NOTIFY), and the rendered player panel.
+  CSRF check, form parsing, then the unlock service (see NOTES below for its database calls) and the
+  rendered player panel.
 - raw: a bare Litestar app whose handler takes the viewer from a cookie and runs the same money
   movement as hand-written asyncpg SQL — lock the accounts in (kind, owner) order, insert the transfer, its
   entries, update the balances, upsert the entitlement — and returns a small HTML string.
 
 Scenario (a) charges the configured 10 % fee, so both sides lock three accounts per unlock, one of
-them the platform's (a hot row); scenario (b) sets the fee to 0, so both sides lock two accounts —
-the baseline exactly as FIELD_NOTES describes it. Results replace the `bench:unlock` section of
-docs/benchmarks.md.
+them the creator's platform revenue shard; scenario (b) sets the fee to 0, so both sides lock two
+accounts — the baseline exactly as FIELD_NOTES describes it. Results replace the `bench:unlock`
+section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -35,17 +37,18 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
 import httpx
 
 from bench.common import bench_database, doc_path, free_port, load_parser, write_section
-from bench.load import ClientSaturated, LoadResult, Person, drive_wrk, wrk_path
+from bench.load import ClientSaturated, LoadResult, Person, cpu_seconds, drive_wrk, wrk_path
 from core.di import get_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,16 +182,45 @@ async def people(real_url: str, viewers: list[Viewer], *, real: bool) -> list[Pe
     return found
 
 
+def database_cpu(database: str) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to `database`, by pid. A backend's
+    process title is `postgres: <user> <database> <client> <state>` (the server is on this machine)."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").split()
+            if len(title) >= 3 and title[0] == "postgres:" and title[2] == database:
+                found[int(entry.name)] = cpu_seconds(int(entry.name))
+        except (OSError, IndexError, ValueError):  # the process ended while being read
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class UnlockRun(LoadResult):
+    """A wrk run, with the CPU PostgreSQL's backends of the scratch database used in the same window."""
+
+    database_cpu: float = 0.0
+
+    @property
+    def database_cpu_per_request_us(self) -> float:
+        return self.database_cpu / self.requests * 1e6 if self.requests else 0.0
+
+
 class Walk:
     """Where the viewers are in the list of videos: raw and real buy from one walk, so no viewer is
     sent to a video either side already sold them (that click would rightly be refused)."""
 
-    def __init__(self, videos: list[str]) -> None:
+    def __init__(self, videos: list[str], database: str = "") -> None:
         self.videos = videos
+        self.database = database  # whose backends' CPU each run reports ("": not measured)
         self.offset = 0
 
-    def run(self, name: str, base: str, who: list[Person], seconds: float, pid: int, **kw: Any) -> LoadResult:
+    def run(self, name: str, base: str, who: list[Person], seconds: float, pid: int, **kw: Any) -> UnlockRun:
         body = "offer=rent_day&key={key}&price=" + str(PRICE)
+        backends = database_cpu(self.database) if self.database else {}
         result = drive_wrk(
             name,
             base,
@@ -203,10 +235,14 @@ class Walk:
             server_pid=pid,
             **kw,
         )
+        # (drive_wrk waits half a second after wrk so the server finishes what was in flight; its
+        # backends' CPU for those requests is counted, as the server's is not: a slight overcount.)
+        after = database_cpu(self.database) if self.database else {}
+        used = sum(cpu - backends.get(pid, 0.0) for pid, cpu in after.items())
         self.offset += result.steps + 1
         if self.offset + len(who) >= len(self.videos):
             raise RuntimeError("bench.unlock: the viewers ran out of unbought videos; seed more (--videos)")
-        return result
+        return UnlockRun(**{f.name: getattr(result, f.name) for f in fields(result)}, database_cpu=used)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -358,8 +394,8 @@ async def serving(
 
 @dataclass(frozen=True)
 class Round:
-    raw: LoadResult
-    real: LoadResult
+    raw: UnlockRun
+    real: UnlockRun
 
     @property
     def throughput(self) -> float:
@@ -372,6 +408,10 @@ class Round:
     @property
     def p99(self) -> float:
         return self.real.p99_ms / self.raw.p99_ms
+
+    @property
+    def database_cpu(self) -> float:
+        return self.real.database_cpu_per_request_us / self.raw.database_cpu_per_request_us
 
 
 SCENARIOS = (
@@ -386,7 +426,7 @@ async def run(
     started = time.perf_counter()
     viewers, made = await populate(url, data_dir, clients, videos)
     print(f"seeded {len(made):,} videos and {clients} viewers in {time.perf_counter() - started:.1f} s", flush=True)
-    walk = Walk(made)
+    walk = Walk(made, urlsplit(url).path.lstrip("/"))
     results: list[tuple[str, list[Round]]] = []
     for name, fee in SCENARIOS:
         real_env = {
@@ -419,9 +459,12 @@ async def run(
                 done.append(Round(raw, real))
                 print(
                     f"{name.split(':')[0]} round {n + 1}: raw {raw.per_second:,.0f}/s "
-                    f"p99 {raw.p99_ms:.1f} ms {raw.cpu_per_request_us:,.0f} µs; real {real.per_second:,.0f}/s "
-                    f"p99 {real.p99_ms:.1f} ms {real.cpu_per_request_us:,.0f} µs; "
-                    f"real/raw {done[-1].throughput:.0%}, CPU ×{done[-1].cpu:.2f}, p99 ×{done[-1].p99:.2f}; "
+                    f"p99 {raw.p99_ms:.1f} ms {raw.cpu_per_request_us:,.0f} µs + PostgreSQL "
+                    f"{raw.database_cpu_per_request_us:,.0f} µs; real {real.per_second:,.0f}/s "
+                    f"p99 {real.p99_ms:.1f} ms {real.cpu_per_request_us:,.0f} µs + PostgreSQL "
+                    f"{real.database_cpu_per_request_us:,.0f} µs; "
+                    f"real/raw {done[-1].throughput:.0%}, CPU ×{done[-1].cpu:.2f} (PostgreSQL "
+                    f"×{done[-1].database_cpu:.2f}), p99 ×{done[-1].p99:.2f}; "
                     f"wrk CPU share {max(raw.client_share, real.client_share):.1%}; load {real.load:.1f}",
                     flush=True,
                 )
@@ -451,8 +494,9 @@ def markdown(
         "(bench.load.ClientSaturated), not reported.",
         "",
         "| scenario, round | raw /s | real /s | real / raw | server CPU per unlock raw / real (µs) | CPU real / raw "
+        "| PostgreSQL CPU per unlock raw / real (µs) | PostgreSQL real / raw "
         "| p50 / p99 raw (ms) | p50 / p99 real (ms) | p99 real / raw | wrk's CPU share | load (1 min) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     verdicts = []
     for name, done in results:
@@ -461,6 +505,8 @@ def markdown(
             lines.append(
                 f"| {label} #{n} | {r.raw.per_second:,.0f} | {r.real.per_second:,.0f} | {r.throughput:.0%} | "
                 f"{r.raw.cpu_per_request_us:,.0f} / {r.real.cpu_per_request_us:,.0f} | {r.cpu:.2f}× | "
+                f"{r.raw.database_cpu_per_request_us:,.0f} / {r.real.database_cpu_per_request_us:,.0f} | "
+                f"{r.database_cpu:.2f}× | "
                 f"{r.raw.p50_ms:.1f} / {r.raw.p99_ms:.1f} | {r.real.p50_ms:.1f} / {r.real.p99_ms:.1f} | "
                 f"{r.p99:.2f}× | {max(r.raw.client_share, r.real.client_share):.1%} | {r.real.load:.1f} |"
             )
@@ -471,7 +517,10 @@ def markdown(
             f"| **{label}, median** | {_median([r.raw.per_second for r in done]):,.0f} | "
             f"{_median([r.real.per_second for r in done]):,.0f} | **{throughput:.0%}** | "
             f"{_median([r.raw.cpu_per_request_us for r in done]):,.0f} / "
-            f"{_median([r.real.cpu_per_request_us for r in done]):,.0f} | **{cpu:.2f}×** | | | **{p99:.2f}×** | | |"
+            f"{_median([r.real.cpu_per_request_us for r in done]):,.0f} | **{cpu:.2f}×** | "
+            f"{_median([r.raw.database_cpu_per_request_us for r in done]):,.0f} / "
+            f"{_median([r.real.database_cpu_per_request_us for r in done]):,.0f} | "
+            f"**{_median([r.database_cpu for r in done]):.2f}×** | | | **{p99:.2f}×** | | |"
         )
         verdicts.append((label, throughput, cpu, p99))
     lines.append("")
