@@ -184,13 +184,16 @@ async def people(real_url: str, viewers: list[Viewer], *, real: bool) -> list[Pe
 
 def database_cpu(database: str) -> dict[int, float]:
     """CPU seconds used so far by each PostgreSQL backend connected to `database`, by pid. A backend's
-    process title is `postgres: <user> <database> <client> <state>` (the server is on this machine)."""
+    process title is `postgres: [<cluster>:] <user> <database> <client> <state>` (the server is on this
+    machine)."""
     found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             title = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace").split()
+            if title[1:2] and title[1].endswith(":"):  # `postgres: 15/main: …`: a named cluster (Debian's)
+                del title[1]
             if len(title) >= 3 and title[0] == "postgres:" and title[2] == database:
                 found[int(entry.name)] = cpu_seconds(int(entry.name))
         except (OSError, IndexError, ValueError):  # the process ended while being read
