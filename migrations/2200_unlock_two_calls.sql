@@ -37,13 +37,15 @@ RETURNS TABLE (
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
-    counted record;
+    counted_since timestamptz;
+    counted integer;
 BEGIN
     IF p_limit_key IS NOT NULL THEN
-        SELECT * INTO counted FROM rate_limit_hit(p_limit_key, p_now, p_window);
+        SELECT h.window_start, h.hits INTO counted_since, counted
+        FROM rate_limit_hit(p_limit_key, p_now, p_window) AS h;
     END IF;
     RETURN QUERY
-    SELECT counted.window_start, counted.hits,
+    SELECT counted_since, counted,
            p.video_id, p.free, p.rent_day_points, p.rent_month_points, p.lifetime_points, p.preview_seconds,
            p.updated_at,
            u.id, u.idempotency_key, u.viewer_id, u.video_id, u.creator_id, u.offer, u.points, u.fee,
