@@ -79,8 +79,10 @@ class ActsBetweenReadAndSale(PostgresUnlockRepository):
         return recorded
 
 
-def service_with(pg: Injector, unlocks: PostgresUnlockRepository, purchases_per_minute: int = 1000) -> UnlockService:
-    """The application's UnlockService, but on `unlocks`."""
+def service_with(
+    pg: Injector, unlocks: PostgresUnlockRepository, purchases_per_minute: int = 1000, *, limited: bool = True
+) -> UnlockService:
+    """The application's UnlockService, but on `unlocks` (and without an abuse limit unless `limited`)."""
     app = pg.get(UnlockService)
     return UnlockService(
         unlocks,
@@ -93,7 +95,7 @@ def service_with(pg: Injector, unlocks: PostgresUnlockRepository, purchases_per_
         app.uow,
         app.clock,
         UnlockPolicy(fee_percent=10, purchases_per_minute=purchases_per_minute),
-        limiter=get_port(pg, RateLimiter),
+        limiter=get_port(pg, RateLimiter) if limited else None,
         membership=get_port(pg, MembershipAccess),
     )
 
@@ -133,6 +135,19 @@ async def test_a_plain_click_is_sold_in_the_two_calls(pg: Injector, racy: ActsBe
     assert racy.sales == ["posted"]
     assert await wallet(pg, viewer.id) == 150
     assert await purchases(pg, viewer.id) == 1
+
+
+async def test_without_an_abuse_limit_a_click_is_sold_in_the_two_calls_and_counted_nowhere(
+    pg: Injector, racy: ActsBetweenReadAndSale
+) -> None:
+    _, video = await on_sale(pg)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 200)
+    service = service_with(pg, racy, limited=False)
+    await service.unlock(viewer.id, video.public_id, "rent_day", "key-unlimited-001", "50")
+    assert racy.sales == ["posted"]
+    assert await wallet(pg, viewer.id) == 150
+    assert await pg.get(Database).fetchval("SELECT count(*) FROM rate_limits") == 0
 
 
 async def test_a_price_raised_between_the_read_and_the_lock_charges_nothing(
