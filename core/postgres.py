@@ -18,7 +18,7 @@ from core.db import Database
 from core.eventlog import PRUNE_BATCH, Batch, EventSelection, LogPage, consume_batch
 from core.events import REPLAY_LIMIT, Event, LogCursor, Subscribers, Subscription
 from core.pipeline import Output
-from core.ratelimit import Allowance, allowance
+from core.ratelimit import Allowance, _allowance
 from core.tables import CheckpointTable, RateLimitTable
 
 log = logging.getLogger(__name__)
@@ -279,12 +279,22 @@ class PostgresEventLog:
                 return deleted
 
 
-# The counter's rule is the SQL function rate_limit_hit (migrations/2200_unlock_two_calls.sql), which an
-# unlock click's first database call counts with too (features/unlocks).
-_HIT_IN_TRANSACTION = "SELECT window_start, hits FROM rate_limit_hit($1, $2, $3)"
+_HIT_IN_TRANSACTION = (
+    "INSERT INTO rate_limits AS r (key, window_start, hits) VALUES ($1, $2, 1)"
+    " ON CONFLICT (key) DO UPDATE SET"
+    "  hits = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN 1 ELSE r.hits + 1 END,"
+    "  window_start = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN $2"
+    "   ELSE r.window_start END"
+    " RETURNING window_start, hits"
+)
 _HIT_ON_ITS_OWN = (  # the same, committed without waiting for the WAL flush (see PostgresRateLimiter.hit)
-    "SELECT h.window_start, h.hits FROM rate_limit_hit($1, $2, $3) AS h,"
-    " set_config('synchronous_commit', 'off', true) AS async_commit"
+    "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))"
+    " INSERT INTO rate_limits AS r (key, window_start, hits) SELECT $1, $2, 1 FROM async_commit"
+    " ON CONFLICT (key) DO UPDATE SET"
+    "  hits = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN 1 ELSE r.hits + 1 END,"
+    "  window_start = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN $2"
+    "   ELSE r.window_start END"
+    " RETURNING window_start, hits"
 )
 
 
@@ -301,8 +311,8 @@ class PostgresRateLimiter:
             .first()
         )
         if row is None or now - row["window_start"] >= timedelta(seconds=window):
-            return allowance(1, limit, now, window, now)
-        return allowance(row["hits"] + 1, limit, row["window_start"], window, now)
+            return _allowance(1, limit, now, window, now)
+        return _allowance(row["hits"] + 1, limit, row["window_start"], window, now)
 
     async def hit(self, key: str, limit: int, window: int) -> Allowance:
         now = self.clock.now()
@@ -317,7 +327,7 @@ class PostgresRateLimiter:
             float(window),
         )
         assert row is not None
-        return allowance(row["hits"], limit, row["window_start"], window, now)
+        return _allowance(row["hits"], limit, row["window_start"], window, now)
 
     async def reset(self, key: str) -> None:
         await RateLimitTable.delete().where(RateLimitTable.key == key)

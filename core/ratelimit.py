@@ -44,18 +44,17 @@ class MemoryRateLimiter:
 
     async def peek(self, key: str, limit: int, window: int) -> Allowance:
         start, count = self._current(key, window)
-        return allowance(count + 1, limit, start, window, self.clock.now())
+        return _allowance(count + 1, limit, start, window, self.clock.now())
 
     async def hit(self, key: str, limit: int, window: int) -> Allowance:
         start, count = self._current(key, window)
         self._windows[key] = (start, count + 1)
-        return allowance(count + 1, limit, start, window, self.clock.now())
+        return _allowance(count + 1, limit, start, window, self.clock.now())
 
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
 
 
-def allowance(count: int, limit: int, start: datetime, window: int, now: datetime) -> Allowance:
-    """The answer for the `count`th hit of a window that started at `start`, seen at `now`."""
+def _allowance(count: int, limit: int, start: datetime, window: int, now: datetime) -> Allowance:
     retry = max(1, int((start + timedelta(seconds=window) - now).total_seconds()))
     return Allowance(allowed=count <= limit, count=count, retry_after=retry)

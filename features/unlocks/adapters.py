@@ -12,20 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from core.db import Database
 from core.events import EventBus
 from core.postgres import CHANNEL as EVENTS_CHANNEL
-from core.postgres import PostgresEventBus, PostgresRateLimiter
-from core.ratelimit import RateLimiter, allowance
+from core.postgres import PostgresEventBus
 from features.ledger.model import Transfer
-from features.studio.model import Video
 from features.unlocks.model import (
     Checkout,
     Entitlement,
     Offer,
-    OpenedPurchase,
     Pricing,
     RecordedSale,
     Tip,
@@ -89,23 +84,6 @@ class MemoryUnlockRepository:
         events: Sequence[tuple[str, str, Mapping[str, Any]]],
     ) -> RecordedSale | None:
         return None  # no ledger here: the service posts, records and publishes one by one
-
-    async def open_purchase(
-        self, video_id: UUID, viewer_id: UUID, key: str, limit_key: str | None, limit: int, window: int, now: datetime
-    ) -> OpenedPurchase | None:
-        return None  # no ledger here: every click takes the general path
-
-    async def sell_as_read(
-        self,
-        opened: OpenedPurchase,
-        video: Video,
-        transfer: Transfer,
-        unlock: Unlock,
-        fresh_expiry: datetime | None,
-        waiting: timedelta | None,
-        events: Sequence[tuple[str, str, Mapping[str, Any]]],
-    ) -> RecordedSale:
-        return RecordedSale("stale")  # (open_purchase never opens one here)
 
     async def record(
         self, unlock: Unlock, fresh_expiry: datetime | None, waiting: timedelta | None = None
@@ -311,19 +289,6 @@ _CHECKOUT = f"""
 
 _BEGIN_PURCHASE = "SELECT * FROM unlock_begin_purchase($1, $2, $3)"
 
-# A click in two calls (migrations/2200_unlock_two_calls.sql): the read (with the abuse limit's count),
-# then, decided in Python, the sale under the lock if nothing it was decided on changed. On its own the
-# first call's commit (the counter only) does not wait for the WAL flush, as PostgresRateLimiter.hit's.
-_OPEN_PURCHASE = "SELECT * FROM unlock_open_purchase($1, $2, $3, $4, $5, $6)"
-_OPEN_PURCHASE_ON_ITS_OWN = (
-    "SELECT o.* FROM unlock_open_purchase($1, $2, $3, $4, $5, $6) AS o,"
-    " set_config('synchronous_commit', 'off', true) AS async_commit"
-)
-_SELL_AS_READ = f"""
-    SELECT * FROM unlock_sell_as_read($1, $2, $3, $4, $5, $6, {", ".join(f"${n}" for n in range(7, 31))})
-"""  # noqa: S608 — placeholders only
-_SELL_CONFLICT = "unlock_sell_as_read: conflict"
-
 # The transfer, the purchase, the entitlement and the events of a decided sale: one call of the plpgsql
 # function (migrations/2090_unlock_record_sale.sql), which posts through ledger_post_transfer.
 _RECORD_SALE = """
@@ -386,58 +351,9 @@ _START = f"""
 
 
 class PostgresUnlockRepository:
-    def __init__(self, db: Database, bus: EventBus | None = None, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, db: Database, bus: EventBus | None = None) -> None:
         self.db = db
         self.bus = bus
-        # open_purchase counts the click itself when the abuse limit's counters are in this database
-        self.counts_limits = isinstance(limiter, PostgresRateLimiter) and limiter.db is db
-
-    async def open_purchase(
-        self, video_id: UUID, viewer_id: UUID, key: str, limit_key: str | None, limit: int, window: int, now: datetime
-    ) -> OpenedPurchase | None:
-        if self.db.engine.current_transaction.get() is not None:
-            return None  # its versions would be read in the caller's snapshot: the general path decides
-        counts = limit_key is not None and self.counts_limits
-        row = await self.db.fetchrow(
-            _OPEN_PURCHASE_ON_ITS_OWN if counts else _OPEN_PURCHASE,
-            video_id,
-            viewer_id,
-            key,
-            limit_key if counts else None,
-            now,
-            float(window),
-        )
-        assert row is not None
-        counted = allowance(row["l_hits"], limit, row["l_window_start"], window, now) if counts else None
-        return OpenedPurchase(self._checkout(row), row["pricing_version"], row["entitlement_version"], counted)
-
-    async def sell_as_read(
-        self,
-        opened: OpenedPurchase,
-        video: Video,
-        transfer: Transfer,
-        unlock: Unlock,
-        fresh_expiry: datetime | None,
-        waiting: timedelta | None,
-        events: Sequence[tuple[str, str, Mapping[str, Any]]],
-    ) -> RecordedSale:
-        folded, arguments = self._sale_arguments(transfer, unlock, fresh_expiry, waiting, events)
-        try:
-            row = await self.db.fetchrow(
-                _SELL_AS_READ,
-                opened.pricing_version,
-                opened.entitlement_version,
-                video.state.value,
-                video.title,
-                video.taken_down_reason,
-                video.owner_suspended,
-                *arguments,
-            )
-        except asyncpg.RaiseError as error:
-            if _SELL_CONFLICT not in str(error):
-                raise
-            return RecordedSale("stale")  # nothing of it committed
-        return await self._recorded(row, folded, events)
 
     async def checkout(self, video_id: UUID, viewer_id: UUID | None, key: str = "") -> Checkout:
         return self._checkout(await self.db.fetchrow(_CHECKOUT, video_id, viewer_id, key or None))
@@ -464,23 +380,12 @@ class PostgresUnlockRepository:
         waiting: timedelta | None,
         events: Sequence[tuple[str, str, Mapping[str, Any]]],
     ) -> RecordedSale | None:
-        folded, arguments = self._sale_arguments(transfer, unlock, fresh_expiry, waiting, events)
-        return await self._recorded(await self.db.fetchrow(_RECORD_SALE, *arguments), folded, events)
-
-    def _sale_arguments(
-        self,
-        transfer: Transfer,
-        unlock: Unlock,
-        fresh_expiry: datetime | None,
-        waiting: timedelta | None,
-        events: Sequence[tuple[str, str, Mapping[str, Any]]],
-    ) -> tuple[bool, list[Any]]:
-        """unlock_record_sale's arguments, and whether the events are among them: they go into the same
-        call when the bus is the one on this database (event_log + NOTIFY, as PostgresEventBus.publish_all
-        writes them; also without a bus given); any other bus gets them after."""
+        # The events go into the same call when the bus is the one on this database (event_log + NOTIFY,
+        # as PostgresEventBus.publish_all writes them; also without a bus given); any other bus gets them after.
         folded = self.bus is None or isinstance(self.bus, PostgresEventBus)
         legs = transfer.legs
-        return folded, [
+        row = await self.db.fetchrow(
+            _RECORD_SALE,
             transfer.id,
             transfer.idempotency_key,
             json.dumps(dict(transfer.metadata), sort_keys=True),
@@ -505,11 +410,7 @@ class PostgresUnlockRepository:
             [name for _, name, _ in events] if folded else [],
             [json.dumps(data, separators=(",", ":"), default=str) for _, _, data in events] if folded else [],
             EVENTS_CHANNEL,
-        ]
-
-    async def _recorded(
-        self, row: Any, folded: bool, events: Sequence[tuple[str, str, Mapping[str, Any]]]
-    ) -> RecordedSale:
+        )
         assert row is not None
         status = row["status"]
         if status == "insufficient":

@@ -37,7 +37,6 @@ from uuid import UUID
 from core.amounts import matches_shown
 from core.errors import Conflict, Gone, InvalidInput, NotFound, TooManyRequests
 from core.numbers import InvalidNumber, parse_whole
-from core.ratelimit import Allowance
 
 MAX_PRICE = 100_000  # points; at 100 points per currency unit, 1,000.00 for one video
 MAX_TIP_MESSAGE = 280
@@ -534,9 +533,8 @@ class RecordedSale:
 
     status: "posted" (transfer, purchase, entitlement and events written; `entitlement` is the access
     after it), "insufficient" (nothing written; `short_kind`/`short_owner` lack `shortfall` points),
-    "exists" (nothing written: the transfer's key is used already), "conflict" (the purchase key was
-    recorded first by a concurrent click of another video: no entitlement, no events) or, from
-    `sell_as_read` only, "stale" (nothing written: what the sale was decided on changed since it was read)."""
+    "exists" (nothing written: the transfer's key is used already) or "conflict" (the purchase key was
+    recorded first by a concurrent click of another video: no entitlement, no events)."""
 
     status: str
     entitlement: Entitlement | None = None
@@ -554,19 +552,6 @@ class Checkout:
     pricing: Pricing | None
     prior: Unlock | None
     entitlement: Entitlement | None
-
-
-@dataclass(frozen=True)
-class OpenedPurchase:
-    """A click's first database call (`UnlockRepository.open_purchase`): the checkout read without the
-    purchase lock, the versions of the pricing and entitlement it read (opaque; None: no row), which
-    `sell_as_read` compares under the lock, and this click's count on the viewer's abuse limit (None:
-    not counted here, the caller counts it)."""
-
-    checkout: Checkout
-    pricing_version: str | None
-    entitlement_version: str | None
-    allowance: Allowance | None
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from features.ledger.model import Transfer
-from features.studio.model import Video
-from features.unlocks.model import (
-    Checkout,
-    Discount,
-    Entitlement,
-    Offer,
-    OpenedPurchase,
-    Pricing,
-    RecordedSale,
-    Tip,
-    Unlock,
-)
+from features.unlocks.model import Checkout, Discount, Entitlement, Offer, Pricing, RecordedSale, Tip, Unlock
 
 
 class PricingRepository(Protocol):
@@ -78,36 +67,6 @@ class UnlockRepository(Protocol):
 
         None when this repository cannot do it in one step: the caller then posts, records and
         publishes one by one. Nothing is written unless the status is "posted" or "conflict"."""
-        ...
-
-    async def open_purchase(
-        self, video_id: UUID, viewer_id: UUID, key: str, limit_key: str | None, limit: int, window: int, now: datetime
-    ) -> OpenedPurchase | None:
-        """Call outside any transaction, as a click's first step: count one hit on the abuse limit
-        `limit_key` (`limit` per `window` seconds, as `RateLimiter.hit` counts; committed whatever the
-        click becomes) when it is given and this repository shares the limiter's store, and read the
-        checkout as `checkout` does, without the purchase lock, with the versions `sell_as_read` checks.
-
-        None when this repository cannot sell a click in these two steps: the caller takes the general
-        path (`begin_purchase` in a transaction), counting the click itself."""
-        ...
-
-    async def sell_as_read(
-        self,
-        opened: OpenedPurchase,
-        video: Video,
-        transfer: Transfer,
-        unlock: Unlock,
-        fresh_expiry: datetime | None,
-        waiting: timedelta | None,
-        events: Sequence[tuple[str, str, Mapping[str, Any]]],
-    ) -> RecordedSale:
-        """Call outside any transaction, with a sale decided on `opened` and `video` (as read): in one
-        step and one transaction of its own, take the purchase lock of (viewer, video) and, if the
-        pricing and entitlement are still the versions `opened` read, no purchase holds the click's key
-        and the video's owner, title, state and moderation fields are still `video`'s, do what
-        `record_sale` does. Otherwise write nothing and return status "stale" (the caller decides again
-        under the lock). Statuses as `record_sale`'s, but never "conflict" (that is "stale" too)."""
         ...
 
     async def start(self, viewer_id: UUID, video_id: UUID, now: datetime) -> Entitlement | None:

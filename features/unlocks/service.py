@@ -26,7 +26,7 @@ from core.clock import Clock
 from core.events import EventBus
 from core.identity import Principal
 from core.ids import uuid7
-from core.ratelimit import Allowance, RateLimiter
+from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, InsufficientPoints, Leg, Transfer, wallet_topic
@@ -39,7 +39,6 @@ from features.unlocks.model import (
     AccessLevel,
     Discount,
     Entitlement,
-    Grant,
     KeyReused,
     NotForSale,
     NothingToExtend,
@@ -185,22 +184,6 @@ class UnlockOutcome:
     panel: Panel
 
 
-NO_TRANSFER = UUID(int=0)  # a decided sale's purchase before its transfer is prepared
-
-
-@dataclass(frozen=True)
-class _Sale:
-    """A decided sale, before it is written (`UnlockService._decide_sale`)."""
-
-    unlock: Unlock
-    grant: Grant
-    expires_at: datetime | None
-    legs: list[Leg]
-    metadata: dict[str, str]
-    events: list[tuple[str, str, Mapping[str, object]]]
-    ledger_key: str
-
-
 class PricingService:
     """What creators do with prices and publishing."""
 
@@ -304,16 +287,7 @@ class UnlockService:
         `purchases_per_minute` in the current minute window, shared by every web process."""
         if self.limiter is None:
             return
-        self._refuse_if_throttled(
-            await self.limiter.hit(self._rate_key(viewer_id), self.policy.purchases_per_minute, 60)
-        )
-
-    @staticmethod
-    def _rate_key(viewer_id: UUID) -> str:
-        return f"purchases:viewer:{viewer_id}"
-
-    @staticmethod
-    def _refuse_if_throttled(allowance: Allowance) -> None:
+        allowance = await self.limiter.hit(f"purchases:viewer:{viewer_id}", self.policy.purchases_per_minute, 60)
         if not allowance.allowed:
             raise PurchasesThrottled(
                 f"Too many unlock and tip requests. Please wait {allowance.retry_after} seconds and try again.",
@@ -502,20 +476,13 @@ class UnlockService:
         records its redemption in the same transaction. Whatever the hook raises refuses the click.
 
         Raises InvalidKey, VideoUnavailable, OwnVideo, OfferNotAvailable, PriceChanged, NothingToExtend
-        (the viewer already has this much access or more), KeyReused (the key bought something else),
-        InsufficientPoints (PaymentRequired: nothing debited) and PurchasesThrottled (the abuse limit;
-        every click counts on it, refused ones too).
+        (the viewer already has this much access or more), KeyReused (the key bought something else)
+        and InsufficientPoints (PaymentRequired: nothing debited).
         """
         key = check_key(key)
         offer = parse_offer(offer_name)
-        counted = False
-        if discount is None:
-            sold, counted = await self._unlock_as_read(viewer_id, public_id, offer, key, shown_price)
-            if sold is not None:
-                return sold
-        if not counted:
-            await self.check_request_rate(viewer_id)
-        # The general path. Reads and writes share one transaction: one pooled connection for the whole click.
+        await self.check_request_rate(viewer_id)
+        # Reads and writes share one transaction: one pooled connection for the whole click.
         async with self.uow.atomic():
             video = await self.visible_video(viewer_id, public_id)
             if video.owner_id == viewer_id:
@@ -534,29 +501,63 @@ class UnlockService:
                 if not 0 <= applied.points < list_price:
                     raise ValueError("a discount leaves at least one point to pay")
             price = list_price - applied.points if applied else list_price
-            sale = self._decide_sale(
-                viewer_id, video, offer, key, shown_price, current, price, now, applied, list_price
-            )
+            if not shows_price(shown_price, price):
+                raise PriceChanged(offer, price)
+            if not extends(current, offer, now, self.policy.rentals):
+                raise NothingToExtend()
+            grant = grant_after(current, offer, now, self.policy.rentals)
+            sale = split(price, self.policy.fee_percent)
+            legs = [Leg(AccountRef.wallet(viewer_id), AccountRef.earnings(video.owner_id), price)]
+            if sale.fee:
+                # The creator's shard of platform revenue: fee-paying sales of different creators do not
+                # queue for one account (ledger.model.PLATFORM_REVENUE_SHARDS).
+                revenue = AccountRef.platform_revenue_for(video.owner_id)
+                legs.append(Leg(AccountRef.earnings(video.owner_id), revenue, sale.fee))
+            metadata = {"video_id": str(video.id), "offer": offer.value, "memo": video.title}
+            if applied is not None:
+                metadata |= {**applied.metadata, "list_price": str(list_price), "discount": str(applied.points)}
+            expires_at = fresh_expiry(offer, now) if grant.waiting is None else grant.expires_at
+            # The creator's sale and the buyer's balance pill (their other tabs).
+            events: list[tuple[str, str, Mapping[str, object]]] = [
+                (
+                    topic_for(video.owner_id),
+                    SALE_EVENT,
+                    {
+                        "video_id": str(video.id),
+                        "title": video.title,
+                        "offer": offer.value,
+                        "points": price,
+                        "net": sale.net,
+                        **({"discount": applied.points} if applied else {}),
+                    },
+                ),
+                (wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"}),
+            ]
+            ledger_key = f"unlock:{viewer_id}:{key}"
             recorded: RecordedSale | None = None
-            unlock = sale.unlock
             if applied is None:
                 # Fast path (no discount hook to run between the writes): transfer, purchase, entitlement
                 # and events in one step of the repository (one database call in PostgreSQL).
-                requested = self.ledger.prepare(sale.ledger_key, "unlock", sale.legs, sale.metadata)
-                unlock = replace(unlock, transfer_id=requested.id)
-                recorded = await self.unlocks.record_sale(
-                    requested, unlock, sale.expires_at, sale.grant.waiting, sale.events
+                requested = self.ledger.prepare(ledger_key, "unlock", legs, metadata)
+                unlock = Unlock(
+                    uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, requested.id, now
                 )
+                recorded = await self.unlocks.record_sale(requested, unlock, expires_at, grant.waiting, events)
                 if recorded is not None and recorded.status == "insufficient":
-                    raise self._insufficient(recorded)
+                    assert recorded.short_kind is not None
+                    assert recorded.short_owner is not None
+                    short = AccountRef.stored(recorded.short_kind, recorded.short_owner)
+                    raise InsufficientPoints(short, recorded.shortfall)
                 if recorded is not None and recorded.status == "exists":
                     recorded = None  # nothing written: the general path below finds the transfer and decides
             if recorded is not None:
                 entitlement = recorded.entitlement
             else:
-                transfer = await self.ledger.transfer(sale.ledger_key, "unlock", sale.legs, sale.metadata)
-                unlock = replace(unlock, transfer_id=transfer.id)
-                entitlement = await self.unlocks.record(unlock, sale.expires_at, sale.grant.waiting)
+                transfer = await self.ledger.transfer(ledger_key, "unlock", legs, metadata)
+                unlock = Unlock(
+                    uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now
+                )
+                entitlement = await self.unlocks.record(unlock, expires_at, grant.waiting)
             if entitlement is None:  # this key, sent at once for another video (another lock), committed first
                 found = await self.unlocks.checkout(video.id, viewer_id, key)
                 assert found.prior is not None
@@ -564,118 +565,9 @@ class UnlockService:
             if recorded is None:
                 if applied is not None and discount is not None:
                     await discount.redeemed(unlock, applied)
-                await self.bus.publish_all(sale.events)  # one round trip for both
+                await self.bus.publish_all(events)  # one round trip for both
         access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
         return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
-
-    async def _unlock_as_read(
-        self, viewer_id: UUID, public_id: str, offer: Offer, key: str, shown_price: str | int
-    ) -> tuple[UnlockOutcome | None, bool]:
-        """A click without a promo code in two database calls after the video, without a transaction of
-        ours: read (and count the click on the abuse limit), decide here, then sell only if nothing the
-        decision read changed by the time the purchase lock is held (`UnlockRepository.sell_as_read`).
-
-        Returns the outcome, or None when the general path must decide (the repository cannot do this,
-        the video is not plainly on sale to this viewer, or something changed: the general path then
-        decides under the lock what this would have); and whether the click was counted on the abuse
-        limit. Raises what `unlock` raises for a refusal it can decide from the read alone: a refusal
-        charges nothing, so deciding it on a read that was true a moment ago is the same as deciding it
-        a moment earlier (a click of another tab, or a price change, that commits after the read is
-        ordered after this click)."""
-        video = await self.studio.video_by_public_id(public_id)
-        if video is None or not visible_to(video, viewer_id) or video.hidden or video.owner_id == viewer_id:
-            return None, False  # the general path says why not (and counts the click)
-        now = self.clock.now()
-        limit_key = self._rate_key(viewer_id) if self.limiter is not None else None
-        opened = await self.unlocks.open_purchase(
-            video.id, viewer_id, key, limit_key, self.policy.purchases_per_minute, 60, now
-        )
-        if opened is None:
-            return None, False
-        if opened.allowance is not None:
-            self._refuse_if_throttled(opened.allowance)
-        elif self.limiter is not None:
-            await self.check_request_rate(viewer_id)
-        found = opened.checkout
-        pricing, prior, current = found.pricing or Pricing(video.id), found.prior, found.entitlement
-        if prior is not None:  # a purchase with this key is committed: replay it (nothing is charged)
-            return self._replay(prior, current, video, offer, shown_price, viewer_id, pricing), True
-        price = pricing.price_of(offer)
-        sale = self._decide_sale(viewer_id, video, offer, key, shown_price, current, price, now, None, price)
-        transfer = self.ledger.prepare(sale.ledger_key, "unlock", sale.legs, sale.metadata)
-        unlock = replace(sale.unlock, transfer_id=transfer.id)
-        recorded = await self.unlocks.sell_as_read(
-            opened, video, transfer, unlock, sale.expires_at, sale.grant.waiting, sale.events
-        )
-        if recorded.status == "insufficient":
-            raise self._insufficient(recorded)
-        if recorded.status != "posted" or recorded.entitlement is None:
-            return None, True  # nothing written; decided again under the lock
-        access = decide_access(viewer_id, video.owner_id, pricing, recorded.entitlement, now)
-        outcome = UnlockOutcome(
-            UnlockResult(unlock, recorded.entitlement, False), self._panel(video, access, viewer_id)
-        )
-        return outcome, True
-
-    def _decide_sale(
-        self,
-        viewer_id: UUID,
-        video: Video,
-        offer: Offer,
-        key: str,
-        shown_price: str | int,
-        current: Entitlement | None,
-        price: int,
-        now: datetime,
-        applied: Discount | None,
-        list_price: int,
-    ) -> _Sale:
-        """The sale of `offer` at `price` to a viewer whose access is `current`, both paths' one rule:
-        PriceChanged unless the click showed `price`, NothingToExtend unless it adds access; else the
-        grant, the transfer's legs (the price to the creator, the fee on to platform revenue), the
-        purchase (its transfer id still to be set) and the events."""
-        if not shows_price(shown_price, price):
-            raise PriceChanged(offer, price)
-        if not extends(current, offer, now, self.policy.rentals):
-            raise NothingToExtend()
-        grant = grant_after(current, offer, now, self.policy.rentals)
-        split_sale = split(price, self.policy.fee_percent)
-        legs = [Leg(AccountRef.wallet(viewer_id), AccountRef.earnings(video.owner_id), price)]
-        if split_sale.fee:
-            # The creator's shard of platform revenue: fee-paying sales of different creators do not
-            # queue for one account (ledger.model.PLATFORM_REVENUE_SHARDS).
-            revenue = AccountRef.platform_revenue_for(video.owner_id)
-            legs.append(Leg(AccountRef.earnings(video.owner_id), revenue, split_sale.fee))
-        metadata = {"video_id": str(video.id), "offer": offer.value, "memo": video.title}
-        if applied is not None:
-            metadata |= {**applied.metadata, "list_price": str(list_price), "discount": str(applied.points)}
-        expires_at = fresh_expiry(offer, now) if grant.waiting is None else grant.expires_at
-        # The creator's sale and the buyer's balance pill (their other tabs).
-        events: list[tuple[str, str, Mapping[str, object]]] = [
-            (
-                topic_for(video.owner_id),
-                SALE_EVENT,
-                {
-                    "video_id": str(video.id),
-                    "title": video.title,
-                    "offer": offer.value,
-                    "points": price,
-                    "net": split_sale.net,
-                    **({"discount": applied.points} if applied else {}),
-                },
-            ),
-            (wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"}),
-        ]
-        unlock = Unlock(
-            uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, split_sale.fee, NO_TRANSFER, now
-        )
-        return _Sale(unlock, grant, expires_at, legs, metadata, events, f"unlock:{viewer_id}:{key}")
-
-    @staticmethod
-    def _insufficient(recorded: RecordedSale) -> InsufficientPoints:
-        assert recorded.short_kind is not None
-        assert recorded.short_owner is not None
-        return InsufficientPoints(AccountRef.stored(recorded.short_kind, recorded.short_owner), recorded.shortfall)
 
     def _replay(
         self,
