@@ -599,6 +599,33 @@ path, as does any unlock repository other than PostgreSQL's). A/B against the br
 load (rounds 68–126 %, medians 83 % and 84 %). Round trips per click \
 now: the abuse counter, BEGIN, the video, begin-purchase, record-sale, COMMIT (the raw baseline makes \
 seven).
+- **PostgreSQL's CPU per unlock is measured** beside the server's (this benchmark and `bench.unlock_ab`: \
+the CPU of the scratch database's backend processes, from /proc, over each run). First figures (2026-12-04 \
+16:08 UTC, load 6–9, 3 rounds per scenario): raw 507–702 µs, real 901–2,254 µs per unlock (×1.6–3.7; \
+medians ×2.56 with the fee, ×2.17 without). The database does as much of the real click's work as the \
+server: per click it runs the abuse counter (its own transaction), BEGIN, the video, the purchase lock \
+and checkout read, `unlock_record_sale` (three account locks, the transfer and its entries, the purchase \
+row and its four indexes, the entitlement upsert, two event_log rows and two NOTIFYs) and COMMIT; the raw \
+side locks the accounts and writes the transfer, entries, balances and entitlement.
+- **Tried, measured slower, reverted: the click in two database calls after the video** (commits \
+f2b85d2–a338822, reverted by the next): call 1 without a transaction counted the abuse limit and read the \
+checkout with the versions (md5 of the pricing and entitlement rows) it saw; Python decided as on the \
+general path; call 2, one statement, took the purchase lock, checked pricing, entitlement, key and the \
+video's moderation fields unchanged and wrote everything, or answered "stale" and the general path \
+decided again under the lock (tests made each race happen between the two calls). Round trips 6 → 3. \
+`bench.unlock_ab` against the branch's start, 3 alternating 8 s rounds, no fee: server CPU per unlock \
+×1.08 (load 13–14) and ×0.91 (load 9–10), but PostgreSQL CPU per unlock ×1.47 and ×1.27 and \
+throughput medians 78 % and 94 % of before; with call 2's re-check removed (a measurement, not a \
+candidate) still PostgreSQL ×1.29 and 79 %. In-process (the service driven directly, 8 clients) the same: \
+−6 to −22 % Python CPU, PostgreSQL −13 to +58 %, throughput 55–108 % of the general path. Where the \
+extra database CPU comes from was not found: each function alone costs ≈ 25 µs of backend CPU; the \
+hot rows (viewer wallet, creator earnings, rate limit counters) gather thousands of dead versions during \
+a run (pg_stat_user_tables) on both paths.
+- **The event log's NOTIFY on the click, measured**: the general path with its two events published to \
+an in-memory bus instead (no event_log rows, no NOTIFY: not a candidate, live updates need them) gave \
+×0.76–1.31 the throughput (median ≈ ×1.25) and 5–13 % less PostgreSQL CPU per click, in-process, \
+8 clients, load 7: noisy, but worth the next step — announcing the click's events after its commit \
+(event_log rows still in it), so that the money commit no longer holds the global NOTIFY lock.
 
 A/B of the whole real app before (commit 0585c14) and after, on one database, alternating 6 s wrk rounds \
 (16 viewers, no fee; load 9.6–10.5): server CPU per unlock 2.82–3.26 → 2.44–2.53 ms (median ×0.85), \
