@@ -28,10 +28,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench.common import bench_database, free_port, load_parser, write_section
-from bench.load import ClientSaturated, LoadResult, wrk_path
-from bench.unlock import Walk, people, populate, server, serving
+from bench.load import ClientSaturated, wrk_path
+from bench.unlock import UnlockRun, Walk, people, populate, server, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,8 +58,8 @@ async def checkout_server(checkout: Path, env: dict[str, str]) -> AsyncIterator[
 
 @dataclass(frozen=True)
 class Pair:
-    before: LoadResult
-    after: LoadResult
+    before: UnlockRun
+    after: UnlockRun
 
     @property
     def throughput(self) -> float:
@@ -72,12 +73,16 @@ class Pair:
     def p99(self) -> float:
         return self.after.p99_ms / self.before.p99_ms
 
+    @property
+    def database_cpu(self) -> float:
+        return self.after.database_cpu_per_request_us / self.before.database_cpu_per_request_us
+
 
 async def run(
     base: Path, url: str, data_dir: str, clients: int, seconds: float, rounds: int, videos: int
 ) -> list[Pair]:
     viewers, made = await populate(url, data_dir, clients, videos)
-    walk = Walk(made)
+    walk = Walk(made, urlsplit(url).path.lstrip("/"))
     env = {
         "DATABASE_URL": url,
         "DATA_DIR": data_dir,
@@ -107,8 +112,11 @@ async def run(
             pairs.append(Pair(before, after))
             print(
                 f"round {n + 1}: before {before.per_second:,.0f}/s {before.cpu_per_request_us:,.0f} µs "
-                f"p99 {before.p99_ms:.1f} ms; after {after.per_second:,.0f}/s {after.cpu_per_request_us:,.0f} µs "
-                f"p99 {after.p99_ms:.1f} ms; after/before {pairs[-1].throughput:.0%}, CPU ×{pairs[-1].cpu:.2f}; "
+                f"+ PostgreSQL {before.database_cpu_per_request_us:,.0f} µs p99 {before.p99_ms:.1f} ms; "
+                f"after {after.per_second:,.0f}/s {after.cpu_per_request_us:,.0f} µs "
+                f"+ PostgreSQL {after.database_cpu_per_request_us:,.0f} µs p99 {after.p99_ms:.1f} ms; "
+                f"after/before {pairs[-1].throughput:.0%}, CPU ×{pairs[-1].cpu:.2f} "
+                f"(PostgreSQL ×{pairs[-1].database_cpu:.2f}); "
                 f"load {after.load:.1f}",
                 flush=True,
             )
@@ -129,19 +137,23 @@ def markdown(pairs: list[Pair], base: Path, clients: int, seconds: float, where:
         f"no platform fee, {len(pairs)} rounds × {seconds:g} s per side, alternating which goes first.",
         "",
         "| round | before /s | after /s | after / before | CPU per unlock before / after (µs) | CPU after / before "
+        "| PostgreSQL CPU per unlock before / after (µs) | PostgreSQL after / before "
         "| p99 before / after (ms) | load (1 min) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, p in enumerate(pairs, 1):
         lines.append(
             f"| #{n} | {p.before.per_second:,.0f} | {p.after.per_second:,.0f} | {p.throughput:.0%} | "
             f"{p.before.cpu_per_request_us:,.0f} / {p.after.cpu_per_request_us:,.0f} | {p.cpu:.2f}× | "
+            f"{p.before.database_cpu_per_request_us:,.0f} / {p.after.database_cpu_per_request_us:,.0f} | "
+            f"{p.database_cpu:.2f}× | "
             f"{p.before.p99_ms:.1f} / {p.after.p99_ms:.1f} | {p.after.load:.1f} |"
         )
     throughput = median([p.throughput for p in pairs])
     cpu = median([p.cpu for p in pairs])
     lines += [
-        f"| **median** | | | **{throughput:.0%}** | | **{cpu:.2f}×** | | |",
+        f"| **median** | | | **{throughput:.0%}** | | **{cpu:.2f}×** | | "
+        f"**{median([p.database_cpu for p in pairs]):.2f}×** | | |",
         "",
         f"Verdict: the change is {'no slower' if throughput >= 0.97 and cpu <= 1.03 else 'SLOWER'} "
         "(median paired throughput ≥ 97 % and CPU per unlock ≤ 1.03× of before, the noise of this machine).",
