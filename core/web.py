@@ -7,11 +7,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlsplit
@@ -19,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import asyncpg
 from injector import Injector
 from jinja2 import Environment, FileSystemLoader
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.connection.base import empty_receive, empty_send
@@ -132,6 +133,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         env.filters["duration"] = format_duration
         env.filters["attrs"] = html_attrs
         env.filters["plural"] = plural
+        env.filters["any_with"] = any_with
         env.filters["tojson_attr"] = lambda value: json.dumps(value, separators=(",", ":"))
 
     return TemplateConfig(directory=template_directories(), engine=TemplateEngine, engine_callback=configure)
@@ -188,6 +190,19 @@ def html_attrs(values: Mapping[str, Any]) -> Markup:
             continue
         parts.append(Markup(" {}").format(name) if value is True else Markup(' {}="{}"').format(name, str(value)))
     return Markup("").join(parts)
+
+
+@functools.lru_cache(maxsize=64)
+def _attribute_getter(attribute: str) -> Callable[[Any], Any]:
+    return operator.attrgetter(attribute)
+
+
+def any_with(items: Iterable[Any], attribute: str) -> bool:
+    """The `any_with` template filter: whether any item's (dotted) attribute is truthy —
+    `choices | any_with("offer.duration")`. What `selectattr(...) | list` answers, without the list or
+    Jinja's parsing of the attribute path on every call (≈ 15 µs on the unlock panel)."""
+    getter = _attribute_getter(attribute)
+    return any(getter(item) for item in items)
 
 
 def plural(count: int, singular: str, plural_form: str = "") -> str:
@@ -387,6 +402,7 @@ def page_or_fragment(
     return HTMXTemplate(
         template_name=fragment if wants_fragment(request, target=target) else page,
         context=dict(context),
+        media_type=MediaType.HTML,
         status_code=status_code,
         headers=dict(headers or {}),
         trigger_event=trigger,
