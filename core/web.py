@@ -528,7 +528,11 @@ class WebMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if scope["type"] == ScopeType.HTTP and not scope["path"].startswith("/static/"):
+            if (
+                scope["type"] == ScopeType.HTTP
+                and not scope["path"].startswith("/static/")
+                and access_log.isEnabledFor(logging.INFO)  # no line's fields built when the level drops it
+            ):
                 access_log.info(
                     "%s %s %s",
                     scope.get("method", ""),
