@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from core.server import HeadWithBodyTransport, Server
+from core.server import YOUNG_GENERATION_THRESHOLD, HeadWithBodyTransport, Server
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
 
@@ -109,11 +109,13 @@ async def test_the_server_answers_requests_on_a_kept_alive_connection_with_its_s
         port = probe.getsockname()[1]
     config = uvicorn.Config(echo_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = Server(config)
+    thresholds = gc.get_threshold()
     serving = asyncio.create_task(server.serve())
     try:
         while not server.started:
             await asyncio.sleep(0.01)
         assert gc.get_freeze_count() > 0  # what start-up built is left out of every later collection
+        assert gc.get_threshold()[0] == YOUNG_GENERATION_THRESHOLD
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for text in (b"one", b"two"):
             writer.write(
@@ -132,3 +134,4 @@ async def test_the_server_answers_requests_on_a_kept_alive_connection_with_its_s
         server.should_exit = True
         await serving
         gc.unfreeze()  # this is a test process, not a web process: let its heap be collected again
+        gc.set_threshold(*thresholds)
