@@ -41,6 +41,8 @@ class HeadWithBodyTransport(asyncio.Transport):
     which it joins, or until the event loop's next turn. Every other write goes straight through,
     after anything held, so the bytes leave in the order they were written."""
 
+    __slots__ = ("_flush_soon", "_held", "_loop", "_transport")  # one per connection: no __dict__
+
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
