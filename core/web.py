@@ -7,20 +7,23 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlsplit
 
 import asyncpg
 from injector import Injector
-from litestar import Request, Response
+from jinja2 import Environment, FileSystemLoader
+from litestar import MediaType, Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
+from litestar.connection.base import empty_receive, empty_send
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
@@ -92,6 +95,33 @@ def template_directories() -> list[Path | os.PathLike[Any] | str]:
     return dirs
 
 
+class TemplateEnvironment(Environment):
+    """Jinja's environment with each template's globals as one plain dict.
+
+    Jinja's own `make_globals` gives every template a ChainMap over the environment's globals, which
+    each render and each `{% include %}` then copies key by key in Python (`dict(globals, **vars)`,
+    `set(globals)`): ≈ 10 µs per render of the unlock panel and ≈ 3 µs per include. Jinja asks that
+    globals not change once a template is loaded; here they are all registered when the engine is
+    made (`template_config`), before any template loads, so a snapshot is the same thing."""
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
+class TemplateEngine(JinjaTemplateEngine):
+    """Litestar's Jinja engine on a `TemplateEnvironment` that never re-reads template files: a template
+    is compiled once per process (a deploy restarts the process, as it must for the Python code), where
+    Jinja's default checks each file's modification time on every render and every include. Templates
+    stay cached for the life of the process (there are a bounded number of files; no LRU lock)."""
+
+    def __init__(self, directory: Path | list[Path] | None = None, engine_instance: Environment | None = None) -> None:
+        if directory is not None and engine_instance is None:
+            engine_instance = TemplateEnvironment(
+                loader=FileSystemLoader(searchpath=directory), autoescape=True, auto_reload=False, cache_size=-1
+            )
+        super().__init__(directory=None, engine_instance=engine_instance)
+
+
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
@@ -103,9 +133,10 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         env.filters["duration"] = format_duration
         env.filters["attrs"] = html_attrs
         env.filters["plural"] = plural
+        env.filters["any_with"] = any_with
         env.filters["tojson_attr"] = lambda value: json.dumps(value, separators=(",", ":"))
 
-    return TemplateConfig(directory=template_directories(), engine=JinjaTemplateEngine, engine_callback=configure)
+    return TemplateConfig(directory=template_directories(), engine=TemplateEngine, engine_callback=configure)
 
 
 def exact_path_patterns(paths: list[str]) -> list[str]:
@@ -159,6 +190,19 @@ def html_attrs(values: Mapping[str, Any]) -> Markup:
             continue
         parts.append(Markup(" {}").format(name) if value is True else Markup(' {}="{}"').format(name, str(value)))
     return Markup("").join(parts)
+
+
+@functools.lru_cache(maxsize=64)
+def _attribute_getter(attribute: str) -> Callable[[Any], Any]:
+    return operator.attrgetter(attribute)
+
+
+def any_with(items: Iterable[Any], attribute: str) -> bool:
+    """The `any_with` template filter: whether any item's (dotted) attribute is truthy —
+    `choices | any_with("offer.duration")`. What `selectattr(...) | list` answers, without the list or
+    Jinja's parsing of the attribute path on every call (≈ 15 µs on the unlock panel)."""
+    getter = _attribute_getter(attribute)
+    return any(getter(item) for item in items)
 
 
 def plural(count: int, singular: str, plural_form: str = "") -> str:
@@ -304,6 +348,17 @@ class HyphaRequest(HTMXRequest, Request[Principal | None, str | None, State]):
 
     __slots__ = ()
 
+    def __init__(self, scope: Scope, receive: Receive = empty_receive, send: Send = empty_send) -> None:
+        # Not HTMXRequest.__init__: it keeps an HTMXDetails that points back at the request, a reference
+        # cycle that holds the request, its scope and every send wrapper of the middleware until the
+        # garbage collector's next pass (≈ 60 objects per request, and the collections they cause).
+        Request.__init__(self, scope, receive, send)
+
+    @property
+    def htmx(self) -> HTMXDetails:  # type: ignore[override]
+        """What htmx asked for (litestar-htmx's HTMXDetails, made when asked)."""
+        return HTMXDetails(self)
+
 
 _VARY = "vary_on"
 
@@ -347,6 +402,7 @@ def page_or_fragment(
     return HTMXTemplate(
         template_name=fragment if wants_fragment(request, target=target) else page,
         context=dict(context),
+        media_type=MediaType.HTML,
         status_code=status_code,
         headers=dict(headers or {}),
         trigger_event=trigger,
@@ -472,7 +528,11 @@ class WebMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if scope["type"] == ScopeType.HTTP and not scope["path"].startswith("/static/"):
+            if (
+                scope["type"] == ScopeType.HTTP
+                and not scope["path"].startswith("/static/")
+                and access_log.isEnabledFor(logging.INFO)  # no line's fields built when the level drops it
+            ):
                 access_log.info(
                     "%s %s %s",
                     scope.get("method", ""),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
@@ -75,6 +75,7 @@ def _panel(
     return HTMXTemplate(
         template_name=PANEL,
         context=context,
+        media_type=MediaType.HTML,  # said, not guessed from the file name on every click
         status_code=status,
         headers=NO_STORE,
         trigger_event=trigger,

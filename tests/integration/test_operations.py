@@ -42,6 +42,20 @@ async def test_every_response_carries_a_request_id_and_a_given_one_is_kept(clien
     assert junk.headers["x-request-id"] != "<script>"
 
 
+async def test_each_request_is_logged_once_with_its_status_and_time(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="hypha.access"):
+        answer = await client.get("/login", headers={"x-request-id": "logged1234567"})
+    lines = [record for record in caplog.records if record.name == "hypha.access"]
+    assert [record.getMessage() for record in lines] == ["GET /login 200"]
+    assert answer.headers["x-request-id"] == "logged1234567"
+    fields = vars(lines[0])
+    assert fields["status"] == 200
+    assert fields["duration_ms"] >= 0
+    assert fields["user_id"] is None
+
+
 def test_json_logs_carry_the_request_id_and_extra_fields() -> None:
     record = logging.LogRecord("hypha.access", logging.INFO, __file__, 1, "GET %s", ("/",), None)
     record.status = 200

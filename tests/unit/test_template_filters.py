@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from jinja2 import DictLoader, Environment, select_autoescape
 
-from core.web import ROOT, html_attrs, plural
+from core.web import ROOT, any_with, html_attrs, plural
 
 
 def environment(**templates: str) -> Environment:
@@ -79,3 +79,21 @@ def test_the_field_macro_links_its_help_and_error_to_the_input() -> None:
     assert 'aria-invalid="true"' in html
     assert 'aria-describedby="h-email e-email"' in html
     assert '<div class="help" id="h-email">We never share it.</div>' in html
+
+
+def test_any_with_says_whether_any_item_has_the_dotted_attribute_set() -> None:
+    env = environment(page="{{ 'yes' if items | any_with('offer.duration') else 'no' }}")
+    env.filters["any_with"] = any_with
+
+    class Offer:
+        def __init__(self, duration: int | None) -> None:
+            self.duration = duration
+
+    class Choice:
+        def __init__(self, duration: int | None) -> None:
+            self.offer = Offer(duration)
+
+    page = env.get_template("page")
+    assert page.render(items=[Choice(None), Choice(86400)]) == "yes"
+    assert page.render(items=[Choice(None), Choice(0)]) == "no"
+    assert page.render(items=[]) == "no"
