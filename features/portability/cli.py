@@ -1,4 +1,4 @@
-"""`hypha portability export CREATOR_ID --out DIR [--video PUBLIC_ID]`: a creator's library (or one video)
+"""`hypha portability export CREATOR_ID --out DIR [--video=PUBLIC_ID]`: a creator's library (or one video)
 as a CARv1 file and its JSON manifest, written to DIR, as /studio/export serves them.
 
 Reads the database from DATABASE_URL (or the embedded PostgreSQL `hypha up` keeps under DATA_DIR) and the
@@ -26,7 +26,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     export = actions.add_parser("export", help="write a creator's library (or one video) as CAR + JSON")
     export.add_argument("creator", type=UUID, help="the creator's account id (as in /c/<id>)")
     export.add_argument("--out", type=Path, required=True, help="directory to write the files to")
-    export.add_argument("--video", help="only this video (its public id, as in /v/<id>)")
+    export.add_argument(
+        "--video",
+        metavar="PUBLIC_ID",
+        help="only this video (its public id, as in /v/<id>; write --video=<id> when the id starts with '-')",
+    )
 
 
 async def export(composition: Composition, settings: Settings, creator: UUID, out: Path, video: str | None) -> str:

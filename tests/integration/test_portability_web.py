@@ -166,7 +166,7 @@ async def test_hypha_portability_export_writes_the_same_car_and_manifest(
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "features.bootstrap", "portability", "export", str(creator.id),
-        "--out", str(tmp_path / "out"), "--video", made.video.public_id,
+        "--out", str(tmp_path / "out"), f"--video={made.video.public_id}",  # an id may start with "-"
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), 120)
@@ -180,7 +180,7 @@ async def test_hypha_portability_export_writes_the_same_car_and_manifest(
     other = await person(pg, "Other", creator=True)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "features.bootstrap", "portability", "export", str(other.id),
-        "--out", str(tmp_path / "other"), "--video", made.video.public_id,
+        "--out", str(tmp_path / "other"), f"--video={made.video.public_id}",  # an id may start with "-"
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, err = await asyncio.wait_for(process.communicate(), 120)
