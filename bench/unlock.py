@@ -603,17 +603,18 @@ Jinja partial. The raw request takes the viewer from a cookie, knows every accou
 the accounts in (kind, owner) order, insert the transfer, its entries, update the balances, upsert the \
 entitlement; it returns a fixed HTML string. Both send the fee to the creator's platform revenue shard.
 
-### Where the real request's CPU goes (py-spy, 2026-12-03, after the changes below)
+### Where the real request's CPU goes (py-spy, 2026-12-04, after the changes below)
 
-`py-spy record` on the server under wrk, no fee, ≈ 1.9 ms CPU per unlock at 226/s: Litestar + uvicorn \
-outside the handler (routing, the exception, Prometheus, session and CSRF middleware, kwargs, the send \
-path) ≈ 30 %; the event loop's own I/O ≈ 28 %; the handler ≈ 41 %, of which the asyncpg round trips ≈ 22 \
-% (the rate limiter's counter 10 %, ledger 5 %, purchase + entitlement 4 %, begin-purchase 3 %, the \
-video 3 %, BEGIN/COMMIT 6 %), the `sale` event 3 % and the Jinja panel ≈ 9 % (render 6 %). The raw \
-baseline does the same money movement in ≈ 0.6–0.8 ms: what separates the two is the framework around \
-the handler and the checks the product makes (session, CSRF, abuse limit, visibility, price shown = \
-price charged, one purchase per (viewer, video) at a time, idempotent keys, the creator's live event), \
-not the SQL.
+`py-spy record` on the server under wrk, no fee, 484/s, ≈ 1.1 ms CPU per unlock at load 5.4: \
+`UnlockService.unlock` 44 % (the abuse counter 8.9, `unlock_record_sale` 10.8, begin-purchase 6.0, the \
+video 5.7, BEGIN/COMMIT 9.4), asyncpg's C code 31 % (mostly inside the former), the event loop's own \
+work 14 %, the write to the client 11.5 %, the Jinja panel 8.3 %, kwargs and dependency injection 2.7 %, \
+the pool 2.0 %, Prometheus 1.3 %, the NOTIFY coming back 1.3 %, the guard 1.0 %, CSRF 0.9 %, the session \
+0.6 %, middleware and router frames 3.8 %. The framework around the handler is now ≈ 20 % of the \
+request; the rest is the checks the product makes (session, CSRF, abuse limit, visibility, price shown = \
+price charged, one purchase per (viewer, video) at a time, idempotent keys, the creator's live event) \
+and their database round trips. On a quiet machine (2026-12-04 16:02 UTC, load 2–3.5, before the \
+request-path changes below) the raw side took 350–430 µs per unlock and the real one 910–1,270 µs.
 
 Done (issue 16, item 2), each measured:
 - **Session lookup cached in the service** (`AccountService.principal_for_session`, \
@@ -657,6 +658,17 @@ fee / without 129 %, 67 %, 78 % (median 78 %), server CPU per unlock ×1.12 (×1
 click does more (a third account locked, two more ledger entries), and the remaining gap is within this \
 load's noise; a quiet run decides. It needs 4 × 16 + 2 connections: on a shared server run it without \
 DATABASE_URL (its own embedded PostgreSQL) when other test suites are running ("too many clients").
+- **The request path's own cost** (core/web.py, core/server.py): templates compiled once with plain-dict \
+globals and no per-render file checks (the panel's render 71 → 39 µs; a running process no longer \
+re-reads a template edited on disk), the rental rule's test without `selectattr|list`, requests that \
+make no reference cycles (an `HTMXDetails` kept on the request pointed back at it: ≈ 60 objects per \
+click left to the collector; tests/unit/test_request_garbage.py), the start-up heap frozen out of the \
+garbage collector and the young generation collected every 10,000 allocations (the collector's CPU per \
+click 75 → 10–12 µs), a response's head sent in the same write as its body (one syscall and one TCP \
+segment fewer per response), the access log's fields built only when INFO is on. A/B of whole apps, run \
+both ways to cancel `bench.unlock_ab`'s position bias (≈ 6 % with identical code; load 6.4–7.6): server \
+CPU per unlock ×0.865, throughput unchanged (the click waits on PostgreSQL), p99 89–165 ms against \
+103–295 ms.
 - **Tried, measured slower, reverted: the click in two database calls after the video** (commits \
 f2b85d2–a338822, reverted by the next): call 1 without a transaction counted the abuse limit and read the \
 checkout with the versions (md5 of the pricing and entitlement rows) it saw; Python decided as on the \
@@ -683,19 +695,18 @@ throughput ×1.26 (median of 4 rounds). With the 10 % fee (load 6.7–7.2), wher
 3.41–3.90 → 2.41–2.57 ms (×0.71), throughput 82–115/s → 155–202/s (×1.83), p99 441–631 → 196–390 ms; \
 after the change the fee-paying click is as fast as the one without a fee.
 
-Not done, and why the targets are missed: the machine. Seven other sessions' test suites kept the load \
-average at 9–18 on 2 cores during these runs, so each server got a fraction of a core and the figures \
-above measure mostly the scheduler: the same code gave 1.9 ms CPU per unlock in a quieter minute, \
-2.3–2.8 ms at load 7–9 and 3.2–4.4 ms at load 13–18, and the paired ratios moved by 3× between rounds. \
-On the CPU ratio, the figure least moved by neighbours, the real request still costs ≈ 2.5–3× the raw \
-one, and the round trips are no longer what separates them (the raw side makes more). Measured, not \
-built: the abuse counter inside the purchase's transaction would save a pool checkout but roll the count \
-back with every refused click (an abuser's wrong-price clicks would never be throttled), so it stays on \
-its own; middleware (CSRF, session, Prometheus, request id) is ≈ 3 % of the samples; the rest is the \
-framework's request/response path, the event loop's socket writes (≈ 18 % of the process's samples in \
-`write` in a short native py-spy sample) and the Jinja panel (≈ 5 %). Deciding the whole click inside \
-one plpgsql function (price check, rental merge, membership) would remove BEGIN, COMMIT and one more \
-round trip but duplicate the model's rules in SQL; not done."""
+Why the targets are still missed (measured, not the machine): the raw request is 7 trivial statements \
+with every id known up front and a fixed string for an answer; the real one makes the product's checks. \
+Server CPU per unlock is ≈ 2.5–3× raw and PostgreSQL's ≈ 2.2–2.6× raw on the same run, so throughput, \
+bound by the two sharing 2 cores, stays at 25–50 % of raw. What is left is not overhead to trim but work \
+the product owes each click: its round trips (abuse counter, BEGIN, video, purchase lock, record-sale, \
+COMMIT — cutting them to three measured slower in PostgreSQL, above) and the live events (event_log + \
+NOTIFY). Candidates not built: announce the click's events after its commit (event_log rows still in it; \
+the money commit would no longer hold NOTIFY's global lock: ≈ ×1.25 throughput measured in-process, \
+noisy); keep the abuse counter in process memory with periodic sharing between web processes (its own \
+round trip and transaction, ≈ 9 % of the CPU, at the price of a limit that is per process for a moment); \
+decide the whole click inside one plpgsql function (price check, rental merge, membership), which would \
+duplicate the model's rules in SQL."""
 
 
 async def main_async(args: argparse.Namespace) -> None:
