@@ -657,7 +657,25 @@ pairs. First run so (embedded PostgreSQL 16, load 8–13, the test suite running
 fee / without 129 %, 67 %, 78 % (median 78 %), server CPU per unlock ×1.12 (×1.00–1.20); the fee-paying \
 click does more (a third account locked, two more ledger entries), and the remaining gap is within this \
 load's noise; a quiet run decides. It needs 4 × 16 + 2 connections: on a shared server run it without \
-DATABASE_URL (its own embedded PostgreSQL) when other test suites are running ("too many clients").
+DATABASE_URL (its own embedded PostgreSQL) when other test suites are running ("too many clients"). \
+The quiet runs (17:11 UTC, load 3–4) then showed real with the fee slowing every round (390 → 202 → 156/s, \
+PostgreSQL 3.3 → 7.6 → 10.4 ms per unlock) while real without stayed flat. Not the fee: the fee's real \
+server is the first to click on the freshly VACUUM ANALYZEd database, so its pooled connections planned the \
+click's functions while unlocks, entitlements and transfers were empty or nearly so; after five runs \
+PostgreSQL keeps one generic plan per connection, and for tables that small every keyed lookup was a \
+sequential scan, kept while the tables grew (this server runs without autovacuum, so no ANALYZE ever \
+re-planned it): pg_stat_user_tables showed 0.5–1 sequential scans per click of entitlements and \
+ledger_transfers reading 5,000–20,000 rows each by round 4, and 3–5 of ledger_accounts. With the fee at 0 \
+and its server started first, the click without a fee slowed the same way (PostgreSQL 1.1 → 1.6 → 2.0 → \
+2.1 ms). Fixed in the product (migrations/2500_hot_path_index_plans.sql: `unlock_begin_purchase`, \
+`unlock_record_sale` and `ledger_post_transfer` run with sequential scans off, so they and the foreign-key \
+checks they fire plan on the unique indexes whatever the tables' size; \
+tests/integration/test_unlock_plans.py). Same command, 3 × 5 s rounds, 17:26–17:28 UTC: before, load \
+8.1–9.3, real with the fee 317 → 213 → 269/s, PostgreSQL 2,152 → 3,453 → 4,519 µs, server 1,144 → 1,390 \
+→ 1,334 µs per unlock (without: 379–500/s, PostgreSQL 1,205–1,268 µs), fee / no fee 54 %, CPU ×1.27; after, \
+load 6.0–10.6, with the fee 479, 341, 393/s, PostgreSQL 1,175, 1,351, 1,246 µs, server 970–1,139 µs \
+(without: 335–494/s, PostgreSQL 1,161–1,238 µs), fee / no fee 97 %, CPU ×0.99, and no sequential scan on \
+the click's tables.
 - **The request path's own cost** (core/web.py, core/server.py): templates compiled once with plain-dict \
 globals and no per-render file checks (the panel's render 71 → 39 µs; a running process no longer \
 re-reads a template edited on disk), the rental rule's test without `selectattr|list`, requests that \
