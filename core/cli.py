@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -208,7 +208,7 @@ def cmd_up(args: argparse.Namespace, composition: Composition) -> None:
 
     settings = _settings()
     embedded: EmbeddedPostgres | None = None
-    children: list[subprocess.Popen[bytes]] = []
+    children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -229,12 +229,10 @@ def cmd_up(args: argparse.Namespace, composition: Composition) -> None:
         # Each child in a session of its own: a Ctrl-C in the terminal reaches `hypha up` alone, which
         # then stops the web server and the worker in order (SIGTERM) — they never see the SIGINT, so
         # none of them dies in the middle of its start-up with a KeyboardInterrupt traceback.
-        children.extend(
-            subprocess.Popen(
+        for role in ("web", "worker"):
+            children[role] = subprocess.Popen(
                 [*base, role], env=env, stdin=subprocess.PIPE, preexec_fn=_die_with_parent, start_new_session=True
             )
-            for role in ("web", "worker")
-        )
         url = settings.database_url
         if not url:
             print(f"hypha: starting embedded PostgreSQL in {settings.data_path / 'pgdata'} …", flush=True)
@@ -249,7 +247,7 @@ def cmd_up(args: argparse.Namespace, composition: Composition) -> None:
             for line in asyncio.run(create_demo_data(composition, settings)):
                 print(f"hypha: {line}", flush=True)
         handoff = msgspec.json.encode(_Handoff(database_url=url, secret_key=settings.secret_key)) + b"\n"
-        for child in children:
+        for child in children.values():
             if child.stdin is not None:
                 with contextlib.suppress(BrokenPipeError):  # a child that died is noticed below
                     child.stdin.write(handoff)
@@ -258,30 +256,45 @@ def cmd_up(args: argparse.Namespace, composition: Composition) -> None:
         port = args.port or settings.port
         print(f"hypha: serving on http://{host}:{port} — press Ctrl-C to stop", flush=True)
         while not stopping:
-            if any(child.poll() is not None for child in children):
+            if any(child.poll() is not None for child in children.values()):
                 print("hypha: a process exited unexpectedly; stopping everything", file=sys.stderr, flush=True)
                 break
             time.sleep(0.2)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _terminate(children)
+        print("hypha: stopping …", flush=True)
+        for role in _terminate(children):
+            name = "web server" if role == "web" else role
+            print(f"hypha: the {name} did not stop within {STOP_GRACE:.0f} s; killed it", file=sys.stderr, flush=True)
         if embedded is not None:
+            # A fast shutdown: its sessions end, then PostgreSQL writes a last checkpoint (the time it takes
+            # depends on the disk; nothing is lost if it is cut short, the next start replays the WAL).
             embedded.stop()
         print("hypha: stopped", flush=True)
 
 
-def _terminate(children: Sequence[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
-    for child in children:
+# How long `hypha up` waits for the web server and the worker to stop after SIGTERM before it kills them:
+# both stop at once when idle; the worker gives a running job up to 5 s (core.worker.build_worker).
+STOP_GRACE = 10.0
+
+
+def _terminate(children: Mapping[str, subprocess.Popen[bytes]], grace: float = STOP_GRACE) -> list[str]:
+    """SIGTERM every child still running, wait up to `grace` seconds for all; kill the rest. The
+    names of the killed ones."""
+    for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
-    for child in children:
+    killed = []
+    for role, child in children.items():
         try:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+            killed.append(role)
+    return killed
 
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
