@@ -28,6 +28,7 @@ from core.db import Database
 from core.di import build_injector, get_port
 from core.events import EventBus
 from core.feature import Feature
+from core.head import answer_head_like_get
 from core.identity import SessionLookup
 from core.jobs import JobQueue
 from core.observability import prometheus_config
@@ -132,7 +133,7 @@ def create_app(settings: Settings, injector: Injector | None = None, *, features
             "wallet_panels": [panel for feature in features for panel in feature.wallet_panels],
         }
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             readyz,
@@ -158,3 +159,5 @@ def create_app(settings: Settings, injector: Injector | None = None, *, features
         debug=False,
         logging_config=None,  # logging is configured once per process (core.observability)
     )
+    app.asgi_handler = answer_head_like_get(app.asgi_handler)  # HEAD wherever GET (core/head.py)
+    return app
