@@ -159,5 +159,5 @@ def create_app(settings: Settings, injector: Injector | None = None, *, features
         debug=False,
         logging_config=None,  # logging is configured once per process (core.observability)
     )
-    app.asgi_handler = answer_head_like_get(app.asgi_handler)  # HEAD wherever GET (core/head.py)
+    app.asgi_handler = answer_head_like_get(app)  # HEAD wherever GET (core/head.py)
     return app

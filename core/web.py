@@ -549,11 +549,7 @@ class WebMiddleware:
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
     accept = request.headers.get("accept", "")
-    return (
-        wants_fragment(request)
-        or "text/html" in accept
-        or (accept in ("", "*/*") and request.method in ("GET", "HEAD"))
-    )
+    return wants_fragment(request) or "text/html" in accept or (accept in ("", "*/*") and (request.method == "GET"))
 
 
 def _error_response(request: Request[Any, Any, Any], status: int, message: str, **headers: str) -> Response[Any]:
@@ -577,7 +573,7 @@ def _error_response(request: Request[Any, Any, Any], status: int, message: str, 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    if isinstance(exc, NotAuthorizedException) and (request.method in ("GET", "HEAD") or wants_fragment(request)):
+    if isinstance(exc, NotAuthorizedException) and (request.method == "GET" or wants_fragment(request)):
         # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
         raw = request.scope.get("raw_path") or b""
         path = raw.decode("latin-1") if raw else request.url.path
