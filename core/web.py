@@ -234,6 +234,13 @@ def is_https(scope: Scope, settings: Settings) -> bool:
     return scope.get("scheme") == "https" or settings.secure_cookies
 
 
+_SESSION_COOKIE_PREFIX = f"{SESSION_COOKIE}=".encode()
+
+
+def _sets_session_cookie(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"set-cookie" and value.startswith(_SESSION_COOKIE_PREFIX) for name, value in headers)
+
+
 async def security_headers_on_every_response(message: Message, scope: Scope) -> None:
     """A before-send hook: responses that never reach WebMiddleware (the router's 404/405, the CSRF
     middleware's 403) get the same security headers as routed ones."""
@@ -249,6 +256,10 @@ async def security_headers_on_every_response(message: Message, scope: Scope) -> 
     ]
     if is_https(scope, scope["app"].state.settings):
         wanted.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+    if isinstance(scope.get("user"), Principal) or _sets_session_cookie(headers):
+        # Whatever was rendered for a session is that person's (their name, balance, mail, drafts, a
+        # staff desk): no shared or history cache keeps it, unless the handler chose its own caching.
+        wanted.append((b"cache-control", b"no-store"))
     missing = [(name, value) for name, value in wanted if name not in names]
     if missing:
         message["headers"] = headers + missing
