@@ -15,9 +15,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
+import msgspec
 from injector import Injector
 from jinja2 import Environment, FileSystemLoader
 from litestar import MediaType, Request, Response
@@ -341,12 +342,11 @@ def pop_flashes(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
         return []
     request.scope["state"]["flash_shown"] = True
     try:
-        from urllib.parse import unquote
-
-        level, message = json.loads(unquote(raw))
-        return [(str(level), str(message))]
-    except (ValueError, TypeError):
+        # Typed decoding: a planted cookie nested past the recursion limit fails at its second level.
+        level, message = msgspec.json.decode(unquote(raw), type=tuple[str, str])
+    except (msgspec.DecodeError, ValueError):
         return []
+    return [(level, message)]
 
 
 # -- htmx: the whole page, or the part of it htmx swaps ------------------------------------------
@@ -369,6 +369,21 @@ class HyphaRequest(HTMXRequest, Request[Principal | None, str | None, State]):
     def htmx(self) -> HTMXDetails:  # type: ignore[override]
         """What htmx asked for (litestar-htmx's HTMXDetails, made when asked)."""
         return HTMXDetails(self)
+
+    async def json(self) -> Any:
+        """The JSON body (Litestar's decoding); a body nested past the decoder's recursion limit is the
+        client's mistake (`JSONTooDeep`, a 422), not a RecursionError for the catch-all handler."""
+        try:
+            return await super().json()
+        except RecursionError as error:
+            raise JSONTooDeep(JSON_TOO_DEEP) from error
+
+
+JSON_TOO_DEEP = "The request body is nested too deeply."
+
+
+class JSONTooDeep(SerializationException):
+    """A JSON body nested deeper than the decoder can follow."""
 
 
 _VARY = "vary_on"
@@ -648,6 +663,8 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationExce
 def handle_client_error(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
     """A body Litestar could not parse at all (malformed JSON) is unprocessable input, a 422 like a body
     of the wrong shape; any other client error keeps its own status."""
+    if isinstance(exc.__cause__, JSONTooDeep):
+        return _error_response(request, 422, JSON_TOO_DEEP)
     if isinstance(exc.__cause__, SerializationException):
         return _error_response(request, 422, "The request body is not valid JSON.")
     return handle_http_exception(request, exc)
