@@ -252,6 +252,15 @@ class AccountService:
         """A new session for a user who just proved who they are (e.g. right after sign-up)."""
         return await self._open_session(user, old_token, client)
 
+    async def rotate_session(self, user_id: UUID, old_token: str | None, client: ClientInfo | None = None) -> str:
+        """A new token for the browser holding `old_token`, which stops working: after a change to what the
+        session stands for (a new password, a new role), a copy of the old token must not carry over.
+        Raises InvalidCredentials when the account is gone."""
+        user = await self.users.get(user_id)
+        if user is None:
+            raise InvalidCredentials()
+        return await self._open_session(user, old_token, client)
+
     async def _open_session(self, user: User, old_token: str | None, client: ClientInfo | None = None) -> str:
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
