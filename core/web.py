@@ -123,12 +123,20 @@ class TemplateEngine(JinjaTemplateEngine):
         super().__init__(directory=None, engine_instance=engine_instance)
 
 
+def public_url(request: Request[Any, Any, Any]) -> str:
+    """The site's public address (BASE_URL) without a trailing slash, for absolute links in pages that
+    anyone may be served from a cache: never `request.base_url`, whose host is the client's Host header."""
+    settings: Settings = request.app.state.settings
+    return settings.public_url.rstrip("/")
+
+
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
         env.globals["pop_flashes"] = pop_flashes
         env.globals["current_user"] = lambda request: request.scope.get("user")
         env.globals["wants_fragment"] = wants_fragment
+        env.globals["public_url"] = public_url
         env.filters["points"] = lambda value: f"{int(value):,}"
         env.filters["money"] = format_money
         env.filters["duration"] = format_duration
