@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from injector import Injector
-from litestar import Litestar, MediaType, Router, get
+from litestar import Litestar, MediaType, Request, Router, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
@@ -49,6 +49,13 @@ from core.web import (
 )
 
 log = logging.getLogger("hypha")
+
+
+async def no_nul_in_file_name(request: Request[Any, Any, Any]) -> None:
+    """A static file's name with a NUL byte names no file (the file system would refuse it with a
+    ValueError, a 500): it is not found."""
+    if "\x00" in str(request.path_params.get("file_path", "")):
+        raise NotFoundException()
 
 
 async def metrics_token_required(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
@@ -138,7 +145,12 @@ def create_app(settings: Settings, injector: Injector | None = None, *, features
             readyz,
             queue_monitor,
             MetricsController,
-            create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
+            create_static_files_router(
+                path="/static",
+                directories=[ROOT / "static"],
+                include_in_schema=False,
+                before_request=no_nul_in_file_name,
+            ),
             *(handler for feature in features for handler in feature.route_handlers),
         ],
         state=state,
