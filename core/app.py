@@ -28,6 +28,7 @@ from core.db import Database
 from core.di import build_injector, get_port
 from core.events import EventBus
 from core.feature import Feature
+from core.forms import read_forms_as_utf8
 from core.identity import SessionLookup
 from core.jobs import JobQueue
 from core.observability import prometheus_config
@@ -156,6 +157,7 @@ def create_app(settings: Settings, injector: Injector | None = None, *, features
         state=state,
         lifespan=[lifespan],
         middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware), session_authentication()],
+        before_request=read_forms_as_utf8,
         before_send=[security_headers_on_every_response, one_charset_on_every_response, vary_on_what_was_read],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),
