@@ -21,14 +21,17 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
+from core.text import without_invisible_controls
+
 FORM_VIEW = "form_view"
 BODY = "form"  # the key of an error about the body as a whole (not one field)
 
 
 class Form(msgspec.Struct, forbid_unknown_fields=False):
-    """Base of the HTML form DTOs: every text arrives stripped, with NUL characters dropped (PostgreSQL
-    cannot store them and no honest form sends them). A subclass with its own `__post_init__` calls
-    `super().__post_init__()` first, then checks its rules and raises `FieldErrors`.
+    """Base of the HTML form DTOs: every text arrives stripped, without invisible control characters
+    (`core.text`: NUL, which PostgreSQL cannot store, other C0/C1 controls and bidi overrides — no honest
+    form sends them; see `_kept_as_sent` for the fields that only lose NUL). A subclass with its own
+    `__post_init__` calls `super().__post_init__()` first, then checks its rules and raises `FieldErrors`.
 
     `messages` gives the human message for a field whose value has the wrong shape or breaks a
     `msgspec.Meta` bound (the handler has a plain default for each kind of failure)."""
@@ -39,7 +42,14 @@ class Form(msgspec.Struct, forbid_unknown_fields=False):
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, str):
-                setattr(self, name, value.replace("\x00", "").strip())
+                kept = value.replace("\x00", "") if _kept_as_sent(name) else without_invisible_controls(value)
+                setattr(self, name, kept.strip())
+
+
+def _kept_as_sent(name: str) -> bool:
+    """Fields whose characters are not cleaned: a password is whatever its owner typed, and `next` is
+    judged by core.redirects, which refuses a control character with a 400 of its own."""
+    return "password" in name or name == "next"
 
 
 class FieldErrors(ValueError):

@@ -18,6 +18,7 @@ from core.events import Event, EventBus, Subscription
 from core.identity import Principal
 from core.ids import uuid7
 from core.ratelimit import RateLimiter
+from core.text import one_line
 from core.uow import UnitOfWork
 from features.accounts.model import (
     MAX_PASSWORD,
@@ -196,7 +197,7 @@ class AccountService:
                     f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}.",
                     retry_after=allowance.retry_after,
                 )
-        name = display_name.strip() or email.split("@", 1)[0]
+        name = one_line(display_name) or email.split("@", 1)[0]
         user = User(
             id=uuid7(),
             email=email,
