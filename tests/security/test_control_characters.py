@@ -91,3 +91,21 @@ async def test_titles_and_names_lose_controls_and_descriptions_keep_their_lines(
     assert await db.fetchval("SELECT description FROM videos WHERE title = 'Night trains'") == "a\nb"
     assert await db.fetchval("SELECT title FROM bundles") == "Two films"
     assert await db.fetchval("SELECT name FROM membership_tiers") == "Fan club"
+
+
+async def test_a_subtitle_label_from_the_multipart_form_loses_its_controls(
+    pg: Injector, settings: Settings, stage: Stage
+) -> None:
+    vtt = b"WEBVTT\n\n00:00.000 --> 00:01.000\nBonjour\n"
+    async with app_client(pg, settings) as client:
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, stage.creator))
+        token = await csrf_token(client, "/login")
+        added = await client.post(
+            f"/studio/videos/{stage.video_id}/subtitles",
+            data={"language": "fr", "label": "Fran\x07\u00e7ais\u202e\r\nsous-titres"},
+            files={"file": ("fr.vtt", vtt, "text/vtt")},
+            headers={"x-csrftoken": token},
+        )
+        assert added.status_code == 303
+        master = await client.get(f"/v/{stage.public_id}/hls/master.m3u8")
+    assert 'NAME="Français sous-titres"' in master.text
