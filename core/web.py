@@ -388,6 +388,7 @@ class HyphaRequest(HTMXRequest, Request[Principal | None, str | None, State]):
 
 
 JSON_TOO_DEEP = "The request body is nested too deeply."
+MULTIPART_LIMIT_DETAIL = "Request Entity Too Large"
 
 
 class JSONTooDeep(SerializationException):
@@ -671,6 +672,9 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationExce
 def handle_client_error(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
     """A body Litestar could not parse at all (malformed JSON) is unprocessable input, a 422 like a body
     of the wrong shape; any other client error keeps its own status."""
+    if exc.status_code == 400 and exc.detail == MULTIPART_LIMIT_DETAIL:
+        # Litestar's multipart parser past `multipart_form_part_limit` (a 400 "for backwards compatibility")
+        return _error_response(request, 413, "The form is too large: it holds too many fields.")
     if isinstance(exc.__cause__, JSONTooDeep):
         return _error_response(request, 422, JSON_TOO_DEEP)
     if isinstance(exc.__cause__, SerializationException):

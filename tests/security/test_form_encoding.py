@@ -73,3 +73,20 @@ async def test_a_form_that_is_not_utf8_is_a_400_and_stores_nothing(
     assert htmx.status_code == 400
     assert "not UTF-8 text" in htmx.text
     assert await pg.get(Database).fetchval("SELECT count(*) FROM videos") == before
+
+
+async def test_a_multipart_form_with_too_many_parts_is_a_413_that_says_so(
+    pg: Injector, settings: Settings, stage: Stage
+) -> None:
+    parts = b"".join(b'--zz\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % n for n in range(1_500))
+    async with app_client(pg, settings) as client:
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, stage.creator))
+        headers = {
+            "x-csrftoken": await csrf_token(client, "/login"),
+            "content-type": "multipart/form-data; boundary=zz",
+        }
+        response = await client.post(
+            f"/studio/videos/{stage.video_id}/cover", content=parts + b"--zz--\r\n", headers=headers
+        )
+    assert response.status_code == 413
+    assert "too many fields" in response.text
