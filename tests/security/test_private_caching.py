@@ -9,6 +9,9 @@ staff consoles, an error page and the log-in answer that carries the session coo
 
 from __future__ import annotations
 
+import json
+import re
+
 import httpx
 from injector import Injector
 from litestar.routes import HTTPRoute
@@ -74,3 +77,22 @@ async def test_the_answer_that_logs_someone_in_is_no_store(pg: Injector, setting
     assert response.status_code == 303
     assert SESSION_COOKIE in response.cookies
     assert "no-store" in response.headers.get("cache-control", "")
+
+
+async def test_htmx_keeps_no_page_snapshots_and_a_history_restore_asks_the_server(
+    pg: Injector, settings: Settings
+) -> None:
+    """htmx saves the page it leaves (hx-push-url: the wallet statement, analytics, the feed) in the tab's
+    sessionStorage and shows it again on Back — after a log-out too. With no snapshots, Back asks the
+    server (HX-History-Restore-Request), which answers the whole page for whoever is logged in now."""
+    who = await person(pg, "Shared Computer")
+    async with app_client(pg, settings) as client:
+        home = await client.get("/")
+        found = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", home.text)
+        assert found is not None
+        assert json.loads(found.group(1))["historyCacheSize"] == 0
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, who))
+        restore = await client.get("/wallet", headers={"hx-request": "true", "hx-history-restore-request": "true"})
+    assert restore.status_code == 200
+    assert restore.text.lstrip().startswith("<!doctype html>")
+    assert "no-store" in restore.headers["cache-control"]
