@@ -390,8 +390,9 @@ class AccountService:
         return user
 
     async def set_staff(self, email: str, is_staff: bool) -> User:
-        """Grant or take away the staff role of the account with this e-mail (idempotent); taking it
-        away ends the person's sessions so no open page keeps staff powers. Raises UnknownAccount."""
+        """Grant or take away the staff role of the account with this e-mail (idempotent). Either way the
+        person's sessions end: taken away, no open page keeps staff powers; granted, the role rides only
+        on a token issued after it (a copy of an older one opens nothing). Raises UnknownAccount."""
         async with self.uow.atomic():
             user = await self.users.by_email(email)
             if user is None:
@@ -399,9 +400,8 @@ class AccountService:
             if user.is_staff != is_staff:
                 user = replace(user, is_staff=is_staff)
                 await self.users.save(user)
+                await self.sessions.delete_for_user(user.id)
                 await self._principal_changed(user.id)
-                if not is_staff:
-                    await self.sessions.delete_for_user(user.id)
         return user
 
     async def get_user(self, user_id: UUID) -> User | None:

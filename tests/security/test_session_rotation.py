@@ -1,5 +1,5 @@
 """The session token changes whenever what it stands for changes: at log-in (tests/integration), and when
-the person changes their password or becomes a creator.
+the person changes their password, becomes a creator or is made staff.
 
 A token copied before the change (a stolen cookie, a shared computer) must not carry over: "change your
 password" is what a person does when they fear someone else is in, and that someone holds the very token
@@ -14,8 +14,9 @@ from injector import Injector
 
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.accounts.service import AccountService
 from tests.conftest import app_client
-from tests.support.web import post_form, sign_up
+from tests.support.web import log_in, post_form, sign_up
 
 PASSWORD = "correct horse battery"
 
@@ -68,3 +69,19 @@ async def test_becoming_a_creator_gives_this_browser_a_new_token_and_ends_the_ol
     assert creator_token != viewer_token
     assert (await client.get("/studio", follow_redirects=False)).status_code == 200
     assert await thief_with(pg, settings, viewer_token, "/studio") == 303
+
+
+async def test_being_made_staff_ends_the_sessions_opened_as_a_plain_account(
+    client: httpx.AsyncClient, pg: Injector, settings: Settings
+) -> None:
+    """`hypha staff add` cannot hand the browser a new token: it ends the person's sessions, so the staff
+    role only ever rides on a token issued after it was granted (a copy taken before opens nothing)."""
+    await sign_up(client, "promoted@example.com")
+    before = client.cookies.get(SESSION_COOKIE)
+    assert before
+
+    await pg.get(AccountService).set_staff("promoted@example.com", True)
+
+    assert await thief_with(pg, settings, before, "/staff/reports") == 303
+    await log_in(client, "promoted@example.com")
+    assert (await client.get("/staff/reports", follow_redirects=False)).status_code == 200
