@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from injector import Injector
-from litestar import Litestar, MediaType, Router, get
+from litestar import Litestar, MediaType, Request, Router, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
@@ -28,6 +28,7 @@ from core.db import Database
 from core.di import build_injector, get_port
 from core.events import EventBus
 from core.feature import Feature
+from core.forms import read_forms_as_utf8
 from core.head import answer_head_like_get
 from core.identity import SessionLookup
 from core.jobs import JobQueue
@@ -50,6 +51,13 @@ from core.web import (
 )
 
 log = logging.getLogger("hypha")
+
+
+async def no_nul_in_file_name(request: Request[Any, Any, Any]) -> None:
+    """A static file's name with a NUL byte names no file (the file system would refuse it with a
+    ValueError, a 500): it is not found."""
+    if "\x00" in str(request.path_params.get("file_path", "")):
+        raise NotFoundException()
 
 
 async def metrics_token_required(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
@@ -139,12 +147,18 @@ def create_app(settings: Settings, injector: Injector | None = None, *, features
             readyz,
             queue_monitor,
             MetricsController,
-            create_static_files_router(path="/static", directories=[ROOT / "static"], include_in_schema=False),
+            create_static_files_router(
+                path="/static",
+                directories=[ROOT / "static"],
+                include_in_schema=False,
+                before_request=no_nul_in_file_name,
+            ),
             *(handler for feature in features for handler in feature.route_handlers),
         ],
         state=state,
         lifespan=[lifespan],
         middleware=[prometheus.middleware, DefineMiddleware(WebMiddleware), session_authentication()],
+        before_request=read_forms_as_utf8,
         before_send=[security_headers_on_every_response, one_charset_on_every_response, vary_on_what_was_read],
         csrf_config=csrf_config(settings, secret, exempt),
         template_config=template_config(),

@@ -13,20 +13,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import unquote_to_bytes
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import ValidationException
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ClientException, ValidationException
 from litestar.utils.scope.state import ScopeState
+
+from core.text import without_invisible_controls
 
 FORM_VIEW = "form_view"
 BODY = "form"  # the key of an error about the body as a whole (not one field)
 
 
 class Form(msgspec.Struct, forbid_unknown_fields=False):
-    """Base of the HTML form DTOs: every text arrives stripped, with NUL characters dropped (PostgreSQL
-    cannot store them and no honest form sends them). A subclass with its own `__post_init__` calls
-    `super().__post_init__()` first, then checks its rules and raises `FieldErrors`.
+    """Base of the HTML form DTOs: every text arrives stripped, without invisible control characters
+    (`core.text`: NUL, which PostgreSQL cannot store, other C0/C1 controls and bidi overrides — no honest
+    form sends them; see `_kept_as_sent` for the fields that only lose NUL). A subclass with its own
+    `__post_init__` calls `super().__post_init__()` first, then checks its rules and raises `FieldErrors`.
 
     `messages` gives the human message for a field whose value has the wrong shape or breaks a
     `msgspec.Meta` bound (the handler has a plain default for each kind of failure)."""
@@ -37,7 +42,14 @@ class Form(msgspec.Struct, forbid_unknown_fields=False):
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, str):
-                setattr(self, name, value.replace("\x00", "").strip())
+                kept = value.replace("\x00", "") if _kept_as_sent(name) else without_invisible_controls(value)
+                setattr(self, name, kept.strip())
+
+
+def _kept_as_sent(name: str) -> bool:
+    """Fields whose characters are not cleaned: a password is whatever its owner typed, and `next` is
+    judged by core.redirects, which refuses a control character with a 400 of its own."""
+    return "password" in name or name == "next"
 
 
 class FieldErrors(ValueError):
@@ -118,6 +130,43 @@ def submitted(request: Request[Any, Any, Any]) -> dict[str, str]:
             if isinstance(first, str) and "password" not in name:
                 values[name] = first.replace("\x00", "").strip()
     return values
+
+
+class InvalidFormEncoding(ClientException):
+    """A form body whose bytes, once percent-decoded, are not UTF-8 text (a 400)."""
+
+    status_code = 400
+
+    def __init__(self) -> None:
+        super().__init__(detail="The form is not UTF-8 text: send it again from the page.")
+
+
+def parse_form(body: bytes) -> dict[str, str | list[str]]:
+    """An `application/x-www-form-urlencoded` body read the way browsers write it (the WHATWG
+    urlencoded parser): `&`-separated `name=value` pairs, `+` for a space, percent-escapes decoded to
+    bytes and the bytes read as UTF-8 — raw UTF-8 included, which Litestar read as Latin-1. A name
+    sent twice gives a list (as Litestar's parser does). Raises InvalidFormEncoding for bytes that are
+    not UTF-8, which Litestar turned into U+FFFD characters without a word."""
+    found: dict[str, list[str]] = {}
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        try:
+            key = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
+            text = unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidFormEncoding() from error
+        found.setdefault(key, []).append(text)
+    return {key: values if len(values) > 1 else values[0] for key, values in found.items()}
+
+
+async def read_forms_as_utf8(request: Request[Any, Any, Any]) -> None:
+    """The app's `before_request`: a urlencoded body is parsed by `parse_form` before Litestar builds the
+    handler's form DTO from it (Litestar then takes the parsed form it finds in the scope)."""
+    if request.content_type[0] == RequestEncodingType.URL_ENCODED:
+        parsed: dict[str, Any] = parse_form(await request.body())
+        ScopeState.from_scope(request.scope).form = parsed
 
 
 def _rule_errors(exc: ValidationException) -> dict[str, str]:

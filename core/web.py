@@ -15,9 +15,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
+import msgspec
 from injector import Injector
 from jinja2 import Environment, FileSystemLoader
 from litestar import MediaType, Request, Response
@@ -122,12 +123,20 @@ class TemplateEngine(JinjaTemplateEngine):
         super().__init__(directory=None, engine_instance=engine_instance)
 
 
+def public_url(request: Request[Any, Any, Any]) -> str:
+    """The site's public address (BASE_URL) without a trailing slash, for absolute links in pages that
+    anyone may be served from a cache: never `request.base_url`, whose host is the client's Host header."""
+    settings: Settings = request.app.state.settings
+    return settings.public_url.rstrip("/")
+
+
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
         env.globals["pop_flashes"] = pop_flashes
         env.globals["current_user"] = lambda request: request.scope.get("user")
         env.globals["wants_fragment"] = wants_fragment
+        env.globals["public_url"] = public_url
         env.filters["points"] = lambda value: f"{int(value):,}"
         env.filters["money"] = format_money
         env.filters["duration"] = format_duration
@@ -234,6 +243,13 @@ def is_https(scope: Scope, settings: Settings) -> bool:
     return scope.get("scheme") == "https" or settings.secure_cookies
 
 
+_SESSION_COOKIE_PREFIX = f"{SESSION_COOKIE}=".encode()
+
+
+def _sets_session_cookie(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"set-cookie" and value.startswith(_SESSION_COOKIE_PREFIX) for name, value in headers)
+
+
 async def security_headers_on_every_response(message: Message, scope: Scope) -> None:
     """A before-send hook: responses that never reach WebMiddleware (the router's 404/405, the CSRF
     middleware's 403) get the same security headers as routed ones."""
@@ -249,6 +265,10 @@ async def security_headers_on_every_response(message: Message, scope: Scope) -> 
     ]
     if is_https(scope, scope["app"].state.settings):
         wanted.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+    if isinstance(scope.get("user"), Principal) or _sets_session_cookie(headers):
+        # Whatever was rendered for a session is that person's (their name, balance, mail, drafts, a
+        # staff desk): no shared or history cache keeps it, unless the handler chose its own caching.
+        wanted.append((b"cache-control", b"no-store"))
     missing = [(name, value) for name, value in wanted if name not in names]
     if missing:
         message["headers"] = headers + missing
@@ -330,12 +350,11 @@ def pop_flashes(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
         return []
     request.scope["state"]["flash_shown"] = True
     try:
-        from urllib.parse import unquote
-
-        level, message = json.loads(unquote(raw))
-        return [(str(level), str(message))]
-    except (ValueError, TypeError):
+        # Typed decoding: a planted cookie nested past the recursion limit fails at its second level.
+        level, message = msgspec.json.decode(unquote(raw), type=tuple[str, str])
+    except (msgspec.DecodeError, ValueError):
         return []
+    return [(level, message)]
 
 
 # -- htmx: the whole page, or the part of it htmx swaps ------------------------------------------
@@ -358,6 +377,22 @@ class HyphaRequest(HTMXRequest, Request[Principal | None, str | None, State]):
     def htmx(self) -> HTMXDetails:  # type: ignore[override]
         """What htmx asked for (litestar-htmx's HTMXDetails, made when asked)."""
         return HTMXDetails(self)
+
+    async def json(self) -> Any:
+        """The JSON body (Litestar's decoding); a body nested past the decoder's recursion limit is the
+        client's mistake (`JSONTooDeep`, a 422), not a RecursionError for the catch-all handler."""
+        try:
+            return await super().json()
+        except RecursionError as error:
+            raise JSONTooDeep(JSON_TOO_DEEP) from error
+
+
+JSON_TOO_DEEP = "The request body is nested too deeply."
+MULTIPART_LIMIT_DETAIL = "Request Entity Too Large"
+
+
+class JSONTooDeep(SerializationException):
+    """A JSON body nested deeper than the decoder can follow."""
 
 
 _VARY = "vary_on"
@@ -637,6 +672,11 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationExce
 def handle_client_error(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
     """A body Litestar could not parse at all (malformed JSON) is unprocessable input, a 422 like a body
     of the wrong shape; any other client error keeps its own status."""
+    if exc.status_code == 400 and exc.detail == MULTIPART_LIMIT_DETAIL:
+        # Litestar's multipart parser past `multipart_form_part_limit` (a 400 "for backwards compatibility")
+        return _error_response(request, 413, "The form is too large: it holds too many fields.")
+    if isinstance(exc.__cause__, JSONTooDeep):
+        return _error_response(request, 422, JSON_TOO_DEEP)
     if isinstance(exc.__cause__, SerializationException):
         return _error_response(request, 422, "The request body is not valid JSON.")
     return handle_http_exception(request, exc)

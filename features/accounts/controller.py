@@ -113,6 +113,14 @@ def _me_again(request: Request[Any, Any, Any], values: dict[str, str]) -> dict[s
     }
 
 
+async def _rotate_session(
+    request: Request[Any, Any, Any], accounts: AccountService, user_id: UUID, response: Response[Any]
+) -> None:
+    """Give this browser a new session token (the one it came with stops working, wherever a copy is)."""
+    token = await accounts.rotate_session(user_id, request.scope["state"].get("session_token"), _client(request))
+    set_session_cookie(response, request, token)
+
+
 def _client_ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -223,7 +231,9 @@ class AccountsController(Controller):
         principal = current_principal(request)
         assert principal is not None
         await accounts.become_creator(principal.id)
-        return flash(redirect("/me", request), "You are now a creator. Your studio is ready.")
+        response = redirect("/me", request)
+        await _rotate_session(request, accounts, principal.id, response)
+        return flash(response, "You are now a creator. Your studio is ready.")
 
     # -- e-mail verification and change -----------------------------------------------------------
 
@@ -349,7 +359,9 @@ class AccountsController(Controller):
                 errors[key] = error.message
             else:
                 others = plural(ended, "other session")
-                return flash(redirect("/me", request), f"Your password is changed. We logged out {others}.")
+                response = redirect("/me", request)
+                await _rotate_session(request, accounts, _me(request).id, response)
+                return flash(response, f"Your password is changed. We logged out {others}.")
         return _me_page(request, fragment="accounts/_password_form.html", errors=errors, status=status)
 
     @get("/forgot-password")

@@ -18,6 +18,7 @@ from core.events import Event, EventBus, Subscription
 from core.identity import Principal
 from core.ids import uuid7
 from core.ratelimit import RateLimiter
+from core.text import one_line
 from core.uow import UnitOfWork
 from features.accounts.model import (
     MAX_PASSWORD,
@@ -196,7 +197,7 @@ class AccountService:
                     f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}.",
                     retry_after=allowance.retry_after,
                 )
-        name = display_name.strip() or email.split("@", 1)[0]
+        name = one_line(display_name) or email.split("@", 1)[0]
         user = User(
             id=uuid7(),
             email=email,
@@ -250,6 +251,15 @@ class AccountService:
 
     async def open_session(self, user: User, old_token: str | None = None, client: ClientInfo | None = None) -> str:
         """A new session for a user who just proved who they are (e.g. right after sign-up)."""
+        return await self._open_session(user, old_token, client)
+
+    async def rotate_session(self, user_id: UUID, old_token: str | None, client: ClientInfo | None = None) -> str:
+        """A new token for the browser holding `old_token`, which stops working: after a change to what the
+        session stands for (a new password, a new role), a copy of the old token must not carry over.
+        Raises InvalidCredentials when the account is gone."""
+        user = await self.users.get(user_id)
+        if user is None:
+            raise InvalidCredentials()
         return await self._open_session(user, old_token, client)
 
     async def _open_session(self, user: User, old_token: str | None, client: ClientInfo | None = None) -> str:
@@ -380,8 +390,9 @@ class AccountService:
         return user
 
     async def set_staff(self, email: str, is_staff: bool) -> User:
-        """Grant or take away the staff role of the account with this e-mail (idempotent); taking it
-        away ends the person's sessions so no open page keeps staff powers. Raises UnknownAccount."""
+        """Grant or take away the staff role of the account with this e-mail (idempotent). Either way the
+        person's sessions end: taken away, no open page keeps staff powers; granted, the role rides only
+        on a token issued after it (a copy of an older one opens nothing). Raises UnknownAccount."""
         async with self.uow.atomic():
             user = await self.users.by_email(email)
             if user is None:
@@ -389,9 +400,8 @@ class AccountService:
             if user.is_staff != is_staff:
                 user = replace(user, is_staff=is_staff)
                 await self.users.save(user)
+                await self.sessions.delete_for_user(user.id)
                 await self._principal_changed(user.id)
-                if not is_staff:
-                    await self.sessions.delete_for_user(user.id)
         return user
 
     async def get_user(self, user_id: UUID) -> User | None:

@@ -21,6 +21,7 @@ from uuid import UUID
 from core.amounts import matches_shown
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from core.numbers import InvalidNumber, parse_whole
+from core.text import one_line
 
 MAX_BUNDLE_PRICE = 100_000
 MAX_TITLE = 120
@@ -198,7 +199,7 @@ class BundleFields:
 def check_bundle(title: str, description: str, price: str) -> BundleFields:
     """The bundle a creator's form describes; raises InvalidOffer with a message per field."""
     errors: dict[str, str] = {}
-    title = title.strip()
+    title = one_line(title)
     if not title:
         errors["title"] = "Give the bundle a title."
     elif len(title) > MAX_TITLE:

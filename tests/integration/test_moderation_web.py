@@ -322,6 +322,9 @@ async def test_hypha_staff_add_and_remove_change_the_role_and_are_audited(pg: In
         added = _hypha(settings, "staff", "add", someone.email.upper())
         assert added.returncode == 0, added.stderr
         assert "is now staff" in added.stdout
+        # granting the role ends the sessions too: it rides only on a token issued after the grant
+        assert (await client.get("/staff/reports", headers={"accept": "text/html"})).status_code == 303
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, someone))  # logged in again
         assert (await client.get("/staff/reports")).status_code == 200
         removed = _hypha(settings, "staff", "remove", someone.email)
         assert removed.returncode == 0, removed.stderr

@@ -49,7 +49,7 @@ async def test_a_pasted_link_previews_title_creator_cover_and_price_and_nothing_
         page = await visitor.get(f"/v/{video.public_id}")
     assert page.status_code == 200
     tags = metas(page.text)
-    url = f"http://127.0.0.1:8000/v/{video.public_id}"  # the host the page was asked on
+    url = f"{settings.public_url}/v/{video.public_id}"  # the site's public address (BASE_URL)
     assert tags["og:title"] == tags["twitter:title"] == 'Harbour <lights> & "boats"'
     assert tags["og:url"] == url
     assert tags["og:type"] == "video.other"
@@ -65,6 +65,25 @@ async def test_a_pasted_link_previews_title_creator_cover_and_price_and_nothing_
     async with browser_of(pg, settings, None) as visitor:
         cover = await visitor.get(f"/v/{video.public_id}/cover")  # what the preview shows is served
     assert cover.status_code == 200
+
+
+async def test_the_preview_tags_name_the_public_address_whatever_host_the_request_named(
+    pg: Injector, settings: Settings
+) -> None:
+    """A request's Host header is the client's to choose: a cache in front that keys pages on the path
+    alone would hand every visitor a page whose canonical link and card image point off site."""
+    creator = await person(pg, "Host Harper", creator=True)
+    synthetic = await add_synthetic_video(pg, creator.id, title="Harbour at night")
+    video = await price_and_publish(pg, creator.id, synthetic.video, rent_day=50)
+    async with browser_of(pg, settings, None) as visitor:
+        page = await visitor.get(f"/v/{video.public_id}", headers={"host": "evil.example"})
+    assert page.status_code == 200
+    assert "evil.example" not in page.text
+    url = f"{settings.public_url}/v/{video.public_id}"
+    assert f'<link rel="canonical" href="{url}">' in page.text
+    tags = metas(page.text)
+    assert tags["og:url"] == url
+    assert tags["og:image"] == tags["twitter:image"] == f"{url}/cover"
 
 
 async def test_a_free_video_previews_as_free(pg: Injector, settings: Settings) -> None:

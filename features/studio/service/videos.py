@@ -17,6 +17,7 @@ from core.errors import Conflict
 from core.ids import public_id, uuid7
 from core.paging import Cursor, Page
 from core.storage import BlobNotFound
+from core.text import one_line
 from features.studio.model import (
     InvalidAudioTrack,
     Subtitle,
@@ -147,7 +148,7 @@ class VideoUseCases(StudioBase):
         """
         language = check_language(language)
         fmt = subtitle_format(data)
-        label = " ".join(label.split())[:60] or language
+        label = one_line(label)[:60] or language
         key = f"subtitles/{video_id}/{language}.{fmt}"
         subtitle = Subtitle(key, language, label, fmt)
         async with self.uow.atomic():
@@ -181,8 +182,8 @@ class VideoUseCases(StudioBase):
         track is converted again onto the new master playlist (a few times at most, then Conflict).
 
         Raises InvalidAudioTrack, VideoNotFound, or Conflict (not ready, or changed meanwhile)."""
-        language = " ".join(language.split())
-        name = " ".join(name.split())[:60]
+        language = one_line(language)
+        name = one_line(name)[:60]
         if not language:
             raise InvalidAudioTrack("Give the track's language code, such as 'en' or 'pt-BR'.")
         (await self.owned_video(owner_id, video_id)).check_new_audio_track(name)  # before any byte is written

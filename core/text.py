@@ -1,0 +1,25 @@
+"""Text from people, made safe to show to other people: no invisible control characters, and names and
+titles on one line.
+
+Control characters (C0 but tab and line breaks, DEL, C1) show as nothing or as garbage, ring terminals
+and break mail headers; the bidi embedding, override and isolate controls (U+202A–U+202E,
+U+2066–U+2069) reorder what follows them ("Support\u202egro.live" reads "Supportevil.org"). The marks
+right-to-left writing needs (U+200E, U+200F) stay.
+"""
+
+from __future__ import annotations
+
+import re
+
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def without_invisible_controls(text: str) -> str:
+    """`text` without control characters (tab, line feed and carriage return kept) or bidi overrides."""
+    return _INVISIBLE.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """`text` as a one-line name or title: invisible controls dropped, every run of white space (line
+    breaks and tabs included) one space, no space at either end."""
+    return " ".join(without_invisible_controls(text).split())
