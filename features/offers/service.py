@@ -42,6 +42,7 @@ from features.offers.model import (
     Bundle,
     BundleItem,
     BundleNotFound,
+    BundleNotOnSale,
     BundlePriceChanged,
     BundlePurchase,
     BundleView,
@@ -62,6 +63,7 @@ from features.offers.model import (
     check_code,
     check_entered_code,
     normalize_code,
+    not_on_sale_reason,
     shows_price,
 )
 from features.offers.ports import OffersRepository
@@ -318,12 +320,25 @@ class OffersService:
 
     # -- viewers: bundles -------------------------------------------------------------------------------
 
+    async def _videos(self, bundle: Bundle) -> list[Video]:
+        """The bundle's videos that still exist, in the bundle's order."""
+        return [video for video_id in bundle.video_ids if (video := await self.studio.get_video(video_id)) is not None]
+
+    @staticmethod
+    def _not_on_sale(videos: Sequence[Video]) -> str | None:
+        """Why the bundle made of `videos` cannot be bought now (`model.not_on_sale_reason`), or None."""
+        return not_on_sale_reason(
+            taken_down=sum(1 for v in videos if v.hidden and v.taken_down_reason is not None),
+            suspended=sum(1 for v in videos if v.hidden and v.taken_down_reason is None),
+            published=sum(1 for v in videos if not v.hidden and v.state is VideoState.PUBLISHED),
+        )
+
     async def _view(self, bundle: Bundle, viewer_id: UUID | None) -> BundleView:
         is_owner = viewer_id == bundle.creator_id
         items = []
-        for video_id in bundle.video_ids:
-            video = await self.studio.get_video(video_id)
-            if video is None or video.hidden or (video.state is not VideoState.PUBLISHED and not is_owner):
+        videos = await self._videos(bundle)
+        for video in videos:
+            if video.hidden or (video.state is not VideoState.PUBLISHED and not is_owner):
                 continue
             pricing = await self.pricing.pricing_for(video.id)
             owned = is_owner
@@ -333,7 +348,7 @@ class OffersService:
             lifetime = None if pricing.free else pricing.prices.get(Offer.LIFETIME)
             items.append(BundleItem(video.id, video.public_id, video.title, lifetime, owned))
         bought = viewer_id is not None and not is_owner and await self.repository.has_bought(bundle.id, viewer_id)
-        return BundleView(bundle, tuple(items), bought, is_owner)
+        return BundleView(bundle, tuple(items), bought, is_owner, self._not_on_sale(videos) if videos else None)
 
     async def bundle_view(self, viewer_id: UUID | None, public_id: str) -> BundleView:
         """The bundle page for this viewer: its videos (published ones; the creator sees all), each one's
@@ -389,6 +404,11 @@ class OffersService:
                 raise AlreadyBought()
             if not locked.video_ids:
                 raise EmptyBundle()
+            # Read under the bundle's lock: a take-down or a suspension that committed since the page was
+            # read is seen here, and charges nothing.
+            reason = self._not_on_sale(await self._videos(locked))
+            if reason is not None:
+                raise BundleNotOnSale(f"{reason} Nothing was charged.")
             now = self.clock.now()
             promo: PromoCode | None = None
             discount = 0
