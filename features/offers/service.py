@@ -406,7 +406,9 @@ class OffersService:
                 raise EmptyBundle()
             # Read under the bundle's lock: a take-down or a suspension that committed since the page was
             # read is seen here, and charges nothing.
-            reason = self._not_on_sale(await self._videos(locked))
+            # Each held as read until this purchase commits: a take-down or a suspension that comes after the
+            # read waits for it (and then refunds its share).
+            reason = self._not_on_sale(await self.studio.videos_for_purchase(locked.video_ids))
             if reason is not None:
                 raise BundleNotOnSale(f"{reason} Nothing was charged.")
             now = self.clock.now()

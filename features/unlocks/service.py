@@ -263,11 +263,15 @@ class UnlockService:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    async def visible_video(self, viewer_id: UUID | None, public_id: str) -> Video:
+    async def visible_video(self, viewer_id: UUID | None, public_id: str, *, for_purchase: bool = False) -> Video:
         """The video behind a shared link; raises VideoUnavailable when it does not exist or is not
         published (its owner sees it in every state), and VideoRemoved (410) when moderators took it
-        down or suspended its creator — for everyone but its owner and staff."""
-        video = await self.studio.video_by_public_id(public_id)
+        down or suspended its creator — for everyone but its owner and staff.
+
+        `for_purchase` (inside the purchase's transaction): the video stays as read until the purchase
+        commits, so a take-down or a suspension either came first (and refuses the click here) or waits
+        for the purchase (and refunds it) — a click never pays for a video hidden meanwhile."""
+        video = await self.studio.video_by_public_id(public_id, share_lock=for_purchase)
         if video is None or not visible_to(video, viewer_id):
             raise VideoUnavailable()
         if video.hidden and viewer_id != video.owner_id and not await self._is_staff(viewer_id):
@@ -484,7 +488,7 @@ class UnlockService:
         await self.check_request_rate(viewer_id)
         # Reads and writes share one transaction: one pooled connection for the whole click.
         async with self.uow.atomic():
-            video = await self.visible_video(viewer_id, public_id)
+            video = await self.visible_video(viewer_id, public_id, for_purchase=True)
             if video.owner_id == viewer_id:
                 raise OwnVideo()
             # Waits for any other purchase of this (viewer, video) to commit, then reads: everything
@@ -619,7 +623,7 @@ class TipService:
         points, text = check_tip(amount, self.policy.tip_amounts, message)
         await self.unlocks.check_request_rate(viewer.id)
         async with self.uow.atomic():  # reads and writes on one pooled connection
-            video = await self.unlocks.visible_video(viewer.id, public_id)
+            video = await self.unlocks.visible_video(viewer.id, public_id, for_purchase=True)
             if video.owner_id == viewer.id:
                 raise TipYourself()
             prior = await self.tips.by_key(viewer.id, key)

@@ -54,9 +54,15 @@ class VideoUseCases(StudioBase):
         """The video with this id, whoever owns it, or None."""
         return await self.videos.get(video_id)
 
-    async def video_by_public_id(self, public_id: str) -> Video | None:
-        """The video behind a public link id, or None."""
-        return await self.videos.by_public_id(public_id)
+    async def video_by_public_id(self, public_id: str, *, share_lock: bool = False) -> Video | None:
+        """The video behind a public link id, or None. `share_lock` (inside a transaction): the video stays
+        as read until it ends — a purchase holds it, so moderation cannot hide it unseen."""
+        return await self.videos.by_public_id(public_id, share_lock=share_lock)
+
+    async def videos_for_purchase(self, video_ids: Collection[UUID]) -> list[Video]:
+        """Those of the videos that exist, each held as `video_by_public_id(share_lock=True)` holds one (a purchase of
+        several at once: a bundle), in an order that cannot deadlock with a suspension hiding them."""
+        return await self.videos.share_locked(video_ids)
 
     async def list_for_owner(
         self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
