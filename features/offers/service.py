@@ -30,6 +30,7 @@ from core.clock import Clock
 from core.events import Event, EventBus, LiveFragment
 from core.ids import public_id as new_public_id
 from core.ids import uuid7
+from core.numbers import whole_or_none
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
@@ -615,23 +616,28 @@ class OffersService:
     # -- take-downs (the moderation feature calls this inside its take-down transaction) ---------------
 
     async def refund_bundle_shares(self, video: Video, since: datetime, reason: str) -> tuple[int, int]:
-        """Staff took `video` down: every purchase made at or after `since` of a bundle that includes it
-        gets the video's share back, in points: `floor(points paid / videos in the bundle)`, the fee part
-        in proportion (the creator's share from their earnings, which may go below zero, the fee from the
-        platform's revenue). Once per purchase and video (ledger key `takedown-refund:bundle:<purchase>:
-        <video>`): a repeated take-down refunds nothing twice. The bundle's other videos stay the buyer's.
-        Returns (purchases refunded, points refunded)."""
+        """Staff took `video` down: every purchase made at or after `since` of a bundle that held it when
+        it was bought gets the video's share back, in points: `floor(points paid / videos the bundle held
+        when it was bought)`, the fee part in proportion (the creator's share from their earnings, which
+        may go below zero, the fee from the platform's revenue). A video added after the purchase (the
+        buyer got it free) gives nothing back, videos taken out of the bundle since do not change the
+        share, and a purchase never gets back more than was paid for it. Once per purchase and video
+        (ledger key `takedown-refund:bundle:<purchase>:<video>`): a repeated take-down refunds nothing
+        twice. The bundle's other videos stay the buyer's. Returns (purchases refunded, points refunded)."""
         refunded = points = 0
         until = self.clock.now() + timedelta(seconds=1)
         for bundle in await self.repository.bundles_with(video.id):
-            if not bundle.video_ids:
+            added_at = await self.repository.added_at(bundle.id, video.id)
+            if not bundle.video_ids or added_at is None:
                 continue
             for purchase in await self.repository.purchases_of_creator(bundle.creator_id, since, until):
-                if purchase.bundle_id != bundle.id:
+                if purchase.bundle_id != bundle.id or added_at > purchase.created_at:
                     continue
-                share = purchase.points // len(bundle.video_ids)
                 key = f"takedown-refund:bundle:{purchase.id}:{video.id}"
-                if share <= 0 or await self.ledger.transfer_by_key(key) is not None:
+                if await self.ledger.transfer_by_key(key) is not None:
+                    continue
+                share = await self._bundle_share(purchase, len(bundle.video_ids))
+                if share <= 0:
                     continue
                 fee = purchase.fee * share // purchase.points
                 revenue = AccountRef.platform_revenue_for(purchase.creator_id)
@@ -660,6 +666,20 @@ class OffersService:
                 refunded += 1
                 points += share
         return refunded, points
+
+    async def _bundle_share(self, purchase: BundlePurchase, videos_now: int) -> int:
+        """One video's share of a bundle purchase: the points paid over the videos the bundle held when it
+        was bought (its transfer says; else the videos it holds now), no more than what earlier take-downs
+        left of the purchase."""
+        sale = await self.ledger.transfer_by_key(f"bundle:{purchase.viewer_id}:{purchase.idempotency_key}")
+        held = whole_or_none(sale.metadata.get("videos")) if sale is not None else None
+        share = purchase.points // (held or videos_now)
+        given_back = sum(
+            transfer.net(AccountRef.wallet(purchase.viewer_id))
+            for transfer in await self.ledger.transfers_with_metadata("bundle_purchase_id", str(purchase.id))
+            if transfer.kind == REFUND_KIND
+        )
+        return min(share, purchase.points - given_back)
 
     # -- a viewer's own ---------------------------------------------------------------------------------
 
