@@ -108,6 +108,16 @@ def topic_for(user_id: UUID) -> str:
     return f"user:{user_id}"
 
 
+def takedown_refund_key(unlock: Unlock) -> str:
+    """The ledger key of the refund a take-down of its video gives a purchase."""
+    return f"takedown-refund:{unlock.id}"
+
+
+def closure_refund_key(unlock: Unlock) -> str:
+    """The ledger key of the refund a running rental gets when its creator closes their account."""
+    return f"creator-closed:{unlock.id}"
+
+
 def visible_to(video: Video, viewer_id: UUID | None) -> bool:
     """Published videos are for everyone; any other state only for the owner."""
     return video.state is VideoState.PUBLISHED or (viewer_id is not None and viewer_id == video.owner_id)
@@ -310,8 +320,8 @@ class UnlockService:
         for unlock in await self.unlocks.purchases_of_video(video.id, min(since, now - window)):
             if unlock.created_at < since and not await self._waits_for_first_play(unlock, now):
                 continue
-            key = f"takedown-refund:{unlock.id}"
-            if await self.ledger.transfer_by_key(key) is not None:
+            key = takedown_refund_key(unlock)
+            if await self._refunded(unlock):  # by an earlier take-down, or when its creator closed
                 continue
             # The creator's share goes back through platform revenue, which then pays the whole price
             # into the wallet: the buyer's statement shows one line for the whole refund.
@@ -330,6 +340,14 @@ class UnlockService:
             refunded += 1
             points += unlock.points
         return RefundSummary(refunded, points)
+
+    async def _refunded(self, unlock: Unlock) -> bool:
+        """Whether the purchase's price already went back to its buyer: by a take-down of its video, or
+        when its creator closed their account. Each refunds a purchase the other did not, never twice."""
+        for key in (takedown_refund_key(unlock), closure_refund_key(unlock)):
+            if await self.ledger.transfer_by_key(key) is not None:
+                return True
+        return False
 
     async def _waits_for_first_play(self, unlock: Unlock, now: datetime) -> bool:
         """Whether `unlock` is a rental whose access still waits for its first play."""
@@ -382,7 +400,8 @@ class UnlockService:
 
     async def running_rentals_of_creator(self, creator_id: UUID) -> list[Unlock]:
         """Rentals of the creator's videos whose rental period has not ended yet (a first-play rental not
-        started yet counts as running), oldest first."""
+        started yet counts as running) and that no take-down refunded (it leaves the rental running),
+        oldest first."""
         now = self.clock.now()
         rules = self.policy.rentals
         recent = await self.unlocks.creator_sales_since(creator_id, now - LONGEST_RENTAL - rules.start_window)
@@ -391,7 +410,8 @@ class UnlockService:
             if unlock.offer.duration is None:
                 continue
             entitlement = await self.unlocks.entitlement(unlock.viewer_id, unlock.video_id)
-            if rental_running(unlock, now, entitlement, rules):
+            refunded = await self.ledger.transfer_by_key(takedown_refund_key(unlock)) is not None
+            if rental_running(unlock, now, entitlement, rules) and not refunded:
                 running.append(unlock)
         return running
 
@@ -420,7 +440,7 @@ class UnlockService:
                 }
                 refunds.append(
                     await self.ledger.transfer(
-                        f"creator-closed:{unlock.id}",
+                        closure_refund_key(unlock),
                         "rental_refund",
                         legs,
                         metadata,
