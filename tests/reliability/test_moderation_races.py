@@ -1,7 +1,8 @@
-"""Money and moderation at the same instant, on real PostgreSQL: a purchase whose click was read before
-a take-down (or a suspension) commits is either refused or refunded by it — never charged for a video
-nobody can watch. The click is held at its purchase lock (another connection holds it) while the
-moderator acts, then let go. The `pg` fixture verifies the ledger after each test."""
+"""Money and moderation (or a creator closing their account) at the same instant, on real PostgreSQL: a
+purchase whose click was read before a take-down, a suspension or the closure commits is either refused
+or refunded by it — never charged for a video nobody can watch. The click is held at a lock another
+connection holds (its purchase lock, or the viewer's wallet) while the other side acts, then let go.
+The `pg` fixture verifies the ledger after each test."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from features.accounts.service import AccountService
 from features.moderation.service import ModerationService
 from features.offers.model import BundleNotOnSale
 from features.offers.service import OffersService
+from features.privacy.service import ErasureService
 from features.studio.model import Video
 from features.unlocks.model import VideoRemoved
 from features.unlocks.service import UnlockService
-from tests.support.videos import add_synthetic_video, balances, fund, person, price_and_publish
+from tests.support.videos import PASSWORD, add_synthetic_video, balances, fund, person, price_and_publish
 
 
 async def staff_of(pg: Injector) -> Principal:
@@ -117,3 +119,24 @@ async def test_a_bundle_bought_while_a_video_in_it_is_taken_down_gets_that_video
     assert refunded_or_refused(outcome), outcome
     # Bought, then half refunded by the take-down that waited for it — or refused: never 100 for one video.
     assert (await balances(pg, viewer.id, creator.id))[0] in (50, 100)
+
+
+async def test_a_rental_bought_while_its_creator_deletes_their_account_is_refunded(pg: Injector) -> None:
+    """The deletion takes the creator's videos off the catalog before it refunds the running rentals: a
+    click that read the video first is waited for, then refunded with the others."""
+    creator, video = await rented_video(pg)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 100)
+
+    async with wallet_locked(pg, viewer.id) as conn:
+        click = asyncio.create_task(
+            pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "k" * 20, "50")
+        )
+        await until_waiting(conn, 1)  # the click read the video, and waits to debit the wallet
+        closing = asyncio.create_task(pg.get(ErasureService).delete_account(creator.id, PASSWORD, True))
+        await until_waiting(conn, 2, closing)
+    await asyncio.gather(click, return_exceptions=True)
+    erasure = await closing
+
+    assert (await balances(pg, viewer.id, creator.id))[:2] == (100, 0)  # not charged, or refunded
+    assert erasure.refunded_points in (0, 50)

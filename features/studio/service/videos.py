@@ -299,8 +299,11 @@ class VideoUseCases(StudioBase):
         """Take every published video of the owner off the catalog (PUBLISHED → READY), in the caller's
         unit of work; return how many. Nobody but the owner can reach them afterwards."""
         count = 0
+        published = await self._all_of(owner_id, frozenset({VideoState.PUBLISHED}))
         async with self.uow.atomic():
-            for video in await self._all_of(owner_id, frozenset({VideoState.PUBLISHED})):
+            # Locked in id order, as a bundle purchase holds its videos (`videos_for_purchase`): the two
+            # wait for each other in turn, never in a circle.
+            for video in sorted(published, key=lambda v: v.id):
                 locked = await self.videos.get(video.id, for_update=True)
                 if locked is not None and locked.state is VideoState.PUBLISHED:
                     locked.unpublish(self.clock.now())
