@@ -757,6 +757,7 @@ class ErasureService:
             raise StaffAccount()
         now = self.clock.now()
         async with self.uow.atomic():
+            await self.memberships.close_to_new_members(user_id)  # joins being charged commit first
             await self.payouts.close_for_erasure(user_id)  # refuses while a payout is on its way
             # Off the catalog first: each video's row lock waits for a purchase that read it (unlocks hold
             # it until they commit), so that sale is among the rentals refunded next, not missed.

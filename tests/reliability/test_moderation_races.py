@@ -17,6 +17,7 @@ from injector import Injector
 from core.db import Database
 from core.identity import Principal
 from features.accounts.service import AccountService
+from features.memberships.service import MembershipService
 from features.moderation.service import ModerationService
 from features.offers.model import BundleNotOnSale
 from features.offers.service import OffersService
@@ -140,3 +141,28 @@ async def test_a_rental_bought_while_its_creator_deletes_their_account_is_refund
 
     assert (await balances(pg, viewer.id, creator.id))[:2] == (100, 0)  # not charged, or refunded
     assert erasure.refunded_points in (0, 50)
+
+
+async def test_a_membership_joined_while_its_creator_deletes_their_account_is_refunded(pg: Injector) -> None:
+    """The deletion closes the creator to new members before it refunds the running memberships: a join
+    that is being charged is waited for, then refunded (pro rata, as every member is) — not left charged
+    for a creator who is gone."""
+    creator = await person(pg, "Creator", creator=True)
+    memberships = pg.get(MembershipService)
+    tier = await memberships.create_tier(creator.id, name="Fans", price="120", all_videos=True, video_ids=[])
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 200)
+
+    async with wallet_locked(pg, viewer.id) as conn:
+        join = asyncio.create_task(memberships.join(viewer.id, tier.id, "j" * 20, "120"))
+        await until_waiting(conn, 1)  # the join decided to charge, and waits to debit the wallet
+        closing = asyncio.create_task(pg.get(ErasureService).delete_account(creator.id, PASSWORD, True))
+        await until_waiting(conn, 2, closing)
+    joined = (await asyncio.gather(join, return_exceptions=True))[0]
+    erasure = await closing
+
+    if isinstance(joined, BaseException):  # refused: nothing was charged
+        assert (await balances(pg, viewer.id, creator.id))[0] == 200
+    else:  # charged, then refunded with every other member (all but the rounding of a month's seconds)
+        assert erasure.refunded_memberships == 1
+        assert (await balances(pg, viewer.id, creator.id))[0] >= 199
