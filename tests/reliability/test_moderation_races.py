@@ -55,9 +55,14 @@ async def purchase_lock_held(pg: Injector, viewer_id: UUID, video_id: UUID) -> A
 
 
 async def until_waiting(conn: asyncpg.Connection, locks: int, done: asyncio.Task[object] | None = None) -> None:
-    """Until `locks` lock requests wait in PostgreSQL (or `done` finished)."""
+    """Until `locks` lock requests wait in this test's database (or `done` finished)."""
     while not (done is not None and done.done()):
-        if await conn.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted") >= locks:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")  # `conn` is in a transaction: see new backends
+        waiting = await conn.fetchval(
+            """SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+               WHERE NOT l.granted AND a.datname = current_database()"""
+        )
+        if waiting >= locks:
             return
         await asyncio.sleep(0.01)
 
