@@ -117,7 +117,7 @@ class GiftKeyReused(Conflict):
 
 
 def check_key(key: str) -> str:
-    if not KEY_PATTERN.match(key or ""):
+    if not KEY_PATTERN.fullmatch(key or ""):
         raise InvalidGift({"form": "This form has expired. Reload the page and try again."})
     return key
 

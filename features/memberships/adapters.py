@@ -35,6 +35,9 @@ class MemoryTierRepository:
         # Nothing the memory adapters do suspends, so a use case runs from its lock to its end alone.
         return None
 
+    async def lock_creator_shared(self, creator_id: UUID) -> None:
+        return None
+
 
 class MemoryMembershipRepository:
     def __init__(self, tiers: MemoryTierRepository) -> None:
@@ -253,6 +256,10 @@ class PostgresTierRepository:
     async def lock_creator(self, creator_id: UUID) -> None:
         # SQL: an advisory transaction lock (the creator's tiers have no row to lock before the first).
         await self.db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _TIERS_LOCK, str(creator_id))
+
+    async def lock_creator_shared(self, creator_id: UUID) -> None:
+        # SQL: the same advisory lock, shared.
+        await self.db.execute("SELECT pg_advisory_xact_lock_shared($1, hashtext($2))", _TIERS_LOCK, str(creator_id))
 
 
 # SQL: the access check runs on every key and segment request of a locked video: one EXISTS.

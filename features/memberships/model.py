@@ -325,7 +325,7 @@ def due_action(membership: Membership, now: datetime, reminder: timedelta) -> Du
 
 
 def check_key(key: str) -> str:
-    if not KEY_PATTERN.match(key or ""):
+    if not KEY_PATTERN.fullmatch(key or ""):
         raise InvalidKey()
     return key
 

@@ -23,7 +23,13 @@ class TierRepository(Protocol):
 
     async def lock_creator(self, creator_id: UUID) -> None:
         """Inside a transaction: wait for, and hold until it ends, the lock on the creator's tiers (so two
-        new tiers at once cannot both pass the limit)."""
+        new tiers at once cannot both pass the limit, and no join is decided while the creator's account
+        closes)."""
+        ...
+
+    async def lock_creator_shared(self, creator_id: UUID) -> None:
+        """Inside a transaction: hold the same lock shared until it ends — joins go on side by side, but
+        wait for (and are waited for by) whoever holds it alone."""
         ...
 
 

@@ -312,6 +312,10 @@ class MembershipService:
             tier = await self.tiers.get(tier_id)
             if tier is None:
                 raise TierNotFound()
+            # Before the membership's lock (the order every join and an account closing take them in):
+            # a creator closing their account waits for this join to commit and then refunds it, or
+            # comes first and the join finds the creator gone.
+            await self.tiers.lock_creator_shared(tier.creator_id)
             await self.memberships.lock(viewer_id, tier.creator_id)
             prior = await self.memberships.by_key(viewer_id, key)
             if prior is not None:
@@ -511,6 +515,13 @@ class MembershipService:
         return Due.RENEW.value
 
     # -- account closure (the privacy feature calls these inside its erasure transaction) ---------------
+
+    async def close_to_new_members(self, creator_id: UUID) -> None:
+        """The creator is closing their account (call first in its unit of work, before any other lock):
+        joins being charged now commit first, and the ones after wait for the closure and then find the
+        creator gone — so `refund_for_closed_creator` sees every member."""
+        async with self.uow.atomic():
+            await self.tiers.lock_creator(creator_id)
 
     async def refund_for_closed_creator(self, creator_id: UUID) -> list[Transfer]:
         """The creator is closing their account: end every membership of theirs at once and give each

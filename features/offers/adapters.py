@@ -38,6 +38,7 @@ class MemoryOffersRepository:
 
     def __init__(self) -> None:
         self.bundles: dict[UUID, Bundle] = {}
+        self.added: dict[tuple[UUID, UUID], datetime] = {}  # (bundle, video) → when it was put in
         self.purchases: dict[tuple[UUID, str], BundlePurchase] = {}
         self.codes: dict[UUID, PromoCode] = {}
         self.redemptions: list[Redemption] = []
@@ -77,6 +78,7 @@ class MemoryOffersRepository:
         if video_id in bundle.video_ids:
             return False
         self.bundles[bundle_id] = replace(bundle, video_ids=(*bundle.video_ids, video_id))
+        self.added[(bundle_id, video_id)] = at
         return True
 
     async def remove_video(self, bundle_id: UUID, video_id: UUID) -> bool:
@@ -84,7 +86,11 @@ class MemoryOffersRepository:
         if video_id not in bundle.video_ids:
             return False
         self.bundles[bundle_id] = replace(bundle, video_ids=tuple(v for v in bundle.video_ids if v != video_id))
+        self.added.pop((bundle_id, video_id), None)
         return True
+
+    async def added_at(self, bundle_id: UUID, video_id: UUID) -> datetime | None:
+        return self.added.get((bundle_id, video_id))
 
     async def lock_purchases(self, bundle_id: UUID, viewer_id: UUID) -> None:
         return None
@@ -318,6 +324,12 @@ class PostgresOffersRepository:
             .returning(BundleVideoTable.video_id)
         )
         return bool(removed)
+
+    async def added_at(self, bundle_id: UUID, video_id: UUID) -> datetime | None:
+        rows = await BundleVideoTable.select(BundleVideoTable.added_at).where(
+            (BundleVideoTable.bundle_id == bundle_id) & (BundleVideoTable.video_id == video_id)
+        )
+        return rows[0]["added_at"] if rows else None
 
     async def lock_purchases(self, bundle_id: UUID, viewer_id: UUID) -> None:
         # SQL: a transaction-scoped advisory lock on (bundle, viewer).

@@ -113,6 +113,14 @@ class EmptyBundle(Conflict):
     message = "This bundle has no videos yet."
 
 
+class BundleNotOnSale(Conflict):
+    """Moderators hide a video of the bundle (taken down, or its creator suspended), or none of its videos
+    is published: the bundle would be paid in full for videos nobody can watch, so it is not sold (the
+    click charges nothing) until the creator takes the hidden videos out."""
+
+    message = "This bundle is not on sale right now. Nothing was charged."
+
+
 # -- bundles ----------------------------------------------------------------------------------------
 
 
@@ -162,6 +170,7 @@ class BundleView:
     items: tuple[BundleItem, ...]
     bought: bool  # the viewer bought this bundle
     is_owner: bool
+    not_on_sale_reason: str | None = None  # why the bundle cannot be bought now (None: it can)
 
     @property
     def singles_total(self) -> int:
@@ -180,6 +189,23 @@ class BundleView:
     @property
     def owned_count(self) -> int:
         return sum(1 for item in self.items if item.owned)
+
+
+def not_on_sale_reason(taken_down: int, suspended: int, published: int) -> str | None:
+    """Why a bundle cannot be bought now, from how many of its videos moderators took down, how many
+    are hidden because their creator is suspended, and how many are published and shown (None: it can).
+    A hidden video would be paid for in full and never watched, so the bundle waits for its creator to
+    take it out; a bundle with nothing published has nothing to give."""
+    if suspended:
+        return "This bundle is not on sale: its creator's account is suspended."
+    if taken_down:
+        return (
+            "This bundle is not on sale: Hypha's moderators removed a video in it, and it stays off sale "
+            "until its creator takes that video out."
+        )
+    if not published:
+        return "This bundle has no published videos right now."
+    return None
 
 
 def _whole(text: str, maximum: int) -> int | None:

@@ -43,6 +43,11 @@ class OffersRepository(Protocol):
 
     async def remove_video(self, bundle_id: UUID, video_id: UUID) -> bool: ...
 
+    async def added_at(self, bundle_id: UUID, video_id: UUID) -> datetime | None:
+        """When the video was put in the bundle (the last time, if it was taken out and put back), or None
+        when it is not in it."""
+        ...
+
     # -- bundle purchases --
     async def lock_purchases(self, bundle_id: UUID, viewer_id: UUID) -> None:
         """Inside a transaction: wait for, and hold until it ends, the lock on this viewer's purchases

@@ -30,6 +30,7 @@ from core.clock import Clock
 from core.events import Event, EventBus, LiveFragment
 from core.ids import public_id as new_public_id
 from core.ids import uuid7
+from core.numbers import whole_or_none
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
@@ -42,6 +43,7 @@ from features.offers.model import (
     Bundle,
     BundleItem,
     BundleNotFound,
+    BundleNotOnSale,
     BundlePriceChanged,
     BundlePurchase,
     BundleView,
@@ -62,6 +64,7 @@ from features.offers.model import (
     check_code,
     check_entered_code,
     normalize_code,
+    not_on_sale_reason,
     shows_price,
 )
 from features.offers.ports import OffersRepository
@@ -318,12 +321,25 @@ class OffersService:
 
     # -- viewers: bundles -------------------------------------------------------------------------------
 
+    async def _videos(self, bundle: Bundle) -> list[Video]:
+        """The bundle's videos that still exist, in the bundle's order."""
+        return [video for video_id in bundle.video_ids if (video := await self.studio.get_video(video_id)) is not None]
+
+    @staticmethod
+    def _not_on_sale(videos: Sequence[Video]) -> str | None:
+        """Why the bundle made of `videos` cannot be bought now (`model.not_on_sale_reason`), or None."""
+        return not_on_sale_reason(
+            taken_down=sum(1 for v in videos if v.hidden and v.taken_down_reason is not None),
+            suspended=sum(1 for v in videos if v.hidden and v.taken_down_reason is None),
+            published=sum(1 for v in videos if not v.hidden and v.state is VideoState.PUBLISHED),
+        )
+
     async def _view(self, bundle: Bundle, viewer_id: UUID | None) -> BundleView:
         is_owner = viewer_id == bundle.creator_id
         items = []
-        for video_id in bundle.video_ids:
-            video = await self.studio.get_video(video_id)
-            if video is None or video.hidden or (video.state is not VideoState.PUBLISHED and not is_owner):
+        videos = await self._videos(bundle)
+        for video in videos:
+            if video.hidden or (video.state is not VideoState.PUBLISHED and not is_owner):
                 continue
             pricing = await self.pricing.pricing_for(video.id)
             owned = is_owner
@@ -333,7 +349,7 @@ class OffersService:
             lifetime = None if pricing.free else pricing.prices.get(Offer.LIFETIME)
             items.append(BundleItem(video.id, video.public_id, video.title, lifetime, owned))
         bought = viewer_id is not None and not is_owner and await self.repository.has_bought(bundle.id, viewer_id)
-        return BundleView(bundle, tuple(items), bought, is_owner)
+        return BundleView(bundle, tuple(items), bought, is_owner, self._not_on_sale(videos) if videos else None)
 
     async def bundle_view(self, viewer_id: UUID | None, public_id: str) -> BundleView:
         """The bundle page for this viewer: its videos (published ones; the creator sees all), each one's
@@ -389,6 +405,13 @@ class OffersService:
                 raise AlreadyBought()
             if not locked.video_ids:
                 raise EmptyBundle()
+            # Read under the bundle's lock: a take-down or a suspension that committed since the page was
+            # read is seen here, and charges nothing.
+            # Each held as read until this purchase commits: a take-down or a suspension that comes after the
+            # read waits for it (and then refunds its share).
+            reason = self._not_on_sale(await self.studio.videos_for_purchase(locked.video_ids))
+            if reason is not None:
+                raise BundleNotOnSale(f"{reason} Nothing was charged.")
             now = self.clock.now()
             promo: PromoCode | None = None
             discount = 0
@@ -593,23 +616,28 @@ class OffersService:
     # -- take-downs (the moderation feature calls this inside its take-down transaction) ---------------
 
     async def refund_bundle_shares(self, video: Video, since: datetime, reason: str) -> tuple[int, int]:
-        """Staff took `video` down: every purchase made at or after `since` of a bundle that includes it
-        gets the video's share back, in points: `floor(points paid / videos in the bundle)`, the fee part
-        in proportion (the creator's share from their earnings, which may go below zero, the fee from the
-        platform's revenue). Once per purchase and video (ledger key `takedown-refund:bundle:<purchase>:
-        <video>`): a repeated take-down refunds nothing twice. The bundle's other videos stay the buyer's.
-        Returns (purchases refunded, points refunded)."""
+        """Staff took `video` down: every purchase made at or after `since` of a bundle that held it when
+        it was bought gets the video's share back, in points: `floor(points paid / videos the bundle held
+        when it was bought)`, the fee part in proportion (the creator's share from their earnings, which
+        may go below zero, the fee from the platform's revenue). A video added after the purchase (the
+        buyer got it free) gives nothing back, videos taken out of the bundle since do not change the
+        share, and a purchase never gets back more than was paid for it. Once per purchase and video
+        (ledger key `takedown-refund:bundle:<purchase>:<video>`): a repeated take-down refunds nothing
+        twice. The bundle's other videos stay the buyer's. Returns (purchases refunded, points refunded)."""
         refunded = points = 0
         until = self.clock.now() + timedelta(seconds=1)
         for bundle in await self.repository.bundles_with(video.id):
-            if not bundle.video_ids:
+            added_at = await self.repository.added_at(bundle.id, video.id)
+            if not bundle.video_ids or added_at is None:
                 continue
             for purchase in await self.repository.purchases_of_creator(bundle.creator_id, since, until):
-                if purchase.bundle_id != bundle.id:
+                if purchase.bundle_id != bundle.id or added_at > purchase.created_at:
                     continue
-                share = purchase.points // len(bundle.video_ids)
                 key = f"takedown-refund:bundle:{purchase.id}:{video.id}"
-                if share <= 0 or await self.ledger.transfer_by_key(key) is not None:
+                if await self.ledger.transfer_by_key(key) is not None:
+                    continue
+                share = await self._bundle_share(purchase, len(bundle.video_ids))
+                if share <= 0:
                     continue
                 fee = purchase.fee * share // purchase.points
                 revenue = AccountRef.platform_revenue_for(purchase.creator_id)
@@ -638,6 +666,20 @@ class OffersService:
                 refunded += 1
                 points += share
         return refunded, points
+
+    async def _bundle_share(self, purchase: BundlePurchase, videos_now: int) -> int:
+        """One video's share of a bundle purchase: the points paid over the videos the bundle held when it
+        was bought (its transfer says; else the videos it holds now), no more than what earlier take-downs
+        left of the purchase."""
+        sale = await self.ledger.transfer_by_key(f"bundle:{purchase.viewer_id}:{purchase.idempotency_key}")
+        held = whole_or_none(sale.metadata.get("videos")) if sale is not None else None
+        share = purchase.points // (held or videos_now)
+        given_back = sum(
+            transfer.net(AccountRef.wallet(purchase.viewer_id))
+            for transfer in await self.ledger.transfers_with_metadata("bundle_purchase_id", str(purchase.id))
+            if transfer.kind == REFUND_KIND
+        )
+        return min(share, purchase.points - given_back)
 
     # -- a viewer's own ---------------------------------------------------------------------------------
 

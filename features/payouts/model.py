@@ -24,7 +24,9 @@ conversion then pays whole steps of them.
 
 **States.** REQUESTED → PROCESSING → PAID, or → FAILED (from either). Every step is a ledger transfer:
 request: earnings → payouts in transit; paid: payouts in transit → vendor clearing (the cash left the
-platform); failed: payouts in transit → earnings (the points are available again at once).
+platform); failed: payouts in transit → earnings (the points are available again at once). A bank may
+still return a PAID payout days later (the vendor then reports it failed): PAID → FAILED, and the step
+returned: vendor clearing → earnings (the money is back, so are the points).
 """
 
 from __future__ import annotations
@@ -321,13 +323,14 @@ class PayoutState(StrEnum):
 
     @property
     def final(self) -> bool:
+        """No longer on its way (a PAID payout may still be returned by the bank, and then fail)."""
         return self in (PayoutState.PAID, PayoutState.FAILED)
 
 
 TRANSITIONS: dict[PayoutState, set[PayoutState]] = {
     PayoutState.REQUESTED: {PayoutState.PROCESSING, PayoutState.FAILED},
     PayoutState.PROCESSING: {PayoutState.PAID, PayoutState.FAILED},
-    PayoutState.PAID: set(),
+    PayoutState.PAID: {PayoutState.FAILED},  # the bank returned it after the vendor reported it paid
     PayoutState.FAILED: set(),
 }
 

@@ -61,7 +61,7 @@ SCAN_SLACK = timedelta(hours=1)
 WINDOW_KEEP = timedelta(days=1)  # the sweep forgets copied entries this much older than the hold
 RESUBMIT_AFTER = timedelta(minutes=1)  # a REQUESTED payout the vendor never heard of
 RECHECK_AFTER = timedelta(minutes=10)  # a PROCESSING payout whose webhook may have been lost
-STEPS = ("request", "paid", "failed")
+STEPS = ("request", "paid", "failed", "returned")
 
 
 def topic_for(creator_id: UUID) -> str:
@@ -337,17 +337,22 @@ class PayoutService:
     async def apply(self, payout_id: UUID, vendor: VendorPayout) -> Payout:
         """Bring the payout to what the vendor reports: PROCESSING once it has a ref, then PAID (the
         points leave for vendor clearing) or FAILED (the money comes back to the platform, then the
-        points to the creator). Repeating it changes nothing. Raises VendorUnavailable when a failed
-        payout's money cannot be reclaimed yet (the payout stays PROCESSING)."""
+        points to the creator) — also a PAID payout the bank returned later (its points come back from
+        vendor clearing). Repeating it changes nothing. Raises VendorUnavailable when a failed payout's
+        money cannot be reclaimed yet (the payout stays as it was)."""
         async with self.uow.atomic():
             payout = await self._get(payout_id, lock=True)
             if payout.state is PayoutState.REQUESTED:
                 payout = payout.moved_to(PayoutState.PROCESSING, self.clock.now(), vendor_ref=vendor.ref)
                 await self.payouts.save(payout)
                 await self.bus.publish(topic_for(payout.creator_id), EVENT, payout.event())
-            if payout.state is not PayoutState.PROCESSING or payout.vendor_ref != vendor.ref:
+            if payout.vendor_ref != vendor.ref:
                 return payout
-            if vendor.status is VendorStatus.PAID:
+            if payout.state is PayoutState.PAID and vendor.status is VendorStatus.FAILED:
+                pass  # the bank returned it after it was paid: its money is reclaimed below, then the points
+            elif payout.state is not PayoutState.PROCESSING:
+                return payout
+            elif vendor.status is VendorStatus.PAID:
                 await self._move(payout, "paid", AccountRef.payouts_in_transit(), AccountRef.vendor_clearing())
                 payout = payout.moved_to(PayoutState.PAID, self.clock.now())
                 await self.payouts.save(payout)
@@ -361,20 +366,25 @@ class PayoutService:
     async def _fail(self, payout_id: UUID, reason: str) -> Payout:
         async with self.uow.atomic():
             payout = await self._get(payout_id, lock=True)
-            if payout.state.final:
+            if payout.state is PayoutState.FAILED:
                 return payout
-            await self._move(payout, "failed", AccountRef.payouts_in_transit(), AccountRef.earnings(payout.creator_id))
+            earnings = AccountRef.earnings(payout.creator_id)
+            if payout.state is PayoutState.PAID:  # returned by the bank: the points come back from the vendor
+                await self._move(payout, "returned", AccountRef.vendor_clearing(), earnings)
+            else:
+                await self._move(payout, "failed", AccountRef.payouts_in_transit(), earnings)
             payout = payout.moved_to(PayoutState.FAILED, self.clock.now(), failure_reason=reason[:500])
             await self.payouts.save(payout)
             await self.bus.publish(topic_for(payout.creator_id), EVENT, payout.event())
             return payout
 
     async def refresh(self, payout_id: UUID) -> Payout:
-        """Ask the vendor about a payout now (REQUESTED ones are submitted) and apply the answer."""
+        """Ask the vendor about a payout now (REQUESTED ones are submitted) and apply the answer — a PAID
+        one too, which the bank may still return."""
         payout = await self._get(payout_id)
         if payout.state is PayoutState.REQUESTED:
             return await self.submit(payout_id)
-        if payout.state is not PayoutState.PROCESSING or payout.vendor_ref is None:
+        if payout.state not in (PayoutState.PROCESSING, PayoutState.PAID) or payout.vendor_ref is None:
             return payout
         vendor = await self.gateway.fetch_payout(payout.vendor_ref)
         changed = await self.apply(payout_id, vendor)
@@ -458,7 +468,12 @@ class PayoutService:
         return payout
 
     async def _move(self, payout: Payout, step: str, source: AccountRef, destination: AccountRef) -> None:
-        memo = {"request": "Payout requested", "paid": "Payout paid", "failed": "Payout failed, points returned"}
+        memo = {
+            "request": "Payout requested",
+            "paid": "Payout paid",
+            "failed": "Payout failed, points returned",
+            "returned": "Payout returned by the bank, points returned",
+        }
         await self.ledger.transfer(
             payout.ledger_key(step),
             LEDGER_KIND,

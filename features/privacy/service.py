@@ -757,13 +757,16 @@ class ErasureService:
             raise StaffAccount()
         now = self.clock.now()
         async with self.uow.atomic():
+            await self.memberships.close_to_new_members(user_id)  # joins being charged commit first
             await self.payouts.close_for_erasure(user_id)  # refuses while a payout is on its way
+            # Off the catalog first: each video's row lock waits for a purchase that read it (unlocks hold
+            # it until they commit), so that sale is among the rentals refunded next, not missed.
+            unpublished = await self.studio.unpublish_all_of(user_id)
             refunds = await self.unlocks.refund_running_rentals(user_id)
             member_refunds = await self.memberships.refund_for_closed_creator(user_id)
             await self.memberships.end_for_closed_member(user_id)
             await self.gifts.forget_recipient(user.email)
             await self.gifts.forget_sender(user_id)
-            unpublished = await self.studio.unpublish_all_of(user_id)
             settled = await self._settle_earnings(user_id, "")
             forfeited = await self._forfeit_wallet(user_id)
             sent = await self.tips.sent_by(user_id)

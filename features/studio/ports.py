@@ -33,7 +33,18 @@ class VideoRepository(Protocol):
         """The video, or None. With `for_update`, inside a transaction, other writers wait for it."""
         ...
 
-    async def by_public_id(self, public_id: str) -> Video | None: ...
+    async def by_public_id(self, public_id: str, *, share_lock: bool = False) -> Video | None:
+        """The video behind a public link id, or None. With `share_lock`, inside a transaction, the video
+        cannot change until it ends (other share locks go on): a purchase deciding on what it read holds
+        it, so a take-down or a suspension either committed before the read (and is seen) or waits for
+        the purchase (and refunds it)."""
+        ...
+
+    async def share_locked(self, video_ids: Collection[UUID]) -> list[Video]:
+        """Those of the videos that exist, in id order, each held as `by_public_id(share_lock=True)` — locked
+        in id order, as `set_owner_suspended` locks its rows, so the two never wait on each other in a
+        circle."""
+        ...
 
     async def save(self, video: Video) -> None:
         """Write every field of an existing video."""

@@ -582,7 +582,7 @@ class TipResult:
 
 def check_key(key: str) -> str:
     """An idempotency key as the page renders it; raises InvalidKey otherwise."""
-    if not KEY_PATTERN.match(key or ""):
+    if not KEY_PATTERN.fullmatch(key or ""):
         raise InvalidKey()
     return key
 

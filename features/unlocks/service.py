@@ -108,6 +108,16 @@ def topic_for(user_id: UUID) -> str:
     return f"user:{user_id}"
 
 
+def takedown_refund_key(unlock: Unlock) -> str:
+    """The ledger key of the refund a take-down of its video gives a purchase."""
+    return f"takedown-refund:{unlock.id}"
+
+
+def closure_refund_key(unlock: Unlock) -> str:
+    """The ledger key of the refund a running rental gets when its creator closes their account."""
+    return f"creator-closed:{unlock.id}"
+
+
 def visible_to(video: Video, viewer_id: UUID | None) -> bool:
     """Published videos are for everyone; any other state only for the owner."""
     return video.state is VideoState.PUBLISHED or (viewer_id is not None and viewer_id == video.owner_id)
@@ -263,11 +273,15 @@ class UnlockService:
 
     # -- reading ---------------------------------------------------------------------------------------
 
-    async def visible_video(self, viewer_id: UUID | None, public_id: str) -> Video:
+    async def visible_video(self, viewer_id: UUID | None, public_id: str, *, for_purchase: bool = False) -> Video:
         """The video behind a shared link; raises VideoUnavailable when it does not exist or is not
         published (its owner sees it in every state), and VideoRemoved (410) when moderators took it
-        down or suspended its creator — for everyone but its owner and staff."""
-        video = await self.studio.video_by_public_id(public_id)
+        down or suspended its creator — for everyone but its owner and staff.
+
+        `for_purchase` (inside the purchase's transaction): the video stays as read until the purchase
+        commits, so a take-down or a suspension either came first (and refuses the click here) or waits
+        for the purchase (and refunds it) — a click never pays for a video hidden meanwhile."""
+        video = await self.studio.video_by_public_id(public_id, share_lock=for_purchase)
         if video is None or not visible_to(video, viewer_id):
             raise VideoUnavailable()
         if video.hidden and viewer_id != video.owner_id and not await self._is_staff(viewer_id):
@@ -306,8 +320,8 @@ class UnlockService:
         for unlock in await self.unlocks.purchases_of_video(video.id, min(since, now - window)):
             if unlock.created_at < since and not await self._waits_for_first_play(unlock, now):
                 continue
-            key = f"takedown-refund:{unlock.id}"
-            if await self.ledger.transfer_by_key(key) is not None:
+            key = takedown_refund_key(unlock)
+            if await self._refunded(unlock):  # by an earlier take-down, or when its creator closed
                 continue
             # The creator's share goes back through platform revenue, which then pays the whole price
             # into the wallet: the buyer's statement shows one line for the whole refund.
@@ -326,6 +340,14 @@ class UnlockService:
             refunded += 1
             points += unlock.points
         return RefundSummary(refunded, points)
+
+    async def _refunded(self, unlock: Unlock) -> bool:
+        """Whether the purchase's price already went back to its buyer: by a take-down of its video, or
+        when its creator closed their account. Each refunds a purchase the other did not, never twice."""
+        for key in (takedown_refund_key(unlock), closure_refund_key(unlock)):
+            if await self.ledger.transfer_by_key(key) is not None:
+                return True
+        return False
 
     async def _waits_for_first_play(self, unlock: Unlock, now: datetime) -> bool:
         """Whether `unlock` is a rental whose access still waits for its first play."""
@@ -378,7 +400,8 @@ class UnlockService:
 
     async def running_rentals_of_creator(self, creator_id: UUID) -> list[Unlock]:
         """Rentals of the creator's videos whose rental period has not ended yet (a first-play rental not
-        started yet counts as running), oldest first."""
+        started yet counts as running) and that no take-down refunded (it leaves the rental running),
+        oldest first."""
         now = self.clock.now()
         rules = self.policy.rentals
         recent = await self.unlocks.creator_sales_since(creator_id, now - LONGEST_RENTAL - rules.start_window)
@@ -387,7 +410,8 @@ class UnlockService:
             if unlock.offer.duration is None:
                 continue
             entitlement = await self.unlocks.entitlement(unlock.viewer_id, unlock.video_id)
-            if rental_running(unlock, now, entitlement, rules):
+            refunded = await self.ledger.transfer_by_key(takedown_refund_key(unlock)) is not None
+            if rental_running(unlock, now, entitlement, rules) and not refunded:
                 running.append(unlock)
         return running
 
@@ -416,7 +440,7 @@ class UnlockService:
                 }
                 refunds.append(
                     await self.ledger.transfer(
-                        f"creator-closed:{unlock.id}",
+                        closure_refund_key(unlock),
                         "rental_refund",
                         legs,
                         metadata,
@@ -484,7 +508,7 @@ class UnlockService:
         await self.check_request_rate(viewer_id)
         # Reads and writes share one transaction: one pooled connection for the whole click.
         async with self.uow.atomic():
-            video = await self.visible_video(viewer_id, public_id)
+            video = await self.visible_video(viewer_id, public_id, for_purchase=True)
             if video.owner_id == viewer_id:
                 raise OwnVideo()
             # Waits for any other purchase of this (viewer, video) to commit, then reads: everything
@@ -619,7 +643,7 @@ class TipService:
         points, text = check_tip(amount, self.policy.tip_amounts, message)
         await self.unlocks.check_request_rate(viewer.id)
         async with self.uow.atomic():  # reads and writes on one pooled connection
-            video = await self.unlocks.visible_video(viewer.id, public_id)
+            video = await self.unlocks.visible_video(viewer.id, public_id, for_purchase=True)
             if video.owner_id == viewer.id:
                 raise TipYourself()
             prior = await self.tips.by_key(viewer.id, key)

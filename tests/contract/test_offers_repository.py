@@ -51,6 +51,9 @@ async def test_bundles_keep_their_videos_in_order_and_once(repository: OffersRep
     assert await repository.add_video(made.id, first, NOW)
     assert await repository.add_video(made.id, second, NOW + timedelta(seconds=1))
     assert not await repository.add_video(made.id, first, NOW + timedelta(seconds=2))
+    assert await repository.added_at(made.id, second) == NOW + timedelta(seconds=1)
+    assert await repository.added_at(made.id, first) == NOW  # the first time it was put in
+    assert await repository.added_at(made.id, uuid4()) is None
     found = await repository.bundle(made.public_id)
     assert found is not None
     assert found.video_ids == (first, second)
@@ -61,6 +64,7 @@ async def test_bundles_keep_their_videos_in_order_and_once(repository: OffersRep
     assert await repository.remove_video(made.id, first)
     assert not await repository.remove_video(made.id, first)
     assert await repository.bundles_with(first) == []
+    assert await repository.added_at(made.id, first) is None
     assert [b.id for b in await repository.bundles_of(made.creator_id)] == [made.id]
 
 

@@ -453,3 +453,15 @@ async def test_an_upgrading_video_is_resumed_by_its_job_and_watched_by_the_sweep
     assert retried is not None
     assert retried.id == video.id
     assert retried.transcode_job == "job-retry"
+
+
+async def test_videos_held_for_a_purchase_come_in_id_order_with_what_moderation_did(store: Store) -> None:
+    owner = await store.new_owner()
+    videos = [await published_video(store, owner, f"V{i}", T0) for i in range(3)]
+    await store.videos.set_taken_down(videos[1].id, "Spam", T0 + timedelta(minutes=1))
+    held = await store.videos.share_locked([videos[2].id, uuid7(), videos[0].id, videos[1].id, videos[0].id])
+    assert [v.id for v in held] == sorted(v.id for v in videos)  # each once, unknown ids left out
+    assert [v.taken_down_reason for v in held if v.id == videos[1].id] == ["Spam"]
+    shared = await store.videos.by_public_id(videos[0].public_id, share_lock=True)
+    assert shared is not None
+    assert shared.id == videos[0].id

@@ -20,7 +20,9 @@ from core.identity import Principal
 from core.ids import uuid7
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.accounts.service import AccountService
 from features.memberships.service import MembershipService
+from features.moderation.service import ModerationService
 from features.offers.model import (
     CodeUsedUp,
     DiscountKind,
@@ -434,3 +436,33 @@ async def test_the_last_use_of_a_tier_code_is_taken_once_by_concurrent_joins(pg:
     assert await count(pg, "SELECT uses FROM promo_codes") == 1
     assert await count(pg, "SELECT count(*) FROM memberships") == 1
     assert await count(pg, "SELECT coalesce(sum(points), 0) FROM membership_charges") == 50
+
+
+async def test_a_take_down_between_the_bundle_page_and_the_click_charges_nothing(
+    pg: Injector, settings: Settings
+) -> None:
+    creator = await person(pg, "Creator", creator=True)
+    first, second = await video_of(pg, creator, "Part one", 300), await video_of(pg, creator, "Part two", 300)
+    offers = pg.get(OffersService)
+    bundle = await offers.create_bundle(creator.id, "The course", "", "500")
+    for video in (first, second):
+        await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+    staff = (await pg.get(AccountService).set_staff((await person(pg, "Stella")).email, True)).principal()
+
+    async with browser_of(pg, settings, viewer) as client:
+        page = await client.get(f"/b/{bundle.public_id}")
+        key = KEY_INPUT.findall(page.text)[0]
+        await pg.get(ModerationService).take_down(staff, second.id, "Stolen footage")
+        click = await post_form(client, f"/b/{bundle.public_id}/buy", {"key": key, "price": "500"}, htmx=True)
+        assert click.status_code == 409
+        assert "moderators removed a video in it" in click.text
+        assert "Nothing was charged" in click.text
+        assert 'data-testid="buy-bundle"' not in click.text
+        again = await client.get(f"/b/{bundle.public_id}")
+        assert 'data-testid="bundle-not-on-sale"' in again.text
+        assert 'data-testid="buy-bundle"' not in again.text
+    assert await count(pg, "SELECT count(*) FROM bundle_purchases") == 0
+    assert (await balances(pg, viewer.id, creator.id))[:2] == (1000, 0)
+    assert await pg.get(UnlockService).entitlement(viewer.id, first.id) is None

@@ -14,6 +14,9 @@ from core.db import Database
 from core.identity import Principal
 from core.settings import Settings
 from core.web import SESSION_COOKIE
+from features.ledger.model import AccountRef, Leg
+from features.ledger.service import LedgerService
+from features.memberships.service import MembershipService
 from features.studio.model import Video, VideoState
 from features.unlocks.service import UnlockService
 from tests.conftest import app_client
@@ -243,3 +246,34 @@ async def test_only_ready_videos_publish(pg: Injector, settings: Settings) -> No
         page = await owner.get(response.headers["location"])
         assert "cannot become published" in page.text
     assert await count(pg, "SELECT count(*) FROM videos WHERE state = 'published'") == 0
+
+
+async def test_a_wallet_below_zero_says_why_on_the_video_page_and_the_click_charges_nothing(
+    pg: Injector, settings: Settings
+) -> None:
+    """A chargeback of points already spent leaves the wallet below zero: the video page says so and why,
+    instead of a bare negative number, and the click is refused."""
+    creator, video = await published_video(pg, rent_day=50)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 100)
+    wallet = AccountRef.wallet(viewer.id)
+    await pg.get(LedgerService).transfer(  # as the wallet applies a chargeback of spent points
+        "chargeback:test",
+        "chargeback",
+        [Leg(wallet, AccountRef.vendor_clearing(), 130)],
+        allow_negative=frozenset({wallet}),
+    )
+    await pg.get(MembershipService).create_tier(creator.id, name="Fans", price="40", all_videos=True, video_ids=[])
+    async with browser_of(pg, settings, viewer) as client:
+        page = await client.get(f"/v/{video.public_id}")
+        assert 'data-testid="wallet-below-zero"' in page.text
+        members = await client.get(f"/c/{creator.id}/membership")
+        assert 'data-testid="wallet-below-zero"' in members.text
+        assert "70 more points needed" in members.text  # the cheapest tier, from -30
+        assert "a refund or chargeback took back points you had already spent" in page.text
+        assert "80 more points needed" in page.text
+        click = await post_form(
+            client, f"/v/{video.public_id}/unlock", {"offer": "rent_day", "key": "k" * 20, "price": "50"}, htmx=True
+        )
+    assert click.status_code == 402
+    assert await balances(pg, viewer.id, creator.id) == (-30, 0, 0)

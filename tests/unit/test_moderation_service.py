@@ -145,3 +145,34 @@ async def test_a_take_down_refunds_the_videos_share_of_recent_bundle_purchases_o
     assert await memory.get(LedgerService).verify() == []
     unlocks = memory.get(UnlockService)
     assert (await unlocks.access(recent.id, parts[0])).full  # the bundle's other videos stay theirs
+
+
+async def test_take_downs_never_refund_a_bundle_purchase_more_than_was_paid_for_the_videos_it_bought(
+    memory: Injector, clock: FrozenClock
+) -> None:
+    """A video's share is the price over the videos the bundle held when it was bought: taking one out of
+    the bundle later (as a creator must, to sell it again after a take-down) does not grow the shares of
+    the others, and a video added after the purchase — a bonus — gives nothing back."""
+    offers = memory.get(OffersService)
+    creator = await person(memory, "Creator", creator=True)
+    parts = []
+    for title in ("Part 1", "Part 2", "Bonus"):
+        made = (await add_synthetic_video(memory, creator.id, title=title)).video
+        parts.append(await price_and_publish(memory, creator.id, made, lifetime=200))
+    bundle = await offers.create_bundle(creator.id, "Course", "", "100")
+    for part in parts[:2]:
+        await offers.add_video(creator.id, bundle.public_id, part.public_id)
+    buyer = await person(memory, "Buyer")
+    await fund(memory, buyer.id, 100)
+    await offers.buy_bundle(buyer.id, bundle.public_id, "b" * 20, "100")
+    clock.advance(timedelta(minutes=1))
+    await offers.add_video(creator.id, bundle.public_id, parts[2].public_id)  # the buyer gets it too
+    desk, moderator = memory.get(ModerationService), await staff(memory)
+
+    assert (await desk.take_down(moderator, parts[0].id, "Scam")).refunded_points == 50
+    await offers.remove_video(creator.id, bundle.public_id, parts[0].public_id)
+    assert (await desk.take_down(moderator, parts[2].id, "Scam")).refunded_points == 0  # not paid for
+    assert (await desk.take_down(moderator, parts[1].id, "Scam")).refunded_points == 50
+
+    assert (await balances(memory, buyer.id, creator.id))[0] == 100  # all of it back, not more
+    assert await memory.get(LedgerService).verify() == []

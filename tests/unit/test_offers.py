@@ -11,12 +11,15 @@ from injector import Injector
 from core.clock import Clock, FrozenClock
 from core.di import get_port
 from core.events import Event
+from features.accounts.service import AccountService
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.memberships.model import MembershipPriceChanged
 from features.memberships.service import MembershipService
+from features.moderation.service import ModerationService
 from features.offers.model import (
     AlreadyBought,
+    BundleNotOnSale,
     BundlePriceChanged,
     CodeExpired,
     CodeForAnotherCreator,
@@ -301,3 +304,41 @@ async def test_a_code_reduces_a_tiers_first_month_once_and_renewals_charge_the_f
     clock.advance(m.period_end - clock.now())
     assert (await memberships.run_renewals())["renew"] == 1
     assert await balances(memory, viewer.id, creator.id) == (840, 144, 16)  # renewed at 100
+
+
+async def test_a_bundle_is_not_sold_while_moderators_keep_a_video_of_it_hidden(memory: Injector) -> None:
+    """A take-down or a suspension between the bundle page and the click: the click charges nothing (the
+    bundle would be paid in full for videos nobody can watch, and the take-down's refunds are already
+    done); the page says why instead of a buy button. Sales resume once the creator takes the video out."""
+    offers, desk = memory.get(OffersService), memory.get(ModerationService)
+    stella = await person(memory, "Stella")
+    staff = (await memory.get(AccountService).set_staff(stella.email, True)).principal()
+    creator = await person(memory, "Creator", creator=True)
+    first = await published(memory, creator.id, "Part 1", 300)
+    second = await published(memory, creator.id, "Part 2", 300)
+    bundle = await offers.create_bundle(creator.id, "Course", "", "500")
+    await offers.add_video(creator.id, bundle.public_id, first.public_id)
+    await offers.add_video(creator.id, bundle.public_id, second.public_id)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 1000)
+    assert (await offers.bundle_view(viewer.id, bundle.public_id)).not_on_sale_reason is None
+
+    await desk.take_down(staff, second.id, "Scam")
+    with pytest.raises(BundleNotOnSale):
+        await offers.buy_bundle(viewer.id, bundle.public_id, "a" * 20, "500")
+    assert await balances(memory, viewer.id, creator.id) == (1000, 0, 0)
+    assert (await offers.bundle_view(viewer.id, bundle.public_id)).not_on_sale_reason
+
+    await offers.remove_video(creator.id, bundle.public_id, second.public_id)
+    await offers.update_bundle(creator.id, bundle.public_id, "Course", "", "250")
+    assert (await offers.buy_bundle(viewer.id, bundle.public_id, "b" * 20, "250")).granted == 1
+
+    other = await person(memory, "Other", creator=True)
+    video = await published(memory, other.id, "Solo", 300)
+    solo = await offers.create_bundle(other.id, "Solo pack", "", "200")
+    await offers.add_video(other.id, solo.public_id, video.public_id)
+    await desk.suspend(staff, other.id, "Spam")
+    with pytest.raises(BundleNotOnSale):
+        await offers.buy_bundle(viewer.id, solo.public_id, "c" * 20, "200")
+    assert await balances(memory, viewer.id, other.id) == (750, 0, 25)  # the fee of the 250 above
+    assert await memory.get(LedgerService).verify() == []

@@ -255,7 +255,7 @@ def _payout(state: PayoutState) -> Payout:
         (PayoutState.REQUESTED, PayoutState.PAID),
         (PayoutState.REQUESTED, PayoutState.REQUESTED),
         (PayoutState.PROCESSING, PayoutState.REQUESTED),
-        (PayoutState.PAID, PayoutState.FAILED),
+        (PayoutState.PAID, PayoutState.REQUESTED),
         (PayoutState.PAID, PayoutState.PROCESSING),
         (PayoutState.FAILED, PayoutState.PAID),
         (PayoutState.FAILED, PayoutState.PROCESSING),
@@ -272,6 +272,8 @@ def test_legal_transitions_stamp_the_time() -> None:
     assert (processing.state, processing.vendor_ref, processing.updated_at) == (PayoutState.PROCESSING, "x", later)
     assert processing.moved_to(PayoutState.PAID, later).paid_at == later
     assert _payout(PayoutState.REQUESTED).moved_to(PayoutState.FAILED, later).failed_at == later
+    returned = _payout(PayoutState.PAID).moved_to(PayoutState.FAILED, later)  # the bank sent it back
+    assert (returned.state, returned.failed_at) == (PayoutState.FAILED, later)
 
 
 # -- the ledger, step by step ----------------------------------------------------------------------------
@@ -460,3 +462,31 @@ async def test_a_malformed_key_is_refused(h: Harness) -> None:
         await h.service.request_payout(uuid4(), "has spaces")
     with pytest.raises(InvalidPayoutKey):
         await h.service.request_payout(uuid4(), "x" * 101)
+
+
+async def test_a_payout_the_bank_returns_after_it_was_paid_gives_the_points_back_once(h: Harness) -> None:
+    """Banks may return a payout days after the vendor reported it paid (Stripe then sends payout.failed):
+    the money is back with the platform, so the points go back to the creator's earnings — once, however
+    often the news comes — and the payout reads FAILED with the bank's reason."""
+    creator = uuid4()
+    await h.earn(creator, 2000)
+    h.clock.advance(7 * DAY)
+    payout = (await h.service.request_payout(creator, "k-1")).payout
+    ref = payout.vendor_ref or ""
+    h.gateway.settle(ref)
+    assert (await h.service.refresh(payout.id)).state is PayoutState.PAID
+    assert await h.balances(creator) == (0, 0, 0)
+
+    h.gateway.settle(ref, paid=False, reason="The bank account is closed.")
+    body, headers = h.gateway.webhook(ref)
+    assert await h.service.handle_webhook(body, headers) == "FAILED"
+    assert await h.service.handle_webhook(body, headers) == "FAILED"
+    returned = await h.service.refresh(payout.id)
+    assert (returned.state, returned.failure_reason) == (PayoutState.FAILED, "The bank account is closed.")
+    assert h.gateway.returned == [ref]
+    assert await h.balances(creator) == (2000, 0, -2000)
+    assert (await h.service.availability(creator)).available == 2000
+    assert [d["state"] for _, d in h.payout_events()] == ["REQUESTED", "PROCESSING", "PAID", "FAILED"]
+    trail = await h.service.payout_for(creator, payout.id)
+    assert [step for step, _ in trail.transfers] == ["request", "paid", "returned"]
+    assert await h.ledger.verify() == []

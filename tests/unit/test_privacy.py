@@ -24,6 +24,7 @@ from features.gifts.service import GiftService
 from features.ledger.model import AccountRef
 from features.ledger.service import LedgerService
 from features.memberships.service import MembershipService
+from features.moderation.service import ModerationService
 from features.offers.service import OffersService
 from features.privacy.archive import ArchiveWriter, csv_cell
 from features.privacy.model import ExportExpired, ExportNotFound, ExportNotReady, ExportStatus
@@ -227,3 +228,33 @@ async def test_the_export_holds_memberships_bundles_codes_and_gifts(memory: Inje
     assert (received["amount"], received["message"]) == (40, "thanks!")
     assert "code_redemptions" in archive.read("README.txt").decode()
     assert "money/code_redemptions.json" in archive.namelist()
+
+
+async def test_a_rental_refunded_by_a_take_down_is_not_refunded_again_when_its_creator_closes(
+    memory: Injector,
+) -> None:
+    """A take-down refunds a running rental and leaves its access running; the creator deleting their
+    account afterwards refunds running rentals — but not that one a second time (and the other way round:
+    a take-down after the closure gives nothing more back)."""
+    creator = await person(memory, "Creator", creator=True)
+    taken, kept = await add_synthetic_video(memory, creator.id), await add_synthetic_video(memory, creator.id)
+    for made in (taken, kept):
+        await price_and_publish(memory, creator.id, made.video, rent_day=50)
+    viewer = await person(memory, "Viewer")
+    await fund(memory, viewer.id, 100)
+    unlocks = memory.get(UnlockService)
+    await unlocks.unlock(viewer.id, taken.video.public_id, "rent_day", "key-taken-000001", 50)
+    await unlocks.unlock(viewer.id, kept.video.public_id, "rent_day", "key-kept-0000001", 50)
+    stella = await person(memory, "Stella")
+    staff = (await memory.get(AccountService).set_staff(stella.email, True)).principal()
+    moderation = memory.get(ModerationService)
+    assert (await moderation.take_down(staff, taken.video.id, "Scam")).refunded_points == 50
+
+    plan = await memory.get(ErasureService).plan(creator.id)
+    assert (plan.running_rentals, plan.refund_points) == (1, 50)
+    erasure = await memory.get(ErasureService).delete_account(creator.id, PASSWORD, True)
+    assert (erasure.refunded_rentals, erasure.refunded_points) == (1, 50)
+    assert (await moderation.take_down(staff, kept.video.id, "Scam")).refunded_points == 0
+
+    assert await memory.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 100  # all of it, once
+    assert await memory.get(LedgerService).verify() == []

@@ -99,18 +99,22 @@ async def test_refunds_of_a_take_down_and_of_a_closing_creator_tell_each_buyer(
     memory: Injector, bus: MemoryEventBus
 ) -> None:
     creator, video = await published(memory)
+    other = (await add_synthetic_video(memory, creator.id)).video
+    other = await price_and_publish(memory, creator.id, other, rent_day=50)
     first, second = await person(memory, "First"), await person(memory, "Second")
     unlocks = memory.get(UnlockService)
     for who, key in ((first, "unlock-key-0000000011"), (second, "unlock-key-0000000012")):
-        await fund(memory, who.id, 50)
+        await fund(memory, who.id, 100)
         await unlocks.unlock(who.id, video.public_id, "rent_day", key, "50")
-
-    await unlocks.refund_running_rentals(creator.id)
-    closing = [(topic, kind) for topic, kind in wallet_events(bus) if kind == "rental_refund"]
-    assert sorted(closing) == sorted([(f"user:{first.id}", "rental_refund"), (f"user:{second.id}", "rental_refund")])
+        await unlocks.unlock(who.id, other.public_id, "rent_day", key.replace("-00", "-10"), "50")
 
     staff_person = await person(memory, "Stella")
     staff = (await memory.get(AccountService).set_staff(staff_person.email, True)).principal()
     await memory.get(ModerationService).take_down(staff, video.id, "Scam")
     refunds = [topic for topic, kind in wallet_events(bus) if kind == "moderation_refund"]
     assert sorted(refunds) == sorted([f"user:{first.id}", f"user:{second.id}"])
+
+    # The closure refunds the rentals of the other video (those of the taken-down one were refunded).
+    await unlocks.refund_running_rentals(creator.id)
+    closing = [(topic, kind) for topic, kind in wallet_events(bus) if kind == "rental_refund"]
+    assert sorted(closing) == sorted([(f"user:{first.id}", "rental_refund"), (f"user:{second.id}", "rental_refund")])

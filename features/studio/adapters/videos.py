@@ -92,6 +92,12 @@ def _columns(video: Video) -> dict[str, Any]:
     }
 
 
+# SQL: FOR SHARE keeps the row as read until the transaction ends: a take-down's or a suspension's UPDATE
+# waits for a purchase that read the video visible (and then refunds it), and other purchases go on.
+_BY_PUBLIC_ID = "SELECT * FROM videos WHERE public_id = $1"
+_BY_PUBLIC_ID_SHARED = "SELECT * FROM videos WHERE public_id = $1 FOR SHARE"
+
+
 class PiccoloVideoRepository:
     """Videos in PostgreSQL: Piccolo for plain reads and inserts, SQL for locks and the queue."""
 
@@ -117,10 +123,17 @@ class PiccoloVideoRepository:
         row = await self.db.fetchrow("SELECT * FROM videos WHERE id = $1", video_id)
         return _video(row) if row else None
 
-    async def by_public_id(self, public_id: str) -> Video | None:
+    async def by_public_id(self, public_id: str, *, share_lock: bool = False) -> Video | None:
         # SQL: measured hot path (every unlock and watch page): ≈ 450 µs CPU less than Piccolo (docs/benchmarks.md)
-        row = await self.db.fetchrow("SELECT * FROM videos WHERE public_id = $1", public_id)
+        row = await self.db.fetchrow(_BY_PUBLIC_ID_SHARED if share_lock else _BY_PUBLIC_ID, public_id)
         return _video(row) if row else None
+
+    async def share_locked(self, video_ids: Collection[UUID]) -> list[Video]:
+        # SQL: row locks taken in id order (LockRows runs above the sort) have no Piccolo query.
+        rows = await self.db.fetch(
+            "SELECT * FROM videos WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE", list(set(video_ids))
+        )
+        return [_video(row) for row in rows]
 
     async def save(self, video: Video) -> None:
         await VideoTable.update(**_columns(video)).where(VideoTable.id == video.id)
@@ -204,6 +217,9 @@ class PiccoloVideoRepository:
         return bool(changed)
 
     async def set_owner_suspended(self, owner_id: UUID, suspended: bool, now: datetime) -> list[UUID]:
+        # SQL: the owner's rows locked in id order first, as a bundle purchase share-locks its videos
+        # (share_locked): the UPDATE alone would lock them in whatever order it finds them.
+        await self.db.execute("SELECT 1 FROM videos WHERE owner_id = $1 ORDER BY id FOR UPDATE", owner_id)
         rows = (
             await VideoTable.update({VideoTable.owner_suspended: suspended, VideoTable.updated_at: now})
             .where((VideoTable.owner_id == owner_id) & (VideoTable.owner_suspended != suspended))
@@ -382,8 +398,11 @@ class MemoryVideoRepository:
         video = self.videos.get(video_id)
         return _copy(video) if video else None
 
-    async def by_public_id(self, public_id: str) -> Video | None:
+    async def by_public_id(self, public_id: str, *, share_lock: bool = False) -> Video | None:
         return next((_copy(v) for v in self.videos.values() if v.public_id == public_id), None)
+
+    async def share_locked(self, video_ids: Collection[UUID]) -> list[Video]:
+        return [_copy(self.videos[i]) for i in sorted(set(video_ids)) if i in self.videos]
 
     async def save(self, video: Video) -> None:
         stored = self.videos.get(video.id)

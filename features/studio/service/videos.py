@@ -55,9 +55,15 @@ class VideoUseCases(StudioBase):
         """The video with this id, whoever owns it, or None."""
         return await self.videos.get(video_id)
 
-    async def video_by_public_id(self, public_id: str) -> Video | None:
-        """The video behind a public link id, or None."""
-        return await self.videos.by_public_id(public_id)
+    async def video_by_public_id(self, public_id: str, *, share_lock: bool = False) -> Video | None:
+        """The video behind a public link id, or None. `share_lock` (inside a transaction): the video stays
+        as read until it ends — a purchase holds it, so moderation cannot hide it unseen."""
+        return await self.videos.by_public_id(public_id, share_lock=share_lock)
+
+    async def videos_for_purchase(self, video_ids: Collection[UUID]) -> list[Video]:
+        """Those of the videos that exist, each held as `video_by_public_id(share_lock=True)` holds one (a purchase of
+        several at once: a bundle), in an order that cannot deadlock with a suspension hiding them."""
+        return await self.videos.share_locked(video_ids)
 
     async def list_for_owner(
         self, owner_id: UUID, *, limit: int = 50, offset: int = 0, states: frozenset[VideoState] | None = None
@@ -294,8 +300,11 @@ class VideoUseCases(StudioBase):
         """Take every published video of the owner off the catalog (PUBLISHED → READY), in the caller's
         unit of work; return how many. Nobody but the owner can reach them afterwards."""
         count = 0
+        published = await self._all_of(owner_id, frozenset({VideoState.PUBLISHED}))
         async with self.uow.atomic():
-            for video in await self._all_of(owner_id, frozenset({VideoState.PUBLISHED})):
+            # Locked in id order, as a bundle purchase holds its videos (`videos_for_purchase`): the two
+            # wait for each other in turn, never in a circle.
+            for video in sorted(published, key=lambda v: v.id):
                 locked = await self.videos.get(video.id, for_update=True)
                 if locked is not None and locked.state is VideoState.PUBLISHED:
                     locked.unpublish(self.clock.now())
