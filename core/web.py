@@ -571,13 +571,23 @@ def _error_response(request: Request[Any, Any, Any], status: int, message: str, 
     return Response(content={"status_code": status, "detail": message}, status_code=status, headers=headers)
 
 
+def _page_to_come_back_to(request: Request[Any, Any, Any]) -> str:
+    """Where a person sent to log in comes back to: the page htmx was on (its `HX-Current-URL`, when it
+    names this site) — the request itself may be an action (a POST) or a fragment, neither a page —
+    else the path asked for."""
+    if wants_fragment(request):
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+        if current.netloc == request.url.netloc and current.path:
+            return current.path + (f"?{current.query}" if current.query else "")
+    # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
+    raw = request.scope.get("raw_path") or b""
+    return raw.decode("latin-1") if raw else request.url.path
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, NotAuthorizedException) and (request.method == "GET" or wants_fragment(request)):
-        # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
-        raw = request.scope.get("raw_path") or b""
-        path = raw.decode("latin-1") if raw else request.url.path
-        target = login_url(path)
+        target = login_url(_page_to_come_back_to(request))
         if wants_fragment(request):
             return _client_redirect(target, 401)
         if _wants_html(request):

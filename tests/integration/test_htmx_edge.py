@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -137,3 +138,30 @@ async def test_an_error_for_htmx_is_a_fragment_and_for_a_history_restore_the_err
     assert "hx-reswap" not in restored.headers
     assert "hx-request" in vary(swapped)
     assert "hx-request" in vary(restored)
+
+
+async def test_a_click_after_the_session_ended_in_another_tab_comes_back_to_the_page_not_to_the_action(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    """The person logged out in another tab, then pressed Rent here: htmx posted to the unlock action.
+    After logging in they must come back to the video page they were on (htmx names it in
+    `HX-Current-URL`), not to the action's URL, which is no page (a GET of it is a 405)."""
+    creator = await person(pg, "Mira", creator=True)
+    video = (await add_synthetic_video(pg, creator.id)).video
+    await price_and_publish(pg, creator.id, video)
+    watch = f"/v/{video.public_id}?t=4"
+    token = await csrf_token(client, watch)
+    on_the_page = {"x-csrftoken": token, "hx-current-url": f"http://127.0.0.1:8000{watch}"}
+    clicked = await client.post(
+        f"/v/{video.public_id}/unlock",
+        data={"offer": "rent_day", "key": "k" * 20, "price": "50"},
+        headers=HTMX | on_the_page,
+    )
+    assert clicked.status_code == 401
+    assert clicked.headers["hx-redirect"] == f"/login?next={quote(watch, safe='/')}"
+    # A fragment a page loads by itself (the favourites panel of /me) goes back to that page too.
+    panel = await client.get("/me/favourites", headers=HTMX | {"hx-current-url": "http://127.0.0.1:8000/me"})
+    assert panel.headers["hx-redirect"] == "/login?next=/me"
+    # Another site's address in the header is not followed: back to the path asked for, as before.
+    elsewhere = await client.get("/me/favourites", headers=HTMX | {"hx-current-url": "https://evil.example/x"})
+    assert elsewhere.headers["hx-redirect"] == "/login?next=/me/favourites"
