@@ -1,0 +1,94 @@
+"""A stranger's journeys in a real Chromium where the other tests do not go: keyboard only, impatient
+(double clicks), and on a bad connection (no network, a server error between the browser and Hypha).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from injector import Injector
+from playwright.async_api import BrowserContext, Page, expect
+
+from core.db import Database
+from core.identity import Principal
+from core.web import SESSION_COOKIE
+from features.studio.model import Video
+from features.unlocks.service import UnlockService
+from tests.support.videos import add_synthetic_video, balances, fund, person, price_and_publish, session_token
+
+pytestmark = pytest.mark.e2e
+
+ACTIVE = "() => { const e = document.activeElement; return e ? (e.dataset.testid || e.id || e.tagName) : null; }"
+
+
+async def log_in(context: BrowserContext, base_url: str, token: str) -> None:
+    await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": base_url, "httpOnly": True}])
+
+
+async def tab_to(page: Page, testid: str, most: int = 40) -> None:
+    """Press Tab until the control named by `testid` has the focus."""
+    for _ in range(most):
+        await page.keyboard.press("Tab")
+        if await page.evaluate(ACTIVE) == testid:
+            return
+    raise AssertionError(f"{testid} is not reached with Tab")
+
+
+async def a_viewer_on_a_video(
+    context: BrowserContext, live_server: str, pg: Injector, *, unlocked: bool
+) -> tuple[Principal, Video, Principal]:
+    """(creator, video for rent at 50 points a day, viewer with 200 points, logged in in `context`)."""
+    creator = await person(pg, "Mira", creator=True)
+    video = (await add_synthetic_video(pg, creator.id, title="Harbour lights")).video
+    await price_and_publish(pg, creator.id, video, rent_day=50, rent_month=None, lifetime=None)
+    viewer = await person(pg, "Sam")
+    await fund(pg, viewer.id, 200)
+    if unlocked:
+        await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "journey-unlock-0001", 50)
+    await log_in(context, live_server, await session_token(pg, viewer))
+    return creator, video, viewer
+
+
+async def test_from_the_keyboard_alone_a_viewer_skips_to_the_video_unlocks_and_tips_and_never_loses_the_focus(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    creator, video, viewer = await a_viewer_on_a_video(context, live_server, pg, unlocked=False)
+    page = await context.new_page()
+    await page.goto(f"/v/{video.public_id}")
+
+    await page.keyboard.press("Tab")  # the first stop of every page: past the header, to the content
+    skip = page.get_by_test_id("skip-link")
+    await expect(skip).to_be_focused()
+    await expect(skip).to_be_in_viewport()
+    await page.keyboard.press("Enter")
+    assert await page.evaluate(ACTIVE) == "main"
+
+    await tab_to(page, "offer-rent_day")
+    await page.keyboard.press("Enter")
+    # The pressed button is gone with the offers; the focus is on what happened, not lost on <body>.
+    await expect(page.get_by_test_id("unlocked")).to_be_focused()
+    await tab_to(page, "tip-10")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("tip-thanks")).to_be_focused()
+    assert await balances(pg, viewer.id, creator.id) == (140, 55, 5)
+
+
+async def test_double_clicks_on_rent_tip_and_a_pack_charge_once(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    creator, video, viewer = await a_viewer_on_a_video(context, live_server, pg, unlocked=False)
+    page = await context.new_page()
+    await page.goto(f"/v/{video.public_id}")
+    await page.get_by_test_id("offer-rent_day").dblclick()
+    await expect(page.get_by_test_id("unlocked")).to_be_visible()
+    await page.get_by_test_id("tip-10").dblclick()
+    await expect(page.get_by_test_id("tip-thanks")).to_be_visible()
+    await expect(page.get_by_test_id("balance-pill")).to_have_text("140")
+    assert await balances(pg, viewer.id, creator.id) == (140, 55, 5)
+
+    await page.goto("/wallet")
+    await page.get_by_test_id("buy-p100").dblclick()
+    await expect(page).to_have_url(re.compile(r"/sandbox-pay/checkout/sbp_"))
+    started = await pg.get(Database).fetchval("SELECT count(*) FROM wallet_purchases WHERE user_id = $1", viewer.id)
+    assert started == 1
