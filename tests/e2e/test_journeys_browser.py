@@ -74,6 +74,41 @@ async def test_from_the_keyboard_alone_a_viewer_skips_to_the_video_unlocks_and_t
     assert await balances(pg, viewer.id, creator.id) == (140, 55, 5)
 
 
+async def test_a_click_that_gets_no_answer_or_a_server_error_says_so_and_keeps_the_form(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    creator, video, viewer = await a_viewer_on_a_video(context, live_server, pg, unlocked=True)
+    page = await context.new_page()
+    await page.goto(f"/v/{video.public_id}")
+    tip = page.get_by_test_id("tip-10")
+    error = page.get_by_test_id("request-error")
+
+    # A proxy in front of Hypha answers 502 with a page of its own: not swapped into the page.
+    await page.route("**/tip", lambda route: route.fulfill(status=502, body="<h1>Bad Gateway</h1>"))
+    await tip.click()
+    await expect(error).to_have_text(re.compile(r"Something went wrong on our side \(error 502\)"))
+    await expect(error).to_have_attribute("role", "alert")
+    await expect(page.get_by_text("Bad Gateway")).to_have_count(0)
+    await page.unroute("**/tip")
+
+    # Offline: the click is not silent.
+    await page.route("**/tip", lambda route: route.abort("internetdisconnected"))
+    await tip.click()
+    await expect(error).to_have_text(re.compile(r"We could not reach Hypha"))
+    await page.unroute("**/tip")
+
+    # The same form, pressed again once the connection is back, tips once; the message goes.
+    await tip.click()
+    await expect(page.get_by_test_id("tip-thanks")).to_be_visible()
+    await expect(error).to_have_count(0)
+    assert await balances(pg, viewer.id, creator.id) == (140, 55, 5)
+
+    # A favourite toggled offline says so too.
+    await page.route("**/favourite", lambda route: route.abort("internetdisconnected"))
+    await page.get_by_test_id("favourite-toggle").click()
+    await expect(error).to_be_visible()
+
+
 async def test_double_clicks_on_rent_tip_and_a_pack_charge_once(
     context: BrowserContext, live_server: str, pg: Injector
 ) -> None:
