@@ -3,9 +3,9 @@
 // A control pressed from the keyboard (Rent, a tip amount, a pack) is often inside what its answer
 // replaces; the browser then drops the focus on <body>, a screen reader says nothing of what happened and
 // the next Tab starts from wherever the old control was. When the focus was inside the element an answer
-// replaces and is lost after the swap, it goes to what the answer says happened — its first alert or
-// status message ("Unlocked. Enjoy the video!", "Thank you! …", an error) — else its first heading, else
-// the element itself. A focus the page put somewhere on purpose (autofocus, a kept input) is left alone.
+// replaces and is lost after the swap, it goes to the first field to correct (a form sent back with
+// errors), else to what the answer says happened — its first alert or status message ("Unlocked. Enjoy
+// the video!", "Thank you! …", an error) — else its first heading, else the element itself. A focus the page put somewhere on purpose (autofocus, a kept input) is left alone.
 (function () {
   "use strict";
 
@@ -44,7 +44,10 @@
     var place = lost.place.isConnected ? lost.place : lost.id && document.getElementById(lost.id);
     if (!place) return;
     var to =
-      place.querySelector("[role=alert], [role=status]") || place.querySelector("h1, h2, h3, h4") || place;
+      place.querySelector("[aria-invalid=true]") ||
+      place.querySelector("[role=alert], [role=status]") ||
+      place.querySelector("h1, h2, h3, h4") ||
+      place;
     if (!focusable(to)) to.setAttribute("tabindex", "-1");
     to.focus();
   });

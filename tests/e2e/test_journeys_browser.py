@@ -74,6 +74,23 @@ async def test_from_the_keyboard_alone_a_viewer_skips_to_the_video_unlocks_and_t
     assert await balances(pg, viewer.id, creator.id) == (140, 55, 5)
 
 
+async def test_a_form_sent_back_with_an_error_puts_the_focus_on_the_field_to_correct(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    creator = await person(pg, "Mira", creator=True)
+    await log_in(context, live_server, await session_token(pg, creator))
+    page = await context.new_page()
+    await page.goto("/studio")
+    await page.get_by_role("button", name="Create video").focus()
+    await page.keyboard.press("Enter")  # no title
+    title = page.get_by_label("Title", exact=True)
+    await expect(title).to_have_attribute("aria-invalid", "true")
+    await expect(title).to_be_focused()
+    await page.keyboard.type("Night trains")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("video-tile").filter(has_text="Night trains")).to_be_visible()
+
+
 async def test_a_click_that_gets_no_answer_or_a_server_error_says_so_and_keeps_the_form(
     context: BrowserContext, live_server: str, pg: Injector
 ) -> None:
