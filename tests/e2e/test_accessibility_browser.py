@@ -82,7 +82,7 @@ PAGES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("/staff/reports/video/{own.id}", ("staff",)),
         ("/staff/reports/creator/{creator}", ("staff",)),
     ],
-    "/search": [("/search", EVERYONE), ("/search?q=tides", EVERYONE)],
+    "/search": [("/search", EVERYONE), ("/search?q=tides", EVERYONE), ("/search?q=nothing+like+it", ("anon",))],
     "/b/{public_id:str}": [("/b/{bundle}", ("anon", "viewer", "creator"))],
     "/studio/offers/bundles/{public_id:str}": [("/studio/offers/bundles/{bundle}", ("creator",))],
 }
