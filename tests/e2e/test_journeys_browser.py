@@ -8,17 +8,28 @@ import re
 
 import pytest
 from injector import Injector
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from core.db import Database
 from core.identity import Principal
 from core.web import SESSION_COOKIE
 from features.studio.model import Video
-from features.unlocks.service import UnlockService
+from features.unlocks.service import TipService, UnlockService
+from tests.support.browser import settle
 from tests.support.videos import add_synthetic_video, balances, fund, person, price_and_publish, session_token
 
 pytestmark = pytest.mark.e2e
 
+# The element reaching furthest right when the page scrolls sideways (None when it does not).
+SIDEWAYS = """() => {
+  if (document.documentElement.scrollWidth <= innerWidth) return null;
+  let far = null;
+  for (const el of document.querySelectorAll("body *")) {
+    const right = el.getBoundingClientRect().right;
+    if (!far || right > far.right) far = {right, what: el.outerHTML.slice(0, 90)};
+  }
+  return far.what;
+}"""
 ACTIVE = "() => { const e = document.activeElement; return e ? (e.dataset.testid || e.id || e.tagName) : null; }"
 
 
@@ -144,3 +155,42 @@ async def test_double_clicks_on_rent_tip_and_a_pack_charge_once(
     await expect(page).to_have_url(re.compile(r"/sandbox-pay/checkout/sbp_"))
     started = await pg.get(Database).fetchval("SELECT count(*) FROM wallet_purchases WHERE user_id = $1", viewer.id)
     assert started == 1
+
+
+async def test_a_long_unbroken_title_and_name_never_push_a_page_sideways_at_320_px(
+    chromium: Browser, live_server: str, pg: Injector
+) -> None:
+    """People type titles and names without spaces (a URL, a hashtag, a name in a script without them):
+    WCAG 1.4.10 still wants every page readable at 320 px without scrolling sideways."""
+    creator = await person(pg, "Y" * 40, creator=True)
+    title = ("Supercalifragilisticexpialidocious" * 4)[:120]
+    video = (await add_synthetic_video(pg, creator.id, title=title)).video
+    await price_and_publish(pg, creator.id, video)
+    viewer = await person(pg, "Z" * 40)
+    await fund(pg, viewer.id, 100)
+    await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "long-unlock-key-0001", 50)
+    await pg.get(TipService).tip(viewer, video.public_id, 10, "W" * 200, "long-tip-key-000001")
+    pages = {
+        viewer: ["/", f"/v/{video.public_id}", f"/c/{creator.id}", "/me", f"/report/video/{video.public_id}"],
+        creator: [
+            f"/studio/analytics/videos/{video.id}",
+            f"/v/{video.public_id}/pricing",
+            f"/studio/videos/{video.id}/chapters",
+            "/studio/export",
+            "/studio/memberships",
+        ],
+    }
+    sideways: list[str] = []
+    for who, urls in pages.items():
+        context = await chromium.new_context(base_url=live_server, viewport={"width": 320, "height": 640})
+        try:
+            await log_in(context, live_server, await session_token(pg, who))
+            page = await context.new_page()
+            for url in urls:
+                await page.goto(url)
+                await settle(page)  # the parts that load themselves are in
+                if (far := await page.evaluate(SIDEWAYS)) is not None:
+                    sideways.append(f"{url}: {far}")
+        finally:
+            await context.close()
+    assert sideways == [], "\n".join(sideways)
