@@ -165,3 +165,21 @@ async def test_a_click_after_the_session_ended_in_another_tab_comes_back_to_the_
     # Another site's address in the header is not followed: back to the path asked for, as before.
     elsewhere = await client.get("/me/favourites", headers=HTMX | {"hx-current-url": "https://evil.example/x"})
     assert elsewhere.headers["hx-redirect"] == "/login?next=/me/favourites"
+
+
+async def test_a_plain_form_sent_after_the_session_ended_leads_to_log_in_and_back_to_its_page(
+    client: httpx.AsyncClient,
+) -> None:
+    """Not htmx (a plain form, or a browser without JavaScript): the answer was an error page saying
+    "Something went wrong" with a link home. It is the log-in page, which comes back to the form's page
+    (the browser's same-origin Referer); a Referer from elsewhere is not followed."""
+    token = await csrf_token(client, "/login")
+    sent = {"x-csrftoken": token, "accept": "text/html", "referer": "http://127.0.0.1:8000/me/sessions"}
+    answer = await client.post("/me/sessions/end-others", headers=sent, follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login?next=/me/sessions")
+    elsewhere = sent | {"referer": "https://evil.example/me/sessions"}
+    answer = await client.post("/me/sessions/end-others", headers=elsewhere, follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+    # An API client (no HTML wanted) still gets the 401 it can act on.
+    api = await client.post("/me/sessions/end-others", headers={"x-csrftoken": token, "accept": "application/json"})
+    assert api.status_code == 401
