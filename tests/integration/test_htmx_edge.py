@@ -183,3 +183,17 @@ async def test_a_plain_form_sent_after_the_session_ended_leads_to_log_in_and_bac
     # An API client (no HTML wanted) still gets the 401 it can act on.
     api = await client.post("/me/sessions/end-others", headers={"x-csrftoken": token, "accept": "application/json"})
     assert api.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "title"),
+    [("/no/such/page", "Not found (404) · Hypha"), ("/staff/payouts", "Not allowed (403) · Hypha")],
+)
+async def test_an_error_page_is_titled_with_what_went_wrong_not_only_its_number(
+    client: httpx.AsyncClient, pg: Injector, path: str, title: str
+) -> None:
+    """A title is what a screen reader says first and what a tab shows (WCAG 2.4.2): "404 · Hypha" says
+    little to most people."""
+    client.cookies.set(SESSION_COOKIE, await session_token(pg, await person(pg, "Sam")))
+    page = await client.get(path)
+    assert f"<title>{title}</title>" in page.text
