@@ -31,6 +31,7 @@ from core.db import Database
 from core.settings import Settings
 from core.web import SESSION_COOKIE
 from features.bootstrap import create_app
+from features.gifts.service import GiftService
 from features.memberships.service import MembershipService
 from features.offers.service import OffersService
 from features.payouts.service import PayoutService
@@ -206,6 +207,7 @@ async def seed(pg: Injector) -> Stage:
     await fund(pg, viewer.id, 300)
     await pg.get(UnlockService).unlock(viewer.id, unlocked.video.public_id, "rent_day", "a11y-unlock-key-0001", "50")
     await pg.get(TipService).tip(viewer, unlocked.video.public_id, 10, "Lovely light", "a11y-tip-key-00001")
+    await pg.get(GiftService).send(viewer, "20", "a-friend@example.com", "", "a11y-gift-key-0001")  # the gifts table
     await earn(pg, creator.id, 2500, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(creator.id, "a11y-payout-key-0001")).payout
     purchase = await pg.get(WalletService).start_purchase(viewer.id, "p100", uuid4().hex, "100", "USD")
