@@ -206,7 +206,9 @@ async def seed(pg: Injector) -> Stage:
     await pg.get(MembershipService).create_tier(creator.id, name="Patrons", price="120", all_videos=True, video_ids=[])
     await fund(pg, viewer.id, 300)
     await pg.get(UnlockService).unlock(viewer.id, unlocked.video.public_id, "rent_day", "a11y-unlock-key-0001", "50")
-    await pg.get(TipService).tip(viewer, unlocked.video.public_id, 10, "Lovely light", "a11y-tip-key-00001")
+    for n, message in enumerate(["Lovely light", "The tide!", "", "More of these, please"]):
+        # enough tips that the dashboard's list of the latest scrolls
+        await pg.get(TipService).tip(viewer, unlocked.video.public_id, 10, message, f"a11y-tip-key-0000{n}")
     await pg.get(GiftService).send(viewer, "20", "a-friend@example.com", "", "a11y-gift-key-0001")  # the gifts table
     await earn(pg, creator.id, 2500, days_ago=8)
     payout = (await pg.get(PayoutService).request_payout(creator.id, "a11y-payout-key-0001")).payout
