@@ -16,7 +16,15 @@ from core.web import SESSION_COOKIE
 from features.studio.model import Video
 from features.unlocks.service import TipService, UnlockService
 from tests.support.browser import settle
-from tests.support.videos import add_synthetic_video, balances, fund, person, price_and_publish, session_token
+from tests.support.videos import (
+    PASSWORD,
+    add_synthetic_video,
+    balances,
+    fund,
+    person,
+    price_and_publish,
+    session_token,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -100,6 +108,28 @@ async def test_a_form_sent_back_with_an_error_puts_the_focus_on_the_field_to_cor
     await page.keyboard.type("Night trains")
     await page.keyboard.press("Enter")
     await expect(page.get_by_test_id("video-tile").filter(has_text="Night trains")).to_be_visible()
+
+
+async def test_a_click_after_logging_out_in_another_tab_leads_to_log_in_and_back_to_the_video(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    creator, video, viewer = await a_viewer_on_a_video(context, live_server, pg, unlocked=False)
+    watch = await context.new_page()
+    await watch.goto(f"/v/{video.public_id}")
+    other = await context.new_page()
+    await other.goto("/me")
+    await other.get_by_role("button", name="Log out").click()
+    await expect(other.get_by_text("You have logged out.")).to_be_visible()
+
+    await watch.get_by_test_id("offer-rent_day").click()  # the page still offers it
+    await expect(watch).to_have_url(f"{live_server}/login?next=/v/{video.public_id}")
+    await watch.get_by_label("E-mail").fill(viewer.email)
+    await watch.get_by_label("Password").fill(PASSWORD)
+    await watch.get_by_role("button", name="Log in").click()
+    await expect(watch).to_have_url(f"{live_server}/v/{video.public_id}")
+    await watch.get_by_test_id("offer-rent_day").click()
+    await expect(watch.get_by_test_id("unlocked")).to_be_visible()
+    assert await balances(pg, viewer.id, creator.id) == (150, 45, 5)
 
 
 async def test_a_click_that_gets_no_answer_or_a_server_error_says_so_and_keeps_the_form(
