@@ -606,17 +606,36 @@ def _error_response(request: Request[Any, Any, Any], status: int, message: str, 
     return Response(content={"status_code": status, "detail": message}, status_code=status, headers=headers)
 
 
+def _page_to_come_back_to(request: Request[Any, Any, Any]) -> str:
+    """Where a person sent to log in comes back to. An action (a POST) or a fragment is no page: for
+    htmx, the page it was on (`HX-Current-URL`); for a plain form, the page that holds it (the browser's
+    `Referer`, same-origin only by the site's referrer policy) — either only when it names this site.
+    Otherwise the path asked for (a GET), or nowhere in particular."""
+    if wants_fragment(request):
+        if current := _this_sites_path(request, request.headers.get("hx-current-url", "")):
+            return current
+    elif request.method != "GET":
+        return _this_sites_path(request, request.headers.get("referer", ""))
+    # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
+    raw = request.scope.get("raw_path") or b""
+    return raw.decode("latin-1") if raw else request.url.path
+
+
+def _this_sites_path(request: Request[Any, Any, Any], url: str) -> str:
+    """The path and query of `url` when it is an address of this site, else ""."""
+    parts = urlsplit(url)
+    if parts.netloc != request.url.netloc or not parts.path:
+        return ""
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    if isinstance(exc, NotAuthorizedException) and (request.method == "GET" or wants_fragment(request)):
-        # raw_path: the path as the browser sent it (a mount such as /ops/queue strips its prefix).
-        raw = request.scope.get("raw_path") or b""
-        path = raw.decode("latin-1") if raw else request.url.path
-        target = login_url(path)
+    if isinstance(exc, NotAuthorizedException) and _wants_html(request):
+        target = login_url(_page_to_come_back_to(request))
         if wants_fragment(request):
             return _client_redirect(target, 401)
-        if _wants_html(request):
-            return Redirect(path=target, status_code=303)
+        return Redirect(path=target, status_code=303)
     message = exc.detail if status < 500 else "Something went wrong on our side."
     if status == 404 and message in ("", "Not Found"):
         message = "We could not find that page."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -137,3 +138,62 @@ async def test_an_error_for_htmx_is_a_fragment_and_for_a_history_restore_the_err
     assert "hx-reswap" not in restored.headers
     assert "hx-request" in vary(swapped)
     assert "hx-request" in vary(restored)
+
+
+async def test_a_click_after_the_session_ended_in_another_tab_comes_back_to_the_page_not_to_the_action(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    """The person logged out in another tab, then pressed Rent here: htmx posted to the unlock action.
+    After logging in they must come back to the video page they were on (htmx names it in
+    `HX-Current-URL`), not to the action's URL, which is no page (a GET of it is a 405)."""
+    creator = await person(pg, "Mira", creator=True)
+    video = (await add_synthetic_video(pg, creator.id)).video
+    await price_and_publish(pg, creator.id, video)
+    watch = f"/v/{video.public_id}?t=4"
+    token = await csrf_token(client, watch)
+    on_the_page = {"x-csrftoken": token, "hx-current-url": f"http://127.0.0.1:8000{watch}"}
+    clicked = await client.post(
+        f"/v/{video.public_id}/unlock",
+        data={"offer": "rent_day", "key": "k" * 20, "price": "50"},
+        headers=HTMX | on_the_page,
+    )
+    assert clicked.status_code == 401
+    assert clicked.headers["hx-redirect"] == f"/login?next={quote(watch, safe='/')}"
+    # A fragment a page loads by itself (the favourites panel of /me) goes back to that page too.
+    panel = await client.get("/me/favourites", headers=HTMX | {"hx-current-url": "http://127.0.0.1:8000/me"})
+    assert panel.headers["hx-redirect"] == "/login?next=/me"
+    # Another site's address in the header is not followed: back to the path asked for, as before.
+    elsewhere = await client.get("/me/favourites", headers=HTMX | {"hx-current-url": "https://evil.example/x"})
+    assert elsewhere.headers["hx-redirect"] == "/login?next=/me/favourites"
+
+
+async def test_a_plain_form_sent_after_the_session_ended_leads_to_log_in_and_back_to_its_page(
+    client: httpx.AsyncClient,
+) -> None:
+    """Not htmx (a plain form, or a browser without JavaScript): the answer was an error page saying
+    "Something went wrong" with a link home. It is the log-in page, which comes back to the form's page
+    (the browser's same-origin Referer); a Referer from elsewhere is not followed."""
+    token = await csrf_token(client, "/login")
+    sent = {"x-csrftoken": token, "accept": "text/html", "referer": "http://127.0.0.1:8000/me/sessions"}
+    answer = await client.post("/me/sessions/end-others", headers=sent, follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login?next=/me/sessions")
+    elsewhere = sent | {"referer": "https://evil.example/me/sessions"}
+    answer = await client.post("/me/sessions/end-others", headers=elsewhere, follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+    # An API client (no HTML wanted) still gets the 401 it can act on.
+    api = await client.post("/me/sessions/end-others", headers={"x-csrftoken": token, "accept": "application/json"})
+    assert api.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "title"),
+    [("/no/such/page", "Not found (404) · Hypha"), ("/staff/payouts", "Not allowed (403) · Hypha")],
+)
+async def test_an_error_page_is_titled_with_what_went_wrong_not_only_its_number(
+    client: httpx.AsyncClient, pg: Injector, path: str, title: str
+) -> None:
+    """A title is what a screen reader says first and what a tab shows (WCAG 2.4.2): "404 · Hypha" says
+    little to most people."""
+    client.cookies.set(SESSION_COOKIE, await session_token(pg, await person(pg, "Sam")))
+    page = await client.get(path)
+    assert f"<title>{title}</title>" in page.text

@@ -78,6 +78,7 @@ class StudioController(Controller):
         form: dict[str, Any] | None = None,
         errors: dict[str, str] | None = None,
         page: int = 1,
+        title: str = "Studio",
     ) -> Template:
         tiles = await studio.tiles_for_owner(signed_in(request).id, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
         return Template(
@@ -93,6 +94,7 @@ class StudioController(Controller):
                 "form": form or {},
                 "errors": errors or {},
                 "extras_errors": {},
+                "title": f"Upload · {panel_video.title} · Studio" if panel_video else title,
             },
             status_code=status,
         )
@@ -134,7 +136,7 @@ class StudioController(Controller):
         """The new-video form: a fragment for htmx, the whole studio page (which holds it) otherwise."""
         if _htmx(request):
             return Template(FORM, context={"form": {}, "errors": {}})
-        return await self._page(request, studio)
+        return await self._page(request, studio, title="New video · Studio")
 
     @get("/videos/{video_id:uuid}/upload")
     async def upload_panel(
