@@ -16,8 +16,8 @@ import pytest
 
 from features.pipeline.added_audio import AudioTrackError
 from features.pipeline.hls import MPEGTS_ORIGIN
-from tests.integration.test_transcode import Transcoded, transcode
 from tests.support.media import make_clip, make_multilingual_clip, make_still, make_tone
+from tests.support.transcoding import Transcoded, transcode
 
 
 def dominant_hertz(clear_ts: bytes) -> float:
