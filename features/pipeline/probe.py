@@ -71,6 +71,7 @@ def probe_media(path: Path) -> SourceInfo:
         rotation = _first_frame_rotation(container, video)
         if width <= 0 or height <= 0:
             raise ProbeError("This video's picture size cannot be read.")
+        pixel_aspect = _pixel_aspect(video)
         rate = video.average_rate or video.guessed_rate or video.base_rate
         bit_rate = container.bit_rate or context.bit_rate or None
         return SourceInfo(
@@ -86,7 +87,23 @@ def probe_media(path: Path) -> SourceInfo:
             format_name=format_name,
             audio_streams=tuple(_audio_stream(i, s) for i, s in enumerate(container.streams.audio)),
             subtitle_streams=tuple(_subtitle_stream(i, s) for i, s in enumerate(container.streams.subtitles)),
+            pixel_aspect=pixel_aspect,
         )
+
+
+# A pixel more than this many times wider than tall (or taller than wide) is a broken header, not a
+# picture: no camera or disc format comes near it (anamorphic DVDs are 0.89–1.46, HDV 1.33).
+_MAX_PIXEL_STRETCH = 4
+
+
+def _pixel_aspect(video: av.video.stream.VideoStream) -> float:
+    """The sample (pixel) aspect ratio players apply: the container's when it gives one (MP4 `pasp`,
+    Matroska display size), else the codec's, as ffmpeg decides; 1.0 when unknown or absurd."""
+    for ratio in (video.sample_aspect_ratio, video.codec_context.sample_aspect_ratio):
+        if ratio is not None and ratio.numerator > 0 and ratio.denominator > 0:
+            value = float(ratio)
+            return round(value, 6) if 1 / _MAX_PIXEL_STRETCH <= value <= _MAX_PIXEL_STRETCH else 1.0
+    return 1.0
 
 
 def _tag(stream: av.stream.Stream, name: str) -> str | None:

@@ -100,6 +100,16 @@ CASES = [
     Case("tiny.mp4", made("tiny.mp4", *picture(96, 64), *tone(), *H264, *AAC), (96, 64)),
     Case("ultra-wide.mp4", made("ultra-wide.mp4", *picture(1104, 400), *tone(), *H264, *AAC), (1104, 400)),
     Case(
+        "anamorphic-16x9.mp4",
+        made("anamorphic-16x9.mp4", *picture(720, 576), *tone(), *H264, "-vf", "setsar=64/45", *AAC),
+        (1024, 576),
+    ),
+    Case(
+        "anamorphic-4x3.mkv",
+        made("anamorphic-4x3.mkv", *picture(720, 480), *tone(), *H264, "-vf", "setsar=8/9", *AAC),
+        (640, 480),
+    ),
+    Case(
         "phone-rotated.mov",
         two_steps(
             "phone-rotated.mov",

@@ -27,7 +27,7 @@ from features.pipeline.subtitles import SubtitleError, parse_cues, sniff, subtit
 from features.pipeline.units import TRANSCODE
 
 
-def source(width: int, height: int, rotation: int = 0) -> SourceInfo:
+def source(width: int, height: int, rotation: int = 0, pixel_aspect: float = 1.0) -> SourceInfo:
     return SourceInfo(
         duration=10.0,
         width=width,
@@ -39,6 +39,7 @@ def source(width: int, height: int, rotation: int = 0) -> SourceInfo:
         has_audio=True,
         rotation=rotation,
         format_name="mov,mp4,m4a,3gp,3g2,mj2",
+        pixel_aspect=pixel_aspect,
     )
 
 
@@ -100,6 +101,22 @@ def test_a_rotated_phone_video_is_laddered_by_its_display_size() -> None:
     rotated = source(1920, 1080, rotation=90)
     assert (rotated.display_width, rotated.display_height) == (1080, 1920)
     assert sizes(rotated)[0] == ("480p", 480, 854)
+
+
+def test_an_anamorphic_source_is_laddered_by_the_picture_players_show() -> None:
+    widescreen_dvd = source(720, 576, pixel_aspect=64 / 45)
+    assert (widescreen_dvd.display_width, widescreen_dvd.display_height) == (1024, 576)
+    assert sizes(widescreen_dvd) == [("480p", 854, 480)]
+    assert sizes(source(1440, 1080, pixel_aspect=4 / 3)) == [
+        ("480p", 854, 480),
+        ("720p", 1280, 720),
+        ("1080p", 1920, 1080),
+    ]
+    turned = source(720, 576, rotation=90, pixel_aspect=64 / 45)  # the pixels widen first, then it turns
+    assert (turned.display_width, turned.display_height) == (576, 1024)
+    older = source(720, 576).to_dict()
+    del older["pixel_aspect"]  # recorded before pixel aspects were probed
+    assert SourceInfo.from_dict(older) == source(720, 576)
 
 
 def test_a_cinemascope_source_is_fitted_by_width_and_keeps_even_dimensions() -> None:
