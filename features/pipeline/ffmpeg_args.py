@@ -100,13 +100,20 @@ def video_args(
 
 
 def _aac(into: Path) -> list[str]:
-    """AAC-LC stereo 128 kb/s 48 kHz into an HLS media playlist in `into`."""
+    """AAC-LC stereo 128 kb/s 48 kHz into an HLS media playlist in `into`.
+
+    The sound starts at the timeline's origin whatever the source says: a track that begins after the
+    picture (a camera that starts recording sound late, an edit that opens on silence) gets silence
+    before it, and gaps inside it are filled, so it stays in sync with the video — a player cannot
+    start a video whose audio begins later (hls.js skips the picture up to the first sound)."""
     return [
         "-vn",
         "-sn",
         "-dn",
         "-map_metadata",
         "-1",
+        "-af",
+        "aresample=async=1:first_pts=0",
         "-c:a",
         "aac",
         "-b:a",

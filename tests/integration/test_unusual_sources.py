@@ -162,6 +162,15 @@ CASES = [
         (320, 240),
     ),
     Case(
+        "audio-starts-late.mkv",
+        two_steps(
+            "audio-starts-late.mkv",
+            [*tone(), *AAC],
+            lambda clip: [*picture(320, 240, seconds=2), "-itsoffset", "1", "-i", str(clip), *H264, "-c:a", "copy"],
+        ),
+        (320, 240),
+    ),
+    Case(
         "ten-hours-in.ts",
         made("ten-hours-in.ts", *picture(320, 240), *tone(), *H264, *AAC, "-output_ts_offset", "36000"),
         (320, 240),
