@@ -48,6 +48,12 @@ def hls_output(directory: Path) -> list[str]:
     ]
 
 
+# Frames the decoder marks interlaced (50i/60i cameras, broadcast, DVD) are made whole (bwdif, one
+# frame per frame, field order from the stream); progressive frames pass through untouched. A browser
+# shows frames whole, so woven fields would comb every moving edge (and scaling would smear them).
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
+
+
 def output_frame_rate(source: SourceInfo) -> float:
     return min(source.frame_rate or 25.0, MAX_FRAME_RATE)
 
@@ -58,9 +64,9 @@ def video_args(
     """One H.264 rendition: scaled (rotation applied by ffmpeg), square pixels, fixed 2 s GOPs."""
     fps = output_frame_rate(source)
     gop = max(1, round(fps * KEYFRAME_SECONDS))
-    filters = [f"scale={size.width}:{size.height}:flags=bicubic", "setsar=1", "format=yuv420p"]
+    filters = [DEINTERLACE, f"scale={size.width}:{size.height}:flags=bicubic", "setsar=1", "format=yuv420p"]
     if source.frame_rate and source.frame_rate > MAX_FRAME_RATE:
-        filters.insert(0, f"fps={MAX_FRAME_RATE:g}")
+        filters.insert(1, f"fps={MAX_FRAME_RATE:g}")
     return [
         "-i",
         _ffmpeg_path(source_path),
@@ -172,7 +178,7 @@ def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) ->
         "-an",
         "-sn",
         "-vf",
-        f"scale={size.width}:{size.height}:flags=bicubic,setsar=1",
+        f"{DEINTERLACE},scale={size.width}:{size.height}:flags=bicubic,setsar=1",
         "-q:v",
         "3",
         "-f",
@@ -194,9 +200,9 @@ def cover_candidates_args(
         inputs += ["-ss", f"{at:.3f}", "-i", _ffmpeg_path(source_path)]
         stream = f"{index}:v:0"
         outputs += ["-map", stream, "-frames:v", "1", "-an", "-sn", "-dn"]
-        outputs += ["-vf", f"scale={size.width}:{size.height}:flags=bicubic,setsar=1", "-q:v", "3"]
+        outputs += ["-vf", f"{DEINTERLACE},scale={size.width}:{size.height}:flags=bicubic,setsar=1", "-q:v", "3"]
         outputs += ["-f", "image2", "-update", "1", _ffmpeg_path(into / f"{index}.jpg")]
         outputs += ["-map", stream, "-frames:v", "1", "-an", "-sn", "-dn"]
-        outputs += ["-vf", f"scale={gray[0]}:{gray[1]}:flags=area,format=gray", "-pix_fmt", "gray"]
+        outputs += ["-vf", f"{DEINTERLACE},scale={gray[0]}:{gray[1]}:flags=area,format=gray", "-pix_fmt", "gray"]
         outputs += ["-f", "rawvideo", _ffmpeg_path(into / f"{index}.gray")]
     return [*inputs, *outputs]

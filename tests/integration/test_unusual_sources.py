@@ -8,6 +8,8 @@ anamorphic DVDs, broadcast TS, camera codecs, several languages."""
 from __future__ import annotations
 
 import io
+import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ import av
 import pytest
 
 from features.pipeline.hls import MPEGTS_ORIGIN
-from tests.support.media import can_encode, make_source
+from tests.support.media import FFMPEG, can_encode, make_source
 from tests.support.transcoding import Transcoded, transcode
 
 TICKS = 90_000  # MPEG-TS timestamps are in 1/90000 s
@@ -374,3 +376,41 @@ async def test_a_phone_clip_with_a_rotation_matrix_plays_the_right_way_up(rotati
     assert video.result.cover_cid is not None
     with av.open(io.BytesIO(await video.service.read_published(video.result.cover_cid))) as image:
         assert _bright_quarters(next(image.decode(video=0))) == (True, False, False, False)
+
+
+def _field_order_detection(clear: bytes, folder: Path) -> dict[str, int]:
+    """ffmpeg's interlace detector (idet) over a decrypted rendition: how many frames look woven from two
+    fields (top or bottom first) and how many look progressive."""
+    stream = folder / "rendition.ts"
+    stream.write_bytes(clear)
+    run = subprocess.run(
+        [FFMPEG, "-hide_banner", "-i", str(stream), "-vf", "idet", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # The last report: ffmpeg may set the filter up twice, and the first saw no frame.
+    line = [line for line in run.stderr.splitlines() if "Multi frame detection" in line][-1]
+    counts = dict(re.findall(r"(TFF|BFF|Progressive|Undetermined):\s*(\d+)", line))
+    return {name: int(count) for name, count in counts.items()}
+
+
+async def test_an_interlaced_broadcast_clip_is_deinterlaced(tmp_path: Path) -> None:
+    """A 50i camera or broadcast clip (each frame two fields woven together, top field first) comes
+    out progressive: a browser shows frames whole, so woven fields would comb every moving edge."""
+    interlaced = make_source(
+        tmp_path / "broadcast.ts",
+        *picture(640, 480, rate=50),
+        *tone(),
+        "-vf",
+        "interlace",
+        *H264,
+        *("-flags", "+ildct+ilme", "-x264-params", "tff=1"),
+        *AAC,
+    )
+    assert _field_order_detection(interlaced.read_bytes(), tmp_path)["TFF"] > 20  # the source is combed
+    video = await transcode(tmp_path, interlaced)
+    await assert_plays(video, Case("broadcast.ts", lambda _: interlaced, (640, 480)))
+    detected = _field_order_detection(await video.clear_stream("480p/index.m3u8"), tmp_path)
+    assert detected["TFF"] + detected["BFF"] == 0
+    assert detected["Progressive"] > 20
