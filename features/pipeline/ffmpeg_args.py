@@ -58,10 +58,38 @@ def output_frame_rate(source: SourceInfo) -> float:
     return min(source.frame_rate or 25.0, MAX_FRAME_RATE)
 
 
+# H.264 levels (ITU-T H.264 table A-1), lowest first: the macroblocks per second and per frame a
+# decoder of that level handles. A stream must declare a level that covers it, or a strict decoder
+# (a TV, an older phone) refuses it or stutters.
+_H264_LEVELS = (
+    ("3.0", 40_500, 1_620),
+    ("3.1", 108_000, 3_600),
+    ("3.2", 216_000, 5_120),
+    ("4.0", 245_760, 8_192),
+    ("4.1", 245_760, 8_192),
+    ("4.2", 522_240, 8_704),
+    ("5.0", 589_824, 22_080),
+    ("5.1", 983_040, 36_864),
+    ("5.2", 2_073_600, 36_864),
+)
+
+
+def h264_level(spec: RenditionSpec, size: RenditionSize, fps: float) -> str:
+    """The level a rendition declares: the rung's own, or the lowest above it that covers the
+    rendition's size at `fps` (1080p at 60 fps needs 4.2 where 1080p at 30 fps has 4.1)."""
+    macroblocks = -(-size.width // 16) * -(-size.height // 16)
+    levels = [name for name, _, _ in _H264_LEVELS]
+    for name, per_second, per_frame in _H264_LEVELS[levels.index(spec.level) :]:
+        if macroblocks <= per_frame and macroblocks * fps <= per_second:
+            return name
+    return _H264_LEVELS[-1][0]
+
+
 def video_args(
     source_path: Path, source: SourceInfo, size: RenditionSize, spec: RenditionSpec, into: Path
 ) -> list[str]:
-    """One H.264 rendition: scaled (rotation applied by ffmpeg), square pixels, fixed 2 s GOPs."""
+    """One H.264 rendition: scaled (rotation applied by ffmpeg), square pixels, fixed 2 s GOPs, at the
+    level its size and frame rate need (`h264_level`)."""
     fps = output_frame_rate(source)
     gop = max(1, round(fps * KEYFRAME_SECONDS))
     filters = [DEINTERLACE, f"scale={size.width}:{size.height}:flags=bicubic", "setsar=1", "format=yuv420p"]
@@ -86,7 +114,7 @@ def video_args(
         "-profile:v",
         spec.profile,
         "-level:v",
-        spec.level,
+        h264_level(spec, size, fps),
         "-crf",
         str(spec.crf),
         "-maxrate",

@@ -40,6 +40,7 @@ from features.pipeline.ffmpeg_args import (
     audio_args,
     cover_args,
     cover_candidates_args,
+    h264_level,
     output_frame_rate,
     subtitle_extract_args,
     video_args,
@@ -339,7 +340,7 @@ class ConvertVideo(Unit):
                 "width": size.width,
                 "height": size.height,
                 "playlist": f"{self.rung}/index.m3u8",
-                "codecs": avc1_codec(spec.profile, spec.level),
+                "codecs": avc1_codec(spec.profile, h264_level(spec, size, output_frame_rate(source))),
                 "frame_rate": output_frame_rate(source),
             }
         }

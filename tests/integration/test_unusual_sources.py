@@ -414,3 +414,28 @@ async def test_an_interlaced_broadcast_clip_is_deinterlaced(tmp_path: Path) -> N
     detected = _field_order_detection(await video.clear_stream("480p/index.m3u8"), tmp_path)
     assert detected["TFF"] + detected["BFF"] == 0
     assert detected["Progressive"] > 20
+
+
+# H.264 levels (ITU-T H.264 table A-1): the macroblocks per second and per frame a decoder of that
+# level must handle, and no more.
+_H264_LEVELS = {30: (40_500, 1_620), 31: (108_000, 3_600), 32: (216_000, 5_120), 40: (245_760, 8_192)}
+_H264_LEVELS |= {41: (245_760, 8_192), 42: (522_240, 8_704), 50: (589_824, 22_080), 51: (983_040, 36_864)}
+
+
+async def test_a_1080p60_source_announces_the_h264_level_its_renditions_need(tmp_path: Path) -> None:
+    """The CODECS a player checks before it loads a rendition name the level the stream declares, and
+    that level covers the rendition's size and frame rate (1080p at 60 fps needs 4.2, not 4.1)."""
+    source = make_source(tmp_path / "sport.mp4", *picture(1920, 1080, rate=60, seconds=0.5), *tone(0.5), *H264, *AAC)
+    video = await transcode(tmp_path, source)
+    master = await video.playlist("master.m3u8")
+    assert [p.uri for p in master.playlists] == ["480p/index.m3u8", "720p/index.m3u8", "1080p/index.m3u8"]
+    for variant in master.playlists:
+        announced = int(variant.stream_info.codecs.split(",")[0].removeprefix("avc1.")[4:], 16)
+        with av.open(io.BytesIO(await video.clear_segment(variant.uri)), format="mpegts") as container:
+            declared = container.streams.video[0].codec_context.level
+        assert announced == declared, variant.uri
+        width, height = variant.stream_info.resolution
+        macroblocks = -(-width // 16) * -(-height // 16)
+        per_second, per_frame = _H264_LEVELS[declared]
+        assert macroblocks <= per_frame, variant.uri
+        assert macroblocks * variant.stream_info.frame_rate <= per_second, variant.uri

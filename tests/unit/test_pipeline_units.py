@@ -9,6 +9,7 @@ from pathlib import Path
 import m3u8
 import pytest
 
+from features.pipeline.ffmpeg_args import h264_level
 from features.pipeline.hls import (
     MPEGTS_ORIGIN,
     MasterMedia,
@@ -22,7 +23,7 @@ from features.pipeline.hls import (
     sealed_playlist,
     sealed_size,
 )
-from features.pipeline.model import LADDER, SourceInfo, TranscodeResult, rendition_ladder
+from features.pipeline.model import LADDER, RenditionSize, SourceInfo, TranscodeResult, rendition_ladder
 from features.pipeline.subtitles import SubtitleError, parse_cues, sniff, subtitle_playlist, to_webvtt
 from features.pipeline.units import TRANSCODE
 
@@ -220,6 +221,15 @@ def test_the_master_playlist_lists_renditions_audio_and_subtitle_groups() -> Non
         ("SUBTITLES", "subs/0-en.m3u8"),
         ("SUBTITLES", "subs/1-fr.m3u8"),
     ]
+
+
+def test_a_rendition_declares_the_lowest_h264_level_that_covers_its_size_and_frame_rate() -> None:
+    rung = {spec.name: spec for spec in LADDER}
+    assert h264_level(rung["480p"], RenditionSize("480p", 854, 480), 60) == "3.1"
+    assert h264_level(rung["720p"], RenditionSize("720p", 1280, 720), 60) == "4.0"
+    assert h264_level(rung["1080p"], RenditionSize("1080p", 1920, 1080), 30) == "4.1"
+    assert h264_level(rung["1080p"], RenditionSize("1080p", 1920, 1080), 60) == "4.2"
+    assert h264_level(rung["1080p"], RenditionSize("1080p", 1080, 1920), 50) == "4.2"
 
 
 def test_codec_strings_follow_rfc_6381() -> None:
