@@ -113,6 +113,13 @@ class TranscodeService:
             outputs = await executor.run(self.pipeline, request.run_id, pipeline_params(request, tools, on_published))
         return TranscodeResult.from_dict(outputs[self.pipeline.units[-1].name])
 
+    def check_subtitle(self, data: bytes) -> None:
+        """Raise SubtitleError (saying why) unless `data` is a subtitle file the pipeline can publish:
+        SRT or WebVTT with at least one cue, no larger than the pipeline takes."""
+        if len(data) > MAX_SUBTITLE_BYTES:
+            raise SubtitleError("This subtitle file is too large.")
+        to_webvtt(decode_text(data), mpegts_origin=MPEGTS_ORIGIN)
+
     async def add_subtitle_track(
         self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
     ) -> PublishedSubtitle:

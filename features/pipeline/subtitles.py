@@ -60,7 +60,7 @@ def sniff(text: str) -> str:
         return "webvtt"
     for line in body.splitlines():
         if line.strip():
-            if _TIMING.match(line) and "," in line.split("-->")[0]:
+            if _TIMING.match(line):  # SRT, also as tools write it with dots (or WebVTT without its header)
                 return "srt"
             if not re.fullmatch(r"[0-9]+", line.strip()):
                 break

@@ -164,6 +164,7 @@ def test_srt_becomes_webvtt_with_dotted_timestamps_and_the_same_cues() -> None:
 def test_formats_are_told_apart_by_content_not_by_name() -> None:
     assert sniff(SRT) == "srt"
     assert sniff("\ufeffWEBVTT\n\n00:01.000 --> 00:02.000\nHi\n") == "webvtt"
+    assert sniff("1\n00:00:01.000 --> 00:00:02.000\nDots, as some tools write SRT\n") == "srt"
     with pytest.raises(SubtitleError):
         sniff("[Script Info]\nTitle: an ASS file\n")
     with pytest.raises(SubtitleError):
