@@ -3,6 +3,7 @@ bare: HLS output, one H.264 rendition, the AAC audio renditions, the source's ow
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,9 +25,19 @@ def _ffmpeg_path(path: Path) -> str:
     return str(path.resolve())
 
 
+# The HLS muxer numbers segments by replacing every `%d`/`%05d` in the whole segment path, and takes
+# everything else (`%%` included) literally: a `%` in a folder's name is fine, a `%d` cannot be said.
+_SEGMENT_NUMBER = re.compile(r"%[0-9]*d")
+
+
 def hls_output(directory: Path) -> list[str]:
-    """MPEG-TS HLS, ~4 s segments, timestamps unshifted (source t=0 is MPEG-TS `MPEGTS_ORIGIN`)."""
-    segments = _ffmpeg_path(directory).replace("%", "%%") + "/seg_%05d.ts"
+    """MPEG-TS HLS, ~4 s segments, timestamps unshifted (source t=0 is MPEG-TS `MPEGTS_ORIGIN`).
+
+    Raises ValueError for a directory whose path holds a `%d`-like pattern (the muxer would number it)."""
+    folder = _ffmpeg_path(directory)
+    if _SEGMENT_NUMBER.search(folder):
+        raise ValueError("the work directory's path holds a printf pattern (%d) that ffmpeg's HLS muxer expands")
+    segments = folder + "/seg_%05d.ts"
     return [
         "-avoid_negative_ts",
         "disabled",

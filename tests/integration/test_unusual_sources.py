@@ -17,7 +17,9 @@ from pathlib import Path
 import av
 import pytest
 
+from core.pipeline import UnitFailed
 from features.pipeline.hls import MPEGTS_ORIGIN
+from features.pipeline.model import SubtitleSource
 from tests.support.media import FFMPEG, can_encode, make_source
 from tests.support.transcoding import Transcoded, transcode
 
@@ -439,3 +441,36 @@ async def test_a_1080p60_source_announces_the_h264_level_its_renditions_need(tmp
         per_second, per_frame = _H264_LEVELS[declared]
         assert macroblocks <= per_frame, variant.uri
         assert macroblocks * variant.stream_info.frame_rate <= per_second, variant.uri
+
+
+@pytest.mark.parametrize(
+    "folder",
+    ["Vidéos d’été 2026", "100% fait main", "-i concat:x|y", "動画 🎥 " + "long " * 40],
+    ids=["unicode-and-spaces", "percent-sign", "looks-like-options", "very-long"],
+)
+async def test_unicode_spaces_percent_signs_and_long_names_do_not_matter(folder: str, tmp_path: Path) -> None:
+    """Wherever the server keeps its files and whatever the creator called theirs, the paths ffmpeg is
+    given mean only those files."""
+    place = tmp_path / folder.strip()
+    place.mkdir()
+    name = ("Vacances à Zürich — version définitive 100% " * 6).encode()[:240].decode(errors="ignore") + ".mov"
+    source = make_source(place / name, *picture(320, 240), *tone(), *H264, *AAC)
+    subtitles = place / "sous-titres (français) 100%.srt"
+    subtitles.write_text(SRT)
+    video = await transcode(place, source, (SubtitleSource(subtitles, "fr", "Français"),))
+    await assert_plays(video, Case(name, lambda _: source, (320, 240), subtitles=("Français",)))
+
+
+async def test_a_work_folder_ffmpeg_cannot_name_segments_in_fails_the_step_instead_of_publishing(
+    tmp_path: Path,
+) -> None:
+    """ffmpeg's HLS muxer numbers every `%d` in a segment's path and exits 0 when it cannot write one:
+    the run refuses such a folder at its first HLS step, and names no server path."""
+    place = tmp_path / "take %d"
+    place.mkdir()
+    source = make_source(tmp_path / "clip.mp4", *picture(320, 240), *tone(), *H264, *AAC)
+    with pytest.raises(UnitFailed) as failed:
+        await transcode(place, source)
+    assert failed.value.unit == "ConvertBaseAudio"
+    assert "%d" in failed.value.reason
+    assert str(tmp_path) not in failed.value.reason

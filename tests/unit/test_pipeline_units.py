@@ -22,6 +22,7 @@ from features.pipeline.hls import (
     render_master,
     sealed_playlist,
     sealed_size,
+    unwritten_segments,
 )
 from features.pipeline.model import LADDER, RenditionSize, SourceInfo, TranscodeResult, rendition_ladder
 from features.pipeline.subtitles import SubtitleError, parse_cues, sniff, subtitle_playlist, to_webvtt
@@ -231,6 +232,15 @@ def test_a_rendition_declares_the_lowest_h264_level_that_covers_its_size_and_fra
     assert h264_level(rung["1080p"], RenditionSize("1080p", 1920, 1080), 30) == "4.1"
     assert h264_level(rung["1080p"], RenditionSize("1080p", 1920, 1080), 60) == "4.2"
     assert h264_level(rung["1080p"], RenditionSize("1080p", 1080, 1920), 50) == "4.2"
+
+
+def test_a_media_playlist_naming_files_ffmpeg_did_not_write_is_caught(tmp_path: Path) -> None:
+    assert unwritten_segments(tmp_path) == ["index.m3u8"]
+    (tmp_path / "index.m3u8").write_text("#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n#EXTINF:1.0,\nseg_00001.ts\n")
+    (tmp_path / "seg_00000.ts").write_bytes(b"G")
+    assert unwritten_segments(tmp_path) == ["seg_00001.ts"]
+    (tmp_path / "seg_00001.ts").write_bytes(b"G")
+    assert unwritten_segments(tmp_path) == []
 
 
 def test_codec_strings_follow_rfc_6381() -> None:
