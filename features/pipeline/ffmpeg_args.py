@@ -100,10 +100,12 @@ def video_args(
     source_path: Path, source: SourceInfo, size: RenditionSize, spec: RenditionSpec, into: Path
 ) -> list[str]:
     """One H.264 rendition: scaled (rotation applied by ffmpeg), square pixels, fixed 2 s GOPs, at the
-    level its size and frame rate need (`h264_level`)."""
+    level its size and frame rate need (`h264_level`), lasting as long as the video: a picture that ends
+    before the sound holds its last frame (`tpad`) until the end, as the audio tracks span it all."""
     fps = output_frame_rate(source)
     gop = max(1, round(fps * KEYFRAME_SECONDS))
     filters = [DEINTERLACE, f"scale={size.width}:{size.height}:flags=bicubic", "setsar=1", "format=yuv420p"]
+    filters.append("tpad=stop=-1:stop_mode=clone")  # cut by -t at the video's duration
     if source.frame_rate and source.frame_rate > MAX_FRAME_RATE:
         filters.insert(1, f"fps={MAX_FRAME_RATE:g}")
     return [
@@ -140,25 +142,30 @@ def video_args(
         "0",
         "-force_key_frames",
         f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})",
+        "-t",
+        f"{source.duration:.3f}",
         *hls_output(into),
     ]
 
 
-def _aac(into: Path) -> list[str]:
-    """AAC-LC stereo 128 kb/s 48 kHz into an HLS media playlist in `into`.
+def _aac(into: Path, duration: float) -> list[str]:
+    """AAC-LC stereo 128 kb/s 48 kHz into an HLS media playlist in `into`, `duration` seconds long
+    (0: as long as the input).
 
     The sound starts at the timeline's origin whatever the source says: a track that begins after the
     picture (a camera that starts recording sound late, an edit that opens on silence) gets silence
     before it, and gaps inside it are filled, so it stays in sync with the video — a player cannot
-    start a video whose audio begins later (hls.js skips the picture up to the first sound)."""
+    start a video whose audio begins later (hls.js skips the picture up to the first sound). A track
+    that ends before `duration` is padded with silence to it, one that runs past it is cut."""
+    resample = "aresample=async=1:first_pts=0"
+    length = ["-af", f"{resample},apad", "-t", f"{duration:.3f}"] if duration > 0 else ["-af", resample]
     return [
         "-vn",
         "-sn",
         "-dn",
         "-map_metadata",
         "-1",
-        "-af",
-        "aresample=async=1:first_pts=0",
+        *length,
         "-c:a",
         "aac",
         "-b:a",
@@ -182,18 +189,18 @@ def audio_args(source_path: Path, source: SourceInfo, renditions: Sequence[tuple
         if len(renditions) != 1 or source.has_audio:
             raise ValueError("a silent track is the only audio rendition of a source without sound")
         inputs = ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
-        return [*inputs, "-t", f"{source.duration:.3f}", *_aac(renditions[0][1])]
+        return [*inputs, *_aac(renditions[0][1], source.duration)]
     args = ["-i", _ffmpeg_path(source_path)]
     for stream, into in renditions:
-        args += ["-map", f"0:a:{stream}", *_aac(into)]
+        args += ["-map", f"0:a:{stream}", *_aac(into, source.duration)]
     return args
 
 
 def added_audio_args(audio_path: Path, duration: float, into: Path) -> list[str]:
-    """An audio file added to a published video: its first audio stream, cut at the video's length, as
-    the same AAC HLS rendition the pipeline makes (t=0 on the same MPEG-TS origin as the video)."""
-    cut = ["-t", f"{duration:.3f}"] if duration > 0 else []  # an unknown length (0) cuts nothing
-    return ["-i", _ffmpeg_path(audio_path), "-map", "0:a:0", *cut, *_aac(into)]
+    """An audio file added to a published video: its first audio stream, cut or padded with silence to
+    the video's length (an unknown length, 0, changes nothing), as the same AAC HLS rendition the
+    pipeline makes (t=0 on the same MPEG-TS origin as the video)."""
+    return ["-i", _ffmpeg_path(audio_path), "-map", "0:a:0", *_aac(into, duration)]
 
 
 def subtitle_extract_args(source_path: Path, streams: Sequence[tuple[int, Path]]) -> list[str]:

@@ -175,6 +175,16 @@ CASES = [
         (320, 240),
     ),
     Case(
+        "sound-outlasts-picture.mp4",
+        made("sound-outlasts-picture.mp4", *picture(320, 240), *tone(2), *H264, *AAC),
+        (320, 240),
+    ),
+    Case(
+        "picture-outlasts-sound.mp4",
+        made("picture-outlasts-sound.mp4", *picture(320, 240, seconds=2), *tone(), *H264, *AAC),
+        (320, 240),
+    ),
+    Case(
         "ten-hours-in.ts",
         made("ten-hours-in.ts", *picture(320, 240), *tone(), *H264, *AAC, "-output_ts_offset", "36000"),
         (320, 240),
