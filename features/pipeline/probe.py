@@ -16,7 +16,10 @@ import av.error
 from features.pipeline.model import AudioStream, ProbeError, SourceInfo, SubtitleStream
 
 # Demuxers that read a single still image: a picture is not a video, whatever duration it reports.
-_STILL_IMAGE_FORMATS = {"image2", "gif", "webp", "apng"}
+_STILL_IMAGE_FORMATS = {"image2", "webp"}
+# Image formats that may hold an animation (a GIF loop): a video when they hold more than one frame.
+_ANIMATION_FORMATS = {"gif", "apng"}
+_MAX_ANIMATION_FRAMES = 100_000
 # Subtitle codecs made of text (they become WebVTT); DVD, DVB and PGS subtitles are pictures.
 TEXT_SUBTITLE_CODECS = {"subrip", "srt", "webvtt", "mov_text", "ass", "ssa", "text", "microdvd", "subviewer"}
 _DISPOSITIONS = (
@@ -62,6 +65,8 @@ def probe_media(path: Path) -> SourceInfo:
         video = video_streams[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         duration = _duration(container, video)
+        if format_name in _ANIMATION_FORMATS:
+            duration = _animation_duration(path)
         if duration is None:
             raise ProbeError("We cannot tell how long this video is: its duration is unknown.")
         if duration <= 0:
@@ -159,6 +164,28 @@ def _duration(container: av.container.InputContainer, video: av.video.stream.Vid
     if video.duration is not None and video.time_base is not None:
         return float(video.duration * Fraction(video.time_base))
     return None
+
+
+def _animation_duration(path: Path) -> float:
+    """How long an animated image plays once (its frames' display times added up; APNG headers do not
+    say). Raises ProbeError for a single picture."""
+    frames = 0
+    end = 0.0
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            for frame in container.decode(stream):
+                frames += 1
+                if frame.pts is not None and frame.time_base is not None:
+                    shown = frame.duration or 0
+                    end = max(end, float((frame.pts + shown) * frame.time_base))
+                if frames >= _MAX_ANIMATION_FRAMES:
+                    break
+    except (av.error.FFmpegError, ValueError) as error:
+        raise ProbeError("This animation is damaged: its pictures cannot be decoded.") from error
+    if frames < 2:
+        raise ProbeError("This file is a still image, not a video.")
+    return end
 
 
 def _first_frame_rotation(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> int:

@@ -286,6 +286,20 @@ CASES = [
         subtitles=("Español",),
     ),
     Case(
+        "animated.gif",
+        made("animated.gif", *picture(320, 240, rate=10)),
+        (320, 240),
+        audio=("Silent",),
+        frame_rate=10,
+    ),
+    Case(
+        "animated.png",
+        made("animated.png", *picture(320, 240, rate=10), "-f", "apng", "-plays", "0"),
+        (320, 240),
+        audio=("Silent",),
+        frame_rate=10,
+    ),
+    Case(
         "surround-5.1.mp4", made("surround-5.1.mp4", *picture(320, 240), *tone(layout="5.1"), *H264, *AAC), (320, 240)
     ),
     Case("mono.mp4", made("mono.mp4", *picture(320, 240), *tone(), *H264, *AAC, "-ac", "1"), (320, 240)),

@@ -69,6 +69,22 @@ async def test_a_still_image_is_not_a_video(tmp_path: Path) -> None:
         await service.probe(make_still(tmp_path / "picture.png"))
 
 
+async def test_a_gif_of_one_picture_is_a_still_image_and_a_gif_loop_a_video(tmp_path: Path) -> None:
+    still = tmp_path / "still.gif"
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(still)], check=True
+    )
+    with pytest.raises(ProbeError, match="still image"):
+        await service.probe(still)
+    loop = tmp_path / "loop.gif"
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1.5", str(loop)], check=True
+    )
+    info = await service.probe(loop)
+    assert info.duration == pytest.approx(1.5)
+    assert not info.has_audio
+
+
 async def test_a_truncated_file_is_unreadable(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=1)
     truncated = tmp_path / "truncated.mp4"
