@@ -16,9 +16,11 @@ from core.errors import InvalidInput
 
 
 class ProbeError(InvalidInput):
-    """The file cannot be used as a video source; `message` says why, in words a creator understands."""
+    """The file cannot be used as a video source; `message` says why, in words a creator understands.
+    `permanent`: the same file is refused again however often a run is retried."""
 
     message = "This file is not a video we can read."
+    permanent = True
 
 
 class ContentStoreError(Exception):

@@ -15,9 +15,11 @@ from core.errors import InvalidInput
 
 
 class SubtitleError(InvalidInput):
-    """A subtitle file that is neither SRT nor WebVTT, or has no usable cue."""
+    """A subtitle file that is neither SRT nor WebVTT, or has no usable cue (`permanent`: retrying a run
+    reads the same file)."""
 
     message = "This subtitle file is not SRT or WebVTT."
+    permanent = True
 
 
 @dataclass(frozen=True)

@@ -498,3 +498,25 @@ async def test_a_work_folder_ffmpeg_cannot_name_segments_in_fails_the_step_inste
     assert failed.value.unit == "ConvertBaseAudio"
     assert "%d" in failed.value.reason
     assert str(tmp_path) not in failed.value.reason
+
+
+async def test_a_source_the_probe_refuses_fails_the_run_for_good_with_its_reason(tmp_path: Path) -> None:
+    """Trying again cannot turn a text file into a video: the queue is told not to retry it."""
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("Not a video at all.\n" * 40)
+    with pytest.raises(UnitFailed) as failed:
+        await transcode(tmp_path, notes)
+    assert failed.value.unit == "ConvertingInitial"
+    assert "not a video" in failed.value.reason
+    assert failed.value.permanent
+
+
+async def test_a_subtitle_file_the_pipeline_cannot_read_fails_the_run_for_good(tmp_path: Path) -> None:
+    source = make_source(tmp_path / "clip.mp4", *picture(320, 240), *tone(), *H264, *AAC)
+    bad = tmp_path / "bad.srt"
+    bad.write_text("1\n00:00:02,000 --> 00:00:01,000\nEnds before it starts\n")
+    with pytest.raises(UnitFailed) as failed:
+        await transcode(tmp_path, source, (SubtitleSource(bad, "en", "English"),))
+    assert failed.value.unit == "ConvertSubtitles"
+    assert "no cues" in failed.value.reason
+    assert failed.value.permanent
