@@ -18,6 +18,9 @@ KEYFRAME_SECONDS = 2  # a keyframe every 2 s: every 4 s segment starts on one, i
 AUDIO_BITRATE = "128k"
 AUDIO_BPS = 128_000
 MAX_FRAME_RATE = 60.0
+# JPEG is full-range YUV: ffmpeg's MJPEG encoder refuses a limited-range frame whose range it is told
+# (a bare H.264 stream's), so every picture becomes full-range 4:2:0 before it is encoded.
+JPEG_PIXELS = "format=yuvj420p"
 
 
 def _ffmpeg_path(path: Path) -> str:
@@ -212,9 +215,11 @@ def subtitle_extract_args(source_path: Path, streams: Sequence[tuple[int, Path]]
 
 
 def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) -> list[str]:
+    # No seek for the first frame: a stream without an index (a bare H.264 file) cannot seek even to 0
+    # and then yields no frame at all.
+    seek = ["-ss", f"{at:.3f}"] if at > 0 else []
     return [
-        "-ss",
-        f"{at:.3f}",
+        *seek,
         "-i",
         _ffmpeg_path(source_path),
         "-map",
@@ -224,7 +229,7 @@ def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) ->
         "-an",
         "-sn",
         "-vf",
-        f"{DEINTERLACE},scale={size.width}:{size.height}:flags=bicubic,setsar=1",
+        f"{DEINTERLACE},scale={size.width}:{size.height}:flags=bicubic,setsar=1,{JPEG_PIXELS}",
         "-q:v",
         "3",
         "-f",
@@ -246,7 +251,8 @@ def cover_candidates_args(
         inputs += ["-ss", f"{at:.3f}", "-i", _ffmpeg_path(source_path)]
         stream = f"{index}:v:0"
         outputs += ["-map", stream, "-frames:v", "1", "-an", "-sn", "-dn"]
-        outputs += ["-vf", f"{DEINTERLACE},scale={size.width}:{size.height}:flags=bicubic,setsar=1", "-q:v", "3"]
+        scaled = f"{DEINTERLACE},scale={size.width}:{size.height}:flags=bicubic,setsar=1,{JPEG_PIXELS}"
+        outputs += ["-vf", scaled, "-q:v", "3"]
         outputs += ["-f", "image2", "-update", "1", _ffmpeg_path(into / f"{index}.jpg")]
         outputs += ["-map", stream, "-frames:v", "1", "-an", "-sn", "-dn"]
         outputs += ["-vf", f"{DEINTERLACE},scale={gray[0]}:{gray[1]}:flags=area,format=gray", "-pix_fmt", "gray"]

@@ -67,6 +67,8 @@ def probe_media(path: Path) -> SourceInfo:
         duration = _duration(container, video)
         if format_name in _ANIMATION_FORMATS:
             duration = _animation_duration(path)
+        elif duration is None:
+            duration = _demuxed_duration(path)
         if duration is None:
             raise ProbeError("We cannot tell how long this video is: its duration is unknown.")
         if duration <= 0:
@@ -164,6 +166,33 @@ def _duration(container: av.container.InputContainer, video: av.video.stream.Vid
     if video.duration is not None and video.time_base is not None:
         return float(video.duration * Fraction(video.time_base))
     return None
+
+
+def _demuxed_duration(path: Path) -> float | None:
+    """The duration of a file whose header does not give one — a WebM a browser's MediaRecorder wrote
+    as it recorded, a live Matroska, a bare H.264 stream — from its packets, read without decoding:
+    the span of their timestamps, or (no timestamps at all) the video frames over the frame rate."""
+    first: float | None = None
+    end = 0.0
+    frames = 0
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            streams = [*container.streams.video[:1], *container.streams.audio]
+            video = streams[0]
+            for packet in container.demux(streams):
+                if packet.size == 0 or packet.time_base is None:
+                    continue
+                frames += packet.stream is video
+                if packet.pts is not None:
+                    start = float(packet.pts * packet.time_base)
+                    first = start if first is None else min(first, start)
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+            rate = video.average_rate or video.guessed_rate
+    except (av.error.FFmpegError, ValueError, IndexError):
+        return None
+    if first is not None and end > first:
+        return end - first
+    return frames / float(rate) if frames and rate else None
 
 
 def _animation_duration(path: Path) -> float:

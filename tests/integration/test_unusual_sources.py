@@ -185,6 +185,23 @@ CASES = [
         (320, 240),
     ),
     Case(
+        "browser-recording.webm",  # MediaRecorder writes WebM as it records: no duration in the header
+        made(
+            "browser-recording.webm",
+            *picture(320, 240, rate=30, seconds=1.5),
+            *tone(1.5),
+            *("-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libopus", "-f", "webm", "-live", "1"),
+        ),
+        (320, 240),
+        frame_rate=30,
+    ),
+    Case(
+        "elementary-stream.h264",  # a bare H.264 stream (drones, CCTV exports): no container, no timestamps
+        made("elementary-stream.h264", *picture(320, 240), *H264, "-f", "h264"),
+        (320, 240),
+        audio=("Silent",),
+    ),
+    Case(
         "ten-hours-in.ts",
         made("ten-hours-in.ts", *picture(320, 240), *tone(), *H264, *AAC, "-output_ts_offset", "36000"),
         (320, 240),
@@ -373,6 +390,7 @@ async def assert_plays(video: Transcoded, case: Case) -> None:
     with av.open(io.BytesIO(await video.service.read_published(video.result.cover_cid))) as image:
         cover = next(image.decode(video=0))
     assert cover.width / cover.height == pytest.approx(display_aspect, rel=0.015)
+    assert "storyboard/thumbnails.vtt" in video.result.manifest  # seek previews
 
 
 def _bright_quarters(frame: av.VideoFrame) -> tuple[bool, bool, bool, bool]:
