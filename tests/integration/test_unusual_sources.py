@@ -17,9 +17,13 @@ from pathlib import Path
 import av
 import pytest
 
-from core.pipeline import UnitFailed
+from core.pipeline import MemoryCheckpointStore, Output, Unit, UnitContext, UnitFailed
+from features.pipeline.adapters import MemoryKeyStore, SubprocessFfmpeg
+from features.pipeline.content_store import MemoryContentStore
 from features.pipeline.hls import MPEGTS_ORIGIN
-from features.pipeline.model import SubtitleSource
+from features.pipeline.model import SubtitleSource, TranscodeRequest
+from features.pipeline.service import TranscodeService
+from features.pipeline.units import ConvertingInitial
 from tests.support.media import FFMPEG, can_encode, make_source
 from tests.support.transcoding import Transcoded, transcode
 
@@ -538,3 +542,31 @@ async def test_a_subtitle_file_the_pipeline_cannot_read_fails_the_run_for_good(t
     assert failed.value.unit == "ConvertSubtitles"
     assert "no cues" in failed.value.reason
     assert failed.value.permanent
+
+
+class _ReadsAFileThatIsNotThere(Unit):
+    """A step that fails on the file system, as a full disk or a vanished work folder would."""
+
+    label = "Reading"
+
+    async def run(self, ctx: UnitContext) -> Output:
+        request = ctx.params["request"]
+        return {"size": len((request.work_dir / "out" / "480p" / "seg_00000.ts").read_bytes())}
+
+
+async def test_a_step_failing_on_the_file_system_names_no_server_path(tmp_path: Path) -> None:
+    """The reason a failed video shows its creator never tells where the server keeps its files."""
+    source = make_source(tmp_path / "clip.mp4", *picture(320, 240), *tone(), *H264, *AAC)
+    service = TranscodeService(
+        MemoryCheckpointStore(),
+        MemoryKeyStore(),
+        MemoryContentStore(),
+        SubprocessFfmpeg(FFMPEG),
+        ConvertingInitial >> _ReadsAFileThatIsNotThere,
+    )
+    request = TranscodeRequest(run_id="run", source=source, work_dir=tmp_path / "work", key_uri="/v/x/key")
+    with pytest.raises(UnitFailed) as failed:
+        await service.transcode(request)
+    assert failed.value.unit == "_ReadsAFileThatIsNotThere"
+    assert str(tmp_path) not in failed.value.reason
+    assert "seg_00000.ts" in failed.value.reason
