@@ -27,9 +27,10 @@ from features.pipeline.hls import (
     media_segments,
     rates,
     sealed_playlist,
+    unwritten_segments,
 )
 from features.pipeline.model import AudioTrack, VideoKey
-from features.pipeline.ports import ContentStore, FfmpegRunner
+from features.pipeline.ports import ContentStore, FfmpegFailed, FfmpegRunner
 from features.pipeline.probe import probe_audio
 from features.pipeline.subtitles import valid_language
 
@@ -153,6 +154,8 @@ async def publish_added_audio(
         clear.mkdir()
         sealed.mkdir()
         await ffmpeg.run(added_audio_args(audio, duration, clear), duration=duration if duration > 0 else None)
+        if missing := unwritten_segments(clear):
+            raise FfmpegFailed(f"ffmpeg did not write {len(missing)} file(s) of its HLS output, {missing[0]} first")
         new_peak, new_average = bandwidth(clear / "index.m3u8")
         files = await asyncio.to_thread(_seal_track, clear, sealed, key.key, key_uri)
         for path in files:

@@ -3,6 +3,7 @@ bare: HLS output, one H.264 rendition, the AAC audio renditions, the source's ow
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,9 @@ KEYFRAME_SECONDS = 2  # a keyframe every 2 s: every 4 s segment starts on one, i
 AUDIO_BITRATE = "128k"
 AUDIO_BPS = 128_000
 MAX_FRAME_RATE = 60.0
+# JPEG is full-range YUV: ffmpeg's MJPEG encoder refuses a limited-range frame whose range it is told
+# (a bare H.264 stream's), so every picture becomes full-range 4:2:0 before it is encoded.
+JPEG_PIXELS = "format=yuvj420p"
 
 
 def _ffmpeg_path(path: Path) -> str:
@@ -24,9 +28,19 @@ def _ffmpeg_path(path: Path) -> str:
     return str(path.resolve())
 
 
+# The HLS muxer numbers segments by replacing every `%d`/`%05d` in the whole segment path, and takes
+# everything else (`%%` included) literally: a `%` in a folder's name is fine, a `%d` cannot be said.
+_SEGMENT_NUMBER = re.compile(r"%[0-9]*d")
+
+
 def hls_output(directory: Path) -> list[str]:
-    """MPEG-TS HLS, ~4 s segments, timestamps unshifted (source t=0 is MPEG-TS `MPEGTS_ORIGIN`)."""
-    segments = _ffmpeg_path(directory).replace("%", "%%") + "/seg_%05d.ts"
+    """MPEG-TS HLS, ~4 s segments, timestamps unshifted (source t=0 is MPEG-TS `MPEGTS_ORIGIN`).
+
+    Raises ValueError for a directory whose path holds a `%d`-like pattern (the muxer would number it)."""
+    folder = _ffmpeg_path(directory)
+    if _SEGMENT_NUMBER.search(folder):
+        raise ValueError("the work directory's path holds a printf pattern (%d) that ffmpeg's HLS muxer expands")
+    segments = folder + "/seg_%05d.ts"
     return [
         "-avoid_negative_ts",
         "disabled",
@@ -48,19 +62,55 @@ def hls_output(directory: Path) -> list[str]:
     ]
 
 
+# Frames the decoder marks interlaced (50i/60i cameras, broadcast, DVD) are made whole (bwdif, one
+# frame per frame, field order from the stream); progressive frames pass through untouched. A browser
+# shows frames whole, so woven fields would comb every moving edge (and scaling would smear them).
+DEINTERLACE = "bwdif=mode=send_frame:parity=auto:deint=interlaced"
+
+
 def output_frame_rate(source: SourceInfo) -> float:
     return min(source.frame_rate or 25.0, MAX_FRAME_RATE)
+
+
+# H.264 levels (ITU-T H.264 table A-1), lowest first: the macroblocks per second and per frame a
+# decoder of that level handles. A stream must declare a level that covers it, or a strict decoder
+# (a TV, an older phone) refuses it or stutters.
+_H264_LEVELS = (
+    ("3.0", 40_500, 1_620),
+    ("3.1", 108_000, 3_600),
+    ("3.2", 216_000, 5_120),
+    ("4.0", 245_760, 8_192),
+    ("4.1", 245_760, 8_192),
+    ("4.2", 522_240, 8_704),
+    ("5.0", 589_824, 22_080),
+    ("5.1", 983_040, 36_864),
+    ("5.2", 2_073_600, 36_864),
+)
+
+
+def h264_level(spec: RenditionSpec, size: RenditionSize, fps: float) -> str:
+    """The level a rendition declares: the rung's own, or the lowest above it that covers the
+    rendition's size at `fps` (1080p at 60 fps needs 4.2 where 1080p at 30 fps has 4.1)."""
+    macroblocks = -(-size.width // 16) * -(-size.height // 16)
+    levels = [name for name, _, _ in _H264_LEVELS]
+    for name, per_second, per_frame in _H264_LEVELS[levels.index(spec.level) :]:
+        if macroblocks <= per_frame and macroblocks * fps <= per_second:
+            return name
+    return _H264_LEVELS[-1][0]
 
 
 def video_args(
     source_path: Path, source: SourceInfo, size: RenditionSize, spec: RenditionSpec, into: Path
 ) -> list[str]:
-    """One H.264 rendition: scaled (rotation applied by ffmpeg), square pixels, fixed 2 s GOPs."""
+    """One H.264 rendition: scaled (rotation applied by ffmpeg), square pixels, fixed 2 s GOPs, at the
+    level its size and frame rate need (`h264_level`), lasting as long as the video: a picture that ends
+    before the sound holds its last frame (`tpad`) until the end, as the audio tracks span it all."""
     fps = output_frame_rate(source)
     gop = max(1, round(fps * KEYFRAME_SECONDS))
-    filters = [f"scale={size.width}:{size.height}:flags=bicubic", "setsar=1", "format=yuv420p"]
+    filters = [DEINTERLACE, f"scale={size.width}:{size.height}:flags=bicubic", "setsar=1", "format=yuv420p"]
+    filters.append("tpad=stop=-1:stop_mode=clone")  # cut by -t at the video's duration
     if source.frame_rate and source.frame_rate > MAX_FRAME_RATE:
-        filters.insert(0, f"fps={MAX_FRAME_RATE:g}")
+        filters.insert(1, f"fps={MAX_FRAME_RATE:g}")
     return [
         "-i",
         _ffmpeg_path(source_path),
@@ -80,7 +130,7 @@ def video_args(
         "-profile:v",
         spec.profile,
         "-level:v",
-        spec.level,
+        h264_level(spec, size, fps),
         "-crf",
         str(spec.crf),
         "-maxrate",
@@ -95,18 +145,30 @@ def video_args(
         "0",
         "-force_key_frames",
         f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})",
+        "-t",
+        f"{source.duration:.3f}",
         *hls_output(into),
     ]
 
 
-def _aac(into: Path) -> list[str]:
-    """AAC-LC stereo 128 kb/s 48 kHz into an HLS media playlist in `into`."""
+def _aac(into: Path, duration: float) -> list[str]:
+    """AAC-LC stereo 128 kb/s 48 kHz into an HLS media playlist in `into`, `duration` seconds long
+    (0: as long as the input).
+
+    The sound starts at the timeline's origin whatever the source says: a track that begins after the
+    picture (a camera that starts recording sound late, an edit that opens on silence) gets silence
+    before it, and gaps inside it are filled, so it stays in sync with the video — a player cannot
+    start a video whose audio begins later (hls.js skips the picture up to the first sound). A track
+    that ends before `duration` is padded with silence to it, one that runs past it is cut."""
+    resample = "aresample=async=1:first_pts=0"
+    length = ["-af", f"{resample},apad", "-t", f"{duration:.3f}"] if duration > 0 else ["-af", resample]
     return [
         "-vn",
         "-sn",
         "-dn",
         "-map_metadata",
         "-1",
+        *length,
         "-c:a",
         "aac",
         "-b:a",
@@ -130,18 +192,18 @@ def audio_args(source_path: Path, source: SourceInfo, renditions: Sequence[tuple
         if len(renditions) != 1 or source.has_audio:
             raise ValueError("a silent track is the only audio rendition of a source without sound")
         inputs = ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
-        return [*inputs, "-t", f"{source.duration:.3f}", *_aac(renditions[0][1])]
+        return [*inputs, *_aac(renditions[0][1], source.duration)]
     args = ["-i", _ffmpeg_path(source_path)]
     for stream, into in renditions:
-        args += ["-map", f"0:a:{stream}", *_aac(into)]
+        args += ["-map", f"0:a:{stream}", *_aac(into, source.duration)]
     return args
 
 
 def added_audio_args(audio_path: Path, duration: float, into: Path) -> list[str]:
-    """An audio file added to a published video: its first audio stream, cut at the video's length, as
-    the same AAC HLS rendition the pipeline makes (t=0 on the same MPEG-TS origin as the video)."""
-    cut = ["-t", f"{duration:.3f}"] if duration > 0 else []  # an unknown length (0) cuts nothing
-    return ["-i", _ffmpeg_path(audio_path), "-map", "0:a:0", *cut, *_aac(into)]
+    """An audio file added to a published video: its first audio stream, cut or padded with silence to
+    the video's length (an unknown length, 0, changes nothing), as the same AAC HLS rendition the
+    pipeline makes (t=0 on the same MPEG-TS origin as the video)."""
+    return ["-i", _ffmpeg_path(audio_path), "-map", "0:a:0", *_aac(into, duration)]
 
 
 def subtitle_extract_args(source_path: Path, streams: Sequence[tuple[int, Path]]) -> list[str]:
@@ -153,9 +215,11 @@ def subtitle_extract_args(source_path: Path, streams: Sequence[tuple[int, Path]]
 
 
 def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) -> list[str]:
+    # No seek for the first frame: a stream without an index (a bare H.264 file) cannot seek even to 0
+    # and then yields no frame at all.
+    seek = ["-ss", f"{at:.3f}"] if at > 0 else []
     return [
-        "-ss",
-        f"{at:.3f}",
+        *seek,
         "-i",
         _ffmpeg_path(source_path),
         "-map",
@@ -165,7 +229,7 @@ def cover_args(source_path: Path, at: float, size: RenditionSize, into: Path) ->
         "-an",
         "-sn",
         "-vf",
-        f"scale={size.width}:{size.height}:flags=bicubic,setsar=1",
+        f"{DEINTERLACE},scale={size.width}:{size.height}:flags=bicubic,setsar=1,{JPEG_PIXELS}",
         "-q:v",
         "3",
         "-f",
@@ -187,9 +251,10 @@ def cover_candidates_args(
         inputs += ["-ss", f"{at:.3f}", "-i", _ffmpeg_path(source_path)]
         stream = f"{index}:v:0"
         outputs += ["-map", stream, "-frames:v", "1", "-an", "-sn", "-dn"]
-        outputs += ["-vf", f"scale={size.width}:{size.height}:flags=bicubic,setsar=1", "-q:v", "3"]
+        scaled = f"{DEINTERLACE},scale={size.width}:{size.height}:flags=bicubic,setsar=1,{JPEG_PIXELS}"
+        outputs += ["-vf", scaled, "-q:v", "3"]
         outputs += ["-f", "image2", "-update", "1", _ffmpeg_path(into / f"{index}.jpg")]
         outputs += ["-map", stream, "-frames:v", "1", "-an", "-sn", "-dn"]
-        outputs += ["-vf", f"scale={gray[0]}:{gray[1]}:flags=area,format=gray", "-pix_fmt", "gray"]
+        outputs += ["-vf", f"{DEINTERLACE},scale={gray[0]}:{gray[1]}:flags=area,format=gray", "-pix_fmt", "gray"]
         outputs += ["-f", "rawvideo", _ffmpeg_path(into / f"{index}.gray")]
     return [*inputs, *outputs]

@@ -49,6 +49,15 @@ def media_segments(playlist: str) -> list[Segment]:
     return segments
 
 
+def unwritten_segments(folder: Path, playlist: str = "index.m3u8") -> list[str]:
+    """The files the media playlist in `folder` names that are not there (the playlist itself when it
+    is missing). ffmpeg's HLS muxer logs a segment it cannot open and still exits 0."""
+    path = folder / playlist
+    if not path.is_file():
+        return [playlist]
+    return [s.uri for s in media_segments(path.read_text()) if not (folder / s.uri).is_file()]
+
+
 def sealed_size(clear_size: int) -> int:
     """The size of a file of `clear_size` bytes once sealed by `encrypt_file`: AES-128-CBC with PKCS#7
     padding always adds 1 to 16 bytes, up to the next multiple of 16."""

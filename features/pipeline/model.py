@@ -16,9 +16,11 @@ from core.errors import InvalidInput
 
 
 class ProbeError(InvalidInput):
-    """The file cannot be used as a video source; `message` says why, in words a creator understands."""
+    """The file cannot be used as a video source; `message` says why, in words a creator understands.
+    `permanent`: the same file is refused again however often a run is retried."""
 
     message = "This file is not a video we can read."
+    permanent = True
 
 
 class ContentStoreError(Exception):
@@ -111,9 +113,11 @@ class SubtitleStream:
 class SourceInfo:
     """Facts about an uploaded source file, as probed (limits are the caller's business).
 
-    `width`/`height` are the coded frame size; `rotation` is the display rotation in degrees
-    (0, 90, 180 or 270) that players apply, so a portrait phone clip stored as 1920x1080 with
-    rotation 90 displays as 1080x1920 — see `display_width`/`display_height`.
+    `width`/`height` are the coded frame size; `pixel_aspect` is the width of one pixel over its
+    height (1.0 for square pixels; an anamorphic 16:9 PAL DVD's 720x576 frame has 64/45 and shows
+    as 1024x576); `rotation` is the display rotation in degrees (0, 90, 180 or 270) that players
+    apply after it, so a portrait phone clip stored as 1920x1080 with rotation 90 displays as
+    1080x1920 — see `display_width`/`display_height`.
     """
 
     duration: float
@@ -128,14 +132,20 @@ class SourceInfo:
     format_name: str
     audio_streams: tuple[AudioStream, ...] = ()
     subtitle_streams: tuple[SubtitleStream, ...] = ()
+    pixel_aspect: float = 1.0
+
+    @property
+    def _upright_width(self) -> int:
+        """The frame's width as shown, before rotation: players widen (or narrow) non-square pixels."""
+        return max(2, round(self.width * self.pixel_aspect))
 
     @property
     def display_width(self) -> int:
-        return self.height if self.rotation in (90, 270) else self.width
+        return self.height if self.rotation in (90, 270) else self._upright_width
 
     @property
     def display_height(self) -> int:
-        return self.width if self.rotation in (90, 270) else self.height
+        return self._upright_width if self.rotation in (90, 270) else self.height
 
     @property
     def is_portrait(self) -> bool:
@@ -155,6 +165,7 @@ class SourceInfo:
             "format_name": self.format_name,
             "audio_streams": [a.to_dict() for a in self.audio_streams],
             "subtitle_streams": [s.to_dict() for s in self.subtitle_streams],
+            "pixel_aspect": self.pixel_aspect,
         }
 
     @classmethod
@@ -172,6 +183,7 @@ class SourceInfo:
             format_name=str(data.get("format_name", "")),
             audio_streams=tuple(AudioStream.from_dict(a) for a in data.get("audio_streams", ())),
             subtitle_streams=tuple(SubtitleStream.from_dict(s) for s in data.get("subtitle_streams", ())),
+            pixel_aspect=float(data.get("pixel_aspect", 1.0)),
         )
 
 

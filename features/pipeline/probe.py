@@ -16,7 +16,10 @@ import av.error
 from features.pipeline.model import AudioStream, ProbeError, SourceInfo, SubtitleStream
 
 # Demuxers that read a single still image: a picture is not a video, whatever duration it reports.
-_STILL_IMAGE_FORMATS = {"image2", "gif", "webp", "apng"}
+_STILL_IMAGE_FORMATS = {"image2", "webp"}
+# Image formats that may hold an animation (a GIF loop): a video when they hold more than one frame.
+_ANIMATION_FORMATS = {"gif", "apng"}
+_MAX_ANIMATION_FRAMES = 100_000
 # Subtitle codecs made of text (they become WebVTT); DVD, DVB and PGS subtitles are pictures.
 TEXT_SUBTITLE_CODECS = {"subrip", "srt", "webvtt", "mov_text", "ass", "ssa", "text", "microdvd", "subviewer"}
 _DISPOSITIONS = (
@@ -62,6 +65,10 @@ def probe_media(path: Path) -> SourceInfo:
         video = video_streams[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         duration = _duration(container, video)
+        if format_name in _ANIMATION_FORMATS:
+            duration = _animation_duration(path)
+        elif duration is None:
+            duration = _demuxed_duration(path)
         if duration is None:
             raise ProbeError("We cannot tell how long this video is: its duration is unknown.")
         if duration <= 0:
@@ -71,6 +78,7 @@ def probe_media(path: Path) -> SourceInfo:
         rotation = _first_frame_rotation(container, video)
         if width <= 0 or height <= 0:
             raise ProbeError("This video's picture size cannot be read.")
+        pixel_aspect = _pixel_aspect(video)
         rate = video.average_rate or video.guessed_rate or video.base_rate
         bit_rate = container.bit_rate or context.bit_rate or None
         return SourceInfo(
@@ -86,7 +94,23 @@ def probe_media(path: Path) -> SourceInfo:
             format_name=format_name,
             audio_streams=tuple(_audio_stream(i, s) for i, s in enumerate(container.streams.audio)),
             subtitle_streams=tuple(_subtitle_stream(i, s) for i, s in enumerate(container.streams.subtitles)),
+            pixel_aspect=pixel_aspect,
         )
+
+
+# A pixel more than this many times wider than tall (or taller than wide) is a broken header, not a
+# picture: no camera or disc format comes near it (anamorphic DVDs are 0.89–1.46, HDV 1.33).
+_MAX_PIXEL_STRETCH = 4
+
+
+def _pixel_aspect(video: av.video.stream.VideoStream) -> float:
+    """The sample (pixel) aspect ratio players apply: the container's when it gives one (MP4 `pasp`,
+    Matroska display size), else the codec's, as ffmpeg decides; 1.0 when unknown or absurd."""
+    for ratio in (video.sample_aspect_ratio, video.codec_context.sample_aspect_ratio):
+        if ratio is not None and ratio.numerator > 0 and ratio.denominator > 0:
+            value = float(ratio)
+            return round(value, 6) if 1 / _MAX_PIXEL_STRETCH <= value <= _MAX_PIXEL_STRETCH else 1.0
+    return 1.0
 
 
 def _tag(stream: av.stream.Stream, name: str) -> str | None:
@@ -142,6 +166,55 @@ def _duration(container: av.container.InputContainer, video: av.video.stream.Vid
     if video.duration is not None and video.time_base is not None:
         return float(video.duration * Fraction(video.time_base))
     return None
+
+
+def _demuxed_duration(path: Path) -> float | None:
+    """The duration of a file whose header does not give one — a WebM a browser's MediaRecorder wrote
+    as it recorded, a live Matroska, a bare H.264 stream — from its packets, read without decoding:
+    the span of their timestamps, or (no timestamps at all) the video frames over the frame rate."""
+    first: float | None = None
+    end = 0.0
+    frames = 0
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            streams = [*container.streams.video[:1], *container.streams.audio]
+            video = streams[0]
+            for packet in container.demux(streams):
+                if packet.size == 0 or packet.time_base is None:
+                    continue
+                frames += packet.stream is video
+                if packet.pts is not None:
+                    start = float(packet.pts * packet.time_base)
+                    first = start if first is None else min(first, start)
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+            rate = video.average_rate or video.guessed_rate
+    except (av.error.FFmpegError, ValueError, IndexError):
+        return None
+    if first is not None and end > first:
+        return end - first
+    return frames / float(rate) if frames and rate else None
+
+
+def _animation_duration(path: Path) -> float:
+    """How long an animated image plays once (its frames' display times added up; APNG headers do not
+    say). Raises ProbeError for a single picture."""
+    frames = 0
+    end = 0.0
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            for frame in container.decode(stream):
+                frames += 1
+                if frame.pts is not None and frame.time_base is not None:
+                    shown = frame.duration or 0
+                    end = max(end, float((frame.pts + shown) * frame.time_base))
+                if frames >= _MAX_ANIMATION_FRAMES:
+                    break
+    except (av.error.FFmpegError, ValueError) as error:
+        raise ProbeError("This animation is damaged: its pictures cannot be decoded.") from error
+    if frames < 2:
+        raise ProbeError("This file is a still image, not a video.")
+    return end
 
 
 def _first_frame_rotation(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.pipeline import CheckpointStore, Executor, Pipeline, ProgressSink
+from core.pipeline import CheckpointStore, Executor, Pipeline, ProgressSink, UnitFailed
 from features.pipeline.added_audio import PublishedAudio, publish_added_audio
 from features.pipeline.hls import MPEGTS_ORIGIN, add_subtitle_rendition, with_key_url
 from features.pipeline.ipfs import CHUNK_SIZE, Block, DagBuilder, FileEntry, directory_dag, tsize_of_size
@@ -110,8 +110,20 @@ class TranscodeService:
             if not work_dir_matches(await self.checkpoints.completed(request.run_id), request):
                 # Recorded on another machine, or the files are gone: start over (same key, same CIDs).
                 await self.checkpoints.clear(request.run_id)
-            outputs = await executor.run(self.pipeline, request.run_id, pipeline_params(request, tools, on_published))
+            try:
+                outputs = await executor.run(
+                    self.pipeline, request.run_id, pipeline_params(request, tools, on_published)
+                )
+            except UnitFailed as error:
+                raise _without_server_paths(error, request) from error
         return TranscodeResult.from_dict(outputs[self.pipeline.units[-1].name])
+
+    def check_subtitle(self, data: bytes) -> None:
+        """Raise SubtitleError (saying why) unless `data` is a subtitle file the pipeline can publish:
+        SRT or WebVTT with at least one cue, no larger than the pipeline takes."""
+        if len(data) > MAX_SUBTITLE_BYTES:
+            raise SubtitleError("This subtitle file is too large.")
+        to_webvtt(decode_text(data), mpegts_origin=MPEGTS_ORIGIN)
 
     async def add_subtitle_track(
         self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
@@ -250,6 +262,21 @@ class TranscodeService:
             await self.checkpoints.clear(run_id)
             for directory in directories:
                 await asyncio.to_thread(shutil.rmtree, directory, True)
+
+
+def _without_server_paths(error: UnitFailed, request: TranscodeRequest) -> UnitFailed:
+    """The failure with the work folder and the source named `<work>` and `<source>`: its reason is
+    shown to the creator, who has no business knowing where the server keeps files."""
+    reason = error.reason
+    places = {request.work_dir: "<work>", request.source: "<source>"}
+    for path, placeholder in sorted(
+        ((str(p), name) for place, name in places.items() for p in (place.resolve(), place)),
+        key=lambda pair: -len(pair[0]),
+    ):
+        reason = reason.replace(path, placeholder)
+    if reason == error.reason:
+        return error
+    return UnitFailed(error.unit, reason, permanent=error.permanent)
 
 
 def _recorded_work_dir(completed: Mapping[str, Mapping[str, Any]]) -> Path | None:

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.pipeline.ffmpeg_args import KEYFRAME_SECONDS
+from features.pipeline.ffmpeg_args import JPEG_PIXELS, KEYFRAME_SECONDS
 
 STORYBOARD_DIR = "storyboard"
 THUMBNAILS_VTT = "thumbnails.vtt"
@@ -97,6 +97,7 @@ def storyboard_args(playlist: Path, board: Storyboard, into: Path) -> list[str]:
         f"scale={board.width}:{board.height}:flags=bilinear",
         "setsar=1",
         f"tile={board.columns}x{board.rows}",
+        JPEG_PIXELS,
     ]
     return [
         "-skip_frame",

@@ -15,9 +15,11 @@ from core.errors import InvalidInput
 
 
 class SubtitleError(InvalidInput):
-    """A subtitle file that is neither SRT nor WebVTT, or has no usable cue."""
+    """A subtitle file that is neither SRT nor WebVTT, or has no usable cue (`permanent`: retrying a run
+    reads the same file)."""
 
     message = "This subtitle file is not SRT or WebVTT."
+    permanent = True
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def sniff(text: str) -> str:
         return "webvtt"
     for line in body.splitlines():
         if line.strip():
-            if _TIMING.match(line) and "," in line.split("-->")[0]:
+            if _TIMING.match(line):  # SRT, also as tools write it with dots (or WebVTT without its header)
                 return "srt"
             if not re.fullmatch(r"[0-9]+", line.strip()):
                 break

@@ -40,6 +40,7 @@ from features.pipeline.ffmpeg_args import (
     audio_args,
     cover_args,
     cover_candidates_args,
+    h264_level,
     output_frame_rate,
     subtitle_extract_args,
     video_args,
@@ -58,6 +59,7 @@ from features.pipeline.hls import (
     media_segments,
     render_master,
     sealed_playlist,
+    unwritten_segments,
 )
 from features.pipeline.model import (
     LADDER,
@@ -117,6 +119,13 @@ def _tools(ctx: UnitContext) -> PipelineTools:
     tools = ctx.params["tools"]
     assert isinstance(tools, PipelineTools)
     return tools
+
+
+def _require_segments(folder: Path) -> None:
+    """Fail the step, not the publication after it, when ffmpeg left its media playlist incomplete."""
+    missing = unwritten_segments(folder)
+    if missing:
+        raise FfmpegFailed(f"ffmpeg did not write {len(missing)} file(s) of its HLS output, {missing[0]} first")
 
 
 async def _run_ffmpeg(ctx: UnitContext, args: list[str], *, duration: float | None = None) -> None:
@@ -289,6 +298,8 @@ class ConvertBaseAudio(Unit):
         with contextlib.ExitStack() as stack:
             folders = [(plan.stream, stack.enter_context(staged_dir(out / plan.folder))) for plan in plans]
             await _run_ffmpeg(ctx, audio_args(request.source, source, folders), duration=source.duration)
+            for _, folder in folders:
+                _require_segments(folder)
         tracks = [
             AudioTrack(
                 name=plan.name,
@@ -333,13 +344,14 @@ class ConvertVideo(Unit):
         spec = next(s for s in LADDER if s.name == self.rung)
         with staged_dir(final) as staging:
             await _run_ffmpeg(ctx, video_args(request.source, source, size, spec, staging), duration=source.duration)
+            _require_segments(staging)
         return {
             "rendition": {
                 "name": self.rung,
                 "width": size.width,
                 "height": size.height,
                 "playlist": f"{self.rung}/index.m3u8",
-                "codecs": avc1_codec(spec.profile, spec.level),
+                "codecs": avc1_codec(spec.profile, h264_level(spec, size, output_frame_rate(source))),
                 "frame_rate": output_frame_rate(source),
             }
         }

@@ -267,6 +267,11 @@ class Transcoder(Protocol):
         """The bytes of a small published file (the fallback cover), or None if it is not there."""
         ...
 
+    async def check_subtitle(self, data: bytes) -> None:
+        """Raise InvalidSubtitle (with the reason) unless the pipeline can turn the subtitle file `data`
+        into WebVTT: the same judgement it makes when it converts the file with the video."""
+        ...
+
     async def add_subtitle_track(
         self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
     ) -> AddedSubtitle:

@@ -98,7 +98,7 @@ async def test_a_language_added_after_processing_is_published_without_converting
 @pytest.mark.parametrize(
     ("data", "language", "message"),
     [
-        (b"\x89PNG\r\n\x1a\nnot subtitles at all", "fr", "UTF-8"),
+        (b"\x89PNG\r\n\x1a\nnot subtitles at all", "fr", "SRT or WebVTT"),
         (b"WEBVTT\n\n", "fr", ""),
         (SRT, "en", "There is already a subtitle file in “en”"),
         (SRT, "../../etc", ""),

@@ -3,65 +3,18 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import imageio_ffmpeg
-import m3u8
 import pytest
 
-from core.pipeline import MemoryCheckpointStore
-from features.pipeline.adapters import MemoryKeyStore, RecordingFfmpeg, SubprocessFfmpeg
-from features.pipeline.content_store import LocalContentStore
-from features.pipeline.hls import MPEGTS_ORIGIN, decrypt_bytes
+from features.pipeline.hls import MPEGTS_ORIGIN
 from features.pipeline.ipfs import cid_of_bytes, cid_of_file
-from features.pipeline.model import SubtitleSource, TranscodeRequest, TranscodeResult
-from features.pipeline.service import TranscodeService
+from features.pipeline.model import SubtitleSource
 from tests.support.media import make_clip
+from tests.support.transcoding import Transcoded, decoded, transcode
 
 SRT = "1\n00:00:00,500 --> 00:00:01,500\nHello\n\n2\n00:00:03,000 --> 00:00:04,000\nGoodbye\n"
-
-
-@dataclass
-class Transcoded:
-    service: TranscodeService
-    store: LocalContentStore
-    ffmpeg: RecordingFfmpeg
-    request: TranscodeRequest
-    result: TranscodeResult
-
-    async def text(self, path: str) -> str:
-        return (await self.service.read_published(self.result.manifest[path])).decode()
-
-    async def playlist(self, path: str) -> m3u8.M3U8:
-        return m3u8.loads(await self.text(path))
-
-    async def clear_segment(self, playlist_path: str, index: int = 0) -> bytes:
-        """A segment of a media playlist, decrypted with the stored key and the IV the playlist gives."""
-        playlist = await self.playlist(playlist_path)
-        segment = playlist.segments[index]
-        folder = playlist_path.rsplit("/", 1)[0]
-        sealed = await self.service.read_published(self.result.manifest[f"{folder}/{segment.uri}"])
-        key = await self.service.key_for(self.request.run_id)
-        assert key is not None
-        assert segment.key.method == "AES-128"
-        return decrypt_bytes(sealed, key.key, bytes.fromhex(segment.key.iv.removeprefix("0x")))
-
-
-async def transcode(tmp: Path, source: Path, subtitles: tuple[SubtitleSource, ...] = ()) -> Transcoded:
-    store = LocalContentStore(tmp / "ipfs")
-    ffmpeg = RecordingFfmpeg(SubprocessFfmpeg(imageio_ffmpeg.get_ffmpeg_exe()))
-    service = TranscodeService(MemoryCheckpointStore(), MemoryKeyStore(), store, ffmpeg)
-    request = TranscodeRequest(
-        run_id=f"run-{source.stem}",
-        source=source,
-        work_dir=tmp / "work",
-        subtitles=subtitles,
-        key_uri="/v/abc123/key",
-    )
-    result = await service.transcode(request)
-    return Transcoded(service, store, ffmpeg, request, result)
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +25,6 @@ async def talk(tmp_path_factory: pytest.TempPathFactory) -> Transcoded:
     srt = tmp / "talk.srt"
     srt.write_text(SRT)
     return await transcode(tmp, source, (SubtitleSource(srt, "en", "English"),))
-
-
-def decoded(clear: bytes, kind: str) -> tuple[str, int]:
-    with av.open(io.BytesIO(clear)) as container:
-        stream = container.streams.video[0] if kind == "video" else container.streams.audio[0]
-        frames = sum(1 for _ in container.decode(stream))
-        return stream.codec_context.name, frames
 
 
 async def test_the_master_playlist_lists_renditions_the_audio_group_and_subtitles(talk: Transcoded) -> None:

@@ -95,3 +95,15 @@ def make_multilingual_clip(
     args.append(str(path))
     subprocess.run(args, check=True)
     return path
+
+
+def make_source(path: Path, *args: str) -> Path:
+    """Whatever ffmpeg makes of `args` (inputs, filters, codecs, muxer options) at `path`."""
+    subprocess.run([FFMPEG, "-v", "error", "-y", *args, str(path)], check=True)
+    return path
+
+
+def can_encode(encoder: str) -> bool:
+    """Whether the bundled ffmpeg has `encoder` (AV1 encoders are not in every build)."""
+    listed = subprocess.run([FFMPEG, "-hide_banner", "-encoders"], capture_output=True, text=True, check=True)
+    return any(line.split()[1:2] == [encoder] for line in listed.stdout.splitlines())

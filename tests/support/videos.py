@@ -89,7 +89,7 @@ async def add_synthetic_video(
     segments: int = 3,
     segment_seconds: float = 4.0,
     state: VideoState = VideoState.READY,
-    subtitles: Mapping[str, str] | None = None,
+    subtitles: Mapping[str, str | bytes] | None = None,
 ) -> SyntheticVideo:
     """A READY (or `state`) video whose published HLS holds `segments` encrypted segments per track.
 
@@ -218,16 +218,17 @@ async def transcode_video(
     *,
     title: str = "A tone and bars",
     seconds: float = 4.0,
-    subtitles: Mapping[str, str] | None = None,
+    subtitles: Mapping[str, str | bytes] | None = None,
     clip: Callable[[Path], Path] | None = None,
 ) -> Video:
     """A READY video made by the real studio and pipeline from a lavfi clip with a tone (and `subtitles`:
-    language → SRT or WebVTT text, attached before the upload as a creator would); `clip` makes another
+    language → SRT or WebVTT text or file bytes, attached before the upload as a creator would); `clip` makes another
     source file (it is given the path to write, and returns the file it wrote)."""
     studio = injector.get(StudioService)
     video = await studio.create_video(owner_id, title, "Test bars and a 440 Hz tone.")
     for language, text in (subtitles or {}).items():
-        await studio.add_subtitle(owner_id, video.id, text.encode(), language, language.upper())
+        data = text if isinstance(text, bytes) else text.encode()
+        await studio.add_subtitle(owner_id, video.id, data, language, language.upper())
     with tempfile.TemporaryDirectory() as tmp:
         if clip is None:
             made = make_clip(Path(tmp) / "clip.mp4", width=320, height=240, seconds=seconds, tone=True)

@@ -141,13 +141,17 @@ def test_a_silent_source_gets_a_generated_track_of_its_length(tmp_path: Path) ->
         audio_args(tmp_path / "in.mp4", source(), [(None, tmp_path / "a"), (None, tmp_path / "b")])
 
 
-def test_an_added_audio_file_is_cut_at_the_videos_length_and_subtitles_are_extracted_as_webvtt(
+def test_an_added_audio_file_is_cut_or_padded_to_the_videos_length_and_subtitles_are_extracted_as_webvtt(
     tmp_path: Path,
 ) -> None:
     args = added_audio_args(tmp_path / "a.m4a", 12.5, tmp_path / "out")
-    assert args[:6] == ["-i", str((tmp_path / "a.m4a").resolve()), "-map", "0:a:0", "-t", "12.500"]
+    assert args[:4] == ["-i", str((tmp_path / "a.m4a").resolve()), "-map", "0:a:0"]
+    assert args[args.index("-t") + 1] == "12.500"
+    assert args[args.index("-af") + 1].endswith(",apad")  # silence after a file shorter than the video
     assert "libx264" not in args
-    assert "-t" not in added_audio_args(tmp_path / "a.m4a", 0.0, tmp_path / "out")
+    unknown = added_audio_args(tmp_path / "a.m4a", 0.0, tmp_path / "out")
+    assert "-t" not in unknown
+    assert "apad" not in unknown[unknown.index("-af") + 1]
     args = subtitle_extract_args(tmp_path / "in.mkv", [(0, tmp_path / "0.vtt"), (2, tmp_path / "2.vtt")])
     assert [args[i + 1] for i, arg in enumerate(args) if arg == "-map"] == ["0:s:0", "0:s:2"]
     assert args.count("webvtt") == 4

@@ -69,6 +69,22 @@ async def test_a_still_image_is_not_a_video(tmp_path: Path) -> None:
         await service.probe(make_still(tmp_path / "picture.png"))
 
 
+async def test_a_gif_of_one_picture_is_a_still_image_and_a_gif_loop_a_video(tmp_path: Path) -> None:
+    still = tmp_path / "still.gif"
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(still)], check=True
+    )
+    with pytest.raises(ProbeError, match="still image"):
+        await service.probe(still)
+    loop = tmp_path / "loop.gif"
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1.5", str(loop)], check=True
+    )
+    info = await service.probe(loop)
+    assert info.duration == pytest.approx(1.5)
+    assert not info.has_audio
+
+
 async def test_a_truncated_file_is_unreadable(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", seconds=1)
     truncated = tmp_path / "truncated.mp4"
@@ -86,9 +102,14 @@ async def test_an_empty_or_missing_file_is_refused(tmp_path: Path) -> None:
         await service.probe(tmp_path / "nowhere.mp4")
 
 
-async def test_a_stream_without_a_known_duration_is_refused(tmp_path: Path) -> None:
+async def test_a_stream_without_a_duration_in_its_header_is_measured_from_its_frames(tmp_path: Path) -> None:
+    """A bare H.264 stream (a camera's or a drone's export) has no container to say how long it is, and
+    no timestamps: its frames over its frame rate. A live WebM (what a browser records) has timestamps."""
     raw = tmp_path / "camera.h264"
-    pattern = ["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25", "-frames:v", "2"]
+    pattern = ["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25", "-frames:v", "10"]
     subprocess.run([FFMPEG, "-v", "error", *pattern, "-c:v", "libx264", "-f", "h264", str(raw)], check=True)
-    with pytest.raises(ProbeError, match="duration is unknown"):
-        await service.probe(raw)
+    assert (await service.probe(raw)).duration == pytest.approx(0.4)
+    live = tmp_path / "recorded.webm"
+    pattern = ["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=30:duration=1.5", "-c:v", "libvpx", "-live", "1"]
+    subprocess.run([FFMPEG, "-v", "error", *pattern, str(live)], check=True)
+    assert (await service.probe(live)).duration == pytest.approx(1.5, abs=0.05)

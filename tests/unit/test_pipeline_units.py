@@ -9,6 +9,7 @@ from pathlib import Path
 import m3u8
 import pytest
 
+from features.pipeline.ffmpeg_args import h264_level
 from features.pipeline.hls import (
     MPEGTS_ORIGIN,
     MasterMedia,
@@ -21,13 +22,14 @@ from features.pipeline.hls import (
     render_master,
     sealed_playlist,
     sealed_size,
+    unwritten_segments,
 )
-from features.pipeline.model import LADDER, SourceInfo, TranscodeResult, rendition_ladder
+from features.pipeline.model import LADDER, RenditionSize, SourceInfo, TranscodeResult, rendition_ladder
 from features.pipeline.subtitles import SubtitleError, parse_cues, sniff, subtitle_playlist, to_webvtt
 from features.pipeline.units import TRANSCODE
 
 
-def source(width: int, height: int, rotation: int = 0) -> SourceInfo:
+def source(width: int, height: int, rotation: int = 0, pixel_aspect: float = 1.0) -> SourceInfo:
     return SourceInfo(
         duration=10.0,
         width=width,
@@ -39,6 +41,7 @@ def source(width: int, height: int, rotation: int = 0) -> SourceInfo:
         has_audio=True,
         rotation=rotation,
         format_name="mov,mp4,m4a,3gp,3g2,mj2",
+        pixel_aspect=pixel_aspect,
     )
 
 
@@ -102,6 +105,22 @@ def test_a_rotated_phone_video_is_laddered_by_its_display_size() -> None:
     assert sizes(rotated)[0] == ("480p", 480, 854)
 
 
+def test_an_anamorphic_source_is_laddered_by_the_picture_players_show() -> None:
+    widescreen_dvd = source(720, 576, pixel_aspect=64 / 45)
+    assert (widescreen_dvd.display_width, widescreen_dvd.display_height) == (1024, 576)
+    assert sizes(widescreen_dvd) == [("480p", 854, 480)]
+    assert sizes(source(1440, 1080, pixel_aspect=4 / 3)) == [
+        ("480p", 854, 480),
+        ("720p", 1280, 720),
+        ("1080p", 1920, 1080),
+    ]
+    turned = source(720, 576, rotation=90, pixel_aspect=64 / 45)  # the pixels widen first, then it turns
+    assert (turned.display_width, turned.display_height) == (576, 1024)
+    older = source(720, 576).to_dict()
+    del older["pixel_aspect"]  # recorded before pixel aspects were probed
+    assert SourceInfo.from_dict(older) == source(720, 576)
+
+
 def test_a_cinemascope_source_is_fitted_by_width_and_keeps_even_dimensions() -> None:
     assert sizes(source(1920, 804)) == [("480p", 854, 358), ("720p", 1280, 536), ("1080p", 1920, 804)]
     for _name, width, height in sizes(source(1001, 563)) + sizes(source(333, 187)):
@@ -146,6 +165,7 @@ def test_srt_becomes_webvtt_with_dotted_timestamps_and_the_same_cues() -> None:
 def test_formats_are_told_apart_by_content_not_by_name() -> None:
     assert sniff(SRT) == "srt"
     assert sniff("\ufeffWEBVTT\n\n00:01.000 --> 00:02.000\nHi\n") == "webvtt"
+    assert sniff("1\n00:00:01.000 --> 00:00:02.000\nDots, as some tools write SRT\n") == "srt"
     with pytest.raises(SubtitleError):
         sniff("[Script Info]\nTitle: an ASS file\n")
     with pytest.raises(SubtitleError):
@@ -203,6 +223,24 @@ def test_the_master_playlist_lists_renditions_audio_and_subtitle_groups() -> Non
         ("SUBTITLES", "subs/0-en.m3u8"),
         ("SUBTITLES", "subs/1-fr.m3u8"),
     ]
+
+
+def test_a_rendition_declares_the_lowest_h264_level_that_covers_its_size_and_frame_rate() -> None:
+    rung = {spec.name: spec for spec in LADDER}
+    assert h264_level(rung["480p"], RenditionSize("480p", 854, 480), 60) == "3.1"
+    assert h264_level(rung["720p"], RenditionSize("720p", 1280, 720), 60) == "4.0"
+    assert h264_level(rung["1080p"], RenditionSize("1080p", 1920, 1080), 30) == "4.1"
+    assert h264_level(rung["1080p"], RenditionSize("1080p", 1920, 1080), 60) == "4.2"
+    assert h264_level(rung["1080p"], RenditionSize("1080p", 1080, 1920), 50) == "4.2"
+
+
+def test_a_media_playlist_naming_files_ffmpeg_did_not_write_is_caught(tmp_path: Path) -> None:
+    assert unwritten_segments(tmp_path) == ["index.m3u8"]
+    (tmp_path / "index.m3u8").write_text("#EXTM3U\n#EXTINF:4.0,\nseg_00000.ts\n#EXTINF:1.0,\nseg_00001.ts\n")
+    (tmp_path / "seg_00000.ts").write_bytes(b"G")
+    assert unwritten_segments(tmp_path) == ["seg_00001.ts"]
+    (tmp_path / "seg_00001.ts").write_bytes(b"G")
+    assert unwritten_segments(tmp_path) == []
 
 
 def test_codec_strings_follow_rfc_6381() -> None:

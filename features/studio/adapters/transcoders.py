@@ -18,7 +18,7 @@ from features.pipeline.model import ContentNotFound, ContentStoreError, ProbeErr
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
 from features.pipeline.ports import FfmpegFailed
 from features.pipeline.service import TranscodeService
-from features.pipeline.subtitles import SubtitleError
+from features.pipeline.subtitles import SubtitleError, decode_text, to_webvtt
 from features.studio.model import (
     InvalidAudioTrack,
     InvalidSubtitle,
@@ -103,6 +103,12 @@ class PipelineTranscoder:
 
     async def discard(self, run_id: str) -> None:
         await self.service.discard(run_id)
+
+    async def check_subtitle(self, data: bytes) -> None:
+        try:
+            self.service.check_subtitle(data)
+        except SubtitleError as error:
+            raise InvalidSubtitle(error.message) from error
 
     async def add_subtitle_track(
         self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str
@@ -254,6 +260,13 @@ class MemoryTranscoder:
     async def discard(self, run_id: str) -> None:
         await self.forget(run_id)
         self.discarded.append(run_id)
+
+    async def check_subtitle(self, data: bytes) -> None:
+        """The pipeline's own judgement (pure text work, no ffmpeg)."""
+        try:
+            to_webvtt(decode_text(data), mpegts_origin=0)
+        except SubtitleError as error:
+            raise InvalidSubtitle(error.message) from error
 
     async def add_subtitle_track(
         self, manifest: Mapping[str, str], duration: float, data: bytes, language: str, label: str

@@ -40,11 +40,11 @@ def _htmx(request: Request[Any, Any, Any]) -> bool:
 
 
 async def _file_bytes(value: Any) -> bytes | None:
-    """The bytes of an uploaded form file, or None when no file was chosen."""
+    """The bytes of an uploaded form file (b"" for an empty one: its check says so), or None when no
+    file was chosen."""
     if not isinstance(value, UploadFile) or not value.filename:
         return None
-    data = await value.read()
-    return data or None
+    return await value.read()
 
 
 ADDED_AUDIO_MAX_BYTES = 200 * 1024 * 1024  # an added audio track (a feature-length WAV is more: compress it)

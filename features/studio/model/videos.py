@@ -535,19 +535,27 @@ def check_details(title: str, description: str) -> tuple[str, str]:
     return title, description
 
 
-_SRT_CUE = re.compile(r"^\s*\d+\s*\r?\n\d{1,2}:\d{2}:\d{2}[,.]\d{3}\s*-->\s*\d{1,2}:\d{2}:\d{2}[,.]\d{3}", re.M)
+_SRT_CUE = re.compile(r"^\s*(?:\d+\s*\r?\n)?\d{1,3}:\d{2}:\d{2}[,.]\d{3}\s*-->\s*\d{1,2}:\d{2}:\d{2}[,.]\d{3}", re.M)
+
+
+def _subtitle_text(data: bytes) -> str:
+    """Subtitle bytes as text, read as the pipeline reads them: UTF-16 with a byte-order mark, UTF-8
+    (with or without one), else Windows-1252 (Latin-1 files from older tools)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def subtitle_format(data: bytes) -> str:
     """ "vtt" or "srt" for a well-formed subtitle file; raise InvalidSubtitle otherwise."""
-    if not data:
-        raise InvalidSubtitle("The subtitle file is empty.")
     if len(data) > SUBTITLE_MAX_BYTES:
         raise InvalidSubtitle(f"Subtitle files must be smaller than {SUBTITLE_MAX_BYTES // (1024 * 1024)} MB.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidSubtitle("Subtitle files must be UTF-8 text.") from error
+    text = _subtitle_text(data).replace("\r\n", "\n").replace("\r", "\n")  # Windows and old Mac line ends
+    if not text.strip():
+        raise InvalidSubtitle("The subtitle file is empty.")
     if "\x00" in text:
         raise InvalidSubtitle()
     if re.match(r"^WEBVTT(?:[ \t].*)?(?:\r?\n|$)", text):
@@ -570,6 +578,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def cover_type(data: bytes) -> str:
     """The image's content type judged by its first bytes (never by its name); raise InvalidCover."""
+    if not data:
+        raise InvalidCover("The image file is empty.")
     if len(data) > COVER_MAX_BYTES:
         raise InvalidCover(f"The cover must be smaller than {COVER_MAX_BYTES // (1024 * 1024)} MB.")
     if data.startswith(JPEG_MAGIC):

@@ -150,10 +150,15 @@ class VideoUseCases(StudioBase):
         without re-encoding the video: viewers get it on their next load of the player. Two creators'
         tabs adding languages at once take turns (the video row is locked), so neither is lost.
 
+        The file is judged as the pipeline will convert it (SRT or WebVTT with a cue, in UTF-8 or
+        UTF-16 with a byte-order mark, else Windows-1252/Latin-1), so a file accepted here never fails
+        the video's processing.
+
         Raises InvalidSubtitle, VideoNotFound, or Conflict while the pipeline works on the video.
         """
         language = check_language(language)
         fmt = subtitle_format(data)
+        await self.transcoder.check_subtitle(data)  # refused now, not when the video is converted
         label = one_line(label)[:60] or language
         key = f"subtitles/{video_id}/{language}.{fmt}"
         subtitle = Subtitle(key, language, label, fmt)
