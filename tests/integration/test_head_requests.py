@@ -65,4 +65,3 @@ async def test_the_head_of_a_live_stream_ends_at_once(pg: Injector, server: str)
         assert head.headers["content-type"].startswith("text/event-stream")
         assert head.content == b""
         assert (await http.get("/healthz")).text == "ok"
-
