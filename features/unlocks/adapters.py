@@ -12,11 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from core.db import Database
 from core.events import EventBus
 from core.postgres import CHANNEL as EVENTS_CHANNEL
 from core.postgres import PostgresEventBus
-from features.ledger.model import Transfer
+from features.ledger.model import PLATFORM_REVENUE_SHARDS, Transfer
+from features.studio.model import video_from_row
 from features.unlocks.model import (
     Checkout,
     Entitlement,
@@ -27,6 +30,7 @@ from features.unlocks.model import (
     Unlock,
     merged_expiry,
 )
+from features.unlocks.ports import Click, Clicked
 from features.unlocks.tables import EntitlementTable, PricingTable, TipTable, UnlockTable
 
 
@@ -74,6 +78,9 @@ class MemoryUnlockRepository:
         # No lock object is needed: nothing here or in the other memory adapters a purchase calls
         # suspends, so one purchase runs from this read to its record without another in between.
         return await self.checkout(video_id, viewer_id, key)
+
+    async def click(self, click: Click) -> Clicked | None:
+        return None  # no ledger here: the service decides every click on the general path
 
     async def record_sale(
         self,
@@ -289,6 +296,16 @@ _CHECKOUT = f"""
 
 _BEGIN_PURCHASE = "SELECT * FROM unlock_begin_purchase($1, $2, $3)"
 
+# The plain click in one call (migrations/2600_unlock_click.sql): checks, then unlock_record_sale.
+_CLICK = """
+    SELECT * FROM unlock_click($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17,
+                               $18, $19::jsonb, $20)
+"""
+_CLICK_UNDONE = "HU001"  # unlock_click found a key used meanwhile and undid itself
+# unlock_click finds the owner's shard by the owner's last byte, which is owner.int % shards only when
+# the number of shards divides 256.
+assert 256 % PLATFORM_REVENUE_SHARDS == 0
+
 # The transfer, the purchase, the entitlement and the events of a decided sale: one call of the plpgsql
 # function (migrations/2090_unlock_record_sale.sql), which posts through ledger_post_transfer.
 _RECORD_SALE = """
@@ -371,6 +388,51 @@ class PostgresUnlockRepository:
             _unlock(row, "u_") if row["u_id"] is not None else None,
             _entitlement(row, "e_") if row["e_viewer_id"] is not None else None,
         )
+
+    async def click(self, click: Click) -> Clicked | None:
+        # Only where the events are this database's (event_log + NOTIFY in the same step) and the call is
+        # its own transaction (the video and purchase locks end with it; an error cannot spoil a caller's).
+        if not (self.bus is None or isinstance(self.bus, PostgresEventBus)):
+            return None
+        if self.db.engine.current_transaction.get() is not None:
+            return None
+        try:
+            row = await self.db.fetchrow(
+                _CLICK,
+                click.viewer_id,
+                click.public_id,
+                click.offer.value,
+                click.points,
+                click.fee,
+                click.key,
+                click.unlock_id,
+                click.transfer_id,
+                click.transfer_key,
+                click.now,
+                click.expires_at,
+                None if click.waiting is None else int(click.waiting.total_seconds()),
+                PLATFORM_REVENUE_SHARDS,
+                click.user_topic,
+                click.sale_event,
+                json.dumps(click.sale_data, separators=(",", ":"), default=str),
+                click.wallet_topic,
+                click.wallet_event,
+                json.dumps(click.wallet_data, separators=(",", ":"), default=str),
+                EVENTS_CHANNEL,
+            )
+        except asyncpg.PostgresError as error:
+            if error.sqlstate == _CLICK_UNDONE:  # a key used meanwhile: undone, the general path decides
+                return None
+            raise
+        assert row is not None
+        status = row["status"]
+        if status == "insufficient":
+            return Clicked(
+                status, short_kind=row["account_kind"], short_owner=row["account_owner"], shortfall=row["shortfall"]
+            )
+        if status != "posted":
+            return None
+        return Clicked(status, video_from_row(row["v"]), _pricing(row, "p_"), _entitlement(row, "e_"))
 
     async def record_sale(
         self,

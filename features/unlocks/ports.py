@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
 from features.ledger.model import Transfer
+from features.studio.model import Video
 from features.unlocks.model import Checkout, Discount, Entitlement, Offer, Pricing, RecordedSale, Tip, Unlock
 
 
@@ -19,6 +21,47 @@ class PricingRepository(Protocol):
     async def save(self, pricing: Pricing) -> None:
         """Store the pricing, replacing any earlier one of the same video."""
         ...
+
+
+@dataclass(frozen=True)
+class Click:
+    """An unlock click prepared for its plain case (`UnlockRepository.click`): the viewer's first
+    purchase of the video, with no access running, at `points` — the price the button showed — with
+    `fee`, `expires_at`/`waiting` (the access bought from nothing, `model.grant_after`) and the events'
+    payloads computed for that case. The repository adds the video's id, owner and title."""
+
+    viewer_id: UUID
+    public_id: str
+    offer: Offer
+    points: int
+    fee: int
+    key: str
+    unlock_id: UUID
+    transfer_id: UUID
+    transfer_key: str
+    now: datetime
+    expires_at: datetime | None
+    waiting: timedelta | None
+    user_topic: str  # the creator's topic is this followed by the owner's id (service.topic_for)
+    sale_event: str
+    sale_data: Mapping[str, Any]  # without video_id and title, which the repository adds
+    wallet_topic: str
+    wallet_event: str
+    wallet_data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Clicked:
+    """What `UnlockRepository.click` did: "posted" (everything written: the video, its pricing and the
+    entitlement after) or "insufficient" (nothing written; who lacks how many points)."""
+
+    status: str
+    video: Video | None = None
+    pricing: Pricing | None = None
+    entitlement: Entitlement | None = None
+    short_kind: str | None = None
+    short_owner: UUID | None = None
+    shortfall: int = 0
 
 
 class UnlockRepository(Protocol):
@@ -51,6 +94,17 @@ class UnlockRepository(Protocol):
         entitlement under the purchase lock), the entitlement becomes that waiting rental with
         `fresh_expiry` as its start deadline, unless it is a lifetime one.
         """
+        ...
+
+    async def click(self, click: Click) -> Clicked | None:
+        """Call outside any transaction. Under the locks a purchase takes (the video as
+        `VideoRepository.by_public_id(share_lock=True)` holds it, then the purchase lock), check that
+        the click is the plain case it was prepared for — the video published, not hidden and not the
+        viewer's own; the offer sold at exactly `click.points`; the key unused; no access running — and
+        then record the sale as `record_sale` does, all in one step (one round trip in PostgreSQL).
+
+        None, having written nothing, when the click is anything else or this repository cannot do it
+        in one step: the caller then decides the click on the general path."""
         ...
 
     async def record_sale(

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
+from core.amounts import parse_shown
 from core.clock import Clock
 from core.events import EventBus
 from core.identity import Principal
@@ -29,12 +30,21 @@ from core.ids import uuid7
 from core.ratelimit import RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
-from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, InsufficientPoints, Leg, Transfer, wallet_topic
+from features.ledger.model import (
+    MAX_KEY_LENGTH,
+    WALLET_CHANGED_EVENT,
+    AccountRef,
+    InsufficientPoints,
+    Leg,
+    Transfer,
+    wallet_topic,
+)
 from features.ledger.service import LedgerService
 from features.studio.model import Video, VideoState
 from features.studio.service import StudioService
 from features.unlocks.model import (
     LONGEST_RENTAL,
+    MAX_PRICE,
     Access,
     AccessLevel,
     Discount,
@@ -73,6 +83,7 @@ from features.unlocks.model import (
     time_left_words,
 )
 from features.unlocks.ports import (
+    Click,
     DiscountHook,
     MembershipAccess,
     PricingRepository,
@@ -104,8 +115,11 @@ class RefundSummary:
     points: int
 
 
+USER_TOPIC = "user:"  # a user's live topic is this followed by their id
+
+
 def topic_for(user_id: UUID) -> str:
-    return f"user:{user_id}"
+    return f"{USER_TOPIC}{user_id}"
 
 
 def takedown_refund_key(unlock: Unlock) -> str:
@@ -506,6 +520,10 @@ class UnlockService:
         key = check_key(key)
         offer = parse_offer(offer_name)
         await self.check_request_rate(viewer_id)
+        if discount is None:
+            clicked = await self._click(viewer_id, public_id, offer, key, shown_price)
+            if clicked is not None:
+                return clicked
         # Reads and writes share one transaction: one pooled connection for the whole click.
         async with self.uow.atomic():
             video = await self.visible_video(viewer_id, public_id, for_purchase=True)
@@ -557,7 +575,7 @@ class UnlockService:
                 ),
                 (wallet_topic(viewer_id), WALLET_CHANGED_EVENT, {"kind": "unlock"}),
             ]
-            ledger_key = f"unlock:{viewer_id}:{key}"
+            ledger_key = _ledger_key(viewer_id, key)
             recorded: RecordedSale | None = None
             if applied is None:
                 # Fast path (no discount hook to run between the writes): transfer, purchase, entitlement
@@ -593,6 +611,61 @@ class UnlockService:
         access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
         return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
 
+    async def _click(
+        self, viewer_id: UUID, public_id: str, offer: Offer, key: str, shown_price: str | int
+    ) -> UnlockOutcome | None:
+        """The plain click — the viewer's first purchase of the video, no access running, at the price the
+        button showed — prepared here for that case and checked and written by the repository in one step
+        (`UnlockRepository.click`: one round trip in PostgreSQL). The sale is what the general path below
+        would decide for that case: the shown price, its fee, the access bought from nothing
+        (`grant_after(None, …)`), the same ledger key, legs, metadata and events. None when the click is
+        anything else (the repository then wrote nothing): the general path decides it."""
+        if isinstance(shown_price, bool):
+            return None
+        points = shown_price if isinstance(shown_price, int) else parse_shown(shown_price)
+        ledger_key = _ledger_key(viewer_id, key)
+        if points is None or not 0 < points <= MAX_PRICE or len(ledger_key) > MAX_KEY_LENGTH:
+            return None
+        now = self.clock.now()
+        grant = grant_after(None, offer, now, self.policy.rentals)
+        sale = split(points, self.policy.fee_percent)
+        click = Click(
+            viewer_id=viewer_id,
+            public_id=public_id,
+            offer=offer,
+            points=points,
+            fee=sale.fee,
+            key=key,
+            unlock_id=uuid7(),
+            transfer_id=uuid7(),
+            transfer_key=ledger_key,
+            now=now,
+            expires_at=fresh_expiry(offer, now) if grant.waiting is None else grant.expires_at,
+            waiting=grant.waiting,
+            user_topic=USER_TOPIC,
+            sale_event=SALE_EVENT,
+            sale_data={"offer": offer.value, "points": points, "net": sale.net},
+            wallet_topic=wallet_topic(viewer_id),
+            wallet_event=WALLET_CHANGED_EVENT,
+            wallet_data={"kind": "unlock"},
+        )
+        clicked = await self.unlocks.click(click)
+        if clicked is None:
+            return None
+        if clicked.status == "insufficient":
+            assert clicked.short_kind is not None
+            assert clicked.short_owner is not None
+            raise InsufficientPoints(AccountRef.stored(clicked.short_kind, clicked.short_owner), clicked.shortfall)
+        video, pricing, entitlement = clicked.video, clicked.pricing, clicked.entitlement
+        assert video is not None
+        assert pricing is not None
+        assert entitlement is not None
+        unlock = Unlock(
+            click.unlock_id, key, viewer_id, video.id, video.owner_id, offer, points, sale.fee, click.transfer_id, now
+        )
+        access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
+        return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
+
     def _replay(
         self,
         prior: Unlock,
@@ -610,6 +683,11 @@ class UnlockService:
             raise KeyReused()
         access = decide_access(viewer_id, video.owner_id, pricing, current, self.clock.now())
         return UnlockOutcome(UnlockResult(prior, current, True), self._panel(video, access, viewer_id))
+
+
+def _ledger_key(viewer_id: UUID, key: str) -> str:
+    """The ledger key of the viewer's purchase with this idempotency key."""
+    return f"unlock:{viewer_id}:{key}"
 
 
 class TipService:

@@ -12,53 +12,12 @@ from uuid import UUID
 from core.db import Database
 from features.studio.model import (
     ProcessingProgress,
-    Subtitle,
     Video,
     VideoState,
     VideoSummary,
+    video_from_row,
 )
 from features.studio.tables import VideoTable
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _video(row: Mapping[str, Any]) -> Video:
-    progress = _json(row["progress"])
-    return Video(
-        id=row["id"],
-        public_id=row["public_id"],
-        owner_id=row["owner_id"],
-        title=row["title"],
-        description=row["description"],
-        state=VideoState(row["state"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        src_meta=_json(row["src_meta"]),
-        source_key=row["source_key"],
-        source_size=row["source_size"],
-        playlist=row["playlist"],
-        manifest=dict(_json(row["manifest"]) or {}),
-        video_tracks=list(_json(row["video_tracks"]) or []),
-        audio_tracks=list(_json(row["audio_tracks"]) or []),
-        subtitle_tracks=list(_json(row["subtitle_tracks"]) or []),
-        subtitle_sources=[Subtitle.from_dict(s) for s in _json(row["subtitle_sources"]) or []],
-        cover_image=row["cover_image"],
-        cover_type=row["cover_type"],
-        fallback_cover_image=row["fallback_cover_image"],
-        duration=row["duration"],
-        failure_reason=row["failure_reason"],
-        progress=ProcessingProgress.from_dict(progress) if progress else None,
-        queued_at=row["queued_at"],
-        published_bytes=row["published_bytes"],
-        fair_tag=row["fair_tag"],
-        transcode_job=row["transcode_job"],
-        pending_renditions=[str(name) for name in _json(row["pending_renditions"]) or []],
-        upgrade_failure=row["upgrade_failure"],
-        taken_down_reason=row["taken_down_reason"],
-        owner_suspended=row["owner_suspended"],
-    )
 
 
 def _columns(video: Video) -> dict[str, Any]:
@@ -118,22 +77,22 @@ class PiccoloVideoRepository:
     async def get(self, video_id: UUID, *, for_update: bool = False) -> Video | None:
         if for_update:
             rows = await VideoTable.select().where(VideoTable.id == video_id).lock_rows("UPDATE").output(load_json=True)
-            return _video(rows[0]) if rows else None
+            return video_from_row(rows[0]) if rows else None
         # SQL: measured hot path (every live tile): a Piccolo select() costs ≈ 450 µs more CPU (docs/benchmarks.md)
         row = await self.db.fetchrow("SELECT * FROM videos WHERE id = $1", video_id)
-        return _video(row) if row else None
+        return video_from_row(row) if row else None
 
     async def by_public_id(self, public_id: str, *, share_lock: bool = False) -> Video | None:
         # SQL: measured hot path (every unlock and watch page): ≈ 450 µs CPU less than Piccolo (docs/benchmarks.md)
         row = await self.db.fetchrow(_BY_PUBLIC_ID_SHARED if share_lock else _BY_PUBLIC_ID, public_id)
-        return _video(row) if row else None
+        return video_from_row(row) if row else None
 
     async def share_locked(self, video_ids: Collection[UUID]) -> list[Video]:
         # SQL: row locks taken in id order (LockRows runs above the sort) have no Piccolo query.
         rows = await self.db.fetch(
             "SELECT * FROM videos WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE", list(set(video_ids))
         )
-        return [_video(row) for row in rows]
+        return [video_from_row(row) for row in rows]
 
     async def save(self, video: Video) -> None:
         await VideoTable.update(**_columns(video)).where(VideoTable.id == video.id)
@@ -160,7 +119,7 @@ class PiccoloVideoRepository:
             .offset(offset)
             .output(load_json=True)
         )
-        return [_video(row) for row in rows]
+        return [video_from_row(row) for row in rows]
 
     async def published(
         self,
@@ -257,7 +216,7 @@ class PiccoloVideoRepository:
             .limit(limit)
             .output(load_json=True)
         )
-        return [_video(row) for row in rows]
+        return [video_from_row(row) for row in rows]
 
     async def next_fair_tag(self, owner_id: UUID) -> int:
         # SQL: an advisory lock (one enqueue at a time; released at commit), then GREATEST over two aggregates
@@ -289,7 +248,7 @@ class PiccoloVideoRepository:
             )
         if row is None:
             return None
-        video = _video(row)
+        video = video_from_row(row)
         video.transcode_job = job_key
         return video
 
@@ -304,7 +263,7 @@ class PiccoloVideoRepository:
             .limit(limit)
             .output(load_json=True)
         )
-        return [_video(row) for row in rows]
+        return [video_from_row(row) for row in rows]
 
     async def masters_in_use(self, cids: Collection[str]) -> set[str]:
         rows = await self.db.fetch("SELECT DISTINCT playlist FROM videos WHERE playlist = ANY($1::text[])", list(cids))
@@ -316,7 +275,7 @@ class PiccoloVideoRepository:
             updated_before,
             limit,
         )
-        return [_video(row) for row in rows]
+        return [video_from_row(row) for row in rows]
 
 
 # A playable video whose higher renditions still convert (Video.upgrading), and one the pipeline

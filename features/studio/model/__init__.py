@@ -48,6 +48,7 @@ from features.studio.model.videos import (
     check_language,
     cover_type,
     subtitle_format,
+    video_from_row,
 )
 
 __all__ = [
@@ -97,4 +98,5 @@ __all__ = [
     "cover_type",
     "size_text",
     "subtitle_format",
+    "video_from_row",
 ]

@@ -19,6 +19,7 @@ it keeps playing at what was published, and its owner may retry the upgrade.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -587,3 +588,45 @@ def cover_type(data: bytes) -> str:
     if data.startswith(PNG_MAGIC):
         return "image/png"
     raise InvalidCover()
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def video_from_row(row: Mapping[str, Any]) -> Video:
+    """A video from its `videos` row, as asyncpg returns it (JSON columns as text or already decoded)."""
+    progress = _json(row["progress"])
+    return Video(
+        id=row["id"],
+        public_id=row["public_id"],
+        owner_id=row["owner_id"],
+        title=row["title"],
+        description=row["description"],
+        state=VideoState(row["state"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        src_meta=_json(row["src_meta"]),
+        source_key=row["source_key"],
+        source_size=row["source_size"],
+        playlist=row["playlist"],
+        manifest=dict(_json(row["manifest"]) or {}),
+        video_tracks=list(_json(row["video_tracks"]) or []),
+        audio_tracks=list(_json(row["audio_tracks"]) or []),
+        subtitle_tracks=list(_json(row["subtitle_tracks"]) or []),
+        subtitle_sources=[Subtitle.from_dict(s) for s in _json(row["subtitle_sources"]) or []],
+        cover_image=row["cover_image"],
+        cover_type=row["cover_type"],
+        fallback_cover_image=row["fallback_cover_image"],
+        duration=row["duration"],
+        failure_reason=row["failure_reason"],
+        progress=ProcessingProgress.from_dict(progress) if progress else None,
+        queued_at=row["queued_at"],
+        published_bytes=row["published_bytes"],
+        fair_tag=row["fair_tag"],
+        transcode_job=row["transcode_job"],
+        pending_renditions=[str(name) for name in _json(row["pending_renditions"]) or []],
+        upgrade_failure=row["upgrade_failure"],
+        taken_down_reason=row["taken_down_reason"],
+        owner_suspended=row["owner_suspended"],
+    )
