@@ -18,7 +18,7 @@ from core.db import Database
 from core.eventlog import PRUNE_BATCH, Batch, EventSelection, LogPage, consume_batch
 from core.events import REPLAY_LIMIT, Event, LogCursor, Subscribers, Subscription
 from core.pipeline import Output
-from core.ratelimit import Allowance, _allowance
+from core.ratelimit import Allowance, allowance
 from core.tables import CheckpointTable, RateLimitTable
 
 log = logging.getLogger(__name__)
@@ -279,22 +279,12 @@ class PostgresEventLog:
                 return deleted
 
 
-_HIT_IN_TRANSACTION = (
-    "INSERT INTO rate_limits AS r (key, window_start, hits) VALUES ($1, $2, 1)"
-    " ON CONFLICT (key) DO UPDATE SET"
-    "  hits = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN 1 ELSE r.hits + 1 END,"
-    "  window_start = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN $2"
-    "   ELSE r.window_start END"
-    " RETURNING window_start, hits"
-)
+# SQL: one call counts the hit or opens a new window and returns the result, atomically
+# (migrations/2600_rate_limit_hit.sql).
+_HIT_IN_TRANSACTION = "SELECT * FROM rate_limit_hit($1, $2, $3)"
 _HIT_ON_ITS_OWN = (  # the same, committed without waiting for the WAL flush (see PostgresRateLimiter.hit)
-    "WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true))"
-    " INSERT INTO rate_limits AS r (key, window_start, hits) SELECT $1, $2, 1 FROM async_commit"
-    " ON CONFLICT (key) DO UPDATE SET"
-    "  hits = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN 1 ELSE r.hits + 1 END,"
-    "  window_start = CASE WHEN r.window_start <= $2 - make_interval(secs => $3) THEN $2"
-    "   ELSE r.window_start END"
-    " RETURNING window_start, hits"
+    "SELECT hit.* FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit,"
+    " rate_limit_hit($1, $2, $3) AS hit"
 )
 
 
@@ -311,12 +301,11 @@ class PostgresRateLimiter:
             .first()
         )
         if row is None or now - row["window_start"] >= timedelta(seconds=window):
-            return _allowance(1, limit, now, window, now)
-        return _allowance(row["hits"] + 1, limit, row["window_start"], window, now)
+            return allowance(1, limit, now, window, now)
+        return allowance(row["hits"] + 1, limit, row["window_start"], window, now)
 
     async def hit(self, key: str, limit: int, window: int) -> Allowance:
         now = self.clock.now()
-        # SQL: one upsert counts the hit or opens a new window (CASE) and returns the result, atomically.
         # A counter of its own, not money: on its own (no caller's transaction) its commit does not wait
         # for the WAL flush, so a click pays one fsync (its purchase), not two; a crash may forget the
         # last fraction of a second of hits. Inside a caller's transaction it commits as that does.
@@ -327,7 +316,7 @@ class PostgresRateLimiter:
             float(window),
         )
         assert row is not None
-        return _allowance(row["hits"], limit, row["window_start"], window, now)
+        return allowance(row["hits"], limit, row["window_start"], window, now)
 
     async def reset(self, key: str) -> None:
         await RateLimitTable.delete().where(RateLimitTable.key == key)

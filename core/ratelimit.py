@@ -44,17 +44,18 @@ class MemoryRateLimiter:
 
     async def peek(self, key: str, limit: int, window: int) -> Allowance:
         start, count = self._current(key, window)
-        return _allowance(count + 1, limit, start, window, self.clock.now())
+        return allowance(count + 1, limit, start, window, self.clock.now())
 
     async def hit(self, key: str, limit: int, window: int) -> Allowance:
         start, count = self._current(key, window)
         self._windows[key] = (start, count + 1)
-        return _allowance(count + 1, limit, start, window, self.clock.now())
+        return allowance(count + 1, limit, start, window, self.clock.now())
 
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
 
 
-def _allowance(count: int, limit: int, start: datetime, window: int, now: datetime) -> Allowance:
+def allowance(count: int, limit: int, start: datetime, window: int, now: datetime) -> Allowance:
+    """The Allowance of a window that started at `start` and holds `count` hits (this one included)."""
     retry = max(1, int((start + timedelta(seconds=window) - now).total_seconds()))
     return Allowance(allowed=count <= limit, count=count, retry_after=retry)

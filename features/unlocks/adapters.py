@@ -17,7 +17,8 @@ import asyncpg
 from core.db import Database
 from core.events import EventBus
 from core.postgres import CHANNEL as EVENTS_CHANNEL
-from core.postgres import PostgresEventBus
+from core.postgres import PostgresEventBus, PostgresRateLimiter
+from core.ratelimit import RateLimiter, allowance
 from features.ledger.model import PLATFORM_REVENUE_SHARDS, Transfer
 from features.studio.model import video_from_row
 from features.unlocks.model import (
@@ -296,10 +297,10 @@ _CHECKOUT = f"""
 
 _BEGIN_PURCHASE = "SELECT * FROM unlock_begin_purchase($1, $2, $3)"
 
-# The plain click in one call (migrations/2600_unlock_click.sql): checks, then unlock_record_sale.
+# The plain click in one call (migrations/2610_unlock_click.sql): checks, then unlock_record_sale.
 _CLICK = """
     SELECT * FROM unlock_click($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17,
-                               $18, $19::jsonb, $20)
+                               $18, $19::jsonb, $20, $21, $22, $23, $24)
 """
 _CLICK_UNDONE = "HU001"  # unlock_click found a key used meanwhile and undid itself
 # unlock_click finds the owner's shard by the owner's last byte, which is owner.int % shards only when
@@ -368,9 +369,10 @@ _START = f"""
 
 
 class PostgresUnlockRepository:
-    def __init__(self, db: Database, bus: EventBus | None = None) -> None:
+    def __init__(self, db: Database, bus: EventBus | None = None, limiter: RateLimiter | None = None) -> None:
         self.db = db
         self.bus = bus
+        self.limiter = limiter  # the click counts its abuse-limit hit in its own call when this is PostgreSQL's
 
     async def checkout(self, video_id: UUID, viewer_id: UUID | None, key: str = "") -> Checkout:
         return self._checkout(await self.db.fetchrow(_CHECKOUT, video_id, viewer_id, key or None))
@@ -396,6 +398,9 @@ class PostgresUnlockRepository:
             return None
         if self.db.engine.current_transaction.get() is not None:
             return None
+        if click.rate_key is not None and not isinstance(self.limiter, PostgresRateLimiter):
+            return None
+        rate_now = self.limiter.clock.now() if isinstance(self.limiter, PostgresRateLimiter) else click.now
         try:
             row = await self.db.fetchrow(
                 _CLICK,
@@ -419,6 +424,10 @@ class PostgresUnlockRepository:
                 click.wallet_event,
                 json.dumps(click.wallet_data, separators=(",", ":"), default=str),
                 EVENTS_CHANNEL,
+                click.rate_key,
+                rate_now,
+                float(click.rate_window),
+                click.rate_limit,
             )
         except asyncpg.PostgresError as error:
             if error.sqlstate == _CLICK_UNDONE:  # a key used meanwhile: undone, the general path decides
@@ -430,9 +439,14 @@ class PostgresUnlockRepository:
             return Clicked(
                 status, short_kind=row["account_kind"], short_owner=row["account_owner"], shortfall=row["shortfall"]
             )
+        if status == "throttled":
+            hits, start = row["rate_hits"], row["rate_window_start"]
+            return Clicked(status, allowance(hits, click.rate_limit, start, click.rate_window, rate_now))
         if status != "posted":
-            return None
-        return Clicked(status, video_from_row(row["v"]), _pricing(row, "p_"), _entitlement(row, "e_"))
+            return Clicked("general") if click.rate_key is not None else None
+        return Clicked(
+            status, video=video_from_row(row["v"]), pricing=_pricing(row, "p_"), entitlement=_entitlement(row, "e_")
+        )
 
     async def record_sale(
         self,

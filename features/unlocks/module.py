@@ -105,8 +105,8 @@ class UnlocksModule(_UnlockServicesModule):
 
     @singleton
     @provider
-    def unlocks(self, db: Database, bus: EventBus) -> UnlockRepository:
-        return PostgresUnlockRepository(db, bus)
+    def unlocks(self, db: Database, bus: EventBus, limiter: RateLimiter) -> UnlockRepository:
+        return PostgresUnlockRepository(db, bus, limiter)
 
     @singleton
     @provider

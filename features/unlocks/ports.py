@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
+from core.ratelimit import Allowance
 from features.ledger.model import Transfer
 from features.studio.model import Video
 from features.unlocks.model import Checkout, Discount, Entitlement, Offer, Pricing, RecordedSale, Tip, Unlock
@@ -48,14 +49,21 @@ class Click:
     wallet_topic: str
     wallet_event: str
     wallet_data: Mapping[str, Any]
+    # The viewer's abuse limit (UnlockService.check_request_rate), counted in the same step; None: none.
+    rate_key: str | None = None
+    rate_limit: int = 0
+    rate_window: int = 60
 
 
 @dataclass(frozen=True)
 class Clicked:
     """What `UnlockRepository.click` did: "posted" (everything written: the video, its pricing and the
-    entitlement after) or "insufficient" (nothing written; who lacks how many points)."""
+    entitlement after), "insufficient" (nothing written; who lacks how many points), "throttled" (only
+    the hit counted: past the limit, `throttle` says until when) or "general" (only the hit counted: the
+    click is not the plain case, the caller decides it on the general path without counting again)."""
 
     status: str
+    throttle: Allowance | None = None
     video: Video | None = None
     pricing: Pricing | None = None
     entitlement: Entitlement | None = None
@@ -103,8 +111,11 @@ class UnlockRepository(Protocol):
         viewer's own; the offer sold at exactly `click.points`; the key unused; no access running — and
         then record the sale as `record_sale` does, all in one step (one round trip in PostgreSQL).
 
-        None, having written nothing, when the click is anything else or this repository cannot do it
-        in one step: the caller then decides the click on the general path."""
+        With `click.rate_key`, the click's hit on the abuse limit is counted in the same step, first
+        (`RateLimiter.hit`): "throttled" past the limit, "general" when the click is anything else.
+
+        None, having written nothing and counted nothing, when this repository cannot do it in one step:
+        the caller then decides the click on the general path."""
         ...
 
     async def record_sale(

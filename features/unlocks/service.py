@@ -27,7 +27,7 @@ from core.clock import Clock
 from core.events import EventBus
 from core.identity import Principal
 from core.ids import uuid7
-from core.ratelimit import RateLimiter
+from core.ratelimit import Allowance, RateLimiter
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.model import (
@@ -315,12 +315,9 @@ class UnlockService:
         `purchases_per_minute` in the current minute window, shared by every web process."""
         if self.limiter is None:
             return
-        allowance = await self.limiter.hit(f"purchases:viewer:{viewer_id}", self.policy.purchases_per_minute, 60)
+        allowance = await self.limiter.hit(_rate_key(viewer_id), self.policy.purchases_per_minute, RATE_WINDOW)
         if not allowance.allowed:
-            raise PurchasesThrottled(
-                f"Too many unlock and tip requests. Please wait {allowance.retry_after} seconds and try again.",
-                retry_after=allowance.retry_after,
-            )
+            raise _throttled(allowance)
 
     async def refund_purchases(self, video: Video, since: datetime, reason: str) -> RefundSummary:
         """Give back, in points, every purchase of `video` made at or after `since` (a take-down's
@@ -519,11 +516,13 @@ class UnlockService:
         """
         key = check_key(key)
         offer = parse_offer(offer_name)
-        await self.check_request_rate(viewer_id)
+        counted = False
         if discount is None:
-            clicked = await self._click(viewer_id, public_id, offer, key, shown_price)
+            clicked, counted = await self._click(viewer_id, public_id, offer, key, shown_price)
             if clicked is not None:
                 return clicked
+        if not counted:
+            await self.check_request_rate(viewer_id)
         # Reads and writes share one transaction: one pooled connection for the whole click.
         async with self.uow.atomic():
             video = await self.visible_video(viewer_id, public_id, for_purchase=True)
@@ -613,19 +612,20 @@ class UnlockService:
 
     async def _click(
         self, viewer_id: UUID, public_id: str, offer: Offer, key: str, shown_price: str | int
-    ) -> UnlockOutcome | None:
+    ) -> tuple[UnlockOutcome | None, bool]:
         """The plain click — the viewer's first purchase of the video, no access running, at the price the
         button showed — prepared here for that case and checked and written by the repository in one step
         (`UnlockRepository.click`: one round trip in PostgreSQL). The sale is what the general path below
         would decide for that case: the shown price, its fee, the access bought from nothing
         (`grant_after(None, …)`), the same ledger key, legs, metadata and events. None when the click is
-        anything else (the repository then wrote nothing): the general path decides it."""
+        anything else (the repository then wrote nothing): the general path decides it. The abuse limit's
+        hit is counted in the same step where the repository can; the flag says whether it was."""
         if isinstance(shown_price, bool):
-            return None
+            return None, False
         points = shown_price if isinstance(shown_price, int) else parse_shown(shown_price)
         ledger_key = _ledger_key(viewer_id, key)
         if points is None or not 0 < points <= MAX_PRICE or len(ledger_key) > MAX_KEY_LENGTH:
-            return None
+            return None, False
         now = self.clock.now()
         grant = grant_after(None, offer, now, self.policy.rentals)
         sale = split(points, self.policy.fee_percent)
@@ -648,10 +648,18 @@ class UnlockService:
             wallet_topic=wallet_topic(viewer_id),
             wallet_event=WALLET_CHANGED_EVENT,
             wallet_data={"kind": "unlock"},
+            rate_key=None if self.limiter is None else _rate_key(viewer_id),
+            rate_limit=self.policy.purchases_per_minute,
+            rate_window=RATE_WINDOW,
         )
         clicked = await self.unlocks.click(click)
         if clicked is None:
-            return None
+            return None, False
+        if clicked.status == "throttled":
+            assert clicked.throttle is not None
+            raise _throttled(clicked.throttle)
+        if clicked.status == "general":
+            return None, True
         if clicked.status == "insufficient":
             assert clicked.short_kind is not None
             assert clicked.short_owner is not None
@@ -664,7 +672,7 @@ class UnlockService:
             click.unlock_id, key, viewer_id, video.id, video.owner_id, offer, points, sale.fee, click.transfer_id, now
         )
         access = decide_access(viewer_id, video.owner_id, pricing, entitlement, now)
-        return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id))
+        return UnlockOutcome(UnlockResult(unlock, entitlement, False), self._panel(video, access, viewer_id)), True
 
     def _replay(
         self,
@@ -683,6 +691,20 @@ class UnlockService:
             raise KeyReused()
         access = decide_access(viewer_id, video.owner_id, pricing, current, self.clock.now())
         return UnlockOutcome(UnlockResult(prior, current, True), self._panel(video, access, viewer_id))
+
+
+RATE_WINDOW = 60  # seconds: the abuse limit counts a viewer's unlock and tip requests per minute
+
+
+def _rate_key(viewer_id: UUID) -> str:
+    return f"purchases:viewer:{viewer_id}"
+
+
+def _throttled(allowance: Allowance) -> PurchasesThrottled:
+    return PurchasesThrottled(
+        f"Too many unlock and tip requests. Please wait {allowance.retry_after} seconds and try again.",
+        retry_after=allowance.retry_after,
+    )
 
 
 def _ledger_key(viewer_id: UUID, key: str) -> str:

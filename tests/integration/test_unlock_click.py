@@ -45,8 +45,8 @@ KEYS = iter(f"click-key-{n:012d}" for n in range(100_000))
 class CountedClicks(PostgresUnlockRepository):
     """The PostgreSQL repository, counting what its one-call clicks did."""
 
-    def __init__(self, db: Database, bus: EventBus) -> None:
-        super().__init__(db, bus)
+    def __init__(self, db: Database, bus: EventBus, limiter: RateLimiter) -> None:
+        super().__init__(db, bus, limiter)
         self.clicks: list[str] = []
 
     async def click(self, click: Click) -> Clicked | None:
@@ -80,7 +80,7 @@ def service(pg: Injector, settings: Settings, unlocks: PostgresUnlockRepository,
 
 def both(pg: Injector, settings: Settings, **policy: Any) -> tuple[UnlockService, CountedClicks, UnlockService]:
     db, bus = pg.get(Database), get_port(pg, EventBus)
-    counted = CountedClicks(db, bus)
+    counted = CountedClicks(db, bus, get_port(pg, RateLimiter))
     return service(pg, settings, counted, **policy), counted, service(pg, settings, GeneralOnly(db, bus), **policy)
 
 
@@ -98,7 +98,8 @@ async def written(pg: Injector, viewer: UUID) -> dict[str, Any]:
     transfer = await db.fetchrow("SELECT * FROM ledger_transfers WHERE id = $1", unlock["transfer_id"])
     assert transfer is not None
     entries = await db.fetch(
-        """SELECT e.leg, e.amount, a.kind, a.owner_id FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+        """SELECT e.leg, e.amount, a.kind, a.owner_id
+           FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
            WHERE e.transfer_id = $1 ORDER BY e.leg, e.amount""",
         unlock["transfer_id"],
     )
@@ -273,3 +274,36 @@ async def test_every_other_click_ends_as_on_the_general_path(pg: Injector, setti
     assert outcomes[0] == outcomes[1]
     assert outcomes[0] != "bought" or case == "expired access"
     assert balances[0] == balances[1]
+
+
+async def test_each_click_counts_once_on_the_abuse_limit_and_a_click_past_it_charges_nothing(
+    pg: Injector, settings: Settings
+) -> None:
+    fast, counted, _ = both(pg, settings, purchases_per_minute=4)
+    creator = await person(pg, "Creator", creator=True)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+    videos = [
+        await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video) for _ in range(5)
+    ]
+    db = pg.get(Database)
+
+    async def hits() -> int:
+        found = await db.fetchval("SELECT hits FROM rate_limits WHERE key = $1", f"purchases:viewer:{viewer.id}")
+        return int(found or 0)
+
+    await fast.unlock(viewer.id, videos[0].public_id, "rent_day", next(KEYS), "50")  # one call
+    assert (counted.clicks, await hits()) == (["posted"], 1)
+    assert await _refusal(fast.unlock(viewer.id, videos[1].public_id, "rent_day", next(KEYS), "45")) == "PriceChanged"
+    assert (counted.clicks[-1], await hits()) == ("general", 2)  # the general path did not count it again
+    assert await _refusal(fast.unlock(viewer.id, videos[1].public_id, "rent_day", next(KEYS), "050")) == "PriceChanged"
+    assert await hits() == 3  # not a plain click at all: counted by the general path
+    await fast.unlock(viewer.id, videos[2].public_id, "rent_day", next(KEYS), "50")
+    assert await hits() == 4
+    before = await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id))
+    assert await _refusal(fast.unlock(viewer.id, videos[3].public_id, "rent_day", next(KEYS), "50")) == (
+        "PurchasesThrottled"
+    )
+    assert counted.clicks[-1] == "throttled"
+    assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == before == 1000 - 100
+    assert await db.fetchval("SELECT count(*) FROM unlocks WHERE viewer_id = $1", viewer.id) == 2

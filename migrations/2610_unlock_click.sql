@@ -15,8 +15,13 @@
 -- Anything else — another state, a price changed, a replayed key, access running — returns "general"
 -- having written nothing, and the caller decides it with the model's rules (the general path).
 --
+-- With p_rate_key, the click first counts one hit (at p_rate_now, the limiter's clock) on the viewer's abuse limit (rate_limit_hit, 2600), as
+-- UnlockService.check_request_rate would, in the same statement: past p_rate_limit hits in the window it
+-- answers "throttled" and writes nothing else. The count stays unless the call raises (below).
+--
 -- status:
---   general       nothing written; the caller takes the general path
+--   throttled     only the hit counted; rate_hits/rate_window_start say how many and since when
+--   general       nothing written but the hit; the caller takes the general path
 --   posted        everything written; v is the video, p_* its pricing, e_* the entitlement after
 --   insufficient  nothing written; account_kind/account_owner/shortfall say who lacks points
 -- A transfer key already used or a purchase key recorded meanwhile (unlock_record_sale's "exists" and
@@ -25,14 +30,16 @@ CREATE FUNCTION unlock_click(
     p_viewer uuid, p_public_id text, p_offer text, p_points integer, p_fee integer, p_key text,
     p_unlock_id uuid, p_transfer_id uuid, p_transfer_key text, p_now timestamptz, p_expires_at timestamptz,
     p_waiting_seconds integer, p_shards integer, p_user_topic text, p_sale_event text, p_sale_data jsonb,
-    p_wallet_topic text, p_wallet_event text, p_wallet_data jsonb, p_channel text
+    p_wallet_topic text, p_wallet_event text, p_wallet_data jsonb, p_channel text,
+    p_rate_key text, p_rate_now timestamptz, p_rate_window double precision, p_rate_limit integer
 )
 RETURNS TABLE (
     status text, account_kind text, account_owner uuid, shortfall bigint, v videos,
     p_video_id uuid, p_free boolean, p_rent_day_points integer, p_rent_month_points integer,
     p_lifetime_points integer, p_preview_seconds integer, p_updated_at timestamptz,
     e_viewer_id uuid, e_video_id uuid, e_offer text, e_expires_at timestamptz, e_granted_at timestamptz,
-    e_updated_at timestamptz, e_waiting_seconds integer, e_started_at timestamptz
+    e_updated_at timestamptz, e_waiting_seconds integer, e_started_at timestamptz,
+    rate_hits integer, rate_window_start timestamptz
 )
 LANGUAGE plpgsql VOLATILE SET enable_seqscan = off AS $$
 #variable_conflict use_column
@@ -42,7 +49,19 @@ DECLARE
     price integer;
     shard_owner uuid;
     sale record;
+    counted record;
 BEGIN
+    IF p_rate_key IS NOT NULL THEN
+        SELECT * INTO counted FROM rate_limit_hit(p_rate_key, p_rate_now, p_rate_window);
+        IF counted.hits > p_rate_limit THEN
+            RETURN QUERY SELECT 'throttled'::text, NULL::text, NULL::uuid, NULL::bigint, NULL::videos,
+                NULL::uuid, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::integer,
+                NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::text, NULL::timestamptz, NULL::timestamptz,
+                NULL::timestamptz, NULL::integer, NULL::timestamptz, counted.hits, counted.window_start;
+            RETURN;
+        END IF;
+    END IF;
+
     -- The studio's row, as PiccoloVideoRepository.by_public_id(share_lock=True) holds it for a purchase.
     SELECT * INTO video FROM videos WHERE public_id = p_public_id FOR SHARE;
     IF NOT FOUND OR video.state <> 'published' OR video.taken_down_reason IS NOT NULL OR video.owner_suspended
@@ -50,7 +69,7 @@ BEGIN
         RETURN QUERY SELECT 'general'::text, NULL::text, NULL::uuid, NULL::bigint, NULL::videos,
             NULL::uuid, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::integer,
             NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::text, NULL::timestamptz, NULL::timestamptz,
-            NULL::timestamptz, NULL::integer, NULL::timestamptz;
+            NULL::timestamptz, NULL::integer, NULL::timestamptz, NULL::integer, NULL::timestamptz;
         RETURN;
     END IF;
 
@@ -68,7 +87,7 @@ BEGIN
         RETURN QUERY SELECT 'general'::text, NULL::text, NULL::uuid, NULL::bigint, NULL::videos,
             NULL::uuid, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::integer,
             NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::text, NULL::timestamptz, NULL::timestamptz,
-            NULL::timestamptz, NULL::integer, NULL::timestamptz;
+            NULL::timestamptz, NULL::integer, NULL::timestamptz, NULL::integer, NULL::timestamptz;
         RETURN;
     END IF;
 
@@ -93,7 +112,7 @@ BEGIN
         RETURN QUERY SELECT sale.status, sale.account_kind, sale.account_owner, sale.shortfall, NULL::videos,
             NULL::uuid, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::integer,
             NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::text, NULL::timestamptz, NULL::timestamptz,
-            NULL::timestamptz, NULL::integer, NULL::timestamptz;
+            NULL::timestamptz, NULL::integer, NULL::timestamptz, NULL::integer, NULL::timestamptz;
         RETURN;
     END IF;
     IF sale.status <> 'posted' THEN
@@ -104,6 +123,6 @@ BEGIN
         pricing.video_id, pricing.free, pricing.rent_day_points, pricing.rent_month_points,
         pricing.lifetime_points, pricing.preview_seconds, pricing.updated_at,
         sale.e_viewer_id, sale.e_video_id, sale.e_offer, sale.e_expires_at, sale.e_granted_at, sale.e_updated_at,
-        sale.e_waiting_seconds, sale.e_started_at;
+        sale.e_waiting_seconds, sale.e_started_at, NULL::integer, NULL::timestamptz;
 END
 $$;
