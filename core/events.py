@@ -248,6 +248,10 @@ class Subscribers:
                 if not subs:
                     del self._by_topic[topic]
 
+    def listens_to(self, topic: str) -> bool:
+        """Whether any subscription here wants events of `topic`."""
+        return topic in self._by_topic
+
     def topics(self) -> list[str]:
         """Every topic someone listens to, sorted."""
         return sorted(self._by_topic)
