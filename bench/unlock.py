@@ -362,6 +362,8 @@ async def server(factory: str, env: dict[str, str]) -> AsyncIterator[tuple[str, 
     port = free_port()
     if factory == "hypha-web":  # the production entry point, as the Procfile starts it
         command = [sys.executable, "-m", "features.bootstrap", "web", "--host", "127.0.0.1", "--port", str(port)]
+    elif factory == "hypha-floor":  # the same app and server, with a route that answers a constant
+        command = [sys.executable, "-m", "bench.floor", str(port)]
     else:  # the same uvicorn settings as `hypha web`: uvloop and httptools when installed, no access log
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--no-access-log", "--log-level", "warning"]
@@ -399,6 +401,7 @@ async def serving(
 class Round:
     raw: UnlockRun
     real: UnlockRun
+    floor: LoadResult | None = None  # the framework's floor (bench/floor.py), in the no-fee scenario
 
     @property
     def throughput(self) -> float:
@@ -434,6 +437,7 @@ class Scenario:
     raw_url: str
     raw_pid: int
     raw_people: list[Person]
+    floor: tuple[str, int, list[Person]] | None = None
 
 
 async def settle(url: str) -> None:
@@ -475,7 +479,11 @@ async def run(
             raw_url, raw_pid = await stack.enter_async_context(server("bench.unlock:baseline_app", raw_env))
             real_people = await people(real_url, viewers, real=True)
             raw_people = await people(raw_url, viewers, real=False)
-            scenarios.append(Scenario(name, real_url, real_pid, real_people, raw_url, raw_pid, raw_people))
+            floor = None
+            if fee == 0:
+                floor_url, floor_pid = await stack.enter_async_context(server("hypha-floor", real_env))
+                floor = (floor_url, floor_pid, await people(floor_url, viewers, real=True))
+            scenarios.append(Scenario(name, real_url, real_pid, real_people, raw_url, raw_pid, raw_people, floor))
         for scenario in scenarios:
             walk.run("warm-up real", scenario.real_url, scenario.real_people, 2, scenario.real_pid, check_client=False)
             walk.run("warm-up raw", scenario.raw_url, scenario.raw_people, 2, scenario.raw_pid, check_client=False)
@@ -488,7 +496,22 @@ async def run(
                 real = walk.run("real", scenario.real_url, scenario.real_people, seconds, scenario.real_pid)
                 if not first_raw:
                     raw = walk.run("raw", scenario.raw_url, scenario.raw_people, seconds, scenario.raw_pid)
-                done[scenario.name].append(Round(raw, real))
+                floor = None
+                if scenario.floor is not None:  # buys nothing: the same videos each round
+                    floor_url, floor_pid, floor_people = scenario.floor
+                    floor = drive_wrk(
+                        "floor",
+                        floor_url,
+                        people=floor_people,
+                        targets=walk.videos,
+                        path="/v/{target}/floor",
+                        method="POST",
+                        body="offer=rent_day&key={key}&price=" + str(PRICE),
+                        expect="data-src=",
+                        seconds=seconds,
+                        server_pid=floor_pid,
+                    )
+                done[scenario.name].append(Round(raw, real, floor))
                 this = done[scenario.name][-1]
                 print(
                     f"{scenario.name.split(':')[0]} round {n + 1}: raw {raw.per_second:,.0f}/s "
@@ -558,6 +581,16 @@ def markdown(
         )
         verdicts.append((label, throughput, cpu, p99))
     lines.append("")
+    floors = [(r.floor, r.raw) for _, done in results for r in done if r.floor is not None]
+    if floors:
+        floor_us = _median([f.cpu_per_request_us for f, _ in floors])
+        share = _median([f.cpu_per_request_us / raw.cpu_per_request_us for f, raw in floors])
+        lines.append(
+            f"The framework's floor (bench/floor.py: the same app and server, a route behind the same session, "
+            f"CSRF, guard and form that answers a constant; the no-fee rounds, median): "
+            f"{_median([f.per_second for f, _ in floors]):,.0f}/s, server CPU {floor_us:,.0f} µs per request = "
+            f"{share:.2f}× raw's whole unlock.  "
+        )
     if len(results) == 2:  # issue 16, item 3: the fee's hot account no longer costs throughput
         (_, fee_rounds), (_, free_rounds) = results
         fee_ratio = _median(
