@@ -14,23 +14,24 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import uvicorn
+from litestar import MediaType, Request, post
+from litestar.params import URLEncodedBody
+
+from core.auth import verified_required
+from core.server import Server
+from features.bootstrap import create_app
+from features.unlocks.dto import UnlockForm
+
 FIXED = '<div class="player"><video data-src="/v/floor/hls/master.m3u8"></video></div>'
 
 
+@post("/v/{public_id:str}/floor", guards=[verified_required], media_type=MediaType.HTML, status_code=200)
+async def floor(request: Request[Any, Any, Any], public_id: str, data: URLEncodedBody[UnlockForm]) -> str:
+    return FIXED
+
+
 def main() -> None:
-    import uvicorn
-    from litestar import MediaType, Request, post
-    from litestar.params import URLEncodedBody
-
-    from core.auth import verified_required
-    from core.server import Server
-    from features.bootstrap import create_app
-    from features.unlocks.dto import UnlockForm
-
-    @post("/v/{public_id:str}/floor", guards=[verified_required], media_type=MediaType.HTML, status_code=200)
-    async def floor(request: Request[Any, Any, Any], public_id: str, data: URLEncodedBody[UnlockForm]) -> str:
-        return FIXED
-
     app = create_app()
     app.register(floor)
     config = uvicorn.Config(
