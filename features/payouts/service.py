@@ -31,6 +31,7 @@ from features.payouts.model import (
     AvailableChanged,
     BelowMinimum,
     EarningsEntry,
+    InvalidPayoutKey,
     Payee,
     PayeeNotReady,
     Payout,
@@ -62,6 +63,9 @@ WINDOW_KEEP = timedelta(days=1)  # the sweep forgets copied entries this much ol
 RESUBMIT_AFTER = timedelta(minutes=1)  # a REQUESTED payout the vendor never heard of
 RECHECK_AFTER = timedelta(minutes=10)  # a PROCESSING payout whose webhook may have been lost
 STEPS = ("request", "paid", "failed", "returned")
+
+
+MONTHLY_KEY_PREFIX = "monthly:"  # the monthly run's keys name the month; no request may use one
 
 
 def topic_for(creator_id: UUID) -> str:
@@ -260,6 +264,8 @@ class PayoutService:
         PayeeNotReady; nothing is moved then.
         """
         key = check_key(key)
+        if trigger is not Trigger.MONTHLY and key.lower().startswith(MONTHLY_KEY_PREFIX):
+            raise InvalidPayoutKey()  # the monthly run's own keys: a request may not use up a month's
         prior = await self.payouts.by_key(creator_id, key)
         if prior is not None:
             return RequestOutcome(prior, True)
@@ -431,7 +437,7 @@ class PayoutService:
     async def run_monthly(self, batch: int = 200) -> MonthlyReport:
         """Pay every enrolled creator whose available points reach the minimum, once per month (the key
         names the month, so a re-run in the same month pays no one twice)."""
-        key = f"monthly:{self.clock.now():%Y-%m}"
+        key = f"{MONTHLY_KEY_PREFIX}{self.clock.now():%Y-%m}"
         requested = skipped = failed = 0
         after: UUID | None = None
         while True:

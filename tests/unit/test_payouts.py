@@ -431,6 +431,24 @@ async def test_the_monthly_run_pays_every_enrolled_creator_above_the_minimum_onc
     assert len(await h.service.statement(rich)) == 1
 
 
+async def test_a_creators_request_cannot_take_the_key_of_a_monthly_run(h: Harness) -> None:
+    """The monthly run's key names the month: a request sent with that key (a hand-made form or an API
+    call) would make the next monthly run find "its" payout already made and pay nothing that month."""
+    creator = uuid4()
+    await h.earn(creator, 5000)
+    await h.service.overview(creator)
+    h.clock.advance(8 * DAY)
+    for key in ("monthly:2026-04", "monthly:2026-03", "MONTHLY:2026-04"):
+        with pytest.raises(InvalidPayoutKey):
+            await h.service.request_payout(creator, key, 1000)
+    assert await h.service.statement(creator) == []
+    h.clock.advance(30 * DAY)
+    report = await h.service.run_monthly()
+    assert report.requested == 1
+    (payout,) = await h.service.statement(creator)
+    assert (payout.trigger, payout.points) == (Trigger.MONTHLY, 5000)
+
+
 async def test_stripe_payouts_need_a_connected_account_first(memory: Injector) -> None:
     h = Harness(memory, PayoutPolicy(needs_connected_account=True))
     creator = uuid4()
