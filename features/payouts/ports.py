@@ -67,8 +67,11 @@ class PayoutRepository(Protocol):
         """The creator's payouts, newest first."""
         ...
 
-    async def stale(self, state: PayoutState, updated_before: datetime, limit: int = 100) -> list[Payout]:
-        """Payouts left in `state` since before `updated_before`, oldest first (for the sweep)."""
+    async def stale(
+        self, state: PayoutState, updated_before: datetime, limit: int = 100, *, paid_after: datetime | None = None
+    ) -> list[Payout]:
+        """Payouts left in `state` since before `updated_before`, oldest first (for the sweep); with
+        `paid_after`, only those paid after it."""
         ...
 
     async def lock_creator(self, creator_id: UUID) -> None:

@@ -62,6 +62,11 @@ SCAN_SLACK = timedelta(hours=1)
 WINDOW_KEEP = timedelta(days=1)  # the sweep forgets copied entries this much older than the hold
 RESUBMIT_AFTER = timedelta(minutes=1)  # a REQUESTED payout the vendor never heard of
 RECHECK_AFTER = timedelta(minutes=10)  # a PROCESSING payout whose webhook may have been lost
+# A bank may return a payout days after the vendor reported it paid (Stripe: up to a few business days),
+# and the vendor's news of it may be lost too: the sweep asks again about payouts paid within this window,
+# once per PAID_RECHECK_AFTER each.
+PAID_RETURN_WINDOW = timedelta(days=10)
+PAID_RECHECK_AFTER = timedelta(days=1)
 STEPS = ("request", "paid", "failed", "returned")
 
 
@@ -394,10 +399,10 @@ class PayoutService:
             return payout
         vendor = await self.gateway.fetch_payout(payout.vendor_ref)
         changed = await self.apply(payout_id, vendor)
-        if changed.state is PayoutState.PROCESSING:  # still on its way: check again in RECHECK_AFTER
+        if changed.state is payout.state:  # no news: the sweep asks again after its wait (updated_at)
             async with self.uow.atomic():
                 current = await self._get(payout_id, lock=True)
-                if current.state is PayoutState.PROCESSING:
+                if current.state is payout.state:
                     changed = replace(current, updated_at=self.clock.now())
                     await self.payouts.save(changed)
         return changed
@@ -419,7 +424,9 @@ class PayoutService:
 
     async def sweep(self) -> SweepReport:
         """Catch up with the vendor: submit payouts stuck in REQUESTED, re-check PROCESSING ones whose
-        news may have been lost. Each payout's trouble is logged and left for the next sweep."""
+        news may have been lost, and PAID ones the bank may have returned since (within
+        PAID_RETURN_WINDOW of their payment, once per PAID_RECHECK_AFTER). Each payout's trouble is
+        logged and left for the next sweep."""
         now = self.clock.now()
         submitted = rechecked = changed = 0
         for payout in await self.payouts.stale(PayoutState.REQUESTED, now - RESUBMIT_AFTER):
@@ -431,6 +438,13 @@ class PayoutService:
                 changed += (await self.refresh(payout.id)).state is not PayoutState.PROCESSING
             except DomainError as error:
                 log.warning("could not re-check payout %s: %s", payout.id, error.message)
+        paid_since = now - PAID_RETURN_WINDOW
+        for payout in await self.payouts.stale(PayoutState.PAID, now - PAID_RECHECK_AFTER, paid_after=paid_since):
+            rechecked += 1
+            try:
+                changed += (await self.refresh(payout.id)).state is not PayoutState.PAID
+            except DomainError as error:
+                log.warning("could not re-check paid payout %s: %s", payout.id, error.message)
         await self.window.prune(now - self.policy.hold - WINDOW_KEEP)
         return SweepReport(submitted, rechecked, changed)
 

@@ -109,6 +109,22 @@ async def test_stale_payouts_are_those_left_in_a_state_before_a_time_oldest_firs
     assert [p.id for p in await store.payouts.stale(PayoutState.REQUESTED, cutoff, limit=1)] == [a.id]
 
 
+async def test_stale_paid_payouts_can_be_limited_to_those_paid_after_a_time(store: Store) -> None:
+    creator = await store.new_creator()
+    paid = []
+    for n, day in enumerate((1, 5)):
+        made = await store.payouts.add(payout(creator, f"p{n}", T0))
+        at = T0 + timedelta(days=day)
+        processing = made.moved_to(PayoutState.PROCESSING, at, vendor_ref=f"r-{n}")
+        await store.payouts.save(processing)
+        paid.append(processing.moved_to(PayoutState.PAID, at))
+        await store.payouts.save(paid[-1])
+    later = T0 + timedelta(days=9)
+    assert [p.id for p in await store.payouts.stale(PayoutState.PAID, later)] == [paid[0].id, paid[1].id]
+    recent = await store.payouts.stale(PayoutState.PAID, later, paid_after=T0 + timedelta(days=3))
+    assert [(p.id, p.paid_at) for p in recent] == [(paid[1].id, T0 + timedelta(days=5))]
+
+
 async def test_payees_are_saved_updated_and_paged_in_creator_order(store: Store) -> None:
     creators = sorted([await store.new_creator() for _ in range(3)])
     assert await store.payees.get(creators[0]) is None

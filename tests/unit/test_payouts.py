@@ -38,7 +38,7 @@ from features.payouts.model import (
     release_schedule,
 )
 from features.payouts.ports import EarningsWindowStore, PayeeRepository, PayoutGateway, PayoutRepository
-from features.payouts.service import PayoutService
+from features.payouts.service import PAID_RETURN_WINDOW, PayoutService
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -429,6 +429,40 @@ async def test_the_monthly_run_pays_every_enrolled_creator_above_the_minimum_onc
     again = await h.service.run_monthly()
     assert again.requested == 0
     assert len(await h.service.statement(rich)) == 1
+
+
+async def test_the_sweep_finds_a_paid_payout_the_bank_returned_when_the_news_was_lost(h: Harness) -> None:
+    """The vendor's payout.failed after paid may never arrive (an outage, a misconfigured endpoint): the
+    sweep asks the vendor again about payouts paid within the return window, once a day each, and gives
+    the points back once; payouts paid longer ago are not asked about again."""
+    creator, other = uuid4(), uuid4()
+    for who in (creator, other):
+        await h.earn(who, 2000)
+    h.clock.advance(7 * DAY)
+    old = (await h.service.request_payout(other, "k-old")).payout
+    h.gateway.settle(old.vendor_ref or "")
+    await h.service.refresh(old.id)
+    h.clock.advance(PAID_RETURN_WINDOW + DAY)  # `old` was paid before the window
+    payout = (await h.service.request_payout(creator, "k-1")).payout
+    ref = payout.vendor_ref or ""
+    h.gateway.settle(ref)
+    assert (await h.service.refresh(payout.id)).state is PayoutState.PAID
+
+    h.gateway.settle(ref, paid=False, reason="The bank account is closed.")  # no webhook comes
+    h.gateway.settle(old.vendor_ref or "", paid=False, reason="Too late to matter.")
+    await h.service.sweep()  # the same day: not asked again yet
+    assert (await h.service.payout_for(creator, payout.id)).payout.state is PayoutState.PAID
+    h.clock.advance(DAY + timedelta(minutes=1))
+    report = await h.service.sweep()
+    assert report.changed == 1
+    returned = (await h.service.payout_for(creator, payout.id)).payout
+    assert (returned.state, returned.failure_reason) == (PayoutState.FAILED, "The bank account is closed.")
+    assert await h.balances(creator) == (2000, 0, -2000)
+    h.clock.advance(2 * DAY)
+    await h.service.sweep()
+    assert await h.balances(creator) == (2000, 0, -2000)  # once
+    assert (await h.service.payout_for(other, old.id)).payout.state is PayoutState.PAID
+    assert await h.ledger.verify() == []
 
 
 async def test_a_creators_request_cannot_take_the_key_of_a_monthly_run(h: Harness) -> None:

@@ -115,13 +115,13 @@ class PostgresPayoutRepository:
         )
         return [_payout(r) for r in rows]
 
-    async def stale(self, state: PayoutState, updated_before: datetime, limit: int = 100) -> list[Payout]:
-        rows = (
-            await PayoutTable.select()
-            .where((PayoutTable.state == state.value) & (PayoutTable.updated_at < updated_before))
-            .order_by(PayoutTable.updated_at, PayoutTable.id)
-            .limit(limit)
-        )
+    async def stale(
+        self, state: PayoutState, updated_before: datetime, limit: int = 100, *, paid_after: datetime | None = None
+    ) -> list[Payout]:
+        where = (PayoutTable.state == state.value) & (PayoutTable.updated_at < updated_before)
+        if paid_after is not None:
+            where &= PayoutTable.paid_at > paid_after
+        rows = await PayoutTable.select().where(where).order_by(PayoutTable.updated_at, PayoutTable.id).limit(limit)
         return [_payout(r) for r in rows]
 
     async def lock_creator(self, creator_id: UUID) -> None:
@@ -334,8 +334,16 @@ class MemoryPayoutRepository:
         mine = [p for p in self.payouts.values() if p.creator_id == creator_id]
         return sorted(mine, key=lambda p: (p.requested_at, p.id), reverse=True)[:limit]
 
-    async def stale(self, state: PayoutState, updated_before: datetime, limit: int = 100) -> list[Payout]:
-        found = [p for p in self.payouts.values() if p.state is state and p.updated_at < updated_before]
+    async def stale(
+        self, state: PayoutState, updated_before: datetime, limit: int = 100, *, paid_after: datetime | None = None
+    ) -> list[Payout]:
+        found = [
+            p
+            for p in self.payouts.values()
+            if p.state is state
+            and p.updated_at < updated_before
+            and (paid_after is None or (p.paid_at is not None and p.paid_at > paid_after))
+        ]
         return sorted(found, key=lambda p: (p.updated_at, p.id))[:limit]
 
     async def lock_creator(self, creator_id: UUID) -> None:
