@@ -126,6 +126,9 @@ class MemoryUnlockRepository:
         self.entitlements[slot] = entitlement
         return entitlement
 
+    async def lock_purchases(self, slots: Sequence[tuple[UUID, UUID]]) -> None:
+        return None  # nothing here suspends between a refund's check and its transfer
+
     async def start(self, viewer_id: UUID, video_id: UUID, now: datetime) -> Entitlement | None:
         current = self.entitlements.get((viewer_id, video_id))
         if current is None or not current.waits(now):
@@ -360,6 +363,14 @@ _RECORD = f"""
 # unlock_begin_purchase takes), so a purchase deciding on the waiting rental and two tabs starting it at
 # once are decided one after the other; the guard on waiting_seconds makes the second start a no-op.
 _START_LOCK = "SELECT pg_advisory_xact_lock(5001, hashtext($1::uuid::text || '/' || $2::uuid::text))"
+# SQL: the purchase locks of several (viewer, video), each once, in the order of their keys (the sorted
+# subquery is read in order, and each row's lock is taken as it is read).
+_LOCK_PURCHASES = """
+    SELECT count(pg_advisory_xact_lock(5001, k)) FROM (
+        SELECT DISTINCT hashtext(v::text || '/' || w::text) AS k FROM unnest($1::uuid[], $2::uuid[]) AS x(v, w)
+        ORDER BY k
+    ) AS sorted
+"""
 _START = f"""
     UPDATE entitlements SET expires_at = $3 + waiting_seconds * interval '1 second', started_at = $3,
                             waiting_seconds = NULL, updated_at = $3
@@ -535,6 +546,10 @@ class PostgresUnlockRepository:
             now,
         )
         return len(rows)
+
+    async def lock_purchases(self, slots: Sequence[tuple[UUID, UUID]]) -> None:
+        if slots:
+            await self.db.fetchval(_LOCK_PURCHASES, [v for v, _ in slots], [w for _, w in slots])
 
     async def start(self, viewer_id: UUID, video_id: UUID, now: datetime) -> Entitlement | None:
         # Call inside a transaction (UnlockService.start_rental): the lock is held until it ends.

@@ -134,6 +134,12 @@ class UnlockRepository(Protocol):
         publishes one by one. Nothing is written unless the status is "posted" or "conflict"."""
         ...
 
+    async def lock_purchases(self, slots: Sequence[tuple[UUID, UUID]]) -> None:
+        """Call inside a transaction: hold the purchase lock of each (viewer, video) — the one a purchase
+        of it decides under — until the transaction ends, taken in one order, so that two holders of
+        several never wait for each other in a circle (the refunds of a purchase are decided under it)."""
+        ...
+
     async def start(self, viewer_id: UUID, video_id: UUID, now: datetime) -> Entitlement | None:
         """Call inside a transaction: under the purchase lock of (viewer, video), start the viewer's
         waiting rental of the video at `now` (`Entitlement.started`) and return it; None (nothing

@@ -344,6 +344,11 @@ class UnlockService:
             legs.append(Leg(revenue, AccountRef.wallet(unlock.viewer_id), unlock.points))
             metadata = {"video_id": str(video.id), "unlock_id": str(unlock.id), "memo": video.title, "reason": reason}
             async with self.uow.atomic():
+                # Decided again under the purchase's lock: the creator's account closure may be refunding
+                # this purchase at this moment (refund_running_rentals takes the same lock).
+                await self.unlocks.lock_purchases([(unlock.viewer_id, unlock.video_id)])
+                if await self._refunded(unlock):
+                    continue
                 await self.ledger.transfer(
                     key, REFUND_KIND, legs, metadata, allow_negative=frozenset({AccountRef.earnings(unlock.creator_id)})
                 )
@@ -437,7 +442,13 @@ class UnlockService:
         """
         refunds: list[Transfer] = []
         async with self.uow.atomic():
-            for unlock in await self.running_rentals_of_creator(creator_id):
+            running = await self.running_rentals_of_creator(creator_id)
+            # Every purchase's lock first (one order), then each decided again under it: a take-down may
+            # be refunding one of them at this moment (refund_purchases takes the same lock).
+            await self.unlocks.lock_purchases([(unlock.viewer_id, unlock.video_id) for unlock in running])
+            for unlock in running:
+                if await self.ledger.transfer_by_key(takedown_refund_key(unlock)) is not None:
+                    continue  # (a refund of this closure again is the same transfer, handed back below)
                 viewer_wallet = AccountRef.wallet(unlock.viewer_id)
                 legs = []
                 if unlock.points > unlock.fee:
