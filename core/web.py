@@ -130,6 +130,15 @@ def public_url(request: Request[Any, Any, Any]) -> str:
     return settings.public_url.rstrip("/")
 
 
+def link_base(request: Request[Any, Any, Any]) -> str:
+    """Where links a person copies to hand out start (a video's share link), without a trailing slash:
+    BASE_URL when it is set — whatever name the person reached the site by (an internal address, a proxy
+    passing its own Host) — and otherwise the address the request came by (a local run, reached as
+    localhost or by the machine's address on the network). Only on pages served to the person alone."""
+    settings: Settings = request.app.state.settings
+    return (settings.base_url or str(request.base_url)).rstrip("/")
+
+
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     def configure(engine: JinjaTemplateEngine) -> None:
         env = engine.engine
@@ -137,6 +146,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
         env.globals["current_user"] = lambda request: request.scope.get("user")
         env.globals["wants_fragment"] = wants_fragment
         env.globals["public_url"] = public_url
+        env.globals["link_base"] = link_base
         env.filters["points"] = lambda value: f"{int(value):,}"
         env.filters["money"] = format_money
         env.filters["duration"] = format_duration

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import msgspec
 import pytest
 from injector import Injector
 
@@ -84,6 +85,24 @@ async def test_the_preview_tags_name_the_public_address_whatever_host_the_reques
     tags = metas(page.text)
     assert tags["og:url"] == url
     assert tags["og:image"] == tags["twitter:image"] == f"{url}/cover"
+
+
+async def test_the_link_a_creator_copies_is_the_public_address_whatever_host_they_came_by(
+    pg: Injector, settings: Settings
+) -> None:
+    """A creator may reach their studio by another name (an internal address, a proxy that passes its own
+    Host): the link they copy for their audience is the site's public address (BASE_URL) all the same."""
+    creator = await person(pg, "Link Lane", creator=True)
+    synthetic = await add_synthetic_video(pg, creator.id, title="Quay at dusk")
+    video = await price_and_publish(pg, creator.id, synthetic.video, rent_day=50)
+    public = msgspec.structs.replace(settings, base_url="http://videos.example")
+    url = f"http://videos.example/v/{video.public_id}"
+    async with browser_of(pg, public, creator) as studio:
+        for path in ("/studio", f"/v/{video.public_id}/pricing"):
+            page = await studio.get(path, headers={"host": "studio.internal:8443"})
+            assert page.status_code == 200, path
+            assert f'value="{url}"' in page.text, path
+            assert "studio.internal" not in page.text, path
 
 
 async def test_a_free_video_previews_as_free(pg: Injector, settings: Settings) -> None:
