@@ -9,7 +9,10 @@ right-to-left writing needs (U+200E, U+200F) stay.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from collections.abc import Sequence
 
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -23,3 +26,19 @@ def one_line(text: str) -> str:
     """`text` as a one-line name or title: invisible controls dropped, every run of white space (line
     breaks and tabs included) one space, no space at either end."""
     return " ".join(without_invisible_controls(text).split())
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """`text` for a cell of a CSV file people open in a spreadsheet, which runs a cell starting with
+    = + - @ (or a tab or carriage return before one) as a formula: such text gets a leading apostrophe."""
+    return "'" + text if text[:1] in _FORMULA_STARTS else text
+
+
+def csv_line(values: Sequence[str]) -> bytes:
+    """One CSV record (quoted as needed, CRLF-terminated), encoded as UTF-8, for a streamed download."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue().encode()

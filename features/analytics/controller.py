@@ -15,6 +15,7 @@ from litestar.response import Template
 
 from core.auth import creator_required, current_principal
 from core.identity import Principal
+from core.text import csv_text
 from core.web import inject, page_or_fragment, plural
 from features.analytics.charts import compact, day_bars, retention_chart, watch_time
 from features.analytics.model import PRESETS, DateRange, InvalidRange
@@ -159,7 +160,7 @@ class AnalyticsController(Controller):
                 [
                     row.day.isoformat(),
                     str(row.video_id),
-                    _csv_text(row.title),
+                    csv_text(row.title),
                     t.views,
                     t.unique_viewers,
                     t.watch_ms // 1000,
@@ -179,8 +180,3 @@ class AnalyticsController(Controller):
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{filename}"', **NO_STORE},
         )
-
-
-def _csv_text(value: str) -> str:
-    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

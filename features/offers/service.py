@@ -32,6 +32,7 @@ from core.ids import public_id as new_public_id
 from core.ids import uuid7
 from core.numbers import whole_or_none
 from core.ratelimit import RateLimiter
+from core.text import csv_text
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
 from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Leg, wallet_topic
@@ -775,7 +776,7 @@ class OffersService:
         writer = csv.writer(out)
         writer.writerow(["time_utc", "kind", "title", "code", "list_price", "discount", "points_paid", "fee", "net"])
         for line in await self.statement(creator_id, since, until):
-            title = "'" + line.title if line.title[:1] in ("=", "+", "-", "@", "\t", "\r") else line.title
+            title = csv_text(line.title)
             writer.writerow(
                 [
                     line.at.strftime("%Y-%m-%d %H:%M:%S"),

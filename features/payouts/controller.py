@@ -4,8 +4,6 @@ webhook endpoint, and the staff console of the sandbox payout vendor."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +19,7 @@ from core.errors import Conflict, InvalidInput
 from core.identity import Principal
 from core.ids import uuid7
 from core.numbers import whole_or_none
+from core.text import csv_line, csv_text
 from core.web import flash, inject, page_or_fragment, plural, redirect
 from features.payouts.dto import AccountForm, FailNextForm, RequestForm
 from features.payouts.jobs import settle_and_apply
@@ -144,11 +143,6 @@ class PayoutsController(Controller):
         return Template(template_name="payouts/payout.html", context={"trail": trail}, headers=NO_STORE)
 
 
-def _csv_safe(text: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas; text never should."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _stamp(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
@@ -169,20 +163,14 @@ CSV_HEADER = [
 ]
 
 
-def _csv_line(values: list[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue().encode()
-
-
 @get("/studio/payouts.csv", guards=[creator_required], dependencies={"payouts": inject(PayoutService)})
 async def payouts_csv(request: Request[Any, Any, Any], payouts: NamedDependency[PayoutService]) -> Stream:
     rows = await payouts.statement(_me(request).id)
 
     async def lines() -> AsyncIterator[bytes]:
-        yield _csv_line(CSV_HEADER)
+        yield csv_line(CSV_HEADER)
         for p in rows:
-            yield _csv_line(
+            yield csv_line(
                 [
                     str(p.id),
                     p.reference,
@@ -193,9 +181,9 @@ async def payouts_csv(request: Request[Any, Any, Any], payouts: NamedDependency[
                     p.currency,
                     _stamp(p.paid_at),
                     _stamp(p.failed_at),
-                    _csv_safe(p.failure_reason),
+                    csv_text(p.failure_reason),
                     p.trigger.value,
-                    _csv_safe(p.vendor_ref or ""),
+                    csv_text(p.vendor_ref or ""),
                 ]
             )
 

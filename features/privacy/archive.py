@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from core.text import csv_text
+
 Row = Mapping[str, Any]
 
 
@@ -43,9 +45,7 @@ def csv_cell(value: Any) -> str:
     if value is None:
         return ""
     text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
+    return csv_text(text) if isinstance(value, str) else text
 
 
 async def _each(rows: AsyncIterable[Row] | Iterable[Row]) -> AsyncIterable[Row]:

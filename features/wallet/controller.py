@@ -3,8 +3,6 @@ endpoint, and the staff reconciliation page."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +17,7 @@ from core.auth import current_principal, login_required, staff_required, verifie
 from core.errors import Conflict, InvalidInput
 from core.identity import Principal
 from core.ids import uuid7
+from core.text import csv_line, csv_text
 from core.web import flash, inject, page_or_fragment, query_number, redirect
 from features.accounts.dto import safe_next
 from features.ledger.model import Entry, StatementPage
@@ -150,9 +149,9 @@ class WalletController(Controller):
         catalog = wallet.catalog
 
         async def lines() -> AsyncIterator[bytes]:
-            yield _csv_line(["date", "type", "description", "points", "balance_after", "payment_ref", "transfer_id"])
+            yield csv_line(["date", "type", "description", "points", "balance_after", "payment_ref", "transfer_id"])
             async for entry in wallet.all_entries(me.id):
-                yield _csv_line(_csv_row(entry, catalog))
+                yield csv_line(_csv_row(entry, catalog))
 
         today = datetime.now(UTC).strftime("%Y-%m-%d")
         return Stream(
@@ -176,27 +175,16 @@ class WalletController(Controller):
         return Template(template_name="wallet/_balance_pill.html", context={"balance": balance}, headers=NO_STORE)
 
 
-def _csv_safe(text: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas; text never should."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv_row(entry: Entry, catalog: PackCatalog) -> list[str]:
     return [
         entry.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         entry.kind,
-        _csv_safe(statement_description(entry.kind, entry.metadata, catalog)),
+        csv_text(statement_description(entry.kind, entry.metadata, catalog)),
         str(entry.amount),
         str(entry.balance_after),
-        _csv_safe(entry.metadata.get("payment_ref", "")),
+        csv_text(entry.metadata.get("payment_ref", "")),
         str(entry.transfer_id),
     ]
-
-
-def _csv_line(values: list[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(values)
-    return buffer.getvalue().encode()
 
 
 class WebhookController(Controller):
