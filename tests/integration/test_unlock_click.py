@@ -9,6 +9,7 @@ would have — the same refusal, the same balances."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -307,3 +308,27 @@ async def test_each_click_counts_once_on_the_abuse_limit_and_a_click_past_it_cha
     assert counted.clicks[-1] == "throttled"
     assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == before == 1000 - 100
     assert await db.fetchval("SELECT count(*) FROM unlocks WHERE viewer_id = $1", viewer.id) == 2
+
+
+async def test_one_key_sent_at_once_for_two_videos_buys_one_of_them(pg: Injector, settings: Settings) -> None:
+    """Two tabs replaying one button's key for two videos at the same moment: the purchase locks differ,
+    so both one-call clicks find the key unused; the ledger's key lets one post, and the other undoes
+    itself and is decided on the general path: the key bought something else."""
+    fast, _, _ = both(pg, settings)
+    creator = await person(pg, "Creator", creator=True)
+    videos = [
+        await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video) for _ in range(2)
+    ]
+    for _ in range(5):
+        viewer = await person(pg, "Viewer")
+        await fund(pg, viewer.id, 1000)
+        key = next(KEYS)
+        outcomes = await asyncio.gather(
+            *(_refusal(fast.unlock(viewer.id, video.public_id, "rent_day", key, "50")) for video in videos)
+        )
+        assert sorted(outcomes) == ["KeyReused", "bought"]
+        assert await pg.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 950
+        db = pg.get(Database)
+        assert await db.fetchval("SELECT count(*) FROM unlocks WHERE viewer_id = $1", viewer.id) == 1
+        hits = await db.fetchval("SELECT hits FROM rate_limits WHERE key = $1", f"purchases:viewer:{viewer.id}")
+        assert hits == 2  # each click counted once, the undone one by the general path
