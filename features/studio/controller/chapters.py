@@ -53,14 +53,17 @@ def _context(
 class ChaptersController(Controller):
     path = "/studio/videos/{video_id:uuid}/chapters"
     guards = [creator_required]
-    dependencies = {"chapters": inject(ChapterService)}
+    dependencies = {"chapter_service": inject(ChapterService)}
 
     @get("/")
     async def chapters_page(
-        self, request: Request[Any, Any, Any], video_id: FromPath[UUID], chapters: NamedDependency[ChapterService]
+        self,
+        request: Request[Any, Any, Any],
+        video_id: FromPath[UUID],
+        chapter_service: NamedDependency[ChapterService],
     ) -> Template:
-        video, own = await chapters.own_chapters(signed_in(request).id, video_id)
-        context = _context(video, chapters_text(own), {}, await chapters.of_video(video))
+        video, own = await chapter_service.own_chapters(signed_in(request).id, video_id)
+        context = _context(video, chapters_text(own), {}, await chapter_service.of_video(video))
         return page_or_fragment(request, page=PAGE, fragment=FORM, context=context, headers=NO_STORE)
 
     @post("/")
@@ -68,21 +71,21 @@ class ChaptersController(Controller):
         self,
         request: Request[Any, Any, Any],
         video_id: FromPath[UUID],
-        chapters: NamedDependency[ChapterService],
+        chapter_service: NamedDependency[ChapterService],
         data: URLEncodedBody[ChaptersForm],
     ) -> Response[Any]:
         me = signed_in(request).id
         try:
-            video, saved = await chapters.set_chapters(me, video_id, data.chapters)
+            video, saved = await chapter_service.set_chapters(me, video_id, data.chapters)
         except InvalidChapters as error:
-            video, _own = await chapters.own_chapters(me, video_id)
-            context = _context(video, data.chapters, error.errors, await chapters.of_video(video))
+            video, _own = await chapter_service.own_chapters(me, video_id)
+            context = _context(video, data.chapters, error.errors, await chapter_service.of_video(video))
             return page_or_fragment(
                 request, page=PAGE, fragment=FORM, context=context, status_code=422, headers=NO_STORE
             )
         if not wants_fragment(request):
             return flash(redirect(f"/studio/videos/{video_id}/chapters", request), _saved_words(saved))
-        context = _context(video, chapters_text(saved), {}, await chapters.of_video(video), saved=True)
+        context = _context(video, chapters_text(saved), {}, await chapter_service.of_video(video), saved=True)
         return Template(FORM, context=context, headers=NO_STORE)
 
 

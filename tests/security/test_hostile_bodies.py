@@ -1,0 +1,250 @@
+"""Hostile but well-formed-enough bodies and query strings, sent to every route, are never a 5xx.
+
+Every POST/PUT/PATCH/DELETE route of the real app (from `app.routes`) gets, as a signed-in viewer and as
+a signed-in creator who is also staff (so guards let the request reach the handler), each with a valid
+CSRF token: an empty body, a form without its fields, 10,000-character values, control characters,
+invalid UTF-8, numbers no form expects ("1e309", "-0", a full-width digit, 23 nines), duplicated fields,
+JSON where a form is expected and a form where JSON is, a wrong or broken Content-Type and a multipart
+body to a urlencoded route. Every GET route gets the same kinds of values in each query parameter it
+reads. Skipped: the tus byte protocol (PATCH/HEAD on an upload), the endless event stream and log-out;
+the vendors' webhooks, which verify signatures, must answer garbage with a 4xx.
+
+A refused request (a 4xx) moves no points: the ledger's transfer count is the same before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import msgspec
+import pytest
+from injector import Injector
+from litestar.routes import HTTPRoute
+
+from core.db import Database
+from core.di import build_injector
+from core.settings import Settings, load_settings
+from core.web import SESSION_COOKIE
+from features.bootstrap import create_app, features_for
+from tests.conftest import app_client
+from tests.security.conftest import Stage
+from tests.support.videos import session_token
+from tests.support.web import csrf_token
+
+PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
+NOT_INPUT = {"request", "data", "state", "settings", "socket", "headers", "cookies", "scope"}
+SKIP = {("PATCH", "/uploads/{upload_id:str}"), ("GET", "/studio/events"), ("POST", "/logout")}
+WEBHOOKS = {"/webhooks/payments", "/webhooks/payouts"}
+NUMBERS = ["1e309", "-0", "９", "99999999999999999999999", "NaN", "-1"]
+CONTROL = "a\x00b\x01\x07\x08\x1b[31m\x7f\u202e"
+LONG = "a" * 10_000
+PER_REQUEST = 10.0  # seconds: longer is a hang
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    query: tuple[str, ...]
+    fields: tuple[str, ...]
+    dependencies: frozenset[str]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def fields_of(annotation: Any) -> tuple[str, ...]:
+    """The field names of a handler's `data` type (a msgspec Struct or a dataclass), if it has any."""
+    for candidate in [annotation, *getattr(annotation, "__args__", ())]:
+        if isinstance(candidate, type) and issubclass(candidate, msgspec.Struct):
+            return tuple(f.name for f in msgspec.structs.fields(candidate))
+        if hasattr(candidate, "__dataclass_fields__"):
+            return tuple(candidate.__dataclass_fields__)
+    return ()
+
+
+def routes() -> list[Route]:
+    """The app's routes, read from an app built on in-memory adapters (its route table is the same)."""
+    settings = load_settings({}, data_dir=tempfile.mkdtemp(prefix="hypha-routes-"), secret_key=secrets.token_hex(32))
+    app = create_app(settings, build_injector(settings, features_for(settings), memory=True))
+    found = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path.startswith("/api/schema"):
+            continue
+        for handler in route.route_handlers:
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
+                if (method, route.path) in SKIP:
+                    continue
+                params = handler.parsed_fn_signature.parameters
+                injected = set(handler.resolve_dependencies())
+                path_names = set(PARAM.findall(route.path))
+                query = tuple(n for n in params if n not in NOT_INPUT | injected | path_names)
+                data = params.get("data")
+                fields = fields_of(data.annotation) if data is not None else ()
+                found.append(Route(method, route.path, query, fields, frozenset(injected)))
+    return sorted(found, key=lambda r: (r.path, r.method))
+
+
+ROUTES = routes()
+UNSAFE = [r for r in ROUTES if r.method in {"POST", "PUT", "PATCH", "DELETE"}]
+SAFE = [r for r in ROUTES if r.method == "GET"]
+
+
+def bodies(fields: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """(what it is, httpx request arguments) for each hostile body of a route with these form fields."""
+    names = fields or ("amount", "title", "key")
+    urlencoded = {"content-type": "application/x-www-form-urlencoded"}
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("empty body", {}),
+        ("empty form", {"content": b"", "headers": urlencoded}),
+        ("form without its fields", {"data": {"unrelated": "1"}}),
+        ("10,000-character values", {"data": dict.fromkeys(names, LONG)}),
+        ("control characters", {"data": dict.fromkeys(names, CONTROL)}),
+        (
+            "invalid UTF-8 (percent-encoded)",
+            {"content": "&".join(f"{n}=%FF%FE%C0%AE" for n in names).encode(), "headers": urlencoded},
+        ),
+        ("invalid UTF-8 (raw)", {"content": b"\xff\xfe\x00" + names[0].encode() + b"=\xc3\x28", "headers": urlencoded}),
+        (
+            "duplicated fields",
+            {"content": "&".join(f"{n}={v}" for n in names for v in ("1", "2")).encode(), "headers": urlencoded},
+        ),
+        ("JSON where a form is expected", {"json": dict.fromkeys(names, "1")}),
+        ("JSON with wrong types", {"json": {n: [{"x": None}] for n in names}}),
+        ("JSON array", {"json": [1, 2]}),
+        ("broken JSON", {"content": b'{"a": ', "headers": {"content-type": "application/json"}}),
+        ("JSON null", {"content": b"null", "headers": {"content-type": "application/json"}}),
+        ("text/plain", {"content": b"a=1", "headers": {"content-type": "text/plain"}}),
+        ("unknown content type", {"content": b"\x00\x01", "headers": {"content-type": "application/x-hypha;;;"}}),
+        ("multipart without boundary", {"content": b"--x\r\n", "headers": {"content-type": "multipart/form-data"}}),
+        (
+            "broken multipart",
+            {"content": b"--x\r\ngarbage", "headers": {"content-type": "multipart/form-data; boundary=x"}},
+        ),
+        (
+            "multipart to a urlencoded route",
+            {"data": dict.fromkeys(names, "1"), "files": {"file": ("x.bin", b"\x00\xff", "application/octet-stream")}},
+        ),
+        (
+            "urlencoded with a strange charset",
+            {
+                "content": f"{names[0]}=1".encode(),
+                "headers": {"content-type": f"{urlencoded['content-type']}; charset=x"},
+            },
+        ),
+    ]
+    cases += [(f"number {value!r}", {"data": dict.fromkeys(names, value)}) for value in NUMBERS]
+    return cases
+
+
+def queries(names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(what it is, raw query string) for each hostile query of a GET route reading these parameters."""
+    names = names or ("page",)
+    values = [*NUMBERS, "garbage", "", "\x00", "a\x00b\x1b", "a" * 4000]
+    cases = [(f"{n}={v[:20]!r}", str(httpx.QueryParams({n: v}))) for n in names for v in values]
+    cases += [(f"{n}=invalid UTF-8", f"{n}=%FF%FE%C0%AE") for n in names]
+    cases += [(f"{n} repeated", "&".join(f"{n}={i}" for i in range(50))) for n in names]
+    cases += [("page=-1&before=garbage&after=garbage", "page=-1&before=garbage&after=garbage&limit=99999999999")]
+    return cases
+
+
+def fill(template: str, stage: Stage) -> str:
+    plausible = {
+        "public_id": stage.public_id,
+        "target": stage.public_id,
+        "video_id": stage.video_id,
+        "subject_id": stage.video_id,
+        "creator_id": str(stage.creator.id),
+        "user_id": str(stage.viewer.id),
+        "viewer_id": str(stage.viewer.id),
+        "kind": "video",
+        "file_path": "css/hypha.css",
+        "path": "master.m3u8",
+        "language": "en",
+    }
+    return PARAM.sub(lambda m: plausible.get(m.group(1), str(uuid4()) if ":uuid" in m.group(0) else "x"), template)
+
+
+async def transfers(pg: Injector) -> int:
+    found: int = await pg.get(Database).fetchval("SELECT count(*) FROM ledger_transfers")
+    return found
+
+
+async def send(client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response | str:
+    headers = {"x-csrftoken": client.cookies.get("csrftoken") or "", **kwargs.pop("headers", {})}
+    try:
+        return await asyncio.wait_for(client.request(method, url, headers=headers, **kwargs), PER_REQUEST)
+    except TimeoutError:
+        return "hang"
+
+
+async def run(
+    pg: Injector, settings: Settings, stage: Stage, route: Route, cases: list[tuple[str, dict[str, Any]]]
+) -> list[str]:
+    await pg.get(Database).execute("UPDATE users SET is_staff = true WHERE id = $1", stage.creator.id)
+    url = fill(route.path, stage)
+    failures: list[str] = []
+    async with app_client(pg, settings) as client:
+        for who in (stage.viewer, stage.creator):
+            client.cookies.clear()
+            client.cookies.set(SESSION_COOKIE, await session_token(pg, who))
+            await csrf_token(client, "/login")
+            for what, kwargs in cases:
+                before = await transfers(pg)
+                request = dict(kwargs)
+                query = request.pop("query", "")
+                response = await send(client, route.method, f"{url}?{query}" if query else url, **request)
+                if isinstance(response, str):
+                    failures.append(f"{route} [{what}] as {who.id}: {response}")
+                    continue
+                if response.status_code >= 500:
+                    failures.append(f"{route} [{what}] -> {response.status_code}: {response.text[:200]}")
+                elif response.status_code >= 400 and await transfers(pg) != before:
+                    failures.append(f"{route} [{what}] -> {response.status_code} but points moved")
+                if route.path in WEBHOOKS and not 400 <= response.status_code < 500:
+                    failures.append(f"{route} [{what}] -> {response.status_code}: garbage to a webhook must be a 4xx")
+    return failures
+
+
+@pytest.mark.parametrize("route", UNSAFE, ids=str)
+async def test_hostile_bodies_are_never_a_server_error(
+    pg: Injector, settings: Settings, stage: Stage, route: Route
+) -> None:
+    failures = await run(pg, settings, stage, route, bodies(route.fields))
+    assert failures == [], "\n".join(failures)
+
+
+@pytest.mark.parametrize("route", SAFE, ids=str)
+async def test_hostile_query_strings_are_never_a_server_error(
+    pg: Injector, settings: Settings, stage: Stage, route: Route
+) -> None:
+    cases = [(what, {"query": q}) for what, q in queries(route.query)]
+    failures = await run(pg, settings, stage, route, cases)
+    assert failures == [], "\n".join(failures)
+
+
+def test_the_matrix_covers_the_app() -> None:
+    assert len(UNSAFE) >= 60
+    assert len(SAFE) >= 60
+    assert ("POST", "/v/{public_id:str}/tip") in {(r.method, r.path) for r in UNSAFE}
+    tip = next(r for r in UNSAFE if r.path == "/v/{public_id:str}/tip")
+    assert "amount" in tip.fields
+    wallet = next(r for r in SAFE if r.path == "/wallet")
+    assert "before" in wallet.query
+    assert json.dumps(bodies(tip.fields)[3][1]["data"])  # the long values are plain text
+
+
+def test_no_form_field_is_named_like_a_dependency_of_its_route() -> None:
+    """Litestar files a body field's validation error under the field's name, and an error under a
+    dependency's name as the server's own fault: a field named like a dependency sent twice was a 500
+    (`chapters`, sent twice to the studio's chapters form, beside the `chapters` service)."""
+    clashes = [f"{r}: {sorted(set(r.fields) & r.dependencies)}" for r in UNSAFE if set(r.fields) & r.dependencies]
+    assert clashes == []
