@@ -36,8 +36,8 @@ from core.settings import Settings, load_settings
 from core.web import SESSION_COOKIE
 from features.bootstrap import create_app, features_for
 from tests.security.conftest import Stage
-from tests.support.videos import session_token
-from tests.support.web import csrf_token
+from tests.support.videos import add_synthetic_video, person, session_token
+from tests.support.web import csrf_token, post_form
 
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 NOT_INPUT = {"request", "data", "state", "settings", "socket", "headers", "cookies", "scope"}
@@ -98,9 +98,44 @@ UNSAFE = [r for r in ROUTES if r.method in {"POST", "PUT", "PATCH", "DELETE"}]
 SAFE = [r for r in ROUTES if r.method == "GET"]
 
 
-def bodies(fields: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
-    """(what it is, httpx request arguments) for each hostile body of a route with these form fields."""
-    names = fields or ("amount", "title", "key")
+PLAUSIBLE = {
+    "title": "Fuzz",
+    "name": "Gold",
+    "price": "100",
+    "amount": "10",
+    "code": "FUZZ10",
+    "kind": "percent",
+    "scope": "all",
+    "max_uses": "5",
+    "email": "someone@example.com",
+    "password": "correct horse battery",
+    "current_password": "correct horse battery",
+    "chapters": "0:00 Intro\n1:00 End",
+    "language": "en",
+    "label": "English",
+    "pack": "p100",
+    "rent_day": "10",
+    "rent_month": "20",
+    "lifetime": "50",
+    "preview_seconds": "0",
+    "reason": "spam",
+    "message": "hi",
+    "next": "/",
+}
+SINGLE = [*NUMBERS, "", "garbage", LONG, CONTROL]
+
+
+def plausible(name: str, ids: dict[str, str]) -> str:
+    return ids.get(name) or PLAUSIBLE.get(name, "1")
+
+
+def bodies(fields: tuple[str, ...], ids: dict[str, str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(what it is, httpx request arguments) for each hostile body of a route with these form fields:
+    the whole body hostile, then each field hostile in turn with the others plausible (`ids` gives the
+    real objects' ids for fields such as `tier` or `video`), so that a value reaches the rule that
+    reads it."""
+    ids = ids or {}
+    names = fields or ("file", "language", "label", "name", "amount", "title", "key")
     urlencoded = {"content-type": "application/x-www-form-urlencoded"}
     cases: list[tuple[str, dict[str, Any]]] = [
         ("empty body", {}),
@@ -142,6 +177,8 @@ def bodies(fields: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
         ),
     ]
     cases += [(f"number {value!r}", {"data": dict.fromkeys(names, value)}) for value in NUMBERS]
+    base = {n: plausible(n, ids) for n in names}
+    cases += [(f"{n}={v[:20]!r}", {"data": {**base, n: v}}) for n in fields for v in SINGLE]
     return cases
 
 
@@ -156,8 +193,8 @@ def queries(names: tuple[str, ...]) -> list[tuple[str, str]]:
     return cases
 
 
-def fill(template: str, stage: Stage) -> str:
-    plausible = {
+def fill(template: str, stage: Stage, ids: dict[str, str]) -> str:
+    known = {
         "public_id": stage.public_id,
         "target": stage.public_id,
         "video_id": stage.video_id,
@@ -170,7 +207,17 @@ def fill(template: str, stage: Stage) -> str:
         "path": "master.m3u8",
         "language": "en",
     }
-    return PARAM.sub(lambda m: plausible.get(m.group(1), str(uuid4()) if ":uuid" in m.group(0) else "x"), template)
+    if template.startswith(("/studio/offers/bundles/", "/b/")):
+        known["public_id"] = ids["bundle"]
+    if template.startswith("/staff/"):  # what staff take down or suspend is not what the others use
+        known["video_id"] = known["subject_id"] = ids["victim_video"]
+        known["user_id"] = ids["victim_user"]
+    known |= {"tier_id": ids["tier"], "code_id": ids["code_id"]}
+
+    def value(match: re.Match[str]) -> str:
+        return known.get(match.group(1)) or (str(uuid4()) if ":uuid" in match.group(0) else "x")
+
+    return PARAM.sub(value, template)
 
 
 async def transfers(pg: Injector) -> int:
@@ -205,17 +252,63 @@ async def app_for(pg: Injector, settings: Settings) -> Litestar:
 Cases = list[tuple[str, dict[str, Any]]]
 
 
-async def run(pg: Injector, settings: Settings, stage: Stage, matrix: list[tuple[Route, Cases]]) -> list[str]:
+async def objects(pg: Injector, settings: Settings, stage: Stage) -> dict[str, str]:
+    """Real objects for the routes that name one (a bundle, a membership tier, a code), made the way the
+    creator makes them, and a second creator with a video for staff to take down and suspend; their
+    ids fill path parameters and form fields (so a hostile value reaches the rules past the look-up)."""
+    db = pg.get(Database)
+    transport = httpx.ASGITransport(app=await app_for(pg, settings), client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, stage.creator))
+        await csrf_token(client, "/login")
+        made = [
+            await post_form(client, "/studio/offers/bundles", {"title": "Fuzz bundle", "price": "100"}),
+            await post_form(client, "/studio/memberships", {"name": "Gold", "price": "100", "scope": "all"}),
+            await post_form(
+                client,
+                "/studio/offers/codes",
+                {
+                    "code": "FUZZ10",
+                    "kind": "percent",
+                    "amount": "10",
+                    "target": f"video:{stage.public_id}",
+                    "max_uses": "5",
+                },
+            ),
+        ]
+        bundle = await db.fetchval("SELECT public_id FROM bundles LIMIT 1")
+        made.append(await post_form(client, f"/studio/offers/bundles/{bundle}/videos", {"video": stage.public_id}))
+        assert all(r.status_code in (200, 303) for r in made), [r.text[:300] for r in made]
+    victim = await person(pg, "Fuzz Victim", creator=True)
+    victim_video = await add_synthetic_video(pg, victim.id)
+    return {
+        "bundle": bundle,
+        "tier": str(await db.fetchval("SELECT id FROM membership_tiers LIMIT 1")),
+        "code_id": str(await db.fetchval("SELECT id FROM promo_codes LIMIT 1")),
+        "video": stage.public_id,
+        "creator": str(stage.creator.id),
+        "target": f"video:{stage.public_id}",
+        "key": str(uuid4()),
+        "victim_user": str(victim.id),
+        "victim_video": str(victim_video.video.id),
+    }
+
+
+async def run(
+    pg: Injector, settings: Settings, stage: Stage, ids: dict[str, str], matrix: list[tuple[Route, Cases]]
+) -> list[str]:
     """Every case of every route, as the viewer and as the creator (staff): one signed-in client each."""
     await pg.get(Database).execute("UPDATE users SET is_staff = true WHERE id = $1", stage.creator.id)
     failures: list[str] = []
     transport = httpx.ASGITransport(app=await app_for(pg, settings), client=("127.0.0.1", 50000))
-    for who in (stage.viewer, stage.creator):
+    for who, htmx in ((stage.viewer, False), (stage.creator, True)):  # a plain post and an htmx one
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+            if htmx:
+                client.headers["hx-request"] = "true"
             client.cookies.set(SESSION_COOKIE, await session_token(pg, who))
             await csrf_token(client, "/login")
             for route, cases in matrix:
-                url = fill(route.path, stage)
+                url = fill(route.path, stage, ids)
                 for what, kwargs in cases:
                     before = await transfers(pg)
                     request = dict(kwargs)
@@ -250,8 +343,9 @@ QUERY_GROUPS = groups(SAFE)
 async def test_hostile_bodies_are_never_a_server_error(
     pg: Injector, settings: Settings, stage: Stage, group: str
 ) -> None:
-    matrix = [(route, bodies(route.fields) + query_cases(route.query)) for route in BODY_GROUPS[group]]
-    failures = await run(pg, settings, stage, matrix)
+    ids = await objects(pg, settings, stage)
+    matrix = [(route, bodies(route.fields, ids) + query_cases(route.query)) for route in BODY_GROUPS[group]]
+    failures = await run(pg, settings, stage, ids, matrix)
     assert failures == [], "\n".join(failures)
 
 
@@ -259,7 +353,8 @@ async def test_hostile_bodies_are_never_a_server_error(
 async def test_hostile_query_strings_are_never_a_server_error(
     pg: Injector, settings: Settings, stage: Stage, group: str
 ) -> None:
-    failures = await run(pg, settings, stage, [(route, query_cases(route.query)) for route in QUERY_GROUPS[group]])
+    ids = await objects(pg, settings, stage)
+    failures = await run(pg, settings, stage, ids, [(route, query_cases(route.query)) for route in QUERY_GROUPS[group]])
     assert failures == [], "\n".join(failures)
 
 
