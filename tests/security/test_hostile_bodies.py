@@ -15,6 +15,7 @@ A refused request (a 4xx) moves no points: the ledger's transfer count is the sa
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import secrets
@@ -379,3 +380,40 @@ def test_no_form_field_is_named_like_a_dependency_of_its_route() -> None:
     (`chapters`, sent twice to the studio's chapters form, beside the `chapters` service)."""
     clashes = [f"{r}: {sorted(set(r.fields) & r.dependencies)}" for r in UNSAFE if set(r.fields) & r.dependencies]
     assert clashes == []
+
+
+def b64(value: str | bytes) -> str:
+    return base64.b64encode(value.encode() if isinstance(value, str) else value).decode()
+
+
+async def test_hostile_tus_creation_headers_are_never_a_server_error(
+    pg: Injector, settings: Settings, stage: Stage
+) -> None:
+    """The tus creation request (`POST /uploads`) reads its input from headers: the same kinds of values there."""
+    video = stage.video_id
+    lengths = [*NUMBERS, "", "garbage", "1" * 400, " 10 ", "0x10"]
+    metadata = [
+        "",
+        "video",
+        "video !!!",
+        "video " + b64(b"\xff\xfe"),
+        "video " + b64("\x00"),
+        f"video {b64('x' * 10_000)}",
+        f"video {b64(video)},filename " + b64("a\x00b\x1b.mp4"),
+        f"video {b64(video)},filename {b64('x' * 10_000)}",
+        f"video {b64(video)},video {b64('x')}",
+        f"video {b64(video + chr(0))}",
+        ",,,, ,",
+    ]
+    failures = []
+    transport = httpx.ASGITransport(app=await app_for(pg, settings), client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, stage.creator))
+        await csrf_token(client, "/login")
+        cases = [(length, f"video {b64(video)}") for length in lengths] + [("10", m) for m in metadata]
+        for length, meta in cases:
+            headers = {"tus-resumable": "1.0.0", "upload-length": length.encode(), "upload-metadata": meta}
+            response = await send(client, "POST", "/uploads", headers=headers)
+            if isinstance(response, str) or response.status_code >= 500:
+                failures.append(f"POST /uploads length={length[:20]!r} metadata={meta[:60]!r} -> {response}")
+    assert failures == [], "\n".join(failures)
