@@ -122,6 +122,7 @@ PLAUSIBLE = {
     "reason": "spam",
     "message": "hi",
     "next": "/",
+    "currency": "USD",
 }
 SINGLE = [*NUMBERS, "", "garbage", LONG, CONTROL]
 
@@ -214,6 +215,7 @@ def fill(template: str, stage: Stage, ids: dict[str, str]) -> str:
         known["video_id"] = known["subject_id"] = ids["victim_video"]
         known["user_id"] = ids["victim_user"]
     known |= {"tier_id": ids["tier"], "code_id": ids["code_id"]}
+    known["payment_id"] = ids["paid_payment" if template.startswith("/sandbox-pay/admin/") else "open_payment"]
 
     def value(match: re.Match[str]) -> str:
         return known.get(match.group(1)) or (str(uuid4()) if ":uuid" in match.group(0) else "x")
@@ -280,6 +282,7 @@ async def objects(pg: Injector, settings: Settings, stage: Stage) -> dict[str, s
         bundle = await db.fetchval("SELECT public_id FROM bundles LIMIT 1")
         made.append(await post_form(client, f"/studio/offers/bundles/{bundle}/videos", {"video": stage.public_id}))
         assert all(r.status_code in (200, 303) for r in made), [r.text[:300] for r in made]
+        payments = await sandbox_payments(pg, settings, stage)
     victim = await person(pg, "Fuzz Victim", creator=True)
     victim_video = await add_synthetic_video(pg, victim.id)
     return {
@@ -292,7 +295,29 @@ async def objects(pg: Injector, settings: Settings, stage: Stage) -> dict[str, s
         "key": str(uuid4()),
         "victim_user": str(victim.id),
         "victim_video": str(victim_video.video.id),
+        **payments,
     }
+
+
+async def sandbox_payments(pg: Injector, settings: Settings, stage: Stage) -> dict[str, str]:
+    """Two of the viewer's point purchases at the sandbox vendor: one paid (what its console refunds and
+    disputes), one still open (what its checkout page pays, declines or cancels)."""
+    db = pg.get(Database)
+    transport = httpx.ASGITransport(app=await app_for(pg, settings), client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, stage.viewer))
+        await csrf_token(client, "/login")
+        found = []
+        for pay in (True, False):  # one purchase open at a time: the first is paid before the second
+            response = await post_form(
+                client, "/wallet/checkout", {"pack": "p100", "key": str(uuid4()), "price": "100", "currency": "USD"}
+            )
+            assert response.status_code in (200, 303), response.text[:300]
+            found.append(await db.fetchval("SELECT id FROM sandbox_payments ORDER BY created_at DESC LIMIT 1"))
+            if pay:
+                paid = await post_form(client, f"/sandbox-pay/checkout/{found[0]}/pay", {})
+                assert paid.status_code in (200, 303), paid.text[:300]
+    return {"paid_payment": str(found[0]), "open_payment": str(found[1])}
 
 
 async def run(
