@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -36,6 +37,8 @@ from core.di import build_injector
 from core.settings import Settings, load_settings
 from core.web import SESSION_COOKIE
 from features.bootstrap import create_app, features_for
+from features.sandbox_pay.model import SIGNATURE_HEADER, sign
+from features.sandbox_pay.service import SandboxVendor
 from tests.security.conftest import Stage
 from tests.support.videos import add_synthetic_video, person, session_token
 from tests.support.web import csrf_token, post_form
@@ -442,3 +445,53 @@ async def test_hostile_tus_creation_headers_are_never_a_server_error(
             if isinstance(response, str) or response.status_code >= 500:
                 failures.append(f"POST /uploads length={length[:20]!r} metadata={meta[:60]!r} -> {response}")
     assert failures == [], "\n".join(failures)
+
+
+async def test_signed_sandbox_webhooks_with_hostile_content_are_never_a_server_error(
+    pg: Injector, settings: Settings, stage: Stage
+) -> None:
+    """A webhook whose signature holds is the vendor's word, but its fields are still read at the edge:
+    odd ids, types and times are a 4xx or a 2xx that changes nothing, never a 500; so are garbage
+    signature headers."""
+    ids = await objects(pg, settings, stage)
+    secret = await pg.get(SandboxVendor).webhook_secret()
+    now = int(time.time())
+    odd = ["", "\x00", "a\x00b", "x" * 10_000, "\u202e", "1e309", "-0", "９"]
+    events: list[Any] = [
+        *(
+            {"id": v, "type": "checkout.session.completed", "data": {"object": {"id": ids["paid_payment"]}}}
+            for v in odd
+        ),
+        *({"id": "evt_1", "type": v, "data": {"object": {"id": ids["paid_payment"]}}} for v in odd),
+        *({"id": f"evt_{i}", "type": "charge.refunded", "data": {"object": {"id": v}}} for i, v in enumerate(odd)),
+        *(
+            {"id": "evt_t", "type": "checkout.session.completed", "data": {"object": {"id": "x"}}, "created": v}
+            for v in [-1, 10**30, 1e308, "x"]
+        ),
+        {"id": "evt_n", "type": "x", "data": {"object": None}},
+        [],
+        "x",
+    ]
+    failures = []
+    transport = httpx.ASGITransport(app=await app_for(pg, settings), client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        before = await transfers(pg)
+        statuses: set[int] = set()
+        for event in events:
+            body = json.dumps(event).encode()
+            response = await send(
+                client, "POST", "/webhooks/payments", content=body, headers={SIGNATURE_HEADER: sign(secret, now, body)}
+            )
+            if isinstance(response, str) or response.status_code >= 500:
+                failures.append(f"signed {body[:120]!r} -> {response}")
+            else:
+                statuses.add(response.status_code)
+        for header in ["t=1e309,v1=x", "t=99999999999999999999999,v1=x", "t=-0,v1=", "t=９,v1=x", "v1=x,t=", ","]:
+            response = await send(
+                client, "POST", "/webhooks/payments", content=b"{}", headers={SIGNATURE_HEADER: header.encode()}
+            )
+            if isinstance(response, str) or not 400 <= response.status_code < 500:
+                failures.append(f"signature {header!r} -> {response}")
+        assert await transfers(pg) == before
+    assert failures == [], "\n".join(failures)
+    assert any(status < 300 for status in statuses), statuses  # the signatures held: the bodies were read
