@@ -19,8 +19,10 @@ import base64
 import json
 import re
 import secrets
+import struct
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -495,3 +497,71 @@ async def test_signed_sandbox_webhooks_with_hostile_content_are_never_a_server_e
         assert await transfers(pg) == before
     assert failures == [], "\n".join(failures)
     assert any(status < 300 for status in statuses), statuses  # the signatures held: the bodies were read
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and IHDR chunk claiming these dimensions, and no pixels."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+async def test_hostile_multipart_files_and_fields_are_never_a_server_error(
+    pg: Injector, settings: Settings, stage: Stage
+) -> None:
+    """The studio's upload forms (subtitles, an audio track, the cover) read a file and text fields from
+    a multipart body: hostile files, hostile fields beside a plausible file, and a field sent twice."""
+    vtt = b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n"
+    files = [
+        b"",
+        b"\x00" * 100,
+        b"\xff\xfe\xfd garbage",
+        b"WEBVTT\n\n99999999999999999999:00:00.000 --> 1e309\nx\n",
+        b"WEBVTT\n\n-0:00.000 --> \xef\xbc\x99:00.000\nx\n",
+        b"1\n00:00:00,000 --> 00:00:01,000\n" + b"a\x00b" * 3000 + b"\n",
+        b"WEBVTT\n\n" + b"00:00.000 --> 00:01.000\n" + b"x" * 10_000 + b"\n",
+        png_header(100_000, 100_000),
+        png_header(0, 0),
+        png_header(2**31 - 1, 1),
+        b"\xff\xd8\xff\xe0 truncated jpeg",
+    ]
+    routes = {
+        "subtitles": ("language", "label"),
+        "audio": ("language", "name"),
+        "cover": (),
+    }
+    failures = []
+    transport = httpx.ASGITransport(app=await app_for(pg, settings), client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        client.cookies.set(SESSION_COOKIE, await session_token(pg, stage.creator))
+        client.headers["hx-request"] = "true"  # the panel answers htmx with the error inline (a plain post: 303)
+        await csrf_token(client, "/login")
+        for kind, fields in routes.items():
+            url = f"/studio/videos/{stage.video_id}/{kind}"
+            plausible_fields = {"language": "fr", "label": "Français", "name": "Commentary"}
+            cases: list[tuple[str, dict[str, Any]]] = [
+                (f"file {content[:30]!r}", {"files": {"file": ("x.vtt", content)}, "data": plausible_fields})
+                for content in files
+            ]
+            # each hostile field beside a language not added yet (a language is added once, then a 409)
+            languages = iter(["de", "es", "it", "pt", "nl", "sv", "pl", "ja", "ko", "zh", "da", "fi", "no", "cs"] * 2)
+            cases += [
+                (
+                    f"{field}={value[:20]!r}",
+                    {
+                        "files": {"file": ("x.vtt", vtt)},
+                        "data": {**plausible_fields, "language": next(languages), field: value},
+                    },
+                )
+                for field in fields
+                for value in SINGLE
+            ]
+            cases.append(("file twice", {"files": [("file", ("a.vtt", vtt)), ("file", ("b.vtt", vtt))]}))
+            cases.append(
+                ("fields twice", {"files": [("file", ("a.vtt", vtt)), *((f, (None, "en")) for f in fields * 2)]})
+            )
+            for what, kwargs in cases:
+                response = await send(client, "POST", url, **kwargs)
+                if isinstance(response, str) or response.status_code >= 500:
+                    failures.append(f"POST {url} [{what}] -> {response}")
+    assert failures == [], "\n".join(failures)
