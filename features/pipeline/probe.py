@@ -7,6 +7,7 @@ readable, and reports the facts as a `SourceInfo` — or raises `ProbeError` say
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 from pathlib import Path
 
@@ -269,3 +270,69 @@ def probe_audio(path: Path) -> AudioStream:
         if decoded is None:
             raise ProbeError("This audio is damaged: it has no sound frames.")
         return _audio_stream(0, stream)
+
+
+# -- still images (a video's cover) ------------------------------------------------------------------
+
+COVER_MAX_SIDE = 8_000  # pixels: a cover larger than this on either side is refused before decoding
+COVER_MAX_PIXELS = 40_000_000
+
+
+class UnreadableImage(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+_DAMAGED = "This image cannot be read: it may be damaged or cut short."
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...): they carry the picture's size.
+_JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as a PNG's IHDR or a JPEG's start-of-frame declares them, read without decoding."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            return None
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    at = 2  # after the JPEG's start-of-image marker
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker in _JPEG_FRAME_MARKERS:
+            if at + 9 > len(data):
+                return None
+            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        if length < 2:
+            return None
+        at += 2 + length
+    return None
+
+
+def read_image(data: bytes) -> tuple[int, int]:
+    """The (width, height) of a JPEG or PNG picture, proven by decoding it; raises UnreadableImage
+    saying why not. The size the file declares is checked first, so a small file claiming a huge
+    picture (a decompression bomb) is refused without being decoded."""
+    declared = _declared_size(data)
+    if declared is None or 0 in declared:
+        raise UnreadableImage(_DAMAGED)
+    width, height = declared
+    if max(width, height) > COVER_MAX_SIDE or width * height > COVER_MAX_PIXELS:
+        raise UnreadableImage(
+            f"This image is {width:,} × {height:,} pixels: a cover may be at most {COVER_MAX_SIDE:,} pixels on a side."
+        )
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            for frame in container.decode(video=0):
+                return frame.width, frame.height
+    except (av.error.FFmpegError, ValueError, IndexError) as error:
+        raise UnreadableImage(_DAMAGED) from error
+    raise UnreadableImage(_DAMAGED)

@@ -267,6 +267,11 @@ class Transcoder(Protocol):
         """The bytes of a small published file (the fallback cover), or None if it is not there."""
         ...
 
+    async def check_image(self, data: bytes) -> None:
+        """Raise InvalidCover (with the reason) unless `data` is a JPEG or PNG picture that decodes, of a
+        size a cover may have (a file declaring a huge picture is refused before it is decoded)."""
+        ...
+
     async def check_subtitle(self, data: bytes) -> None:
         """Raise InvalidSubtitle (with the reason) unless the pipeline can turn the subtitle file `data`
         into WebVTT: the same judgement it makes when it converts the file with the video."""

@@ -26,11 +26,12 @@ from features.pipeline.ports import ProgressCallback
 from features.pipeline.service import TranscodeService
 from features.studio.service import StudioService
 from tests.conftest import app_client
+from tests.support.images import tiny_png
 from tests.support.videos import person, price_and_publish, session_token, transcode_video
 from tests.support.web import csrf_token
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+PNG = tiny_png()
 
 
 def make_black_blurred_sharp(path: Path) -> Path:

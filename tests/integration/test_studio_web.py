@@ -16,6 +16,7 @@ from core.settings import Settings
 from core.storage import BlobStorage
 from features.studio.service import StudioService
 from tests.conftest import app_client
+from tests.support.images import png_header, tiny_png
 from tests.support.media import make_clip, make_tone
 from tests.support.studio import TUS, create_upload, create_video, sign_up_creator, tus_headers
 from tests.support.web import post_form, sign_up
@@ -271,7 +272,18 @@ async def test_subtitles_and_a_cover_are_checked_and_attached(client: httpx.Asyn
     )
     assert gif.status_code == 422
     assert "JPEG or PNG" in gif.text
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    for damaged, says in (
+        (png_header(640, 360), "cannot be read"),  # a header without its pixels
+        (tiny_png()[:60], "cannot be read"),  # cut short
+        (png_header(100_000, 100_000) + tiny_png()[33:], "at most 8,000 pixels"),  # refused before decoding
+    ):
+        refused = await client.post(
+            f"/studio/videos/{video.id}/cover", files={"file": ("x.png", damaged, "image/png")}, headers=headers
+        )
+        assert refused.status_code == 422
+        assert says in refused.text
+    assert (await client.get(f"/studio/videos/{video.id}/cover")).status_code == 404  # none was kept
+    png = tiny_png()
     ok = await client.post(
         f"/studio/videos/{video.id}/cover", files={"file": ("x.png", png, "image/png")}, headers=headers
     )

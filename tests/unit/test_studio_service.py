@@ -30,6 +30,7 @@ from features.studio.model import (
     VideoState,
 )
 from features.studio.service import FLUSH_BYTES, StudioService
+from tests.support.images import tiny_png
 
 HD = SourceMeta(12.0, 1280, 720, "h264", "aac", 2_000_000, 25.0, True, 0, "mov,mp4")
 
@@ -309,7 +310,7 @@ async def test_the_cover_is_the_creators_image_or_else_the_pipelines_frame(studi
     owner = uuid7()
     video = await studio.create_video(owner, "Covered")
     assert await studio.cover(video) is None
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 20
+    png = tiny_png()
     video = await studio.set_cover(owner, video.id, png)
     assert await studio.cover(video) == (png, "image/png")
     other = await upload_file(studio, owner, await studio.create_video(owner, "Frame"), fake_media(HD))

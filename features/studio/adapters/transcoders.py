@@ -17,10 +17,12 @@ from features.pipeline.added_audio import AudioTrackError
 from features.pipeline.model import ContentNotFound, ContentStoreError, ProbeError, TranscodeRequest, TranscodeResult
 from features.pipeline.model import SubtitleSource as PipelineSubtitle
 from features.pipeline.ports import FfmpegFailed
+from features.pipeline.probe import UnreadableImage, read_image
 from features.pipeline.service import TranscodeService
 from features.pipeline.subtitles import SubtitleError, decode_text, to_webvtt
 from features.studio.model import (
     InvalidAudioTrack,
+    InvalidCover,
     InvalidSubtitle,
     SourceMeta,
     Transcoded,
@@ -104,6 +106,9 @@ class PipelineTranscoder:
     async def discard(self, run_id: str) -> None:
         await self.service.discard(run_id)
 
+    async def check_image(self, data: bytes) -> None:
+        await _check_image(data)
+
     async def check_subtitle(self, data: bytes) -> None:
         try:
             self.service.check_subtitle(data)
@@ -137,6 +142,13 @@ class PipelineTranscoder:
             with contextlib.suppress(ContentNotFound):
                 published += await self.service.published_size(cid)
         return AddedAudio(added.manifest, added.master_playlist_cid, added.track, published)
+
+
+async def _check_image(data: bytes) -> None:
+    try:
+        await asyncio.to_thread(read_image, data)  # decoding is CPU work: off the event loop
+    except UnreadableImage as error:
+        raise InvalidCover(error.message) from error
 
 
 FAKE_MEDIA_MAGIC = b"HYPHA-FAKE-MEDIA\n"
@@ -260,6 +272,10 @@ class MemoryTranscoder:
     async def discard(self, run_id: str) -> None:
         await self.forget(run_id)
         self.discarded.append(run_id)
+
+    async def check_image(self, data: bytes) -> None:
+        """The pipeline's own judgement (PyAV in this process, as the real one)."""
+        await _check_image(data)
 
     async def check_subtitle(self, data: bytes) -> None:
         """The pipeline's own judgement (pure text work, no ffmpeg)."""

@@ -233,8 +233,10 @@ class VideoUseCases(StudioBase):
         return video
 
     async def set_cover(self, owner_id: UUID, video_id: UUID, data: bytes) -> Video:
-        """Use a JPEG or PNG (judged by its first bytes) as the video's cover. Raises InvalidCover."""
+        """Use a JPEG or PNG (judged by its first bytes, then decoded) as the video's cover. Raises
+        InvalidCover saying why not."""
         content_type = cover_type(data)
+        await self.transcoder.check_image(data)
         key = f"covers/{video_id}"
         async with self.uow.atomic():
             video = await self._owned_for_update(owner_id, video_id)
