@@ -51,13 +51,15 @@ DECLARE
     sale record;
     counted record;
 BEGIN
+    -- The result is the one row of the OUT columns (NULL until set): RETURN NEXT hands it over.
+    status := 'general';
     IF p_rate_key IS NOT NULL THEN
         SELECT * INTO counted FROM rate_limit_hit(p_rate_key, p_rate_now, p_rate_window);
         IF counted.hits > p_rate_limit THEN
-            RETURN QUERY SELECT 'throttled'::text, NULL::text, NULL::uuid, NULL::bigint, NULL::videos,
-                NULL::uuid, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::integer,
-                NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::text, NULL::timestamptz, NULL::timestamptz,
-                NULL::timestamptz, NULL::integer, NULL::timestamptz, counted.hits, counted.window_start;
+            status := 'throttled';
+            rate_hits := counted.hits;
+            rate_window_start := counted.window_start;
+            RETURN NEXT;
             RETURN;
         END IF;
     END IF;
@@ -66,10 +68,7 @@ BEGIN
     SELECT * INTO video FROM videos WHERE public_id = p_public_id FOR SHARE;
     IF NOT FOUND OR video.state <> 'published' OR video.taken_down_reason IS NOT NULL OR video.owner_suspended
        OR video.owner_id = p_viewer OR p_points <= 0 OR p_fee < 0 OR p_fee > p_points THEN
-        RETURN QUERY SELECT 'general'::text, NULL::text, NULL::uuid, NULL::bigint, NULL::videos,
-            NULL::uuid, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::integer,
-            NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::text, NULL::timestamptz, NULL::timestamptz,
-            NULL::timestamptz, NULL::integer, NULL::timestamptz, NULL::integer, NULL::timestamptz;
+        RETURN NEXT;
         RETURN;
     END IF;
 
@@ -84,10 +83,7 @@ BEGIN
        OR EXISTS (SELECT 1 FROM unlocks u WHERE u.viewer_id = p_viewer AND u.idempotency_key = p_key)
        OR EXISTS (SELECT 1 FROM entitlements e WHERE e.viewer_id = p_viewer AND e.video_id = video.id
                   AND (e.expires_at IS NULL OR e.expires_at > p_now)) THEN
-        RETURN QUERY SELECT 'general'::text, NULL::text, NULL::uuid, NULL::bigint, NULL::videos,
-            NULL::uuid, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::integer,
-            NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::text, NULL::timestamptz, NULL::timestamptz,
-            NULL::timestamptz, NULL::integer, NULL::timestamptz, NULL::integer, NULL::timestamptz;
+        RETURN NEXT;
         RETURN;
     END IF;
 
@@ -109,20 +105,34 @@ BEGIN
         p_channel);
 
     IF sale.status = 'insufficient' THEN
-        RETURN QUERY SELECT sale.status, sale.account_kind, sale.account_owner, sale.shortfall, NULL::videos,
-            NULL::uuid, NULL::boolean, NULL::integer, NULL::integer, NULL::integer, NULL::integer,
-            NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::text, NULL::timestamptz, NULL::timestamptz,
-            NULL::timestamptz, NULL::integer, NULL::timestamptz, NULL::integer, NULL::timestamptz;
+        status := sale.status;
+        account_kind := sale.account_kind;
+        account_owner := sale.account_owner;
+        shortfall := sale.shortfall;
+        RETURN NEXT;
         RETURN;
     END IF;
     IF sale.status <> 'posted' THEN
         RAISE EXCEPTION 'unlock_click: %, the general path decides', sale.status USING ERRCODE = 'HU001';
     END IF;
 
-    RETURN QUERY SELECT 'posted'::text, NULL::text, NULL::uuid, NULL::bigint, video,
-        pricing.video_id, pricing.free, pricing.rent_day_points, pricing.rent_month_points,
-        pricing.lifetime_points, pricing.preview_seconds, pricing.updated_at,
-        sale.e_viewer_id, sale.e_video_id, sale.e_offer, sale.e_expires_at, sale.e_granted_at, sale.e_updated_at,
-        sale.e_waiting_seconds, sale.e_started_at, NULL::integer, NULL::timestamptz;
+    status := 'posted';
+    v := video;
+    p_video_id := pricing.video_id;
+    p_free := pricing.free;
+    p_rent_day_points := pricing.rent_day_points;
+    p_rent_month_points := pricing.rent_month_points;
+    p_lifetime_points := pricing.lifetime_points;
+    p_preview_seconds := pricing.preview_seconds;
+    p_updated_at := pricing.updated_at;
+    e_viewer_id := sale.e_viewer_id;
+    e_video_id := sale.e_video_id;
+    e_offer := sale.e_offer;
+    e_expires_at := sale.e_expires_at;
+    e_granted_at := sale.e_granted_at;
+    e_updated_at := sale.e_updated_at;
+    e_waiting_seconds := sale.e_waiting_seconds;
+    e_started_at := sale.e_started_at;
+    RETURN NEXT;
 END
 $$;

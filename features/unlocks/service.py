@@ -332,8 +332,6 @@ class UnlockService:
             if unlock.created_at < since and not await self._waits_for_first_play(unlock, now):
                 continue
             key = takedown_refund_key(unlock)
-            if await self._refunded(unlock):  # by an earlier take-down, or when its creator closed
-                continue
             # The creator's share goes back through platform revenue, which then pays the whole price
             # into the wallet: the buyer's statement shows one line for the whole refund.
             creator_share = unlock.points - unlock.fee
@@ -344,8 +342,8 @@ class UnlockService:
             legs.append(Leg(revenue, AccountRef.wallet(unlock.viewer_id), unlock.points))
             metadata = {"video_id": str(video.id), "unlock_id": str(unlock.id), "memo": video.title, "reason": reason}
             async with self.uow.atomic():
-                # Decided again under the purchase's lock: the creator's account closure may be refunding
-                # this purchase at this moment (refund_running_rentals takes the same lock).
+                # Decided under the purchase's lock: an earlier take-down or the creator's account closure
+                # refunded it, or is refunding it at this moment (refund_running_rentals takes the lock).
                 await self.unlocks.lock_purchases([(unlock.viewer_id, unlock.video_id)])
                 if await self._refunded(unlock):
                     continue
