@@ -766,6 +766,22 @@ subscriber for): server CPU per unlock 1,000 → 805–934 µs, real/raw 58–64
 real/raw 64–69 % and PostgreSQL ×1.54–1.66 against 58–64 % and ×1.67–1.85 with them (22:06 UTC): the \
 ceiling of announcing the events after the money commit is ≈ 5 points. The video read without FOR \
 SHARE: no difference outside the noise (22:01 UTC).
+- **Where the gap is, by concurrency and by part** (2026-12-05, a harness driving the same two servers \
+with wrk, 6 s rounds, no fee, load 1–4; measurements, not candidates): with one connection the real click \
+is 90–92 % of raw's throughput and uses ×1.11–1.12 its server CPU; with 4 connections 44–77 %, with 16 \
+52–69 %. Raw's server CPU per unlock falls from ≈ 735 µs at one connection to ≈ 500 µs at 16 (its event \
+loop serves several requests per turn); the real server's stays at ≈ 760–880 µs. pg_stat_activity \
+sampled every 5 ms during a real run at 16 connections: about half of the busy backends wait on \
+`Lock:object`, the lock NOTIFY takes at commit and holds through the commit's WAL flush (clicks that \
+notify commit one at a time), then `Lock:transactionid` (row locks held meanwhile, such as a creator's \
+earnings) and WALSync; raw's backends mostly wait for their client (idle in transaction) and share \
+their WAL flushes. Removing the NOTIFYs, the event_log rows, the abuse counter, the click's checks and \
+FOR SHARE, one at a time: no change outside the round-to-round noise (real/raw 43–71 % whichever was \
+removed); all of them at once: PostgreSQL 723–811 µs per click (raw 500–560 µs), the server's CPU \
+unchanged. With the whole sale removed (the function answering "posted" and writing nothing): the \
+server still used 806–816 µs per click against raw's 514–614 µs. So the server's gap is the web app's \
+own work per request (the floor below, the panel's render, the session and CSRF), not waiting on the \
+database; and the database's gap is spread over the click's writes, with no single one to remove.
 
 A/B of the whole real app before (commit 0585c14) and after, on one database, alternating 6 s wrk rounds \
 (16 viewers, no fee; load 9.6–10.5): server CPU per unlock 2.82–3.26 → 2.44–2.53 ms (median ×0.85), \
