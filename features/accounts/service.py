@@ -538,8 +538,8 @@ class AccountService:
             raise InvalidInput("That is already your e-mail address.")
         await self._count_verification_mail(user.id)  # each change mails a link: same limit as resending
         old = user
-        changed = replace(user, email=new_email, email_verified_at=None)
         now = self.clock.now()
+        changed = replace(user, email=new_email, email_verified_at=None, email_since=now)
         async with self.uow.atomic():
             await self.users.save(changed)  # EmailTaken when another account has it
             await self._principal_changed(user.id)
