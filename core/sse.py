@@ -40,6 +40,7 @@ from litestar.types import Receive, Scope, Send
 from core.errors import TooManyRequests
 from core.events import REPLAY_LIMIT, Event, EventBus, Subscription
 from core.numbers import whole_or_none
+from core.ratelimit import address_key
 
 Renderer = Callable[[Event], Awaitable[str | None]]
 KEEPALIVE_SECONDS = 15.0
@@ -340,7 +341,7 @@ def client_key(request: Request[Any, Any, Any]) -> str:
     token = request.scope.get("state", {}).get("session_token")
     if token:
         return "session:" + hashlib.sha256(str(token).encode()).hexdigest()[:32]
-    return "address:" + (request.client.host if request.client else "unknown")
+    return "address:" + address_key(request.client.host if request.client else "unknown")
 
 
 def end_open_streams() -> int:

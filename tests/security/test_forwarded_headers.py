@@ -1,5 +1,5 @@
 """A client cannot choose the address the per-address limits count: `X-Forwarded-For` is believed only
-from the proxies FORWARDED_ALLOW_IPS names.
+from the proxies FORWARDED_ALLOW_IPS names, and an IPv6 client is counted by its /64 network.
 
 Found by probing `hypha up` (http://127.0.0.1:8000, no proxy in front): uvicorn believed
 `X-Forwarded-For` from 127.0.0.1 by default, so a client on the machine got a fresh address with every
@@ -21,6 +21,7 @@ from injector import Injector
 from core.server import Server, web_config
 from core.settings import Settings
 from features.bootstrap import create_app, features_for
+from tests.security.test_sessions_and_headers import attempt, browser
 from tests.support.live import free_port
 
 
@@ -81,3 +82,17 @@ async def test_a_named_proxy_is_believed(pg: Injector, settings: Settings) -> No
         another_client = await failed_logins(base_url, ["203.0.113.6"])
     assert one_client == [422] * limit + [429]
     assert another_client == [422]  # the proxy's clients are counted apart, by the address it passed on
+
+
+async def test_an_ipv6_client_cannot_pick_a_fresh_address_from_its_own_network(
+    pg: Injector, settings: Settings
+) -> None:
+    # One subscriber is handed a whole /64 (2^64 addresses): per-address limits count the /64.
+    limit = settings.login_attempts_per_ip
+    statuses = []
+    for n in range(limit + 2):
+        async with browser(pg, settings, f"2001:db8:5:7::{n + 1:x}") as client:
+            statuses.append((await attempt(client, f"nobody{n}@example.com")).status_code)
+    assert statuses == [422] * limit + [429] * 2
+    async with browser(pg, settings, "2001:db8:5:8::1") as neighbour:  # the next /64 is someone else
+        assert (await attempt(neighbour, "nobody@example.com")).status_code == 422
