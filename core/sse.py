@@ -43,6 +43,13 @@ from core.numbers import whole_or_none
 from core.ratelimit import address_key
 
 Renderer = Callable[[Event], Awaitable[str | None]]
+
+
+class EndStream(Exception):
+    """Raised by a renderer to end its stream quietly: what the stream stood for is over (its session
+    ended). The browser's EventSource reconnects, and the new request is judged afresh."""
+
+
 KEEPALIVE_SECONDS = 15.0
 log = logging.getLogger(__name__)
 MAX_EVENTS_PER_WRITE = 64
@@ -265,6 +272,9 @@ class StreamPump:
                 body = b"".join(chunks)
                 if body and (self.write is None or not self.write(body)):
                     await self.send({"type": "http.response.body", "body": body, "more_body": True})
+        except EndStream:
+            self.queue.clear()
+            self.subscription.close()
         except Exception:
             log.exception("event stream failed; closing it")
             self.subscription.close()
