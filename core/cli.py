@@ -142,6 +142,11 @@ def cmd_web(args: argparse.Namespace, composition: Composition) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings, features=composition.features_for(settings))
+    if settings.secure_cookies and not settings.forwarded_allow_ips:
+        log.warning(
+            "FORWARDED_ALLOW_IPS is unset: X-Forwarded-For is believed from nobody, so behind a reverse proxy "
+            "every client has the proxy's address for the per-address limits; set it to the proxy's address"
+        )
     config = web_config(app, settings, host, port)
     Server(config).run()
 
