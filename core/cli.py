@@ -135,29 +135,19 @@ def cmd_migrate(_args: argparse.Namespace, _composition: Composition) -> None:
 
 
 def cmd_web(args: argparse.Namespace, composition: Composition) -> None:
-    import uvicorn
-
     from core.app import create_app
-    from core.server import Server
+    from core.server import Server, web_config
 
     settings = _role_settings(composition)
     host = args.host or settings.host
     port = args.port or settings.port
     app = create_app(settings, features=composition.features_for(settings))
-    # uvicorn's own limits, stated rather than left to its defaults: idle keep-alive connections close
-    # after 5 s, and one request head (line + headers) may not exceed 16 KiB (h11 answers 400/431). It
-    # has no timeout for a head that arrives slowly: the reverse proxy must cut those (docs/scaling.md,
-    # deploy/nginx.conf).
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        access_log=False,
-        timeout_keep_alive=5,
-        h11_max_incomplete_event_size=16 * 1024,
-    )
+    if settings.secure_cookies and not settings.forwarded_allow_ips:
+        log.warning(
+            "FORWARDED_ALLOW_IPS is unset: X-Forwarded-For is believed from nobody, so behind a reverse proxy "
+            "every client has the proxy's address for the per-address limits; set it to the proxy's address"
+        )
+    config = web_config(app, settings, host, port)
     Server(config).run()
 
 

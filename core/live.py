@@ -29,8 +29,8 @@ from core.di import get_port
 from core.eventlog import CursorStore, EventLog, Retention, prune_event_log
 from core.events import Event, EventBus, LivePart
 from core.feature import CronSpec, Feature
-from core.sse import EventStream, sse_response
-from core.web import inject
+from core.sse import EndStream, EventStream, sse_response
+from core.web import SessionResolver, inject
 from core.worker import injector_from
 
 # The URL browsers and reference clients have used since the studio page held the stream; every live
@@ -69,16 +69,27 @@ class Declarations(Module):
 @get(LIVE_PATH, guards=[login_required], dependencies={"bus": inject(EventBus)})
 async def live_events(request: Request[Any, Any, Any], bus: NamedDependency[Any]) -> EventStream:
     """The viewer's live parts, re-rendered whenever an event of their topic arrives — all on this
-    one connection. `bus` is an EventBus (Litestar cannot check a Protocol at run time)."""
+    one connection. `bus` is an EventBus (Litestar cannot check a Protocol at run time).
+
+    The stream lives no longer than its session: before each event is rendered the session is looked
+    up again, and once it has ended (a log-out elsewhere, a password change or reset, a suspension, a
+    deletion) or stands for someone else, the stream ends instead, carrying nothing more. A browser
+    whose session was only rotated (a new password, becoming a creator) reconnects with its new cookie
+    and resumes from Last-Event-ID."""
     principal = current_principal(request)
     assert principal is not None  # the guard let the request through
     me = principal.id
+    token = request.auth
+    resolve: SessionResolver = request.app.state.session_resolver
     engine = request.app.template_engine
     assert engine is not None
     injector: Injector = request.app.state.injector
     parts = injector.get(LiveParts).resolve(injector)
 
     async def render(event: Event) -> str | None:
+        current = await resolve(token) if token else None
+        if current is None or current.id != me:
+            raise EndStream()
         html = [
             engine.get_template(fragment.template).render(**fragment.context, oob=True, request=request)
             for part in parts

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from core.clock import Clock
+
+IPV6_NETWORK_PREFIX = 64  # the block one subscriber (a home, a phone, a server) is normally handed
+
+
+def address_key(ip: str) -> str:
+    """The client a per-address limit counts, for an address as uvicorn reports it: an IPv4 address as
+    it is (an IPv4-mapped IPv6 address as its IPv4 address), an IPv6 address as its /64 network —
+    a subscriber holds a whole /64 and could use a fresh address for every request. Anything that is
+    not an address (a test client's name, "unknown") is kept as it is."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_NETWORK_PREFIX), strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True)

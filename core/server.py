@@ -29,6 +29,7 @@ from typing import Any
 
 import uvicorn
 
+from core.settings import Settings
 from core.sse import end_open_streams, keep_server_send
 
 # Python's default is 700 allocations; measured under wrk on the unlock (16 connections): the collector's
@@ -135,6 +136,33 @@ def head_with_body_protocol() -> type[asyncio.Protocol] | None:
             self.transport = HeadWithBodyTransport(transport, self.loop)
 
     return HeadWithBodyProtocol
+
+
+def web_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """How `hypha web` (and so `hypha up`) serves `app`.
+
+    uvicorn's own limits, stated rather than left to its defaults: idle keep-alive connections close
+    after 5 s, and one request head (line + headers) may not exceed 16 KiB (h11 answers 400/431). It
+    has no timeout for a head that arrives slowly: the reverse proxy must cut those (docs/scaling.md,
+    deploy/nginx.conf).
+
+    `X-Forwarded-For` / `X-Forwarded-Proto` are believed only from the proxies FORWARDED_ALLOW_IPS
+    names. Left to itself uvicorn believes them from 127.0.0.1, so any client on the machine (or any
+    proxy there that passes the header on) could claim a fresh address per request and step around
+    every per-address limit: log-in, sign-up, password reset, the views and device cookies of visitors.
+    """
+    trusted = settings.forwarded_allow_ips.strip()
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or "",
+        access_log=False,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
 
 
 class Server(uvicorn.Server):

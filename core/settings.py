@@ -6,6 +6,7 @@ names the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -54,6 +55,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     sse_streams_per_session: int = 6  # live event streams one session may hold per web process
     metrics_token: str = ""  # empty: /metrics is off (404); set: a scraper sends `Authorization: Bearer <token>`
+    # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the web server believes: addresses or
+    # networks, comma-separated (e.g. "127.0.0.1" for a proxy on the same machine), or "*". Empty: nobody's
+    # (the TCP peer is the client), so a client that reaches the server directly cannot pick its address.
+    forwarded_allow_ips: str = ""
     db_pool_min: int = 2
     db_pool_max: int = 10
     worker_concurrency: int = 2
@@ -170,6 +175,10 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("SSE_STREAMS_PER_SESSION must be between 1 and 1000")
     if s.metrics_token and (len(s.metrics_token) < 16 or not _visible_ascii(s.metrics_token)):
         problems.append("METRICS_TOKEN must be at least 16 visible ASCII characters (no spaces)")
+    if not _trusted_proxies(s.forwarded_allow_ips):
+        problems.append(
+            "FORWARDED_ALLOW_IPS must be empty, '*', or comma-separated IP addresses or networks (e.g. 127.0.0.1)"
+        )
     if s.db_pool_min < 1 or s.db_pool_max < s.db_pool_min:
         problems.append("DB_POOL_MIN must be >= 1 and DB_POOL_MAX >= DB_POOL_MIN")
     if s.payout_gateway not in ("sandbox", "stripe"):
@@ -241,6 +250,18 @@ def startup_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def _trusted_proxies(value: str) -> bool:
+    """Whether FORWARDED_ALLOW_IPS is empty, "*", or a comma-separated list of addresses or networks."""
+    if value.strip() in ("", "*"):
+        return True
+    try:
+        for item in value.split(","):
+            ipaddress.ip_network(item.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def _plain_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return (
@@ -281,6 +302,11 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(
             "KEY_ENCRYPTION_KEY is unset: the videos' keys are sealed with a key derived from SECRET_KEY; keep a "
             "separate one in a secret store"
+        )
+    if not s.forwarded_allow_ips:
+        problems.append(
+            "FORWARDED_ALLOW_IPS is unset: behind a reverse proxy every client has the proxy's address, so the "
+            "per-address limits (log-in, sign-up, reset) count everyone together; name the proxy's address"
         )
     if not s.smtp_host:
         problems.append("SMTP_HOST is unset: mail (e-mail verification, password resets) stays in the /outbox page")

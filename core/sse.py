@@ -40,8 +40,16 @@ from litestar.types import Receive, Scope, Send
 from core.errors import TooManyRequests
 from core.events import REPLAY_LIMIT, Event, EventBus, Subscription
 from core.numbers import whole_or_none
+from core.ratelimit import address_key
 
 Renderer = Callable[[Event], Awaitable[str | None]]
+
+
+class EndStream(Exception):
+    """Raised by a renderer to end its stream quietly: what the stream stood for is over (its session
+    ended). The browser's EventSource reconnects, and the new request is judged afresh."""
+
+
 KEEPALIVE_SECONDS = 15.0
 log = logging.getLogger(__name__)
 MAX_EVENTS_PER_WRITE = 64
@@ -264,6 +272,9 @@ class StreamPump:
                 body = b"".join(chunks)
                 if body and (self.write is None or not self.write(body)):
                     await self.send({"type": "http.response.body", "body": body, "more_body": True})
+        except EndStream:
+            self.queue.clear()
+            self.subscription.close()
         except Exception:
             log.exception("event stream failed; closing it")
             self.subscription.close()
@@ -340,7 +351,7 @@ def client_key(request: Request[Any, Any, Any]) -> str:
     token = request.scope.get("state", {}).get("session_token")
     if token:
         return "session:" + hashlib.sha256(str(token).encode()).hexdigest()[:32]
-    return "address:" + (request.client.host if request.client else "unknown")
+    return "address:" + address_key(request.client.host if request.client else "unknown")
 
 
 def end_open_streams() -> int:

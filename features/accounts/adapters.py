@@ -40,6 +40,7 @@ def _user(row: Any) -> User:
         email_verified_at=row["email_verified_at"],
         suspended_at=row["suspended_at"],
         suspension_reason=row["suspension_reason"],
+        email_since=row["email_since"],
     )
 
 
@@ -82,6 +83,7 @@ class PiccoloUserRepository:
                     is_staff=user.is_staff,
                     created_at=user.created_at,
                     email_verified_at=user.email_verified_at,
+                    email_since=user.email_since,
                 )
             )
         except asyncpg.UniqueViolationError as error:
@@ -102,6 +104,7 @@ class PiccoloUserRepository:
                     UserTable.email: user.email,
                     UserTable.email_normalized: user.email_normalized,
                     UserTable.email_verified_at: user.email_verified_at,
+                    UserTable.email_since: user.email_since,
                     UserTable.display_name: user.display_name,
                     UserTable.password_hash: user.password_hash,
                     UserTable.is_creator: user.is_creator,

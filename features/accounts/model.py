@@ -125,6 +125,13 @@ class User:
     email_verified_at: datetime | None = None
     suspended_at: datetime | None = None
     suspension_reason: str = ""
+    email_since: datetime | None = None  # when the account took its current address (None: at sign-up)
+
+    @property
+    def address_since(self) -> datetime:
+        """Since when the account has had its current address: mail kept for the address before then
+        was someone else's (an address an e-mail change freed can be taken by another account)."""
+        return self.email_since or self.created_at
 
     @property
     def suspended(self) -> bool:

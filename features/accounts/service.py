@@ -17,7 +17,7 @@ from core.errors import InvalidInput
 from core.events import Event, EventBus, Subscription
 from core.identity import Principal
 from core.ids import uuid7
-from core.ratelimit import RateLimiter
+from core.ratelimit import RateLimiter, address_key
 from core.text import one_line
 from core.uow import UnitOfWork
 from features.accounts.model import (
@@ -189,7 +189,9 @@ class AccountService:
         email = check_email(email)
         check_password(password, email)
         if ip is not None:
-            allowance = await self.limiter.hit(f"signup:ip:{ip}", self.policy.signups_per_ip_per_hour, 3600)
+            allowance = await self.limiter.hit(
+                f"signup:ip:{address_key(ip)}", self.policy.signups_per_ip_per_hour, 3600
+            )
             if not allowance.allowed:
                 minutes = max(1, (allowance.retry_after + 59) // 60)
                 raise SignupThrottled(
@@ -229,7 +231,7 @@ class AccountService:
         """
         policy = self.policy
         email_key = login_email_key(email)
-        by_ip = await self.limiter.hit(f"login:ip:{ip}", policy.attempts_per_ip, policy.window_seconds)
+        by_ip = await self.limiter.hit(f"login:ip:{address_key(ip)}", policy.attempts_per_ip, policy.window_seconds)
         if not by_ip.allowed:
             raise _throttled(by_ip.retry_after)
         by_email = await self.limiter.hit(email_key, policy.attempts_per_email, policy.window_seconds)
@@ -538,8 +540,8 @@ class AccountService:
             raise InvalidInput("That is already your e-mail address.")
         await self._count_verification_mail(user.id)  # each change mails a link: same limit as resending
         old = user
-        changed = replace(user, email=new_email, email_verified_at=None)
         now = self.clock.now()
+        changed = replace(user, email=new_email, email_verified_at=None, email_since=now)
         async with self.uow.atomic():
             await self.users.save(changed)  # EmailTaken when another account has it
             await self._principal_changed(user.id)
@@ -584,7 +586,9 @@ class AccountService:
         (whatever the addresses). Uses none of the log-in limits: a reset stays possible while
         log-in is throttled for the address."""
         policy = self.policy
-        by_ip = await self.limiter.hit(f"reset:ip:{ip}", policy.reset_requests_per_ip, policy.window_seconds)
+        by_ip = await self.limiter.hit(
+            f"reset:ip:{address_key(ip)}", policy.reset_requests_per_ip, policy.window_seconds
+        )
         if not by_ip.allowed:
             raise ResendThrottled(
                 "Too many reset requests from your network. Please wait a few minutes and try again.",

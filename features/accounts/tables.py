@@ -18,6 +18,7 @@ class UserTable(Table, tablename="users"):
     email_verified_at = Timestamptz(null=True, default=None)
     suspended_at = Timestamptz(null=True, default=None)
     suspension_reason = Text(default="")
+    email_since = Timestamptz(null=True, default=None)  # when it took its address; None: at sign-up
 
 
 class SessionTable(Table, tablename="sessions"):

@@ -136,10 +136,12 @@ def _stored_mail(row: Any) -> StoredMail:
 
 class PostgresOutbox:
     """Keeps mail in the `outbox_mail` table instead of sending it (local use, the default without
-    SMTP). Inside a transaction the stored mail commits or rolls back with it."""
+    SMTP). Inside a transaction the stored mail commits or rolls back with it. Each mail is stamped
+    with the application's clock, the one accounts are stamped with (the outbox page compares them)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
+        self.clock = clock or SystemClock()
 
     async def send(self, message: EmailMessage) -> None:
         check_message(message)
@@ -150,10 +152,11 @@ class PostgresOutbox:
                 subject=message.subject,
                 text_body=message.text,
                 html_body=message.html,
+                created_at=self.clock.now(),
             )
         )
 
-    async def page(self, recipient: str | None, page: int, per_page: int) -> MailPage:
+    async def page(self, recipient: str | None, page: int, per_page: int, since: datetime | None = None) -> MailPage:
         page = max(1, page)
         query = (
             OutboxMailTable.select()
@@ -163,6 +166,8 @@ class PostgresOutbox:
         )
         if recipient is not None:
             query = query.where(OutboxMailTable.to_normalized == recipient.strip().lower())
+        if since is not None:
+            query = query.where(OutboxMailTable.created_at >= since)
         rows = await query
         mails = [_stored_mail(row) for row in rows[:per_page]]
         return MailPage(mails, page, has_next=len(rows) > per_page)
@@ -217,10 +222,14 @@ class MemoryOutbox:
         number = len(self.mails) + 1
         self.mails.append(StoredMail(number, message.to, message.subject, message.text, message.html, self.clock.now()))
 
-    async def page(self, recipient: str | None, page: int, per_page: int) -> MailPage:
+    async def page(self, recipient: str | None, page: int, per_page: int, since: datetime | None = None) -> MailPage:
         page = max(1, page)
         wanted = recipient.strip().lower() if recipient is not None else None
-        mails = [m for m in reversed(self.mails) if wanted is None or m.to.strip().lower() == wanted]
+        mails = [
+            m
+            for m in reversed(self.mails)
+            if (wanted is None or m.to.strip().lower() == wanted) and (since is None or m.created_at >= since)
+        ]
         start = (page - 1) * per_page
         return MailPage(mails[start : start + per_page], page, has_next=len(mails) > start + per_page)
 

@@ -64,8 +64,8 @@ class _NotificationServiceModule(Module):
 class NotificationsModule(_NotificationServiceModule):
     @singleton
     @provider
-    def outbox(self, db: Database) -> Outbox:
-        return PostgresOutbox(db)
+    def outbox(self, db: Database, clock: Clock) -> Outbox:
+        return PostgresOutbox(db, clock)
 
     @singleton
     @provider

@@ -31,9 +31,9 @@ class EmailService(Protocol):
 class Outbox(Protocol):
     """The mail kept by the outbox adapter, for the outbox page."""
 
-    async def page(self, recipient: str | None, page: int, per_page: int) -> MailPage:
-        """Newest first. `recipient` filters by address (case-insensitive); None means all mail.
-        `page` counts from 1; a page past the end is empty."""
+    async def page(self, recipient: str | None, page: int, per_page: int, since: datetime | None = None) -> MailPage:
+        """Newest first. `recipient` filters by address (case-insensitive); None means all mail. With
+        `since`, only mail kept at or after it. `page` counts from 1; a page past the end is empty."""
         ...
 
     async def forget_recipient(self, address: str) -> int:

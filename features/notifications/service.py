@@ -109,9 +109,15 @@ class NotificationService:
         return sent + await self._send_for_new_events(limit, deadline)
 
     async def mailbox(self, viewer: Principal, page: int = 1, per_page: int = 20) -> MailPage:
-        """Mail in the outbox, newest first: staff see all of it, anyone else the mail sent to them."""
-        recipient = None if viewer.is_staff else viewer.email
-        return await self.outbox.page(recipient, max(1, page), per_page)
+        """Mail in the outbox, newest first: staff see all of it, anyone else the mail sent to their
+        address since their account has had it (an address freed by an e-mail change may be taken by
+        another account, which must not read what was kept for the former owner)."""
+        if viewer.is_staff:
+            return await self.outbox.page(None, max(1, page), per_page)
+        user = await self.accounts.get_user(viewer.id)
+        if user is None:
+            return MailPage([], max(1, page), has_next=False)
+        return await self.outbox.page(user.email, max(1, page), per_page, since=user.address_since)
 
     async def forget_person(
         self, user_id: UUID, email: str, replacements: Mapping[str, str], mentioned_to: Collection[UUID]

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from core.errors import Forbidden, InvalidInput, NotFound
+from core.ratelimit import address_key
 
 MASTER = "master.m3u8"
 MEDIA_TYPES = {
@@ -398,7 +399,7 @@ def viewer_key(viewer_id: UUID | None, device: str | None, client: str) -> str:
         return f"user:{viewer_id}"
     if device:
         return f"device:{device}"
-    return f"ip:{client}"
+    return f"ip:{address_key(client)}"
 
 
 # -- the key-fetch audit -------------------------------------------------------------------------------------

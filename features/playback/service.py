@@ -15,7 +15,7 @@ from uuid import UUID
 
 from core.clock import Clock
 from core.errors import TooManyRequests
-from core.ratelimit import RateLimiter
+from core.ratelimit import RateLimiter, address_key
 from features.accounts.service import AccountService
 from features.pipeline.model import ContentNotFound
 from features.pipeline.service import TranscodeService
@@ -253,7 +253,7 @@ class PlaybackService:
         session_id, seconds = check_heartbeat(session_id, position, video.duration)
         if not (access.full or access.pricing.has_preview):
             raise PlaybackLocked()
-        who = f"user:{viewer_id}" if viewer_id else f"ip:{client}"
+        who = f"user:{viewer_id}" if viewer_id else f"ip:{address_key(client)}"
         policy = self.policy
         allowance = await self.limiter.hit(
             f"heartbeat:{who}", policy.heartbeats_per_window, policy.heartbeat_window_seconds
@@ -270,7 +270,9 @@ class PlaybackService:
         `devices_per_address_per_hour` new ones this hour: it is then counted by its address)."""
         if viewer_id is not None or self.devices.verify(device) is not None:
             return None
-        allowance = await self.limiter.hit(f"device:ip:{client}", self.policy.devices_per_address_per_hour, 3600)
+        allowance = await self.limiter.hit(
+            f"device:ip:{address_key(client)}", self.policy.devices_per_address_per_hour, 3600
+        )
         return self.devices.issue() if allowance.allowed else None
 
     async def watched_video_ids(self, viewer_id: UUID) -> set[UUID]:

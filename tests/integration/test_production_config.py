@@ -21,6 +21,7 @@ SAFE = {
     "STRIPE_WEBHOOK_SECRET": "whsec_abc",
     "PAYOUT_GATEWAY": "stripe",
     "SMTP_HOST": "smtp.example",
+    "FORWARDED_ALLOW_IPS": "127.0.0.1",
 }
 
 
