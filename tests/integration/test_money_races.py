@@ -1,0 +1,184 @@
+"""Money paths raced on real PostgreSQL: doubled and conflicting requests sent at once through the services
+(concurrent connections), stale pages and hostile amounts. Each must charge once, at most what was shown,
+and leave the ledger verified (the `pg` fixture checks it after every test)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+from injector import Injector
+
+from core.errors import Conflict, DomainError
+from features.gifts.model import GiftState
+from features.gifts.service import GiftService
+from features.ledger.model import AccountRef
+from features.ledger.service import LedgerService
+from features.memberships.model import MembershipState
+from features.memberships.service import MembershipService
+from features.offers.service import OffersService
+from features.unlocks.service import TipService
+from tests.support.videos import add_synthetic_video, fund, person, price_and_publish
+
+
+def key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+async def wallet(pg: Injector, user_id: UUID) -> int:
+    return await pg.get(LedgerService).balance(AccountRef.wallet(user_id))
+
+
+async def test_two_tabs_joining_one_tier_at_once_charge_once(pg: Injector) -> None:
+    memberships = pg.get(MembershipService)
+    creator = await person(pg, "Creator", creator=True)
+    tier = await memberships.create_tier(creator.id, name="Gold", price="300", all_videos=True, video_ids=[])
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+    same = key()
+    results = await asyncio.gather(
+        *(memberships.join(viewer.id, tier.id, same, "300") for _ in range(4)),
+        *(memberships.join(viewer.id, tier.id, key(), "300") for _ in range(4)),
+        return_exceptions=True,
+    )
+    joined = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(e, DomainError) for e in refused), refused
+    assert len({r.membership.id for r in joined}) == 1
+    assert sum(not r.replayed for r in joined) == 1
+    assert await wallet(pg, viewer.id) == 700
+
+
+async def test_two_tabs_upgrading_at_once_charge_one_upgrade(pg: Injector) -> None:
+    memberships = pg.get(MembershipService)
+    creator = await person(pg, "Creator", creator=True)
+    basic = await memberships.create_tier(creator.id, name="Basic", price="100", all_videos=True, video_ids=[])
+    gold = await memberships.create_tier(creator.id, name="Gold", price="400", all_videos=True, video_ids=[])
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+    await memberships.join(viewer.id, basic.id, key(), "100")
+    offer = await memberships.offer(viewer.id, creator.id)
+    cost = offer.upgrade_price(gold)
+    assert cost is not None
+    await asyncio.gather(
+        *(memberships.change_tier(viewer.id, gold.id, key(), str(cost)) for _ in range(5)), return_exceptions=True
+    )
+    assert await wallet(pg, viewer.id) == 1000 - 100 - cost
+    live = await memberships.memberships_of(viewer.id)
+    assert [m.membership.tier_id for m in live] == [gold.id]
+    assert live[0].membership.state is MembershipState.ACTIVE
+
+
+async def test_a_tip_retried_with_one_key_and_other_amounts_at_once_tips_once(pg: Injector) -> None:
+    tips = pg.get(TipService)
+    creator = await person(pg, "Creator", creator=True)
+    video = await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+    same = key()
+    results = await asyncio.gather(
+        *(tips.tip(viewer, video.public_id, amount, "hi", same) for amount in ("10", "50", "100", "10", "50")),
+        return_exceptions=True,
+    )
+    done = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(e, Conflict) for e in refused), refused
+    assert len({r.tip.id for r in done}) == 1
+    paid = done[0].tip.amount
+    assert await wallet(pg, viewer.id) == 1000 - paid
+    assert [t.amount for t in await tips.sent_by(viewer.id)] == [paid]
+
+
+@pytest.mark.parametrize("amount", ["-10", "0", "10.0", "1e2", "١٠", "１０", "+10", "010", "99999999999999999999", ""])
+async def test_a_hostile_tip_amount_changes_nothing(pg: Injector, amount: str) -> None:
+    tips = pg.get(TipService)
+    creator = await person(pg, "Creator", creator=True)
+    video = await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+    with pytest.raises(DomainError):
+        await tips.tip(viewer, video.public_id, amount, "", key())
+    assert await wallet(pg, viewer.id) == 1000
+
+
+async def test_one_gift_key_sent_at_once_with_other_amounts_and_addresses_sends_once(pg: Injector) -> None:
+    gifts = pg.get(GiftService)
+    alice = await person(pg, "Alice")
+    await fund(pg, alice.id, 1000)
+    same = key()
+    orders = [("30", "bob@example.com"), ("40", "bob@example.com"), ("30", "carol@example.com"), ("30", "bob@example.com")]
+    results = await asyncio.gather(
+        *(gifts.send(alice, amount, email, "", same) for amount, email in orders), return_exceptions=True
+    )
+    done = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(e, Conflict) for e in refused), refused
+    assert len({r.gift.id for r in done}) == 1
+    assert await wallet(pg, alice.id) == 1000 - done[0].gift.amount
+
+
+async def test_a_gift_claimed_and_returned_at_once_settles_once(pg: Injector) -> None:
+    from core.clock import FrozenClock
+    from core.di import get_port
+    from core.events import EventBus
+    from core.uow import UnitOfWork
+    from features.accounts.service import AccountService
+    from features.gifts.model import GiftPolicy
+    from features.gifts.ports import GiftRepository
+    from features.notifications.ports import EmailService
+
+    alice = await person(pg, "Alice")
+    await fund(pg, alice.id, 1000)
+    bob = await person(pg, "Bob")
+    gifts = pg.get(GiftService)
+    for _ in range(5):
+        await gifts.send(alice, "20", bob.email, "", key())
+    later = GiftService(
+        get_port(pg, GiftRepository),
+        pg.get(AccountService),
+        pg.get(LedgerService),
+        get_port(pg, EmailService),
+        get_port(pg, EventBus),
+        get_port(pg, UnitOfWork),
+        FrozenClock(datetime.now(UTC) + timedelta(days=29, hours=23, minutes=59, seconds=59)),
+        GiftPolicy(),
+        "http://127.0.0.1:8000",
+    )
+    user = await pg.get(AccountService).get_user(bob.id)
+    assert user is not None
+    await asyncio.gather(later.claim_for(user), later.claim_for(user), later.return_expired(), later.return_expired())
+    sent = await gifts.sent_by(alice.id)
+    claimed = sum(g.amount for g in sent if g.state is GiftState.CLAIMED)
+    returned = sum(g.amount for g in sent if g.state is GiftState.RETURNED)
+    assert claimed + returned == 100
+    assert await wallet(pg, bob.id) == claimed
+    assert await wallet(pg, alice.id) == 900 + returned
+    assert await pg.get(LedgerService).balance(AccountRef.gifts_pending()) == 0
+
+
+async def test_a_bundle_bought_while_its_price_changes_charges_what_was_shown_or_nothing(pg: Injector) -> None:
+    offers = pg.get(OffersService)
+    creator = await person(pg, "Creator", creator=True)
+    videos = [
+        await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video) for _ in range(2)
+    ]
+    bundle = await offers.create_bundle(creator.id, "Pair", "", "700")
+    for video in videos:
+        await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    viewers = []
+    for _ in range(4):
+        viewer = await person(pg, "Viewer")
+        await fund(pg, viewer.id, 1000)
+        viewers.append(viewer)
+    results = await asyncio.gather(
+        *(offers.buy_bundle(v.id, bundle.public_id, key(), "700") for v in viewers[:2]),
+        offers.update_bundle(creator.id, bundle.public_id, "Pair", "", "900"),
+        *(offers.buy_bundle(v.id, bundle.public_id, key(), "700") for v in viewers[2:]),
+        return_exceptions=True,
+    )
+    assert all(not isinstance(r, BaseException) or isinstance(r, DomainError) for r in results), results
+    for viewer in viewers:
+        assert await wallet(pg, viewer.id) in (1000, 300)
