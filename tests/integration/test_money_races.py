@@ -182,3 +182,61 @@ async def test_a_bundle_bought_while_its_price_changes_charges_what_was_shown_or
     assert all(not isinstance(r, BaseException) or isinstance(r, DomainError) for r in results), results
     for viewer in viewers:
         assert await wallet(pg, viewer.id) in (1000, 300)
+
+
+async def test_one_key_sent_at_once_for_two_different_charges_is_refused_with_the_features_own_answer(
+    pg: Injector,
+) -> None:
+    """A click key reused at once for another charge (two tabs, a replayed form with other fields) charges
+    once; the other request is refused like a sequential reuse is — the feature's KeyReused and its
+    message, never the ledger's internal conflict naming its key."""
+    from features.gifts.model import GiftKeyReused
+    from features.memberships.model import KeyReused as MembershipKeyReused
+    from features.unlocks.model import KeyReused as UnlockKeyReused
+    from features.unlocks.service import UnlockService
+
+    creator, other = await person(pg, "Creator", creator=True), await person(pg, "Other", creator=True)
+    video = await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video)
+    elsewhere = await price_and_publish(pg, other.id, (await add_synthetic_video(pg, other.id)).video)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 10_000)
+    offers, memberships = pg.get(OffersService), pg.get(MembershipService)
+    bundles = [await offers.create_bundle(creator.id, title, "", price) for title, price in (("A", "100"), ("B", "200"))]
+    for bundle in bundles:
+        await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    tiers = [
+        await memberships.create_tier(who.id, name="Gold", price="300", all_videos=True, video_ids=[])
+        for who in (creator, other)
+    ]
+    unlocks, tips, gifts = pg.get(UnlockService), pg.get(TipService), pg.get(GiftService)
+    races = {
+        "unlock": (
+            UnlockKeyReused,
+            lambda k: [
+                unlocks.unlock(viewer.id, video.public_id, "rent_day", k, "50"),
+                unlocks.unlock(viewer.id, elsewhere.public_id, "rent_month", k, "200"),
+            ],
+        ),
+        "tip": (
+            UnlockKeyReused,
+            lambda k: [tips.tip(viewer, video.public_id, amount, "", k) for amount in ("10", "50")],
+        ),
+        "bundle": (
+            UnlockKeyReused,
+            lambda k: [offers.buy_bundle(viewer.id, b.public_id, k, str(b.price)) for b in bundles],
+        ),
+        "join": (MembershipKeyReused, lambda k: [memberships.join(viewer.id, t.id, k, "300") for t in tiers]),
+        "gift": (
+            GiftKeyReused,
+            lambda k: [gifts.send(viewer, amount, "friend@example.com", "", k) for amount in ("20", "30")],
+        ),
+    }
+    for name, (refusal, calls) in races.items():
+        before = await wallet(pg, viewer.id)
+        results = await asyncio.gather(*calls(key()), return_exceptions=True)
+        done = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(done) == 1 and len(refused) == 1, (name, results)
+        assert isinstance(refused[0], refusal), (name, refused[0])
+        assert "idempotency" not in str(refused[0]).lower(), (name, refused[0])
+        assert await wallet(pg, viewer.id) < before
