@@ -45,7 +45,7 @@ from features.gifts.model import (
     settle_key,
 )
 from features.gifts.ports import GiftRepository
-from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Leg, wallet_topic
+from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, IdempotencyConflict, Leg, wallet_topic
 from features.ledger.service import LedgerService
 from features.notifications.model import EmailDeliveryError, EmailMessage
 from features.notifications.ports import EmailService
@@ -109,7 +109,10 @@ class GiftService:
             legs = [Leg(AccountRef.wallet(sender.id), AccountRef.gifts_pending(), order.amount)]
             # The address stays out of the ledger (its rows are immutable, and an address must be erasable).
             metadata = {"gift_id": str(gift_id), "memo": "gift sent by e-mail"}
-            transfer = await self.ledger.transfer(f"gift:{sender.id}:{key}", SEND_KIND, legs, metadata)
+            try:
+                transfer = await self.ledger.transfer(f"gift:{sender.id}:{key}", SEND_KIND, legs, metadata)
+            except IdempotencyConflict as error:  # the key, sent at once for another gift, committed first
+                raise GiftKeyReused() from error
             gift = Gift(
                 gift_id,
                 sender.id,

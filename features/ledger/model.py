@@ -88,10 +88,16 @@ class InsufficientPoints(PaymentRequired):
 
 
 class IdempotencyConflict(Conflict):
-    """The idempotency key was already used for a transfer of another kind or with other legs."""
+    """The idempotency key was already used for a transfer of another kind or with other legs.
+
+    Its message is the one a person may see (a click's key reused at once for another charge): it names
+    neither the key nor its owner. A feature that posts under a click's key turns it into its own
+    KeyReused; the key stays on the exception (`idempotency_key`) for logs."""
+
+    message = "This request was already used for a different payment. Reload the page and try again."
 
     def __init__(self, idempotency_key: str) -> None:
-        super().__init__(f"The idempotency key {idempotency_key!r} was already used for a different transfer.")
+        super().__init__(self.message)
         self.idempotency_key = idempotency_key
 
 

@@ -25,7 +25,15 @@ from core.events import EventBus
 from core.ids import uuid7
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
-from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, InsufficientPoints, Leg, Transfer, wallet_topic
+from features.ledger.model import (
+    WALLET_CHANGED_EVENT,
+    AccountRef,
+    IdempotencyConflict,
+    InsufficientPoints,
+    Leg,
+    Transfer,
+    wallet_topic,
+)
 from features.ledger.service import LedgerService
 from features.memberships.model import (
     MAX_TIERS,
@@ -353,9 +361,12 @@ class MembershipService:
                 {**applied.metadata, "list_price": str(tier.price), "discount": str(applied.points)} if applied else {}
             )
             # The charge first: when it is refused (too few points) nothing at all was written.
-            charge = await self._charge(
-                membership, tier, ChargeKind.JOIN, price, f"membership-join:{viewer_id}:{key}", now, now, extra
-            )
+            try:
+                charge = await self._charge(
+                    membership, tier, ChargeKind.JOIN, price, f"membership-join:{viewer_id}:{key}", now, now, extra
+                )
+            except IdempotencyConflict as error:  # the key, sent at once to join another creator, committed first
+                raise KeyReused() from error
             await self.memberships.add(membership)
             await self.memberships.add_charge(charge)
             if applied is not None and discount is not None:
@@ -389,7 +400,8 @@ class MembershipService:
         Dearer: now, charging `model.prorata_upgrade` (at most `shown_price`, the amount the button showed;
         once per click `key`). Same price or cheaper: at the next renewal, nothing charged now. A cancelled
         membership is renewing again after a change. Raises InvalidKey, TierNotFound, OwnTier, TierClosed,
-        NotAMember, SameTier, MembershipPriceChanged, InsufficientPoints.
+        NotAMember, SameTier, MembershipPriceChanged, KeyReused (the key, sent at once, paid another upgrade)
+        and InsufficientPoints.
         """
         key = check_key(key)
         async with self.uow.atomic():
@@ -422,9 +434,12 @@ class MembershipService:
                     next_price=None,
                 )
                 if cost > 0:
-                    charge = await self._charge(
-                        changed, tier, ChargeKind.UPGRADE, cost, upgrade_key, membership.period_start, now
-                    )
+                    try:
+                        charge = await self._charge(
+                            changed, tier, ChargeKind.UPGRADE, cost, upgrade_key, membership.period_start, now
+                        )
+                    except IdempotencyConflict as error:  # the key, sent at once for another upgrade, came first
+                        raise KeyReused() from error
             else:
                 changed = replace(membership, state=MembershipState.ACTIVE, next_tier_id=tier.id, next_price=tier.price)
             changed = replace(changed, updated_at=self.clock.now())

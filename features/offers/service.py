@@ -35,7 +35,7 @@ from core.ratelimit import RateLimiter
 from core.text import csv_text
 from core.uow import UnitOfWork
 from features.accounts.service import AccountService
-from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, Leg, wallet_topic
+from features.ledger.model import WALLET_CHANGED_EVENT, AccountRef, IdempotencyConflict, Leg, wallet_topic
 from features.ledger.service import LedgerService
 from features.memberships.model import Charge, Membership, Tier
 from features.memberships.service import JoinResult, MembershipService
@@ -439,7 +439,10 @@ class OffersService:
             }
             if promo is not None:
                 metadata |= {"code": promo.code, "code_id": str(promo.id)}
-            transfer = await self.ledger.transfer(f"bundle:{viewer_id}:{key}", BUNDLE_KIND, legs, metadata)
+            try:
+                transfer = await self.ledger.transfer(f"bundle:{viewer_id}:{key}", BUNDLE_KIND, legs, metadata)
+            except IdempotencyConflict as error:  # the key, used at once for another bundle, committed first
+                raise KeyReused() from error
             purchase = BundlePurchase(
                 uuid7(),
                 key,

@@ -34,6 +34,7 @@ from features.ledger.model import (
     MAX_KEY_LENGTH,
     WALLET_CHANGED_EVENT,
     AccountRef,
+    IdempotencyConflict,
     InsufficientPoints,
     Leg,
     Transfer,
@@ -603,7 +604,10 @@ class UnlockService:
             if recorded is not None:
                 entitlement = recorded.entitlement
             else:
-                transfer = await self.ledger.transfer(ledger_key, "unlock", legs, metadata)
+                try:
+                    transfer = await self.ledger.transfer(ledger_key, "unlock", legs, metadata)
+                except IdempotencyConflict as error:  # the key, sent at once for another purchase, committed first
+                    raise KeyReused() from error
                 unlock = Unlock(
                     uuid7(), key, viewer_id, video.id, video.owner_id, offer, price, sale.fee, transfer.id, now
                 )
@@ -716,6 +720,9 @@ def _throttled(allowance: Allowance) -> PurchasesThrottled:
     )
 
 
+TIP_KEY_REUSED = "This button was already used for another tip. Reload the page and try again."
+
+
 def _ledger_key(viewer_id: UUID, key: str) -> str:
     """The ledger key of the viewer's purchase with this idempotency key."""
     return f"unlock:{viewer_id}:{key}"
@@ -761,7 +768,10 @@ class TipService:
             legs = [Leg(AccountRef.wallet(viewer.id), AccountRef.earnings(video.owner_id), points)]
             metadata = {"video_id": str(video.id), "memo": video.title}
             now = self.clock.now()
-            transfer = await self.ledger.transfer(f"tip:{viewer.id}:{key}", "tip", legs, metadata)
+            try:
+                transfer = await self.ledger.transfer(f"tip:{viewer.id}:{key}", "tip", legs, metadata)
+            except IdempotencyConflict as error:  # the key, sent at once for another tip, committed first
+                raise KeyReused(TIP_KEY_REUSED) from error
             tip = Tip(uuid7(), key, viewer.id, video.owner_id, video.id, points, text, transfer.id, now)
             if not await self.tips.add(tip):  # the same click, retried concurrently, committed first
                 prior = await self.tips.by_key(viewer.id, key)
@@ -801,5 +811,5 @@ class TipService:
     @staticmethod
     def _replay(prior: Tip, video: Video, points: int) -> TipResult:
         if prior.video_id != video.id or prior.amount != points:
-            raise KeyReused("This button was already used for another tip. Reload the page and try again.")
+            raise KeyReused(TIP_KEY_REUSED)
         return TipResult(prior, True)
