@@ -259,3 +259,40 @@ async def test_one_key_sent_at_once_for_two_different_charges_is_refused_with_th
         assert isinstance(refused[0], refusal), (name, refused[0])
         assert "idempotency" not in str(refused[0]).lower(), (name, refused[0])
         assert await wallet(pg, viewer.id) < before
+
+
+async def test_a_payouts_news_applied_many_times_at_once_moves_the_ledger_once(pg: Injector) -> None:
+    """The vendor's news of a payout (failed; paid then returned by the bank) read and applied by several
+    webhooks and sweeps at once: each step's points move once."""
+    from core.db import Database
+    from features.payouts.model import PayoutState
+    from features.payouts.sandbox import DEFAULT_DELAY
+    from tests.integration.test_payouts_postgres import make_world
+
+    world = make_world(pg)
+    failing = await world.creator()
+    await world.earn(failing, 2500)
+    await world.vendor.arm_failures(1)
+    failed = (await world.service.request_payout(failing, key())).payout
+    paying = await world.creator()
+    await world.earn(paying, 3000)
+    paid = (await world.service.request_payout(paying, key())).payout
+    world.clock.advance(DEFAULT_DELAY)
+    await world.vendor.settle_due()
+    await asyncio.gather(
+        *(world.service.refresh(p.id) for p in (failed, paid) for _ in range(4)),
+        world.service.sweep(),
+        world.service.sweep(),
+    )
+    assert [p.state for p in await world.service.statement(failing)] == [PayoutState.FAILED]
+    assert [p.state for p in await world.service.statement(paying)] == [PayoutState.PAID]
+    assert (await world.balances(failing))[0] == 2500
+    assert (await world.balances(paying))[0] == 0
+    # The bank returns the paid one: read at once by webhooks and the sweep.
+    await pg.get(Database).execute("UPDATE payout_sandbox_payouts SET status = 'failed' WHERE ref = $1", paid.vendor_ref)
+    world.clock.advance(timedelta(days=2))
+    await asyncio.gather(*(world.service.refresh(paid.id) for _ in range(4)), world.service.sweep())
+    assert [p.state for p in await world.service.statement(paying)] == [PayoutState.FAILED]
+    assert (await world.balances(paying))[0] == 3000
+    steps = [step for step, _ in (await world.service.payout_for(paying, paid.id)).transfers]
+    assert steps == ["request", "paid", "returned"]
