@@ -289,7 +289,8 @@ async def test_a_payouts_news_applied_many_times_at_once_moves_the_ledger_once(p
     assert (await world.balances(failing))[0] == 2500
     assert (await world.balances(paying))[0] == 0
     # The bank returns the paid one: read at once by webhooks and the sweep.
-    await pg.get(Database).execute("UPDATE payout_sandbox_payouts SET status = 'failed' WHERE ref = $1", paid.vendor_ref)
+    returned = "UPDATE payout_sandbox_payouts SET status = 'failed' WHERE ref = $1"
+    await pg.get(Database).execute(returned, paid.vendor_ref)
     world.clock.advance(timedelta(days=2))
     await asyncio.gather(*(world.service.refresh(paid.id) for _ in range(4)), world.service.sweep())
     assert [p.state for p in await world.service.statement(paying)] == [PayoutState.FAILED]
