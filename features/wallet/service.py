@@ -72,6 +72,7 @@ class Convergence:
     purchase: Purchase | None = None
     created: list[PlannedTransfer] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)
+    status_set: bool = False  # the purchase's status was changed to the payment's
 
 
 class WalletService:
@@ -201,8 +202,10 @@ class WalletService:
 
         Recording the event in the inbox and every ledger transfer it causes commit together. A replay
         (same event id) or a late, out-of-order event changes nothing that is not already true. When it
-        applied a chargeback, the payment is read once more after the commit, so a win that overtook
-        this delivery gives the points back at once. Raises InvalidSignature (nothing written) and
+        applied a chargeback or changed the purchase's status, the payment is read once more after the
+        commit: a win that overtook this delivery gives the points back at once, and a delivery that read
+        the vendor before a later change (a refund) and committed after it does not leave the purchase
+        showing the older status. Raises InvalidSignature (nothing written) and
         VendorUnavailable (nothing written; the vendor retries)."""
         event = await self.gateway.parse_webhook(raw_body, headers)
         if await self.inbox.seen(self.vendor, event.id):
@@ -224,21 +227,24 @@ class WalletService:
             await self.inbox.set_outcome(self.vendor, event.id, outcome.value)
         log.info("webhook %s (%s) for %s: %s", event.id, event.type, event.payment_ref, outcome.value)
         if result is not None:
-            await self._recheck_dispute(result)
+            await self._recheck(result)
         return outcome
 
-    async def _recheck_dispute(self, result: Convergence) -> Convergence | None:
-        """After a chargeback was applied from a read made before the lock: if the dispute was won
-        meanwhile (and that webhook already came and went, finding no chargeback to undo), the points
-        must come back now, not at the next reconciliation. Re-reading after the commit closes that gap.
-        Returns what the re-read changed (None when no chargeback was applied or the vendor is away)."""
-        if result.purchase is None or not any(p.kind == ReversalKind.CHARGEBACK for p in result.created):
+    async def _recheck(self, result: Convergence) -> Convergence | None:
+        """After a delivery applied a read made before the lock: if the payment changed meanwhile and that
+        change's webhook already came and went, the ledger and the status must follow it now, not at the
+        next reconciliation — a dispute won (the chargeback's points come back), a refund (the purchase
+        shows refunded, not the "paid" of the older read). Re-reading after the commit closes that gap.
+        Returns what the re-read changed (None when this delivery applied no chargeback and changed no
+        status, or the vendor is away)."""
+        chargeback = any(p.kind == ReversalKind.CHARGEBACK for p in result.created)
+        if result.purchase is None or not (chargeback or result.status_set):
             return None
         try:
             return await self.sync_payment(result.purchase.payment_ref)
         except (VendorUnavailable, PaymentNotFound):
             ref = result.purchase.payment_ref
-            log.warning("could not re-read %s after a chargeback; reconciliation will catch up", ref)
+            log.warning("could not re-read %s after applying it; reconciliation will catch up", ref)
             return None
 
     async def sync_payment(self, payment_ref: str) -> Convergence:
@@ -288,6 +294,7 @@ class WalletService:
                     result.problems.append(Finding(FindingKind.AMOUNT_MISMATCH, payment.ref, detail))
         if purchase.status is not payment.status:
             await self.purchases.set_status(payment.ref, payment.status, self.clock.now())
+            result.status_set = True
         return result
 
     def _adopt(self, payment: VendorPayment) -> Purchase | None:
@@ -411,7 +418,7 @@ class WalletService:
         async with self.uow.atomic():
             await self.purchases.lock_payment(payment.ref)
             result = await self._converge(payment)
-        recheck = await self._recheck_dispute(result)  # the listing may be older than a win
+        recheck = await self._recheck(result)  # the listing may be older than a win or a refund
         findings = list(result.problems)
         for planned in result.created + (recheck.created if recheck else []):
             if planned.restores:

@@ -22,6 +22,7 @@ from features.wallet.model import (
     CheckoutSession,
     FindingKind,
     Pack,
+    PaymentStatus,
     Purchase,
     VendorEvent,
     VendorPayment,
@@ -232,3 +233,23 @@ async def test_a_chargeback_applied_from_a_read_older_than_the_win_is_given_back
     await shop.deliver(dispute_ids)  # reads "disputed", takes the points, then re-reads: won
     assert await shop.balance(user) == 550
     assert await kinds(shop, user) == ["dispute_won", "chargeback", "purchase"]
+
+
+async def test_a_payment_read_before_its_refund_does_not_show_the_purchase_as_paid_again(
+    lagging_shop: WalletHarness,
+) -> None:
+    """A slow delivery of the 'paid' webhook, which read the vendor before the refund, commits after the
+    refund's delivery: the purchase the viewer sees in their wallet stays refunded."""
+    shop = lagging_shop
+    gateway = shop.injector.get(LaggingGateway)
+    user = uuid4()
+    purchase = await shop.buy(user, "p100")
+    paid_ids = await shop.pay(purchase, deliver=False)
+    before_the_refund = await gateway.fetch_payment(purchase.payment_ref)
+    await shop.refund(purchase)
+    assert [p.status for p in await shop.wallet.purchases_of(user)] == [PaymentStatus.REFUNDED]
+    gateway.stale[purchase.payment_ref] = before_the_refund
+    await shop.deliver(paid_ids)  # reads "paid" (stale), applies it, then re-reads: refunded
+    assert [p.status for p in await shop.wallet.purchases_of(user)] == [PaymentStatus.REFUNDED]
+    assert await shop.balance(user) == 0
+    assert await kinds(shop, user) == ["refund", "purchase"]
