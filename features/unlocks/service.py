@@ -291,7 +291,8 @@ class UnlockService:
     async def visible_video(self, viewer_id: UUID | None, public_id: str, *, for_purchase: bool = False) -> Video:
         """The video behind a shared link; raises VideoUnavailable when it does not exist or is not
         published (its owner sees it in every state), and VideoRemoved (410) when moderators took it
-        down or suspended its creator — for everyone but its owner and staff.
+        down or suspended its creator — for everyone but its owner and staff (and for staff too when
+        buying).
 
         `for_purchase` (inside the purchase's transaction): the video stays as read until the purchase
         commits, so a take-down or a suspension either came first (and refuses the click here) or waits
@@ -299,7 +300,9 @@ class UnlockService:
         video = await self.studio.video_by_public_id(public_id, share_lock=for_purchase)
         if video is None or not visible_to(video, viewer_id):
             raise VideoUnavailable()
-        if video.hidden and viewer_id != video.owner_id and not await self._is_staff(viewer_id):
+        # Staff may look at a hidden video (to review it) but not buy it: nobody pays for a video the
+        # platform removed.
+        if video.hidden and viewer_id != video.owner_id and (for_purchase or not await self._is_staff(viewer_id)):
             if video.taken_down_reason is None:
                 raise VideoRemoved("This video is not available: its creator's account is suspended.")
             raise VideoRemoved()

@@ -176,3 +176,17 @@ async def test_take_downs_never_refund_a_bundle_purchase_more_than_was_paid_for_
 
     assert (await balances(memory, buyer.id, creator.id))[0] == 100  # all of it back, not more
     assert await memory.get(LedgerService).verify() == []
+
+
+async def test_staff_can_look_at_a_video_taken_down_but_cannot_buy_it(memory: Injector) -> None:
+    """A moderator sees a taken-down video (to review it) but a click on one of its offers charges
+    nothing: no one pays for a video the platform removed, staff included."""
+    creator, video = await published(memory)
+    moderator = await staff(memory)
+    await fund(memory, moderator.id, 50)
+    await memory.get(ModerationService).take_down(moderator, video.id, "Scam")
+    unlocks = memory.get(UnlockService)
+    assert (await unlocks.visible_video(moderator.id, video.public_id)).id == video.id
+    with pytest.raises(VideoRemoved):
+        await unlocks.unlock(moderator.id, video.public_id, "rent_day", KEY, "50")
+    assert await balances(memory, moderator.id, creator.id) == (50, 0, 0)
