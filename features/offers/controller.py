@@ -40,6 +40,7 @@ VIDEO_OFFERS = "offers/_video_offers_body.html"
 UNLOCK_PANEL = "unlocks/_panel.html"  # the unlock's own panel: a code's unlock answers with it, as the unlock does
 BUNDLE_PAGE = "offers/bundle.html"
 BUNDLE_BUY = "offers/_bundle_buy.html"
+MAX_SHOWN_VIDEOS = 1000  # the most video ids a bundle's buy button is believed to have listed
 STUDIO_PAGE = "offers/studio.html"
 BUNDLE_EDIT = "offers/bundle_edit.html"
 TILE = "offers/_dash_tile.html"
@@ -360,7 +361,8 @@ class BundlePageController(Controller):
         """One click: the bundle at the price its button showed, once per key; every video unlocked for life."""
         me = _me(request)
         try:
-            outcome = await offers.buy_bundle(me.id, public_id, data.key, data.price, data.code)
+            shown = data.videos.split()[:MAX_SHOWN_VIDEOS] if data.videos.strip() else None
+            outcome = await offers.buy_bundle(me.id, public_id, data.key, data.price, data.code, shown_videos=shown)
         except (PaymentRequired, Conflict, InvalidInput, TooManyRequests) as error:
             if not wants_fragment(request):
                 if isinstance(error, TooManyRequests):

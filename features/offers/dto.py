@@ -20,6 +20,7 @@ class BundleBuyForm(Form):
     key: str = ""
     price: str = ""  # the price the button showed (after the code, if any)
     code: str = ""
+    videos: str = ""  # the public ids of the videos the page listed, space-separated ("": not checked)
 
 
 class BundleForm(Form):

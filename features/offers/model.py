@@ -101,6 +101,18 @@ class BundlePriceChanged(Conflict):
         self.price = price
 
 
+class BundleChanged(Conflict):
+    """The bundle lost videos the page showed before the click reached it (the creator took them out)."""
+
+    def __init__(self, missing: int) -> None:
+        videos = "1 video" if missing == 1 else f"{missing:,} videos"
+        super().__init__(
+            f"Since this page was loaded, the creator took {videos} out of this bundle. Nothing was charged: "
+            "reload the page to see what it holds now, and click again if you still want it."
+        )
+        self.missing = missing
+
+
 class OwnBundle(Conflict):
     message = "This is your own bundle: its videos are always unlocked for you."
 

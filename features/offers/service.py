@@ -42,6 +42,7 @@ from features.memberships.service import JoinResult, MembershipService
 from features.offers.model import (
     AlreadyBought,
     Bundle,
+    BundleChanged,
     BundleItem,
     BundleNotFound,
     BundleNotOnSale,
@@ -375,14 +376,24 @@ class OffersService:
         return VideoOffers(panel, tuple(views))
 
     async def buy_bundle(
-        self, viewer_id: UUID, public_id: str, key: str, shown_price: str | int, code: str = ""
+        self,
+        viewer_id: UUID,
+        public_id: str,
+        key: str,
+        shown_price: str | int,
+        code: str = "",
+        *,
+        shown_videos: Sequence[str] | None = None,
     ) -> BundleOutcome:
         """Buy the bundle at `shown_price` — the price its button showed, after the code if one was entered
         — once per idempotency `key`: one ledger transfer (with the platform fee) and lifetime access to
         every video in it, in one transaction. A retry with the same key charges nothing (`replayed`).
+        `shown_videos` (the public ids the page listed): a video among them that is no longer in the
+        bundle under its lock refuses the click (BundleChanged); videos added meanwhile do not.
 
         Raises InvalidKey, BundleNotFound, OwnBundle, AlreadyBought, EmptyBundle, BundlePriceChanged,
-        a CodeRefused, KeyReused, PurchasesThrottled and InsufficientPoints (nothing debited)."""
+        BundleChanged, a CodeRefused, KeyReused, PurchasesThrottled and InsufficientPoints (nothing
+        debited)."""
         key = check_key(key)
         await self.unlocks.check_request_rate(viewer_id)
         bundle = await self.repository.bundle(public_id)
@@ -410,9 +421,14 @@ class OffersService:
             # read is seen here, and charges nothing.
             # Each held as read until this purchase commits: a take-down or a suspension that comes after the
             # read waits for it (and then refunds its share).
-            reason = self._not_on_sale(await self.studio.videos_for_purchase(locked.video_ids))
+            in_bundle = await self.studio.videos_for_purchase(locked.video_ids)
+            reason = self._not_on_sale(in_bundle)
             if reason is not None:
                 raise BundleNotOnSale(f"{reason} Nothing was charged.")
+            if shown_videos is not None:
+                missing = set(shown_videos) - {video.public_id for video in in_bundle}
+                if missing:
+                    raise BundleChanged(len(missing))
             now = self.clock.now()
             promo: PromoCode | None = None
             discount = 0

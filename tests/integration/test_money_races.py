@@ -185,6 +185,37 @@ async def test_a_bundle_bought_while_its_price_changes_charges_what_was_shown_or
         assert await wallet(pg, viewer.id) in (1000, 300)
 
 
+async def test_a_bundle_whose_videos_were_taken_out_after_the_page_was_read_charges_nothing(pg: Injector) -> None:
+    """The page showed three videos for 700 points; the creator took one out before the click. The click
+    pays 700 for what the page showed or nothing: here nothing, with a message saying what changed.
+    A video added meanwhile does not refuse the click (the buyer gets more than the page showed)."""
+    from features.offers.model import BundleChanged
+
+    offers = pg.get(OffersService)
+    creator = await person(pg, "Creator", creator=True)
+    videos = [
+        await price_and_publish(pg, creator.id, (await add_synthetic_video(pg, creator.id)).video) for _ in range(4)
+    ]
+    bundle = await offers.create_bundle(creator.id, "Trio", "", "700")
+    for video in videos[:3]:
+        await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+    page = await offers.bundle_view(viewer.id, bundle.public_id)
+    shown = [item.public_id for item in page.items]
+    await offers.remove_video(creator.id, bundle.public_id, videos[0].public_id)
+    with pytest.raises(BundleChanged) as refused:
+        await offers.buy_bundle(viewer.id, bundle.public_id, key(), "700", shown_videos=shown)
+    assert "1 video" in refused.value.message
+    assert "Nothing was charged" in refused.value.message
+    assert await wallet(pg, viewer.id) == 1000
+    await offers.add_video(creator.id, bundle.public_id, videos[3].public_id)  # more than a fresh page shows
+    fresh = [item.public_id for item in (await offers.bundle_view(viewer.id, bundle.public_id)).items][:2]
+    outcome = await offers.buy_bundle(viewer.id, bundle.public_id, key(), "700", shown_videos=fresh)
+    assert not outcome.replayed
+    assert await wallet(pg, viewer.id) == 300
+
+
 async def test_one_key_sent_at_once_for_two_different_charges_is_refused_with_the_features_own_answer(
     pg: Injector,
 ) -> None:

@@ -466,3 +466,40 @@ async def test_a_take_down_between_the_bundle_page_and_the_click_charges_nothing
     assert await count(pg, "SELECT count(*) FROM bundle_purchases") == 0
     assert (await balances(pg, viewer.id, creator.id))[:2] == (1000, 0)
     assert await pg.get(UnlockService).entitlement(viewer.id, first.id) is None
+
+
+async def test_a_video_taken_out_of_the_bundle_between_the_page_and_the_click_charges_nothing(
+    pg: Injector, settings: Settings
+) -> None:
+    """The buy button carries the videos its page listed: one taken out before the click refuses it (409,
+    nothing charged, the message says to reload); the fresh panel's button then buys what it shows."""
+    creator = await person(pg, "Creator", creator=True)
+    first, second = await video_of(pg, creator, "Part one", 300), await video_of(pg, creator, "Part two", 300)
+    offers = pg.get(OffersService)
+    bundle = await offers.create_bundle(creator.id, "The course", "", "500")
+    for video in (first, second):
+        await offers.add_video(creator.id, bundle.public_id, video.public_id)
+    viewer = await person(pg, "Viewer")
+    await fund(pg, viewer.id, 1000)
+
+    async with browser_of(pg, settings, viewer) as client:
+        page = await client.get(f"/b/{bundle.public_id}")
+        key = KEY_INPUT.findall(page.text)[0]
+        listed = re.search(r'name="videos" value="([^"]*)"', page.text)
+        assert listed is not None
+        assert sorted(listed[1].split()) == sorted([first.public_id, second.public_id])
+        await offers.remove_video(creator.id, bundle.public_id, second.public_id)
+        form = {"key": key, "price": "500", "videos": listed[1]}
+        click = await post_form(client, f"/b/{bundle.public_id}/buy", form, htmx=True)
+        assert click.status_code == 409
+        assert "took 1 video out of this bundle" in click.text
+        assert "Nothing was charged" in click.text
+        assert (await balances(pg, viewer.id, creator.id))[:2] == (1000, 0)
+        fresh = re.search(r'name="videos" value="([^"]*)"', click.text)
+        assert fresh is not None
+        assert fresh[1].split() == [first.public_id]
+        form = {"key": KEY_INPUT.findall(click.text)[0], "price": "500", "videos": fresh[1]}
+        bought = await post_form(client, f"/b/{bundle.public_id}/buy", form, htmx=True)
+        assert bought.status_code == 200
+        assert 'data-testid="bundle-bought"' in bought.text
+    assert (await balances(pg, viewer.id, creator.id))[0] == 500
