@@ -32,6 +32,7 @@ from features.payouts.model import (
     BelowMinimum,
     EarningsEntry,
     InvalidPayoutKey,
+    KeyReused,
     Payee,
     PayeeNotReady,
     Payout,
@@ -265,21 +266,21 @@ class PayoutService:
         (PROCESSING; or FAILED with the points returned when the vendor refuses). If the vendor cannot
         be reached the payout stays REQUESTED and the sweep asks again. Requests of one creator run one
         at a time, so two at once never pay the same points twice. A retry with the same key returns
-        the first payout (`replayed`). Raises InvalidPayoutKey, InvalidPoints, BelowMinimum and
-        PayeeNotReady; nothing is moved then.
+        the first payout (`replayed`); the same key with another amount raises KeyReused. Raises
+        InvalidPayoutKey, InvalidPoints, BelowMinimum and PayeeNotReady; nothing is moved then.
         """
         key = check_key(key)
         if trigger is not Trigger.MONTHLY and key.lower().startswith(MONTHLY_KEY_PREFIX):
             raise InvalidPayoutKey()  # the monthly run's own keys: a request may not use up a month's
         prior = await self.payouts.by_key(creator_id, key)
         if prior is not None:
-            return RequestOutcome(prior, True)
+            return self._replay(prior, points, shown_all)
         await self._check_not_held(creator_id)
         async with self.uow.atomic():
             await self.payouts.lock_creator(creator_id)
             prior = await self.payouts.by_key(creator_id, key)
             if prior is not None:
-                return RequestOutcome(prior, True)
+                return self._replay(prior, points, shown_all)
             payee = await self._enroll(creator_id)
             available = await self.availability(creator_id, payee)
             if shown_all is not None:
@@ -309,6 +310,20 @@ class PayoutService:
             await self._move(payout, "request", AccountRef.earnings(creator_id), AccountRef.payouts_in_transit())
             await self.bus.publish(topic_for(creator_id), EVENT, payout.event())
         return RequestOutcome(await self.submit(payout.id), False)
+
+    def _replay(self, prior: Payout, points: int | None, shown_all: tuple[str, str] | None) -> RequestOutcome:
+        """The first payout of a key sent again, if this is the same request: the same points (once
+        converted to whole steps), or "everything available" (as it was when the key was first used).
+        Another amount under a used key raises KeyReused: it is not the payout that was asked for."""
+        if shown_all is not None:
+            asked = parse_shown(shown_all[0])
+        elif points is not None:
+            asked = self.policy.convert(points).points
+        else:
+            asked = prior.points
+        if asked != prior.points:
+            raise KeyReused()
+        return RequestOutcome(prior, True)
 
     def _as_shown(self, shown_all: tuple[str, str], available: int) -> int:
         """The points of a payout of "everything available" as shown; raises AvailableChanged unless

@@ -25,6 +25,7 @@ from features.payouts.model import (
     InvalidPayoutKey,
     InvalidPoints,
     InvalidSignature,
+    KeyReused,
     PayeeNotReady,
     Payout,
     PayoutNotFound,
@@ -392,6 +393,26 @@ async def test_a_second_click_pays_nothing_twice(h: Harness) -> None:
     with pytest.raises(BelowMinimum):  # another click with a fresh key finds nothing left
         await h.service.request_payout(creator, "k-2")
     assert await h.balances(creator) == (0, 2000, -2000)
+    assert len(h.gateway.sent) == 1
+
+
+async def test_a_key_sent_again_with_another_amount_is_refused_not_replayed(h: Harness) -> None:
+    """A retry is the same request: the same key with other points (a form replayed with another amount,
+    a second tab) is refused as a used key, not answered with the first payout as if it were the one
+    asked for. The same amount again — as asked or as shown — is a replay, as is "everything available"
+    (what it was when the key was first used)."""
+    creator = uuid4()
+    await h.earn(creator, 6000)
+    h.clock.advance(7 * DAY)
+    first = await h.service.request_payout(creator, "k-1", 2000)
+    assert (await h.service.request_payout(creator, "k-1", 2000)).replayed
+    with pytest.raises(KeyReused):
+        await h.service.request_payout(creator, "k-1", 3000)
+    assert (await h.service.request_payout(creator, "k-1")).replayed  # "everything": what it was then
+    again = await h.service.request_payout(creator, "k-1", shown_all=("2000", "2000"))
+    assert again.replayed
+    assert again.payout.id == first.payout.id
+    assert await h.balances(creator) == (4000, 2000, -6000)
     assert len(h.gateway.sent) == 1
 
 
