@@ -224,3 +224,39 @@ async def test_a_long_unbroken_title_and_name_never_push_a_page_sideways_at_320_
         finally:
             await context.close()
     assert sideways == [], "\n".join(sideways)
+
+
+async def test_a_part_that_loads_itself_and_fails_says_so_in_its_place_and_loads_when_asked_again(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    """The balance in the header and the account page's lists load themselves after the page. When that
+    request failed, "Loading…" stayed for ever beside "please try again" with nothing to press, and in
+    the header the message pushed the user's name and "Log out" off a phone's screen."""
+    await a_viewer_on_a_video(context, live_server, pg, unlocked=False)
+    page = await context.new_page()
+    await page.set_viewport_size({"width": 320, "height": 640})
+    await page.route("**/me/favourites", lambda route: route.fulfill(status=500, body="Internal Server Error"))
+    await page.route("**/wallet/pill", lambda route: route.abort("internetdisconnected"))
+    await page.goto("/me")
+
+    favourites = page.get_by_test_id("favourites-panel")
+    error = favourites.get_by_test_id("request-error")
+    await expect(error).to_have_text(re.compile(r"^This part did not load \(error 500\)\. Try again$"))
+    await expect(error).to_have_attribute("role", "alert")
+    await expect(favourites.get_by_text("Loading…")).to_be_hidden()
+    header = page.locator(".site-header")
+    await expect(header.get_by_test_id("request-error")).to_contain_text("This part did not load: no connection.")
+    await expect(header.get_by_role("button", name="Log out")).to_be_in_viewport()
+    assert await page.evaluate(SIDEWAYS) is None
+
+    await page.unroute("**/me/favourites")
+    await page.unroute("**/wallet/pill")
+    await favourites.get_by_role("button", name="Try again").click()
+    await expect(favourites.get_by_text("No favourites yet")).to_be_visible()
+    await expect(error).to_have_count(0)
+    await header.get_by_role("button", name="Try again").click()
+    await expect(header.get_by_test_id("balance-pill")).to_have_text("200")
+    wallet = page.get_by_test_id("wallet-panel")
+    await wallet.get_by_role("button", name="Try again").click()  # the same balance in the wallet panel
+    await expect(wallet.get_by_test_id("balance-pill")).to_have_text("200")
+    await expect(page.get_by_test_id("request-error")).to_have_count(0)
