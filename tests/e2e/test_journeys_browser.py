@@ -110,6 +110,29 @@ async def test_a_form_sent_back_with_an_error_puts_the_focus_on_the_field_to_cor
     await expect(page.get_by_test_id("video-tile").filter(has_text="Night trains")).to_be_visible()
 
 
+async def test_a_whole_page_form_sent_back_with_errors_puts_the_focus_on_the_field_to_correct(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    """Forms without htmx (delete the account, a bundle) came back as a new page with the focus at its top:
+    a screen reader said the title and nothing of the errors further down."""
+    creator = await person(pg, "Mira", creator=True)
+    await log_in(context, live_server, await session_token(pg, creator))
+    page = await context.new_page()
+    await page.goto("/me/delete")
+    await page.get_by_test_id("delete-account").focus()
+    await page.keyboard.press("Enter")  # no password, box not ticked
+    password = page.get_by_label("Your current password")
+    await expect(password).to_have_attribute("aria-invalid", "true")
+    await expect(password).to_be_focused()
+
+    await page.goto("/studio/offers")
+    await page.get_by_test_id("create-bundle").focus()
+    await page.keyboard.press("Enter")  # no title, no price
+    title = page.get_by_test_id("bundle-form").get_by_label("Title")
+    await expect(title).to_have_attribute("aria-invalid", "true")
+    await expect(title).to_be_focused()
+
+
 async def test_a_click_after_logging_out_in_another_tab_leads_to_log_in_and_back_to_the_video(
     context: BrowserContext, live_server: str, pg: Injector
 ) -> None:
