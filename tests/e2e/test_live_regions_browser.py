@@ -139,7 +139,8 @@ FOCUS_SHOWS = """() => {
 # inline exception). Returns those smaller than 24 × 24 CSS px.
 SMALL_TARGETS = """() => {
   // (from the parent: a link that is itself small print, standing alone, is no link in running text)
-  const inText = el => el.tagName === 'A' && el.parentElement.closest('p, li, td, dd, q, .help, .small, .muted, .flash');
+  const text = 'p, li, td, dd, q, .help, .small, .muted, .flash';
+  const inText = el => el.tagName === 'A' && el.parentElement.closest(text);
   const controls = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button]';
   return [...document.querySelectorAll(controls)]
     .filter(el => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden' && !inText(el))
