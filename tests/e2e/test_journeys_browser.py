@@ -14,6 +14,7 @@ from core.db import Database
 from core.identity import Principal
 from core.web import SESSION_COOKIE
 from features.studio.model import Video
+from features.studio.service import StudioService
 from features.unlocks.service import TipService, UnlockService
 from tests.support.browser import settle
 from tests.support.videos import (
@@ -131,6 +132,28 @@ async def test_a_whole_page_form_sent_back_with_errors_puts_the_focus_on_the_fie
     title = page.get_by_test_id("bundle-form").get_by_label("Title")
     await expect(title).to_have_attribute("aria-invalid", "true")
     await expect(title).to_be_focused()
+
+
+async def test_a_refused_cover_is_announced_and_tied_to_its_field(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    """The cover's error showed under the form, tied to nothing: the file field was not marked invalid
+    and did not name the message, so a screen reader on the field never heard why."""
+    creator = await person(pg, "Mira", creator=True)
+    draft = await pg.get(StudioService).create_video(creator.id, "Night trains", "")
+    await log_in(context, live_server, await session_token(pg, creator))
+    page = await context.new_page()
+    await page.goto(f"/studio/videos/{draft.id}/upload")
+    await page.get_by_text("Subtitles and cover").click()
+    cover = page.get_by_label("Cover image (JPEG or PNG, up to 5 MB)")
+    await cover.set_input_files({"name": "cover.png", "mimeType": "image/png", "buffer": b"not a picture"})
+    await page.get_by_role("button", name="Set cover").click()
+    error = page.get_by_test_id("cover-error")
+    await expect(error).to_have_attribute("role", "alert")
+    cover = page.get_by_label("Cover image (JPEG or PNG, up to 5 MB)")  # the swapped-in field
+    await expect(cover).to_have_attribute("aria-invalid", "true")
+    await expect(cover).to_have_accessible_description(await error.inner_text())
+    await expect(cover).to_be_focused()
 
 
 async def test_a_click_after_logging_out_in_another_tab_leads_to_log_in_and_back_to_the_video(
