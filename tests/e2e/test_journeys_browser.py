@@ -156,6 +156,23 @@ async def test_a_refused_cover_is_announced_and_tied_to_its_field(
     await expect(cover).to_be_focused()
 
 
+async def test_a_viewer_who_can_watch_is_offered_points_to_extend_not_to_unlock(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    """Just after renting, the panel under the playing video said "Buy points to unlock"."""
+    creator = await person(pg, "Mira", creator=True)
+    video = (await add_synthetic_video(pg, creator.id, title="Harbour lights")).video
+    await price_and_publish(pg, creator.id, video)  # 50 a day, 200 a month, 500 for life
+    viewer = await person(pg, "Sam")
+    await fund(pg, viewer.id, 60)
+    await pg.get(UnlockService).unlock(viewer.id, video.public_id, "rent_day", "extend-unlock-0001", 50)
+    await log_in(context, live_server, await session_token(pg, viewer))
+    page = await context.new_page()
+    await page.goto(f"/v/{video.public_id}")
+    await expect(page.get_by_role("heading", name="Extend your access")).to_be_visible()
+    await expect(page.get_by_test_id("buy-to-unlock")).to_have_text("Buy points to extend")
+
+
 async def test_a_click_after_logging_out_in_another_tab_leads_to_log_in_and_back_to_the_video(
     context: BrowserContext, live_server: str, pg: Injector
 ) -> None:
