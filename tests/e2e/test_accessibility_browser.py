@@ -53,6 +53,9 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 EXTRA_RULES = {"label-content-name-mismatch": {"enabled": True}}
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "390px": {"width": 390, "height": 844}}
 REFLOW = {"width": 320, "height": 640}  # 1280 px at 400 % zoom
+# Between the phone layout and the desktop one (a tablet held upright; 1280 px at 150 % zoom): the widest
+# header, the creator's and staff's, once pushed every page 11-111 px sideways from 721 to 900 px.
+BETWEEN = [{"width": 768, "height": 1024}, {"width": 853, "height": 800}]
 # WCAG 1.4.4: text resized to 200 % (the browser's text size, not its zoom: the root font size doubles and
 # the viewport stays) loses nothing; checked at the desktop width, where the page keeps its wide layout.
 # Data tables are two-dimensional content (WCAG 1.4.10's exception): they may grow wider than the page
@@ -387,6 +390,11 @@ async def check_pages(
             sideways = await page.evaluate(SIDEWAYS)
             if sideways:
                 problems.append(f"{role} {url} at 320px: {sideways}")
+            for viewport in BETWEEN:
+                await page.set_viewport_size(viewport)
+                sideways = await page.evaluate(SIDEWAYS, True)  # data tables excepted, as with text at 200 %
+                if sideways:
+                    problems.append(f"{role} {url} at {viewport['width']}px: {sideways}")
             await page.set_viewport_size(WIDTHS["desktop"])
             await page.evaluate(TEXT_200)
             sideways = await page.evaluate(SIDEWAYS, True)
