@@ -64,7 +64,21 @@
       again.textContent = "Try again";
       again.addEventListener("click", function () {
         again.disabled = true;
-        window.htmx.ajax("GET", after.getAttribute("hx-get"), { source: after, target: after, swap: "outerHTML" });
+        var parent = after.parentElement;
+        var before = after.previousElementSibling;
+        window.htmx
+          .ajax("GET", after.getAttribute("hx-get"), { source: after, target: after, swap: "outerHTML" })
+          .then(function () {
+            // Loaded: the button went with the message; the focus goes to what came in its place.
+            var active = document.activeElement;
+            if (active && active !== document.body && active.isConnected) return;
+            var loaded = before ? before.nextElementSibling : parent && parent.firstElementChild;
+            if (!loaded || loaded.hasAttribute("data-load-failed")) return;
+            if (!loaded.matches("a[href], button, input, select, textarea, [tabindex]")) {
+              loaded.setAttribute("tabindex", "-1");
+            }
+            loaded.focus();
+          });
       });
       message.appendChild(document.createTextNode(" "));
       message.appendChild(again);

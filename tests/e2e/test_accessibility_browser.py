@@ -8,7 +8,8 @@ so a new page cannot be forgotten. Each page is checked signed out, as a viewer,
 staff, at a desktop width and at 390 px, with axe-core (vendored in tests/e2e/vendor: no network at test
 time) limited to the WCAG 2.0/2.1/2.2 A and AA rules; serious and critical findings fail.
 
-With the text at 200 % (WCAG 1.4.4) no page scrolls sideways and no word is cut across two lines.
+No page scrolls sideways at 320 px (WCAG 1.4.10), nor at 768 and 853 px, between the phone layout and the
+desktop one; with the text at 200 % (WCAG 1.4.4) none does, and no word is cut across two lines.
 What axe cannot see is tested beside it: live regions on the tiles that change by themselves, progress
 bars that say how far they are, focus that shows, targets of at least 24 × 24 px.
 """

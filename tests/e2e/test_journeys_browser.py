@@ -317,8 +317,12 @@ async def test_a_part_that_loads_itself_and_fails_says_so_in_its_place_and_loads
     await favourites.get_by_role("button", name="Try again").click()
     await expect(favourites.get_by_text("No favourites yet")).to_be_visible()
     await expect(error).to_have_count(0)
+    assert await page.evaluate(
+        "favourites => favourites.contains(document.activeElement)", await favourites.element_handle()
+    )
     await header.get_by_role("button", name="Try again").click()
     await expect(header.get_by_test_id("balance-pill")).to_have_text("200")
+    await expect(header.get_by_test_id("balance-pill")).to_be_focused()  # not lost with the button
     wallet = page.get_by_test_id("wallet-panel")
     await wallet.get_by_role("button", name="Try again").click()  # the same balance in the wallet panel
     await expect(wallet.get_by_test_id("balance-pill")).to_have_text("200")
