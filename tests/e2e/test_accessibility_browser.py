@@ -9,7 +9,8 @@ staff, at a desktop width and at 390 px, with axe-core (vendored in tests/e2e/ve
 time) limited to the WCAG 2.0/2.1/2.2 A and AA rules; serious and critical findings fail.
 
 No page scrolls sideways at 320 px (WCAG 1.4.10), nor at 768 and 853 px, between the phone layout and the
-desktop one; with the text at 200 % (WCAG 1.4.4) none does, and no word is cut across two lines.
+desktop one; with the text at 200 % (WCAG 1.4.4) none does, no word is cut across two lines and no control
+or heading is cut off at the edge of its box.
 What axe cannot see is tested beside it: live regions on the tiles that change by themselves, progress
 bars that say how far they are, focus that shows, targets of at least 24 × 24 px.
 """
@@ -344,6 +345,29 @@ BROKEN_WORDS = """
 """
 
 
+# Controls, headings and labels cut off by a box that hides what overflows it (a card's rounded corners):
+# text made larger must not lose them. Truncation the page means (an ellipsis) is left alone.
+CLIPPED = """
+() => {
+  const clipped = new Set();
+  const hides = el => ['hidden', 'clip'].includes(getComputedStyle(el).overflowX);
+  const texts = 'a, button, summary, label, h1, h2, h3, .badge, .stat-value, .stat-label';
+  for (const el of document.body.querySelectorAll(texts)) {
+    if (!el.getClientRects().length || !el.textContent.trim() || el.closest('.sr-only')) continue;
+    if (getComputedStyle(el).textOverflow === 'ellipsis') continue;
+    const box = el.getBoundingClientRect();
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (!hides(up) || getComputedStyle(up).textOverflow === 'ellipsis') continue;
+      const edge = up.getBoundingClientRect();
+      if (box.right > edge.right + 1 || box.left < edge.left - 1) clipped.add(el.outerHTML.slice(0, 80));
+      break;
+    }
+  }
+  return [...clipped].slice(0, 3);
+}
+"""
+
+
 @pytest.fixture
 async def stage(pg: Injector) -> Stage:
     return await seed(pg)
@@ -400,11 +424,14 @@ async def check_pages(
             await page.evaluate(TEXT_200)
             sideways = await page.evaluate(SIDEWAYS, True)
             broken = await page.evaluate(BROKEN_WORDS)
+            clipped = await page.evaluate(CLIPPED)
             await page.evaluate(TEXT_100)
             if sideways:
                 problems.append(f"{role} {url} with text at 200%: {sideways}")
             if broken:
                 problems.append(f"{role} {url} with text at 200%: words broken across lines: {broken}")
+            if clipped:
+                problems.append(f"{role} {url} with text at 200%: cut off at the edge of its box: {clipped}")
     finally:
         await context.close()
     return checked, problems
