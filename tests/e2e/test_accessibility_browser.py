@@ -6,7 +6,7 @@ pages that stand for it in PAGES; a route that is no page (an image, a stream, a
 why in NOT_PAGES. A route added without an entry fails `test_every_page_route_is_checked_or_said_not_to_be_a_page`,
 so a new page cannot be forgotten. Each page is checked signed out, as a viewer, as a creator and as
 staff, at a desktop width and at 390 px, with axe-core (vendored in tests/e2e/vendor: no network at test
-time) limited to the WCAG 2.0/2.1/2.2 A and AA rules; serious and critical findings fail.
+time) limited to the WCAG 2.0/2.1/2.2 A and AA rules; serious and critical findings fail; each has one h1.
 
 No page scrolls sideways at 320 px (WCAG 1.4.10), nor at 768 and 853 px, between the phone layout and the
 desktop one; with the text at 200 % (WCAG 1.4.4) none does, no word is cut across two lines and no control
@@ -398,6 +398,9 @@ async def check_pages(
                 await settled(page)
             except Exception as error:
                 raise AssertionError(f"{role} {url} did not settle") from error
+            headings = await page.evaluate("[...document.querySelectorAll('h1')].map(h => h.textContent.trim())")
+            if len(headings) != 1:
+                problems.append(f"{role} {url}: {len(headings)} h1 headings {headings}, not one")
             title = await page.title()
             path = landed.split("?")[0]
             if response.status < 400 and titles.setdefault(title, path) != path:
