@@ -125,6 +125,32 @@ async def test_the_upload_bar_is_a_progressbar_that_says_how_far_it_is_and_annou
     assert "%" not in said, said
 
 
+async def test_a_refused_file_is_announced_as_refused_and_never_as_an_upload_complete(
+    context: BrowserContext, live_server: str, pg: Injector, tmp_path: Path
+) -> None:
+    """The tile said "rejected. This file is not a video…", then the upload form said "Upload complete":
+    the last word a screen reader spoke read as a success."""
+    creator = await person(pg, "Mira", creator=True)
+    video = await pg.get(StudioService).create_video(creator.id, "Not a film")
+    junk = tmp_path / "not-a-film.mp4"
+    junk.write_bytes(b"this is no video at all " * 4000)
+    await log_in(context, live_server, await session_token(pg, creator))
+    page = await context.new_page()
+    await page.goto(f"/studio/videos/{video.id}/upload")
+    await page.evaluate(LISTEN)
+    await page.get_by_label("Video file").set_input_files(junk)
+    await page.get_by_role("button", name="Upload", exact=True).click()
+    tile = page.get_by_test_id("video-tile").filter(has_text="Not a film")
+    await expect(tile).to_have_attribute("data-state", "rejected")
+    await expect(page.locator("#source-form [data-role=status]")).to_have_text(
+        "Uploaded, but refused: the tile below says why."
+    )
+    await page.wait_for_timeout(500)
+    said = " ".join(await heard(page))
+    assert "rejected. This file is not a video" in said, said
+    assert "Upload complete" not in said, said
+
+
 # Keyboard focus must show: an outline of at least 2 px or a focus ring (box-shadow).
 FOCUS_SHOWS = """() => {
   const el = document.activeElement;
