@@ -173,6 +173,21 @@ async def test_a_viewer_who_can_watch_is_offered_points_to_extend_not_to_unlock(
     await expect(page.get_by_test_id("buy-to-unlock")).to_have_text("Buy points to extend")
 
 
+async def test_a_report_sent_without_a_reason_puts_the_focus_on_the_reasons_and_says_why(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    """The reasons were not marked invalid: the focus fell on the whole form (a live region read all of
+    it) and the radio buttons, once reached, did not say what was wrong."""
+    creator, video, viewer = await a_viewer_on_a_video(context, live_server, pg, unlocked=False)
+    page = await context.new_page()
+    await page.goto(f"/report/video/{video.public_id}")
+    await page.get_by_role("button", name="Send report").click()
+    first = page.get_by_role("radio").first
+    await expect(first).to_be_focused()
+    await expect(first).to_have_attribute("aria-invalid", "true")
+    await expect(first).to_have_accessible_description("Choose a reason from the list.")
+
+
 async def test_a_click_after_logging_out_in_another_tab_leads_to_log_in_and_back_to_the_video(
     context: BrowserContext, live_server: str, pg: Injector
 ) -> None:
