@@ -178,7 +178,7 @@ async def test_a_report_sent_without_a_reason_puts_the_focus_on_the_reasons_and_
 ) -> None:
     """The reasons were not marked invalid: the focus fell on the whole form (a live region read all of
     it) and the radio buttons, once reached, did not say what was wrong."""
-    creator, video, viewer = await a_viewer_on_a_video(context, live_server, pg, unlocked=False)
+    _, video, _ = await a_viewer_on_a_video(context, live_server, pg, unlocked=False)
     page = await context.new_page()
     await page.goto(f"/report/video/{video.public_id}")
     await page.get_by_role("button", name="Send report").click()
