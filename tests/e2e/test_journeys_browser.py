@@ -265,6 +265,34 @@ async def test_double_clicks_on_rent_tip_and_a_pack_charge_once(
     assert started == 1
 
 
+async def test_the_locked_players_words_are_never_cut_off_on_a_phone_with_large_text(
+    context: BrowserContext, live_server: str, pg: Injector
+) -> None:
+    """The player keeps 16:9 and hides what overflows it: on a phone with the text at 200 %, "Sign up or
+    log in, then unlock with one click." fell below its bottom edge, cut off."""
+    creator = await person(pg, "Mira", creator=True)
+    video = (await add_synthetic_video(pg, creator.id, title="Harbour lights")).video
+    await price_and_publish(pg, creator.id, video)
+    page = await context.new_page()
+    for width in (390, 1280):
+        await page.set_viewport_size({"width": width, "height": 844})
+        await page.goto(f"/v/{video.public_id}")
+        await page.evaluate("document.documentElement.style.setProperty('font-size', '200%', 'important')")
+        player = page.get_by_test_id("locked")
+        box = await player.bounding_box()
+        assert box is not None
+        for text in ("Unlock to watch", "Sign up or log in, then unlock with one click."):
+            words = await player.get_by_text(text).bounding_box()
+            assert words is not None
+            assert words["y"] >= box["y"], (width, text)
+            assert words["y"] + words["height"] <= box["y"] + box["height"], (width, text)  # not below its edge
+        await page.evaluate("document.documentElement.style.removeProperty('font-size')")
+        if width == 1280:  # at the usual text size the player keeps its 16:9
+            box = await player.bounding_box()
+            assert box is not None
+            assert abs(box["width"] * 9 / 16 - box["height"]) < 2, box
+
+
 async def test_a_long_unbroken_title_and_name_never_push_a_page_sideways_at_320_px(
     chromium: Browser, live_server: str, pg: Injector
 ) -> None:
