@@ -265,7 +265,7 @@ async def test_double_clicks_on_rent_tip_and_a_pack_charge_once(
     assert started == 1
 
 
-async def test_the_locked_players_words_are_never_cut_off_on_a_phone_with_large_text(
+async def test_the_locked_player_and_the_landing_page_cut_nothing_off_on_a_phone_with_large_text(
     context: BrowserContext, live_server: str, pg: Injector
 ) -> None:
     """The player keeps 16:9 and hides what overflows it: on a phone with the text at 200 %, "Sign up or
@@ -291,6 +291,16 @@ async def test_the_locked_players_words_are_never_cut_off_on_a_phone_with_large_
             box = await player.bounding_box()
             assert box is not None
             assert abs(box["width"] * 9 / 16 - box["height"]) < 2, box
+
+    # The landing page's call to action was cut off at the hero's edge there too.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto("/")
+    await page.evaluate("document.documentElement.style.setProperty('font-size', '200%', 'important')")
+    hero = await page.locator(".hero").bounding_box()
+    cta = await page.get_by_role("link", name="Create a free account").bounding_box()
+    assert hero is not None
+    assert cta is not None
+    assert cta["x"] + cta["width"] <= hero["x"] + hero["width"], (cta, hero)
 
 
 async def test_a_long_unbroken_title_and_name_never_push_a_page_sideways_at_320_px(
