@@ -4,7 +4,7 @@ password reset pages and the sessions page."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -166,7 +166,7 @@ class AccountsController(Controller):
             }
             return _form_page(request, "accounts/signup.html", "accounts/_signup_form.html", context, 422)
         token = await accounts.open_session(user, request.scope["state"].get("session_token"), _client(request))
-        await accounts.send_verification(user.id)
+        await accounts.send_verification(user.id, then=target if target != "/me" else "")
         response = redirect(target, request)
         set_session_cookie(response, request, token)
         return flash(
@@ -250,7 +250,7 @@ class AccountsController(Controller):
         if me.email_verified:
             return flash(redirect("/me", request), "Your e-mail address is already confirmed.", "info")
         try:
-            sent = await accounts.send_verification(me.id)
+            sent = await accounts.send_verification(me.id, then=back if back != "/me" else "")
         except TooManyRequests as error:
             return flash(redirect(back, request), error.message, "error")
         if not sent:
@@ -259,15 +259,20 @@ class AccountsController(Controller):
 
     @get("/verify-email")
     async def verify_email_page(
-        self, request: Request[Any, Any, Any], accounts: NamedDependency[AccountService], token: FromQuery[str] = ""
+        self,
+        request: Request[Any, Any, Any],
+        accounts: NamedDependency[AccountService],
+        token: FromQuery[str] = "",
+        next: FromQuery[str] = "",
     ) -> Template:
         """The link in the mail: a page with one button (a GET never changes anything, so a mail
-        scanner that opens links cannot use one up)."""
+        scanner that opens links cannot use one up). `next`, the page the person signed up on, is
+        where the button leads."""
         try:
             found = await accounts.check_link(token, TokenPurpose.VERIFY_EMAIL)
         except InvalidLink as error:
             return _link_invalid(request, error.message, "verify")
-        context = {"token": token, "email": found.email}
+        context = {"token": token, "email": found.email, "next": form_next(next)}
         return Template(template_name="accounts/verify_email.html", context=context, headers=NO_STORE)
 
     @post("/verify-email")
@@ -283,7 +288,11 @@ class AccountsController(Controller):
         except InvalidLink as error:
             return _link_invalid(request, error.message, "verify")
         me = current_principal(request)
-        target = "/me" if me is not None and me.id == user.id else "/login"
+        then = safe_next(form.next, "")
+        if me is not None and me.id == user.id:
+            target = then or "/me"  # back to the video the person signed up on
+        else:
+            target = f"/login?next={quote(then, safe='/')}" if then else "/login"
         return flash(redirect(target, request), f"Thank you: {user.email} is confirmed.")
 
     @post(

@@ -89,6 +89,7 @@ class ResetPasswordForm(Form):
 
 class TokenForm(Form):
     token: str = ""
+    next: str = ""  # where to go once the link is used (a local path, checked by safe_next)
 
 
 def safe_next(value: str, default: str = "/me") -> str:

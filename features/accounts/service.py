@@ -10,6 +10,7 @@ import secrets
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from urllib.parse import quote
 from uuid import UUID
 
 from core.clock import Clock
@@ -449,15 +450,17 @@ class AccountService:
 
     # -- e-mail verification ---------------------------------------------------------------------
 
-    async def send_verification(self, user_id: UUID) -> bool:
+    async def send_verification(self, user_id: UUID, then: str = "") -> bool:
         """Mail a single-use link that confirms the account's current address (valid for
-        `verify_link_hours`). Returns False when the address is already verified (nothing sent) or
-        the mail could not be handed over. Raises ResendThrottled past `verify_mails_per_window`."""
+        `verify_link_hours`). `then`, a local path the caller has checked (the video the person signed up
+        on), rides along in the link so that confirming leads back to it. Returns False when the address
+        is already verified (nothing sent) or the mail could not be handed over. Raises ResendThrottled
+        past `verify_mails_per_window`."""
         user = await self.users.get(user_id)
         if user is None or user.email_verified:
             return False
         await self._count_verification_mail(user.id)
-        return await self._mail_verification(user)
+        return await self._mail_verification(user, then)
 
     async def _count_verification_mail(self, user_id: UUID) -> None:
         policy = self.policy
@@ -472,7 +475,7 @@ class AccountService:
                 retry_after=allowance.retry_after,
             )
 
-    async def _mail_verification(self, user: User) -> bool:
+    async def _mail_verification(self, user: User, then: str = "") -> bool:
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
         hours = self.policy.verify_link_hours
@@ -482,6 +485,8 @@ class AccountService:
             )
         )
         link = f"{self.policy.base_url.rstrip('/')}/verify-email?token={token}"
+        if then:
+            link += f"&next={quote(then, safe='/')}"
         return await self.mailer.send(
             AccountMail(MailKind.VERIFY_EMAIL, user.email, user.display_name, link, valid_minutes=hours * 60)
         )

@@ -34,6 +34,16 @@
     swapped = null;
   });
 
+  // A form that is a whole page (no htmx: deleting the account, a bundle, a promo code, a tier) comes back
+  // as a new page with its errors: the focus goes to the first field to correct, as after a swap, rather
+  // than staying at the top of the page with nothing said.
+  document.addEventListener("DOMContentLoaded", function () {
+    var active = document.activeElement;
+    if (active && active !== document.body) return;
+    var invalid = document.querySelector("main [aria-invalid=true]");
+    if (invalid) invalid.focus();
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) {
     // Only this request's answer: another one (a panel loading by itself) may settle in between.
     if (!swapped || event.detail.xhr !== swapped.xhr) return;

@@ -114,9 +114,27 @@
         part(form, "bar").style.width = "100%";
         part(form, "bar").classList.add("is-done");
         part(form, "percent").textContent = "100%";
-        part(form, "status").textContent = "Uploaded. The tile below shows what happens next.";
         setMeter(form, 100, "100%, uploaded");
-        say("Upload complete. The video's tile shows what happens next.");
+        part(form, "status").textContent = "Uploaded. The tile below shows what happens next.";
+        // The file is checked when its last bytes arrive; a refused one (not a video, too long …) has its
+        // tile say so, and "Upload complete" spoken beside that read as a success. So the end is spoken
+        // once the tile has left "uploading" (its news comes by the page's stream, about when this
+        // answer does), and only if the file was not refused.
+        var panel = form.closest("[data-video-id]");
+        var tileId = panel && "video-" + panel.getAttribute("data-video-id");
+        var waited = 0;
+        (function whenTileMoves() {
+          var tile = tileId && document.getElementById(tileId);
+          var state = tile ? tile.getAttribute("data-state") : "";
+          if (state === "uploading" && waited < 3000) {
+            waited += 100;
+            window.setTimeout(whenTileMoves, 100);
+          } else if (state === "rejected" || state === "failed") {
+            part(form, "status").textContent = "Uploaded, but refused: the tile below says why.";
+          } else {
+            say("Upload complete. The video's tile shows what happens next.");
+          }
+        })();
         pauseButton.hidden = true;
         startButton.hidden = true;
         input.disabled = true;

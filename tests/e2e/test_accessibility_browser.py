@@ -6,8 +6,11 @@ pages that stand for it in PAGES; a route that is no page (an image, a stream, a
 why in NOT_PAGES. A route added without an entry fails `test_every_page_route_is_checked_or_said_not_to_be_a_page`,
 so a new page cannot be forgotten. Each page is checked signed out, as a viewer, as a creator and as
 staff, at a desktop width and at 390 px, with axe-core (vendored in tests/e2e/vendor: no network at test
-time) limited to the WCAG 2.0/2.1/2.2 A and AA rules; serious and critical findings fail.
+time) limited to the WCAG 2.0/2.1/2.2 A and AA rules; serious and critical findings fail; each has one h1.
 
+No page scrolls sideways at 320 px (WCAG 1.4.10), nor at 768 and 853 px, between the phone layout and the
+desktop one; with the text at 200 % (WCAG 1.4.4) none does, no word is cut across two lines and no control
+or heading is cut off at the edge of its box.
 What axe cannot see is tested beside it: live regions on the tiles that change by themselves, progress
 bars that say how far they are, focus that shows, targets of at least 24 × 24 px.
 """
@@ -52,6 +55,15 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 EXTRA_RULES = {"label-content-name-mismatch": {"enabled": True}}
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "390px": {"width": 390, "height": 844}}
 REFLOW = {"width": 320, "height": 640}  # 1280 px at 400 % zoom
+# Between the phone layout and the desktop one (a tablet held upright; 1280 px at 150 % zoom): the widest
+# header, the creator's and staff's, once pushed every page 11-111 px sideways from 721 to 900 px.
+BETWEEN = [{"width": 768, "height": 1024}, {"width": 853, "height": 800}]
+# WCAG 1.4.4: text resized to 200 % (the browser's text size, not its zoom: the root font size doubles and
+# the viewport stays) loses nothing; checked at the desktop width, where the page keeps its wide layout.
+# Data tables are two-dimensional content (WCAG 1.4.10's exception): they may grow wider than the page
+# there (on a phone each scrolls inside its own box), so what is in a table is left out of these checks.
+TEXT_200 = "document.documentElement.style.setProperty('font-size', '200%', 'important')"
+TEXT_100 = "document.documentElement.style.removeProperty('font-size')"
 ROLES = ("anon", "viewer", "creator", "staff")
 EVERYONE = ROLES
 
@@ -292,15 +304,66 @@ async def axe_findings(page: Page) -> list[dict[str, Any]]:
 
 # How far the page scrolls sideways, and the element reaching furthest right (to name the culprit).
 SIDEWAYS = """
-() => {
+(butTables) => {
   const overflow = document.documentElement.scrollWidth - innerWidth;
   if (overflow <= 0) return null;
   let widest = null;
   for (const el of document.querySelectorAll("body *")) {
     const right = el.getBoundingClientRect().right;
-    if (!widest || right > widest.right) widest = {right, what: el.outerHTML.slice(0, 120)};
+    if (!widest || right > widest.right) widest = {right, what: el.outerHTML.slice(0, 120), el};
   }
+  if (butTables && widest && widest.el.closest("table")) return null;
   return `scrolls ${overflow} px sideways; furthest right: ${widest && widest.what}`;
+}
+"""
+
+
+# Words of running text broken inside themselves across two lines (the stylesheet's overflow-wrap lets a
+# word break rather than push a narrow box sideways; a column too narrow for its words then cuts them).
+# Letters only: identifiers, addresses and numbers may break anywhere.
+BROKEN_WORDS = """
+() => {
+  const broken = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.parentElement.getClientRects().length || node.parentElement.closest('.sr-only, code, table')) continue;
+    const pattern = /(?<![\\w@.-])[A-Za-z]{3,20}(?![\\w@.-])/g;
+    let match;
+    while ((match = pattern.exec(node.data))) {
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      const rects = [...range.getClientRects()].filter(r => r.width > 0);
+      if (rects.length > 1 && rects[rects.length - 1].top - rects[0].top > 2) {
+        broken.add(`"${match[0]}" in ${node.parentElement.outerHTML.slice(0, 80)}`);
+      }
+    }
+  }
+  return [...broken].slice(0, 3);
+}
+"""
+
+
+# Controls, headings and labels cut off by a box that hides what overflows it (a card's rounded corners):
+# text made larger must not lose them. Truncation the page means (an ellipsis) is left alone.
+CLIPPED = """
+() => {
+  const clipped = new Set();
+  const hides = el => ['hidden', 'clip'].includes(getComputedStyle(el).overflowX);
+  const texts = 'a, button, summary, label, h1, h2, h3, .badge, .stat-value, .stat-label';
+  for (const el of document.body.querySelectorAll(texts)) {
+    if (!el.getClientRects().length || !el.textContent.trim() || el.closest('.sr-only')) continue;
+    if (getComputedStyle(el).textOverflow === 'ellipsis') continue;
+    const box = el.getBoundingClientRect();
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (!hides(up) || getComputedStyle(up).textOverflow === 'ellipsis') continue;
+      const edge = up.getBoundingClientRect();
+      if (box.right > edge.right + 1 || box.left < edge.left - 1) clipped.add(el.outerHTML.slice(0, 80));
+      break;
+    }
+  }
+  return [...clipped].slice(0, 3);
 }
 """
 
@@ -335,6 +398,9 @@ async def check_pages(
                 await settled(page)
             except Exception as error:
                 raise AssertionError(f"{role} {url} did not settle") from error
+            headings = await page.evaluate("[...document.querySelectorAll('h1')].map(h => h.textContent.trim())")
+            if len(headings) != 1:
+                problems.append(f"{role} {url}: {len(headings)} h1 headings {headings}, not one")
             title = await page.title()
             path = landed.split("?")[0]
             if response.status < 400 and titles.setdefault(title, path) != path:
@@ -352,6 +418,23 @@ async def check_pages(
             sideways = await page.evaluate(SIDEWAYS)
             if sideways:
                 problems.append(f"{role} {url} at 320px: {sideways}")
+            for viewport in BETWEEN:
+                await page.set_viewport_size(viewport)
+                sideways = await page.evaluate(SIDEWAYS, True)  # data tables excepted, as with text at 200 %
+                if sideways:
+                    problems.append(f"{role} {url} at {viewport['width']}px: {sideways}")
+            await page.set_viewport_size(WIDTHS["desktop"])
+            await page.evaluate(TEXT_200)
+            sideways = await page.evaluate(SIDEWAYS, True)
+            broken = await page.evaluate(BROKEN_WORDS)
+            clipped = await page.evaluate(CLIPPED)
+            await page.evaluate(TEXT_100)
+            if sideways:
+                problems.append(f"{role} {url} with text at 200%: {sideways}")
+            if broken:
+                problems.append(f"{role} {url} with text at 200%: words broken across lines: {broken}")
+            if clipped:
+                problems.append(f"{role} {url} with text at 200%: cut off at the edge of its box: {clipped}")
     finally:
         await context.close()
     return checked, problems

@@ -134,8 +134,7 @@ async def test_the_happy_path_logs_no_console_error(
         await viewer.get_by_label("Password").fill("harbour at night")
         await viewer.get_by_role("button", name="Create account").click()
         await expect(viewer).to_have_url(link)
-        await verify_from_outbox(viewer)
-        await viewer.goto(link)
+        await verify_from_outbox(viewer, lands_on=link)  # the mailed link leads back to the video
         await viewer.get_by_test_id("buy-to-unlock").click()
         await viewer.get_by_test_id("buy-p100").click()
         await expect(viewer).to_have_url(re.compile(r"/sandbox-pay/checkout/sbp_"))

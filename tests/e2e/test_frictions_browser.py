@@ -173,8 +173,9 @@ async def test_a_viewer_from_a_shared_link_signs_up_pays_and_comes_back_ready_to
     await page.get_by_label("Password").fill("harbour at night")
     await page.get_by_role("button", name="Create account").click()
     await expect(page).to_have_url(f"{live_server}{watch}")
-    await verify_from_outbox(page)  # buying needs a confirmed address (issue 12)
-    await page.goto(watch)
+    # Buying needs a confirmed address (issue 12); the mailed link leads back to the video, not to /me.
+    await verify_from_outbox(page, lands_on=watch)
+    await expect(page.get_by_text("Thank you: newcomer@example.com is confirmed.")).to_be_visible()
 
     await page.get_by_test_id("offer-rent_day").click()  # no points yet
     await expect(page.get_by_test_id("unlock-notice")).to_contain_text("more points needed")

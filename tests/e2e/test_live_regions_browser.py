@@ -125,6 +125,32 @@ async def test_the_upload_bar_is_a_progressbar_that_says_how_far_it_is_and_annou
     assert "%" not in said, said
 
 
+async def test_a_refused_file_is_announced_as_refused_and_never_as_an_upload_complete(
+    context: BrowserContext, live_server: str, pg: Injector, tmp_path: Path
+) -> None:
+    """The tile said "rejected. This file is not a video…", then the upload form said "Upload complete":
+    the last word a screen reader spoke read as a success."""
+    creator = await person(pg, "Mira", creator=True)
+    video = await pg.get(StudioService).create_video(creator.id, "Not a film")
+    junk = tmp_path / "not-a-film.mp4"
+    junk.write_bytes(b"this is no video at all " * 4000)
+    await log_in(context, live_server, await session_token(pg, creator))
+    page = await context.new_page()
+    await page.goto(f"/studio/videos/{video.id}/upload")
+    await page.evaluate(LISTEN)
+    await page.get_by_label("Video file").set_input_files(junk)
+    await page.get_by_role("button", name="Upload", exact=True).click()
+    tile = page.get_by_test_id("video-tile").filter(has_text="Not a film")
+    await expect(tile).to_have_attribute("data-state", "rejected")
+    await expect(page.locator("#source-form [data-role=status]")).to_have_text(
+        "Uploaded, but refused: the tile below says why."
+    )
+    await page.wait_for_timeout(500)
+    said = " ".join(await heard(page))
+    assert "rejected. This file is not a video" in said, said
+    assert "Upload complete" not in said, said
+
+
 # Keyboard focus must show: an outline of at least 2 px or a focus ring (box-shadow).
 FOCUS_SHOWS = """() => {
   const el = document.activeElement;
@@ -138,7 +164,9 @@ FOCUS_SHOWS = """() => {
 # Targets a pointer must hit: every visible control but links inside running text (WCAG 2.5.8's
 # inline exception). Returns those smaller than 24 × 24 CSS px.
 SMALL_TARGETS = """() => {
-  const inText = el => el.tagName === 'A' && el.closest('p, li, td, dd, q, .help, .small, .muted, .flash');
+  // (from the parent: a link that is itself small print, standing alone, is no link in running text)
+  const text = 'p, li, td, dd, q, .help, .small, .muted, .flash';
+  const inText = el => el.tagName === 'A' && el.parentElement.closest(text);
   const controls = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button]';
   return [...document.querySelectorAll(controls)]
     .filter(el => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden' && !inText(el))
@@ -159,20 +187,38 @@ async def watch_pages(pg: Injector) -> dict[str, Any]:
     await price_and_publish(pg, creator.id, locked)
     await add_synthetic_video(pg, creator.id, title="Night ferry", state=VideoState.CONVERTING)
     await pg.get(UnlockService).unlock(viewer.id, owned.public_id, "rent_day", "target-size-unlock-01", "50")
+    draft = await pg.get(StudioService).create_video(creator.id, "A draft with no file yet", "")
     return {
         "viewer": (
             await session_token(pg, viewer),
-            ["/", "/search", f"/v/{locked.public_id}", f"/v/{owned.public_id}", "/wallet", "/me", "/me/favourites"],
+            [
+                "/",
+                "/search",
+                f"/v/{locked.public_id}",
+                f"/v/{owned.public_id}",
+                f"/c/{creator.id}",
+                "/wallet",
+                "/me",
+                "/me/favourites",
+                "/me/delete",
+            ],
         ),
         "creator": (
             await session_token(pg, creator),
-            ["/studio", "/studio/dashboard", "/studio/analytics", "/studio/payouts", f"/v/{locked.public_id}/pricing"],
+            [
+                "/studio",
+                f"/studio/videos/{draft.id}/upload",
+                "/studio/dashboard",
+                "/studio/analytics",
+                "/studio/payouts",
+                f"/v/{locked.public_id}/pricing",
+            ],
         ),
         "anon": (None, ["/", "/login", "/signup", f"/v/{locked.public_id}"]),
     }
 
 
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width", [1280, 390, 320])
 async def test_every_control_is_at_least_24_px_and_shows_keyboard_focus(
     chromium: Browser, live_server: str, watch_pages: dict[str, Any], width: int
 ) -> None:

@@ -117,6 +117,35 @@ async def test_after_the_link_is_used_the_account_may_buy_and_become_a_creator(
     assert (await post_form(client, "/me/creator", {})).status_code == 303
 
 
+async def test_the_link_of_someone_who_signed_up_on_a_video_leads_back_to_it_and_never_off_site(
+    client: httpx.AsyncClient, pg: Injector
+) -> None:
+    """A stranger signs up from a shared link to watch that video: confirming the address leads back to
+    it (it led to /me, and the video was lost); signed out, to log-in and then to it."""
+    response = await post_form(
+        client, "/signup", {"email": "from-a-link@example.com", "password": PASSWORD, "next": "/v/AbCdEf123456"}
+    )
+    assert response.headers["location"] == "/v/AbCdEf123456"
+    mail = (await mails_to(pg, "from-a-link@example.com"))[-1]
+    assert re.search(r"/verify-email\?token=[A-Za-z0-9_-]+&next=/v/AbCdEf123456", mail)
+    token = await verification_token(client)
+    page = await client.get(f"/verify-email?token={token}&next=/v/AbCdEf123456")
+    assert 'name="next" value="/v/AbCdEf123456"' in page.text
+    confirmed = await post_form(client, "/verify-email", {"token": token, "next": "/v/AbCdEf123456"})
+    assert confirmed.headers["location"] == "/v/AbCdEf123456"
+
+    # The link opened signed out (another browser), or with its `next` tampered with: never off-site.
+    for n, (next_, location) in enumerate(
+        [("/v/AbCdEf123456", "/login?next=/v/AbCdEf123456"), ("//evil.example/x", "/login")]
+    ):
+        await post_form(client, "/logout", {})
+        await sign_up(client, f"elsewhere{n}@example.com", verified=False)
+        token = await verification_token(client)
+        await post_form(client, "/logout", {})
+        confirmed = await post_form(client, "/verify-email", {"token": token, "next": next_})
+        assert confirmed.headers["location"] == location
+
+
 @pytest.mark.parametrize("how", ["reused", "forged", "expired", "empty", "huge"])
 async def test_a_bad_verification_link_gets_a_clear_page_and_changes_nothing(
     client: httpx.AsyncClient, pg: Injector, how: str

@@ -19,8 +19,9 @@ async def sign_up_in_browser(page: Page, email: str, password: str, *, verified:
         await verify_from_outbox(page)
 
 
-async def verify_from_outbox(page: Page) -> None:
-    """Open the newest "confirm your e-mail" mail on the Mail page, follow its link and confirm."""
+async def verify_from_outbox(page: Page, lands_on: str = "/me") -> None:
+    """Open the newest "confirm your e-mail" mail on the Mail page, follow its link and confirm; the
+    browser then lands on `lands_on` (the page the person signed up on, else their account page)."""
     await page.goto("/outbox")
     mail = page.get_by_test_id("mail").filter(has_text="Confirm your e-mail address").first
     await mail.locator("summary").click()
@@ -30,7 +31,7 @@ async def verify_from_outbox(page: Page) -> None:
     # The mail links to BASE_URL; the test server listens on a port of its own: same path, this server.
     await page.goto(urlsplit(href).path + "?" + urlsplit(href).query)
     await page.get_by_role("button", name="Confirm my e-mail address").click()
-    await expect(page).to_have_url("/me")
+    await expect(page).to_have_url(lands_on)
     await expect(page.get_by_test_id("verify-notice")).to_have_count(0)
 
 
