@@ -84,6 +84,15 @@ class PiccoloExportRepository:
         )
         return [_export(row) for row in rows]
 
+    async def pending_since(self, before: datetime, limit: int) -> list[Export]:
+        rows = (
+            await ExportTable.select()
+            .where((ExportTable.status == ExportStatus.PENDING.value) & (ExportTable.updated_at < before))
+            .order_by(ExportTable.updated_at)
+            .limit(limit)
+        )
+        return [_export(row) for row in rows]
+
     async def delete_for_user(self, user_id: UUID) -> list[Export]:
         rows = await ExportTable.delete().where(ExportTable.user_id == user_id).returning(*ExportTable.all_columns())
         return [_export(row) for row in rows]
@@ -195,6 +204,10 @@ class MemoryExportRepository:
             if e.status is ExportStatus.READY and e.expires_at is not None and e.expires_at <= now
         ]
         return sorted(due, key=lambda e: e.expires_at or now)[:limit]
+
+    async def pending_since(self, before: datetime, limit: int) -> list[Export]:
+        stalled = [e for e in self.exports.values() if e.status is ExportStatus.PENDING and e.updated_at < before]
+        return sorted(stalled, key=lambda e: e.updated_at)[:limit]
 
     async def delete_for_user(self, user_id: UUID) -> list[Export]:
         gone = [e for e in self.exports.values() if e.user_id == user_id]

@@ -17,8 +17,10 @@ async def build_export(ctx: dict[str, Any], *, export_id: str) -> dict[str, str]
 
 
 async def expire_exports(ctx: dict[str, Any]) -> dict[str, int]:
-    """Every 10 minutes: delete the files of exports past their expiry."""
-    return {"expired": await injector_from(ctx).get(ExportService).expire_due()}
+    """Every 10 minutes: delete the files of exports past their expiry, and queue again the exports whose
+    job was lost with a killed process."""
+    exports = injector_from(ctx).get(ExportService)
+    return {"expired": await exports.expire_due(), "resumed": await exports.resume_pending()}
 
 
 async def purge_erased_content(ctx: dict[str, Any]) -> dict[str, int]:

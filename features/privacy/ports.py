@@ -28,6 +28,10 @@ class ExportRepository(Protocol):
         """READY exports whose `expires_at` has passed, oldest first."""
         ...
 
+    async def pending_since(self, before: datetime, limit: int) -> list[Export]:
+        """PENDING exports last changed before `before`, oldest first."""
+        ...
+
     async def delete_for_user(self, user_id: UUID) -> list[Export]:
         """Delete every export record of the user; return them (their files are the caller's to delete)."""
         ...

@@ -74,6 +74,11 @@ class PrivacyPolicy:
     content_grace: timedelta = timedelta(days=30)
     # A new export may be asked for once the last one is this old (or failed, or expired).
     export_interval: timedelta = timedelta(minutes=10)
+    # A PENDING export unchanged this long may have lost its job (the process that asked died before
+    # queueing it, or its worker was killed more often than the job's retries): the cron queues it again.
+    export_stall: timedelta = timedelta(minutes=10)
+    # ... and gives it up (FAILED: the person may ask again) once it was asked for this long ago.
+    export_give_up: timedelta = timedelta(hours=6)
     work_dir: Path | None = None  # where the ZIP is written before it goes to blob storage
     # Password tries on the deletion form, per account and window (a stolen session cannot guess on).
     password_attempts: int = 5
@@ -166,6 +171,12 @@ class ExportService:
         export = Export(uuid7(), user_id, ExportStatus.PENDING, now, now)
         async with self.uow.atomic():
             await self.exports.add(export)
+        # A process dying here leaves a PENDING export without a job: `resume_pending` queues it again.
+        await self._enqueue(export)
+        return export
+
+    async def _enqueue(self, export: Export) -> None:
+        """Queue the export's job; the key is the export's, so a job still queued or running is not doubled."""
         await self.jobs.enqueue(
             EXPORT_JOB,
             key=f"privacy-export:{export.id}",
@@ -174,7 +185,6 @@ class ExportService:
             retries=3,
             export_id=str(export.id),
         )
-        return export
 
     async def exports_of(self, user_id: UUID) -> list[Export]:
         """The person's latest exports, newest first, with expired ones marked as such."""
@@ -237,6 +247,26 @@ class ExportService:
             expires = ready.expires_at.strftime("%d %B %Y, %H:%M UTC")
             await self.bus.publish(topic_for(user.id), EXPORT_EVENT, {"export_id": str(export.id), "expires": expires})
         return ready
+
+    async def resume_pending(self, limit: int = 200) -> int:
+        """Repair what a killed process left behind (the cron job): queue again the job of each export
+        still PENDING `export_stall` after its last change — its job may never have been queued, or
+        have run out of retries with its worker killed; a job still queued or running keeps its key, so
+        nothing is doubled — and mark FAILED those asked for more than `export_give_up` ago (the person
+        may ask again). Returns how many exports were touched."""
+        now = self.clock.now()
+        touched = 0
+        for export in await self.exports.pending_since(now - self.policy.export_stall, limit):
+            if now - export.requested_at > self.policy.export_give_up:
+                log.warning("export %s given up: still not built after %s", export.id, self.policy.export_give_up)
+                async with self.uow.atomic():
+                    current = await self.exports.get(export.id)
+                    if current is not None and current.status is ExportStatus.PENDING:
+                        await self.exports.save(current.failed("the export was interrupted; ask again", now))
+            else:
+                await self._enqueue(export)
+            touched += 1
+        return touched
 
     async def expire_due(self, limit: int = 200) -> int:
         """Delete the files of exports past their expiry and mark them EXPIRED; returns how many."""

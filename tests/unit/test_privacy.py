@@ -115,6 +115,39 @@ async def test_an_export_is_built_by_its_job_and_expires_after_the_ttl(memory: I
     assert not await get_port(memory, BlobStorage).exists(f"privacy/exports/{export.id}.zip")
 
 
+async def test_an_export_whose_job_was_lost_is_queued_again_and_given_up_after_hours(memory: Injector) -> None:
+    clock = clock_of(memory)
+    exports = memory.get(ExportService)
+    queue = get_port(memory, JobQueue)
+    assert isinstance(queue, MemoryJobQueue)
+
+    async def build(export_id: str) -> Any:
+        return await exports.build(UUID(export_id))
+
+    queue.handlers[EXPORT_JOB] = build
+    owner = await person(memory, "Owner")
+    lost = await exports.request(owner.id)
+    queue.jobs.clear()  # the process that asked died before its job was queued
+    assert await exports.resume_pending() == 0  # not yet: it may still be on its way
+    clock.advance(exports.policy.export_stall + timedelta(seconds=1))
+    assert await exports.resume_pending() == 1
+    assert await exports.resume_pending() == 1
+    assert len(queue.jobs) == 1  # queued once, whatever the number of sweeps
+    assert await queue.run_all() == 1
+    assert (await exports.exports_of(owner.id))[0].status is ExportStatus.READY
+    assert await exports.resume_pending() == 0
+
+    clock.advance(exports.policy.export_interval)
+    again = await exports.request(owner.id)
+    assert again.id != lost.id
+    queue.jobs.clear()  # lost again, and no worker ever builds it
+    clock.advance(exports.policy.export_give_up + timedelta(seconds=1))
+    assert await exports.resume_pending() == 1
+    [given_up, _] = await exports.exports_of(owner.id)
+    assert (given_up.id, given_up.status) == (again.id, ExportStatus.FAILED)
+    assert (await exports.request(owner.id)).id not in {lost.id, again.id}  # the person may ask again
+
+
 async def test_a_deleted_account_gets_no_more_exports_and_its_old_ones_are_gone(memory: Injector) -> None:
     exports = memory.get(ExportService)
     owner = await person(memory, "Leaving")
