@@ -21,7 +21,7 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, ValidationException
 from litestar.utils.scope.state import ScopeState
 
-from core.text import without_invisible_controls
+from core.text import tidy
 
 FORM_VIEW = "form_view"
 BODY = "form"  # the key of an error about the body as a whole (not one field)
@@ -30,7 +30,8 @@ BODY = "form"  # the key of an error about the body as a whole (not one field)
 class Form(msgspec.Struct, forbid_unknown_fields=False):
     """Base of the HTML form DTOs: every text arrives stripped, without invisible control characters
     (`core.text`: NUL, which PostgreSQL cannot store, other C0/C1 controls and bidi overrides — no honest
-    form sends them; see `_kept_as_sent` for the fields that only lose NUL). A subclass with its own
+    form sends them) and composed (NFC: "é" is one character however the keyboard sent it); see
+    `_kept_as_sent` for the fields that only lose NUL. A subclass with its own
     `__post_init__` calls `super().__post_init__()` first, then checks its rules and raises `FieldErrors`.
 
     `messages` gives the human message for a field whose value has the wrong shape or breaks a
@@ -42,7 +43,7 @@ class Form(msgspec.Struct, forbid_unknown_fields=False):
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, str):
-                kept = value.replace("\x00", "") if _kept_as_sent(name) else without_invisible_controls(value)
+                kept = value.replace("\x00", "") if _kept_as_sent(name) else tidy(value)
                 setattr(self, name, kept.strip())
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Sequence
 
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -22,10 +23,17 @@ def without_invisible_controls(text: str) -> str:
     return _INVISIBLE.sub("", text)
 
 
+def tidy(text: str) -> str:
+    """`text` without invisible controls, in Unicode's composed form (NFC): "é" typed as e + U+0301 (a
+    Mac's keyboard, a paste) and as U+00E9 become the same characters, so they are stored, compared,
+    counted against a length limit and searched for alike."""
+    return unicodedata.normalize("NFC", without_invisible_controls(text))
+
+
 def one_line(text: str) -> str:
-    """`text` as a one-line name or title: invisible controls dropped, every run of white space (line
-    breaks and tabs included) one space, no space at either end."""
-    return " ".join(without_invisible_controls(text).split())
+    """`text` as a one-line name or title (`tidy`), every run of white space (line breaks and tabs
+    included) one space, no space at either end."""
+    return " ".join(tidy(text).split())
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -370,6 +371,12 @@ class MemoryTokenRepository:
         self.tokens = {key: token for key, token in self.tokens.items() if token.user_id != user_id}
 
 
+def composed(password: str) -> str:
+    """A password in Unicode's composed form (NFC): the same characters typed as e + U+0301 on one device
+    and U+00E9 on another are one password."""
+    return unicodedata.normalize("NFC", password)
+
+
 class Argon2PasswordHasher:
     """argon2id; hashing runs in a thread so the event loop keeps serving."""
 
@@ -377,16 +384,21 @@ class Argon2PasswordHasher:
         self._argon = Argon2(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._argon.hash, password)
+        return await asyncio.to_thread(self._argon.hash, composed(password))
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        def _verify() -> bool:
+        """The password is hashed composed (NFC), so "é" matches however a keyboard or password manager
+        sent it; a hash made before that from another form is also tried as typed."""
+
+        def _verify(candidate: str) -> bool:
             try:
-                return bool(self._argon.verify(password_hash, password))
+                return bool(self._argon.verify(password_hash, candidate))
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await asyncio.to_thread(_verify)
+        if await asyncio.to_thread(_verify, composed(password)):
+            return True
+        return password != composed(password) and await asyncio.to_thread(_verify, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:

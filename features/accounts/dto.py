@@ -7,14 +7,14 @@ from collections.abc import Callable
 from core.errors import InvalidInput
 from core.forms import FieldErrors, Form
 from core.redirects import local_path, safe_redirect
-from features.accounts.model import check_email, check_password
+from features.accounts.model import check_display_name, check_email, check_password
 
 ASK_CURRENT = "Enter your current password."
 
 
 class SignupForm(Form):
-    """A valid address and a password people cannot guess; `next` is checked first (a 400 for control
-    characters, before anything else is looked at)."""
+    """A valid address, a display name within its limit and a password people cannot guess; `next` is
+    checked first (a 400 for control characters, before anything else is looked at)."""
 
     email: str = ""
     password: str = ""
@@ -24,7 +24,13 @@ class SignupForm(Form):
     def __post_init__(self) -> None:
         super().__post_init__()
         safe_next(self.next)  # UnsafeRedirectTarget: not a form error, the request is refused
-        errors = _broken({"email": lambda: check_email(self.email), "password": lambda: check_password(self.password)})
+        errors = _broken(
+            {
+                "email": lambda: check_email(self.email),
+                "display_name": lambda: check_display_name(self.display_name),
+                "password": lambda: check_password(self.password),
+            }
+        )
         if errors:
             raise FieldErrors(errors)
 

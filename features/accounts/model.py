@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -14,11 +15,13 @@ from uuid import UUID
 
 from core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, TooManyRequests
 from core.identity import Principal
+from core.text import one_line
 
 EMAIL_PATTERN = re.compile(
     r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 MIN_PASSWORD = 8
+DISPLAY_NAME_MAX = 80
 MAX_PASSWORD = 256
 # Stored in place of a hash when an account is erased: argon2 cannot parse it, so no password matches.
 UNUSABLE_PASSWORD = "!erased"  # noqa: S105 — a marker, not a password
@@ -80,15 +83,39 @@ class SessionNotFound(NotFound):
 
 
 def normalize_email(email: str) -> str:
-    """The form used for uniqueness: trimmed and lower-cased."""
-    return email.strip().lower()
+    """The form used for uniqueness: trimmed, its domain in ASCII (`ascii_domain`) and lower-cased."""
+    return ascii_domain(email.strip()).lower()
+
+
+def ascii_domain(email: str) -> str:
+    """`email` with an internationalized domain written as DNS and mail servers know it (IDNA:
+    "ada@bücher.example" → "ada@xn--bcher-kva.example", what browsers send from an e-mail field), so the
+    address is one account however it is typed; a domain IDNA cannot encode is left for the pattern to
+    refuse. The part before the @ is kept as typed."""
+    local, at, domain = email.rpartition("@")
+    if not at or domain.isascii():
+        return email
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return email
 
 
 def check_email(email: str) -> str:
-    email = email.strip()
+    """The address as it is stored and mailed (trimmed, its domain in ASCII); raises InvalidEmail."""
+    email = ascii_domain(email.strip())
     if len(email) > 254 or not EMAIL_PATTERN.match(email):
         raise InvalidEmail()
     return email
+
+
+def check_display_name(name: str) -> str:
+    """A display name on one line (`core.text.one_line`); raises InvalidInput past `DISPLAY_NAME_MAX`
+    characters (cutting it would leave half a name, or an emoji without its skin tone)."""
+    name = one_line(name)
+    if len(name) > DISPLAY_NAME_MAX:
+        raise InvalidInput(f"Keep your name to {DISPLAY_NAME_MAX} characters or fewer.")
+    return name
 
 
 @cache
@@ -101,9 +128,10 @@ def common_passwords() -> frozenset[str]:
 def check_password(password: str, email: str = "") -> str:
     """A password people cannot guess from a list: long enough, not too long, not one of the
     common passwords, not the e-mail address (or its name part). Raises WeakPassword."""
-    if len(password) < MIN_PASSWORD:
+    length = len(unicodedata.normalize("NFC", password))  # as it is hashed: "é" is one character
+    if length < MIN_PASSWORD:
         raise WeakPassword()
-    if len(password) > MAX_PASSWORD:
+    if length > MAX_PASSWORD:
         raise WeakPassword(f"Use at most {MAX_PASSWORD} characters.")
     folded = password.strip().lower()
     if folded in common_passwords():

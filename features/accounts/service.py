@@ -19,9 +19,9 @@ from core.events import Event, EventBus, Subscription
 from core.identity import Principal
 from core.ids import uuid7
 from core.ratelimit import RateLimiter, address_key
-from core.text import one_line
 from core.uow import UnitOfWork
 from features.accounts.model import (
+    DISPLAY_NAME_MAX,
     MAX_PASSWORD,
     AccountMail,
     AccountSuspended,
@@ -41,6 +41,7 @@ from features.accounts.model import (
     UnknownAccount,
     User,
     WrongPassword,
+    check_display_name,
     check_email,
     check_password,
     normalize_email,
@@ -181,7 +182,8 @@ class AccountService:
 
     async def sign_up(self, email: str, password: str, display_name: str = "", ip: str | None = None) -> User:
         """Create a viewer account, its e-mail not verified yet (see `send_verification`). Raises
-        InvalidEmail, WeakPassword or EmailTaken (nothing stored).
+        InvalidEmail, WeakPassword, InvalidInput (a display name over its limit) or EmailTaken (nothing
+        stored).
 
         With `ip` (a sign-up from the web), at most `signups_per_ip_per_hour` well-formed sign-ups per
         address are accepted per fixed hour window, counted in the shared limiter before anything is
@@ -189,6 +191,7 @@ class AccountService:
         """
         email = check_email(email)
         check_password(password, email)
+        name = check_display_name(display_name) or email.split("@", 1)[0]
         if ip is not None:
             allowance = await self.limiter.hit(
                 f"signup:ip:{address_key(ip)}", self.policy.signups_per_ip_per_hour, 3600
@@ -200,11 +203,10 @@ class AccountService:
                     f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}.",
                     retry_after=allowance.retry_after,
                 )
-        name = one_line(display_name) or email.split("@", 1)[0]
         user = User(
             id=uuid7(),
             email=email,
-            display_name=name[:80],
+            display_name=name[:DISPLAY_NAME_MAX],
             password_hash=await self.hasher.hash(password),
             is_creator=False,
             is_staff=False,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from core.errors import NotFound
+from core.text import one_line
 from features.studio.model import VideoSummary
 
 PAGE_SIZE = 24
@@ -53,5 +54,6 @@ class SearchQuery:
 
 
 def search_query(raw: str | None) -> SearchQuery:
-    """Collapse whitespace and cap the length (a title is at most 120 characters; no one types more)."""
-    return SearchQuery(" ".join((raw or "").split())[:QUERY_MAX])
+    """Collapse whitespace, compose (NFC, as titles are stored: "é" typed as e + U+0301 finds "é") and cap
+    the length (a title is at most 120 characters; no one types more)."""
+    return SearchQuery(one_line(raw or "")[:QUERY_MAX])

@@ -30,6 +30,7 @@ from uuid import UUID
 
 from core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from core.fsm import FSM, IllegalTransition
+from core.text import one_line, tidy
 from features.studio.model.processing import ProcessingProgress, SourceMeta, Transcoded
 
 TITLE_MAX = 120
@@ -521,9 +522,10 @@ class VideoSummary:
 
 
 def check_details(title: str, description: str) -> tuple[str, str]:
-    """Trimmed title and description; raise InvalidVideoDetails with a message per field."""
-    title = " ".join(title.split())
-    description = description.strip()
+    """Trimmed and composed (NFC, `core.text.tidy`) title and description; raise InvalidVideoDetails
+    with a message per field."""
+    title = one_line(title)
+    description = tidy(description).strip()
     errors: dict[str, str] = {}
     if not title:
         errors["title"] = "Give your video a title."
