@@ -18,10 +18,20 @@ Heartbeats of the video's own creator and of free-preview sessions do not count 
 sessions are counted apart (`preview_views`). Times are kept in whole milliseconds, so folding the same
 heartbeats in one batch or in many gives exactly the same numbers.
 
-Revenue — from the "sale" and "tip" events the unlocks feature publishes in the same transaction as
-their ledger transfers (an event is stored if and only if its transfer committed). A sale brings the
-creator `net` points (the price less the platform fee), a tip its whole `amount`; revenue = both. Days
-are UTC days of the event.
+Revenue — from the events published to the creator's topic in the same transaction as the ledger
+transfers that move their earnings (an event is stored if and only if its transfer committed), so a
+creator's revenue over any days equals what those transfers added to (and took from) their earnings:
+
+  "sale"         an unlock: `points` paid, `net` the creator keeps (the price less the platform fee)
+  "tip"          its whole `amount`
+  "bundle_sale"  a bundle (features/offers): its `points` and `net` shared among the videos it held
+                 (`video_ids`), the odd points to the first ones so the shares add up exactly; it counts
+                 as a sale of each video
+  "refund"       staff took a video down and gave a purchase (or a bundle's share of it) back:
+                 `points` off what was sold, `net` (what came out of the creator's earnings) off the
+                 earnings, on the day of the refund; the sale stays counted
+
+revenue = net + tips. Days are UTC days of the event.
 
 Incremental: each source is read with a cursor on its ids. The cursor only moves over an unbroken run
 of ids (a hole may be a transaction still committing); a hole still open after a grace period is taken
@@ -53,7 +63,9 @@ CONSUMER = "analytics"  # this feature's cursor in each log it reads
 REVENUE_CONSUMER = CONSUMER  # its name among the event log's consumers
 SALE = "sale"
 TIP = "tip"
-REVENUE_EVENTS = frozenset({SALE, TIP})
+BUNDLE_SALE = "bundle_sale"
+REFUND = "refund"
+REVENUE_EVENTS = frozenset({SALE, TIP, BUNDLE_SALE, REFUND})
 TOPIC = re.compile(r"^user:([0-9a-fA-F-]{36})$")
 
 MAX_RANGE_DAYS = 366
@@ -361,38 +373,59 @@ def owner_of_topic(topic: str) -> UUID | None:
     return UUID(match.group(1)) if match else None
 
 
-def revenue_of(event: Event) -> RevenueDay | None:
-    """One sale or tip event as revenue; None for any other or malformed event."""
+def shares(total: int, parts: int) -> list[int]:
+    """`total` split into `parts` whole shares that add up to it exactly (the odd units to the first)."""
+    base, odd = divmod(total, parts)
+    return [base + (1 if n < odd else 0) for n in range(parts)]
+
+
+def revenue_of(event: Event) -> list[RevenueDay]:
+    """A revenue event as the changes it makes, one per video; empty for any other or malformed event."""
     owner = owner_of_topic(event.topic)
+    if owner is None:
+        return []
+    day = day_of(event.created_at)
+    if event.name == BUNDLE_SALE:
+        points, net = _whole(event.data.get("points")), _whole(event.data.get("net"))
+        videos = event.data.get("video_ids")
+        if points is None or net is None or not isinstance(videos, list) or not videos:
+            return []
+        try:
+            video_ids = [UUID(str(v)) for v in videos]
+        except ValueError:
+            return []
+        return [
+            RevenueDay(video_id, owner, day, sales=1, gross_points=gross, net_points=kept)
+            for video_id, gross, kept in zip(
+                video_ids, shares(points, len(video_ids)), shares(net, len(video_ids)), strict=True
+            )
+        ]
     try:
         video_id = UUID(str(event.data.get("video_id")))
     except ValueError:
-        return None
-    if owner is None:
-        return None
-    day = day_of(event.created_at)
-    if event.name == SALE:
+        return []
+    if event.name in (SALE, REFUND):
         points, net = _whole(event.data.get("points")), _whole(event.data.get("net"))
         if points is None or net is None:
-            return None
-        return RevenueDay(video_id, owner, day, sales=1, gross_points=points, net_points=net)
+            return []
+        if event.name == REFUND:
+            return [RevenueDay(video_id, owner, day, gross_points=-points, net_points=-net)]
+        return [RevenueDay(video_id, owner, day, sales=1, gross_points=points, net_points=net)]
     if event.name == TIP:
         amount = _whole(event.data.get("amount"))
         if amount is None:
-            return None
-        return RevenueDay(video_id, owner, day, tips=1, tip_points=amount)
-    return None
+            return []
+        return [RevenueDay(video_id, owner, day, tips=1, tip_points=amount)]
+    return []
 
 
 def fold_revenue(events: Iterable[Event]) -> dict[tuple[UUID, date], RevenueDay]:
-    """Sale and tip events added up per video per day."""
+    """Revenue events (sales, tips, bundle sales, refunds) added up per video per day."""
     days: dict[tuple[UUID, date], RevenueDay] = {}
     for event in events:
-        found = revenue_of(event)
-        if found is None:
-            continue
-        slot = (found.video_id, found.day)
-        days[slot] = days[slot].plus(found) if slot in days else found
+        for found in revenue_of(event):
+            slot = (found.video_id, found.day)
+            days[slot] = days[slot].plus(found) if slot in days else found
     return days
 
 

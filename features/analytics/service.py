@@ -228,9 +228,9 @@ class AnalyticsService:
         for row in rows:
             sales = sales.plus(row)
         for event in tail:
-            found = revenue_of(event)
-            if found is not None and found.day == day:
-                sales = sales.plus(found)
+            for found in revenue_of(event):
+                if found.day == day:
+                    sales = sales.plus(found)
         return sales
 
     async def recent_tips(self, owner_id: UUID, limit: int = 5) -> list[TipNote]:

@@ -21,12 +21,16 @@ VIEWERS_EVENT = "viewers"
 SALE_EVENT = "sale"
 TIP_EVENT = "tip"
 PAYOUT_EVENT = "payout"
+BUNDLE_SALE_EVENT = "bundle_sale"  # features/offers
+REFUND_EVENT = "refund"  # a take-down's refund (features/unlocks, features/offers)
 TIPS_SHOWN = 5
 
 # Which tiles each event of the creator's topic changes.
 TILES_FOR: Mapping[str, tuple[str, ...]] = {
     SALE_EVENT: ("today", "balance"),
     TIP_EVENT: ("today", "tips", "balance"),
+    BUNDLE_SALE_EVENT: ("today", "balance"),
+    REFUND_EVENT: ("today", "balance"),
     VIEWERS_EVENT: ("viewers",),
     PAYOUT_EVENT: ("balance",),
 }

@@ -84,6 +84,7 @@ from features.unlocks.model import (
 from features.unlocks.service import REFUND_KIND, Panel, PricingService, UnlockOutcome, UnlockService, topic_for
 
 BUNDLE_SALE_EVENT = "bundle_sale"
+REFUND_EVENT = "refund"  # a take-down's refund, to the creator's topic (as features/unlocks sends it)
 SALE_EVENT = "sale"  # the unlock's event (features/unlocks): a code's redemption rides on it
 BUNDLE_KIND = "bundle"
 
@@ -499,6 +500,7 @@ class OffersService:
                 "points": price,
                 "net": sale.net,
                 "discount": discount,
+                "video_ids": [str(video_id) for video_id in locked.video_ids],  # analytics shares it among them
             }
             await self.bus.publish_all(
                 [
@@ -680,8 +682,16 @@ class OffersService:
                         metadata,
                         allow_negative=frozenset({AccountRef.earnings(purchase.creator_id)}),
                     )
-                    await self.bus.publish(
-                        wallet_topic(purchase.viewer_id), WALLET_CHANGED_EVENT, {"kind": REFUND_KIND}
+                    await self.bus.publish_all(
+                        [
+                            (wallet_topic(purchase.viewer_id), WALLET_CHANGED_EVENT, {"kind": REFUND_KIND}),
+                            # the creator's analytics and dashboard take it off their earnings
+                            (
+                                topic_for(purchase.creator_id),
+                                REFUND_EVENT,
+                                {"video_id": str(video.id), "points": share, "net": max(0, share - fee)},
+                            ),
+                        ]
                     )
                 refunded += 1
                 points += share

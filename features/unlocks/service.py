@@ -94,6 +94,7 @@ from features.unlocks.ports import (
 
 SALE_EVENT = "sale"
 TIP_EVENT = "tip"
+REFUND_EVENT = "refund"  # a take-down's refund of a purchase, to the creator's topic (analytics subtracts it)
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,17 @@ class UnlockService:
                 await self.ledger.transfer(
                     key, REFUND_KIND, legs, metadata, allow_negative=frozenset({AccountRef.earnings(unlock.creator_id)})
                 )
-                await self.bus.publish(wallet_topic(unlock.viewer_id), WALLET_CHANGED_EVENT, {"kind": REFUND_KIND})
+                await self.bus.publish_all(
+                    [
+                        (wallet_topic(unlock.viewer_id), WALLET_CHANGED_EVENT, {"kind": REFUND_KIND}),
+                        # the creator's analytics and dashboard take it off their earnings
+                        (
+                            topic_for(unlock.creator_id),
+                            REFUND_EVENT,
+                            {"video_id": str(video.id), "points": unlock.points, "net": creator_share},
+                        ),
+                    ]
+                )
             refunded += 1
             points += unlock.points
         return RefundSummary(refunded, points)
