@@ -17,10 +17,14 @@ async def build_export(ctx: dict[str, Any], *, export_id: str) -> dict[str, str]
 
 
 async def expire_exports(ctx: dict[str, Any]) -> dict[str, int]:
-    """Every 10 minutes: delete the files of exports past their expiry, and queue again the exports whose
-    job was lost with a killed process."""
+    """Every 10 minutes: delete the files of exports past their expiry, queue again the exports whose
+    job was lost with a killed process, and remove the work folders killed builds left behind."""
     exports = injector_from(ctx).get(ExportService)
-    return {"expired": await exports.expire_due(), "resumed": await exports.resume_pending()}
+    return {
+        "expired": await exports.expire_due(),
+        "resumed": await exports.resume_pending(),
+        "folders_removed": await exports.sweep_work_folders(),
+    }
 
 
 async def purge_erased_content(ctx: dict[str, Any]) -> dict[str, int]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,6 +70,26 @@ def topic_for(user_id: UUID) -> str:
     return f"user:{user_id}"
 
 
+EXPORT_WORK_PREFIX = "hypha-export-"  # a build's work folder under PrivacyPolicy.work_dir
+
+
+def _remove_left_folders(work: Path, prefix: str, cutoff: float) -> int:
+    """Remove the folders `prefix*` in `work` in which nothing (the folder or anything inside) changed
+    after `cutoff` (a time.time() value); returns how many."""
+    removed = 0
+    for folder in work.glob(f"{prefix}*"):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            newest = max([folder.stat().st_mtime, *(p.lstat().st_mtime for p in folder.rglob("*"))])
+        except OSError:  # removed meanwhile (the build finished)
+            continue
+        if newest < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 @dataclass(frozen=True)
 class PrivacyPolicy:
     export_ttl: timedelta = timedelta(hours=72)
@@ -79,6 +101,9 @@ class PrivacyPolicy:
     export_stall: timedelta = timedelta(minutes=10)
     # ... and gives it up (FAILED: the person may ask again) once it was asked for this long ago.
     export_give_up: timedelta = timedelta(hours=6)
+    # A build's work folder in which nothing moved for this long was left by a killed build (a live one
+    # writes its ZIP as it goes, and its job times out after 30 minutes): the cron removes it.
+    work_left_after: timedelta = timedelta(hours=2)
     work_dir: Path | None = None  # where the ZIP is written before it goes to blob storage
     # Password tries on the deletion form, per account and window (a stolen session cannot guess on).
     password_attempts: int = 5
@@ -225,7 +250,7 @@ class ExportService:
             return failed
         key = export_key(export.id)
         try:
-            with tempfile.TemporaryDirectory(prefix="hypha-export-", dir=self.policy.work_dir) as tmp:
+            with tempfile.TemporaryDirectory(prefix=EXPORT_WORK_PREFIX, dir=self.policy.work_dir) as tmp:
                 path = Path(tmp) / "export.zip"
                 await self.write_archive(user, path)
                 size = await self.storage.write(key, _file_chunks(path))
@@ -267,6 +292,15 @@ class ExportService:
                 await self._enqueue(export)
             touched += 1
         return touched
+
+    async def sweep_work_folders(self) -> int:
+        """Remove the work folders (`hypha-export-*` under `work_dir`) that builds killed mid-ZIP left
+        behind: those in which nothing changed for `work_left_after`. Returns how many were removed."""
+        work = self.policy.work_dir
+        if work is None:
+            return 0
+        cutoff = time.time() - self.policy.work_left_after.total_seconds()
+        return await asyncio.to_thread(_remove_left_folders, work, EXPORT_WORK_PREFIX, cutoff)
 
     async def expire_due(self, limit: int = 200) -> int:
         """Delete the files of exports past their expiry and mark them EXPIRED; returns how many."""

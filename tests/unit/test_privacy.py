@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -291,3 +293,31 @@ async def test_a_rental_refunded_by_a_take_down_is_not_refunded_again_when_its_c
 
     assert await memory.get(LedgerService).balance(AccountRef.wallet(viewer.id)) == 100  # all of it, once
     assert await memory.get(LedgerService).verify() == []
+
+
+async def test_a_work_folder_left_by_a_killed_build_is_removed_and_a_live_one_is_kept(memory: Injector) -> None:
+    """A build killed while writing its ZIP leaves its `hypha-export-*` folder in the work directory; the
+    exports cron removes such folders once nothing in them has moved for longer than any build may run,
+    and leaves alone one whose ZIP is still being written and anything that is not an export's."""
+    exports = memory.get(ExportService)
+    work = exports.policy.work_dir
+    assert work is not None
+    old = time.time() - 3 * 3600
+    left = work / "hypha-export-killed"
+    (left / "nested").mkdir(parents=True)
+    for path in (left / "export.zip", left / "nested" / "part"):
+        path.write_bytes(b"PK partial")
+        os.utime(path, (old, old))
+    for path in (left / "nested", left):
+        os.utime(path, (old, old))
+    live = work / "hypha-export-live"
+    live.mkdir()
+    (live / "export.zip").write_bytes(b"PK still growing")
+    os.utime(live, (old, old))  # the folder was made hours ago, its ZIP was written to just now
+    other = work / "someone-elses"
+    other.mkdir()
+    os.utime(other, (old, old))
+    assert await exports.sweep_work_folders() == 1
+    assert not left.exists()
+    assert live.exists()
+    assert other.exists()
