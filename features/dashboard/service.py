@@ -114,13 +114,13 @@ class DashboardService:
         """The tiles an event of the creator's topic changes, re-rendered from the current state (the
         live stream calls this: the dashboard is a LivePart)."""
         return [
-            LiveFragment(TILE_TEMPLATES[tile], await self._tile_context(tile, owner_id))
+            LiveFragment(TILE_TEMPLATES[tile], await self._tile_context(tile, owner_id, event.name))
             for tile in TILES_FOR.get(event.name, ())
         ]
 
-    async def _tile_context(self, tile: str, owner_id: UUID) -> dict[str, Any]:
-        if tile == "today":
-            return {"today": await self.analytics.today(owner_id)}
+    async def _tile_context(self, tile: str, owner_id: UUID, cause: str = "") -> dict[str, Any]:
+        if tile == "today":  # `cause`, the event's name: the tile's announcement says a refund is not a sale
+            return {"today": await self.analytics.today(owner_id), "cause": cause}
         if tile == "tips":
             return {"tips": await self.analytics.recent_tips(owner_id, TIPS_SHOWN)}
         if tile == "balance":

@@ -3,6 +3,8 @@ and which tiles each event of the creator's topic re-renders."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
@@ -10,9 +12,10 @@ from injector import Injector
 
 from core.clock import Clock, FrozenClock
 from core.di import get_port
-from core.events import Event, EventBus, MemoryEventBus
+from core.events import Event, EventBus, LiveFragment, MemoryEventBus
 from core.ids import uuid7
 from core.live import LiveParts
+from core.settings import Settings
 from features.analytics.module import FEATURE as ANALYTICS
 from features.dashboard.model import Sighting, changed_counts, latest_sightings
 from features.dashboard.module import FEATURE as DASHBOARD
@@ -141,3 +144,34 @@ def test_the_worker_counts_viewers_every_ten_seconds_and_folds_analytics_every_m
         runs = croniter(spec.cron, start)
         first, second = runs.get_next(datetime), runs.get_next(datetime)
         assert (second - first).total_seconds() == seconds
+
+
+async def test_the_today_tile_says_refund_when_a_refund_changed_it_not_new_sale(
+    memory: Injector, memory_settings: Settings
+) -> None:
+    """The tile's live-region text is what a screen reader hears when the tile changes: after a take-down's
+    refund it must not announce a new sale."""
+    from features.bootstrap import create_app
+
+    creator = uuid7()
+    video = await add_video(memory, creator)
+    bus = get_port(memory, EventBus)
+    topic = f"user:{creator}"
+    await bus.publish(topic, "sale", {"video_id": str(video.id), "points": 50, "net": 45, "offer": "rent_day"})
+    await bus.publish(topic, "sale", {"video_id": str(video.id), "points": 50, "net": 45, "offer": "rent_day"})
+    await bus.publish(topic, "refund", {"video_id": str(video.id), "points": 50, "net": 45})
+    engine = create_app(memory_settings, memory).template_engine
+    assert engine is not None
+    dashboard = memory.get(DashboardService)
+
+    def announced(fragments: Sequence[LiveFragment]) -> str:
+        html = engine.get_template(fragments[0].template).render(**fragments[0].context, oob=True, request=None)
+        found = re.search(r'data-announce="([^"]*)"', html)
+        assert found is not None
+        return found[1]
+
+    sale = announced(await dashboard.fragments(creator, Event(98, topic, "sale", {})))
+    refund = announced(await dashboard.fragments(creator, Event(99, topic, "refund", {})))
+    assert sale.startswith("New sale.")
+    assert refund.startswith("A refund was taken off today's takings.")
+    assert "New sale" not in refund
