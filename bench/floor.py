@@ -14,12 +14,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import uvicorn
 from litestar import MediaType, Request, post
 from litestar.params import URLEncodedBody
 
 from core.auth import verified_required
-from core.server import Server
+from core.server import Server, web_config
+from core.settings import load_settings
 from features.bootstrap import create_app
 from features.unlocks.dto import UnlockForm
 
@@ -32,12 +32,10 @@ async def floor(request: Request[Any, Any, Any], public_id: str, data: URLEncode
 
 
 def main() -> None:
-    app = create_app()
+    settings = load_settings()
+    app = create_app(settings)
     app.register(floor)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", proxy_headers=True, access_log=False
-    )
-    Server(config).run()
+    Server(web_config(app, settings, "127.0.0.1", int(sys.argv[1]))).run()
 
 
 if __name__ == "__main__":

@@ -81,10 +81,17 @@ from features.unlocks.model import (
     check_key,
     split,
 )
-from features.unlocks.service import REFUND_KIND, Panel, PricingService, UnlockOutcome, UnlockService, topic_for
+from features.unlocks.service import (
+    REFUND_EVENT,
+    REFUND_KIND,
+    Panel,
+    PricingService,
+    UnlockOutcome,
+    UnlockService,
+    topic_for,
+)
 
 BUNDLE_SALE_EVENT = "bundle_sale"
-REFUND_EVENT = "refund"  # a take-down's refund, to the creator's topic (as features/unlocks sends it)
 SALE_EVENT = "sale"  # the unlock's event (features/unlocks): a code's redemption rides on it
 BUNDLE_KIND = "bundle"
 
