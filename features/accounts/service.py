@@ -21,7 +21,6 @@ from core.ids import uuid7
 from core.ratelimit import RateLimiter, address_key
 from core.uow import UnitOfWork
 from features.accounts.model import (
-    DISPLAY_NAME_MAX,
     MAX_PASSWORD,
     AccountMail,
     AccountSuspended,
@@ -206,7 +205,7 @@ class AccountService:
         user = User(
             id=uuid7(),
             email=email,
-            display_name=name[:DISPLAY_NAME_MAX],
+            display_name=name,  # check_display_name held it to its limit (an address's name part is shorter)
             password_hash=await self.hasher.hash(password),
             is_creator=False,
             is_staff=False,
