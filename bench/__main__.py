@@ -34,7 +34,7 @@ BENCHMARKS = ["ledger", "unlock", "pipeline", "sse", "catalog", "analytics", "fa
 
 QUICK: dict[str, list[str]] = {
     "ledger": ["--seconds", "2", "--rounds", "1"],
-    "unlock": ["--seconds", "3", "--rounds", "1", "--videos", "4000"],
+    "unlock": ["--seconds", "3", "--rounds", "1", "--videos", "16000"],
     "pipeline": ["--seconds", "6", "--rounds", "1"],
     "sse": ["--clients", "500", "--broadcasts", "5", "--rounds", "1"],
     "catalog": ["--requests", "60"],
