@@ -29,7 +29,7 @@ from core.uow import UnitOfWork
 from features.accounts.model import User
 from features.accounts.service import AccountService
 from features.gifts.service import GiftService
-from features.ledger.model import AccountRef, Entry, Leg
+from features.ledger.model import AccountRef, Entry, InsufficientPoints, Leg
 from features.ledger.service import LedgerService
 from features.memberships.service import MembershipService
 from features.notifications.service import FORMER_MEMBER, NotificationService
@@ -895,11 +895,20 @@ class ErasureService:
         return balance
 
     async def _forfeit_wallet(self, user_id: UUID) -> int:
+        """Move the wallet's unspent points to the platform. A spend from another tab that commits between
+        the read and the transfer makes the transfer larger than what is left; the ledger refuses it
+        having locked the wallet (in the caller's transaction until it commits), so the balance read
+        again is the last word and the second transfer cannot be refused so."""
         wallet = AccountRef.wallet(user_id)
-        balance = await self.ledger.balance(wallet)
+        try:
+            return await self._forfeit(wallet, await self.ledger.balance(wallet))
+        except InsufficientPoints:
+            return await self._forfeit(wallet, await self.ledger.balance(wallet))
+
+    async def _forfeit(self, wallet: AccountRef, balance: int) -> int:
         if balance <= 0:
             return 0
         metadata = {"memo": "Account closed: unspent points forfeited"}
         leg = Leg(wallet, AccountRef.platform_revenue(), balance)
-        await self.ledger.transfer(f"account-closed:wallet:{user_id}", "account_closure", [leg], metadata)
+        await self.ledger.transfer(f"account-closed:wallet:{wallet.owner_id}", "account_closure", [leg], metadata)
         return balance

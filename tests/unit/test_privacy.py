@@ -8,22 +8,27 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-from injector import Injector
+from injector import Injector, Module, provider, singleton
 
 from core.clock import Clock, FrozenClock
-from core.di import get_port
+from core.di import build_injector, get_port
+from core.ids import uuid7
 from core.jobs import JobQueue, MemoryJobQueue
-from core.settings import SettingsError, load_settings
+from core.settings import Settings, SettingsError, load_settings
 from core.storage import BlobStorage
 from features.accounts.service import AccountService
+from features.bootstrap import features_for
 from features.gifts.service import GiftService
-from features.ledger.model import AccountRef
+from features.ledger.adapters import MemoryLedgerRepository
+from features.ledger.model import AccountRef, Entry, LedgerTotals, Leg, Transfer
+from features.ledger.ports import LedgerRepository
 from features.ledger.service import LedgerService
 from features.memberships.service import MembershipService
 from features.moderation.service import ModerationService
@@ -321,3 +326,69 @@ async def test_a_work_folder_left_by_a_killed_build_is_removed_and_a_live_one_is
     assert not left.exists()
     assert live.exists()
     assert other.exists()
+
+
+class SpendDuringRead:
+    """The ledger's store, with a spend from another tab that commits right after the wallet's balance
+    is read (once, when armed): the deletion then moves a balance that is no longer there."""
+
+    def __init__(self, inner: MemoryLedgerRepository) -> None:
+        self.inner = inner
+        self.armed: tuple[AccountRef, int] | None = None
+
+    async def post(self, transfer: Transfer, allow_negative: frozenset[AccountRef]) -> Transfer:
+        return await self.inner.post(transfer, allow_negative)
+
+    async def by_key(self, idempotency_key: str) -> Transfer | None:
+        return await self.inner.by_key(idempotency_key)
+
+    async def with_metadata(self, key: str, value: str) -> list[Transfer]:
+        return await self.inner.with_metadata(key, value)
+
+    async def balances(self, accounts: Iterable[AccountRef]) -> dict[AccountRef, int]:
+        wanted = list(accounts)
+        found = await self.inner.balances(wanted)
+        if self.armed is not None and self.armed[0] in wanted:
+            wallet, points = self.armed
+            self.armed = None
+            legs = (Leg(wallet, AccountRef.platform_revenue(), points),)
+            await self.inner.post(Transfer(uuid7(), "other-tab-spend", "unlock", legs), frozenset())
+        return found
+
+    async def entries(self, account: AccountRef, before: int | None, limit: int) -> list[Entry]:
+        return await self.inner.entries(account, before, limit)
+
+    async def totals(self) -> LedgerTotals:
+        return await self.inner.totals()
+
+    async def violations(self) -> list[str]:
+        return await self.inner.violations()
+
+
+class SpendingOverride(Module):
+    @singleton
+    @provider
+    def racing(self, inner: MemoryLedgerRepository) -> SpendDuringRead:
+        return SpendDuringRead(inner)
+
+    @singleton
+    @provider
+    def repository(self, racing: SpendDuringRead) -> LedgerRepository:
+        return racing
+
+
+async def test_a_spend_committing_while_the_account_is_deleted_forfeits_the_rest_and_deletes(
+    memory_settings: Settings,
+) -> None:
+    # A viewer deletes their account while another tab's unlock commits between the deletion's read of
+    # the wallet and its forfeit: the deletion used to move the balance it had read, which the ledger
+    # refused (402, nothing deleted). It forfeits what is left instead.
+    injector = build_injector(memory_settings, features_for(memory_settings), SpendingOverride(), memory=True)
+    viewer = await person(injector, "Viewer")
+    await fund(injector, viewer.id, 300)
+    injector.get(SpendDuringRead).armed = (AccountRef.wallet(viewer.id), 120)
+    erasure = await injector.get(ErasureService).delete_account(viewer.id, PASSWORD, True)
+    ledger = injector.get(LedgerService)
+    assert erasure.forfeited_wallet_points == 180
+    assert await ledger.balance(AccountRef.wallet(viewer.id)) == 0
+    assert await ledger.verify() == []
