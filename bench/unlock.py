@@ -500,7 +500,7 @@ async def run(
                     raw = walk.run("raw", scenario.raw_url, scenario.raw_people, seconds, scenario.raw_pid)
                 floor = None
                 solo = None
-                if scenario.floor is not None:  # the no-fee scenario: the same click with one viewer
+                if scenario.floor is not None:  # the no-fee scenario: the same click with one viewer, then the floor
                     solo_raw = walk.run(
                         "raw, 1 viewer", scenario.raw_url, scenario.raw_people[:1], SOLO_SECONDS, scenario.raw_pid
                     )
@@ -508,7 +508,7 @@ async def run(
                         "real, 1 viewer", scenario.real_url, scenario.real_people[:1], SOLO_SECONDS, scenario.real_pid
                     )
                     solo = (solo_raw, solo_real)
-                if scenario.floor is not None:  # buys nothing: the same videos each round
+                    # the floor buys nothing: the same videos each round
                     floor_url, floor_pid, floor_people = scenario.floor
                     floor = drive_wrk(
                         "floor",
@@ -807,8 +807,8 @@ server still used 806–816 µs per click against raw's 514–614 µs.
 - **One connection, measured in every run** (the "one viewer" line above, since 2026-12-05 23:00 UTC): \
 the same servers with a single viewer, so nothing queues: real 73–85 % of raw, server CPU ×1.20–1.52, \
 PostgreSQL ×1.32–1.50 (two runs, 22:50 and 23:05 UTC). The click's own work, without HTTP, is at \
-parity: the app driven in-process (its ASGI \
-callable called in a loop, one viewer, the standard asyncio loop) used 547 µs of Python CPU and 584 µs \
+parity: the app driven in-process (its ASGI callable called in a loop, one viewer, the standard asyncio \
+loop) used 547 µs of Python CPU and 584 µs \
 of PostgreSQL per click, the raw app 536 and 566 µs. Over HTTP under uvloop the raw app's seven short \
 round trips get cheaper (551 µs with HTTP included) while the real request adds uvicorn's HTTP for a \
 2–3 KB panel, the middleware's send wrappers and one wake-up of the event loop per click (a request \
